@@ -1,0 +1,123 @@
+/*
+ * mongonorm/source.h - where documents come from.
+ *
+ * One interface over three kinds of source, chosen by the location string:
+ * - a "mongodb://" or "mongodb+srv://" URI: a live server, read with
+ *   libmongoc cursors (the database is the one given, else the URI's);
+ * - a mongodump folder: "<collection>.bson" or "<collection>.bson.gz" files,
+ *   either directly in the folder or in its "<database>/" sub-folder
+ *   (mongodump --out DIR writes DIR/<database>/<collection>.bson);
+ * - an Extended JSON folder: "<collection>.json" files as mongoexport writes
+ *   them (canonical or relaxed Extended JSON v2, one document per line, or one
+ *   JSON array of documents), also gzipped as ".json.gz".
+ * A folder holding both .bson and .json files is read as a dump.
+ * Every kind yields the same bson_t documents; nothing downstream knows which.
+ */
+#ifndef MONGONORM_SOURCE_H
+#define MONGONORM_SOURCE_H
+
+#include <bson/bson.h>
+#include <mongonorm/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mn_source mn_source_t;
+typedef struct mn_cursor mn_cursor_t;
+
+/** The kind of an opened source. */
+typedef enum {
+   MN_SOURCE_MONGODB = 1,
+   MN_SOURCE_DUMP = 2,
+   MN_SOURCE_JSON = 3
+} mn_source_kind_t;
+
+/** Options for mn_source_find(); zero-initialise, then set what you need. */
+typedef struct {
+   bool ids_only;          /**< project to {_id: 1} (cheap listing of the _id set) */
+   const bson_t *filter;   /**< live source only: a query filter, NULL for all; the file
+                                sources ignore it (callers filter themselves) */
+} mn_find_opts_t;
+
+/** What mn_cursor_next() produced. */
+typedef enum {
+   MN_CURSOR_DOC = 1,   /**< *doc is the next document */
+   MN_CURSOR_BAD = 2,   /**< a record that does not parse; see mn_cursor_bad() */
+   MN_CURSOR_END = 3,   /**< no more documents */
+   MN_CURSOR_ERROR = 4  /**< reading failed; see mn_cursor_error(); stop */
+} mn_cursor_status_t;
+
+/** A record that could not be parsed into a document. */
+typedef struct {
+   const char *location; /**< e.g. "users.json line 7" or "users.bson offset 4096" */
+   const char *reason;   /**< e.g. "invalid JSON: ..." */
+   const char *raw;      /**< the record's text (JSON) or hex of its first bytes (BSON);
+                              may be truncated to 64 KiB */
+} mn_cursor_bad_t;
+
+/**
+ * Open a source.
+ * @param location  a MongoDB URI or a folder path (see the file comment); never NULL
+ * @param database  the database to read; NULL for the URI's own (live), or the only
+ *                  sub-folder / the folder itself (files)
+ * @return a new source to free with mn_source_destroy(), or NULL with error set:
+ *         MN_ERROR_MONGO/MN_MONGO_CONNECT (bad URI, no database named, server unreachable:
+ *         the server is pinged once here), MN_ERROR_IO/MN_IO_OPEN (folder unreadable or
+ *         holds no .bson/.json file).  Passwords in the URI never appear in messages.
+ */
+mn_source_t *mn_source_open(const char *location, const char *database, mn_error_t *error);
+
+/** The kind detected by mn_source_open(). */
+mn_source_kind_t mn_source_kind(const mn_source_t *source);
+
+/** A printable description without credentials ("dump folder fixtures/x", "mongodb://host/db"). */
+const char *mn_source_describe(const mn_source_t *source);
+
+/**
+ * Whether the source has the collection (a file for it, or a collection on the server).
+ * @return true if present.  On a server error, false with error set.
+ */
+bool mn_source_has_collection(mn_source_t *source, const char *collection, mn_error_t *error);
+
+/**
+ * Start reading a collection.
+ * @param opts may be NULL (all documents, all fields)
+ * @return a cursor to free with mn_cursor_destroy() (before the source), or NULL with
+ *         error set: MN_ERROR_MONGO/MN_MONGO_NOT_FOUND when a file source has no file for
+ *         the collection (a live collection that does not exist reads as empty),
+ *         MN_ERROR_IO/MN_IO_OPEN when the file cannot be opened.
+ */
+mn_cursor_t *mn_source_find(mn_source_t *source, const char *collection,
+                            const mn_find_opts_t *opts, mn_error_t *error);
+
+/**
+ * Advance.  On MN_CURSOR_DOC, *doc points to a document owned by the cursor and valid until
+ * the next call.  Documents are returned as stored: a file document whose bytes are not
+ * valid BSON inside a sane length is still returned (the converter validates it).
+ * A .bson file cut short yields one MN_CURSOR_BAD for the tail, then MN_CURSOR_END.
+ */
+mn_cursor_status_t mn_cursor_next(mn_cursor_t *cursor, const bson_t **doc);
+
+/** After MN_CURSOR_BAD: the bad record, valid until the next call. */
+const mn_cursor_bad_t *mn_cursor_bad(const mn_cursor_t *cursor);
+
+/** After MN_CURSOR_ERROR: copies the error (MN_ERROR_MONGO or MN_ERROR_IO). */
+void mn_cursor_error(const mn_cursor_t *cursor, mn_error_t *error);
+
+/**
+ * Progress for a progress bar: work done and total in the same unit (bytes for files,
+ * documents for a server).  *total is 0 when unknown.
+ */
+void mn_cursor_progress(const mn_cursor_t *cursor, uint64_t *done, uint64_t *total);
+
+/** Free a cursor. NULL is allowed. */
+void mn_cursor_destroy(mn_cursor_t *cursor);
+
+/** Free a source. NULL is allowed. */
+void mn_source_destroy(mn_source_t *source);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
