@@ -36,7 +36,22 @@ mn_error_prefix(mn_error_t *error, const char *fmt, ...)
    vsnprintf(prefix, sizeof prefix, fmt, ap);
    va_end(ap);
    memcpy(old, error->message, sizeof old);
-   snprintf(error->message, sizeof error->message, "%s: %s", prefix, old);
+   /* Truncation is intended: the message keeps its fixed size. */
+   {
+      size_t n = strlen(prefix);
+      if (n > sizeof error->message - 3) {
+         n = sizeof error->message - 3;
+      }
+      memcpy(error->message, prefix, n);
+      memcpy(error->message + n, ": ", 2);
+      n += 2;
+      size_t rest = strnlen(old, sizeof old - 1);
+      if (rest > sizeof error->message - 1 - n) {
+         rest = sizeof error->message - 1 - n;
+      }
+      memcpy(error->message + n, old, rest);
+      error->message[n + rest] = '\0';
+   }
 }
 
 void

@@ -1,0 +1,113 @@
+/*
+ * mongonorm/convert.h - one pass over a document: the rows of every table it feeds.
+ *
+ * The converter walks the compiled mapping once per document, produces the
+ * rows (values already in PostgreSQL input syntax, see value.h), applies the
+ * mapping's policies (reject the document, store NULL and count, skip the row,
+ * merge duplicates), and records why a document is rejected.  It keeps the
+ * run-wide state that policies need: the _id sets of referenced collections,
+ * the documents accepted and rejected so far, and run-wide unique keys.
+ */
+#ifndef MONGONORM_CONVERT_H
+#define MONGONORM_CONVERT_H
+
+#include <bson/bson.h>
+#include <mongonorm/keys.h>
+#include <mongonorm/mapping.h>
+#include <mongonorm/stats.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mn_converter mn_converter_t;
+typedef struct mn_rowset mn_rowset_t;
+
+/**
+ * A converter for one run.
+ * @param mapping borrowed; must outlive the converter
+ * @param stats   borrowed; receives coercion, skip, merge, reject and drift counts
+ */
+mn_converter_t *mn_converter_new(const mn_mapping_t *mapping, mn_stats_t *stats);
+
+/** Free. NULL is allowed. */
+void mn_converter_destroy(mn_converter_t *conv);
+
+/** Whether some column references collection `collection` (index in the mapping). */
+bool mn_converter_is_referenced(const mn_converter_t *conv, size_t collection);
+
+/**
+ * Record that a document with this `_id` exists in the source collection (the pre-pass
+ * that makes dangling references detectable before anything is loaded).
+ */
+void mn_converter_add_source_id(mn_converter_t *conv, size_t collection, const bson_iter_t *id);
+
+/** Record that a row with this primary id already exists in the target. */
+void mn_converter_add_target_id(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
+
+/**
+ * Convert one document of collection `collection` (index in the mapping) into `rows`
+ * (cleared first).
+ * @return true when the document is accepted (its rows are in `rows`, ready to load);
+ *         false when it is rejected: the reasons (field path and message, naming the _id)
+ *         are in `rows` with the rows it would have produced.  Statistics are updated
+ *         either way (coercions only for accepted documents).
+ */
+bool mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc,
+                         mn_rowset_t *rows);
+
+/** An empty row set (free with mn_rowset_destroy()). */
+mn_rowset_t *mn_rowset_new(void);
+
+/** Free. NULL is allowed. */
+void mn_rowset_destroy(mn_rowset_t *rows);
+
+/** The primary row id of the document (valid when the document has an _id). */
+const mn_uuid_t *mn_rowset_doc_id(const mn_rowset_t *rows);
+
+/** The document's `_id` as canonical Extended JSON (e.g. {"$oid":"..."}), or "null". */
+const char *mn_rowset_doc_id_json(const mn_rowset_t *rows);
+
+/** Number of rows. */
+size_t mn_rowset_n_rows(const mn_rowset_t *rows);
+
+/** Table (index in the mapping's table list) of row i. */
+size_t mn_rowset_row_table(const mn_rowset_t *rows, size_t i);
+
+/**
+ * Value of column `column` (index in the table's column list) of row i, in PostgreSQL
+ * input syntax, NUL-terminated, or NULL for SQL NULL.  Borrowed from the row set.
+ */
+const char *mn_rowset_value(const mn_rowset_t *rows, size_t i, size_t column);
+
+/** Number of reasons the document was rejected (0 when accepted). */
+size_t mn_rowset_n_rejects(const mn_rowset_t *rows);
+
+/** Reason i: the field path ("messages.3.role", "" for the whole document) and the message. */
+void mn_rowset_reject(const mn_rowset_t *rows, size_t i, const char **path, const char **message);
+
+/**
+ * References held back because their target document is not loaded yet (a reference
+ * within the same collection, or to a later one).  The row carries NULL; the sink sets
+ * the value once the whole collection is loaded, if the target then exists.
+ */
+size_t mn_rowset_n_deferred(const mn_rowset_t *rows);
+
+/** Deferred reference i: table index, column index, the row id, the referenced id. */
+void mn_rowset_deferred(const mn_rowset_t *rows, size_t i, size_t *table, size_t *column,
+                        const mn_uuid_t **row_id, const mn_uuid_t **ref_id);
+
+/** The mapping's table list, for the sink: name, columns, key, document-id column. */
+const char *mn_mapping_table_column(const mn_mapping_t *mapping, size_t table, size_t column);
+size_t mn_mapping_table_n_columns(const mn_mapping_t *mapping, size_t table);
+/** Column index of the table holding its rows' document id (0 = the key, primary tables). */
+size_t mn_mapping_table_doc_column(const mn_mapping_t *mapping, size_t table);
+/** Whether table holds the primary rows of a collection. */
+bool mn_mapping_table_is_primary(const mn_mapping_t *mapping, size_t table);
+/** Index of the collection feeding the table. */
+size_t mn_mapping_table_collection(const mn_mapping_t *mapping, size_t table);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,56 @@
+/*
+ * mongonorm/mapping.h - loading a mapping file into a compiled plan.
+ *
+ * The file format is specified in docs/mapping.md.  Loading validates it
+ * completely (keys, types, references between entries, policies), so that
+ * conversion never meets an unchecked mapping.  The compiled plan is
+ * immutable and shared by every stage of a run.
+ */
+#ifndef MONGONORM_MAPPING_H
+#define MONGONORM_MAPPING_H
+
+#include <mongonorm/error.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mn_mapping mn_mapping_t;
+
+/**
+ * Load and compile a mapping file.
+ * @param path the YAML file; never NULL
+ * @return a new mapping (free with mn_mapping_destroy()), or NULL with error set:
+ *         MN_ERROR_IO/MN_IO_OPEN when the file cannot be read; MN_ERROR_MAPPING with
+ *         MN_MAPPING_SYNTAX, _UNKNOWN_KEY, _BAD_VALUE, _MISSING_KEY or _BAD_REFERENCE
+ *         and a message `mapping file "PATH", line N: ...` naming the offending key.
+ */
+mn_mapping_t *mn_mapping_load(const char *path, mn_error_t *error);
+
+/** Same, from a string; `name` is used in messages in place of the path. */
+mn_mapping_t *mn_mapping_load_string(const char *yaml, size_t len, const char *name,
+                                     mn_error_t *error);
+
+/** Free a mapping. NULL is allowed. */
+void mn_mapping_destroy(mn_mapping_t *mapping);
+
+/** Number of collections, in load order. */
+size_t mn_mapping_n_collections(const mn_mapping_t *mapping);
+
+/** Name of collection i (0-based). Borrowed. */
+const char *mn_mapping_collection_name(const mn_mapping_t *mapping, size_t i);
+
+/** Number of distinct target tables, in load order (parents first). */
+size_t mn_mapping_n_tables(const mn_mapping_t *mapping);
+
+/** Name of table i, unqualified. Borrowed. */
+const char *mn_mapping_table_name(const mn_mapping_t *mapping, size_t i);
+
+/** The target schema (default "public"). Borrowed. */
+const char *mn_mapping_schema(const mn_mapping_t *mapping);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

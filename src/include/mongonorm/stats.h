@@ -1,0 +1,85 @@
+/*
+ * mongonorm/stats.h - per-entity statistics of a run.
+ *
+ * Counters per collection (documents) and per table (rows), the reasons
+ * behind every rejected document and coerced value (counted by column and
+ * kind, never with the value itself: values may be patient data), and the
+ * source field paths no mapping entry covers (schema drift).
+ */
+#ifndef MONGONORM_STATS_H
+#define MONGONORM_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mn_stats mn_stats_t;
+
+/** Documents of one collection. read = loaded + rejected + unchanged-skipped. */
+typedef struct {
+   uint64_t read;     /**< documents (and unparseable records) read from the source */
+   uint64_t loaded;   /**< converted and committed to the target */
+   uint64_t rejected; /**< written to the reject file instead */
+   double seconds;    /**< wall time spent on the collection */
+} mn_collection_counts_t;
+
+/** Rows of one table. */
+typedef struct {
+   uint64_t inserted;  /**< new rows */
+   uint64_t updated;   /**< existing rows whose values changed */
+   uint64_t deleted;   /**< rows removed (elements gone from a re-read document) */
+   uint64_t unchanged; /**< rows re-read with identical values (not written) */
+   uint64_t rejected;  /**< rows of rejected documents */
+   uint64_t merged;    /**< duplicate rows folded into an earlier one (on_duplicate: merge) */
+   uint64_t skipped;   /**< rows dropped by a skip_row policy */
+   uint64_t coerced;   /**< values changed or nulled by a conversion policy */
+} mn_table_counts_t;
+
+/** A new, empty statistics object (free with mn_stats_destroy()). */
+mn_stats_t *mn_stats_new(void);
+
+/** Free. NULL is allowed. */
+void mn_stats_destroy(mn_stats_t *stats);
+
+/** The counters of a collection / table, created at zero on first use. Never NULL. */
+mn_collection_counts_t *mn_stats_collection(mn_stats_t *stats, const char *collection);
+mn_table_counts_t *mn_stats_table(mn_stats_t *stats, const char *table);
+
+/** Count one rejected document under a reason kind, e.g. "role: value outside enum". */
+void mn_stats_count_reject(mn_stats_t *stats, const char *collection, const char *reason_kind);
+
+/** Count one coerced value (also adds 1 to the table's coerced counter). */
+void mn_stats_count_coercion(mn_stats_t *stats, const char *table, const char *column,
+                             const char *kind);
+
+/** Count one occurrence of an unmapped source path (no array indexes in it). */
+void mn_stats_count_unmapped(mn_stats_t *stats, const char *collection, const char *path);
+
+/** Sum of rejected documents over all collections. */
+uint64_t mn_stats_total_rejected(const mn_stats_t *stats);
+
+/** Whole-run wall time, set by the pipeline. */
+void mn_stats_set_seconds(mn_stats_t *stats, double seconds);
+
+/**
+ * The statistics as a human-readable table (what `mongonorm run` prints).
+ * @return a new string; free with bson_free().
+ */
+char *mn_stats_to_text(const mn_stats_t *stats);
+
+/**
+ * The statistics as JSON: {"collections": {name: {read, loaded, rejected, seconds,
+ * rejects: {kind: n}, unmapped: {path: n}}}, "tables": {name: {inserted, updated, deleted,
+ * unchanged, rejected, merged, skipped, coerced, coercions: {"column: kind": n}}},
+ * "seconds": s}.  Object keys are in first-use order.
+ * @return a new string; free with bson_free().
+ */
+char *mn_stats_to_json(const mn_stats_t *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1209 @@
+/*
+ * convert.c - document -> rows for every table it feeds, in one pass.
+ *
+ * Walk order: entries in mapping order (parents before children).  Each row
+ * produced is also a context for the entries below it: a context is the
+ * element (a bson_iter_t into the document, or into a scratch array built
+ * for `split`), the row id, and the concrete field path for messages.
+ */
+#include "plan.h"
+
+#include <mongonorm/convert.h>
+
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- uuid sets ---- */
+
+static guint
+uuid_hash(gconstpointer p)
+{
+   const uint8_t *b = p;
+   guint h;
+
+   /* ObjectId-derived ids vary most in the last bytes of the ObjectId. */
+   memcpy(&h, b + 8, sizeof h);
+   return h ^ ((guint)b[0] << 24) ^ ((guint)b[3] << 8);
+}
+
+static gboolean
+uuid_equal(gconstpointer a, gconstpointer b)
+{
+   return memcmp(a, b, 16) == 0;
+}
+
+static GHashTable *
+uuid_set_new(void)
+{
+   return g_hash_table_new_full(uuid_hash, uuid_equal, g_free, NULL);
+}
+
+static void
+uuid_set_add(GHashTable *set, const mn_uuid_t *id)
+{
+   if (!g_hash_table_contains(set, id->bytes)) {
+      g_hash_table_add(set, g_memdup2(id->bytes, 16));
+   }
+}
+
+static bool
+uuid_set_has(GHashTable *set, const mn_uuid_t *id)
+{
+   return set && g_hash_table_contains(set, id->bytes);
+}
+
+/* ---- the row set ---- */
+
+typedef struct {
+   size_t table;
+   size_t first; /* index of its first value in rowset.values */
+   size_t n;
+} row_t;
+
+typedef struct {
+   char *path;
+   char *message;
+} reject_t;
+
+typedef struct {
+   size_t table, column;
+   mn_uuid_t row_id, ref_id;
+} deferred_t;
+
+typedef struct {
+   const char *table;
+   const char *column;
+   const char *kind;
+} coercion_t;
+
+struct mn_rowset {
+   mn_uuid_t doc_id;
+   char *doc_id_json;
+   GArray *rows;      /* row_t */
+   GArray *values;    /* gssize offset into text, -1 = NULL */
+   GString *text;     /* NUL-separated values */
+   GArray *rejects;   /* reject_t */
+   GArray *deferred;  /* deferred_t */
+   GArray *coercions; /* coercion_t (pending until accepted) */
+   GPtrArray *scratch_docs; /* bson_t* built for split elements */
+   GPtrArray *scratch_strings;
+   GPtrArray *pending_unique; /* run-wide unique keys to record if accepted */
+   GArray *pending_unique_tables; /* size_t per pending key */
+};
+
+mn_rowset_t *
+mn_rowset_new(void)
+{
+   mn_rowset_t *rs = g_new0(mn_rowset_t, 1);
+
+   rs->rows = g_array_new(FALSE, FALSE, sizeof(row_t));
+   rs->values = g_array_new(FALSE, FALSE, sizeof(gssize));
+   rs->text = g_string_new(NULL);
+   rs->rejects = g_array_new(FALSE, FALSE, sizeof(reject_t));
+   rs->deferred = g_array_new(FALSE, FALSE, sizeof(deferred_t));
+   rs->coercions = g_array_new(FALSE, FALSE, sizeof(coercion_t));
+   rs->scratch_docs = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
+   rs->scratch_strings = g_ptr_array_new_with_free_func(g_free);
+   rs->pending_unique = g_ptr_array_new_with_free_func(g_free);
+   rs->pending_unique_tables = g_array_new(FALSE, FALSE, sizeof(size_t));
+   return rs;
+}
+
+static void
+rowset_clear(mn_rowset_t *rs)
+{
+   for (guint i = 0; i < rs->rejects->len; i++) {
+      reject_t *r = &g_array_index(rs->rejects, reject_t, i);
+      g_free(r->path);
+      g_free(r->message);
+   }
+   g_array_set_size(rs->rejects, 0);
+   g_array_set_size(rs->rows, 0);
+   g_array_set_size(rs->values, 0);
+   g_string_truncate(rs->text, 0);
+   g_array_set_size(rs->deferred, 0);
+   g_array_set_size(rs->coercions, 0);
+   g_ptr_array_set_size(rs->scratch_docs, 0);
+   g_ptr_array_set_size(rs->scratch_strings, 0);
+   g_ptr_array_set_size(rs->pending_unique, 0);
+   g_array_set_size(rs->pending_unique_tables, 0);
+   bson_free(rs->doc_id_json);
+   rs->doc_id_json = NULL;
+   memset(&rs->doc_id, 0, sizeof rs->doc_id);
+}
+
+void
+mn_rowset_destroy(mn_rowset_t *rs)
+{
+   if (!rs) {
+      return;
+   }
+   rowset_clear(rs);
+   g_array_free(rs->rows, TRUE);
+   g_array_free(rs->values, TRUE);
+   g_string_free(rs->text, TRUE);
+   g_array_free(rs->rejects, TRUE);
+   g_array_free(rs->deferred, TRUE);
+   g_array_free(rs->coercions, TRUE);
+   g_ptr_array_free(rs->scratch_docs, TRUE);
+   g_ptr_array_free(rs->scratch_strings, TRUE);
+   g_ptr_array_free(rs->pending_unique, TRUE);
+   g_array_free(rs->pending_unique_tables, TRUE);
+   g_free(rs);
+}
+
+const mn_uuid_t *
+mn_rowset_doc_id(const mn_rowset_t *rs)
+{
+   return &rs->doc_id;
+}
+
+const char *
+mn_rowset_doc_id_json(const mn_rowset_t *rs)
+{
+   return rs->doc_id_json ? rs->doc_id_json : "null";
+}
+
+size_t
+mn_rowset_n_rows(const mn_rowset_t *rs)
+{
+   return rs->rows->len;
+}
+
+size_t
+mn_rowset_row_table(const mn_rowset_t *rs, size_t i)
+{
+   return g_array_index(rs->rows, row_t, i).table;
+}
+
+const char *
+mn_rowset_value(const mn_rowset_t *rs, size_t i, size_t column)
+{
+   const row_t *r = &g_array_index(rs->rows, row_t, i);
+   gssize off;
+
+   if (column >= r->n) {
+      return NULL;
+   }
+   off = g_array_index(rs->values, gssize, r->first + column);
+   return off < 0 ? NULL : rs->text->str + off;
+}
+
+size_t
+mn_rowset_n_rejects(const mn_rowset_t *rs)
+{
+   return rs->rejects->len;
+}
+
+void
+mn_rowset_reject(const mn_rowset_t *rs, size_t i, const char **path, const char **message)
+{
+   const reject_t *r = &g_array_index(rs->rejects, reject_t, i);
+   *path = r->path;
+   *message = r->message;
+}
+
+size_t
+mn_rowset_n_deferred(const mn_rowset_t *rs)
+{
+   return rs->deferred->len;
+}
+
+void
+mn_rowset_deferred(const mn_rowset_t *rs, size_t i, size_t *table, size_t *column,
+                   const mn_uuid_t **row_id, const mn_uuid_t **ref_id)
+{
+   const deferred_t *d = &g_array_index(rs->deferred, deferred_t, i);
+   *table = d->table;
+   *column = d->column;
+   *row_id = &d->row_id;
+   *ref_id = &d->ref_id;
+}
+
+/* ---- mapping accessors for the sink ---- */
+
+const char *
+mn_mapping_table_column(const mn_mapping_t *m, size_t table, size_t column)
+{
+   return m->tables[table].columns[column];
+}
+
+size_t
+mn_mapping_table_n_columns(const mn_mapping_t *m, size_t table)
+{
+   return m->tables[table].n_columns;
+}
+
+size_t
+mn_mapping_table_doc_column(const mn_mapping_t *m, size_t table)
+{
+   return m->tables[table].doc_id_column < 0 ? 0 : (size_t)m->tables[table].doc_id_column;
+}
+
+bool
+mn_mapping_table_is_primary(const mn_mapping_t *m, size_t table)
+{
+   return m->tables[table].is_primary;
+}
+
+size_t
+mn_mapping_table_collection(const mn_mapping_t *m, size_t table)
+{
+   return (size_t)m->tables[table].collection;
+}
+
+/* ---- the converter ---- */
+
+typedef struct {
+   GHashTable *source_ids;  /* _id set from the pre-pass; NULL when not referenced */
+   GHashTable *accepted;    /* primary ids accepted this run */
+   GHashTable *rejected;    /* primary ids rejected this run */
+   GHashTable *target_ids;  /* primary ids already in the target */
+   bool referenced;
+} coll_state_t;
+
+struct mn_converter {
+   const mn_mapping_t *m;
+   mn_stats_t *stats;
+   coll_state_t *colls;
+   GHashTable **unique; /* per table: run-wide unique keys (char*) */
+};
+
+mn_converter_t *
+mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
+{
+   mn_converter_t *c = g_new0(mn_converter_t, 1);
+
+   c->m = m;
+   c->stats = stats;
+   c->colls = g_new0(coll_state_t, m->n_collections);
+   c->unique = g_new0(GHashTable *, m->n_tables);
+   for (size_t i = 0; i < m->n_collections; i++) {
+      c->colls[i].accepted = uuid_set_new();
+      c->colls[i].rejected = uuid_set_new();
+   }
+   for (size_t ci = 0; ci < m->n_collections; ci++) {
+      const mn_collection_t *coll = &m->collections[ci];
+      for (size_t ei = 0; ei < coll->n_entries; ei++) {
+         const mn_entry_t *e = &coll->entries[ei];
+         for (size_t s = 0; s <= e->n_shapes; s++) {
+            const mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
+            size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+            for (size_t k = 0; k < nc; k++) {
+               if (cols[k].ref_collection >= 0) {
+                  c->colls[cols[k].ref_collection].referenced = true;
+               }
+            }
+         }
+         if (e->n_unique && !e->unique_per_doc && !c->unique[e->table_index]) {
+            c->unique[e->table_index] = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+         }
+      }
+   }
+   for (size_t i = 0; i < m->n_collections; i++) {
+      if (c->colls[i].referenced) {
+         c->colls[i].source_ids = uuid_set_new();
+      }
+   }
+   return c;
+}
+
+void
+mn_converter_destroy(mn_converter_t *c)
+{
+   if (!c) {
+      return;
+   }
+   for (size_t i = 0; i < c->m->n_collections; i++) {
+      coll_state_t *s = &c->colls[i];
+      if (s->source_ids) {
+         g_hash_table_destroy(s->source_ids);
+      }
+      if (s->target_ids) {
+         g_hash_table_destroy(s->target_ids);
+      }
+      g_hash_table_destroy(s->accepted);
+      g_hash_table_destroy(s->rejected);
+   }
+   for (size_t i = 0; i < c->m->n_tables; i++) {
+      if (c->unique[i]) {
+         g_hash_table_destroy(c->unique[i]);
+      }
+   }
+   g_free(c->unique);
+   g_free(c->colls);
+   g_free(c);
+}
+
+bool
+mn_converter_is_referenced(const mn_converter_t *c, size_t collection)
+{
+   return collection < c->m->n_collections && c->colls[collection].referenced;
+}
+
+void
+mn_converter_add_source_id(mn_converter_t *c, size_t collection, const bson_iter_t *id)
+{
+   mn_uuid_t u;
+
+   if (collection >= c->m->n_collections || !c->colls[collection].source_ids) {
+      return;
+   }
+   mn_uuid_from_value(id, &u);
+   uuid_set_add(c->colls[collection].source_ids, &u);
+}
+
+void
+mn_converter_add_target_id(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
+{
+   if (collection >= c->m->n_collections) {
+      return;
+   }
+   if (!c->colls[collection].target_ids) {
+      c->colls[collection].target_ids = uuid_set_new();
+   }
+   uuid_set_add(c->colls[collection].target_ids, id);
+}
+
+/* ---- one document ---- */
+
+typedef struct {
+   bson_iter_t elem;  /* the element (valid unless is_doc) */
+   bool is_doc;       /* the document itself */
+   int entry;         /* entry index, -1 for the document */
+   int parent;        /* context index of the parent, -1 for the document context */
+   mn_uuid_t id;
+   int64_t index;
+   const char *key;   /* map key, or NULL */
+   const char *path;  /* concrete field path of the element ("" for the document) */
+   bool dropped;      /* skipped: no rows below it */
+} ctx_t;
+
+typedef struct {
+   mn_converter_t *conv;
+   size_t coll_index;
+   const mn_collection_t *coll;
+   const bson_t *doc;
+   mn_rowset_t *rs;
+   GArray *ctxs; /* ctx_t */
+   GHashTable *doc_unique; /* per-document unique keys and element ids: char* */
+   bool rejected;
+} walk_t;
+
+static void reject(walk_t *w, const char *path, const char *fmt, ...) MN_PRINTF(3, 4);
+
+static void
+reject(walk_t *w, const char *path, const char *fmt, ...)
+{
+   reject_t r;
+   va_list ap;
+   char *msg;
+
+   va_start(ap, fmt);
+   msg = g_strdup_vprintf(fmt, ap);
+   va_end(ap);
+   r.path = g_strdup(path);
+   r.message = g_strdup_printf("document %s, field \"%s\": %s", mn_rowset_doc_id_json(w->rs),
+                               path, msg);
+   g_free(msg);
+   g_array_append_val(w->rs->rejects, r);
+   w->rejected = true;
+}
+
+static const char *
+scratch(walk_t *w, char *s)
+{
+   g_ptr_array_add(w->rs->scratch_strings, s);
+   return s;
+}
+
+static const char *
+join_path(walk_t *w, const char *base, const char *rest)
+{
+   if (!*base) {
+      return scratch(w, g_strdup(rest));
+   }
+   if (!*rest) {
+      return base;
+   }
+   return scratch(w, g_strdup_printf("%s.%s", base, rest));
+}
+
+/*
+ * Resolve a path from a context.  *found is false when absent.  For `$key`, *key is set
+ * instead.  For a document-level `$` (the whole document), *whole_doc is set.
+ */
+static bool
+resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const char **key,
+        const char **concrete)
+{
+   const ctx_t *start = ctx;
+   bson_iter_t it;
+   bool at_doc;
+
+   *key = NULL;
+   if (p->root == MN_ROOT_DOC) {
+      start = &g_array_index(w->ctxs, ctx_t, 0);
+   } else if (p->root == MN_ROOT_PARENT) {
+      start = ctx->parent >= 0 ? &g_array_index(w->ctxs, ctx_t, ctx->parent)
+                               : &g_array_index(w->ctxs, ctx_t, 0);
+   }
+   *concrete = start->path;
+   if (p->is_key) {
+      *key = start->key;
+      return start->key != NULL;
+   }
+   if (p->n_segments == 0) {
+      if (start->is_doc) {
+         return false;
+      }
+      *out = start->elem;
+      return true;
+   }
+   at_doc = start->is_doc;
+   if (!at_doc) {
+      it = start->elem;
+   }
+   for (size_t s = 0; s < p->n_segments; s++) {
+      bson_iter_t child;
+      if (at_doc) {
+         if (!bson_iter_init_find(&child, w->doc, p->segments[s])) {
+            return false;
+         }
+         at_doc = false;
+      } else {
+         if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &child) ||
+             !bson_iter_find(&child, p->segments[s])) {
+            return false;
+         }
+      }
+      it = child;
+   }
+   *out = it;
+   {
+      char *joined = g_strjoinv(".", p->segments);
+      *concrete = join_path(w, start->path, scratch(w, joined));
+   }
+   return true;
+}
+
+static bool
+is_nullish(const bson_iter_t *it)
+{
+   return BSON_ITER_HOLDS_NULL(it) || BSON_ITER_HOLDS_UNDEFINED(it);
+}
+
+static bool
+pred_eval(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
+{
+   bson_iter_t it;
+   const char *key;
+   const char *concrete;
+
+   switch (p->kind) {
+   case MN_PRED_EXISTS:
+      return resolve(w, ctx, &p->path, &it, &key, &concrete) && (key || !is_nullish(&it));
+   case MN_PRED_IN: {
+      const char *s = NULL;
+      if (!resolve(w, ctx, &p->path, &it, &key, &concrete)) {
+         return false;
+      }
+      if (key) {
+         s = key;
+      } else if (BSON_ITER_HOLDS_UTF8(&it)) {
+         s = bson_iter_utf8(&it, NULL);
+      } else {
+         return false;
+      }
+      {
+         char *trimmed = g_strstrip(g_strdup(s));
+         bool match = false;
+         for (size_t i = 0; i < p->n_values && !match; i++) {
+            match = p->ignore_case ? strcasecmp(trimmed, p->values[i]) == 0
+                                   : strcmp(trimmed, p->values[i]) == 0;
+         }
+         g_free(trimmed);
+         return match;
+      }
+   }
+   case MN_PRED_ANY:
+      for (size_t i = 0; i < p->n_children; i++) {
+         if (pred_eval(w, ctx, &p->children[i])) {
+            return true;
+         }
+      }
+      return false;
+   case MN_PRED_ALL:
+      for (size_t i = 0; i < p->n_children; i++) {
+         if (!pred_eval(w, ctx, &p->children[i])) {
+            return false;
+         }
+      }
+      return true;
+   case MN_PRED_NOT:
+      return !pred_eval(w, ctx, &p->children[0]);
+   }
+   return false;
+}
+
+static const char *
+bson_type_label(bson_type_t t)
+{
+   switch (t) {
+   case BSON_TYPE_DOUBLE: return "double";
+   case BSON_TYPE_UTF8: return "string";
+   case BSON_TYPE_DOCUMENT: return "document";
+   case BSON_TYPE_ARRAY: return "array";
+   case BSON_TYPE_BINARY: return "binary";
+   case BSON_TYPE_OID: return "objectId";
+   case BSON_TYPE_BOOL: return "bool";
+   case BSON_TYPE_DATE_TIME: return "date";
+   case BSON_TYPE_NULL: return "null";
+   case BSON_TYPE_REGEX: return "regex";
+   case BSON_TYPE_INT32: return "int";
+   case BSON_TYPE_TIMESTAMP: return "timestamp";
+   case BSON_TYPE_INT64: return "long";
+   case BSON_TYPE_DECIMAL128: return "decimal";
+   default: return "other";
+   }
+}
+
+/* Row under construction. */
+typedef struct {
+   size_t table;
+   size_t n;
+   gssize *offsets;
+   bool skip;
+} newrow_t;
+
+static void
+set_text(walk_t *w, newrow_t *r, int column, const char *text, size_t len)
+{
+   r->offsets[column] = (gssize)w->rs->text->len;
+   g_string_append_len(w->rs->text, text, (gssize)len);
+   g_string_append_c(w->rs->text, '\0');
+}
+
+static void
+count_coercion(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const char *kind)
+{
+   coercion_t co = {e->table, c->name, kind};
+   g_array_append_val(w->rs->coercions, co);
+}
+
+static const char *
+coercion_kind(walk_t *w, const char *fmt, const char *type_label)
+{
+   /* Kinds are counters' keys: never values, only types and policies. */
+   return scratch(w, g_strdup_printf(fmt, type_label));
+}
+
+/* Evaluate one column into row r.  Returns false when the row must be skipped. */
+static bool
+eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c, newrow_t *r)
+{
+   char idbuf[MN_UUID_TEXT_LEN + 1];
+   char reason[256] = "";
+   bson_iter_t it;
+   const char *key = NULL;
+   const char *concrete = "";
+   bool found = false;
+   bson_string_t *out;
+   mn_value_status_t st;
+
+   switch (c->kind) {
+   case MN_SRC_DOC_ID:
+      mn_uuid_format(&w->rs->doc_id, idbuf);
+      set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
+      return true;
+   case MN_SRC_PARENT_ID: {
+      const ctx_t *p = ctx->parent >= 0 ? &g_array_index(w->ctxs, ctx_t, ctx->parent)
+                                        : &g_array_index(w->ctxs, ctx_t, 0);
+      mn_uuid_format(&p->id, idbuf);
+      set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
+      return true;
+   }
+   case MN_SRC_INDEX: {
+      char buf[32];
+      int len = snprintf(buf, sizeof buf, "%lld", (long long)ctx->index);
+      set_text(w, r, c->table_column, buf, (size_t)len);
+      return true;
+   }
+   case MN_SRC_KEY:
+      if (ctx->key) {
+         set_text(w, r, c->table_column, ctx->key, strlen(ctx->key));
+      }
+      return true;
+   case MN_SRC_CONST:
+      set_text(w, r, c->table_column, c->const_value, strlen(c->const_value));
+      return true;
+   case MN_SRC_PATH:
+      break;
+   }
+
+   for (size_t i = 0; i < c->n_paths && !found; i++) {
+      found = resolve(w, ctx, &c->paths[i], &it, &key, &concrete);
+      if (found && !key && is_nullish(&it)) {
+         found = false;
+      }
+   }
+   if (!found) {
+      /* concrete path of the first alternative, for messages */
+      concrete = c->paths[0].text;
+      if (ctx->path && *ctx->path && c->paths[0].root == MN_ROOT_ELEMENT) {
+         concrete = join_path(w, ctx->path, c->paths[0].text);
+      }
+   }
+   out = bson_string_new(NULL);
+   if (found && key) {
+      /* a map key: convert it as a string value */
+      bson_t tmp = BSON_INITIALIZER;
+      bson_iter_t kit;
+      BSON_APPEND_UTF8(&tmp, "k", key);
+      bson_iter_init_find(&kit, &tmp, "k");
+      st = mn_value_convert(&kit, &c->spec, out, reason, sizeof reason);
+      bson_destroy(&tmp);
+   } else {
+      st = mn_value_convert(found ? &it : NULL, &c->spec, out, reason, sizeof reason);
+   }
+
+   if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
+      if (st == MN_VALUE_COERCED) {
+         count_coercion(w, e, c,
+                        coercion_kind(w, "converted from %s", bson_type_label(bson_iter_type(&it))));
+      }
+      if (c->ref_collection >= 0) {
+         mn_uuid_t ref;
+         coll_state_t *rs = &w->conv->colls[c->ref_collection];
+         bool valid;
+
+         mn_uuid_parse(out->str, &ref);
+         valid = uuid_set_has(rs->source_ids, &ref) && !uuid_set_has(rs->rejected, &ref);
+         if (!valid) {
+            if (c->on_missing_reference == MN_ON_REJECT) {
+               reject(w, concrete, "reference to a %s document that does not exist (%s)",
+                      c->references,
+                      uuid_set_has(rs->rejected, &ref) ? "it was rejected" : "not in the source");
+            } else {
+               count_coercion(w, e, c, "dangling reference stored as NULL");
+            }
+            bson_string_free(out, true);
+            return true;
+         }
+         if ((size_t)c->ref_collection >= w->coll_index && !uuid_set_has(rs->accepted, &ref) &&
+             !uuid_set_has(rs->target_ids, &ref)) {
+            deferred_t d;
+            d.table = (size_t)e->table_index;
+            d.column = (size_t)c->table_column;
+            d.ref_id = ref;
+            memset(&d.row_id, 0, sizeof d.row_id); /* filled by the caller */
+            g_array_append_val(w->rs->deferred, d);
+            bson_string_free(out, true);
+            return true;
+         }
+      }
+      set_text(w, r, c->table_column, out->str, out->len);
+      bson_string_free(out, true);
+      return true;
+   }
+   bson_string_free(out, true);
+
+   if (st == MN_VALUE_NULL) {
+      if (found && !key && BSON_ITER_HOLDS_UTF8(&it)) {
+         count_coercion(w, e, c, "empty string stored as NULL");
+      }
+      if (c->required) {
+         if (c->on_missing == MN_ON_SKIP_ROW) {
+            count_coercion(w, e, c, "row skipped: required value missing");
+            return false;
+         }
+         reject(w, concrete, "required value is missing");
+      }
+      return true;
+   }
+
+   /* MN_VALUE_INVALID */
+   switch (c->on_invalid) {
+   case MN_ON_REJECT:
+      reject(w, concrete, "%s", reason);
+      return true;
+   case MN_ON_SKIP_ROW:
+      count_coercion(w, e, c, coercion_kind(w, "row skipped: invalid %s", bson_type_label(bson_iter_type(&it))));
+      return false;
+   case MN_ON_NULL:
+      count_coercion(w, e, c, coercion_kind(w, "invalid %s stored as NULL", bson_type_label(bson_iter_type(&it))));
+      if (c->raw_to >= 0 && found && !key) {
+         mn_value_spec_t text_spec;
+         bson_string_t *raw = bson_string_new(NULL);
+         char why[64];
+         memset(&text_spec, 0, sizeof text_spec);
+         text_spec.type = MN_TYPE_TEXT;
+         text_spec.scale = -1;
+         st = mn_value_convert(&it, &text_spec, raw, why, sizeof why);
+         if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
+            set_text(w, r, c->raw_to, raw->str, raw->len);
+         }
+         bson_string_free(raw, true);
+      }
+      if (c->required) {
+         if (c->on_missing == MN_ON_SKIP_ROW) {
+            return false;
+         }
+         reject(w, concrete, "required value is missing (%s)", reason);
+      }
+      return true;
+   }
+   return true;
+}
+
+static const mn_shape_t *
+find_shape(const mn_entry_t *e, bson_type_t t)
+{
+   for (size_t i = 0; i < e->n_shapes; i++) {
+      if (e->shapes[i].type == t) {
+         return &e->shapes[i];
+      }
+   }
+   return NULL;
+}
+
+/* Build the row for context ci (already pushed); commits it unless skipped. */
+static void
+emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
+{
+   const mn_table_t *t = &w->conv->m->tables[e->table_index];
+   newrow_t r;
+   ctx_t *ctx = &g_array_index(w->ctxs, ctx_t, ci);
+   const mn_shape_t *shape = NULL;
+   guint deferred_before = w->rs->deferred->len;
+   char idbuf[MN_UUID_TEXT_LEN + 1];
+   bool keep = true;
+
+   if (e->n_shapes) {
+      bson_type_t type = ctx->is_doc ? BSON_TYPE_DOCUMENT : bson_iter_type(&ctx->elem);
+      shape = find_shape(e, type);
+      if (!shape) {
+         if (e->other_shape_skip) {
+            mn_table_counts_t *tc = mn_stats_table(w->conv->stats, e->table);
+            (void)tc;
+            coercion_t co = {e->table, "(element)", "row skipped: element of an undeclared shape"};
+            g_array_append_val(w->rs->coercions, co);
+            ctx->dropped = true;
+            return;
+         }
+         reject(w, ctx->path, "element of type %s matches no declared shape",
+                bson_type_label(type));
+         ctx->dropped = true;
+         return;
+      }
+   }
+   r.table = (size_t)e->table_index;
+   r.n = t->n_columns;
+   r.offsets = g_new(gssize, r.n);
+   for (size_t i = 0; i < r.n; i++) {
+      r.offsets[i] = -1;
+   }
+   mn_uuid_format(&ctx->id, idbuf);
+   set_text(w, &r, 0, idbuf, MN_UUID_TEXT_LEN);
+   for (size_t i = 0; i < e->n_columns && keep; i++) {
+      keep = eval_column(w, ctx, e, &e->columns[i], &r);
+      ctx = &g_array_index(w->ctxs, ctx_t, ci);
+   }
+   for (size_t i = 0; shape && i < shape->n_columns && keep; i++) {
+      keep = eval_column(w, ctx, e, &shape->columns[i], &r);
+      ctx = &g_array_index(w->ctxs, ctx_t, ci);
+   }
+   if (keep && e->n_unique) {
+      GString *k = g_string_new(NULL);
+      g_string_append_printf(k, "%d", e->table_index);
+      for (size_t i = 0; i < e->n_unique; i++) {
+         gssize off = r.offsets[e->unique[i]];
+         g_string_append_c(k, '\x1f');
+         if (off < 0) {
+            g_string_append_c(k, '\x1e');
+         } else {
+            g_string_append(k, w->rs->text->str + off);
+         }
+      }
+      {
+         GHashTable *set = e->unique_per_doc ? w->doc_unique : w->conv->unique[e->table_index];
+         bool dup = g_hash_table_contains(set, k->str);
+         if (!dup && !e->unique_per_doc) {
+            for (guint i = 0; i < w->rs->pending_unique->len && !dup; i++) {
+               dup = strcmp(g_ptr_array_index(w->rs->pending_unique, i), k->str) == 0;
+            }
+         }
+         if (dup) {
+            if (e->duplicate_merge) {
+               mn_stats_table(w->conv->stats, e->table)->merged++;
+               keep = false;
+            } else {
+               reject(w, ctx->path, "duplicate value for the unique key of table \"%s\"",
+                      e->table);
+            }
+         } else if (e->unique_per_doc) {
+            g_hash_table_add(set, g_strdup(k->str));
+         } else {
+            size_t ti = (size_t)e->table_index;
+            g_ptr_array_add(w->rs->pending_unique, g_strdup(k->str));
+            g_array_append_val(w->rs->pending_unique_tables, ti);
+         }
+      }
+      g_string_free(k, TRUE);
+   }
+   if (!keep) {
+      if (!ctx->dropped) {
+         mn_stats_table(w->conv->stats, e->table)->skipped += 0;
+      }
+      ctx->dropped = true;
+      g_array_set_size(w->rs->deferred, deferred_before);
+      g_free(r.offsets);
+      return;
+   }
+   for (guint i = deferred_before; i < w->rs->deferred->len; i++) {
+      g_array_index(w->rs->deferred, deferred_t, i).row_id = ctx->id;
+   }
+   {
+      row_t row = {r.table, w->rs->values->len, r.n};
+      g_array_append_vals(w->rs->values, r.offsets, (guint)r.n);
+      g_array_append_val(w->rs->rows, row);
+   }
+   g_free(r.offsets);
+}
+
+static size_t
+push_ctx(walk_t *w, const ctx_t *c)
+{
+   g_array_append_val(w->ctxs, *c);
+   return w->ctxs->len - 1;
+}
+
+/* The id of an element row: its own _id, else positional. */
+static void
+element_id(walk_t *w, const mn_entry_t *e, const ctx_t *parent, ctx_t *c, const char *index_text)
+{
+   bson_iter_t idit;
+   bool own = false;
+
+   if (!c->is_doc && BSON_ITER_HOLDS_DOCUMENT(&c->elem) && bson_iter_recurse(&c->elem, &idit) &&
+       bson_iter_find(&idit, "_id") && !is_nullish(&idit)) {
+      char key[64];
+      mn_uuid_from_value(&idit, &c->id);
+      snprintf(key, sizeof key, "id:%d:", e->table_index);
+      {
+         char *k = g_strdup_printf("%s%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+                                   key, c->id.bytes[0], c->id.bytes[1], c->id.bytes[2],
+                                   c->id.bytes[3], c->id.bytes[4], c->id.bytes[5], c->id.bytes[6],
+                                   c->id.bytes[7], c->id.bytes[8], c->id.bytes[9], c->id.bytes[10],
+                                   c->id.bytes[11], c->id.bytes[12], c->id.bytes[13],
+                                   c->id.bytes[14], c->id.bytes[15]);
+         if (g_hash_table_contains(w->doc_unique, k)) {
+            coercion_t co = {e->table, "id", "duplicate element _id: positional id used"};
+            g_array_append_val(w->rs->coercions, co);
+            g_free(k);
+         } else {
+            g_hash_table_add(w->doc_unique, k);
+            own = true;
+         }
+      }
+   }
+   if (!own) {
+      mn_uuid_derive(&parent->id, e->each.text, index_text, &c->id);
+   }
+}
+
+static void
+walk_entry(walk_t *w, size_t ei)
+{
+   const mn_entry_t *e = &w->coll->entries[ei];
+   guint n_ctx = w->ctxs->len;
+
+   for (guint pi = 0; pi < n_ctx; pi++) {
+      ctx_t parent = g_array_index(w->ctxs, ctx_t, pi);
+      bson_iter_t val;
+      const char *key;
+      const char *concrete;
+      mn_path_t *each = (mn_path_t *)&e->each;
+
+      if (parent.dropped || parent.entry != e->parent) {
+         continue;
+      }
+      if (!e->each_kind) {
+         ctx_t c = parent;
+         c.entry = (int)ei;
+         c.parent = (int)pi;
+         c.index = 0;
+         if (ei == 0) {
+            c.id = w->rs->doc_id;
+         } else {
+            mn_uuid_derive(&parent.id, e->name, NULL, &c.id);
+         }
+         if (e->when && !pred_eval(w, &c, e->when)) {
+            continue;
+         }
+         emit_row(w, push_ctx(w, &c), e);
+         continue;
+      }
+      if (!resolve(w, &parent, each, &val, &key, &concrete) || is_nullish(&val)) {
+         continue;
+      }
+      if (BSON_ITER_HOLDS_ARRAY(&val) || (BSON_ITER_HOLDS_DOCUMENT(&val) && e->each_kind == MN_EACH_MAP)) {
+         bson_iter_t child;
+         int64_t index = 0;
+         bool is_map = BSON_ITER_HOLDS_DOCUMENT(&val);
+
+         if (!bson_iter_recurse(&val, &child)) {
+            continue;
+         }
+         while (bson_iter_next(&child)) {
+            ctx_t c;
+            char index_text[32];
+            const char *ktext;
+
+            memset(&c, 0, sizeof c);
+            c.elem = child;
+            c.entry = (int)ei;
+            c.parent = (int)pi;
+            c.index = index;
+            snprintf(index_text, sizeof index_text, "%lld", (long long)index);
+            if (is_map) {
+               c.key = scratch(w, g_strdup(bson_iter_key(&child)));
+               ktext = scratch(w, g_strdup_printf("key:%s", c.key));
+               c.path = join_path(w, concrete, c.key);
+            } else {
+               ktext = index_text;
+               c.path = scratch(w, g_strdup_printf("%s.%s", concrete, index_text));
+            }
+            element_id(w, e, &parent, &c, ktext);
+            index++;
+            if (e->when && !pred_eval(w, &c, e->when)) {
+               continue;
+            }
+            emit_row(w, push_ctx(w, &c), e);
+         }
+         continue;
+      }
+      if (BSON_ITER_HOLDS_UTF8(&val) && e->split) {
+         /* Split into a scratch array so that elements are ordinary iterators. */
+         const char *s = bson_iter_utf8(&val, NULL);
+         char **parts = g_strsplit(s, e->split, -1);
+         bson_t *arr = bson_new();
+         bson_iter_t child;
+         int64_t index = 0;
+         int n = 0;
+
+         for (char **p = parts; *p; p++) {
+            char *part = g_strstrip(*p);
+            char k[16];
+            if (!*part) {
+               continue;
+            }
+            snprintf(k, sizeof k, "%d", n++);
+            BSON_APPEND_UTF8(arr, k, part);
+         }
+         g_strfreev(parts);
+         g_ptr_array_add(w->rs->scratch_docs, arr);
+         if (n > 1 || strstr(s, e->split)) {
+            coercion_t co = {e->table, e->each.text, "string split into rows"};
+            g_array_append_val(w->rs->coercions, co);
+         }
+         bson_iter_init(&child, arr);
+         while (bson_iter_next(&child)) {
+            ctx_t c;
+            char index_text[32];
+
+            memset(&c, 0, sizeof c);
+            c.elem = child;
+            c.entry = (int)ei;
+            c.parent = (int)pi;
+            c.index = index;
+            snprintf(index_text, sizeof index_text, "split:%lld", (long long)index);
+            c.path = concrete;
+            element_id(w, e, &parent, &c, index_text);
+            index++;
+            if (e->when && !pred_eval(w, &c, e->when)) {
+               continue;
+            }
+            emit_row(w, push_ctx(w, &c), e);
+         }
+         continue;
+      }
+      if (e->scalar_single && !BSON_ITER_HOLDS_DOCUMENT(&val) && !BSON_ITER_HOLDS_ARRAY(&val)) {
+         ctx_t c;
+
+         memset(&c, 0, sizeof c);
+         c.elem = val;
+         c.entry = (int)ei;
+         c.parent = (int)pi;
+         c.index = 0;
+         c.path = concrete;
+         element_id(w, e, &parent, &c, "0");
+         {
+            coercion_t co = {e->table, e->each.text, "single value read as a one-element array"};
+            g_array_append_val(w->rs->coercions, co);
+         }
+         if (e->when && !pred_eval(w, &c, e->when)) {
+            continue;
+         }
+         emit_row(w, push_ctx(w, &c), e);
+         continue;
+      }
+      reject(w, concrete, "expected an array%s, found a %s", e->each_kind == MN_EACH_MAP ? " or a document" : "",
+             bson_type_label(bson_iter_type(&val)));
+   }
+}
+
+/* ---- drift: source paths no entry covers ---- */
+
+static int
+coverage(const mn_collection_t *coll, const char *path)
+{
+   /* 2 = covered (this path or an ancestor is mapped), 1 = an ancestor of a mapped path,
+    * 0 = unmapped */
+   size_t len = strlen(path);
+   int result = 0;
+
+   for (size_t i = 0; i < coll->n_covered; i++) {
+      const char *c = coll->covered[i];
+      size_t cl = strlen(c);
+      if (cl <= len && strncmp(c, path, cl) == 0 && (path[cl] == '\0' || path[cl] == '.')) {
+         return 2;
+      }
+      if (cl > len && strncmp(c, path, len) == 0 && c[len] == '.') {
+         result = 1;
+      }
+   }
+   return result;
+}
+
+static void
+drift_walk(walk_t *w, bson_iter_t *it, const char *prefix, GHashTable *seen)
+{
+   while (bson_iter_next(it)) {
+      char *path = *prefix ? g_strdup_printf("%s.%s", prefix, bson_iter_key(it))
+                           : g_strdup(bson_iter_key(it));
+      int cov = coverage(w->coll, path);
+
+      if (cov == 0) {
+         if (!g_hash_table_contains(seen, path)) {
+            g_hash_table_add(seen, g_strdup(path));
+         }
+      } else if (cov == 1) {
+         bson_iter_t child;
+         if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
+            drift_walk(w, &child, path, seen);
+         } else if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &child)) {
+            /* array elements add no path component */
+            while (bson_iter_next(&child)) {
+               bson_iter_t grand;
+               if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
+                  drift_walk(w, &grand, path, seen);
+               }
+            }
+         }
+      }
+      g_free(path);
+   }
+}
+
+static void
+count_drift(walk_t *w)
+{
+   GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+   GHashTableIter hi;
+   gpointer k;
+   bson_iter_t it;
+
+   if (bson_iter_init(&it, w->doc)) {
+      drift_walk(w, &it, "", seen);
+   }
+   g_hash_table_iter_init(&hi, seen);
+   while (g_hash_table_iter_next(&hi, &k, NULL)) {
+      mn_stats_count_unmapped(w->conv->stats, w->coll->name, k);
+   }
+   g_hash_table_destroy(seen);
+}
+
+bool
+mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, mn_rowset_t *rs)
+{
+   walk_t w;
+   bson_iter_t idit;
+   ctx_t root;
+   bson_error_t verr;
+   size_t offset = 0;
+   coll_state_t *cs = &conv->colls[collection];
+
+   rowset_clear(rs);
+   memset(&w, 0, sizeof w);
+   w.conv = conv;
+   w.coll_index = collection;
+   w.coll = &conv->m->collections[collection];
+   w.doc = doc;
+   w.rs = rs;
+
+   if (!bson_validate_with_error(doc, BSON_VALIDATE_NONE, &verr)) {
+      (void)offset;
+      reject(&w, "", "invalid BSON: %s", verr.message);
+      return false;
+   }
+   if (!bson_iter_init_find(&idit, doc, "_id")) {
+      reject(&w, "_id", "document has no _id");
+      return false;
+   }
+   {
+      bson_t wrapper = BSON_INITIALIZER;
+      char *json;
+      bson_append_iter(&wrapper, "v", 1, &idit);
+      json = bson_as_canonical_extended_json(&wrapper, NULL);
+      /* json is { "v" : X }: keep X */
+      if (json && strlen(json) > 10) {
+         size_t len = strlen(json);
+         rs->doc_id_json = bson_strndup(json + 8, len - 10);
+      }
+      bson_free(json);
+      bson_destroy(&wrapper);
+   }
+   mn_uuid_from_value(&idit, &rs->doc_id);
+
+   w.ctxs = g_array_new(FALSE, TRUE, sizeof(ctx_t));
+   w.doc_unique = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+   memset(&root, 0, sizeof root);
+   root.is_doc = true;
+   root.entry = -1;
+   root.parent = -1;
+   root.id = rs->doc_id;
+   root.path = "";
+   push_ctx(&w, &root);
+
+   for (size_t ei = 0; ei < w.coll->n_entries; ei++) {
+      walk_entry(&w, ei);
+   }
+   count_drift(&w);
+
+   if (!w.rejected) {
+      uuid_set_add(cs->accepted, &rs->doc_id);
+      for (guint i = 0; i < rs->coercions->len; i++) {
+         coercion_t *co = &g_array_index(rs->coercions, coercion_t, i);
+         if (strncmp(co->kind, "row skipped", 11) == 0) {
+            mn_stats_table(conv->stats, co->table)->skipped++;
+         }
+         mn_stats_count_coercion(conv->stats, co->table, co->column, co->kind);
+      }
+      for (guint i = 0; i < rs->pending_unique->len; i++) {
+         size_t t = g_array_index(rs->pending_unique_tables, size_t, i);
+         g_hash_table_add(conv->unique[t], g_strdup(g_ptr_array_index(rs->pending_unique, i)));
+      }
+   } else {
+      uuid_set_add(cs->rejected, &rs->doc_id);
+      for (guint i = 0; i < rs->rows->len; i++) {
+         row_t *r = &g_array_index(rs->rows, row_t, i);
+         mn_stats_table(conv->stats, conv->m->tables[r->table].name)->rejected++;
+      }
+   }
+   g_hash_table_destroy(w.doc_unique);
+   g_array_free(w.ctxs, TRUE);
+   return !w.rejected;
+}

@@ -1,0 +1,188 @@
+/*
+ * keys.c - stable row ids: ObjectId layout and RFC 4122 version-5 UUIDs.
+ */
+#include <mongonorm/keys.h>
+
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+void
+mn_uuid_from_oid(const bson_oid_t *oid, mn_uuid_t *out)
+{
+   memcpy(out->bytes, oid->bytes, 12);
+   memset(out->bytes + 12, 0, 4);
+}
+
+void
+mn_uuid_v5(const mn_uuid_t *ns, const void *name, size_t name_len, mn_uuid_t *out)
+{
+   unsigned char digest[EVP_MAX_MD_SIZE];
+   unsigned int digest_len = 0;
+   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+   /* RFC 4122 4.3: SHA-1 over namespace then name; take 16 bytes, then set
+    * the version (high nibble of byte 6) and the variant (byte 8). */
+   EVP_DigestInit_ex(ctx, EVP_sha1(), NULL);
+   EVP_DigestUpdate(ctx, ns->bytes, 16);
+   EVP_DigestUpdate(ctx, name, name_len);
+   EVP_DigestFinal_ex(ctx, digest, &digest_len);
+   EVP_MD_CTX_free(ctx);
+   memcpy(out->bytes, digest, 16);
+   out->bytes[6] = (uint8_t)((out->bytes[6] & 0x0f) | 0x50);
+   out->bytes[8] = (uint8_t)((out->bytes[8] & 0x3f) | 0x80);
+}
+
+static const mn_uuid_t *
+namespace_uuid(void)
+{
+   static mn_uuid_t ns;
+   static bool ready = false;
+
+   if (!ready) {
+      mn_uuid_parse(MN_KEY_NAMESPACE, &ns);
+      ready = true;
+   }
+   return &ns;
+}
+
+static void
+v5_text(const char *text, size_t len, mn_uuid_t *out)
+{
+   mn_uuid_v5(namespace_uuid(), text, len, out);
+}
+
+void
+mn_uuid_from_value(const bson_iter_t *value, mn_uuid_t *out)
+{
+   char buf[64];
+   bson_string_t *s = NULL;
+   double d;
+
+   switch (bson_iter_type(value)) {
+   case BSON_TYPE_OID:
+      mn_uuid_from_oid(bson_iter_oid(value), out);
+      return;
+   case BSON_TYPE_UTF8: {
+      uint32_t len = 0;
+      const char *str = bson_iter_utf8(value, &len);
+      s = bson_string_new("s:");
+      /* Append by length: the string may hold bytes after an embedded NUL. */
+      for (uint32_t i = 0; i < len; i++) {
+         bson_string_append_c(s, str[i]);
+      }
+      v5_text(s->str, s->len, out);
+      bson_string_free(s, true);
+      return;
+   }
+   case BSON_TYPE_INT32:
+      snprintf(buf, sizeof buf, "n:%d", (int)bson_iter_int32(value));
+      v5_text(buf, strlen(buf), out);
+      return;
+   case BSON_TYPE_INT64:
+      snprintf(buf, sizeof buf, "n:%lld", (long long)bson_iter_int64(value));
+      v5_text(buf, strlen(buf), out);
+      return;
+   case BSON_TYPE_DOUBLE:
+      d = bson_iter_double(value);
+      if (isfinite(d) && d == floor(d) && fabs(d) < 9.2e18) {
+         snprintf(buf, sizeof buf, "n:%lld", (long long)d);
+      } else {
+         snprintf(buf, sizeof buf, "d:%.17g", d);
+      }
+      v5_text(buf, strlen(buf), out);
+      return;
+   default: {
+      bson_t wrapper = BSON_INITIALIZER;
+      char *json;
+      size_t len = 0;
+
+      bson_append_iter(&wrapper, "v", 1, value);
+      json = bson_as_canonical_extended_json(&wrapper, &len);
+      s = bson_string_new("j:");
+      bson_string_append(s, json ? json : "");
+      v5_text(s->str, s->len, out);
+      bson_string_free(s, true);
+      bson_free(json);
+      bson_destroy(&wrapper);
+      return;
+   }
+   }
+}
+
+void
+mn_uuid_derive(const mn_uuid_t *parent, const char *component, const char *index,
+               mn_uuid_t *out)
+{
+   char parent_text[MN_UUID_TEXT_LEN + 1];
+   bson_string_t *s;
+
+   mn_uuid_format(parent, parent_text);
+   s = bson_string_new(parent_text);
+   bson_string_append_c(s, '/');
+   bson_string_append(s, component);
+   if (index) {
+      bson_string_append_c(s, '/');
+      bson_string_append(s, index);
+   }
+   v5_text(s->str, s->len, out);
+   bson_string_free(s, true);
+}
+
+void
+mn_uuid_format(const mn_uuid_t *uuid, char out[MN_UUID_TEXT_LEN + 1])
+{
+   static const char hex[] = "0123456789abcdef";
+   size_t o = 0;
+
+   for (int i = 0; i < 16; i++) {
+      if (i == 4 || i == 6 || i == 8 || i == 10) {
+         out[o++] = '-';
+      }
+      out[o++] = hex[uuid->bytes[i] >> 4];
+      out[o++] = hex[uuid->bytes[i] & 0x0f];
+   }
+   out[o] = '\0';
+}
+
+static int
+hex_value(char c)
+{
+   if (c >= '0' && c <= '9') {
+      return c - '0';
+   }
+   if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+   }
+   if (c >= 'A' && c <= 'F') {
+      return c - 'A' + 10;
+   }
+   return -1;
+}
+
+bool
+mn_uuid_parse(const char *text, mn_uuid_t *out)
+{
+   int n = 0;
+   int hi = -1;
+
+   for (const char *p = text; *p; p++) {
+      int v;
+
+      if (*p == '-') {
+         continue;
+      }
+      v = hex_value(*p);
+      if (v < 0 || n >= 16) {
+         return false;
+      }
+      if (hi < 0) {
+         hi = v;
+      } else {
+         out->bytes[n++] = (uint8_t)(hi << 4 | v);
+         hi = -1;
+      }
+   }
+   return n == 16 && hi < 0;
+}

@@ -1,0 +1,1558 @@
+/*
+ * mapping.c - YAML mapping file -> compiled plan (plan.h).
+ *
+ * The file is read with libyaml's document loader, which keeps each node's
+ * line; every error names the file, the line and the key.  The format is
+ * specified in docs/mapping.md.
+ */
+#include "plan.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+typedef struct {
+   yaml_document_t doc;
+   const char *name;
+   mn_error_t *error;
+   mn_mapping_t *m;
+} loader_t;
+
+#define LINE(n) ((int)(n)->start_mark.line + 1)
+
+static void fail(loader_t *ld, uint32_t code, const yaml_node_t *at, const char *fmt, ...)
+   MN_PRINTF(4, 5);
+
+static void
+fail(loader_t *ld, uint32_t code, const yaml_node_t *at, const char *fmt, ...)
+{
+   char msg[MN_ERROR_MESSAGE_SIZE];
+   va_list ap;
+
+   va_start(ap, fmt);
+   vsnprintf(msg, sizeof msg, fmt, ap);
+   va_end(ap);
+   if (at) {
+      mn_set_error(ld->error, MN_ERROR_MAPPING, code, "mapping file \"%s\", line %d: %s",
+                   ld->name, LINE(at), msg);
+   } else {
+      mn_set_error(ld->error, MN_ERROR_MAPPING, code, "mapping file \"%s\": %s", ld->name, msg);
+   }
+}
+
+static yaml_node_t *
+node_at(loader_t *ld, int index)
+{
+   return yaml_document_get_node(&ld->doc, index);
+}
+
+static const char *
+scalar(const yaml_node_t *n)
+{
+   return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* Value of `key` in mapping node n, or NULL. */
+static yaml_node_t *
+map_get(loader_t *ld, yaml_node_t *n, const char *key)
+{
+   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+      const char *k = scalar(node_at(ld, p->key));
+      if (k && strcmp(k, key) == 0) {
+         return node_at(ld, p->value);
+      }
+   }
+   return NULL;
+}
+
+static bool
+expect_kind(loader_t *ld, yaml_node_t *n, yaml_node_type_t kind, const char *what)
+{
+   static const char *names[] = {"nothing", "a scalar", "a list", "a mapping"};
+
+   if (n->type != kind) {
+      fail(ld, MN_MAPPING_BAD_VALUE, n, "%s must be %s", what, names[kind]);
+      return false;
+   }
+   return true;
+}
+
+/* Reject keys not in the NULL-terminated list `allowed`. */
+static bool
+check_keys(loader_t *ld, yaml_node_t *n, const char *const *allowed, const char *where)
+{
+   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+      yaml_node_t *kn = node_at(ld, p->key);
+      const char *k = scalar(kn);
+      bool ok = false;
+
+      if (!k) {
+         fail(ld, MN_MAPPING_BAD_VALUE, kn, "keys must be scalars in %s", where);
+         return false;
+      }
+      for (const char *const *a = allowed; *a; a++) {
+         if (strcmp(*a, k) == 0) {
+            ok = true;
+            break;
+         }
+      }
+      if (!ok) {
+         fail(ld, MN_MAPPING_UNKNOWN_KEY, kn, "unknown key \"%s\" in %s", k, where);
+         return false;
+      }
+   }
+   return true;
+}
+
+static char *
+get_string(loader_t *ld, yaml_node_t *n, const char *key, bool required, const char *where,
+           bool *ok)
+{
+   yaml_node_t *v = map_get(ld, n, key);
+
+   *ok = true;
+   if (!v) {
+      if (required) {
+         fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"%s\" in %s", key, where);
+         *ok = false;
+      }
+      return NULL;
+   }
+   if (v->type != YAML_SCALAR_NODE) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"%s\" in %s must be a scalar", key, where);
+      *ok = false;
+      return NULL;
+   }
+   return bson_strdup(scalar(v));
+}
+
+static bool
+parse_bool(loader_t *ld, yaml_node_t *v, const char *key, bool *out)
+{
+   const char *s = scalar(v);
+
+   if (s && (!strcmp(s, "true") || !strcmp(s, "yes"))) {
+      *out = true;
+      return true;
+   }
+   if (s && (!strcmp(s, "false") || !strcmp(s, "no"))) {
+      *out = false;
+      return true;
+   }
+   fail(ld, MN_MAPPING_BAD_VALUE, v, "\"%s\" must be true or false", key);
+   return false;
+}
+
+static bool
+parse_int(loader_t *ld, yaml_node_t *v, const char *key, int lo, int hi, int *out)
+{
+   const char *s = scalar(v);
+   char *end = NULL;
+   long l;
+
+   if (!s) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"%s\" must be a number", key);
+      return false;
+   }
+   errno = 0;
+   l = strtol(s, &end, 10);
+   if (errno || end == s || *end || l < lo || l > hi) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"%s\" must be a whole number from %d to %d, not \"%s\"",
+           key, lo, hi, s);
+      return false;
+   }
+   *out = (int)l;
+   return true;
+}
+
+/* Parse `name: choice` among NULL-terminated `choices`; returns the index or -1. */
+static int
+parse_choice(loader_t *ld, yaml_node_t *v, const char *key, const char *const *choices)
+{
+   const char *s = scalar(v);
+   char list[256] = "";
+
+   for (int i = 0; choices[i]; i++) {
+      if (s && strcmp(s, choices[i]) == 0) {
+         return i;
+      }
+      if (i) {
+         strncat(list, ", ", sizeof list - strlen(list) - 1);
+      }
+      strncat(list, choices[i], sizeof list - strlen(list) - 1);
+   }
+   fail(ld, MN_MAPPING_BAD_VALUE, v, "unrecognized %s \"%s\" (expected one of: %s)", key,
+        s ? s : "(not a scalar)", list);
+   return -1;
+}
+
+/* ---- paths ---- */
+
+static void
+path_cleanup(mn_path_t *p)
+{
+   for (size_t i = 0; i < p->n_segments; i++) {
+      bson_free(p->segments[i]);
+   }
+   bson_free(p->segments);
+   bson_free(p->text);
+   memset(p, 0, sizeof *p);
+}
+
+static bool
+parse_path(loader_t *ld, yaml_node_t *at, const char *text, bool allow_special, mn_path_t *out)
+{
+   const char *rest = text;
+   char *copy;
+   char *save = NULL;
+
+   memset(out, 0, sizeof *out);
+   out->text = bson_strdup(text);
+   if (!*text) {
+      fail(ld, MN_MAPPING_BAD_VALUE, at, "empty field path");
+      return false;
+   }
+   if (strcmp(text, "$") == 0) {
+      if (!allow_special) {
+         goto special;
+      }
+      return true;
+   }
+   if (strcmp(text, "$key") == 0) {
+      if (!allow_special) {
+         goto special;
+      }
+      out->is_key = true;
+      return true;
+   }
+   if (strncmp(text, "$doc.", 5) == 0) {
+      out->root = MN_ROOT_DOC;
+      rest = text + 5;
+   } else if (strncmp(text, "$parent.", 8) == 0) {
+      out->root = MN_ROOT_PARENT;
+      rest = text + 8;
+   } else if (text[0] == '$') {
+      goto special;
+   }
+   if ((out->root != MN_ROOT_ELEMENT) && !allow_special) {
+      goto special;
+   }
+   copy = bson_strdup(rest);
+   for (char *seg = strtok_r(copy, ".", &save); seg; seg = strtok_r(NULL, ".", &save)) {
+      out->segments = bson_realloc(out->segments, (out->n_segments + 1) * sizeof(char *));
+      out->segments[out->n_segments++] = bson_strdup(seg);
+   }
+   bson_free(copy);
+   if (out->n_segments == 0 || rest[0] == '.' || rest[strlen(rest) - 1] == '.' ||
+       strstr(rest, "..")) {
+      fail(ld, MN_MAPPING_BAD_VALUE, at, "malformed field path \"%s\"", text);
+      return false;
+   }
+   return true;
+
+special:
+   fail(ld, MN_MAPPING_BAD_VALUE, at, "field path \"%s\" is not allowed here", text);
+   return false;
+}
+
+/* ---- policies ---- */
+
+typedef struct {
+   mn_policy_t on_invalid;
+   mn_policy_t on_missing;
+   mn_policy_t on_missing_reference;
+} defaults_t;
+
+static const char *const POLICY_INVALID[] = {"reject", "null", "skip_row", NULL};
+static const char *const POLICY_MISSING[] = {"reject", "skip_row", NULL};
+static const char *const POLICY_REF[] = {"reject", "null", NULL};
+
+static bool
+parse_defaults(loader_t *ld, yaml_node_t *n, defaults_t *d)
+{
+   static const char *const keys[] = {"on_invalid", "on_missing", "on_missing_reference", NULL};
+   yaml_node_t *v;
+   int c;
+
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "\"defaults\"") ||
+       !check_keys(ld, n, keys, "\"defaults\"")) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "on_invalid"))) {
+      if ((c = parse_choice(ld, v, "on_invalid", POLICY_INVALID)) < 0) {
+         return false;
+      }
+      d->on_invalid = (mn_policy_t)c;
+   }
+   if ((v = map_get(ld, n, "on_missing"))) {
+      if ((c = parse_choice(ld, v, "on_missing", POLICY_MISSING)) < 0) {
+         return false;
+      }
+      d->on_missing = c == 0 ? MN_ON_REJECT : MN_ON_SKIP_ROW;
+   }
+   if ((v = map_get(ld, n, "on_missing_reference"))) {
+      if ((c = parse_choice(ld, v, "on_missing_reference", POLICY_REF)) < 0) {
+         return false;
+      }
+      d->on_missing_reference = c == 0 ? MN_ON_REJECT : MN_ON_NULL;
+   }
+   return true;
+}
+
+/* ---- tables (the union of columns) ---- */
+
+static int
+table_find(mn_mapping_t *m, const char *name)
+{
+   for (size_t i = 0; i < m->n_tables; i++) {
+      if (strcmp(m->tables[i].name, name) == 0) {
+         return (int)i;
+      }
+   }
+   return -1;
+}
+
+static int
+table_add(mn_mapping_t *m, const char *name, const char *key, int collection)
+{
+   mn_table_t *t;
+
+   m->tables = bson_realloc(m->tables, (m->n_tables + 1) * sizeof *m->tables);
+   t = &m->tables[m->n_tables];
+   memset(t, 0, sizeof *t);
+   t->name = bson_strdup(name);
+   t->key = bson_strdup(key);
+   t->columns = bson_malloc(sizeof(char *));
+   t->columns[0] = bson_strdup(key);
+   t->n_columns = 1;
+   t->collection = collection;
+   t->doc_id_column = -1;
+   return (int)m->n_tables++;
+}
+
+static int
+table_column(mn_table_t *t, const char *column)
+{
+   for (size_t i = 0; i < t->n_columns; i++) {
+      if (strcmp(t->columns[i], column) == 0) {
+         return (int)i;
+      }
+   }
+   t->columns = bson_realloc(t->columns, (t->n_columns + 1) * sizeof(char *));
+   t->columns[t->n_columns] = bson_strdup(column);
+   return (int)t->n_columns++;
+}
+
+/* ---- columns ---- */
+
+static void
+column_cleanup(mn_column_t *c)
+{
+   bson_free(c->name);
+   for (size_t i = 0; i < c->n_paths; i++) {
+      path_cleanup(&c->paths[i]);
+   }
+   bson_free(c->paths);
+   bson_free(c->const_value);
+   bson_free((void *)c->spec.transforms);
+   for (size_t i = 0; i < c->spec.n_enum; i++) {
+      bson_free((void *)c->spec.enum_values[i]);
+   }
+   bson_free((void *)c->spec.enum_values);
+   for (size_t i = 0; i < c->spec.n_units; i++) {
+      bson_free((void *)c->spec.units[i].suffix);
+   }
+   bson_free((void *)c->spec.units);
+   bson_free((void *)c->spec.default_unit);
+   bson_free(c->references);
+}
+
+static bool
+parse_units(loader_t *ld, yaml_node_t *n, mn_column_t *c)
+{
+   mn_unit_t *units;
+   size_t count = 0;
+
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "\"units\"")) {
+      return false;
+   }
+   units = bson_malloc0(sizeof(mn_unit_t) *
+                        (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start + 1));
+   c->spec.units = units;
+   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+      yaml_node_t *kn = node_at(ld, p->key);
+      yaml_node_t *vn = node_at(ld, p->value);
+      const char *k = scalar(kn);
+      const char *v = scalar(vn);
+      char *end = NULL;
+      double f;
+
+      if (!k || !v) {
+         fail(ld, MN_MAPPING_BAD_VALUE, kn, "\"units\" entries must be scalars");
+         return false;
+      }
+      if (strcmp(k, "default") == 0) {
+         bson_free((void *)c->spec.default_unit);
+         c->spec.default_unit = bson_strdup(v);
+         continue;
+      }
+      f = strtod(v, &end);
+      if (end == v || *end || !(f > 0)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, vn, "unit \"%s\" needs a positive factor, not \"%s\"", k,
+              v);
+         return false;
+      }
+      units[count].suffix = bson_strdup(k);
+      units[count].factor = f;
+      c->spec.n_units = ++count;
+   }
+   if (c->spec.default_unit) {
+      bool found = false;
+      for (size_t i = 0; i < count; i++) {
+         found = found || strcasecmp(units[i].suffix, c->spec.default_unit) == 0;
+      }
+      if (!found) {
+         fail(ld, MN_MAPPING_BAD_REFERENCE, n, "default unit \"%s\" is not one of the units",
+              c->spec.default_unit);
+         return false;
+      }
+   }
+   return true;
+}
+
+static bool
+parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d, mn_column_t *c)
+{
+   static const char *const keys[] = {"path", "value", "const", "type", "precision", "scale",
+                                      "transform", "empty", "enum", "units", "references",
+                                      "on_invalid", "raw_to", "required", "on_missing",
+                                      "on_missing_reference", NULL};
+   static const char *const VALUES[] = {"doc_id", "parent_id", "index", "key", NULL};
+   static const char *const EMPTY[] = {"keep", "null", "invalid", NULL};
+   static const char *const TRANSFORMS[] = {"trim", "lower", "upper", NULL};
+   char where[300];
+   yaml_node_t *v;
+   int sources = 0;
+   int choice;
+
+   memset(c, 0, sizeof *c);
+   c->name = bson_strdup(name);
+   c->line = LINE(n);
+   c->raw_to = -1;
+   c->ref_collection = -1;
+   c->spec.scale = -1;
+   c->on_invalid = d->on_invalid;
+   c->on_missing = d->on_missing;
+   c->on_missing_reference = d->on_missing_reference;
+   snprintf(where, sizeof where, "column \"%s\"", name);
+
+   /* Shorthand: `column: some.path`. */
+   if (n->type == YAML_SCALAR_NODE) {
+      c->kind = MN_SRC_PATH;
+      c->paths = bson_malloc0(sizeof(mn_path_t));
+      c->n_paths = 1;
+      return parse_path(ld, n, scalar(n), true, &c->paths[0]);
+   }
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, where) || !check_keys(ld, n, keys, where)) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "path"))) {
+      sources++;
+      c->kind = MN_SRC_PATH;
+      if (v->type == YAML_SCALAR_NODE) {
+         c->paths = bson_malloc0(sizeof(mn_path_t));
+         c->n_paths = 1;
+         if (!parse_path(ld, v, scalar(v), true, &c->paths[0])) {
+            return false;
+         }
+      } else if (v->type == YAML_SEQUENCE_NODE) {
+         size_t count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+         if (count == 0) {
+            fail(ld, MN_MAPPING_BAD_VALUE, v, "\"path\" of %s lists no path", where);
+            return false;
+         }
+         c->paths = bson_malloc0(count * sizeof(mn_path_t));
+         for (size_t i = 0; i < count; i++) {
+            yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+            c->n_paths = i + 1;
+            if (!scalar(item)) {
+               fail(ld, MN_MAPPING_BAD_VALUE, item, "paths must be scalars");
+               return false;
+            }
+            if (!parse_path(ld, item, scalar(item), true, &c->paths[i])) {
+               return false;
+            }
+         }
+      } else {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"path\" of %s must be a path or a list of paths",
+              where);
+         return false;
+      }
+   }
+   if ((v = map_get(ld, n, "value"))) {
+      sources++;
+      if ((choice = parse_choice(ld, v, "value", VALUES)) < 0) {
+         return false;
+      }
+      c->kind = (mn_source_kind_col_t)(MN_SRC_DOC_ID + choice);
+   }
+   if ((v = map_get(ld, n, "const"))) {
+      sources++;
+      if (!scalar(v)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"const\" of %s must be a scalar", where);
+         return false;
+      }
+      c->kind = MN_SRC_CONST;
+      c->const_value = bson_strdup(scalar(v));
+   }
+   if (sources != 1) {
+      fail(ld, sources ? MN_MAPPING_BAD_VALUE : MN_MAPPING_MISSING_KEY, n,
+           "%s needs exactly one of \"path\", \"value\" or \"const\"", where);
+      return false;
+   }
+   if ((v = map_get(ld, n, "type"))) {
+      if (!scalar(v) || !mn_type_from_name(scalar(v), &c->spec.type)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "unrecognized column type \"%s\"",
+              scalar(v) ? scalar(v) : "");
+         return false;
+      }
+   }
+   if ((v = map_get(ld, n, "precision")) && !parse_int(ld, v, "precision", 1, 1000, &c->spec.precision)) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "scale")) && !parse_int(ld, v, "scale", 0, 1000, &c->spec.scale)) {
+      return false;
+   }
+   if ((c->spec.precision || c->spec.scale >= 0) && c->spec.type != MN_TYPE_NUMERIC) {
+      fail(ld, MN_MAPPING_BAD_VALUE, n, "precision and scale apply only to numeric columns");
+      return false;
+   }
+   if ((v = map_get(ld, n, "transform"))) {
+      mn_transform_t *t;
+      size_t count;
+
+      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"transform\"")) {
+         return false;
+      }
+      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+      t = bson_malloc0(sizeof *t * (count + 1));
+      c->spec.transforms = t;
+      for (size_t i = 0; i < count; i++) {
+         if ((choice = parse_choice(ld, node_at(ld, v->data.sequence.items.start[i]), "transform",
+                                    TRANSFORMS)) < 0) {
+            return false;
+         }
+         t[i] = (mn_transform_t)(MN_TRANSFORM_TRIM + choice);
+         c->spec.n_transforms = i + 1;
+      }
+   }
+   if ((v = map_get(ld, n, "empty"))) {
+      if ((choice = parse_choice(ld, v, "empty", EMPTY)) < 0) {
+         return false;
+      }
+      c->spec.empty = (mn_empty_t)(MN_EMPTY_KEEP + choice);
+   }
+   if ((v = map_get(ld, n, "enum"))) {
+      const char **values;
+      size_t count;
+
+      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"enum\"")) {
+         return false;
+      }
+      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+      values = bson_malloc0(sizeof(char *) * (count + 1));
+      c->spec.enum_values = values;
+      for (size_t i = 0; i < count; i++) {
+         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+         if (!scalar(item)) {
+            fail(ld, MN_MAPPING_BAD_VALUE, item, "\"enum\" values must be scalars");
+            return false;
+         }
+         values[i] = bson_strdup(scalar(item));
+         c->spec.n_enum = i + 1;
+      }
+   }
+   if ((v = map_get(ld, n, "units"))) {
+      if (!parse_units(ld, v, c)) {
+         return false;
+      }
+   }
+   if ((v = map_get(ld, n, "references"))) {
+      if (!scalar(v)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"references\" must name a collection");
+         return false;
+      }
+      c->references = bson_strdup(scalar(v));
+   }
+   if ((v = map_get(ld, n, "on_invalid"))) {
+      if ((choice = parse_choice(ld, v, "on_invalid", POLICY_INVALID)) < 0) {
+         return false;
+      }
+      c->on_invalid = (mn_policy_t)choice;
+   }
+   if ((v = map_get(ld, n, "required")) && !parse_bool(ld, v, "required", &c->required)) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "on_missing"))) {
+      if ((choice = parse_choice(ld, v, "on_missing", POLICY_MISSING)) < 0) {
+         return false;
+      }
+      c->on_missing = choice == 0 ? MN_ON_REJECT : MN_ON_SKIP_ROW;
+   }
+   if ((v = map_get(ld, n, "on_missing_reference"))) {
+      if ((choice = parse_choice(ld, v, "on_missing_reference", POLICY_REF)) < 0) {
+         return false;
+      }
+      c->on_missing_reference = choice == 0 ? MN_ON_REJECT : MN_ON_NULL;
+   }
+   if (c->kind != MN_SRC_PATH &&
+       (map_get(ld, n, "type") || map_get(ld, n, "enum") || map_get(ld, n, "units") ||
+        map_get(ld, n, "references") || map_get(ld, n, "transform"))) {
+      fail(ld, MN_MAPPING_BAD_VALUE, n,
+           "%s: type, transform, enum, units and references apply only to \"path\" columns",
+           where);
+      return false;
+   }
+   return true;
+}
+
+/* ---- predicates ---- */
+
+static void
+pred_cleanup(mn_pred_t *p)
+{
+   if (!p) {
+      return;
+   }
+   path_cleanup(&p->path);
+   for (size_t i = 0; i < p->n_values; i++) {
+      bson_free(p->values[i]);
+   }
+   bson_free(p->values);
+   for (size_t i = 0; i < p->n_children; i++) {
+      pred_cleanup(&p->children[i]);
+   }
+   bson_free(p->children);
+}
+
+static bool
+parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
+{
+   static const char *const keys[] = {"path", "in", "ignore_case", "exists", "any", "all", "not",
+                                      NULL};
+   yaml_node_t *v;
+
+   memset(p, 0, sizeof *p);
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "\"when\"") ||
+       !check_keys(ld, n, keys, "\"when\"")) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "exists"))) {
+      p->kind = MN_PRED_EXISTS;
+      return scalar(v) ? parse_path(ld, v, scalar(v), true, &p->path)
+                       : (fail(ld, MN_MAPPING_BAD_VALUE, v, "\"exists\" takes a field path"),
+                          false);
+   }
+   if ((v = map_get(ld, n, "not"))) {
+      p->kind = MN_PRED_NOT;
+      p->children = bson_malloc0(sizeof *p->children);
+      p->n_children = 1;
+      return parse_pred(ld, v, &p->children[0]);
+   }
+   if ((v = map_get(ld, n, "any")) || (v = map_get(ld, n, "all"))) {
+      size_t count;
+
+      p->kind = map_get(ld, n, "any") ? MN_PRED_ANY : MN_PRED_ALL;
+      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"any\"/\"all\"")) {
+         return false;
+      }
+      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+      p->children = bson_malloc0(sizeof *p->children * (count + 1));
+      for (size_t i = 0; i < count; i++) {
+         p->n_children = i + 1;
+         if (!parse_pred(ld, node_at(ld, v->data.sequence.items.start[i]), &p->children[i])) {
+            return false;
+         }
+      }
+      return true;
+   }
+   if ((v = map_get(ld, n, "path"))) {
+      yaml_node_t *in = map_get(ld, n, "in");
+      yaml_node_t *ic = map_get(ld, n, "ignore_case");
+      size_t count;
+
+      p->kind = MN_PRED_IN;
+      if (!scalar(v) || !parse_path(ld, v, scalar(v), true, &p->path)) {
+         if (!scalar(v)) {
+            fail(ld, MN_MAPPING_BAD_VALUE, v, "\"path\" takes a field path");
+         }
+         return false;
+      }
+      if (!in) {
+         fail(ld, MN_MAPPING_MISSING_KEY, n, "\"when\" with \"path\" needs \"in\"");
+         return false;
+      }
+      if (!expect_kind(ld, in, YAML_SEQUENCE_NODE, "\"in\"")) {
+         return false;
+      }
+      if (ic && !parse_bool(ld, ic, "ignore_case", &p->ignore_case)) {
+         return false;
+      }
+      count = (size_t)(in->data.sequence.items.top - in->data.sequence.items.start);
+      p->values = bson_malloc0(sizeof(char *) * (count + 1));
+      for (size_t i = 0; i < count; i++) {
+         yaml_node_t *item = node_at(ld, in->data.sequence.items.start[i]);
+         if (!scalar(item)) {
+            fail(ld, MN_MAPPING_BAD_VALUE, item, "\"in\" values must be scalars");
+            return false;
+         }
+         p->values[i] = bson_strdup(scalar(item));
+         p->n_values = i + 1;
+      }
+      return true;
+   }
+   fail(ld, MN_MAPPING_MISSING_KEY, n, "\"when\" needs one of \"path\", \"exists\", \"any\", \"all\", \"not\"");
+   return false;
+}
+
+/* ---- table entries ---- */
+
+static bool
+add_columns(loader_t *ld, yaml_node_t *cols, const defaults_t *d, mn_table_t *t,
+            mn_column_t **out, size_t *n_out, const char *key)
+{
+   if (!expect_kind(ld, cols, YAML_MAPPING_NODE, "\"columns\"")) {
+      return false;
+   }
+   for (yaml_node_pair_t *p = cols->data.mapping.pairs.start; p < cols->data.mapping.pairs.top;
+        p++) {
+      yaml_node_t *kn = node_at(ld, p->key);
+      const char *name = scalar(kn);
+      mn_column_t *c;
+
+      if (!name) {
+         fail(ld, MN_MAPPING_BAD_VALUE, kn, "column names must be scalars");
+         return false;
+      }
+      if (strcmp(name, key) == 0) {
+         fail(ld, MN_MAPPING_BAD_VALUE, kn,
+              "column \"%s\" is the table's key: mongonorm derives it (see docs/mapping.md)", name);
+         return false;
+      }
+      for (size_t i = 0; i < *n_out; i++) {
+         if (strcmp((*out)[i].name, name) == 0) {
+            fail(ld, MN_MAPPING_BAD_VALUE, kn, "column \"%s\" is declared twice", name);
+            return false;
+         }
+      }
+      *out = bson_realloc(*out, (*n_out + 1) * sizeof **out);
+      c = &(*out)[*n_out];
+      (*n_out)++;
+      if (!parse_column(ld, name, node_at(ld, p->value), d, c)) {
+         return false;
+      }
+      c->table_column = table_column(t, name);
+   }
+   return true;
+}
+
+static const struct {
+   const char *name;
+   bson_type_t type;
+} SHAPE_TYPES[] = {
+   {"string", BSON_TYPE_UTF8},     {"document", BSON_TYPE_DOCUMENT}, {"array", BSON_TYPE_ARRAY},
+   {"int", BSON_TYPE_INT32},       {"long", BSON_TYPE_INT64},        {"double", BSON_TYPE_DOUBLE},
+   {"decimal", BSON_TYPE_DECIMAL128}, {"bool", BSON_TYPE_BOOL},      {"date", BSON_TYPE_DATE_TIME},
+   {"objectId", BSON_TYPE_OID},
+};
+
+static void
+entry_cleanup(mn_entry_t *e)
+{
+   bson_free(e->name);
+   bson_free(e->table);
+   path_cleanup(&e->each);
+   bson_free(e->split);
+   pred_cleanup(e->when);
+   bson_free(e->when);
+   for (size_t i = 0; i < e->n_columns; i++) {
+      column_cleanup(&e->columns[i]);
+   }
+   bson_free(e->columns);
+   for (size_t s = 0; s < e->n_shapes; s++) {
+      for (size_t i = 0; i < e->shapes[s].n_columns; i++) {
+         column_cleanup(&e->shapes[s].columns[i]);
+      }
+      bson_free(e->shapes[s].columns);
+   }
+   bson_free(e->shapes);
+   bson_free(e->unique);
+}
+
+/* Every column of an entry, base then shapes, for checks. */
+static mn_column_t *
+entry_find_column(mn_entry_t *e, const char *name)
+{
+   for (size_t i = 0; i < e->n_columns; i++) {
+      if (strcmp(e->columns[i].name, name) == 0) {
+         return &e->columns[i];
+      }
+   }
+   for (size_t s = 0; s < e->n_shapes; s++) {
+      for (size_t i = 0; i < e->shapes[s].n_columns; i++) {
+         if (strcmp(e->shapes[s].columns[i].name, name) == 0) {
+            return &e->shapes[s].columns[i];
+         }
+      }
+   }
+   return NULL;
+}
+
+static bool
+parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
+            const defaults_t *d, mn_entry_t *e)
+{
+   static const char *const keys[] = {"table", "name", "parent", "each", "each_as", "split",
+                                      "on_scalar", "when", "unique", "on_duplicate", "key",
+                                      "columns", "shapes", "on_other_shape", NULL};
+   static const char *const EACH_AS[] = {"array", "map", NULL};
+   static const char *const ON_SCALAR[] = {"reject", "single", NULL};
+   static const char *const ON_DUP[] = {"reject", "merge", NULL};
+   static const char *const ON_OTHER[] = {"reject", "skip_row", NULL};
+   mn_mapping_t *m = ld->m;
+   char where[300];
+   char *key = NULL;
+   yaml_node_t *v;
+   mn_table_t *t;
+   bool ok;
+   int choice;
+
+   memset(e, 0, sizeof *e);
+   e->parent = -1;
+   e->doc_id_column = -1;
+   e->line = LINE(n);
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "a table entry")) {
+      return false;
+   }
+   e->table = get_string(ld, n, "table", true, "a table entry", &ok);
+   if (!ok) {
+      return false;
+   }
+   snprintf(where, sizeof where, "table \"%s\"", e->table);
+   if (!check_keys(ld, n, keys, where)) {
+      return false;
+   }
+   e->name = get_string(ld, n, "name", false, where, &ok);
+   if (!ok) {
+      return false;
+   }
+   if (!e->name) {
+      e->name = bson_strdup(e->table);
+   }
+   for (size_t i = 0; i < coll->n_entries; i++) {
+      if (strcmp(coll->entries[i].name, e->name) == 0) {
+         fail(ld, MN_MAPPING_BAD_VALUE, n,
+              "entry name \"%s\" is used twice in collection \"%s\" (give each entry its own \"name\")",
+              e->name, coll->name);
+         return false;
+      }
+   }
+   if ((v = map_get(ld, n, "parent"))) {
+      const char *pn = scalar(v);
+      for (size_t i = 0; pn && i < coll->n_entries; i++) {
+         if (strcmp(coll->entries[i].name, pn) == 0) {
+            e->parent = (int)i;
+         }
+      }
+      if (e->parent < 0) {
+         fail(ld, MN_MAPPING_BAD_REFERENCE, v,
+              "parent \"%s\" is not an earlier entry of collection \"%s\"", pn ? pn : "",
+              coll->name);
+         return false;
+      }
+   }
+   if ((v = map_get(ld, n, "each"))) {
+      if (!scalar(v) || !parse_path(ld, v, scalar(v), false, &e->each)) {
+         if (!scalar(v)) {
+            fail(ld, MN_MAPPING_BAD_VALUE, v, "\"each\" takes a field path");
+         }
+         return false;
+      }
+      e->each_kind = MN_EACH_ARRAY;
+   }
+   if ((v = map_get(ld, n, "each_as"))) {
+      if ((choice = parse_choice(ld, v, "each_as", EACH_AS)) < 0) {
+         return false;
+      }
+      if (!e->each_kind) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"each_as\" needs \"each\"");
+         return false;
+      }
+      e->each_kind = choice == 0 ? MN_EACH_ARRAY : MN_EACH_MAP;
+   }
+   e->split = get_string(ld, n, "split", false, where, &ok);
+   if (!ok) {
+      return false;
+   }
+   if (e->split && (!e->each_kind || !*e->split)) {
+      fail(ld, MN_MAPPING_BAD_VALUE, map_get(ld, n, "split"),
+           "\"split\" needs \"each\" and a non-empty separator");
+      return false;
+   }
+   if ((v = map_get(ld, n, "on_scalar"))) {
+      if ((choice = parse_choice(ld, v, "on_scalar", ON_SCALAR)) < 0) {
+         return false;
+      }
+      e->scalar_single = choice == 1;
+   }
+   if ((v = map_get(ld, n, "when"))) {
+      e->when = bson_malloc0(sizeof *e->when);
+      if (!parse_pred(ld, v, e->when)) {
+         return false;
+      }
+   }
+   if ((v = map_get(ld, n, "on_duplicate"))) {
+      if ((choice = parse_choice(ld, v, "on_duplicate", ON_DUP)) < 0) {
+         return false;
+      }
+      e->duplicate_merge = choice == 1;
+   }
+   if ((v = map_get(ld, n, "on_other_shape"))) {
+      if ((choice = parse_choice(ld, v, "on_other_shape", ON_OTHER)) < 0) {
+         return false;
+      }
+      e->other_shape_skip = choice == 1;
+   }
+   key = get_string(ld, n, "key", false, where, &ok);
+   if (!ok) {
+      return false;
+   }
+   if (!key) {
+      key = bson_strdup("id");
+   }
+   e->table_index = table_find(m, e->table);
+   if (e->table_index < 0) {
+      e->table_index = table_add(m, e->table, key, coll_index);
+   } else if (strcmp(m->tables[e->table_index].key, key) != 0) {
+      fail(ld, MN_MAPPING_BAD_VALUE, n, "table \"%s\" is given two different keys", e->table);
+      bson_free(key);
+      return false;
+   }
+   t = &m->tables[e->table_index];
+   if (!(v = map_get(ld, n, "columns"))) {
+      fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"columns\" in %s", where);
+      bson_free(key);
+      return false;
+   }
+   if (!add_columns(ld, v, d, t, &e->columns, &e->n_columns, key)) {
+      bson_free(key);
+      return false;
+   }
+   if ((v = map_get(ld, n, "shapes"))) {
+      if (!e->each_kind) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"shapes\" needs \"each\"");
+         bson_free(key);
+         return false;
+      }
+      if (!expect_kind(ld, v, YAML_MAPPING_NODE, "\"shapes\"")) {
+         bson_free(key);
+         return false;
+      }
+      for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+         yaml_node_t *kn = node_at(ld, p->key);
+         const char *tn = scalar(kn);
+         mn_shape_t *s;
+         int found = -1;
+
+         for (size_t i = 0; tn && i < sizeof SHAPE_TYPES / sizeof SHAPE_TYPES[0]; i++) {
+            if (strcmp(SHAPE_TYPES[i].name, tn) == 0) {
+               found = (int)i;
+            }
+         }
+         if (found < 0) {
+            fail(ld, MN_MAPPING_BAD_VALUE, kn,
+                 "unrecognized shape \"%s\" (expected a BSON type: string, document, array, int, "
+                 "long, double, decimal, bool, date, objectId)",
+                 tn ? tn : "");
+            bson_free(key);
+            return false;
+         }
+         e->shapes = bson_realloc(e->shapes, (e->n_shapes + 1) * sizeof *e->shapes);
+         s = &e->shapes[e->n_shapes++];
+         memset(s, 0, sizeof *s);
+         s->type = SHAPE_TYPES[found].type;
+         if (!add_columns(ld, node_at(ld, p->value), d, t, &s->columns, &s->n_columns, key)) {
+            bson_free(key);
+            return false;
+         }
+         for (size_t i = 0; i < s->n_columns; i++) {
+            for (size_t j = 0; j < e->n_columns; j++) {
+               if (strcmp(s->columns[i].name, e->columns[j].name) == 0) {
+                  fail(ld, MN_MAPPING_BAD_VALUE, kn,
+                       "column \"%s\" is declared both in \"columns\" and in shape \"%s\"",
+                       s->columns[i].name, tn);
+                  bson_free(key);
+                  return false;
+               }
+            }
+         }
+      }
+   }
+   bson_free(key);
+
+   /* unique: column names of this entry */
+   if ((v = map_get(ld, n, "unique"))) {
+      size_t count;
+
+      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"unique\"")) {
+         return false;
+      }
+      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+      e->unique = bson_malloc0(sizeof(int) * (count + 1));
+      for (size_t i = 0; i < count; i++) {
+         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+         mn_column_t *c = scalar(item) ? entry_find_column(e, scalar(item)) : NULL;
+         if (!c) {
+            fail(ld, MN_MAPPING_BAD_REFERENCE, item, "unique column \"%s\" is not a column of %s",
+                 scalar(item) ? scalar(item) : "", where);
+            return false;
+         }
+         e->unique[i] = c->table_column;
+         e->n_unique = i + 1;
+         if (c->kind == MN_SRC_DOC_ID) {
+            e->unique_per_doc = true;
+         }
+      }
+   }
+
+   /* raw_to names a column of the same entry */
+   for (size_t s = 0; s <= e->n_shapes; s++) {
+      mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
+      size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+      for (size_t i = 0; i < nc; i++) {
+         yaml_node_t *cn = NULL;
+         (void)cn;
+         if (cols[i].kind == MN_SRC_DOC_ID) {
+            if (e->doc_id_column >= 0 && e->doc_id_column != cols[i].table_column) {
+               fail(ld, MN_MAPPING_BAD_VALUE, n, "%s has two doc_id columns", where);
+               return false;
+            }
+            e->doc_id_column = cols[i].table_column;
+         }
+      }
+   }
+   return true;
+}
+
+/* raw_to and references are resolved once the whole file is read. */
+static bool
+resolve_column(loader_t *ld, mn_collection_t *coll, mn_entry_t *e, mn_column_t *c,
+               yaml_node_t *file_root)
+{
+   (void)file_root;
+   (void)coll;
+   if (c->references) {
+      for (size_t i = 0; i < ld->m->n_collections; i++) {
+         if (strcmp(ld->m->collections[i].name, c->references) == 0) {
+            c->ref_collection = (int)i;
+         }
+      }
+      if (c->ref_collection < 0) {
+         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_REFERENCE,
+                      "mapping file \"%s\", line %d: column \"%s\" references collection \"%s\", "
+                      "which the mapping does not declare",
+                      ld->name, c->line, c->name, c->references);
+         return false;
+      }
+      if (c->spec.type != MN_TYPE_UUID) {
+         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                      "mapping file \"%s\", line %d: column \"%s\" references a collection, so its "
+                      "type must be uuid",
+                      ld->name, c->line, c->name);
+         return false;
+      }
+   }
+   return true;
+   (void)e;
+}
+
+/* raw_to is kept as a name until all columns of the entry are known. */
+typedef struct {
+   mn_column_t *column;
+   char *target;
+   int line;
+} raw_to_t;
+
+static bool
+parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
+{
+   static const char *const keys[] = {"collection", "ignore", "watermark", "defaults", "tables",
+                                      NULL};
+   defaults_t d = {MN_ON_REJECT, MN_ON_REJECT, MN_ON_REJECT};
+   char where[300];
+   yaml_node_t *v;
+   bool ok;
+
+   memset(coll, 0, sizeof *coll);
+   coll->line = LINE(n);
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "a collection")) {
+      return false;
+   }
+   coll->name = get_string(ld, n, "collection", true, "a collection", &ok);
+   if (!ok) {
+      return false;
+   }
+   snprintf(where, sizeof where, "collection \"%s\"", coll->name);
+   if (!check_keys(ld, n, keys, where)) {
+      return false;
+   }
+   coll->watermark = get_string(ld, n, "watermark", false, where, &ok);
+   if (!ok) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "defaults")) && !parse_defaults(ld, v, &d)) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "ignore"))) {
+      size_t count;
+
+      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"ignore\"")) {
+         return false;
+      }
+      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+      coll->ignore = bson_malloc0(sizeof(char *) * (count + 1));
+      for (size_t i = 0; i < count; i++) {
+         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+         if (!scalar(item) || !*scalar(item)) {
+            fail(ld, MN_MAPPING_BAD_VALUE, item, "\"ignore\" entries must be field paths");
+            return false;
+         }
+         coll->ignore[i] = bson_strdup(scalar(item));
+         coll->n_ignore = i + 1;
+      }
+   }
+   if (!(v = map_get(ld, n, "tables"))) {
+      fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"tables\" in %s", where);
+      return false;
+   }
+   if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"tables\"")) {
+      return false;
+   }
+   for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+        it++) {
+      yaml_node_t *en = node_at(ld, *it);
+      mn_entry_t *e;
+
+      coll->entries = bson_realloc(coll->entries, (coll->n_entries + 1) * sizeof *coll->entries);
+      e = &coll->entries[coll->n_entries];
+      if (!parse_entry(ld, coll, index, en, &d, e)) {
+         coll->n_entries++;
+         return false;
+      }
+      coll->n_entries++;
+
+      /* raw_to: a text column of the same entry */
+      {
+         yaml_node_t *cols = map_get(ld, en, "columns");
+         for (size_t i = 0; i < e->n_columns; i++) {
+            yaml_node_t *cn = map_get(ld, cols, e->columns[i].name);
+            yaml_node_t *rt = cn && cn->type == YAML_MAPPING_NODE ? map_get(ld, cn, "raw_to") : NULL;
+            mn_column_t *target;
+            if (!rt) {
+               continue;
+            }
+            target = scalar(rt) ? entry_find_column(e, scalar(rt)) : NULL;
+            if (!target) {
+               /* a column only raw_to writes: add it to the table */
+               if (!scalar(rt)) {
+                  fail(ld, MN_MAPPING_BAD_VALUE, rt, "\"raw_to\" takes a column name");
+                  return false;
+               }
+               e->columns[i].raw_to = table_column(&ld->m->tables[e->table_index], scalar(rt));
+            } else {
+               e->columns[i].raw_to = target->table_column;
+            }
+            if (e->columns[i].on_invalid != MN_ON_NULL) {
+               fail(ld, MN_MAPPING_BAD_VALUE, rt, "\"raw_to\" needs \"on_invalid: null\"");
+               return false;
+            }
+         }
+      }
+   }
+   if (coll->n_entries == 0) {
+      fail(ld, MN_MAPPING_MISSING_KEY, v, "%s maps to no table", where);
+      return false;
+   }
+   {
+      mn_entry_t *primary = &coll->entries[0];
+      mn_table_t *t = &ld->m->tables[primary->table_index];
+      if (primary->each_kind || primary->when || primary->parent >= 0) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v,
+              "the first table of %s must be its primary row: no \"each\", \"when\" or \"parent\"",
+              where);
+         return false;
+      }
+      t->is_primary = true;
+      t->doc_id_column = 0;
+   }
+   for (size_t i = 1; i < coll->n_entries; i++) {
+      mn_entry_t *e = &coll->entries[i];
+      mn_table_t *t = &ld->m->tables[e->table_index];
+      if (e->table_index == coll->entries[0].table_index) {
+         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                      "mapping file \"%s\", line %d: table \"%s\" holds the primary rows of %s "
+                      "and cannot be fed by another entry",
+                      ld->name, e->line, e->table, where);
+         return false;
+      }
+      if (e->doc_id_column < 0) {
+         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_MISSING_KEY,
+                      "mapping file \"%s\", line %d: table \"%s\" needs a column with "
+                      "\"value: doc_id\" (how its rows are found again for re-runs)",
+                      ld->name, e->line, e->table);
+         return false;
+      }
+      if (t->doc_id_column >= 0 && t->doc_id_column != e->doc_id_column) {
+         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                      "mapping file \"%s\", line %d: every entry feeding table \"%s\" must put "
+                      "doc_id in the same column",
+                      ld->name, e->line, e->table);
+         return false;
+      }
+      t->doc_id_column = e->doc_id_column;
+   }
+   return true;
+}
+
+/* ---- covered paths, for drift reporting ---- */
+
+static void
+add_covered(mn_collection_t *coll, const char *path)
+{
+   for (size_t i = 0; i < coll->n_covered; i++) {
+      if (strcmp(coll->covered[i], path) == 0) {
+         return;
+      }
+   }
+   coll->covered = bson_realloc(coll->covered, (coll->n_covered + 1) * sizeof(char *));
+   coll->covered[coll->n_covered++] = bson_strdup(path);
+}
+
+/* Absolute (document-relative) path of an entry's elements; "" for the document. */
+static char *
+entry_abs_path(mn_collection_t *coll, int index)
+{
+   mn_entry_t *e = &coll->entries[index];
+   char *base;
+   char *out;
+
+   if (!e->each_kind) {
+      return e->parent >= 0 ? entry_abs_path(coll, e->parent) : bson_strdup("");
+   }
+   base = e->parent >= 0 ? entry_abs_path(coll, e->parent) : bson_strdup("");
+   out = *base ? bson_strdup_printf("%s.%s", base, e->each.text) : bson_strdup(e->each.text);
+   bson_free(base);
+   return out;
+}
+
+static void
+cover_column(mn_collection_t *coll, int entry, const mn_column_t *c)
+{
+   for (size_t p = 0; c->kind == MN_SRC_PATH && p < c->n_paths; p++) {
+      const mn_path_t *path = &c->paths[p];
+      char *base;
+      char *rel;
+      char *full;
+
+      if (path->is_key) {
+         continue;
+      }
+      if (path->root == MN_ROOT_DOC) {
+         base = bson_strdup("");
+      } else if (path->root == MN_ROOT_PARENT) {
+         int parent = coll->entries[entry].parent;
+         base = parent >= 0 ? entry_abs_path(coll, parent) : bson_strdup("");
+      } else {
+         base = entry_abs_path(coll, entry);
+      }
+      rel = bson_strdup("");
+      for (size_t s = 0; s < path->n_segments; s++) {
+         char *next = *rel ? bson_strdup_printf("%s.%s", rel, path->segments[s])
+                           : bson_strdup(path->segments[s]);
+         bson_free(rel);
+         rel = next;
+      }
+      if (*base && *rel) {
+         full = bson_strdup_printf("%s.%s", base, rel);
+      } else {
+         full = bson_strdup(*base ? base : rel);
+      }
+      if (*full) {
+         add_covered(coll, full);
+      }
+      bson_free(full);
+      bson_free(rel);
+      bson_free(base);
+   }
+}
+
+static void
+compute_covered(mn_collection_t *coll)
+{
+   add_covered(coll, "_id");
+   for (size_t i = 0; i < coll->n_ignore; i++) {
+      add_covered(coll, coll->ignore[i]);
+   }
+   for (size_t i = 0; i < coll->n_entries; i++) {
+      mn_entry_t *e = &coll->entries[i];
+      for (size_t c = 0; c < e->n_columns; c++) {
+         cover_column(coll, (int)i, &e->columns[c]);
+      }
+      for (size_t s = 0; s < e->n_shapes; s++) {
+         for (size_t c = 0; c < e->shapes[s].n_columns; c++) {
+            cover_column(coll, (int)i, &e->shapes[s].columns[c]);
+         }
+      }
+      /* Sub-document elements' own _id feeds the row id. */
+      if (e->each_kind) {
+         char *abs = entry_abs_path(coll, (int)i);
+         char *id = bson_strdup_printf("%s._id", abs);
+         add_covered(coll, id);
+         /* an array of scalars read by `$` covers the array itself */
+         bson_free(id);
+         bson_free(abs);
+      }
+   }
+}
+
+/* ---- top level ---- */
+
+static mn_mapping_t *
+load(loader_t *ld)
+{
+   static const char *const keys[] = {"version", "schema", "collections", NULL};
+   yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
+   yaml_node_t *v;
+   mn_mapping_t *m = ld->m;
+   bool ok;
+
+   if (!root) {
+      fail(ld, MN_MAPPING_SYNTAX, NULL, "the file is empty");
+      return NULL;
+   }
+   if (!expect_kind(ld, root, YAML_MAPPING_NODE, "the top level") ||
+       !check_keys(ld, root, keys, "the top level")) {
+      return NULL;
+   }
+   if (!(v = map_get(ld, root, "version"))) {
+      fail(ld, MN_MAPPING_MISSING_KEY, root, "missing key \"version\" (this tool reads version 1)");
+      return NULL;
+   }
+   if (!scalar(v) || strcmp(scalar(v), "1") != 0) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "unsupported mapping version \"%s\" (this tool reads version 1)",
+           scalar(v) ? scalar(v) : "");
+      return NULL;
+   }
+   m->schema = get_string(ld, root, "schema", false, "the top level", &ok);
+   if (!ok) {
+      return NULL;
+   }
+   if (!m->schema) {
+      m->schema = bson_strdup("public");
+   }
+   if (!(v = map_get(ld, root, "collections"))) {
+      fail(ld, MN_MAPPING_MISSING_KEY, root, "missing key \"collections\"");
+      return NULL;
+   }
+   if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"collections\"")) {
+      return NULL;
+   }
+   for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+        it++) {
+      mn_collection_t *coll;
+
+      m->collections = bson_realloc(m->collections, (m->n_collections + 1) * sizeof *m->collections);
+      coll = &m->collections[m->n_collections];
+      m->n_collections++;
+      if (!parse_collection(ld, node_at(ld, *it), (int)(m->n_collections - 1), coll)) {
+         return NULL;
+      }
+      for (size_t i = 0; i + 1 < m->n_collections; i++) {
+         if (strcmp(m->collections[i].name, coll->name) == 0) {
+            fail(ld, MN_MAPPING_BAD_VALUE, node_at(ld, *it), "collection \"%s\" is mapped twice",
+                 coll->name);
+            return NULL;
+         }
+      }
+   }
+   if (m->n_collections == 0) {
+      fail(ld, MN_MAPPING_MISSING_KEY, v, "\"collections\" is empty");
+      return NULL;
+   }
+   for (size_t ci = 0; ci < m->n_collections; ci++) {
+      mn_collection_t *coll = &m->collections[ci];
+      for (size_t ei = 0; ei < coll->n_entries; ei++) {
+         mn_entry_t *e = &coll->entries[ei];
+         for (size_t c = 0; c < e->n_columns; c++) {
+            if (!resolve_column(ld, coll, e, &e->columns[c], root)) {
+               return NULL;
+            }
+         }
+         for (size_t s = 0; s < e->n_shapes; s++) {
+            for (size_t c = 0; c < e->shapes[s].n_columns; c++) {
+               if (!resolve_column(ld, coll, e, &e->shapes[s].columns[c], root)) {
+                  return NULL;
+               }
+            }
+         }
+      }
+      compute_covered(coll);
+   }
+   return m;
+}
+
+mn_mapping_t *
+mn_mapping_load_string(const char *yaml, size_t len, const char *name, mn_error_t *error)
+{
+   yaml_parser_t parser;
+   loader_t ld;
+   mn_mapping_t *result = NULL;
+
+   memset(&ld, 0, sizeof ld);
+   ld.name = name;
+   ld.error = error;
+   ld.m = bson_malloc0(sizeof *ld.m);
+   ld.m->path = bson_strdup(name);
+   if (!yaml_parser_initialize(&parser)) {
+      mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_SYNTAX, "could not initialise the YAML parser");
+      mn_mapping_destroy(ld.m);
+      return NULL;
+   }
+   yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+   if (!yaml_parser_load(&parser, &ld.doc)) {
+      mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_SYNTAX,
+                   "mapping file \"%s\", line %d: %s%s%s", name,
+                   (int)(parser.problem_mark.line + 1), parser.problem ? parser.problem : "invalid YAML",
+                   parser.context ? " " : "", parser.context ? parser.context : "");
+      yaml_parser_delete(&parser);
+      mn_mapping_destroy(ld.m);
+      return NULL;
+   }
+   result = load(&ld);
+   yaml_document_delete(&ld.doc);
+   yaml_parser_delete(&parser);
+   if (!result) {
+      mn_mapping_destroy(ld.m);
+   }
+   return result;
+}
+
+mn_mapping_t *
+mn_mapping_load(const char *path, mn_error_t *error)
+{
+   FILE *f = fopen(path, "rb");
+   char *buf = NULL;
+   size_t len = 0;
+   size_t cap = 0;
+   mn_mapping_t *m;
+
+   if (!f) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open mapping file \"%s\": %s", path,
+                   strerror(errno));
+      return NULL;
+   }
+   for (;;) {
+      size_t got;
+      if (cap - len < 65536) {
+         cap = cap ? cap * 2 : 65536;
+         buf = bson_realloc(buf, cap);
+      }
+      got = fread(buf + len, 1, cap - len, f);
+      len += got;
+      if (got == 0) {
+         break;
+      }
+   }
+   if (ferror(f)) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_READ, "could not read mapping file \"%s\"", path);
+      fclose(f);
+      bson_free(buf);
+      return NULL;
+   }
+   fclose(f);
+   m = mn_mapping_load_string(buf, len, path, error);
+   bson_free(buf);
+   return m;
+}
+
+void
+mn_mapping_destroy(mn_mapping_t *m)
+{
+   if (!m) {
+      return;
+   }
+   for (size_t i = 0; i < m->n_collections; i++) {
+      mn_collection_t *c = &m->collections[i];
+      bson_free(c->name);
+      for (size_t e = 0; e < c->n_entries; e++) {
+         entry_cleanup(&c->entries[e]);
+      }
+      bson_free(c->entries);
+      for (size_t j = 0; j < c->n_ignore; j++) {
+         bson_free(c->ignore[j]);
+      }
+      bson_free(c->ignore);
+      for (size_t j = 0; j < c->n_covered; j++) {
+         bson_free(c->covered[j]);
+      }
+      bson_free(c->covered);
+      bson_free(c->watermark);
+   }
+   bson_free(m->collections);
+   for (size_t i = 0; i < m->n_tables; i++) {
+      for (size_t j = 0; j < m->tables[i].n_columns; j++) {
+         bson_free(m->tables[i].columns[j]);
+      }
+      bson_free(m->tables[i].columns);
+      bson_free(m->tables[i].name);
+      bson_free(m->tables[i].key);
+   }
+   bson_free(m->tables);
+   bson_free(m->schema);
+   bson_free(m->path);
+   bson_free(m);
+}
+
+size_t
+mn_mapping_n_collections(const mn_mapping_t *m)
+{
+   return m->n_collections;
+}
+
+const char *
+mn_mapping_collection_name(const mn_mapping_t *m, size_t i)
+{
+   return i < m->n_collections ? m->collections[i].name : NULL;
+}
+
+size_t
+mn_mapping_n_tables(const mn_mapping_t *m)
+{
+   return m->n_tables;
+}
+
+const char *
+mn_mapping_table_name(const mn_mapping_t *m, size_t i)
+{
+   return i < m->n_tables ? m->tables[i].name : NULL;
+}
+
+const char *
+mn_mapping_schema(const mn_mapping_t *m)
+{
+   return m->schema;
+}

@@ -1,0 +1,299 @@
+/*
+ * stats.c - counters of a run and their text / JSON forms.
+ */
+#include <mongonorm/stats.h>
+
+#include <bson/bson.h>
+#include <glib.h>
+#include <string.h>
+
+/* A string -> count map that remembers first-use order. */
+typedef struct {
+   GHashTable *index; /* char* -> GUINT_TO_POINTER(position + 1) */
+   GPtrArray *keys;
+   GArray *counts; /* uint64_t */
+} counter_t;
+
+typedef struct {
+   char *name;
+   mn_collection_counts_t counts;
+   counter_t rejects;
+   counter_t unmapped;
+} coll_t;
+
+typedef struct {
+   char *name;
+   mn_table_counts_t counts;
+   counter_t coercions;
+} table_t;
+
+struct mn_stats {
+   GPtrArray *collections; /* coll_t* */
+   GPtrArray *tables;      /* table_t* */
+   double seconds;
+};
+
+static void
+counter_init(counter_t *c)
+{
+   c->index = g_hash_table_new(g_str_hash, g_str_equal);
+   c->keys = g_ptr_array_new_with_free_func(g_free);
+   c->counts = g_array_new(FALSE, TRUE, sizeof(uint64_t));
+}
+
+static void
+counter_cleanup(counter_t *c)
+{
+   g_hash_table_destroy(c->index);
+   g_ptr_array_free(c->keys, TRUE);
+   g_array_free(c->counts, TRUE);
+}
+
+static void
+counter_add(counter_t *c, const char *key, uint64_t n)
+{
+   gpointer pos = g_hash_table_lookup(c->index, key);
+   uint64_t zero = 0;
+
+   if (!pos) {
+      char *copy = g_strdup(key);
+      g_ptr_array_add(c->keys, copy);
+      g_array_append_val(c->counts, zero);
+      pos = GUINT_TO_POINTER(c->keys->len);
+      g_hash_table_insert(c->index, copy, pos);
+   }
+   g_array_index(c->counts, uint64_t, GPOINTER_TO_UINT(pos) - 1) += n;
+}
+
+mn_stats_t *
+mn_stats_new(void)
+{
+   mn_stats_t *s = g_new0(mn_stats_t, 1);
+   s->collections = g_ptr_array_new();
+   s->tables = g_ptr_array_new();
+   return s;
+}
+
+void
+mn_stats_destroy(mn_stats_t *s)
+{
+   if (!s) {
+      return;
+   }
+   for (guint i = 0; i < s->collections->len; i++) {
+      coll_t *c = g_ptr_array_index(s->collections, i);
+      counter_cleanup(&c->rejects);
+      counter_cleanup(&c->unmapped);
+      g_free(c->name);
+      g_free(c);
+   }
+   for (guint i = 0; i < s->tables->len; i++) {
+      table_t *t = g_ptr_array_index(s->tables, i);
+      counter_cleanup(&t->coercions);
+      g_free(t->name);
+      g_free(t);
+   }
+   g_ptr_array_free(s->collections, TRUE);
+   g_ptr_array_free(s->tables, TRUE);
+   g_free(s);
+}
+
+static coll_t *
+find_coll(mn_stats_t *s, const char *name)
+{
+   coll_t *c;
+
+   for (guint i = 0; i < s->collections->len; i++) {
+      c = g_ptr_array_index(s->collections, i);
+      if (strcmp(c->name, name) == 0) {
+         return c;
+      }
+   }
+   c = g_new0(coll_t, 1);
+   c->name = g_strdup(name);
+   counter_init(&c->rejects);
+   counter_init(&c->unmapped);
+   g_ptr_array_add(s->collections, c);
+   return c;
+}
+
+static table_t *
+find_table(mn_stats_t *s, const char *name)
+{
+   table_t *t;
+
+   for (guint i = 0; i < s->tables->len; i++) {
+      t = g_ptr_array_index(s->tables, i);
+      if (strcmp(t->name, name) == 0) {
+         return t;
+      }
+   }
+   t = g_new0(table_t, 1);
+   t->name = g_strdup(name);
+   counter_init(&t->coercions);
+   g_ptr_array_add(s->tables, t);
+   return t;
+}
+
+mn_collection_counts_t *
+mn_stats_collection(mn_stats_t *s, const char *collection)
+{
+   return &find_coll(s, collection)->counts;
+}
+
+mn_table_counts_t *
+mn_stats_table(mn_stats_t *s, const char *table)
+{
+   return &find_table(s, table)->counts;
+}
+
+void
+mn_stats_count_reject(mn_stats_t *s, const char *collection, const char *reason_kind)
+{
+   counter_add(&find_coll(s, collection)->rejects, reason_kind, 1);
+}
+
+void
+mn_stats_count_coercion(mn_stats_t *s, const char *table, const char *column, const char *kind)
+{
+   table_t *t = find_table(s, table);
+   char *key = g_strdup_printf("%s: %s", column, kind);
+
+   counter_add(&t->coercions, key, 1);
+   t->counts.coerced++;
+   g_free(key);
+}
+
+void
+mn_stats_count_unmapped(mn_stats_t *s, const char *collection, const char *path)
+{
+   counter_add(&find_coll(s, collection)->unmapped, path, 1);
+}
+
+uint64_t
+mn_stats_total_rejected(const mn_stats_t *s)
+{
+   uint64_t total = 0;
+
+   for (guint i = 0; i < s->collections->len; i++) {
+      total += ((coll_t *)g_ptr_array_index(s->collections, i))->counts.rejected;
+   }
+   return total;
+}
+
+void
+mn_stats_set_seconds(mn_stats_t *s, double seconds)
+{
+   s->seconds = seconds;
+}
+
+static void
+append_counter_text(GString *out, const counter_t *c, const char *title)
+{
+   if (c->keys->len == 0) {
+      return;
+   }
+   g_string_append_printf(out, "    %s:\n", title);
+   for (guint i = 0; i < c->keys->len; i++) {
+      g_string_append_printf(out, "      %10llu  %s\n",
+                             (unsigned long long)g_array_index(c->counts, uint64_t, i),
+                             (const char *)g_ptr_array_index(c->keys, i));
+   }
+}
+
+char *
+mn_stats_to_text(const mn_stats_t *s)
+{
+   GString *out = g_string_new(NULL);
+   char *result;
+
+   g_string_append_printf(out, "%-24s %10s %10s %10s %9s %12s\n", "collection", "read", "loaded",
+                          "rejected", "seconds", "docs/s");
+   for (guint i = 0; i < s->collections->len; i++) {
+      const coll_t *c = g_ptr_array_index(s->collections, i);
+      double rate = c->counts.seconds > 0 ? (double)c->counts.read / c->counts.seconds : 0;
+      g_string_append_printf(out, "%-24s %10llu %10llu %10llu %9.2f %12.0f\n", c->name,
+                             (unsigned long long)c->counts.read,
+                             (unsigned long long)c->counts.loaded,
+                             (unsigned long long)c->counts.rejected, c->counts.seconds, rate);
+      append_counter_text(out, &c->rejects, "rejected documents by reason");
+      append_counter_text(out, &c->unmapped, "unmapped source paths (documents)");
+   }
+   g_string_append_printf(out, "\n%-24s %9s %9s %9s %9s %9s %8s %8s %8s\n", "table", "inserted",
+                          "updated", "deleted", "unchanged", "rejected", "merged", "skipped",
+                          "coerced");
+   for (guint i = 0; i < s->tables->len; i++) {
+      const table_t *t = g_ptr_array_index(s->tables, i);
+      const mn_table_counts_t *n = &t->counts;
+      g_string_append_printf(out, "%-24s %9llu %9llu %9llu %9llu %9llu %8llu %8llu %8llu\n",
+                             t->name, (unsigned long long)n->inserted,
+                             (unsigned long long)n->updated, (unsigned long long)n->deleted,
+                             (unsigned long long)n->unchanged, (unsigned long long)n->rejected,
+                             (unsigned long long)n->merged, (unsigned long long)n->skipped,
+                             (unsigned long long)n->coerced);
+      append_counter_text(out, &t->coercions, "coerced values by column");
+   }
+   g_string_append_printf(out, "\ntotal time %.2f s\n", s->seconds);
+   result = bson_strdup(out->str);
+   g_string_free(out, TRUE);
+   return result;
+}
+
+static void
+append_counter_bson(bson_t *parent, const char *key, const counter_t *c)
+{
+   bson_t child;
+
+   bson_append_document_begin(parent, key, -1, &child);
+   for (guint i = 0; i < c->keys->len; i++) {
+      BSON_APPEND_INT64(&child, (const char *)g_ptr_array_index(c->keys, i),
+                        (int64_t)g_array_index(c->counts, uint64_t, i));
+   }
+   bson_append_document_end(parent, &child);
+}
+
+char *
+mn_stats_to_json(const mn_stats_t *s)
+{
+   bson_t doc = BSON_INITIALIZER;
+   bson_t colls;
+   bson_t tables;
+   char *json;
+
+   bson_append_document_begin(&doc, "collections", -1, &colls);
+   for (guint i = 0; i < s->collections->len; i++) {
+      const coll_t *c = g_ptr_array_index(s->collections, i);
+      bson_t d;
+      bson_append_document_begin(&colls, c->name, -1, &d);
+      BSON_APPEND_INT64(&d, "read", (int64_t)c->counts.read);
+      BSON_APPEND_INT64(&d, "loaded", (int64_t)c->counts.loaded);
+      BSON_APPEND_INT64(&d, "rejected", (int64_t)c->counts.rejected);
+      BSON_APPEND_DOUBLE(&d, "seconds", c->counts.seconds);
+      append_counter_bson(&d, "rejects", &c->rejects);
+      append_counter_bson(&d, "unmapped", &c->unmapped);
+      bson_append_document_end(&colls, &d);
+   }
+   bson_append_document_end(&doc, &colls);
+   bson_append_document_begin(&doc, "tables", -1, &tables);
+   for (guint i = 0; i < s->tables->len; i++) {
+      const table_t *t = g_ptr_array_index(s->tables, i);
+      const mn_table_counts_t *n = &t->counts;
+      bson_t d;
+      bson_append_document_begin(&tables, t->name, -1, &d);
+      BSON_APPEND_INT64(&d, "inserted", (int64_t)n->inserted);
+      BSON_APPEND_INT64(&d, "updated", (int64_t)n->updated);
+      BSON_APPEND_INT64(&d, "deleted", (int64_t)n->deleted);
+      BSON_APPEND_INT64(&d, "unchanged", (int64_t)n->unchanged);
+      BSON_APPEND_INT64(&d, "rejected", (int64_t)n->rejected);
+      BSON_APPEND_INT64(&d, "merged", (int64_t)n->merged);
+      BSON_APPEND_INT64(&d, "skipped", (int64_t)n->skipped);
+      BSON_APPEND_INT64(&d, "coerced", (int64_t)n->coerced);
+      append_counter_bson(&d, "coercions", &t->coercions);
+      bson_append_document_end(&tables, &d);
+   }
+   bson_append_document_end(&doc, &tables);
+   BSON_APPEND_DOUBLE(&doc, "seconds", s->seconds);
+   json = bson_as_relaxed_extended_json(&doc, NULL);
+   bson_destroy(&doc);
+   return json;
+}
