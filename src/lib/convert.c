@@ -68,7 +68,7 @@ typedef struct {
 } reject_t;
 
 typedef struct {
-   size_t table, column;
+   size_t table, column, ref_table;
    mn_uuid_t row_id, ref_id;
 } deferred_t;
 
@@ -213,9 +213,10 @@ mn_rowset_n_deferred(const mn_rowset_t *rs)
 
 void
 mn_rowset_deferred(const mn_rowset_t *rs, size_t i, size_t *table, size_t *column,
-                   const mn_uuid_t **row_id, const mn_uuid_t **ref_id)
+                   const mn_uuid_t **row_id, const mn_uuid_t **ref_id, size_t *ref_table)
 {
    const deferred_t *d = &g_array_index(rs->deferred, deferred_t, i);
+   *ref_table = d->ref_table;
    *table = d->table;
    *column = d->column;
    *row_id = &d->row_id;
@@ -482,10 +483,7 @@ resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const
       it = child;
    }
    *out = it;
-   {
-      char *joined = g_strjoinv(".", p->segments);
-      *concrete = join_path(w, start->path, scratch(w, joined));
-   }
+   *concrete = join_path(w, start->path, p->joined);
    return true;
 }
 
@@ -697,6 +695,7 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
             deferred_t d;
             d.table = (size_t)e->table_index;
             d.column = (size_t)c->table_column;
+            d.ref_table = (size_t)w->conv->m->collections[c->ref_collection].entries[0].table_index;
             d.ref_id = ref;
             memset(&d.row_id, 0, sizeof d.row_id); /* filled by the caller */
             g_array_append_val(w->rs->deferred, d);
@@ -1100,8 +1099,13 @@ drift_walk(walk_t *w, bson_iter_t *it, const char *prefix, GHashTable *seen)
                bson_iter_t grand;
                if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
                   drift_walk(w, &grand, path, seen);
+               } else if (!is_nullish(&child) && !g_hash_table_contains(seen, path)) {
+                  /* a scalar where the mapping reads fields below: nothing reads it */
+                  g_hash_table_add(seen, g_strdup(path));
                }
             }
+         } else if (!is_nullish(it) && !g_hash_table_contains(seen, path)) {
+            g_hash_table_add(seen, g_strdup(path));
          }
       }
       g_free(path);

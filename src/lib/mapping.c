@@ -200,6 +200,7 @@ path_cleanup(mn_path_t *p)
    }
    bson_free(p->segments);
    bson_free(p->text);
+   bson_free(p->joined);
    memset(p, 0, sizeof *p);
 }
 
@@ -241,6 +242,7 @@ parse_path(loader_t *ld, yaml_node_t *at, const char *text, bool allow_special, 
    if ((out->root != MN_ROOT_ELEMENT) && !allow_special) {
       goto special;
    }
+   out->joined = bson_strdup(rest);
    copy = bson_strdup(rest);
    for (char *seg = strtok_r(copy, ".", &save); seg; seg = strtok_r(NULL, ".", &save)) {
       out->segments = bson_realloc(out->segments, (out->n_segments + 1) * sizeof(char *));

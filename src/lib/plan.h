@@ -24,6 +24,7 @@ typedef struct {
    char **segments;  /**< owned */
    size_t n_segments;
    char *text;       /**< as written, for messages; owned */
+   char *joined;     /**< the segments joined with dots (no $doc./$parent.); owned */
 } mn_path_t;
 
 typedef enum {

@@ -93,9 +93,12 @@ void mn_rowset_reject(const mn_rowset_t *rows, size_t i, const char **path, cons
  */
 size_t mn_rowset_n_deferred(const mn_rowset_t *rows);
 
-/** Deferred reference i: table index, column index, the row id, the referenced id. */
+/**
+ * Deferred reference i: table index, column index, the row id, the referenced id, and
+ * the table holding the referenced primary rows.
+ */
 void mn_rowset_deferred(const mn_rowset_t *rows, size_t i, size_t *table, size_t *column,
-                        const mn_uuid_t **row_id, const mn_uuid_t **ref_id);
+                        const mn_uuid_t **row_id, const mn_uuid_t **ref_id, size_t *ref_table);
 
 /** The mapping's table list, for the sink: name, columns, key, document-id column. */
 const char *mn_mapping_table_column(const mn_mapping_t *mapping, size_t table, size_t column);

@@ -1,0 +1,379 @@
+/*
+ * main.c - the mongonorm command: option parsing, output, exit codes.
+ *
+ * The only place that prints or exits.  Errors go to stderr as
+ * "mongonorm: error: ...", data (statistics) to stdout.  Exit codes are
+ * listed in docs/exit-codes.md.
+ */
+#include <mongonorm/mapping.h>
+#include <mongonorm/pg.h>
+#include <mongonorm/run.h>
+#include <mongonorm/stats.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef MN_SQL_DIR
+#define MN_SQL_DIR "sql"
+#endif
+
+enum {
+   EXIT_OK = 0,
+   EXIT_REJECTS = 1, /* the run completed; some documents went to the reject file */
+   EXIT_USAGE = 2,
+   EXIT_MAPPING = 3,
+   EXIT_SOURCE = 4,
+   EXIT_PG = 5,
+   EXIT_IO = 6,
+   EXIT_LOCKED = 7,
+   EXIT_INTERNAL = 70
+};
+
+static const char USAGE[] =
+   "usage: mongonorm <command> [options]\n"
+   "\n"
+   "Move MongoDB collections into a normalized PostgreSQL schema through a mapping file.\n"
+   "\n"
+   "commands:\n"
+   "  init     create or upgrade the target schema from the SQL folder\n"
+   "  run      load the source into the target (the main job)\n"
+   "  check    validate a mapping file (and, with --pg, the target's tables)\n"
+   "\n"
+   "Run \"mongonorm <command> --help\" for a command's options.\n"
+   "PostgreSQL: --pg takes a libpq connection string or URI; without it the PG*\n"
+   "environment variables apply.  MongoDB: --source takes a mongodb:// URI (or\n"
+   "MONGODB_URI), a mongodump folder, or a folder of mongoexport .json files.\n"
+   "Exit codes: 0 done, 1 done with rejected documents, 2 usage, 3 mapping, 4 source,\n"
+   "5 PostgreSQL, 6 file I/O, 7 target locked by another run.\n";
+
+static const char USAGE_INIT[] =
+   "usage: mongonorm init [--pg CONNINFO] [--sql-dir DIR]\n"
+   "\n"
+   "Create or upgrade the target schema: apply each NNN_name.sql file of DIR not yet\n"
+   "recorded in schema_migrations, each in its own transaction.  Idempotent.\n"
+   "\n"
+   "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
+   "  --sql-dir DIR   folder of versioned SQL files (default: " MN_SQL_DIR ")\n";
+
+static const char USAGE_RUN[] =
+   "usage: mongonorm run --source LOCATION --mapping FILE [options]\n"
+   "\n"
+   "Read every mapped collection, convert each document through the mapping, and load\n"
+   "the rows with COPY, one transaction per batch.  A first run into empty tables is a\n"
+   "full load; later runs upsert and remove rows that no longer derive from the source.\n"
+   "\n"
+   "  --source LOCATION  mongodb:// URI, mongodump folder or Extended JSON folder\n"
+   "                     (default: $MONGODB_URI)\n"
+   "  --db NAME          database to read (default: the URI's, or the folder's only one)\n"
+   "  --mapping FILE     mapping file (YAML, see docs/mapping.md)\n"
+   "  --pg CONNINFO      libpq connection string or URI (default: PG* environment)\n"
+   "  --rejects FILE     where rejected documents go, JSON lines, mode 0600\n"
+   "                     (default: mongonorm-rejects.jsonl)\n"
+   "  --report FILE      also write the statistics as JSON\n"
+   "  --batch-size N     documents per transaction (default 1000)\n"
+   "  --quiet            print no statistics table\n";
+
+static const char USAGE_CHECK[] =
+   "usage: mongonorm check --mapping FILE [--pg CONNINFO]\n"
+   "\n"
+   "Validate a mapping file without moving data; with --pg, also check that the target\n"
+   "has every table and column the mapping writes.\n";
+
+static void
+print_error(const mn_error_t *error)
+{
+   fprintf(stderr, "mongonorm: error: %s\n", error->message);
+   if (error->domain == MN_ERROR_PG && error->code == MN_PG_SCHEMA) {
+      fprintf(stderr, "hint: run \"mongonorm init\" against this database first\n");
+   }
+}
+
+static int
+exit_code(const mn_error_t *error)
+{
+   switch (error->domain) {
+   case MN_ERROR_USAGE: return EXIT_USAGE;
+   case MN_ERROR_MAPPING: return EXIT_MAPPING;
+   case MN_ERROR_MONGO: return EXIT_SOURCE;
+   case MN_ERROR_PG: return error->code == MN_PG_LOCKED ? EXIT_LOCKED : EXIT_PG;
+   case MN_ERROR_IO: return EXIT_IO;
+   default: return EXIT_INTERNAL;
+   }
+}
+
+static int
+usage_error(const char *usage, const char *fmt, const char *arg)
+{
+   fprintf(stderr, "mongonorm: error: ");
+   fprintf(stderr, fmt, arg);
+   fprintf(stderr, "\n%s", usage);
+   return EXIT_USAGE;
+}
+
+enum { OPT_PG = 1000, OPT_SQL_DIR, OPT_SOURCE, OPT_DB, OPT_MAPPING, OPT_REJECTS, OPT_REPORT,
+       OPT_BATCH, OPT_QUIET, OPT_HELP };
+
+static const struct option LONG_OPTS[] = {
+   {"pg", required_argument, NULL, OPT_PG},
+   {"sql-dir", required_argument, NULL, OPT_SQL_DIR},
+   {"source", required_argument, NULL, OPT_SOURCE},
+   {"db", required_argument, NULL, OPT_DB},
+   {"mapping", required_argument, NULL, OPT_MAPPING},
+   {"rejects", required_argument, NULL, OPT_REJECTS},
+   {"report", required_argument, NULL, OPT_REPORT},
+   {"batch-size", required_argument, NULL, OPT_BATCH},
+   {"quiet", no_argument, NULL, OPT_QUIET},
+   {"help", no_argument, NULL, OPT_HELP},
+   {NULL, 0, NULL, 0},
+};
+
+typedef struct {
+   const char *pg;
+   const char *sql_dir;
+   const char *source;
+   const char *db;
+   const char *mapping;
+   const char *rejects;
+   const char *report;
+   long batch;
+   bool quiet;
+   bool help;
+} args_t;
+
+/* Parse options; `allowed` lists the option ids this command takes (0-terminated). */
+static int
+parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t *a)
+{
+   int opt;
+
+   opterr = 0;
+   optind = 1;
+   while ((opt = getopt_long(argc, argv, "", LONG_OPTS, NULL)) != -1) {
+      bool ok = opt == OPT_HELP;
+      for (const int *p = allowed; *p && !ok; p++) {
+         ok = *p == opt;
+      }
+      if (opt == '?' || opt == ':' || !ok) {
+         return usage_error(usage, "unrecognized or incomplete option \"%s\"", argv[optind - 1]);
+      }
+      switch (opt) {
+      case OPT_PG: a->pg = optarg; break;
+      case OPT_SQL_DIR: a->sql_dir = optarg; break;
+      case OPT_SOURCE: a->source = optarg; break;
+      case OPT_DB: a->db = optarg; break;
+      case OPT_MAPPING: a->mapping = optarg; break;
+      case OPT_REJECTS: a->rejects = optarg; break;
+      case OPT_REPORT: a->report = optarg; break;
+      case OPT_BATCH: {
+         char *end = NULL;
+         a->batch = strtol(optarg, &end, 10);
+         if (!*optarg || *end || a->batch < 1 || a->batch > 1000000) {
+            return usage_error(usage, "--batch-size takes a number from 1 to 1000000, not \"%s\"",
+                               optarg);
+         }
+         break;
+      }
+      case OPT_QUIET: a->quiet = true; break;
+      case OPT_HELP: a->help = true; break;
+      default: break;
+      }
+   }
+   if (optind < argc) {
+      return usage_error(usage, "unexpected argument \"%s\"", argv[optind]);
+   }
+   return -1;
+}
+
+static int
+cmd_init(int argc, char **argv)
+{
+   static const int allowed[] = {OPT_PG, OPT_SQL_DIR, 0};
+   args_t a = {0};
+   mn_error_t error = {0};
+   PGconn *conn;
+   int applied = 0;
+   int rc = parse_args(argc, argv, USAGE_INIT, allowed, &a);
+
+   if (rc >= 0) {
+      return rc;
+   }
+   if (a.help) {
+      fputs(USAGE_INIT, stdout);
+      return EXIT_OK;
+   }
+   conn = mn_pg_connect(a.pg, &error);
+   if (!conn || !mn_pg_lock(conn, &error) ||
+       !mn_pg_init_schema(conn, a.sql_dir ? a.sql_dir : MN_SQL_DIR, &applied, &error)) {
+      print_error(&error);
+      PQfinish(conn);
+      return exit_code(&error);
+   }
+   PQfinish(conn);
+   if (applied) {
+      printf("applied %d schema file%s\n", applied, applied == 1 ? "" : "s");
+   } else {
+      printf("schema is up to date\n");
+   }
+   return EXIT_OK;
+}
+
+static void
+progress(void *ctx, const char *collection, uint64_t documents, uint64_t done, uint64_t total)
+{
+   (void)ctx;
+   if (total > 0) {
+      fprintf(stderr, "\r%-20s %12llu documents %5.1f%%", collection,
+              (unsigned long long)documents, 100.0 * (double)done / (double)total);
+   } else {
+      fprintf(stderr, "\r%-20s %12llu documents", collection, (unsigned long long)documents);
+   }
+   if (total > 0 && done >= total) {
+      fputc('\n', stderr);
+   }
+   fflush(stderr);
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+   static const int allowed[] = {OPT_PG, OPT_SOURCE, OPT_DB, OPT_MAPPING, OPT_REJECTS,
+                                 OPT_REPORT, OPT_BATCH, OPT_QUIET, 0};
+   args_t a = {0};
+   mn_error_t error = {0};
+   mn_run_opts_t opts = {0};
+   mn_stats_t *stats;
+   bool ok;
+   int rc = parse_args(argc, argv, USAGE_RUN, allowed, &a);
+
+   if (rc >= 0) {
+      return rc;
+   }
+   if (a.help) {
+      fputs(USAGE_RUN, stdout);
+      return EXIT_OK;
+   }
+   if (!a.source) {
+      a.source = getenv("MONGODB_URI");
+   }
+   if (!a.source || !*a.source) {
+      return usage_error(USAGE_RUN, "%s", "no source: give --source (or set MONGODB_URI)");
+   }
+   if (!a.mapping) {
+      return usage_error(USAGE_RUN, "%s", "no mapping: give --mapping FILE");
+   }
+   opts.source = a.source;
+   opts.database = a.db;
+   opts.mapping_path = a.mapping;
+   opts.pg_conninfo = a.pg;
+   opts.reject_path = a.rejects ? a.rejects : "mongonorm-rejects.jsonl";
+   opts.batch_docs = (size_t)a.batch;
+   if (isatty(STDERR_FILENO) && !a.quiet) {
+      opts.progress = progress;
+   }
+   stats = mn_stats_new();
+   ok = mn_run(&opts, stats, &error);
+   if (opts.progress) {
+      fputc('\n', stderr);
+   }
+   if (!a.quiet) {
+      char *text = mn_stats_to_text(stats);
+      fputs(text, stdout);
+      bson_free(text);
+   }
+   if (a.report) {
+      char *json = mn_stats_to_json(stats);
+      FILE *f = fopen(a.report, "w");
+      if (!f || fputs(json, f) < 0 || fputc('\n', f) == EOF || fclose(f) != 0) {
+         fprintf(stderr, "mongonorm: error: could not write report \"%s\"\n", a.report);
+         bson_free(json);
+         mn_stats_destroy(stats);
+         return EXIT_IO;
+      }
+      bson_free(json);
+   }
+   if (!ok) {
+      print_error(&error);
+      mn_stats_destroy(stats);
+      return exit_code(&error);
+   }
+   rc = mn_stats_total_rejected(stats) ? EXIT_REJECTS : EXIT_OK;
+   if (rc == EXIT_REJECTS) {
+      fprintf(stderr, "mongonorm: %llu document(s) rejected; see \"%s\"\n",
+              (unsigned long long)mn_stats_total_rejected(stats), opts.reject_path);
+   }
+   mn_stats_destroy(stats);
+   return rc;
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+   static const int allowed[] = {OPT_PG, OPT_MAPPING, 0};
+   args_t a = {0};
+   mn_error_t error = {0};
+   mn_mapping_t *m;
+   int rc = parse_args(argc, argv, USAGE_CHECK, allowed, &a);
+
+   if (rc >= 0) {
+      return rc;
+   }
+   if (a.help) {
+      fputs(USAGE_CHECK, stdout);
+      return EXIT_OK;
+   }
+   if (!a.mapping) {
+      return usage_error(USAGE_CHECK, "%s", "no mapping: give --mapping FILE");
+   }
+   if (!(m = mn_mapping_load(a.mapping, &error))) {
+      print_error(&error);
+      return exit_code(&error);
+   }
+   if (a.pg) {
+      PGconn *conn = mn_pg_connect(a.pg, &error);
+      if (!conn || !mn_pg_check_mapping(conn, m, &error)) {
+         print_error(&error);
+         PQfinish(conn);
+         mn_mapping_destroy(m);
+         return exit_code(&error);
+      }
+      PQfinish(conn);
+   }
+   printf("mapping \"%s\" is valid: %zu collection(s), %zu table(s)%s\n", a.mapping,
+          mn_mapping_n_collections(m), mn_mapping_n_tables(m),
+          a.pg ? ", all present in the target" : "");
+   mn_mapping_destroy(m);
+   return EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+   const char *cmd = argc > 1 ? argv[1] : NULL;
+
+   if (!cmd) {
+      fputs(USAGE, stderr);
+      return EXIT_USAGE;
+   }
+   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+      fputs(USAGE, stdout);
+      return EXIT_OK;
+   }
+   if (!strcmp(cmd, "--version")) {
+      printf("mongonorm %s\n", MN_VERSION);
+      return EXIT_OK;
+   }
+   if (!strcmp(cmd, "init")) {
+      return cmd_init(argc - 1, argv + 1);
+   }
+   if (!strcmp(cmd, "run")) {
+      return cmd_run(argc - 1, argv + 1);
+   }
+   if (!strcmp(cmd, "check")) {
+      return cmd_check(argc - 1, argv + 1);
+   }
+   fprintf(stderr, "mongonorm: error: unknown command \"%s\"\n%s", cmd, USAGE);
+   return EXIT_USAGE;
+}

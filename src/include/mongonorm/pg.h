@@ -1,0 +1,113 @@
+/*
+ * mongonorm/pg.h - PostgreSQL connection, target schema and the COPY sink.
+ *
+ * Connections take a libpq connection string or URI; NULL or "" means libpq's
+ * defaults and the standard PG* environment variables (libpq manual, 34.1 and
+ * 34.15).  Messages never contain a password.
+ *
+ * The sink loads rows batch by batch, each batch in one transaction:
+ *   COPY into temporary staging tables (COPY ... FROM STDIN, text format,
+ *   PostgreSQL manual "COPY"), then per table, parents first, an upsert
+ *   (INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE the row
+ *   differs), after deleting the child rows of the batch's documents that the
+ *   new contents no longer have.  A collection whose primary table is empty
+ *   when the run starts is loaded in "direct" mode: COPY straight into the
+ *   target tables, which is what a first full load does.
+ * A crash mid-batch rolls the batch back; a re-run converges (same ids, upserts).
+ */
+#ifndef MONGONORM_PG_H
+#define MONGONORM_PG_H
+
+#include <libpq-fe.h>
+#include <mongonorm/convert.h>
+#include <mongonorm/error.h>
+#include <mongonorm/mapping.h>
+#include <mongonorm/stats.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Connect.
+ * @param conninfo a libpq connection string or URI; NULL or "" for the PG* environment
+ * @return a connection (close with PQfinish()), or NULL with MN_ERROR_PG/MN_PG_CONNECT set
+ *         (libpq's message, without a trailing newline).
+ */
+PGconn *mn_pg_connect(const char *conninfo, mn_error_t *error);
+
+/** Run SQL with no result rows. @return false with MN_ERROR_PG/MN_PG_QUERY set. */
+bool mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error);
+
+/**
+ * Take the run lock: a session-level advisory lock (pg_try_advisory_lock) on a key
+ * derived from "mongonorm".  @return false with MN_ERROR_PG/MN_PG_LOCKED when another
+ * session holds it, or MN_PG_QUERY on failure.  Released when the connection closes.
+ */
+bool mn_pg_lock(PGconn *conn, mn_error_t *error);
+
+/**
+ * Create or upgrade the target schema from the SQL files in `sql_dir`: every file named
+ * "NNN_description.sql" (NNN = version) whose version is not yet in public
+ * schema_migrations is run in its own transaction, in version order, and recorded there.
+ * Also creates the converter's own schema "mongonorm" (run records).
+ * @param applied receives how many files were applied (0 when up to date); may be NULL
+ * @return false with error set: MN_ERROR_IO (folder or file unreadable, no file),
+ *         MN_ERROR_PG/MN_PG_QUERY (a statement failed: the file is named, nothing of it kept)
+ */
+bool mn_pg_init_schema(PGconn *conn, const char *sql_dir, int *applied, mn_error_t *error);
+
+/**
+ * Check that the target has every table and column the mapping writes.
+ * @return false with MN_ERROR_PG/MN_PG_SCHEMA naming the first missing table or column.
+ */
+bool mn_pg_check_mapping(PGconn *conn, const mn_mapping_t *mapping, mn_error_t *error);
+
+typedef struct mn_pg_sink mn_pg_sink_t;
+
+/**
+ * A sink on `conn` for the tables of `mapping`.  Creates its temporary staging tables.
+ * @param conn, mapping, stats borrowed; must outlive the sink
+ * @return NULL with MN_ERROR_PG set on failure.
+ */
+mn_pg_sink_t *mn_pg_sink_new(PGconn *conn, const mn_mapping_t *mapping, mn_stats_t *stats,
+                             mn_error_t *error);
+
+/** Free (rolls back nothing: batches are committed by mn_pg_sink_flush()). NULL allowed. */
+void mn_pg_sink_destroy(mn_pg_sink_t *sink);
+
+/**
+ * Start a collection: decides direct or merge mode (direct when its primary table is empty)
+ * and returns the ids already in the primary table through `add_target_id` when it is not
+ * empty and `want_ids` is set (the converter needs them for references into it).
+ */
+bool mn_pg_sink_begin_collection(mn_pg_sink_t *sink, size_t collection, bool want_ids,
+                                 mn_converter_t *conv, mn_error_t *error);
+
+/** Queue the rows of one accepted document (copied; rows may be reused after). */
+void mn_pg_sink_add(mn_pg_sink_t *sink, size_t collection, const mn_rowset_t *rows);
+
+/** Documents and bytes queued since the last flush. */
+size_t mn_pg_sink_pending_docs(const mn_pg_sink_t *sink);
+size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
+
+/**
+ * Load the queued documents in one transaction and update the table statistics.
+ * @return false with MN_ERROR_PG (MN_PG_COPY or MN_PG_QUERY) set; the transaction is rolled
+ *         back and the queue kept, so nothing of the batch is in the target.
+ */
+bool mn_pg_sink_flush(mn_pg_sink_t *sink, mn_error_t *error);
+
+/**
+ * End a collection: flush, then set the deferred references whose targets now exist,
+ * counting the others ("reference to a document not loaded stored as NULL").
+ */
+bool mn_pg_sink_end_collection(mn_pg_sink_t *sink, size_t collection, mn_error_t *error);
+
+/** Quote an SQL identifier (PQescapeIdentifier); returns a bson_malloc'ed string. */
+char *mn_pg_quote_ident(PGconn *conn, const char *ident);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

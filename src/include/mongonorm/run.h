@@ -1,0 +1,53 @@
+/*
+ * mongonorm/run.h - the main job: source -> mapping -> rows -> PostgreSQL.
+ *
+ * Order of work: load the mapping; open the source; connect, take the run lock
+ * and check that the target has every table and column the mapping writes;
+ * list the _id sets of referenced collections (so dangling references are
+ * known before anything loads); then per collection, in mapping order, stream
+ * the documents, convert each, queue accepted rows and flush them batch by
+ * batch (one transaction each), and write rejected documents to the reject
+ * file.  Every document read ends up loaded or in the reject file.
+ */
+#ifndef MONGONORM_RUN_H
+#define MONGONORM_RUN_H
+
+#include <mongonorm/error.h>
+#include <mongonorm/stats.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Progress callback: documents read so far in `collection`, and source progress units. */
+typedef void (*mn_progress_fn)(void *ctx, const char *collection, uint64_t documents,
+                               uint64_t done, uint64_t total);
+
+/** Options of a run; zero-initialise, then set. Strings are borrowed. */
+typedef struct {
+   const char *source;       /**< MongoDB URI, dump folder or Extended JSON folder (required) */
+   const char *database;     /**< database name, NULL for the URI's or the folder's */
+   const char *mapping_path; /**< mapping file (required) */
+   const char *pg_conninfo;  /**< libpq connection string; NULL for the PG* environment */
+   const char *reject_path;  /**< JSON-lines reject file, created with mode 0600 (required) */
+   size_t batch_docs;        /**< documents per transaction; 0 = 1000 */
+   size_t batch_bytes;       /**< queued COPY bytes that force a flush; 0 = 16 MiB */
+   mn_progress_fn progress;  /**< may be NULL */
+   void *progress_ctx;
+} mn_run_opts_t;
+
+/**
+ * Run the main job.
+ * @param stats receives every count (also filled as far as the run got on failure)
+ * @return true when every collection was read to the end and every batch committed
+ *         (documents may have been rejected: see mn_stats_total_rejected()); false with
+ *         error set: MN_ERROR_MAPPING, MN_ERROR_MONGO, MN_ERROR_PG (MN_PG_LOCKED when
+ *         another run holds the target, MN_PG_SCHEMA when `init` is needed), MN_ERROR_IO
+ *         (the reject file).  Batches committed before a failure stay; a re-run converges.
+ */
+bool mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

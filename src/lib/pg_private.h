@@ -1,0 +1,16 @@
+/*
+ * pg_private.h - helpers shared by pg.c and sink_pg.c.
+ */
+#ifndef MN_PG_PRIVATE_H
+#define MN_PG_PRIVATE_H
+
+#include <mongonorm/pg.h>
+
+/**
+ * Set error from a failed libpq call: "<doing>: <server or libpq message>", trimmed of
+ * libpq's trailing newline.  res may be NULL (the connection's message is used).
+ */
+void mn_pg__set_error(mn_error_t *error, uint32_t code, PGconn *conn, const PGresult *res,
+                      const char *doing);
+
+#endif

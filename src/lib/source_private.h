@@ -1,0 +1,133 @@
+/*
+ * source_private.h - what the source kinds share behind mongonorm/source.h.
+ *
+ * source.c owns the public entry points and the folder logic; each kind fills
+ * a small table of operations:
+ *   - a source: has_collection, find, destroy (source_mongo.c for a server;
+ *     source.c itself for the folders, which hand each file to the reader of
+ *     its kind);
+ *   - a cursor: next, progress, destroy (source_mongo.c, source_dump.c,
+ *     source_json.c).
+ * The cursor base (struct mn_cursor) keeps the bad record and the error, so
+ * the kinds only report them through mn_cursor__set_bad() and
+ * mn_cursor__fail().
+ *
+ * The file readers share mn_source__file_t: a buffered byte stream over a
+ * plain or gzip-compressed file that counts what it hands out.
+ */
+#ifndef MN_SOURCE_PRIVATE_H
+#define MN_SOURCE_PRIVATE_H
+
+#include <mongonorm/source.h>
+
+#include <stdio.h>
+#include <zlib.h>
+
+/** Largest BAD raw text kept, in bytes (the header promises 64 KiB). */
+#define MN_SOURCE__RAW_MAX (64u * 1024u)
+
+typedef struct {
+   bool (*has_collection)(mn_source_t *source, const char *collection, mn_error_t *error);
+   mn_cursor_t *(*find)(mn_source_t *source, const char *collection,
+                        const mn_find_opts_t *opts, mn_error_t *error);
+   void (*destroy)(mn_source_t *source); /**< frees impl only */
+} mn_source__ops_t;
+
+struct mn_source {
+   const mn_source__ops_t *ops;
+   mn_source_kind_t kind;
+   char *description; /**< owned, bson_malloc'd; no credentials */
+   void *impl;        /**< owned by the kind, freed by ops->destroy */
+};
+
+typedef struct {
+   mn_cursor_status_t (*next)(mn_cursor_t *cursor, const bson_t **doc);
+   void (*progress)(const mn_cursor_t *cursor, uint64_t *done, uint64_t *total);
+   void (*destroy)(void *impl); /**< frees impl only */
+} mn_cursor__ops_t;
+
+struct mn_cursor {
+   const mn_cursor__ops_t *ops;
+   void *impl;          /**< owned by the kind, freed by ops->destroy */
+   mn_cursor_bad_t bad; /**< points into the three strings below */
+   char *bad_location;  /**< owned, bson_malloc'd */
+   char *bad_reason;    /**< owned, bson_malloc'd */
+   char *bad_raw;       /**< owned, bson_malloc'd, at most MN_SOURCE__RAW_MAX bytes */
+   mn_error_t error;    /**< set once the cursor failed */
+   bool failed;         /**< next() keeps returning MN_CURSOR_ERROR */
+   bool ended;          /**< next() keeps returning MN_CURSOR_END */
+};
+
+/** A new cursor around impl (stolen: freed with ops->destroy). Never NULL. */
+mn_cursor_t *mn_cursor__new(const mn_cursor__ops_t *ops, void *impl);
+
+/**
+ * Record a bad record.  raw may be NULL; raw_len bytes are copied, cut to
+ * MN_SOURCE__RAW_MAX.  When hex is true raw is shown as hex (binary input).
+ */
+void mn_cursor__set_bad(mn_cursor_t *cursor, const char *location, const char *reason,
+                        const void *raw, size_t raw_len, bool hex);
+
+/** Record that the cursor failed (error copied); returns MN_CURSOR_ERROR. */
+mn_cursor_status_t mn_cursor__fail(mn_cursor_t *cursor, const mn_error_t *error);
+
+/* -- Sources ------------------------------------------------------------- */
+
+/** Open a live source (source_mongo.c). */
+mn_source_t *mn_source__mongo_open(const char *uri, const char *database, mn_error_t *error);
+
+/** Read "<collection>.bson" or ".bson.gz" at path (source_dump.c). name: for messages. */
+mn_cursor_t *mn_source__dump_cursor(const char *path, const char *name,
+                                    const mn_find_opts_t *opts, mn_error_t *error);
+
+/** Read "<collection>.json" or ".json.gz" at path (source_json.c). name: for messages. */
+mn_cursor_t *mn_source__json_cursor(const char *path, const char *name,
+                                    const mn_find_opts_t *opts, mn_error_t *error);
+
+/**
+ * For ids_only on a file source: {_id: <value>} of doc into *out (initialised here),
+ * or false when doc has no readable _id (the caller then returns doc as stored).
+ */
+bool mn_source__project_id(const bson_t *doc, bson_t *out);
+
+/* -- Buffered file stream (source.c) ------------------------------------- */
+
+#define MN_SOURCE__FILE_BUF (64u * 1024u)
+
+typedef struct {
+   char *path;          /**< owned; used in messages */
+   int fd;              /**< -1 once handed to gz */
+   gzFile gz;           /**< NULL for a plain file */
+   uint64_t size;       /**< file size in bytes (compressed size for gz) */
+   uint64_t consumed;   /**< uncompressed bytes handed to the caller */
+   unsigned char *buf;  /**< owned, MN_SOURCE__FILE_BUF bytes */
+   size_t pos;          /**< next unread byte in buf */
+   size_t len;          /**< bytes in buf */
+   bool eof;            /**< no more input */
+   bool failed;         /**< a read failed; error holds why */
+   bool cut_short;      /**< a gzip stream ended before its trailer */
+   mn_error_t error;    /**< MN_ERROR_IO/MN_IO_READ when failed */
+} mn_source__file_t;
+
+/** Open path; gzip-compressed when the name ends in ".gz". MN_IO_OPEN on failure. */
+bool mn_source__file_open(mn_source__file_t *file, const char *path, mn_error_t *error);
+
+/**
+ * The buffered bytes, refilling when empty.  *avail is 0 at the end of input
+ * or on failure (check file->failed).  Advance with mn_source__file_consume().
+ */
+const unsigned char *mn_source__file_peek(mn_source__file_t *file, size_t *avail);
+
+/** Mark n of the peeked bytes as read. */
+void mn_source__file_consume(mn_source__file_t *file, size_t n);
+
+/** Copy up to n bytes into dst; fewer only at end of input or on failure. */
+size_t mn_source__file_read(mn_source__file_t *file, void *dst, size_t n);
+
+/** Bytes of the file read so far (compressed for gz) and the file size. */
+void mn_source__file_progress(const mn_source__file_t *file, uint64_t *done, uint64_t *total);
+
+/** Release the file. Safe on a zeroed or already closed struct. */
+void mn_source__file_close(mn_source__file_t *file);
+
+#endif

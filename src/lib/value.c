@@ -1,0 +1,2354 @@
+/*
+ * value.c - one BSON value into one PostgreSQL column value.
+ *
+ * Every conversion appends PostgreSQL input text to the caller's string, or
+ * appends nothing and says why.  Three rules hold throughout:
+ *
+ * - nothing is invented or silently lost: a conversion whose output text
+ *   differs from the value as the source shows it (a trimmed string, a number
+ *   that was a string, rounding, a dropped time of day) is COERCED and says so;
+ * - numbers go through an exact decimal form (dec_t), never through a double
+ *   unless the column is a floating-point one, so "12345678901234567890.1"
+ *   and unit arithmetic ("5'10\"" = 5 * 30.48 + 10 * 2.54) stay exact;
+ * - reasons quote user values clipped to CLIP_CHARS characters, because they
+ *   end up in logs and may carry patient data.
+ *
+ * Dates are handled as (days since 1970-01-01, microseconds into the day) so
+ * the whole range of a BSON date and of PostgreSQL's timestamp (which ends in
+ * 294276 AD, past what int64 microseconds since 1970 can hold) fit.
+ */
+#include <mongonorm/value.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLIP_CHARS 40         /* longest user value quoted in a reason, in characters */
+#define CLIP_SIZE 256         /* room for CLIP_CHARS escaped characters, quotes and "..." */
+#define DEC_MAX 1100          /* digits a dec_t holds */
+#define DEC_INPUT_MAX 1000    /* significant digits accepted from one number in a string */
+#define PG_NUMERIC_INT_MAX 131072 /* numeric: digits before the decimal point */
+#define PG_NUMERIC_FRAC_MAX 16383 /* numeric: digits after the decimal point */
+#define JSON_MAX_DEPTH 90     /* libbson's JSON writer elides deeper levels as "{ ... }" */
+#define MS_PER_DAY INT64_C(86400000)
+#define USEC_PER_DAY INT64_C(86400000000)
+
+/* ---------------------------------------------------------------------------
+ * Conversion state and reasons
+ */
+
+typedef struct {
+   const mn_value_spec_t *spec;
+   bson_string_t *out;
+   uint32_t start;     /* out->len on entry: failures truncate back to it */
+   char *reason;       /* NULL when the caller gave none */
+   size_t reason_size;
+   bool coerced;
+} conv_t;
+
+static void note(conv_t *c, const char *fmt, ...) MN_PRINTF(2, 3);
+static mn_value_status_t fail(conv_t *c, const char *fmt, ...) MN_PRINTF(2, 3);
+
+/* Record a coercion; several are joined with "; ". */
+static void
+note(conv_t *c, const char *fmt, ...)
+{
+   va_list ap;
+   size_t len;
+
+   c->coerced = true;
+   if (!c->reason) {
+      return;
+   }
+   len = strlen(c->reason);
+   if (len > 0 && len + 2 < c->reason_size) {
+      memcpy(c->reason + len, "; ", 3);
+      len += 2;
+   }
+   if (len + 1 >= c->reason_size) {
+      return;
+   }
+   va_start(ap, fmt);
+   vsnprintf(c->reason + len, c->reason_size - len, fmt, ap);
+   va_end(ap);
+}
+
+/* Undo any partial output and set the reason (replacing coercion notes). */
+static mn_value_status_t
+fail(conv_t *c, const char *fmt, ...)
+{
+   va_list ap;
+
+   bson_string_truncate(c->out, c->start);
+   if (c->reason) {
+      va_start(ap, fmt);
+      vsnprintf(c->reason, c->reason_size, fmt, ap);
+      va_end(ap);
+   }
+   return MN_VALUE_INVALID;
+}
+
+static bool
+is_digit(char ch)
+{
+   return ch >= '0' && ch <= '9';
+}
+
+static bool
+is_alpha(char ch)
+{
+   return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static bool
+is_space(char ch)
+{
+   return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+static char
+to_lower(char ch)
+{
+   return (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+}
+
+static int
+hex_value(char ch)
+{
+   if (is_digit(ch)) {
+      return ch - '0';
+   }
+   ch = to_lower(ch);
+   return (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+}
+
+/* Case-insensitive (ASCII) comparison of s[0..len) with a NUL-terminated word. */
+static bool
+equal_nocase(const char *s, size_t len, const char *word)
+{
+   size_t i;
+
+   if (strlen(word) != len) {
+      return false;
+   }
+   for (i = 0; i < len; i++) {
+      if (to_lower(s[i]) != to_lower(word[i])) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at s (1-4), or 0.  Overlong forms,
+ * surrogates and code points past U+10FFFF are rejected, as PostgreSQL does.
+ */
+static size_t
+utf8_char(const char *str, size_t len)
+{
+   const unsigned char *s = (const unsigned char *)str;
+   uint32_t cp;
+   size_t n, k;
+
+   if (s[0] < 0x80) {
+      return 1;
+   } else if (s[0] < 0xc2) {
+      return 0;
+   } else if (s[0] < 0xe0) {
+      n = 2;
+      cp = s[0] & 0x1f;
+   } else if (s[0] < 0xf0) {
+      n = 3;
+      cp = s[0] & 0x0f;
+   } else if (s[0] < 0xf5) {
+      n = 4;
+      cp = s[0] & 0x07;
+   } else {
+      return 0;
+   }
+   if (len < n) {
+      return 0;
+   }
+   for (k = 1; k < n; k++) {
+      if ((s[k] & 0xc0) != 0x80) {
+         return 0;
+      }
+      cp = (cp << 6) | (s[k] & 0x3f);
+   }
+   if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) {
+      return 0;
+   }
+   if (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) {
+      return 0;
+   }
+   return n;
+}
+
+static bool
+utf8_valid(const char *s, size_t len)
+{
+   size_t i = 0, n;
+
+   while (i < len) {
+      if (!(n = utf8_char(s + i, len - i))) {
+         return false;
+      }
+      i += n;
+   }
+   return true;
+}
+
+/*
+ * A printable excerpt of a value for a reason: at most CLIP_CHARS characters
+ * (then "..."), quotes and backslashes escaped, control bytes as \xNN.
+ * dst must hold CLIP_SIZE bytes.  Returns dst.
+ */
+static const char *
+clip(const char *s, size_t len, bool quote, char *dst)
+{
+   size_t i = 0, o = 0, n;
+   int chars = 0;
+
+   if (quote) {
+      dst[o++] = '"';
+   }
+   while (i < len) {
+      unsigned char ch = (unsigned char)s[i];
+
+      if (chars == CLIP_CHARS) {
+         memcpy(dst + o, "...", 3);
+         o += 3;
+         break;
+      }
+      if (ch == '"' || ch == '\\') {
+         dst[o++] = '\\';
+         dst[o++] = (char)ch;
+         i++;
+      } else if (ch < 0x20 || ch == 0x7f) {
+         o += (size_t)snprintf(dst + o, CLIP_SIZE - o, "\\x%02x", ch);
+         i++;
+      } else if ((n = utf8_char(s + i, len - i)) > 0) {
+         memcpy(dst + o, s + i, n);
+         o += n;
+         i += n;
+      } else {
+         o += (size_t)snprintf(dst + o, CLIP_SIZE - o, "\\x%02x", ch);
+         i++;
+      }
+      chars++;
+   }
+   if (quote) {
+      dst[o++] = '"';
+   }
+   dst[o] = '\0';
+   return dst;
+}
+
+static const char *
+clip_str(const char *s, bool quote, char *dst)
+{
+   return clip(s, strlen(s), quote, dst);
+}
+
+static const char *
+bson_type_label(bson_type_t type)
+{
+   switch (type) {
+   case BSON_TYPE_DOUBLE: return "double";
+   case BSON_TYPE_UTF8: return "string";
+   case BSON_TYPE_DOCUMENT: return "document";
+   case BSON_TYPE_ARRAY: return "array";
+   case BSON_TYPE_BINARY: return "binary";
+   case BSON_TYPE_UNDEFINED: return "undefined";
+   case BSON_TYPE_OID: return "objectid";
+   case BSON_TYPE_BOOL: return "bool";
+   case BSON_TYPE_DATE_TIME: return "date";
+   case BSON_TYPE_NULL: return "null";
+   case BSON_TYPE_REGEX: return "regex";
+   case BSON_TYPE_DBPOINTER: return "dbpointer";
+   case BSON_TYPE_CODE: return "javascript";
+   case BSON_TYPE_SYMBOL: return "symbol";
+   case BSON_TYPE_CODEWSCOPE: return "javascript with scope";
+   case BSON_TYPE_INT32: return "int32";
+   case BSON_TYPE_TIMESTAMP: return "timestamp";
+   case BSON_TYPE_INT64: return "int64";
+   case BSON_TYPE_DECIMAL128: return "decimal128";
+   case BSON_TYPE_MINKEY: return "minkey";
+   case BSON_TYPE_MAXKEY: return "maxkey";
+   case BSON_TYPE_EOD:
+   default: return "unknown bson type";
+   }
+}
+
+/* ---------------------------------------------------------------------------
+ * Exact decimals
+ */
+
+typedef enum { DEC_FINITE = 0, DEC_NAN, DEC_INF } dec_kind_t;
+
+/*
+ * value = (neg ? -1 : 1) * d[0..n) * 10^exp.  d has no leading zeros; n == 0
+ * is zero (exp then still carries the scale, so "0.00" keeps two decimals).
+ * Trailing zeros are kept: decimal128 "1.50" stays "1.50".
+ */
+typedef struct {
+   dec_kind_t kind;
+   bool neg;
+   int n;
+   int64_t exp;
+   uint8_t d[DEC_MAX];
+} dec_t;
+
+static void
+dec_zero(dec_t *d)
+{
+   d->kind = DEC_FINITE;
+   d->neg = false;
+   d->n = 0;
+   d->exp = 0;
+}
+
+static void
+dec_strip_leading(dec_t *d)
+{
+   int k = 0;
+
+   while (k < d->n && d->d[k] == 0) {
+      k++;
+   }
+   if (k > 0) {
+      memmove(d->d, d->d + k, (size_t)(d->n - k));
+      d->n -= k;
+   }
+}
+
+/* Drop trailing zeros after the decimal point ("177.80" -> "177.8"). */
+static void
+dec_strip_fraction_zeros(dec_t *d)
+{
+   while (d->exp < 0 && d->n > 0 && d->d[d->n - 1] == 0) {
+      d->n--;
+      d->exp++;
+   }
+   if (d->n == 0 && d->exp < 0) {
+      d->exp = 0;
+   }
+}
+
+/* Equal as numbers (1.50 == 1.5, -0 == -0, 0 != -0 only by sign). */
+static bool
+dec_same_value(const dec_t *a, const dec_t *b)
+{
+   int na = a->n, nb = b->n;
+   int64_t ea = a->exp, eb = b->exp;
+
+   if (a->kind != b->kind) {
+      return false;
+   }
+   if (a->kind == DEC_NAN) {
+      return true;
+   }
+   if (a->neg != b->neg) {
+      return false;
+   }
+   if (a->kind == DEC_INF) {
+      return true;
+   }
+   while (na > 0 && a->d[na - 1] == 0) {
+      na--;
+      ea++;
+   }
+   while (nb > 0 && b->d[nb - 1] == 0) {
+      nb--;
+      eb++;
+   }
+   if (na == 0 || nb == 0) {
+      return na == nb;
+   }
+   return na == nb && ea == eb && memcmp(a->d, b->d, (size_t)na) == 0;
+}
+
+/*
+ * Parse an unsigned or signed decimal number at the start of s:
+ *    [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?
+ * Returns the characters consumed, 0 when s does not start with a number.
+ * *too_long is set when it has more than DEC_INPUT_MAX significant digits.
+ */
+static size_t
+dec_parse(const char *s, size_t len, bool allow_sign, dec_t *d, bool *too_long)
+{
+   size_t i = 0, j;
+   int64_t frac = 0, e = 0;
+   bool any = false, eneg = false;
+
+   dec_zero(d);
+   *too_long = false;
+   if (allow_sign && i < len && (s[i] == '+' || s[i] == '-')) {
+      d->neg = s[i] == '-';
+      i++;
+   }
+   for (; i < len && is_digit(s[i]); i++) {
+      any = true;
+      if (d->n == 0 && s[i] == '0') {
+         continue;
+      }
+      if (d->n == DEC_INPUT_MAX) {
+         *too_long = true;
+         continue;
+      }
+      d->d[d->n++] = (uint8_t)(s[i] - '0');
+   }
+   if (i < len && s[i] == '.') {
+      for (j = i + 1; j < len && is_digit(s[j]); j++) {
+         any = true;
+         frac++;
+         if (d->n == 0 && s[j] == '0') {
+            continue;
+         }
+         if (d->n == DEC_INPUT_MAX) {
+            *too_long = true;
+            continue;
+         }
+         d->d[d->n++] = (uint8_t)(s[j] - '0');
+      }
+      if (any) {
+         i = j;
+      }
+   }
+   if (!any) {
+      return 0;
+   }
+   if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+      j = i + 1;
+      if (j < len && (s[j] == '+' || s[j] == '-')) {
+         eneg = s[j] == '-';
+         j++;
+      }
+      if (j < len && is_digit(s[j])) {
+         for (; j < len && is_digit(s[j]); j++) {
+            if (e < INT64_C(1000000000)) {
+               e = e * 10 + (s[j] - '0');
+            }
+         }
+         i = j;
+      }
+   }
+   d->exp = (eneg ? -e : e) - frac;
+   return i;
+}
+
+/* A whole string as a number, surrounding white space allowed; NaN and infinities too. */
+static bool
+dec_from_text(const char *s, size_t len, bool allow_special, dec_t *d, bool *too_long)
+{
+   size_t used;
+
+   *too_long = false;
+   while (len > 0 && is_space(s[0])) {
+      s++;
+      len--;
+   }
+   while (len > 0 && is_space(s[len - 1])) {
+      len--;
+   }
+   if (allow_special) {
+      dec_zero(d);
+      if (equal_nocase(s, len, "nan")) {
+         d->kind = DEC_NAN;
+         return true;
+      }
+      if (len > 0 && (s[0] == '+' || s[0] == '-')) {
+         d->neg = s[0] == '-';
+         if (equal_nocase(s + 1, len - 1, "infinity") || equal_nocase(s + 1, len - 1, "inf")) {
+            d->kind = DEC_INF;
+            return true;
+         }
+      } else if (equal_nocase(s, len, "infinity") || equal_nocase(s, len, "inf")) {
+         d->kind = DEC_INF;
+         return true;
+      }
+   }
+   used = dec_parse(s, len, true, d, too_long);
+   return used > 0 && used == len && !*too_long;
+}
+
+static void
+dec_from_int64(int64_t v, dec_t *d)
+{
+   uint64_t mag = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+   uint8_t tmp[20];
+   int k = 0;
+
+   dec_zero(d);
+   d->neg = v < 0;
+   while (mag > 0) {
+      tmp[k++] = (uint8_t)(mag % 10);
+      mag /= 10;
+   }
+   while (k > 0) {
+      d->d[d->n++] = tmp[--k];
+   }
+}
+
+/*
+ * Shortest text that reads back as the same double (or float, when single),
+ * in C-locale form ("0.1", "1e+300", "-0").  v must be finite.
+ */
+static void
+float_text(double v, bool single, char *buf, size_t size)
+{
+   int prec, max = single ? 9 : 17;
+   size_t i, o;
+
+   for (prec = 1; prec <= max; prec++) {
+      snprintf(buf, size, "%.*g", prec, v);
+      if (single ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v) {
+         break;
+      }
+   }
+   /* The locale may have written its own decimal point: make it ".". */
+   for (i = 0, o = 0; buf[i]; i++) {
+      char ch = buf[i];
+      if (is_digit(ch) || ch == 'e' || ch == '-' || ch == '+') {
+         buf[o++] = ch;
+      } else if (o == 0 || buf[o - 1] != '.') {
+         buf[o++] = '.';
+      }
+   }
+   buf[o] = '\0';
+}
+
+/* NaN and infinities in PostgreSQL's spelling; finite values as float_text. */
+static void
+float_text_any(double v, bool single, char *buf, size_t size)
+{
+   if (isnan(v)) {
+      snprintf(buf, size, "NaN");
+   } else if (isinf(v)) {
+      snprintf(buf, size, "%s", v < 0 ? "-Infinity" : "Infinity");
+   } else {
+      float_text(v, single, buf, size);
+   }
+}
+
+static void
+dec_from_double(double v, bool single, dec_t *d)
+{
+   char buf[64];
+   bool too_long;
+
+   dec_zero(d);
+   if (isnan(v)) {
+      d->kind = DEC_NAN;
+   } else if (isinf(v)) {
+      d->kind = DEC_INF;
+      d->neg = v < 0;
+   } else {
+      float_text(v, single, buf, sizeof buf);
+      (void)dec_parse(buf, strlen(buf), true, d, &too_long);
+   }
+}
+
+/* d as the nearest double (or float).  Returns false on overflow or underflow to 0. */
+static bool
+dec_to_double(const dec_t *d, bool single, double *out)
+{
+   char buf[DEC_MAX + 32];
+   size_t o = 0;
+   int k;
+
+   if (d->kind == DEC_NAN) {
+      *out = NAN;
+      return true;
+   }
+   if (d->kind == DEC_INF) {
+      *out = d->neg ? -INFINITY : INFINITY;
+      return true;
+   }
+   if (d->n == 0) {
+      *out = d->neg ? -0.0 : 0.0;
+      return true;
+   }
+   /* No decimal point, so strtod's locale does not matter. */
+   if (d->neg) {
+      buf[o++] = '-';
+   }
+   for (k = 0; k < d->n; k++) {
+      buf[o++] = (char)('0' + d->d[k]);
+   }
+   snprintf(buf + o, sizeof buf - o, "e%" PRId64, d->exp);
+   if (single) {
+      float f = strtof(buf, NULL);
+      if (isinf(f) || f == 0.0f) {
+         return false;
+      }
+      *out = f;
+   } else {
+      double v = strtod(buf, NULL);
+      if (isinf(v) || v == 0.0) {
+         return false;
+      }
+      *out = v;
+   }
+   return true;
+}
+
+/* 0 ok, 1 not an integer (fraction, NaN), 2 out of int64 range. */
+static int
+dec_to_int64(const dec_t *d, int64_t *out)
+{
+   uint64_t mag = 0;
+   int64_t int_digits, k;
+
+   if (d->kind == DEC_NAN) {
+      return 1;
+   }
+   if (d->kind == DEC_INF) {
+      return 2;
+   }
+   if (d->n == 0) {
+      *out = 0;
+      return 0;
+   }
+   int_digits = d->n + d->exp;
+   for (k = int_digits < 0 ? 0 : int_digits; k < d->n; k++) {
+      if (d->d[k] != 0) {
+         return 1;
+      }
+   }
+   if (int_digits > 19) {
+      return 2;
+   }
+   for (k = 0; k < int_digits; k++) {
+      uint64_t digit = k < d->n ? d->d[k] : 0;
+      mag = mag * 10 + digit; /* at most 19 digits: no wrap-around */
+   }
+   if (d->neg) {
+      if (mag > (uint64_t)INT64_MAX + 1) {
+         return 2;
+      }
+      *out = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+   } else {
+      if (mag > (uint64_t)INT64_MAX) {
+         return 2;
+      }
+      *out = (int64_t)mag;
+   }
+   return 0;
+}
+
+/* r = a * b (finite).  False when the product has more than DEC_MAX digits. */
+static bool
+dec_mul(const dec_t *a, const dec_t *b, dec_t *r)
+{
+   uint32_t acc[DEC_MAX + 1];
+   int i, j, n;
+
+   dec_zero(r);
+   r->neg = a->neg != b->neg;
+   r->exp = a->exp + b->exp;
+   if (a->n == 0 || b->n == 0) {
+      return true;
+   }
+   n = a->n + b->n;
+   if (n > DEC_MAX) {
+      return false;
+   }
+   memset(acc, 0, sizeof acc);
+   /* acc[k] accumulates digit position k counted from the right. */
+   for (i = a->n - 1; i >= 0; i--) {
+      for (j = b->n - 1; j >= 0; j--) {
+         acc[(a->n - 1 - i) + (b->n - 1 - j)] += (uint32_t)a->d[i] * b->d[j];
+      }
+      for (j = 0; j < n; j++) {
+         acc[j + 1] += acc[j] / 10;
+         acc[j] %= 10;
+      }
+   }
+   for (i = 0; i < n; i++) {
+      r->d[i] = (uint8_t)acc[n - 1 - i];
+   }
+   r->n = n;
+   dec_strip_leading(r);
+   return true;
+}
+
+/* r = |a| + |b|.  False when aligning them needs more than DEC_MAX digits. */
+static bool
+dec_add_magnitudes(const dec_t *a, const dec_t *b, dec_t *r)
+{
+   int64_t e, la, lb, len, k;
+   int carry = 0;
+
+   if (a->n == 0) {
+      *r = *b;
+      r->neg = false;
+      return true;
+   }
+   if (b->n == 0) {
+      *r = *a;
+      r->neg = false;
+      return true;
+   }
+   e = a->exp < b->exp ? a->exp : b->exp;
+   if (a->exp - e > DEC_MAX || b->exp - e > DEC_MAX) {
+      return false;
+   }
+   la = a->n + (a->exp - e);
+   lb = b->n + (b->exp - e);
+   len = (la > lb ? la : lb) + 1;
+   if (len > DEC_MAX) {
+      return false;
+   }
+   dec_zero(r);
+   r->exp = e;
+   r->n = (int)len;
+   /* Position k counts from the right, in units of 10^e. */
+   for (k = 0; k < len; k++) {
+      int64_t ia = a->n - 1 - (k - (a->exp - e));
+      int64_t ib = b->n - 1 - (k - (b->exp - e));
+      int sum = carry;
+      if (k >= a->exp - e && ia >= 0) {
+         sum += a->d[ia];
+      }
+      if (k >= b->exp - e && ib >= 0) {
+         sum += b->d[ib];
+      }
+      r->d[len - 1 - k] = (uint8_t)(sum % 10);
+      carry = sum / 10;
+   }
+   dec_strip_leading(r);
+   return true;
+}
+
+/*
+ * Round to `scale` digits after the point (negative: to 10^-scale), half away
+ * from zero.  *lost says whether a nonzero digit was dropped.
+ */
+static void
+dec_round(dec_t *d, int scale, bool *lost)
+{
+   int64_t drop = -(int64_t)scale - d->exp;
+   int64_t keep, k;
+   bool up;
+
+   *lost = false;
+   if (d->kind != DEC_FINITE || drop <= 0) {
+      return;
+   }
+   d->exp = -(int64_t)scale;
+   keep = d->n - drop;
+   if (keep < 0) {
+      *lost = d->n > 0;
+      d->n = 0;
+      return;
+   }
+   up = d->d[keep] >= 5;
+   for (k = keep; k < d->n; k++) {
+      if (d->d[k] != 0) {
+         *lost = true;
+      }
+   }
+   d->n = (int)keep;
+   if (up) {
+      for (k = d->n - 1; k >= 0; k--) {
+         if (d->d[k] < 9) {
+            d->d[k]++;
+            break;
+         }
+         d->d[k] = 0;
+      }
+      if (k < 0) {
+         memmove(d->d + 1, d->d, (size_t)d->n);
+         d->d[0] = 1;
+         d->n++;
+      }
+   }
+   dec_strip_leading(d);
+}
+
+/*
+ * Append d in plain notation with at least min_frac decimals.  PostgreSQL 15
+ * refuses exponents beyond +-1000 in numeric input, so scientific notation is
+ * never written.  Negative zero is written as "0".
+ */
+static void
+dec_append_plain(const dec_t *d, int64_t min_frac, bson_string_t *out)
+{
+   int64_t int_digits = d->n + d->exp;
+   int64_t frac = d->exp < 0 ? -d->exp : 0;
+   int64_t k;
+
+   if (frac < min_frac) {
+      frac = min_frac;
+   }
+   if (d->neg && d->n > 0) {
+      bson_string_append_c(out, '-');
+   }
+   if (int_digits <= 0) {
+      bson_string_append_c(out, '0');
+   }
+   for (k = 0; k < int_digits; k++) {
+      bson_string_append_c(out, (char)('0' + (k < d->n ? d->d[k] : 0)));
+   }
+   if (frac > 0) {
+      bson_string_append_c(out, '.');
+      for (k = 0; k < frac; k++) {
+         int64_t pos = int_digits + k;
+         bson_string_append_c(out, (char)('0' + (pos >= 0 && pos < d->n ? d->d[pos] : 0)));
+      }
+   }
+}
+
+/* A short text of d for reasons: plain when short, else d.ddd...e+N. */
+static const char *
+dec_clip(const dec_t *d, char *dst)
+{
+   bson_string_t *s;
+   int k;
+
+   if (d->kind == DEC_NAN) {
+      return strcpy(dst, "NaN");
+   }
+   if (d->kind == DEC_INF) {
+      return strcpy(dst, d->neg ? "-Infinity" : "Infinity");
+   }
+   s = bson_string_new(NULL);
+   if (d->n + d->exp <= 30 && d->n + d->exp >= -6 && d->n <= 30) {
+      dec_append_plain(d, 0, s);
+   } else {
+      if (d->neg) {
+         bson_string_append_c(s, '-');
+      }
+      for (k = 0; k < d->n && k < 20; k++) {
+         bson_string_append_c(s, (char)('0' + d->d[k]));
+         if (k == 0 && d->n > 1) {
+            bson_string_append_c(s, '.');
+         }
+      }
+      if (k < d->n) {
+         bson_string_append(s, "...");
+      }
+      bson_string_append_printf(s, "e%+" PRId64, d->exp + d->n - 1);
+   }
+   clip(s->str, s->len, false, dst);
+   bson_string_free(s, true);
+   return dst;
+}
+
+/* ---------------------------------------------------------------------------
+ * Calendar (proleptic Gregorian, astronomical years: 0 is 1 BC)
+ */
+
+static int64_t
+floor_div(int64_t a, int64_t b, int64_t *rem)
+{
+   int64_t q = a / b, r = a % b;
+
+   if (r < 0) {
+      q--;
+      r += b;
+   }
+   *rem = r;
+   return q;
+}
+
+/* Days since 1970-01-01 of a civil date (the classic era-of-400-years method). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+   int64_t era, yoe, doy, doe;
+
+   y -= m <= 2;
+   era = (y >= 0 ? y : y - 399) / 400;
+   yoe = y - era * 400;
+   doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+   doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+   return era * 146097 + doe - 719468;
+}
+
+static void
+civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+   int64_t era, doe, yoe, doy, mp;
+
+   z += 719468;
+   era = (z >= 0 ? z : z - 146096) / 146097;
+   doe = z - era * 146097;
+   yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+   doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+   mp = (5 * doy + 2) / 153;
+   *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+   *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+   *y = yoe + era * 400 + (*m <= 2);
+}
+
+static bool
+is_leap(int64_t y)
+{
+   return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int
+days_in_month(int64_t y, int m)
+{
+   static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+   return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+}
+
+/* PostgreSQL's ranges: Julian day 0 (4714-11-24 BC) up to these limits. */
+static int64_t
+pg_min_day(void)
+{
+   return days_from_civil(-4713, 11, 24);
+}
+
+static int64_t
+pg_timestamp_end_day(void) /* exclusive */
+{
+   return days_from_civil(294277, 1, 1);
+}
+
+static int64_t
+pg_date_max_day(void) /* inclusive */
+{
+   return days_from_civil(5874897, 12, 31);
+}
+
+static bool
+timestamp_in_range(int64_t days)
+{
+   return days >= pg_min_day() && days < pg_timestamp_end_day();
+}
+
+/* "year 2024" or "year 45 bc", for reasons. */
+static const char *
+year_label(int64_t days, char *dst, size_t size)
+{
+   int64_t y;
+   int m, d;
+
+   civil_from_days(days, &y, &m, &d);
+   if (y <= 0) {
+      snprintf(dst, size, "year %" PRId64 " bc", 1 - y);
+   } else {
+      snprintf(dst, size, "year %" PRId64, y);
+   }
+   return dst;
+}
+
+/* "YYYY-MM-DD HH:MM:SS.fff[fff][+00][ BC]"; frac_digits is 3 or 6. */
+static void
+append_timestamp(bson_string_t *out, int64_t days, int64_t usec, int frac_digits, bool with_zone)
+{
+   int64_t y;
+   int m, d;
+   bool bc;
+   int64_t secs = usec / 1000000, sub = usec % 1000000;
+
+   civil_from_days(days, &y, &m, &d);
+   bc = y <= 0;
+   bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d %02d:%02d:%02d", bc ? 1 - y : y, m, d,
+                             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+   if (frac_digits == 6) {
+      bson_string_append_printf(out, ".%06d", (int)sub);
+   } else {
+      bson_string_append_printf(out, ".%03d", (int)(sub / 1000));
+   }
+   if (with_zone) {
+      bson_string_append(out, "+00");
+   }
+   if (bc) {
+      bson_string_append(out, " BC");
+   }
+}
+
+static void
+append_date(bson_string_t *out, int64_t days)
+{
+   int64_t y;
+   int m, d;
+
+   civil_from_days(days, &y, &m, &d);
+   bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d%s", y <= 0 ? 1 - y : y, m, d,
+                             y <= 0 ? " BC" : "");
+}
+
+/* ISO 8601 as JavaScript writes it: "2020-01-02T03:04:05.678Z", "-000044-03-15T...". */
+static void
+append_iso(bson_string_t *out, int64_t ms)
+{
+   int64_t rem, days = floor_div(ms, MS_PER_DAY, &rem), y;
+   int m, d;
+
+   civil_from_days(days, &y, &m, &d);
+   if (y >= 0 && y <= 9999) {
+      bson_string_append_printf(out, "%04" PRId64, y);
+   } else {
+      bson_string_append_printf(out, "%c%06" PRId64, y < 0 ? '-' : '+', y < 0 ? -y : y);
+   }
+   bson_string_append_printf(out, "-%02d-%02dT%02d:%02d:%02d.%03dZ", m, d, (int)(rem / 3600000),
+                             (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
+}
+
+/* An ISO 8601 date or date-time string. */
+typedef struct {
+   int64_t days;      /* of the written date, then of the UTC instant when has_zone */
+   int64_t usec;      /* into that day */
+   bool has_time;
+   bool has_zone;
+   bool rounded;      /* more than 6 fractional digits, a nonzero one dropped */
+   bool six_digits;   /* the microseconds are not whole milliseconds */
+} iso_t;
+
+static bool
+read_digits(const char *s, size_t len, size_t *i, int count, int64_t *v)
+{
+   int k;
+
+   *v = 0;
+   for (k = 0; k < count; k++) {
+      if (*i >= len || !is_digit(s[*i])) {
+         return false;
+      }
+      *v = *v * 10 + (s[(*i)++] - '0');
+   }
+   return true;
+}
+
+/*
+ * YYYY-MM-DD, optionally followed by [T ]HH:MM[:SS[.frac]] and Z or +-HH[:MM].
+ * The year is 4 to 6 digits, or signed ("+012345", "-000044") as ISO 8601's
+ * expanded form.
+ */
+static bool
+iso_parse(const char *s, size_t len, iso_t *t)
+{
+   size_t i = 0, start;
+   int64_t y, mo, d, h = 0, mi = 0, sec = 0, usec = 0, oh, om = 0, tod;
+   int neg = 0, k;
+   int64_t offset = 0;
+
+   memset(t, 0, sizeof *t);
+   if (i < len && (s[i] == '+' || s[i] == '-')) {
+      neg = s[i] == '-' ? -1 : 1;
+      i++;
+   }
+   start = i;
+   y = 0;
+   while (i < len && is_digit(s[i]) && i - start < 6) {
+      y = y * 10 + (s[i++] - '0');
+   }
+   if (i - start < 4 || (neg && i - start != 6 && i - start != 4)) {
+      return false;
+   }
+   if (neg < 0) {
+      y = -y;
+   }
+   if (i >= len || s[i++] != '-' || !read_digits(s, len, &i, 2, &mo) || i >= len || s[i++] != '-' ||
+       !read_digits(s, len, &i, 2, &d)) {
+      return false;
+   }
+   if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, (int)mo)) {
+      return false;
+   }
+   t->days = days_from_civil(y, (int)mo, (int)d);
+   if (i == len) {
+      return true;
+   }
+   if (s[i] != 'T' && s[i] != 't' && s[i] != ' ') {
+      return false;
+   }
+   i++;
+   t->has_time = true;
+   if (!read_digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' || !read_digits(s, len, &i, 2, &mi)) {
+      return false;
+   }
+   if (i < len && s[i] == ':') {
+      i++;
+      if (!read_digits(s, len, &i, 2, &sec)) {
+         return false;
+      }
+      if (i < len && (s[i] == '.' || s[i] == ',')) {
+         i++;
+         if (i >= len || !is_digit(s[i])) {
+            return false;
+         }
+         for (k = 0; i < len && is_digit(s[i]); i++, k++) {
+            if (k < 6) {
+               usec = usec * 10 + (s[i] - '0');
+            } else if (k == 6) {
+               if (s[i] >= '5') {
+                  usec++;
+               }
+               t->rounded = t->rounded || s[i] != '0';
+            } else {
+               t->rounded = t->rounded || s[i] != '0';
+            }
+         }
+         for (; k < 6; k++) {
+            usec *= 10;
+         }
+      }
+   }
+   if (h > 23 || mi > 59 || sec > 59) {
+      return false;
+   }
+   if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+      i++;
+      t->has_zone = true;
+   } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+      int sign = s[i] == '-' ? -1 : 1;
+      i++;
+      if (!read_digits(s, len, &i, 2, &oh)) {
+         return false;
+      }
+      if (i < len && s[i] == ':') {
+         i++;
+         if (!read_digits(s, len, &i, 2, &om)) {
+            return false;
+         }
+      } else if (i < len && is_digit(s[i]) && !read_digits(s, len, &i, 2, &om)) {
+         return false;
+      }
+      if (oh > 23 || om > 59) {
+         return false;
+      }
+      offset = sign * (oh * 60 + om);
+      t->has_zone = true;
+   }
+   if (i != len) {
+      return false;
+   }
+   tod = ((h * 60 + mi - offset) * 60 + sec) * 1000000 + usec;
+   t->days += floor_div(tod, USEC_PER_DAY, &t->usec);
+   t->six_digits = t->usec % 1000 != 0;
+   return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * Type names
+ */
+
+static const char *const type_names[MN_TYPE_COUNT_] = {
+   [MN_TYPE_TEXT] = "text",
+   [MN_TYPE_UUID] = "uuid",
+   [MN_TYPE_SMALLINT] = "smallint",
+   [MN_TYPE_INTEGER] = "integer",
+   [MN_TYPE_BIGINT] = "bigint",
+   [MN_TYPE_NUMERIC] = "numeric",
+   [MN_TYPE_DOUBLE] = "double precision",
+   [MN_TYPE_REAL] = "real",
+   [MN_TYPE_BOOLEAN] = "boolean",
+   [MN_TYPE_DATE] = "date",
+   [MN_TYPE_TIMESTAMPTZ] = "timestamptz",
+   [MN_TYPE_TIMESTAMP] = "timestamp",
+   [MN_TYPE_JSONB] = "jsonb",
+   [MN_TYPE_INET] = "inet",
+   [MN_TYPE_TEXT_ARRAY] = "text[]",
+};
+
+static const struct {
+   const char *name;
+   mn_type_t type;
+} type_aliases[] = {
+   {"varchar", MN_TYPE_TEXT},
+   {"character varying", MN_TYPE_TEXT},
+   {"int2", MN_TYPE_SMALLINT},
+   {"int", MN_TYPE_INTEGER},
+   {"int4", MN_TYPE_INTEGER},
+   {"int8", MN_TYPE_BIGINT},
+   {"decimal", MN_TYPE_NUMERIC},
+   {"float8", MN_TYPE_DOUBLE},
+   {"float", MN_TYPE_DOUBLE},
+   {"float4", MN_TYPE_REAL},
+   {"bool", MN_TYPE_BOOLEAN},
+   {"timestamp with time zone", MN_TYPE_TIMESTAMPTZ},
+   {"timestamp without time zone", MN_TYPE_TIMESTAMP},
+   {"varchar[]", MN_TYPE_TEXT_ARRAY},
+   {"character varying[]", MN_TYPE_TEXT_ARRAY},
+   {"_text", MN_TYPE_TEXT_ARRAY},
+};
+
+bool
+mn_type_from_name(const char *name, mn_type_t *type)
+{
+   char norm[64];
+   size_t i, o = 0;
+
+   if (!name || !type) {
+      return false;
+   }
+   /* Lower-case, single spaces, none at the ends or before "[]". */
+   for (i = 0; name[i]; i++) {
+      char ch = name[i];
+      if (is_space(ch)) {
+         if (o > 0 && norm[o - 1] != ' ') {
+            norm[o++] = ' ';
+         }
+      } else {
+         if (ch == '[' && o > 0 && norm[o - 1] == ' ') {
+            o--;
+         }
+         norm[o++] = to_lower(ch);
+      }
+      if (o >= sizeof norm - 1) {
+         return false;
+      }
+   }
+   if (o > 0 && norm[o - 1] == ' ') {
+      o--;
+   }
+   norm[o] = '\0';
+   for (i = 0; i < MN_TYPE_COUNT_; i++) {
+      if (strcmp(norm, type_names[i]) == 0) {
+         *type = (mn_type_t)i;
+         return true;
+      }
+   }
+   for (i = 0; i < sizeof type_aliases / sizeof type_aliases[0]; i++) {
+      if (strcmp(norm, type_aliases[i].name) == 0) {
+         *type = type_aliases[i].type;
+         return true;
+      }
+   }
+   return false;
+}
+
+const char *
+mn_type_name(mn_type_t type)
+{
+   if ((int)type < 0 || type >= MN_TYPE_COUNT_) {
+      return "unknown";
+   }
+   return type_names[type];
+}
+
+bool
+mn_value_format_timestamp(int64_t ms, bool with_zone, bson_string_t *out)
+{
+   int64_t rem, days = floor_div(ms, MS_PER_DAY, &rem);
+
+   if (!out || !timestamp_in_range(days)) {
+      return false;
+   }
+   append_timestamp(out, days, rem * 1000, 3, with_zone);
+   return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * Pieces shared by several column types
+ */
+
+static bool
+in_enum(const mn_value_spec_t *spec, const char *s, size_t len)
+{
+   size_t i;
+
+   for (i = 0; i < spec->n_enum; i++) {
+      if (strlen(spec->enum_values[i]) == len && memcmp(spec->enum_values[i], s, len) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/* NULL when s[0..len) is valid UTF-8 without NUL, else why not. */
+static const char *
+string_problem(const char *s, size_t len)
+{
+   if (memchr(s, '\0', len)) {
+      return "contains a nul byte";
+   }
+   if (!utf8_valid(s, len)) {
+      return "is not valid utf-8";
+   }
+   return NULL;
+}
+
+/*
+ * Apply the spec's transforms to a copy of s.  Returns the copy (free with
+ * bson_free) and its length; notes the change as a coercion.  `label`
+ * prefixes the note (e.g. "array element 2: ").
+ */
+static char *
+transform(conv_t *c, const char *label, const char *s, size_t len, size_t *out_len)
+{
+   char *buf = bson_malloc(len + 1);
+   char q[CLIP_SIZE];
+   char done[64] = "";
+   size_t i, k, orig_len = len;
+
+   memcpy(buf, s, len);
+   buf[len] = '\0';
+   for (k = 0; k < c->spec->n_transforms; k++) {
+      const char *word = NULL;
+      size_t a = 0, b = len;
+
+      switch (c->spec->transforms[k]) {
+      case MN_TRANSFORM_TRIM:
+         while (a < b && is_space(buf[a])) {
+            a++;
+         }
+         while (b > a && is_space(buf[b - 1])) {
+            b--;
+         }
+         if (a > 0 || b < len) {
+            memmove(buf, buf + a, b - a);
+            len = b - a;
+            buf[len] = '\0';
+            word = "trimmed";
+         }
+         break;
+      case MN_TRANSFORM_LOWER:
+      case MN_TRANSFORM_UPPER:
+         for (i = 0; i < len; i++) {
+            char ch = buf[i];
+            char to = c->spec->transforms[k] == MN_TRANSFORM_LOWER
+                         ? to_lower(ch)
+                         : ((ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch);
+            if (to != ch) {
+               buf[i] = to;
+               word = c->spec->transforms[k] == MN_TRANSFORM_LOWER ? "lower-cased" : "upper-cased";
+            }
+         }
+         break;
+      default:
+         break;
+      }
+      if (word && !strstr(done, word)) {
+         if (done[0]) {
+            strcat(done, ", ");
+         }
+         strcat(done, word);
+      }
+   }
+   if (done[0]) {
+      note(c, "%sstring %s %s", label, clip(s, orig_len, true, q), done);
+   }
+   *out_len = len;
+   return buf;
+}
+
+/* The text form of a scalar for text and text[] columns; false for other types. */
+static bool
+scalar_text(const bson_iter_t *iter, bson_string_t *dst)
+{
+   char buf[64];
+   bson_decimal128_t d128;
+   bson_oid_t oid;
+
+   switch (bson_iter_type(iter)) {
+   case BSON_TYPE_INT32:
+      bson_string_append_printf(dst, "%" PRId32, bson_iter_int32(iter));
+      return true;
+   case BSON_TYPE_INT64:
+      bson_string_append_printf(dst, "%" PRId64, bson_iter_int64(iter));
+      return true;
+   case BSON_TYPE_DOUBLE:
+      float_text_any(bson_iter_double(iter), false, buf, sizeof buf);
+      bson_string_append(dst, buf);
+      return true;
+   case BSON_TYPE_DECIMAL128:
+      if (!bson_iter_decimal128(iter, &d128)) {
+         return false;
+      }
+      bson_decimal128_to_string(&d128, buf);
+      bson_string_append(dst, buf);
+      return true;
+   case BSON_TYPE_BOOL:
+      bson_string_append(dst, bson_iter_bool(iter) ? "true" : "false");
+      return true;
+   case BSON_TYPE_OID:
+      bson_oid_copy(bson_iter_oid(iter), &oid);
+      bson_oid_to_string(&oid, buf);
+      bson_string_append(dst, buf);
+      return true;
+   case BSON_TYPE_DATE_TIME:
+      append_iso(dst, bson_iter_date_time(iter));
+      return true;
+   default:
+      return false;
+   }
+}
+
+static void
+append_uuid(bson_string_t *out, const uint8_t b[16])
+{
+   static const char hex[] = "0123456789abcdef";
+   char s[37];
+   size_t i, o = 0;
+
+   for (i = 0; i < 16; i++) {
+      if (i == 4 || i == 6 || i == 8 || i == 10) {
+         s[o++] = '-';
+      }
+      s[o++] = hex[b[i] >> 4];
+      s[o++] = hex[b[i] & 0xf];
+   }
+   s[o] = '\0';
+   bson_string_append(out, s);
+}
+
+/* ---------------------------------------------------------------------------
+ * Numbers
+ */
+
+typedef enum { NUM_INT, NUM_DOUBLE, NUM_DEC } num_kind_t;
+
+typedef struct {
+   num_kind_t kind;
+   int64_t i;
+   double d;
+   dec_t dec;
+   bool from_decimal128;
+   char what[CLIP_SIZE + 16]; /* "value 70000", for reasons */
+} num_t;
+
+static mn_value_status_t
+emit_integer(conv_t *c, num_t *num)
+{
+   int64_t v = 0, lo, hi;
+   char q[CLIP_SIZE];
+   mn_type_t type = c->spec->type;
+   int r;
+
+   switch (num->kind) {
+   case NUM_INT:
+      v = num->i;
+      break;
+   case NUM_DOUBLE:
+      if (isnan(num->d) || num->d != floor(num->d)) {
+         return fail(c, "%s is not an integer", num->what);
+      }
+      if (!(num->d >= -9223372036854775808.0 && num->d < 9223372036854775808.0)) {
+         return fail(c, "%s out of range for %s", num->what, mn_type_name(type));
+      }
+      v = (int64_t)num->d;
+      if (v == 0 && signbit(num->d)) {
+         note(c, "%s: negative zero stored as 0", num->what);
+      }
+      break;
+   case NUM_DEC:
+      if ((r = dec_to_int64(&num->dec, &v)) == 1) {
+         return fail(c, "%s is not an integer", num->what);
+      } else if (r == 2) {
+         return fail(c, "%s out of range for %s", num->what, mn_type_name(type));
+      }
+      /* decimal128 "3.00" or "3E+2" is the same integer, written differently. */
+      if (num->from_decimal128 && (num->dec.exp != 0 || (num->dec.neg && num->dec.n == 0))) {
+         bson_string_t *s = bson_string_new(NULL);
+         bson_string_append_printf(s, "%" PRId64, v);
+         note(c, "%s stored as %s", num->what, clip(s->str, s->len, false, q));
+         bson_string_free(s, true);
+      }
+      break;
+   default:
+      break;
+   }
+   lo = type == MN_TYPE_SMALLINT ? INT16_MIN : type == MN_TYPE_INTEGER ? INT32_MIN : INT64_MIN;
+   hi = type == MN_TYPE_SMALLINT ? INT16_MAX : type == MN_TYPE_INTEGER ? INT32_MAX : INT64_MAX;
+   if (v < lo || v > hi) {
+      return fail(c, "%s out of range for %s", num->what, mn_type_name(type));
+   }
+   bson_string_append_printf(c->out, "%" PRId64, v);
+   return MN_VALUE_OK;
+}
+
+static mn_value_status_t
+emit_numeric(conv_t *c, num_t *num)
+{
+   dec_t *d = &num->dec;
+   int p = c->spec->precision > 0 ? c->spec->precision : 0;
+   int s = c->spec->scale;
+   bool has_scale, lost = false;
+   int64_t int_digits, frac;
+
+   /* numeric(p) means numeric(p,0) in PostgreSQL. */
+   if (p > 0 && s < 0) {
+      s = 0;
+   }
+   has_scale = s >= 0;
+   if (num->kind == NUM_INT) {
+      dec_from_int64(num->i, d);
+   } else if (num->kind == NUM_DOUBLE) {
+      dec_from_double(num->d, false, d);
+   }
+   if (d->kind != DEC_FINITE) {
+      if (p > 0) {
+         return fail(c, "%s does not fit numeric(%d,%d)", num->what, p, s);
+      }
+      bson_string_append(c->out, d->kind == DEC_NAN ? "NaN" : d->neg ? "-Infinity" : "Infinity");
+      return MN_VALUE_OK;
+   }
+   if (has_scale) {
+      dec_round(d, s, &lost);
+      if (lost) {
+         note(c, "%s rounded to %d decimal places", num->what, s);
+      }
+   }
+   if (p > 0 && d->n > 0 && d->n + d->exp > (int64_t)p - s) {
+      return fail(c, "%s does not fit numeric(%d,%d)", num->what, p, s);
+   }
+   if (d->neg && d->n == 0 && !lost) {
+      note(c, "%s: negative zero stored as 0", num->what);
+   }
+   int_digits = d->n + d->exp;
+   frac = d->exp < 0 ? -d->exp : 0;
+   if (has_scale && frac < s) {
+      frac = s;
+   }
+   if (int_digits > PG_NUMERIC_INT_MAX || frac > PG_NUMERIC_FRAC_MAX) {
+      return fail(c, "%s out of range for numeric", num->what);
+   }
+   dec_append_plain(d, has_scale ? s : 0, c->out);
+   return MN_VALUE_OK;
+}
+
+/* double precision and real: NaN and infinities included. */
+static mn_value_status_t
+emit_float(conv_t *c, num_t *num)
+{
+   bool single = c->spec->type == MN_TYPE_REAL;
+   const char *tname = mn_type_name(c->spec->type);
+   char buf[64], q[CLIP_SIZE];
+   double v;
+   dec_t *src = &num->dec, result;
+
+   switch (num->kind) {
+   case NUM_INT:
+      v = single ? (double)(float)num->i : (double)num->i;
+      dec_from_int64(num->i, src);
+      break;
+   case NUM_DOUBLE:
+      v = num->d;
+      if (single) {
+         if (isfinite(v) && (isinf((float)v) || ((float)v == 0.0f && v != 0.0))) {
+            return fail(c, "%s out of range for %s", num->what, tname);
+         }
+         v = (double)(float)v;
+      }
+      dec_from_double(num->d, false, src);
+      break;
+   case NUM_DEC:
+   default:
+      if (!dec_to_double(src, single, &v)) {
+         return fail(c, "%s out of range for %s", num->what, tname);
+      }
+      break;
+   }
+   float_text_any(v, single, buf, sizeof buf);
+   /* Changed when the decimal the source shows is not the one PostgreSQL will. */
+   dec_from_double(v, single, &result);
+   if (!dec_same_value(src, &result)) {
+      note(c, "%s rounded to %s %s", num->what, tname, clip_str(buf, false, q));
+   }
+   bson_string_append(c->out, buf);
+   return MN_VALUE_OK;
+}
+
+static mn_value_status_t
+emit_number(conv_t *c, num_t *num)
+{
+   switch (c->spec->type) {
+   case MN_TYPE_SMALLINT:
+   case MN_TYPE_INTEGER:
+   case MN_TYPE_BIGINT:
+      return emit_integer(c, num);
+   case MN_TYPE_NUMERIC:
+      return emit_numeric(c, num);
+   default:
+      return emit_float(c, num);
+   }
+}
+
+static const mn_unit_t *
+find_unit(const mn_value_spec_t *spec, const char *s, size_t len)
+{
+   const mn_unit_t *best = NULL;
+   size_t i, best_len = 0;
+
+   for (i = 0; i < spec->n_units; i++) {
+      const char *suf = spec->units[i].suffix;
+      size_t n = suf ? strlen(suf) : 0;
+
+      if (n == 0 || n > len || n <= best_len) {
+         continue;
+      }
+      if (!equal_nocase(s, n, suf)) {
+         continue;
+      }
+      /* "cm" must not match the start of "cms": a word unit ends at a non-letter. */
+      if (is_alpha(suf[n - 1]) && n < len && is_alpha(s[n])) {
+         continue;
+      }
+      best = &spec->units[i];
+      best_len = n;
+   }
+   return best;
+}
+
+static bool
+unit_factor(const mn_unit_t *unit, dec_t *f)
+{
+   if (!isfinite(unit->factor)) {
+      return false;
+   }
+   dec_from_double(unit->factor, false, f);
+   return true;
+}
+
+/*
+ * A string with units, e.g. "178", "178 cm", "1.78 m", "5'10\"", "154 lbs":
+ * one or more (number, unit) parts summed, or one bare number in the default
+ * unit.  A sign may only lead the whole string.  Returns NULL with *total
+ * set, or the problem ("is not a number", ...).  *bare says no unit was written.
+ */
+static const char *
+parse_units(const mn_value_spec_t *spec, const char *s, size_t len, dec_t *total, bool *bare)
+{
+   dec_t num, factor, product, sum;
+   const mn_unit_t *unit;
+   size_t i = 0, used;
+   bool neg = false, too_long;
+   int parts = 0;
+
+   *bare = false;
+   dec_zero(total);
+   while (len > 0 && is_space(s[len - 1])) {
+      len--;
+   }
+   while (i < len && is_space(s[i])) {
+      i++;
+   }
+   if (i < len && (s[i] == '+' || s[i] == '-')) {
+      neg = s[i] == '-';
+      i++;
+   }
+   while (i < len) {
+      if (parts > 0) {
+         while (i < len && is_space(s[i])) {
+            i++;
+         }
+      }
+      used = dec_parse(s + i, len - i, false, &num, &too_long);
+      if (used == 0) {
+         return "is not a number";
+      }
+      if (too_long) {
+         return "has too many digits";
+      }
+      i += used;
+      while (i < len && is_space(s[i])) {
+         i++;
+      }
+      unit = find_unit(spec, s + i, len - i);
+      if (unit) {
+         i += strlen(unit->suffix);
+      } else if (i == len && parts == 0) {
+         *bare = true;
+         if (spec->default_unit) {
+            size_t k;
+            for (k = 0; k < spec->n_units; k++) {
+               if (spec->units[k].suffix &&
+                   equal_nocase(spec->default_unit, strlen(spec->default_unit), spec->units[k].suffix)) {
+                  unit = &spec->units[k];
+                  break;
+               }
+            }
+            if (!unit) {
+               return "has no unit and the default unit is unknown";
+            }
+         }
+      } else if (i == len) {
+         return "has a number without a unit";
+      } else {
+         return is_digit(s[i]) ? "has a number without a unit" : "has an unknown unit";
+      }
+      if (unit) {
+         if (!unit_factor(unit, &factor)) {
+            return "has a unit with an invalid factor";
+         }
+         if (!dec_mul(&num, &factor, &product)) {
+            return "has too many digits";
+         }
+      } else {
+         product = num;
+      }
+      if (!dec_add_magnitudes(total, &product, &sum)) {
+         return "has too many digits";
+      }
+      *total = sum;
+      parts++;
+   }
+   if (parts == 0) {
+      return "is not a number";
+   }
+   total->neg = neg;
+   if (!*bare) {
+      dec_strip_fraction_zeros(total);
+   }
+   return NULL;
+}
+
+static mn_value_status_t
+string_to_number(conv_t *c, const char *s, size_t len)
+{
+   num_t *num = bson_malloc(sizeof *num);
+   char q[CLIP_SIZE];
+   const char *problem = NULL;
+   const char *tname = mn_type_name(c->spec->type);
+   mn_value_status_t st;
+   bool bare = true, too_long;
+
+   num->kind = NUM_DEC;
+   num->from_decimal128 = false;
+   clip(s, len, true, q);
+   snprintf(num->what, sizeof num->what, "string %s", q);
+   if (c->spec->n_units > 0) {
+      problem = parse_units(c->spec, s, len, &num->dec, &bare);
+   } else if (!dec_from_text(s, len, c->spec->type != MN_TYPE_SMALLINT && c->spec->type != MN_TYPE_INTEGER &&
+                                      c->spec->type != MN_TYPE_BIGINT,
+                             &num->dec, &too_long)) {
+      problem = too_long ? "has too many digits" : "is not a number";
+   }
+   if (problem) {
+      st = fail(c, "string %s %s", q, problem);
+      goto cleanup;
+   }
+   if (!bare) {
+      note(c, "string %s converted with units", q);
+   } else if (c->spec->n_units > 0 && c->spec->default_unit) {
+      note(c, "string %s converted to %s in the default unit \"%s\"", q, tname, c->spec->default_unit);
+   } else {
+      note(c, "string %s converted to %s", q, tname);
+   }
+   /* Later reasons name the number itself. */
+   snprintf(num->what, sizeof num->what, "value %s", dec_clip(&num->dec, q));
+   st = emit_number(c, num);
+cleanup:
+   bson_free(num);
+   return st;
+}
+
+static mn_value_status_t
+bson_to_number(conv_t *c, const bson_iter_t *iter)
+{
+   num_t *num = bson_malloc(sizeof *num);
+   char buf[64], q[CLIP_SIZE];
+   bson_decimal128_t d128;
+   mn_value_status_t st;
+   bool too_long;
+
+   num->from_decimal128 = bson_iter_type(iter) == BSON_TYPE_DECIMAL128;
+   switch (bson_iter_type(iter)) {
+   case BSON_TYPE_INT32:
+   case BSON_TYPE_INT64:
+      num->kind = NUM_INT;
+      num->i = bson_iter_as_int64(iter);
+      snprintf(num->what, sizeof num->what, "value %" PRId64, num->i);
+      break;
+   case BSON_TYPE_DOUBLE:
+      num->kind = NUM_DOUBLE;
+      num->d = bson_iter_double(iter);
+      float_text_any(num->d, false, buf, sizeof buf);
+      snprintf(num->what, sizeof num->what, "value %s", buf);
+      break;
+   case BSON_TYPE_DECIMAL128:
+      num->kind = NUM_DEC;
+      if (!bson_iter_decimal128(iter, &d128)) {
+         st = fail(c, "decimal128 could not be read");
+         goto cleanup;
+      }
+      bson_decimal128_to_string(&d128, buf);
+      snprintf(num->what, sizeof num->what, "value %s", clip_str(buf, false, q));
+      if (!dec_from_text(buf, strlen(buf), true, &num->dec, &too_long)) {
+         st = fail(c, "decimal128 %s could not be read", q);
+         goto cleanup;
+      }
+      break;
+   default:
+      st = fail(c, "cannot convert %s to %s", bson_type_label(bson_iter_type(iter)),
+                mn_type_name(c->spec->type));
+      goto cleanup;
+   }
+   st = emit_number(c, num);
+cleanup:
+   bson_free(num);
+   return st;
+}
+
+/* ---------------------------------------------------------------------------
+ * jsonb
+ */
+
+/* NULL when every string and key below iter is valid UTF-8 without NUL and
+ * nesting stays within JSON_MAX_DEPTH; else the problem. */
+static const char *
+json_problem(const bson_iter_t *iter, int depth)
+{
+   bson_iter_t child;
+   const char *s, *problem;
+   uint32_t len;
+
+   switch (bson_iter_type(iter)) {
+   case BSON_TYPE_UTF8:
+      s = bson_iter_utf8(iter, &len);
+      return string_problem(s, len) ? "holds a string that is not valid utf-8 or contains a nul byte"
+                                    : NULL;
+   case BSON_TYPE_SYMBOL:
+      s = bson_iter_symbol(iter, &len);
+      return string_problem(s, len) ? "holds a symbol that is not valid utf-8" : NULL;
+   case BSON_TYPE_CODE:
+      s = bson_iter_code(iter, &len);
+      return string_problem(s, len) ? "holds code that is not valid utf-8" : NULL;
+   case BSON_TYPE_CODEWSCOPE: {
+      const uint8_t *scope;
+      uint32_t scope_len;
+      bson_t b;
+      s = bson_iter_codewscope(iter, &len, &scope_len, &scope);
+      if (string_problem(s, len)) {
+         return "holds code that is not valid utf-8";
+      }
+      if (!bson_init_static(&b, scope, scope_len) || !bson_iter_init(&child, &b)) {
+         return "is corrupt";
+      }
+      goto walk;
+   }
+   case BSON_TYPE_REGEX: {
+      const char *options;
+      s = bson_iter_regex(iter, &options);
+      return !utf8_valid(s, strlen(s)) || !utf8_valid(options, strlen(options))
+                ? "holds a regular expression that is not valid utf-8"
+                : NULL;
+   }
+   case BSON_TYPE_DBPOINTER: {
+      const bson_oid_t *oid;
+      bson_iter_dbpointer(iter, &len, &s, &oid);
+      return string_problem(s, len) ? "holds a dbpointer that is not valid utf-8" : NULL;
+   }
+   case BSON_TYPE_DOCUMENT:
+   case BSON_TYPE_ARRAY:
+      if (!bson_iter_recurse(iter, &child)) {
+         return "is corrupt";
+      }
+      goto walk;
+   default:
+      return NULL;
+   }
+walk:
+   if (depth >= JSON_MAX_DEPTH) {
+      return "is nested too deeply";
+   }
+   while (bson_iter_next(&child)) {
+      if (!utf8_valid(bson_iter_key(&child), bson_iter_key_len(&child))) {
+         return "holds a key that is not valid utf-8";
+      }
+      if ((problem = json_problem(&child, depth + 1))) {
+         return problem;
+      }
+   }
+   return child.err_off ? "is corrupt" : NULL;
+}
+
+/*
+ * Relaxed Extended JSON of one value: libbson only renders whole documents,
+ * so the value goes into {"v": value} and is cut back out of
+ * `{ "v" : <value> }`.  A string value may be given directly (after transforms).
+ */
+static mn_value_status_t
+emit_json(conv_t *c, const bson_iter_t *iter, const char *str, size_t len)
+{
+   static const char prefix[] = "{ \"v\" : ";
+   static const char suffix[] = " }";
+   bson_t tmp = BSON_INITIALIZER;
+   char *json = NULL;
+   size_t jlen = 0;
+   const char *problem;
+   mn_value_status_t st = MN_VALUE_INVALID;
+
+   if (str) {
+      if (len > INT32_MAX || !bson_append_utf8(&tmp, "v", 1, str, (int)len)) {
+         st = fail(c, "string is too long for jsonb");
+         goto cleanup;
+      }
+   } else {
+      if ((problem = json_problem(iter, 0))) {
+         st = fail(c, "%s %s", bson_type_label(bson_iter_type(iter)), problem);
+         goto cleanup;
+      }
+      if (!bson_append_iter(&tmp, "v", 1, iter)) {
+         st = fail(c, "%s is too large for jsonb", bson_type_label(bson_iter_type(iter)));
+         goto cleanup;
+      }
+   }
+   json = bson_as_relaxed_extended_json(&tmp, &jlen);
+   if (!json || jlen < sizeof prefix - 1 + sizeof suffix - 1 ||
+       memcmp(json, prefix, sizeof prefix - 1) != 0 ||
+       memcmp(json + jlen - (sizeof suffix - 1), suffix, sizeof suffix - 1) != 0) {
+      st = fail(c, "%s could not be converted to json",
+                bson_type_label(str ? BSON_TYPE_UTF8 : bson_iter_type(iter)));
+      goto cleanup;
+   }
+   json[jlen - (sizeof suffix - 1)] = '\0';
+   bson_string_append(c->out, json + sizeof prefix - 1);
+   st = MN_VALUE_OK;
+cleanup:
+   bson_free(json);
+   bson_destroy(&tmp);
+   return st;
+}
+
+/* ---------------------------------------------------------------------------
+ * text[]
+ */
+
+static void
+append_array_element(bson_string_t *out, const char *s, size_t len)
+{
+   size_t i;
+
+   /* Always quoted: then "NULL", "", commas, braces and blanks need no special case. */
+   bson_string_append_c(out, '"');
+   for (i = 0; i < len; i++) {
+      if (s[i] == '"' || s[i] == '\\') {
+         bson_string_append_c(out, '\\');
+      }
+      bson_string_append_c(out, s[i]);
+   }
+   bson_string_append_c(out, '"');
+}
+
+static mn_value_status_t
+emit_text_array(conv_t *c, const bson_iter_t *iter)
+{
+   bson_iter_t child;
+   bson_string_t *tmp = bson_string_new(NULL);
+   char label[48], q[CLIP_SIZE];
+   char *buf = NULL;
+   size_t idx = 0, converted = 0, nulled = 0;
+   mn_value_status_t st = MN_VALUE_INVALID;
+
+   if (!bson_iter_recurse(iter, &child)) {
+      st = fail(c, "array is corrupt");
+      goto cleanup;
+   }
+   bson_string_append_c(c->out, '{');
+   for (; bson_iter_next(&child); idx++) {
+      bson_type_t type = bson_iter_type(&child);
+
+      if (idx > 0) {
+         bson_string_append_c(c->out, ',');
+      }
+      snprintf(label, sizeof label, "array element %zu: ", idx);
+      if (type == BSON_TYPE_NULL || type == BSON_TYPE_UNDEFINED) {
+         bson_string_append(c->out, "NULL");
+      } else if (type == BSON_TYPE_UTF8) {
+         uint32_t len32;
+         const char *s = bson_iter_utf8(&child, &len32), *problem;
+         size_t len = len32;
+
+         if ((problem = string_problem(s, len))) {
+            st = fail(c, "%sstring %s", label, problem);
+            goto cleanup;
+         }
+         if (c->spec->n_transforms > 0) {
+            bson_free(buf);
+            s = buf = transform(c, label, s, len, &len);
+         }
+         if (len == 0 && c->spec->empty == MN_EMPTY_INVALID) {
+            st = fail(c, "%sempty string", label);
+            goto cleanup;
+         }
+         if (len == 0 && c->spec->empty == MN_EMPTY_NULL) {
+            bson_string_append(c->out, "NULL");
+            nulled++;
+            continue;
+         }
+         if (c->spec->n_enum > 0 && !in_enum(c->spec, s, len)) {
+            st = fail(c, "%sstring %s is not in the enum", label, clip(s, len, true, q));
+            goto cleanup;
+         }
+         append_array_element(c->out, s, len);
+      } else {
+         bson_string_truncate(tmp, 0);
+         if (!scalar_text(&child, tmp)) {
+            st = fail(c, "%scannot convert %s to text", label, bson_type_label(type));
+            goto cleanup;
+         }
+         if (c->spec->n_enum > 0 && !in_enum(c->spec, tmp->str, tmp->len)) {
+            st = fail(c, "%svalue %s is not in the enum", label, clip(tmp->str, tmp->len, true, q));
+            goto cleanup;
+         }
+         append_array_element(c->out, tmp->str, tmp->len);
+         converted++;
+      }
+   }
+   if (child.err_off) {
+      st = fail(c, "array is corrupt");
+      goto cleanup;
+   }
+   bson_string_append_c(c->out, '}');
+   if (converted > 0) {
+      note(c, "%zu array element%s converted to text", converted, converted == 1 ? "" : "s");
+   }
+   if (nulled > 0) {
+      note(c, "%zu empty array element%s stored as null", nulled, nulled == 1 ? "" : "s");
+   }
+   st = MN_VALUE_OK;
+cleanup:
+   bson_free(buf);
+   bson_string_free(tmp, true);
+   return st;
+}
+
+/* ---------------------------------------------------------------------------
+ * Strings into each type
+ */
+
+static mn_value_status_t
+string_to_uuid(conv_t *c, const char *s, size_t len)
+{
+   uint8_t b[16] = {0};
+   char q[CLIP_SIZE];
+   size_t i, nb = 0, ndig = 0;
+   bool hyphens = len == 36;
+
+   if (len != 36 && len != 32 && len != 24) {
+      return fail(c, "string %s is not a uuid", clip(s, len, true, q));
+   }
+   for (i = 0; i < len; i++) {
+      int h;
+      if (hyphens && (i == 8 || i == 13 || i == 18 || i == 23)) {
+         if (s[i] != '-') {
+            return fail(c, "string %s is not a uuid", clip(s, len, true, q));
+         }
+         continue;
+      }
+      if ((h = hex_value(s[i])) < 0) {
+         return fail(c, "string %s is not a uuid", clip(s, len, true, q));
+      }
+      b[nb] = (uint8_t)(b[nb] << 4 | h);
+      if (++ndig % 2 == 0) {
+         nb++;
+      }
+   }
+   append_uuid(c->out, b);
+   if (len == 24) {
+      note(c, "string %s is an objectid, converted to uuid", clip(s, len, true, q));
+   } else if (len != 36 || memcmp(c->out->str + c->start, s, 36) != 0) {
+      note(c, "string %s normalized to uuid form", clip(s, len, true, q));
+   }
+   return MN_VALUE_OK;
+}
+
+static mn_value_status_t
+string_to_boolean(conv_t *c, const char *s, size_t len)
+{
+   static const char *const yes[] = {"true", "yes", "1"};
+   static const char *const no[] = {"false", "no", "0"};
+   char q[CLIP_SIZE];
+   size_t i;
+
+   for (i = 0; i < 3; i++) {
+      if (equal_nocase(s, len, yes[i]) || equal_nocase(s, len, no[i])) {
+         bson_string_append(c->out, equal_nocase(s, len, yes[i]) ? "t" : "f");
+         note(c, "string %s converted to boolean", clip(s, len, true, q));
+         return MN_VALUE_OK;
+      }
+   }
+   return fail(c, "string %s is not a boolean", clip(s, len, true, q));
+}
+
+static mn_value_status_t
+string_to_time(conv_t *c, const char *s, size_t len)
+{
+   mn_type_t type = c->spec->type;
+   const char *tname = mn_type_name(type);
+   char q[CLIP_SIZE], y[48];
+   iso_t t;
+
+   clip(s, len, true, q);
+   if (!iso_parse(s, len, &t)) {
+      return fail(c, "string %s is not an iso 8601 date", q);
+   }
+   if (type == MN_TYPE_DATE) {
+      if (t.days < pg_min_day() || t.days > pg_date_max_day()) {
+         return fail(c, "string %s out of range for date (%s)", q, year_label(t.days, y, sizeof y));
+      }
+      append_date(c->out, t.days);
+      note(c, "string %s converted to date", q);
+      if (t.usec != 0) {
+         note(c, "time of day dropped");
+      }
+      return MN_VALUE_OK;
+   }
+   if (t.has_time && !t.has_zone) {
+      return fail(c, "string %s has no time zone", q);
+   }
+   if (!timestamp_in_range(t.days)) {
+      return fail(c, "string %s out of range for %s (%s)", q, tname, year_label(t.days, y, sizeof y));
+   }
+   append_timestamp(c->out, t.days, t.usec, t.six_digits ? 6 : 3, type == MN_TYPE_TIMESTAMPTZ);
+   note(c, "string %s converted to %s%s", q, tname, t.has_time ? "" : " at midnight utc");
+   if (t.rounded) {
+      note(c, "fractional seconds rounded to microseconds");
+   }
+   return MN_VALUE_OK;
+}
+
+static mn_value_status_t
+string_to_type(conv_t *c, const char *s, size_t len)
+{
+   char q[CLIP_SIZE];
+   unsigned char addr[16];
+
+   switch (c->spec->type) {
+   case MN_TYPE_TEXT:
+      bson_string_append(c->out, s);
+      return MN_VALUE_OK;
+   case MN_TYPE_UUID:
+      return string_to_uuid(c, s, len);
+   case MN_TYPE_SMALLINT:
+   case MN_TYPE_INTEGER:
+   case MN_TYPE_BIGINT:
+   case MN_TYPE_NUMERIC:
+   case MN_TYPE_DOUBLE:
+   case MN_TYPE_REAL:
+      return string_to_number(c, s, len);
+   case MN_TYPE_BOOLEAN:
+      return string_to_boolean(c, s, len);
+   case MN_TYPE_DATE:
+   case MN_TYPE_TIMESTAMPTZ:
+   case MN_TYPE_TIMESTAMP:
+      return string_to_time(c, s, len);
+   case MN_TYPE_JSONB:
+      return emit_json(c, NULL, s, len);
+   case MN_TYPE_INET:
+      if (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1) {
+         return fail(c, "string %s is not an ip address", clip(s, len, true, q));
+      }
+      bson_string_append(c->out, s);
+      return MN_VALUE_OK;
+   case MN_TYPE_TEXT_ARRAY:
+      bson_string_append_c(c->out, '{');
+      append_array_element(c->out, s, len);
+      bson_string_append_c(c->out, '}');
+      note(c, "string %s converted to a one-element array", clip(s, len, true, q));
+      return MN_VALUE_OK;
+   default:
+      return fail(c, "unknown column type %d", (int)c->spec->type);
+   }
+}
+
+static mn_value_status_t
+convert_string(conv_t *c, const bson_iter_t *iter)
+{
+   uint32_t len32;
+   const char *s = bson_iter_utf8(iter, &len32), *problem;
+   size_t len = len32;
+   char *buf = NULL;
+   char q[CLIP_SIZE];
+   mn_empty_t empty = c->spec->empty;
+   mn_value_status_t st;
+
+   if ((problem = string_problem(s, len))) {
+      st = fail(c, "string %s", problem);
+      goto cleanup;
+   }
+   if (c->spec->n_transforms > 0) {
+      s = buf = transform(c, "", s, len, &len);
+   }
+   if (len == 0) {
+      if (empty == MN_EMPTY_DEFAULT) {
+         empty = c->spec->type == MN_TYPE_TEXT ? MN_EMPTY_KEEP : MN_EMPTY_NULL;
+      }
+      if (empty == MN_EMPTY_NULL) {
+         note(c, "empty string");
+         st = MN_VALUE_NULL;
+         goto cleanup;
+      }
+      if (empty == MN_EMPTY_INVALID) {
+         st = fail(c, "empty string");
+         goto cleanup;
+      }
+   }
+   if (c->spec->n_enum > 0 && !in_enum(c->spec, s, len)) {
+      st = fail(c, "string %s is not in the enum", clip(s, len, true, q));
+      goto cleanup;
+   }
+   st = string_to_type(c, s, len);
+cleanup:
+   bson_free(buf);
+   return st;
+}
+
+/* ---------------------------------------------------------------------------
+ * Other BSON types into each type
+ */
+
+static mn_value_status_t
+date_to_type(conv_t *c, int64_t ms, const char *what)
+{
+   mn_type_t type = c->spec->type;
+   int64_t rem, days = floor_div(ms, MS_PER_DAY, &rem);
+   char y[48];
+
+   if (type == MN_TYPE_DATE) {
+      if (days < pg_min_day() || days > pg_date_max_day()) {
+         return fail(c, "%s out of range for date (%s)", what, year_label(days, y, sizeof y));
+      }
+      append_date(c->out, days);
+      if (rem != 0) {
+         note(c, "%s has a time of day, dropped", what);
+      }
+      return MN_VALUE_OK;
+   }
+   if (!timestamp_in_range(days)) {
+      return fail(c, "%s out of range for %s (%s)", what, mn_type_name(type), year_label(days, y, sizeof y));
+   }
+   append_timestamp(c->out, days, rem * 1000, 3, type == MN_TYPE_TIMESTAMPTZ);
+   return MN_VALUE_OK;
+}
+
+static mn_value_status_t
+convert_other(conv_t *c, const bson_iter_t *iter)
+{
+   bson_type_t btype = bson_iter_type(iter);
+   mn_type_t type = c->spec->type;
+   bson_string_t *tmp;
+   char q[CLIP_SIZE], what[CLIP_SIZE + 32];
+   int64_t i;
+
+   switch (type) {
+   case MN_TYPE_TEXT:
+      tmp = bson_string_new(NULL);
+      if (!scalar_text(iter, tmp)) {
+         bson_string_free(tmp, true);
+         break;
+      }
+      bson_string_append(c->out, tmp->str);
+      note(c, "%s %s converted to text", bson_type_label(btype), clip(tmp->str, tmp->len, false, q));
+      bson_string_free(tmp, true);
+      return MN_VALUE_OK;
+   case MN_TYPE_UUID:
+      if (btype == BSON_TYPE_OID) {
+         uint8_t b[16] = {0};
+         memcpy(b, bson_iter_oid(iter)->bytes, 12);
+         append_uuid(c->out, b);
+         return MN_VALUE_OK;
+      }
+      if (btype == BSON_TYPE_BINARY) {
+         bson_subtype_t sub;
+         uint32_t len;
+         const uint8_t *data;
+         bson_iter_binary(iter, &sub, &len, &data);
+         if ((sub == BSON_SUBTYPE_UUID || sub == BSON_SUBTYPE_UUID_DEPRECATED) && len == 16) {
+            append_uuid(c->out, data);
+            return MN_VALUE_OK;
+         }
+         return fail(c, "binary of subtype %d and %u bytes is not a uuid", (int)sub, len);
+      }
+      break;
+   case MN_TYPE_SMALLINT:
+   case MN_TYPE_INTEGER:
+   case MN_TYPE_BIGINT:
+   case MN_TYPE_NUMERIC:
+   case MN_TYPE_DOUBLE:
+   case MN_TYPE_REAL:
+      return bson_to_number(c, iter);
+   case MN_TYPE_BOOLEAN:
+      if (btype == BSON_TYPE_BOOL) {
+         bson_string_append(c->out, bson_iter_bool(iter) ? "t" : "f");
+         return MN_VALUE_OK;
+      }
+      if (btype == BSON_TYPE_INT32 || btype == BSON_TYPE_INT64) {
+         i = bson_iter_as_int64(iter);
+         if (i != 0 && i != 1) {
+            return fail(c, "value %" PRId64 " is not a boolean", i);
+         }
+         bson_string_append(c->out, i ? "t" : "f");
+         note(c, "value %" PRId64 " converted to boolean", i);
+         return MN_VALUE_OK;
+      }
+      break;
+   case MN_TYPE_DATE:
+   case MN_TYPE_TIMESTAMPTZ:
+   case MN_TYPE_TIMESTAMP:
+      if (btype == BSON_TYPE_DATE_TIME) {
+         tmp = bson_string_new(NULL);
+         append_iso(tmp, bson_iter_date_time(iter));
+         snprintf(what, sizeof what, "date %s", clip(tmp->str, tmp->len, false, q));
+         bson_string_free(tmp, true);
+         return date_to_type(c, bson_iter_date_time(iter), what);
+      }
+      if (btype == BSON_TYPE_TIMESTAMP && type != MN_TYPE_DATE) {
+         uint32_t secs, inc;
+         bson_iter_timestamp(iter, &secs, &inc);
+         snprintf(what, sizeof what, "timestamp (%" PRIu32 ", %" PRIu32 ")", secs, inc);
+         note(c, "bson %s converted to %s", what, mn_type_name(type));
+         return date_to_type(c, (int64_t)secs * 1000, what);
+      }
+      break;
+   case MN_TYPE_JSONB:
+      return emit_json(c, iter, NULL, 0);
+   case MN_TYPE_TEXT_ARRAY:
+      if (btype == BSON_TYPE_ARRAY) {
+         return emit_text_array(c, iter);
+      }
+      break;
+   case MN_TYPE_INET:
+   default:
+      break;
+   }
+   return fail(c, "cannot convert %s to %s", bson_type_label(btype), mn_type_name(type));
+}
+
+mn_value_status_t
+mn_value_convert(const bson_iter_t *value, const mn_value_spec_t *spec, bson_string_t *out, char *reason,
+                 size_t reason_size)
+{
+   conv_t c;
+   bson_type_t btype;
+   mn_value_status_t st;
+   char q[CLIP_SIZE];
+
+   BSON_ASSERT(spec);
+   BSON_ASSERT(out);
+   c.spec = spec;
+   c.out = out;
+   c.start = out->len;
+   c.reason = reason && reason_size > 0 ? reason : NULL;
+   c.reason_size = reason_size;
+   c.coerced = false;
+   if (c.reason) {
+      c.reason[0] = '\0';
+   }
+   if (!value) {
+      return MN_VALUE_NULL;
+   }
+   btype = bson_iter_type(value);
+   if (btype == BSON_TYPE_NULL || btype == BSON_TYPE_UNDEFINED) {
+      return MN_VALUE_NULL;
+   }
+   if (btype == BSON_TYPE_UTF8) {
+      st = convert_string(&c, value);
+   } else {
+      st = convert_other(&c, value);
+      /* The enum also holds for values that were not strings, on their text. */
+      if (st == MN_VALUE_OK && spec->n_enum > 0 && spec->type != MN_TYPE_TEXT_ARRAY &&
+          !in_enum(spec, out->str + c.start, out->len - c.start)) {
+         st = fail(&c, "value %s is not in the enum", clip(out->str + c.start, out->len - c.start, true, q));
+      }
+   }
+   if (st == MN_VALUE_OK && c.coerced) {
+      st = MN_VALUE_COERCED;
+   }
+   return st;
+}

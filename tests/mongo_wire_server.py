@@ -1,0 +1,1033 @@
+#!/usr/bin/python3
+"""MongoDB-wire test server for mongonorm's live MongoDB tests.
+
+Loads mongoexport Extended JSON (one document per line, canonical or relaxed,
+or a JSON array) and mongodump .bson files into a mongomock database and
+serves it on 127.0.0.1 with mockupdb, answering the commands libmongoc 1.23
+sends (handshake, ping, buildInfo, find/getMore/killCursors, count,
+aggregate, listCollections, insert/update/delete/drop, ...).
+
+Run with Debian's interpreter (python3-mockupdb, python3-mongomock,
+python3-pymongo):
+
+    /usr/bin/python3 tests/mongo_wire_server.py --load DIR [--db NAME] \
+        [--port N] [--port-file F] [--verbose]
+
+See tests/README-wire-server.md for the supported commands and limits.
+"""
+
+import argparse
+import datetime
+import decimal
+import errno
+import json
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import OrderedDict
+
+import bson
+from bson import json_util
+from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
+from bson.decimal128 import Decimal128, create_decimal128_context
+from bson.int64 import Int64
+from bson.json_util import JSONOptions
+from bson.objectid import ObjectId
+from bson.raw_bson import RawBSONDocument
+
+import mockupdb
+import mongomock
+
+# --------------------------------------------------------------------------
+# Constants
+# --------------------------------------------------------------------------
+
+MIN_WIRE_VERSION = 0
+# 13 = MongoDB 5.0.  libmongoc 1.23 supports wire versions 6..17; anything
+# >= 6 makes it use OP_MSG after the OP_QUERY handshake.
+MAX_WIRE_VERSION = 13
+SERVER_VERSION = "5.0.0"
+MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024
+MAX_MESSAGE_SIZE = 48000000
+MAX_WRITE_BATCH_SIZE = 100000
+DEFAULT_FIRST_BATCH = 101
+# Like mongod: stop filling a batch once it reaches 16 MiB (at least one doc).
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+
+# Error codes (names as mongod reports them).
+E_INTERNAL = (1, "InternalError")
+E_BAD_VALUE = (2, "BadValue")
+E_UNKNOWN = (8, "UnknownError")
+E_FAILED_TO_PARSE = (9, "FailedToParse")
+E_NS_NOT_FOUND = (26, "NamespaceNotFound")
+E_CURSOR_NOT_FOUND = (43, "CursorNotFound")
+E_NS_EXISTS = (48, "NamespaceExists")
+E_COMMAND_NOT_FOUND = (59, "CommandNotFound")
+E_NOT_IMPLEMENTED = (238, "NotImplemented")
+E_DUPLICATE_KEY = 11000
+
+# Keep Binary subtypes 3 and 4 as bson.Binary (no uuid.UUID conversion), so
+# they are re-encoded exactly as they arrived; datetimes are naive UTC.
+BSON_OPTS = CodecOptions(document_class=dict,
+                         uuid_representation=UuidRepresentation.UNSPECIFIED)
+JSON_OPTS = JSONOptions(document_class=dict, tz_aware=False,
+                        uuid_representation=UuidRepresentation.UNSPECIFIED)
+RAW_OPTS = CodecOptions(document_class=RawBSONDocument)
+
+# mockupdb decodes every request with its module-level CODEC_OPTIONS; make it
+# keep UUID binaries as Binary too, so inserted documents keep their subtype.
+mockupdb.CODEC_OPTIONS = CodecOptions(
+    document_class=OrderedDict,
+    uuid_representation=UuidRepresentation.UNSPECIFIED)
+
+
+class CommandError(Exception):
+    """An error reply {ok: 0, errmsg, code, codeName}."""
+
+    def __init__(self, err, errmsg):
+        super().__init__(errmsg)
+        self.code, self.code_name = err
+        self.errmsg = errmsg
+
+
+def log(msg):
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+def load_json_file(path):
+    """Return a list of documents from a mongoexport file."""
+    with open(path, "r", encoding="utf-8") as f:
+        text = f.read()
+    stripped = text.lstrip()
+    if stripped.startswith("["):  # mongoexport --jsonArray
+        docs = json_util.loads(stripped, json_options=JSON_OPTS)
+        if not isinstance(docs, list):
+            raise ValueError("%s: expected a JSON array" % path)
+        return docs
+    docs = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json_util.loads(line, json_options=JSON_OPTS)
+        except Exception as exc:
+            raise ValueError("%s:%d: %s" % (path, lineno, exc))
+        if not isinstance(doc, dict):
+            raise ValueError("%s:%d: not a JSON object" % (path, lineno))
+        docs.append(doc)
+    return docs
+
+
+def load_bson_file(path):
+    """Return a list of raw documents (bytes) from a mongodump .bson file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return [d.raw for d in bson.decode_all(data, RAW_OPTS)]
+
+
+def id_key(value):
+    """A hashable, type-exact key for an _id value."""
+    return bson.BSON.encode({"_id": value}, codec_options=BSON_OPTS)
+
+
+# --------------------------------------------------------------------------
+# Data store: mongomock for matching, raw BSON for byte-faithful replies
+# --------------------------------------------------------------------------
+
+class Store(object):
+    def __init__(self):
+        self.client = mongomock.MongoClient()
+        # (db, coll) -> {id_key: raw bytes} for documents as loaded.  Dropped
+        # for a collection after any write to it: replies then come from
+        # mongomock (whose copies were verified to keep BSON types).
+        self.raw = {}
+
+    def coll(self, db, name):
+        return self.client[db][name]
+
+    def load_collection(self, db, name, docs):
+        """docs: list of dicts (from JSON) or bytes (from .bson)."""
+        rawmap = OrderedDict()
+        coll = self.coll(db, name)
+        if name in self.client[db].list_collection_names():
+            raise ValueError("collection %s loaded twice" % name)
+        self.client[db].create_collection(name)
+        for i, item in enumerate(docs):
+            if isinstance(item, bytes):
+                raw = item
+                doc = bson.decode(raw, BSON_OPTS)
+                if "_id" not in doc:
+                    doc = dict([("_id", ObjectId())] + list(doc.items()))
+                    raw = bson.BSON.encode(doc, codec_options=BSON_OPTS)
+            else:
+                doc = item
+                if "_id" not in doc:
+                    # mongod puts a generated _id first.
+                    doc = dict([("_id", ObjectId())] + list(doc.items()))
+                raw = bson.BSON.encode(doc, codec_options=BSON_OPTS)
+            key = id_key(doc["_id"])
+            if key in rawmap:
+                raise ValueError("collection %s: duplicate _id %r (document %d)"
+                                 % (name, doc["_id"], i + 1))
+            rawmap[key] = raw
+            try:
+                coll.insert_one(doc)
+            except Exception as exc:
+                raise ValueError("collection %s, document %d: mongomock "
+                                 "rejected it: %s" % (name, i + 1, exc))
+        self.raw[(db, name)] = rawmap
+        return len(rawmap)
+
+    def touched(self, db, name):
+        self.raw.pop((db, name), None)
+
+    def exists(self, db, name):
+        return name in self.client[db].list_collection_names()
+
+    def as_raw(self, db, name, docs, projected):
+        """mongomock result dicts -> RawBSONDocument list."""
+        rawmap = None if projected else self.raw.get((db, name))
+        out = []
+        for d in docs:
+            raw = None
+            if rawmap is not None and "_id" in d:
+                raw = rawmap.get(id_key(d["_id"]))
+            if raw is None:
+                raw = bson.BSON.encode(d, codec_options=BSON_OPTS)
+            out.append(RawBSONDocument(raw))
+        return out
+
+
+# --------------------------------------------------------------------------
+# Cursors
+# --------------------------------------------------------------------------
+
+class Cursors(object):
+    def __init__(self):
+        self.cursors = {}
+        self.next_id = random.randint(1 << 40, 1 << 50)
+
+    def first_batch(self, ns, docs, batch_size, single_batch=False):
+        """Return the cursor sub-document for a command reply."""
+        batch, rest = self._take(docs, batch_size if batch_size is not None
+                                 else DEFAULT_FIRST_BATCH)
+        cid = 0
+        if rest and not single_batch:
+            cid = self.next_id
+            self.next_id += 1
+            self.cursors[cid] = {"ns": ns, "docs": rest}
+        return OrderedDict([("firstBatch", batch), ("id", Int64(cid)),
+                            ("ns", ns)])
+
+    def get_more(self, cid, ns, batch_size):
+        cur = self.cursors.get(cid)
+        if cur is None:
+            raise CommandError(E_CURSOR_NOT_FOUND,
+                               "cursor id %d not found" % cid)
+        if cur["ns"] != ns:
+            raise CommandError((13, "Unauthorized"),
+                               "Requested getMore on namespace '%s', but "
+                               "cursor belongs to a different namespace %s"
+                               % (ns, cur["ns"]))
+        batch, rest = self._take(cur["docs"], batch_size)
+        if rest:
+            cur["docs"] = rest
+        else:
+            del self.cursors[cid]
+            cid = 0
+        return OrderedDict([("nextBatch", batch), ("id", Int64(cid)),
+                            ("ns", ns)])
+
+    def kill(self, ids):
+        killed, not_found = [], []
+        for cid in ids:
+            if self.cursors.pop(int(cid), None) is not None:
+                killed.append(Int64(cid))
+            else:
+                not_found.append(Int64(cid))
+        return killed, not_found
+
+    @staticmethod
+    def _take(docs, batch_size):
+        """Split docs into (batch, rest); batch_size None/0 in getMore = all
+        that fit in MAX_BATCH_BYTES."""
+        n = len(docs) if not batch_size else min(batch_size, len(docs))
+        size = 0
+        i = 0
+        while i < n:
+            size += len(docs[i].raw)
+            if i > 0 and size > MAX_BATCH_BYTES:
+                break
+            i += 1
+        return docs[:i], docs[i:]
+
+
+# --------------------------------------------------------------------------
+# Command handling
+# --------------------------------------------------------------------------
+
+def _int_arg(cmd, name, default=None):
+    v = cmd.get(name, default)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise CommandError(E_BAD_VALUE, "'%s' must be a number" % name)
+    return int(v)
+
+
+def _coll_name(cmd, name):
+    v = cmd.get(name)
+    if not isinstance(v, str) or not v:
+        raise CommandError(E_BAD_VALUE,
+                           "collection name for '%s' must be a non-empty "
+                           "string" % name)
+    return v
+
+
+def _doc_arg(cmd, name):
+    v = cmd.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise CommandError(E_BAD_VALUE, "'%s' must be a document" % name)
+    return v
+
+
+class Handler(object):
+    def __init__(self, store, verbose=False):
+        self.store = store
+        self.cursors = Cursors()
+        self.verbose = verbose
+        self.connection_ids = {}
+        self.next_conn = 1
+        # Exact (case-sensitive) names, as mongod matches them, plus the
+        # historical lower-case isMaster/buildInfo spellings.
+        self.commands = {
+            "hello": self.cmd_hello,
+            "isMaster": self.cmd_hello,
+            "ismaster": self.cmd_hello,
+            "ping": self.cmd_ping,
+            "buildInfo": self.cmd_build_info,
+            "buildinfo": self.cmd_build_info,
+            "endSessions": self.cmd_ok,
+            "find": self.cmd_find,
+            "getMore": self.cmd_get_more,
+            "killCursors": self.cmd_kill_cursors,
+            "count": self.cmd_count,
+            "aggregate": self.cmd_aggregate,
+            "distinct": self.cmd_distinct,
+            "listCollections": self.cmd_list_collections,
+            "listIndexes": self.cmd_list_indexes,
+            "listDatabases": self.cmd_list_databases,
+            "insert": self.cmd_insert,
+            "update": self.cmd_update,
+            "delete": self.cmd_delete,
+            "drop": self.cmd_drop,
+            "create": self.cmd_create,
+            "dropDatabase": self.cmd_drop_database,
+        }
+
+    # -- entry point from mockupdb ------------------------------------------
+
+    def __call__(self, request):
+        start = time.monotonic()
+        if not request.is_command:
+            return self._legacy(request)
+        if (request.opcode == mockupdb.OP_MSG
+                and request.flags & mockupdb.OP_MSG_FLAGS["moreToCome"]):
+            reply_wanted = False
+        else:
+            reply_wanted = True
+        name = "?"
+        try:
+            cmd = request.doc
+            if cmd and next(iter(cmd)) == "$query":  # OP_QUERY wrapping
+                cmd = cmd["$query"]
+            name = next(iter(cmd)) if cmd else ""
+            db = request.namespace or "admin"
+            fn = self.commands.get(name)
+            if fn is None:
+                raise CommandError(E_COMMAND_NOT_FOUND,
+                                   "no such command: '%s'" % name)
+            reply = fn(cmd, db, request)
+            reply["ok"] = 1.0
+            summary = self._summary(reply)
+        except CommandError as exc:
+            reply = OrderedDict([("ok", 0.0), ("errmsg", exc.errmsg),
+                                 ("code", exc.code),
+                                 ("codeName", exc.code_name)])
+            summary = "error %d %s" % (exc.code, exc.errmsg)
+        except Exception as exc:  # never leave the client hanging
+            if self.verbose:
+                traceback.print_exc(file=sys.stderr)
+            reply = OrderedDict([("ok", 0.0),
+                                 ("errmsg", "%s: %s" % (type(exc).__name__,
+                                                        exc)),
+                                 ("code", E_UNKNOWN[0]),
+                                 ("codeName", E_UNKNOWN[1])])
+            summary = "error %d %s" % (E_UNKNOWN[0], reply["errmsg"])
+        if self.verbose:
+            log("[wire] conn %s %s %s.%s -> %s (%.1f ms)" % (
+                self._conn_label(request), type(request).__name__,
+                request.namespace, name, summary,
+                (time.monotonic() - start) * 1000))
+        if reply_wanted:
+            self._send(request, reply)
+        return True
+
+    def _send(self, request, reply):
+        try:
+            request.reply(reply)
+        except OSError as exc:
+            # Let mockupdb's loop end this connection quietly.
+            raise ConnectionResetError(errno.ECONNRESET, str(exc))
+
+    def _legacy(self, request):
+        """Legacy opcodes: libmongoc 1.23 does not use them with wire >= 6."""
+        if self.verbose:
+            log("[wire] conn %s legacy %r -> refused" % (
+                self._conn_label(request), request))
+        if isinstance(request, mockupdb.OpQuery):
+            request.fail("legacy OP_QUERY find is not supported by the "
+                         "mongonorm wire test server")
+        elif isinstance(request, mockupdb.OpGetMore):
+            request.replies(flags=mockupdb.REPLY_FLAGS["CursorNotFound"])
+        # OP_INSERT/OP_UPDATE/OP_DELETE/OP_KILL_CURSORS expect no reply.
+        return True
+
+    def _conn_label(self, request):
+        try:
+            return str(request.client_port)
+        except Exception:
+            return "?"
+
+    @staticmethod
+    def _summary(reply):
+        cur = reply.get("cursor")
+        if isinstance(cur, dict):
+            batch = cur.get("firstBatch", cur.get("nextBatch", []))
+            return "ok %d docs, cursor %d" % (len(batch), cur.get("id", 0))
+        if "n" in reply:
+            return "ok n=%s" % reply["n"]
+        return "ok"
+
+    # -- handshake and admin --------------------------------------------------
+
+    def cmd_hello(self, cmd, db, request):
+        port = None
+        try:
+            port = request.client_port
+        except Exception:
+            pass
+        if port not in self.connection_ids:
+            self.connection_ids[port] = self.next_conn
+            self.next_conn += 1
+        reply = OrderedDict()
+        if next(iter(cmd)) == "hello":
+            reply["isWritablePrimary"] = True
+        else:
+            reply["ismaster"] = True
+        reply.update([
+            ("helloOk", True),
+            ("maxBsonObjectSize", MAX_BSON_OBJECT_SIZE),
+            ("maxMessageSizeBytes", MAX_MESSAGE_SIZE),
+            ("maxWriteBatchSize", MAX_WRITE_BATCH_SIZE),
+            ("localTime", datetime.datetime.utcnow()),
+            ("logicalSessionTimeoutMinutes", 30),
+            ("connectionId", self.connection_ids[port]),
+            ("minWireVersion", MIN_WIRE_VERSION),
+            ("maxWireVersion", MAX_WIRE_VERSION),
+            ("readOnly", False),
+        ])
+        return reply
+
+    def cmd_ping(self, cmd, db, request):
+        return OrderedDict()
+
+    cmd_ok = cmd_ping
+
+    def cmd_build_info(self, cmd, db, request):
+        return OrderedDict([
+            ("version", SERVER_VERSION),
+            ("gitVersion", "mongonorm-wire-test-server"),
+            ("versionArray", [5, 0, 0, 0]),
+            ("bits", 64),
+            ("debug", False),
+            ("maxBsonObjectSize", MAX_BSON_OBJECT_SIZE),
+            ("storageEngines", ["mongomock"]),
+        ])
+
+    # -- reads ----------------------------------------------------------------
+
+    def cmd_find(self, cmd, db, request):
+        name = _coll_name(cmd, "find")
+        for opt in ("tailable", "awaitData", "returnKey", "showRecordId",
+                    "min", "max"):
+            if cmd.get(opt):
+                raise CommandError(E_NOT_IMPLEMENTED,
+                                   "find option '%s' is not supported by "
+                                   "the wire test server" % opt)
+        flt = _doc_arg(cmd, "filter") or {}
+        projection = _doc_arg(cmd, "projection") or None
+        sort = _doc_arg(cmd, "sort")
+        skip = _int_arg(cmd, "skip", 0)
+        limit = _int_arg(cmd, "limit", 0)
+        batch_size = _int_arg(cmd, "batchSize")
+        single_batch = bool(cmd.get("singleBatch", False))
+        if skip < 0:
+            raise CommandError(E_BAD_VALUE, "skip value must be non-negative")
+        if batch_size is not None and batch_size < 0:
+            raise CommandError(E_BAD_VALUE,
+                               "batchSize value must be non-negative")
+        if limit < 0:  # legacy negative limit: one batch
+            limit = -limit
+            single_batch = True
+        docs = self._query(db, name, flt, projection, sort, skip, limit)
+        if limit and (batch_size is None or batch_size > limit):
+            batch_size = limit
+        cursor = self.cursors.first_batch("%s.%s" % (db, name), docs,
+                                          batch_size, single_batch)
+        return OrderedDict([("cursor", cursor)])
+
+    def _query(self, db, name, flt, projection, sort, skip, limit):
+        coll = self.store.coll(db, name)
+        sort_list = None
+        reverse = False
+        if sort:
+            sort_list = []
+            for k, v in sort.items():
+                if k == "$natural":
+                    reverse = (v == -1)
+                    continue
+                if isinstance(v, dict):
+                    raise CommandError(E_NOT_IMPLEMENTED,
+                                       "sort by %r is not supported" % (v,))
+                if v not in (1, -1):
+                    raise CommandError(E_BAD_VALUE,
+                                       "bad sort specification %r" % (v,))
+                sort_list.append((k, int(v)))
+            if not sort_list:
+                sort_list = None
+        try:
+            if reverse:
+                # $natural: -1 -> reverse insertion order, then skip/limit.
+                allowed = list(coll.find(flt, projection))
+                allowed.reverse()
+                allowed = allowed[skip:]
+                if limit:
+                    allowed = allowed[:limit]
+                result = allowed
+            else:
+                result = list(coll.find(flt, projection, skip=skip,
+                                        limit=limit, sort=sort_list))
+        except (mongomock.OperationFailure, NotImplementedError,
+                TypeError, ValueError) as exc:
+            raise CommandError(E_BAD_VALUE, "query failed: %s" % exc)
+        return self.store.as_raw(db, name, result, projection is not None)
+
+    def cmd_get_more(self, cmd, db, request):
+        cid = cmd.get("getMore")
+        if isinstance(cid, bool) or not isinstance(cid, int):
+            raise CommandError(E_BAD_VALUE,
+                               "getMore cursor id must be a long")
+        name = _coll_name(cmd, "collection")
+        batch_size = _int_arg(cmd, "batchSize")
+        if batch_size is not None and batch_size < 0:
+            raise CommandError(E_BAD_VALUE,
+                               "batchSize value must be non-negative")
+        cursor = self.cursors.get_more(int(cid), "%s.%s" % (db, name),
+                                       batch_size)
+        return OrderedDict([("cursor", cursor)])
+
+    def cmd_kill_cursors(self, cmd, db, request):
+        _coll_name(cmd, "killCursors")
+        ids = cmd.get("cursors")
+        if not isinstance(ids, list):
+            raise CommandError(E_BAD_VALUE, "'cursors' must be an array")
+        killed, not_found = self.cursors.kill(ids)
+        return OrderedDict([("cursorsKilled", killed),
+                            ("cursorsNotFound", not_found),
+                            ("cursorsAlive", []),
+                            ("cursorsUnknown", [])])
+
+    def cmd_count(self, cmd, db, request):
+        name = _coll_name(cmd, "count")
+        flt = _doc_arg(cmd, "query") or {}
+        skip = _int_arg(cmd, "skip", 0)
+        limit = abs(_int_arg(cmd, "limit", 0))
+        coll = self.store.coll(db, name)
+        try:
+            if not flt and not skip and not limit:
+                n = coll.estimated_document_count()
+            else:
+                n = len(list(coll.find(flt, {"_id": 1}, skip=skip,
+                                       limit=limit)))
+        except (mongomock.OperationFailure, NotImplementedError,
+                TypeError, ValueError) as exc:
+            raise CommandError(E_BAD_VALUE, "count failed: %s" % exc)
+        return OrderedDict([("n", n)])
+
+    def cmd_aggregate(self, cmd, db, request):
+        name = cmd.get("aggregate")
+        if name == 1:
+            raise CommandError(E_NOT_IMPLEMENTED,
+                               "collection-less aggregate is not supported")
+        name = _coll_name(cmd, "aggregate")
+        pipeline = cmd.get("pipeline")
+        if not isinstance(pipeline, list):
+            raise CommandError(E_FAILED_TO_PARSE,
+                               "'pipeline' option must be specified as an "
+                               "array")
+        cursor_opt = cmd.get("cursor")
+        if cursor_opt is None and not cmd.get("explain"):
+            raise CommandError(E_FAILED_TO_PARSE,
+                               "The 'cursor' option is required, except for "
+                               "aggregate with the explain argument")
+        if cmd.get("explain"):
+            raise CommandError(E_NOT_IMPLEMENTED, "explain is not supported")
+        batch_size = _int_arg(cursor_opt or {}, "batchSize")
+        coll = self.store.coll(db, name)
+        try:
+            if pipeline and isinstance(pipeline[0], dict) \
+                    and "$collStats" in pipeline[0]:
+                results = self._coll_stats(db, name, pipeline[0]["$collStats"],
+                                           pipeline[1:])
+            else:
+                for stage in pipeline:
+                    if isinstance(stage, dict) and (
+                            "$out" in stage or "$merge" in stage):
+                        raise CommandError(E_NOT_IMPLEMENTED,
+                                           "$out/$merge are not supported")
+                results = list(coll.aggregate(pipeline))
+        except CommandError:
+            raise
+        except (mongomock.OperationFailure, NotImplementedError,
+                TypeError, ValueError, KeyError) as exc:
+            raise CommandError(E_BAD_VALUE, "aggregate failed: %s" % exc)
+        docs = [RawBSONDocument(bson.BSON.encode(d, codec_options=BSON_OPTS))
+                for d in results]
+        cursor = self.cursors.first_batch("%s.%s" % (db, name), docs,
+                                          batch_size)
+        return OrderedDict([("cursor", cursor)])
+
+    def _coll_stats(self, db, name, spec, rest):
+        if not self.store.exists(db, name):
+            raise CommandError(E_NS_NOT_FOUND,
+                               "Unable to retrieve count in $collStats "
+                               "stage :: caused by :: Collection "
+                               "[%s.%s] not found." % (db, name))
+        coll = self.store.coll(db, name)
+        stats = OrderedDict([("ns", "%s.%s" % (db, name)),
+                             ("host", "127.0.0.1"),
+                             ("localTime", datetime.datetime.utcnow())])
+        if isinstance(spec, dict) and "count" in spec:
+            stats["count"] = coll.estimated_document_count()
+        if not rest:
+            return [stats]
+        # Run the remaining stages over the single stats document.
+        tmp = mongomock.MongoClient()["tmp"]["collstats"]
+        tmp.insert_one(dict(stats, _id=0))
+        out = list(tmp.aggregate(
+            [{"$project": {"_id": 0}}] + list(rest)))
+        return out
+
+    def cmd_distinct(self, cmd, db, request):
+        name = _coll_name(cmd, "distinct")
+        key = cmd.get("key")
+        if not isinstance(key, str):
+            raise CommandError(E_BAD_VALUE, "'key' must be a string")
+        flt = _doc_arg(cmd, "query") or {}
+        try:
+            values = self.store.coll(db, name).distinct(key, flt)
+        except (mongomock.OperationFailure, NotImplementedError,
+                TypeError, ValueError) as exc:
+            raise CommandError(E_BAD_VALUE, "distinct failed: %s" % exc)
+        return OrderedDict([("values", values)])
+
+    def cmd_list_collections(self, cmd, db, request):
+        flt = _doc_arg(cmd, "filter") or {}
+        name_only = bool(cmd.get("nameOnly", False))
+        batch_size = _int_arg(_doc_arg(cmd, "cursor") or {}, "batchSize")
+        infos = []
+        for cname in sorted(self.store.client[db].list_collection_names()):
+            if name_only:
+                info = OrderedDict([("name", cname), ("type", "collection")])
+            else:
+                info = OrderedDict([
+                    ("name", cname), ("type", "collection"),
+                    ("options", {}),
+                    ("info", OrderedDict([("readOnly", False)])),
+                    ("idIndex", OrderedDict([("v", 2), ("key", {"_id": 1}),
+                                             ("name", "_id_")])),
+                ])
+            infos.append(info)
+        if flt:
+            tmp = mongomock.MongoClient()["tmp"]["collections"]
+            for i, info in enumerate(infos):
+                tmp.insert_one(dict(info, _id=i))
+            try:
+                keep = {d["_id"] for d in tmp.find(flt, {"_id": 1})}
+            except (mongomock.OperationFailure, NotImplementedError,
+                    TypeError, ValueError) as exc:
+                raise CommandError(E_BAD_VALUE,
+                                   "listCollections filter failed: %s" % exc)
+            infos = [info for i, info in enumerate(infos) if i in keep]
+        docs = [RawBSONDocument(bson.BSON.encode(d)) for d in infos]
+        cursor = self.cursors.first_batch("%s.$cmd.listCollections" % db,
+                                          docs, batch_size)
+        return OrderedDict([("cursor", cursor)])
+
+    def cmd_list_indexes(self, cmd, db, request):
+        name = _coll_name(cmd, "listIndexes")
+        if not self.store.exists(db, name):
+            raise CommandError(E_NS_NOT_FOUND,
+                               "ns does not exist: %s.%s" % (db, name))
+        batch_size = _int_arg(_doc_arg(cmd, "cursor") or {}, "batchSize")
+        idx = OrderedDict([("v", 2), ("key", {"_id": 1}), ("name", "_id_")])
+        docs = [RawBSONDocument(bson.BSON.encode(idx))]
+        cursor = self.cursors.first_batch("%s.$cmd.listIndexes.%s"
+                                          % (db, name), docs, batch_size)
+        return OrderedDict([("cursor", cursor)])
+
+    def cmd_list_databases(self, cmd, db, request):
+        dbs = []
+        for name in sorted(self.store.client.list_database_names()):
+            if cmd.get("nameOnly"):
+                dbs.append(OrderedDict([("name", name)]))
+            else:
+                dbs.append(OrderedDict([("name", name),
+                                        ("sizeOnDisk", 0),
+                                        ("empty", False)]))
+        reply = OrderedDict([("databases", dbs)])
+        if not cmd.get("nameOnly"):
+            reply["totalSize"] = 0
+        return reply
+
+    # -- writes -----------------------------------------------------------------
+
+    def cmd_insert(self, cmd, db, request):
+        name = _coll_name(cmd, "insert")
+        docs = cmd.get("documents")
+        if not isinstance(docs, list):
+            raise CommandError(E_BAD_VALUE, "'documents' must be an array")
+        ordered = cmd.get("ordered", True)
+        coll = self.store.coll(db, name)
+        self.store.touched(db, name)
+        n = 0
+        errors = []
+        for i, doc in enumerate(docs):
+            doc = dict(doc)
+            if "_id" not in doc:
+                doc = dict([("_id", ObjectId())] + list(doc.items()))
+            try:
+                coll.insert_one(doc)
+                n += 1
+            except mongomock.DuplicateKeyError as exc:
+                errors.append(OrderedDict([
+                    ("index", i), ("code", E_DUPLICATE_KEY),
+                    ("errmsg", "E11000 duplicate key error collection: "
+                               "%s.%s index: _id_ dup key: { _id: %r }"
+                               % (db, name, doc["_id"]))]))
+                if ordered:
+                    break
+            except Exception as exc:
+                errors.append(OrderedDict([("index", i),
+                                           ("code", E_BAD_VALUE[0]),
+                                           ("errmsg", str(exc))]))
+                if ordered:
+                    break
+        reply = OrderedDict([("n", n)])
+        if errors:
+            reply["writeErrors"] = errors
+        return reply
+
+    def cmd_update(self, cmd, db, request):
+        name = _coll_name(cmd, "update")
+        updates = cmd.get("updates")
+        if not isinstance(updates, list):
+            raise CommandError(E_BAD_VALUE, "'updates' must be an array")
+        ordered = cmd.get("ordered", True)
+        coll = self.store.coll(db, name)
+        self.store.touched(db, name)
+        n = n_modified = 0
+        upserted, errors = [], []
+        for i, spec in enumerate(updates):
+            q = spec.get("q") or {}
+            u = spec.get("u")
+            multi = bool(spec.get("multi", False))
+            upsert = bool(spec.get("upsert", False))
+            kwargs = {}
+            if spec.get("arrayFilters") is not None:
+                kwargs["array_filters"] = spec["arrayFilters"]
+            try:
+                if isinstance(u, list):
+                    raise CommandError(E_NOT_IMPLEMENTED,
+                                       "pipeline updates are not supported")
+                if not isinstance(u, dict):
+                    raise CommandError(E_BAD_VALUE,
+                                       "'u' must be a document")
+                is_replace = not any(k.startswith("$") for k in u)
+                if is_replace:
+                    if multi:
+                        raise CommandError(E_BAD_VALUE,
+                                           "multi update is not supported "
+                                           "for replacement-style update")
+                    res = coll.replace_one(q, u, upsert=upsert)
+                elif multi:
+                    res = coll.update_many(q, u, upsert=upsert, **kwargs)
+                else:
+                    res = coll.update_one(q, u, upsert=upsert, **kwargs)
+                if res.upserted_id is not None:
+                    n += 1
+                    upserted.append(OrderedDict([("index", i),
+                                                 ("_id", res.upserted_id)]))
+                else:
+                    n += res.matched_count
+                    n_modified += res.modified_count
+            except Exception as exc:
+                code = (exc.code if isinstance(exc, CommandError)
+                        else getattr(exc, "code", None) or E_BAD_VALUE[0])
+                errors.append(OrderedDict([("index", i), ("code", code),
+                                           ("errmsg", str(exc))]))
+                if ordered:
+                    break
+        reply = OrderedDict([("n", n), ("nModified", n_modified)])
+        if upserted:
+            reply["upserted"] = upserted
+        if errors:
+            reply["writeErrors"] = errors
+        return reply
+
+    def cmd_delete(self, cmd, db, request):
+        name = _coll_name(cmd, "delete")
+        deletes = cmd.get("deletes")
+        if not isinstance(deletes, list):
+            raise CommandError(E_BAD_VALUE, "'deletes' must be an array")
+        ordered = cmd.get("ordered", True)
+        coll = self.store.coll(db, name)
+        self.store.touched(db, name)
+        n = 0
+        errors = []
+        for i, spec in enumerate(deletes):
+            q = spec.get("q") or {}
+            try:
+                if spec.get("limit", 0) == 1:
+                    n += coll.delete_one(q).deleted_count
+                else:
+                    n += coll.delete_many(q).deleted_count
+            except Exception as exc:
+                errors.append(OrderedDict([("index", i),
+                                           ("code", E_BAD_VALUE[0]),
+                                           ("errmsg", str(exc))]))
+                if ordered:
+                    break
+        reply = OrderedDict([("n", n)])
+        if errors:
+            reply["writeErrors"] = errors
+        return reply
+
+    def cmd_drop(self, cmd, db, request):
+        name = _coll_name(cmd, "drop")
+        if not self.store.exists(db, name):
+            raise CommandError(E_NS_NOT_FOUND, "ns not found")
+        self.store.client[db].drop_collection(name)
+        self.store.touched(db, name)
+        return OrderedDict([("nIndexesWas", 1), ("ns", "%s.%s" % (db, name))])
+
+    def cmd_create(self, cmd, db, request):
+        name = _coll_name(cmd, "create")
+        if self.store.exists(db, name):
+            raise CommandError(E_NS_EXISTS,
+                               "Collection %s.%s already exists."
+                               % (db, name))
+        self.store.client[db].create_collection(name)
+        return OrderedDict()
+
+    def cmd_drop_database(self, cmd, db, request):
+        for name in self.store.client[db].list_collection_names():
+            self.store.touched(db, name)
+        self.store.client.drop_database(db)
+        return OrderedDict([("dropped", db)])
+
+
+# --------------------------------------------------------------------------
+# mockupdb hardening
+# --------------------------------------------------------------------------
+
+_orig_receive = mockupdb.mock_server_receive_request
+
+
+def _receive_or_hang_up(client, server):
+    """Unknown opcodes (e.g. OP_COMPRESSED) or malformed messages: close the
+    connection instead of killing the thread with the socket left open."""
+    try:
+        return _orig_receive(client, server)
+    except (NotImplementedError, ValueError, AssertionError,
+            bson.errors.BSONError) as exc:
+        log("[wire] dropping connection: %s" % exc)
+        try:
+            client.shutdown(2)
+        except OSError:
+            pass
+        raise ConnectionResetError(errno.ECONNRESET, str(exc))
+
+
+mockupdb.mock_server_receive_request = _receive_or_hang_up
+
+
+# mongomock's $inc adds Python numbers, so Int64 + Int64 comes back as a
+# plain int (re-encoded as Int32 when it fits).  Replace its $inc updater
+# with one that follows mongod's numeric type rules.
+def _bson_add(a, b):
+    num = (int, float, Decimal128)
+    if isinstance(a, bool) or isinstance(b, bool) \
+            or not isinstance(a, num) or not isinstance(b, num):
+        raise mongomock.WriteError("Cannot apply $inc to a value of "
+                                   "non-numeric type")
+    if isinstance(a, Decimal128) or isinstance(b, Decimal128):
+        with decimal.localcontext(create_decimal128_context()) as ctx:
+            da = a.to_decimal() if isinstance(a, Decimal128) else \
+                ctx.create_decimal(repr(a) if isinstance(a, float) else a)
+            db_ = b.to_decimal() if isinstance(b, Decimal128) else \
+                ctx.create_decimal(repr(b) if isinstance(b, float) else b)
+            return Decimal128(ctx.add(da, db_))
+    if isinstance(a, float) or isinstance(b, float):
+        return float(a) + float(b)
+    r = int(a) + int(b)
+    if isinstance(a, Int64) or isinstance(b, Int64) \
+            or not -2 ** 31 <= r < 2 ** 31:
+        if not -2 ** 63 <= r < 2 ** 63:
+            raise mongomock.WriteError("$inc overflows a 64-bit integer")
+        return Int64(r)
+    return r
+
+
+def _typed_inc_updater(doc, field_name, value):
+    if isinstance(doc, dict):
+        doc[field_name] = (_bson_add(doc[field_name], value)
+                           if field_name in doc else value)
+    elif isinstance(doc, list):
+        i = int(field_name)
+        if i < 0:
+            raise mongomock.WriteError("Negative index provided")
+        if i < len(doc):
+            doc[i] = _bson_add(doc[i], value)
+        else:
+            doc += [None] * (i - len(doc))
+            doc.append(value)
+
+
+if "$inc" in getattr(mongomock.collection, "_updaters", {}):
+    mongomock.collection._updaters["$inc"] = _typed_inc_updater
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+def write_port_file(path, port):
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".portfile.", dir=d)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("%d\n" % port)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_dir(store, directory, db):
+    if not os.path.isdir(directory):
+        raise ValueError("--load: %s is not a directory" % directory)
+    counts = OrderedDict()
+    for fname in sorted(os.listdir(directory)):
+        path = os.path.join(directory, fname)
+        if fname.endswith(".metadata.json") or not os.path.isfile(path):
+            continue
+        if fname.endswith(".json"):
+            name, docs = fname[:-len(".json")], load_json_file(path)
+        elif fname.endswith(".bson"):
+            name, docs = fname[:-len(".bson")], load_bson_file(path)
+        else:
+            continue
+        counts[name] = store.load_collection(db, name, docs)
+    return counts
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="MongoDB-wire test server (mockupdb + mongomock)")
+    ap.add_argument("--load", metavar="DIR", required=True,
+                    help="directory of <collection>.json / <collection>.bson")
+    ap.add_argument("--db", default="medichat",
+                    help="database to load into (default: medichat)")
+    ap.add_argument("--port", type=int, default=0,
+                    help="TCP port on 127.0.0.1 (0 = pick a free port)")
+    ap.add_argument("--port-file", metavar="F",
+                    help="write the chosen port here (atomically)")
+    ap.add_argument("--verbose", action="store_true",
+                    help="log one line per command to stderr")
+    args = ap.parse_args(argv)
+
+    store = Store()
+    try:
+        counts = load_dir(store, args.load, args.db)
+    except (ValueError, OSError) as exc:
+        log("mongo_wire_server: load failed: %s" % exc)
+        return 2
+    if args.verbose:
+        for name, n in counts.items():
+            log("[wire] loaded %s.%s: %d documents" % (args.db, name, n))
+
+    handler = Handler(store, verbose=args.verbose)
+    server = mockupdb.MockupDB(port=args.port or None, verbose=False,
+                               request_timeout=int(1e6))
+    # MockupDB binds 'localhost'; pin it to IPv4 loopback.
+    server._address = ("127.0.0.1", args.port or None)
+    server.autoresponds(handler.__call__)  # a bound method matches all
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    try:
+        port = server.run()
+    except OSError as exc:
+        log("mongo_wire_server: cannot listen on 127.0.0.1:%d: %s"
+            % (args.port, exc))
+        return 2
+    if args.port_file:
+        write_port_file(args.port_file, port)
+    print(port, flush=True)
+    if args.verbose:
+        log("[wire] serving %s on 127.0.0.1:%d" % (args.db, port))
+
+    while not stop.is_set():
+        stop.wait(0.5)
+    server.stop()
+    if args.verbose:
+        log("[wire] stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1079 @@
+/*
+ * test_source.c - the source interface over dump folders, Extended JSON
+ * folders and (when MN_TEST_MONGODB_URI is set) a live server.
+ *
+ * Each test builds its input in a fresh temporary folder with libbson and
+ * zlib, from the same few documents, and checks that the same documents come
+ * back: bson_equal() for BSON and canonical JSON, equal relaxed JSON for
+ * relaxed input (relaxed form loses int32/int64 distinctions by design).
+ */
+#include <mongonorm/source.h>
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define N_DOCS 4
+
+static const char *const doc_json[N_DOCS] = {
+   "{\"_id\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1b\"}, \"name\": \"Ada\","
+   " \"age\": {\"$numberInt\": \"36\"}, \"big\": {\"$numberLong\": \"9007199254740993\"},"
+   " \"score\": {\"$numberDouble\": \"1.5\"},"
+   " \"born\": {\"$date\": {\"$numberLong\": \"-2208988800000\"}},"
+   " \"tags\": [\"a\", \"b\"], \"addr\": {\"city\": \"Z\\u00fcrich\", \"zip\": \"8000\"}}",
+   "{\"_id\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1c\"}, \"name\": \"quote \\\" and } [ {\","
+   " \"dec\": {\"$numberDecimal\": \"12.50\"},"
+   " \"bin\": {\"$binary\": {\"base64\": \"AAEC\", \"subType\": \"00\"}},"
+   " \"ok\": true, \"nothing\": null}",
+   "{\"_id\": {\"$numberInt\": \"3\"}, \"nested\": {\"a\": [{\"b\": {\"c\": []}}]},"
+   " \"when\": {\"$date\": {\"$numberLong\": \"1700000000000\"}}}",
+   "{\"_id\": \"string-id\", \"s\": \"line\\nbreak\\\\\", \"neg\": {\"$numberLong\": \"-5\"}}",
+};
+
+typedef struct {
+   char dir[256];       /* the temporary folder */
+   bson_t *docs[N_DOCS];
+} fixture_t;
+
+/* -- Helpers -------------------------------------------------------------- */
+
+static void
+rm_tree(const char *path)
+{
+   struct stat st;
+   DIR *d;
+   struct dirent *entry;
+   char child[1024];
+
+   if (lstat(path, &st) != 0) {
+      return;
+   }
+   if (S_ISDIR(st.st_mode)) {
+      d = opendir(path);
+      if (d) {
+         while ((entry = readdir(d)) != NULL) {
+            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) {
+               continue;
+            }
+            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
+            rm_tree(child);
+         }
+         closedir(d);
+      }
+      rmdir(path);
+   } else {
+      unlink(path);
+   }
+}
+
+static char *
+path_in(const fixture_t *f, const char *name)
+{
+   return bson_strdup_printf("%s/%s", f->dir, name);
+}
+
+static void
+make_dir(const fixture_t *f, const char *name)
+{
+   char *path = path_in(f, name);
+
+   assert_int_equal(mkdir(path, 0700), 0);
+   bson_free(path);
+}
+
+static void
+write_file(const fixture_t *f, const char *name, const void *data, size_t len)
+{
+   char *path = path_in(f, name);
+   FILE *fp = fopen(path, "wb");
+
+   assert_non_null(fp);
+   assert_int_equal(fwrite(data, 1, len, fp), len);
+   assert_int_equal(fclose(fp), 0);
+   bson_free(path);
+}
+
+static void
+write_gz(const fixture_t *f, const char *name, const void *data, size_t len)
+{
+   char *path = path_in(f, name);
+   gzFile gz = gzopen(path, "wb");
+
+   assert_non_null(gz);
+   assert_int_equal(gzwrite(gz, data, (unsigned) len), (int) len);
+   assert_int_equal(gzclose(gz), Z_OK);
+   bson_free(path);
+}
+
+static uint64_t
+file_size(const fixture_t *f, const char *name)
+{
+   char *path = path_in(f, name);
+   struct stat st;
+
+   assert_int_equal(stat(path, &st), 0);
+   bson_free(path);
+   return (uint64_t) st.st_size;
+}
+
+/* The documents back to back, as in a .bson file; *offsets gets each start. */
+static uint8_t *
+bson_blob(bson_t *const *docs, size_t n, size_t *len, size_t *offsets)
+{
+   uint8_t *blob = NULL;
+   size_t total = 0;
+
+   for (size_t i = 0; i < n; i++) {
+      blob = bson_realloc(blob, total + docs[i]->len);
+      if (offsets) {
+         offsets[i] = total;
+      }
+      memcpy(blob + total, bson_get_data(docs[i]), docs[i]->len);
+      total += docs[i]->len;
+   }
+   *len = total;
+   return blob;
+}
+
+static char *
+to_json(const bson_t *doc, bool relaxed)
+{
+   return relaxed ? bson_as_relaxed_extended_json(doc, NULL)
+                  : bson_as_canonical_extended_json(doc, NULL);
+}
+
+/* One document per line, as mongoexport writes by default. */
+static char *
+json_lines(bson_t *const *docs, size_t n, bool relaxed)
+{
+   bson_string_t *s = bson_string_new(NULL);
+   char *json;
+
+   for (size_t i = 0; i < n; i++) {
+      json = to_json(docs[i], relaxed);
+      bson_string_append_printf(s, "%s\n", json);
+      bson_free(json);
+   }
+   return bson_string_free(s, false);
+}
+
+/* One JSON array, as mongoexport --jsonArray writes. */
+static char *
+json_array(bson_t *const *docs, size_t n, bool relaxed)
+{
+   bson_string_t *s = bson_string_new("[");
+   char *json;
+
+   for (size_t i = 0; i < n; i++) {
+      json = to_json(docs[i], relaxed);
+      bson_string_append_printf(s, "%s%s", i ? ",\n" : "", json);
+      bson_free(json);
+   }
+   bson_string_append(s, "]\n");
+   return bson_string_free(s, false);
+}
+
+static mn_source_t *
+open_ok(const char *location, const char *database)
+{
+   mn_error_t error;
+   mn_source_t *source = mn_source_open(location, database, &error);
+
+   if (!source) {
+      fail_msg("mn_source_open(\"%s\"): %s", location, error.message);
+   }
+   return source;
+}
+
+static mn_cursor_t *
+find_ok(mn_source_t *source, const char *collection, const mn_find_opts_t *opts)
+{
+   mn_error_t error;
+   mn_cursor_t *cursor = mn_source_find(source, collection, opts, &error);
+
+   if (!cursor) {
+      fail_msg("mn_source_find(\"%s\"): %s", collection, error.message);
+   }
+   return cursor;
+}
+
+static void
+assert_same_doc(const bson_t *got, const bson_t *want, bool relaxed)
+{
+   char *a = to_json(got, relaxed);
+   char *b = to_json(want, relaxed);
+
+   if (relaxed ? strcmp(a, b) != 0 : !bson_equal(got, want)) {
+      fail_msg("documents differ:\n got  %s\n want %s", a, b);
+   }
+   bson_free(a);
+   bson_free(b);
+}
+
+static void
+expect_doc(mn_cursor_t *cursor, const bson_t *want, bool relaxed)
+{
+   const bson_t *doc = NULL;
+   mn_cursor_status_t status = mn_cursor_next(cursor, &doc);
+
+   if (status == MN_CURSOR_BAD) {
+      fail_msg("unexpected bad record at %s: %s", mn_cursor_bad(cursor)->location,
+               mn_cursor_bad(cursor)->reason);
+   }
+   assert_int_equal(status, MN_CURSOR_DOC);
+   assert_non_null(doc);
+   assert_same_doc(doc, want, relaxed);
+}
+
+static void
+expect_bad(mn_cursor_t *cursor, const char *location, const char *reason_part)
+{
+   const bson_t *doc = NULL;
+   const mn_cursor_bad_t *bad;
+
+   assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_BAD);
+   assert_null(doc);
+   bad = mn_cursor_bad(cursor);
+   assert_string_equal(bad->location, location);
+   if (!strstr(bad->reason, reason_part)) {
+      fail_msg("reason \"%s\" lacks \"%s\"", bad->reason, reason_part);
+   }
+   assert_non_null(bad->raw);
+}
+
+static void
+expect_end(mn_cursor_t *cursor)
+{
+   const bson_t *doc = NULL;
+
+   assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_END);
+   assert_null(doc);
+   /* And it stays there. */
+   assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_END);
+}
+
+/* Read collection "users" from location and expect exactly the fixture's documents. */
+static void
+expect_all(const fixture_t *f, const char *location, const char *database,
+           mn_source_kind_t kind, bool relaxed)
+{
+   mn_source_t *source = open_ok(location, database);
+   mn_cursor_t *cursor;
+
+   assert_int_equal(mn_source_kind(source), kind);
+   assert_true(mn_source_has_collection(source, "users", NULL));
+   cursor = find_ok(source, "users", NULL);
+   for (size_t i = 0; i < N_DOCS; i++) {
+      expect_doc(cursor, f->docs[i], relaxed);
+   }
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+}
+
+static void
+expect_error(const char *location, const char *database, uint32_t domain, uint32_t code,
+             const char *message_part)
+{
+   mn_error_t error;
+   mn_source_t *source;
+
+   memset(&error, 0, sizeof error);
+   source = mn_source_open(location, database, &error);
+   if (source) {
+      fail_msg("\"%s\" opened as %s", location, mn_source_describe(source));
+   }
+   assert_int_equal(error.domain, domain);
+   assert_int_equal(error.code, code);
+   if (!strstr(error.message, message_part)) {
+      fail_msg("error \"%s\" lacks \"%s\"", error.message, message_part);
+   }
+}
+
+/* -- Setup ---------------------------------------------------------------- */
+
+static int
+setup(void **state)
+{
+   fixture_t *f = bson_malloc0(sizeof *f);
+   const char *tmp = getenv("TMPDIR");
+   bson_error_t berr;
+
+   snprintf(f->dir, sizeof f->dir, "%s/mn_source_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+   if (!mkdtemp(f->dir)) {
+      return -1;
+   }
+   for (size_t i = 0; i < N_DOCS; i++) {
+      f->docs[i] = bson_new_from_json((const uint8_t *) doc_json[i], -1, &berr);
+      if (!f->docs[i]) {
+         fprintf(stderr, "fixture document %zu: %s\n", i, berr.message);
+         return -1;
+      }
+   }
+   *state = f;
+   return 0;
+}
+
+static int
+teardown(void **state)
+{
+   fixture_t *f = *state;
+
+   rm_tree(f->dir);
+   for (size_t i = 0; i < N_DOCS; i++) {
+      bson_destroy(f->docs[i]);
+   }
+   bson_free(f);
+   return 0;
+}
+
+/* -- Dump folders --------------------------------------------------------- */
+
+static void
+test_source_dump_bson(void **state)
+{
+   fixture_t *f = *state;
+   size_t len;
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, NULL);
+   const char *meta = "{\"options\":{},\"indexes\":[]}";
+   mn_source_t *source;
+   char *expected;
+
+   write_file(f, "users.bson", blob, len);
+   write_file(f, "users.metadata.json", meta, strlen(meta));
+   expect_all(f, f->dir, NULL, MN_SOURCE_DUMP, false);
+
+   source = open_ok(f->dir, NULL);
+   expected = bson_strdup_printf("dump folder %s", f->dir);
+   assert_string_equal(mn_source_describe(source), expected);
+   bson_free(expected);
+   mn_source_destroy(source);
+   bson_free(blob);
+}
+
+static void
+test_source_dump_gzip(void **state)
+{
+   fixture_t *f = *state;
+   size_t len;
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, NULL);
+
+   write_gz(f, "users.bson.gz", blob, len);
+   expect_all(f, f->dir, NULL, MN_SOURCE_DUMP, false);
+   bson_free(blob);
+}
+
+static void
+test_source_dump_database_subfolder(void **state)
+{
+   fixture_t *f = *state;
+   size_t len;
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, NULL);
+   char *sub = path_in(f, "emr");
+   const char *prelude = "{\"ServerVersion\":\"6.0.0\"}";
+
+   /* mongodump --out DIR: DIR/prelude.json, DIR/admin/, DIR/emr/users.bson */
+   make_dir(f, "emr");
+   make_dir(f, "admin");
+   write_file(f, "emr/users.bson", blob, len);
+   write_file(f, "admin/system.version.bson", bson_get_data(f->docs[2]), f->docs[2]->len);
+   write_file(f, "prelude.json", prelude, strlen(prelude));
+
+   expect_all(f, f->dir, NULL, MN_SOURCE_DUMP, false); /* the only non-system database */
+   expect_all(f, f->dir, "emr", MN_SOURCE_DUMP, false);
+   expect_all(f, sub, "emr", MN_SOURCE_DUMP, false);  /* pointed at the database folder */
+   expect_all(f, sub, NULL, MN_SOURCE_DUMP, false);
+   expect_error(f->dir, "billing", MN_ERROR_IO, MN_IO_OPEN, "no database folder \"billing\"");
+
+   /* Two user databases: the caller must choose. */
+   make_dir(f, "crm");
+   write_file(f, "crm/users.bson", blob, len);
+   expect_error(f->dir, NULL, MN_ERROR_IO, MN_IO_OPEN, "several databases");
+   expect_all(f, f->dir, "emr", MN_SOURCE_DUMP, false);
+
+   bson_free(sub);
+   bson_free(blob);
+}
+
+static void
+test_source_dump_truncated(void **state)
+{
+   fixture_t *f = *state;
+   size_t len;
+   size_t offsets[N_DOCS];
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, offsets);
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+   char location[64];
+   uint64_t done;
+   uint64_t total;
+
+   write_file(f, "users.bson", blob, len - 10);
+   source = open_ok(f->dir, NULL);
+   cursor = find_ok(source, "users", NULL);
+   for (size_t i = 0; i < N_DOCS - 1; i++) {
+      expect_doc(cursor, f->docs[i], false);
+   }
+   snprintf(location, sizeof location, "users.bson offset %zu", offsets[N_DOCS - 1]);
+   expect_bad(cursor, location, "cut short");
+   /* The raw text is hex of the tail's first bytes: its length prefix. */
+   assert_true(strlen(mn_cursor_bad(cursor)->raw) >= 8);
+   expect_end(cursor);
+   mn_cursor_progress(cursor, &done, &total);
+   assert_int_equal(total, len - 10);
+   assert_int_equal(done, total);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+   bson_free(blob);
+}
+
+static void
+test_source_dump_truncated_gzip(void **state)
+{
+   fixture_t *f = *state;
+   bson_t *many[200];
+   size_t len;
+   uint8_t *blob;
+   char *path;
+   uint64_t size;
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+   const bson_t *doc;
+   mn_cursor_status_t status;
+   int n_docs = 0;
+   int n_bad = 0;
+
+   for (size_t i = 0; i < 200; i++) {
+      many[i] = f->docs[i % N_DOCS];
+   }
+   blob = bson_blob(many, 200, &len, NULL);
+   write_gz(f, "users.bson.gz", blob, len);
+   size = file_size(f, "users.bson.gz");
+   path = path_in(f, "users.bson.gz");
+   assert_int_equal(truncate(path, (off_t) (size / 2)), 0);
+
+   source = open_ok(f->dir, NULL);
+   cursor = find_ok(source, "users", NULL);
+   while ((status = mn_cursor_next(cursor, &doc)) != MN_CURSOR_END) {
+      assert_int_not_equal(status, MN_CURSOR_ERROR);
+      if (status == MN_CURSOR_DOC) {
+         assert_int_equal(n_bad, 0);
+         assert_same_doc(doc, f->docs[n_docs % N_DOCS], false);
+         n_docs++;
+      } else {
+         assert_string_equal(strstr(mn_cursor_bad(cursor)->location, "users.bson.gz offset "),
+                             mn_cursor_bad(cursor)->location);
+         n_bad++;
+      }
+   }
+   assert_int_equal(n_bad, 1);
+   assert_true(n_docs > 0 && n_docs < 200);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+   bson_free(path);
+   bson_free(blob);
+}
+
+static void
+test_source_dump_bad_records(void **state)
+{
+   fixture_t *f = *state;
+   size_t len;
+   size_t offsets[N_DOCS];
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, offsets);
+   uint8_t *bad_len = bson_malloc(len + 4);
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+   const bson_t *doc;
+   char location[64];
+
+   /* Document 1 does not end with 0: BAD, then reading goes on. */
+   blob[offsets[2] - 1] = 1;
+   /* Document 2 has a sane length but an invalid element type: returned as stored. */
+   blob[offsets[2] + 4] = 0x7e;
+   write_file(f, "users.bson", blob, len);
+   source = open_ok(f->dir, NULL);
+   cursor = find_ok(source, "users", NULL);
+   expect_doc(cursor, f->docs[0], false);
+   snprintf(location, sizeof location, "users.bson offset %zu", offsets[1]);
+   expect_bad(cursor, location, "does not end with a zero byte");
+   assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_DOC);
+   assert_int_equal(doc->len, f->docs[2]->len);
+   assert_false(bson_validate(doc, BSON_VALIDATE_NONE, NULL));
+   expect_doc(cursor, f->docs[3], false);
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+
+   /* An impossible length: one BAD for the rest of the file, then END. */
+   bson_free(blob);
+   blob = bson_blob(f->docs, N_DOCS, &len, offsets);
+   memcpy(bad_len, blob, offsets[1]);
+   memcpy(bad_len + offsets[1], "\x02\x00\x00\x00", 4);
+   memcpy(bad_len + offsets[1] + 4, blob + offsets[1], len - offsets[1]);
+   write_file(f, "users.bson", bad_len, len + 4);
+   source = open_ok(f->dir, NULL);
+   cursor = find_ok(source, "users", NULL);
+   expect_doc(cursor, f->docs[0], false);
+   expect_bad(cursor, location, "invalid document length 2");
+   assert_int_equal(strncmp(mn_cursor_bad(cursor)->raw, "02000000", 8), 0);
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+
+   bson_free(bad_len);
+   bson_free(blob);
+}
+
+/* -- JSON folders --------------------------------------------------------- */
+
+static void
+test_source_json_lines(void **state)
+{
+   fixture_t *f = *state;
+   char *canonical = json_lines(f->docs, N_DOCS, false);
+   char *relaxed = json_lines(f->docs, N_DOCS, true);
+   char *dir;
+
+   write_file(f, "users.json", canonical, strlen(canonical));
+   expect_all(f, f->dir, NULL, MN_SOURCE_JSON, false);
+
+   make_dir(f, "relaxed");
+   write_file(f, "relaxed/users.json", relaxed, strlen(relaxed));
+   dir = path_in(f, "relaxed");
+   expect_all(f, dir, NULL, MN_SOURCE_JSON, true);
+
+   bson_free(dir);
+   bson_free(canonical);
+   bson_free(relaxed);
+}
+
+static void
+test_source_json_array(void **state)
+{
+   fixture_t *f = *state;
+   char *canonical = json_array(f->docs, N_DOCS, false);
+   char *relaxed = json_array(f->docs, N_DOCS, true);
+   char *dir;
+
+   write_file(f, "users.json", canonical, strlen(canonical));
+   expect_all(f, f->dir, NULL, MN_SOURCE_JSON, false);
+
+   make_dir(f, "relaxed");
+   write_file(f, "relaxed/users.json", relaxed, strlen(relaxed));
+   dir = path_in(f, "relaxed");
+   expect_all(f, dir, NULL, MN_SOURCE_JSON, true);
+
+   bson_free(dir);
+   bson_free(canonical);
+   bson_free(relaxed);
+}
+
+static void
+test_source_json_pretty(void **state)
+{
+   fixture_t *f = *state;
+   /* mongoexport --pretty: documents spread over lines, one after the other. */
+   const char *pretty = "{\n"
+                        "\t\"_id\": {\n\t\t\"$numberInt\": \"3\"\n\t},\n"
+                        "\t\"nested\": {\"a\": [{\"b\": {\"c\": []}}]},\n"
+                        "\t\"when\": {\"$date\": {\"$numberLong\": \"1700000000000\"}}\n"
+                        "}\n"
+                        "{\n"
+                        "\t\"_id\": \"string-id\",\n"
+                        "\t\"s\": \"line\\nbreak\\\\\",\n"
+                        "\t\"neg\": {\"$numberLong\": \"-5\"}\n"
+                        "}\n";
+   const char *pretty_array = "[\n  {\n    \"_id\": {\"$numberInt\": \"3\"},\n"
+                              "    \"nested\": {\"a\": [{\"b\": {\"c\": []}}]},\n"
+                              "    \"when\": {\"$date\": \"2023-11-14T22:13:20Z\"}\n  },\n"
+                              "  {\n    \"_id\": \"string-id\",\n"
+                              "    \"s\": \"line\\nbreak\\\\\",\n"
+                              "    \"neg\": {\"$numberLong\": \"-5\"}\n  }\n]\n";
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+
+   write_file(f, "users.json", pretty, strlen(pretty));
+   write_file(f, "orders.json", pretty_array, strlen(pretty_array));
+   source = open_ok(f->dir, NULL);
+   cursor = find_ok(source, "users", NULL);
+   expect_doc(cursor, f->docs[2], false);
+   expect_doc(cursor, f->docs[3], false);
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+   cursor = find_ok(source, "orders", NULL);
+   expect_doc(cursor, f->docs[2], false);
+   expect_doc(cursor, f->docs[3], false);
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+}
+
+static void
+test_source_json_gzip(void **state)
+{
+   fixture_t *f = *state;
+   char *lines = json_lines(f->docs, N_DOCS, false);
+   char *array = json_array(f->docs, N_DOCS, true);
+   char *dir;
+
+   write_gz(f, "users.json.gz", lines, strlen(lines));
+   expect_all(f, f->dir, NULL, MN_SOURCE_JSON, false);
+
+   make_dir(f, "array");
+   write_gz(f, "array/users.json.gz", array, strlen(array));
+   dir = path_in(f, "array");
+   expect_all(f, dir, NULL, MN_SOURCE_JSON, true);
+
+   bson_free(dir);
+   bson_free(lines);
+   bson_free(array);
+}
+
+static void
+test_source_json_bad_lines(void **state)
+{
+   fixture_t *f = *state;
+   char *d0 = bson_as_canonical_extended_json(f->docs[0], NULL);
+   char *d1 = bson_as_relaxed_extended_json(f->docs[1], NULL);
+   char *d2 = bson_as_canonical_extended_json(f->docs[2], NULL);
+   const char *broken = "{\"_id\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1d\"}, \"a\": }";
+   char *text = bson_strdup_printf("%s\n"
+                                   "\n"
+                                   "%s\n"
+                                   "%s\n"
+                                   "not json\n"
+                                   "{\"_id\": 1} {\"_id\": 2}\n"
+                                   "%s\r\n"
+                                   "{\"_id\": {\"$oid\": \"5f1a2b3c",
+                                   d0, broken, d1, d2);
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+
+   write_file(f, "users.json", text, strlen(text));
+   source = open_ok(f->dir, NULL);
+   cursor = find_ok(source, "users", NULL);
+   expect_doc(cursor, f->docs[0], false);
+   expect_bad(cursor, "users.json line 3", "invalid JSON: ");
+   assert_string_equal(mn_cursor_bad(cursor)->raw, broken);
+   expect_doc(cursor, f->docs[1], true);
+   expect_bad(cursor, "users.json line 5", "invalid JSON");
+   assert_string_equal(mn_cursor_bad(cursor)->raw, "not json");
+   expect_bad(cursor, "users.json line 6", "text after the end of the document");
+   expect_doc(cursor, f->docs[2], false);
+   expect_bad(cursor, "users.json line 8", "invalid JSON");
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+
+   bson_free(text);
+   bson_free(d0);
+   bson_free(d1);
+   bson_free(d2);
+}
+
+static void
+test_source_json_bad_array_elements(void **state)
+{
+   fixture_t *f = *state;
+   char *d0 = bson_as_canonical_extended_json(f->docs[0], NULL);
+   char *d1 = bson_as_canonical_extended_json(f->docs[1], NULL);
+   char *broken = bson_strdup_printf("[\n%s,\n{\"_id\": 5,\n \"x\": tru},\n%s\n]\n", d0, d1);
+   char *cut = bson_strdup_printf("[\n%s,\n{\"_id\": 5, \"x\": \"abc", d0);
+   char *unclosed = bson_strdup_printf("[%s,\n%s\n", d0, d1);
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+
+   write_file(f, "users.json", broken, strlen(broken));
+   write_file(f, "cut.json", cut, strlen(cut));
+   write_file(f, "unclosed.json", unclosed, strlen(unclosed));
+   source = open_ok(f->dir, NULL);
+
+   cursor = find_ok(source, "users", NULL);
+   expect_doc(cursor, f->docs[0], false);
+   expect_bad(cursor, "users.json line 3", "invalid JSON: ");
+   assert_string_equal(mn_cursor_bad(cursor)->raw, "{\"_id\": 5,\n \"x\": tru}");
+   expect_doc(cursor, f->docs[1], false);
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+
+   cursor = find_ok(source, "cut", NULL);
+   expect_doc(cursor, f->docs[0], false);
+   expect_bad(cursor, "cut.json line 3", "file ends inside a document");
+   assert_string_equal(mn_cursor_bad(cursor)->raw, "{\"_id\": 5, \"x\": \"abc");
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+
+   cursor = find_ok(source, "unclosed", NULL);
+   expect_doc(cursor, f->docs[0], false);
+   expect_doc(cursor, f->docs[1], false);
+   expect_bad(cursor, "unclosed.json line 3", "closing \"]\"");
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+
+   mn_source_destroy(source);
+   bson_free(d0);
+   bson_free(d1);
+   bson_free(broken);
+   bson_free(cut);
+   bson_free(unclosed);
+}
+
+/* Many documents: records cross the 64 KiB read buffer; nothing is lost at the seams. */
+static void
+test_source_json_large_streams(void **state)
+{
+   fixture_t *f = *state;
+   enum { N = 3000 };
+   bson_t **many = bson_malloc(N * sizeof *many);
+   const char *kinds[] = {"users.json", "orders.json", "visits.json.gz", "notes.bson"};
+   const char *colls[] = {"users", "orders", "visits", "notes"};
+   char *lines;
+   char *array;
+   size_t blob_len;
+   uint8_t *blob;
+   char *json;
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+   const bson_t *doc;
+   bson_iter_t iter;
+   int32_t i;
+
+   for (i = 0; i < N; i++) {
+      json = bson_strdup_printf("{\"_id\": %d, \"pad\": \"%0*d\", \"q\": \"}{\\\"[\"}", i,
+                                (int) (i % 97), 0);
+      many[i] = bson_new_from_json((const uint8_t *) json, -1, NULL);
+      assert_non_null(many[i]);
+      bson_free(json);
+   }
+   lines = json_lines(many, N, true);
+   array = json_array(many, N, false);
+   blob = bson_blob(many, N, &blob_len, NULL);
+   make_dir(f, "json");
+   make_dir(f, "dump");
+   write_file(f, "json/users.json", lines, strlen(lines));
+   write_file(f, "json/orders.json", array, strlen(array));
+   write_gz(f, "json/visits.json.gz", array, strlen(array));
+   write_file(f, "dump/notes.bson", blob, blob_len);
+
+   for (size_t k = 0; k < 4; k++) {
+      char *dir = path_in(f, k == 3 ? "dump" : "json");
+      uint64_t done;
+      uint64_t total;
+      uint64_t last = 0;
+      char *file = bson_strdup_printf("%s/%s", k == 3 ? "dump" : "json", kinds[k]);
+
+      source = open_ok(dir, NULL);
+      cursor = find_ok(source, colls[k], NULL);
+      mn_cursor_progress(cursor, &done, &total);
+      assert_int_equal(done, 0);
+      assert_int_equal(total, file_size(f, file));
+      for (i = 0; i < N; i++) {
+         assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_DOC);
+         assert_true(bson_iter_init_find(&iter, doc, "_id"));
+         assert_int_equal(bson_iter_int32(&iter), i);
+         mn_cursor_progress(cursor, &done, &total);
+         assert_true(done >= last && done <= total);
+         last = done;
+      }
+      expect_end(cursor);
+      mn_cursor_progress(cursor, &done, &total);
+      assert_int_equal(done, total);
+      mn_cursor_destroy(cursor);
+      mn_source_destroy(source);
+      bson_free(dir);
+      bson_free(file);
+   }
+
+   for (i = 0; i < N; i++) {
+      bson_destroy(many[i]);
+   }
+   bson_free(many);
+   bson_free(lines);
+   bson_free(array);
+   bson_free(blob);
+}
+
+/* -- Common behaviour ----------------------------------------------------- */
+
+/* The file sources project to {_id} too, so every kind returns the same. */
+static void
+test_source_ids_only(void **state)
+{
+   fixture_t *f = *state;
+   size_t len;
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, NULL);
+   char *lines = json_lines(f->docs, N_DOCS, false);
+   mn_find_opts_t opts = {.ids_only = true};
+   const char *folders[] = {"dump", "json"};
+
+   make_dir(f, "dump");
+   make_dir(f, "json");
+   write_gz(f, "dump/users.bson.gz", blob, len);
+   write_file(f, "json/users.json", lines, strlen(lines));
+   for (size_t k = 0; k < 2; k++) {
+      char *dir = path_in(f, folders[k]);
+      mn_source_t *source = open_ok(dir, NULL);
+      mn_cursor_t *cursor = find_ok(source, "users", &opts);
+
+      for (size_t i = 0; i < N_DOCS; i++) {
+         bson_t want = BSON_INITIALIZER;
+         bson_iter_t iter;
+
+         assert_true(bson_iter_init_find(&iter, f->docs[i], "_id"));
+         assert_true(bson_append_iter(&want, "_id", 3, &iter));
+         expect_doc(cursor, &want, false);
+         bson_destroy(&want);
+      }
+      expect_end(cursor);
+      mn_cursor_destroy(cursor);
+      mn_source_destroy(source);
+      bson_free(dir);
+   }
+   bson_free(blob);
+   bson_free(lines);
+}
+
+static void
+test_source_not_found(void **state)
+{
+   fixture_t *f = *state;
+   char *lines = json_lines(f->docs, N_DOCS, false);
+   mn_source_t *source;
+   mn_error_t error;
+   const char *names[] = {"patients", "../users", "", "users.json"};
+
+   write_file(f, "users.json", lines, strlen(lines));
+   source = open_ok(f->dir, NULL);
+   for (size_t i = 0; i < 4; i++) {
+      memset(&error, 0, sizeof error);
+      assert_false(mn_source_has_collection(source, names[i], &error));
+      assert_null(mn_source_find(source, names[i], NULL, &error));
+      assert_int_equal(error.domain, MN_ERROR_MONGO);
+      assert_int_equal(error.code, MN_MONGO_NOT_FOUND);
+   }
+   mn_source_find(source, "patients", NULL, &error);
+   assert_non_null(strstr(error.message, "collection \"patients\" has no file in JSON folder"));
+   mn_source_destroy(source);
+   bson_free(lines);
+}
+
+static void
+test_source_kind_detection(void **state)
+{
+   fixture_t *f = *state;
+   char *lines = json_lines(f->docs, N_DOCS, false);
+   size_t len;
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, NULL);
+   char *missing = path_in(f, "missing");
+   char *with_slash = bson_strdup_printf("%s/", f->dir);
+   mn_source_t *source;
+
+   /* Empty folder, missing folder, a file. */
+   expect_error(f->dir, NULL, MN_ERROR_IO, MN_IO_OPEN, "holds no .bson or .json file");
+   expect_error(missing, NULL, MN_ERROR_IO, MN_IO_OPEN, "could not open folder");
+   write_file(f, "notes.txt", "x", 1);
+   expect_error(f->dir, NULL, MN_ERROR_IO, MN_IO_OPEN, "holds no .bson or .json file");
+
+   /* Only .json: a JSON folder; .bson too: a dump, whose .json files are not read. */
+   write_file(f, "users.json", lines, strlen(lines));
+   source = open_ok(with_slash, NULL);
+   assert_int_equal(mn_source_kind(source), MN_SOURCE_JSON);
+   assert_true(mn_source_has_collection(source, "users", NULL));
+   mn_source_destroy(source);
+
+   write_file(f, "orders.bson", blob, len);
+   source = open_ok(f->dir, NULL);
+   assert_int_equal(mn_source_kind(source), MN_SOURCE_DUMP);
+   assert_true(mn_source_has_collection(source, "orders", NULL));
+   assert_false(mn_source_has_collection(source, "users", NULL));
+   mn_source_destroy(source);
+
+   bson_free(lines);
+   bson_free(blob);
+   bson_free(missing);
+   bson_free(with_slash);
+}
+
+static void
+test_source_progress(void **state)
+{
+   fixture_t *f = *state;
+   size_t len;
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, NULL);
+   const char *names[] = {"users.bson", "users.bson.gz"};
+   uint64_t done;
+   uint64_t total;
+   const bson_t *doc;
+
+   make_dir(f, "a");
+   make_dir(f, "b");
+   write_file(f, "a/users.bson", blob, len);
+   write_gz(f, "b/users.bson.gz", blob, len);
+   for (size_t k = 0; k < 2; k++) {
+      char *dir = path_in(f, k ? "b" : "a");
+      char *file = bson_strdup_printf("%s/%s", k ? "b" : "a", names[k]);
+      mn_source_t *source = open_ok(dir, NULL);
+      mn_cursor_t *cursor = find_ok(source, "users", NULL);
+
+      mn_cursor_progress(cursor, &done, &total);
+      assert_int_equal(done, 0);
+      /* Bytes of the file as stored: compressed size for gzip. */
+      assert_int_equal(total, file_size(f, file));
+      if (k == 0) {
+         assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_DOC);
+         mn_cursor_progress(cursor, &done, &total);
+         assert_int_equal(done, f->docs[0]->len);
+      }
+      while (mn_cursor_next(cursor, &doc) == MN_CURSOR_DOC) {
+      }
+      mn_cursor_progress(cursor, &done, &total);
+      assert_int_equal(done, total);
+      mn_cursor_destroy(cursor);
+      mn_source_destroy(source);
+      bson_free(dir);
+      bson_free(file);
+   }
+   bson_free(blob);
+}
+
+/* -- MongoDB -------------------------------------------------------------- */
+
+static void
+test_source_mongo_bad_uri(void **state)
+{
+   mn_error_t error;
+
+   (void) state;
+   expect_error("mongodb://bob:s3cret@/emr", NULL, MN_ERROR_MONGO, MN_MONGO_CONNECT,
+                "could not parse MongoDB URI");
+   memset(&error, 0, sizeof error);
+   assert_null(mn_source_open("mongodb://bob:s3cret@/emr", NULL, &error));
+   assert_null(strstr(error.message, "s3cret"));
+
+   expect_error("mongodb://127.0.0.1:1/", NULL, MN_ERROR_MONGO, MN_MONGO_CONNECT,
+                "no database");
+}
+
+static void
+test_source_mongo_unreachable(void **state)
+{
+   const char *uri = "mongodb://bob:s3cret@127.0.0.1:1/emr?serverSelectionTimeoutMS=200"
+                     "&connectTimeoutMS=200";
+   mn_error_t error;
+
+   (void) state;
+   memset(&error, 0, sizeof error);
+   assert_null(mn_source_open(uri, NULL, &error));
+   assert_int_equal(error.domain, MN_ERROR_MONGO);
+   assert_int_equal(error.code, MN_MONGO_CONNECT);
+   if (!strstr(error.message, "could not connect to MongoDB at \"mongodb://127.0.0.1:1/emr\"")) {
+      fail_msg("unexpected message: %s", error.message);
+   }
+   assert_null(strstr(error.message, "s3cret"));
+}
+
+/*
+ * Live: MN_TEST_MONGODB_URI names a server (the wire test server or a real
+ * mongod) and MN_TEST_MONGODB_COLLECTION a non-empty collection ("users" by
+ * default).
+ */
+static void
+test_source_mongo_live(void **state)
+{
+   const char *uri = getenv("MN_TEST_MONGODB_URI");
+   const char *coll = getenv("MN_TEST_MONGODB_COLLECTION");
+   mn_find_opts_t ids = {.ids_only = true};
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+   const bson_t *doc;
+   mn_cursor_status_t status;
+   mn_error_t error;
+   uint64_t n_full = 0;
+   uint64_t n_ids = 0;
+   uint64_t done;
+   uint64_t total;
+   bson_iter_t iter;
+
+   (void) state;
+   if (!uri || !*uri) {
+      skip();
+   }
+   if (!coll || !*coll) {
+      coll = "users";
+   }
+   source = open_ok(uri, NULL);
+   assert_int_equal(mn_source_kind(source), MN_SOURCE_MONGODB);
+   assert_null(strchr(mn_source_describe(source), '@'));
+   assert_true(mn_source_has_collection(source, coll, NULL));
+   assert_false(mn_source_has_collection(source, "mn_no_such_collection", NULL));
+
+   cursor = find_ok(source, coll, NULL);
+   while ((status = mn_cursor_next(cursor, &doc)) == MN_CURSOR_DOC) {
+      assert_true(bson_iter_init_find(&iter, doc, "_id"));
+      n_full++;
+   }
+   if (status == MN_CURSOR_ERROR) {
+      mn_cursor_error(cursor, &error);
+      fail_msg("%s", error.message);
+   }
+   assert_int_equal(status, MN_CURSOR_END);
+   assert_true(n_full > 0);
+   mn_cursor_progress(cursor, &done, &total);
+   assert_int_equal(done, n_full);
+   mn_cursor_destroy(cursor);
+
+   cursor = find_ok(source, coll, &ids);
+   while (mn_cursor_next(cursor, &doc) == MN_CURSOR_DOC) {
+      assert_int_equal(bson_count_keys(doc), 1);
+      assert_true(bson_iter_init_find(&iter, doc, "_id"));
+      n_ids++;
+   }
+   assert_int_equal(n_ids, n_full);
+   mn_cursor_destroy(cursor);
+
+   /* A collection that does not exist reads as empty. */
+   cursor = find_ok(source, "mn_no_such_collection", NULL);
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+}
+
+int
+main(void)
+{
+   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_source_dump_bson, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_dump_gzip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_dump_database_subfolder, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_dump_truncated, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_dump_truncated_gzip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_dump_bad_records, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_json_lines, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_json_array, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_json_pretty, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_json_gzip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_json_bad_lines, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_json_bad_array_elements, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_json_large_streams, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_ids_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_not_found, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_kind_detection, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_progress, setup, teardown),
+      cmocka_unit_test(test_source_mongo_bad_uri),
+      cmocka_unit_test(test_source_mongo_unreachable),
+      cmocka_unit_test(test_source_mongo_live),
+   };
+
+   return cmocka_run_group_tests(tests, NULL, NULL);
+}
