@@ -139,6 +139,23 @@ doc_json(const char *json)
    return d;
 }
 
+/* {"v": {"a": {"a": ... 1}}} with `levels` documents below "v". */
+static bson_t *
+nested(int levels)
+{
+   bson_t *cur = bson_new(), *wrap;
+   int i;
+
+   assert_true(BSON_APPEND_INT32(cur, "a", 1));
+   for (i = 0; i < levels; i++) {
+      wrap = bson_new();
+      assert_true(BSON_APPEND_DOCUMENT(wrap, i == levels - 1 ? "v" : "a", cur));
+      bson_destroy(cur);
+      cur = wrap;
+   }
+   return cur;
+}
+
 /* ---- running a conversion ---- */
 
 static mn_value_spec_t
@@ -183,8 +200,9 @@ expect(ctx_t *t, bson_t *doc, const mn_value_spec_t *spec, mn_value_status_t wan
                t->reason);
    }
    if (want == MN_VALUE_OK || want == MN_VALUE_COERCED) {
-      assert_non_null(want_text);
-      assert_string_equal(t->out->str, want_text);
+      if (want_text) {
+         assert_string_equal(t->out->str, want_text);
+      }
       assert_int_equal(strlen(t->out->str), t->out->len); /* never NUL-containing */
    } else {
       assert_int_equal(t->out->len, 0);
@@ -1059,8 +1077,6 @@ test_value_jsonb(void **state)
    ctx_t *t = *state;
    mn_value_spec_t s = spec_of(MN_TYPE_JSONB);
    bson_t *d;
-   bson_string_t *json = bson_string_new("{\"v\": ");
-   int i;
 
    OK(doc_json("{\"v\": {\"a\": {\"b\": [1, \"x\", true, null]}, \"c\": 1.5}}"), &s,
       "{ \"a\" : { \"b\" : [ 1, \"x\", true, null ] }, \"c\" : 1.5 }");
@@ -1108,18 +1124,12 @@ test_value_jsonb(void **state)
    INVALID(d, &s);
    REASON_HAS("key");
 
-   /* Deep nesting is refused rather than elided. */
-   for (i = 0; i < 150; i++) {
-      bson_string_append(json, "{\"a\": ");
-   }
-   bson_string_append(json, "1");
-   for (i = 0; i < 150; i++) {
-      bson_string_append(json, "}");
-   }
-   bson_string_append(json, "}");
-   INVALID(doc_json(json->str), &s);
+   /* MongoDB allows 100 levels; libbson's JSON writer would elide past 200. */
+   d = nested(150);
+   OK(d, &s, NULL);
+   d = nested(250);
+   INVALID(d, &s);
    REASON_HAS("nested too deeply");
-   bson_string_free(json, true);
 
    /* Transforms and the empty rule apply to strings. */
    IS_NULL(doc_utf8(""), &s);

@@ -34,7 +34,7 @@
 #define DEC_INPUT_MAX 1000    /* significant digits accepted from one number in a string */
 #define PG_NUMERIC_INT_MAX 131072 /* numeric: digits before the decimal point */
 #define PG_NUMERIC_FRAC_MAX 16383 /* numeric: digits after the decimal point */
-#define JSON_MAX_DEPTH 90     /* libbson's JSON writer elides deeper levels as "{ ... }" */
+#define JSON_MAX_DEPTH 190    /* libbson 1.23 writes levels past 200 as "{ ... }" */
 #define MS_PER_DAY INT64_C(86400000)
 #define USEC_PER_DAY INT64_C(86400000000)
 
