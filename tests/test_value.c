@@ -545,7 +545,7 @@ test_value_numeric_exact(void **state)
    REASON_HAS("negative zero stored as 0");
    COERCED(doc_dec("-0.00"), &s, "0.00");
 
-   /* The largest decimal128 exponent, written out (PostgreSQL refuses E+6111). */
+   /* The largest decimal128 exponent, written out as PostgreSQL prints it. */
    for (i = 0; i < 6111; i++) {
       bson_string_append_c(big, '0');
    }

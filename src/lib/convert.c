@@ -503,6 +503,30 @@ pred_eval(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
    switch (p->kind) {
    case MN_PRED_EXISTS:
       return resolve(w, ctx, &p->path, &it, &key, &concrete) && (key || !is_nullish(&it));
+   case MN_PRED_NONEMPTY:
+      /* present, not null, and not an empty or blank string, array or document */
+      if (!resolve(w, ctx, &p->path, &it, &key, &concrete)) {
+         return false;
+      }
+      if (key) {
+         return *key != '\0';
+      }
+      if (is_nullish(&it)) {
+         return false;
+      }
+      if (BSON_ITER_HOLDS_UTF8(&it)) {
+         for (const char *q = bson_iter_utf8(&it, NULL); *q; q++) {
+            if (!g_ascii_isspace(*q)) {
+               return true;
+            }
+         }
+         return false;
+      }
+      if (BSON_ITER_HOLDS_ARRAY(&it) || BSON_ITER_HOLDS_DOCUMENT(&it)) {
+         bson_iter_t child;
+         return bson_iter_recurse(&it, &child) && bson_iter_next(&child);
+      }
+      return true;
    case MN_PRED_IN: {
       const char *s = NULL;
       if (!resolve(w, ctx, &p->path, &it, &key, &concrete)) {
@@ -655,7 +679,22 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
       }
    }
    out = bson_string_new(NULL);
-   if (found && key) {
+   if (!found && c->default_value) {
+      /* the source's own meaning of an absent field, declared in the mapping */
+      bson_t tmp = BSON_INITIALIZER;
+      bson_iter_t dit;
+      BSON_APPEND_UTF8(&tmp, "d", c->default_value);
+      bson_iter_init_find(&dit, &tmp, "d");
+      st = mn_value_convert(&dit, &c->spec, out, reason, sizeof reason);
+      bson_destroy(&tmp);
+      if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
+         count_coercion(w, e, c, "missing: declared default stored");
+         set_text(w, r, c->table_column, out->str, out->len);
+         bson_string_free(out, true);
+         return true;
+      }
+      st = MN_VALUE_NULL;
+   } else if (found && key) {
       /* a map key: convert it as a string value */
       bson_t tmp = BSON_INITIALIZER;
       bson_iter_t kit;
@@ -663,7 +702,7 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
       bson_iter_init_find(&kit, &tmp, "k");
       st = mn_value_convert(&kit, &c->spec, out, reason, sizeof reason);
       bson_destroy(&tmp);
-   } else {
+   } else if (!(!found && c->default_value)) {
       st = mn_value_convert(found ? &it : NULL, &c->spec, out, reason, sizeof reason);
    }
 
@@ -785,8 +824,6 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
       shape = find_shape(e, type);
       if (!shape) {
          if (e->other_shape_skip) {
-            mn_table_counts_t *tc = mn_stats_table(w->conv->stats, e->table);
-            (void)tc;
             coercion_t co = {e->table, "(element)", "row skipped: element of an undeclared shape"};
             g_array_append_val(w->rs->coercions, co);
             ctx->dropped = true;
@@ -836,7 +873,8 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
          }
          if (dup) {
             if (e->duplicate_merge) {
-               mn_stats_table(w->conv->stats, e->table)->merged++;
+               coercion_t co = {e->table, "(row)", "duplicate merged"};
+               g_array_append_val(w->rs->coercions, co);
                keep = false;
             } else {
                reject(w, ctx->path, "duplicate value for the unique key of table \"%s\"",
@@ -853,9 +891,6 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
       g_string_free(k, TRUE);
    }
    if (!keep) {
-      if (!ctx->dropped) {
-         mn_stats_table(w->conv->stats, e->table)->skipped += 0;
-      }
       ctx->dropped = true;
       g_array_set_size(w->rs->deferred, deferred_before);
       g_free(r.offsets);
@@ -1029,7 +1064,7 @@ walk_entry(walk_t *w, size_t ei)
          }
          continue;
       }
-      if (e->scalar_single && !BSON_ITER_HOLDS_DOCUMENT(&val) && !BSON_ITER_HOLDS_ARRAY(&val)) {
+      if (e->scalar_single && !BSON_ITER_HOLDS_ARRAY(&val)) {
          ctx_t c;
 
          memset(&c, 0, sizeof c);
@@ -1191,6 +1226,10 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
       uuid_set_add(cs->accepted, &rs->doc_id);
       for (guint i = 0; i < rs->coercions->len; i++) {
          coercion_t *co = &g_array_index(rs->coercions, coercion_t, i);
+         if (strcmp(co->kind, "duplicate merged") == 0) {
+            mn_stats_table(conv->stats, co->table)->merged++;
+            continue;
+         }
          if (strncmp(co->kind, "row skipped", 11) == 0) {
             mn_stats_table(conv->stats, co->table)->skipped++;
          }

@@ -360,6 +360,7 @@ column_cleanup(mn_column_t *c)
    }
    bson_free(c->paths);
    bson_free(c->const_value);
+   bson_free(c->default_value);
    bson_free((void *)c->spec.transforms);
    for (size_t i = 0; i < c->spec.n_enum; i++) {
       bson_free((void *)c->spec.enum_values[i]);
@@ -432,7 +433,7 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
    static const char *const keys[] = {"path", "value", "const", "type", "precision", "scale",
                                       "transform", "empty", "enum", "units", "references",
                                       "on_invalid", "raw_to", "required", "on_missing",
-                                      "on_missing_reference", NULL};
+                                      "on_missing_reference", "default", NULL};
    static const char *const VALUES[] = {"doc_id", "parent_id", "index", "key", NULL};
    static const char *const EMPTY[] = {"keep", "null", "invalid", NULL};
    static const char *const TRANSFORMS[] = {"trim", "lower", "upper", NULL};
@@ -515,6 +516,14 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
       fail(ld, sources ? MN_MAPPING_BAD_VALUE : MN_MAPPING_MISSING_KEY, n,
            "%s needs exactly one of \"path\", \"value\" or \"const\"", where);
       return false;
+   }
+   if ((v = map_get(ld, n, "default"))) {
+      if (!scalar(v) || c->kind != MN_SRC_PATH) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v,
+              "\"default\" of %s must be a scalar, on a \"path\" column", where);
+         return false;
+      }
+      c->default_value = bson_strdup(scalar(v));
    }
    if ((v = map_get(ld, n, "type"))) {
       if (!scalar(v) || !mn_type_from_name(scalar(v), &c->spec.type)) {
@@ -644,8 +653,8 @@ pred_cleanup(mn_pred_t *p)
 static bool
 parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
 {
-   static const char *const keys[] = {"path", "in", "ignore_case", "exists", "any", "all", "not",
-                                      NULL};
+   static const char *const keys[] = {"path", "in", "ignore_case", "exists", "nonempty", "any",
+                                      "all", "not", NULL};
    yaml_node_t *v;
 
    memset(p, 0, sizeof *p);
@@ -657,6 +666,12 @@ parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
       p->kind = MN_PRED_EXISTS;
       return scalar(v) ? parse_path(ld, v, scalar(v), true, &p->path)
                        : (fail(ld, MN_MAPPING_BAD_VALUE, v, "\"exists\" takes a field path"),
+                          false);
+   }
+   if ((v = map_get(ld, n, "nonempty"))) {
+      p->kind = MN_PRED_NONEMPTY;
+      return scalar(v) ? parse_path(ld, v, scalar(v), true, &p->path)
+                       : (fail(ld, MN_MAPPING_BAD_VALUE, v, "\"nonempty\" takes a field path"),
                           false);
    }
    if ((v = map_get(ld, n, "not"))) {
@@ -717,7 +732,7 @@ parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
       }
       return true;
    }
-   fail(ld, MN_MAPPING_MISSING_KEY, n, "\"when\" needs one of \"path\", \"exists\", \"any\", \"all\", \"not\"");
+   fail(ld, MN_MAPPING_MISSING_KEY, n, "\"when\" needs one of \"path\", \"exists\", \"nonempty\", \"any\", \"all\", \"not\"");
    return false;
 }
 
@@ -1031,13 +1046,11 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
       }
    }
 
-   /* raw_to names a column of the same entry */
+   /* the column holding the document id */
    for (size_t s = 0; s <= e->n_shapes; s++) {
       mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
       size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
       for (size_t i = 0; i < nc; i++) {
-         yaml_node_t *cn = NULL;
-         (void)cn;
          if (cols[i].kind == MN_SRC_DOC_ID) {
             if (e->doc_id_column >= 0 && e->doc_id_column != cols[i].table_column) {
                fail(ld, MN_MAPPING_BAD_VALUE, n, "%s has two doc_id columns", where);

@@ -46,6 +46,7 @@ typedef struct {
    mn_path_t *paths;  /**< alternatives, first present wins; owned */
    size_t n_paths;
    char *const_value; /**< for MN_SRC_CONST; owned */
+   char *default_value; /**< `default`: used (and counted) when the path is absent; owned */
    mn_value_spec_t spec; /**< arrays inside are owned by the column */
    bool required;
    mn_policy_t on_invalid;
@@ -57,7 +58,14 @@ typedef struct {
 } mn_column_t;
 
 /** A predicate of `when`. */
-typedef enum { MN_PRED_IN = 1, MN_PRED_EXISTS, MN_PRED_ANY, MN_PRED_ALL, MN_PRED_NOT } mn_pred_kind_t;
+typedef enum {
+   MN_PRED_IN = 1,
+   MN_PRED_EXISTS,
+   MN_PRED_NONEMPTY,
+   MN_PRED_ANY,
+   MN_PRED_ALL,
+   MN_PRED_NOT
+} mn_pred_kind_t;
 
 typedef struct mn_pred {
    mn_pred_kind_t kind;

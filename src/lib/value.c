@@ -256,7 +256,7 @@ clip_str(const char *s, bool quote, char *dst)
 }
 
 static const char *
-bson_type_label(bson_type_t type)
+type_label(bson_type_t type)
 {
    switch (type) {
    case BSON_TYPE_DOUBLE: return "double";
@@ -773,9 +773,9 @@ dec_round(dec_t *d, int scale, bool *lost)
 }
 
 /*
- * Append d in plain notation with at least min_frac decimals.  PostgreSQL 15
- * refuses exponents beyond +-1000 in numeric input, so scientific notation is
- * never written.  Negative zero is written as "0".
+ * Append d in plain notation with at least min_frac decimals: the text
+ * PostgreSQL itself prints for the value, so what is stored reads back the
+ * same.  Negative zero is written as "0".
  */
 static void
 dec_append_plain(const dec_t *d, int64_t min_frac, bson_string_t *out)
@@ -1774,7 +1774,7 @@ bson_to_number(conv_t *c, const bson_iter_t *iter)
       }
       break;
    default:
-      st = fail(c, "cannot convert %s to %s", bson_type_label(bson_iter_type(iter)),
+      st = fail(c, "cannot convert %s to %s", type_label(bson_iter_type(iter)),
                 mn_type_name(c->spec->type));
       goto cleanup;
    }
@@ -1880,11 +1880,11 @@ emit_json(conv_t *c, const bson_iter_t *iter, const char *str, size_t len)
       }
    } else {
       if ((problem = json_problem(iter, 0))) {
-         st = fail(c, "%s %s", bson_type_label(bson_iter_type(iter)), problem);
+         st = fail(c, "%s %s", type_label(bson_iter_type(iter)), problem);
          goto cleanup;
       }
       if (!bson_append_iter(&tmp, "v", 1, iter)) {
-         st = fail(c, "%s is too large for jsonb", bson_type_label(bson_iter_type(iter)));
+         st = fail(c, "%s is too large for jsonb", type_label(bson_iter_type(iter)));
          goto cleanup;
       }
    }
@@ -1893,7 +1893,7 @@ emit_json(conv_t *c, const bson_iter_t *iter, const char *str, size_t len)
        memcmp(json, prefix, sizeof prefix - 1) != 0 ||
        memcmp(json + jlen - (sizeof suffix - 1), suffix, sizeof suffix - 1) != 0) {
       st = fail(c, "%s could not be converted to json",
-                bson_type_label(str ? BSON_TYPE_UTF8 : bson_iter_type(iter)));
+                type_label(str ? BSON_TYPE_UTF8 : bson_iter_type(iter)));
       goto cleanup;
    }
    json[jlen - (sizeof suffix - 1)] = '\0';
@@ -1979,7 +1979,7 @@ emit_text_array(conv_t *c, const bson_iter_t *iter)
       } else {
          bson_string_truncate(tmp, 0);
          if (!scalar_text(&child, tmp)) {
-            st = fail(c, "%scannot convert %s to text", label, bson_type_label(type));
+            st = fail(c, "%scannot convert %s to text", label, type_label(type));
             goto cleanup;
          }
          if (c->spec->n_enum > 0 && !in_enum(c->spec, tmp->str, tmp->len)) {
@@ -2234,7 +2234,7 @@ convert_other(conv_t *c, const bson_iter_t *iter)
          break;
       }
       bson_string_append(c->out, tmp->str);
-      note(c, "%s %s converted to text", bson_type_label(btype), clip(tmp->str, tmp->len, false, q));
+      note(c, "%s %s converted to text", type_label(btype), clip(tmp->str, tmp->len, false, q));
       bson_string_free(tmp, true);
       return MN_VALUE_OK;
    case MN_TYPE_UUID:
@@ -2307,7 +2307,7 @@ convert_other(conv_t *c, const bson_iter_t *iter)
    default:
       break;
    }
-   return fail(c, "cannot convert %s to %s", bson_type_label(btype), mn_type_name(type));
+   return fail(c, "cannot convert %s to %s", type_label(btype), mn_type_name(type));
 }
 
 mn_value_status_t
