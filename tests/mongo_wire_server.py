@@ -220,8 +220,12 @@ class Cursors(object):
 
     def first_batch(self, ns, docs, batch_size, single_batch=False):
         """Return the cursor sub-document for a command reply."""
-        batch, rest = self._take(docs, batch_size if batch_size is not None
-                                 else DEFAULT_FIRST_BATCH)
+        if batch_size is None:
+            batch_size = DEFAULT_FIRST_BATCH
+        if batch_size == 0:  # find batchSize 0: empty first batch
+            batch, rest = [], docs
+        else:
+            batch, rest = self._take(docs, batch_size)
         cid = 0
         if rest and not single_batch:
             cid = self.next_id
@@ -494,8 +498,9 @@ class Handler(object):
             limit = -limit
             single_batch = True
         docs = self._query(db, name, flt, projection, sort, skip, limit)
-        if limit and (batch_size is None or batch_size > limit):
-            batch_size = limit
+        if limit:
+            batch_size = min(DEFAULT_FIRST_BATCH if batch_size is None
+                             else batch_size, limit)
         cursor = self.cursors.first_batch("%s.%s" % (db, name), docs,
                                           batch_size, single_batch)
         return OrderedDict([("cursor", cursor)])

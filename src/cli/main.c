@@ -10,6 +10,7 @@
 #include <mongonorm/run.h>
 #include <mongonorm/stats.h>
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,16 +149,28 @@ static int
 parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t *a)
 {
    int opt;
+   int longindex = -1;
 
    opterr = 0;
    optind = 1;
-   while ((opt = getopt_long(argc, argv, "", LONG_OPTS, NULL)) != -1) {
-      bool ok = opt == OPT_HELP;
+   while ((opt = getopt_long(argc, argv, ":h", LONG_OPTS, &longindex)) != -1) {
+      bool ok = opt == OPT_HELP || opt == 'h';
       for (const int *p = allowed; *p && !ok; p++) {
          ok = *p == opt;
       }
-      if (opt == '?' || opt == ':' || !ok) {
-         return usage_error(usage, "unrecognized or incomplete option \"%s\"", argv[optind - 1]);
+      if (opt == ':') {
+         return usage_error(usage, "option \"%s\" needs a value", argv[optind - 1]);
+      }
+      if (opt == '?') {
+         return usage_error(usage, "unrecognized option \"%s\"", argv[optind - 1]);
+      }
+      if (!ok) {
+         char name[64];
+         snprintf(name, sizeof name, "--%s", longindex >= 0 ? LONG_OPTS[longindex].name : "?");
+         return usage_error(usage, "option \"%s\" does not apply to this command", name);
+      }
+      if (opt == 'h') {
+         opt = OPT_HELP;
       }
       switch (opt) {
       case OPT_PG: a->pg = optarg; break;
@@ -273,12 +286,22 @@ cmd_run(int argc, char **argv)
    if (isatty(STDERR_FILENO) && !a.quiet) {
       opts.progress = progress;
    }
+   if (a.report) {
+      /* fail before the work, not after it, when the report cannot be written */
+      FILE *probe = fopen(a.report, "a");
+      if (!probe) {
+         fprintf(stderr, "mongonorm: error: could not write report \"%s\": %s\n", a.report,
+                 strerror(errno));
+         return EXIT_IO;
+      }
+      fclose(probe);
+   }
    stats = mn_stats_new();
    ok = mn_run(&opts, stats, &error);
    if (opts.progress) {
       fputc('\n', stderr);
    }
-   if (!a.quiet) {
+   if (!a.quiet && (ok || mn_stats_has_reads(stats))) {
       char *text = mn_stats_to_text(stats);
       fputs(text, stdout);
       bson_free(text);
@@ -287,7 +310,8 @@ cmd_run(int argc, char **argv)
       char *json = mn_stats_to_json(stats);
       FILE *f = fopen(a.report, "w");
       if (!f || fputs(json, f) < 0 || fputc('\n', f) == EOF || fclose(f) != 0) {
-         fprintf(stderr, "mongonorm: error: could not write report \"%s\"\n", a.report);
+         fprintf(stderr, "mongonorm: error: could not write report \"%s\": %s\n", a.report,
+                 strerror(errno));
          bson_free(json);
          mn_stats_destroy(stats);
          return EXIT_IO;

@@ -1493,7 +1493,8 @@ mn_mapping_load(const char *path, mn_error_t *error)
       }
    }
    if (ferror(f)) {
-      mn_set_error(error, MN_ERROR_IO, MN_IO_READ, "could not read mapping file \"%s\"", path);
+      mn_set_error(error, MN_ERROR_IO, MN_IO_READ, "could not read mapping file \"%s\": %s", path,
+                   strerror(errno));
       fclose(f);
       bson_free(buf);
       return NULL;

@@ -31,6 +31,66 @@ mn_pg__set_error(mn_error_t *error, uint32_t code, PGconn *conn, const PGresult 
    mn_set_error(error, MN_ERROR_PG, code, "%s: %s", doing, trimmed);
 }
 
+static void
+ignore_notice(void *arg, const char *message)
+{
+   /* The library never prints: server notices ("relation already exists, skipping")
+    * are not errors, and the CLI has nothing to do with them. */
+   (void)arg;
+   (void)message;
+}
+
+/* Replace every occurrence of `secret` in msg with "***" (in place, msg has room). */
+static void
+mask(char *msg, size_t size, const char *secret)
+{
+   size_t n = secret ? strlen(secret) : 0;
+   char *p;
+
+   if (n == 0 || strstr(secret, "***")) {
+      return;
+   }
+   while ((p = strstr(msg, secret))) {
+      size_t tail = strlen(p + n);
+      if (n >= 3) {
+         memcpy(p, "***", 3);
+         memmove(p + 3, p + n, tail + 1);
+      } else if ((size_t)(p - msg) + 3 + tail < size) {
+         memmove(p + 3, p + n, tail + 1);
+         memcpy(p, "***", 3);
+      } else {
+         return;
+      }
+   }
+}
+
+/* The password of a connection string or URI, as far as it can be found (bson_malloc'ed). */
+static char *
+conninfo_password(const char *conninfo)
+{
+   PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+   char *password = NULL;
+
+   if (opts) {
+      for (PQconninfoOption *o = opts; o->keyword; o++) {
+         if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) {
+            password = bson_strdup(o->val);
+         }
+      }
+      PQconninfoFree(opts);
+   }
+   if (!password && (strncmp(conninfo, "postgres", 8) == 0)) {
+      /* a URI libpq cannot parse: take "user:password@" by hand */
+      const char *start = strstr(conninfo, "://");
+      const char *at = start ? strchr(start + 3, '@') : NULL;
+      const char *colon = start ? strchr(start + 3, ':') : NULL;
+      if (at && colon && colon < at) {
+         password = bson_strndup(colon + 1, (size_t)(at - colon - 1));
+      }
+   }
+   return password;
+}
+
 PGconn *
 mn_pg_connect(const char *conninfo, mn_error_t *error)
 {
@@ -38,10 +98,16 @@ mn_pg_connect(const char *conninfo, mn_error_t *error)
    PGresult *res;
 
    if (!conn || PQstatus(conn) != CONNECTION_OK) {
+      char *password = conninfo_password(conninfo ? conninfo : "");
       mn_pg__set_error(error, MN_PG_CONNECT, conn, NULL, "could not connect to PostgreSQL");
+      if (error && password) {
+         mask(error->message, sizeof error->message, password);
+      }
+      bson_free(password);
       PQfinish(conn);
       return NULL;
    }
+   PQsetNoticeProcessor(conn, ignore_notice, NULL);
    /* Predictable text I/O whatever the server's defaults. */
    res = PQexec(conn, "SET client_encoding = 'UTF8'; SET datestyle = 'ISO, YMD';"
                       " SET timezone = 'UTC'; SET extra_float_digits = 3;"
@@ -303,8 +369,7 @@ mn_pg_check_mapping(PGconn *conn, const mn_mapping_t *m, mn_error_t *error)
          PQclear(res);
          if (!found) {
             mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA,
-                         "the target has no column \"%s\" in table \"%s.%s\" (run \"mongonorm "
-                         "init\" first, or fix the mapping)",
+                         "the target has no column \"%s\" in table \"%s.%s\"",
                          tab->columns[c], m->schema, tab->name);
             return false;
          }

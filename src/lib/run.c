@@ -7,6 +7,8 @@
 #include <mongonorm/run.h>
 #include <mongonorm/source.h>
 
+#include "pg_private.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -305,8 +307,7 @@ record_run_start(PGconn *conn, const char *source, const char *mapping, char *ru
    if (ok) {
       snprintf(run_id, size, "%s", PQgetvalue(res, 0, 0));
    } else {
-      mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA,
-                   "could not record the run (has \"mongonorm init\" been run on this database?)");
+      mn_pg__set_error(error, MN_PG_SCHEMA, conn, res, "could not record the run");
    }
    PQclear(res);
    return ok;

@@ -509,7 +509,7 @@ locate_data(const char *root, const char *database, char **dir, mn_source_kind_t
             goto cleanup;
          }
          if (!scan.bson && !scan.json) {
-            mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN,
+            mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
                          "folder \"%s\" holds no .bson or .json file", sub);
             goto cleanup;
          }
@@ -519,7 +519,7 @@ locate_data(const char *root, const char *database, char **dir, mn_source_kind_t
          /* The user pointed at the database folder itself. */
          *dir = bson_strdup(root);
       } else {
-         mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN,
+         mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
                       "folder \"%s\" has no database folder \"%s\" and holds no .bson or "
                       ".json file",
                       root, database);
@@ -539,7 +539,7 @@ locate_data(const char *root, const char *database, char **dir, mn_source_kind_t
          bson_string_truncate(names, 0);
          found = pick_subfolder(root, want_bson, dir, names);
          if (found > 1) {
-            mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN,
+            mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
                          "folder \"%s\" holds several databases (%s): name the one to read",
                          root, names->str);
             goto cleanup;
@@ -550,7 +550,7 @@ locate_data(const char *root, const char *database, char **dir, mn_source_kind_t
       }
    }
    if (!*dir) {
-      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN,
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
                    "folder \"%s\" holds no .bson or .json file", root);
       goto cleanup;
    }
@@ -660,7 +660,7 @@ folder_open(const char *location, const char *database, mn_error_t *error)
       root[--n] = '\0';
    }
    if (database && !valid_collection_name(database)) {
-      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "invalid database name \"%s\"", database);
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND, "invalid database name \"%s\"", database);
       goto cleanup;
    }
    if (!locate_data(root, database, &dir, &kind, error)) {

@@ -170,6 +170,17 @@ mn_stats_count_unmapped(mn_stats_t *s, const char *collection, const char *path)
    counter_add(&find_coll(s, collection)->unmapped, path, 1);
 }
 
+bool
+mn_stats_has_reads(const mn_stats_t *s)
+{
+   for (guint i = 0; i < s->collections->len; i++) {
+      if (((coll_t *)g_ptr_array_index(s->collections, i))->counts.read) {
+         return true;
+      }
+   }
+   return false;
+}
+
 uint64_t
 mn_stats_total_rejected(const mn_stats_t *s)
 {

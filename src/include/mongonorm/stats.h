@@ -9,6 +9,7 @@
 #ifndef MONGONORM_STATS_H
 #define MONGONORM_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -57,6 +58,9 @@ void mn_stats_count_coercion(mn_stats_t *stats, const char *table, const char *c
 
 /** Count one occurrence of an unmapped source path (no array indexes in it). */
 void mn_stats_count_unmapped(mn_stats_t *stats, const char *collection, const char *path);
+
+/** Whether any collection has read a document. */
+bool mn_stats_has_reads(const mn_stats_t *stats);
 
 /** Sum of rejected documents over all collections. */
 uint64_t mn_stats_total_rejected(const mn_stats_t *stats);

@@ -1,0 +1,545 @@
+#!/usr/bin/env bash
+# The command line: every command's exit code and its exact stderr line(s), in the
+# manner of PostgreSQL's TAP tests (src/bin/pg_dump/t/001_basic.pl).  Exit codes and
+# messages are documented in docs/cli.md, docs/exit-codes.md and docs/errors.md; a
+# change to either side shows up here.
+#
+# The first part needs no server.  The second needs MN_TEST_PG_DSN (a throwaway
+# PostgreSQL, see scripts/pg.sh) and is skipped without it.
+source "$(dirname "$0")/lib.sh"
+
+work="$MN_BUILD_DIR/test_cli"
+rm -rf "$work" && mkdir -p "$work"
+out="$work/stdout"
+err="$work/stderr"
+map="$MN_SOURCE_DIR/mapping/medichat.yaml"
+dump="$MN_SOURCE_DIR/fixtures/medichat/dump"
+# The tool reads these when no option says otherwise: keep them out of the tests.
+unset MONGODB_URI PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE
+
+# ---- helpers ---------------------------------------------------------------
+
+# mn ARGS...: run the tool; exit code in $rc, output in $out and $err.
+mn() { run_env "$MN_BIN" "$@"; }
+# run_env [env arguments] COMMAND...: the same through env(1), e.g. run_env -u X "$MN_BIN" ...
+run_env() {
+  set +e
+  env "$@" >"$out" 2>"$err"
+  rc=$?
+  set -e
+}
+
+# diag LABEL WANT GOT: show what differed, TAP style.
+diag() {
+  printf '#   %s wanted:\n' "$1"
+  printf '%s\n' "$2" | sed 's/^/#     |/'
+  printf '#   got:\n'
+  printf '%s\n' "$3" | sed 's/^/#     |/'
+}
+
+expect_exit() { # DESC CODE
+  if [ "$rc" -eq "$2" ]; then
+    pass "$1: exit $2"
+  else
+    fail "$1: exit $rc, wanted $2"
+    sed 's/^/#   stderr: /' "$err" | head -5
+  fi
+}
+
+expect_err() { # DESC LINE...: stderr is exactly these lines
+  local desc=$1 want got
+  shift
+  want=$(printf '%s\n' "$@")
+  got=$(cat "$err")
+  if [ "$got" = "$want" ]; then pass "$desc: stderr"; else fail "$desc: stderr"; diag stderr "$want" "$got"; fi
+}
+
+expect_err_head() { # DESC LINE...: stderr starts with these lines
+  local desc=$1 want got
+  shift
+  want=$(printf '%s\n' "$@")
+  got=$(head -n $# "$err")
+  if [ "$got" = "$want" ]; then pass "$desc: stderr"; else fail "$desc: stderr"; diag "stderr head" "$want" "$got"; fi
+}
+
+expect_err_file() { # DESC FILE: stderr is exactly the content of FILE
+  if cmp -s "$2" "$err"; then pass "$1: stderr"; else fail "$1: stderr"; diag stderr "$(cat "$2")" "$(cat "$err")"; fi
+}
+
+expect_out() { # DESC LINE...: stdout is exactly these lines (none: empty)
+  local desc=$1 want got
+  shift
+  want=$([ $# -eq 0 ] || printf '%s\n' "$@")
+  got=$(cat "$out")
+  if [ "$got" = "$want" ]; then pass "$desc: stdout"; else fail "$desc: stdout"; diag stdout "$want" "$got"; fi
+}
+
+expect_out_file() { # DESC FILE
+  if cmp -s "$2" "$out"; then pass "$1: stdout"; else fail "$1: stdout"; diag stdout "$(cat "$2")" "$(cat "$out")"; fi
+}
+
+expect_secret_hidden() { # DESC SECRET: neither stream holds SECRET
+  if grep -qF -- "$2" "$out" "$err"; then
+    fail "$1: the password appears in the output"
+    grep -hF -- "$2" "$out" "$err" | sed 's/^/#   /'
+  else
+    pass "$1: no password in the output"
+  fi
+}
+
+# ---- help, version, usage errors (no server needed) --------------------------
+
+mn --help
+cp "$out" "$work/usage.txt"
+expect_exit "--help" 0
+expect_err "--help" # nothing
+if [ "$(head -n 1 "$work/usage.txt")" = "usage: mongonorm <command> [options]" ]; then
+  pass "--help prints the usage on stdout"
+else
+  fail "--help: stdout starts with \"$(head -n 1 "$work/usage.txt")\""
+fi
+for c in init run check; do
+  if grep -q "^  $c " "$work/usage.txt"; then pass "--help lists \"$c\""; else fail "--help does not list \"$c\""; fi
+done
+
+for alias in -h help; do
+  mn "$alias"
+  expect_exit "$alias" 0
+  expect_out_file "$alias is --help" "$work/usage.txt"
+done
+
+mn
+expect_exit "no arguments" 2
+expect_out "no arguments"
+expect_err_file "no arguments: the usage on stderr" "$work/usage.txt"
+
+version=$(sed -n 's/^project(mongonorm VERSION \([0-9.]*\).*/\1/p' "$MN_SOURCE_DIR/CMakeLists.txt")
+mn --version
+expect_exit "--version" 0
+expect_out "--version" "mongonorm $version"
+expect_err "--version"
+
+declare -A cmd_usage=(
+  [init]="usage: mongonorm init [--pg CONNINFO] [--sql-dir DIR]"
+  [run]="usage: mongonorm run --source LOCATION --mapping FILE [options]"
+  [check]="usage: mongonorm check --mapping FILE [--pg CONNINFO]"
+)
+for c in init run check; do
+  mn "$c" --help
+  cp "$out" "$work/usage-$c.txt"
+  expect_exit "$c --help" 0
+  expect_err "$c --help"
+  if [ "$(head -n 1 "$out")" = "${cmd_usage[$c]}" ]; then pass "$c --help: usage line"; else fail "$c --help: usage line \"$(head -n 1 "$out")\""; fi
+  # "mongonorm -h" works, so "mongonorm <command> -h" should as well.
+  mn "$c" -h
+  expect_exit "$c -h" 0
+  expect_out_file "$c -h is $c --help" "$work/usage-$c.txt"
+done
+for opt in --source --db --mapping --pg --rejects --report --batch-size --quiet; do
+  if grep -q -- "^  $opt" "$work/usage-run.txt"; then pass "run --help lists $opt"; else fail "run --help does not list $opt"; fi
+done
+
+mn frob
+expect_exit "unknown command" 2
+expect_out "unknown command"
+printf 'mongonorm: error: unknown command "frob"\n' | cat - "$work/usage.txt" > "$work/want"
+expect_err_file "unknown command: the error, then the usage" "$work/want"
+
+mn run --frob
+expect_exit "unknown option" 2
+printf 'mongonorm: error: unrecognized option "--frob"\n' | cat - "$work/usage-run.txt" > "$work/want"
+expect_err_file "unknown option: the error, then the command's usage" "$work/want"
+
+mn run --help --frob
+expect_exit "--help with an unknown option" 2
+expect_err_head "--help with an unknown option" 'mongonorm: error: unrecognized option "--frob"'
+
+mn run --batch-size
+expect_exit "option without its value" 2
+expect_err_head "option without its value" \
+  'mongonorm: error: option "--batch-size" needs a value' "${cmd_usage[run]}"
+
+# An option of another command is named as the user typed it, not by its value.
+mn init --mapping "$map"
+expect_exit "init --mapping (an option of another command)" 2
+expect_err_head "init --mapping (an option of another command)" \
+  'mongonorm: error: option "--mapping" does not apply to this command' "${cmd_usage[init]}"
+mn check --mapping "$map" --source "$dump"
+expect_exit "check --source (an option of another command)" 2
+expect_err_head "check --source (an option of another command)" \
+  'mongonorm: error: option "--source" does not apply to this command'
+
+mn run --source "$dump" --mapping "$map" extra
+expect_exit "stray argument" 2
+expect_err_head "stray argument" 'mongonorm: error: unexpected argument "extra"' "${cmd_usage[run]}"
+
+for n in 0 -5 abc 1000001 12x ""; do
+  mn run --source "$dump" --mapping "$map" --batch-size "$n"
+  expect_exit "--batch-size \"$n\"" 2
+  expect_out "--batch-size \"$n\""
+  expect_err_head "--batch-size \"$n\"" \
+    "mongonorm: error: --batch-size takes a number from 1 to 1000000, not \"$n\"" "${cmd_usage[run]}"
+done
+
+run_env -u MONGODB_URI "$MN_BIN" run --mapping "$map"
+expect_exit "run without --source" 2
+expect_err_head "run without --source" \
+  'mongonorm: error: no source: give --source (or set MONGODB_URI)' "${cmd_usage[run]}"
+run_env MONGODB_URI= "$MN_BIN" run --mapping "$map"
+expect_exit "run with an empty MONGODB_URI" 2
+expect_err_head "run with an empty MONGODB_URI" 'mongonorm: error: no source: give --source (or set MONGODB_URI)'
+
+mn run --source "$dump"
+expect_exit "run without --mapping" 2
+expect_err_head "run without --mapping" 'mongonorm: error: no mapping: give --mapping FILE' "${cmd_usage[run]}"
+
+mn check
+expect_exit "check without --mapping" 2
+printf 'mongonorm: error: no mapping: give --mapping FILE\n' | cat - "$work/usage-check.txt" > "$work/want"
+expect_err_file "check without --mapping" "$work/want"
+
+# ---- mapping files -----------------------------------------------------------
+
+mn check --mapping "$map"
+expect_exit "check on the MediChat mapping" 0
+expect_out "check on the MediChat mapping" "mapping \"$map\" is valid: 3 collection(s), 12 table(s)"
+expect_err "check on the MediChat mapping"
+
+cat > "$work/small.yaml" <<'EOF'
+version: 1
+collections:
+  - collection: things
+    tables:
+      - table: things
+        columns:
+          name: {path: name, type: text}
+EOF
+mn check --mapping "$work/small.yaml"
+expect_exit "check on a one-table mapping" 0
+expect_out "check on a one-table mapping" "mapping \"$work/small.yaml\" is valid: 1 collection(s), 1 table(s)"
+
+# broken NAME SED-SCRIPT EXPECTED-MESSAGE (after 'mapping file "...", ')
+broken() {
+  local f="$work/$1.yaml"
+  sed "$2" "$work/small.yaml" > "$f"
+  mn check --mapping "$f"
+  expect_exit "check, $1" 3
+  expect_out "check, $1"
+  expect_err "check, $1" "mongonorm: error: mapping file \"$f\", $3"
+  # run loads the mapping first: same error, before any connection
+  mn run --source "$work/nowhere" --mapping "$f" --pg "host=127.0.0.1 port=1"
+  expect_exit "run, $1" 3
+  expect_err "run, $1" "mongonorm: error: mapping file \"$f\", $3"
+}
+broken misspelt-key 's/columns:/colums:/' 'line 6: unknown key "colums" in table "things"'
+broken bad-type 's/type: text/type: decimal256/' 'line 7: unrecognized column type "decimal256"'
+broken yaml-syntax 's/type: text}/type: text/' \
+  "line 8: did not find expected ',' or '}' while parsing a flow mapping"
+broken no-version '/^version/d' 'line 1: missing key "version" (this tool reads version 1)'
+broken version-2 's/^version: 1/version: 2/' 'line 1: unsupported mapping version "2" (this tool reads version 1)'
+
+: > "$work/empty.yaml"
+mn check --mapping "$work/empty.yaml"
+expect_exit "check, empty mapping file" 3
+expect_err "check, empty mapping file" "mongonorm: error: mapping file \"$work/empty.yaml\": the file is empty"
+
+# A mapping file that cannot be opened is a file error (6), not a mapping error (3).
+mn check --mapping "$work/nope.yaml"
+expect_exit "check, missing mapping file" 6
+expect_out "check, missing mapping file"
+expect_err "check, missing mapping file" \
+  "mongonorm: error: could not open mapping file \"$work/nope.yaml\": No such file or directory"
+mn run --source "$dump" --mapping "$work/nope.yaml" --pg "host=127.0.0.1 port=1"
+expect_exit "run, missing mapping file" 6
+expect_err "run, missing mapping file" \
+  "mongonorm: error: could not open mapping file \"$work/nope.yaml\": No such file or directory"
+mkdir -p "$work/adir"
+mn check --mapping "$work/adir"
+expect_exit "check, mapping path is a folder" 6
+expect_err "check, mapping path is a folder" \
+  "mongonorm: error: could not read mapping file \"$work/adir\": Is a directory"
+
+# ---- sources (opened before PostgreSQL: no server needed) ------------------------
+
+# A folder that cannot be opened is a file error (6), like a mapping file.
+mn run --source "$work/nowhere" --mapping "$map" --pg "host=127.0.0.1 port=1"
+expect_exit "run, source folder does not exist" 6
+expect_err "run, source folder does not exist" \
+  "mongonorm: error: could not open folder \"$work/nowhere\": No such file or directory"
+
+# A folder that opens but holds no data is a source error (4), like an unreachable server.
+mkdir -p "$work/nodata"
+mn run --source "$work/nodata" --mapping "$map" --pg "host=127.0.0.1 port=1"
+expect_exit "run, source folder without data" 4
+expect_err "run, source folder without data" \
+  "mongonorm: error: folder \"$work/nodata\" holds no .bson or .json file"
+
+mkdir -p "$work/twodb/one" "$work/twodb/two"
+cp "$dump/medichat/activity_logs.bson" "$work/twodb/one/"
+cp "$dump/medichat/activity_logs.bson" "$work/twodb/two/"
+mn run --source "$work/twodb" --mapping "$map" --pg "host=127.0.0.1 port=1"
+expect_exit "run, source folder with two databases" 4
+if head -n 1 "$err" | grep -qxF "mongonorm: error: folder \"$work/twodb\" holds several databases (\"one\", \"two\"): name the one to read" ||
+   head -n 1 "$err" | grep -qxF "mongonorm: error: folder \"$work/twodb\" holds several databases (\"two\", \"one\"): name the one to read"; then
+  pass "run, source folder with two databases: stderr"
+else
+  fail "run, source folder with two databases: stderr"; sed 's/^/#   /' "$err"
+fi
+
+# MongoDB, closed port: exit 4, and the password never shows.
+secret=s3cretPW
+uri="mongodb://user:$secret@127.0.0.1:1/db"
+mn run --source "$uri" --mapping "$map" --pg "host=127.0.0.1 port=1"
+expect_exit "run, MongoDB on a closed port" 4
+prefix='mongonorm: error: could not connect to MongoDB at "mongodb://127.0.0.1:1/db": '
+if [ "$(wc -l < "$err")" -eq 1 ] && [[ "$(cat "$err")" == "$prefix"*"connection refused"* ]]; then
+  pass "run, MongoDB on a closed port: stderr"
+else
+  fail "run, MongoDB on a closed port: stderr"; diag stderr "$prefix...connection refused..." "$(cat "$err")"
+fi
+expect_secret_hidden "run, MongoDB on a closed port" "$secret"
+
+run_env MONGODB_URI="$uri" "$MN_BIN" run --mapping "$map" --pg "host=127.0.0.1 port=1"
+expect_exit "run, MONGODB_URI on a closed port" 4
+expect_secret_hidden "run, MONGODB_URI on a closed port" "$secret"
+
+mn run --source "mongodb://user:$secret@127.0.0.1:1/db?appname=%zz" --mapping "$map"
+expect_exit "run, MongoDB URI that does not parse" 4
+expect_secret_hidden "run, MongoDB URI that does not parse" "$secret"
+mn run --source "mongodb://user:$secret@" --mapping "$map"
+expect_exit "run, MongoDB URI without a host" 4
+expect_err "run, MongoDB URI without a host" "mongonorm: error: could not parse MongoDB URI: Invalid host string in URI"
+mn run --source "mongodb://user:$secret@127.0.0.1:1" --mapping "$map"
+expect_exit "run, MongoDB URI without a database" 4
+expect_err_head "run, MongoDB URI without a database" \
+  "mongonorm: error: no database to read: the MongoDB URI names none and none was given"
+
+# PostgreSQL that cannot be reached: exit 5, and the password never shows.
+pgsecret=s3cretPG
+for pg in "postgresql://bob:$pgsecret@127.0.0.1:1/x" \
+          "host=127.0.0.1 port=1 user=bob password=$pgsecret dbname=x"; do
+  mn check --mapping "$map" --pg "$pg"
+  expect_exit "check --pg, closed port ($pg)" 5
+  expect_err "check --pg, closed port ($pg)" \
+    'mongonorm: error: could not connect to PostgreSQL: connection to server at "127.0.0.1", port 1 failed: Connection refused' \
+    $'\tIs the server running on that host and accepting TCP/IP connections?'
+  expect_secret_hidden "check --pg, closed port ($pg)" "$pgsecret"
+done
+# libpq quotes a URI it cannot parse in full, password included.
+for pg in "postgresql://bob:$pgsecret@[::1/x" "postgresql://bob:$pgsecret@host/x?bogus=1"; do
+  mn check --mapping "$map" --pg "$pg"
+  expect_exit "check --pg, URI that does not parse ($pg)" 5
+  expect_secret_hidden "check --pg, URI that does not parse ($pg)" "$pgsecret"
+  mn run --source "$dump" --mapping "$map" --pg "$pg"
+  expect_exit "run --pg, URI that does not parse ($pg)" 5
+  expect_secret_hidden "run --pg, URI that does not parse ($pg)" "$pgsecret"
+done
+
+# ---- against PostgreSQL --------------------------------------------------------
+
+if [ -z "${MN_TEST_PG_DSN:-}" ]; then
+  echo "SKIP: the PostgreSQL parts: MN_TEST_PG_DSN not set"
+  finish
+  exit
+fi
+
+hint_init='hint: run "mongonorm init" against this database first'
+
+# A database where init was not run.
+fresh=$(fresh_db mn_cli_fresh)
+mn check --mapping "$map" --pg "$fresh"
+expect_exit "check --pg, no schema" 5
+expect_out "check --pg, no schema"
+expect_err "check --pg, no schema" \
+  'mongonorm: error: the target has no column "id" in table "public.users"' "$hint_init"
+mn run --quiet --source "$dump" --mapping "$map" --pg "$fresh" --rejects "$work/fresh.rejects"
+expect_exit "run, init not run" 5
+expect_err "run, init not run" \
+  'mongonorm: error: the target has no column "id" in table "public.users"' "$hint_init"
+if [ -e "$work/fresh.rejects" ]; then fail "run, init not run: reject file created"; else pass "run, init not run: no reject file"; fi
+
+# Tables made by hand (psql), mongonorm's own schema missing.
+byhand=$(fresh_db mn_cli_byhand)
+for f in "$MN_SOURCE_DIR"/sql/[0-9]*_*.sql; do
+  psql "$byhand" -qX -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null 2>&1
+done
+mn run --quiet --source "$dump" --mapping "$map" --pg "$byhand" --rejects "$work/byhand.rejects"
+expect_exit "run, tables present but init not run" 5
+expect_err_head "run, tables present but init not run" "mongonorm: error: could not record the run: ERROR:  relation \"mongonorm.runs\" does not exist"
+n=$(grep -c 'mongonorm init' "$err" || true)
+h=$(grep -cxF "$hint_init" "$err" || true)
+if [ "$n" = 1 ] && [ "$h" = 1 ]; then
+  pass "run, tables present but init not run: the hint once, on its own line"
+else
+  fail "run, tables present but init not run: \"mongonorm init\" $n time(s), hint line $h time(s)"
+  sed 's/^/#   /' "$err"
+fi
+
+# init: once applies, twice is up to date, and neither prints server notices.
+target=$(fresh_db mn_cli_target)
+nsql=$(ls "$MN_SOURCE_DIR"/sql/[0-9]*_*.sql | wc -l)
+mn init --pg "$target"
+expect_exit "init" 0
+if [ "$nsql" -eq 1 ]; then expect_out "init" "applied 1 schema file"; else expect_out "init" "applied $nsql schema files"; fi
+expect_err "init"
+mn init --pg "$target"
+expect_exit "init again" 0
+expect_out "init again" "schema is up to date"
+expect_err "init again"
+
+mn check --mapping "$map" --pg "$target"
+expect_exit "check --pg after init" 0
+expect_out "check --pg after init" \
+  "mapping \"$map\" is valid: 3 collection(s), 12 table(s), all present in the target"
+expect_err "check --pg after init"
+
+other=$(fresh_db mn_cli_nosql)
+mn init --pg "$other" --sql-dir "$work/nosql"
+expect_exit "init, SQL folder missing" 6
+expect_err "init, SQL folder missing" \
+  "mongonorm: error: could not open SQL folder \"$work/nosql\": No such file or directory"
+
+mn check --mapping "$map" --pg "$MN_TEST_PG_DSN user=nosuchuser password=$pgsecret"
+expect_exit "check --pg, unknown role with a password" 5
+line=$(head -n 1 "$err")
+if [[ "$line" == "mongonorm: error: could not connect to PostgreSQL: connection to server "*' failed: FATAL:  role "nosuchuser" does not exist' ]]; then
+  pass "check --pg, unknown role with a password: stderr"
+else
+  fail "check --pg, unknown role with a password: stderr"; sed 's/^/#   /' "$err"
+fi
+expect_secret_hidden "check --pg, unknown role with a password" "$pgsecret"
+
+# A run with rejects: exit 1, how many and where; the report's fields.
+rej="$work/run1.rejects"
+mn run --source "$dump" --mapping "$map" --pg "$target" --rejects "$rej" --report "$work/run1.json"
+expect_exit "run with rejects" 1
+nrej=$(wc -l < "$rej")
+expect_err "run with rejects" "mongonorm: $nrej document(s) rejected; see \"$rej\""
+if [ "$nrej" -gt 0 ]; then pass "run with rejects: $nrej line(s) in the reject file"; else fail "run with rejects: reject file empty"; fi
+if head -n 1 "$out" | grep -q '^collection  *read  *loaded  *rejected'; then
+  pass "run with rejects: statistics table on stdout"
+else
+  fail "run with rejects: no statistics table on stdout"; head -3 "$out" | sed 's/^/#   /'
+fi
+mode=$(stat -c %a "$rej")
+if [ "$mode" = 600 ]; then pass "run with rejects: reject file mode 0600"; else fail "run with rejects: reject file mode $mode"; fi
+
+# report FILE REJECTS FIRST|AGAIN: check the JSON report's shape and sums.
+report_check() {
+  /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+path, rejects, phase = sys.argv[1:4]
+bad = []
+try:
+    r = json.load(open(path))
+except Exception as e:
+    print(f"not JSON: {e}")
+    sys.exit()
+colls = r.get("collections", {})
+tables = r.get("tables", {})
+want_c = {"users", "conversations", "activity_logs"}
+want_t = {"users", "patient_medical_info", "allergies", "medications", "medical_history",
+          "emergency_contacts", "conversations", "messages", "symptoms", "attachments",
+          "prescriptions", "activity_logs"}
+if set(colls) != want_c:
+    bad.append(f"collections {sorted(colls)}")
+if set(tables) != want_t:
+    bad.append(f"tables {sorted(tables)}")
+for name, c in colls.items():
+    for k in ("read", "loaded", "rejected"):
+        if not isinstance(c.get(k), int):
+            bad.append(f"collections.{name}.{k} = {c.get(k)!r}")
+    if all(isinstance(c.get(k), int) for k in ("read", "loaded", "rejected")) \
+            and c["read"] != c["loaded"] + c["rejected"]:
+        bad.append(f"collections.{name}: read != loaded + rejected")
+for name, t in tables.items():
+    for k in ("inserted", "updated", "deleted", "unchanged", "rejected"):
+        if not isinstance(t.get(k), int):
+            bad.append(f"tables.{name}.{k} = {t.get(k)!r}")
+if not bad:
+    nrej = sum(1 for _ in open(rejects))
+    if sum(c["rejected"] for c in colls.values()) != nrej:
+        bad.append("rejected documents != lines in the reject file")
+    if sum(c["read"] for c in colls.values()) == 0:
+        bad.append("nothing read")
+    written = sum(t["inserted"] + t["updated"] + t["deleted"] for t in tables.values())
+    if phase == "first" and sum(t["inserted"] for t in tables.values()) == 0:
+        bad.append("first run inserted nothing")
+    if phase == "again" and written != 0:
+        bad.append(f"second run wrote {written} rows")
+    if phase == "again" and sum(t["unchanged"] for t in tables.values()) == 0:
+        bad.append("second run: nothing unchanged")
+print("ok" if not bad else "; ".join(bad))
+PY
+}
+res=$(report_check "$work/run1.json" "$rej" first)
+if [ "$res" = ok ]; then pass "--report: collections.*.{read,loaded,rejected}, tables.*.{inserted,...}"; else fail "--report: $res"; fi
+
+# Again, quietly: same rejects, nothing written, nothing on stdout.
+mn run --quiet --source "$dump" --mapping "$map" --pg "$target" --rejects "$rej" --report "$work/run2.json"
+expect_exit "run again --quiet" 1
+expect_out "run again --quiet"
+expect_err "run again --quiet" "mongonorm: $(wc -l < "$rej") document(s) rejected; see \"$rej\""
+res=$(report_check "$work/run2.json" "$rej" again)
+if [ "$res" = ok ]; then pass "--report on a second run: nothing written"; else fail "--report on a second run: $res"; fi
+
+# Output files that cannot be written.
+mn run --quiet --source "$dump" --mapping "$map" --pg "$target" --rejects "$work/nodir/r.jsonl"
+expect_exit "run, reject file cannot be created" 6
+expect_err "run, reject file cannot be created" \
+  "mongonorm: error: could not create reject file \"$work/nodir/r.jsonl\": No such file or directory"
+mn run --quiet --source "$dump" --mapping "$map" --pg "$target" --rejects "$rej" --report "$work/nodir/r.json"
+expect_exit "run, report cannot be written" 6
+expect_err_head "run, report cannot be written" \
+  "mongonorm: error: could not write report \"$work/nodir/r.json\": No such file or directory"
+
+# A clean run: exit 0, nothing on stderr.
+clean=$(fresh_db mn_cli_clean)
+mkdir -p "$work/clean"
+cp "$dump/medichat/activity_logs.bson" "$work/clean/"
+"$MN_BIN" init --pg "$clean" >/dev/null 2>&1
+mn run --quiet --source "$work/clean" --mapping "$map" --pg "$clean" --rejects "$work/clean.rejects"
+expect_exit "run without rejects" 0
+expect_out "run without rejects"
+expect_err "run without rejects"
+
+# The run lock: another session holds it, the second run stops at once with 7.
+holder_app=mn_cli_lock_holder
+release_lock() {
+  psql "$MN_TEST_PG_DSN" -qXAt -c \
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$holder_app'" \
+    >/dev/null 2>&1 || true
+  if [ -n "${holder:-}" ]; then kill "$holder" 2>/dev/null || true; wait "$holder" 2>/dev/null || true; fi
+  holder=
+}
+trap release_lock EXIT
+PGAPPNAME=$holder_app psql "$target" -qXAt -c "SELECT pg_advisory_lock(7236481590123)" \
+  -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+holder=$!
+held=0
+for _ in $(seq 1 100); do
+  held=$(psql "$target" -qXAt -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+  [ "$held" -gt 0 ] && break
+  sleep 0.1
+done
+if [ "$held" -gt 0 ]; then pass "lock: held by a background session"; else fail "lock: background session did not get it"; fi
+
+start=$(date +%s%N)
+mn run --quiet --source "$dump" --mapping "$map" --pg "$target" --rejects "$work/locked.rejects"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+expect_exit "run while another holds the lock" 7
+expect_err "run while another holds the lock" \
+  "mongonorm: error: another mongonorm run is using this target database"
+if [ "$ms" -lt 10000 ]; then pass "run while locked stops at once (${ms} ms)"; else fail "run while locked took ${ms} ms"; fi
+mn init --pg "$target"
+expect_exit "init while another holds the lock" 7
+expect_err "init while another holds the lock" \
+  "mongonorm: error: another mongonorm run is using this target database"
+mn check --mapping "$map" --pg "$target"
+expect_exit "check (read-only) while another holds the lock" 0
+
+release_lock
+mn run --quiet --source "$dump" --mapping "$map" --pg "$target" --rejects "$work/after.rejects"
+expect_exit "run after the lock is released" 1
+finish
