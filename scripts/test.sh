@@ -20,7 +20,7 @@ cleanup() {
   bash scripts/pg.sh stop "$top/build" || true
 }
 trap cleanup EXIT
-uri=$(bash tests/start_wire_server.sh "$top/fixtures/medichat/json-canonical" "$portfile")
+uri=$(bash tests/start_wire_server.sh "$top/fixtures/medichat/dump/medichat" "$portfile")
 
 export MN_TEST_PG_DSN="$dsn"
 export MN_TEST_MONGODB_URI="$uri"
