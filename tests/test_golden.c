@@ -173,6 +173,13 @@ first_difference(const char *a, const char *b)
    return line;
 }
 
+static gint
+compare_names(gconstpointer a, gconstpointer b)
+{
+   /* g_ptr_array_sort passes pointers to the elements */
+   return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static void
 test_golden_cases(void **state)
 {
@@ -191,10 +198,10 @@ test_golden_cases(void **state)
       }
    }
    closedir(d);
-   g_ptr_array_sort(names, (GCompareFunc)g_strcmp0);
+   g_ptr_array_sort(names, compare_names);
    assert_true(names->len > 0);
    for (guint i = 0; i < names->len; i++) {
-      const char *name = *(char **)&g_ptr_array_index(names, i);
+      const char *name = g_ptr_array_index(names, i);
       char *dir = g_strdup_printf("%s/%s", root, name);
       char *expected_path = g_strdup_printf("%s/expected.txt", dir);
       char *actual = run_case(dir);

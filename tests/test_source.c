@@ -393,12 +393,12 @@ test_source_dump_database_subfolder(void **state)
    expect_all(f, f->dir, "emr", MN_SOURCE_DUMP, false);
    expect_all(f, sub, "emr", MN_SOURCE_DUMP, false);  /* pointed at the database folder */
    expect_all(f, sub, NULL, MN_SOURCE_DUMP, false);
-   expect_error(f->dir, "billing", MN_ERROR_IO, MN_IO_OPEN, "no database folder \"billing\"");
+   expect_error(f->dir, "billing", MN_ERROR_MONGO, MN_MONGO_NOT_FOUND, "no database folder \"billing\"");
 
    /* Two user databases: the caller must choose. */
    make_dir(f, "crm");
    write_file(f, "crm/users.bson", blob, len);
-   expect_error(f->dir, NULL, MN_ERROR_IO, MN_IO_OPEN, "several databases");
+   expect_error(f->dir, NULL, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND, "several databases");
    expect_all(f, f->dir, "emr", MN_SOURCE_DUMP, false);
 
    bson_free(sub);
@@ -880,10 +880,10 @@ test_source_kind_detection(void **state)
    mn_source_t *source;
 
    /* Empty folder, missing folder, a file. */
-   expect_error(f->dir, NULL, MN_ERROR_IO, MN_IO_OPEN, "holds no .bson or .json file");
+   expect_error(f->dir, NULL, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND, "holds no .bson or .json file");
    expect_error(missing, NULL, MN_ERROR_IO, MN_IO_OPEN, "could not open folder");
    write_file(f, "notes.txt", "x", 1);
-   expect_error(f->dir, NULL, MN_ERROR_IO, MN_IO_OPEN, "holds no .bson or .json file");
+   expect_error(f->dir, NULL, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND, "holds no .bson or .json file");
 
    /* Only .json: a JSON folder; .bson too: a dump, whose .json files are not read. */
    write_file(f, "users.json", lines, strlen(lines));

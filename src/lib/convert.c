@@ -622,6 +622,70 @@ coercion_kind(walk_t *w, const char *fmt, const char *type_label)
    return scratch(w, g_strdup_printf(fmt, type_label));
 }
 
+/*
+ * A column that `references` a collection: its value names a document by `_id`, so the
+ * row id is derived exactly as that document's own id (keys.c), whatever the type.  A
+ * string holding an ObjectId's hex digits or a UUID is read as one (counted).
+ */
+static bool
+eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_iter_t *it,
+               const char *concrete, newrow_t *r)
+{
+   coll_state_t *rs = &w->conv->colls[c->ref_collection];
+   char idbuf[MN_UUID_TEXT_LEN + 1];
+   mn_uuid_t ref;
+   bool valid;
+
+   mn_uuid_from_value(it, &ref);
+   valid = uuid_set_has(rs->source_ids, &ref);
+   if (!valid && BSON_ITER_HOLDS_UTF8(it)) {
+      mn_value_spec_t spec;
+      bson_string_t *out = bson_string_new(NULL);
+      mn_uuid_t alt;
+
+      memset(&spec, 0, sizeof spec);
+      spec.type = MN_TYPE_UUID;
+      spec.scale = -1;
+      if (mn_value_convert(it, &spec, out, NULL, 0) <= MN_VALUE_COERCED &&
+          mn_uuid_parse(out->str, &alt) && uuid_set_has(rs->source_ids, &alt)) {
+         ref = alt;
+         valid = true;
+         count_coercion(w, e, c, "reference written as a string");
+      }
+      bson_string_free(out, true);
+   }
+   if (valid && uuid_set_has(rs->rejected, &ref)) {
+      valid = false;
+   }
+   if (!valid) {
+      if (c->on_missing_reference == MN_ON_REJECT) {
+         reject(w, concrete, "reference to a document of collection \"%s\" that %s",
+                c->references,
+                uuid_set_has(rs->rejected, &ref) ? "was rejected" : "is not in the source");
+      } else {
+         count_coercion(w, e, c,
+                        uuid_set_has(rs->rejected, &ref)
+                           ? "reference to a rejected document stored as NULL"
+                           : "dangling reference stored as NULL");
+      }
+      return true;
+   }
+   if ((size_t)c->ref_collection >= w->coll_index && !uuid_set_has(rs->accepted, &ref) &&
+       !uuid_set_has(rs->target_ids, &ref)) {
+      deferred_t d;
+      d.table = (size_t)e->table_index;
+      d.column = (size_t)c->table_column;
+      d.ref_table = (size_t)w->conv->m->collections[c->ref_collection].entries[0].table_index;
+      d.ref_id = ref;
+      memset(&d.row_id, 0, sizeof d.row_id); /* filled by emit_row */
+      g_array_append_val(w->rs->deferred, d);
+      return true;
+   }
+   mn_uuid_format(&ref, idbuf);
+   set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
+   return true;
+}
+
 /* Evaluate one column into row r.  Returns false when the row must be skipped. */
 static bool
 eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c, newrow_t *r)
@@ -633,7 +697,8 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
    const char *concrete = "";
    bool found = false;
    bson_string_t *out;
-   mn_value_status_t st;
+   mn_value_status_t st = MN_VALUE_NULL;
+   const char *type_label;
 
    switch (c->kind) {
    case MN_SRC_DOC_ID:
@@ -678,6 +743,10 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
          concrete = join_path(w, ctx->path, c->paths[0].text);
       }
    }
+   type_label = key ? "string" : found ? bson_type_label(bson_iter_type(&it)) : "missing value";
+   if (found && !key && c->ref_collection >= 0) {
+      return eval_reference(w, e, c, &it, concrete, r);
+   }
    out = bson_string_new(NULL);
    if (!found && c->default_value) {
       /* the source's own meaning of an absent field, declared in the mapping */
@@ -709,38 +778,7 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
    if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
       if (st == MN_VALUE_COERCED) {
          count_coercion(w, e, c,
-                        coercion_kind(w, "converted from %s", bson_type_label(bson_iter_type(&it))));
-      }
-      if (c->ref_collection >= 0) {
-         mn_uuid_t ref;
-         coll_state_t *rs = &w->conv->colls[c->ref_collection];
-         bool valid;
-
-         mn_uuid_parse(out->str, &ref);
-         valid = uuid_set_has(rs->source_ids, &ref) && !uuid_set_has(rs->rejected, &ref);
-         if (!valid) {
-            if (c->on_missing_reference == MN_ON_REJECT) {
-               reject(w, concrete, "reference to a %s document that does not exist (%s)",
-                      c->references,
-                      uuid_set_has(rs->rejected, &ref) ? "it was rejected" : "not in the source");
-            } else {
-               count_coercion(w, e, c, "dangling reference stored as NULL");
-            }
-            bson_string_free(out, true);
-            return true;
-         }
-         if ((size_t)c->ref_collection >= w->coll_index && !uuid_set_has(rs->accepted, &ref) &&
-             !uuid_set_has(rs->target_ids, &ref)) {
-            deferred_t d;
-            d.table = (size_t)e->table_index;
-            d.column = (size_t)c->table_column;
-            d.ref_table = (size_t)w->conv->m->collections[c->ref_collection].entries[0].table_index;
-            d.ref_id = ref;
-            memset(&d.row_id, 0, sizeof d.row_id); /* filled by the caller */
-            g_array_append_val(w->rs->deferred, d);
-            bson_string_free(out, true);
-            return true;
-         }
+                        coercion_kind(w, "converted from %s", type_label));
       }
       set_text(w, r, c->table_column, out->str, out->len);
       bson_string_free(out, true);
@@ -768,10 +806,10 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
       reject(w, concrete, "%s", reason);
       return true;
    case MN_ON_SKIP_ROW:
-      count_coercion(w, e, c, coercion_kind(w, "row skipped: invalid %s", bson_type_label(bson_iter_type(&it))));
+      count_coercion(w, e, c, coercion_kind(w, "row skipped: invalid %s", type_label));
       return false;
    case MN_ON_NULL:
-      count_coercion(w, e, c, coercion_kind(w, "invalid %s stored as NULL", bson_type_label(bson_iter_type(&it))));
+      count_coercion(w, e, c, coercion_kind(w, "invalid %s stored as NULL", type_label));
       if (c->raw_to >= 0 && found && !key) {
          mn_value_spec_t text_spec;
          bson_string_t *raw = bson_string_new(NULL);
@@ -807,6 +845,61 @@ find_shape(const mn_entry_t *e, bson_type_t t)
    return NULL;
 }
 
+/* PostgreSQL treats NULLs in a unique key as distinct: such a row never collides. */
+static bool
+unique_key_complete(const mn_entry_t *e, const newrow_t *r)
+{
+   for (size_t i = 0; i < e->n_unique; i++) {
+      if (r->offsets[e->unique[i]] < 0) {
+         return false;
+      }
+   }
+   return true;
+}
+
+static const mn_column_t *
+column_at(const mn_entry_t *e, int table_column)
+{
+   for (size_t i = 0; i < e->n_columns; i++) {
+      if (e->columns[i].table_column == table_column) {
+         return &e->columns[i];
+      }
+   }
+   for (size_t s = 0; s < e->n_shapes; s++) {
+      for (size_t i = 0; i < e->shapes[s].n_columns; i++) {
+         if (e->shapes[s].columns[i].table_column == table_column) {
+            return &e->shapes[s].columns[i];
+         }
+      }
+   }
+   return NULL;
+}
+
+/* The source path of the key's first path column, for a reject message. */
+static const char *
+unique_key_path(walk_t *w, const ctx_t *ctx, const mn_entry_t *e)
+{
+   for (size_t i = 0; i < e->n_unique; i++) {
+      const mn_column_t *c = column_at(e, e->unique[i]);
+      if (c && c->kind == MN_SRC_PATH && c->paths[0].root == MN_ROOT_ELEMENT) {
+         return join_path(w, ctx->path, c->paths[0].n_segments ? c->paths[0].joined : "");
+      }
+   }
+   return ctx->path;
+}
+
+static const char *
+unique_key_names(walk_t *w, const mn_entry_t *e)
+{
+   GString *names = g_string_new(NULL);
+
+   for (size_t i = 0; i < e->n_unique; i++) {
+      const mn_column_t *c = column_at(e, e->unique[i]);
+      g_string_append_printf(names, "%s%s", i ? ", " : "", c ? c->name : "?");
+   }
+   return scratch(w, g_string_free(names, FALSE));
+}
+
 /* Build the row for context ci (already pushed); commits it unless skipped. */
 static void
 emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
@@ -816,6 +909,7 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
    ctx_t *ctx = &g_array_index(w->ctxs, ctx_t, ci);
    const mn_shape_t *shape = NULL;
    guint deferred_before = w->rs->deferred->len;
+   guint coercions_before = w->rs->coercions->len;
    char idbuf[MN_UUID_TEXT_LEN + 1];
    bool keep = true;
 
@@ -851,7 +945,7 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
       keep = eval_column(w, ctx, e, &shape->columns[i], &r);
       ctx = &g_array_index(w->ctxs, ctx_t, ci);
    }
-   if (keep && e->n_unique) {
+   if (keep && e->n_unique && unique_key_complete(e, &r)) {
       GString *k = g_string_new(NULL);
       g_string_append_printf(k, "%d", e->table_index);
       for (size_t i = 0; i < e->n_unique; i++) {
@@ -877,8 +971,9 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
                g_array_append_val(w->rs->coercions, co);
                keep = false;
             } else {
-               reject(w, ctx->path, "duplicate value for the unique key of table \"%s\"",
-                      e->table);
+               reject(w, unique_key_path(w, ctx, e),
+                      "duplicate value for the unique key (%s) of table \"%s\"",
+                      unique_key_names(w, e), e->table);
             }
          } else if (e->unique_per_doc) {
             g_hash_table_add(set, g_strdup(k->str));
@@ -891,6 +986,17 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
       g_string_free(k, TRUE);
    }
    if (!keep) {
+      /* Only the reason the row went counts: its other values were never stored. */
+      if (w->rs->coercions->len > coercions_before) {
+         coercion_t last = g_array_index(w->rs->coercions, coercion_t, w->rs->coercions->len - 1);
+         g_array_set_size(w->rs->coercions, coercions_before);
+         g_array_append_val(w->rs->coercions, last);
+      }
+      if (ctx->entry == 0 && e == &w->coll->entries[0]) {
+         /* The document's own row cannot be dropped: the document would vanish. */
+         reject(w, ctx->path, "the document's primary row was skipped (%s)",
+                g_array_index(w->rs->coercions, coercion_t, w->rs->coercions->len - 1).kind);
+      }
       ctx->dropped = true;
       g_array_set_size(w->rs->deferred, deferred_before);
       g_free(r.offsets);
@@ -1091,13 +1197,25 @@ walk_entry(walk_t *w, size_t ei)
 
 /* ---- drift: source paths no entry covers ---- */
 
+static bool
+in_list(char *const *list, size_t n, const char *path)
+{
+   for (size_t i = 0; i < n; i++) {
+      if (strcmp(list[i], path) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
 static int
 coverage(const mn_collection_t *coll, const char *path)
 {
-   /* 2 = covered (this path or an ancestor is mapped), 1 = an ancestor of a mapped path,
-    * 0 = unmapped */
+   /* 2 = covered (this path or an ancestor is mapped), 3 = iterated by `each` (scalar
+    * elements are mapped, sub-documents are looked into), 1 = an ancestor of a mapped
+    * path, 0 = unmapped */
    size_t len = strlen(path);
-   int result = 0;
+   int result = in_list(coll->iterated, coll->n_iterated, path) ? 3 : 0;
 
    for (size_t i = 0; i < coll->n_covered; i++) {
       const char *c = coll->covered[i];
@@ -1105,7 +1223,7 @@ coverage(const mn_collection_t *coll, const char *path)
       if (cl <= len && strncmp(c, path, cl) == 0 && (path[cl] == '\0' || path[cl] == '.')) {
          return 2;
       }
-      if (cl > len && strncmp(c, path, len) == 0 && c[len] == '.') {
+      if (cl > len && strncmp(c, path, len) == 0 && c[len] == '.' && result == 0) {
          result = 1;
       }
    }
@@ -1124,22 +1242,37 @@ drift_walk(walk_t *w, bson_iter_t *it, const char *prefix, GHashTable *seen)
          if (!g_hash_table_contains(seen, path)) {
             g_hash_table_add(seen, g_strdup(path));
          }
-      } else if (cov == 1) {
+      } else if (cov == 1 || cov == 3) {
+         /* scalars here are mapped when `each` iterates this path (cov 3); otherwise the
+          * mapping reads fields below and nothing reads a scalar */
+         bool scalars_ok = cov == 3;
          bson_iter_t child;
          if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
-            drift_walk(w, &child, path, seen);
+            if (in_list(w->coll->maps, w->coll->n_maps, path)) {
+               /* a map: its keys are data, not field names */
+               char *keyed = g_strdup_printf("%s.*", path);
+               while (bson_iter_next(&child)) {
+                  bson_iter_t grand;
+                  if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
+                     drift_walk(w, &grand, keyed, seen);
+                  }
+               }
+               g_free(keyed);
+            } else {
+               drift_walk(w, &child, path, seen);
+            }
          } else if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &child)) {
             /* array elements add no path component */
             while (bson_iter_next(&child)) {
                bson_iter_t grand;
                if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
                   drift_walk(w, &grand, path, seen);
-               } else if (!is_nullish(&child) && !g_hash_table_contains(seen, path)) {
-                  /* a scalar where the mapping reads fields below: nothing reads it */
+               } else if (!scalars_ok && !is_nullish(&child) &&
+                          !g_hash_table_contains(seen, path)) {
                   g_hash_table_add(seen, g_strdup(path));
                }
             }
-         } else if (!is_nullish(it) && !g_hash_table_contains(seen, path)) {
+         } else if (!scalars_ok && !is_nullish(it) && !g_hash_table_contains(seen, path)) {
             g_hash_table_add(seen, g_strdup(path));
          }
       }

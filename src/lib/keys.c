@@ -53,6 +53,70 @@ v5_text(const char *text, size_t len, mn_uuid_t *out)
    mn_uuid_v5(namespace_uuid(), text, len, out);
 }
 
+/*
+ * "n:<integer>" for a Decimal128 string ("42", "42.000", "4.2E+1", "-0") whose value is an
+ * integer of at most 19 digits; false otherwise.
+ */
+static bool
+decimal_integer_text(const char *text, char *buf, size_t size)
+{
+   char digits[64];
+   size_t n = 0;
+   int point = -1; /* digits before the decimal point */
+   long exp = 0;
+   bool neg = false;
+   const char *p = text;
+   size_t lead = 0;
+   long int_len;
+
+   if (*p == '-' || *p == '+') {
+      neg = *p == '-';
+      p++;
+   }
+   for (; *p && *p != 'E' && *p != 'e'; p++) {
+      if (*p == '.') {
+         point = (int)n;
+      } else if (*p >= '0' && *p <= '9' && n < sizeof digits - 1) {
+         digits[n++] = *p;
+      } else {
+         return false;
+      }
+   }
+   if (*p) {
+      exp = strtol(p + 1, NULL, 10);
+   }
+   if (point < 0) {
+      point = (int)n;
+   }
+   int_len = point + exp;
+   /* every digit after the integer part must be zero */
+   for (size_t i = 0; i < n; i++) {
+      if ((long)i >= int_len && digits[i] != '0') {
+         return false;
+      }
+   }
+   while (lead < n && (long)lead < int_len && digits[lead] == '0') {
+      lead++;
+   }
+   if (int_len - (long)lead > 19) {
+      return false;
+   }
+   {
+      char num[32];
+      size_t o = 0;
+      for (long i = (long)lead; i < int_len; i++) {
+         num[o++] = i < (long)n ? digits[i] : '0';
+      }
+      num[o] = '\0';
+      if (o == 0) {
+         snprintf(buf, size, "n:0");
+      } else {
+         snprintf(buf, size, "n:%s%s", neg ? "-" : "", num);
+      }
+   }
+   return true;
+}
+
 void
 mn_uuid_from_value(const bson_iter_t *value, mn_uuid_t *out)
 {
@@ -93,6 +157,21 @@ mn_uuid_from_value(const bson_iter_t *value, mn_uuid_t *out)
       }
       v5_text(buf, strlen(buf), out);
       return;
+   case BSON_TYPE_DECIMAL128: {
+      /* MongoDB compares numbers by value: Decimal128 42 (or 42.0, 4.2E+1) is the same
+       * _id as Int32 42.  An integral value takes the integer name. */
+      char text[BSON_DECIMAL128_STRING];
+      bson_decimal128_t dec;
+
+      if (bson_iter_decimal128(value, &dec)) {
+         bson_decimal128_to_string(&dec, text);
+         if (decimal_integer_text(text, buf, sizeof buf)) {
+            v5_text(buf, strlen(buf), out);
+            return;
+         }
+      }
+   }
+      /* fall through */
    default: {
       bson_t wrapper = BSON_INITIALIZER;
       char *json;

@@ -361,6 +361,7 @@ column_cleanup(mn_column_t *c)
    bson_free(c->paths);
    bson_free(c->const_value);
    bson_free(c->default_value);
+   bson_free(c->raw_to_name);
    bson_free((void *)c->spec.transforms);
    for (size_t i = 0; i < c->spec.n_enum; i++) {
       bson_free((void *)c->spec.enum_values[i]);
@@ -619,6 +620,17 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
          return false;
       }
       c->on_missing_reference = choice == 0 ? MN_ON_REJECT : MN_ON_NULL;
+   }
+   if ((v = map_get(ld, n, "raw_to"))) {
+      if (!scalar(v) || !*scalar(v)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"raw_to\" takes a column name");
+         return false;
+      }
+      if (c->on_invalid != MN_ON_NULL) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"raw_to\" needs \"on_invalid: null\"");
+         return false;
+      }
+      c->raw_to_name = bson_strdup(scalar(v));
    }
    if (c->kind != MN_SRC_PATH &&
        (map_get(ld, n, "type") || map_get(ld, n, "enum") || map_get(ld, n, "units") ||
@@ -1046,6 +1058,21 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
       }
    }
 
+   /* raw_to: a column of the same entry, or one only raw_to writes (added to the table) */
+   for (size_t s = 0; s <= e->n_shapes; s++) {
+      mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
+      size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+      for (size_t i = 0; i < nc; i++) {
+         mn_column_t *target;
+         if (!cols[i].raw_to_name) {
+            continue;
+         }
+         target = entry_find_column(e, cols[i].raw_to_name);
+         cols[i].raw_to = target ? target->table_column
+                                 : table_column(t, cols[i].raw_to_name);
+      }
+   }
+
    /* the column holding the document id */
    for (size_t s = 0; s <= e->n_shapes; s++) {
       mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
@@ -1170,33 +1197,6 @@ parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
       }
       coll->n_entries++;
 
-      /* raw_to: a text column of the same entry */
-      {
-         yaml_node_t *cols = map_get(ld, en, "columns");
-         for (size_t i = 0; i < e->n_columns; i++) {
-            yaml_node_t *cn = map_get(ld, cols, e->columns[i].name);
-            yaml_node_t *rt = cn && cn->type == YAML_MAPPING_NODE ? map_get(ld, cn, "raw_to") : NULL;
-            mn_column_t *target;
-            if (!rt) {
-               continue;
-            }
-            target = scalar(rt) ? entry_find_column(e, scalar(rt)) : NULL;
-            if (!target) {
-               /* a column only raw_to writes: add it to the table */
-               if (!scalar(rt)) {
-                  fail(ld, MN_MAPPING_BAD_VALUE, rt, "\"raw_to\" takes a column name");
-                  return false;
-               }
-               e->columns[i].raw_to = table_column(&ld->m->tables[e->table_index], scalar(rt));
-            } else {
-               e->columns[i].raw_to = target->table_column;
-            }
-            if (e->columns[i].on_invalid != MN_ON_NULL) {
-               fail(ld, MN_MAPPING_BAD_VALUE, rt, "\"raw_to\" needs \"on_invalid: null\"");
-               return false;
-            }
-         }
-      }
    }
    if (coll->n_entries == 0) {
       fail(ld, MN_MAPPING_MISSING_KEY, v, "%s maps to no table", where);
@@ -1271,7 +1271,24 @@ entry_abs_path(mn_collection_t *coll, int index)
    base = e->parent >= 0 ? entry_abs_path(coll, e->parent) : bson_strdup("");
    out = *base ? bson_strdup_printf("%s.%s", base, e->each.text) : bson_strdup(e->each.text);
    bson_free(base);
+   if (e->each_kind == MN_EACH_MAP) {
+      char *keyed = bson_strdup_printf("%s.*", out);
+      bson_free(out);
+      out = keyed;
+   }
    return out;
+}
+
+static void
+add_iterated(mn_collection_t *coll, const char *path)
+{
+   for (size_t i = 0; i < coll->n_iterated; i++) {
+      if (strcmp(coll->iterated[i], path) == 0) {
+         return;
+      }
+   }
+   coll->iterated = bson_realloc(coll->iterated, (coll->n_iterated + 1) * sizeof(char *));
+   coll->iterated[coll->n_iterated++] = bson_strdup(path);
 }
 
 static void
@@ -1284,6 +1301,19 @@ cover_column(mn_collection_t *coll, int entry, const mn_column_t *c)
       char *full;
 
       if (path->is_key) {
+         continue;
+      }
+      if (path->root == MN_ROOT_ELEMENT && path->n_segments == 0 &&
+          coll->entries[entry].each_kind && c->spec.type != MN_TYPE_JSONB &&
+          c->spec.type != MN_TYPE_TEXT_ARRAY) {
+         /* `$` of an element reads scalar elements, not the fields of sub-documents */
+         char *abs = entry_abs_path(coll, entry);
+         size_t n = strlen(abs);
+         if (n > 2 && strcmp(abs + n - 2, ".*") == 0) {
+            abs[n - 2] = '\0';
+         }
+         add_iterated(coll, abs);
+         bson_free(abs);
          continue;
       }
       if (path->root == MN_ROOT_DOC) {
@@ -1332,12 +1362,16 @@ compute_covered(mn_collection_t *coll)
             cover_column(coll, (int)i, &e->shapes[s].columns[c]);
          }
       }
-      /* Sub-document elements' own _id feeds the row id. */
+      /* Sub-document elements' own _id feeds the row id.  A map's keys are data. */
       if (e->each_kind) {
          char *abs = entry_abs_path(coll, (int)i);
          char *id = bson_strdup_printf("%s._id", abs);
          add_covered(coll, id);
-         /* an array of scalars read by `$` covers the array itself */
+         if (e->each_kind == MN_EACH_MAP) {
+            abs[strlen(abs) - 2] = '\0'; /* drop ".*" */
+            coll->maps = bson_realloc(coll->maps, (coll->n_maps + 1) * sizeof(char *));
+            coll->maps[coll->n_maps++] = bson_strdup(abs);
+         }
          bson_free(id);
          bson_free(abs);
       }
@@ -1526,6 +1560,14 @@ mn_mapping_destroy(mn_mapping_t *m)
          bson_free(c->covered[j]);
       }
       bson_free(c->covered);
+      for (size_t j = 0; j < c->n_iterated; j++) {
+         bson_free(c->iterated[j]);
+      }
+      bson_free(c->iterated);
+      for (size_t j = 0; j < c->n_maps; j++) {
+         bson_free(c->maps[j]);
+      }
+      bson_free(c->maps);
       bson_free(c->watermark);
    }
    bson_free(m->collections);

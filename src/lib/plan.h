@@ -53,6 +53,7 @@ typedef struct {
    mn_policy_t on_missing;           /**< REJECT or SKIP_ROW */
    mn_policy_t on_missing_reference; /**< REJECT or NULL */
    int raw_to;        /**< table column receiving unconverted text, -1 none */
+   char *raw_to_name; /**< as written, resolved to raw_to after the entry is read; owned */
    char *references;  /**< collection name, or NULL; owned */
    int ref_collection;/**< index of that collection in the plan, -1 none */
 } mn_column_t;
@@ -118,6 +119,10 @@ typedef struct {
    size_t n_ignore;
    char **covered;       /**< mapped source paths (normalized, no array indexes); owned */
    size_t n_covered;
+   char **iterated;      /**< paths some `each` iterates (their scalar elements are mapped) */
+   size_t n_iterated;
+   char **maps;          /**< paths iterated as maps: their keys read as "*" in drift paths */
+   size_t n_maps;
    char *watermark;      /**< or NULL; owned */
 } mn_collection_t;
 

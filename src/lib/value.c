@@ -1481,11 +1481,10 @@ emit_numeric(conv_t *c, num_t *num)
       dec_from_double(num->d, false, d);
    }
    if (d->kind != DEC_FINITE) {
-      if (p > 0) {
-         return fail(c, "%s does not fit numeric(%d,%d)", num->what, p, s);
-      }
-      bson_string_append(c->out, d->kind == DEC_NAN ? "NaN" : d->neg ? "-Infinity" : "Infinity");
-      return MN_VALUE_OK;
+      /* PostgreSQL's numeric accepts NaN and infinities, but a numeric column holds
+       * measures and amounts: "not a number" is invalid here, and the mapping's
+       * on_invalid decides (double precision columns keep them). */
+      return fail(c, "%s is not a finite number", num->what);
    }
    if (has_scale) {
       dec_round(d, s, &lost);
@@ -1858,6 +1857,69 @@ walk:
 }
 
 /*
+ * Copy JSON text, writing each fractional or exponent number in its shortest form that
+ * reads back as the same double: libbson prints doubles with 20 significant digits
+ * (1e-07 as 9.9999999999999995475e-08), which jsonb would keep as a different decimal.
+ * Integers and everything inside strings are copied as they are.
+ */
+static void
+append_json_shortest(bson_string_t *out, const char *json)
+{
+   bool in_string = false;
+   const char *p = json;
+
+   while (*p) {
+      if (in_string) {
+         if (*p == '\\' && p[1]) {
+            bson_string_append_c(out, *p++);
+         } else if (*p == '"') {
+            in_string = false;
+         }
+         bson_string_append_c(out, *p++);
+         continue;
+      }
+      if (*p == '"') {
+         in_string = true;
+         bson_string_append_c(out, *p++);
+         continue;
+      }
+      if (*p == '-' || is_digit(*p)) {
+         const char *start = p;
+         bool fractional = false;
+         char token[64];
+         size_t n;
+
+         while (*p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E' || is_digit(*p)) {
+            fractional = fractional || *p == '.' || *p == 'e' || *p == 'E';
+            p++;
+         }
+         n = (size_t)(p - start);
+         if (fractional && n < sizeof token) {
+            char buf[64];
+            double v;
+            memcpy(token, start, n);
+            token[n] = '\0';
+            v = strtod(token, NULL);
+            if (isfinite(v)) {
+               float_text(v, false, buf, sizeof buf);
+               /* keep it a JSON number that still reads as fractional ("1.0", not "1") */
+               if (!strpbrk(buf, ".e")) {
+                  strncat(buf, ".0", sizeof buf - strlen(buf) - 1);
+               }
+               bson_string_append(out, buf);
+               continue;
+            }
+         }
+         for (const char *q = start; q < p; q++) {
+            bson_string_append_c(out, *q);
+         }
+         continue;
+      }
+      bson_string_append_c(out, *p++);
+   }
+}
+
+/*
  * Relaxed Extended JSON of one value: libbson only renders whole documents,
  * so the value goes into {"v": value} and is cut back out of
  * `{ "v" : <value> }`.  A string value may be given directly (after transforms).
@@ -1897,7 +1959,7 @@ emit_json(conv_t *c, const bson_iter_t *iter, const char *str, size_t len)
       goto cleanup;
    }
    json[jlen - (sizeof suffix - 1)] = '\0';
-   bson_string_append(c->out, json + sizeof prefix - 1);
+   append_json_shortest(c->out, json + sizeof prefix - 1);
    st = MN_VALUE_OK;
 cleanup:
    bson_free(json);

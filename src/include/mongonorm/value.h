@@ -108,8 +108,8 @@ typedef enum {
  *   holding a UUID (hyphens optional) or 24 hex digits (ObjectId as string, COERCED);
  * - smallint/integer/bigint: int32, int64, double or decimal128 holding an integer in range,
  *   a string of an integer (COERCED); fractions, NaN, infinities and overflow are INVALID;
- * - numeric: int32, int64, decimal128 (exact digits, NaN and +-Infinity allowed when
- *   precision is 0), double (shortest text that reads back as the same double), a numeric
+ * - numeric: int32, int64, decimal128 (exact digits; NaN and +-Infinity are INVALID: a
+ *   numeric column holds measures), double (shortest text that reads back as the same double), a numeric
  *   string, or with units a string such as "178 cm", "5'10\"", "154 lbs" (COERCED);
  *   precision/scale enforced (rounded half away from zero to scale: COERCED when digits
  *   are lost, INVALID when the integer part does not fit);
