@@ -12,6 +12,7 @@
 
 #include <glib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -383,12 +384,17 @@ typedef struct {
 } ctx_t;
 
 typedef struct {
+   ctx_t *items; /* aligned for ctx_t (see push_ctx) */
+   size_t n, cap;
+} ctxvec_t;
+
+typedef struct {
    mn_converter_t *conv;
    size_t coll_index;
    const mn_collection_t *coll;
    const bson_t *doc;
    mn_rowset_t *rs;
-   GArray *ctxs; /* ctx_t */
+   ctxvec_t ctxs; /* every context of the document, in creation order */
    GHashTable *doc_unique; /* per-document unique keys and element ids: char* */
    bool rejected;
 } walk_t;
@@ -446,10 +452,10 @@ resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const
 
    *key = NULL;
    if (p->root == MN_ROOT_DOC) {
-      start = &g_array_index(w->ctxs, ctx_t, 0);
+      start = &w->ctxs.items[0];
    } else if (p->root == MN_ROOT_PARENT) {
-      start = ctx->parent >= 0 ? &g_array_index(w->ctxs, ctx_t, ctx->parent)
-                               : &g_array_index(w->ctxs, ctx_t, 0);
+      start = ctx->parent >= 0 ? &w->ctxs.items[ctx->parent]
+                               : &w->ctxs.items[0];
    }
    *concrete = start->path;
    if (p->is_key) {
@@ -706,8 +712,8 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
       set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
       return true;
    case MN_SRC_PARENT_ID: {
-      const ctx_t *p = ctx->parent >= 0 ? &g_array_index(w->ctxs, ctx_t, ctx->parent)
-                                        : &g_array_index(w->ctxs, ctx_t, 0);
+      const ctx_t *p = ctx->parent >= 0 ? &w->ctxs.items[ctx->parent]
+                                        : &w->ctxs.items[0];
       mn_uuid_format(&p->id, idbuf);
       set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
       return true;
@@ -906,7 +912,7 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
 {
    const mn_table_t *t = &w->conv->m->tables[e->table_index];
    newrow_t r;
-   ctx_t *ctx = &g_array_index(w->ctxs, ctx_t, ci);
+   ctx_t *ctx = &w->ctxs.items[ci];
    const mn_shape_t *shape = NULL;
    guint deferred_before = w->rs->deferred->len;
    guint coercions_before = w->rs->coercions->len;
@@ -939,11 +945,11 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
    set_text(w, &r, 0, idbuf, MN_UUID_TEXT_LEN);
    for (size_t i = 0; i < e->n_columns && keep; i++) {
       keep = eval_column(w, ctx, e, &e->columns[i], &r);
-      ctx = &g_array_index(w->ctxs, ctx_t, ci);
+      ctx = &w->ctxs.items[ci];
    }
    for (size_t i = 0; shape && i < shape->n_columns && keep; i++) {
       keep = eval_column(w, ctx, e, &shape->columns[i], &r);
-      ctx = &g_array_index(w->ctxs, ctx_t, ci);
+      ctx = &w->ctxs.items[ci];
    }
    if (keep && e->n_unique && unique_key_complete(e, &r)) {
       GString *k = g_string_new(NULL);
@@ -1016,8 +1022,22 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
 static size_t
 push_ctx(walk_t *w, const ctx_t *c)
 {
-   g_array_append_val(w->ctxs, *c);
-   return w->ctxs->len - 1;
+   if (w->ctxs.n == w->ctxs.cap) {
+      /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
+      size_t cap = w->ctxs.cap ? w->ctxs.cap * 2 : 64;
+      void *grown = NULL;
+      if (posix_memalign(&grown, _Alignof(ctx_t), cap * sizeof(ctx_t)) != 0) {
+         abort();
+      }
+      if (w->ctxs.n) {
+         memcpy(grown, w->ctxs.items, w->ctxs.n * sizeof(ctx_t));
+      }
+      free(w->ctxs.items);
+      w->ctxs.items = grown;
+      w->ctxs.cap = cap;
+   }
+   w->ctxs.items[w->ctxs.n] = *c;
+   return w->ctxs.n++;
 }
 
 /* The id of an element row: its own _id, else positional. */
@@ -1058,10 +1078,10 @@ static void
 walk_entry(walk_t *w, size_t ei)
 {
    const mn_entry_t *e = &w->coll->entries[ei];
-   guint n_ctx = w->ctxs->len;
+   size_t n_ctx = w->ctxs.n;
 
-   for (guint pi = 0; pi < n_ctx; pi++) {
-      ctx_t parent = g_array_index(w->ctxs, ctx_t, pi);
+   for (size_t pi = 0; pi < n_ctx; pi++) {
+      ctx_t parent = w->ctxs.items[pi];
       bson_iter_t val;
       const char *key;
       const char *concrete;
@@ -1340,7 +1360,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    }
    mn_uuid_from_value(&idit, &rs->doc_id);
 
-   w.ctxs = g_array_new(FALSE, TRUE, sizeof(ctx_t));
+   memset(&w.ctxs, 0, sizeof w.ctxs);
    w.doc_unique = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    memset(&root, 0, sizeof root);
    root.is_doc = true;
@@ -1380,6 +1400,6 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
       }
    }
    g_hash_table_destroy(w.doc_unique);
-   g_array_free(w.ctxs, TRUE);
+   free(w.ctxs.items);
    return !w.rejected;
 }
