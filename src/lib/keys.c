@@ -34,6 +34,14 @@ mn_uuid_v5(const mn_uuid_t *ns, const void *name, size_t name_len, mn_uuid_t *ou
    out->bytes[8] = (uint8_t)((out->bytes[8] & 0x3f) | 0x80);
 }
 
+void
+mn_digest(const void *data, size_t len, uint8_t out[MN_DIGEST_SIZE])
+{
+   unsigned int n = 0;
+
+   EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
+
 static const mn_uuid_t *
 namespace_uuid(void)
 {

@@ -7,6 +7,8 @@
  */
 #include "plan.h"
 
+#include <mongonorm/keys.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1476,6 +1478,13 @@ mn_mapping_load_string(const char *yaml, size_t len, const char *name, mn_error_
    ld.error = error;
    ld.m = bson_malloc0(sizeof *ld.m);
    ld.m->path = bson_strdup(name);
+   {
+      uint8_t d[MN_DIGEST_SIZE];
+      mn_digest(yaml, len, d);
+      for (int i = 0; i < MN_DIGEST_SIZE; i++) {
+         snprintf(ld.m->digest + 2 * i, 3, "%02x", d[i]);
+      }
+   }
    if (!yaml_parser_initialize(&parser)) {
       mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_SYNTAX, "could not initialise the YAML parser");
       mn_mapping_destroy(ld.m);
@@ -1607,6 +1616,29 @@ const char *
 mn_mapping_table_name(const mn_mapping_t *m, size_t i)
 {
    return i < m->n_tables ? m->tables[i].name : NULL;
+}
+
+const char *
+mn_mapping_digest(const mn_mapping_t *m)
+{
+   return m->digest;
+}
+
+int
+mn_mapping_collection_index(const mn_mapping_t *m, const char *name)
+{
+   for (size_t i = 0; i < m->n_collections; i++) {
+      if (strcmp(m->collections[i].name, name) == 0) {
+         return (int)i;
+      }
+   }
+   return -1;
+}
+
+const char *
+mn_mapping_watermark(const mn_mapping_t *m, size_t collection)
+{
+   return collection < m->n_collections ? m->collections[collection].watermark : NULL;
 }
 
 const char *

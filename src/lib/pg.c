@@ -5,6 +5,8 @@
 #include "pg_private.h"
 #include "plan.h"
 
+#include <mongonorm/state.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -155,17 +157,6 @@ mn_pg_lock(PGconn *conn, mn_error_t *error)
    return ok;
 }
 
-static const char STATE_SCHEMA_SQL[] =
-   "CREATE SCHEMA IF NOT EXISTS mongonorm;"
-   "CREATE TABLE IF NOT EXISTS mongonorm.runs ("
-   "  id bigserial PRIMARY KEY,"
-   "  started_at timestamptz NOT NULL DEFAULT now(),"
-   "  finished_at timestamptz,"
-   "  source text NOT NULL,"
-   "  mapping text NOT NULL,"
-   "  outcome text NOT NULL DEFAULT 'running',"
-   "  report jsonb)";
-
 typedef struct {
    int version;
    char *name;
@@ -237,8 +228,7 @@ mn_pg_init_schema(PGconn *conn, const char *sql_dir, int *applied, mn_error_t *e
    if (applied) {
       *applied = 0;
    }
-   if (!mn_pg_exec(conn, STATE_SCHEMA_SQL, error)) {
-      mn_error_prefix(error, "could not create the mongonorm schema");
+   if (!mn_state_ensure_schema(conn, error)) {
       return false;
    }
    dir = opendir(sql_dir);

@@ -138,6 +138,7 @@ typedef struct {
 
 struct mn_mapping {
    char *path;
+   char digest[2 * 32 + 1]; /* SHA-256 of the file's bytes, hex: the mapping's fingerprint */
    char *schema;
    mn_collection_t *collections;
    size_t n_collections;

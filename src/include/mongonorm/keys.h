@@ -52,6 +52,15 @@ void mn_uuid_from_value(const bson_iter_t *value, mn_uuid_t *out);
 void mn_uuid_derive(const mn_uuid_t *parent, const char *component, const char *index,
                     mn_uuid_t *out);
 
+/** Size of a content digest (SHA-256), in bytes. */
+#define MN_DIGEST_SIZE 32
+
+/**
+ * The content digest of bytes: SHA-256 (FIPS 180-4, through OpenSSL).  Used for the
+ * per-document change detection of incremental runs and for the mapping's fingerprint.
+ */
+void mn_digest(const void *data, size_t len, uint8_t out[MN_DIGEST_SIZE]);
+
 /** Write the text form (lower-case hex, hyphens) plus NUL into out (37 bytes). */
 void mn_uuid_format(const mn_uuid_t *uuid, char out[MN_UUID_TEXT_LEN + 1]);
 

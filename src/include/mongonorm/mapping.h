@@ -47,6 +47,15 @@ size_t mn_mapping_n_tables(const mn_mapping_t *mapping);
 /** Name of table i, unqualified. Borrowed. */
 const char *mn_mapping_table_name(const mn_mapping_t *mapping, size_t i);
 
+/** The mapping's fingerprint: SHA-256 of the file's bytes, 64 hex digits. Borrowed. */
+const char *mn_mapping_digest(const mn_mapping_t *mapping);
+
+/** Index of a collection by name, or -1. */
+int mn_mapping_collection_index(const mn_mapping_t *mapping, const char *name);
+
+/** The field a collection declares as its watermark (`watermark:`), or NULL. Borrowed. */
+const char *mn_mapping_watermark(const mn_mapping_t *mapping, size_t collection);
+
 /** The target schema (default "public"). Borrowed. */
 const char *mn_mapping_schema(const mn_mapping_t *mapping);
 

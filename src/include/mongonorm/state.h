@@ -1,0 +1,80 @@
+/*
+ * mongonorm/state.h - the converter's own bookkeeping in the target database.
+ *
+ * Schema "mongonorm" (never one of the mapped tables):
+ *   runs           one row per run: times, source, mapping, outcome, statistics JSON
+ *   collections    per source collection: the mapping fingerprint its rows were made
+ *                  with and the watermark reached (for incremental runs)
+ *   documents      per loaded document: its row id, the SHA-256 of its BSON bytes, and
+ *                  how many rows it produced per table (in the mapping's table order)
+ *   deferred_refs  references waiting for their target row (see convert.h)
+ * Rows of `documents` change in the same transaction as the target rows they describe,
+ * so a crash never leaves the two disagreeing.
+ */
+#ifndef MONGONORM_STATE_H
+#define MONGONORM_STATE_H
+
+#include <libpq-fe.h>
+#include <mongonorm/error.h>
+#include <mongonorm/keys.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * Create the schema and its tables if missing (idempotent).
+ * @return false with MN_ERROR_PG/MN_PG_QUERY set.
+ */
+bool mn_state_ensure_schema(PGconn *conn, mn_error_t *error);
+
+/** What is recorded of one document. */
+typedef struct {
+   uint8_t digest[MN_DIGEST_SIZE]; /**< SHA-256 of the BSON bytes loaded last */
+   int32_t *row_counts;            /**< rows per table (mapping order); owned by the set */
+   bool seen;                      /**< set by the caller when the source still has it */
+} mn_doc_entry_t;
+
+typedef struct mn_doc_state mn_doc_state_t;
+
+/**
+ * Load the recorded documents of a collection.
+ * @param n_tables    length of each row_counts array (the mapping's table count)
+ * @param with_digest false: ids only (digests zero, row counts NULL), for a changed mapping
+ * @return the set (free with mn_doc_state_destroy()), or NULL with MN_ERROR_PG set.
+ */
+mn_doc_state_t *mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables,
+                                  bool with_digest, mn_error_t *error);
+
+/** Free. NULL allowed. */
+void mn_doc_state_destroy(mn_doc_state_t *state);
+
+/** Number of recorded documents. */
+size_t mn_doc_state_count(const mn_doc_state_t *state);
+
+/** The entry of a document, or NULL when none is recorded. Borrowed from the set. */
+mn_doc_entry_t *mn_doc_state_find(mn_doc_state_t *state, const mn_uuid_t *id);
+
+/** Call fn for every entry not marked seen (recorded documents gone from the source). */
+void mn_doc_state_foreach_unseen(mn_doc_state_t *state,
+                                 void (*fn)(void *ctx, const mn_uuid_t *id,
+                                            const mn_doc_entry_t *entry),
+                                 void *ctx);
+
+/**
+ * Read a collection's record.  *mapping_digest and *watermark receive bson_malloc'ed
+ * strings or NULL when nothing is recorded (the watermark as canonical Extended JSON of
+ * {"v": value}).
+ * @return false with MN_ERROR_PG set.
+ */
+bool mn_state_get_collection(PGconn *conn, const char *collection, char **mapping_digest,
+                             char **watermark, mn_error_t *error);
+
+/** Write a collection's record (upsert). watermark may be NULL (kept as it is). */
+bool mn_state_set_collection(PGconn *conn, const char *collection, const char *mapping_digest,
+                             const char *watermark, mn_error_t *error);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,268 @@
+/*
+ * state.c - the converter's own schema (see state.h).
+ */
+#include "pg_private.h"
+
+#include <mongonorm/state.h>
+
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char STATE_SQL[] =
+   "CREATE SCHEMA IF NOT EXISTS mongonorm;"
+   "CREATE TABLE IF NOT EXISTS mongonorm.runs ("
+   "  id bigserial PRIMARY KEY,"
+   "  started_at timestamptz NOT NULL DEFAULT now(),"
+   "  finished_at timestamptz,"
+   "  source text NOT NULL,"
+   "  mapping text NOT NULL,"
+   "  outcome text NOT NULL DEFAULT 'running',"
+   "  report jsonb);"
+   "CREATE TABLE IF NOT EXISTS mongonorm.collections ("
+   "  collection text PRIMARY KEY,"
+   "  mapping_digest text,"
+   "  watermark text,"
+   "  updated_at timestamptz NOT NULL DEFAULT now());"
+   "CREATE TABLE IF NOT EXISTS mongonorm.documents ("
+   "  collection text NOT NULL,"
+   "  doc_id uuid NOT NULL,"
+   "  digest bytea NOT NULL,"
+   "  row_counts int[] NOT NULL,"
+   "  PRIMARY KEY (collection, doc_id));"
+   "CREATE TABLE IF NOT EXISTS mongonorm.deferred_refs ("
+   "  collection text NOT NULL,"
+   "  tbl text NOT NULL,"
+   "  col text NOT NULL,"
+   "  ref_tbl text NOT NULL,"
+   "  row_id uuid NOT NULL,"
+   "  ref_id uuid NOT NULL)";
+
+bool
+mn_state_ensure_schema(PGconn *conn, mn_error_t *error)
+{
+   PGresult *res;
+   bool ok;
+
+   /* Concurrent CREATE ... IF NOT EXISTS can still race; the run lock is held here. */
+   res = PQexec(conn, STATE_SQL);
+   ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+   if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not create the mongonorm schema");
+   }
+   PQclear(res);
+   return ok;
+}
+
+struct mn_doc_state {
+   GHashTable *entries; /* 16-byte id -> mn_doc_entry_t* */
+   size_t n_tables;
+};
+
+static guint
+id_hash(gconstpointer p)
+{
+   guint h;
+   memcpy(&h, (const uint8_t *)p + 8, sizeof h);
+   return h ^ ((const uint8_t *)p)[0];
+}
+
+static gboolean
+id_equal(gconstpointer a, gconstpointer b)
+{
+   return memcmp(a, b, 16) == 0;
+}
+
+static void
+entry_free(gpointer p)
+{
+   mn_doc_entry_t *e = p;
+   g_free(e->row_counts);
+   g_free(e);
+}
+
+static int
+hex_nibble(char c)
+{
+   if (c >= '0' && c <= '9') {
+      return c - '0';
+   }
+   if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+   }
+   return -1;
+}
+
+/* "{1,0,3}" -> counts (missing entries stay 0) */
+static void
+parse_counts(const char *text, int32_t *counts, size_t n)
+{
+   const char *p = text;
+   size_t i = 0;
+
+   if (*p == '{') {
+      p++;
+   }
+   while (*p && *p != '}' && i < n) {
+      char *end = NULL;
+      long v = strtol(p, &end, 10);
+      if (end == p) {
+         break;
+      }
+      counts[i++] = (int32_t)v;
+      p = end;
+      if (*p == ',') {
+         p++;
+      }
+   }
+}
+
+mn_doc_state_t *
+mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool with_digest,
+                  mn_error_t *error)
+{
+   const char *params[1] = {collection};
+   mn_doc_state_t *st;
+   PGresult *res;
+
+   /* Single-row mode keeps libpq from holding the whole result in memory twice. */
+   if (!PQsendQueryParams(conn,
+                          with_digest ? "SELECT doc_id, encode(digest, 'hex'), row_counts "
+                                        "FROM mongonorm.documents WHERE collection = $1"
+                                      : "SELECT doc_id FROM mongonorm.documents "
+                                        "WHERE collection = $1",
+                          1, NULL, params, NULL, NULL, 0) ||
+       !PQsetSingleRowMode(conn)) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, NULL, "could not read the recorded documents");
+      return NULL;
+   }
+   st = g_new0(mn_doc_state_t, 1);
+   st->entries = g_hash_table_new_full(id_hash, id_equal, g_free, entry_free);
+   st->n_tables = n_tables;
+   while ((res = PQgetResult(conn))) {
+      ExecStatusType status = PQresultStatus(res);
+      if (status == PGRES_SINGLE_TUPLE) {
+         mn_uuid_t id;
+         mn_doc_entry_t *e = g_new0(mn_doc_entry_t, 1);
+         if (!mn_uuid_parse(PQgetvalue(res, 0, 0), &id)) {
+            entry_free(e);
+            PQclear(res);
+            continue;
+         }
+         if (with_digest) {
+            const char *hex = PQgetvalue(res, 0, 1);
+            for (int i = 0; i < MN_DIGEST_SIZE && hex[2 * i] && hex[2 * i + 1]; i++) {
+               e->digest[i] = (uint8_t)(hex_nibble(hex[2 * i]) << 4 | hex_nibble(hex[2 * i + 1]));
+            }
+            e->row_counts = g_new0(int32_t, n_tables ? n_tables : 1);
+            parse_counts(PQgetvalue(res, 0, 2), e->row_counts, n_tables);
+         }
+         g_hash_table_replace(st->entries, g_memdup2(id.bytes, 16), e);
+      } else if (status != PGRES_TUPLES_OK) {
+         mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the recorded documents");
+         PQclear(res);
+         while ((res = PQgetResult(conn))) {
+            PQclear(res);
+         }
+         mn_doc_state_destroy(st);
+         return NULL;
+      }
+      PQclear(res);
+   }
+   return st;
+}
+
+void
+mn_doc_state_destroy(mn_doc_state_t *st)
+{
+   if (!st) {
+      return;
+   }
+   g_hash_table_destroy(st->entries);
+   g_free(st);
+}
+
+size_t
+mn_doc_state_count(const mn_doc_state_t *st)
+{
+   return st ? g_hash_table_size(st->entries) : 0;
+}
+
+mn_doc_entry_t *
+mn_doc_state_find(mn_doc_state_t *st, const mn_uuid_t *id)
+{
+   return st ? g_hash_table_lookup(st->entries, id->bytes) : NULL;
+}
+
+void
+mn_doc_state_foreach_unseen(mn_doc_state_t *st,
+                            void (*fn)(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *e),
+                            void *ctx)
+{
+   GHashTableIter it;
+   gpointer k, v;
+
+   if (!st) {
+      return;
+   }
+   g_hash_table_iter_init(&it, st->entries);
+   while (g_hash_table_iter_next(&it, &k, &v)) {
+      mn_doc_entry_t *e = v;
+      if (!e->seen) {
+         mn_uuid_t id;
+         memcpy(id.bytes, k, 16);
+         fn(ctx, &id, e);
+      }
+   }
+}
+
+bool
+mn_state_get_collection(PGconn *conn, const char *collection, char **mapping_digest,
+                        char **watermark, mn_error_t *error)
+{
+   const char *params[1] = {collection};
+   PGresult *res = PQexecParams(conn,
+                                "SELECT mapping_digest, watermark FROM mongonorm.collections "
+                                "WHERE collection = $1",
+                                1, NULL, params, NULL, NULL, 0);
+
+   *mapping_digest = NULL;
+   *watermark = NULL;
+   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the collection record");
+      PQclear(res);
+      return false;
+   }
+   if (PQntuples(res) > 0) {
+      if (!PQgetisnull(res, 0, 0)) {
+         *mapping_digest = bson_strdup(PQgetvalue(res, 0, 0));
+      }
+      if (!PQgetisnull(res, 0, 1)) {
+         *watermark = bson_strdup(PQgetvalue(res, 0, 1));
+      }
+   }
+   PQclear(res);
+   return true;
+}
+
+bool
+mn_state_set_collection(PGconn *conn, const char *collection, const char *mapping_digest,
+                        const char *watermark, mn_error_t *error)
+{
+   const char *params[3] = {collection, mapping_digest, watermark};
+   PGresult *res = PQexecParams(
+      conn,
+      "INSERT INTO mongonorm.collections (collection, mapping_digest, watermark) "
+      "VALUES ($1, $2, $3) ON CONFLICT (collection) DO UPDATE SET "
+      "mapping_digest = EXCLUDED.mapping_digest, "
+      "watermark = COALESCE(EXCLUDED.watermark, mongonorm.collections.watermark), "
+      "updated_at = now()",
+      3, NULL, params, NULL, NULL, 0);
+   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+   if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
+   }
+   PQclear(res);
+   return ok;
+}
