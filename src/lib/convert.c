@@ -369,6 +369,52 @@ mn_converter_add_target_id(mn_converter_t *c, size_t collection, const mn_uuid_t
    uuid_set_add(c->colls[collection].target_ids, id);
 }
 
+void
+mn_converter_mark_accepted(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
+{
+   if (collection < c->m->n_collections) {
+      uuid_set_add(c->colls[collection].accepted, id);
+   }
+}
+
+bool
+mn_converter_has_source_id(const mn_converter_t *c, size_t collection, const mn_uuid_t *id)
+{
+   return collection < c->m->n_collections && uuid_set_has(c->colls[collection].source_ids, id);
+}
+
+size_t
+mn_converter_n_source_ids(const mn_converter_t *c, size_t collection)
+{
+   return collection < c->m->n_collections && c->colls[collection].source_ids
+             ? g_hash_table_size(c->colls[collection].source_ids)
+             : 0;
+}
+
+bool
+mn_converter_references(const mn_converter_t *c, size_t from, size_t to)
+{
+   const mn_collection_t *coll;
+
+   if (from >= c->m->n_collections) {
+      return false;
+   }
+   coll = &c->m->collections[from];
+   for (size_t ei = 0; ei < coll->n_entries; ei++) {
+      const mn_entry_t *e = &coll->entries[ei];
+      for (size_t s = 0; s <= e->n_shapes; s++) {
+         const mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
+         size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+         for (size_t k = 0; k < nc; k++) {
+            if (cols[k].ref_collection == (int)to) {
+               return true;
+            }
+         }
+      }
+   }
+   return false;
+}
+
 /* ---- one document ---- */
 
 typedef struct {

@@ -6,6 +6,7 @@
 #include <mongonorm/pg.h>
 #include <mongonorm/run.h>
 #include <mongonorm/source.h>
+#include <mongonorm/state.h>
 
 #include "pg_private.h"
 
@@ -257,6 +258,57 @@ reason_kind(const mn_rowset_t *rows, char *buf, size_t size)
    return buf;
 }
 
+/* The state of one run, shared by the collections. */
+typedef struct {
+   const mn_run_opts_t *opts;
+   const mn_mapping_t *m;
+   mn_source_t *src;
+   PGconn *conn;
+   mn_converter_t *conv;
+   mn_pg_sink_t *sink;
+   rejects_t *rejects;
+   mn_stats_t *stats;
+   bool *membership_changed; /* per collection: documents appeared or went since last run */
+} run_t;
+
+typedef struct {
+   mn_converter_t *conv;
+   size_t collection;
+   bool missing;
+} membership_t;
+
+static void
+check_member(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
+{
+   membership_t *mb = ctx;
+
+   (void)entry;
+   if (!mn_converter_has_source_id(mb->conv, mb->collection, id)) {
+      mb->missing = true;
+   }
+}
+
+/*
+ * Whether the set of documents of a referenced collection differs from what the target
+ * holds: then references into it may resolve differently, and documents referring to it
+ * are converted again even when their bytes did not change.
+ */
+static bool
+membership_changed(run_t *r, size_t c, mn_error_t *error, bool *changed)
+{
+   mn_doc_state_t *st = mn_doc_state_load(r->conn, mn_mapping_collection_name(r->m, c), 0, false,
+                                          error);
+   membership_t mb = {r->conv, c, false};
+
+   if (!st) {
+      return false;
+   }
+   mn_doc_state_foreach_unseen(st, check_member, &mb);
+   *changed = mb.missing || mn_doc_state_count(st) != mn_converter_n_source_ids(r->conv, c);
+   mn_doc_state_destroy(st);
+   return true;
+}
+
 static bool
 prepass_ids(mn_source_t *src, const mn_mapping_t *m, mn_converter_t *conv, mn_error_t *error)
 {
@@ -338,86 +390,168 @@ flush(mn_pg_sink_t *sink, mn_collection_counts_t *counts, uint64_t *pending, mn_
    return true;
 }
 
-static bool
-load_collection(mn_source_t *src, const mn_mapping_t *m, size_t c, mn_converter_t *conv,
-                mn_pg_sink_t *sink, rejects_t *rejects, const mn_run_opts_t *opts,
-                mn_stats_t *stats, mn_error_t *error)
+/* Removal of the recorded documents the source no longer has. */
+typedef struct {
+   run_t *r;
+   size_t collection;
+   mn_collection_counts_t *counts;
+} gone_t;
+
+static void
+delete_gone(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
 {
+   gone_t *g = ctx;
+
+   (void)entry;
+   mn_pg_sink_delete(g->r->sink, g->collection, id);
+   g->counts->deleted++;
+}
+
+static bool
+load_collection(run_t *r, size_t c, mn_error_t *error)
+{
+   const mn_mapping_t *m = r->m;
    const char *name = mn_mapping_collection_name(m, c);
-   mn_collection_counts_t *counts = mn_stats_collection(stats, name);
-   size_t batch_docs = opts->batch_docs ? opts->batch_docs : 1000;
-   size_t batch_bytes = opts->batch_bytes ? opts->batch_bytes : (size_t)16 << 20;
+   mn_collection_counts_t *counts = mn_stats_collection(r->stats, name);
+   size_t batch_docs = r->opts->batch_docs ? r->opts->batch_docs : 1000;
+   size_t batch_bytes = r->opts->batch_bytes ? r->opts->batch_bytes : (size_t)16 << 20;
+   size_t n_tables = mn_mapping_n_tables(m);
    mn_rowset_t *rows = mn_rowset_new();
    mn_cursor_t *cur = NULL;
+   mn_doc_state_t *state = NULL;
+   char *recorded_digest = NULL;
+   char *recorded_watermark = NULL;
    mn_cursor_status_t st;
    const bson_t *doc;
    uint64_t pending = 0;
    double started = now_seconds();
+   bool same_mapping, skip_unchanged;
    bool ok = false;
 
-   for (size_t t = 0; t < mn_mapping_n_tables(m); t++) {
+   for (size_t t = 0; t < n_tables; t++) {
       if (mn_mapping_table_collection(m, t) == c) {
-         (void)mn_stats_table(stats, mn_mapping_table_name(m, t));
+         (void)mn_stats_table(r->stats, mn_mapping_table_name(m, t));
       }
    }
-   if (!mn_pg_sink_begin_collection(sink, c, mn_converter_is_referenced(conv, c), conv, error)) {
+   if (!mn_state_get_collection(r->conn, name, &recorded_digest, &recorded_watermark, error) ||
+       !mn_pg_sink_begin_collection(r->sink, c, mn_converter_is_referenced(r->conv, c), r->conv,
+                                    error)) {
       goto cleanup;
    }
-   cur = mn_source_find(src, name, NULL, error);
+   /* What was loaded before: documents whose bytes are the same are skipped, unless the
+    * mapping changed or a collection they reference gained or lost documents. */
+   same_mapping = recorded_digest && strcmp(recorded_digest, mn_mapping_digest(m)) == 0;
+   skip_unchanged = same_mapping;
+   for (size_t ref = 0; ref < mn_mapping_n_collections(m); ref++) {
+      if (r->membership_changed[ref] && mn_converter_references(r->conv, c, ref)) {
+         skip_unchanged = false;
+      }
+   }
+   state = mn_doc_state_load(r->conn, name, n_tables, skip_unchanged, error);
+   if (!state) {
+      goto cleanup;
+   }
+   cur = mn_source_find(r->src, name, NULL, error);
    if (!cur) {
       if (error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND) {
          /* a collection absent from a dump is empty, not an error */
-         ok = true;
+         mn_error_clear(error);
+         cur = NULL;
+      } else {
+         goto cleanup;
       }
-      goto cleanup;
    }
-   while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
+   while (cur && ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD)) {
+      uint8_t digest[MN_DIGEST_SIZE];
+      mn_doc_entry_t *entry = NULL;
+      bson_iter_t idit;
+
       counts->read++;
       if (st == MN_CURSOR_BAD) {
          counts->rejected++;
-         mn_stats_count_reject(stats, name, "(record): does not parse");
-         if (!reject_bad(rejects, name, mn_cursor_bad(cur), error)) {
+         mn_stats_count_reject(r->stats, name, "(record): does not parse");
+         if (!reject_bad(r->rejects, name, mn_cursor_bad(cur), error)) {
             goto cleanup;
          }
-      } else if (mn_convert_document(conv, c, doc, rows)) {
-         mn_pg_sink_add(sink, c, rows);
+         continue;
+      }
+      if (bson_iter_init_find(&idit, doc, "_id")) {
+         mn_uuid_t id;
+         mn_uuid_from_value(&idit, &id);
+         entry = mn_doc_state_find(state, &id);
+         if (entry) {
+            entry->seen = true;
+         }
+         mn_digest(bson_get_data(doc), doc->len, digest);
+         if (entry && skip_unchanged && memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0) {
+            counts->loaded++;
+            counts->unchanged++;
+            mn_converter_mark_accepted(r->conv, c, &id);
+            for (size_t t = 0; t < n_tables && entry->row_counts; t++) {
+               mn_stats_table(r->stats, mn_mapping_table_name(m, t))->unchanged +=
+                  (uint64_t)entry->row_counts[t];
+            }
+            goto next;
+         }
+      } else {
+         mn_digest(bson_get_data(doc), doc->len, digest);
+      }
+      if (mn_convert_document(r->conv, c, doc, rows)) {
+         mn_pg_sink_add(r->sink, c, rows, digest);
          pending++;
       } else {
          char kind[300];
          counts->rejected++;
-         mn_stats_count_reject(stats, name, reason_kind(rows, kind, sizeof kind));
-         if (!reject_document(rejects, m, name, doc, rows, error)) {
+         mn_stats_count_reject(r->stats, name, reason_kind(rows, kind, sizeof kind));
+         if (!reject_document(r->rejects, m, name, doc, rows, error)) {
+            goto cleanup;
+         }
+         if (entry) {
+            /* loaded before, rejected now: its old rows go, as a fresh load would not
+             * have them, and documents referring to it must be converted again */
+            mn_pg_sink_delete(r->sink, c, mn_rowset_doc_id(rows));
+            counts->deleted++;
+            r->membership_changed[c] = true;
+         }
+      }
+next:
+      if (mn_pg_sink_pending_docs(r->sink) >= batch_docs ||
+          mn_pg_sink_pending_bytes(r->sink) >= batch_bytes) {
+         if (!flush(r->sink, counts, &pending, error)) {
             goto cleanup;
          }
       }
-      if (mn_pg_sink_pending_docs(sink) >= batch_docs ||
-          mn_pg_sink_pending_bytes(sink) >= batch_bytes) {
-         if (!flush(sink, counts, &pending, error)) {
-            goto cleanup;
-         }
-      }
-      if (opts->progress && (counts->read & 255) == 0) {
+      if (r->opts->progress && (counts->read & 255) == 0) {
          uint64_t done, total;
          mn_cursor_progress(cur, &done, &total);
-         opts->progress(opts->progress_ctx, name, counts->read, done, total);
+         r->opts->progress(r->opts->progress_ctx, name, counts->read, done, total);
       }
    }
-   if (st == MN_CURSOR_ERROR) {
+   if (cur && st == MN_CURSOR_ERROR) {
       mn_cursor_error(cur, error);
       goto cleanup;
    }
-   if (!flush(sink, counts, &pending, error) || !mn_pg_sink_end_collection(sink, c, error)) {
+   /* Recorded documents the source no longer has. */
+   {
+      gone_t g = {r, c, counts};
+      mn_doc_state_foreach_unseen(state, delete_gone, &g);
+   }
+   if (!flush(r->sink, counts, &pending, error) || !mn_pg_sink_end_collection(r->sink, c, error) ||
+       !mn_state_set_collection(r->conn, name, mn_mapping_digest(m), NULL, error)) {
       goto cleanup;
    }
-   if (opts->progress) {
+   if (cur && r->opts->progress) {
       uint64_t done, total;
       mn_cursor_progress(cur, &done, &total);
-      opts->progress(opts->progress_ctx, name, counts->read, done, total);
+      r->opts->progress(r->opts->progress_ctx, name, counts->read, done, total);
    }
    ok = true;
 
 cleanup:
    counts->seconds += now_seconds() - started;
+   bson_free(recorded_digest);
+   bson_free(recorded_watermark);
+   mn_doc_state_destroy(state);
    mn_cursor_destroy(cur);
    mn_rowset_destroy(rows);
    return ok;
@@ -432,6 +566,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    mn_converter_t *conv = NULL;
    mn_pg_sink_t *sink = NULL;
    rejects_t rejects = {0};
+   run_t r = {0};
    char run_id[32] = "";
    double started = now_seconds();
    bool ok = false;
@@ -445,7 +580,8 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    if (!(conn = mn_pg_connect(opts->pg_conninfo, error))) {
       goto cleanup;
    }
-   if (!mn_pg_lock(conn, error) || !mn_pg_check_mapping(conn, m, error)) {
+   if (!mn_pg_lock(conn, error) || !mn_pg_check_mapping(conn, m, error) ||
+       !mn_state_ensure_schema(conn, error)) {
       goto cleanup;
    }
    if (!record_run_start(conn, mn_source_describe(src), opts->mapping_path, run_id,
@@ -462,8 +598,23 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    if (!(sink = mn_pg_sink_new(conn, m, stats, error))) {
       goto cleanup;
    }
+   r.opts = opts;
+   r.m = m;
+   r.src = src;
+   r.conn = conn;
+   r.conv = conv;
+   r.sink = sink;
+   r.rejects = &rejects;
+   r.stats = stats;
+   r.membership_changed = bson_malloc0(mn_mapping_n_collections(m) * sizeof(bool));
    for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
-      if (!load_collection(src, m, c, conv, sink, &rejects, opts, stats, error)) {
+      if (mn_converter_is_referenced(conv, c) &&
+          !membership_changed(&r, c, error, &r.membership_changed[c])) {
+         goto cleanup;
+      }
+   }
+   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
+      if (!load_collection(&r, c, error)) {
          goto cleanup;
       }
    }
@@ -478,6 +629,7 @@ cleanup:
       record_run_end(conn, run_id, ok ? "success" : "failed", stats);
    }
    rejects_close(&rejects, NULL);
+   bson_free(r.membership_changed);
    mn_pg_sink_destroy(sink);
    mn_converter_destroy(conv);
    PQfinish(conn);

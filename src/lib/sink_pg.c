@@ -26,11 +26,6 @@ typedef struct {
    uint64_t rows;
 } tbl_t;
 
-typedef struct {
-   size_t table, column, ref_table;
-   uint64_t count;
-} group_t;
-
 struct mn_pg_sink {
    PGconn *conn;
    const mn_mapping_t *m;
@@ -42,8 +37,11 @@ struct mn_pg_sink {
    GString *docs;      /* COPY text: document ids of the batch */
    size_t n_docs;
    GString *deferred;  /* COPY text: deferred references of the batch */
-   GArray *groups;     /* group_t: deferred references per (table, column), committed */
-   GArray *pending_groups; /* same, for the queued batch */
+   GString *deletes;   /* COPY text: documents whose rows go (gone from the source, or
+                          rejected now after being loaded before) */
+   GString *state;     /* COPY text: mongonorm.documents rows of the batch */
+   char *qcollection;  /* the collection name as an SQL literal */
+   uint64_t pending_deleted_docs;
 };
 
 static void
@@ -152,8 +150,8 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    s->direct = g_new0(bool, m->n_collections);
    s->docs = g_string_new(NULL);
    s->deferred = g_string_new(NULL);
-   s->groups = g_array_new(FALSE, FALSE, sizeof(group_t));
-   s->pending_groups = g_array_new(FALSE, FALSE, sizeof(group_t));
+   s->deletes = g_string_new(NULL);
+   s->state = g_string_new(NULL);
    for (size_t i = 0; i < m->n_tables; i++) {
       const mn_table_t *t = &m->tables[i];
       tbl_t *tb = &s->tables[i];
@@ -192,8 +190,9 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    bson_free(qschema);
    if (!exec_ok(s,
                 "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid) ON COMMIT DELETE ROWS;"
-                "CREATE TEMP TABLE IF NOT EXISTS mn_deferred (tbl int, col int, row_id uuid, "
-                "ref_id uuid)",
+                "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
+                "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
+                "row_counts int[]) ON COMMIT DELETE ROWS",
                 "could not create a staging table", error)) {
       mn_pg_sink_destroy(s);
       return NULL;
@@ -222,8 +221,11 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
    g_free(s->direct);
    g_string_free(s->docs, TRUE);
    g_string_free(s->deferred, TRUE);
-   g_array_free(s->groups, TRUE);
-   g_array_free(s->pending_groups, TRUE);
+   g_string_free(s->deletes, TRUE);
+   g_string_free(s->state, TRUE);
+   if (s->qcollection) {
+      PQfreemem(s->qcollection);
+   }
    g_free(s);
 }
 
@@ -251,6 +253,22 @@ mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids,
    empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
    PQclear(res);
    s->direct[collection] = empty;
+   if (s->qcollection) {
+      PQfreemem(s->qcollection);
+   }
+   s->qcollection = PQescapeLiteral(s->conn, s->m->collections[collection].name,
+                                    strlen(s->m->collections[collection].name));
+   if (empty) {
+      /* Nothing of the collection is loaded: whatever is recorded of it is stale. */
+      char *reset = g_strdup_printf("DELETE FROM mongonorm.documents WHERE collection = %s;"
+                                    "DELETE FROM mongonorm.deferred_refs WHERE collection = %s",
+                                    s->qcollection, s->qcollection);
+      bool ok = exec_ok(s, reset, "could not reset the recorded documents", error);
+      g_free(reset);
+      if (!ok) {
+         return false;
+      }
+   }
    if (!empty && want_ids) {
       const mn_collection_t *coll = &s->m->collections[collection];
       tbl_t *tb = &s->tables[coll->entries[0].table_index];
@@ -274,25 +292,22 @@ mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids,
    return true;
 }
 
-static group_t *
-find_group(GArray *groups, size_t table, size_t column, size_t ref_table)
+static void
+append_copy_id(GString *out, const mn_uuid_t *id)
 {
-   group_t g = {table, column, ref_table, 0};
+   char text[MN_UUID_TEXT_LEN + 1];
 
-   for (guint i = 0; i < groups->len; i++) {
-      group_t *x = &g_array_index(groups, group_t, i);
-      if (x->table == table && x->column == column) {
-         return x;
-      }
-   }
-   g_array_append_val(groups, g);
-   return &g_array_index(groups, group_t, groups->len - 1);
+   mn_uuid_format(id, text);
+   g_string_append(out, text);
 }
 
 void
-mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows)
+mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows,
+               const uint8_t digest[MN_DIGEST_SIZE])
 {
    char id[MN_UUID_TEXT_LEN + 1];
+   size_t n_tables = s->m->n_tables;
+   int32_t *counts = g_new0(int32_t, n_tables ? n_tables : 1);
 
    (void)collection;
    for (size_t i = 0; i < mn_rowset_n_rows(rows); i++) {
@@ -306,23 +321,55 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows)
       }
       g_string_append_c(tb->buf, '\n');
       tb->rows++;
+      counts[t]++;
    }
    mn_uuid_format(mn_rowset_doc_id(rows), id);
    g_string_append(s->docs, id);
    g_string_append_c(s->docs, '\n');
    s->n_docs++;
+   /* mongonorm.documents: id, digest (bytea hex, its backslash escaped for COPY), counts */
+   g_string_append(s->state, id);
+   g_string_append(s->state, "\t\\\\x");
+   for (int i = 0; i < MN_DIGEST_SIZE; i++) {
+      g_string_append_printf(s->state, "%02x", digest[i]);
+   }
+   g_string_append(s->state, "\t{");
+   for (size_t t = 0; t < n_tables; t++) {
+      g_string_append_printf(s->state, "%s%d", t ? "," : "", counts[t]);
+   }
+   g_string_append(s->state, "}\n");
+   g_free(counts);
    for (size_t i = 0; i < mn_rowset_n_deferred(rows); i++) {
       size_t table, column, ref_table;
       const mn_uuid_t *row_id;
       const mn_uuid_t *ref_id;
-      char a[MN_UUID_TEXT_LEN + 1], b[MN_UUID_TEXT_LEN + 1];
 
       mn_rowset_deferred(rows, i, &table, &column, &row_id, &ref_id, &ref_table);
-      mn_uuid_format(row_id, a);
-      mn_uuid_format(ref_id, b);
-      g_string_append_printf(s->deferred, "%zu\t%zu\t%s\t%s\n", table, column, a, b);
-      find_group(s->pending_groups, table, column, ref_table)->count++;
+      append_copy_value(s->deferred, s->m->collections[s->collection].name);
+      g_string_append_c(s->deferred, '\t');
+      append_copy_value(s->deferred, s->m->tables[table].name);
+      g_string_append_c(s->deferred, '\t');
+      append_copy_value(s->deferred, s->m->tables[table].columns[column]);
+      g_string_append_c(s->deferred, '\t');
+      append_copy_value(s->deferred, s->m->tables[ref_table].name);
+      g_string_append_c(s->deferred, '\t');
+      append_copy_id(s->deferred, row_id);
+      g_string_append_c(s->deferred, '\t');
+      append_copy_id(s->deferred, ref_id);
+      g_string_append_c(s->deferred, '\n');
    }
+}
+
+void
+mn_pg_sink_delete(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id)
+{
+   (void)collection;
+   append_copy_id(s->deletes, id);
+   g_string_append_c(s->deletes, '\n');
+   append_copy_id(s->docs, id);
+   g_string_append_c(s->docs, '\n');
+   s->n_docs++;
+   s->pending_deleted_docs++;
 }
 
 size_t
@@ -334,7 +381,7 @@ mn_pg_sink_pending_docs(const mn_pg_sink_t *s)
 size_t
 mn_pg_sink_pending_bytes(const mn_pg_sink_t *s)
 {
-   size_t n = s->docs->len + s->deferred->len;
+   size_t n = s->docs->len + s->deferred->len + s->state->len + s->deletes->len;
 
    for (size_t i = 0; i < s->n_tables; i++) {
       n += s->tables[i].buf->len;
@@ -351,8 +398,10 @@ reset_queue(mn_pg_sink_t *s)
    }
    g_string_truncate(s->docs, 0);
    g_string_truncate(s->deferred, 0);
-   g_array_set_size(s->pending_groups, 0);
+   g_string_truncate(s->deletes, 0);
+   g_string_truncate(s->state, 0);
    s->n_docs = 0;
+   s->pending_deleted_docs = 0;
 }
 
 typedef struct {
@@ -442,16 +491,38 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
          deltas[t].inserted = tb->rows;
       }
    }
-   if (!direct) {
-      if (!copy_in(s, "mn_stage_docs", "id", s->docs, error)) {
+   if (direct) {
+      if (s->state->len) {
+         GString *rows = g_string_sized_new(s->state->len + s->n_docs * 16);
+         /* prefix each state line with the collection */
+         for (const char *p = s->state->str; *p;) {
+            const char *nl = strchr(p, '\n');
+            append_copy_value(rows, s->m->collections[s->collection].name);
+            g_string_append_c(rows, '\t');
+            g_string_append_len(rows, p, nl - p + 1);
+            p = nl + 1;
+         }
+         if (!copy_in(s, "mongonorm.documents", "collection, doc_id, digest, row_counts", rows,
+                      error)) {
+            g_string_free(rows, TRUE);
+            goto rollback;
+         }
+         g_string_free(rows, TRUE);
+      }
+   } else {
+      char *sql;
+      int64_t n;
+
+      if (!copy_in(s, "mn_stage_docs", "id", s->docs, error) ||
+          (s->deletes->len && !copy_in(s, "mn_stage_deletes", "id", s->deletes, error)) ||
+          (s->state->len &&
+           !copy_in(s, "mn_stage_state", "doc_id, digest, row_counts", s->state, error))) {
          goto rollback;
       }
       /* children first: rows of these documents that the new contents no longer have */
       for (size_t k = s->n_tables; k-- > 0;) {
          const mn_table_t *mt = &s->m->tables[k];
          tbl_t *tb = &s->tables[k];
-         char *sql;
-         int64_t n;
 
          if (mt->is_primary || (size_t)mt->collection != s->collection) {
             continue;
@@ -466,6 +537,21 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
          }
          deltas[k].deleted = (uint64_t)n;
       }
+      if (s->deletes->len) {
+         size_t k = (size_t)s->m->collections[s->collection].entries[0].table_index;
+         tbl_t *tb = &s->tables[k];
+         sql = g_strdup_printf("DELETE FROM %s t USING mn_stage_deletes d WHERE t.%s = d.id;"
+                               "DELETE FROM mongonorm.documents m USING mn_stage_deletes d "
+                               "WHERE m.collection = %s AND m.doc_id = d.id",
+                               tb->qname, tb->qkey, s->qcollection);
+         n = exec_count(s, sql, "could not remove documents no longer in the source", error);
+         g_free(sql);
+         if (n < 0) {
+            goto rollback;
+         }
+         /* exec_count reports the last statement; count the primary rows separately */
+         deltas[k].deleted += s->pending_deleted_docs;
+      }
       for (size_t t = 0; t < s->n_tables; t++) {
          if (s->tables[t].rows == 0) {
             continue;
@@ -474,8 +560,23 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
             goto rollback;
          }
       }
+      if (s->state->len) {
+         sql = g_strdup_printf(
+            "INSERT INTO mongonorm.documents (collection, doc_id, digest, row_counts) "
+            "SELECT %s, doc_id, digest, row_counts FROM mn_stage_state "
+            "ON CONFLICT (collection, doc_id) DO UPDATE SET digest = EXCLUDED.digest, "
+            "row_counts = EXCLUDED.row_counts",
+            s->qcollection);
+         n = exec_count(s, sql, "could not record the documents", error);
+         g_free(sql);
+         if (n < 0) {
+            goto rollback;
+         }
+      }
    }
-   if (s->deferred->len && !copy_in(s, "mn_deferred", "tbl, col, row_id, ref_id", s->deferred, error)) {
+   if (s->deferred->len &&
+       !copy_in(s, "mongonorm.deferred_refs", "collection, tbl, col, ref_tbl, row_id, ref_id",
+                s->deferred, error)) {
       goto rollback;
    }
    if (!exec_ok(s, "COMMIT", "could not commit a batch", error)) {
@@ -487,10 +588,6 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
       c->updated += deltas[t].updated;
       c->deleted += deltas[t].deleted;
       c->unchanged += deltas[t].unchanged;
-   }
-   for (guint i = 0; i < s->pending_groups->len; i++) {
-      group_t *g = &g_array_index(s->pending_groups, group_t, i);
-      find_group(s->groups, g->table, g->column, g->ref_table)->count += g->count;
    }
    reset_queue(s);
    ok = true;
@@ -506,48 +603,93 @@ cleanup:
    return ok;
 }
 
+/* The table index of a table name, or -1 (a deferred row of an older mapping). */
+static int
+table_index(const mn_pg_sink_t *s, const char *name)
+{
+   for (size_t i = 0; i < s->n_tables; i++) {
+      if (strcmp(s->m->tables[i].name, name) == 0) {
+         return (int)i;
+      }
+   }
+   return -1;
+}
+
 bool
 mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
 {
+   PGresult *groups;
+   char *sql;
+   bool ok = false;
+
    (void)collection;
    if (!mn_pg_sink_flush(s, error)) {
       return false;
    }
-   if (s->groups->len == 0) {
+   /* Deferred references of this collection (this run's, and any a crashed run left). */
+   sql = g_strdup_printf("SELECT tbl, col, ref_tbl, count(*) FROM mongonorm.deferred_refs "
+                         "WHERE collection = %s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                         s->qcollection);
+   groups = PQexec(s->conn, sql);
+   g_free(sql);
+   if (PQresultStatus(groups) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, s->conn, groups, "could not read deferred references");
+      PQclear(groups);
+      return false;
+   }
+   if (PQntuples(groups) == 0) {
+      PQclear(groups);
       return true;
    }
    if (!exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'", "could not start a batch", error)) {
+      PQclear(groups);
       return false;
    }
-   for (guint i = 0; i < s->groups->len; i++) {
-      group_t *g = &g_array_index(s->groups, group_t, i);
-      tbl_t *tb = &s->tables[g->table];
-      tbl_t *ref = &s->tables[g->ref_table];
-      char *col = mn_pg_quote_ident(s->conn, s->m->tables[g->table].columns[g->column]);
-      char *sql = g_strdup_printf(
-         "UPDATE %s t SET %s = d.ref_id FROM mn_deferred d WHERE d.tbl = %zu AND d.col = %zu "
-         "AND t.%s = d.row_id AND EXISTS (SELECT 1 FROM %s r WHERE r.%s = d.ref_id)",
-         tb->qname, col, g->table, g->column, tb->qkey, ref->qname, ref->qkey);
-      int64_t n = exec_count(s, sql, "could not set deferred references", error);
+   for (int g = 0; g < PQntuples(groups); g++) {
+      int t = table_index(s, PQgetvalue(groups, g, 0));
+      int r = table_index(s, PQgetvalue(groups, g, 2));
+      const char *colname = PQgetvalue(groups, g, 1);
+      uint64_t count = g_ascii_strtoull(PQgetvalue(groups, g, 3), NULL, 10);
+      char *col, *qt, *qc, *qr;
+      int64_t n;
 
-      g_free(sql);
-      if (n < 0) {
-         bson_free(col);
-         PQclear(PQexec(s->conn, "ROLLBACK"));
-         return false;
+      if (t < 0 || r < 0) {
+         continue; /* the mapping no longer has the table: dropped below */
       }
-      for (uint64_t k = (uint64_t)n; k < g->count; k++) {
-         mn_stats_count_coercion(s->stats, s->m->tables[g->table].name,
-                                 s->m->tables[g->table].columns[g->column],
+      col = mn_pg_quote_ident(s->conn, colname);
+      qt = PQescapeLiteral(s->conn, s->m->tables[t].name, strlen(s->m->tables[t].name));
+      qc = PQescapeLiteral(s->conn, colname, strlen(colname));
+      qr = PQescapeLiteral(s->conn, s->m->tables[r].name, strlen(s->m->tables[r].name));
+      sql = g_strdup_printf(
+         "UPDATE %s t SET %s = d.ref_id FROM mongonorm.deferred_refs d "
+         "WHERE d.collection = %s AND d.tbl = %s AND d.col = %s AND d.ref_tbl = %s "
+         "AND t.%s = d.row_id AND EXISTS (SELECT 1 FROM %s r WHERE r.%s = d.ref_id)",
+         s->tables[t].qname, col, s->qcollection, qt, qc, qr, s->tables[t].qkey,
+         s->tables[r].qname, s->tables[r].qkey);
+      n = exec_count(s, sql, "could not set deferred references", error);
+      g_free(sql);
+      PQfreemem(qt);
+      PQfreemem(qc);
+      PQfreemem(qr);
+      bson_free(col);
+      if (n < 0) {
+         goto rollback;
+      }
+      for (uint64_t k = (uint64_t)n; k < count; k++) {
+         mn_stats_count_coercion(s->stats, s->m->tables[t].name, colname,
                                  "reference to a document not loaded stored as NULL");
       }
-      bson_free(col);
    }
-   if (!exec_ok(s, "DELETE FROM mn_deferred; COMMIT", "could not commit deferred references",
-                error)) {
-      PQclear(PQexec(s->conn, "ROLLBACK"));
-      return false;
+   sql = g_strdup_printf("DELETE FROM mongonorm.deferred_refs WHERE collection = %s; COMMIT",
+                         s->qcollection);
+   ok = exec_ok(s, sql, "could not commit deferred references", error);
+   g_free(sql);
+   if (ok) {
+      PQclear(groups);
+      return true;
    }
-   g_array_set_size(s->groups, 0);
-   return true;
+rollback:
+   PQclear(PQexec(s->conn, "ROLLBACK"));
+   PQclear(groups);
+   return false;
 }

@@ -218,15 +218,17 @@ mn_stats_to_text(const mn_stats_t *s)
    GString *out = g_string_new(NULL);
    char *result;
 
-   g_string_append_printf(out, "%-24s %10s %10s %10s %9s %12s\n", "collection", "read", "loaded",
-                          "rejected", "seconds", "docs/s");
+   g_string_append_printf(out, "%-24s %10s %10s %10s %10s %10s %9s %10s\n", "collection", "read",
+                          "loaded", "unchanged", "rejected", "deleted", "seconds", "docs/s");
    for (guint i = 0; i < s->collections->len; i++) {
       const coll_t *c = g_ptr_array_index(s->collections, i);
       double rate = c->counts.seconds > 0 ? (double)c->counts.read / c->counts.seconds : 0;
-      g_string_append_printf(out, "%-24s %10llu %10llu %10llu %9.2f %12.0f\n", c->name,
-                             (unsigned long long)c->counts.read,
+      g_string_append_printf(out, "%-24s %10llu %10llu %10llu %10llu %10llu %9.2f %10.0f\n",
+                             c->name, (unsigned long long)c->counts.read,
                              (unsigned long long)c->counts.loaded,
-                             (unsigned long long)c->counts.rejected, c->counts.seconds, rate);
+                             (unsigned long long)c->counts.unchanged,
+                             (unsigned long long)c->counts.rejected,
+                             (unsigned long long)c->counts.deleted, c->counts.seconds, rate);
       append_counter_text(out, &c->rejects, "rejected documents by reason");
       append_counter_text(out, &c->unmapped, "unmapped source paths (documents)");
    }
@@ -278,7 +280,9 @@ mn_stats_to_json(const mn_stats_t *s)
       bson_append_document_begin(&colls, c->name, -1, &d);
       BSON_APPEND_INT64(&d, "read", (int64_t)c->counts.read);
       BSON_APPEND_INT64(&d, "loaded", (int64_t)c->counts.loaded);
+      BSON_APPEND_INT64(&d, "unchanged", (int64_t)c->counts.unchanged);
       BSON_APPEND_INT64(&d, "rejected", (int64_t)c->counts.rejected);
+      BSON_APPEND_INT64(&d, "deleted", (int64_t)c->counts.deleted);
       BSON_APPEND_DOUBLE(&d, "seconds", c->counts.seconds);
       append_counter_bson(&d, "rejects", &c->rejects);
       append_counter_bson(&d, "unmapped", &c->unmapped);

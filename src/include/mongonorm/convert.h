@@ -45,6 +45,19 @@ void mn_converter_add_source_id(mn_converter_t *conv, size_t collection, const b
 /** Record that a row with this primary id already exists in the target. */
 void mn_converter_add_target_id(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
+/** Record a document as accepted without converting it (unchanged since the last run). */
+void mn_converter_mark_accepted(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
+
+/** Whether the pre-pass listed this primary id in the source collection. */
+bool mn_converter_has_source_id(const mn_converter_t *conv, size_t collection,
+                                const mn_uuid_t *id);
+
+/** How many distinct ids the pre-pass listed for the collection. */
+size_t mn_converter_n_source_ids(const mn_converter_t *conv, size_t collection);
+
+/** Whether a column of collection `from` references collection `to`. */
+bool mn_converter_references(const mn_converter_t *conv, size_t from, size_t to);
+
 /**
  * Convert one document of collection `collection` (index in the mapping) into `rows`
  * (cleared first).

@@ -84,8 +84,19 @@ void mn_pg_sink_destroy(mn_pg_sink_t *sink);
 bool mn_pg_sink_begin_collection(mn_pg_sink_t *sink, size_t collection, bool want_ids,
                                  mn_converter_t *conv, mn_error_t *error);
 
-/** Queue the rows of one accepted document (copied; rows may be reused after). */
-void mn_pg_sink_add(mn_pg_sink_t *sink, size_t collection, const mn_rowset_t *rows);
+/**
+ * Queue the rows of one accepted document (copied; rows may be reused after), and its
+ * record in mongonorm.documents: its digest (SHA-256 of the BSON bytes) and row counts.
+ */
+void mn_pg_sink_add(mn_pg_sink_t *sink, size_t collection, const mn_rowset_t *rows,
+                    const uint8_t digest[MN_DIGEST_SIZE]);
+
+/**
+ * Queue the removal of a loaded document: all its rows (found by the tables' document-id
+ * columns) and its record.  For documents gone from the source, and for documents that
+ * were loaded before and are rejected now.
+ */
+void mn_pg_sink_delete(mn_pg_sink_t *sink, size_t collection, const mn_uuid_t *id);
 
 /** Documents and bytes queued since the last flush. */
 size_t mn_pg_sink_pending_docs(const mn_pg_sink_t *sink);
@@ -99,8 +110,9 @@ size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
 bool mn_pg_sink_flush(mn_pg_sink_t *sink, mn_error_t *error);
 
 /**
- * End a collection: flush, then set the deferred references whose targets now exist,
- * counting the others ("reference to a document not loaded stored as NULL").
+ * End a collection: flush, then set the deferred references whose targets now exist
+ * (mongonorm.deferred_refs: this run's and any a crashed run left), counting the others
+ * ("reference to a document not loaded stored as NULL").
  */
 bool mn_pg_sink_end_collection(mn_pg_sink_t *sink, size_t collection, mn_error_t *error);
 

@@ -19,11 +19,13 @@ extern "C" {
 
 typedef struct mn_stats mn_stats_t;
 
-/** Documents of one collection. read = loaded + rejected + unchanged-skipped. */
+/** Documents of one collection: read = loaded + rejected. */
 typedef struct {
-   uint64_t read;     /**< documents (and unparseable records) read from the source */
-   uint64_t loaded;   /**< converted and committed to the target */
-   uint64_t rejected; /**< written to the reject file instead */
+   uint64_t read;      /**< documents (and unparseable records) read from the source */
+   uint64_t loaded;    /**< in the target after the run: converted and committed, or unchanged */
+   uint64_t unchanged; /**< of loaded: identical to the last run's, so not converted again */
+   uint64_t rejected;  /**< written to the reject file instead */
+   uint64_t deleted;   /**< loaded before, now gone from the source (or rejected): removed */
    double seconds;    /**< wall time spent on the collection */
 } mn_collection_counts_t;
 
