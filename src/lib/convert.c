@@ -300,7 +300,9 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
             }
          }
          if (e->n_unique && !e->unique_per_doc && !c->unique[e->table_index]) {
-            c->unique[e->table_index] = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+            /* key text -> the document id that holds it (16 bytes) */
+            c->unique[e->table_index] = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                                              g_free);
          }
       }
    }
@@ -367,6 +369,25 @@ mn_converter_add_target_id(mn_converter_t *c, size_t collection, const mn_uuid_t
       c->colls[collection].target_ids = uuid_set_new();
    }
    uuid_set_add(c->colls[collection].target_ids, id);
+}
+
+void
+mn_converter_add_unique_key(mn_converter_t *c, size_t table, const char *const *values,
+                            size_t n, const mn_uuid_t *doc)
+{
+   GString *k;
+
+   if (table >= c->m->n_tables || !c->unique[table]) {
+      return;
+   }
+   /* the same text emit_row builds: table index, then each value after \x1f */
+   k = g_string_new(NULL);
+   g_string_append_printf(k, "%zu", table);
+   for (size_t i = 0; i < n; i++) {
+      g_string_append_c(k, '\x1f');
+      g_string_append(k, values[i]);
+   }
+   g_hash_table_replace(c->unique[table], g_string_free(k, FALSE), g_memdup2(doc->bytes, 16));
 }
 
 void
@@ -1011,7 +1032,14 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
       }
       {
          GHashTable *set = e->unique_per_doc ? w->doc_unique : w->conv->unique[e->table_index];
-         bool dup = g_hash_table_contains(set, k->str);
+         bool dup;
+         if (e->unique_per_doc) {
+            dup = g_hash_table_contains(set, k->str);
+         } else {
+            /* held by another document (a document keeps its own key across runs) */
+            const uint8_t *holder = g_hash_table_lookup(set, k->str);
+            dup = holder && memcmp(holder, w->rs->doc_id.bytes, 16) != 0;
+         }
          if (!dup && !e->unique_per_doc) {
             for (guint i = 0; i < w->rs->pending_unique->len && !dup; i++) {
                dup = strcmp(g_ptr_array_index(w->rs->pending_unique, i), k->str) == 0;
@@ -1436,7 +1464,8 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
       }
       for (guint i = 0; i < rs->pending_unique->len; i++) {
          size_t t = g_array_index(rs->pending_unique_tables, size_t, i);
-         g_hash_table_add(conv->unique[t], g_strdup(g_ptr_array_index(rs->pending_unique, i)));
+         g_hash_table_replace(conv->unique[t], g_strdup(g_ptr_array_index(rs->pending_unique, i)),
+                              g_memdup2(rs->doc_id.bytes, 16));
       }
    } else {
       uuid_set_add(cs->rejected, &rs->doc_id);

@@ -17,7 +17,9 @@ void
 mn_pg__set_error(mn_error_t *error, uint32_t code, PGconn *conn, const PGresult *res,
                  const char *doing)
 {
-   const char *msg = res ? PQresultErrorMessage(res) : NULL;
+   /* The primary message only: DETAIL lines quote row values ("Key (email)=(...)"),
+    * which may be patient data and never go to logs. */
+   const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
    char trimmed[MN_ERROR_MESSAGE_SIZE];
    size_t len;
 

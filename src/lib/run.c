@@ -402,9 +402,10 @@ delete_gone(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
 {
    gone_t *g = ctx;
 
-   (void)entry;
    mn_pg_sink_delete(g->r->sink, g->collection, id);
-   g->counts->deleted++;
+   if (!entry->rejected) {
+      g->counts->deleted++;
+   }
 }
 
 static bool
@@ -483,7 +484,8 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
             entry->seen = true;
          }
          mn_digest(bson_get_data(doc), doc->len, digest);
-         if (entry && skip_unchanged && memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0) {
+         if (entry && !entry->rejected && skip_unchanged &&
+             memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0) {
             counts->loaded++;
             counts->unchanged++;
             mn_converter_mark_accepted(r->conv, c, &id);
@@ -499,6 +501,9 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
       if (mn_convert_document(r->conv, c, doc, rows)) {
          mn_pg_sink_add(r->sink, c, rows, digest);
          pending++;
+         if (entry && entry->rejected) {
+            r->membership_changed[c] = true; /* rejected before, loaded now */
+         }
       } else {
          char kind[300];
          counts->rejected++;
@@ -506,12 +511,15 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
          if (!reject_document(r->rejects, m, name, doc, rows, error)) {
             goto cleanup;
          }
-         if (entry) {
+         if (entry && !entry->rejected) {
             /* loaded before, rejected now: its old rows go, as a fresh load would not
              * have them, and documents referring to it must be converted again */
             mn_pg_sink_delete(r->sink, c, mn_rowset_doc_id(rows));
             counts->deleted++;
             r->membership_changed[c] = true;
+         }
+         if (bson_iter_init_find(&idit, doc, "_id")) {
+            mn_pg_sink_record_rejected(r->sink, c, mn_rowset_doc_id(rows), digest);
          }
       }
 next:

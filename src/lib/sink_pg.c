@@ -192,7 +192,7 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
                 "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid) ON COMMIT DELETE ROWS;"
                 "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
                 "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
-                "row_counts int[]) ON COMMIT DELETE ROWS",
+                "row_counts int[], rejected boolean) ON COMMIT DELETE ROWS",
                 "could not create a staging table", error)) {
       mn_pg_sink_destroy(s);
       return NULL;
@@ -227,6 +227,58 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
       PQfreemem(s->qcollection);
    }
    g_free(s);
+}
+
+/* Run-wide unique keys already in the target, for the converter (merge mode). */
+static bool
+preload_unique(mn_pg_sink_t *s, size_t collection, mn_converter_t *conv, mn_error_t *error)
+{
+   const mn_collection_t *coll = &s->m->collections[collection];
+
+   for (size_t ei = 0; ei < coll->n_entries; ei++) {
+      const mn_entry_t *e = &coll->entries[ei];
+      const mn_table_t *mt = &s->m->tables[e->table_index];
+      tbl_t *tb = &s->tables[e->table_index];
+      GString *sql;
+      PGresult *res;
+
+      if (!e->n_unique || e->unique_per_doc) {
+         continue;
+      }
+      sql = g_string_new(NULL);
+      g_string_append_printf(sql, "SELECT %s", tb->qdoc);
+      for (size_t i = 0; i < e->n_unique; i++) {
+         char *q = mn_pg_quote_ident(s->conn, mt->columns[e->unique[i]]);
+         g_string_append_printf(sql, ", %s", q);
+         bson_free(q);
+      }
+      g_string_append_printf(sql, " FROM %s WHERE true", tb->qname);
+      for (size_t i = 0; i < e->n_unique; i++) {
+         char *q = mn_pg_quote_ident(s->conn, mt->columns[e->unique[i]]);
+         g_string_append_printf(sql, " AND %s IS NOT NULL", q);
+         bson_free(q);
+      }
+      res = PQexec(s->conn, sql->str);
+      g_string_free(sql, TRUE);
+      if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+         mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, "could not read existing unique keys");
+         PQclear(res);
+         return false;
+      }
+      for (int r = 0; r < PQntuples(res); r++) {
+         const char *values[64];
+         mn_uuid_t doc;
+         size_t n = MIN(e->n_unique, (size_t)64);
+         for (size_t i = 0; i < n; i++) {
+            values[i] = PQgetvalue(res, r, (int)i + 1);
+         }
+         if (mn_uuid_parse(PQgetvalue(res, r, 0), &doc)) {
+            mn_converter_add_unique_key(conv, (size_t)e->table_index, values, n, &doc);
+         }
+      }
+      PQclear(res);
+   }
+   return true;
 }
 
 bool
@@ -269,6 +321,9 @@ mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids,
          return false;
       }
    }
+   if (!empty && !preload_unique(s, collection, conv, error)) {
+      return false;
+   }
    if (!empty && want_ids) {
       const mn_collection_t *coll = &s->m->collections[collection];
       tbl_t *tb = &s->tables[coll->entries[0].table_index];
@@ -301,6 +356,32 @@ append_copy_id(GString *out, const mn_uuid_t *id)
    g_string_append(out, text);
 }
 
+/* A mongonorm.documents line: id, digest (bytea hex, its backslash escaped for COPY),
+ * row counts (NULL = all zero), rejected. */
+static void
+append_state(mn_pg_sink_t *s, const mn_uuid_t *id, const uint8_t digest[MN_DIGEST_SIZE],
+             const int32_t *counts, bool rejected)
+{
+   append_copy_id(s->state, id);
+   g_string_append(s->state, "\t\\\\x");
+   for (int i = 0; i < MN_DIGEST_SIZE; i++) {
+      g_string_append_printf(s->state, "%02x", digest[i]);
+   }
+   g_string_append(s->state, "\t{");
+   for (size_t t = 0; t < s->m->n_tables; t++) {
+      g_string_append_printf(s->state, "%s%d", t ? "," : "", counts ? counts[t] : 0);
+   }
+   g_string_append_printf(s->state, "}\t%s\n", rejected ? "t" : "f");
+}
+
+void
+mn_pg_sink_record_rejected(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id,
+                           const uint8_t digest[MN_DIGEST_SIZE])
+{
+   (void)collection;
+   append_state(s, id, digest, NULL, true);
+}
+
 void
 mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows,
                const uint8_t digest[MN_DIGEST_SIZE])
@@ -327,17 +408,7 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows,
    g_string_append(s->docs, id);
    g_string_append_c(s->docs, '\n');
    s->n_docs++;
-   /* mongonorm.documents: id, digest (bytea hex, its backslash escaped for COPY), counts */
-   g_string_append(s->state, id);
-   g_string_append(s->state, "\t\\\\x");
-   for (int i = 0; i < MN_DIGEST_SIZE; i++) {
-      g_string_append_printf(s->state, "%02x", digest[i]);
-   }
-   g_string_append(s->state, "\t{");
-   for (size_t t = 0; t < n_tables; t++) {
-      g_string_append_printf(s->state, "%s%d", t ? "," : "", counts[t]);
-   }
-   g_string_append(s->state, "}\n");
+   append_state(s, mn_rowset_doc_id(rows), digest, counts, false);
    g_free(counts);
    for (size_t i = 0; i < mn_rowset_n_deferred(rows); i++) {
       size_t table, column, ref_table;
@@ -502,8 +573,8 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
             g_string_append_len(rows, p, nl - p + 1);
             p = nl + 1;
          }
-         if (!copy_in(s, "mongonorm.documents", "collection, doc_id, digest, row_counts", rows,
-                      error)) {
+         if (!copy_in(s, "mongonorm.documents", "collection, doc_id, digest, row_counts, rejected",
+                      rows, error)) {
             g_string_free(rows, TRUE);
             goto rollback;
          }
@@ -516,7 +587,8 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
       if (!copy_in(s, "mn_stage_docs", "id", s->docs, error) ||
           (s->deletes->len && !copy_in(s, "mn_stage_deletes", "id", s->deletes, error)) ||
           (s->state->len &&
-           !copy_in(s, "mn_stage_state", "doc_id, digest, row_counts", s->state, error))) {
+           !copy_in(s, "mn_stage_state", "doc_id, digest, row_counts, rejected", s->state,
+                    error))) {
          goto rollback;
       }
       /* children first: rows of these documents that the new contents no longer have */
@@ -562,10 +634,10 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
       }
       if (s->state->len) {
          sql = g_strdup_printf(
-            "INSERT INTO mongonorm.documents (collection, doc_id, digest, row_counts) "
-            "SELECT %s, doc_id, digest, row_counts FROM mn_stage_state "
+            "INSERT INTO mongonorm.documents (collection, doc_id, digest, row_counts, rejected) "
+            "SELECT %s, doc_id, digest, row_counts, rejected FROM mn_stage_state "
             "ON CONFLICT (collection, doc_id) DO UPDATE SET digest = EXCLUDED.digest, "
-            "row_counts = EXCLUDED.row_counts",
+            "row_counts = EXCLUDED.row_counts, rejected = EXCLUDED.rejected",
             s->qcollection);
          n = exec_count(s, sql, "could not record the documents", error);
          g_free(sql);

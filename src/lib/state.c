@@ -30,6 +30,8 @@ static const char STATE_SQL[] =
    "  digest bytea NOT NULL,"
    "  row_counts int[] NOT NULL,"
    "  PRIMARY KEY (collection, doc_id));"
+   "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS rejected boolean NOT NULL "
+   "  DEFAULT false;"
    "CREATE TABLE IF NOT EXISTS mongonorm.deferred_refs ("
    "  collection text NOT NULL,"
    "  tbl text NOT NULL,"
@@ -127,9 +129,10 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
 
    /* Single-row mode keeps libpq from holding the whole result in memory twice. */
    if (!PQsendQueryParams(conn,
-                          with_digest ? "SELECT doc_id, encode(digest, 'hex'), row_counts "
-                                        "FROM mongonorm.documents WHERE collection = $1"
-                                      : "SELECT doc_id FROM mongonorm.documents "
+                          with_digest ? "SELECT doc_id, rejected, encode(digest, 'hex'), "
+                                        "row_counts FROM mongonorm.documents "
+                                        "WHERE collection = $1"
+                                      : "SELECT doc_id, rejected FROM mongonorm.documents "
                                         "WHERE collection = $1",
                           1, NULL, params, NULL, NULL, 0) ||
        !PQsetSingleRowMode(conn)) {
@@ -149,13 +152,14 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
             PQclear(res);
             continue;
          }
+         e->rejected = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
          if (with_digest) {
-            const char *hex = PQgetvalue(res, 0, 1);
+            const char *hex = PQgetvalue(res, 0, 2);
             for (int i = 0; i < MN_DIGEST_SIZE && hex[2 * i] && hex[2 * i + 1]; i++) {
                e->digest[i] = (uint8_t)(hex_nibble(hex[2 * i]) << 4 | hex_nibble(hex[2 * i + 1]));
             }
             e->row_counts = g_new0(int32_t, n_tables ? n_tables : 1);
-            parse_counts(PQgetvalue(res, 0, 2), e->row_counts, n_tables);
+            parse_counts(PQgetvalue(res, 0, 3), e->row_counts, n_tables);
          }
          g_hash_table_replace(st->entries, g_memdup2(id.bytes, 16), e);
       } else if (status != PGRES_TUPLES_OK) {

@@ -45,6 +45,15 @@ void mn_converter_add_source_id(mn_converter_t *conv, size_t collection, const b
 /** Record that a row with this primary id already exists in the target. */
 void mn_converter_add_target_id(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
+/**
+ * Record a run-wide unique key already held in the target by document `doc` (merge mode:
+ * documents skipped as unchanged still hold their keys).  `values` are the key columns'
+ * texts in the order of the entry's `unique` list, as PostgreSQL prints them; keys of
+ * text columns compare exactly.
+ */
+void mn_converter_add_unique_key(mn_converter_t *conv, size_t table, const char *const *values,
+                                 size_t n, const mn_uuid_t *doc);
+
 /** Record a document as accepted without converting it (unchanged since the last run). */
 void mn_converter_mark_accepted(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 

@@ -5,8 +5,9 @@
  *   runs           one row per run: times, source, mapping, outcome, statistics JSON
  *   collections    per source collection: the mapping fingerprint its rows were made
  *                  with and the watermark reached (for incremental runs)
- *   documents      per loaded document: its row id, the SHA-256 of its BSON bytes, and
- *                  how many rows it produced per table (in the mapping's table order)
+ *   documents      per document of the source seen by the last run: its row id, the
+ *                  SHA-256 of its BSON bytes, whether it was rejected, and how many rows
+ *                  it produced per table (in the mapping's table order)
  *   deferred_refs  references waiting for their target row (see convert.h)
  * Rows of `documents` change in the same transaction as the target rows they describe,
  * so a crash never leaves the two disagreeing.
@@ -32,6 +33,7 @@ bool mn_state_ensure_schema(PGconn *conn, mn_error_t *error);
 typedef struct {
    uint8_t digest[MN_DIGEST_SIZE]; /**< SHA-256 of the BSON bytes loaded last */
    int32_t *row_counts;            /**< rows per table (mapping order); owned by the set */
+   bool rejected;                  /**< the document went to the reject file, no rows */
    bool seen;                      /**< set by the caller when the source still has it */
 } mn_doc_entry_t;
 
