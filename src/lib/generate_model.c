@@ -638,7 +638,8 @@ parse_template(loader_t *ld, yaml_node_t *n, mn_gen_gen_t *g)
             t.kind = TPL_INT;
             t.lo = lo;
             t.hi = hi;
-            t.pad = name[4] == '0' && lo == 0 ? 0 : (name[4] == '0' ? (int)strcspn(name + 4, "-") : 0);
+            /* {int:001-999}: a leading zero asks for zero padding to that width */
+            t.pad = name[4] == '0' && name[5] != '-' ? (int)strcspn(name + 4, "-") : 0;
          } else if (find_vocab(ld->m, name) >= 0) {
             t.kind = TPL_VOCAB;
             t.vocab = find_vocab(ld->m, name);
@@ -779,7 +780,7 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
       }
       g->target = find_coll(ld->m, scalar(c));
       if (g->target < 0) {
-         fail(ld, MN_MAPPING_BAD_REFERENCE, c, "ref names collection \"%s\", which the model does not declare",
+         fail(ld, MN_MAPPING_BAD_REFERENCE, c, "ref names collection \"%s\", which is neither this one nor declared before it",
               scalar(c));
          return false;
       }
@@ -1230,14 +1231,17 @@ parse_field(loader_t *ld, yaml_node_t *n, const char *name, const char *parent_p
       f->drift = scalar(x) && !strcmp(scalar(x), "true");
       if (f->drift) {
          char *key = bson_strdup_printf("%s\x1f%s", ld->coll->name, f->path);
-         bool seen = false;
+         f->drift_index = -1;
          for (guint i = 0; i < ld->m->drift_paths->len; i++) {
-            seen |= strcmp(g_ptr_array_index(ld->m->drift_paths, i), key) == 0;
+            if (strcmp(g_ptr_array_index(ld->m->drift_paths, i), key) == 0) {
+               f->drift_index = (int)i;
+            }
          }
-         if (seen) {
+         if (f->drift_index >= 0) {
             bson_free(key);
          } else {
             g_ptr_array_add(ld->m->drift_paths, key);
+            f->drift_index = (int)ld->m->drift_paths->len - 1;
          }
       }
    }
@@ -1550,12 +1554,6 @@ load(loader_t *ld)
          return NULL;
       }
       m->colls = bson_malloc0((nc + 1) * sizeof *m->colls);
-      /* names first, so a ref may name any collection */
-      for (size_t i = 0; i < nc; i++) {
-         yaml_node_t *cn = node_at(ld, x->data.sequence.items.start[i]);
-         yaml_node_t *name = map_get(ld, cn, "collection");
-         (void)name;
-      }
       for (size_t i = 0; i < nc; i++) {
          ld->coll = &m->colls[i];
          m->n_colls = i + 1;

@@ -162,6 +162,7 @@ struct mn_gen_field {
    int elem_table;         /* for an array element: the array's rows table (or -1) */
    bool top;               /* a field of the document itself */
    bool drift;             /* the mapping does not know it (counted as unmapped) */
+   int drift_index;        /* its index in mn_gen_model_t.drift_paths */
 };
 
 typedef struct {
