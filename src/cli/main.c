@@ -5,6 +5,8 @@
  * "mongonorm: error: ...", data (statistics) to stdout.  Exit codes are
  * listed in docs/exit-codes.md.
  */
+#include "commands.h"
+
 #include <mongonorm/mapping.h>
 #include <mongonorm/pg.h>
 #include <mongonorm/run.h>
@@ -42,6 +44,7 @@ static const char USAGE[] =
    "  init     create or upgrade the target schema from the SQL folder\n"
    "  run      load the source into the target (the main job)\n"
    "  check    validate a mapping file (and, with --pg, the target's tables)\n"
+   "  generate write a deterministic synthetic dataset from a model file\n"
    "\n"
    "Run \"mongonorm <command> --help\" for a command's options.\n"
    "PostgreSQL: --pg takes a libpq connection string or URI; without it the PG*\n"
@@ -397,6 +400,9 @@ main(int argc, char **argv)
    }
    if (!strcmp(cmd, "check")) {
       return cmd_check(argc - 1, argv + 1);
+   }
+   if (!strcmp(cmd, "generate")) {
+      return mn_cli_generate(argc - 1, argv + 1);
    }
    fprintf(stderr, "mongonorm: error: unknown command \"%s\"\n%s", cmd, USAGE);
    return EXIT_USAGE;

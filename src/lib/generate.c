@@ -398,7 +398,8 @@ typedef struct {
    int64_t ms;
 } cum_t;
 
-typedef enum { EFF_ROW, EFF_SKIP, EFF_MERGE, EFF_ABSENT } effect_t;
+/* What an element gives: a row, a skipped or merged row, no row at all, or no element. */
+typedef enum { EFF_ROW, EFF_SKIP, EFF_MERGE, EFF_NOROW, EFF_ABSENT } effect_t;
 
 typedef struct {
    const mn_gen_model_t *m;
@@ -418,6 +419,7 @@ typedef struct {
    bool rejected;
    char *reason;
    bool regen; /* re-generating a clean value: no mess, no accounting */
+   bool clean; /* no mess inside (the element of a "scalar" mess) */
    uint64_t *t_rows, *t_merged, *t_skipped;
    bool *drift_seen;
    GArray *scope; /* named_t */
@@ -1221,7 +1223,7 @@ emit_field(gctx_t *g, const mn_gen_field_t *f, uint64_t key, bson_t *parent, con
    mr = stream(derive(key, TAG_MESS));
    for (size_t i = 0; i < f->n_mess; i++) {
       bool fire = draw_ppb(&mr, threshold(g, f->mess[i].rate_ppb));
-      if (fire && !inj && !g->regen &&
+      if (fire && !inj && !g->regen && !g->clean &&
           !(f->mess[i].expect == MN_EXPECT_REJECT && g->rejected)) {
          inj = &f->mess[i];
       }
@@ -1283,8 +1285,11 @@ emit_field(gctx_t *g, const mn_gen_field_t *f, uint64_t key, bson_t *parent, con
          break;
       }
       case MN_INJ_SCALAR: {
-         /* one element, alone where the array was */
+         /* one clean element, alone where the array was */
+         bool was_clean = g->clean;
+         g->clean = true;
          eff = emit_field(g, f->gen.of, derive(key, TAG_ELEM), parent, k);
+         g->clean = was_clean;
          count_effect(g, f->gen.rows_table, eff);
          break;
       }
@@ -1326,9 +1331,15 @@ emit_field(gctx_t *g, const mn_gen_field_t *f, uint64_t key, bson_t *parent, con
          return EFF_ROW;
       }
       count_injection(g, f, inj->kind);
+      if (inj->unmapped >= 0 && !g->regen) {
+         g->drift_seen[inj->unmapped] = true;
+      }
+      if (inj->no_row) {
+         eff = EFF_NOROW;
+      }
       if (inj->expect == MN_EXPECT_REJECT) {
          reject_doc(g, inj->reason ? inj->reason : f->path);
-      } else if (eff != EFF_ABSENT && inj->kind != MN_INJ_SCALAR) {
+      } else if (eff != EFF_ABSENT && eff != EFF_NOROW && inj->kind != MN_INJ_SCALAR) {
          eff = effect_of(inj);
       }
       if (inj->kind == MN_INJ_SCALAR) {

@@ -543,6 +543,22 @@ parse_filter(loader_t *ld, const mn_gen_coll_t *c, yaml_node_t *n, const char *w
 
 /* ---- generators ---- */
 
+/* The index of "collection\x1fpath" in drift_paths (added when new). */
+static int
+drift_index(loader_t *ld, const char *path)
+{
+   char *key = bson_strdup_printf("%s\x1f%s", ld->coll->name, path);
+
+   for (guint i = 0; i < ld->m->drift_paths->len; i++) {
+      if (strcmp(g_ptr_array_index(ld->m->drift_paths, i), key) == 0) {
+         bson_free(key);
+         return (int)i;
+      }
+   }
+   g_ptr_array_add(ld->m->drift_paths, key);
+   return (int)ld->m->drift_paths->len - 1;
+}
+
 static bool parse_field(loader_t *ld, yaml_node_t *n, const char *name, const char *parent_path,
                         bool top, int elem_table, mn_gen_field_t *f);
 static void field_cleanup(mn_gen_field_t *f);
@@ -1042,7 +1058,7 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
                           sizeof *f->mess);
    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
       static const char *const keys[] = {"kind", "rate", "expect", "reason", "with", "fields",
-                                         "rows", "count", NULL};
+                                         "rows", "count", "row", "unmapped", NULL};
       yaml_node_t *e = node_at(ld, *it), *k, *r, *x;
       mn_gen_inj_t *inj = &f->mess[f->n_mess++];
       bool found = false;
@@ -1051,6 +1067,7 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
       inj->line = LINE(e);
       inj->rows_table = -1;
       inj->table = -1;
+      inj->unmapped = -1;
       if (!expect_kind(ld, e, YAML_MAPPING_NODE, "a mess entry") ||
           !check_keys(ld, e, keys, "a mess entry")) {
          return false;
@@ -1105,6 +1122,20 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
       }
       if ((x = map_get(ld, e, "reason"))) {
          inj->reason = bson_strdup(scalar(x) ? scalar(x) : "");
+      }
+      if ((x = map_get(ld, e, "row"))) {
+         if (!scalar(x) || strcmp(scalar(x), "none") != 0) {
+            fail(ld, MN_MAPPING_BAD_VALUE, x, "\"row\" can only be none");
+            return false;
+         }
+         if (f->elem_table < 0) {
+            fail(ld, MN_MAPPING_BAD_VALUE, x, "row: none applies to elements of an array with rows");
+            return false;
+         }
+         inj->no_row = true;
+      }
+      if ((x = map_get(ld, e, "unmapped"))) {
+         inj->unmapped = drift_index(ld, scalar(x) ? scalar(x) : "");
       }
       switch (inj->kind) {
       case MN_INJ_REPLACE: {
@@ -1230,19 +1261,7 @@ parse_field(loader_t *ld, yaml_node_t *n, const char *name, const char *parent_p
    if ((x = map_get(ld, n, "drift"))) {
       f->drift = scalar(x) && !strcmp(scalar(x), "true");
       if (f->drift) {
-         char *key = bson_strdup_printf("%s\x1f%s", ld->coll->name, f->path);
-         f->drift_index = -1;
-         for (guint i = 0; i < ld->m->drift_paths->len; i++) {
-            if (strcmp(g_ptr_array_index(ld->m->drift_paths, i), key) == 0) {
-               f->drift_index = (int)i;
-            }
-         }
-         if (f->drift_index >= 0) {
-            bson_free(key);
-         } else {
-            g_ptr_array_add(ld->m->drift_paths, key);
-            f->drift_index = (int)ld->m->drift_paths->len - 1;
-         }
+         f->drift_index = drift_index(ld, f->path);
       }
    }
    if ((x = map_get(ld, n, "mess")) && !parse_mess(ld, x, f)) {

@@ -147,6 +147,8 @@ typedef struct {
    int rows_table;         /* REPLACE: the replacement feeds one row of this table */
    mn_gen_count_t huge;    /* HUGE: element count */
    int table;              /* MERGE/SKIP: the table whose row it affects */
+   bool no_row;            /* `row: none`: the element then produces no row at all */
+   int unmapped;           /* `unmapped: path`: index in drift_paths, or -1 */
 } mn_gen_inj_t;
 
 struct mn_gen_field {

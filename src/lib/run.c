@@ -11,6 +11,7 @@
 #include "pg_private.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -408,33 +409,320 @@ delete_gone(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
    }
 }
 
+/* One collection's pass. */
+typedef struct {
+   run_t *r;
+   size_t c;
+   const char *name;
+   mn_collection_counts_t *counts;
+   mn_rowset_t *rows;
+   mn_doc_state_t *state;
+   bool skip_unchanged;
+   uint64_t pending;
+   const char *wm_field;  /* watermark field, or NULL */
+   bson_t wm_max;         /* {"v": highest watermark value seen}, empty when none */
+   GHashTable *processed; /* ids handled in this pass (watermark mode reads twice) */
+} pass_t;
+
+/* Keep the highest watermark value (dates, ObjectIds and numbers compare). */
+static void
+track_watermark(pass_t *p, const bson_t *doc)
+{
+   bson_iter_t it, cur;
+   bool higher = false;
+
+   if (!p->wm_field || !bson_iter_init_find(&it, doc, p->wm_field)) {
+      return;
+   }
+   if (!bson_iter_init_find(&cur, &p->wm_max, "v")) {
+      higher = BSON_ITER_HOLDS_DATE_TIME(&it) || BSON_ITER_HOLDS_OID(&it) ||
+               BSON_ITER_HOLDS_NUMBER(&it);
+   } else if (bson_iter_type(&it) == bson_iter_type(&cur)) {
+      switch (bson_iter_type(&it)) {
+      case BSON_TYPE_DATE_TIME:
+         higher = bson_iter_date_time(&it) > bson_iter_date_time(&cur);
+         break;
+      case BSON_TYPE_OID:
+         higher = bson_oid_compare(bson_iter_oid(&it), bson_iter_oid(&cur)) > 0;
+         break;
+      case BSON_TYPE_INT32:
+      case BSON_TYPE_INT64:
+      case BSON_TYPE_DOUBLE:
+         higher = bson_iter_as_double(&it) > bson_iter_as_double(&cur);
+         break;
+      default:
+         break;
+      }
+   }
+   if (higher) {
+      bson_reinit(&p->wm_max);
+      bson_append_iter(&p->wm_max, "v", 1, &it);
+   }
+}
+
+static bool
+process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
+{
+   run_t *r = p->r;
+   const mn_mapping_t *m = r->m;
+   size_t n_tables = mn_mapping_n_tables(m);
+   uint8_t digest[MN_DIGEST_SIZE];
+   mn_doc_entry_t *entry = NULL;
+   bson_iter_t idit;
+   bool has_id = bson_iter_init_find(&idit, doc, "_id");
+
+   if (has_id) {
+      mn_uuid_t id;
+      mn_uuid_from_value(&idit, &id);
+      if (p->processed) {
+         if (g_hash_table_contains(p->processed, id.bytes)) {
+            return true; /* read twice in watermark mode: once is enough */
+         }
+         g_hash_table_add(p->processed, g_memdup2(id.bytes, 16));
+      }
+      entry = mn_doc_state_find(p->state, &id);
+      if (entry) {
+         entry->seen = true;
+      }
+      mn_digest(bson_get_data(doc), doc->len, digest);
+      track_watermark(p, doc);
+      if (entry && !entry->rejected && p->skip_unchanged &&
+          memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0) {
+         p->counts->read++;
+         p->counts->loaded++;
+         p->counts->unchanged++;
+         mn_converter_mark_accepted(r->conv, p->c, &id);
+         for (size_t t = 0; t < n_tables && entry->row_counts; t++) {
+            mn_stats_table(r->stats, mn_mapping_table_name(m, t))->unchanged +=
+               (uint64_t)entry->row_counts[t];
+         }
+         return true;
+      }
+   } else {
+      mn_digest(bson_get_data(doc), doc->len, digest);
+   }
+   p->counts->read++;
+   if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
+      mn_pg_sink_add(r->sink, p->c, p->rows, digest);
+      p->pending++;
+      if (entry && entry->rejected) {
+         r->membership_changed[p->c] = true; /* rejected before, loaded now */
+      }
+      return true;
+   }
+   {
+      char kind[300];
+      p->counts->rejected++;
+      mn_stats_count_reject(r->stats, p->name, reason_kind(p->rows, kind, sizeof kind));
+      if (!reject_document(r->rejects, m, p->name, doc, p->rows, error)) {
+         return false;
+      }
+   }
+   if (entry && !entry->rejected) {
+      /* loaded before, rejected now: its old rows go, as a fresh load would not have
+       * them, and documents referring to it must be converted again */
+      mn_pg_sink_delete(r->sink, p->c, mn_rowset_doc_id(p->rows));
+      p->counts->deleted++;
+      r->membership_changed[p->c] = true;
+   }
+   if (has_id) {
+      mn_pg_sink_record_rejected(r->sink, p->c, mn_rowset_doc_id(p->rows), digest);
+   }
+   return true;
+}
+
+/* Stream one cursor through process_document, flushing batch by batch. */
+static bool
+drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
+{
+   run_t *r = p->r;
+   size_t batch_docs = r->opts->batch_docs ? r->opts->batch_docs : 1000;
+   size_t batch_bytes = r->opts->batch_bytes ? r->opts->batch_bytes : (size_t)16 << 20;
+   mn_cursor_status_t st;
+   const bson_t *doc;
+
+   while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
+      if (st == MN_CURSOR_BAD) {
+         p->counts->read++;
+         p->counts->rejected++;
+         mn_stats_count_reject(r->stats, p->name, "(record): does not parse");
+         if (!reject_bad(r->rejects, p->name, mn_cursor_bad(cur), error)) {
+            return false;
+         }
+      } else if (!process_document(p, doc, error)) {
+         return false;
+      }
+      if (mn_pg_sink_pending_docs(r->sink) >= batch_docs ||
+          mn_pg_sink_pending_bytes(r->sink) >= batch_bytes) {
+         if (!flush(r->sink, p->counts, &p->pending, error)) {
+            return false;
+         }
+      }
+      if (r->opts->progress && (p->counts->read & 255) == 0) {
+         uint64_t done, total;
+         mn_cursor_progress(cur, &done, &total);
+         r->opts->progress(r->opts->progress_ctx, p->name, p->counts->read, done, total);
+      }
+   }
+   if (st == MN_CURSOR_ERROR) {
+      mn_cursor_error(cur, error);
+      return false;
+   }
+   if (r->opts->progress) {
+      uint64_t done, total;
+      mn_cursor_progress(cur, &done, &total);
+      r->opts->progress(r->opts->progress_ctx, p->name, p->counts->read, done, total);
+   }
+   return true;
+}
+
+static guint
+bytes16_hash(gconstpointer k)
+{
+   guint h;
+   memcpy(&h, (const uint8_t *)k + 8, sizeof h);
+   return h ^ ((const uint8_t *)k)[0];
+}
+
+static gboolean
+bytes16_equal(gconstpointer a, gconstpointer b)
+{
+   return memcmp(a, b, 16) == 0;
+}
+
+/*
+ * Watermark mode (a live source, a declared watermark, a recorded value): list the _id set
+ * to find deletions and new documents, read what changed since the watermark
+ * ({field: {$gte: value}}), then the new documents by _id.  Unchanged documents are not
+ * read at all.
+ */
+static bool
+read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
+{
+   run_t *r = p->r;
+   mn_find_opts_t ids_opts = {.ids_only = true};
+   bson_t *wm = NULL;
+   bson_t filter = BSON_INITIALIZER;
+   bson_t cond;
+   bson_t *new_ids = bson_new(); /* {"0": id, "1": id, ...} of documents not recorded */
+   uint32_t n_new = 0;
+   mn_cursor_t *cur = NULL;
+   const bson_t *doc;
+   mn_cursor_status_t st;
+   bson_iter_t it;
+   bool ok = false;
+
+   p->processed = g_hash_table_new_full(bytes16_hash, bytes16_equal, g_free, NULL);
+   /* 1. the _id set */
+   if (!(cur = mn_source_find(r->src, p->name, &ids_opts, error))) {
+      goto cleanup;
+   }
+   while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC) {
+      if (bson_iter_init_find(&it, doc, "_id")) {
+         mn_uuid_t id;
+         mn_doc_entry_t *entry;
+         mn_uuid_from_value(&it, &id);
+         entry = mn_doc_state_find(p->state, &id);
+         if (entry) {
+            entry->seen = true;
+         } else {
+            char key[16];
+            snprintf(key, sizeof key, "%u", n_new++);
+            bson_append_iter(new_ids, key, -1, &it);
+         }
+      }
+   }
+   if (st == MN_CURSOR_ERROR) {
+      mn_cursor_error(cur, error);
+      goto cleanup;
+   }
+   mn_cursor_destroy(cur);
+   cur = NULL;
+
+   /* 2. changed since the watermark */
+   wm = bson_new_from_json((const uint8_t *)recorded, -1, NULL);
+   if (wm && bson_iter_init_find(&it, wm, "v")) {
+      mn_find_opts_t opts = {.filter = &filter};
+      BSON_APPEND_DOCUMENT_BEGIN(&filter, p->wm_field, &cond);
+      bson_append_iter(&cond, "$gte", 4, &it);
+      bson_append_document_end(&filter, &cond);
+      bson_append_iter(&p->wm_max, "v", 1, &it);
+      if (!(cur = mn_source_find(r->src, p->name, &opts, error)) || !drain(p, cur, error)) {
+         goto cleanup;
+      }
+      mn_cursor_destroy(cur);
+      cur = NULL;
+   }
+
+   /* 3. documents not recorded yet, whatever their watermark (missing, or older) */
+   if (bson_iter_init(&it, new_ids)) {
+      bool more = bson_iter_next(&it);
+      while (more) {
+         bson_t chunk = BSON_INITIALIZER;
+         bson_t in, arr;
+         mn_find_opts_t opts = {.filter = &chunk};
+         uint32_t k = 0;
+         bool chunk_ok;
+
+         BSON_APPEND_DOCUMENT_BEGIN(&chunk, "_id", &in);
+         BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+         for (; more && k < 500; k++, more = bson_iter_next(&it)) {
+            char key[16];
+            snprintf(key, sizeof key, "%u", k);
+            bson_append_iter(&arr, key, -1, &it);
+         }
+         bson_append_array_end(&in, &arr);
+         bson_append_document_end(&chunk, &in);
+         cur = mn_source_find(r->src, p->name, &opts, error);
+         chunk_ok = cur && drain(p, cur, error);
+         mn_cursor_destroy(cur);
+         cur = NULL;
+         bson_destroy(&chunk);
+         if (!chunk_ok) {
+            goto cleanup;
+         }
+      }
+   }
+   ok = true;
+
+cleanup:
+   mn_cursor_destroy(cur);
+   bson_destroy(new_ids);
+   bson_destroy(&filter);
+   if (wm) {
+      bson_destroy(wm);
+   }
+   return ok;
+}
+
 static bool
 load_collection(run_t *r, size_t c, mn_error_t *error)
 {
    const mn_mapping_t *m = r->m;
-   const char *name = mn_mapping_collection_name(m, c);
-   mn_collection_counts_t *counts = mn_stats_collection(r->stats, name);
-   size_t batch_docs = r->opts->batch_docs ? r->opts->batch_docs : 1000;
-   size_t batch_bytes = r->opts->batch_bytes ? r->opts->batch_bytes : (size_t)16 << 20;
    size_t n_tables = mn_mapping_n_tables(m);
-   mn_rowset_t *rows = mn_rowset_new();
+   pass_t p;
    mn_cursor_t *cur = NULL;
-   mn_doc_state_t *state = NULL;
    char *recorded_digest = NULL;
    char *recorded_watermark = NULL;
-   mn_cursor_status_t st;
-   const bson_t *doc;
-   uint64_t pending = 0;
+   char *wm_json = NULL;
    double started = now_seconds();
-   bool same_mapping, skip_unchanged;
+   bool same_mapping;
    bool ok = false;
 
+   memset(&p, 0, sizeof p);
+   p.r = r;
+   p.c = c;
+   p.name = mn_mapping_collection_name(m, c);
+   p.counts = mn_stats_collection(r->stats, p.name);
+   p.rows = mn_rowset_new();
+   p.wm_field = mn_mapping_watermark(m, c);
+   bson_init(&p.wm_max);
    for (size_t t = 0; t < n_tables; t++) {
       if (mn_mapping_table_collection(m, t) == c) {
          (void)mn_stats_table(r->stats, mn_mapping_table_name(m, t));
       }
    }
-   if (!mn_state_get_collection(r->conn, name, &recorded_digest, &recorded_watermark, error) ||
+   if (!mn_state_get_collection(r->conn, p.name, &recorded_digest, &recorded_watermark, error) ||
        !mn_pg_sink_begin_collection(r->sink, c, mn_converter_is_referenced(r->conv, c), r->conv,
                                     error)) {
       goto cleanup;
@@ -442,126 +730,59 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    /* What was loaded before: documents whose bytes are the same are skipped, unless the
     * mapping changed or a collection they reference gained or lost documents. */
    same_mapping = recorded_digest && strcmp(recorded_digest, mn_mapping_digest(m)) == 0;
-   skip_unchanged = same_mapping;
+   p.skip_unchanged = same_mapping;
    for (size_t ref = 0; ref < mn_mapping_n_collections(m); ref++) {
       if (r->membership_changed[ref] && mn_converter_references(r->conv, c, ref)) {
-         skip_unchanged = false;
+         p.skip_unchanged = false;
       }
    }
-   state = mn_doc_state_load(r->conn, name, n_tables, skip_unchanged, error);
-   if (!state) {
+   p.state = mn_doc_state_load(r->conn, p.name, n_tables, p.skip_unchanged, error);
+   if (!p.state) {
       goto cleanup;
    }
-   cur = mn_source_find(r->src, name, NULL, error);
-   if (!cur) {
-      if (error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND) {
-         /* a collection absent from a dump is empty, not an error */
-         mn_error_clear(error);
-         cur = NULL;
-      } else {
+   if (p.wm_field && p.skip_unchanged && recorded_watermark &&
+       mn_source_kind(r->src) == MN_SOURCE_MONGODB && mn_doc_state_count(p.state) > 0) {
+      if (!read_since_watermark(&p, recorded_watermark, error)) {
+         goto cleanup;
+      }
+   } else {
+      cur = mn_source_find(r->src, p.name, NULL, error);
+      if (!cur) {
+         if (!(error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND)) {
+            goto cleanup;
+         }
+         mn_error_clear(error); /* a collection absent from a dump is empty */
+      } else if (!drain(&p, cur, error)) {
          goto cleanup;
       }
    }
-   while (cur && ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD)) {
-      uint8_t digest[MN_DIGEST_SIZE];
-      mn_doc_entry_t *entry = NULL;
-      bson_iter_t idit;
-
-      counts->read++;
-      if (st == MN_CURSOR_BAD) {
-         counts->rejected++;
-         mn_stats_count_reject(r->stats, name, "(record): does not parse");
-         if (!reject_bad(r->rejects, name, mn_cursor_bad(cur), error)) {
-            goto cleanup;
-         }
-         continue;
-      }
-      if (bson_iter_init_find(&idit, doc, "_id")) {
-         mn_uuid_t id;
-         mn_uuid_from_value(&idit, &id);
-         entry = mn_doc_state_find(state, &id);
-         if (entry) {
-            entry->seen = true;
-         }
-         mn_digest(bson_get_data(doc), doc->len, digest);
-         if (entry && !entry->rejected && skip_unchanged &&
-             memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0) {
-            counts->loaded++;
-            counts->unchanged++;
-            mn_converter_mark_accepted(r->conv, c, &id);
-            for (size_t t = 0; t < n_tables && entry->row_counts; t++) {
-               mn_stats_table(r->stats, mn_mapping_table_name(m, t))->unchanged +=
-                  (uint64_t)entry->row_counts[t];
-            }
-            goto next;
-         }
-      } else {
-         mn_digest(bson_get_data(doc), doc->len, digest);
-      }
-      if (mn_convert_document(r->conv, c, doc, rows)) {
-         mn_pg_sink_add(r->sink, c, rows, digest);
-         pending++;
-         if (entry && entry->rejected) {
-            r->membership_changed[c] = true; /* rejected before, loaded now */
-         }
-      } else {
-         char kind[300];
-         counts->rejected++;
-         mn_stats_count_reject(r->stats, name, reason_kind(rows, kind, sizeof kind));
-         if (!reject_document(r->rejects, m, name, doc, rows, error)) {
-            goto cleanup;
-         }
-         if (entry && !entry->rejected) {
-            /* loaded before, rejected now: its old rows go, as a fresh load would not
-             * have them, and documents referring to it must be converted again */
-            mn_pg_sink_delete(r->sink, c, mn_rowset_doc_id(rows));
-            counts->deleted++;
-            r->membership_changed[c] = true;
-         }
-         if (bson_iter_init_find(&idit, doc, "_id")) {
-            mn_pg_sink_record_rejected(r->sink, c, mn_rowset_doc_id(rows), digest);
-         }
-      }
-next:
-      if (mn_pg_sink_pending_docs(r->sink) >= batch_docs ||
-          mn_pg_sink_pending_bytes(r->sink) >= batch_bytes) {
-         if (!flush(r->sink, counts, &pending, error)) {
-            goto cleanup;
-         }
-      }
-      if (r->opts->progress && (counts->read & 255) == 0) {
-         uint64_t done, total;
-         mn_cursor_progress(cur, &done, &total);
-         r->opts->progress(r->opts->progress_ctx, name, counts->read, done, total);
-      }
-   }
-   if (cur && st == MN_CURSOR_ERROR) {
-      mn_cursor_error(cur, error);
-      goto cleanup;
-   }
    /* Recorded documents the source no longer has. */
    {
-      gone_t g = {r, c, counts};
-      mn_doc_state_foreach_unseen(state, delete_gone, &g);
+      gone_t g = {r, c, p.counts};
+      mn_doc_state_foreach_unseen(p.state, delete_gone, &g);
    }
-   if (!flush(r->sink, counts, &pending, error) || !mn_pg_sink_end_collection(r->sink, c, error) ||
-       !mn_state_set_collection(r->conn, name, mn_mapping_digest(m), NULL, error)) {
+   if (p.wm_field && !bson_empty(&p.wm_max)) {
+      wm_json = bson_as_canonical_extended_json(&p.wm_max, NULL);
+   }
+   if (!flush(r->sink, p.counts, &p.pending, error) ||
+       !mn_pg_sink_end_collection(r->sink, c, error) ||
+       !mn_state_set_collection(r->conn, p.name, mn_mapping_digest(m), wm_json, error)) {
       goto cleanup;
-   }
-   if (cur && r->opts->progress) {
-      uint64_t done, total;
-      mn_cursor_progress(cur, &done, &total);
-      r->opts->progress(r->opts->progress_ctx, name, counts->read, done, total);
    }
    ok = true;
 
 cleanup:
-   counts->seconds += now_seconds() - started;
+   p.counts->seconds += now_seconds() - started;
+   bson_free(wm_json);
    bson_free(recorded_digest);
    bson_free(recorded_watermark);
-   mn_doc_state_destroy(state);
+   bson_destroy(&p.wm_max);
+   if (p.processed) {
+      g_hash_table_destroy(p.processed);
+   }
+   mn_doc_state_destroy(p.state);
    mn_cursor_destroy(cur);
-   mn_rowset_destroy(rows);
+   mn_rowset_destroy(p.rows);
    return ok;
 }
 
