@@ -227,6 +227,7 @@ cmd_init(int argc, char **argv)
       PQfinish(conn);
       return exit_code(&error);
    }
+   mn_pg_unlock(conn);
    PQfinish(conn);
    if (applied) {
       printf("applied %d schema file%s\n", applied, applied == 1 ? "" : "s");

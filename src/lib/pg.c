@@ -139,6 +139,17 @@ mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error)
    return ok;
 }
 
+void
+mn_pg_unlock(PGconn *conn)
+{
+   /* Released at once, not when the server notices the closed connection: a run
+    * started right after this one must find the target free. */
+   if (conn && PQstatus(conn) == CONNECTION_OK) {
+      PQclear(PQexec(conn, "ROLLBACK"));
+      PQclear(PQexec(conn, "SELECT pg_advisory_unlock(7236481590123)"));
+   }
+}
+
 bool
 mn_pg_lock(PGconn *conn, mn_error_t *error)
 {

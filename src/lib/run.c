@@ -861,6 +861,7 @@ cleanup:
    bson_free(r.membership_changed);
    mn_pg_sink_destroy(sink);
    mn_converter_destroy(conv);
+   mn_pg_unlock(conn);
    PQfinish(conn);
    mn_source_destroy(src);
    mn_mapping_destroy(m);

@@ -24,6 +24,14 @@ run() { # dsn source report [extra args] -> exit code in $rc
   set -e
 }
 
+wait_unlocked() { # dsn: until the killed run's server session has gone (at most 10 s)
+  local i
+  for i in $(seq 1 100); do
+    [ "$(psql "$1" -qXAt -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" = 0 ] && return 0
+    sleep 0.1
+  done
+}
+
 written() { # report -> rows inserted + updated + deleted over all tables
   /usr/bin/python3 -c "
 import json, sys
@@ -95,6 +103,7 @@ for point in 1 2 3 4 5; do
   sleep "0.$(printf %03d "$delay")"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  wait_unlocked "$crash"
   run "$crash" "$s2" "$work/c2.json"
   dump_tables "$crash" > "$work/crash.txt"
   if cmp -s "$work/ref.txt" "$work/crash.txt"; then
@@ -112,6 +121,7 @@ pid=$!
 sleep 0.05
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
+wait_unlocked "$crash"
 run "$crash" "$s2" "$work/c3.json"
 dump_tables "$crash" > "$work/crash.txt"
 if cmp -s "$work/ref.txt" "$work/crash.txt"; then pass "full load killed midway, run again: identical"; else fail "full load killed midway: differs"; fi

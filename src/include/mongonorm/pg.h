@@ -47,6 +47,13 @@ bool mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error);
 bool mn_pg_lock(PGconn *conn, mn_error_t *error);
 
 /**
+ * Release the run lock now (rolling back any open transaction first).  Call before
+ * PQfinish(): the server releases a session lock only when it notices the closed
+ * connection, which a run started right after could race.  NULL allowed.
+ */
+void mn_pg_unlock(PGconn *conn);
+
+/**
  * Create or upgrade the target schema from the SQL files in `sql_dir`: every file named
  * "NNN_description.sql" (NNN = version) whose version is not yet in public
  * schema_migrations is run in its own transaction, in version order, and recorded there.
