@@ -11,6 +11,7 @@
 #include <mongonorm/pg.h>
 #include <mongonorm/run.h>
 #include <mongonorm/stats.h>
+#include <mongonorm/status.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -44,6 +45,7 @@ static const char USAGE[] =
    "  init     create or upgrade the target schema from the SQL folder\n"
    "  run      load the source into the target (the main job)\n"
    "  check    validate a mapping file (and, with --pg, the target's tables)\n"
+   "  status   the recorded runs; with --source, how far the target lags the source\n"
    "  generate write a deterministic synthetic dataset from a model file\n"
    "\n"
    "Run \"mongonorm <command> --help\" for a command's options.\n"
@@ -79,6 +81,22 @@ static const char USAGE_RUN[] =
    "  --report FILE      also write the statistics as JSON\n"
    "  --batch-size N     documents per transaction (default 1000)\n"
    "  --quiet            print no statistics table\n";
+
+static const char USAGE_STATUS[] =
+   "usage: mongonorm status [--pg CONNINFO] [--runs N] [--source LOCATION --mapping FILE]\n"
+   "                        [--db NAME] [--json]\n"
+   "\n"
+   "Show the recorded runs (newest first): when, from where, outcome, documents per\n"
+   "collection and rows written.  With --source and --mapping, also read the source and\n"
+   "count, per collection, the documents that are new, changed, gone or unchanged since\n"
+   "the last run, without writing anything.\n"
+   "\n"
+   "  --pg CONNINFO      libpq connection string or URI (default: PG* environment)\n"
+   "  --runs N           how many runs to show (default 10)\n"
+   "  --source LOCATION  mongodb:// URI, mongodump folder or Extended JSON folder\n"
+   "  --db NAME          database to read (default: the URI's, or the folder's only one)\n"
+   "  --mapping FILE     the mapping the runs use\n"
+   "  --json             print JSON instead of text\n";
 
 static const char USAGE_CHECK[] =
    "usage: mongonorm check --mapping FILE [--pg CONNINFO]\n"
@@ -118,7 +136,7 @@ usage_error(const char *usage, const char *fmt, const char *arg)
 }
 
 enum { OPT_PG = 1000, OPT_SQL_DIR, OPT_SOURCE, OPT_DB, OPT_MAPPING, OPT_REJECTS, OPT_REPORT,
-       OPT_BATCH, OPT_QUIET, OPT_HELP };
+       OPT_BATCH, OPT_QUIET, OPT_HELP, OPT_RUNS, OPT_JSON };
 
 static const struct option LONG_OPTS[] = {
    {"pg", required_argument, NULL, OPT_PG},
@@ -131,6 +149,8 @@ static const struct option LONG_OPTS[] = {
    {"batch-size", required_argument, NULL, OPT_BATCH},
    {"quiet", no_argument, NULL, OPT_QUIET},
    {"help", no_argument, NULL, OPT_HELP},
+   {"runs", required_argument, NULL, OPT_RUNS},
+   {"json", no_argument, NULL, OPT_JSON},
    {NULL, 0, NULL, 0},
 };
 
@@ -143,8 +163,10 @@ typedef struct {
    const char *rejects;
    const char *report;
    long batch;
+   long runs;
    bool quiet;
    bool help;
+   bool json;
 } args_t;
 
 /* Parse options; `allowed` lists the option ids this command takes (0-terminated). */
@@ -192,6 +214,16 @@ parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t 
          }
          break;
       }
+      case OPT_RUNS: {
+         char *end = NULL;
+         a->runs = strtol(optarg, &end, 10);
+         if (!*optarg || *end || a->runs < 1 || a->runs > 100000) {
+            return usage_error(usage, "--runs takes a number from 1 to 100000, not \"%s\"",
+                               optarg);
+         }
+         break;
+      }
+      case OPT_JSON: a->json = true; break;
       case OPT_QUIET: a->quiet = true; break;
       case OPT_HELP: a->help = true; break;
       default: break;
@@ -376,6 +408,129 @@ cmd_check(int argc, char **argv)
    return EXIT_OK;
 }
 
+static int64_t
+doc_int(const bson_t *doc, const char *dotted)
+{
+   bson_iter_t it, found;
+
+   if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, dotted, &found) &&
+       BSON_ITER_HOLDS_NUMBER(&found)) {
+      return bson_iter_as_int64(&found);
+   }
+   return 0;
+}
+
+static void
+print_runs_text(const bson_t *out)
+{
+   bson_iter_t it, runs, run;
+
+   if (!bson_iter_init_find(&it, out, "runs") || !bson_iter_recurse(&it, &runs)) {
+      return;
+   }
+   printf("%-6s %-22s %8s %-8s %s\n", "run", "started", "seconds", "outcome", "source");
+   while (bson_iter_next(&runs)) {
+      bson_t r;
+      const uint8_t *data;
+      uint32_t len;
+      bson_iter_t f, report, coll;
+
+      bson_iter_document(&runs, &len, &data);
+      if (!bson_init_static(&r, data, len)) {
+         continue;
+      }
+      bson_iter_init(&run, &r);
+      printf("%-6lld %-22.22s %8.1f %-8s %s\n", (long long)doc_int(&r, "id"),
+             bson_iter_init_find(&f, &r, "started_at") ? bson_iter_utf8(&f, NULL) : "",
+             bson_iter_init_find(&f, &r, "seconds") ? bson_iter_as_double(&f) : 0.0,
+             bson_iter_init_find(&f, &r, "outcome") ? bson_iter_utf8(&f, NULL) : "",
+             bson_iter_init_find(&f, &r, "source") ? bson_iter_utf8(&f, NULL) : "");
+      if (bson_iter_init_find(&report, &r, "report") && bson_iter_recurse(&report, &coll) &&
+          bson_iter_find(&coll, "collections")) {
+         bson_iter_t cs;
+         bson_iter_recurse(&coll, &cs);
+         while (bson_iter_next(&cs)) {
+            const char *name = bson_iter_key(&cs);
+            char path[512];
+            const char *keys[] = {"read", "loaded", "unchanged", "rejected", "deleted"};
+            printf("       %-20s", name);
+            for (size_t k = 0; k < 5; k++) {
+               snprintf(path, sizeof path, "report.collections.%s.%s", name, keys[k]);
+               printf(" %s %lld", keys[k], (long long)doc_int(&r, path));
+            }
+            putchar('\n');
+         }
+      }
+   }
+}
+
+static void
+print_pending_text(const bson_t *out)
+{
+   bson_iter_t it, colls;
+
+   if (bson_iter_init_find(&it, out, "mapping_changed") && bson_iter_as_bool(&it)) {
+      printf("the mapping changed since the last run: every document will be converted again\n");
+   }
+   if (!bson_iter_init_find(&it, out, "collections") || !bson_iter_recurse(&it, &colls)) {
+      return;
+   }
+   printf("\n%-24s %10s %10s %10s %10s %10s %10s\n", "collection", "source", "new", "changed",
+          "deleted", "unchanged", "rejected");
+   while (bson_iter_next(&colls)) {
+      const char *name = bson_iter_key(&colls);
+      char path[512];
+      const char *keys[] = {"source", "new", "changed", "deleted", "unchanged", "rejected_before"};
+      printf("%-24s", name);
+      for (size_t k = 0; k < 6; k++) {
+         snprintf(path, sizeof path, "collections.%s.%s", name, keys[k]);
+         printf(" %10lld", (long long)doc_int(out, path));
+      }
+      putchar('\n');
+   }
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+   static const int allowed[] = {OPT_PG, OPT_SOURCE, OPT_DB, OPT_MAPPING, OPT_RUNS, OPT_JSON, 0};
+   args_t a = {0};
+   mn_error_t error = {0};
+   bson_t out = BSON_INITIALIZER;
+   int rc = parse_args(argc, argv, USAGE_STATUS, allowed, &a);
+
+   if (rc >= 0) {
+      return rc;
+   }
+   if (a.help) {
+      fputs(USAGE_STATUS, stdout);
+      return EXIT_OK;
+   }
+   if (!a.source) {
+      a.source = getenv("MONGODB_URI");
+   }
+   if (a.source && *a.source && !a.mapping) {
+      return usage_error(USAGE_STATUS, "%s", "--source needs --mapping FILE");
+   }
+   if (!mn_status_runs(a.pg, a.runs ? (int)a.runs : 10, &out, &error) ||
+       (a.source && *a.source && a.mapping &&
+        !mn_status_pending(a.pg, a.source, a.db, a.mapping, &out, &error))) {
+      print_error(&error);
+      bson_destroy(&out);
+      return exit_code(&error);
+   }
+   if (a.json) {
+      char *json = bson_as_relaxed_extended_json(&out, NULL);
+      puts(json);
+      bson_free(json);
+   } else {
+      print_runs_text(&out);
+      print_pending_text(&out);
+   }
+   bson_destroy(&out);
+   return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -401,6 +556,9 @@ main(int argc, char **argv)
    }
    if (!strcmp(cmd, "check")) {
       return cmd_check(argc - 1, argv + 1);
+   }
+   if (!strcmp(cmd, "status")) {
+      return cmd_status(argc - 1, argv + 1);
    }
    if (!strcmp(cmd, "generate")) {
       return mn_cli_generate(argc - 1, argv + 1);

@@ -57,7 +57,22 @@ if [ "$rc" -le 1 ]; then pass "full load of the changed source"; else fail "full
 inc=$(fresh_db mn_inc)
 "$MN_BIN" init --pg "$inc" >/dev/null
 run "$inc" "$s1" "$work/s1.json"
+pending() { # dsn source -> "new changed deleted" summed over the collections
+  "$MN_BIN" status --pg "$1" --source "$2" --mapping "$map" --json --runs 1 |
+    /usr/bin/python3 -c "
+import json, sys
+r = json.load(sys.stdin)['collections'].values()
+print(sum(c['new'] for c in r), sum(c['changed'] for c in r), sum(c['deleted'] for c in r))"
+}
+before=$(pending "$inc" "$s2")
 run "$inc" "$s2" "$work/s2.json"
+after=$(pending "$inc" "$s2")
+set -- $before
+if [ "$1" = 3 ] && [ "$2" -ge 6 ] && [ "$3" = 4 ] && [ "$after" = "0 0 0" ]; then
+  pass "status shows the pending changes ($before), none after the run"
+else
+  fail "status: new/changed/deleted before the run $before, after $after"
+fi
 dump_tables "$inc" > "$work/inc.txt"
 if cmp -s "$work/ref.txt" "$work/inc.txt"; then
   pass "incremental run equals a full load of the changed source"

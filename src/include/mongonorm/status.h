@@ -1,0 +1,39 @@
+/*
+ * mongonorm/status.h - what the recorded runs did, and how far the target lags the source.
+ */
+#ifndef MONGONORM_STATUS_H
+#define MONGONORM_STATUS_H
+
+#include <bson/bson.h>
+#include <mongonorm/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * The most recent runs recorded in mongonorm.runs, newest first.
+ * @param conninfo libpq connection string, NULL for the PG* environment
+ * @param limit    how many runs at most (> 0)
+ * @param out      an initialised bson_t that receives {"runs": [{id, started_at,
+ *                 finished_at, seconds, source, mapping, outcome, report}, ...]}
+ *                 (report is the run's statistics document, or absent while it runs)
+ * @return false with MN_ERROR_PG set (MN_PG_SCHEMA when mongonorm's schema is missing).
+ */
+bool mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *error);
+
+/**
+ * Compare the source with what the target records, without writing anything: per mapped
+ * collection, the documents that are new, changed (their bytes differ from the last
+ * loaded ones), gone from the source, rejected last time, and unchanged.
+ * @param out receives {"mapping_changed": bool, "collections": {name: {source, new,
+ *            changed, deleted, rejected_before, unchanged}}}
+ * @return false with error set (MN_ERROR_MAPPING, MN_ERROR_MONGO, MN_ERROR_PG, MN_ERROR_IO).
+ */
+bool mn_status_pending(const char *conninfo, const char *source, const char *database,
+                       const char *mapping_path, bson_t *out, mn_error_t *error);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

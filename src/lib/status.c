@@ -1,0 +1,184 @@
+/*
+ * status.c - recorded runs and pending differences (see status.h).
+ */
+#include "pg_private.h"
+
+#include <mongonorm/keys.h>
+#include <mongonorm/mapping.h>
+#include <mongonorm/source.h>
+#include <mongonorm/state.h>
+#include <mongonorm/status.h>
+
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+bool
+mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *error)
+{
+   PGconn *conn = mn_pg_connect(conninfo, error);
+   char lim[16];
+   const char *params[1] = {lim};
+   PGresult *res = NULL;
+   bson_t runs;
+   bool ok = false;
+
+   if (!conn) {
+      return false;
+   }
+   snprintf(lim, sizeof lim, "%d", limit);
+   res = PQexecParams(conn,
+                      "SELECT id, started_at, finished_at, "
+                      "extract(epoch FROM coalesce(finished_at, now()) - started_at), "
+                      "source, mapping, outcome, report::text "
+                      "FROM mongonorm.runs ORDER BY id DESC LIMIT $1",
+                      1, NULL, params, NULL, NULL, 0);
+   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_SCHEMA, conn, res, "could not read the recorded runs");
+      goto cleanup;
+   }
+   BSON_APPEND_ARRAY_BEGIN(out, "runs", &runs);
+   for (int r = 0; r < PQntuples(res); r++) {
+      char key[16];
+      bson_t run;
+      snprintf(key, sizeof key, "%d", r);
+      BSON_APPEND_DOCUMENT_BEGIN(&runs, key, &run);
+      BSON_APPEND_INT64(&run, "id", g_ascii_strtoll(PQgetvalue(res, r, 0), NULL, 10));
+      BSON_APPEND_UTF8(&run, "started_at", PQgetvalue(res, r, 1));
+      if (!PQgetisnull(res, r, 2)) {
+         BSON_APPEND_UTF8(&run, "finished_at", PQgetvalue(res, r, 2));
+      }
+      BSON_APPEND_DOUBLE(&run, "seconds", g_ascii_strtod(PQgetvalue(res, r, 3), NULL));
+      BSON_APPEND_UTF8(&run, "source", PQgetvalue(res, r, 4));
+      BSON_APPEND_UTF8(&run, "mapping", PQgetvalue(res, r, 5));
+      BSON_APPEND_UTF8(&run, "outcome", PQgetvalue(res, r, 6));
+      if (!PQgetisnull(res, r, 7)) {
+         bson_t *report = bson_new_from_json((const uint8_t *)PQgetvalue(res, r, 7), -1, NULL);
+         if (report) {
+            BSON_APPEND_DOCUMENT(&run, "report", report);
+            bson_destroy(report);
+         }
+      }
+      bson_append_document_end(&runs, &run);
+   }
+   bson_append_array_end(out, &runs);
+   ok = true;
+
+cleanup:
+   PQclear(res);
+   PQfinish(conn);
+   return ok;
+}
+
+typedef struct {
+   int64_t deleted;
+} unseen_t;
+
+static void
+count_unseen(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
+{
+   (void)id;
+   (void)entry;
+   ((unseen_t *)ctx)->deleted++;
+}
+
+bool
+mn_status_pending(const char *conninfo, const char *source, const char *database,
+                  const char *mapping_path, bson_t *out, mn_error_t *error)
+{
+   mn_mapping_t *m = NULL;
+   mn_source_t *src = NULL;
+   PGconn *conn = NULL;
+   bson_t colls;
+   bool any_changed_mapping = false;
+   bool ok = false;
+
+   if (!(m = mn_mapping_load(mapping_path, error)) ||
+       !(src = mn_source_open(source, database, error)) ||
+       !(conn = mn_pg_connect(conninfo, error)) || !mn_state_ensure_schema(conn, error)) {
+      goto cleanup;
+   }
+   BSON_APPEND_DOCUMENT_BEGIN(out, "collections", &colls);
+   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
+      const char *name = mn_mapping_collection_name(m, c);
+      char *digest = NULL, *watermark = NULL;
+      mn_doc_state_t *st = NULL;
+      mn_cursor_t *cur = NULL;
+      const bson_t *doc;
+      mn_cursor_status_t cs;
+      int64_t n_source = 0, n_new = 0, n_changed = 0, n_rejected = 0, n_same = 0;
+      unseen_t unseen = {0};
+      bson_t d;
+
+      if (!mn_state_get_collection(conn, name, &digest, &watermark, error)) {
+         goto cleanup;
+      }
+      if (!digest || strcmp(digest, mn_mapping_digest(m)) != 0) {
+         any_changed_mapping = any_changed_mapping || digest != NULL;
+      }
+      bson_free(digest);
+      bson_free(watermark);
+      st = mn_doc_state_load(conn, name, mn_mapping_n_tables(m), true, error);
+      if (!st) {
+         goto cleanup;
+      }
+      cur = mn_source_find(src, name, NULL, error);
+      if (!cur && !(error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND)) {
+         mn_doc_state_destroy(st);
+         goto cleanup;
+      }
+      while (cur && ((cs = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || cs == MN_CURSOR_BAD)) {
+         bson_iter_t it;
+         n_source++;
+         if (cs == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
+            mn_uuid_t id;
+            mn_doc_entry_t *e;
+            uint8_t dg[MN_DIGEST_SIZE];
+            mn_uuid_from_value(&it, &id);
+            e = mn_doc_state_find(st, &id);
+            if (!e) {
+               n_new++;
+               continue;
+            }
+            e->seen = true;
+            mn_digest(bson_get_data(doc), doc->len, dg);
+            if (memcmp(dg, e->digest, MN_DIGEST_SIZE) != 0) {
+               n_changed++;
+            } else if (e->rejected) {
+               n_rejected++;
+            } else {
+               n_same++;
+            }
+         } else {
+            n_new++;
+         }
+      }
+      if (cur && cs == MN_CURSOR_ERROR) {
+         mn_cursor_error(cur, error);
+         mn_cursor_destroy(cur);
+         mn_doc_state_destroy(st);
+         goto cleanup;
+      }
+      mn_error_clear(error);
+      mn_doc_state_foreach_unseen(st, count_unseen, &unseen);
+      BSON_APPEND_DOCUMENT_BEGIN(&colls, name, &d);
+      BSON_APPEND_INT64(&d, "source", n_source);
+      BSON_APPEND_INT64(&d, "new", n_new);
+      BSON_APPEND_INT64(&d, "changed", n_changed);
+      BSON_APPEND_INT64(&d, "deleted", unseen.deleted);
+      BSON_APPEND_INT64(&d, "rejected_before", n_rejected);
+      BSON_APPEND_INT64(&d, "unchanged", n_same);
+      bson_append_document_end(&colls, &d);
+      mn_cursor_destroy(cur);
+      mn_doc_state_destroy(st);
+   }
+   bson_append_document_end(out, &colls);
+   BSON_APPEND_BOOL(out, "mapping_changed", any_changed_mapping);
+   ok = true;
+
+cleanup:
+   PQfinish(conn);
+   mn_source_destroy(src);
+   mn_mapping_destroy(m);
+   return ok;
+}
