@@ -263,6 +263,7 @@ typedef struct {
    GHashTable *accepted;    /* primary ids accepted this run */
    GHashTable *rejected;    /* primary ids rejected this run */
    GHashTable *target_ids;  /* primary ids already in the target */
+   GHashTable *coverage;    /* drift: source path -> coverage + 1 (see cached_coverage) */
    bool referenced;
 } coll_state_t;
 
@@ -285,6 +286,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    for (size_t i = 0; i < m->n_collections; i++) {
       c->colls[i].accepted = uuid_set_new();
       c->colls[i].rejected = uuid_set_new();
+      c->colls[i].coverage = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    }
    for (size_t ci = 0; ci < m->n_collections; ci++) {
       const mn_collection_t *coll = &m->collections[ci];
@@ -330,6 +332,7 @@ mn_converter_destroy(mn_converter_t *c)
       }
       g_hash_table_destroy(s->accepted);
       g_hash_table_destroy(s->rejected);
+      g_hash_table_destroy(s->coverage);
    }
    for (size_t i = 0; i < c->m->n_tables; i++) {
       if (c->unique[i]) {
@@ -395,6 +398,14 @@ mn_converter_mark_accepted(mn_converter_t *c, size_t collection, const mn_uuid_t
 {
    if (collection < c->m->n_collections) {
       uuid_set_add(c->colls[collection].accepted, id);
+   }
+}
+
+void
+mn_converter_mark_rejected(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
+{
+   if (collection < c->m->n_collections) {
+      uuid_set_add(c->colls[collection].rejected, id);
    }
 }
 
@@ -1324,34 +1335,72 @@ coverage(const mn_collection_t *coll, const char *path)
    return result;
 }
 
-static void
-drift_walk(walk_t *w, bson_iter_t *it, const char *prefix, GHashTable *seen)
-{
-   while (bson_iter_next(it)) {
-      char *path = *prefix ? g_strdup_printf("%s.%s", prefix, bson_iter_key(it))
-                           : g_strdup(bson_iter_key(it));
-      int cov = coverage(w->coll, path);
+/* Paths repeat across elements and documents: their coverage is remembered (bounded). */
+#define COVERAGE_CACHE_MAX 100000
+#define COVERAGE_MAP 0x10
 
+static int
+cached_coverage(walk_t *w, const char *path)
+{
+   GHashTable *cache = w->conv->colls[w->coll_index].coverage;
+   gpointer hit = g_hash_table_lookup(cache, path);
+   int cov;
+
+   if (hit) {
+      return GPOINTER_TO_INT(hit) - 1;
+   }
+   cov = coverage(w->coll, path);
+   if (in_list(w->coll->maps, w->coll->n_maps, path)) {
+      cov |= COVERAGE_MAP;
+   }
+   if (g_hash_table_size(cache) < COVERAGE_CACHE_MAX) {
+      g_hash_table_insert(cache, g_strdup(path), GINT_TO_POINTER(cov + 1));
+   }
+   return cov;
+}
+
+static void
+mark_unmapped(GHashTable *seen, const char *path)
+{
+   if (!g_hash_table_contains(seen, path)) {
+      g_hash_table_add(seen, g_strdup(path));
+   }
+}
+
+/* Walk the fields below `path` (a buffer: extended and restored around each field). */
+static void
+drift_walk(walk_t *w, bson_iter_t *it, GString *path, GHashTable *seen)
+{
+   gsize base = path->len;
+
+   while (bson_iter_next(it)) {
+      int cov;
+      bool is_map;
+
+      if (base) {
+         g_string_append_c(path, '.');
+      }
+      g_string_append(path, bson_iter_key(it));
+      cov = cached_coverage(w, path->str);
+      is_map = (cov & COVERAGE_MAP) != 0;
+      cov &= ~COVERAGE_MAP;
       if (cov == 0) {
-         if (!g_hash_table_contains(seen, path)) {
-            g_hash_table_add(seen, g_strdup(path));
-         }
+         mark_unmapped(seen, path->str);
       } else if (cov == 1 || cov == 3) {
          /* scalars here are mapped when `each` iterates this path (cov 3); otherwise the
           * mapping reads fields below and nothing reads a scalar */
          bool scalars_ok = cov == 3;
          bson_iter_t child;
          if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
-            if (in_list(w->coll->maps, w->coll->n_maps, path)) {
+            if (is_map) {
                /* a map: its keys are data, not field names */
-               char *keyed = g_strdup_printf("%s.*", path);
+               g_string_append(path, ".*");
                while (bson_iter_next(&child)) {
                   bson_iter_t grand;
                   if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
-                     drift_walk(w, &grand, keyed, seen);
+                     drift_walk(w, &grand, path, seen);
                   }
                }
-               g_free(keyed);
             } else {
                drift_walk(w, &child, path, seen);
             }
@@ -1361,16 +1410,15 @@ drift_walk(walk_t *w, bson_iter_t *it, const char *prefix, GHashTable *seen)
                bson_iter_t grand;
                if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
                   drift_walk(w, &grand, path, seen);
-               } else if (!scalars_ok && !is_nullish(&child) &&
-                          !g_hash_table_contains(seen, path)) {
-                  g_hash_table_add(seen, g_strdup(path));
+               } else if (!scalars_ok && !is_nullish(&child)) {
+                  mark_unmapped(seen, path->str);
                }
             }
-         } else if (!scalars_ok && !is_nullish(it) && !g_hash_table_contains(seen, path)) {
-            g_hash_table_add(seen, g_strdup(path));
+         } else if (!scalars_ok && !is_nullish(it)) {
+            mark_unmapped(seen, path->str);
          }
       }
-      g_free(path);
+      g_string_truncate(path, base);
    }
 }
 
@@ -1383,7 +1431,9 @@ count_drift(walk_t *w)
    bson_iter_t it;
 
    if (bson_iter_init(&it, w->doc)) {
-      drift_walk(w, &it, "", seen);
+      GString *path = g_string_sized_new(128);
+      drift_walk(w, &it, path, seen);
+      g_string_free(path, TRUE);
    }
    g_hash_table_iter_init(&hi, seen);
    while (g_hash_table_iter_next(&hi, &k, NULL)) {

@@ -104,7 +104,6 @@ reject_document(rejects_t *r, const mn_mapping_t *m, const char *collection, con
    const char *path = "";
    const char *message = "rejected";
    bool ok;
-   char *probe;
 
    if (mn_rowset_n_rejects(rows) > 0) {
       mn_rowset_reject(rows, 0, &path, &message);
@@ -129,15 +128,13 @@ reject_document(rejects_t *r, const mn_mapping_t *m, const char *collection, con
       bson_append_document_end(&reasons, &one);
    }
    bson_append_array_end(&line, &reasons);
-   /* The document as Extended JSON when it can be; its raw bytes otherwise. */
-   probe = bson_validate(doc, BSON_VALIDATE_UTF8, NULL) ? bson_as_canonical_extended_json(doc, NULL)
-                                                        : NULL;
-   if (probe) {
+   /* The document as Extended JSON when it can be (valid BSON and UTF-8); its raw bytes
+    * otherwise. */
+   if (bson_validate(doc, BSON_VALIDATE_UTF8, NULL)) {
       BSON_APPEND_DOCUMENT(&line, "document", doc);
    } else {
       BSON_APPEND_BINARY(&line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc), doc->len);
    }
-   bson_free(probe);
    BSON_APPEND_ARRAY_BEGIN(&line, "rows", &arr);
    for (size_t i = 0; i < mn_rowset_n_rows(rows); i++) {
       size_t t = mn_rowset_row_table(rows, i);
@@ -190,16 +187,10 @@ reject_bad(rejects_t *r, const char *collection, const mn_cursor_bad_t *bad, mn_
 
 /* The short kind of a reject reason, for the statistics (no values in it). */
 static const char *
-reason_kind(const mn_rowset_t *rows, char *buf, size_t size)
+reason_kind_of(const char *path, const char *message, char *buf, size_t size)
 {
-   const char *path = "";
-   const char *message = "";
    const char *colon;
 
-   if (mn_rowset_n_rejects(rows) == 0) {
-      return "rejected";
-   }
-   mn_rowset_reject(rows, 0, &path, &message);
    /* message is "document X, field "P": reason"; keep the field path without indexes and
     * the reason's first words up to a quote (values are always quoted). */
    colon = strstr(message, "\": ");
@@ -257,6 +248,44 @@ reason_kind(const mn_rowset_t *rows, char *buf, size_t size)
       *o = '\0';
    }
    return buf;
+}
+
+static const char *
+reason_kind(const mn_rowset_t *rows, char *buf, size_t size)
+{
+   const char *path = "";
+   const char *message = "";
+
+   if (mn_rowset_n_rejects(rows) == 0) {
+      return "rejected";
+   }
+   mn_rowset_reject(rows, 0, &path, &message);
+   return reason_kind_of(path, message, buf, size);
+}
+
+/*
+ * A rejected document whose bytes did not change since the run that rejected it: not
+ * converted again; its line names the recorded reason and says it is unchanged (the full
+ * record, with the rows it would have produced, is in the reject file of that run).
+ */
+static bool
+reject_unchanged(rejects_t *r, const char *collection, const bson_t *doc,
+                 const mn_doc_entry_t *entry, mn_error_t *error)
+{
+   bson_t line = BSON_INITIALIZER;
+   bson_iter_t id;
+   bool ok;
+
+   BSON_APPEND_UTF8(&line, "collection", collection);
+   if (bson_iter_init_find(&id, doc, "_id")) {
+      bson_append_iter(&line, "_id", 3, &id);
+   }
+   BSON_APPEND_UTF8(&line, "path", entry->reject_path ? entry->reject_path : "");
+   BSON_APPEND_UTF8(&line, "reason", entry->reason ? entry->reason : "rejected");
+   BSON_APPEND_BOOL(&line, "unchanged", true);
+   ok = rejects_write(r, &line, error);
+   bson_destroy(&line);
+   return ok;
 }
 
 /* The state of one run, shared by the collections. */
@@ -486,6 +515,17 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
       }
       mn_digest(bson_get_data(doc), doc->len, digest);
       track_watermark(p, doc);
+      if (entry && entry->rejected && p->skip_unchanged &&
+          memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0 && entry->reason) {
+         char kind[300];
+         p->counts->read++;
+         p->counts->rejected++;
+         mn_converter_mark_rejected(r->conv, p->c, &id);
+         mn_stats_count_reject(r->stats, p->name,
+                               reason_kind_of(entry->reject_path ? entry->reject_path : "",
+                                              entry->reason, kind, sizeof kind));
+         return reject_unchanged(r->rejects, p->name, doc, entry, error);
+      }
       if (entry && !entry->rejected && p->skip_unchanged &&
           memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0) {
          p->counts->read++;
@@ -526,7 +566,11 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
       r->membership_changed[p->c] = true;
    }
    if (has_id) {
-      mn_pg_sink_record_rejected(r->sink, p->c, mn_rowset_doc_id(p->rows), digest);
+      const char *path = "", *message = "rejected";
+      if (mn_rowset_n_rejects(p->rows)) {
+         mn_rowset_reject(p->rows, 0, &path, &message);
+      }
+      mn_pg_sink_record_rejected(r->sink, p->c, mn_rowset_doc_id(p->rows), digest, path, message);
    }
    return true;
 }

@@ -192,7 +192,8 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
                 "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid) ON COMMIT DELETE ROWS;"
                 "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
                 "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
-                "row_counts int[], rejected boolean) ON COMMIT DELETE ROWS",
+                "row_counts int[], rejected boolean, reject_path text, reason text) "
+                "ON COMMIT DELETE ROWS",
                 "could not create a staging table", error)) {
       mn_pg_sink_destroy(s);
       return NULL;
@@ -360,8 +361,10 @@ append_copy_id(GString *out, const mn_uuid_t *id)
  * row counts (NULL = all zero), rejected. */
 static void
 append_state(mn_pg_sink_t *s, const mn_uuid_t *id, const uint8_t digest[MN_DIGEST_SIZE],
-             const int32_t *counts, bool rejected)
+             const int32_t *counts, const char *path, const char *reason)
 {
+   bool rejected = reason != NULL;
+
    append_copy_id(s->state, id);
    g_string_append(s->state, "\t\\\\x");
    for (int i = 0; i < MN_DIGEST_SIZE; i++) {
@@ -371,15 +374,20 @@ append_state(mn_pg_sink_t *s, const mn_uuid_t *id, const uint8_t digest[MN_DIGES
    for (size_t t = 0; t < s->m->n_tables; t++) {
       g_string_append_printf(s->state, "%s%d", t ? "," : "", counts ? counts[t] : 0);
    }
-   g_string_append_printf(s->state, "}\t%s\n", rejected ? "t" : "f");
+   g_string_append_printf(s->state, "}\t%s\t", rejected ? "t" : "f");
+   append_copy_value(s->state, rejected ? path : NULL);
+   g_string_append_c(s->state, '\t');
+   append_copy_value(s->state, reason);
+   g_string_append_c(s->state, '\n');
 }
 
 void
 mn_pg_sink_record_rejected(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id,
-                           const uint8_t digest[MN_DIGEST_SIZE])
+                           const uint8_t digest[MN_DIGEST_SIZE], const char *path,
+                           const char *reason)
 {
    (void)collection;
-   append_state(s, id, digest, NULL, true);
+   append_state(s, id, digest, NULL, path ? path : "", reason ? reason : "rejected");
 }
 
 void
@@ -408,7 +416,7 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows,
    g_string_append(s->docs, id);
    g_string_append_c(s->docs, '\n');
    s->n_docs++;
-   append_state(s, mn_rowset_doc_id(rows), digest, counts, false);
+   append_state(s, mn_rowset_doc_id(rows), digest, counts, NULL, NULL);
    g_free(counts);
    for (size_t i = 0; i < mn_rowset_n_deferred(rows); i++) {
       size_t table, column, ref_table;
@@ -573,8 +581,9 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
             g_string_append_len(rows, p, nl - p + 1);
             p = nl + 1;
          }
-         if (!copy_in(s, "mongonorm.documents", "collection, doc_id, digest, row_counts, rejected",
-                      rows, error)) {
+         if (!copy_in(s, "mongonorm.documents",
+                      "collection, doc_id, digest, row_counts, rejected, reject_path, reason", rows,
+                      error)) {
             g_string_free(rows, TRUE);
             goto rollback;
          }
@@ -587,7 +596,8 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
       if (!copy_in(s, "mn_stage_docs", "id", s->docs, error) ||
           (s->deletes->len && !copy_in(s, "mn_stage_deletes", "id", s->deletes, error)) ||
           (s->state->len &&
-           !copy_in(s, "mn_stage_state", "doc_id, digest, row_counts, rejected", s->state,
+           !copy_in(s, "mn_stage_state",
+                    "doc_id, digest, row_counts, rejected, reject_path, reason", s->state,
                     error))) {
          goto rollback;
       }
@@ -634,10 +644,13 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
       }
       if (s->state->len) {
          sql = g_strdup_printf(
-            "INSERT INTO mongonorm.documents (collection, doc_id, digest, row_counts, rejected) "
-            "SELECT %s, doc_id, digest, row_counts, rejected FROM mn_stage_state "
-            "ON CONFLICT (collection, doc_id) DO UPDATE SET digest = EXCLUDED.digest, "
-            "row_counts = EXCLUDED.row_counts, rejected = EXCLUDED.rejected",
+            "INSERT INTO mongonorm.documents "
+            "(collection, doc_id, digest, row_counts, rejected, reject_path, reason) "
+            "SELECT %s, doc_id, digest, row_counts, rejected, reject_path, reason "
+            "FROM mn_stage_state ON CONFLICT (collection, doc_id) DO UPDATE SET "
+            "digest = EXCLUDED.digest, row_counts = EXCLUDED.row_counts, "
+            "rejected = EXCLUDED.rejected, reject_path = EXCLUDED.reject_path, "
+            "reason = EXCLUDED.reason",
             s->qcollection);
          n = exec_count(s, sql, "could not record the documents", error);
          g_free(sql);

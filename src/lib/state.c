@@ -32,6 +32,8 @@ static const char STATE_SQL[] =
    "  PRIMARY KEY (collection, doc_id));"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS rejected boolean NOT NULL "
    "  DEFAULT false;"
+   "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS reject_path text;"
+   "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS reason text;"
    "CREATE TABLE IF NOT EXISTS mongonorm.deferred_refs ("
    "  collection text NOT NULL,"
    "  tbl text NOT NULL,"
@@ -80,6 +82,8 @@ entry_free(gpointer p)
 {
    mn_doc_entry_t *e = p;
    g_free(e->row_counts);
+   g_free(e->reject_path);
+   g_free(e->reason);
    g_free(e);
 }
 
@@ -130,8 +134,8 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
    /* Single-row mode keeps libpq from holding the whole result in memory twice. */
    if (!PQsendQueryParams(conn,
                           with_digest ? "SELECT doc_id, rejected, encode(digest, 'hex'), "
-                                        "row_counts FROM mongonorm.documents "
-                                        "WHERE collection = $1"
+                                        "row_counts, reject_path, reason "
+                                        "FROM mongonorm.documents WHERE collection = $1"
                                       : "SELECT doc_id, rejected FROM mongonorm.documents "
                                         "WHERE collection = $1",
                           1, NULL, params, NULL, NULL, 0) ||
@@ -160,6 +164,10 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
             }
             e->row_counts = g_new0(int32_t, n_tables ? n_tables : 1);
             parse_counts(PQgetvalue(res, 0, 3), e->row_counts, n_tables);
+            if (e->rejected && !PQgetisnull(res, 0, 5)) {
+               e->reject_path = g_strdup(PQgetvalue(res, 0, 4));
+               e->reason = g_strdup(PQgetvalue(res, 0, 5));
+            }
          }
          g_hash_table_replace(st->entries, g_memdup2(id.bytes, 16), e);
       } else if (status != PGRES_TUPLES_OK) {

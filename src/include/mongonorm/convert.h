@@ -57,6 +57,9 @@ void mn_converter_add_unique_key(mn_converter_t *conv, size_t table, const char 
 /** Record a document as accepted without converting it (unchanged since the last run). */
 void mn_converter_mark_accepted(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
+/** Record a document as rejected without converting it (unchanged since it was rejected). */
+void mn_converter_mark_rejected(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
+
 /** Whether the pre-pass listed this primary id in the source collection. */
 bool mn_converter_has_source_id(const mn_converter_t *conv, size_t collection,
                                 const mn_uuid_t *id);

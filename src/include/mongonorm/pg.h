@@ -99,11 +99,13 @@ void mn_pg_sink_add(mn_pg_sink_t *sink, size_t collection, const mn_rowset_t *ro
                     const uint8_t digest[MN_DIGEST_SIZE]);
 
 /**
- * Record a rejected document in mongonorm.documents (no rows), so that the next run knows
- * the source's documents, loaded or not.
+ * Record a rejected document in mongonorm.documents (no rows) with its first reason (field
+ * path and message), so that the next run knows the source's documents, loaded or not,
+ * and can list an unchanged rejected document without converting it again.
  */
 void mn_pg_sink_record_rejected(mn_pg_sink_t *sink, size_t collection, const mn_uuid_t *id,
-                                const uint8_t digest[MN_DIGEST_SIZE]);
+                                const uint8_t digest[MN_DIGEST_SIZE], const char *path,
+                                const char *reason);
 
 /**
  * Queue the removal of a loaded document: all its rows (found by the tables' document-id

@@ -34,6 +34,8 @@ typedef struct {
    uint8_t digest[MN_DIGEST_SIZE]; /**< SHA-256 of the BSON bytes loaded last */
    int32_t *row_counts;            /**< rows per table (mapping order); owned by the set */
    bool rejected;                  /**< the document went to the reject file, no rows */
+   char *reject_path;              /**< rejected: the field path of its first reason; owned */
+   char *reason;                   /**< rejected: its first reason; owned by the set */
    bool seen;                      /**< set by the caller when the source still has it */
 } mn_doc_entry_t;
 
