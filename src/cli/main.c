@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,9 @@ static const char USAGE_RUN[] =
    "                     (default: mongonorm-rejects.jsonl)\n"
    "  --report FILE      also write the statistics as JSON\n"
    "  --batch-size N     documents per transaction (default 1000)\n"
+   "  --follow           after the run, follow the source's change stream (a live replica\n"
+   "                     set) and apply each change as it comes, until SIGINT or SIGTERM;\n"
+   "                     a restarted session resumes from the token kept in the target\n"
    "  --quiet            print no statistics table\n";
 
 static const char USAGE_STATUS[] =
@@ -136,7 +140,7 @@ usage_error(const char *usage, const char *fmt, const char *arg)
 }
 
 enum { OPT_PG = 1000, OPT_SQL_DIR, OPT_SOURCE, OPT_DB, OPT_MAPPING, OPT_REJECTS, OPT_REPORT,
-       OPT_BATCH, OPT_QUIET, OPT_HELP, OPT_RUNS, OPT_JSON };
+       OPT_BATCH, OPT_QUIET, OPT_HELP, OPT_RUNS, OPT_JSON, OPT_FOLLOW };
 
 static const struct option LONG_OPTS[] = {
    {"pg", required_argument, NULL, OPT_PG},
@@ -151,6 +155,7 @@ static const struct option LONG_OPTS[] = {
    {"help", no_argument, NULL, OPT_HELP},
    {"runs", required_argument, NULL, OPT_RUNS},
    {"json", no_argument, NULL, OPT_JSON},
+   {"follow", no_argument, NULL, OPT_FOLLOW},
    {NULL, 0, NULL, 0},
 };
 
@@ -167,6 +172,7 @@ typedef struct {
    bool quiet;
    bool help;
    bool json;
+   bool follow;
 } args_t;
 
 /* Parse options; `allowed` lists the option ids this command takes (0-terminated). */
@@ -224,6 +230,7 @@ parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t 
          break;
       }
       case OPT_JSON: a->json = true; break;
+      case OPT_FOLLOW: a->follow = true; break;
       case OPT_QUIET: a->quiet = true; break;
       case OPT_HELP: a->help = true; break;
       default: break;
@@ -285,11 +292,20 @@ progress(void *ctx, const char *collection, uint64_t documents, uint64_t done, u
    fflush(stderr);
 }
 
+static volatile int stop_requested = 0;
+
+static void
+on_stop_signal(int sig)
+{
+   (void)sig;
+   stop_requested = 1; /* follow mode ends after the change in hand is applied */
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
    static const int allowed[] = {OPT_PG, OPT_SOURCE, OPT_DB, OPT_MAPPING, OPT_REJECTS,
-                                 OPT_REPORT, OPT_BATCH, OPT_QUIET, 0};
+                                 OPT_REPORT, OPT_BATCH, OPT_QUIET, OPT_FOLLOW, 0};
    args_t a = {0};
    mn_error_t error = {0};
    mn_run_opts_t opts = {0};
@@ -319,6 +335,15 @@ cmd_run(int argc, char **argv)
    opts.pg_conninfo = a.pg;
    opts.reject_path = a.rejects ? a.rejects : "mongonorm-rejects.jsonl";
    opts.batch_docs = (size_t)a.batch;
+   opts.follow = a.follow;
+   opts.stop = &stop_requested;
+   if (a.follow) {
+      struct sigaction sa;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_handler = on_stop_signal;
+      sigaction(SIGINT, &sa, NULL);
+      sigaction(SIGTERM, &sa, NULL);
+   }
    if (isatty(STDERR_FILENO) && !a.quiet) {
       opts.progress = progress;
    }

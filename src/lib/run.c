@@ -830,14 +830,101 @@ cleanup:
    return ok;
 }
 
+/*
+ * One pass over every collection: the pre-pass of referenced _id sets, the membership
+ * check, then each collection in mapping order.  A fresh converter and sink each time,
+ * so passes of a follow session do not share stale sets.
+ */
+static bool
+one_pass(run_t *r, mn_error_t *error)
+{
+   const mn_mapping_t *m = r->m;
+   bool ok = false;
+
+   r->conv = mn_converter_new(m, r->stats);
+   r->membership_changed = bson_malloc0(mn_mapping_n_collections(m) * sizeof(bool));
+   if (!prepass_ids(r->src, m, r->conv, error)) {
+      goto cleanup;
+   }
+   if (!(r->sink = mn_pg_sink_new(r->conn, m, r->stats, error))) {
+      goto cleanup;
+   }
+   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
+      if (mn_converter_is_referenced(r->conv, c) &&
+          !membership_changed(r, c, error, &r->membership_changed[c])) {
+         goto cleanup;
+      }
+   }
+   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
+      if (!load_collection(r, c, error)) {
+         goto cleanup;
+      }
+   }
+   ok = true;
+
+cleanup:
+   bson_free(r->membership_changed);
+   r->membership_changed = NULL;
+   mn_pg_sink_destroy(r->sink);
+   r->sink = NULL;
+   mn_converter_destroy(r->conv);
+   r->conv = NULL;
+   return ok;
+}
+
+/*
+ * Follow mode: the change stream was opened before the first pass, so nothing written
+ * since is missed.  Each time events arrive, an incremental pass applies them (the same
+ * ground truth as an ordinary run: digests skip what did not change); then the resume
+ * token after those events is stored, so a restarted session resumes there.
+ */
+static bool
+follow(run_t *r, mn_watch_t *watch, char **token, mn_error_t *error)
+{
+   const char *source = mn_source_describe(r->src);
+
+   if (*token && !mn_state_set_resume_token(r->conn, source, *token, error)) {
+      return false;
+   }
+   while (!(r->opts->stop && *r->opts->stop)) {
+      bool changed = false;
+      char *next;
+
+      if (!mn_watch_wait(watch, &changed, error)) {
+         return false;
+      }
+      next = mn_watch_token(watch);
+      if (changed) {
+         if (r->opts->progress) {
+            r->opts->progress(r->opts->progress_ctx, "(changes)", 0, 0, 0);
+         }
+         if (!one_pass(r, error)) {
+            bson_free(next);
+            return false;
+         }
+      }
+      if (next && (!*token || strcmp(next, *token) != 0)) {
+         if (!mn_state_set_resume_token(r->conn, source, next, error)) {
+            bson_free(next);
+            return false;
+         }
+         bson_free(*token);
+         *token = next;
+      } else {
+         bson_free(next);
+      }
+   }
+   return true;
+}
+
 bool
 mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
 {
    mn_mapping_t *m = NULL;
    mn_source_t *src = NULL;
    PGconn *conn = NULL;
-   mn_converter_t *conv = NULL;
-   mn_pg_sink_t *sink = NULL;
+   mn_watch_t *watch = NULL;
+   char *token = NULL;
    rejects_t rejects = {0};
    run_t r = {0};
    char run_id[32] = "";
@@ -857,6 +944,25 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
        !mn_state_ensure_schema(conn, error)) {
       goto cleanup;
    }
+   if (opts->follow) {
+      /* Open the stream before the first pass: changes made during it are not missed.
+       * A stored token resumes the last session; one the server no longer knows is
+       * dropped (the first pass is the ground truth anyway). */
+      char *stored = NULL;
+      if (!mn_state_get_resume_token(conn, mn_source_describe(src), &stored, error)) {
+         goto cleanup;
+      }
+      watch = mn_source_watch(src, stored, error);
+      if (!watch && stored) {
+         mn_error_clear(error);
+         watch = mn_source_watch(src, NULL, error);
+      }
+      bson_free(stored);
+      if (!watch) {
+         goto cleanup;
+      }
+      token = mn_watch_token(watch);
+   }
    if (!record_run_start(conn, mn_source_describe(src), opts->mapping_path, run_id,
                          sizeof run_id, error)) {
       goto cleanup;
@@ -864,32 +970,17 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    if (!rejects_open(&rejects, opts->reject_path, error)) {
       goto cleanup;
    }
-   conv = mn_converter_new(m, stats);
-   if (!prepass_ids(src, m, conv, error)) {
-      goto cleanup;
-   }
-   if (!(sink = mn_pg_sink_new(conn, m, stats, error))) {
-      goto cleanup;
-   }
    r.opts = opts;
    r.m = m;
    r.src = src;
    r.conn = conn;
-   r.conv = conv;
-   r.sink = sink;
    r.rejects = &rejects;
    r.stats = stats;
-   r.membership_changed = bson_malloc0(mn_mapping_n_collections(m) * sizeof(bool));
-   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
-      if (mn_converter_is_referenced(conv, c) &&
-          !membership_changed(&r, c, error, &r.membership_changed[c])) {
-         goto cleanup;
-      }
+   if (!one_pass(&r, error)) {
+      goto cleanup;
    }
-   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
-      if (!load_collection(&r, c, error)) {
-         goto cleanup;
-      }
+   if (watch && !follow(&r, watch, &token, error)) {
+      goto cleanup;
    }
    if (!rejects_close(&rejects, error)) {
       goto cleanup;
@@ -902,9 +993,8 @@ cleanup:
       record_run_end(conn, run_id, ok ? "success" : "failed", stats);
    }
    rejects_close(&rejects, NULL);
-   bson_free(r.membership_changed);
-   mn_pg_sink_destroy(sink);
-   mn_converter_destroy(conv);
+   bson_free(token);
+   mn_watch_destroy(watch);
    mn_pg_unlock(conn);
    PQfinish(conn);
    mn_source_destroy(src);

@@ -364,3 +364,117 @@ cleanup:
    }
    return source;
 }
+
+
+/* -- Change streams ---------------------------------------------------------- */
+
+struct mn_watch {
+   mongoc_change_stream_t *stream;
+   mongoc_database_t *db;
+   char *secret_raw;
+   char *secret;
+};
+
+mn_watch_t *
+mn_source_watch(mn_source_t *source, const char *resume_token, mn_error_t *error)
+{
+   mongo_source_t *m;
+   mn_watch_t *w;
+   bson_t pipeline = BSON_INITIALIZER;
+   bson_t opts = BSON_INITIALIZER;
+   const bson_t *err_doc = NULL;
+   bson_error_t berr;
+
+   if (!source || source->kind != MN_SOURCE_MONGODB) {
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY,
+                   "following changes needs a live MongoDB source (a mongodb:// URI)");
+      return NULL;
+   }
+   m = source->impl;
+   w = bson_malloc0(sizeof *w);
+   w->db = mongoc_client_get_database(m->client, m->database);
+   w->secret_raw = m->secret_raw ? bson_strdup(m->secret_raw) : NULL;
+   w->secret = m->secret ? bson_strdup(m->secret) : NULL;
+   BSON_APPEND_INT64(&opts, "maxAwaitTimeMS", 1000);
+   if (resume_token) {
+      bson_t *wrapped = bson_new_from_json((const uint8_t *)resume_token, -1, &berr);
+      bson_iter_t it, token;
+      if (!wrapped || !bson_iter_init_find(&it, wrapped, "v") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+         mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY, "the stored resume token is not valid");
+         if (wrapped) {
+            bson_destroy(wrapped);
+         }
+         goto fail;
+      }
+      token = it;
+      bson_append_iter(&opts, "resumeAfter", -1, &token);
+      bson_destroy(wrapped);
+   }
+   w->stream = mongoc_database_watch(w->db, &pipeline, &opts);
+   if (mongoc_change_stream_error_document(w->stream, &berr, &err_doc)) {
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY,
+                   "could not follow the changes of database \"%s\": %s", m->database,
+                   berr.message);
+      scrub(error, m->secret_raw, m->secret);
+      goto fail;
+   }
+   bson_destroy(&pipeline);
+   bson_destroy(&opts);
+   return w;
+
+fail:
+   bson_destroy(&pipeline);
+   bson_destroy(&opts);
+   mn_watch_destroy(w);
+   return NULL;
+}
+
+bool
+mn_watch_wait(mn_watch_t *w, bool *changed, mn_error_t *error)
+{
+   const bson_t *event = NULL;
+   const bson_t *err_doc = NULL;
+   bson_error_t berr;
+
+   *changed = false;
+   /* The first call waits up to maxAwaitTimeMS; then take what is already there. */
+   while (mongoc_change_stream_next(w->stream, &event)) {
+      *changed = true;
+   }
+   if (mongoc_change_stream_error_document(w->stream, &berr, &err_doc)) {
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY, "the change stream failed: %s",
+                   berr.message);
+      scrub(error, w->secret_raw, w->secret);
+      return false;
+   }
+   return true;
+}
+
+char *
+mn_watch_token(const mn_watch_t *w)
+{
+   const bson_t *token = mongoc_change_stream_get_resume_token(w->stream);
+   bson_t wrapped = BSON_INITIALIZER;
+   char *json;
+
+   if (!token) {
+      return NULL;
+   }
+   BSON_APPEND_DOCUMENT(&wrapped, "v", token);
+   json = bson_as_canonical_extended_json(&wrapped, NULL);
+   bson_destroy(&wrapped);
+   return json;
+}
+
+void
+mn_watch_destroy(mn_watch_t *w)
+{
+   if (!w) {
+      return;
+   }
+   mongoc_change_stream_destroy(w->stream);
+   mongoc_database_destroy(w->db);
+   bson_free(w->secret_raw);
+   bson_free(w->secret);
+   bson_free(w);
+}

@@ -34,6 +34,10 @@ static const char STATE_SQL[] =
    "  DEFAULT false;"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS reject_path text;"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS reason text;"
+   "CREATE TABLE IF NOT EXISTS mongonorm.streams ("
+   "  source text PRIMARY KEY,"
+   "  resume_token text NOT NULL,"
+   "  updated_at timestamptz NOT NULL DEFAULT now());"
    "CREATE TABLE IF NOT EXISTS mongonorm.deferred_refs ("
    "  collection text NOT NULL,"
    "  tbl text NOT NULL,"
@@ -274,6 +278,45 @@ mn_state_set_collection(PGconn *conn, const char *collection, const char *mappin
 
    if (!ok) {
       mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
+   }
+   PQclear(res);
+   return ok;
+}
+
+bool
+mn_state_get_resume_token(PGconn *conn, const char *source, char **token, mn_error_t *error)
+{
+   const char *params[1] = {source};
+   PGresult *res = PQexecParams(conn,
+                                "SELECT resume_token FROM mongonorm.streams WHERE source = $1", 1,
+                                NULL, params, NULL, NULL, 0);
+
+   *token = NULL;
+   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the resume token");
+      PQclear(res);
+      return false;
+   }
+   if (PQntuples(res) > 0) {
+      *token = bson_strdup(PQgetvalue(res, 0, 0));
+   }
+   PQclear(res);
+   return true;
+}
+
+bool
+mn_state_set_resume_token(PGconn *conn, const char *source, const char *token, mn_error_t *error)
+{
+   const char *params[2] = {source, token};
+   PGresult *res = PQexecParams(conn,
+                                "INSERT INTO mongonorm.streams (source, resume_token) VALUES ($1, $2) "
+                                "ON CONFLICT (source) DO UPDATE SET resume_token = EXCLUDED.resume_token, "
+                                "updated_at = now()",
+                                2, NULL, params, NULL, NULL, 0);
+   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+   if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not store the resume token");
    }
    PQclear(res);
    return ok;

@@ -8,6 +8,12 @@
  * the documents, convert each, queue accepted rows and flush them batch by
  * batch (one transaction each), and write rejected documents to the reject
  * file.  Every document read ends up loaded or in the reject file.
+ *
+ * A later run against the same target is incremental (state.h): documents whose bytes
+ * did not change are skipped, changed ones are converted again and their rows brought to
+ * the new contents, documents gone from the source are deleted with their rows.  With
+ * `follow`, a change stream opened before the first pass triggers a pass each time the
+ * source changes, until stopped; the resume token is kept in mongonorm.streams.
  */
 #ifndef MONGONORM_RUN_H
 #define MONGONORM_RUN_H
@@ -34,6 +40,10 @@ typedef struct {
    size_t batch_bytes;       /**< queued COPY bytes that force a flush; 0 = 16 MiB */
    mn_progress_fn progress;  /**< may be NULL */
    void *progress_ctx;
+   bool follow;              /**< after the run, follow the source's change stream (live
+                                  sources only) and apply changes until *stop is set */
+   volatile const int *stop; /**< follow mode ends when this becomes non-zero (a signal
+                                  handler sets it); may be NULL */
 } mn_run_opts_t;
 
 /**

@@ -117,6 +117,36 @@ void mn_cursor_destroy(mn_cursor_t *cursor);
 /** Free a source. NULL is allowed. */
 void mn_source_destroy(mn_source_t *source);
 
+typedef struct mn_watch mn_watch_t;
+
+/**
+ * Open a change stream on the source's whole database (MongoDB's `$changeStream`, through
+ * mongoc_database_watch; needs a replica set or sharded cluster, MongoDB 4.0+).
+ * @param resume_token canonical Extended JSON of a token from mn_watch_token() to resume
+ *                     after, or NULL to start from now
+ * @return a stream to free with mn_watch_destroy() (before the source), or NULL with
+ *         error set: MN_ERROR_MONGO/MN_MONGO_QUERY (not a live source, the server refuses
+ *         change streams, or the token is no longer in its history).
+ */
+mn_watch_t *mn_source_watch(mn_source_t *source, const char *resume_token, mn_error_t *error);
+
+/**
+ * Wait for changes: up to about a second for the first event, then take every event
+ * already waiting.
+ * @param changed set to true when at least one event arrived
+ * @return false with MN_ERROR_MONGO/MN_MONGO_QUERY set when the stream failed.
+ */
+bool mn_watch_wait(mn_watch_t *watch, bool *changed, mn_error_t *error);
+
+/**
+ * The resume token after the events taken so far (or the stream's start), as canonical
+ * Extended JSON; a new string to free with bson_free(), or NULL when the server gave none.
+ */
+char *mn_watch_token(const mn_watch_t *watch);
+
+/** Free. NULL is allowed. */
+void mn_watch_destroy(mn_watch_t *watch);
+
 #ifdef __cplusplus
 }
 #endif

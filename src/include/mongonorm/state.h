@@ -8,6 +8,8 @@
  *   documents      per document of the source seen by the last run: its row id, the
  *                  SHA-256 of its BSON bytes, whether it was rejected, and how many rows
  *                  it produced per table (in the mapping's table order)
+ *   streams        per source (its description, no credentials): the change-stream
+ *                  resume token that `run --follow` has applied everything up to
  *   deferred_refs  references waiting for their target row (see convert.h)
  * Rows of `documents` change in the same transaction as the target rows they describe,
  * so a crash never leaves the two disagreeing.
@@ -77,6 +79,17 @@ bool mn_state_get_collection(PGconn *conn, const char *collection, char **mappin
 /** Write a collection's record (upsert). watermark may be NULL (kept as it is). */
 bool mn_state_set_collection(PGconn *conn, const char *collection, const char *mapping_digest,
                              const char *watermark, mn_error_t *error);
+
+/**
+ * The resume token stored for a source (canonical Extended JSON of {"v": token}), or NULL
+ * in *token when none.  *token is bson_malloc'ed.  @return false with MN_ERROR_PG set.
+ */
+bool mn_state_get_resume_token(PGconn *conn, const char *source, char **token,
+                               mn_error_t *error);
+
+/** Store the resume token for a source (upsert). @return false with MN_ERROR_PG set. */
+bool mn_state_set_resume_token(PGconn *conn, const char *source, const char *token,
+                               mn_error_t *error);
 
 #ifdef __cplusplus
 }
