@@ -96,6 +96,14 @@ w=$(written "$work/again.json")
 u=$(field "$work/again.json" "sum(c['unchanged'] for c in r['collections'].values())")
 l=$(field "$work/again.json" "sum(c['loaded'] for c in r['collections'].values())")
 if [ "$w" = 0 ] && [ "$u" = "$l" ]; then pass "a run with no change writes nothing ($u documents unchanged)"; else fail "no-change run wrote $w rows, $u of $l documents unchanged"; fi
+rej=$(/usr/bin/python3 -c "
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+report = json.load(open(sys.argv[2]))
+total = sum(c['rejected'] for c in report['collections'].values())
+ok = total == len(lines) and total > 0 and all(l.get('unchanged') is True and l['reason'] and '_id' in l for l in lines)
+print('ok' if ok else 'bad %d %d' % (total, len(lines)))" "$work/rejects.jsonl" "$work/again.json")
+if [ "$rej" = ok ]; then pass "unchanged rejected documents listed with their recorded reason"; else fail "reject file of the no-change run: $rej"; fi
 
 # 3. Back to S1 from S2 (the reverse changes) equals a full load of S1.
 full1=$(fresh_db mn_inc_full1)
