@@ -28,12 +28,13 @@ static const char USAGE_GENERATE[] =
    "  --format F       dump (DIR/<db>/<collection>.bson, default), json (relaxed Extended\n"
    "                   JSON, one document per line) or json-canonical\n"
    "  --gzip           with --format dump: write .bson.gz\n"
+   "  --db NAME        database name instead of the model's (dump folder, MongoDB)\n"
    "  --manifest FILE  where the manifest goes (default DIR/manifest.json; required\n"
    "                   with a URI)\n"
    "  --quiet          print nothing on success\n";
 
 enum { OPT_MODEL = 2000, OPT_SCALE, OPT_SEED, OPT_MESS, OPT_OUT, OPT_FORMAT, OPT_GZIP,
-       OPT_MANIFEST, OPT_QUIET, OPT_HELP };
+       OPT_MANIFEST, OPT_QUIET, OPT_DB, OPT_HELP };
 
 static const struct option GEN_OPTS[] = {
    {"model", required_argument, NULL, OPT_MODEL},
@@ -45,6 +46,7 @@ static const struct option GEN_OPTS[] = {
    {"gzip", no_argument, NULL, OPT_GZIP},
    {"manifest", required_argument, NULL, OPT_MANIFEST},
    {"quiet", no_argument, NULL, OPT_QUIET},
+   {"db", required_argument, NULL, OPT_DB},
    {"help", no_argument, NULL, OPT_HELP},
    {NULL, 0, NULL, 0},
 };
@@ -172,6 +174,7 @@ mn_cli_generate(int argc, char **argv)
       case OPT_GZIP: gzip = true; break;
       case OPT_MANIFEST: manifest = optarg; break;
       case OPT_QUIET: quiet = true; break;
+      case OPT_DB: opts.database = optarg; break;
       case OPT_HELP:
       case 'h': fputs(USAGE_GENERATE, stdout); return 0;
       case ':': return usage_error("option \"%s\" needs a value", argv[optind - 1]);

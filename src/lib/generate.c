@@ -399,7 +399,9 @@ typedef struct {
 } cum_t;
 
 /* What an element gives: a row, a skipped or merged row, no row at all, or no element. */
-typedef enum { EFF_ROW, EFF_SKIP, EFF_MERGE, EFF_NOROW, EFF_ABSENT } effect_t;
+typedef enum { EFF_ROW, EFF_SKIP, EFF_MERGE, EFF_NOROW, EFF_ABSENT,
+               EFF_INVALID /* a row whose value rejects the document: it has no unique key,
+                              so a copy of it is not merged either */ } effect_t;
 
 typedef struct {
    const mn_gen_model_t *m;
@@ -527,10 +529,11 @@ doc_oid(const gctx_t *g, size_t ci, uint64_t di, bson_oid_t *oid)
 static void
 scope_push(gctx_t *g, const char *name, const char *str, bool has_ms, int64_t ms, int64_t target)
 {
-   named_t n = {name, ms, has_ms, str ? g_strdup(str) : NULL, target};
+   named_t n = {name, ms, has_ms, NULL, target};
    if (!name || g->regen) {
       return;
    }
+   n.str = str ? g_strdup(str) : NULL;
    g_array_append_val(g->scope, n);
 }
 
@@ -587,7 +590,8 @@ count_effect(gctx_t *g, int table, effect_t e)
       return;
    }
    switch (e) {
-   case EFF_ROW: g->t_rows[table]++; break;
+   case EFF_ROW:
+   case EFF_INVALID: g->t_rows[table]++; break;
    case EFF_SKIP: g->t_skipped[table]++; break;
    case EFF_MERGE: g->t_merged[table]++; break;
    default: break;
@@ -1339,6 +1343,9 @@ emit_field(gctx_t *g, const mn_gen_field_t *f, uint64_t key, bson_t *parent, con
       }
       if (inj->expect == MN_EXPECT_REJECT) {
          reject_doc(g, inj->reason ? inj->reason : f->path);
+         if (eff == EFF_ROW) {
+            eff = EFF_INVALID;
+         }
       } else if (eff != EFF_ABSENT && eff != EFF_NOROW && inj->kind != MN_INJ_SCALAR) {
          eff = effect_of(inj);
       }

@@ -16,6 +16,7 @@
 
 typedef struct {
    const mn_gen_model_t *m;
+   const char *database;
    const char *out;
    mn_gen_format_t format;
    bool gzip;
@@ -117,7 +118,7 @@ open_collection(writer_t *w, const char *name, mn_error_t *error)
    g_free(w->path);
    w->path = NULL;
    if (w->client) {
-      w->coll = mongoc_client_get_collection(w->client, w->m->database, name);
+      w->coll = mongoc_client_get_collection(w->client, w->database, name);
       return true;
    }
    if (w->format == MN_GEN_FORMAT_DUMP) {
@@ -211,6 +212,7 @@ mn_generate(const mn_gen_model_t *m, const mn_gen_opts_t *o, const char *out,
    bool ok = false;
 
    w.m = m;
+   w.database = o->database ? o->database : m->database;
    w.out = out;
    w.format = format;
    w.gzip = gzip;
@@ -234,7 +236,7 @@ mn_generate(const mn_gen_model_t *m, const mn_gen_opts_t *o, const char *out,
       }
       mongoc_client_set_appname(w.client, "mongonorm-generate");
    } else {
-      w.dir = format == MN_GEN_FORMAT_DUMP ? g_strdup_printf("%s/%s", out, m->database)
+      w.dir = format == MN_GEN_FORMAT_DUMP ? g_strdup_printf("%s/%s", out, w.database)
                                            : g_strdup(out);
       if (!mkdirs(w.dir, error)) {
          goto cleanup;

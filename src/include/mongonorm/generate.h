@@ -50,6 +50,7 @@ typedef struct {
    uint64_t seed;     /**< any value; same seed, same documents */
    uint64_t mess_ppm; /**< multiplies every injection rate, in millionths: 0 = clean data,
                            MN_GEN_MESS_ONE = the model's rates (rates cap at 1) */
+   const char *database; /**< mn_generate(): database name instead of the model's; NULL */
 } mn_gen_opts_t;
 
 /**
