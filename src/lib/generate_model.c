@@ -14,101 +14,22 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "yamldoc.h"
+
 typedef struct {
-   yaml_document_t doc;
-   const char *name;
+   mn_yamldoc_t y; /* the document, its name, and where errors go */
    const char *base_dir;
-   mn_error_t *error;
    mn_gen_model_t *m;
    mn_gen_coll_t *coll; /* the collection being loaded */
 } loader_t;
 
-#define LINE(n) ((int)(n)->start_mark.line + 1)
-
-static void fail(loader_t *ld, uint32_t code, const yaml_node_t *at, const char *fmt, ...)
-   MN_PRINTF(4, 5);
-
-static void
-fail(loader_t *ld, uint32_t code, const yaml_node_t *at, const char *fmt, ...)
-{
-   char msg[MN_ERROR_MESSAGE_SIZE];
-   va_list ap;
-
-   va_start(ap, fmt);
-   vsnprintf(msg, sizeof msg, fmt, ap);
-   va_end(ap);
-   if (at) {
-      mn_set_error(ld->error, MN_ERROR_MAPPING, code, "model file \"%s\", line %d: %s", ld->name,
-                   LINE(at), msg);
-   } else {
-      mn_set_error(ld->error, MN_ERROR_MAPPING, code, "model file \"%s\": %s", ld->name, msg);
-   }
-}
-
-static yaml_node_t *
-node_at(loader_t *ld, int index)
-{
-   return yaml_document_get_node(&ld->doc, index);
-}
-
-static const char *
-scalar(const yaml_node_t *n)
-{
-   return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-static yaml_node_t *
-map_get(loader_t *ld, yaml_node_t *n, const char *key)
-{
-   if (!n || n->type != YAML_MAPPING_NODE) {
-      return NULL;
-   }
-   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-      const char *k = scalar(node_at(ld, p->key));
-      if (k && strcmp(k, key) == 0) {
-         return node_at(ld, p->value);
-      }
-   }
-   return NULL;
-}
-
-static bool
-expect_kind(loader_t *ld, yaml_node_t *n, yaml_node_type_t kind, const char *what)
-{
-   static const char *names[] = {"nothing", "a scalar", "a list", "a mapping"};
-
-   if (n->type != kind) {
-      fail(ld, MN_MAPPING_BAD_VALUE, n, "%s must be %s", what, names[kind]);
-      return false;
-   }
-   return true;
-}
-
-static bool
-check_keys(loader_t *ld, yaml_node_t *n, const char *const *allowed, const char *where)
-{
-   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-      yaml_node_t *kn = node_at(ld, p->key);
-      const char *k = scalar(kn);
-      bool ok = false;
-
-      if (!k) {
-         fail(ld, MN_MAPPING_BAD_VALUE, kn, "keys must be scalars in %s", where);
-         return false;
-      }
-      for (const char *const *a = allowed; *a; a++) {
-         if (strcmp(*a, k) == 0) {
-            ok = true;
-            break;
-         }
-      }
-      if (!ok) {
-         fail(ld, MN_MAPPING_UNKNOWN_KEY, kn, "unknown key \"%s\" in %s", k, where);
-         return false;
-      }
-   }
-   return true;
-}
+#define LINE(n) MN_YAML_LINE(n)
+#define fail(ld, ...) mn_yaml__fail(&(ld)->y, __VA_ARGS__)
+#define node_at(ld, index) mn_yaml__node(&(ld)->y, index)
+#define scalar(n) mn_yaml__scalar(n)
+#define map_get(ld, n, key) mn_yaml__get(&(ld)->y, n, key)
+#define expect_kind(ld, n, kind, what) mn_yaml__expect(&(ld)->y, n, kind, what)
+#define check_keys(ld, n, allowed, where) mn_yaml__check_keys(&(ld)->y, n, allowed, where)
 
 /* ---- numbers ---- */
 
@@ -1383,9 +1304,9 @@ check_fields(loader_t *ld, mn_gen_coll_t *c, mn_gen_field_t *fields, size_t n)
             ok |= fields[j].name && !strcmp(fields[j].name, f->gen.per) && fields[j].gen.kind == MN_GEN_REF;
          }
          if (!ok) {
-            mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_REFERENCE,
+            mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_REFERENCE,
                          "model file \"%s\", line %d: seq per \"%s\": no ref field of that name before it",
-                         ld->name, f->line, f->gen.per);
+                         ld->y.name, f->line, f->gen.per);
             return false;
          }
       }
@@ -1526,7 +1447,7 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
 static mn_gen_model_t *
 load(loader_t *ld)
 {
-   yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
+   yaml_node_t *root = yaml_document_get_root_node(&ld->y.doc);
    yaml_node_t *x;
    mn_gen_model_t *m = ld->m;
    static const char *const keys[] = {"version", "database", "vocabularies", "collections", NULL};
@@ -1698,26 +1619,16 @@ mn_gen_model_t *
 mn_gen_model_load_string(const char *yaml, size_t len, const char *name, const char *base_dir,
                          mn_error_t *error)
 {
-   yaml_parser_t parser;
    loader_t ld = {0};
    mn_gen_model_t *m = NULL;
-   bool have_doc = false;
 
-   ld.name = name;
+   ld.y.name = name;
+   ld.y.what = "model file";
    ld.base_dir = base_dir;
-   ld.error = error;
-   if (!yaml_parser_initialize(&parser)) {
-      mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_SYNTAX, "model file \"%s\": out of memory", name);
+   ld.y.error = error;
+   if (!mn_yaml__parse(&ld.y, yaml, len)) {
       return NULL;
    }
-   yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-   if (!yaml_parser_load(&parser, &ld.doc)) {
-      mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_SYNTAX, "model file \"%s\", line %d: %s",
-                   name, (int)parser.problem_mark.line + 1,
-                   parser.problem ? parser.problem : "invalid YAML");
-      goto cleanup;
-   }
-   have_doc = true;
    ld.m = bson_malloc0(sizeof *ld.m);
    ld.m->name = bson_strdup(name);
    ld.m->tables = g_ptr_array_new_with_free_func(bson_free);
@@ -1726,11 +1637,7 @@ mn_gen_model_load_string(const char *yaml, size_t len, const char *name, const c
    if (!m) {
       mn_gen_model_destroy(ld.m);
    }
-cleanup:
-   if (have_doc) {
-      yaml_document_delete(&ld.doc);
-   }
-   yaml_parser_delete(&parser);
+   mn_yaml__cleanup(&ld.y);
    return m;
 }
 

@@ -17,98 +17,20 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "yamldoc.h"
+
 typedef struct {
-   yaml_document_t doc;
-   const char *name;
-   mn_error_t *error;
+   mn_yamldoc_t y; /* the document, its name, and where errors go */
    mn_mapping_t *m;
 } loader_t;
 
-#define LINE(n) ((int)(n)->start_mark.line + 1)
-
-static void fail(loader_t *ld, uint32_t code, const yaml_node_t *at, const char *fmt, ...)
-   MN_PRINTF(4, 5);
-
-static void
-fail(loader_t *ld, uint32_t code, const yaml_node_t *at, const char *fmt, ...)
-{
-   char msg[MN_ERROR_MESSAGE_SIZE];
-   va_list ap;
-
-   va_start(ap, fmt);
-   vsnprintf(msg, sizeof msg, fmt, ap);
-   va_end(ap);
-   if (at) {
-      mn_set_error(ld->error, MN_ERROR_MAPPING, code, "mapping file \"%s\", line %d: %s",
-                   ld->name, LINE(at), msg);
-   } else {
-      mn_set_error(ld->error, MN_ERROR_MAPPING, code, "mapping file \"%s\": %s", ld->name, msg);
-   }
-}
-
-static yaml_node_t *
-node_at(loader_t *ld, int index)
-{
-   return yaml_document_get_node(&ld->doc, index);
-}
-
-static const char *
-scalar(const yaml_node_t *n)
-{
-   return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-/* Value of `key` in mapping node n, or NULL. */
-static yaml_node_t *
-map_get(loader_t *ld, yaml_node_t *n, const char *key)
-{
-   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-      const char *k = scalar(node_at(ld, p->key));
-      if (k && strcmp(k, key) == 0) {
-         return node_at(ld, p->value);
-      }
-   }
-   return NULL;
-}
-
-static bool
-expect_kind(loader_t *ld, yaml_node_t *n, yaml_node_type_t kind, const char *what)
-{
-   static const char *names[] = {"nothing", "a scalar", "a list", "a mapping"};
-
-   if (n->type != kind) {
-      fail(ld, MN_MAPPING_BAD_VALUE, n, "%s must be %s", what, names[kind]);
-      return false;
-   }
-   return true;
-}
-
-/* Reject keys not in the NULL-terminated list `allowed`. */
-static bool
-check_keys(loader_t *ld, yaml_node_t *n, const char *const *allowed, const char *where)
-{
-   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-      yaml_node_t *kn = node_at(ld, p->key);
-      const char *k = scalar(kn);
-      bool ok = false;
-
-      if (!k) {
-         fail(ld, MN_MAPPING_BAD_VALUE, kn, "keys must be scalars in %s", where);
-         return false;
-      }
-      for (const char *const *a = allowed; *a; a++) {
-         if (strcmp(*a, k) == 0) {
-            ok = true;
-            break;
-         }
-      }
-      if (!ok) {
-         fail(ld, MN_MAPPING_UNKNOWN_KEY, kn, "unknown key \"%s\" in %s", k, where);
-         return false;
-      }
-   }
-   return true;
-}
+#define LINE(n) MN_YAML_LINE(n)
+#define fail(ld, ...) mn_yaml__fail(&(ld)->y, __VA_ARGS__)
+#define node_at(ld, index) mn_yaml__node(&(ld)->y, index)
+#define scalar(n) mn_yaml__scalar(n)
+#define map_get(ld, n, key) mn_yaml__get(&(ld)->y, n, key)
+#define expect_kind(ld, n, kind, what) mn_yaml__expect(&(ld)->y, n, kind, what)
+#define check_keys(ld, n, allowed, where) mn_yaml__check_keys(&(ld)->y, n, allowed, where)
 
 static char *
 get_string(loader_t *ld, yaml_node_t *n, const char *key, bool required, const char *where,
@@ -1106,17 +1028,17 @@ resolve_column(loader_t *ld, mn_collection_t *coll, mn_entry_t *e, mn_column_t *
          }
       }
       if (c->ref_collection < 0) {
-         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_REFERENCE,
+         mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_REFERENCE,
                       "mapping file \"%s\", line %d: column \"%s\" references collection \"%s\", "
                       "which the mapping does not declare",
-                      ld->name, c->line, c->name, c->references);
+                      ld->y.name, c->line, c->name, c->references);
          return false;
       }
       if (c->spec.type != MN_TYPE_UUID) {
-         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+         mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
                       "mapping file \"%s\", line %d: column \"%s\" references a collection, so its "
                       "type must be uuid",
-                      ld->name, c->line, c->name);
+                      ld->y.name, c->line, c->name);
          return false;
       }
    }
@@ -1220,24 +1142,24 @@ parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
       mn_entry_t *e = &coll->entries[i];
       mn_table_t *t = &ld->m->tables[e->table_index];
       if (e->table_index == coll->entries[0].table_index) {
-         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+         mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
                       "mapping file \"%s\", line %d: table \"%s\" holds the primary rows of %s "
                       "and cannot be fed by another entry",
-                      ld->name, e->line, e->table, where);
+                      ld->y.name, e->line, e->table, where);
          return false;
       }
       if (e->doc_id_column < 0) {
-         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_MISSING_KEY,
+         mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_MISSING_KEY,
                       "mapping file \"%s\", line %d: table \"%s\" needs a column with "
                       "\"value: doc_id\" (how its rows are found again for re-runs)",
-                      ld->name, e->line, e->table);
+                      ld->y.name, e->line, e->table);
          return false;
       }
       if (t->doc_id_column >= 0 && t->doc_id_column != e->doc_id_column) {
-         mn_set_error(ld->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+         mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
                       "mapping file \"%s\", line %d: every entry feeding table \"%s\" must put "
                       "doc_id in the same column",
-                      ld->name, e->line, e->table);
+                      ld->y.name, e->line, e->table);
          return false;
       }
       t->doc_id_column = e->doc_id_column;
@@ -1386,7 +1308,7 @@ static mn_mapping_t *
 load(loader_t *ld)
 {
    static const char *const keys[] = {"version", "schema", "collections", NULL};
-   yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
+   yaml_node_t *root = yaml_document_get_root_node(&ld->y.doc);
    yaml_node_t *v;
    mn_mapping_t *m = ld->m;
    bool ok;
@@ -1469,13 +1391,12 @@ load(loader_t *ld)
 mn_mapping_t *
 mn_mapping_load_string(const char *yaml, size_t len, const char *name, mn_error_t *error)
 {
-   yaml_parser_t parser;
    loader_t ld;
    mn_mapping_t *result = NULL;
 
    memset(&ld, 0, sizeof ld);
-   ld.name = name;
-   ld.error = error;
+   ld.y.name = name;
+   ld.y.error = error;
    ld.m = bson_malloc0(sizeof *ld.m);
    ld.m->path = bson_strdup(name);
    {
@@ -1485,24 +1406,13 @@ mn_mapping_load_string(const char *yaml, size_t len, const char *name, mn_error_
          snprintf(ld.m->digest + 2 * i, 3, "%02x", d[i]);
       }
    }
-   if (!yaml_parser_initialize(&parser)) {
-      mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_SYNTAX, "could not initialise the YAML parser");
-      mn_mapping_destroy(ld.m);
-      return NULL;
-   }
-   yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-   if (!yaml_parser_load(&parser, &ld.doc)) {
-      mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_SYNTAX,
-                   "mapping file \"%s\", line %d: %s%s%s", name,
-                   (int)(parser.problem_mark.line + 1), parser.problem ? parser.problem : "invalid YAML",
-                   parser.context ? " " : "", parser.context ? parser.context : "");
-      yaml_parser_delete(&parser);
+   ld.y.what = "mapping file";
+   if (!mn_yaml__parse(&ld.y, yaml, len)) {
       mn_mapping_destroy(ld.m);
       return NULL;
    }
    result = load(&ld);
-   yaml_document_delete(&ld.doc);
-   yaml_parser_delete(&parser);
+   mn_yaml__cleanup(&ld.y);
    if (!result) {
       mn_mapping_destroy(ld.m);
    }

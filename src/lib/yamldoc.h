@@ -1,0 +1,54 @@
+/*
+ * yamldoc.h - reading user-written YAML (mapping and model files) with line numbers.
+ *
+ * A thin layer over libyaml's document API shared by mapping.c and generate_model.c:
+ * node lookup, kind checks, unknown-key checks, and errors of the form
+ * `<what> "<file>", line N: <message>` in domain MN_ERROR_MAPPING.
+ */
+#ifndef MN_YAMLDOC_H
+#define MN_YAMLDOC_H
+
+#include <mongonorm/error.h>
+#include <yaml.h>
+
+typedef struct {
+   yaml_document_t doc; /**< the parsed document (owned; mn_yaml__cleanup frees it) */
+   const char *name;    /**< file name for messages; borrowed */
+   const char *what;    /**< "mapping file", "model file"; borrowed */
+   mn_error_t *error;   /**< where errors go; borrowed, may be NULL */
+   bool loaded;         /**< doc holds a document */
+} mn_yamldoc_t;
+
+/** The 1-based line of a node. */
+#define MN_YAML_LINE(n) ((int)(n)->start_mark.line + 1)
+
+/**
+ * Parse text into y->doc (y->name, y->what and y->error set by the caller).
+ * @return false with MN_ERROR_MAPPING/MN_MAPPING_SYNTAX and the parser's line set.
+ */
+bool mn_yaml__parse(mn_yamldoc_t *y, const char *text, size_t len);
+
+/** Free the parsed document. */
+void mn_yaml__cleanup(mn_yamldoc_t *y);
+
+/** Set an error naming the file and, when `at` is not NULL, its line. */
+void mn_yaml__fail(mn_yamldoc_t *y, uint32_t code, const yaml_node_t *at, const char *fmt, ...)
+   MN_PRINTF(4, 5);
+
+/** The node of an index (from a pair or a sequence item). */
+yaml_node_t *mn_yaml__node(mn_yamldoc_t *y, int index);
+
+/** The text of a scalar node, or NULL for another kind (or NULL). */
+const char *mn_yaml__scalar(const yaml_node_t *n);
+
+/** The value of `key` in a mapping node, or NULL (also when n is not a mapping). */
+yaml_node_t *mn_yaml__get(mn_yamldoc_t *y, yaml_node_t *n, const char *key);
+
+/** Check a node's kind; on mismatch, fail with "<what> must be a scalar|a list|a mapping". */
+bool mn_yaml__expect(mn_yamldoc_t *y, yaml_node_t *n, yaml_node_type_t kind, const char *what);
+
+/** Fail on the first key of a mapping not in the NULL-terminated `allowed` list. */
+bool mn_yaml__check_keys(mn_yamldoc_t *y, yaml_node_t *n, const char *const *allowed,
+                         const char *where);
+
+#endif
