@@ -40,6 +40,7 @@ from bson.int64 import Int64
 from bson.json_util import JSONOptions
 from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
+from bson.timestamp import Timestamp
 
 import mockupdb
 
@@ -49,6 +50,7 @@ import mockupdb
 for _cls in (mockupdb.Reply, mockupdb.OpReply, mockupdb.OpMsgReply):
     _cls.__repr__ = lambda self: "<%s>" % type(self).__name__
 import mongomock
+import mongomock.filtering
 
 # --------------------------------------------------------------------------
 # Constants
@@ -326,6 +328,220 @@ class Cursors(object):
 
 
 # --------------------------------------------------------------------------
+# Change streams
+# --------------------------------------------------------------------------
+
+# Default and maximum time a change-stream getMore waits for new events
+# (its maxTimeMS, which libmongoc sets from maxAwaitTimeMS).
+CS_DEFAULT_AWAIT_MS = 1000
+CS_MAX_AWAIT_MS = 5000
+
+E_CHANGE_STREAM_FATAL = (280, "ChangeStreamFatalError")
+E_INVALID_RESUME_TOKEN = (260, "InvalidResumeToken")
+
+_TOKEN_EVENT = 0
+_TOKEN_INVALIDATE = 1
+
+
+def make_token(ts, seq, kind=_TOKEN_EVENT):
+    """Resume token {_data: hex}: clusterTime, per-database sequence number
+    and kind, so tokens sort by time as MongoDB's do."""
+    t, i = (ts.time, ts.inc) if ts is not None else (0, 0)
+    return OrderedDict([("_data", "%08X%08X%016X%02X" % (t, i, seq, kind))])
+
+
+def parse_token(tok, opt):
+    """-> (Timestamp or None, seq, kind); CommandError when malformed."""
+    data = tok.get("_data") if isinstance(tok, dict) else None
+    if not isinstance(data, str) or len(data) != 34:
+        raise CommandError(E_INVALID_RESUME_TOKEN,
+                           "'%s' is not a resume token issued by this "
+                           "server" % opt)
+    try:
+        t, i, seq, kind = (int(data[0:8], 16), int(data[8:16], 16),
+                           int(data[16:32], 16), int(data[32:34], 16))
+    except ValueError:
+        raise CommandError(E_INVALID_RESUME_TOKEN,
+                           "'%s' is not a resume token issued by this "
+                           "server" % opt)
+    if kind not in (_TOKEN_EVENT, _TOKEN_INVALIDATE):
+        raise CommandError(E_INVALID_RESUME_TOKEN, "bad resume token kind")
+    return (Timestamp(t, i) if (t or i) else None), seq, kind
+
+
+def _same_bson(a, b):
+    return (bson.BSON.encode({"v": a}, codec_options=BSON_OPTS)
+            == bson.BSON.encode({"v": b}, codec_options=BSON_OPTS))
+
+
+def update_description(before, after):
+    """updateDescription for a before/after pair, by diffing the documents:
+    changed or added leaves (dotted paths into sub-documents and array
+    elements), removed fields, and arrays that got shorter."""
+    updated, removed, truncated = OrderedDict(), [], []
+
+    def walk(b, a, prefix):
+        if isinstance(b, dict):
+            for k, v in a.items():
+                path = prefix + k
+                if k not in b:
+                    updated[path] = v
+                else:
+                    same(b[k], v, path)
+            for k in b:
+                if k not in a:
+                    removed.append(prefix + k)
+        else:  # two lists
+            if len(a) < len(b):
+                truncated.append(OrderedDict([("field", prefix[:-1]),
+                                              ("newSize", len(a))]))
+            for idx, v in enumerate(a):
+                path = prefix + str(idx)
+                if idx >= len(b):
+                    updated[path] = v
+                else:
+                    same(b[idx], v, path)
+
+    def same(b, a, path):
+        if _same_bson(b, a):
+            return
+        if (isinstance(b, dict) and isinstance(a, dict)) or (
+                isinstance(b, list) and isinstance(a, list)):
+            walk(b, a, path + ".")
+        else:
+            updated[path] = a
+
+    walk(before, after, "")
+    return OrderedDict([("updatedFields", updated),
+                        ("removedFields", removed),
+                        ("truncatedArrays", truncated)])
+
+
+class ChangeLog(object):
+    """Per-database, in-memory log of the writes applied through the server.
+
+    Event seq numbers start at 1 in each database (the event with seq N is
+    events[db][N-1]); clusterTimes are strictly increasing across databases.
+    Every method is called with mockupdb's server lock held (handlers run
+    under it), and `cond` is a Condition on that same lock, so a waiting
+    getMore releases it and other connections keep being served.
+    """
+
+    def __init__(self):
+        self.events = {}
+        self.cond = None
+        self.last_ts = Timestamp(0, 0)
+        self.stopping = False
+
+    def next_ts(self):
+        now = int(time.time())
+        if now > self.last_ts.time:
+            self.last_ts = Timestamp(now, 1)
+        else:
+            self.last_ts = Timestamp(self.last_ts.time, self.last_ts.inc + 1)
+        return self.last_ts
+
+    def operation_time(self):
+        """A clusterTime no event has yet: startAtOperationTime with it
+        returns exactly the events recorded after this call."""
+        now = int(time.time())
+        if now > self.last_ts.time:
+            return Timestamp(now, 0)
+        return Timestamp(self.last_ts.time, self.last_ts.inc + 1)
+
+    def record(self, db, op, coll=None, doc_id=None, full=None, desc=None):
+        log_ = self.events.setdefault(db, [])
+        ev = {"seq": len(log_) + 1, "ts": self.next_ts(), "op": op,
+              "coll": coll, "id": doc_id, "full": full, "desc": desc}
+        log_.append(ev)
+        if self.cond is not None:
+            self.cond.notify_all()
+        return ev
+
+    def end(self, db):
+        return len(self.events.get(db, ()))
+
+    def get(self, db, seq):
+        return self.events[db][seq - 1]
+
+    def position_at(self, db, ts):
+        """Number of events of db with clusterTime < ts."""
+        n = 0
+        for ev in self.events.get(db, ()):
+            if ev["ts"] >= ts:
+                break
+            n += 1
+        return n
+
+    def token(self, db, seq, kind=_TOKEN_EVENT):
+        ts = self.get(db, seq)["ts"] if seq > 0 else None
+        return make_token(ts, seq, kind)
+
+    # -- recording helpers for the write commands ----------------------------
+
+    def insert(self, db, coll, doc):
+        self.record(db, "insert", coll, doc["_id"],
+                    full=bson.BSON.encode(doc, codec_options=BSON_OPTS))
+
+    def changed(self, db, coll, before, after, replace):
+        """One matched document: before/after dicts (after None = gone)."""
+        if after is None or _same_bson(before, after):
+            return
+        if replace:
+            self.record(db, "replace", coll, after["_id"],
+                        full=bson.BSON.encode(after, codec_options=BSON_OPTS))
+        else:
+            self.record(db, "update", coll, after["_id"],
+                        desc=update_description(before, after))
+
+
+class ChangeStream(object):
+    """State of one change-stream cursor."""
+
+    def __init__(self, db, coll, pos, full_document, matches):
+        self.db = db
+        self.coll = coll            # None: whole database
+        self.pos = pos              # seq of the last event consumed
+        self.full_document = full_document
+        self.matches = matches      # $match filters on the event documents
+        self.invalidate_seq = None  # set when an invalidate is due
+        self.closed = False
+        self.pbrt = None            # token after the last batch
+
+
+def _cs_options(spec):
+    if not isinstance(spec, dict):
+        raise CommandError(E_FAILED_TO_PARSE,
+                           "the $changeStream stage must be a document")
+    known = ("fullDocument", "resumeAfter", "startAfter",
+             "startAtOperationTime", "allChangesForCluster",
+             "fullDocumentBeforeChange", "showExpandedEvents")
+    for k in spec:
+        if k not in known:
+            raise CommandError(E_FAILED_TO_PARSE,
+                               "unrecognized option to $changeStream: %s" % k)
+    fd = spec.get("fullDocument", "default")
+    if fd not in ("default", "updateLookup"):
+        raise CommandError(E_BAD_VALUE,
+                           "fullDocument %r is not supported (default, "
+                           "updateLookup)" % (fd,))
+    fdbc = spec.get("fullDocumentBeforeChange", "off")
+    if fdbc not in ("off",):
+        raise CommandError(E_NOT_IMPLEMENTED,
+                           "fullDocumentBeforeChange is not supported")
+    if spec.get("allChangesForCluster"):
+        raise CommandError(E_NOT_IMPLEMENTED,
+                           "cluster-wide change streams are not supported")
+    starts = [k for k in ("resumeAfter", "startAfter", "startAtOperationTime")
+              if spec.get(k) is not None]
+    if len(starts) > 1:
+        raise CommandError((40674, "Location40674"),
+                           "Only one type of resume option is allowed, but "
+                           "multiple were found.")
+    return fd, (starts[0] if starts else None)
+
+
+# --------------------------------------------------------------------------
 # Command handling
 # --------------------------------------------------------------------------
 
@@ -360,6 +576,7 @@ class Handler(object):
     def __init__(self, store, verbose=False):
         self.store = store
         self.cursors = Cursors()
+        self.changes = ChangeLog()
         self.verbose = verbose
         self.connection_ids = {}
         self.next_conn = 1
@@ -599,6 +816,11 @@ class Handler(object):
         if batch_size is not None and batch_size < 0:
             raise CommandError(E_BAD_VALUE,
                                "batchSize value must be non-negative")
+        cur = self.cursors.cursors.get(int(cid))
+        if cur is not None and "stream" in cur:
+            return self._change_stream_get_more(
+                int(cid), cur, "%s.%s" % (db, name), batch_size,
+                _int_arg(cmd, "maxTimeMS"))
         cursor = self.cursors.get_more(int(cid), "%s.%s" % (db, name),
                                        batch_size)
         return OrderedDict([("cursor", cursor)])
@@ -633,10 +855,6 @@ class Handler(object):
 
     def cmd_aggregate(self, cmd, db, request):
         name = cmd.get("aggregate")
-        if name == 1:
-            raise CommandError(E_NOT_IMPLEMENTED,
-                               "collection-less aggregate is not supported")
-        name = _coll_name(cmd, "aggregate")
         pipeline = cmd.get("pipeline")
         if not isinstance(pipeline, list):
             raise CommandError(E_FAILED_TO_PARSE,
@@ -649,7 +867,30 @@ class Handler(object):
                                "aggregate with the explain argument")
         if cmd.get("explain"):
             raise CommandError(E_NOT_IMPLEMENTED, "explain is not supported")
+        if cursor_opt is not None and not isinstance(cursor_opt, dict):
+            raise CommandError(E_FAILED_TO_PARSE,
+                               "'cursor' must be a document")
         batch_size = _int_arg(cursor_opt or {}, "batchSize")
+        if batch_size is not None and batch_size < 0:
+            raise CommandError(E_BAD_VALUE,
+                               "batchSize value must be non-negative")
+        if pipeline and isinstance(pipeline[0], dict) \
+                and "$changeStream" in pipeline[0]:
+            if name == 1:
+                name = None
+            else:
+                name = _coll_name(cmd, "aggregate")
+            return self._open_change_stream(db, name, pipeline, batch_size)
+        for stage in pipeline[1:]:
+            if isinstance(stage, dict) and "$changeStream" in stage:
+                raise CommandError((40602, "Location40602"),
+                                   "$changeStream is only valid as the "
+                                   "first stage in a pipeline")
+        if name == 1:
+            raise CommandError(E_NOT_IMPLEMENTED,
+                               "collection-less aggregate is only "
+                               "supported for $changeStream")
+        name = _coll_name(cmd, "aggregate")
         coll = self.store.coll(db, name)
         try:
             if pipeline and isinstance(pipeline[0], dict) \
@@ -767,6 +1008,197 @@ class Handler(object):
             reply["totalSize"] = 0
         return reply
 
+    # -- change streams ------------------------------------------------------
+
+    def _open_change_stream(self, db, name, pipeline, batch_size):
+        full_document, start = _cs_options(pipeline[0]["$changeStream"])
+        spec = pipeline[0]["$changeStream"]
+        matches = []
+        for stage in pipeline[1:]:
+            if not isinstance(stage, dict) or len(stage) != 1:
+                raise CommandError(E_FAILED_TO_PARSE,
+                                   "a pipeline stage specification object "
+                                   "must contain exactly one field")
+            if "$match" not in stage:
+                raise CommandError(E_NOT_IMPLEMENTED,
+                                   "stage %s after $changeStream is not "
+                                   "supported by the wire test server "
+                                   "(only $match)" % next(iter(stage)))
+            if not isinstance(stage["$match"], dict):
+                raise CommandError(E_FAILED_TO_PARSE,
+                                   "the match filter must be an expression "
+                                   "in an object")
+            matches.append(stage["$match"])
+        log_end = self.changes.end(db)
+        cs = ChangeStream(db, name, log_end, full_document, matches)
+        if start == "startAtOperationTime":
+            ts = spec["startAtOperationTime"]
+            if not isinstance(ts, Timestamp):
+                raise CommandError(E_BAD_VALUE,
+                                   "startAtOperationTime must be a "
+                                   "timestamp")
+            cs.pos = self.changes.position_at(db, ts)
+        elif start is not None:
+            ts, seq, kind = parse_token(spec[start], start)
+            if seq > log_end or (seq > 0 and self.changes.get(db, seq)["ts"]
+                                 != ts) or (seq == 0 and ts is not None):
+                raise CommandError(E_CHANGE_STREAM_FATAL,
+                                   "cannot resume stream; the resume token "
+                                   "was not found. %s" % spec[start]["_data"])
+            if kind == _TOKEN_INVALIDATE and start == "resumeAfter":
+                raise CommandError(E_INVALID_RESUME_TOKEN,
+                                   "Attempting to resume a change stream "
+                                   "using 'resumeAfter' is not allowed from "
+                                   "an invalidate notification.")
+            cs.pos = seq
+            if kind == _TOKEN_EVENT and seq > 0 \
+                    and self._invalidates(cs, self.changes.get(db, seq)):
+                cs.invalidate_seq = seq
+        ns = "%s.%s" % (db, name if name is not None else "$cmd.aggregate")
+        batch = self._change_batch(
+            cs, DEFAULT_FIRST_BATCH if batch_size is None
+            else (batch_size or -1))
+        cid = 0
+        if not cs.closed:
+            cid = self.cursors.next_id
+            self.cursors.next_id += 1
+            self.cursors.cursors[cid] = {"ns": ns, "stream": cs}
+        cursor = OrderedDict([("firstBatch", batch),
+                              ("postBatchResumeToken", cs.pbrt),
+                              ("id", Int64(cid)), ("ns", ns)])
+        return OrderedDict([("cursor", cursor),
+                            ("operationTime", self.changes.operation_time())])
+
+    def _change_stream_get_more(self, cid, cur, ns, batch_size, max_time_ms):
+        if cur["ns"] != ns:
+            raise CommandError((13, "Unauthorized"),
+                               "Requested getMore on namespace '%s', but "
+                               "cursor belongs to a different namespace %s"
+                               % (ns, cur["ns"]))
+        cs = cur["stream"]
+        wait_ms = CS_DEFAULT_AWAIT_MS if not max_time_ms else max_time_ms
+        deadline = time.monotonic() + min(wait_ms, CS_MAX_AWAIT_MS) / 1000.0
+        while True:
+            batch = self._change_batch(cs, batch_size)
+            if batch or cs.closed or self.changes.stopping \
+                    or self.changes.cond is None:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            # Releases mockupdb's server lock while waiting: other
+            # connections (the writers) keep being served.
+            self.changes.cond.wait(left)
+            if self.cursors.cursors.get(cid) is not cur:
+                raise CommandError((237, "CursorKilled"),
+                                   "cursor %d was killed while waiting" % cid)
+        if cs.closed:
+            self.cursors.cursors.pop(cid, None)
+            cid = 0
+        return OrderedDict([("cursor", OrderedDict([
+            ("nextBatch", batch), ("postBatchResumeToken", cs.pbrt),
+            ("id", Int64(cid)), ("ns", ns)])),
+            ("operationTime", self.changes.operation_time())])
+
+    @staticmethod
+    def _invalidates(cs, ev):
+        if cs.coll is None:
+            return ev["op"] == "dropDatabase"
+        return ev["op"] == "drop" and ev["coll"] == cs.coll
+
+    def _change_batch(self, cs, limit):
+        """Next events for cs (limit None = as many as fit in 16 MiB,
+        -1 = none); advances cs.pos and sets cs.pbrt."""
+        batch = []
+        size = 0
+        end = self.changes.end(cs.db)
+        while limit != -1 and not cs.closed \
+                and (not limit or len(batch) < limit):
+            if cs.invalidate_seq is not None:
+                ev = self.changes.get(cs.db, cs.invalidate_seq)
+                tok = make_token(ev["ts"], ev["seq"], _TOKEN_INVALIDATE)
+                doc = OrderedDict([("_id", tok),
+                                   ("operationType", "invalidate"),
+                                   ("clusterTime", ev["ts"])])
+                batch.append(RawBSONDocument(bson.BSON.encode(doc)))
+                cs.closed = True
+                cs.pbrt = tok
+                return batch
+            if cs.pos >= end:
+                break
+            ev = self.changes.get(cs.db, cs.pos + 1)
+            doc = self._render_event(cs, ev)
+            if doc is not None:
+                raw = RawBSONDocument(bson.BSON.encode(
+                    doc, codec_options=BSON_OPTS))
+                if cs.matches:
+                    plain = bson.decode(raw.raw, BSON_OPTS)
+                    if not all(mongomock.filtering.filter_applies(m, plain)
+                               for m in cs.matches):
+                        raw = None
+                if raw is not None:
+                    if batch and size + len(raw.raw) > MAX_BATCH_BYTES:
+                        break
+                    batch.append(raw)
+                    size += len(raw.raw)
+            cs.pos += 1
+            if self._invalidates(cs, ev):
+                cs.invalidate_seq = ev["seq"]
+        cs.pbrt = self.changes.token(cs.db, cs.pos)
+        return batch
+
+    def _render_event(self, cs, ev):
+        op = ev["op"]
+        if cs.coll is not None and ev["coll"] != cs.coll:
+            return None
+        doc = OrderedDict([("_id", make_token(ev["ts"], ev["seq"])),
+                           ("operationType", op),
+                           ("clusterTime", ev["ts"])])
+        if op in ("insert", "replace"):
+            doc["fullDocument"] = RawBSONDocument(ev["full"])
+        elif op == "update" and cs.full_document == "updateLookup":
+            doc["fullDocument"] = self._lookup(cs.db, ev["coll"], ev["id"])
+        if ev["coll"] is None:
+            doc["ns"] = OrderedDict([("db", cs.db)])
+        else:
+            doc["ns"] = OrderedDict([("db", cs.db), ("coll", ev["coll"])])
+        if op in ("insert", "update", "replace", "delete"):
+            doc["documentKey"] = OrderedDict([("_id", ev["id"])])
+        if op == "update":
+            doc["updateDescription"] = ev["desc"]
+        return doc
+
+    def _lookup(self, db, name, doc_id):
+        """updateLookup: the document as it is now, or None."""
+        if not self.store.exists(db, name):
+            return None
+        docs = list(self.store.coll(db, name).find({"_id": doc_id}, limit=1))
+        if not docs:
+            return None
+        return self.store.as_raw(db, name, docs, False)[0]
+
+    @staticmethod
+    def _snapshot(coll, q):
+        """The documents an update may change, before it runs."""
+        return list(coll.find(q))
+
+    def _record_update(self, db, name, coll, before, upserted_id, replace):
+        if upserted_id is not None:
+            docs = list(coll.find({"_id": upserted_id}, limit=1))
+            if docs:
+                self.changes.insert(db, name, docs[0])
+            return
+        if not before:
+            return
+        try:
+            now = {id_key(d["_id"]): d for d in coll.find(
+                {"_id": {"$in": [d["_id"] for d in before]}})}
+        except Exception:
+            now = {id_key(d["_id"]): d for d in coll.find()}
+        for old in before:
+            self.changes.changed(db, name, old, now.get(id_key(old["_id"])),
+                                 replace)
+
     # -- writes -----------------------------------------------------------------
 
     def cmd_insert(self, cmd, db, request):
@@ -786,6 +1218,7 @@ class Handler(object):
             try:
                 coll.insert_one(doc)
                 n += 1
+                self.changes.insert(db, name, doc)
             except mongomock.DuplicateKeyError as exc:
                 errors.append(OrderedDict([
                     ("index", i), ("code", E_DUPLICATE_KEY),
@@ -823,6 +1256,7 @@ class Handler(object):
             kwargs = {}
             if spec.get("arrayFilters") is not None:
                 kwargs["array_filters"] = spec["arrayFilters"]
+            before = None
             try:
                 if isinstance(u, list):
                     raise CommandError(E_NOT_IMPLEMENTED,
@@ -831,6 +1265,7 @@ class Handler(object):
                     raise CommandError(E_BAD_VALUE,
                                        "'u' must be a document")
                 is_replace = not any(k.startswith("$") for k in u)
+                before = self._snapshot(coll, q)
                 if is_replace:
                     if multi:
                         raise CommandError(E_BAD_VALUE,
@@ -841,6 +1276,9 @@ class Handler(object):
                     res = coll.update_many(q, u, upsert=upsert, **kwargs)
                 else:
                     res = coll.update_one(q, u, upsert=upsert, **kwargs)
+                self._record_update(db, name, coll, before, res.upserted_id,
+                                    is_replace)
+                before = None
                 if res.upserted_id is not None:
                     n += 1
                     upserted.append(OrderedDict([("index", i),
@@ -849,6 +1287,9 @@ class Handler(object):
                     n += res.matched_count
                     n_modified += res.modified_count
             except Exception as exc:
+                if before:  # a multi update that failed part way
+                    self._record_update(db, name, coll, before, None,
+                                        is_replace)
                 code = (exc.code if isinstance(exc, CommandError)
                         else getattr(exc, "code", None) or E_BAD_VALUE[0])
                 errors.append(OrderedDict([("index", i), ("code", code),
@@ -875,10 +1316,18 @@ class Handler(object):
         for i, spec in enumerate(deletes):
             q = spec.get("q") or {}
             try:
+                ids = [d["_id"] for d in coll.find(q, {"_id": 1})]
                 if spec.get("limit", 0) == 1:
-                    n += coll.delete_one(q).deleted_count
+                    deleted = coll.delete_one(q).deleted_count
                 else:
-                    n += coll.delete_many(q).deleted_count
+                    deleted = coll.delete_many(q).deleted_count
+                n += deleted
+                if deleted:
+                    left = set(id_key(d["_id"])
+                               for d in coll.find(q, {"_id": 1}))
+                    for doc_id in ids:
+                        if id_key(doc_id) not in left:
+                            self.changes.record(db, "delete", name, doc_id)
             except Exception as exc:
                 errors.append(OrderedDict([("index", i),
                                            ("code", E_BAD_VALUE[0]),
@@ -896,6 +1345,7 @@ class Handler(object):
             raise CommandError(E_NS_NOT_FOUND, "ns not found")
         self.store.client[db].drop_collection(name)
         self.store.touched(db, name)
+        self.changes.record(db, "drop", name)
         return OrderedDict([("nIndexesWas", 1), ("ns", "%s.%s" % (db, name))])
 
     def cmd_create(self, cmd, db, request):
@@ -908,9 +1358,14 @@ class Handler(object):
         return OrderedDict()
 
     def cmd_drop_database(self, cmd, db, request):
-        for name in self.store.client[db].list_collection_names():
+        names = self.store.client[db].list_collection_names()
+        for name in names:
             self.store.touched(db, name)
         self.store.client.drop_database(db)
+        if names:
+            for name in sorted(names):
+                self.changes.record(db, "drop", name)
+            self.changes.record(db, "dropDatabase")
         return OrderedDict([("dropped", db)])
 
 
@@ -1053,6 +1508,9 @@ def main(argv=None):
     # MockupDB binds 'localhost'; pin it to IPv4 loopback.
     server._address = ("127.0.0.1", args.port or None)
     server.autoresponds(handler.__call__)  # a bound method matches all
+    # Handlers run with mockupdb's server lock held (one command at a time);
+    # a change-stream getMore waits on a Condition of that lock, releasing it.
+    handler.changes.cond = threading.Condition(server._lock)
 
     stop = threading.Event()
 
@@ -1076,6 +1534,9 @@ def main(argv=None):
 
     while not stop.is_set():
         stop.wait(0.5)
+    with handler.changes.cond:  # wake waiting change-stream getMores
+        handler.changes.stopping = True
+        handler.changes.cond.notify_all()
     server.stop()
     if args.verbose:
         log("[wire] stopped")

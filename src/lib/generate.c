@@ -22,6 +22,7 @@
  * are still made, so the rest of the document does not change).
  */
 #include "generate_private.h"
+#include "value_private.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -661,22 +662,6 @@ append_template(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r, GString *out)
    }
 }
 
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-   int64_t era, doe, yoe, doy, mp;
-
-   z += 719468;
-   era = (z >= 0 ? z : z - 146096) / 146097;
-   doe = z - era * 146097;
-   yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-   doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-   mp = (5 * doy + 2) / 153;
-   *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-   *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-   *y = yoe + era * 400 + (*m <= 2);
-}
-
 static int64_t
 floor_div(int64_t a, int64_t b)
 {
@@ -743,7 +728,7 @@ gen_string(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r)
    case MN_GEN_DATE_TEXT: {
       int64_t y;
       int mo, d;
-      civil_from_days(floor_div(date_ms(g, gen, r), 86400000), &y, &mo, &d);
+      mn_value__civil_from_days(floor_div(date_ms(g, gen, r), 86400000), &y, &mo, &d);
       return g_strdup_printf("%04" PRId64 "-%02d-%02d", y, mo, d);
    }
    default: return NULL;

@@ -6,6 +6,7 @@
  * `model file "F", line N: ...`.  The format is docs/generate.md.
  */
 #include "generate_private.h"
+#include "value_private.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -126,20 +127,6 @@ get_weight(loader_t *ld, yaml_node_t *n, uint64_t *out)
    return true;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t
-days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-   int64_t era, yoe, doy, doe;
-
-   y -= m <= 2;
-   era = (y >= 0 ? y : y - 399) / 400;
-   yoe = y - era * 400;
-   doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-   doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-   return era * 146097 + doe - 719468;
-}
-
 /* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" -> ms since the epoch. */
 static bool
 get_date(loader_t *ld, yaml_node_t *n, const char *what, int64_t *out)
@@ -152,7 +139,7 @@ get_date(loader_t *ld, yaml_node_t *n, const char *what, int64_t *out)
         (sscanf(s + used, "T%2d:%2d:%2dZ%n", &h, &mi, &se, &used) == 3 &&
          s[10 + used] == '\0')) &&
        mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && se < 60) {
-      *out = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000;
+      *out = (mn_value__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000;
       return true;
    }
    fail(ld, MN_MAPPING_BAD_VALUE, n, "%s must be a date YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not \"%s\"",

@@ -19,6 +19,8 @@
  */
 #include <mongonorm/value.h>
 
+#include "value_private.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -859,8 +861,8 @@ floor_div(int64_t a, int64_t b, int64_t *rem)
 }
 
 /* Days since 1970-01-01 of a civil date (the classic era-of-400-years method). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
+int64_t
+mn_value__days_from_civil(int64_t y, int m, int d)
 {
    int64_t era, yoe, doy, doe;
 
@@ -872,8 +874,8 @@ days_from_civil(int64_t y, int m, int d)
    return era * 146097 + doe - 719468;
 }
 
-static void
-civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+void
+mn_value__civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
    int64_t era, doe, yoe, doy, mp;
 
@@ -906,19 +908,19 @@ days_in_month(int64_t y, int m)
 static int64_t
 pg_min_day(void)
 {
-   return days_from_civil(-4713, 11, 24);
+   return mn_value__days_from_civil(-4713, 11, 24);
 }
 
 static int64_t
 pg_timestamp_end_day(void) /* exclusive */
 {
-   return days_from_civil(294277, 1, 1);
+   return mn_value__days_from_civil(294277, 1, 1);
 }
 
 static int64_t
 pg_date_max_day(void) /* inclusive */
 {
-   return days_from_civil(5874897, 12, 31);
+   return mn_value__days_from_civil(5874897, 12, 31);
 }
 
 static bool
@@ -934,7 +936,7 @@ year_label(int64_t days, char *dst, size_t size)
    int64_t y;
    int m, d;
 
-   civil_from_days(days, &y, &m, &d);
+   mn_value__civil_from_days(days, &y, &m, &d);
    if (y <= 0) {
       snprintf(dst, size, "year %" PRId64 " bc", 1 - y);
    } else {
@@ -952,7 +954,7 @@ append_timestamp(bson_string_t *out, int64_t days, int64_t usec, int frac_digits
    bool bc;
    int64_t secs = usec / 1000000, sub = usec % 1000000;
 
-   civil_from_days(days, &y, &m, &d);
+   mn_value__civil_from_days(days, &y, &m, &d);
    bc = y <= 0;
    bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d %02d:%02d:%02d", bc ? 1 - y : y, m, d,
                              (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
@@ -975,7 +977,7 @@ append_date(bson_string_t *out, int64_t days)
    int64_t y;
    int m, d;
 
-   civil_from_days(days, &y, &m, &d);
+   mn_value__civil_from_days(days, &y, &m, &d);
    bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d%s", y <= 0 ? 1 - y : y, m, d,
                              y <= 0 ? " BC" : "");
 }
@@ -987,7 +989,7 @@ append_iso(bson_string_t *out, int64_t ms)
    int64_t rem, days = floor_div(ms, MS_PER_DAY, &rem), y;
    int m, d;
 
-   civil_from_days(days, &y, &m, &d);
+   mn_value__civil_from_days(days, &y, &m, &d);
    if (y >= 0 && y <= 9999) {
       bson_string_append_printf(out, "%04" PRId64, y);
    } else {
@@ -1058,7 +1060,7 @@ iso_parse(const char *s, size_t len, iso_t *t)
    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, (int)mo)) {
       return false;
    }
-   t->days = days_from_civil(y, (int)mo, (int)d);
+   t->days = mn_value__days_from_civil(y, (int)mo, (int)d);
    if (i == len) {
       return true;
    }
