@@ -7,6 +7,9 @@ cd "$top"
 
 bash scripts/setup.sh
 
+echo "== format (clang-format, .clang-format)"
+clang-format --dry-run --Werror src/*/*.c src/lib/*.h src/include/mongonorm/*.h tests/*.c bench/*.c
+
 run_suite() {
   local build=$1; shift
   BUILD_DIR=$build bash scripts/build.sh "$@"

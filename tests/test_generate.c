@@ -15,8 +15,9 @@
 #include <string.h>
 
 #define HEAD "version: 1\ncollections:\n"
-#define COLL(n, scale) "  - collection: " n "\n    count: {per_scale: " scale "}\n    fields:\n" \
-                       "      _id: {objectid: {from: \"2020-01-01\", to: \"2021-01-01\"}}\n"
+#define COLL(n, scale)                                                                             \
+   "  - collection: " n "\n    count: {per_scale: " scale "}\n    fields:\n"                       \
+   "      _id: {objectid: {from: \"2020-01-01\", to: \"2021-01-01\"}}\n"
 
 typedef struct {
    uint64_t docs;
@@ -168,9 +169,15 @@ test_generate_mess_kinds(void **state)
       {"spaces", "{const: abc, mess: [{kind: spaces, rate: 1}]}", "spaces"},
       {"empty", "{const: abc, mess: [{kind: empty, rate: 1}]}", "empty"},
       {"replace", "{int: [1, 2], mess: [{kind: replace, rate: 1, with: {long: [5, 5]}}]}", "int64"},
-      {"scalar", "{array: {count: 2, of: {const: abc}}, rows: t, mess: [{kind: scalar, rate: 1}]}", "scalar"},
-      {"huge", "{array: {count: 1, of: {const: abc}}, rows: t, mess: [{kind: huge, rate: 1, count: 3}]}", "array3"},
-      {"duplicate", "{array: {count: 2, of: {pick: [a, b]}, distinct: true}, rows: t, mess: [{kind: duplicate, rate: 1, expect: merge}]}", "array3"},
+      {"scalar", "{array: {count: 2, of: {const: abc}}, rows: t, mess: [{kind: scalar, rate: 1}]}",
+       "scalar"},
+      {"huge",
+       "{array: {count: 1, of: {const: abc}}, rows: t, mess: [{kind: huge, rate: 1, count: 3}]}",
+       "array3"},
+      {"duplicate",
+       "{array: {count: 2, of: {pick: [a, b]}, distinct: true}, rows: t, mess: [{kind: duplicate, "
+       "rate: 1, expect: merge}]}",
+       "array3"},
       {"dangling", "{ref: {collection: c}, mess: [{kind: dangling, rate: 1}]}", "oid"},
    };
    (void)state;
@@ -210,15 +217,16 @@ static void
 test_generate_expectations(void **state)
 {
    (void)state;
-   mn_gen_model_t *m = load(HEAD COLL("u", "1")
-                            "      role: {const: a, mess: [{kind: replace, rate: 0.5, expect: reject, with: {const: x}}]}\n"
-                            "      name: {const: a, mess: [{kind: missing, rate: 1, expect: reject}]}\n"
-                            "      tags:\n"
-                            "        rows: tags\n"
-                            "        array: {count: 2, of: {const: t, mess: [{kind: empty, rate: 1, expect: skip}]}}\n"
-                            COLL("c", "2")
-                            "      owner: {ref: {collection: u, on_rejected_target: reject}}\n"
-                            "    rows: [c]\n");
+   mn_gen_model_t *m = load(HEAD COLL(
+      "u", "1") "      role: {const: a, mess: [{kind: replace, rate: 0.5, expect: reject, with: "
+                "{const: x}}]}\n"
+                "      name: {const: a, mess: [{kind: missing, rate: 1, expect: reject}]}\n"
+                "      tags:\n"
+                "        rows: tags\n"
+                "        array: {count: 2, of: {const: t, mess: [{kind: empty, rate: 1, expect: "
+                "skip}]}}\n" COLL(
+                   "c", "2") "      owner: {ref: {collection: u, on_rejected_target: reject}}\n"
+                             "    rows: [c]\n");
    sink_t s;
    mn_gen_manifest_t *mf = gen(m, 100, 9, MN_GEN_MESS_ONE, &s);
    char *json = mn_gen_manifest_to_json(mf);
@@ -262,33 +270,42 @@ test_generate_model_errors(void **state)
 {
    (void)state;
    expect_error("", "model file \"t.yaml\": the file is empty");
-   expect_error("version: 2\ncollections: []\n",
-                "model file \"t.yaml\", line 1: unsupported version \"2\" (this tool reads version 1)");
+   expect_error(
+      "version: 2\ncollections: []\n",
+      "model file \"t.yaml\", line 1: unsupported version \"2\" (this tool reads version 1)");
    expect_error("version: 1\ncolections: []\n",
                 "model file \"t.yaml\", line 2: unknown key \"colections\" in the top level");
    expect_error(HEAD "  - collection: c\n    fields: {}\n",
                 "model file \"t.yaml\", line 3: missing key \"count\" in collection \"c\"");
-   expect_error(HEAD COLL("c", "1") "      a: {const: x, pick: [y]}\n",
-                "model file \"t.yaml\", line 7: a field has one generator, not both \"const\" and \"pick\"");
-   expect_error(HEAD COLL("c", "1") "      a: {const: x, mess: [{kind: typo, rate: 1}]}\n",
-                "model file \"t.yaml\", line 7: unrecognized mess kind \"typo\" (expected one of: missing, "
-                "null, case, spaces, empty, duplicate, dangling, scalar, replace, huge)");
+   expect_error(
+      HEAD COLL("c", "1") "      a: {const: x, pick: [y]}\n",
+      "model file \"t.yaml\", line 7: a field has one generator, not both \"const\" and \"pick\"");
+   expect_error(
+      HEAD COLL("c", "1") "      a: {const: x, mess: [{kind: typo, rate: 1}]}\n",
+      "model file \"t.yaml\", line 7: unrecognized mess kind \"typo\" (expected one of: missing, "
+      "null, case, spaces, empty, duplicate, dangling, scalar, replace, huge)");
    expect_error(HEAD COLL("c", "1") "      a: {const: x, mess: [{kind: null, rate: 2}]}\n",
                 "model file \"t.yaml\", line 7: rate must be a number from 0 to 1, not \"2\"");
-   expect_error(HEAD COLL("c", "1") "      a: {const: x, mess: [{kind: empty, rate: 1, expect: merge}]}\n",
-                "model file \"t.yaml\", line 7: expect \"merge\" needs a row to act on: field \"a\" is not "
-                "an element of an array with rows");
-   expect_error(HEAD COLL("c", "1") "      a: {ref: {collection: d}}\n",
-                "model file \"t.yaml\", line 7: ref names collection \"d\", which is neither this one nor "
-                "declared before it");
-   expect_error(HEAD COLL("c", "1") "      a: {template: \"x{nope}\"}\n",
-                "model file \"t.yaml\", line 7: template \"x{nope}\": \"{nope}\" is no vocabulary, {index}, "
-                "{int:LOW-HIGH} or {@field}");
-   expect_error(HEAD "  - collection: c\n    count: {per_scale: 1}\n    fields:\n      a: {const: x}\n",
-                "model file \"t.yaml\", line 6: collection \"c\" needs an _id field with objectid: {from, to}");
-   expect_error(HEAD COLL("c", "1") "      a: {date: {from: \"2020-13-01\", to: \"2021-01-01\"}}\n",
-                "model file \"t.yaml\", line 7: from must be a date YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not "
-                "\"2020-13-01\"");
+   expect_error(
+      HEAD COLL("c", "1") "      a: {const: x, mess: [{kind: empty, rate: 1, expect: merge}]}\n",
+      "model file \"t.yaml\", line 7: expect \"merge\" needs a row to act on: field \"a\" is not "
+      "an element of an array with rows");
+   expect_error(
+      HEAD COLL("c", "1") "      a: {ref: {collection: d}}\n",
+      "model file \"t.yaml\", line 7: ref names collection \"d\", which is neither this one nor "
+      "declared before it");
+   expect_error(
+      HEAD COLL("c", "1") "      a: {template: \"x{nope}\"}\n",
+      "model file \"t.yaml\", line 7: template \"x{nope}\": \"{nope}\" is no vocabulary, {index}, "
+      "{int:LOW-HIGH} or {@field}");
+   expect_error(HEAD
+                "  - collection: c\n    count: {per_scale: 1}\n    fields:\n      a: {const: x}\n",
+                "model file \"t.yaml\", line 6: collection \"c\" needs an _id field with objectid: "
+                "{from, to}");
+   expect_error(
+      HEAD COLL("c", "1") "      a: {date: {from: \"2020-13-01\", to: \"2021-01-01\"}}\n",
+      "model file \"t.yaml\", line 7: from must be a date YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not "
+      "\"2020-13-01\"");
 }
 
 int

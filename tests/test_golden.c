@@ -3,10 +3,10 @@
  *
  * Each case folder holds mapping.yaml, one <collection>.json per collection (Extended
  * JSON, one document per line) and expected.txt (mapping.yaml.ref / source.ref files may
- * instead name a mapping file / source folder elsewhere in the tree): every document's outcome with the rows
- * it produces (or its reject reasons), then the statistics.  No database is needed.
- * Adding a case is adding a folder.  MN_GOLDEN_UPDATE=1 rewrites expected.txt files
- * (review the diff before committing).
+ * instead name a mapping file / source folder elsewhere in the tree): every document's outcome with
+ * the rows it produces (or its reject reasons), then the statistics.  No database is needed. Adding
+ * a case is adding a folder.  MN_GOLDEN_UPDATE=1 rewrites expected.txt files (review the diff
+ * before committing).
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -49,9 +49,9 @@
 
 /* The 12 tables the MediChat mapping writes. */
 static const char *const TABLES[] = {
-   "users",         "patient_medical_info", "allergies", "medications",
-   "medical_history", "emergency_contacts", "conversations", "messages",
-   "symptoms",      "attachments",          "prescriptions", "activity_logs"};
+   "users",           "patient_medical_info", "allergies",     "medications",
+   "medical_history", "emergency_contacts",   "conversations", "messages",
+   "symptoms",        "attachments",          "prescriptions", "activity_logs"};
 #define N_TABLES (sizeof TABLES / sizeof TABLES[0])
 
 static const char *const COLLECTIONS[] = {"users", "conversations", "activity_logs"};
@@ -61,22 +61,22 @@ static const char *const COLLECTIONS[] = {"users", "conversations", "activity_lo
 static const struct {
    const char *collection, *id, *path;
 } EXPECTED_REJECTS[] = {
-   {"users", "63dbeefe7573720000000008", "role"},               /* case 4: 'superuser' */
-   {"users", "63f80cb7757372000000000f", "email"},              /* case 25: duplicate email */
-   {"conversations", "65ac0786636f6e0000000006", "patient"},    /* case 53: dangling patient */
-   {"conversations", "65cb5f8a636f6e0000000012", "patient"},    /* case 65: rejected patient */
+   {"users", "63dbeefe7573720000000008", "role"},            /* case 4: 'superuser' */
+   {"users", "63f80cb7757372000000000f", "email"},           /* case 25: duplicate email */
+   {"conversations", "65ac0786636f6e0000000006", "patient"}, /* case 53: dangling patient */
+   {"conversations", "65cb5f8a636f6e0000000012", "patient"}, /* case 65: rejected patient */
 };
 #define N_EXPECTED_REJECTS (sizeof EXPECTED_REJECTS / sizeof EXPECTED_REJECTS[0])
 
 static struct {
    bool enabled;
    char *base_dsn;
-   char *dsn;           /* the test database */
-   PGconn *conn;        /* to the test database */
-   mn_stats_t *stats;   /* of the first load */
+   char *dsn;         /* the test database */
+   PGconn *conn;      /* to the test database */
+   mn_stats_t *stats; /* of the first load */
    bool run_ok;
    mn_error_t run_error;
-   bool reran;          /* test_load_rerun_changes_nothing ran */
+   bool reran;                     /* test_load_rerun_changes_nothing ran */
    GPtrArray *docs[N_COLLECTIONS]; /* bson_t * of the dump, in source order */
 } g;
 
@@ -150,8 +150,7 @@ qp(PGconn *c, const char *sql, int n, const char *const *params)
    return res;
 }
 
-static PGresult *
-qf(PGconn *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static PGresult *qf(PGconn *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 static PGresult *
 qf(PGconn *c, const char *fmt, ...)
@@ -494,11 +493,11 @@ double_text(double d, char *out, size_t size)
 }
 
 /* Collect a failure and go on, so that one failing check does not hide the others. */
-#define PROBLEM(...)                                 \
-   do {                                              \
-      g_string_append(problems, "  ");               \
-      g_string_append_printf(problems, __VA_ARGS__); \
-      g_string_append_c(problems, '\n');             \
+#define PROBLEM(...)                                                                               \
+   do {                                                                                            \
+      g_string_append(problems, "  ");                                                             \
+      g_string_append_printf(problems, __VA_ARGS__);                                               \
+      g_string_append_c(problems, '\n');                                                           \
    } while (0)
 
 /* Abort the test (skip) without a server, fail when the load did not complete. */
@@ -599,8 +598,8 @@ test_load_counts_match_statistics(void **state)
                   tc->inserted);
       }
       if (tc->updated || tc->deleted) {
-         fail_msg("table %s: first load into an empty database counts %" PRIu64
-                  " updated, %" PRIu64 " deleted",
+         fail_msg("table %s: first load into an empty database counts %" PRIu64 " updated, %" PRIu64
+                  " deleted",
                   TABLES[t], tc->updated, tc->deleted);
       }
    }
@@ -615,12 +614,12 @@ test_load_counts_match_statistics(void **state)
          expected_rejects += strcmp(EXPECTED_REJECTS[r].collection, COLLECTIONS[c]) == 0;
       }
       if (cc->read != docs->len) {
-         fail_msg("%s: read %" PRIu64 ", the source has %u documents", COLLECTIONS[c],
-                  cc->read, docs->len);
+         fail_msg("%s: read %" PRIu64 ", the source has %u documents", COLLECTIONS[c], cc->read,
+                  docs->len);
       }
       if (cc->read != cc->loaded + cc->rejected) {
-         fail_msg("%s: read %" PRIu64 " != loaded %" PRIu64 " + rejected %" PRIu64,
-                  COLLECTIONS[c], cc->read, cc->loaded, cc->rejected);
+         fail_msg("%s: read %" PRIu64 " != loaded %" PRIu64 " + rejected %" PRIu64, COLLECTIONS[c],
+                  cc->read, cc->loaded, cc->rejected);
       }
       if (cc->rejected != expected_rejects) {
          fail_msg("%s: %" PRIu64 " rejected, CASES.md expects %" PRIu64, COLLECTIONS[c],
@@ -630,8 +629,8 @@ test_load_counts_match_statistics(void **state)
       primary = qint(g.conn, sql, 0, NULL);
       g_free(sql);
       if ((uint64_t)primary != cc->loaded) {
-         fail_msg("%s: %lld primary rows, %" PRIu64 " documents loaded", COLLECTIONS[c],
-                  primary, cc->loaded);
+         fail_msg("%s: %lld primary rows, %" PRIu64 " documents loaded", COLLECTIONS[c], primary,
+                  cc->loaded);
       }
    }
    {
@@ -642,8 +641,8 @@ test_load_counts_match_statistics(void **state)
          if (!doc_accepted("conversations", convs->pdata[i])) {
             continue;
          }
-         if (bson_iter_init_find(&it, convs->pdata[i], "messages") &&
-             BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &arr)) {
+         if (bson_iter_init_find(&it, convs->pdata[i], "messages") && BSON_ITER_HOLDS_ARRAY(&it) &&
+             bson_iter_recurse(&it, &arr)) {
             while (bson_iter_next(&arr)) {
                expected++;
             }
@@ -682,8 +681,7 @@ check_conversation_messages(const bson_t *conv, bool check_ids)
       uint32_t len = 0;
 
       if (i >= PQntuples(res)) {
-         fail_msg("conversation %s: %d messages rows, the source has more", hex,
-                  PQntuples(res));
+         fail_msg("conversation %s: %d messages rows, the source has more", hex, PQntuples(res));
       }
       if (atoi(PQgetvalue(res, i, 0)) != i) {
          fail_msg("conversation %s: row %d in ordinal order has ordinal %s", hex, i,
@@ -709,8 +707,8 @@ check_conversation_messages(const bson_t *conv, bool check_ids)
       i++;
    }
    if (i != PQntuples(res)) {
-      fail_msg("conversation %s: %d messages rows, the source array has %d", hex,
-               PQntuples(res), i);
+      fail_msg("conversation %s: %d messages rows, the source array has %d", hex, PQntuples(res),
+               i);
    }
    PQclear(res);
 }
@@ -735,9 +733,9 @@ test_load_message_order(void **state)
    big = find_doc("conversations", "65a91b0d636f6e0000000005");
    check_conversation_messages(big, true);
    doc_uuid(big, cid);
-   assert_int_equal(qint(g.conn, "SELECT count(*) FROM public.messages WHERE conversation_id = $1",
-                         1, params),
-                    3000);
+   assert_int_equal(
+      qint(g.conn, "SELECT count(*) FROM public.messages WHERE conversation_id = $1", 1, params),
+      3000);
    assert_int_equal(qint(g.conn,
                          "SELECT count(DISTINCT ordinal) FILTER (WHERE ordinal BETWEEN 0 AND 2999) "
                          "FROM public.messages WHERE conversation_id = $1",
@@ -857,13 +855,11 @@ test_load_text_byte_exact(void **state)
    /* every activity log's verbatim text */
    logs = docs_of("activity_logs");
    for (guint i = 0; i < logs->len; i++) {
-      static const char *const cols[][2] = {{"user_email", "userEmail"},
-                                            {"action", "action"},
-                                            {"description", "description"},
-                                            {"endpoint", "endpoint"},
-                                            {"user_agent", "userAgent"},
-                                            {"error_message", "error.message"},
-                                            {"error_stack", "error.stack"}};
+      static const char *const cols[][2] = {
+         {"user_email", "userEmail"},    {"action", "action"},
+         {"description", "description"}, {"endpoint", "endpoint"},
+         {"user_agent", "userAgent"},    {"error_message", "error.message"},
+         {"error_stack", "error.stack"}};
       const bson_t *doc = logs->pdata[i];
       char hex[64];
       const char *params[1] = {hex};
@@ -937,8 +933,7 @@ check_date(const PGresult *res, int row, int col, int64_t ms, const char *what)
       fail_msg("%s: NULL, the source has %" PRId64 " ms", what, ms);
    }
    if (strtoll(PQgetvalue(res, row, col), NULL, 10) != days) {
-      fail_msg("%s: day %s after 1970-01-01, the source's UTC day is %" PRId64 " (%" PRId64
-               " ms)",
+      fail_msg("%s: day %s after 1970-01-01, the source's UTC day is %" PRId64 " (%" PRId64 " ms)",
                what, PQgetvalue(res, row, col), days, ms);
    }
 }
@@ -999,8 +994,7 @@ test_load_dates_exact(void **state)
          const char *params[1] = {id};
          PGresult *res;
          hex_uuid(dob[k].id, id);
-         res = qp(g.conn, "SELECT date_of_birth::text FROM public.users WHERE id = $1", 1,
-                  params);
+         res = qp(g.conn, "SELECT date_of_birth::text FROM public.users WHERE id = $1", 1, params);
          assert_int_equal(PQntuples(res), 1);
          if (PQgetisnull(res, 0, 0) || strcmp(PQgetvalue(res, 0, 0), dob[k].expected) != 0) {
             fail_msg("users %s.date_of_birth: '%s', expected %s", dob[k].id,
@@ -1142,12 +1136,8 @@ static bool
 number_text(const bson_iter_t *it, char *out, size_t size)
 {
    switch (bson_iter_type(it)) {
-   case BSON_TYPE_INT32:
-      snprintf(out, size, "%" PRId32, bson_iter_int32(it));
-      return true;
-   case BSON_TYPE_INT64:
-      snprintf(out, size, "%" PRId64, bson_iter_int64(it));
-      return true;
+   case BSON_TYPE_INT32: snprintf(out, size, "%" PRId32, bson_iter_int32(it)); return true;
+   case BSON_TYPE_INT64: snprintf(out, size, "%" PRId64, bson_iter_int64(it)); return true;
    case BSON_TYPE_DOUBLE:
       if (isnan(bson_iter_double(it)) || isinf(bson_iter_double(it))) {
          return false;
@@ -1162,8 +1152,7 @@ number_text(const bson_iter_t *it, char *out, size_t size)
       snprintf(out, size, "%s", s);
       return true;
    }
-   default:
-      return false;
+   default: return false;
    }
 }
 
@@ -1195,8 +1184,9 @@ test_load_numbers_exact(void **state)
          continue;
       }
       doc_id_text(doc, hex, sizeof hex);
-      res = qp(g.conn, "SELECT duration_ms::text, status_code::text FROM public.activity_logs "
-                       "WHERE id = $1",
+      res = qp(g.conn,
+               "SELECT duration_ms::text, status_code::text FROM public.activity_logs "
+               "WHERE id = $1",
                1, params);
       assert_int_equal(PQntuples(res), 1);
       if (find_path(doc, "duration", &it)) {
@@ -1214,8 +1204,8 @@ test_load_numbers_exact(void **state)
                } else if ((BSON_ITER_HOLDS_DECIMAL128(&it) || BSON_ITER_HOLDS_INT64(&it) ||
                            BSON_ITER_HOLDS_INT32(&it)) &&
                           strcmp(PQgetvalue(res, 0, 0), want) != 0) {
-                  PROBLEM("activity_logs %s.duration_ms: text '%s', the source's text '%s'",
-                          hex, PQgetvalue(res, 0, 0), want);
+                  PROBLEM("activity_logs %s.duration_ms: text '%s', the source's text '%s'", hex,
+                          PQgetvalue(res, 0, 0), want);
                }
             }
          } else if (!PQgetisnull(res, 0, 0)) {
@@ -1231,18 +1221,19 @@ test_load_numbers_exact(void **state)
       if (find_path(doc, "statusCode", &it)) {
          char want[128];
          if (number_text(&it, want, sizeof want) &&
-             !(BSON_ITER_HOLDS_DOUBLE(&it) && bson_iter_double(&it) != floor(bson_iter_double(&it)))) {
+             !(BSON_ITER_HOLDS_DOUBLE(&it) &&
+               bson_iter_double(&it) != floor(bson_iter_double(&it)))) {
             if (BSON_ITER_HOLDS_DOUBLE(&it)) {
                snprintf(want, sizeof want, "%.0f", bson_iter_double(&it));
             }
             if (PQgetisnull(res, 0, 1) || strcmp(PQgetvalue(res, 0, 1), want) != 0) {
                PROBLEM("activity_logs %s.status_code: '%s', the source has %s", hex,
-                        PQgetisnull(res, 0, 1) ? "NULL" : PQgetvalue(res, 0, 1), want);
+                       PQgetisnull(res, 0, 1) ? "NULL" : PQgetvalue(res, 0, 1), want);
             }
          }
       } else if (!PQgetisnull(res, 0, 1)) {
          PROBLEM("activity_logs %s.status_code: '%s', the source has none", hex,
-                  PQgetvalue(res, 0, 1));
+                 PQgetvalue(res, 0, 1));
       }
       PQclear(res);
    }
@@ -1277,15 +1268,15 @@ test_load_numbers_exact(void **state)
             assert_int_equal(PQntuples(res), 1);
             if (PQgetisnull(res, 0, 0) || strcmp(PQgetvalue(res, 0, 0), "number") != 0 ||
                 strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
-               PROBLEM("activity_logs %s metadata.%s: %s '%s', the source number is %s",
-                        ids[k], bson_iter_key(&md),
-                        PQgetisnull(res, 0, 0) ? "missing" : PQgetvalue(res, 0, 0),
-                        PQgetvalue(res, 0, 1), want);
+               PROBLEM("activity_logs %s metadata.%s: %s '%s', the source number is %s", ids[k],
+                       bson_iter_key(&md),
+                       PQgetisnull(res, 0, 0) ? "missing" : PQgetvalue(res, 0, 0),
+                       PQgetvalue(res, 0, 1), want);
             }
             if ((BSON_ITER_HOLDS_INT64(&md) || BSON_ITER_HOLDS_INT32(&md)) &&
                 strcmp(PQgetvalue(res, 0, 1), want) != 0) {
                PROBLEM("activity_logs %s metadata.%s: '%s', the source integer is %s", ids[k],
-                        bson_iter_key(&md), PQgetvalue(res, 0, 1), want);
+                       bson_iter_key(&md), PQgetvalue(res, 0, 1), want);
             }
             PQclear(res);
          }
@@ -1308,8 +1299,7 @@ test_load_numbers_exact(void **state)
                "FROM public.patient_medical_info WHERE patient_id = $1",
                2, params);
       assert_int_equal(PQntuples(res), 1);
-      if (strcmp(PQgetvalue(res, 0, 1), "t") != 0 ||
-          strcmp(PQgetvalue(res, 0, 0), "172.50") != 0) {
+      if (strcmp(PQgetvalue(res, 0, 1), "t") != 0 || strcmp(PQgetvalue(res, 0, 0), "172.50") != 0) {
          PROBLEM("height_cm '%s', the Decimal128 is %s", PQgetvalue(res, 0, 0), want);
       }
       assert_string_equal(PQgetvalue(res, 0, 2), "81.00");
@@ -1419,8 +1409,7 @@ check_null_mirrors(const char *collection, const char *table, const char *key_co
             const char *want = bson_iter_bool(&it) ? "true" : "false";
             if (PQgetisnull(res, 0, (int)c) || strcmp(PQgetvalue(res, 0, (int)c), want) != 0) {
                fail_msg("%s %s: %s is '%s', the source says %s", table, hex, cols[c].column,
-                        PQgetisnull(res, 0, (int)c) ? "NULL" : PQgetvalue(res, 0, (int)c),
-                        want);
+                        PQgetisnull(res, 0, (int)c) ? "NULL" : PQgetvalue(res, 0, (int)c), want);
             }
          }
          checked += absent;
@@ -1445,56 +1434,75 @@ check_null_mirrors(const char *collection, const char *table, const char *key_co
 static void
 test_load_missing_is_null(void **state)
 {
-   static const colpath_t users_cols[] = {
-      {"password_hash", "password"}, {"first_name", "firstName"},
-      {"last_name", "lastName"},     {"phone", "phone"},
-      {"date_of_birth", "dateOfBirth"}, {"profile_photo", "profilePhoto"},
-      {"specialization", "specialization"}, {"license_number", "licenseNumber"},
-      {"preferred_language", "preferredLanguage"},
-      {"is_active", "isActive"},     {"email_verified", "emailVerified"},
-      {"created_at", "createdAt"},
-      {"updated_at", "updatedAt"},   {"last_login_at", "lastLoginAt"}};
-   static const colpath_t pmi_cols[] = {
-      {"assigned_doctor_id", "assignedDoctor"}, {"gender", "gender"},
-      {"blood_type", "bloodType"},   {"height_cm", "height"},
-      {"weight_kg", "weight"},       {"insurance_provider", "insuranceProvider"},
-      {"insurance_policy_number", "insurancePolicyNumber"},
-      {"insurance_group_number", "insuranceGroupNumber"},
-      {"primary_physician", "primaryPhysician"}, {"pharmacy_name", "pharmacyName"},
-      {"pharmacy_phone", "pharmacyPhone"}, {"preferred_language", "preferredLanguage"},
-      {"smoking_status", "smokingStatus"}, {"alcohol_consumption", "alcoholConsumption"},
-      {"exercise_frequency", "exerciseFrequency"}};
-   static const colpath_t conv_cols[] = {
-      {"doctor_id", "doctor"},       {"visit_number", "visitNumber"},
-      {"status", "status"},          {"ai_summary", "aiSummary"},
-      {"diagnosis", "doctorResponse.diagnosis"},
-      {"recommendations", "doctorResponse.recommendations"},
-      {"referrals", "doctorResponse.referrals"},
-      {"call_to_office", "doctorResponse.callToOffice"},
-      {"doctor_notes", "doctorResponse.notes"},
-      {"responded_at", "doctorResponse.respondedAt"},
-      {"patient_notified", "patientNotified"}, {"archived_by_patient", "archivedByPatient"},
-      {"archived_by_doctor", "archivedByDoctor"},
-      {"conversation_ended_at", "conversationEndedAt"}};
-   static const colpath_t log_cols[] = {
-      {"user_id", "user"},           {"user_role", "userRole"},
-      {"user_email", "userEmail"},   {"action", "action"},
-      {"resource_type", "resourceType"}, {"resource_id", "resourceId"},
-      {"method", "method"},          {"endpoint", "endpoint"},
-      {"ip_address", "ipAddress"},   {"user_agent", "userAgent"},
-      {"status", "status"},          {"status_code", "statusCode"},
-      {"description", "description"}, {"metadata", "metadata"},
-      {"error_message", "error.message"}, {"error_stack", "error.stack"},
-      {"error_code", "error.code"},  {"duration_ms", "duration"},
-      {"severity", "severity"}};
+   static const colpath_t users_cols[] = {{"password_hash", "password"},
+                                          {"first_name", "firstName"},
+                                          {"last_name", "lastName"},
+                                          {"phone", "phone"},
+                                          {"date_of_birth", "dateOfBirth"},
+                                          {"profile_photo", "profilePhoto"},
+                                          {"specialization", "specialization"},
+                                          {"license_number", "licenseNumber"},
+                                          {"preferred_language", "preferredLanguage"},
+                                          {"is_active", "isActive"},
+                                          {"email_verified", "emailVerified"},
+                                          {"created_at", "createdAt"},
+                                          {"updated_at", "updatedAt"},
+                                          {"last_login_at", "lastLoginAt"}};
+   static const colpath_t pmi_cols[] = {{"assigned_doctor_id", "assignedDoctor"},
+                                        {"gender", "gender"},
+                                        {"blood_type", "bloodType"},
+                                        {"height_cm", "height"},
+                                        {"weight_kg", "weight"},
+                                        {"insurance_provider", "insuranceProvider"},
+                                        {"insurance_policy_number", "insurancePolicyNumber"},
+                                        {"insurance_group_number", "insuranceGroupNumber"},
+                                        {"primary_physician", "primaryPhysician"},
+                                        {"pharmacy_name", "pharmacyName"},
+                                        {"pharmacy_phone", "pharmacyPhone"},
+                                        {"preferred_language", "preferredLanguage"},
+                                        {"smoking_status", "smokingStatus"},
+                                        {"alcohol_consumption", "alcoholConsumption"},
+                                        {"exercise_frequency", "exerciseFrequency"}};
+   static const colpath_t conv_cols[] = {{"doctor_id", "doctor"},
+                                         {"visit_number", "visitNumber"},
+                                         {"status", "status"},
+                                         {"ai_summary", "aiSummary"},
+                                         {"diagnosis", "doctorResponse.diagnosis"},
+                                         {"recommendations", "doctorResponse.recommendations"},
+                                         {"referrals", "doctorResponse.referrals"},
+                                         {"call_to_office", "doctorResponse.callToOffice"},
+                                         {"doctor_notes", "doctorResponse.notes"},
+                                         {"responded_at", "doctorResponse.respondedAt"},
+                                         {"patient_notified", "patientNotified"},
+                                         {"archived_by_patient", "archivedByPatient"},
+                                         {"archived_by_doctor", "archivedByDoctor"},
+                                         {"conversation_ended_at", "conversationEndedAt"}};
+   static const colpath_t log_cols[] = {{"user_id", "user"},
+                                        {"user_role", "userRole"},
+                                        {"user_email", "userEmail"},
+                                        {"action", "action"},
+                                        {"resource_type", "resourceType"},
+                                        {"resource_id", "resourceId"},
+                                        {"method", "method"},
+                                        {"endpoint", "endpoint"},
+                                        {"ip_address", "ipAddress"},
+                                        {"user_agent", "userAgent"},
+                                        {"status", "status"},
+                                        {"status_code", "statusCode"},
+                                        {"description", "description"},
+                                        {"metadata", "metadata"},
+                                        {"error_message", "error.message"},
+                                        {"error_stack", "error.stack"},
+                                        {"error_code", "error.code"},
+                                        {"duration_ms", "duration"},
+                                        {"severity", "severity"}};
 
    (void)state;
    require_load();
    check_null_mirrors("users", "users", "id", users_cols, G_N_ELEMENTS(users_cols));
    check_null_mirrors("users", "patient_medical_info", "patient_id", pmi_cols,
                       G_N_ELEMENTS(pmi_cols));
-   check_null_mirrors("conversations", "conversations", "id", conv_cols,
-                      G_N_ELEMENTS(conv_cols));
+   check_null_mirrors("conversations", "conversations", "id", conv_cols, G_N_ELEMENTS(conv_cols));
    check_null_mirrors("activity_logs", "activity_logs", "id", log_cols, G_N_ELEMENTS(log_cols));
 
    /* the declared defaults are counted as coerced, once per document that lacks the field */
@@ -1587,14 +1595,15 @@ test_load_missing_is_null(void **state)
                             "responded_at IS NULL AND call_to_office IS NULL",
                             1, params),
                        1);
-      assert_int_equal(qint(g.conn,
-                            "SELECT (SELECT count(*) FROM public.messages WHERE conversation_id = $1)"
-                            " + (SELECT count(*) FROM public.symptoms WHERE conversation_id = $1)"
-                            " + (SELECT count(*) FROM public.attachments WHERE conversation_id = $1)"
-                            " + (SELECT count(*) FROM public.prescriptions "
-                            "WHERE conversation_id = $1)",
-                            1, params),
-                       0);
+      assert_int_equal(
+         qint(g.conn,
+              "SELECT (SELECT count(*) FROM public.messages WHERE conversation_id = $1)"
+              " + (SELECT count(*) FROM public.symptoms WHERE conversation_id = $1)"
+              " + (SELECT count(*) FROM public.attachments WHERE conversation_id = $1)"
+              " + (SELECT count(*) FROM public.prescriptions "
+              "WHERE conversation_id = $1)",
+              1, params),
+         0);
    }
    /* cases 75 and 84 */
    {
@@ -1637,8 +1646,7 @@ uuid_v5_text(const char *name, char out[37])
    memcpy(buf, md, 16);
    buf[6] = (uint8_t)((buf[6] & 0x0f) | 0x50);
    buf[8] = (uint8_t)((buf[8] & 0x3f) | 0x80);
-   snprintf(out, 37,
-            "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", buf[0],
+   snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", buf[0],
             buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7], buf[8], buf[9], buf[10],
             buf[11], buf[12], buf[13], buf[14], buf[15]);
 }
@@ -1659,8 +1667,8 @@ test_load_ids(void **state)
    for (size_t c = 0; c < N_COLLECTIONS; c++) {
       GPtrArray *docs = docs_of(COLLECTIONS[c]);
       long long oid_docs = 0;
-      char *sql = g_strdup_printf("SELECT count(*) FROM public.%s WHERE id = $1::uuid",
-                                  COLLECTIONS[c]);
+      char *sql =
+         g_strdup_printf("SELECT count(*) FROM public.%s WHERE id = $1::uuid", COLLECTIONS[c]);
       char *sql_oid = g_strdup_printf("SELECT count(*) FROM public.%s WHERE id::text LIKE "
                                       "'%%-____00000000'",
                                       COLLECTIONS[c]);
@@ -1677,8 +1685,8 @@ test_load_ids(void **state)
          if (doc_accepted(COLLECTIONS[c], docs->pdata[i])) {
             oid_docs++;
             if (n != 1) {
-               fail_msg("%s %s: no row with id %s (ObjectId hex + 8 zeros)", COLLECTIONS[c],
-                        hex, id);
+               fail_msg("%s %s: no row with id %s (ObjectId hex + 8 zeros)", COLLECTIONS[c], hex,
+                        id);
             }
          } else if (n != 0) {
             fail_msg("%s %s is rejected, yet a row with id %s exists", COLLECTIONS[c], hex, id);
@@ -1716,9 +1724,8 @@ test_load_ids(void **state)
       }
       assert_cell_bytes(res, 0, 1, action, len, "legacy log action");
       PQclear(res);
-      assert_int_equal(qint(g.conn, "SELECT count(*) FROM public.activity_logs WHERE id = $1",
-                            1, params),
-                       1);
+      assert_int_equal(
+         qint(g.conn, "SELECT count(*) FROM public.activity_logs WHERE id = $1", 1, params), 1);
    }
    /* rows without an _id of their own (allergy strings) get v5 ids */
    assert_int_equal(qint(g.conn,
@@ -1735,8 +1742,8 @@ check_user_ref(const char *table, const char *column, const char *key_column, co
 {
    bson_iter_t it;
    char want[37] = "";
-   char *sql = g_strdup_printf("SELECT %s::text FROM public.%s WHERE %s = $1", column, table,
-                               key_column);
+   char *sql =
+      g_strdup_printf("SELECT %s::text FROM public.%s WHERE %s = $1", column, table, key_column);
    const char *params[1] = {id};
    PGresult *res = qp(g.conn, sql, 1, params);
 
@@ -1753,8 +1760,8 @@ check_user_ref(const char *table, const char *column, const char *key_column, co
                   PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0), want);
       }
    } else if (!PQgetisnull(res, 0, 0)) {
-      fail_msg("%s %s.%s: '%s', the referenced user is missing or rejected: must be NULL",
-               table, id, column, PQgetvalue(res, 0, 0));
+      fail_msg("%s %s.%s: '%s', the referenced user is missing or rejected: must be NULL", table,
+               id, column, PQgetvalue(res, 0, 0));
    }
    PQclear(res);
 }
@@ -1773,23 +1780,22 @@ check_user_ref(const char *table, const char *column, const char *key_column, co
 static void
 test_load_references(void **state)
 {
-   static const char *const fks[][3] = {
-      {"patient_medical_info", "patient_id", "users"},
-      {"patient_medical_info", "assigned_doctor_id", "users"},
-      {"allergies", "patient_id", "users"},
-      {"medications", "patient_id", "users"},
-      {"medical_history", "patient_id", "users"},
-      {"emergency_contacts", "patient_id", "users"},
-      {"conversations", "patient_id", "users"},
-      {"conversations", "doctor_id", "users"},
-      {"messages", "conversation_id", "conversations"},
-      {"symptoms", "conversation_id", "conversations"},
-      {"attachments", "conversation_id", "conversations"},
-      {"attachments", "uploaded_by", "users"},
-      {"prescriptions", "conversation_id", "conversations"},
-      {"prescriptions", "patient_id", "users"},
-      {"prescriptions", "doctor_id", "users"},
-      {"activity_logs", "user_id", "users"}};
+   static const char *const fks[][3] = {{"patient_medical_info", "patient_id", "users"},
+                                        {"patient_medical_info", "assigned_doctor_id", "users"},
+                                        {"allergies", "patient_id", "users"},
+                                        {"medications", "patient_id", "users"},
+                                        {"medical_history", "patient_id", "users"},
+                                        {"emergency_contacts", "patient_id", "users"},
+                                        {"conversations", "patient_id", "users"},
+                                        {"conversations", "doctor_id", "users"},
+                                        {"messages", "conversation_id", "conversations"},
+                                        {"symptoms", "conversation_id", "conversations"},
+                                        {"attachments", "conversation_id", "conversations"},
+                                        {"attachments", "uploaded_by", "users"},
+                                        {"prescriptions", "conversation_id", "conversations"},
+                                        {"prescriptions", "patient_id", "users"},
+                                        {"prescriptions", "doctor_id", "users"},
+                                        {"activity_logs", "user_id", "users"}};
    GPtrArray *users, *convs, *logs;
 
    (void)state;
@@ -1812,8 +1818,8 @@ test_load_references(void **state)
          continue;
       }
       doc_uuid(users->pdata[i], id);
-      if (qint(g.conn, "SELECT count(*) FROM public.patient_medical_info WHERE patient_id = $1",
-               1, params) == 1) {
+      if (qint(g.conn, "SELECT count(*) FROM public.patient_medical_info WHERE patient_id = $1", 1,
+               params) == 1) {
          check_user_ref("patient_medical_info", "assigned_doctor_id", "patient_id", id,
                         users->pdata[i], "assignedDoctor");
       }
@@ -1900,8 +1906,8 @@ test_load_references(void **state)
          const char *params[2] = {id, want};
          oid_uuid(bson_iter_oid(&it), want);
          if (qint(g.conn,
-                  "SELECT count(*) FROM public.activity_logs WHERE id = $1 AND resource_id = $2",
-                  2, params) != 1) {
+                  "SELECT count(*) FROM public.activity_logs WHERE id = $1 AND resource_id = $2", 2,
+                  params) != 1) {
             fail_msg("activity_logs %s.resource_id is not %s (a plain id, kept even when it "
                      "names no row)",
                      id, want);
@@ -1995,11 +2001,11 @@ test_load_reject_file(void **state)
       seen[k] = true;
       if (strcmp(path, EXPECTED_REJECTS[k].path) != 0) {
          PROBLEM("%s %s: reject path '%s', expected '%s' (reason: %s)", collection, hex, path,
-                  EXPECTED_REJECTS[k].path, reason);
+                 EXPECTED_REJECTS[k].path, reason);
       }
       if (!strstr(reason, hex) || !strstr(reason, EXPECTED_REJECTS[k].path)) {
-         PROBLEM("%s %s: the reason does not name the _id and the field path: %s", collection,
-                  hex, reason);
+         PROBLEM("%s %s: the reason does not name the _id and the field path: %s", collection, hex,
+                 reason);
       }
       src = find_doc(collection, hex);
       if (!bson_iter_init_find(&docit, line, "document") || !BSON_ITER_HOLDS_DOCUMENT(&docit)) {
@@ -2088,17 +2094,17 @@ test_load_rerun_changes_nothing(void **state)
       long long rows = qint(g.conn, sql, 0, NULL);
       g_free(sql);
       if (tc->inserted || tc->updated || tc->deleted) {
-         g_string_append_printf(problems,
-                                "  %s: inserted %" PRIu64 ", updated %" PRIu64
-                                ", deleted %" PRIu64 "\n",
-                                TABLES[t], tc->inserted, tc->updated, tc->deleted);
+         g_string_append_printf(
+            problems, "  %s: inserted %" PRIu64 ", updated %" PRIu64 ", deleted %" PRIu64 "\n",
+            TABLES[t], tc->inserted, tc->updated, tc->deleted);
       }
       if (strcmp(before[t], after[t]) != 0) {
-         g_string_append_printf(problems, "  %s: contents changed (checksum %s -> %s)\n",
-                                TABLES[t], before[t], after[t]);
+         g_string_append_printf(problems, "  %s: contents changed (checksum %s -> %s)\n", TABLES[t],
+                                before[t], after[t]);
       }
       if ((long long)tc->unchanged != rows) {
-         g_string_append_printf(problems, "  %s: %" PRIu64 " rows counted unchanged, the table "
+         g_string_append_printf(problems,
+                                "  %s: %" PRIu64 " rows counted unchanged, the table "
                                 "has %lld\n",
                                 TABLES[t], tc->unchanged, rows);
       }
@@ -2112,8 +2118,8 @@ test_load_rerun_changes_nothing(void **state)
          g_string_append_printf(problems,
                                 "  %s: first run read/loaded/rejected %" PRIu64 "/%" PRIu64
                                 "/%" PRIu64 ", second %" PRIu64 "/%" PRIu64 "/%" PRIu64 "\n",
-                                COLLECTIONS[c], a->read, a->loaded, a->rejected, b->read,
-                                b->loaded, b->rejected);
+                                COLLECTIONS[c], a->read, a->loaded, a->rejected, b->read, b->loaded,
+                                b->rejected);
       }
    }
    mn_stats_destroy(stats);
@@ -2323,8 +2329,7 @@ test_load_incremental_equals_full_load(void **state)
 
    /* how many messages follow the dropped one (their ordinals shift by one) */
    n_messages = 0;
-   assert_true(bson_iter_init_find(&it, find_doc("conversations", CONV_DROP_MESSAGE),
-                                   "messages") &&
+   assert_true(bson_iter_init_find(&it, find_doc("conversations", CONV_DROP_MESSAGE), "messages") &&
                bson_iter_recurse(&it, &arr));
    while (bson_iter_next(&arr)) {
       n_messages++;
@@ -2374,8 +2379,7 @@ test_load_incremental_equals_full_load(void **state)
                                 "  %s: counted inserted %" PRIu64 ", updated %" PRIu64
                                 ", deleted %" PRIu64 "; the source changes give %" PRIu64
                                 "/%" PRIu64 "/%" PRIu64 "\n",
-                                TABLES[t], tc->inserted, tc->updated, tc->deleted, ins, upd,
-                                del);
+                                TABLES[t], tc->inserted, tc->updated, tc->deleted, ins, upd, del);
       }
    }
    for (size_t c = 0; c < N_COLLECTIONS; c++) {
@@ -2385,8 +2389,8 @@ test_load_incremental_equals_full_load(void **state)
          g_string_append_printf(problems,
                                 "  %s: incremental read/loaded/rejected %" PRIu64 "/%" PRIu64
                                 "/%" PRIu64 ", full load %" PRIu64 "/%" PRIu64 "/%" PRIu64 "\n",
-                                COLLECTIONS[c], x->read, x->loaded, x->rejected, y->read,
-                                y->loaded, y->rejected);
+                                COLLECTIONS[c], x->read, x->loaded, x->rejected, y->read, y->loaded,
+                                y->rejected);
       }
    }
    /* the edits themselves are in the target */
@@ -2407,10 +2411,9 @@ test_load_incremental_equals_full_load(void **state)
                          1, params),
                     1);
    hex_uuid(CONV_DROP_MESSAGE, id);
-   assert_int_equal(qint(g.conn,
-                         "SELECT count(*) FROM public.messages WHERE conversation_id = $1", 1,
-                         params),
-                    (long long)n_messages - 1);
+   assert_int_equal(
+      qint(g.conn, "SELECT count(*) FROM public.messages WHERE conversation_id = $1", 1, params),
+      (long long)n_messages - 1);
    PQfinish(fc);
    g_free(fresh_dsn);
    mn_stats_destroy(inc);

@@ -189,9 +189,9 @@ test_mapping_full_featured(void **state)
       assert_true(found);
    }
    /* shape columns belong to the table too; the doc_id column is order_id */
-   assert_string_equal(mn_mapping_table_column(m, (size_t)lines,
-                                               mn_mapping_table_doc_column(m, (size_t)lines)),
-                       "order_id");
+   assert_string_equal(
+      mn_mapping_table_column(m, (size_t)lines, mn_mapping_table_doc_column(m, (size_t)lines)),
+      "order_id");
    {
       bool sku = false, qty = false;
       for (size_t c = 0; c < mn_mapping_table_n_columns(m, (size_t)lines); c++) {
@@ -206,19 +206,20 @@ static void
 test_mapping_two_entries_one_table(void **state)
 {
    fixture_t *f = *state;
-   mn_mapping_t *m = load(f, HEAD "collections:\n"
-                                  "  - collection: users\n"
-                                  "    tables:\n"
-                                  "      - table: users\n"
-                                  "        columns: {email: email}\n"
-                                  "      - table: history\n"
-                                  "        name: past\n"
-                                  "        each: past\n"
-                                  "        columns: {user_id: {value: doc_id}, what: {path: $}}\n"
-                                  "      - table: history\n"
-                                  "        name: future\n"
-                                  "        each: future\n"
-                                  "        columns: {user_id: {value: doc_id}, when: {path: at}}\n");
+   mn_mapping_t *m =
+      load(f, HEAD "collections:\n"
+                   "  - collection: users\n"
+                   "    tables:\n"
+                   "      - table: users\n"
+                   "        columns: {email: email}\n"
+                   "      - table: history\n"
+                   "        name: past\n"
+                   "        each: past\n"
+                   "        columns: {user_id: {value: doc_id}, what: {path: $}}\n"
+                   "      - table: history\n"
+                   "        name: future\n"
+                   "        each: future\n"
+                   "        columns: {user_id: {value: doc_id}, when: {path: at}}\n");
    int h;
 
    if (!m) {
@@ -338,8 +339,8 @@ test_mapping_collections_not_a_list(void **state)
 
 /* ---- collections ---- */
 
-#define USERS_PRIMARY                                                                          \
-   "      - table: users\n"                                                                    \
+#define USERS_PRIMARY                                                                              \
+   "      - table: users\n"                                                                        \
    "        columns: {email: email}\n"
 
 static void
@@ -413,8 +414,7 @@ test_mapping_ignore_not_a_list(void **state)
    expect_error(state,
                 HEAD "collections:\n  - collection: users\n    ignore: __v\n"
                      "    tables:\n" USERS_PRIMARY,
-                MN_MAPPING_BAD_VALUE,
-                "mapping file \"m.yaml\", line 4: \"ignore\" must be a list");
+                MN_MAPPING_BAD_VALUE, "mapping file \"m.yaml\", line 4: \"ignore\" must be a list");
 }
 
 /* ---- table entries ---- */
@@ -424,8 +424,7 @@ test_mapping_ignore_not_a_list(void **state)
 static void
 test_mapping_unknown_table_key(void **state)
 {
-   expect_error(state,
-                HEAD COLL "      - table: users\n        colums: {email: email}\n",
+   expect_error(state, HEAD COLL "      - table: users\n        colums: {email: email}\n",
                 MN_MAPPING_UNKNOWN_KEY,
                 "mapping file \"m.yaml\", line 6: unknown key \"colums\" in table \"users\"");
 }
@@ -470,11 +469,10 @@ static void
 test_mapping_duplicate_entry_name(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: emails\n        each: emails\n"
-                "        columns: {user_id: {value: doc_id}}\n"
-                "      - table: emails\n        each: old_emails\n"
-                "        columns: {user_id: {value: doc_id}}\n",
+                HEAD COLL USERS_PRIMARY "      - table: emails\n        each: emails\n"
+                                        "        columns: {user_id: {value: doc_id}}\n"
+                                        "      - table: emails\n        each: old_emails\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
                 MN_MAPPING_BAD_VALUE,
                 "mapping file \"m.yaml\", line 10: entry name \"emails\" is used twice in "
                 "collection \"users\" (give each entry its own \"name\")");
@@ -553,19 +551,17 @@ test_mapping_key_column_declared(void **state)
 static void
 test_mapping_column_declared_twice(void **state)
 {
-   expect_error(state,
-                HEAD COLL "      - table: users\n        columns:\n          a: a\n          a: b\n",
-                MN_MAPPING_BAD_VALUE,
-                "mapping file \"m.yaml\", line 8: column \"a\" is declared twice");
+   expect_error(
+      state, HEAD COLL "      - table: users\n        columns:\n          a: a\n          a: b\n",
+      MN_MAPPING_BAD_VALUE, "mapping file \"m.yaml\", line 8: column \"a\" is declared twice");
 }
 
 static void
 test_mapping_bad_each_as(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: e\n        each: e\n        each_as: list\n"
-                "        columns: {user_id: {value: doc_id}}\n",
+                HEAD COLL USERS_PRIMARY "      - table: e\n        each: e\n        each_as: list\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
                 MN_MAPPING_BAD_VALUE,
                 "mapping file \"m.yaml\", line 9: unrecognized each_as \"list\" (expected one "
                 "of: array, map)");
@@ -575,9 +571,8 @@ static void
 test_mapping_each_as_without_each(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: e\n        each_as: map\n"
-                "        columns: {user_id: {value: doc_id}}\n",
+                HEAD COLL USERS_PRIMARY "      - table: e\n        each_as: map\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
                 MN_MAPPING_BAD_VALUE,
                 "mapping file \"m.yaml\", line 8: \"each_as\" needs \"each\"");
 }
@@ -586,9 +581,8 @@ static void
 test_mapping_split_without_each(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: e\n        split: \",\"\n"
-                "        columns: {user_id: {value: doc_id}}\n",
+                HEAD COLL USERS_PRIMARY "      - table: e\n        split: \",\"\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
                 MN_MAPPING_BAD_VALUE,
                 "mapping file \"m.yaml\", line 8: \"split\" needs \"each\" and a non-empty "
                 "separator");
@@ -632,9 +626,8 @@ static void
 test_mapping_each_special_path(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: e\n        each: $doc.e\n"
-                "        columns: {user_id: {value: doc_id}}\n",
+                HEAD COLL USERS_PRIMARY "      - table: e\n        each: $doc.e\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
                 MN_MAPPING_BAD_VALUE,
                 "mapping file \"m.yaml\", line 8: field path \"$doc.e\" is not allowed here");
 }
@@ -645,10 +638,9 @@ static void
 test_mapping_unknown_shape_type(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: e\n        each: e\n"
-                "        columns: {user_id: {value: doc_id}}\n"
-                "        shapes:\n          text: {v: $}\n",
+                HEAD COLL USERS_PRIMARY "      - table: e\n        each: e\n"
+                                        "        columns: {user_id: {value: doc_id}}\n"
+                                        "        shapes:\n          text: {v: $}\n",
                 MN_MAPPING_BAD_VALUE,
                 "mapping file \"m.yaml\", line 11: unrecognized shape \"text\" (expected a BSON "
                 "type: string, document, array, int, long, double, decimal, bool, date, "
@@ -661,18 +653,16 @@ test_mapping_shapes_without_each(void **state)
    expect_error(state,
                 HEAD COLL "      - table: users\n        columns: {email: email}\n"
                           "        shapes: {string: {v: $}}\n",
-                MN_MAPPING_BAD_VALUE,
-                "mapping file \"m.yaml\", line 7: \"shapes\" needs \"each\"");
+                MN_MAPPING_BAD_VALUE, "mapping file \"m.yaml\", line 7: \"shapes\" needs \"each\"");
 }
 
 static void
 test_mapping_shape_column_also_in_columns(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: e\n        each: e\n"
-                "        columns: {user_id: {value: doc_id}, v: v}\n"
-                "        shapes:\n          string: {v: $}\n",
+                HEAD COLL USERS_PRIMARY "      - table: e\n        each: e\n"
+                                        "        columns: {user_id: {value: doc_id}, v: v}\n"
+                                        "        shapes:\n          string: {v: $}\n",
                 MN_MAPPING_BAD_VALUE,
                 "mapping file \"m.yaml\", line 11: column \"v\" is declared both in \"columns\" "
                 "and in shape \"string\"");
@@ -872,8 +862,7 @@ test_mapping_raw_to_in_shape_adds_column(void **state)
 static void
 test_mapping_references_undeclared_collection(void **state)
 {
-   expect_error(state, COL("{path: a, type: uuid, references: accounts}"),
-                MN_MAPPING_BAD_REFERENCE,
+   expect_error(state, COL("{path: a, type: uuid, references: accounts}"), MN_MAPPING_BAD_REFERENCE,
                 "mapping file \"m.yaml\", line 7: column \"c\" references collection "
                 "\"accounts\", which the mapping does not declare");
 }
@@ -889,7 +878,8 @@ test_mapping_references_needs_uuid(void **state)
 static void
 test_mapping_bad_on_missing_reference(void **state)
 {
-   expect_error(state, COL("{path: a, type: uuid, references: users, on_missing_reference: skip_row}"),
+   expect_error(state,
+                COL("{path: a, type: uuid, references: users, on_missing_reference: skip_row}"),
                 MN_MAPPING_BAD_VALUE,
                 "mapping file \"m.yaml\", line 7: unrecognized on_missing_reference \"skip_row\" "
                 "(expected one of: reject, null)");
@@ -922,9 +912,8 @@ static void
 test_mapping_when_unknown_key(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: p\n        when: {path: role, equals: x}\n"
-                "        columns: {user_id: {value: doc_id}}\n",
+                HEAD COLL USERS_PRIMARY "      - table: p\n        when: {path: role, equals: x}\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
                 MN_MAPPING_UNKNOWN_KEY,
                 "mapping file \"m.yaml\", line 8: unknown key \"equals\" in \"when\"");
 }
@@ -933,9 +922,8 @@ static void
 test_mapping_when_path_without_in(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: p\n        when: {path: role}\n"
-                "        columns: {user_id: {value: doc_id}}\n",
+                HEAD COLL USERS_PRIMARY "      - table: p\n        when: {path: role}\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
                 MN_MAPPING_MISSING_KEY,
                 "mapping file \"m.yaml\", line 8: \"when\" with \"path\" needs \"in\"");
 }
@@ -944,9 +932,8 @@ static void
 test_mapping_when_empty(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: p\n        when: {}\n"
-                "        columns: {user_id: {value: doc_id}}\n",
+                HEAD COLL USERS_PRIMARY "      - table: p\n        when: {}\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
                 MN_MAPPING_MISSING_KEY,
                 "mapping file \"m.yaml\", line 8: \"when\" needs one of \"path\", \"exists\", "
                 "\"nonempty\", \"any\", \"all\", \"not\"");
@@ -967,15 +954,13 @@ static void
 test_mapping_when_nested_error_line(void **state)
 {
    expect_error(state,
-                HEAD COLL USERS_PRIMARY
-                "      - table: p\n"
-                "        when:\n"
-                "          any:\n"
-                "            - {exists: a}\n"
-                "            - {path: b, in: c}\n"
-                "        columns: {user_id: {value: doc_id}}\n",
-                MN_MAPPING_BAD_VALUE,
-                "mapping file \"m.yaml\", line 11: \"in\" must be a list");
+                HEAD COLL USERS_PRIMARY "      - table: p\n"
+                                        "        when:\n"
+                                        "          any:\n"
+                                        "            - {exists: a}\n"
+                                        "            - {path: b, in: c}\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
+                MN_MAPPING_BAD_VALUE, "mapping file \"m.yaml\", line 11: \"in\" must be a list");
 }
 
 int

@@ -41,7 +41,7 @@ static const char *const doc_json[N_DOCS] = {
 };
 
 typedef struct {
-   char dir[256];       /* the temporary folder */
+   char dir[256]; /* the temporary folder */
    bson_t *docs[N_DOCS];
 } fixture_t;
 
@@ -110,7 +110,7 @@ write_gz(const fixture_t *f, const char *name, const void *data, size_t len)
    gzFile gz = gzopen(path, "wb");
 
    assert_non_null(gz);
-   assert_int_equal(gzwrite(gz, data, (unsigned) len), (int) len);
+   assert_int_equal(gzwrite(gz, data, (unsigned)len), (int)len);
    assert_int_equal(gzclose(gz), Z_OK);
    bson_free(path);
 }
@@ -123,7 +123,7 @@ file_size(const fixture_t *f, const char *name)
 
    assert_int_equal(stat(path, &st), 0);
    bson_free(path);
-   return (uint64_t) st.st_size;
+   return (uint64_t)st.st_size;
 }
 
 /* The documents back to back, as in a .bson file; *offsets gets each start. */
@@ -264,8 +264,8 @@ expect_end(mn_cursor_t *cursor)
 
 /* Read collection "users" from location and expect exactly the fixture's documents. */
 static void
-expect_all(const fixture_t *f, const char *location, const char *database,
-           mn_source_kind_t kind, bool relaxed)
+expect_all(const fixture_t *f, const char *location, const char *database, mn_source_kind_t kind,
+           bool relaxed)
 {
    mn_source_t *source = open_ok(location, database);
    mn_cursor_t *cursor;
@@ -314,7 +314,7 @@ setup(void **state)
       return -1;
    }
    for (size_t i = 0; i < N_DOCS; i++) {
-      f->docs[i] = bson_new_from_json((const uint8_t *) doc_json[i], -1, &berr);
+      f->docs[i] = bson_new_from_json((const uint8_t *)doc_json[i], -1, &berr);
       if (!f->docs[i]) {
          fprintf(stderr, "fixture document %zu: %s\n", i, berr.message);
          return -1;
@@ -391,9 +391,10 @@ test_source_dump_database_subfolder(void **state)
 
    expect_all(f, f->dir, NULL, MN_SOURCE_DUMP, false); /* the only non-system database */
    expect_all(f, f->dir, "emr", MN_SOURCE_DUMP, false);
-   expect_all(f, sub, "emr", MN_SOURCE_DUMP, false);  /* pointed at the database folder */
+   expect_all(f, sub, "emr", MN_SOURCE_DUMP, false); /* pointed at the database folder */
    expect_all(f, sub, NULL, MN_SOURCE_DUMP, false);
-   expect_error(f->dir, "billing", MN_ERROR_MONGO, MN_MONGO_NOT_FOUND, "no database folder \"billing\"");
+   expect_error(f->dir, "billing", MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
+                "no database folder \"billing\"");
 
    /* Two user databases: the caller must choose. */
    make_dir(f, "crm");
@@ -460,7 +461,7 @@ test_source_dump_truncated_gzip(void **state)
    write_gz(f, "users.bson.gz", blob, len);
    size = file_size(f, "users.bson.gz");
    path = path_in(f, "users.bson.gz");
-   assert_int_equal(truncate(path, (off_t) (size / 2)), 0);
+   assert_int_equal(truncate(path, (off_t)(size / 2)), 0);
 
    source = open_ok(f->dir, NULL);
    cursor = find_ok(source, "users", NULL);
@@ -751,8 +752,8 @@ test_source_json_large_streams(void **state)
 
    for (i = 0; i < N; i++) {
       json = bson_strdup_printf("{\"_id\": %d, \"pad\": \"%0*d\", \"q\": \"}{\\\"[\"}", i,
-                                (int) (i % 97), 0);
-      many[i] = bson_new_from_json((const uint8_t *) json, -1, NULL);
+                                (int)(i % 97), 0);
+      many[i] = bson_new_from_json((const uint8_t *)json, -1, NULL);
       assert_non_null(many[i]);
       bson_free(json);
    }
@@ -954,15 +955,14 @@ test_source_mongo_bad_uri(void **state)
 {
    mn_error_t error;
 
-   (void) state;
+   (void)state;
    expect_error("mongodb://bob:s3cret@/emr", NULL, MN_ERROR_MONGO, MN_MONGO_CONNECT,
                 "could not parse MongoDB URI");
    memset(&error, 0, sizeof error);
    assert_null(mn_source_open("mongodb://bob:s3cret@/emr", NULL, &error));
    assert_null(strstr(error.message, "s3cret"));
 
-   expect_error("mongodb://127.0.0.1:1/", NULL, MN_ERROR_MONGO, MN_MONGO_CONNECT,
-                "no database");
+   expect_error("mongodb://127.0.0.1:1/", NULL, MN_ERROR_MONGO, MN_MONGO_CONNECT, "no database");
 }
 
 static void
@@ -972,7 +972,7 @@ test_source_mongo_unreachable(void **state)
                      "&connectTimeoutMS=200";
    mn_error_t error;
 
-   (void) state;
+   (void)state;
    memset(&error, 0, sizeof error);
    assert_null(mn_source_open(uri, NULL, &error));
    assert_int_equal(error.domain, MN_ERROR_MONGO);
@@ -1005,7 +1005,7 @@ test_source_mongo_live(void **state)
    uint64_t total;
    bson_iter_t iter;
 
-   (void) state;
+   (void)state;
    if (!uri || !*uri) {
       skip();
    }

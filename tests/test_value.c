@@ -185,7 +185,8 @@ check_reason_style(const char *reason)
 
 /* Convert doc's "v" (then destroy doc) and check status and text. */
 static void
-expect(ctx_t *t, bson_t *doc, const mn_value_spec_t *spec, mn_value_status_t want, const char *want_text)
+expect(ctx_t *t, bson_t *doc, const mn_value_spec_t *spec, mn_value_status_t want,
+       const char *want_text)
 {
    bson_iter_t it;
    mn_value_status_t st;
@@ -224,7 +225,7 @@ expect(ctx_t *t, bson_t *doc, const mn_value_spec_t *spec, mn_value_status_t wan
 #define REASON_HAS(part)                                                                           \
    do {                                                                                            \
       if (!strstr(t->reason, (part))) {                                                            \
-         fail_msg("reason \"%s\" lacks \"%s\"", t->reason, (part));                               \
+         fail_msg("reason \"%s\" lacks \"%s\"", t->reason, (part));                                \
       }                                                                                            \
    } while (0)
 
@@ -262,7 +263,8 @@ test_value_appends_only_on_success(void **state)
 
    bson_string_append(t->out, "row|");
    assert_true(bson_iter_init_find(&it, d, "bad"));
-   assert_int_equal(mn_value_convert(&it, &s, t->out, t->reason, sizeof t->reason), MN_VALUE_INVALID);
+   assert_int_equal(mn_value_convert(&it, &s, t->out, t->reason, sizeof t->reason),
+                    MN_VALUE_INVALID);
    assert_string_equal(t->out->str, "row|");
    assert_non_null(strstr(t->reason, "array element 2"));
    assert_true(bson_iter_init_find(&it, d, "ok"));
@@ -311,7 +313,7 @@ test_value_string_invalid_utf8_and_nul(void **state)
 {
    ctx_t *t = *state;
    mn_type_t types[] = {MN_TYPE_TEXT, MN_TYPE_NUMERIC, MN_TYPE_JSONB, MN_TYPE_TEXT_ARRAY,
-                                MN_TYPE_UUID};
+                        MN_TYPE_UUID};
    size_t i;
 
    for (i = 0; i < sizeof types / sizeof types[0]; i++) {
@@ -610,7 +612,7 @@ test_value_numeric_precision_scale(void **state)
    INVALID(doc_int32(123456), &s);
    assert_string_equal(t->reason, "value 123456 does not fit numeric(5,2)");
    INVALID(doc_int32(1000), &s);
-   OK(doc_dec("1.500"), &s, "1.50"); /* only zeros dropped */
+   OK(doc_dec("1.500"), &s, "1.50");      /* only zeros dropped */
    COERCED(doc_dec("1.005"), &s, "1.01"); /* half away from zero */
    REASON_HAS("value 1.005 rounded to 2 decimal places");
    COERCED(doc_dec("-1.005"), &s, "-1.01");
@@ -682,7 +684,10 @@ static const mn_unit_t length_units[] = {
 };
 
 static const mn_unit_t weight_units[] = {
-   {"kg", 1}, {"lbs", 0.45359237}, {"lb", 0.45359237}, {"g", 0.001},
+   {"kg", 1},
+   {"lbs", 0.45359237},
+   {"lb", 0.45359237},
+   {"g", 0.001},
 };
 
 static void
@@ -862,7 +867,7 @@ test_value_boolean(void **state)
 #define MS_0001_01_01 INT64_C(-62135596800000)
 #define MS_0044_03_15_BC INT64_C(-63517824000000)
 #define MS_4714_11_24_BC INT64_C(-210866803200000)
-#define MS_12345_06_07 INT64_C(327416976550123) /* 12345-06-07 08:09:10.123 */
+#define MS_12345_06_07 INT64_C(327416976550123)  /* 12345-06-07 08:09:10.123 */
 #define MS_294276_LAST INT64_C(9224318015999999) /* 294276-12-31 23:59:59.999 */
 #define MS_5874897_12_31 INT64_C(185331706992000000)
 
@@ -894,7 +899,7 @@ test_value_date(void **state)
    COERCED(doc_utf8("1985-03-02T10:00:00Z"), &s, "1985-03-02");
    REASON_HAS("time of day dropped");
    COERCED(doc_utf8("1985-03-02T00:30:00+02:00"), &s, "1985-03-01"); /* the UTC day */
-   COERCED(doc_utf8("1985-03-02T10:00:00"), &s, "1985-03-02"); /* no zone: the written day */
+   COERCED(doc_utf8("1985-03-02T10:00:00"), &s, "1985-03-02");       /* no zone: the written day */
    COERCED(doc_utf8("2000-02-29"), &s, "2000-02-29");
    COERCED(doc_utf8("+012345-01-01"), &s, "12345-01-01");
    COERCED(doc_utf8("0000-06-01"), &s, "0001-06-01 BC");
@@ -1028,15 +1033,18 @@ test_value_uuid(void **state)
    OK(doc_oid("000000000000000000000000"), &s, "00000000-0000-0000-0000-000000000000");
    OK(doc_oid("FFFFFFFFFFFFFFFFFFFFFFFF"), &s, "ffffffff-ffff-ffff-ffff-ffff00000000");
    OK(doc_binary(BSON_SUBTYPE_UUID, bytes, 16), &s, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
-   OK(doc_binary(BSON_SUBTYPE_UUID_DEPRECATED, bytes, 16), &s, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+   OK(doc_binary(BSON_SUBTYPE_UUID_DEPRECATED, bytes, 16), &s,
+      "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
    INVALID(doc_binary(BSON_SUBTYPE_BINARY, bytes, 16), &s);
    INVALID(doc_binary(BSON_SUBTYPE_UUID, bytes, 15), &s);
    REASON_HAS("is not a uuid");
 
    OK(doc_utf8("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), &s, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
-   COERCED(doc_utf8("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"), &s, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+   COERCED(doc_utf8("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11"), &s,
+           "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
    REASON_HAS("normalized");
-   COERCED(doc_utf8("a0eebc999c0b4ef8bb6d6bb9bd380a11"), &s, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+   COERCED(doc_utf8("a0eebc999c0b4ef8bb6d6bb9bd380a11"), &s,
+           "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
    COERCED(doc_utf8("5f1a2b3c4d5e6f7081920a3b"), &s, "5f1a2b3c-4d5e-6f70-8192-0a3b00000000");
    REASON_HAS("is an objectid");
    INVALID(doc_utf8("junk"), &s);
@@ -1097,7 +1105,8 @@ test_value_jsonb(void **state)
    OK(doc_json("{\"v\": {\"tiny\": 1e-07, \"one\": 1.0, \"s\": \"1.25e-3 in a string\"}}"), &s,
       "{ \"tiny\" : 1e-07, \"one\" : 1.0, \"s\" : \"1.25e-3 in a string\" }");
    OK(doc_double(0.1), &s, "0.1");
-   OK(doc_json("{\"v\": {\"metadata\": {\"ip\": \"::1\", \"n\": {\"$numberLong\": \"9007199254740993\"}}}}"),
+   OK(doc_json("{\"v\": {\"metadata\": {\"ip\": \"::1\", \"n\": {\"$numberLong\": "
+               "\"9007199254740993\"}}}}"),
       &s, "{ \"metadata\" : { \"ip\" : \"::1\", \"n\" : 9007199254740993 } }");
 
    /* jsonb refuses \u0000; invalid UTF-8 anywhere inside is refused too. */
@@ -1154,13 +1163,14 @@ test_value_text_array(void **state)
    OK(doc_json("{\"v\": [\"Penicillin\", \"Peanuts\", \"Peanuts\"]}"), &s,
       "{\"Penicillin\",\"Peanuts\",\"Peanuts\"}");
    OK(doc_json("{\"v\": []}"), &s, "{}");
-   OK(doc_json("{\"v\": [\"a\\\"b\", \"c\\\\d\", \"x,y\", \"{}\", \"NULL\", null, \"\", \" s \"]}"), &s,
-      "{\"a\\\"b\",\"c\\\\d\",\"x,y\",\"{}\",\"NULL\",NULL,\"\",\" s \"}");
+   OK(doc_json("{\"v\": [\"a\\\"b\", \"c\\\\d\", \"x,y\", \"{}\", \"NULL\", null, \"\", \" s \"]}"),
+      &s, "{\"a\\\"b\",\"c\\\\d\",\"x,y\",\"{}\",\"NULL\",NULL,\"\",\" s \"}");
    OK(doc_json("{\"v\": [\"Zoë\", \"张伟\"]}"), &s, "{\"Zoë\",\"张伟\"}");
    COERCED(doc_json("{\"v\": [\"a\", 1, 2.5, true, {\"$numberLong\": \"7\"}]}"), &s,
            "{\"a\",\"1\",\"2.5\",\"true\",\"7\"}");
    REASON_HAS("4 array elements converted to text");
-   COERCED(doc_utf8("Metformin 500mg, Lisinopril 10mg"), &s, "{\"Metformin 500mg, Lisinopril 10mg\"}");
+   COERCED(doc_utf8("Metformin 500mg, Lisinopril 10mg"), &s,
+           "{\"Metformin 500mg, Lisinopril 10mg\"}");
    REASON_HAS("one-element array");
    COERCED(doc_utf8("NULL"), &s, "{\"NULL\"}");
    INVALID(doc_json("{\"v\": [\"a\", {\"name\": \"x\"}]}"), &s);
@@ -1180,7 +1190,8 @@ test_value_text_array(void **state)
    /* Transforms, the empty rule and the enum apply to each element. */
    s.transforms = trim;
    s.n_transforms = 1;
-   COERCED(doc_json("{\"v\": [\" peanuts \", \"penicillin\"]}"), &s, "{\"peanuts\",\"penicillin\"}");
+   COERCED(doc_json("{\"v\": [\" peanuts \", \"penicillin\"]}"), &s,
+           "{\"peanuts\",\"penicillin\"}");
    REASON_HAS("array element 0: string \" peanuts \" trimmed");
    OK(doc_json("{\"v\": [\"peanuts\", \"\"]}"), &s, "{\"peanuts\",\"\"}");
    s.empty = MN_EMPTY_NULL;
@@ -1238,8 +1249,16 @@ test_value_type_names(void **state)
       {"varchar[]", MN_TYPE_TEXT_ARRAY},
    };
    static const char *const bad[] = {
-      "", "decimal256", "json", "int16", "numeric(5,2)", "varchar(10)", "timestamp with zone",
-      "text[][]", "doubleprecision", "texts",
+      "",
+      "decimal256",
+      "json",
+      "int16",
+      "numeric(5,2)",
+      "varchar(10)",
+      "timestamp with zone",
+      "text[][]",
+      "doubleprecision",
+      "texts",
       "a very long type name that goes on and on and on and on and on and on and on",
    };
    mn_type_t type;
@@ -1277,7 +1296,8 @@ test_value_reason_clipped(void **state)
 {
    ctx_t *t = *state;
    mn_value_spec_t s = spec_of(MN_TYPE_NUMERIC);
-   const char *longtext = "Patient reports chest pain radiating to the left arm since Tuesday morning";
+   const char *longtext =
+      "Patient reports chest pain radiating to the left arm since Tuesday morning";
    bson_t *d = doc_utf8(longtext);
    bson_iter_t it;
    char small[16];
@@ -1305,8 +1325,9 @@ test_value_reason_clipped(void **state)
       s.precision = 5;
       s.scale = 1;
       COERCED(doc_utf8(" 1.25 "), &s, "1.3");
-      assert_string_equal(t->reason, "string \" 1.25 \" trimmed; string \"1.25\" converted to numeric; "
-                                     "value 1.25 rounded to 1 decimal places");
+      assert_string_equal(t->reason,
+                          "string \" 1.25 \" trimmed; string \"1.25\" converted to numeric; "
+                          "value 1.25 rounded to 1 decimal places");
    }
 }
 

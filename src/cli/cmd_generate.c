@@ -33,8 +33,19 @@ static const char USAGE_GENERATE[] =
    "                   with a URI)\n"
    "  --quiet          print nothing on success\n";
 
-enum { OPT_MODEL = 2000, OPT_SCALE, OPT_SEED, OPT_MESS, OPT_OUT, OPT_FORMAT, OPT_GZIP,
-       OPT_MANIFEST, OPT_QUIET, OPT_DB, OPT_HELP };
+enum {
+   OPT_MODEL = 2000,
+   OPT_SCALE,
+   OPT_SEED,
+   OPT_MESS,
+   OPT_OUT,
+   OPT_FORMAT,
+   OPT_GZIP,
+   OPT_MANIFEST,
+   OPT_QUIET,
+   OPT_DB,
+   OPT_HELP
+};
 
 static const struct option GEN_OPTS[] = {
    {"model", required_argument, NULL, OPT_MODEL},
@@ -143,19 +154,21 @@ mn_cli_generate(int argc, char **argv)
       case OPT_MODEL: model_path = optarg; break;
       case OPT_SCALE:
          if (!parse_u64(optarg, &opts.scale) || opts.scale > UINT64_C(1000000000)) {
-            return usage_error("--scale takes a whole number from 0 to 1000000000, not \"%s\"", optarg);
+            return usage_error("--scale takes a whole number from 0 to 1000000000, not \"%s\"",
+                               optarg);
          }
          have_scale = true;
          break;
       case OPT_SEED:
          if (!parse_u64(optarg, &opts.seed)) {
-            return usage_error("--seed takes a whole number from 0 to 18446744073709551615, not \"%s\"",
-                               optarg);
+            return usage_error(
+               "--seed takes a whole number from 0 to 18446744073709551615, not \"%s\"", optarg);
          }
          break;
       case OPT_MESS:
          if (!parse_ppm(optarg, &opts.mess_ppm)) {
-            return usage_error("--mess takes a non-negative number such as 0, 0.5 or 2, not \"%s\"", optarg);
+            return usage_error("--mess takes a non-negative number such as 0, 0.5 or 2, not \"%s\"",
+                               optarg);
          }
          break;
       case OPT_OUT: out = optarg; break;
@@ -167,8 +180,8 @@ mn_cli_generate(int argc, char **argv)
          } else if (!strcmp(optarg, "json-canonical")) {
             format = MN_GEN_FORMAT_JSON_CANONICAL;
          } else {
-            return usage_error("unrecognized format \"%s\" (expected one of: dump, json, json-canonical)",
-                               optarg);
+            return usage_error(
+               "unrecognized format \"%s\" (expected one of: dump, json, json-canonical)", optarg);
          }
          break;
       case OPT_GZIP: gzip = true; break;

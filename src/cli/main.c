@@ -139,8 +139,21 @@ usage_error(const char *usage, const char *fmt, const char *arg)
    return EXIT_USAGE;
 }
 
-enum { OPT_PG = 1000, OPT_SQL_DIR, OPT_SOURCE, OPT_DB, OPT_MAPPING, OPT_REJECTS, OPT_REPORT,
-       OPT_BATCH, OPT_QUIET, OPT_HELP, OPT_RUNS, OPT_JSON, OPT_FOLLOW };
+enum {
+   OPT_PG = 1000,
+   OPT_SQL_DIR,
+   OPT_SOURCE,
+   OPT_DB,
+   OPT_MAPPING,
+   OPT_REJECTS,
+   OPT_REPORT,
+   OPT_BATCH,
+   OPT_QUIET,
+   OPT_HELP,
+   OPT_RUNS,
+   OPT_JSON,
+   OPT_FOLLOW
+};
 
 static const struct option LONG_OPTS[] = {
    {"pg", required_argument, NULL, OPT_PG},
@@ -224,8 +237,7 @@ parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t 
          char *end = NULL;
          a->runs = strtol(optarg, &end, 10);
          if (!*optarg || *end || a->runs < 1 || a->runs > 100000) {
-            return usage_error(usage, "--runs takes a number from 1 to 100000, not \"%s\"",
-                               optarg);
+            return usage_error(usage, "--runs takes a number from 1 to 100000, not \"%s\"", optarg);
          }
          break;
       }
@@ -281,8 +293,8 @@ progress(void *ctx, const char *collection, uint64_t documents, uint64_t done, u
 {
    (void)ctx;
    if (total > 0) {
-      fprintf(stderr, "\r%-20s %12llu documents %5.1f%%", collection,
-              (unsigned long long)documents, 100.0 * (double)done / (double)total);
+      fprintf(stderr, "\r%-20s %12llu documents %5.1f%%", collection, (unsigned long long)documents,
+              100.0 * (double)done / (double)total);
    } else {
       fprintf(stderr, "\r%-20s %12llu documents", collection, (unsigned long long)documents);
    }
@@ -304,8 +316,8 @@ on_stop_signal(int sig)
 static int
 cmd_run(int argc, char **argv)
 {
-   static const int allowed[] = {OPT_PG, OPT_SOURCE, OPT_DB, OPT_MAPPING, OPT_REJECTS,
-                                 OPT_REPORT, OPT_BATCH, OPT_QUIET, OPT_FOLLOW, 0};
+   static const int allowed[] = {OPT_PG,     OPT_SOURCE, OPT_DB,    OPT_MAPPING, OPT_REJECTS,
+                                 OPT_REPORT, OPT_BATCH,  OPT_QUIET, OPT_FOLLOW,  0};
    args_t a = {0};
    mn_error_t error = {0};
    mn_run_opts_t opts = {0};

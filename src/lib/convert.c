@@ -82,15 +82,15 @@ typedef struct {
 struct mn_rowset {
    mn_uuid_t doc_id;
    char *doc_id_json;
-   GArray *rows;      /* row_t */
-   GArray *values;    /* gssize offset into text, -1 = NULL */
-   GString *text;     /* NUL-separated values */
-   GArray *rejects;   /* reject_t */
-   GArray *deferred;  /* deferred_t */
-   GArray *coercions; /* coercion_t (pending until accepted) */
+   GArray *rows;            /* row_t */
+   GArray *values;          /* gssize offset into text, -1 = NULL */
+   GString *text;           /* NUL-separated values */
+   GArray *rejects;         /* reject_t */
+   GArray *deferred;        /* deferred_t */
+   GArray *coercions;       /* coercion_t (pending until accepted) */
    GPtrArray *scratch_docs; /* bson_t* built for split elements */
    GPtrArray *scratch_strings;
-   GPtrArray *pending_unique; /* run-wide unique keys to record if accepted */
+   GPtrArray *pending_unique;     /* run-wide unique keys to record if accepted */
    GArray *pending_unique_tables; /* size_t per pending key */
 };
 
@@ -259,11 +259,11 @@ mn_mapping_table_collection(const mn_mapping_t *m, size_t table)
 /* ---- the converter ---- */
 
 typedef struct {
-   GHashTable *source_ids;  /* _id set from the pre-pass; NULL when not referenced */
-   GHashTable *accepted;    /* primary ids accepted this run */
-   GHashTable *rejected;    /* primary ids rejected this run */
-   GHashTable *target_ids;  /* primary ids already in the target */
-   GHashTable *coverage;    /* drift: source path -> coverage + 1 (see cached_coverage) */
+   GHashTable *source_ids; /* _id set from the pre-pass; NULL when not referenced */
+   GHashTable *accepted;   /* primary ids accepted this run */
+   GHashTable *rejected;   /* primary ids rejected this run */
+   GHashTable *target_ids; /* primary ids already in the target */
+   GHashTable *coverage;   /* drift: source path -> coverage + 1 (see cached_coverage) */
    bool referenced;
 } coll_state_t;
 
@@ -303,8 +303,8 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
          }
          if (e->n_unique && !e->unique_per_doc && !c->unique[e->table_index]) {
             /* key text -> the document id that holds it (16 bytes) */
-            c->unique[e->table_index] = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                              g_free);
+            c->unique[e->table_index] =
+               g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
          }
       }
    }
@@ -375,8 +375,8 @@ mn_converter_add_target_id(mn_converter_t *c, size_t collection, const mn_uuid_t
 }
 
 void
-mn_converter_add_unique_key(mn_converter_t *c, size_t table, const char *const *values,
-                            size_t n, const mn_uuid_t *doc)
+mn_converter_add_unique_key(mn_converter_t *c, size_t table, const char *const *values, size_t n,
+                            const mn_uuid_t *doc)
 {
    GString *k;
 
@@ -450,15 +450,15 @@ mn_converter_references(const mn_converter_t *c, size_t from, size_t to)
 /* ---- one document ---- */
 
 typedef struct {
-   bson_iter_t elem;  /* the element (valid unless is_doc) */
-   bool is_doc;       /* the document itself */
-   int entry;         /* entry index, -1 for the document */
-   int parent;        /* context index of the parent, -1 for the document context */
+   bson_iter_t elem; /* the element (valid unless is_doc) */
+   bool is_doc;      /* the document itself */
+   int entry;        /* entry index, -1 for the document */
+   int parent;       /* context index of the parent, -1 for the document context */
    mn_uuid_t id;
    int64_t index;
-   const char *key;   /* map key, or NULL */
-   const char *path;  /* concrete field path of the element ("" for the document) */
-   bool dropped;      /* skipped: no rows below it */
+   const char *key;  /* map key, or NULL */
+   const char *path; /* concrete field path of the element ("" for the document) */
+   bool dropped;     /* skipped: no rows below it */
 } ctx_t;
 
 typedef struct {
@@ -472,7 +472,7 @@ typedef struct {
    const mn_collection_t *coll;
    const bson_t *doc;
    mn_rowset_t *rs;
-   ctxvec_t ctxs; /* every context of the document, in creation order */
+   ctxvec_t ctxs;          /* every context of the document, in creation order */
    GHashTable *doc_unique; /* per-document unique keys and element ids: char* */
    bool rejected;
 } walk_t;
@@ -490,8 +490,8 @@ reject(walk_t *w, const char *path, const char *fmt, ...)
    msg = g_strdup_vprintf(fmt, ap);
    va_end(ap);
    r.path = g_strdup(path);
-   r.message = g_strdup_printf("document %s, field \"%s\": %s", mn_rowset_doc_id_json(w->rs),
-                               path, msg);
+   r.message =
+      g_strdup_printf("document %s, field \"%s\": %s", mn_rowset_doc_id_json(w->rs), path, msg);
    g_free(msg);
    g_array_append_val(w->rs->rejects, r);
    w->rejected = true;
@@ -532,8 +532,7 @@ resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const
    if (p->root == MN_ROOT_DOC) {
       start = &w->ctxs.items[0];
    } else if (p->root == MN_ROOT_PARENT) {
-      start = ctx->parent >= 0 ? &w->ctxs.items[ctx->parent]
-                               : &w->ctxs.items[0];
+      start = ctx->parent >= 0 ? &w->ctxs.items[ctx->parent] : &w->ctxs.items[0];
    }
    *concrete = start->path;
    if (p->is_key) {
@@ -648,8 +647,7 @@ pred_eval(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
          }
       }
       return true;
-   case MN_PRED_NOT:
-      return !pred_eval(w, ctx, &p->children[0]);
+   case MN_PRED_NOT: return !pred_eval(w, ctx, &p->children[0]);
    }
    return false;
 }
@@ -743,8 +741,7 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
    }
    if (!valid) {
       if (c->on_missing_reference == MN_ON_REJECT) {
-         reject(w, concrete, "reference to a document of collection \"%s\" that %s",
-                c->references,
+         reject(w, concrete, "reference to a document of collection \"%s\" that %s", c->references,
                 uuid_set_has(rs->rejected, &ref) ? "was rejected" : "is not in the source");
       } else {
          count_coercion(w, e, c,
@@ -790,8 +787,7 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
       set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
       return true;
    case MN_SRC_PARENT_ID: {
-      const ctx_t *p = ctx->parent >= 0 ? &w->ctxs.items[ctx->parent]
-                                        : &w->ctxs.items[0];
+      const ctx_t *p = ctx->parent >= 0 ? &w->ctxs.items[ctx->parent] : &w->ctxs.items[0];
       mn_uuid_format(&p->id, idbuf);
       set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
       return true;
@@ -810,8 +806,7 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
    case MN_SRC_CONST:
       set_text(w, r, c->table_column, c->const_value, strlen(c->const_value));
       return true;
-   case MN_SRC_PATH:
-      break;
+   case MN_SRC_PATH: break;
    }
 
    for (size_t i = 0; i < c->n_paths && !found; i++) {
@@ -861,8 +856,7 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
 
    if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
       if (st == MN_VALUE_COERCED) {
-         count_coercion(w, e, c,
-                        coercion_kind(w, "converted from %s", type_label));
+         count_coercion(w, e, c, coercion_kind(w, "converted from %s", type_label));
       }
       set_text(w, r, c->table_column, out->str, out->len);
       bson_string_free(out, true);
@@ -886,9 +880,7 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
 
    /* MN_VALUE_INVALID */
    switch (c->on_invalid) {
-   case MN_ON_REJECT:
-      reject(w, concrete, "%s", reason);
-      return true;
+   case MN_ON_REJECT: reject(w, concrete, "%s", reason); return true;
    case MN_ON_SKIP_ROW:
       count_coercion(w, e, c, coercion_kind(w, "row skipped: invalid %s", type_label));
       return false;
@@ -1138,12 +1130,12 @@ element_id(walk_t *w, const mn_entry_t *e, const ctx_t *parent, ctx_t *c, const 
       mn_uuid_from_value(&idit, &c->id);
       snprintf(key, sizeof key, "id:%d:", e->table_index);
       {
-         char *k = g_strdup_printf("%s%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
-                                   key, c->id.bytes[0], c->id.bytes[1], c->id.bytes[2],
-                                   c->id.bytes[3], c->id.bytes[4], c->id.bytes[5], c->id.bytes[6],
-                                   c->id.bytes[7], c->id.bytes[8], c->id.bytes[9], c->id.bytes[10],
-                                   c->id.bytes[11], c->id.bytes[12], c->id.bytes[13],
-                                   c->id.bytes[14], c->id.bytes[15]);
+         char *k =
+            g_strdup_printf("%s%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+                            key, c->id.bytes[0], c->id.bytes[1], c->id.bytes[2], c->id.bytes[3],
+                            c->id.bytes[4], c->id.bytes[5], c->id.bytes[6], c->id.bytes[7],
+                            c->id.bytes[8], c->id.bytes[9], c->id.bytes[10], c->id.bytes[11],
+                            c->id.bytes[12], c->id.bytes[13], c->id.bytes[14], c->id.bytes[15]);
          if (g_hash_table_contains(w->doc_unique, k)) {
             coercion_t co = {e->table, "id", "duplicate element _id: positional id used"};
             g_array_append_val(w->rs->coercions, co);
@@ -1194,7 +1186,8 @@ walk_entry(walk_t *w, size_t ei)
       if (!resolve(w, &parent, each, &val, &key, &concrete) || is_nullish(&val)) {
          continue;
       }
-      if (BSON_ITER_HOLDS_ARRAY(&val) || (BSON_ITER_HOLDS_DOCUMENT(&val) && e->each_kind == MN_EACH_MAP)) {
+      if (BSON_ITER_HOLDS_ARRAY(&val) ||
+          (BSON_ITER_HOLDS_DOCUMENT(&val) && e->each_kind == MN_EACH_MAP)) {
          bson_iter_t child;
          int64_t index = 0;
          bool is_map = BSON_ITER_HOLDS_DOCUMENT(&val);
@@ -1295,7 +1288,8 @@ walk_entry(walk_t *w, size_t ei)
          emit_row(w, push_ctx(w, &c), e);
          continue;
       }
-      reject(w, concrete, "expected an array%s, found a %s", e->each_kind == MN_EACH_MAP ? " or a document" : "",
+      reject(w, concrete, "expected an array%s, found a %s",
+             e->each_kind == MN_EACH_MAP ? " or a document" : "",
              bson_type_label(bson_iter_type(&val)));
    }
 }

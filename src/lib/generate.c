@@ -326,8 +326,9 @@ mn_gen_manifest_to_json(const mn_gen_manifest_t *mf)
    GString *s = g_string_new(NULL);
    char *out;
 
-   g_string_append_printf(s, "{\n  \"scale\": %" PRIu64 ",\n  \"seed\": %" PRIu64
-                             ",\n  \"mess\": \"%" PRIu64 ".%06" PRIu64 "\",\n",
+   g_string_append_printf(s,
+                          "{\n  \"scale\": %" PRIu64 ",\n  \"seed\": %" PRIu64
+                          ",\n  \"mess\": \"%" PRIu64 ".%06" PRIu64 "\",\n",
                           mf->scale, mf->seed, mf->mess_ppm / MN_GEN_MESS_ONE,
                           mf->mess_ppm % MN_GEN_MESS_ONE);
    g_string_append(s, "  \"collections\": {");
@@ -379,10 +380,10 @@ mn_gen_manifest_to_json(const mn_gen_manifest_t *mf)
 
 typedef struct {
    uint64_t count;
-   uint8_t *traits;        /* count * n_traits trait value indexes */
-   uint8_t *rejected;      /* bit per document (filled as documents are generated) */
-   GArray ***by_value;     /* [trait][value] -> GArray of uint32 document indexes */
-   uint32_t *seq;          /* seq counters per target document (lazily) */
+   uint8_t *traits;    /* count * n_traits trait value indexes */
+   uint8_t *rejected;  /* bit per document (filled as documents are generated) */
+   GArray ***by_value; /* [trait][value] -> GArray of uint32 document indexes */
+   uint32_t *seq;      /* seq counters per target document (lazily) */
    size_t seq_n;
 } coll_state_t;
 
@@ -400,9 +401,15 @@ typedef struct {
 } cum_t;
 
 /* What an element gives: a row, a skipped or merged row, no row at all, or no element. */
-typedef enum { EFF_ROW, EFF_SKIP, EFF_MERGE, EFF_NOROW, EFF_ABSENT,
-               EFF_INVALID /* a row whose value rejects the document: it has no unique key,
-                              so a copy of it is not merged either */ } effect_t;
+typedef enum {
+   EFF_ROW,
+   EFF_SKIP,
+   EFF_MERGE,
+   EFF_NOROW,
+   EFF_ABSENT,
+   EFF_INVALID /* a row whose value rejects the document: it has no unique key,
+                  so a copy of it is not merged either */
+} effect_t;
 
 typedef struct {
    const mn_gen_model_t *m;
@@ -425,14 +432,13 @@ typedef struct {
    bool clean; /* no mess inside (the element of a "scalar" mess) */
    uint64_t *t_rows, *t_merged, *t_skipped;
    bool *drift_seen;
-   GArray *scope; /* named_t */
+   GArray *scope;   /* named_t */
    GHashTable *cum; /* gen pointer -> cum_t */
    uint64_t array_instance;
    uint64_t array_instances;
 } gctx_t;
 
-static void
-fail_gen(gctx_t *g, const char *fmt, ...) MN_PRINTF(2, 3);
+static void fail_gen(gctx_t *g, const char *fmt, ...) MN_PRINTF(2, 3);
 
 static void
 fail_gen(gctx_t *g, const char *fmt, ...)
@@ -646,7 +652,9 @@ append_template(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r, GString *out)
       switch (t->kind) {
       case TPL_TEXT: g_string_append(out, t->text); break;
       case TPL_INDEX: g_string_append_printf(out, "%" PRIu64, g->di); break;
-      case TPL_INT: g_string_append_printf(out, "%0*" PRId64, t->pad, in_range(r, t->lo, t->hi)); break;
+      case TPL_INT:
+         g_string_append_printf(out, "%0*" PRId64, t->pad, in_range(r, t->lo, t->hi));
+         break;
       case TPL_VOCAB: g_string_append(out, pick_list(r, vocab_list(g, t->vocab))); break;
       case TPL_FIELD: {
          const named_t *n = scope_find(g, t->text);
@@ -791,8 +799,9 @@ pick_ref(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r)
 
    if (gen->where_trait < 0) {
       if (!t->count) {
-         fail_gen(g, "collection \"%s\" refers to collection \"%s\", which has no document at this scale",
-                  g->coll->name, g->m->colls[gen->target].name);
+         fail_gen(
+            g, "collection \"%s\" refers to collection \"%s\", which has no document at this scale",
+            g->coll->name, g->m->colls[gen->target].name);
          return -1;
       }
       return (int64_t)below(r, t->count);
@@ -803,7 +812,9 @@ pick_ref(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r)
       }
    }
    if (!total) {
-      fail_gen(g, "collection \"%s\" refers to collection \"%s\", which has no matching document at this scale",
+      fail_gen(g,
+               "collection \"%s\" refers to collection \"%s\", which has no matching document at "
+               "this scale",
                g->coll->name, g->m->colls[gen->target].name);
       return -1;
    }
@@ -998,8 +1009,8 @@ emit_document(gctx_t *g, const mn_gen_field_t *fields, size_t n, uint64_t key, b
 
 /* Emit gen's value under key k. */
 static void
-emit_gen(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, uint64_t key,
-         bson_t *parent, const char *k, effect_t *unused)
+emit_gen(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, uint64_t key, bson_t *parent,
+         const char *k, effect_t *unused)
 {
    rng_t r = stream(key);
    const char *name = f ? f->name : NULL;
@@ -1419,9 +1430,10 @@ mn_gen_run(const mn_gen_model_t *m, const mn_gen_opts_t *o, mn_gen_emit_fn emit,
          for (size_t t = 0; t < mc->n_traits; t++) {
             rng_t r = stream(derive(doc_key(&g, c, d), TAG_TRAIT + t));
             /* the first documents take each value in turn, so every value exists */
-            size_t v = d < mc->traits[t].n && mc->traits[t].cum[d] > (d ? mc->traits[t].cum[d - 1] : 0)
-                          ? (size_t)d
-                          : weighted(&r, mc->traits[t].cum, mc->traits[t].n);
+            size_t v =
+               d < mc->traits[t].n && mc->traits[t].cum[d] > (d ? mc->traits[t].cum[d - 1] : 0)
+                  ? (size_t)d
+                  : weighted(&r, mc->traits[t].cum, mc->traits[t].n);
             uint32_t d32 = (uint32_t)d;
             s->traits[d * mc->n_traits + t] = (uint8_t)v;
             g_array_append_val(s->by_value[t][v], d32);

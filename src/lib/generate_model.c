@@ -91,8 +91,9 @@ static bool
 get_fixed(loader_t *ld, yaml_node_t *n, int decimals, const char *what, int64_t *out)
 {
    if (!parse_fixed(scalar(n), decimals, out)) {
-      fail(ld, MN_MAPPING_BAD_VALUE, n, "%s must be a number with at most %d decimal(s), not \"%s\"",
-           what, decimals, scalar(n) ? scalar(n) : "(not a scalar)");
+      fail(ld, MN_MAPPING_BAD_VALUE, n,
+           "%s must be a number with at most %d decimal(s), not \"%s\"", what, decimals,
+           scalar(n) ? scalar(n) : "(not a scalar)");
       return false;
    }
    return true;
@@ -119,7 +120,8 @@ get_weight(loader_t *ld, yaml_node_t *n, uint64_t *out)
    int64_t v;
 
    if (!parse_fixed(scalar(n), 0, &v) || v < 0 || v > 1000000000) {
-      fail(ld, MN_MAPPING_BAD_VALUE, n, "a weight must be a whole number from 0 to 1000000000, not \"%s\"",
+      fail(ld, MN_MAPPING_BAD_VALUE, n,
+           "a weight must be a whole number from 0 to 1000000000, not \"%s\"",
            scalar(n) ? scalar(n) : "(not a scalar)");
       return false;
    }
@@ -136,14 +138,14 @@ get_date(loader_t *ld, yaml_node_t *n, const char *what, int64_t *out)
 
    if (s && (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &used) == 3) &&
        (s[used] == '\0' ||
-        (sscanf(s + used, "T%2d:%2d:%2dZ%n", &h, &mi, &se, &used) == 3 &&
-         s[10 + used] == '\0')) &&
+        (sscanf(s + used, "T%2d:%2d:%2dZ%n", &h, &mi, &se, &used) == 3 && s[10 + used] == '\0')) &&
        mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && se < 60) {
       *out = (mn_value__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000;
       return true;
    }
-   fail(ld, MN_MAPPING_BAD_VALUE, n, "%s must be a date YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not \"%s\"",
-        what, s ? s : "(not a scalar)");
+   fail(ld, MN_MAPPING_BAD_VALUE, n,
+        "%s must be a date YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not \"%s\"", what,
+        s ? s : "(not a scalar)");
    return false;
 }
 
@@ -261,8 +263,7 @@ parse_list(loader_t *ld, yaml_node_t *n, const char *what, mn_gen_list_t *l)
          }
          return list_from_file(ld, file, scalar(file), l);
       }
-      for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-           p++) {
+      for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
          uint64_t w;
          if (!get_weight(ld, node_at(ld, p->value), &w)) {
             return false;
@@ -308,17 +309,18 @@ parse_count(loader_t *ld, yaml_node_t *n, mn_gen_count_t *c)
       c->lo = bson_malloc0(np * sizeof *c->lo + 1);
       c->hi = bson_malloc0(np * sizeof *c->hi + 1);
       c->cum = bson_malloc0(np * sizeof *c->cum + 1);
-      for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
-           p++) {
+      for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
          yaml_node_t *kn = node_at(ld, p->key);
          const char *k = scalar(kn);
          long long lo, hi;
          int used = 0;
          uint64_t w;
-         if (!k || !((sscanf(k, "%lld-%lld%n", &lo, &hi, &used) == 2 && !k[used]) ||
-                     (sscanf(k, "%lld%n", &lo, &used) == 1 && !k[used] && ((hi = lo), 1))) ||
+         if (!k ||
+             !((sscanf(k, "%lld-%lld%n", &lo, &hi, &used) == 2 && !k[used]) ||
+               (sscanf(k, "%lld%n", &lo, &used) == 1 && !k[used] && ((hi = lo), 1))) ||
              lo < 0 || lo > hi) {
-            fail(ld, MN_MAPPING_BAD_VALUE, kn, "a count range must be \"N\" or \"LOW-HIGH\", not \"%s\"",
+            fail(ld, MN_MAPPING_BAD_VALUE, kn,
+                 "a count range must be \"N\" or \"LOW-HIGH\", not \"%s\"",
                  k ? k : "(not a scalar)");
             return false;
          }
@@ -420,8 +422,9 @@ parse_filter(loader_t *ld, const mn_gen_coll_t *c, yaml_node_t *n, const char *w
    tname = scalar(node_at(ld, p->key));
    *trait = tname ? find_trait(c, tname) : -1;
    if (*trait < 0) {
-      fail(ld, MN_MAPPING_BAD_REFERENCE, n, "%s names trait \"%s\", which collection \"%s\" does not declare",
-           what, tname ? tname : "?", c->name);
+      fail(ld, MN_MAPPING_BAD_REFERENCE, n,
+           "%s names trait \"%s\", which collection \"%s\" does not declare", what,
+           tname ? tname : "?", c->name);
       return false;
    }
    vals = node_at(ld, p->value);
@@ -472,15 +475,15 @@ static bool parse_field(loader_t *ld, yaml_node_t *n, const char *name, const ch
 static void field_cleanup(mn_gen_field_t *f);
 static void gen_cleanup(mn_gen_gen_t *g);
 
-static const char *const GEN_KEYS[] = {"objectid", "ref", "trait", "const", "bool", "pick",
-                                       "template", "int", "long", "double", "decimal", "date",
-                                       "date_text", "document", "array", "oneof", "join", "seq",
-                                       "null", NULL};
+static const char *const GEN_KEYS[] = {"objectid", "ref",      "trait",     "const",    "bool",
+                                       "pick",     "template", "int",       "long",     "double",
+                                       "decimal",  "date",     "date_text", "document", "array",
+                                       "oneof",    "join",     "seq",       "null",     NULL};
 
 /* Fields of a sub-document: {name: spec, ...}. */
 static bool
-parse_fields(loader_t *ld, yaml_node_t *n, const char *parent_path, bool top,
-             mn_gen_field_t **out, size_t *n_out)
+parse_fields(loader_t *ld, yaml_node_t *n, const char *parent_path, bool top, mn_gen_field_t **out,
+             size_t *n_out)
 {
    size_t np;
 
@@ -569,8 +572,8 @@ parse_template(loader_t *ld, yaml_node_t *n, mn_gen_gen_t *g)
             t.vocab = find_vocab(ld->m, name);
          } else {
             fail(ld, MN_MAPPING_BAD_REFERENCE, n,
-                 "template \"%s\": \"{%s}\" is no vocabulary, {index}, {int:LOW-HIGH} or {@field}", s,
-                 inner);
+                 "template \"%s\": \"{%s}\" is no vocabulary, {index}, {int:LOW-HIGH} or {@field}",
+                 s, inner);
             bson_free(inner);
             goto cleanup;
          }
@@ -648,10 +651,11 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
       }
    }
    if (!gkey) {
-      fail(ld, MN_MAPPING_MISSING_KEY, n, "no generator in a field (one of: objectid, ref, trait, "
-                                          "const, bool, pick, template, int, long, double, "
-                                          "decimal, date, date_text, document, array, oneof, "
-                                          "join, seq, null)");
+      fail(ld, MN_MAPPING_MISSING_KEY, n,
+           "no generator in a field (one of: objectid, ref, trait, "
+           "const, bool, pick, template, int, long, double, "
+           "decimal, date, date_text, document, array, oneof, "
+           "join, seq, null)");
       return false;
    }
    {
@@ -680,18 +684,21 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
             return false;
          }
          if (top && strcmp(path, "_id") == 0 && (!from || !to)) {
-            fail(ld, MN_MAPPING_MISSING_KEY, v, "the document _id needs objectid: {from: DATE, to: DATE}");
+            fail(ld, MN_MAPPING_MISSING_KEY, v,
+                 "the document _id needs objectid: {from: DATE, to: DATE}");
             return false;
          }
       } else if (!scalar(v) || strcmp(scalar(v), "true") != 0) {
          fail(ld, MN_MAPPING_BAD_VALUE, v, "objectid must be {from: DATE, to: DATE} or true");
          return false;
       } else if (top && strcmp(path, "_id") == 0) {
-         fail(ld, MN_MAPPING_MISSING_KEY, v, "the document _id needs objectid: {from: DATE, to: DATE}");
+         fail(ld, MN_MAPPING_MISSING_KEY, v,
+              "the document _id needs objectid: {from: DATE, to: DATE}");
          return false;
       }
    } else if (!strcmp(gkey, "ref")) {
-      static const char *const keys[] = {"collection", "where", "on_rejected_target", "reason", NULL};
+      static const char *const keys[] = {"collection", "where", "on_rejected_target", "reason",
+                                         NULL};
       yaml_node_t *c, *w, *r;
       g->kind = MN_GEN_REF;
       if (!expect_kind(ld, v, YAML_MAPPING_NODE, "ref") || !check_keys(ld, v, keys, "ref")) {
@@ -704,18 +711,20 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
       }
       g->target = find_coll(ld->m, scalar(c));
       if (g->target < 0) {
-         fail(ld, MN_MAPPING_BAD_REFERENCE, c, "ref names collection \"%s\", which is neither this one nor declared before it",
+         fail(ld, MN_MAPPING_BAD_REFERENCE, c,
+              "ref names collection \"%s\", which is neither this one nor declared before it",
               scalar(c));
          return false;
       }
-      if ((w = map_get(ld, v, "where")) &&
-          !parse_filter(ld, &ld->m->colls[g->target], w, "where", &g->where_trait, &g->where_mask)) {
+      if ((w = map_get(ld, v, "where")) && !parse_filter(ld, &ld->m->colls[g->target], w, "where",
+                                                         &g->where_trait, &g->where_mask)) {
          return false;
       }
       if ((r = map_get(ld, v, "on_rejected_target"))) {
          const char *s = scalar(r);
          if (!s || (strcmp(s, "reject") && strcmp(s, "keep"))) {
-            fail(ld, MN_MAPPING_BAD_VALUE, r, "unrecognized on_rejected_target \"%s\" (expected one of: reject, keep)",
+            fail(ld, MN_MAPPING_BAD_VALUE, r,
+                 "unrecognized on_rejected_target \"%s\" (expected one of: reject, keep)",
                  s ? s : "?");
             return false;
          }
@@ -734,8 +743,8 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
       g->kind = MN_GEN_TRAIT;
       g->trait = scalar(v) ? find_trait(ld->coll, scalar(v)) : -1;
       if (g->trait < 0) {
-         fail(ld, MN_MAPPING_BAD_REFERENCE, v, "collection \"%s\" has no trait \"%s\"", ld->coll->name,
-              scalar(v) ? scalar(v) : "?");
+         fail(ld, MN_MAPPING_BAD_REFERENCE, v, "collection \"%s\" has no trait \"%s\"",
+              ld->coll->name, scalar(v) ? scalar(v) : "?");
          return false;
       }
    } else if (!strcmp(gkey, "const")) {
@@ -755,8 +764,8 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
       if (scalar(v)) {
          g->vocab = find_vocab(ld->m, scalar(v));
          if (g->vocab < 0) {
-            fail(ld, MN_MAPPING_BAD_REFERENCE, v, "pick names vocabulary \"%s\", which the model does not declare",
-                 scalar(v));
+            fail(ld, MN_MAPPING_BAD_REFERENCE, v,
+                 "pick names vocabulary \"%s\", which the model does not declare", scalar(v));
             return false;
          }
       } else if (!parse_list(ld, v, "pick", &g->list)) {
@@ -793,7 +802,8 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
          return false;
       }
    } else if (!strcmp(gkey, "date") || !strcmp(gkey, "date_text")) {
-      static const char *const keys[] = {"from", "to", "after", "seconds", "cumulative", "from_id", NULL};
+      static const char *const keys[] = {"from",       "to",      "after", "seconds",
+                                         "cumulative", "from_id", NULL};
       yaml_node_t *x;
       g->kind = !strcmp(gkey, "date") ? MN_GEN_DATE : MN_GEN_DATE_TEXT;
       if (!expect_kind(ld, v, YAML_MAPPING_NODE, gkey) || !check_keys(ld, v, keys, gkey)) {
@@ -821,7 +831,8 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
       }
       if (!g->after && !g->from_id && !g->cumulative) {
          if (!map_get(ld, v, "from") || !map_get(ld, v, "to")) {
-            fail(ld, MN_MAPPING_MISSING_KEY, v, "%s needs {from, to}, {after, seconds} or {from_id: true}", gkey);
+            fail(ld, MN_MAPPING_MISSING_KEY, v,
+                 "%s needs {from, to}, {after, seconds} or {from_id: true}", gkey);
             return false;
          }
          if (g->from_ms > g->to_ms) {
@@ -869,7 +880,8 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
       }
       if (join && g->of->gen.kind != MN_GEN_PICK && g->of->gen.kind != MN_GEN_TEMPLATE &&
           g->of->gen.kind != MN_GEN_CONST) {
-         fail(ld, MN_MAPPING_BAD_VALUE, of, "join elements must be strings (pick, template, const)");
+         fail(ld, MN_MAPPING_BAD_VALUE, of,
+              "join elements must be strings (pick, template, const)");
          return false;
       }
    } else if (!strcmp(gkey, "oneof")) {
@@ -936,9 +948,9 @@ static const struct {
    const char *name;
    mn_gen_inj_kind_t kind;
 } INJ_NAMES[] = {
-   {"missing", MN_INJ_MISSING},     {"null", MN_INJ_NULL},       {"case", MN_INJ_CASE},
-   {"spaces", MN_INJ_SPACES},       {"empty", MN_INJ_EMPTY},     {"duplicate", MN_INJ_DUPLICATE},
-   {"dangling", MN_INJ_DANGLING},   {"scalar", MN_INJ_SCALAR},   {"replace", MN_INJ_REPLACE},
+   {"missing", MN_INJ_MISSING},   {"null", MN_INJ_NULL},     {"case", MN_INJ_CASE},
+   {"spaces", MN_INJ_SPACES},     {"empty", MN_INJ_EMPTY},   {"duplicate", MN_INJ_DUPLICATE},
+   {"dangling", MN_INJ_DANGLING}, {"scalar", MN_INJ_SCALAR}, {"replace", MN_INJ_REPLACE},
    {"huge", MN_INJ_HUGE},
 };
 
@@ -962,11 +974,12 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
       return false;
    }
    f->n_mess = 0;
-   f->mess = bson_malloc0(((size_t)(n->data.sequence.items.top - n->data.sequence.items.start) + 1) *
-                          sizeof *f->mess);
-   for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
-      static const char *const keys[] = {"kind", "rate", "expect", "reason", "with", "fields",
-                                         "rows", "count", "row", "unmapped", NULL};
+   f->mess = bson_malloc0(
+      ((size_t)(n->data.sequence.items.top - n->data.sequence.items.start) + 1) * sizeof *f->mess);
+   for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+        it++) {
+      static const char *const keys[] = {"kind", "rate",  "expect", "reason",   "with", "fields",
+                                         "rows", "count", "row",    "unmapped", NULL};
       yaml_node_t *e = node_at(ld, *it), *k, *r, *x;
       mn_gen_inj_t *inj = &f->mess[f->n_mess++];
       bool found = false;
@@ -983,7 +996,8 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
       k = map_get(ld, e, "kind");
       r = map_get(ld, e, "rate");
       if (!k || !r) {
-         fail(ld, MN_MAPPING_MISSING_KEY, e, "missing key \"%s\" in a mess entry", k ? "rate" : "kind");
+         fail(ld, MN_MAPPING_MISSING_KEY, e, "missing key \"%s\" in a mess entry",
+              k ? "rate" : "kind");
          return false;
       }
       for (size_t i = 0; i < sizeof INJ_NAMES / sizeof INJ_NAMES[0]; i++) {
@@ -1014,15 +1028,18 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
             inj->expect = MN_EXPECT_SKIP;
          } else {
             fail(ld, MN_MAPPING_BAD_VALUE, x,
-                 "unrecognized expect \"%s\" (expected one of: none, null, coerce, reject, merge, skip)",
+                 "unrecognized expect \"%s\" (expected one of: none, null, coerce, reject, merge, "
+                 "skip)",
                  s ? s : "?");
             return false;
          }
          if (inj->expect == MN_EXPECT_MERGE || inj->expect == MN_EXPECT_SKIP) {
-            inj->table = is_array && inj->kind == MN_INJ_DUPLICATE ? f->gen.rows_table : f->elem_table;
+            inj->table =
+               is_array && inj->kind == MN_INJ_DUPLICATE ? f->gen.rows_table : f->elem_table;
             if (inj->table < 0) {
                fail(ld, MN_MAPPING_BAD_VALUE, x,
-                    "expect \"%s\" needs a row to act on: field \"%s\" is not an element of an array with rows",
+                    "expect \"%s\" needs a row to act on: field \"%s\" is not an element of an "
+                    "array with rows",
                     s, f->path);
                return false;
             }
@@ -1037,7 +1054,8 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
             return false;
          }
          if (f->elem_table < 0) {
-            fail(ld, MN_MAPPING_BAD_VALUE, x, "row: none applies to elements of an array with rows");
+            fail(ld, MN_MAPPING_BAD_VALUE, x,
+                 "row: none applies to elements of an array with rows");
             return false;
          }
          inj->no_row = true;
@@ -1049,7 +1067,8 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
       case MN_INJ_REPLACE: {
          yaml_node_t *with = map_get(ld, e, "with"), *fields = map_get(ld, e, "fields");
          if (!!with == !!fields) {
-            fail(ld, MN_MAPPING_MISSING_KEY, e, "a replace entry needs \"with\" (a generator) or \"fields\"");
+            fail(ld, MN_MAPPING_MISSING_KEY, e,
+                 "a replace entry needs \"with\" (a generator) or \"fields\"");
             return false;
          }
          if (with) {
@@ -1065,7 +1084,8 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
             char *parent = bson_strdup(f->path);
             char *dot = strrchr(parent, '.');
             if (!f->name) {
-               fail(ld, MN_MAPPING_BAD_VALUE, fields, "\"fields\" replaces a named field, not an array element");
+               fail(ld, MN_MAPPING_BAD_VALUE, fields,
+                    "\"fields\" replaces a named field, not an array element");
                bson_free(parent);
                return false;
             }
@@ -1112,13 +1132,13 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
          break;
       case MN_INJ_DUPLICATE:
          if (!is_array && f->gen.kind != MN_GEN_SEQ && !(f->top && f->name)) {
-            fail(ld, MN_MAPPING_BAD_VALUE, k,
-                 "mess kind \"duplicate\" applies to arrays, seq fields and fields of the document");
+            fail(
+               ld, MN_MAPPING_BAD_VALUE, k,
+               "mess kind \"duplicate\" applies to arrays, seq fields and fields of the document");
             return false;
          }
          break;
-      default:
-         break;
+      default: break;
       }
       if (inj->kind != MN_INJ_REPLACE && (map_get(ld, e, "with") || map_get(ld, e, "fields"))) {
          fail(ld, MN_MAPPING_BAD_VALUE, e, "\"with\" and \"fields\" apply to mess kind replace");
@@ -1132,8 +1152,8 @@ static bool
 parse_field(loader_t *ld, yaml_node_t *n, const char *name, const char *parent_path, bool top,
             int elem_table, mn_gen_field_t *f)
 {
-   static const char *const extra[] = {"optional", "only", "mess", "drift", "rows", "decimals",
-                                       "repeat", NULL};
+   static const char *const extra[] = {"optional", "only",     "mess",   "drift",
+                                       "rows",     "decimals", "repeat", NULL};
    yaml_node_t *x;
 
    memset(f, 0, sizeof *f);
@@ -1197,7 +1217,8 @@ parse_vocabs(loader_t *ld, yaml_node_t *n)
       yaml_node_t *by = map_get(ld, v, "by");
 
       if (!k || !*k || find_vocab(ld->m, k) >= 0) {
-         fail(ld, MN_MAPPING_BAD_VALUE, kn, "vocabulary name \"%s\" is empty or declared twice", k ? k : "");
+         fail(ld, MN_MAPPING_BAD_VALUE, kn, "vocabulary name \"%s\" is empty or declared twice",
+              k ? k : "");
          return false;
       }
       voc->name = bson_strdup(k);
@@ -1219,11 +1240,12 @@ parse_vocabs(loader_t *ld, yaml_node_t *n)
          nl = (size_t)(lists->data.mapping.pairs.top - lists->data.mapping.pairs.start);
          voc->lists = bson_malloc0((nl + 1) * sizeof *voc->lists);
          voc->group_names = bson_malloc0((nl + 1) * sizeof *voc->group_names);
-         for (yaml_node_pair_t *q = lists->data.mapping.pairs.start; q < lists->data.mapping.pairs.top;
-              q++) {
+         for (yaml_node_pair_t *q = lists->data.mapping.pairs.start;
+              q < lists->data.mapping.pairs.top; q++) {
             voc->group_names[voc->n_groups] = bson_strdup(scalar(node_at(ld, q->key)));
             voc->n_groups++;
-            if (!parse_list(ld, node_at(ld, q->value), "a vocabulary", &voc->lists[voc->n_groups - 1])) {
+            if (!parse_list(ld, node_at(ld, q->value), "a vocabulary",
+                            &voc->lists[voc->n_groups - 1])) {
                return false;
             }
          }
@@ -1288,12 +1310,14 @@ check_fields(loader_t *ld, mn_gen_coll_t *c, mn_gen_field_t *fields, size_t n)
       if (f->gen.kind == MN_GEN_SEQ) {
          bool ok = false;
          for (size_t j = 0; j < i; j++) {
-            ok |= fields[j].name && !strcmp(fields[j].name, f->gen.per) && fields[j].gen.kind == MN_GEN_REF;
+            ok |= fields[j].name && !strcmp(fields[j].name, f->gen.per) &&
+                  fields[j].gen.kind == MN_GEN_REF;
          }
          if (!ok) {
-            mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_REFERENCE,
-                         "model file \"%s\", line %d: seq per \"%s\": no ref field of that name before it",
-                         ld->y.name, f->line, f->gen.per);
+            mn_set_error(
+               ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_REFERENCE,
+               "model file \"%s\", line %d: seq per \"%s\": no ref field of that name before it",
+               ld->y.name, f->line, f->gen.per);
             return false;
          }
       }
@@ -1326,7 +1350,8 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
       return false;
    }
    if (strchr(scalar(name), '/') || scalar(name)[0] == '.') {
-      fail(ld, MN_MAPPING_BAD_VALUE, name, "collection name \"%s\" cannot be a file name", scalar(name));
+      fail(ld, MN_MAPPING_BAD_VALUE, name, "collection name \"%s\" cannot be a file name",
+           scalar(name));
       return false;
    }
    c->name = bson_strdup(scalar(name));
@@ -1339,7 +1364,8 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
       static const char *const ckeys[] = {"per_scale", NULL};
       yaml_node_t *ps = map_get(ld, count, "per_scale");
       int64_t v;
-      if (!expect_kind(ld, count, YAML_MAPPING_NODE, "count") || !check_keys(ld, count, ckeys, "count")) {
+      if (!expect_kind(ld, count, YAML_MAPPING_NODE, "count") ||
+          !check_keys(ld, count, ckeys, "count")) {
          return false;
       }
       if (!ps) {
@@ -1380,9 +1406,11 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
       if (!expect_kind(ld, x, YAML_SEQUENCE_NODE, "rows")) {
          return false;
       }
-      c->rows = bson_malloc0(((size_t)(x->data.sequence.items.top - x->data.sequence.items.start) + 1) *
-                             sizeof *c->rows);
-      for (yaml_node_item_t *it = x->data.sequence.items.start; it < x->data.sequence.items.top; it++) {
+      c->rows =
+         bson_malloc0(((size_t)(x->data.sequence.items.top - x->data.sequence.items.start) + 1) *
+                      sizeof *c->rows);
+      for (yaml_node_item_t *it = x->data.sequence.items.start; it < x->data.sequence.items.top;
+           it++) {
          yaml_node_t *r = node_at(ld, *it);
          mn_gen_rows_t *rw = &c->rows[c->n_rows++];
          rw->trait = -1;
@@ -1400,7 +1428,8 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
                return false;
             }
             rw->table = table_index(ld->m, scalar(t));
-            if ((w = map_get(ld, r, "when")) && !parse_filter(ld, c, w, "when", &rw->trait, &rw->mask)) {
+            if ((w = map_get(ld, r, "when")) &&
+                !parse_filter(ld, c, w, "when", &rw->trait, &rw->mask)) {
                return false;
             }
          }
@@ -1420,12 +1449,13 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
       }
    }
    if (c->id_field < 0 || c->fields[c->id_field].gen.kind != MN_GEN_OBJECTID) {
-      fail(ld, MN_MAPPING_MISSING_KEY, x, "collection \"%s\" needs an _id field with objectid: {from, to}",
-           c->name);
+      fail(ld, MN_MAPPING_MISSING_KEY, x,
+           "collection \"%s\" needs an _id field with objectid: {from, to}", c->name);
       return false;
    }
    if (c->fields[c->id_field].n_mess || c->fields[c->id_field].optional_ppb) {
-      fail(ld, MN_MAPPING_BAD_VALUE, x, "the _id of collection \"%s\" cannot be optional or messed", c->name);
+      fail(ld, MN_MAPPING_BAD_VALUE, x, "the _id of collection \"%s\" cannot be optional or messed",
+           c->name);
       return false;
    }
    return check_fields(ld, c, c->fields, c->n_fields);

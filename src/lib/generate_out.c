@@ -20,9 +20,9 @@ typedef struct {
    const char *out;
    mn_gen_format_t format;
    bool gzip;
-   char *dir;          /* folder of the collection files */
-   char *current;      /* collection being written */
-   char *path;         /* its file */
+   char *dir;     /* folder of the collection files */
+   char *current; /* collection being written */
+   char *path;    /* its file */
    FILE *f;
    gzFile gz;
    /* live */
@@ -61,8 +61,8 @@ bulk_flush(writer_t *w, mn_error_t *error)
    w->bulk = NULL;
    w->in_bulk = 0;
    if (!ok) {
-      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY, "could not insert into collection \"%s\": %s",
-                   w->current, berr.message);
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY,
+                   "could not insert into collection \"%s\": %s", w->current, berr.message);
    }
    return ok;
 }
@@ -226,7 +226,8 @@ mn_generate(const mn_gen_model_t *m, const mn_gen_opts_t *o, const char *out,
       mongoc_init();
       uri = mongoc_uri_new_with_error(out, &berr);
       if (!uri) {
-         mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_CONNECT, "invalid MongoDB URI: %s", berr.message);
+         mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_CONNECT, "invalid MongoDB URI: %s",
+                      berr.message);
          goto cleanup;
       }
       w.client = mongoc_client_new_from_uri(uri);
@@ -236,8 +237,8 @@ mn_generate(const mn_gen_model_t *m, const mn_gen_opts_t *o, const char *out,
       }
       mongoc_client_set_appname(w.client, "mongonorm-generate");
    } else {
-      w.dir = format == MN_GEN_FORMAT_DUMP ? g_strdup_printf("%s/%s", out, w.database)
-                                           : g_strdup(out);
+      w.dir =
+         format == MN_GEN_FORMAT_DUMP ? g_strdup_printf("%s/%s", out, w.database) : g_strdup(out);
       if (!mkdirs(w.dir, error)) {
          goto cleanup;
       }

@@ -25,9 +25,9 @@ typedef struct {
 /** A vocabulary: one list, or one list per value of a trait (grouped, `by`). */
 typedef struct {
    char *name;
-   char *by;              /* NULL: not grouped; else a trait name */
-   char **group_names;    /* grouped: the trait values that have a list */
-   mn_gen_list_t *lists;  /* grouped: one per group; else lists[0] */
+   char *by;             /* NULL: not grouped; else a trait name */
+   char **group_names;   /* grouped: the trait values that have a list */
+   mn_gen_list_t *lists; /* grouped: one per group; else lists[0] */
    size_t n_groups;
 } mn_gen_vocab_t;
 
@@ -65,11 +65,11 @@ typedef enum { TPL_TEXT, TPL_VOCAB, TPL_INDEX, TPL_INT, TPL_FIELD } mn_gen_tpl_k
 
 typedef struct {
    mn_gen_tpl_kind_t kind;
-   char *text;   /* TPL_TEXT literal; TPL_FIELD field name */
-   int vocab;    /* TPL_VOCAB */
+   char *text;     /* TPL_TEXT literal; TPL_FIELD field name */
+   int vocab;      /* TPL_VOCAB */
    int64_t lo, hi; /* TPL_INT; width in lo for zero padding is `pad` */
    int pad;
-   int lower;    /* TPL_VOCAB/TPL_FIELD: 1 = lower-case ASCII */
+   int lower; /* TPL_VOCAB/TPL_FIELD: 1 = lower-case ASCII */
 } mn_gen_tpl_t;
 
 struct mn_gen_gen {
@@ -87,18 +87,18 @@ struct mn_gen_gen {
    int decimals;
    /* DATE, DATE_TEXT: ms since the epoch */
    int64_t from_ms, to_ms;
-   char *after;            /* a date field already generated (this level or above) */
+   char *after;              /* a date field already generated (this level or above) */
    int64_t step_lo, step_hi; /* ms after `after` (or after the previous element) */
-   bool cumulative;        /* in an array: each element after the previous one */
-   bool from_id;           /* the document's _id timestamp */
+   bool cumulative;          /* in an array: each element after the previous one */
+   bool from_id;             /* the document's _id timestamp */
    /* BOOL */
    uint64_t true_ppb;
    /* CONST */
    char *text;
    /* REF */
-   int target;             /* collection index */
-   int where_trait;        /* -1: any document */
-   uint64_t where_mask;    /* bit per trait value */
+   int target;          /* collection index */
+   int where_trait;     /* -1: any document */
+   uint64_t where_mask; /* bit per trait value */
    bool reject_if_rejected;
    char *reject_reason;
    /* TRAIT */
@@ -109,8 +109,8 @@ struct mn_gen_gen {
    mn_gen_field_t *of;
    mn_gen_count_t count;
    bool distinct;
-   char *sep;              /* JOIN */
-   int rows_table;         /* ARRAY/JOIN/DOCUMENT: each element (or the document) is a row; -1 */
+   char *sep;      /* JOIN */
+   int rows_table; /* ARRAY/JOIN/DOCUMENT: each element (or the document) is a row; -1 */
    /* ONEOF */
    mn_gen_gen_t *alts;
    uint64_t *alt_cum;
@@ -144,27 +144,27 @@ typedef struct {
    mn_gen_gen_t *with;     /* REPLACE: a generator ... */
    mn_gen_field_t *fields; /* ... or fields emitted instead of this one */
    size_t n_fields;
-   int rows_table;         /* REPLACE: the replacement feeds one row of this table */
-   mn_gen_count_t huge;    /* HUGE: element count */
-   int table;              /* MERGE/SKIP: the table whose row it affects */
-   bool no_row;            /* `row: none`: the element then produces no row at all */
-   int unmapped;           /* `unmapped: path`: index in drift_paths, or -1 */
+   int rows_table;      /* REPLACE: the replacement feeds one row of this table */
+   mn_gen_count_t huge; /* HUGE: element count */
+   int table;           /* MERGE/SKIP: the table whose row it affects */
+   bool no_row;         /* `row: none`: the element then produces no row at all */
+   int unmapped;        /* `unmapped: path`: index in drift_paths, or -1 */
 } mn_gen_inj_t;
 
 struct mn_gen_field {
-   char *name;             /* NULL for an array element */
-   char *path;             /* dotted, no indexes: for reasons and injection counts */
+   char *name; /* NULL for an array element */
+   char *path; /* dotted, no indexes: for reasons and injection counts */
    int line;
    mn_gen_gen_t gen;
-   uint64_t optional_ppb;  /* probability that the field is absent (clean data) */
-   int only_trait;         /* -1: every document */
+   uint64_t optional_ppb; /* probability that the field is absent (clean data) */
+   int only_trait;        /* -1: every document */
    uint64_t only_mask;
    mn_gen_inj_t *mess;
    size_t n_mess;
-   int elem_table;         /* for an array element: the array's rows table (or -1) */
-   bool top;               /* a field of the document itself */
-   bool drift;             /* the mapping does not know it (counted as unmapped) */
-   int drift_index;        /* its index in mn_gen_model_t.drift_paths */
+   int elem_table;  /* for an array element: the array's rows table (or -1) */
+   bool top;        /* a field of the document itself */
+   bool drift;      /* the mapping does not know it (counted as unmapped) */
+   int drift_index; /* its index in mn_gen_model_t.drift_paths */
 };
 
 typedef struct {
@@ -190,9 +190,9 @@ typedef struct {
    size_t n_rows;
    mn_gen_field_t *fields;
    size_t n_fields;
-   int id_field;           /* index of the _id field (an OBJECTID), or -1 */
-   int *vocab_trait;       /* per vocabulary: the trait it is grouped by here, or -1 */
-   int **vocab_group;      /* per vocabulary: per trait value, the list index (-1: none) */
+   int id_field;      /* index of the _id field (an OBJECTID), or -1 */
+   int *vocab_trait;  /* per vocabulary: the trait it is grouped by here, or -1 */
+   int **vocab_group; /* per vocabulary: per trait value, the list index (-1: none) */
 } mn_gen_coll_t;
 
 struct mn_gen_model {

@@ -133,9 +133,7 @@ mn_uuid_from_value(const bson_iter_t *value, mn_uuid_t *out)
    double d;
 
    switch (bson_iter_type(value)) {
-   case BSON_TYPE_OID:
-      mn_uuid_from_oid(bson_iter_oid(value), out);
-      return;
+   case BSON_TYPE_OID: mn_uuid_from_oid(bson_iter_oid(value), out); return;
    case BSON_TYPE_UTF8: {
       uint32_t len = 0;
       const char *str = bson_iter_utf8(value, &len);
@@ -199,8 +197,7 @@ mn_uuid_from_value(const bson_iter_t *value, mn_uuid_t *out)
 }
 
 void
-mn_uuid_derive(const mn_uuid_t *parent, const char *component, const char *index,
-               mn_uuid_t *out)
+mn_uuid_derive(const mn_uuid_t *parent, const char *component, const char *index, mn_uuid_t *out)
 {
    char parent_text[MN_UUID_TEXT_LEN + 1];
    bson_string_t *s;

@@ -355,10 +355,11 @@ parse_units(loader_t *ld, yaml_node_t *n, mn_column_t *c)
 static bool
 parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d, mn_column_t *c)
 {
-   static const char *const keys[] = {"path", "value", "const", "type", "precision", "scale",
-                                      "transform", "empty", "enum", "units", "references",
-                                      "on_invalid", "raw_to", "required", "on_missing",
-                                      "on_missing_reference", "default", NULL};
+   static const char *const keys[] = {"path",      "value",    "const",      "type",
+                                      "precision", "scale",    "transform",  "empty",
+                                      "enum",      "units",    "references", "on_invalid",
+                                      "raw_to",    "required", "on_missing", "on_missing_reference",
+                                      "default",   NULL};
    static const char *const VALUES[] = {"doc_id", "parent_id", "index", "key", NULL};
    static const char *const EMPTY[] = {"keep", "null", "invalid", NULL};
    static const char *const TRANSFORMS[] = {"trim", "lower", "upper", NULL};
@@ -457,7 +458,8 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
          return false;
       }
    }
-   if ((v = map_get(ld, n, "precision")) && !parse_int(ld, v, "precision", 1, 1000, &c->spec.precision)) {
+   if ((v = map_get(ld, n, "precision")) &&
+       !parse_int(ld, v, "precision", 1, 1000, &c->spec.precision)) {
       return false;
    }
    if ((v = map_get(ld, n, "scale")) && !parse_int(ld, v, "scale", 0, 1000, &c->spec.scale)) {
@@ -560,8 +562,7 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
        (map_get(ld, n, "type") || map_get(ld, n, "enum") || map_get(ld, n, "units") ||
         map_get(ld, n, "references") || map_get(ld, n, "transform"))) {
       fail(ld, MN_MAPPING_BAD_VALUE, n,
-           "%s: type, transform, enum, units and references apply only to \"path\" columns",
-           where);
+           "%s: type, transform, enum, units and references apply only to \"path\" columns", where);
       return false;
    }
    return true;
@@ -589,26 +590,25 @@ pred_cleanup(mn_pred_t *p)
 static bool
 parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
 {
-   static const char *const keys[] = {"path", "in", "ignore_case", "exists", "nonempty", "any",
-                                      "all", "not", NULL};
+   static const char *const keys[] = {"path", "in",  "ignore_case", "exists", "nonempty",
+                                      "any",  "all", "not",         NULL};
    yaml_node_t *v;
 
    memset(p, 0, sizeof *p);
-   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "\"when\"") ||
-       !check_keys(ld, n, keys, "\"when\"")) {
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "\"when\"") || !check_keys(ld, n, keys, "\"when\"")) {
       return false;
    }
    if ((v = map_get(ld, n, "exists"))) {
       p->kind = MN_PRED_EXISTS;
-      return scalar(v) ? parse_path(ld, v, scalar(v), true, &p->path)
-                       : (fail(ld, MN_MAPPING_BAD_VALUE, v, "\"exists\" takes a field path"),
-                          false);
+      return scalar(v)
+                ? parse_path(ld, v, scalar(v), true, &p->path)
+                : (fail(ld, MN_MAPPING_BAD_VALUE, v, "\"exists\" takes a field path"), false);
    }
    if ((v = map_get(ld, n, "nonempty"))) {
       p->kind = MN_PRED_NONEMPTY;
-      return scalar(v) ? parse_path(ld, v, scalar(v), true, &p->path)
-                       : (fail(ld, MN_MAPPING_BAD_VALUE, v, "\"nonempty\" takes a field path"),
-                          false);
+      return scalar(v)
+                ? parse_path(ld, v, scalar(v), true, &p->path)
+                : (fail(ld, MN_MAPPING_BAD_VALUE, v, "\"nonempty\" takes a field path"), false);
    }
    if ((v = map_get(ld, n, "not"))) {
       p->kind = MN_PRED_NOT;
@@ -668,15 +668,16 @@ parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
       }
       return true;
    }
-   fail(ld, MN_MAPPING_MISSING_KEY, n, "\"when\" needs one of \"path\", \"exists\", \"nonempty\", \"any\", \"all\", \"not\"");
+   fail(ld, MN_MAPPING_MISSING_KEY, n,
+        "\"when\" needs one of \"path\", \"exists\", \"nonempty\", \"any\", \"all\", \"not\"");
    return false;
 }
 
 /* ---- table entries ---- */
 
 static bool
-add_columns(loader_t *ld, yaml_node_t *cols, const defaults_t *d, mn_table_t *t,
-            mn_column_t **out, size_t *n_out, const char *key)
+add_columns(loader_t *ld, yaml_node_t *cols, const defaults_t *d, mn_table_t *t, mn_column_t **out,
+            size_t *n_out, const char *key)
 {
    if (!expect_kind(ld, cols, YAML_MAPPING_NODE, "\"columns\"")) {
       return false;
@@ -717,10 +718,11 @@ static const struct {
    const char *name;
    bson_type_t type;
 } SHAPE_TYPES[] = {
-   {"string", BSON_TYPE_UTF8},     {"document", BSON_TYPE_DOCUMENT}, {"array", BSON_TYPE_ARRAY},
-   {"int", BSON_TYPE_INT32},       {"long", BSON_TYPE_INT64},        {"double", BSON_TYPE_DOUBLE},
-   {"decimal", BSON_TYPE_DECIMAL128}, {"bool", BSON_TYPE_BOOL},      {"date", BSON_TYPE_DATE_TIME},
-   {"objectId", BSON_TYPE_OID},
+   {"string", BSON_TYPE_UTF8},        {"document", BSON_TYPE_DOCUMENT},
+   {"array", BSON_TYPE_ARRAY},        {"int", BSON_TYPE_INT32},
+   {"long", BSON_TYPE_INT64},         {"double", BSON_TYPE_DOUBLE},
+   {"decimal", BSON_TYPE_DECIMAL128}, {"bool", BSON_TYPE_BOOL},
+   {"date", BSON_TYPE_DATE_TIME},     {"objectId", BSON_TYPE_OID},
 };
 
 static void
@@ -769,9 +771,10 @@ static bool
 parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
             const defaults_t *d, mn_entry_t *e)
 {
-   static const char *const keys[] = {"table", "name", "parent", "each", "each_as", "split",
-                                      "on_scalar", "when", "unique", "on_duplicate", "key",
-                                      "columns", "shapes", "on_other_shape", NULL};
+   static const char *const keys[] = {"table",   "name",           "parent",    "each",
+                                      "each_as", "split",          "on_scalar", "when",
+                                      "unique",  "on_duplicate",   "key",       "columns",
+                                      "shapes",  "on_other_shape", NULL};
    static const char *const EACH_AS[] = {"array", "map", NULL};
    static const char *const ON_SCALAR[] = {"reject", "single", NULL};
    static const char *const ON_DUP[] = {"reject", "merge", NULL};
@@ -809,7 +812,8 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
    for (size_t i = 0; i < coll->n_entries; i++) {
       if (strcmp(coll->entries[i].name, e->name) == 0) {
          fail(ld, MN_MAPPING_BAD_VALUE, n,
-              "entry name \"%s\" is used twice in collection \"%s\" (give each entry its own \"name\")",
+              "entry name \"%s\" is used twice in collection \"%s\" (give each entry its own "
+              "\"name\")",
               e->name, coll->name);
          return false;
       }
@@ -992,8 +996,7 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
             continue;
          }
          target = entry_find_column(e, cols[i].raw_to_name);
-         cols[i].raw_to = target ? target->table_column
-                                 : table_column(t, cols[i].raw_to_name);
+         cols[i].raw_to = target ? target->table_column : table_column(t, cols[i].raw_to_name);
       }
    }
 
@@ -1056,8 +1059,8 @@ typedef struct {
 static bool
 parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
 {
-   static const char *const keys[] = {"collection", "ignore", "watermark", "defaults", "tables",
-                                      NULL};
+   static const char *const keys[] = {"collection", "ignore", "watermark",
+                                      "defaults",   "tables", NULL};
    defaults_t d = {MN_ON_REJECT, MN_ON_REJECT, MN_ON_REJECT};
    char where[300];
    yaml_node_t *v;
@@ -1120,7 +1123,6 @@ parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
          return false;
       }
       coll->n_entries++;
-
    }
    if (coll->n_entries == 0) {
       fail(ld, MN_MAPPING_MISSING_KEY, v, "%s maps to no table", where);
@@ -1326,7 +1328,8 @@ load(loader_t *ld)
       return NULL;
    }
    if (!scalar(v) || strcmp(scalar(v), "1") != 0) {
-      fail(ld, MN_MAPPING_BAD_VALUE, v, "unsupported mapping version \"%s\" (this tool reads version 1)",
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "unsupported mapping version \"%s\" (this tool reads version 1)",
            scalar(v) ? scalar(v) : "");
       return NULL;
    }
@@ -1348,7 +1351,8 @@ load(loader_t *ld)
         it++) {
       mn_collection_t *coll;
 
-      m->collections = bson_realloc(m->collections, (m->n_collections + 1) * sizeof *m->collections);
+      m->collections =
+         bson_realloc(m->collections, (m->n_collections + 1) * sizeof *m->collections);
       coll = &m->collections[m->n_collections];
       m->n_collections++;
       if (!parse_collection(ld, node_at(ld, *it), (int)(m->n_collections - 1), coll)) {

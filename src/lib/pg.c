@@ -246,8 +246,8 @@ mn_pg_init_schema(PGconn *conn, const char *sql_dir, int *applied, mn_error_t *e
    }
    dir = opendir(sql_dir);
    if (!dir) {
-      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open SQL folder \"%s\": %s",
-                   sql_dir, strerror(errno));
+      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open SQL folder \"%s\": %s", sql_dir,
+                   strerror(errno));
       return false;
    }
    while ((ent = readdir(dir))) {
@@ -265,8 +265,8 @@ mn_pg_init_schema(PGconn *conn, const char *sql_dir, int *applied, mn_error_t *e
    }
    closedir(dir);
    if (n == 0) {
-      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN,
-                   "SQL folder \"%s\" holds no NNN_name.sql file", sql_dir);
+      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "SQL folder \"%s\" holds no NNN_name.sql file",
+                   sql_dir);
       goto cleanup;
    }
    qsort(files, n, sizeof *files, cmp_sqlfile);
@@ -372,8 +372,8 @@ mn_pg_check_mapping(PGconn *conn, const mn_mapping_t *m, mn_error_t *error)
          PQclear(res);
          if (!found) {
             mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA,
-                         "the target has no column \"%s\" in table \"%s.%s\"",
-                         tab->columns[c], m->schema, tab->name);
+                         "the target has no column \"%s\" in table \"%s.%s\"", tab->columns[c],
+                         m->schema, tab->name);
             return false;
          }
       }

@@ -20,11 +20,11 @@ typedef enum {
 /** A compiled dot path. n_segments == 0 with root ELEMENT means `$` (the element itself). */
 typedef struct {
    mn_path_root_t root;
-   bool is_key;      /**< `$key`: the map key of the element */
-   char **segments;  /**< owned */
+   bool is_key;     /**< `$key`: the map key of the element */
+   char **segments; /**< owned */
    size_t n_segments;
-   char *text;       /**< as written, for messages; owned */
-   char *joined;     /**< the segments joined with dots (no $doc./$parent.); owned */
+   char *text;   /**< as written, for messages; owned */
+   char *joined; /**< the segments joined with dots (no $doc./$parent.); owned */
 } mn_path_t;
 
 typedef enum {
@@ -39,23 +39,23 @@ typedef enum {
 typedef enum { MN_ON_REJECT = 0, MN_ON_NULL, MN_ON_SKIP_ROW } mn_policy_t;
 
 typedef struct {
-   char *name;        /**< column name; owned */
-   int table_column;  /**< index in the table's column list */
-   int line;          /**< line in the mapping file */
+   char *name;       /**< column name; owned */
+   int table_column; /**< index in the table's column list */
+   int line;         /**< line in the mapping file */
    mn_source_kind_col_t kind;
-   mn_path_t *paths;  /**< alternatives, first present wins; owned */
+   mn_path_t *paths; /**< alternatives, first present wins; owned */
    size_t n_paths;
-   char *const_value; /**< for MN_SRC_CONST; owned */
-   char *default_value; /**< `default`: used (and counted) when the path is absent; owned */
+   char *const_value;    /**< for MN_SRC_CONST; owned */
+   char *default_value;  /**< `default`: used (and counted) when the path is absent; owned */
    mn_value_spec_t spec; /**< arrays inside are owned by the column */
    bool required;
    mn_policy_t on_invalid;
    mn_policy_t on_missing;           /**< REJECT or SKIP_ROW */
    mn_policy_t on_missing_reference; /**< REJECT or NULL */
-   int raw_to;        /**< table column receiving unconverted text, -1 none */
-   char *raw_to_name; /**< as written, resolved to raw_to after the entry is read; owned */
-   char *references;  /**< collection name, or NULL; owned */
-   int ref_collection;/**< index of that collection in the plan, -1 none */
+   int raw_to;                       /**< table column receiving unconverted text, -1 none */
+   char *raw_to_name;  /**< as written, resolved to raw_to after the entry is read; owned */
+   char *references;   /**< collection name, or NULL; owned */
+   int ref_collection; /**< index of that collection in the plan, -1 none */
 } mn_column_t;
 
 /** A predicate of `when`. */
@@ -71,7 +71,7 @@ typedef enum {
 typedef struct mn_pred {
    mn_pred_kind_t kind;
    mn_path_t path;
-   char **values;  /**< MN_PRED_IN */
+   char **values; /**< MN_PRED_IN */
    size_t n_values;
    bool ignore_case;
    struct mn_pred *children; /**< ANY, ALL, NOT (one) */
@@ -88,10 +88,10 @@ typedef enum { MN_EACH_NONE = 0, MN_EACH_ARRAY, MN_EACH_MAP } mn_each_t;
 
 /** One table entry of a collection. */
 typedef struct {
-   char *name;           /**< entry name; owned */
-   char *table;          /**< target table; owned */
-   int table_index;      /**< in mn_mapping.tables */
-   int parent;           /**< entry index in the collection, -1 = the document */
+   char *name;      /**< entry name; owned */
+   char *table;     /**< target table; owned */
+   int table_index; /**< in mn_mapping.tables */
+   int parent;      /**< entry index in the collection, -1 = the document */
    int line;
    mn_each_t each_kind;
    mn_path_t each;       /**< valid when each_kind != NONE */
@@ -100,10 +100,10 @@ typedef struct {
    mn_pred_t *when;      /**< owned, or NULL */
    mn_column_t *columns; /**< owned */
    size_t n_columns;
-   mn_shape_t *shapes;   /**< owned */
+   mn_shape_t *shapes; /**< owned */
    size_t n_shapes;
-   bool other_shape_skip;/**< on_other_shape: skip_row (else reject) */
-   int *unique;          /**< table column indexes of the unique key; owned */
+   bool other_shape_skip; /**< on_other_shape: skip_row (else reject) */
+   int *unique;           /**< table column indexes of the unique key; owned */
    size_t n_unique;
    bool unique_per_doc;  /**< the key includes the doc_id column */
    bool duplicate_merge; /**< on_duplicate: merge (else reject) */
@@ -111,29 +111,29 @@ typedef struct {
 } mn_entry_t;
 
 typedef struct {
-   char *name;           /**< collection; owned */
+   char *name; /**< collection; owned */
    int line;
-   mn_entry_t *entries;  /**< owned; entries[0] is the primary row */
+   mn_entry_t *entries; /**< owned; entries[0] is the primary row */
    size_t n_entries;
-   char **ignore;        /**< ignored source paths; owned */
+   char **ignore; /**< ignored source paths; owned */
    size_t n_ignore;
-   char **covered;       /**< mapped source paths (normalized, no array indexes); owned */
+   char **covered; /**< mapped source paths (normalized, no array indexes); owned */
    size_t n_covered;
-   char **iterated;      /**< paths some `each` iterates (their scalar elements are mapped) */
+   char **iterated; /**< paths some `each` iterates (their scalar elements are mapped) */
    size_t n_iterated;
-   char **maps;          /**< paths iterated as maps: their keys read as "*" in drift paths */
+   char **maps; /**< paths iterated as maps: their keys read as "*" in drift paths */
    size_t n_maps;
-   char *watermark;      /**< or NULL; owned */
+   char *watermark; /**< or NULL; owned */
 } mn_collection_t;
 
 typedef struct {
-   char *name;           /**< unqualified; owned */
-   char **columns;       /**< union of the columns its entries write; [0] is the key; owned */
+   char *name;     /**< unqualified; owned */
+   char **columns; /**< union of the columns its entries write; [0] is the key; owned */
    size_t n_columns;
-   char *key;            /**< key column name (= columns[0]); owned */
-   int collection;       /**< the collection feeding it (the first, if several) */
-   bool is_primary;      /**< holds the primary rows of its collection */
-   int doc_id_column;    /**< column with the document id (0 for primary tables) */
+   char *key;         /**< key column name (= columns[0]); owned */
+   int collection;    /**< the collection feeding it (the first, if several) */
+   bool is_primary;   /**< holds the primary rows of its collection */
+   int doc_id_column; /**< column with the document id (0 for primary tables) */
 } mn_table_t;
 
 struct mn_mapping {

@@ -42,14 +42,14 @@ rejects_open(rejects_t *r, const char *path, mn_error_t *error)
    r->path = path;
    r->f = NULL;
    if (fd < 0) {
-      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not create reject file \"%s\": %s",
-                   path, strerror(errno));
+      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not create reject file \"%s\": %s", path,
+                   strerror(errno));
       return false;
    }
    /* An existing file keeps its mode with O_CREAT: make sure it is private. */
    if (fchmod(fd, 0600) != 0) {
-      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not protect reject file \"%s\": %s",
-                   path, strerror(errno));
+      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not protect reject file \"%s\": %s", path,
+                   strerror(errno));
       close(fd);
       return false;
    }
@@ -133,7 +133,8 @@ reject_document(rejects_t *r, const mn_mapping_t *m, const char *collection, con
    if (bson_validate(doc, BSON_VALIDATE_UTF8, NULL)) {
       BSON_APPEND_DOCUMENT(&line, "document", doc);
    } else {
-      BSON_APPEND_BINARY(&line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc), doc->len);
+      BSON_APPEND_BINARY(&line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc),
+                         doc->len);
    }
    BSON_APPEND_ARRAY_BEGIN(&line, "rows", &arr);
    for (size_t i = 0; i < mn_rowset_n_rows(rows); i++) {
@@ -326,8 +327,8 @@ check_member(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
 static bool
 membership_changed(run_t *r, size_t c, mn_error_t *error, bool *changed)
 {
-   mn_doc_state_t *st = mn_doc_state_load(r->conn, mn_mapping_collection_name(r->m, c), 0, false,
-                                          error);
+   mn_doc_state_t *st =
+      mn_doc_state_load(r->conn, mn_mapping_collection_name(r->m, c), 0, false, error);
    membership_t mb = {r->conv, c, false};
 
    if (!st) {
@@ -376,8 +377,8 @@ prepass_ids(mn_source_t *src, const mn_mapping_t *m, mn_converter_t *conv, mn_er
 }
 
 static bool
-record_run_start(PGconn *conn, const char *source, const char *mapping, char *run_id,
-                 size_t size, mn_error_t *error)
+record_run_start(PGconn *conn, const char *source, const char *mapping, char *run_id, size_t size,
+                 mn_error_t *error)
 {
    const char *params[2] = {source, mapping};
    PGresult *res = PQexecParams(conn,
@@ -464,8 +465,8 @@ track_watermark(pass_t *p, const bson_t *doc)
       return;
    }
    if (!bson_iter_init_find(&cur, &p->wm_max, "v")) {
-      higher = BSON_ITER_HOLDS_DATE_TIME(&it) || BSON_ITER_HOLDS_OID(&it) ||
-               BSON_ITER_HOLDS_NUMBER(&it);
+      higher =
+         BSON_ITER_HOLDS_DATE_TIME(&it) || BSON_ITER_HOLDS_OID(&it) || BSON_ITER_HOLDS_NUMBER(&it);
    } else if (bson_iter_type(&it) == bson_iter_type(&cur)) {
       switch (bson_iter_type(&it)) {
       case BSON_TYPE_DATE_TIME:
@@ -476,11 +477,8 @@ track_watermark(pass_t *p, const bson_t *doc)
          break;
       case BSON_TYPE_INT32:
       case BSON_TYPE_INT64:
-      case BSON_TYPE_DOUBLE:
-         higher = bson_iter_as_double(&it) > bson_iter_as_double(&cur);
-         break;
-      default:
-         break;
+      case BSON_TYPE_DOUBLE: higher = bson_iter_as_double(&it) > bson_iter_as_double(&cur); break;
+      default: break;
       }
    }
    if (higher) {
@@ -963,8 +961,8 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
       }
       token = mn_watch_token(watch);
    }
-   if (!record_run_start(conn, mn_source_describe(src), opts->mapping_path, run_id,
-                         sizeof run_id, error)) {
+   if (!record_run_start(conn, mn_source_describe(src), opts->mapping_path, run_id, sizeof run_id,
+                         error)) {
       goto cleanup;
    }
    if (!rejects_open(&rejects, opts->reject_path, error)) {

@@ -20,9 +20,9 @@ typedef struct {
    char *stage;   /* temp staging table name (already a safe identifier) */
    char *collist; /* "c1", "c2", ... */
    char *qkey;
-   char *qdoc;    /* quoted document-id column */
+   char *qdoc; /* quoted document-id column */
    size_t n_columns;
-   GString *buf;  /* COPY text of the queued rows */
+   GString *buf; /* COPY text of the queued rows */
    uint64_t rows;
 } tbl_t;
 
@@ -32,15 +32,15 @@ struct mn_pg_sink {
    mn_stats_t *stats;
    tbl_t *tables;
    size_t n_tables;
-   bool *direct;       /* per collection */
-   size_t collection;  /* the collection being loaded */
-   GString *docs;      /* COPY text: document ids of the batch */
+   bool *direct;      /* per collection */
+   size_t collection; /* the collection being loaded */
+   GString *docs;     /* COPY text: document ids of the batch */
    size_t n_docs;
-   GString *deferred;  /* COPY text: deferred references of the batch */
-   GString *deletes;   /* COPY text: documents whose rows go (gone from the source, or
-                          rejected now after being loaded before) */
-   GString *state;     /* COPY text: mongonorm.documents rows of the batch */
-   char *qcollection;  /* the collection name as an SQL literal */
+   GString *deferred; /* COPY text: deferred references of the batch */
+   GString *deletes;  /* COPY text: documents whose rows go (gone from the source, or
+                         rejected now after being loaded before) */
+   GString *state;    /* COPY text: mongonorm.documents rows of the batch */
+   char *qcollection; /* the collection name as an SQL literal */
    uint64_t pending_deleted_docs;
 };
 
@@ -283,8 +283,8 @@ preload_unique(mn_pg_sink_t *s, size_t collection, mn_converter_t *conv, mn_erro
 }
 
 bool
-mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids,
-                            mn_converter_t *conv, mn_error_t *error)
+mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids, mn_converter_t *conv,
+                            mn_error_t *error)
 {
    GString *sql = g_string_new("SELECT true");
    PGresult *res;
@@ -595,10 +595,9 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
 
       if (!copy_in(s, "mn_stage_docs", "id", s->docs, error) ||
           (s->deletes->len && !copy_in(s, "mn_stage_deletes", "id", s->deletes, error)) ||
-          (s->state->len &&
-           !copy_in(s, "mn_stage_state",
-                    "doc_id, digest, row_counts, rejected, reject_path, reason", s->state,
-                    error))) {
+          (s->state->len && !copy_in(s, "mn_stage_state",
+                                     "doc_id, digest, row_counts, rejected, reject_path, reason",
+                                     s->state, error))) {
          goto rollback;
       }
       /* children first: rows of these documents that the new contents no longer have */
@@ -678,11 +677,10 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
    ok = true;
    goto cleanup;
 
-rollback:
-   {
-      PGresult *res = PQexec(s->conn, "ROLLBACK");
-      PQclear(res);
-   }
+rollback : {
+   PGresult *res = PQexec(s->conn, "ROLLBACK");
+   PQclear(res);
+}
 cleanup:
    g_free(deltas);
    return ok;
@@ -749,8 +747,8 @@ mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
          "UPDATE %s t SET %s = d.ref_id FROM mongonorm.deferred_refs d "
          "WHERE d.collection = %s AND d.tbl = %s AND d.col = %s AND d.ref_tbl = %s "
          "AND t.%s = d.row_id AND EXISTS (SELECT 1 FROM %s r WHERE r.%s = d.ref_id)",
-         s->tables[t].qname, col, s->qcollection, qt, qc, qr, s->tables[t].qkey,
-         s->tables[r].qname, s->tables[r].qkey);
+         s->tables[t].qname, col, s->qcollection, qt, qc, qr, s->tables[t].qkey, s->tables[r].qname,
+         s->tables[r].qkey);
       n = exec_count(s, sql, "could not set deferred references", error);
       g_free(sql);
       PQfreemem(qt);

@@ -43,8 +43,8 @@ clear_bad(mn_cursor_t *cursor)
 }
 
 void
-mn_cursor__set_bad(mn_cursor_t *cursor, const char *location, const char *reason,
-                   const void *raw, size_t raw_len, bool hex)
+mn_cursor__set_bad(mn_cursor_t *cursor, const char *location, const char *reason, const void *raw,
+                   size_t raw_len, bool hex)
 {
    static const char digits[] = "0123456789abcdef";
    const unsigned char *bytes = raw;
@@ -200,14 +200,14 @@ mn_source__file_open(mn_source__file_t *file, const char *path, mn_error_t *erro
                    strerror(EISDIR));
       goto cleanup;
    }
-   file->size = (uint64_t) st.st_size;
+   file->size = (uint64_t)st.st_size;
    if (has_suffix(path, ".gz")) {
       /* gzdopen owns fd from here on, also when it fails. */
       file->gz = gzdopen(fd, "rb");
       fd = -1;
       if (!file->gz) {
-         mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open file \"%s\": %s",
-                      path, "out of memory in zlib");
+         mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open file \"%s\": %s", path,
+                      "out of memory in zlib");
          goto cleanup;
       }
       gzbuffer(file->gz, 128u * 1024u);
@@ -255,7 +255,7 @@ file_fill(mn_source__file_t *file)
       if (n == 0) {
          /* zlib reports a stream that stops before its trailer as
           * Z_BUF_ERROR, and gzread() itself then just returns 0. */
-         (void) gzerror(file->gz, &errnum);
+         (void)gzerror(file->gz, &errnum);
          file->cut_short = errnum == Z_BUF_ERROR;
          file->eof = true;
          return;
@@ -275,7 +275,7 @@ file_fill(mn_source__file_t *file)
          return;
       }
    }
-   file->len = (size_t) n;
+   file->len = (size_t)n;
 }
 
 const unsigned char *
@@ -325,7 +325,7 @@ mn_source__file_progress(const mn_source__file_t *file, uint64_t *done, uint64_t
    *total = file->size;
    if (file->gz) {
       offset = gzoffset(file->gz);
-      *done = offset > 0 ? (uint64_t) offset : 0;
+      *done = offset > 0 ? (uint64_t)offset : 0;
    } else {
       *done = file->consumed;
    }
@@ -419,8 +419,7 @@ is_dir(const char *path)
 static bool
 is_system_database(const char *name)
 {
-   return strcmp(name, "admin") == 0 || strcmp(name, "config") == 0 ||
-          strcmp(name, "local") == 0;
+   return strcmp(name, "admin") == 0 || strcmp(name, "config") == 0 || strcmp(name, "local") == 0;
 }
 
 /*
@@ -452,8 +451,7 @@ pick_subfolder(const char *root, bool want_bson, char **out, bson_string_t *name
          continue;
       }
       path = bson_strdup_printf("%s/%s", root, entry->d_name);
-      if (is_dir(path) && scan_folder(path, &scan, NULL) &&
-          (want_bson ? scan.bson : scan.json)) {
+      if (is_dir(path) && scan_folder(path, &scan, NULL) && (want_bson ? scan.bson : scan.json)) {
          bson_string_append_printf(names, "%s\"%s\"", n_any ? ", " : "", entry->d_name);
          n_any++;
          if (!first_any) {
@@ -540,8 +538,8 @@ locate_data(const char *root, const char *database, char **dir, mn_source_kind_t
          found = pick_subfolder(root, want_bson, dir, names);
          if (found > 1) {
             mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
-                         "folder \"%s\" holds several databases (%s): name the one to read",
-                         root, names->str);
+                         "folder \"%s\" holds several databases (%s): name the one to read", root,
+                         names->str);
             goto cleanup;
          }
       }
@@ -597,7 +595,7 @@ folder_has_collection(mn_source_t *source, const char *collection, mn_error_t *e
    char *path = collection_file(source, collection);
    bool found = path != NULL;
 
-   (void) error;
+   (void)error;
    bson_free(path);
    return found;
 }
@@ -660,7 +658,8 @@ folder_open(const char *location, const char *database, mn_error_t *error)
       root[--n] = '\0';
    }
    if (database && !valid_collection_name(database)) {
-      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND, "invalid database name \"%s\"", database);
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND, "invalid database name \"%s\"",
+                   database);
       goto cleanup;
    }
    if (!locate_data(root, database, &dir, &kind, error)) {
@@ -673,8 +672,8 @@ folder_open(const char *location, const char *database, mn_error_t *error)
    source->ops = &folder_ops;
    source->kind = kind;
    source->impl = folder;
-   source->description = bson_strdup_printf(
-      "%s folder %s", kind == MN_SOURCE_DUMP ? "dump" : "JSON", folder->dir);
+   source->description =
+      bson_strdup_printf("%s folder %s", kind == MN_SOURCE_DUMP ? "dump" : "JSON", folder->dir);
 
 cleanup:
    bson_free(dir);
@@ -687,8 +686,7 @@ cleanup:
 static bool
 is_mongodb_uri(const char *location)
 {
-   return strncmp(location, "mongodb://", 10) == 0 ||
-          strncmp(location, "mongodb+srv://", 14) == 0;
+   return strncmp(location, "mongodb://", 10) == 0 || strncmp(location, "mongodb+srv://", 14) == 0;
 }
 
 mn_source_t *

@@ -28,19 +28,18 @@
 
 typedef struct {
    mn_source__file_t file;
-   char *name;         /* file name for locations, e.g. "users.bson" */
+   char *name; /* file name for locations, e.g. "users.bson" */
    bool ids_only;
-   uint8_t *data;      /* the current document's bytes */
-   size_t cap;         /* allocated size of data */
-   bson_t doc;         /* static over data */
-   bson_t projected;   /* {_id} of doc when ids_only */
+   uint8_t *data;    /* the current document's bytes */
+   size_t cap;       /* allocated size of data */
+   bson_t doc;       /* static over data */
+   bson_t projected; /* {_id} of doc when ids_only */
    bool has_projected;
-   bool finished;      /* a BAD for the tail was returned: END next */
+   bool finished; /* a BAD for the tail was returned: END next */
 } dump_cursor_t;
 
 static void
-dump_bad(mn_cursor_t *cursor, uint64_t offset, const char *reason, const void *raw,
-         size_t raw_len)
+dump_bad(mn_cursor_t *cursor, uint64_t offset, const char *reason, const void *raw, size_t raw_len)
 {
    dump_cursor_t *c = cursor->impl;
    char location[512];
@@ -76,22 +75,20 @@ dump_next(mn_cursor_t *cursor, const bson_t **doc)
    if (got == 0) {
       if (c->file.cut_short) {
          c->finished = true;
-         dump_bad(cursor, offset, "compressed file ends early: unexpected end of file", NULL,
-                  0);
+         dump_bad(cursor, offset, "compressed file ends early: unexpected end of file", NULL, 0);
          return MN_CURSOR_BAD;
       }
       return MN_CURSOR_END;
    }
    if (got < 4) {
       c->finished = true;
-      snprintf(reason, sizeof reason, "file ends inside a document length (%zu of 4 bytes)",
-               got);
+      snprintf(reason, sizeof reason, "file ends inside a document length (%zu of 4 bytes)", got);
       dump_bad(cursor, offset, reason, head, got);
       return MN_CURSOR_BAD;
    }
 
-   len = (int32_t) ((uint32_t) head[0] | (uint32_t) head[1] << 8 | (uint32_t) head[2] << 16 |
-                    (uint32_t) head[3] << 24);
+   len = (int32_t)((uint32_t)head[0] | (uint32_t)head[1] << 8 | (uint32_t)head[2] << 16 |
+                   (uint32_t)head[3] << 24);
    if (len < 5 || len > MAX_DOCUMENT) {
       c->finished = true;
       got += mn_source__file_read(&c->file, head + 4, sizeof head - 4);
@@ -104,12 +101,12 @@ dump_next(mn_cursor_t *cursor, const bson_t **doc)
       return MN_CURSOR_BAD;
    }
 
-   if ((size_t) len > c->cap) {
-      c->data = bson_realloc(c->data, (size_t) len);
-      c->cap = (size_t) len;
+   if ((size_t)len > c->cap) {
+      c->data = bson_realloc(c->data, (size_t)len);
+      c->cap = (size_t)len;
    }
    memcpy(c->data, head, 4);
-   want = (size_t) len - 4;
+   want = (size_t)len - 4;
    got = mn_source__file_read(&c->file, c->data + 4, want);
    if (c->file.failed) {
       return mn_cursor__fail(cursor, &c->file.error);
@@ -117,18 +114,17 @@ dump_next(mn_cursor_t *cursor, const bson_t **doc)
    if (got < want) {
       c->finished = true;
       snprintf(reason, sizeof reason,
-               "file cut short: %zu bytes left of a document of %" PRId32 " bytes", got + 4,
-               len);
+               "file cut short: %zu bytes left of a document of %" PRId32 " bytes", got + 4, len);
       dump_bad(cursor, offset, reason, c->data, got + 4);
       return MN_CURSOR_BAD;
    }
    if (c->data[len - 1] != 0) {
       /* The length may still be right: go on with the next document. */
-      dump_bad(cursor, offset, "document does not end with a zero byte", c->data, (size_t) len);
+      dump_bad(cursor, offset, "document does not end with a zero byte", c->data, (size_t)len);
       return MN_CURSOR_BAD;
    }
-   if (!bson_init_static(&c->doc, c->data, (size_t) len)) {
-      dump_bad(cursor, offset, "invalid document", c->data, (size_t) len);
+   if (!bson_init_static(&c->doc, c->data, (size_t)len)) {
+      dump_bad(cursor, offset, "invalid document", c->data, (size_t)len);
       return MN_CURSOR_BAD;
    }
    *doc = &c->doc;

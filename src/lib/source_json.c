@@ -22,7 +22,7 @@
 /* Longest record accepted.  Canonical Extended JSON of a 16 MiB document can
  * be several times its BSON size; beyond this the record is reported BAD
  * (only its first MN_SOURCE__RAW_MAX bytes are kept) and skipped. */
-#define MAX_RECORD ((size_t) 256 * 1024 * 1024)
+#define MAX_RECORD ((size_t)256 * 1024 * 1024)
 
 typedef enum { MODE_UNKNOWN = 0, MODE_LINES, MODE_OBJECTS } json_mode_t;
 
@@ -35,22 +35,22 @@ typedef struct {
 
 typedef struct {
    mn_source__file_t file;
-   char *name;          /* file name for locations, e.g. "users.json" */
+   char *name; /* file name for locations, e.g. "users.json" */
    bool ids_only;
    json_mode_t mode;
-   uint64_t line;       /* line number of the next unread byte, from 1 */
-   char *rec;           /* the current record's text (not NUL-terminated) */
+   uint64_t line; /* line number of the next unread byte, from 1 */
+   char *rec;     /* the current record's text (not NUL-terminated) */
    size_t rec_len;
    size_t rec_cap;
-   bool rec_overflow;   /* the record was longer than MAX_RECORD */
-   uint64_t rec_line;   /* line where the record starts */
-   bool array_open;     /* MODE_OBJECTS: saw the '[' */
-   bool array_closed;   /* MODE_OBJECTS: saw the matching ']' */
+   bool rec_overflow; /* the record was longer than MAX_RECORD */
+   uint64_t rec_line; /* line where the record starts */
+   bool array_open;   /* MODE_OBJECTS: saw the '[' */
+   bool array_closed; /* MODE_OBJECTS: saw the matching ']' */
    bson_t doc;
    bool has_doc;
    bson_t projected;
    bool has_projected;
-   bool finished;       /* a final BAD was returned: END next */
+   bool finished; /* a final BAD was returned: END next */
 } json_cursor_t;
 
 typedef enum { REC_OK, REC_NONE, REC_TRUNCATED, REC_ERROR } rec_status_t;
@@ -106,19 +106,12 @@ scan_byte(scan_state_t *s, unsigned char ch)
       return false;
    }
    switch (ch) {
-   case '"':
-      s->in_string = true;
-      return false;
+   case '"': s->in_string = true; return false;
    case '{':
-   case '[':
-      s->depth++;
-      return false;
+   case '[': s->depth++; return false;
    case '}':
-   case ']':
-      s->depth--;
-      return s->depth <= 0;
-   default:
-      return false;
+   case ']': s->depth--; return s->depth <= 0;
+   default: return false;
    }
 }
 
@@ -175,7 +168,7 @@ next_line(json_cursor_t *c)
             break;
          }
          nl = memchr(p, '\n', avail);
-         n = nl ? (size_t) (nl - p) : avail;
+         n = nl ? (size_t)(nl - p) : avail;
          for (size_t i = 0; blank && i < n; i++) {
             blank = is_space(p[i]);
          }
@@ -293,11 +286,11 @@ single_object(const char *text, size_t len)
    scan_state_t scan = {0};
    size_t i = 0;
 
-   while (i < len && !scan_byte(&scan, (unsigned char) text[i])) {
+   while (i < len && !scan_byte(&scan, (unsigned char)text[i])) {
       i++;
    }
    for (i++; i < len; i++) {
-      if (!is_space((unsigned char) text[i])) {
+      if (!is_space((unsigned char)text[i])) {
          return false;
       }
    }
@@ -342,8 +335,7 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
 
    status = c->mode == MODE_LINES ? next_line(c) : next_object(c);
    switch (status) {
-   case REC_ERROR:
-      return mn_cursor__fail(cursor, &c->file.error);
+   case REC_ERROR: return mn_cursor__fail(cursor, &c->file.error);
    case REC_NONE:
       if (c->file.cut_short) {
          c->finished = true;
@@ -359,8 +351,7 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
    case REC_TRUNCATED:
       c->finished = true;
       return json_bad(cursor, c->rec_line, "file ends inside a document");
-   case REC_OK:
-      break;
+   case REC_OK: break;
    }
 
    if (c->rec_overflow) {
@@ -369,7 +360,7 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
    }
    text = c->rec;
    len = c->rec_len;
-   while (len > 0 && is_space((unsigned char) *text)) {
+   while (len > 0 && is_space((unsigned char)*text)) {
       text++;
       len--;
    }
@@ -379,7 +370,7 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
    if (!single_object(text, len)) {
       return json_bad(cursor, c->rec_line, "invalid JSON: text after the end of the document");
    }
-   if (!bson_init_from_json(&c->doc, text, (ssize_t) len, &berr)) {
+   if (!bson_init_from_json(&c->doc, text, (ssize_t)len, &berr)) {
       snprintf(reason, sizeof reason, "invalid JSON: %s", berr.message);
       return json_bad(cursor, c->rec_line, reason);
    }

@@ -28,8 +28,8 @@ typedef struct {
    char *name;       /* collection name, owned */
    char *secret_raw; /* copies of the source's, for messages */
    char *secret;
-   uint64_t done;    /* documents returned */
-   uint64_t total;   /* estimated count, 0 when unknown */
+   uint64_t done;  /* documents returned */
+   uint64_t total; /* estimated count, 0 when unknown */
 } mongo_cursor_t;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -58,7 +58,7 @@ mask(char *message, size_t size, const char *secret)
       return;
    }
    while ((hit = strstr(p, secret)) != NULL && o < sizeof out - 1) {
-      o += (size_t) snprintf(out + o, sizeof out - o, "%.*s***", (int) (hit - p), p);
+      o += (size_t)snprintf(out + o, sizeof out - o, "%.*s***", (int)(hit - p), p);
       if (o >= sizeof out) {
          o = sizeof out - 1;
       }
@@ -108,11 +108,11 @@ raw_password(const char *location)
    if (!at) {
       return NULL;
    }
-   colon = memchr(start, ':', (size_t) (at - start));
+   colon = memchr(start, ':', (size_t)(at - start));
    if (!colon || colon + 1 == at) {
       return NULL;
    }
-   return bson_strndup(colon + 1, (size_t) (at - colon - 1));
+   return bson_strndup(colon + 1, (size_t)(at - colon - 1));
 }
 
 /* "mongodb://host1:27017,host2:27017/db": the URI without credentials or options. */
@@ -242,9 +242,8 @@ mongo_find(mn_source_t *source, const char *collection, const mn_find_opts_t *op
 
    /* A total for the progress bar; an estimate means nothing under a filter. */
    if (bson_empty(filter)) {
-      count = mongoc_collection_estimated_document_count(c->collection, NULL, NULL, NULL,
-                                                         &berr);
-      c->total = count > 0 ? (uint64_t) count : 0;
+      count = mongoc_collection_estimated_document_count(c->collection, NULL, NULL, NULL, &berr);
+      c->total = count > 0 ? (uint64_t)count : 0;
    }
 
    c->cursor = mongoc_collection_find_with_opts(c->collection, filter, &find_opts, NULL);
@@ -335,8 +334,7 @@ mn_source__mongo_open(const char *location, const char *database, mn_error_t *er
    m->client = mongoc_client_new_from_uri_with_error(m->uri, &berr);
    if (!m->client) {
       mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_CONNECT,
-                   "could not connect to MongoDB at \"%s\": %s", source->description,
-                   berr.message);
+                   "could not connect to MongoDB at \"%s\": %s", source->description, berr.message);
       scrub(error, m->secret_raw, m->secret);
       goto cleanup;
    }
@@ -345,8 +343,7 @@ mn_source__mongo_open(const char *location, const char *database, mn_error_t *er
    ping = BCON_NEW("ping", BCON_INT32(1));
    if (!mongoc_client_command_simple(m->client, m->database, ping, NULL, NULL, &berr)) {
       mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_CONNECT,
-                   "could not connect to MongoDB at \"%s\": %s", source->description,
-                   berr.message);
+                   "could not connect to MongoDB at \"%s\": %s", source->description, berr.message);
       scrub(error, m->secret_raw, m->secret);
       goto cleanup;
    }
@@ -364,7 +361,6 @@ cleanup:
    }
    return source;
 }
-
 
 /* -- Change streams ---------------------------------------------------------- */
 
@@ -400,7 +396,8 @@ mn_source_watch(mn_source_t *source, const char *resume_token, mn_error_t *error
       bson_t *wrapped = bson_new_from_json((const uint8_t *)resume_token, -1, &berr);
       bson_iter_t it, token;
       if (!wrapped || !bson_iter_init_find(&it, wrapped, "v") || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
-         mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY, "the stored resume token is not valid");
+         mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY,
+                      "the stored resume token is not valid");
          if (wrapped) {
             bson_destroy(wrapped);
          }

@@ -28,8 +28,8 @@
 
 typedef struct {
    bool (*has_collection)(mn_source_t *source, const char *collection, mn_error_t *error);
-   mn_cursor_t *(*find)(mn_source_t *source, const char *collection,
-                        const mn_find_opts_t *opts, mn_error_t *error);
+   mn_cursor_t *(*find)(mn_source_t *source, const char *collection, const mn_find_opts_t *opts,
+                        mn_error_t *error);
    void (*destroy)(mn_source_t *source); /**< frees impl only */
 } mn_source__ops_t;
 
@@ -77,12 +77,12 @@ mn_cursor_status_t mn_cursor__fail(mn_cursor_t *cursor, const mn_error_t *error)
 mn_source_t *mn_source__mongo_open(const char *uri, const char *database, mn_error_t *error);
 
 /** Read "<collection>.bson" or ".bson.gz" at path (source_dump.c). name: for messages. */
-mn_cursor_t *mn_source__dump_cursor(const char *path, const char *name,
-                                    const mn_find_opts_t *opts, mn_error_t *error);
+mn_cursor_t *mn_source__dump_cursor(const char *path, const char *name, const mn_find_opts_t *opts,
+                                    mn_error_t *error);
 
 /** Read "<collection>.json" or ".json.gz" at path (source_json.c). name: for messages. */
-mn_cursor_t *mn_source__json_cursor(const char *path, const char *name,
-                                    const mn_find_opts_t *opts, mn_error_t *error);
+mn_cursor_t *mn_source__json_cursor(const char *path, const char *name, const mn_find_opts_t *opts,
+                                    mn_error_t *error);
 
 /**
  * For ids_only on a file source: {_id: <value>} of doc into *out (initialised here),
@@ -95,18 +95,18 @@ bool mn_source__project_id(const bson_t *doc, bson_t *out);
 #define MN_SOURCE__FILE_BUF (64u * 1024u)
 
 typedef struct {
-   char *path;          /**< owned; used in messages */
-   int fd;              /**< -1 once handed to gz */
-   gzFile gz;           /**< NULL for a plain file */
-   uint64_t size;       /**< file size in bytes (compressed size for gz) */
-   uint64_t consumed;   /**< uncompressed bytes handed to the caller */
-   unsigned char *buf;  /**< owned, MN_SOURCE__FILE_BUF bytes */
-   size_t pos;          /**< next unread byte in buf */
-   size_t len;          /**< bytes in buf */
-   bool eof;            /**< no more input */
-   bool failed;         /**< a read failed; error holds why */
-   bool cut_short;      /**< a gzip stream ended before its trailer */
-   mn_error_t error;    /**< MN_ERROR_IO/MN_IO_READ when failed */
+   char *path;         /**< owned; used in messages */
+   int fd;             /**< -1 once handed to gz */
+   gzFile gz;          /**< NULL for a plain file */
+   uint64_t size;      /**< file size in bytes (compressed size for gz) */
+   uint64_t consumed;  /**< uncompressed bytes handed to the caller */
+   unsigned char *buf; /**< owned, MN_SOURCE__FILE_BUF bytes */
+   size_t pos;         /**< next unread byte in buf */
+   size_t len;         /**< bytes in buf */
+   bool eof;           /**< no more input */
+   bool failed;        /**< a read failed; error holds why */
+   bool cut_short;     /**< a gzip stream ended before its trailer */
+   mn_error_t error;   /**< MN_ERROR_IO/MN_IO_READ when failed */
 } mn_source__file_t;
 
 /** Open path; gzip-compressed when the name ends in ".gz". MN_IO_OPEN on failure. */

@@ -266,14 +266,14 @@ mn_state_set_collection(PGconn *conn, const char *collection, const char *mappin
                         const char *watermark, mn_error_t *error)
 {
    const char *params[3] = {collection, mapping_digest, watermark};
-   PGresult *res = PQexecParams(
-      conn,
-      "INSERT INTO mongonorm.collections (collection, mapping_digest, watermark) "
-      "VALUES ($1, $2, $3) ON CONFLICT (collection) DO UPDATE SET "
-      "mapping_digest = EXCLUDED.mapping_digest, "
-      "watermark = COALESCE(EXCLUDED.watermark, mongonorm.collections.watermark), "
-      "updated_at = now()",
-      3, NULL, params, NULL, NULL, 0);
+   PGresult *res =
+      PQexecParams(conn,
+                   "INSERT INTO mongonorm.collections (collection, mapping_digest, watermark) "
+                   "VALUES ($1, $2, $3) ON CONFLICT (collection) DO UPDATE SET "
+                   "mapping_digest = EXCLUDED.mapping_digest, "
+                   "watermark = COALESCE(EXCLUDED.watermark, mongonorm.collections.watermark), "
+                   "updated_at = now()",
+                   3, NULL, params, NULL, NULL, 0);
    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
    if (!ok) {
@@ -287,9 +287,9 @@ bool
 mn_state_get_resume_token(PGconn *conn, const char *source, char **token, mn_error_t *error)
 {
    const char *params[1] = {source};
-   PGresult *res = PQexecParams(conn,
-                                "SELECT resume_token FROM mongonorm.streams WHERE source = $1", 1,
-                                NULL, params, NULL, NULL, 0);
+   PGresult *res =
+      PQexecParams(conn, "SELECT resume_token FROM mongonorm.streams WHERE source = $1", 1, NULL,
+                   params, NULL, NULL, 0);
 
    *token = NULL;
    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -308,11 +308,12 @@ bool
 mn_state_set_resume_token(PGconn *conn, const char *source, const char *token, mn_error_t *error)
 {
    const char *params[2] = {source, token};
-   PGresult *res = PQexecParams(conn,
-                                "INSERT INTO mongonorm.streams (source, resume_token) VALUES ($1, $2) "
-                                "ON CONFLICT (source) DO UPDATE SET resume_token = EXCLUDED.resume_token, "
-                                "updated_at = now()",
-                                2, NULL, params, NULL, NULL, 0);
+   PGresult *res =
+      PQexecParams(conn,
+                   "INSERT INTO mongonorm.streams (source, resume_token) VALUES ($1, $2) "
+                   "ON CONFLICT (source) DO UPDATE SET resume_token = EXCLUDED.resume_token, "
+                   "updated_at = now()",
+                   2, NULL, params, NULL, NULL, 0);
    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
    if (!ok) {

@@ -223,12 +223,11 @@ mn_stats_to_text(const mn_stats_t *s)
    for (guint i = 0; i < s->collections->len; i++) {
       const coll_t *c = g_ptr_array_index(s->collections, i);
       double rate = c->counts.seconds > 0 ? (double)c->counts.read / c->counts.seconds : 0;
-      g_string_append_printf(out, "%-24s %10llu %10llu %10llu %10llu %10llu %9.2f %10.0f\n",
-                             c->name, (unsigned long long)c->counts.read,
-                             (unsigned long long)c->counts.loaded,
-                             (unsigned long long)c->counts.unchanged,
-                             (unsigned long long)c->counts.rejected,
-                             (unsigned long long)c->counts.deleted, c->counts.seconds, rate);
+      g_string_append_printf(
+         out, "%-24s %10llu %10llu %10llu %10llu %10llu %9.2f %10.0f\n", c->name,
+         (unsigned long long)c->counts.read, (unsigned long long)c->counts.loaded,
+         (unsigned long long)c->counts.unchanged, (unsigned long long)c->counts.rejected,
+         (unsigned long long)c->counts.deleted, c->counts.seconds, rate);
       append_counter_text(out, &c->rejects, "rejected documents by reason");
       append_counter_text(out, &c->unmapped, "unmapped source paths (documents)");
    }

@@ -123,7 +123,8 @@ mn_status_pending(const char *conninfo, const char *source, const char *database
          goto cleanup;
       }
       cur = mn_source_find(src, name, NULL, error);
-      if (!cur && !(error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND)) {
+      if (!cur &&
+          !(error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND)) {
          mn_doc_state_destroy(st);
          goto cleanup;
       }

@@ -30,13 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLIP_CHARS 40         /* longest user value quoted in a reason, in characters */
-#define CLIP_SIZE 256         /* room for CLIP_CHARS escaped characters, quotes and "..." */
-#define DEC_MAX 1100          /* digits a dec_t holds */
-#define DEC_INPUT_MAX 1000    /* significant digits accepted from one number in a string */
+#define CLIP_CHARS 40             /* longest user value quoted in a reason, in characters */
+#define CLIP_SIZE 256             /* room for CLIP_CHARS escaped characters, quotes and "..." */
+#define DEC_MAX 1100              /* digits a dec_t holds */
+#define DEC_INPUT_MAX 1000        /* significant digits accepted from one number in a string */
 #define PG_NUMERIC_INT_MAX 131072 /* numeric: digits before the decimal point */
 #define PG_NUMERIC_FRAC_MAX 16383 /* numeric: digits after the decimal point */
-#define JSON_MAX_DEPTH 190    /* libbson 1.23 writes levels past 200 as "{ ... }" */
+#define JSON_MAX_DEPTH 190        /* libbson 1.23 writes levels past 200 as "{ ... }" */
 #define MS_PER_DAY INT64_C(86400000)
 #define USEC_PER_DAY INT64_C(86400000000)
 
@@ -47,8 +47,8 @@
 typedef struct {
    const mn_value_spec_t *spec;
    bson_string_t *out;
-   uint32_t start;     /* out->len on entry: failures truncate back to it */
-   char *reason;       /* NULL when the caller gave none */
+   uint32_t start; /* out->len on entry: failures truncate back to it */
+   char *reason;   /* NULL when the caller gave none */
    size_t reason_size;
    bool coerced;
 } conv_t;
@@ -1001,12 +1001,12 @@ append_iso(bson_string_t *out, int64_t ms)
 
 /* An ISO 8601 date or date-time string. */
 typedef struct {
-   int64_t days;      /* of the written date, then of the UTC instant when has_zone */
-   int64_t usec;      /* into that day */
+   int64_t days; /* of the written date, then of the UTC instant when has_zone */
+   int64_t usec; /* into that day */
    bool has_time;
    bool has_zone;
-   bool rounded;      /* more than 6 fractional digits, a nonzero one dropped */
-   bool six_digits;   /* the microseconds are not whole milliseconds */
+   bool rounded;    /* more than 6 fractional digits, a nonzero one dropped */
+   bool six_digits; /* the microseconds are not whole milliseconds */
 } iso_t;
 
 static bool
@@ -1069,7 +1069,8 @@ iso_parse(const char *s, size_t len, iso_t *t)
    }
    i++;
    t->has_time = true;
-   if (!read_digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' || !read_digits(s, len, &i, 2, &mi)) {
+   if (!read_digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' ||
+       !read_digits(s, len, &i, 2, &mi)) {
       return false;
    }
    if (i < len && s[i] == ':') {
@@ -1321,8 +1322,7 @@ transform(conv_t *c, const char *label, const char *s, size_t len, size_t *out_l
             }
          }
          break;
-      default:
-         break;
+      default: break;
       }
       if (word && !strstr(done, word)) {
          if (done[0]) {
@@ -1372,11 +1372,8 @@ scalar_text(const bson_iter_t *iter, bson_string_t *dst)
       bson_oid_to_string(&oid, buf);
       bson_string_append(dst, buf);
       return true;
-   case BSON_TYPE_DATE_TIME:
-      append_iso(dst, bson_iter_date_time(iter));
-      return true;
-   default:
-      return false;
+   case BSON_TYPE_DATE_TIME: append_iso(dst, bson_iter_date_time(iter)); return true;
+   default: return false;
    }
 }
 
@@ -1422,9 +1419,7 @@ emit_integer(conv_t *c, num_t *num)
    int r;
 
    switch (num->kind) {
-   case NUM_INT:
-      v = num->i;
-      break;
+   case NUM_INT: v = num->i; break;
    case NUM_DOUBLE:
       if (isnan(num->d) || num->d != floor(num->d)) {
          return fail(c, "%s is not an integer", num->what);
@@ -1451,8 +1446,7 @@ emit_integer(conv_t *c, num_t *num)
          bson_string_free(s, true);
       }
       break;
-   default:
-      break;
+   default: break;
    }
    lo = type == MN_TYPE_SMALLINT ? INT16_MIN : type == MN_TYPE_INTEGER ? INT32_MIN : INT64_MIN;
    hi = type == MN_TYPE_SMALLINT ? INT16_MAX : type == MN_TYPE_INTEGER ? INT32_MAX : INT64_MAX;
@@ -1560,12 +1554,9 @@ emit_number(conv_t *c, num_t *num)
    switch (c->spec->type) {
    case MN_TYPE_SMALLINT:
    case MN_TYPE_INTEGER:
-   case MN_TYPE_BIGINT:
-      return emit_integer(c, num);
-   case MN_TYPE_NUMERIC:
-      return emit_numeric(c, num);
-   default:
-      return emit_float(c, num);
+   case MN_TYPE_BIGINT: return emit_integer(c, num);
+   case MN_TYPE_NUMERIC: return emit_numeric(c, num);
+   default: return emit_float(c, num);
    }
 }
 
@@ -1658,7 +1649,8 @@ parse_units(const mn_value_spec_t *spec, const char *s, size_t len, dec_t *total
             size_t k;
             for (k = 0; k < spec->n_units; k++) {
                if (spec->units[k].suffix &&
-                   equal_nocase(spec->default_unit, strlen(spec->default_unit), spec->units[k].suffix)) {
+                   equal_nocase(spec->default_unit, strlen(spec->default_unit),
+                                spec->units[k].suffix)) {
                   unit = &spec->units[k];
                   break;
                }
@@ -1714,8 +1706,9 @@ string_to_number(conv_t *c, const char *s, size_t len)
    snprintf(num->what, sizeof num->what, "string %s", q);
    if (c->spec->n_units > 0) {
       problem = parse_units(c->spec, s, len, &num->dec, &bare);
-   } else if (!dec_from_text(s, len, c->spec->type != MN_TYPE_SMALLINT && c->spec->type != MN_TYPE_INTEGER &&
-                                      c->spec->type != MN_TYPE_BIGINT,
+   } else if (!dec_from_text(s, len,
+                             c->spec->type != MN_TYPE_SMALLINT &&
+                                c->spec->type != MN_TYPE_INTEGER && c->spec->type != MN_TYPE_BIGINT,
                              &num->dec, &too_long)) {
       problem = too_long ? "has too many digits" : "is not a number";
    }
@@ -1726,7 +1719,8 @@ string_to_number(conv_t *c, const char *s, size_t len)
    if (!bare) {
       note(c, "string %s converted with units", q);
    } else if (c->spec->n_units > 0 && c->spec->default_unit) {
-      note(c, "string %s converted to %s in the default unit \"%s\"", q, tname, c->spec->default_unit);
+      note(c, "string %s converted to %s in the default unit \"%s\"", q, tname,
+           c->spec->default_unit);
    } else {
       note(c, "string %s converted to %s", q, tname);
    }
@@ -1801,8 +1795,9 @@ json_problem(const bson_iter_t *iter, int depth)
    switch (bson_iter_type(iter)) {
    case BSON_TYPE_UTF8:
       s = bson_iter_utf8(iter, &len);
-      return string_problem(s, len) ? "holds a string that is not valid utf-8 or contains a nul byte"
-                                    : NULL;
+      return string_problem(s, len)
+                ? "holds a string that is not valid utf-8 or contains a nul byte"
+                : NULL;
    case BSON_TYPE_SYMBOL:
       s = bson_iter_symbol(iter, &len);
       return string_problem(s, len) ? "holds a symbol that is not valid utf-8" : NULL;
@@ -1840,8 +1835,7 @@ json_problem(const bson_iter_t *iter, int depth)
          return "is corrupt";
       }
       goto walk;
-   default:
-      return NULL;
+   default: return NULL;
    }
 walk:
    if (depth >= JSON_MAX_DEPTH) {
@@ -2157,7 +2151,8 @@ string_to_time(conv_t *c, const char *s, size_t len)
       return fail(c, "string %s has no time zone", q);
    }
    if (!timestamp_in_range(t.days)) {
-      return fail(c, "string %s out of range for %s (%s)", q, tname, year_label(t.days, y, sizeof y));
+      return fail(c, "string %s out of range for %s (%s)", q, tname,
+                  year_label(t.days, y, sizeof y));
    }
    append_timestamp(c->out, t.days, t.usec, t.six_digits ? 6 : 3, type == MN_TYPE_TIMESTAMPTZ);
    note(c, "string %s converted to %s%s", q, tname, t.has_time ? "" : " at midnight utc");
@@ -2174,26 +2169,19 @@ string_to_type(conv_t *c, const char *s, size_t len)
    unsigned char addr[16];
 
    switch (c->spec->type) {
-   case MN_TYPE_TEXT:
-      bson_string_append(c->out, s);
-      return MN_VALUE_OK;
-   case MN_TYPE_UUID:
-      return string_to_uuid(c, s, len);
+   case MN_TYPE_TEXT: bson_string_append(c->out, s); return MN_VALUE_OK;
+   case MN_TYPE_UUID: return string_to_uuid(c, s, len);
    case MN_TYPE_SMALLINT:
    case MN_TYPE_INTEGER:
    case MN_TYPE_BIGINT:
    case MN_TYPE_NUMERIC:
    case MN_TYPE_DOUBLE:
-   case MN_TYPE_REAL:
-      return string_to_number(c, s, len);
-   case MN_TYPE_BOOLEAN:
-      return string_to_boolean(c, s, len);
+   case MN_TYPE_REAL: return string_to_number(c, s, len);
+   case MN_TYPE_BOOLEAN: return string_to_boolean(c, s, len);
    case MN_TYPE_DATE:
    case MN_TYPE_TIMESTAMPTZ:
-   case MN_TYPE_TIMESTAMP:
-      return string_to_time(c, s, len);
-   case MN_TYPE_JSONB:
-      return emit_json(c, NULL, s, len);
+   case MN_TYPE_TIMESTAMP: return string_to_time(c, s, len);
+   case MN_TYPE_JSONB: return emit_json(c, NULL, s, len);
    case MN_TYPE_INET:
       if (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1) {
          return fail(c, "string %s is not an ip address", clip(s, len, true, q));
@@ -2206,8 +2194,7 @@ string_to_type(conv_t *c, const char *s, size_t len)
       bson_string_append_c(c->out, '}');
       note(c, "string %s converted to a one-element array", clip(s, len, true, q));
       return MN_VALUE_OK;
-   default:
-      return fail(c, "unknown column type %d", (int)c->spec->type);
+   default: return fail(c, "unknown column type %d", (int)c->spec->type);
    }
 }
 
@@ -2275,7 +2262,8 @@ date_to_type(conv_t *c, int64_t ms, const char *what)
       return MN_VALUE_OK;
    }
    if (!timestamp_in_range(days)) {
-      return fail(c, "%s out of range for %s (%s)", what, mn_type_name(type), year_label(days, y, sizeof y));
+      return fail(c, "%s out of range for %s (%s)", what, mn_type_name(type),
+                  year_label(days, y, sizeof y));
    }
    append_timestamp(c->out, days, rem * 1000, 3, type == MN_TYPE_TIMESTAMPTZ);
    return MN_VALUE_OK;
@@ -2325,8 +2313,7 @@ convert_other(conv_t *c, const bson_iter_t *iter)
    case MN_TYPE_BIGINT:
    case MN_TYPE_NUMERIC:
    case MN_TYPE_DOUBLE:
-   case MN_TYPE_REAL:
-      return bson_to_number(c, iter);
+   case MN_TYPE_REAL: return bson_to_number(c, iter);
    case MN_TYPE_BOOLEAN:
       if (btype == BSON_TYPE_BOOL) {
          bson_string_append(c->out, bson_iter_bool(iter) ? "t" : "f");
@@ -2360,23 +2347,21 @@ convert_other(conv_t *c, const bson_iter_t *iter)
          return date_to_type(c, (int64_t)secs * 1000, what);
       }
       break;
-   case MN_TYPE_JSONB:
-      return emit_json(c, iter, NULL, 0);
+   case MN_TYPE_JSONB: return emit_json(c, iter, NULL, 0);
    case MN_TYPE_TEXT_ARRAY:
       if (btype == BSON_TYPE_ARRAY) {
          return emit_text_array(c, iter);
       }
       break;
    case MN_TYPE_INET:
-   default:
-      break;
+   default: break;
    }
    return fail(c, "cannot convert %s to %s", type_label(btype), mn_type_name(type));
 }
 
 mn_value_status_t
-mn_value_convert(const bson_iter_t *value, const mn_value_spec_t *spec, bson_string_t *out, char *reason,
-                 size_t reason_size)
+mn_value_convert(const bson_iter_t *value, const mn_value_spec_t *spec, bson_string_t *out,
+                 char *reason, size_t reason_size)
 {
    conv_t c;
    bson_type_t btype;
@@ -2408,7 +2393,8 @@ mn_value_convert(const bson_iter_t *value, const mn_value_spec_t *spec, bson_str
       /* The enum also holds for values that were not strings, on their text. */
       if (st == MN_VALUE_OK && spec->n_enum > 0 && spec->type != MN_TYPE_TEXT_ARRAY &&
           !in_enum(spec, out->str + c.start, out->len - c.start)) {
-         st = fail(&c, "value %s is not in the enum", clip(out->str + c.start, out->len - c.start, true, q));
+         st = fail(&c, "value %s is not in the enum",
+                   clip(out->str + c.start, out->len - c.start, true, q));
       }
    }
    if (st == MN_VALUE_OK && c.coerced) {

@@ -61,8 +61,7 @@ void mn_converter_mark_accepted(mn_converter_t *conv, size_t collection, const m
 void mn_converter_mark_rejected(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
 /** Whether the pre-pass listed this primary id in the source collection. */
-bool mn_converter_has_source_id(const mn_converter_t *conv, size_t collection,
-                                const mn_uuid_t *id);
+bool mn_converter_has_source_id(const mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
 /** How many distinct ids the pre-pass listed for the collection. */
 size_t mn_converter_n_source_ids(const mn_converter_t *conv, size_t collection);

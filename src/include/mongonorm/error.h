@@ -52,10 +52,10 @@ typedef enum {
 } mn_mapping_code_t;
 
 typedef enum {
-   MN_MONGO_CONNECT = 1,    /**< the server or URI is unusable */
-   MN_MONGO_QUERY = 2,      /**< a cursor failed */
-   MN_MONGO_CORRUPT = 3,    /**< a dump or JSON file does not parse */
-   MN_MONGO_NOT_FOUND = 4   /**< the collection has no file in the dump folder */
+   MN_MONGO_CONNECT = 1,  /**< the server or URI is unusable */
+   MN_MONGO_QUERY = 2,    /**< a cursor failed */
+   MN_MONGO_CORRUPT = 3,  /**< a dump or JSON file does not parse */
+   MN_MONGO_NOT_FOUND = 4 /**< the collection has no file in the dump folder */
 } mn_mongo_code_t;
 
 typedef enum {
@@ -75,11 +75,7 @@ typedef enum {
    MN_CONVERT_BAD_DOCUMENT = 6 /**< invalid BSON, invalid UTF-8, or no _id */
 } mn_convert_code_t;
 
-typedef enum {
-   MN_IO_OPEN = 1,
-   MN_IO_READ = 2,
-   MN_IO_WRITE = 3
-} mn_io_code_t;
+typedef enum { MN_IO_OPEN = 1, MN_IO_READ = 2, MN_IO_WRITE = 3 } mn_io_code_t;
 
 /** An error: fill with mn_set_error(), read the fields directly. */
 typedef struct {

@@ -46,10 +46,10 @@ typedef enum {
 
 /** What to generate; zero-initialise, then set. */
 typedef struct {
-   uint64_t scale;    /**< the model's counts are functions of this (e.g. users = scale) */
-   uint64_t seed;     /**< any value; same seed, same documents */
-   uint64_t mess_ppm; /**< multiplies every injection rate, in millionths: 0 = clean data,
-                           MN_GEN_MESS_ONE = the model's rates (rates cap at 1) */
+   uint64_t scale;       /**< the model's counts are functions of this (e.g. users = scale) */
+   uint64_t seed;        /**< any value; same seed, same documents */
+   uint64_t mess_ppm;    /**< multiplies every injection rate, in millionths: 0 = clean data,
+                              MN_GEN_MESS_ONE = the model's rates (rates cap at 1) */
    const char *database; /**< mn_generate(): database name instead of the model's; NULL */
 } mn_gen_opts_t;
 
@@ -121,8 +121,7 @@ bool mn_gen_run(const mn_gen_model_t *model, const mn_gen_opts_t *opts, mn_gen_e
  * @return true on success; files written before a failure stay
  */
 bool mn_generate(const mn_gen_model_t *model, const mn_gen_opts_t *opts, const char *out,
-                 mn_gen_format_t format, bool gzip, const char *manifest_path,
-                 mn_error_t *error);
+                 mn_gen_format_t format, bool gzip, const char *manifest_path, mn_error_t *error);
 
 /** Free a manifest.  NULL is allowed. */
 void mn_gen_manifest_destroy(mn_gen_manifest_t *manifest);

@@ -26,8 +26,8 @@ extern "C" {
 #endif
 
 /** Progress callback: documents read so far in `collection`, and source progress units. */
-typedef void (*mn_progress_fn)(void *ctx, const char *collection, uint64_t documents,
-                               uint64_t done, uint64_t total);
+typedef void (*mn_progress_fn)(void *ctx, const char *collection, uint64_t documents, uint64_t done,
+                               uint64_t total);
 
 /** Options of a run; zero-initialise, then set. Strings are borrowed. */
 typedef struct {

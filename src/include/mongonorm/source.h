@@ -27,25 +27,21 @@ typedef struct mn_source mn_source_t;
 typedef struct mn_cursor mn_cursor_t;
 
 /** The kind of an opened source. */
-typedef enum {
-   MN_SOURCE_MONGODB = 1,
-   MN_SOURCE_DUMP = 2,
-   MN_SOURCE_JSON = 3
-} mn_source_kind_t;
+typedef enum { MN_SOURCE_MONGODB = 1, MN_SOURCE_DUMP = 2, MN_SOURCE_JSON = 3 } mn_source_kind_t;
 
 /** Options for mn_source_find(); zero-initialise, then set what you need. */
 typedef struct {
-   bool ids_only;          /**< project to {_id: 1} (cheap listing of the _id set) */
-   const bson_t *filter;   /**< live source only: a query filter, NULL for all; the file
-                                sources ignore it (callers filter themselves) */
+   bool ids_only;        /**< project to {_id: 1} (cheap listing of the _id set) */
+   const bson_t *filter; /**< live source only: a query filter, NULL for all; the file
+                              sources ignore it (callers filter themselves) */
 } mn_find_opts_t;
 
 /** What mn_cursor_next() produced. */
 typedef enum {
-   MN_CURSOR_DOC = 1,   /**< *doc is the next document */
-   MN_CURSOR_BAD = 2,   /**< a record that does not parse; see mn_cursor_bad() */
-   MN_CURSOR_END = 3,   /**< no more documents */
-   MN_CURSOR_ERROR = 4  /**< reading failed; see mn_cursor_error(); stop */
+   MN_CURSOR_DOC = 1,  /**< *doc is the next document */
+   MN_CURSOR_BAD = 2,  /**< a record that does not parse; see mn_cursor_bad() */
+   MN_CURSOR_END = 3,  /**< no more documents */
+   MN_CURSOR_ERROR = 4 /**< reading failed; see mn_cursor_error(); stop */
 } mn_cursor_status_t;
 
 /** A record that could not be parsed into a document. */
@@ -88,8 +84,8 @@ bool mn_source_has_collection(mn_source_t *source, const char *collection, mn_er
  *         the collection (a live collection that does not exist reads as empty),
  *         MN_ERROR_IO/MN_IO_OPEN when the file cannot be opened.
  */
-mn_cursor_t *mn_source_find(mn_source_t *source, const char *collection,
-                            const mn_find_opts_t *opts, mn_error_t *error);
+mn_cursor_t *mn_source_find(mn_source_t *source, const char *collection, const mn_find_opts_t *opts,
+                            mn_error_t *error);
 
 /**
  * Advance.  On MN_CURSOR_DOC, *doc points to a document owned by the cursor and valid until

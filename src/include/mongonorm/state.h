@@ -84,8 +84,7 @@ bool mn_state_set_collection(PGconn *conn, const char *collection, const char *m
  * The resume token stored for a source (canonical Extended JSON of {"v": token}), or NULL
  * in *token when none.  *token is bson_malloc'ed.  @return false with MN_ERROR_PG set.
  */
-bool mn_state_get_resume_token(PGconn *conn, const char *source, char **token,
-                               mn_error_t *error);
+bool mn_state_get_resume_token(PGconn *conn, const char *source, char **token, mn_error_t *error);
 
 /** Store the resume token for a source (upsert). @return false with MN_ERROR_PG set. */
 bool mn_state_set_resume_token(PGconn *conn, const char *source, const char *token,

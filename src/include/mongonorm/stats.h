@@ -26,7 +26,7 @@ typedef struct {
    uint64_t unchanged; /**< of loaded: identical to the last run's, so not converted again */
    uint64_t rejected;  /**< written to the reject file instead */
    uint64_t deleted;   /**< loaded before, now gone from the source (or rejected): removed */
-   double seconds;    /**< wall time spent on the collection */
+   double seconds;     /**< wall time spent on the collection */
 } mn_collection_counts_t;
 
 /** Rows of one table. */

@@ -67,16 +67,16 @@ typedef struct {
 /** How to convert: compiled from a mapping column.  All pointers borrowed. */
 typedef struct {
    mn_type_t type;
-   int precision;               /**< numeric: total digits, 0 = unlimited */
-   int scale;                   /**< numeric: digits after the point, -1 = unlimited */
+   int precision;                    /**< numeric: total digits, 0 = unlimited */
+   int scale;                        /**< numeric: digits after the point, -1 = unlimited */
    const mn_transform_t *transforms; /**< may be NULL when n_transforms == 0 */
    size_t n_transforms;
    mn_empty_t empty;
    const char *const *enum_values; /**< may be NULL when n_enum == 0 */
    size_t n_enum;
-   const mn_unit_t *units;      /**< may be NULL when n_units == 0 */
+   const mn_unit_t *units; /**< may be NULL when n_units == 0 */
    size_t n_units;
-   const char *default_unit;    /**< suffix used for a bare number; NULL = bare numbers as is */
+   const char *default_unit; /**< suffix used for a bare number; NULL = bare numbers as is */
 } mn_value_spec_t;
 
 /** Outcome of one conversion. */
@@ -109,8 +109,8 @@ typedef enum {
  * - smallint/integer/bigint: int32, int64, double or decimal128 holding an integer in range,
  *   a string of an integer (COERCED); fractions, NaN, infinities and overflow are INVALID;
  * - numeric: int32, int64, decimal128 (exact digits; NaN and +-Infinity are INVALID: a
- *   numeric column holds measures), double (shortest text that reads back as the same double), a numeric
- *   string, or with units a string such as "178 cm", "5'10\"", "154 lbs" (COERCED);
+ *   numeric column holds measures), double (shortest text that reads back as the same double), a
+ * numeric string, or with units a string such as "178 cm", "5'10\"", "154 lbs" (COERCED);
  *   precision/scale enforced (rounded half away from zero to scale: COERCED when digits
  *   are lost, INVALID when the integer part does not fit);
  * - double precision/real: numbers and numeric strings; "NaN", "Infinity", "-Infinity";
