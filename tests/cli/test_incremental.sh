@@ -169,6 +169,28 @@ if [ -n "${MN_TEST_MONGODB_URI:-}" ]; then
     fail "live source: differs $(diff "$work/ref.txt" "$work/live.txt" | head -4)"
   fi
 
+  # A run from the live server killed midway converges as well.
+  crash=$(fresh_db mn_inc_live_crash)
+  "$MN_BIN" init --pg "$crash" >/dev/null
+  uri=$(start_server "$fx/dump/medichat")
+  run "$crash" "$uri" "$work/lc1.json"
+  uri=$(start_server "$s2")
+  "$MN_BIN" run --quiet --pg "$crash" --source "$uri" --mapping "$map" --batch-size 3 \
+    --rejects "$work/crash.rejects" >/dev/null 2>&1 &
+  pid=$!
+  sleep "0.$(printf %03d $(( (RANDOM % 200) + 20 )))"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  wait_unlocked "$crash"
+  run "$crash" "$uri" "$work/lc2.json"
+  dump_tables "$crash" > "$work/live-crash.txt"
+  if cmp -s "$work/ref.txt" "$work/live-crash.txt"; then
+    pass "live source: killed midway, run again: identical to a clean run"
+  else
+    fail "live source: killed midway: differs $(diff "$work/ref.txt" "$work/live-crash.txt" | head -4)"
+  fi
+  bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$work/wire.port" >/dev/null 2>&1 || true
+
   # Watermark mode: no referenced collection changed membership, so only what changed
   # since updatedAt's watermark is read (plus the _id listing for deletions and new ids).
   s3="$work/s3"
