@@ -26,6 +26,10 @@ trap cleanup EXIT
 uri=$(bash tests/start_wire_server.sh "$top/fixtures/medichat/dump/medichat" "$portfile")
 
 export MN_TEST_PG_DSN="$dsn"
+# libmongoc keeps performance counters in shared memory and, when /dev/shm cannot hold
+# another segment (many short processes at once), warns on stderr from its own library
+# constructor, before any code of ours runs; the CLI tests compare stderr exactly.
+export MONGOC_DISABLE_SHM=1
 export MN_TEST_MONGODB_URI="$uri"
 
 echo "== tests (RelWithDebInfo)"
