@@ -397,7 +397,9 @@ void
 mn_converter_mark_accepted(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
 {
    if (collection < c->m->n_collections) {
-      uuid_set_add(c->colls[collection].accepted, id);
+      if (c->colls[collection].referenced) {
+         uuid_set_add(c->colls[collection].accepted, id);
+      }
    }
 }
 
@@ -405,7 +407,9 @@ void
 mn_converter_mark_rejected(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
 {
    if (collection < c->m->n_collections) {
-      uuid_set_add(c->colls[collection].rejected, id);
+      if (c->colls[collection].referenced) {
+         uuid_set_add(c->colls[collection].rejected, id);
+      }
    }
 }
 
@@ -1494,7 +1498,11 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    count_drift(&w);
 
    if (!w.rejected) {
-      uuid_set_add(cs->accepted, &rs->doc_id);
+      if (cs->referenced) {
+         /* only references need to know which documents made it (memory: 1 set entry per
+          * document of a referenced collection, none for the others) */
+         uuid_set_add(cs->accepted, &rs->doc_id);
+      }
       for (guint i = 0; i < rs->coercions->len; i++) {
          coercion_t *co = &g_array_index(rs->coercions, coercion_t, i);
          if (strcmp(co->kind, "duplicate merged") == 0) {
@@ -1512,7 +1520,9 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
                               g_memdup2(rs->doc_id.bytes, 16));
       }
    } else {
-      uuid_set_add(cs->rejected, &rs->doc_id);
+      if (cs->referenced) {
+         uuid_set_add(cs->rejected, &rs->doc_id);
+      }
       for (guint i = 0; i < rs->rows->len; i++) {
          row_t *r = &g_array_index(rs->rows, row_t, i);
          mn_stats_table(conv->stats, conv->m->tables[r->table].name)->rejected++;
