@@ -9,8 +9,9 @@ cd "$top"
 bash scripts/setup.sh
 bash scripts/build.sh
 dsn=$(bash scripts/pg.sh start "$top/build")
-psql "$dsn" -qc "DROP DATABASE IF EXISTS medichat" -c "CREATE DATABASE medichat"
-target="$dsn dbname=medichat"
+PGOPTIONS=--client-min-messages=warning \
+  psql "$dsn" -qc "DROP DATABASE IF EXISTS medichat" -c "CREATE DATABASE medichat"
+target="${dsn% dbname=*} dbname=medichat"
 
 ./build/mongonorm init --pg "$target"
 set +e

@@ -13,7 +13,8 @@ bin=/usr/lib/postgresql/15/bin
 port=${MN_PG_PORT:-54329}
 
 as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # from / : the postgres user may not be allowed into the caller's folder
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 locate() {
