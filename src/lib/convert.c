@@ -7,6 +7,7 @@
  * for `split`), the row id, and the concrete field path for messages.
  */
 #include "plan.h"
+#include "uuidset.h"
 
 #include <mongonorm/convert.h>
 
@@ -18,27 +19,10 @@
 
 /* ---- uuid sets ---- */
 
-static guint
-uuid_hash(gconstpointer p)
-{
-   const uint8_t *b = p;
-   guint h;
-
-   /* ObjectId-derived ids vary most in the last bytes of the ObjectId. */
-   memcpy(&h, b + 8, sizeof h);
-   return h ^ ((guint)b[0] << 24) ^ ((guint)b[3] << 8);
-}
-
-static gboolean
-uuid_equal(gconstpointer a, gconstpointer b)
-{
-   return memcmp(a, b, 16) == 0;
-}
-
 static GHashTable *
 uuid_set_new(void)
 {
-   return g_hash_table_new_full(uuid_hash, uuid_equal, g_free, NULL);
+   return mn_uuid__table_new(NULL);
 }
 
 static void

@@ -9,6 +9,7 @@
 #include <mongonorm/state.h>
 
 #include "pg_private.h"
+#include "uuidset.h"
 
 #include <errno.h>
 #include <glib.h>
@@ -618,20 +619,6 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
    return true;
 }
 
-static guint
-bytes16_hash(gconstpointer k)
-{
-   guint h;
-   memcpy(&h, (const uint8_t *)k + 8, sizeof h);
-   return h ^ ((const uint8_t *)k)[0];
-}
-
-static gboolean
-bytes16_equal(gconstpointer a, gconstpointer b)
-{
-   return memcmp(a, b, 16) == 0;
-}
-
 /*
  * Watermark mode (a live source, a declared watermark, a recorded value): list the _id set
  * to find deletions and new documents, read what changed since the watermark
@@ -654,7 +641,7 @@ read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
    bson_iter_t it;
    bool ok = false;
 
-   p->processed = g_hash_table_new_full(bytes16_hash, bytes16_equal, g_free, NULL);
+   p->processed = mn_uuid__table_new(NULL);
    /* 1. the _id set */
    if (!(cur = mn_source_find(r->src, p->name, &ids_opts, error))) {
       goto cleanup;

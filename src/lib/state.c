@@ -2,6 +2,7 @@
  * state.c - the converter's own schema (see state.h).
  */
 #include "pg_private.h"
+#include "uuidset.h"
 
 #include <mongonorm/state.h>
 
@@ -66,20 +67,6 @@ struct mn_doc_state {
    GHashTable *entries; /* 16-byte id -> mn_doc_entry_t* */
    size_t n_tables;
 };
-
-static guint
-id_hash(gconstpointer p)
-{
-   guint h;
-   memcpy(&h, (const uint8_t *)p + 8, sizeof h);
-   return h ^ ((const uint8_t *)p)[0];
-}
-
-static gboolean
-id_equal(gconstpointer a, gconstpointer b)
-{
-   return memcmp(a, b, 16) == 0;
-}
 
 static void
 entry_free(gpointer p)
@@ -148,7 +135,7 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
       return NULL;
    }
    st = g_new0(mn_doc_state_t, 1);
-   st->entries = g_hash_table_new_full(id_hash, id_equal, g_free, entry_free);
+   st->entries = mn_uuid__table_new(entry_free);
    st->n_tables = n_tables;
    while ((res = PQgetResult(conn))) {
       ExecStatusType status = PQresultStatus(res);
