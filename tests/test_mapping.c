@@ -963,6 +963,164 @@ test_mapping_when_nested_error_line(void **state)
                 MN_MAPPING_BAD_VALUE, "mapping file \"m.yaml\", line 11: \"in\" must be a list");
 }
 
+/* ---- paths through arrays ---- */
+
+#define LINES_ENTRY                                                                                \
+   "      - table: lines\n"                                                                        \
+   "        each: items\n"                                                                         \
+   "        columns: {user_id: {value: doc_id}}\n"
+
+static void
+test_mapping_array_paths_valid(void **state)
+{
+   fixture_t *f = *state;
+   const char *yaml =
+      HEAD COLL "      - table: users\n"
+                "        columns:\n"
+                "          first: items.0.name\n"
+                "          last: {path: items.-1.name}\n"
+                "          numeric_key: sizes.01\n"
+                "          contact: contacts.name\n"
+                "          usd: prices.usd\n"
+                "          tag: tags.x\n" LINES_ENTRY "      - table: contacts\n"
+                "        each: contacts\n"
+                "        on_scalar: single\n"
+                "        columns: {user_id: {value: doc_id}}\n"
+                "      - table: prices\n"
+                "        each: prices\n"
+                "        each_as: map\n"
+                "        columns: {user_id: {value: doc_id}}\n"
+                "      - table: tags\n"
+                "        each: tags\n"
+                "        split: \",\"\n"
+                "        columns: {user_id: {value: doc_id}}\n"
+                "      - table: rings\n"
+                "        each: geometry.coordinates\n"
+                "        columns: {user_id: {value: doc_id}}\n"
+                "      - table: points\n"
+                "        parent: rings\n"
+                "        each: $\n"
+                "        columns: {user_id: {value: doc_id}, lng: 0, lat: 1, point: {path: $, "
+                "type: jsonb}}\n"
+                "      - table: line_tags\n"
+                "        parent: lines\n"
+                "        each: tags.-1.names\n"
+                "        when: {exists: $parent.0}\n"
+                "        columns: {user_id: {value: doc_id}, first_line: $doc.items.0.name}\n";
+
+   if (!load(f, yaml)) {
+      fail_msg("%s", f->error.message);
+   }
+   assert_int_equal(mn_mapping_n_tables(f->m), 8);
+}
+
+static void
+test_mapping_column_crosses_iterated_array(void **state)
+{
+   expect_error(state,
+                HEAD COLL "      - table: users\n"
+                          "        columns: {email: email, first: items.name}\n" LINES_ENTRY,
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 6: path \"items.name\" of column \"first\" crosses "
+                "the array \"items\" that entry \"lines\" iterates: read \"name\" in an entry "
+                "with \"parent: lines\", or pick one element: \"items.0.name\"");
+}
+
+static void
+test_mapping_element_column_crosses_iterated_array(void **state)
+{
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY "      - table: lines\n"
+                                        "        each: items\n"
+                                        "        columns:\n"
+                                        "          user_id: {value: doc_id}\n"
+                                        "          rate: {path: taxes.rate, type: numeric}\n"
+                                        "      - table: taxes\n"
+                                        "        parent: lines\n"
+                                        "        each: taxes\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 11: path \"taxes.rate\" of column \"rate\" crosses "
+                "the array \"taxes\" that entry \"taxes\" iterates: read \"rate\" in an entry "
+                "with \"parent: taxes\", or pick one element: \"taxes.0.rate\"");
+}
+
+static void
+test_mapping_doc_path_crosses_iterated_array(void **state)
+{
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY LINES_ENTRY
+                "      - table: taxes\n"
+                "        parent: lines\n"
+                "        each: taxes\n"
+                "        columns: {user_id: {value: doc_id}, sku: $doc.items.sku}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 13: path \"$doc.items.sku\" of column \"sku\" "
+                "crosses the array \"$doc.items\" that entry \"lines\" iterates: read \"sku\" in "
+                "an entry with \"parent: lines\", or pick one element: \"$doc.items.0.sku\"");
+}
+
+static void
+test_mapping_each_crosses_iterated_array(void **state)
+{
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY LINES_ENTRY "      - table: tags\n"
+                                                    "        each: items.tags\n"
+                                                    "        columns: {user_id: {value: doc_id}}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 11: \"each\" path \"items.tags\" crosses the array "
+                "\"items\" that entry \"lines\" iterates: iterate \"tags\" in an entry with "
+                "\"parent: lines\", or pick one element: \"items.0.tags\"");
+}
+
+static void
+test_mapping_each_crosses_later_array(void **state)
+{
+   /* the entry iterating the array may come after the one crossing it */
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY "      - table: tags\n"
+                                        "        each: items.tags\n"
+                                        "        columns: {user_id: {value: doc_id}}\n" LINES_ENTRY,
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 8: \"each\" path \"items.tags\" crosses the array "
+                "\"items\" that entry \"lines\" iterates: iterate \"tags\" in an entry with "
+                "\"parent: lines\", or pick one element: \"items.0.tags\"");
+}
+
+static void
+test_mapping_when_crosses_iterated_array(void **state)
+{
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY "      - table: p\n"
+                                        "        when:\n"
+                                        "          not: {path: items.kind, in: [gift]}\n"
+                                        "        columns: {user_id: {value: doc_id}}\n" LINES_ENTRY,
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 9: path \"items.kind\" of \"when\" crosses the "
+                "array \"items\" that entry \"lines\" iterates: read \"kind\" in an entry with "
+                "\"parent: lines\", or pick one element: \"items.0.kind\"");
+}
+
+static void
+test_mapping_each_self_needs_element_parent(void **state)
+{
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY "      - table: points\n"
+                                        "        each: $\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 8: \"each: $\" iterates the parent entry's element "
+                "itself, so it needs a \"parent\" entry with \"each\"");
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY "      - table: points\n"
+                                        "        parent: users\n"
+                                        "        each: $\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 9: \"each: $\" iterates the parent entry's element "
+                "itself, so it needs a \"parent\" entry with \"each\"");
+}
+
 int
 main(void)
 {
@@ -1045,6 +1203,14 @@ main(void)
       T(test_mapping_when_empty),
       T(test_mapping_when_bad_ignore_case),
       T(test_mapping_when_nested_error_line),
+      T(test_mapping_array_paths_valid),
+      T(test_mapping_column_crosses_iterated_array),
+      T(test_mapping_element_column_crosses_iterated_array),
+      T(test_mapping_doc_path_crosses_iterated_array),
+      T(test_mapping_each_crosses_iterated_array),
+      T(test_mapping_each_crosses_later_array),
+      T(test_mapping_when_crosses_iterated_array),
+      T(test_mapping_each_self_needs_element_parent),
    };
 #undef T
    return cmocka_run_group_tests(tests, NULL, NULL);

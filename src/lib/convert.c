@@ -504,19 +504,66 @@ join_path(walk_t *w, const char *base, const char *rest)
    return scratch(w, g_strdup_printf("%s.%s", base, rest));
 }
 
+/* Element `index` of an array (negative: from the end); false when past either end. */
+static bool
+array_element(const bson_iter_t *arr, int64_t index, bson_iter_t *out, int64_t *position)
+{
+   bson_iter_t child;
+
+   if (!bson_iter_recurse(arr, &child)) {
+      return false;
+   }
+   if (index < 0) {
+      bson_iter_t count = child;
+      int64_t n = 0;
+      while (bson_iter_next(&count)) {
+         n++;
+      }
+      index += n;
+      if (index < 0) {
+         return false;
+      }
+   }
+   for (int64_t i = 0; bson_iter_next(&child); i++) {
+      if (i == index) {
+         *out = child;
+         *position = index;
+         return true;
+      }
+   }
+   return false;
+}
+
+/* The path as written up to (not including) segment k: where it crossed an array. */
+static const char *
+written_prefix(walk_t *w, const mn_path_t *p, size_t k)
+{
+   GString *s = g_string_new(p->root == MN_ROOT_DOC      ? "$doc."
+                             : p->root == MN_ROOT_PARENT ? "$parent."
+                                                         : "");
+   for (size_t i = 0; i < k; i++) {
+      g_string_append_printf(s, "%s%s", i ? "." : "", p->segments[i]);
+   }
+   return scratch(w, g_string_free(s, FALSE));
+}
+
 /*
- * Resolve a path from a context.  *found is false when absent.  For `$key`, *key is set
- * instead.  For a document-level `$` (the whole document), *whole_doc is set.
+ * Resolve a path from a context.  Returns false when absent.  For `$key`, *key is set
+ * instead.  A segment applied to an array must be an index ("0", "-1"): any other name
+ * there would read nothing, so resolving stops, returns false and sets *crossed to the
+ * path as written up to the array (a non-empty array; an empty one is just absent).
  */
 static bool
 resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const char **key,
-        const char **concrete)
+        const char **concrete, const char **crossed)
 {
    const ctx_t *start = ctx;
+   GString *real = NULL; /* concrete path, built only when an index counts from the end */
    bson_iter_t it;
    bool at_doc;
 
    *key = NULL;
+   *crossed = NULL;
    if (p->root == MN_ROOT_DOC) {
       start = &w->ctxs.items[0];
    } else if (p->root == MN_ROOT_PARENT) {
@@ -540,22 +587,61 @@ resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const
    }
    for (size_t s = 0; s < p->n_segments; s++) {
       bson_iter_t child;
+      char posbuf[32];
+      const char *seg = p->segments[s];
+
       if (at_doc) {
-         if (!bson_iter_init_find(&child, w->doc, p->segments[s])) {
-            return false;
+         if (!bson_iter_init_find(&child, w->doc, seg)) {
+            goto absent;
          }
          at_doc = false;
+      } else if (BSON_ITER_HOLDS_ARRAY(&it)) {
+         int64_t pos;
+         if (!p->is_index[s]) {
+            bson_iter_t probe;
+            if (bson_iter_recurse(&it, &probe) && bson_iter_next(&probe)) {
+               *crossed = written_prefix(w, p, s);
+            }
+            goto absent;
+         }
+         if (!array_element(&it, p->index[s], &child, &pos)) {
+            goto absent;
+         }
+         if (p->index[s] < 0) {
+            snprintf(posbuf, sizeof posbuf, "%lld", (long long)pos);
+            seg = posbuf;
+            if (!real) {
+               real = g_string_new(NULL);
+               for (size_t k = 0; k < s; k++) {
+                  g_string_append_printf(real, "%s%s", k ? "." : "", p->segments[k]);
+               }
+            }
+         }
       } else {
          if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &child) ||
-             !bson_iter_find(&child, p->segments[s])) {
-            return false;
+             !bson_iter_find(&child, seg)) {
+            goto absent;
          }
+      }
+      if (real) {
+         g_string_append_printf(real, "%s%s", s ? "." : "", seg);
       }
       it = child;
    }
    *out = it;
-   *concrete = join_path(w, start->path, p->joined);
+   if (real) {
+      *concrete = join_path(w, start->path, real->str);
+      g_string_free(real, TRUE);
+   } else {
+      *concrete = join_path(w, start->path, p->joined);
+   }
    return true;
+
+absent:
+   if (real) {
+      g_string_free(real, TRUE);
+   }
+   return false;
 }
 
 static bool
@@ -564,19 +650,40 @@ is_nullish(const bson_iter_t *it)
    return BSON_ITER_HOLDS_NULL(it) || BSON_ITER_HOLDS_UNDEFINED(it);
 }
 
+/*
+ * Resolve the path of a predicate.  One that crosses an array reads as missing, and that
+ * is counted (column: the path) on the entry's table: a condition has no policy of its
+ * own, and the mapping error it usually is is caught at load time.
+ */
+static bool
+pred_resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *path, bson_iter_t *it, const char **key)
+{
+   const char *concrete;
+   const char *crossed;
+
+   if (resolve(w, ctx, path, it, key, &concrete, &crossed)) {
+      return true;
+   }
+   if (crossed && ctx->entry >= 0) {
+      coercion_t co = {w->coll->entries[ctx->entry].table, path->text,
+                       "path crosses an array: condition read it as missing"};
+      g_array_append_val(w->rs->coercions, co);
+   }
+   return false;
+}
+
 static bool
 pred_eval(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
 {
    bson_iter_t it;
    const char *key;
-   const char *concrete;
 
    switch (p->kind) {
    case MN_PRED_EXISTS:
-      return resolve(w, ctx, &p->path, &it, &key, &concrete) && (key || !is_nullish(&it));
+      return pred_resolve(w, ctx, &p->path, &it, &key) && (key || !is_nullish(&it));
    case MN_PRED_NONEMPTY:
       /* present, not null, and not an empty or blank string, array or document */
-      if (!resolve(w, ctx, &p->path, &it, &key, &concrete)) {
+      if (!pred_resolve(w, ctx, &p->path, &it, &key)) {
          return false;
       }
       if (key) {
@@ -600,7 +707,7 @@ pred_eval(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
       return true;
    case MN_PRED_IN: {
       const char *s = NULL;
-      if (!resolve(w, ctx, &p->path, &it, &key, &concrete)) {
+      if (!pred_resolve(w, ctx, &p->path, &it, &key)) {
          return false;
       }
       if (key) {
@@ -755,6 +862,37 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
    return true;
 }
 
+/*
+ * A column path that crossed an array (see resolve): the value is in the elements, so
+ * reading it here would silently give NULL.  It is an invalid value under the column's
+ * `on_invalid` policy.  Returns false when the row must be skipped.
+ */
+static bool
+column_crossed_array(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c,
+                     const mn_path_t *p, const char *at)
+{
+   const char *concrete = p->text;
+   char *why;
+
+   if (ctx->path && *ctx->path && p->root == MN_ROOT_ELEMENT) {
+      concrete = join_path(w, ctx->path, p->text);
+   }
+   why = g_strdup_printf("path \"%s\" crosses an array at \"%s\"", p->text, at);
+   switch (c->on_invalid) {
+   case MN_ON_REJECT: reject(w, concrete, "%s", why); break;
+   case MN_ON_SKIP_ROW: count_coercion(w, e, c, "row skipped: path crosses an array"); break;
+   case MN_ON_NULL:
+      count_coercion(w, e, c, "path crosses an array: stored as NULL");
+      if (c->required && c->on_missing != MN_ON_SKIP_ROW) {
+         reject(w, concrete, "required value is missing (%s)", why);
+      }
+      break;
+   }
+   g_free(why);
+   return !(c->on_invalid == MN_ON_SKIP_ROW ||
+            (c->on_invalid == MN_ON_NULL && c->required && c->on_missing == MN_ON_SKIP_ROW));
+}
+
 /* Evaluate one column into row r.  Returns false when the row must be skipped. */
 static bool
 eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c, newrow_t *r)
@@ -798,7 +936,11 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
    }
 
    for (size_t i = 0; i < c->n_paths && !found; i++) {
-      found = resolve(w, ctx, &c->paths[i], &it, &key, &concrete);
+      const char *crossed;
+      found = resolve(w, ctx, &c->paths[i], &it, &key, &concrete, &crossed);
+      if (crossed) {
+         return column_crossed_array(w, ctx, e, c, &c->paths[i], crossed);
+      }
       if (found && !key && is_nullish(&it)) {
          found = false;
       }
@@ -1150,6 +1292,7 @@ walk_entry(walk_t *w, size_t ei)
       bson_iter_t val;
       const char *key;
       const char *concrete;
+      const char *crossed;
       mn_path_t *each = (mn_path_t *)&e->each;
 
       if (parent.dropped || parent.entry != e->parent) {
@@ -1171,7 +1314,16 @@ walk_entry(walk_t *w, size_t ei)
          emit_row(w, push_ctx(w, &c), e);
          continue;
       }
-      if (!resolve(w, &parent, each, &val, &key, &concrete) || is_nullish(&val)) {
+      if (!resolve(w, &parent, each, &val, &key, &concrete, &crossed)) {
+         if (crossed) {
+            reject(w, join_path(w, parent.path, each->text),
+                   "path \"%s\" crosses an array at \"%s\" (iterate that array in an entry, "
+                   "and the rest in a child entry with \"parent:\")",
+                   each->text, crossed);
+         }
+         continue;
+      }
+      if (is_nullish(&val)) {
          continue;
       }
       if (BSON_ITER_HOLDS_ARRAY(&val) ||
@@ -1349,6 +1501,46 @@ mark_unmapped(GHashTable *seen, const char *path)
    }
 }
 
+static void drift_walk(walk_t *w, bson_iter_t *it, GString *path, GHashTable *seen);
+
+/*
+ * The elements of the array at `path`: array elements add no path component, at any
+ * depth (the rings of a polygon and their points are all at "geometry.coordinates").
+ */
+static void
+drift_array(walk_t *w, const bson_iter_t *arr, GString *path, GHashTable *seen, bool scalars_ok,
+            bool is_map)
+{
+   bson_iter_t child;
+
+   if (!bson_iter_recurse(arr, &child)) {
+      return;
+   }
+   while (bson_iter_next(&child)) {
+      bson_iter_t grand;
+      if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
+         if (is_map) {
+            /* elements iterated as maps (`each: $`, `each_as: map`): keys are data */
+            gsize base = path->len;
+            g_string_append(path, ".*");
+            while (bson_iter_next(&grand)) {
+               bson_iter_t value;
+               if (BSON_ITER_HOLDS_DOCUMENT(&grand) && bson_iter_recurse(&grand, &value)) {
+                  drift_walk(w, &value, path, seen);
+               }
+            }
+            g_string_truncate(path, base);
+         } else {
+            drift_walk(w, &grand, path, seen);
+         }
+      } else if (BSON_ITER_HOLDS_ARRAY(&child)) {
+         drift_array(w, &child, path, seen, scalars_ok, is_map);
+      } else if (!scalars_ok && !is_nullish(&child)) {
+         mark_unmapped(seen, path->str);
+      }
+   }
+}
+
 /* Walk the fields below `path` (a buffer: extended and restored around each field). */
 static void
 drift_walk(walk_t *w, bson_iter_t *it, GString *path, GHashTable *seen)
@@ -1386,16 +1578,8 @@ drift_walk(walk_t *w, bson_iter_t *it, GString *path, GHashTable *seen)
             } else {
                drift_walk(w, &child, path, seen);
             }
-         } else if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &child)) {
-            /* array elements add no path component */
-            while (bson_iter_next(&child)) {
-               bson_iter_t grand;
-               if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
-                  drift_walk(w, &grand, path, seen);
-               } else if (!scalars_ok && !is_nullish(&child)) {
-                  mark_unmapped(seen, path->str);
-               }
-            }
+         } else if (BSON_ITER_HOLDS_ARRAY(it)) {
+            drift_array(w, it, path, seen, scalars_ok, is_map);
          } else if (!scalars_ok && !is_nullish(it)) {
             mark_unmapped(seen, path->str);
          }

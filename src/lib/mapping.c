@@ -123,9 +123,33 @@ path_cleanup(mn_path_t *p)
       bson_free(p->segments[i]);
    }
    bson_free(p->segments);
+   bson_free(p->is_index);
+   bson_free(p->index);
    bson_free(p->text);
    bson_free(p->joined);
    memset(p, 0, sizeof *p);
+}
+
+/*
+ * An array index: "0", or a decimal integer without leading zeros, "-" counting from the
+ * end ("-1" is the last element).  Anything else ("01", "+1", "1e3") is only a field name.
+ */
+static bool
+segment_index(const char *seg, int64_t *out)
+{
+   const char *d = seg[0] == '-' ? seg + 1 : seg;
+   size_t n = strlen(d);
+
+   if (n == 0 || n > 18 || (d[0] == '0' && (n > 1 || d != seg))) {
+      return false;
+   }
+   for (size_t i = 0; i < n; i++) {
+      if (d[i] < '0' || d[i] > '9') {
+         return false;
+      }
+   }
+   *out = strtoll(seg, NULL, 10);
+   return true;
 }
 
 static bool
@@ -137,6 +161,7 @@ parse_path(loader_t *ld, yaml_node_t *at, const char *text, bool allow_special, 
 
    memset(out, 0, sizeof *out);
    out->text = bson_strdup(text);
+   out->line = at ? (int)LINE(at) : 0;
    if (!*text) {
       fail(ld, MN_MAPPING_BAD_VALUE, at, "empty field path");
       return false;
@@ -170,6 +195,10 @@ parse_path(loader_t *ld, yaml_node_t *at, const char *text, bool allow_special, 
    copy = bson_strdup(rest);
    for (char *seg = strtok_r(copy, ".", &save); seg; seg = strtok_r(NULL, ".", &save)) {
       out->segments = bson_realloc(out->segments, (out->n_segments + 1) * sizeof(char *));
+      out->is_index = bson_realloc(out->is_index, (out->n_segments + 1) * sizeof(bool));
+      out->index = bson_realloc(out->index, (out->n_segments + 1) * sizeof(int64_t));
+      out->index[out->n_segments] = 0;
+      out->is_index[out->n_segments] = segment_index(seg, &out->index[out->n_segments]);
       out->segments[out->n_segments++] = bson_strdup(seg);
    }
    bson_free(copy);
@@ -767,6 +796,18 @@ entry_find_column(mn_entry_t *e, const char *name)
    return NULL;
 }
 
+/* Whether the rows of entry `index` are elements (it or an ancestor has `each`). */
+static bool
+entry_has_elements(const mn_collection_t *coll, int index)
+{
+   for (; index >= 0; index = coll->entries[index].parent) {
+      if (coll->entries[index].each_kind) {
+         return true;
+      }
+   }
+   return false;
+}
+
 static bool
 parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
             const defaults_t *d, mn_entry_t *e)
@@ -833,10 +874,18 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
       }
    }
    if ((v = map_get(ld, n, "each"))) {
-      if (!scalar(v) || !parse_path(ld, v, scalar(v), false, &e->each)) {
+      /* `each: $` iterates the parent's element itself (arrays of arrays) */
+      bool self = scalar(v) && strcmp(scalar(v), "$") == 0;
+      if (!scalar(v) || !parse_path(ld, v, scalar(v), self, &e->each)) {
          if (!scalar(v)) {
             fail(ld, MN_MAPPING_BAD_VALUE, v, "\"each\" takes a field path");
          }
+         return false;
+      }
+      if (self && !entry_has_elements(coll, e->parent)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v,
+              "\"each: $\" iterates the parent entry's element itself, so it needs a "
+              "\"parent\" entry with \"each\"");
          return false;
       }
       e->each_kind = MN_EACH_ARRAY;
@@ -1171,16 +1220,63 @@ parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
 
 /* ---- covered paths, for drift reporting ---- */
 
+/*
+ * Drift paths have no array indexes ("loc.coordinates", not "loc.coordinates.0"), so a
+ * path written with integer segments is listed twice: as written (for a sub-document
+ * whose keys are "0", "1", ...) and without them (for an array).  Returns NULL when the
+ * path has no integer segment.
+ */
+static char *
+strip_indexes(const char *path)
+{
+   char *copy = bson_strdup(path);
+   char *save = NULL;
+   char *out = bson_strdup("");
+   bool stripped = false;
+
+   for (char *seg = strtok_r(copy, ".", &save); seg; seg = strtok_r(NULL, ".", &save)) {
+      int64_t ignored;
+      char *next;
+      if (segment_index(seg, &ignored)) {
+         stripped = true;
+         continue;
+      }
+      next = *out ? bson_strdup_printf("%s.%s", out, seg) : bson_strdup(seg);
+      bson_free(out);
+      out = next;
+   }
+   bson_free(copy);
+   if (!stripped) {
+      bson_free(out);
+      return NULL;
+   }
+   return out;
+}
+
+/* Add a path to a list of paths once (and its form without indexes, see above). */
+static void
+add_path_to(char ***list, size_t *n, const char *path, bool also_stripped)
+{
+   char *stripped = also_stripped ? strip_indexes(path) : NULL;
+   bool found = false;
+
+   for (size_t i = 0; i < *n && !found; i++) {
+      found = strcmp((*list)[i], path) == 0;
+   }
+   if (!found && *path) {
+      *list = bson_realloc(*list, (*n + 1) * sizeof(char *));
+      (*list)[(*n)++] = bson_strdup(path);
+   }
+   if (stripped) {
+      add_path_to(list, n, stripped, false);
+      bson_free(stripped);
+   }
+}
+
 static void
 add_covered(mn_collection_t *coll, const char *path)
 {
-   for (size_t i = 0; i < coll->n_covered; i++) {
-      if (strcmp(coll->covered[i], path) == 0) {
-         return;
-      }
-   }
-   coll->covered = bson_realloc(coll->covered, (coll->n_covered + 1) * sizeof(char *));
-   coll->covered[coll->n_covered++] = bson_strdup(path);
+   add_path_to(&coll->covered, &coll->n_covered, path, true);
 }
 
 /* Absolute (document-relative) path of an entry's elements; "" for the document. */
@@ -1195,7 +1291,13 @@ entry_abs_path(mn_collection_t *coll, int index)
       return e->parent >= 0 ? entry_abs_path(coll, e->parent) : bson_strdup("");
    }
    base = e->parent >= 0 ? entry_abs_path(coll, e->parent) : bson_strdup("");
-   out = *base ? bson_strdup_printf("%s.%s", base, e->each.text) : bson_strdup(e->each.text);
+   if (e->each.n_segments == 0) {
+      /* `each: $`: elements of an element add no path component, as in drift paths */
+      out = base;
+      base = NULL;
+   } else {
+      out = *base ? bson_strdup_printf("%s.%s", base, e->each.text) : bson_strdup(e->each.text);
+   }
    bson_free(base);
    if (e->each_kind == MN_EACH_MAP) {
       char *keyed = bson_strdup_printf("%s.*", out);
@@ -1208,13 +1310,7 @@ entry_abs_path(mn_collection_t *coll, int index)
 static void
 add_iterated(mn_collection_t *coll, const char *path)
 {
-   for (size_t i = 0; i < coll->n_iterated; i++) {
-      if (strcmp(coll->iterated[i], path) == 0) {
-         return;
-      }
-   }
-   coll->iterated = bson_realloc(coll->iterated, (coll->n_iterated + 1) * sizeof(char *));
-   coll->iterated[coll->n_iterated++] = bson_strdup(path);
+   add_path_to(&coll->iterated, &coll->n_iterated, path, true);
 }
 
 static void
@@ -1271,6 +1367,196 @@ cover_column(mn_collection_t *coll, int entry, const mn_column_t *c)
    }
 }
 
+/* ---- paths that cross arrays ---- */
+
+static size_t
+count_segments(const char *s)
+{
+   size_t n = *s ? 1 : 0;
+
+   for (; *s; s++) {
+      n += *s == '.';
+   }
+   return n;
+}
+
+/* Whether the segments of `a` begin `full` ("*" in `a`, a map key, matches any segment). */
+static bool
+segments_prefix(const char *a, const char *full)
+{
+   while (*a) {
+      size_t la = strcspn(a, ".");
+      size_t lf = strcspn(full, ".");
+      if (!(la == 1 && a[0] == '*') && (la != lf || strncmp(a, full, la) != 0)) {
+         return false;
+      }
+      a += la;
+      full += lf;
+      if (*a == '.') {
+         a++;
+         if (*full != '.') {
+            return false;
+         }
+         full++;
+      }
+   }
+   return true;
+}
+
+/*
+ * The path as written: its root, segments [from, to), with `insert` placed before segment
+ * `at` (or NULL).  path_text(p, 0, k, NULL, 0) is the first k segments.
+ */
+static char *
+path_text(const mn_path_t *p, size_t from, size_t to, const char *insert, size_t at)
+{
+   const char *root = p->root == MN_ROOT_DOC      ? "$doc."
+                      : p->root == MN_ROOT_PARENT ? "$parent."
+                                                  : "";
+   char *out = bson_strdup(from == 0 ? root : "");
+   bool first = true;
+
+   for (size_t s = from; s <= to && s <= p->n_segments; s++) {
+      const char *parts[2] = {s == at ? insert : NULL, s < to ? p->segments[s] : NULL};
+      for (int i = 0; i < 2; i++) {
+         char *next;
+         if (!parts[i]) {
+            continue;
+         }
+         next = bson_strdup_printf("%s%s%s", out, first ? "" : ".", parts[i]);
+         bson_free(out);
+         out = next;
+         first = false;
+      }
+   }
+   return out;
+}
+
+/* An entry whose `each` value is known to be an array: not a map, split string or scalar. */
+static bool
+iterates_array(const mn_entry_t *e)
+{
+   return e->each_kind == MN_EACH_ARRAY && !e->split && !e->scalar_single;
+}
+
+/*
+ * A path read from the context of entry `ctx` (-1: the document) that goes through an
+ * array some entry iterates, without an index right after it: e.g. the primary row
+ * reading "items.name" while entry "lines" iterates "items".  Such a path reads nothing
+ * (its value is in the elements), so it is a mapping error, with the fix in the message.
+ * `what` names the path's user ("column \"x\"", "\"when\"", "\"each\"").
+ */
+static bool
+check_crossing(loader_t *ld, mn_collection_t *coll, int ctx, const mn_path_t *p, const char *what,
+               bool is_each)
+{
+   char *base = ctx >= 0 ? entry_abs_path(coll, ctx) : bson_strdup("");
+   const char *rel = p->joined ? p->joined : ""; /* without the $doc./$parent. root */
+   size_t n_base = count_segments(base);
+   size_t n_full;
+   char *full;
+   bool ok = true;
+
+   full = *base && *rel ? bson_strdup_printf("%s.%s", base, rel) : bson_strdup(*base ? base : rel);
+   n_full = count_segments(full);
+   for (size_t i = 0; ok && p->n_segments && i < coll->n_entries; i++) {
+      const mn_entry_t *f = &coll->entries[i];
+      char *a;
+      size_t n_a;
+
+      if (!iterates_array(f)) {
+         continue;
+      }
+      a = entry_abs_path(coll, (int)i);
+      n_a = count_segments(a);
+      if (n_a > n_base && n_a < n_full && segments_prefix(a, full) && !p->is_index[n_a - n_base]) {
+         size_t k = n_a - n_base; /* the path's segments up to the array */
+         char *array = path_text(p, 0, k, NULL, SIZE_MAX);
+         char *after = path_text(p, k, p->n_segments, NULL, SIZE_MAX);
+         char *indexed = path_text(p, 0, p->n_segments, "0", k);
+
+         if (is_each) {
+            mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                         "mapping file \"%s\", line %d: %s path \"%s\" crosses the array \"%s\" "
+                         "that entry \"%s\" iterates: iterate \"%s\" in an entry with "
+                         "\"parent: %s\", or pick one element: \"%s\"",
+                         ld->y.name, p->line, what, p->text, array, f->name, after, f->name,
+                         indexed);
+         } else {
+            mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                         "mapping file \"%s\", line %d: path \"%s\" of %s crosses the array "
+                         "\"%s\" that entry \"%s\" iterates: read \"%s\" in an entry with "
+                         "\"parent: %s\", or pick one element: \"%s\"",
+                         ld->y.name, p->line, p->text, what, array, f->name, after, f->name,
+                         indexed);
+         }
+         bson_free(array);
+         bson_free(after);
+         bson_free(indexed);
+         ok = false;
+      }
+      bson_free(a);
+   }
+   bson_free(full);
+   bson_free(base);
+   return ok;
+}
+
+/* The context a path of entry `entry` starts from: its own, its parent's, the document's. */
+static int
+path_context(const mn_collection_t *coll, int entry, const mn_path_t *p)
+{
+   return p->root == MN_ROOT_DOC      ? -1
+          : p->root == MN_ROOT_PARENT ? coll->entries[entry].parent
+                                      : entry;
+}
+
+static bool
+check_pred_crossings(loader_t *ld, mn_collection_t *coll, int entry, const mn_pred_t *p)
+{
+   if (p->path.n_segments && !check_crossing(ld, coll, path_context(coll, entry, &p->path),
+                                             &p->path, "\"when\"", false)) {
+      return false;
+   }
+   for (size_t i = 0; i < p->n_children; i++) {
+      if (!check_pred_crossings(ld, coll, entry, &p->children[i])) {
+         return false;
+      }
+   }
+   return true;
+}
+
+static bool
+check_crossings(loader_t *ld, mn_collection_t *coll)
+{
+   for (size_t i = 0; i < coll->n_entries; i++) {
+      mn_entry_t *e = &coll->entries[i];
+
+      if (e->each_kind && !check_crossing(ld, coll, e->parent, &e->each, "\"each\"", true)) {
+         return false;
+      }
+      if (e->when && !check_pred_crossings(ld, coll, (int)i, e->when)) {
+         return false;
+      }
+      for (size_t s = 0; s <= e->n_shapes; s++) {
+         mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
+         size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+         for (size_t c = 0; c < nc; c++) {
+            char what[300];
+            snprintf(what, sizeof what, "column \"%s\"", cols[c].name);
+            for (size_t k = 0; cols[c].kind == MN_SRC_PATH && k < cols[c].n_paths; k++) {
+               const mn_path_t *p = &cols[c].paths[k];
+               if (!p->is_key &&
+                   !check_crossing(ld, coll, path_context(coll, (int)i, p), p, what, false)) {
+                  return false;
+               }
+            }
+         }
+      }
+   }
+   return true;
+}
+
 static void
 compute_covered(mn_collection_t *coll)
 {
@@ -1295,8 +1581,7 @@ compute_covered(mn_collection_t *coll)
          add_covered(coll, id);
          if (e->each_kind == MN_EACH_MAP) {
             abs[strlen(abs) - 2] = '\0'; /* drop ".*" */
-            coll->maps = bson_realloc(coll->maps, (coll->n_maps + 1) * sizeof(char *));
-            coll->maps[coll->n_maps++] = bson_strdup(abs);
+            add_path_to(&coll->maps, &coll->n_maps, abs, true);
          }
          bson_free(id);
          bson_free(abs);
@@ -1386,6 +1671,9 @@ load(loader_t *ld)
                }
             }
          }
+      }
+      if (!check_crossings(ld, coll)) {
+         return NULL;
       }
       compute_covered(coll);
    }

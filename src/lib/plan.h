@@ -17,14 +17,22 @@ typedef enum {
    MN_ROOT_PARENT       /**< $parent. */
 } mn_path_root_t;
 
-/** A compiled dot path. n_segments == 0 with root ELEMENT means `$` (the element itself). */
+/**
+ * A compiled dot path. n_segments == 0 with root ELEMENT means `$` (the element itself).
+ * A segment written as a decimal integer ("0", "12", "-1") selects an element when it is
+ * applied to an array (negative: counted from the end); applied to a sub-document it is
+ * an ordinary field name.
+ */
 typedef struct {
    mn_path_root_t root;
    bool is_key;     /**< `$key`: the map key of the element */
    char **segments; /**< owned */
    size_t n_segments;
-   char *text;   /**< as written, for messages; owned */
-   char *joined; /**< the segments joined with dots (no $doc./$parent.); owned */
+   bool *is_index; /**< per segment: written as an integer; owned (NULL when no segments) */
+   int64_t *index; /**< per segment: that integer (valid where is_index); owned */
+   int line;       /**< line in the mapping file */
+   char *text;     /**< as written, for messages; owned */
+   char *joined;   /**< the segments joined with dots (no $doc./$parent.); owned */
 } mn_path_t;
 
 typedef enum {
