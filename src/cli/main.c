@@ -81,6 +81,9 @@ static const char USAGE_RUN[] =
    "                     (default: mongonorm-rejects.jsonl)\n"
    "  --report FILE      also write the statistics as JSON\n"
    "  --batch-size N     documents per transaction (default 1000)\n"
+   "  --max-delete PCT   stop, deleting nothing, when the source lacks more than PCT% of\n"
+   "                     a collection's loaded documents (default 50; checked from 100\n"
+   "                     documents on; 100 allows any deletion)\n"
    "  --follow           after the run, follow the source's change stream (a live replica\n"
    "                     set) and apply each change as it comes, until SIGINT or SIGTERM;\n"
    "                     a restarted session resumes from the token kept in the target\n"
@@ -148,6 +151,7 @@ enum {
    OPT_REJECTS,
    OPT_REPORT,
    OPT_BATCH,
+   OPT_MAX_DELETE,
    OPT_QUIET,
    OPT_HELP,
    OPT_RUNS,
@@ -164,6 +168,7 @@ static const struct option LONG_OPTS[] = {
    {"rejects", required_argument, NULL, OPT_REJECTS},
    {"report", required_argument, NULL, OPT_REPORT},
    {"batch-size", required_argument, NULL, OPT_BATCH},
+   {"max-delete", required_argument, NULL, OPT_MAX_DELETE},
    {"quiet", no_argument, NULL, OPT_QUIET},
    {"help", no_argument, NULL, OPT_HELP},
    {"runs", required_argument, NULL, OPT_RUNS},
@@ -181,6 +186,7 @@ typedef struct {
    const char *rejects;
    const char *report;
    long batch;
+   long max_delete;
    long runs;
    bool quiet;
    bool help;
@@ -229,6 +235,18 @@ parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t 
          a->batch = strtol(optarg, &end, 10);
          if (!*optarg || *end || a->batch < 1 || a->batch > 1000000) {
             return usage_error(usage, "--batch-size takes a number from 1 to 1000000, not \"%s\"",
+                               optarg);
+         }
+         break;
+      }
+      case OPT_MAX_DELETE: {
+         char *end = NULL;
+         a->max_delete = strtol(optarg, &end, 10);
+         if (end && *end == '%') {
+            end++;
+         }
+         if (!*optarg || *end || a->max_delete < 1 || a->max_delete > 100) {
+            return usage_error(usage, "--max-delete takes a percentage from 1 to 100, not \"%s\"",
                                optarg);
          }
          break;
@@ -317,7 +335,8 @@ static int
 cmd_run(int argc, char **argv)
 {
    static const int allowed[] = {OPT_PG,     OPT_SOURCE, OPT_DB,    OPT_MAPPING, OPT_REJECTS,
-                                 OPT_REPORT, OPT_BATCH,  OPT_QUIET, OPT_FOLLOW,  0};
+                                 OPT_REPORT, OPT_BATCH,  OPT_QUIET, OPT_FOLLOW,  OPT_MAX_DELETE,
+                                 0};
    args_t a = {0};
    mn_error_t error = {0};
    mn_run_opts_t opts = {0};
@@ -347,6 +366,7 @@ cmd_run(int argc, char **argv)
    opts.pg_conninfo = a.pg;
    opts.reject_path = a.rejects ? a.rejects : "mongonorm-rejects.jsonl";
    opts.batch_docs = (size_t)a.batch;
+   opts.max_delete_percent = (int)a.max_delete;
    opts.follow = a.follow;
    opts.stop = &stop_requested;
    if (a.follow) {

@@ -255,7 +255,10 @@ struct mn_converter {
    const mn_mapping_t *m;
    mn_stats_t *stats;
    coll_state_t *colls;
-   GHashTable **unique; /* per table: run-wide unique keys (char*) */
+   GHashTable **unique; /* per table: run-wide unique key (char*) -> holder (16 bytes) */
+   GHashTable **held;   /* per table: holder (16 bytes) -> GPtrArray of keys it holds in
+                           the target (merge mode), for the claims pass */
+   bool claiming;       /* the claims pass: conversions count nothing and mark nothing */
 };
 
 mn_converter_t *
@@ -267,6 +270,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    c->stats = stats;
    c->colls = g_new0(coll_state_t, m->n_collections);
    c->unique = g_new0(GHashTable *, m->n_tables);
+   c->held = g_new0(GHashTable *, m->n_tables);
    for (size_t i = 0; i < m->n_collections; i++) {
       c->colls[i].accepted = uuid_set_new();
       c->colls[i].rejected = uuid_set_new();
@@ -322,8 +326,12 @@ mn_converter_destroy(mn_converter_t *c)
       if (c->unique[i]) {
          g_hash_table_destroy(c->unique[i]);
       }
+      if (c->held[i]) {
+         g_hash_table_destroy(c->held[i]);
+      }
    }
    g_free(c->unique);
+   g_free(c->held);
    g_free(c->colls);
    g_free(c);
 }
@@ -363,6 +371,7 @@ mn_converter_add_unique_key(mn_converter_t *c, size_t table, const char *const *
                             const mn_uuid_t *doc)
 {
    GString *k;
+   GPtrArray *keys;
 
    if (table >= c->m->n_tables || !c->unique[table]) {
       return;
@@ -374,7 +383,96 @@ mn_converter_add_unique_key(mn_converter_t *c, size_t table, const char *const *
       g_string_append_c(k, '\x1f');
       g_string_append(k, values[i]);
    }
+   if (!c->held[table]) {
+      c->held[table] = mn_uuid__table_new((GDestroyNotify)g_ptr_array_unref);
+   }
+   keys = g_hash_table_lookup(c->held[table], doc->bytes);
+   if (!keys) {
+      keys = g_ptr_array_new_with_free_func(g_free);
+      g_hash_table_insert(c->held[table], g_memdup2(doc->bytes, 16), keys);
+   }
+   g_ptr_array_add(keys, g_strdup(k->str));
    g_hash_table_replace(c->unique[table], g_string_free(k, FALSE), g_memdup2(doc->bytes, 16));
+}
+
+/* Whether table t has a run-wide unique key fed by collection c. */
+static bool
+collection_keys_table(const mn_converter_t *conv, size_t c, size_t t)
+{
+   const mn_collection_t *coll = &conv->m->collections[c];
+
+   for (size_t ei = 0; ei < coll->n_entries; ei++) {
+      const mn_entry_t *e = &coll->entries[ei];
+      if ((size_t)e->table_index == t && e->n_unique && !e->unique_per_doc) {
+         return true;
+      }
+   }
+   return false;
+}
+
+bool
+mn_converter_needs_claims(const mn_converter_t *c, size_t collection)
+{
+   for (size_t t = 0; collection < c->m->n_collections && t < c->m->n_tables; t++) {
+      if (c->held[t] && collection_keys_table(c, collection, t)) {
+         return true;
+      }
+   }
+   return false;
+}
+
+void
+mn_converter_begin_claims(mn_converter_t *c, size_t collection)
+{
+   for (size_t t = 0; t < c->m->n_tables; t++) {
+      if (c->unique[t] && collection_keys_table(c, collection, t)) {
+         g_hash_table_remove_all(c->unique[t]);
+      }
+   }
+   c->claiming = true;
+}
+
+bool
+mn_converter_claim_held(mn_converter_t *c, size_t collection, const mn_uuid_t *doc)
+{
+   /* first: would any of its keys collide with an earlier claim? */
+   for (size_t t = 0; t < c->m->n_tables; t++) {
+      GPtrArray *keys;
+      if (!c->held[t] || !collection_keys_table(c, collection, t) ||
+          !(keys = g_hash_table_lookup(c->held[t], doc->bytes))) {
+         continue;
+      }
+      for (guint i = 0; i < keys->len; i++) {
+         const uint8_t *holder = g_hash_table_lookup(c->unique[t], g_ptr_array_index(keys, i));
+         if (holder && memcmp(holder, doc->bytes, 16) != 0) {
+            return false;
+         }
+      }
+   }
+   for (size_t t = 0; t < c->m->n_tables; t++) {
+      GPtrArray *keys;
+      if (!c->held[t] || !collection_keys_table(c, collection, t) ||
+          !(keys = g_hash_table_lookup(c->held[t], doc->bytes))) {
+         continue;
+      }
+      for (guint i = 0; i < keys->len; i++) {
+         g_hash_table_replace(c->unique[t], g_strdup(g_ptr_array_index(keys, i)),
+                              g_memdup2(doc->bytes, 16));
+      }
+   }
+   return true;
+}
+
+void
+mn_converter_end_claims(mn_converter_t *c, size_t collection)
+{
+   for (size_t t = 0; t < c->m->n_tables; t++) {
+      if (c->held[t] && collection_keys_table(c, collection, t)) {
+         g_hash_table_destroy(c->held[t]);
+         c->held[t] = NULL;
+      }
+   }
+   c->claiming = false;
 }
 
 void
@@ -1662,6 +1760,17 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
 
    for (size_t ei = 0; ei < w.coll->n_entries; ei++) {
       walk_entry(&w, ei);
+   }
+   if (conv->claiming) {
+      /* the claims pass: only the run-wide unique keys of an accepted document count */
+      for (guint i = 0; !w.rejected && i < rs->pending_unique->len; i++) {
+         size_t t = g_array_index(rs->pending_unique_tables, size_t, i);
+         g_hash_table_replace(conv->unique[t], g_strdup(g_ptr_array_index(rs->pending_unique, i)),
+                              g_memdup2(rs->doc_id.bytes, 16));
+      }
+      g_hash_table_destroy(w.doc_unique);
+      free(w.ctxs.items);
+      return !w.rejected;
    }
    count_drift(&w);
 

@@ -1108,8 +1108,8 @@ typedef struct {
 static bool
 parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
 {
-   static const char *const keys[] = {"collection", "ignore", "watermark",
-                                      "defaults",   "tables", NULL};
+   static const char *const keys[] = {"collection", "ignore",   "watermark", "defaults",
+                                      "tables",     "optional", NULL};
    defaults_t d = {MN_ON_REJECT, MN_ON_REJECT, MN_ON_REJECT};
    char where[300];
    yaml_node_t *v;
@@ -1130,6 +1130,9 @@ parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
    }
    coll->watermark = get_string(ld, n, "watermark", false, where, &ok);
    if (!ok) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "optional")) && !parse_bool(ld, v, "optional", &coll->optional)) {
       return false;
    }
    if ((v = map_get(ld, n, "defaults")) && !parse_defaults(ld, v, &d)) {
@@ -1841,6 +1844,12 @@ const char *
 mn_mapping_watermark(const mn_mapping_t *m, size_t collection)
 {
    return collection < m->n_collections ? m->collections[collection].watermark : NULL;
+}
+
+bool
+mn_mapping_collection_optional(const mn_mapping_t *m, size_t collection)
+{
+   return collection < m->n_collections && m->collections[collection].optional;
 }
 
 const char *

@@ -132,6 +132,7 @@ typedef struct {
    char **maps; /**< paths iterated as maps: their keys read as "*" in drift paths */
    size_t n_maps;
    char *watermark; /**< or NULL; owned */
+   bool optional;   /**< `optional: true`: the source may lack it (read as empty) */
 } mn_collection_t;
 
 typedef struct {
@@ -148,6 +149,7 @@ struct mn_mapping {
    char *path;
    char digest[2 * 32 + 1]; /* SHA-256 of the file's bytes, hex: the mapping's fingerprint */
    char *schema;
+   char *sql_dir; /**< `sql_dir:`, relative paths resolved against the file's folder; or NULL */
    mn_collection_t *collections;
    size_t n_collections;
    mn_table_t *tables;

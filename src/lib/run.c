@@ -290,6 +290,34 @@ reject_unchanged(rejects_t *r, const char *collection, const bson_t *doc,
    return ok;
 }
 
+#define DUPLICATE_ID_REASON                                                                        \
+   "duplicate _id: an earlier document of the collection has the same _id (the first is kept)"
+
+/* A second document with an _id already read in this pass. */
+static bool
+reject_duplicate_id(rejects_t *r, const char *collection, const bson_t *doc, mn_error_t *error)
+{
+   bson_t line = BSON_INITIALIZER;
+   bson_iter_t id;
+   bool ok;
+
+   BSON_APPEND_UTF8(&line, "collection", collection);
+   if (bson_iter_init_find(&id, doc, "_id")) {
+      bson_append_iter(&line, "_id", 3, &id);
+   }
+   BSON_APPEND_UTF8(&line, "path", "_id");
+   BSON_APPEND_UTF8(&line, "reason", DUPLICATE_ID_REASON);
+   if (bson_validate(doc, BSON_VALIDATE_UTF8, NULL)) {
+      BSON_APPEND_DOCUMENT(&line, "document", doc);
+   } else {
+      BSON_APPEND_BINARY(&line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc),
+                         doc->len);
+   }
+   ok = rejects_write(r, &line, error);
+   bson_destroy(&line);
+   return ok;
+}
+
 /* The state of one run, shared by the collections. */
 typedef struct {
    const mn_run_opts_t *opts;
@@ -303,10 +331,14 @@ typedef struct {
    bool *membership_changed; /* per collection: documents appeared or went since last run */
 } run_t;
 
+static bool check_deletions(const run_t *r, const char *collection, size_t recorded, size_t gone,
+                            mn_error_t *error);
+
 typedef struct {
    mn_converter_t *conv;
    size_t collection;
    bool missing;
+   size_t gone; /* loaded documents the source no longer has */
 } membership_t;
 
 static void
@@ -314,9 +346,9 @@ check_member(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
 {
    membership_t *mb = ctx;
 
-   (void)entry;
    if (!mn_converter_has_source_id(mb->conv, mb->collection, id)) {
       mb->missing = true;
+      mb->gone += entry->rejected ? 0 : 1;
    }
 }
 
@@ -330,15 +362,19 @@ membership_changed(run_t *r, size_t c, mn_error_t *error, bool *changed)
 {
    mn_doc_state_t *st =
       mn_doc_state_load(r->conn, mn_mapping_collection_name(r->m, c), 0, false, error);
-   membership_t mb = {r->conv, c, false};
+   membership_t mb = {r->conv, c, false, 0};
+   bool ok;
 
    if (!st) {
       return false;
    }
    mn_doc_state_foreach_unseen(st, check_member, &mb);
    *changed = mb.missing || mn_doc_state_count(st) != mn_converter_n_source_ids(r->conv, c);
+   /* the _id set is known before anything is written: stop here rather than later */
+   ok = check_deletions(r, mn_mapping_collection_name(r->m, c), mn_doc_state_count(st), mb.gone,
+                        error);
    mn_doc_state_destroy(st);
-   return true;
+   return ok;
 }
 
 static bool
@@ -377,6 +413,54 @@ prepass_ids(mn_source_t *src, const mn_mapping_t *m, mn_converter_t *conv, mn_er
    return true;
 }
 
+/*
+ * Every mapped collection must be in the source unless the mapping declares it
+ * `optional`: a missing file or a typo in a collection name would otherwise read as an
+ * empty collection, and an incremental run would delete everything loaded from it.
+ */
+static bool
+check_collections(mn_source_t *src, const mn_mapping_t *m, mn_error_t *error)
+{
+   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
+      const char *name = mn_mapping_collection_name(m, c);
+      mn_error_t lookup = {0};
+
+      if (mn_mapping_collection_optional(m, c) || mn_source_has_collection(src, name, &lookup)) {
+         continue;
+      }
+      if (lookup.code != 0) {
+         if (error) {
+            *error = lookup;
+         }
+         return false;
+      }
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
+                   "collection \"%s\" is not in the source %s (nothing was written; declare it "
+                   "`optional: true` in the mapping if the source may lack it)",
+                   name, mn_source_describe(src));
+      return false;
+   }
+   return true;
+}
+
+/* The share of recorded documents a run may delete from one collection (see run.h). */
+static bool
+check_deletions(const run_t *r, const char *collection, size_t recorded, size_t gone,
+                mn_error_t *error)
+{
+   int percent = r->opts->max_delete_percent > 0 ? r->opts->max_delete_percent : 50;
+
+   if (percent >= 100 || gone < MN_RUN_MAX_DELETE_MIN || gone * 100 <= recorded * (size_t)percent) {
+      return true;
+   }
+   mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_TOO_MANY_DELETES,
+                "collection \"%s\": the source lacks %zu of the %zu documents loaded from it "
+                "(%.1f%%), more than the %d%% a run may delete; nothing was deleted (if the "
+                "source is complete, rerun with --max-delete 100)",
+                collection, gone, recorded, 100.0 * (double)gone / (double)recorded, percent);
+   return false;
+}
+
 static bool
 record_run_start(PGconn *conn, const char *source, const char *mapping, char *run_id, size_t size,
                  mn_error_t *error)
@@ -410,16 +494,65 @@ record_run_end(PGconn *conn, const char *run_id, const char *outcome, const mn_s
    bson_free(json);
 }
 
-/* Flush and count the documents of the batch as loaded. */
+/* A document PostgreSQL refused at load: its rows are not in the target. */
 static bool
-flush(mn_pg_sink_t *sink, mn_collection_counts_t *counts, uint64_t *pending, mn_error_t *error)
+reject_at_load(rejects_t *r, const char *collection, const char *id_json, const bson_t *doc,
+               const char *reason, mn_error_t *error)
 {
-   if (!mn_pg_sink_flush(sink, error)) {
+   bson_t line = BSON_INITIALIZER;
+   bson_iter_t it;
+   bool ok;
+
+   (void)id_json;
+   BSON_APPEND_UTF8(&line, "collection", collection);
+   if (doc && bson_iter_init_find(&it, doc, "_id")) {
+      bson_append_iter(&line, "_id", 3, &it);
+   } else {
+      BSON_APPEND_NULL(&line, "_id");
+   }
+   BSON_APPEND_UTF8(&line, "path", "");
+   BSON_APPEND_UTF8(&line, "reason", reason);
+   BSON_APPEND_UTF8(&line, "stage", "load");
+   if (doc && bson_validate(doc, BSON_VALIDATE_UTF8, NULL)) {
+      BSON_APPEND_DOCUMENT(&line, "document", doc);
+   } else if (doc) {
+      BSON_APPEND_BINARY(&line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc),
+                         doc->len);
+   }
+   ok = rejects_write(r, &line, error);
+   bson_destroy(&line);
+   return ok;
+}
+
+/* Flush and count the documents of the batch as loaded, or rejected where PostgreSQL
+ * refused them. */
+static bool
+flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, mn_error_t *error)
+{
+   const char *name = mn_mapping_collection_name(r->m, c);
+   size_t n;
+   bool ok = true;
+
+   if (!mn_pg_sink_flush(r->sink, error)) {
       return false;
    }
-   counts->loaded += *pending;
+   n = mn_pg_sink_n_load_rejects(r->sink);
+   for (size_t i = 0; i < n && ok; i++) {
+      const mn_uuid_t *id;
+      const char *id_json, *reason;
+      const bson_t *doc;
+      char kind[300];
+
+      mn_pg_sink_load_reject(r->sink, i, &id, &id_json, &doc, &reason);
+      mn_converter_mark_rejected(r->conv, c, id);
+      mn_stats_count_reject(r->stats, name, reason_kind_of("", reason, kind, sizeof kind));
+      ok = reject_at_load(r->rejects, name, id_json, doc, reason, error);
+   }
+   mn_pg_sink_clear_load_rejects(r->sink);
+   counts->loaded += *pending >= n ? *pending - n : 0;
+   counts->rejected += n;
    *pending = 0;
-   return true;
+   return ok;
 }
 
 /* Removal of the recorded documents the source no longer has. */
@@ -440,6 +573,13 @@ delete_gone(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
    }
 }
 
+static void
+count_gone(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
+{
+   (void)id;
+   *(size_t *)ctx += entry->rejected ? 0 : 1;
+}
+
 /* One collection's pass. */
 typedef struct {
    run_t *r;
@@ -453,6 +593,8 @@ typedef struct {
    const char *wm_field;  /* watermark field, or NULL */
    bson_t wm_max;         /* {"v": highest watermark value seen}, empty when none */
    GHashTable *processed; /* ids handled in this pass (watermark mode reads twice) */
+   mn_idset_t seen_ids;   /* _ids read in this pass: a second document with one is rejected */
+   mn_idset_t forced;     /* unchanged documents whose outcome the claims pass changed */
 } pass_t;
 
 /* Keep the highest watermark value (dates, ObjectIds and numbers compare). */
@@ -507,6 +649,13 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
             return true; /* read twice in watermark mode: once is enough */
          }
          g_hash_table_add(p->processed, g_memdup2(id.bytes, 16));
+      } else if (!mn_idset__add(&p->seen_ids, id.bytes)) {
+         /* The same _id again (merged or repeated dumps): the first occurrence wins, so
+          * every run keeps the same one, and this one is accounted for as rejected. */
+         p->counts->read++;
+         p->counts->rejected++;
+         mn_stats_count_reject(r->stats, p->name, "_id: " DUPLICATE_ID_REASON);
+         return reject_duplicate_id(r->rejects, p->name, doc, error);
       }
       entry = mn_doc_state_find(p->state, &id);
       if (entry) {
@@ -514,7 +663,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
       }
       mn_digest(bson_get_data(doc), doc->len, digest);
       track_watermark(p, doc);
-      if (entry && entry->rejected && p->skip_unchanged &&
+      if (entry && entry->rejected && p->skip_unchanged && !mn_idset__has(&p->forced, id.bytes) &&
           memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0 && entry->reason) {
          char kind[300];
          p->counts->read++;
@@ -525,7 +674,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
                                               entry->reason, kind, sizeof kind));
          return reject_unchanged(r->rejects, p->name, doc, entry, error);
       }
-      if (entry && !entry->rejected && p->skip_unchanged &&
+      if (entry && !entry->rejected && p->skip_unchanged && !mn_idset__has(&p->forced, id.bytes) &&
           memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0) {
          p->counts->read++;
          p->counts->loaded++;
@@ -542,7 +691,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    }
    p->counts->read++;
    if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
-      mn_pg_sink_add(r->sink, p->c, p->rows, digest);
+      mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest);
       p->pending++;
       if (entry && entry->rejected) {
          r->membership_changed[p->c] = true; /* rejected before, loaded now */
@@ -597,7 +746,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
       }
       if (mn_pg_sink_pending_docs(r->sink) >= batch_docs ||
           mn_pg_sink_pending_bytes(r->sink) >= batch_bytes) {
-         if (!flush(r->sink, p->counts, &p->pending, error)) {
+         if (!flush(r, p->c, p->counts, &p->pending, error)) {
             return false;
          }
       }
@@ -724,6 +873,72 @@ cleanup:
    return ok;
 }
 
+/*
+ * The claims pass (see convert.h): stream the collection once, in source order, so that
+ * run-wide unique keys are judged against the new state of the source, as a fresh load
+ * would judge them.  Unchanged documents claim the keys the target holds for them without
+ * being converted; the others are converted, counting nothing.  Unchanged documents whose
+ * outcome this changes (a key taken by an earlier document, or a rejected document whose
+ * key was freed) are marked to be converted again in the load that follows.
+ */
+static bool
+claims_pass(pass_t *p, mn_error_t *error)
+{
+   run_t *r = p->r;
+   mn_cursor_t *cur = mn_source_find(r->src, p->name, NULL, error);
+   mn_idset_t seen;
+   mn_cursor_status_t st;
+   const bson_t *doc;
+   bool ok = false;
+
+   if (!cur) {
+      if (error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND) {
+         mn_error_clear(error);
+         return true;
+      }
+      return false;
+   }
+   mn_idset__init(&seen);
+   mn_converter_begin_claims(r->conv, p->c);
+   while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
+      bson_iter_t it;
+      mn_uuid_t id;
+      uint8_t digest[MN_DIGEST_SIZE];
+      const mn_doc_entry_t *entry;
+      bool unchanged, accepted;
+
+      if (st == MN_CURSOR_BAD || !bson_iter_init_find(&it, doc, "_id")) {
+         continue;
+      }
+      mn_uuid_from_value(&it, &id);
+      if (!mn_idset__add(&seen, id.bytes)) {
+         continue; /* a duplicate _id: rejected, claims nothing */
+      }
+      entry = mn_doc_state_find(p->state, &id);
+      unchanged = false;
+      if (entry && p->skip_unchanged) {
+         mn_digest(bson_get_data(doc), doc->len, digest);
+         unchanged = memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0;
+      }
+      if (unchanged && !entry->rejected && mn_converter_claim_held(r->conv, p->c, &id)) {
+         continue;
+      }
+      accepted = mn_convert_document(r->conv, p->c, doc, p->rows);
+      if (unchanged && (!entry->rejected || accepted)) {
+         mn_idset__add(&p->forced, id.bytes);
+      }
+   }
+   if (st == MN_CURSOR_ERROR) {
+      mn_cursor_error(cur, error);
+   } else {
+      ok = true;
+   }
+   mn_converter_end_claims(r->conv, p->c);
+   mn_idset__cleanup(&seen);
+   mn_cursor_destroy(cur);
+   return ok;
+}
+
 static bool
 load_collection(run_t *r, size_t c, mn_error_t *error)
 {
@@ -746,6 +961,8 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    p.rows = mn_rowset_new();
    p.wm_field = mn_mapping_watermark(m, c);
    bson_init(&p.wm_max);
+   mn_idset__init(&p.seen_ids);
+   mn_idset__init(&p.forced);
    for (size_t t = 0; t < n_tables; t++) {
       if (mn_mapping_table_collection(m, t) == c) {
          (void)mn_stats_table(r->stats, mn_mapping_table_name(m, t));
@@ -769,8 +986,12 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    if (!p.state) {
       goto cleanup;
    }
-   if (p.wm_field && p.skip_unchanged && recorded_watermark &&
-       mn_source_kind(r->src) == MN_SOURCE_MONGODB && mn_doc_state_count(p.state) > 0) {
+   if (mn_converter_needs_claims(r->conv, c) && !claims_pass(&p, error)) {
+      goto cleanup;
+   }
+   if (p.wm_field && p.skip_unchanged && recorded_watermark && p.forced.count == 0 &&
+       !p.forced.has_zero && mn_source_kind(r->src) == MN_SOURCE_MONGODB &&
+       mn_doc_state_count(p.state) > 0) {
       if (!read_since_watermark(&p, recorded_watermark, error)) {
          goto cleanup;
       }
@@ -788,13 +1009,17 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    /* Recorded documents the source no longer has. */
    {
       gone_t g = {r, c, p.counts};
+      size_t gone = 0;
+      mn_doc_state_foreach_unseen(p.state, count_gone, &gone);
+      if (!check_deletions(r, p.name, mn_doc_state_count(p.state), gone, error)) {
+         goto cleanup;
+      }
       mn_doc_state_foreach_unseen(p.state, delete_gone, &g);
    }
    if (p.wm_field && !bson_empty(&p.wm_max)) {
       wm_json = bson_as_canonical_extended_json(&p.wm_max, NULL);
    }
-   if (!flush(r->sink, p.counts, &p.pending, error) ||
-       !mn_pg_sink_end_collection(r->sink, c, error) ||
+   if (!flush(r, c, p.counts, &p.pending, error) || !mn_pg_sink_end_collection(r->sink, c, error) ||
        !mn_state_set_collection(r->conn, p.name, mn_mapping_digest(m), wm_json, error)) {
       goto cleanup;
    }
@@ -810,6 +1035,8 @@ cleanup:
       g_hash_table_destroy(p.processed);
    }
    mn_doc_state_destroy(p.state);
+   mn_idset__cleanup(&p.seen_ids);
+   mn_idset__cleanup(&p.forced);
    mn_cursor_destroy(cur);
    mn_rowset_destroy(p.rows);
    return ok;
@@ -919,7 +1146,8 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    if (!(m = mn_mapping_load(opts->mapping_path, error))) {
       goto cleanup;
    }
-   if (!(src = mn_source_open(opts->source, opts->database, error))) {
+   if (!(src = mn_source_open(opts->source, opts->database, error)) ||
+       !check_collections(src, m, error)) {
       goto cleanup;
    }
    if (!(conn = mn_pg_connect(opts->pg_conninfo, error))) {

@@ -15,6 +15,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A unique index of a target table (besides the primary key), for vacating. */
+typedef struct {
+   char **columns; /* quoted column names; owned */
+   size_t n_columns;
+   int placeholder; /* PH_*: the value `vacate` takes while the key moves */
+   int max_length;  /* for PH_TEXT: the column's length limit, 0 = none */
+   char *vacate;    /* the quoted column that takes it, or NULL (none can); owned */
+   bool declared;   /* the mapping declares this key run-wide (the converter vouches) */
+} uindex_t;
+
 typedef struct {
    char *qname;   /* "schema"."table" */
    char *stage;   /* temp staging table name (already a safe identifier) */
@@ -24,7 +34,28 @@ typedef struct {
    size_t n_columns;
    GString *buf; /* COPY text of the queued rows */
    uint64_t rows;
+   bool referenced;  /* some foreign key points at the table: rows are updated in place */
+   uindex_t *uindex; /* its unique indexes; owned */
+   size_t n_uindex;
 } tbl_t;
+
+/* Where one queued document starts in every buffer (its end is where the next starts). */
+typedef struct {
+   size_t docs, deferred, deletes, state;
+   uint64_t deleted_docs;
+   bool rows; /* mn_pg_sink_add: a document to load (a load failure rejects it) */
+   mn_uuid_t id;
+   char *id_json; /* owned */
+   bson_t *doc;   /* a copy, for the reject file; owned */
+   uint8_t digest[MN_DIGEST_SIZE];
+} seg_t;
+
+typedef struct {
+   mn_uuid_t id;
+   char *id_json;
+   bson_t *doc;
+   char *reason;
+} load_reject_t;
 
 struct mn_pg_sink {
    PGconn *conn;
@@ -42,6 +73,14 @@ struct mn_pg_sink {
    GString *state;    /* COPY text: mongonorm.documents rows of the batch */
    char *qcollection; /* the collection name as an SQL literal */
    uint64_t pending_deleted_docs;
+   GArray *segs;         /* seg_t per queued document */
+   GArray *seg_offsets;  /* size_t per segment and table: byte offset, then row offset */
+   GArray *load_rejects; /* load_reject_t of the last flushes, until taken */
+   size_t doc_bytes;     /* bytes of the queued document copies */
+   /* the last failed statement: SQLSTATE and what it names (no values) */
+   char sqlstate[6];
+   char failed_table[160];
+   char failed_detail[512];
 };
 
 static void
@@ -64,6 +103,31 @@ append_copy_value(GString *out, const char *v)
    }
 }
 
+/*
+ * Keep what a failed statement names, for the reject reason of a document that cannot
+ * be loaded: its SQLSTATE, and the primary message with the constraint and column
+ * (never DETAIL, which quotes row values).
+ */
+static void
+note_failure(mn_pg_sink_t *s, const PGresult *res)
+{
+   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+   const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+   const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+   const char *column = res ? PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
+   GString *d = g_string_new(primary ? primary : "the server refused the rows");
+
+   snprintf(s->sqlstate, sizeof s->sqlstate, "%s", state ? state : "");
+   if (constraint && *constraint) {
+      g_string_append_printf(d, " (constraint \"%s\")", constraint);
+   }
+   if (column && *column) {
+      g_string_append_printf(d, " (column \"%s\")", column);
+   }
+   snprintf(s->failed_detail, sizeof s->failed_detail, "%s", d->str);
+   g_string_free(d, TRUE);
+}
+
 static bool
 exec_ok(mn_pg_sink_t *s, const char *sql, const char *doing, mn_error_t *error)
 {
@@ -71,6 +135,7 @@ exec_ok(mn_pg_sink_t *s, const char *sql, const char *doing, mn_error_t *error)
    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
 
    if (!ok) {
+      note_failure(s, res);
       mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, doing);
    }
    PQclear(res);
@@ -88,14 +153,35 @@ exec_count(mn_pg_sink_t *s, const char *sql, const char *doing, mn_error_t *erro
       const char *t = PQcmdTuples(res);
       n = t && *t ? g_ascii_strtoll(t, NULL, 10) : 0;
    } else {
+      note_failure(s, res);
       mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, doing);
    }
    PQclear(res);
    return n;
 }
 
+/* A statement returning two counts in one row (an upsert's inserted and updated). */
 static bool
-copy_in(mn_pg_sink_t *s, const char *target, const char *collist, const GString *data,
+exec_pair(mn_pg_sink_t *s, const char *sql, const char *doing, uint64_t *a, uint64_t *b,
+          mn_error_t *error)
+{
+   PGresult *res = PQexec(s->conn, sql);
+   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+
+   if (ok) {
+      *a = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+      *b = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+   } else {
+      note_failure(s, res);
+      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, doing);
+   }
+   PQclear(res);
+   return ok;
+}
+
+/* COPY len bytes of text-format data into target. */
+static bool
+copy_in(mn_pg_sink_t *s, const char *target, const char *collist, const char *data, size_t len,
         mn_error_t *error)
 {
    char *sql = g_strdup_printf("COPY %s (%s) FROM STDIN", target, collist);
@@ -106,14 +192,16 @@ copy_in(mn_pg_sink_t *s, const char *target, const char *collist, const GString 
    snprintf(doing, sizeof doing, "could not load rows into %s", target);
    g_free(sql);
    if (PQresultStatus(res) != PGRES_COPY_IN) {
+      note_failure(s, res);
       mn_pg__set_error(error, MN_PG_COPY, s->conn, res, doing);
       PQclear(res);
       return false;
    }
    PQclear(res);
-   for (size_t off = 0; off < data->len;) {
-      size_t chunk = MIN((size_t)(1 << 20), data->len - off);
-      if (PQputCopyData(s->conn, data->str + off, (int)chunk) != 1) {
+   for (size_t off = 0; off < len;) {
+      size_t chunk = MIN((size_t)(1 << 20), len - off);
+      if (PQputCopyData(s->conn, data + off, (int)chunk) != 1) {
+         note_failure(s, NULL);
          mn_pg__set_error(error, MN_PG_COPY, s->conn, NULL, doing);
          PQputCopyEnd(s->conn, "aborted");
          goto drain;
@@ -121,6 +209,7 @@ copy_in(mn_pg_sink_t *s, const char *target, const char *collist, const GString 
       off += chunk;
    }
    if (PQputCopyEnd(s->conn, NULL) != 1) {
+      note_failure(s, NULL);
       mn_pg__set_error(error, MN_PG_COPY, s->conn, NULL, doing);
       goto drain;
    }
@@ -128,6 +217,7 @@ copy_in(mn_pg_sink_t *s, const char *target, const char *collist, const GString 
 drain:
    while ((res = PQgetResult(s->conn))) {
       if (PQresultStatus(res) != PGRES_COMMAND_OK && ok) {
+         note_failure(s, res);
          mn_pg__set_error(error, MN_PG_COPY, s->conn, res, doing);
          ok = false;
       }
@@ -135,6 +225,161 @@ drain:
    }
    return ok;
 }
+
+static bool
+copy_all(mn_pg_sink_t *s, const char *target, const char *collist, const GString *data,
+         mn_error_t *error)
+{
+   return copy_in(s, target, collist, data->str, data->len, error);
+}
+
+/* Whether the mapping declares a run-wide unique key on exactly these columns. */
+static bool
+declared_unique(const mn_pg_sink_t *s, size_t t, char *const *names, size_t n)
+{
+   const mn_mapping_t *m = s->m;
+
+   for (size_t c = 0; c < m->n_collections; c++) {
+      for (size_t ei = 0; ei < m->collections[c].n_entries; ei++) {
+         const mn_entry_t *e = &m->collections[c].entries[ei];
+         size_t hits = 0;
+         if ((size_t)e->table_index != t || !e->n_unique || e->unique_per_doc || e->n_unique != n) {
+            continue;
+         }
+         for (size_t k = 0; k < e->n_unique; k++) {
+            for (size_t j = 0; j < n; j++) {
+               hits += strcmp(m->tables[t].columns[e->unique[k]], names[j]) == 0;
+            }
+         }
+         if (hits == n) {
+            return true;
+         }
+      }
+   }
+   return false;
+}
+
+enum { PH_NONE = 0, PH_NULL, PH_TEXT, PH_UUID };
+
+/*
+ * The value a row's unique column takes while its key moves to another row of the batch
+ * (a swap or a shift inside one transaction: PostgreSQL checks a non-deferrable unique
+ * index at every row, so the batch must never pass through a state with two holders).
+ * NULL where the column allows it (NULLs never collide, and pass CHECKs); else text
+ * derived from the row id; else a uuid derived from it; else none.  Never a column of a
+ * foreign key.
+ */
+static int
+placeholder_for(const char *category, const char *type, bool notnull, int typmod, bool is_fk,
+                int *max_length)
+{
+   *max_length = 0;
+   if (is_fk) {
+      return PH_NONE;
+   }
+   if (!notnull) {
+      return PH_NULL;
+   }
+   if (strcmp(category, "S") == 0) {
+      *max_length = typmod > 4 ? typmod - 4 : 0; /* varchar(n), char(n): atttypmod = n + 4 */
+      return *max_length && *max_length < 16 ? PH_NONE : PH_TEXT;
+   }
+   return strcmp(type, "uuid") == 0 ? PH_UUID : PH_NONE;
+}
+
+/* The SQL expression of a placeholder for the row aliased t, keyed by qkey. */
+static void
+append_placeholder(GString *sql, const uindex_t *u, const char *qkey)
+{
+   switch (u->placeholder) {
+   case PH_TEXT:
+      if (u->max_length && u->max_length < 36) {
+         g_string_append_printf(sql, "left(md5(t.%s::text), %d)", qkey, u->max_length);
+      } else {
+         g_string_append_printf(sql, "'~mn:' || md5(t.%s::text)", qkey);
+      }
+      break;
+   case PH_UUID: g_string_append_printf(sql, "md5('mongonorm:' || t.%s::text)::uuid", qkey); break;
+   default: g_string_append(sql, "NULL"); break;
+   }
+}
+
+/* A table's foreign-key standing and unique indexes, from the catalog. */
+static bool
+load_catalog(mn_pg_sink_t *s, size_t t, mn_error_t *error)
+{
+   tbl_t *tb = &s->tables[t];
+   const char *params[1] = {tb->qname};
+   PGresult *res = PQexecParams(
+      s->conn,
+      "SELECT x.indexrelid, a.attname, a.attnotnull, ty.typcategory, ty.typname, a.atttypmod, "
+      "  EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = x.indrelid AND c.contype = 'f' "
+      "          AND a.attnum = ANY (c.conkey)) "
+      "FROM pg_index x CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, o) "
+      "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
+      "JOIN pg_type ty ON ty.oid = a.atttypid "
+      "WHERE x.indrelid = $1::regclass AND x.indisunique AND NOT x.indisprimary "
+      "  AND x.indexprs IS NULL AND x.indpred IS NULL "
+      "ORDER BY x.indexrelid, k.o",
+      1, NULL, params, NULL, NULL, 0);
+   PGresult *ref = NULL;
+   bool ok = false;
+   int n = 0;
+
+   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, "could not read the target's indexes");
+      goto cleanup;
+   }
+   ref = PQexecParams(s->conn,
+                      "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' "
+                      "AND confrelid = $1::regclass)",
+                      1, NULL, params, NULL, NULL, 0);
+   if (PQresultStatus(ref) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, s->conn, ref, "could not read the target's keys");
+      goto cleanup;
+   }
+   tb->referenced = strcmp(PQgetvalue(ref, 0, 0), "t") == 0;
+   n = PQntuples(res);
+   for (int r = 0; r < n;) {
+      const char *idx = PQgetvalue(res, r, 0);
+      GPtrArray *names = g_ptr_array_new();
+      uindex_t u;
+      int first = r;
+
+      memset(&u, 0, sizeof u);
+      for (; r < n && strcmp(PQgetvalue(res, r, 0), idx) == 0; r++) {
+         g_ptr_array_add(names, g_strdup(PQgetvalue(res, r, 1)));
+      }
+      u.n_columns = names->len;
+      u.declared = declared_unique(s, t, (char *const *)names->pdata, names->len);
+      u.columns = g_new0(char *, u.n_columns);
+      for (size_t k = 0; k < u.n_columns; k++) {
+         int row = first + (int)k;
+         u.columns[k] = mn_pg_quote_ident(s->conn, g_ptr_array_index(names, k));
+         if (!u.vacate) {
+            u.placeholder = placeholder_for(
+               PQgetvalue(res, row, 3), PQgetvalue(res, row, 4),
+               strcmp(PQgetvalue(res, row, 2), "t") == 0, atoi(PQgetvalue(res, row, 5)),
+               strcmp(PQgetvalue(res, row, 6), "t") == 0, &u.max_length);
+            if (u.placeholder != PH_NONE) {
+               u.vacate = mn_pg_quote_ident(s->conn, PQgetvalue(res, row, 1));
+            }
+         }
+         g_free(g_ptr_array_index(names, k));
+      }
+      g_ptr_array_free(names, TRUE);
+      tb->uindex = g_renew(uindex_t, tb->uindex, tb->n_uindex + 1);
+      tb->uindex[tb->n_uindex++] = u;
+   }
+   ok = true;
+
+cleanup:
+   PQclear(res);
+   PQclear(ref);
+   return ok;
+}
+
+static void clear_segments(mn_pg_sink_t *s);
 
 mn_pg_sink_t *
 mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_t *error)
@@ -152,6 +397,9 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    s->deferred = g_string_new(NULL);
    s->deletes = g_string_new(NULL);
    s->state = g_string_new(NULL);
+   s->segs = g_array_new(FALSE, FALSE, sizeof(seg_t));
+   s->seg_offsets = g_array_new(FALSE, FALSE, sizeof(size_t));
+   s->load_rejects = g_array_new(FALSE, FALSE, sizeof(load_reject_t));
    for (size_t i = 0; i < m->n_tables; i++) {
       const mn_table_t *t = &m->tables[i];
       tbl_t *tb = &s->tables[i];
@@ -179,7 +427,7 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
       sql = g_strdup_printf("CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS "
                             "SELECT %s FROM %s WITH NO DATA",
                             tb->stage, tb->collist, tb->qname);
-      ok = exec_ok(s, sql, "could not create a staging table", error);
+      ok = exec_ok(s, sql, "could not create a staging table", error) && load_catalog(s, i, error);
       g_free(sql);
       if (!ok) {
          bson_free(qschema);
@@ -217,6 +465,23 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
       if (tb->buf) {
          g_string_free(tb->buf, TRUE);
       }
+      for (size_t u = 0; u < tb->n_uindex; u++) {
+         for (size_t k = 0; k < tb->uindex[u].n_columns; k++) {
+            bson_free(tb->uindex[u].columns[k]);
+         }
+         g_free(tb->uindex[u].columns);
+         bson_free(tb->uindex[u].vacate);
+      }
+      g_free(tb->uindex);
+   }
+   if (s->segs) {
+      clear_segments(s);
+      g_array_free(s->segs, TRUE);
+      g_array_free(s->seg_offsets, TRUE);
+   }
+   if (s->load_rejects) {
+      mn_pg_sink_clear_load_rejects(s);
+      g_array_free(s->load_rejects, TRUE);
    }
    g_free(s->tables);
    g_free(s->direct);
@@ -360,25 +625,70 @@ append_copy_id(GString *out, const mn_uuid_t *id)
 /* A mongonorm.documents line: id, digest (bytea hex, its backslash escaped for COPY),
  * row counts (NULL = all zero), rejected. */
 static void
-append_state(mn_pg_sink_t *s, const mn_uuid_t *id, const uint8_t digest[MN_DIGEST_SIZE],
-             const int32_t *counts, const char *path, const char *reason)
+append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
+             const uint8_t digest[MN_DIGEST_SIZE], const int32_t *counts, const char *path,
+             const char *reason)
 {
    bool rejected = reason != NULL;
 
-   append_copy_id(s->state, id);
-   g_string_append(s->state, "\t\\\\x");
+   append_copy_id(out, id);
+   g_string_append(out, "\t\\\\x");
    for (int i = 0; i < MN_DIGEST_SIZE; i++) {
-      g_string_append_printf(s->state, "%02x", digest[i]);
+      g_string_append_printf(out, "%02x", digest[i]);
    }
-   g_string_append(s->state, "\t{");
+   g_string_append(out, "\t{");
    for (size_t t = 0; t < s->m->n_tables; t++) {
-      g_string_append_printf(s->state, "%s%d", t ? "," : "", counts ? counts[t] : 0);
+      g_string_append_printf(out, "%s%d", t ? "," : "", counts ? counts[t] : 0);
    }
-   g_string_append_printf(s->state, "}\t%s\t", rejected ? "t" : "f");
-   append_copy_value(s->state, rejected ? path : NULL);
-   g_string_append_c(s->state, '\t');
-   append_copy_value(s->state, reason);
-   g_string_append_c(s->state, '\n');
+   g_string_append_printf(out, "}\t%s\t", rejected ? "t" : "f");
+   append_copy_value(out, rejected ? path : NULL);
+   g_string_append_c(out, '\t');
+   append_copy_value(out, reason);
+   g_string_append_c(out, '\n');
+}
+
+/* ---- the queue: one segment per queued document ---- */
+
+/*
+ * Start the segment of one queued document: where it begins in every buffer.  A
+ * document's rows are contiguous in each buffer, so any run of segments [lo, hi) is one
+ * slice of each buffer: a failed batch can be loaded again in halves without copying.
+ */
+static seg_t *
+begin_segment(mn_pg_sink_t *s, const mn_uuid_t *id)
+{
+   seg_t g;
+
+   memset(&g, 0, sizeof g);
+   g.docs = s->docs->len;
+   g.deferred = s->deferred->len;
+   g.deletes = s->deletes->len;
+   g.state = s->state->len;
+   g.deleted_docs = s->pending_deleted_docs;
+   g.id = *id;
+   for (size_t t = 0; t < s->n_tables; t++) {
+      size_t bytes = s->tables[t].buf->len;
+      size_t rows = (size_t)s->tables[t].rows;
+      g_array_append_val(s->seg_offsets, bytes);
+      g_array_append_val(s->seg_offsets, rows);
+   }
+   g_array_append_val(s->segs, g);
+   return &g_array_index(s->segs, seg_t, s->segs->len - 1);
+}
+
+static void
+clear_segments(mn_pg_sink_t *s)
+{
+   for (guint i = 0; i < s->segs->len; i++) {
+      seg_t *g = &g_array_index(s->segs, seg_t, i);
+      bson_free(g->id_json);
+      if (g->doc) {
+         bson_destroy(g->doc);
+      }
+   }
+   g_array_set_size(s->segs, 0);
+   g_array_set_size(s->seg_offsets, 0);
+   s->doc_bytes = 0;
 }
 
 void
@@ -387,18 +697,27 @@ mn_pg_sink_record_rejected(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *
                            const char *reason)
 {
    (void)collection;
-   append_state(s, id, digest, NULL, path ? path : "", reason ? reason : "rejected");
+   begin_segment(s, id);
+   append_state(s, s->state, id, digest, NULL, path ? path : "", reason ? reason : "rejected");
 }
 
 void
-mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows,
+mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, const bson_t *doc,
                const uint8_t digest[MN_DIGEST_SIZE])
 {
    char id[MN_UUID_TEXT_LEN + 1];
    size_t n_tables = s->m->n_tables;
    int32_t *counts = g_new0(int32_t, n_tables ? n_tables : 1);
+   seg_t *g = begin_segment(s, mn_rowset_doc_id(rows));
 
    (void)collection;
+   g->rows = true;
+   g->id_json = bson_strdup(mn_rowset_doc_id_json(rows));
+   memcpy(g->digest, digest, MN_DIGEST_SIZE);
+   if (doc) {
+      g->doc = bson_copy(doc);
+      s->doc_bytes += doc->len;
+   }
    for (size_t i = 0; i < mn_rowset_n_rows(rows); i++) {
       size_t t = mn_rowset_row_table(rows, i);
       tbl_t *tb = &s->tables[t];
@@ -416,7 +735,7 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows,
    g_string_append(s->docs, id);
    g_string_append_c(s->docs, '\n');
    s->n_docs++;
-   append_state(s, mn_rowset_doc_id(rows), digest, counts, NULL, NULL);
+   append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL);
    g_free(counts);
    for (size_t i = 0; i < mn_rowset_n_deferred(rows); i++) {
       size_t table, column, ref_table;
@@ -443,6 +762,7 @@ void
 mn_pg_sink_delete(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id)
 {
    (void)collection;
+   begin_segment(s, id);
    append_copy_id(s->deletes, id);
    g_string_append_c(s->deletes, '\n');
    append_copy_id(s->docs, id);
@@ -460,7 +780,7 @@ mn_pg_sink_pending_docs(const mn_pg_sink_t *s)
 size_t
 mn_pg_sink_pending_bytes(const mn_pg_sink_t *s)
 {
-   size_t n = s->docs->len + s->deferred->len + s->state->len + s->deletes->len;
+   size_t n = s->docs->len + s->deferred->len + s->state->len + s->deletes->len + s->doc_bytes;
 
    for (size_t i = 0; i < s->n_tables; i++) {
       n += s->tables[i].buf->len;
@@ -481,15 +801,130 @@ reset_queue(mn_pg_sink_t *s)
    g_string_truncate(s->state, 0);
    s->n_docs = 0;
    s->pending_deleted_docs = 0;
+   clear_segments(s);
 }
+
+/* ---- one transaction over a view of the queue ---- */
+
+typedef struct {
+   const char *p;
+   size_t len;
+} slice_t;
+
+/* What one transaction loads: slices of the queue (or of a one-document reject batch). */
+typedef struct {
+   slice_t *rows;    /* per table */
+   uint64_t *n_rows; /* per table */
+   slice_t docs, deferred, deletes, state;
+   uint64_t deleted_docs;
+   bool direct;
+} view_t;
 
 typedef struct {
    uint64_t inserted, updated, deleted, unchanged;
 } delta_t;
 
+static slice_t
+slice_of(const GString *buf, size_t from, size_t to)
+{
+   slice_t sl = {buf->str + from, to - from};
+   return sl;
+}
+
+/* The view of segments [lo, hi) of the queue. */
+static void
+view_range(const mn_pg_sink_t *s, size_t lo, size_t hi, view_t *v)
+{
+   size_t n_segs = s->segs->len;
+   const seg_t *first = &g_array_index(s->segs, seg_t, lo);
+   const seg_t *end = hi < n_segs ? &g_array_index(s->segs, seg_t, hi) : NULL;
+   const size_t *off = (const size_t *)(void *)s->seg_offsets->data;
+   size_t nt = s->n_tables;
+
+   v->docs = slice_of(s->docs, first->docs, end ? end->docs : s->docs->len);
+   v->deferred = slice_of(s->deferred, first->deferred, end ? end->deferred : s->deferred->len);
+   v->deletes = slice_of(s->deletes, first->deletes, end ? end->deletes : s->deletes->len);
+   v->state = slice_of(s->state, first->state, end ? end->state : s->state->len);
+   v->deleted_docs = (end ? end->deleted_docs : s->pending_deleted_docs) - first->deleted_docs;
+   for (size_t t = 0; t < nt; t++) {
+      const tbl_t *tb = &s->tables[t];
+      size_t b0 = off[lo * 2 * nt + 2 * t], r0 = off[lo * 2 * nt + 2 * t + 1];
+      size_t b1 = end ? off[hi * 2 * nt + 2 * t] : tb->buf->len;
+      size_t r1 = end ? off[hi * 2 * nt + 2 * t + 1] : (size_t)tb->rows;
+      v->rows[t] = slice_of(tb->buf, b0, b1);
+      v->n_rows[t] = r1 - r0;
+   }
+   v->direct = s->direct[s->collection];
+}
+
+/*
+ * Move unique keys out of the way before the rows of the batch are written: every row of
+ * the table that holds the key of a staged row with another id, and that will not hold it
+ * in the new state, takes a placeholder in one column of the key.  Such a holder is a row
+ * staged in this batch with other values (a swap, a rotation, an array element shifted
+ * into a neighbour's key), or, for a key the mapping declares run-wide, any other row:
+ * the converter judged the key against the whole new source, so its holder gives it up
+ * later in this run.  Best effort, in a savepoint: a placeholder the table refuses (a
+ * CHECK) leaves the rows as they are, and a remaining conflict rejects the document.
+ */
+static bool
+vacate_keys(mn_pg_sink_t *s, size_t t, mn_error_t *error)
+{
+   tbl_t *tb = &s->tables[t];
+
+   for (size_t i = 0; i < tb->n_uindex; i++) {
+      const uindex_t *u = &tb->uindex[i];
+      GString *sql;
+      GString *tk = g_string_new(NULL), *sk = g_string_new(NULL), *s2k = g_string_new(NULL);
+      PGresult *res;
+      bool moved;
+
+      if (!u->vacate) {
+         g_string_free(tk, TRUE);
+         g_string_free(sk, TRUE);
+         g_string_free(s2k, TRUE);
+         continue;
+      }
+      for (size_t k = 0; k < u->n_columns; k++) {
+         g_string_append_printf(tk, "%st.%s", k ? ", " : "", u->columns[k]);
+         g_string_append_printf(sk, "%ss.%s", k ? ", " : "", u->columns[k]);
+         g_string_append_printf(s2k, "%ss2.%s", k ? ", " : "", u->columns[k]);
+      }
+      sql = g_string_new("SAVEPOINT mn_vacate; ");
+      g_string_append_printf(sql, "UPDATE %s t SET %s = ", tb->qname, u->vacate);
+      append_placeholder(sql, u, tb->qkey);
+      g_string_append_printf(sql,
+                             " FROM %s s WHERE (%s) = (%s) AND t.%s <> s.%s "
+                             "AND NOT EXISTS (SELECT 1 FROM %s s2 WHERE s2.%s = t.%s "
+                             "AND (%s) IS NOT DISTINCT FROM (%s))",
+                             tb->stage, tk->str, sk->str, tb->qkey, tb->qkey, tb->stage, tb->qkey,
+                             tb->qkey, s2k->str, tk->str);
+      if (!u->declared) {
+         g_string_append_printf(sql, " AND EXISTS (SELECT 1 FROM %s s3 WHERE s3.%s = t.%s)",
+                                tb->stage, tb->qkey, tb->qkey);
+      }
+      res = PQexec(s->conn, sql->str);
+      moved = PQresultStatus(res) == PGRES_COMMAND_OK;
+      PQclear(res);
+      /* the savepoint ends here: kept, or rolled back to when the table refused */
+      PQclear(PQexec(s->conn, moved ? "RELEASE SAVEPOINT mn_vacate"
+                                    : "ROLLBACK TO SAVEPOINT mn_vacate; "
+                                      "RELEASE SAVEPOINT mn_vacate"));
+      g_string_free(sql, TRUE);
+      g_string_free(tk, TRUE);
+      g_string_free(sk, TRUE);
+      g_string_free(s2k, TRUE);
+      if (PQstatus(s->conn) != CONNECTION_OK) {
+         mn_pg__set_error(error, MN_PG_QUERY, s->conn, NULL, "could not move unique keys");
+         return false;
+      }
+   }
+   return true;
+}
+
 /* The upsert of one table from its staging table; counts inserted and updated. */
 static bool
-merge_table(mn_pg_sink_t *s, size_t t, delta_t *d, mn_error_t *error)
+merge_table(mn_pg_sink_t *s, size_t t, uint64_t staged, delta_t *d, mn_error_t *error)
 {
    const mn_table_t *mt = &s->m->tables[t];
    tbl_t *tb = &s->tables[t];
@@ -497,8 +932,9 @@ merge_table(mn_pg_sink_t *s, size_t t, delta_t *d, mn_error_t *error)
    GString *set = g_string_new(NULL);
    GString *old = g_string_new(NULL);
    GString *new = g_string_new(NULL);
-   PGresult *res;
-   bool ok = false;
+   char doing[512];
+   uint64_t ins = 0, upd = 0;
+   bool ok;
 
    for (size_t c = 1; c < mt->n_columns; c++) {
       char *q = mn_pg_quote_ident(s->conn, mt->columns[c]);
@@ -507,7 +943,34 @@ merge_table(mn_pg_sink_t *s, size_t t, delta_t *d, mn_error_t *error)
       g_string_append_printf(new, "%sEXCLUDED.%s", c > 1 ? ", " : "", q);
       bson_free(q);
    }
-   if (mt->n_columns > 1) {
+   snprintf(doing, sizeof doing, "could not merge rows into %s", tb->qname);
+   if (!tb->referenced && mt->n_columns > 1) {
+      /* Nothing points at these rows: a changed row is deleted and inserted again, so no
+       * intermediate state of the batch can hold a unique key twice. */
+      /* the staged side spelled out: EXCLUDED exists only in ON CONFLICT */
+      g_string_truncate(new, 0);
+      for (size_t c = 1; c < mt->n_columns; c++) {
+         char *q = mn_pg_quote_ident(s->conn, mt->columns[c]);
+         g_string_append_printf(new, "%ss.%s", c > 1 ? ", " : "", q);
+         bson_free(q);
+      }
+      g_string_printf(sql,
+                      "WITH gone AS (DELETE FROM %s t USING %s s WHERE t.%s = s.%s "
+                      "AND (%s%s) IS DISTINCT FROM (%s%s) RETURNING 1) "
+                      "SELECT count(*), 0 FROM gone",
+                      tb->qname, tb->stage, tb->qkey, tb->qkey, old->str,
+                      mt->n_columns == 2 ? ", NULL" : "", new->str,
+                      mt->n_columns == 2 ? ", NULL" : "");
+      ok = exec_pair(s, sql->str, doing, &upd, &ins, error);
+      if (ok) {
+         g_string_printf(sql,
+                         "WITH up AS (INSERT INTO %s (%s) SELECT %s FROM %s "
+                         "ON CONFLICT (%s) DO NOTHING RETURNING 1) SELECT count(*), 0 FROM up",
+                         tb->qname, tb->collist, tb->collist, tb->stage, tb->qkey);
+         ok = exec_pair(s, sql->str, doing, &ins, &(uint64_t){0}, error);
+         ins = ins >= upd ? ins - upd : 0;
+      }
+   } else if (mt->n_columns > 1) {
       g_string_printf(sql,
                       "WITH up AS (INSERT INTO %s AS t (%s) SELECT %s FROM %s "
                       "ON CONFLICT (%s) DO UPDATE SET %s WHERE (%s%s) IS DISTINCT FROM (%s%s) "
@@ -516,151 +979,167 @@ merge_table(mn_pg_sink_t *s, size_t t, delta_t *d, mn_error_t *error)
                       tb->qname, tb->collist, tb->collist, tb->stage, tb->qkey, set->str, old->str,
                       mt->n_columns == 2 ? ", NULL" : "", new->str,
                       mt->n_columns == 2 ? ", NULL" : "");
+      ok = exec_pair(s, sql->str, doing, &ins, &upd, error);
    } else {
       g_string_printf(sql,
                       "WITH up AS (INSERT INTO %s AS t (%s) SELECT %s FROM %s "
                       "ON CONFLICT (%s) DO NOTHING RETURNING true AS ins) "
                       "SELECT count(*), 0 FROM up",
                       tb->qname, tb->collist, tb->collist, tb->stage, tb->qkey);
+      ok = exec_pair(s, sql->str, doing, &ins, &upd, error);
    }
-   res = PQexec(s->conn, sql->str);
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      char doing[512];
-      snprintf(doing, sizeof doing, "could not merge rows into %s", tb->qname);
-      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, doing);
-   } else {
-      uint64_t ins = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-      uint64_t upd = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+   if (ok) {
       d->inserted = ins;
       d->updated = upd;
-      d->unchanged = tb->rows >= ins + upd ? tb->rows - ins - upd : 0;
-      ok = true;
+      d->unchanged = staged >= ins + upd ? staged - ins - upd : 0;
    }
-   PQclear(res);
    g_string_free(sql, TRUE);
    g_string_free(set, TRUE);
    g_string_free(old, TRUE);
    g_string_free(new, TRUE);
    return ok;
 }
-
-bool
-mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
+/* The state lines of a view, each prefixed with the collection, for a direct COPY. */
+static bool
+copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
 {
-   bool direct = s->direct[s->collection];
-   delta_t *deltas = NULL;
+   GString *rows = g_string_sized_new(state->len + 64);
+   const char *end = state->p + state->len;
+   bool ok;
+
+   for (const char *p = state->p; p < end;) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      append_copy_value(rows, s->m->collections[s->collection].name);
+      g_string_append_c(rows, '\t');
+      g_string_append_len(rows, p, nl - p + 1);
+      p = nl + 1;
+   }
+   ok = copy_all(s, "mongonorm.documents",
+                 "collection, doc_id, digest, row_counts, rejected, reject_path, reason", rows,
+                 error);
+   g_string_free(rows, TRUE);
+   return ok;
+}
+
+/* Merge mode, after the staging COPYs: deletions, then each table, then the records. */
+static bool
+merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
+{
+   char *sql;
+   int64_t n;
+
+   /* children first: rows of these documents that the new contents no longer have */
+   for (size_t k = s->n_tables; k-- > 0;) {
+      const mn_table_t *mt = &s->m->tables[k];
+      tbl_t *tb = &s->tables[k];
+
+      if (mt->is_primary || (size_t)mt->collection != s->collection) {
+         continue;
+      }
+      sql = g_strdup_printf("DELETE FROM %s t USING mn_stage_docs d WHERE t.%s = d.id AND "
+                            "NOT EXISTS (SELECT 1 FROM %s s WHERE s.%s = t.%s)",
+                            tb->qname, tb->qdoc, tb->stage, tb->qkey, tb->qkey);
+      snprintf(s->failed_table, sizeof s->failed_table, "%s", mt->name);
+      n = exec_count(s, sql, "could not remove rows no longer in the source", error);
+      g_free(sql);
+      if (n < 0) {
+         return false;
+      }
+      deltas[k].deleted = (uint64_t)n;
+   }
+   if (v->deletes.len) {
+      size_t k = (size_t)s->m->collections[s->collection].entries[0].table_index;
+      tbl_t *tb = &s->tables[k];
+      sql = g_strdup_printf("DELETE FROM %s t USING mn_stage_deletes d WHERE t.%s = d.id;"
+                            "DELETE FROM mongonorm.documents m USING mn_stage_deletes d "
+                            "WHERE m.collection = %s AND m.doc_id = d.id",
+                            tb->qname, tb->qkey, s->qcollection);
+      snprintf(s->failed_table, sizeof s->failed_table, "%s", s->m->tables[k].name);
+      n = exec_count(s, sql, "could not remove documents no longer in the source", error);
+      g_free(sql);
+      if (n < 0) {
+         return false;
+      }
+      /* exec_count reports the last statement; count the primary rows separately */
+      deltas[k].deleted += v->deleted_docs;
+   }
+   for (size_t t = 0; t < s->n_tables; t++) {
+      if (v->n_rows[t] == 0) {
+         continue;
+      }
+      snprintf(s->failed_table, sizeof s->failed_table, "%s", s->m->tables[t].name);
+      if (!vacate_keys(s, t, error) || !merge_table(s, t, v->n_rows[t], &deltas[t], error)) {
+         return false;
+      }
+   }
+   if (v->state.len) {
+      sql =
+         g_strdup_printf("INSERT INTO mongonorm.documents "
+                         "(collection, doc_id, digest, row_counts, rejected, reject_path, reason) "
+                         "SELECT %s, doc_id, digest, row_counts, rejected, reject_path, reason "
+                         "FROM mn_stage_state ON CONFLICT (collection, doc_id) DO UPDATE SET "
+                         "digest = EXCLUDED.digest, row_counts = EXCLUDED.row_counts, "
+                         "rejected = EXCLUDED.rejected, reject_path = EXCLUDED.reject_path, "
+                         "reason = EXCLUDED.reason",
+                         s->qcollection);
+      n = exec_count(s, sql, "could not record the documents", error);
+      g_free(sql);
+      if (n < 0) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/* COPY the view's rows: straight into the tables (direct mode) or into the staging tables. */
+static bool
+copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
+{
+   for (size_t t = 0; t < s->n_tables; t++) {
+      tbl_t *tb = &s->tables[t];
+      if (v->n_rows[t] == 0) {
+         continue;
+      }
+      snprintf(s->failed_table, sizeof s->failed_table, "%s", s->m->tables[t].name);
+      if (!copy_in(s, v->direct ? tb->qname : tb->stage, tb->collist, v->rows[t].p, v->rows[t].len,
+                   error)) {
+         return false;
+      }
+      if (v->direct) {
+         deltas[t].inserted = v->n_rows[t];
+      }
+   }
+   s->failed_table[0] = '\0';
+   if (v->direct) {
+      return !v->state.len || copy_state_direct(s, &v->state, error);
+   }
+   return copy_in(s, "mn_stage_docs", "id", v->docs.p, v->docs.len, error) &&
+          (!v->deletes.len ||
+           copy_in(s, "mn_stage_deletes", "id", v->deletes.p, v->deletes.len, error)) &&
+          (!v->state.len ||
+           copy_in(s, "mn_stage_state", "doc_id, digest, row_counts, rejected, reject_path, reason",
+                   v->state.p, v->state.len, error));
+}
+
+/* One transaction: the view's rows, deletions and records; statistics once committed. */
+static bool
+apply_view(mn_pg_sink_t *s, const view_t *v, mn_error_t *error)
+{
+   delta_t *deltas = g_new0(delta_t, s->n_tables ? s->n_tables : 1);
    bool ok = false;
 
-   if (s->n_docs == 0) {
-      return true;
-   }
-   deltas = g_new0(delta_t, s->n_tables);
+   s->sqlstate[0] = '\0';
+   s->failed_table[0] = '\0';
    if (!exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'", "could not start a batch", error)) {
       goto cleanup;
    }
-   for (size_t t = 0; t < s->n_tables; t++) {
-      tbl_t *tb = &s->tables[t];
-      if (tb->rows == 0) {
-         continue;
-      }
-      if (!copy_in(s, direct ? tb->qname : tb->stage, tb->collist, tb->buf, error)) {
-         goto rollback;
-      }
-      if (direct) {
-         deltas[t].inserted = tb->rows;
-      }
+   if (!copy_view(s, v, deltas, error) || (!v->direct && !merge_view(s, v, deltas, error))) {
+      goto rollback;
    }
-   if (direct) {
-      if (s->state->len) {
-         GString *rows = g_string_sized_new(s->state->len + s->n_docs * 16);
-         /* prefix each state line with the collection */
-         for (const char *p = s->state->str; *p;) {
-            const char *nl = strchr(p, '\n');
-            append_copy_value(rows, s->m->collections[s->collection].name);
-            g_string_append_c(rows, '\t');
-            g_string_append_len(rows, p, nl - p + 1);
-            p = nl + 1;
-         }
-         if (!copy_in(s, "mongonorm.documents",
-                      "collection, doc_id, digest, row_counts, rejected, reject_path, reason", rows,
-                      error)) {
-            g_string_free(rows, TRUE);
-            goto rollback;
-         }
-         g_string_free(rows, TRUE);
-      }
-   } else {
-      char *sql;
-      int64_t n;
-
-      if (!copy_in(s, "mn_stage_docs", "id", s->docs, error) ||
-          (s->deletes->len && !copy_in(s, "mn_stage_deletes", "id", s->deletes, error)) ||
-          (s->state->len && !copy_in(s, "mn_stage_state",
-                                     "doc_id, digest, row_counts, rejected, reject_path, reason",
-                                     s->state, error))) {
-         goto rollback;
-      }
-      /* children first: rows of these documents that the new contents no longer have */
-      for (size_t k = s->n_tables; k-- > 0;) {
-         const mn_table_t *mt = &s->m->tables[k];
-         tbl_t *tb = &s->tables[k];
-
-         if (mt->is_primary || (size_t)mt->collection != s->collection) {
-            continue;
-         }
-         sql = g_strdup_printf("DELETE FROM %s t USING mn_stage_docs d WHERE t.%s = d.id AND "
-                               "NOT EXISTS (SELECT 1 FROM %s s WHERE s.%s = t.%s)",
-                               tb->qname, tb->qdoc, tb->stage, tb->qkey, tb->qkey);
-         n = exec_count(s, sql, "could not remove rows no longer in the source", error);
-         g_free(sql);
-         if (n < 0) {
-            goto rollback;
-         }
-         deltas[k].deleted = (uint64_t)n;
-      }
-      if (s->deletes->len) {
-         size_t k = (size_t)s->m->collections[s->collection].entries[0].table_index;
-         tbl_t *tb = &s->tables[k];
-         sql = g_strdup_printf("DELETE FROM %s t USING mn_stage_deletes d WHERE t.%s = d.id;"
-                               "DELETE FROM mongonorm.documents m USING mn_stage_deletes d "
-                               "WHERE m.collection = %s AND m.doc_id = d.id",
-                               tb->qname, tb->qkey, s->qcollection);
-         n = exec_count(s, sql, "could not remove documents no longer in the source", error);
-         g_free(sql);
-         if (n < 0) {
-            goto rollback;
-         }
-         /* exec_count reports the last statement; count the primary rows separately */
-         deltas[k].deleted += s->pending_deleted_docs;
-      }
-      for (size_t t = 0; t < s->n_tables; t++) {
-         if (s->tables[t].rows == 0) {
-            continue;
-         }
-         if (!merge_table(s, t, &deltas[t], error)) {
-            goto rollback;
-         }
-      }
-      if (s->state->len) {
-         sql = g_strdup_printf(
-            "INSERT INTO mongonorm.documents "
-            "(collection, doc_id, digest, row_counts, rejected, reject_path, reason) "
-            "SELECT %s, doc_id, digest, row_counts, rejected, reject_path, reason "
-            "FROM mn_stage_state ON CONFLICT (collection, doc_id) DO UPDATE SET "
-            "digest = EXCLUDED.digest, row_counts = EXCLUDED.row_counts, "
-            "rejected = EXCLUDED.rejected, reject_path = EXCLUDED.reject_path, "
-            "reason = EXCLUDED.reason",
-            s->qcollection);
-         n = exec_count(s, sql, "could not record the documents", error);
-         g_free(sql);
-         if (n < 0) {
-            goto rollback;
-         }
-      }
-   }
-   if (s->deferred->len &&
+   s->failed_table[0] = '\0';
+   if (v->deferred.len &&
        !copy_in(s, "mongonorm.deferred_refs", "collection, tbl, col, ref_tbl, row_id, ref_id",
-                s->deferred, error)) {
+                v->deferred.p, v->deferred.len, error)) {
       goto rollback;
    }
    if (!exec_ok(s, "COMMIT", "could not commit a batch", error)) {
@@ -673,17 +1152,157 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
       c->deleted += deltas[t].deleted;
       c->unchanged += deltas[t].unchanged;
    }
-   reset_queue(s);
    ok = true;
    goto cleanup;
 
-rollback : {
-   PGresult *res = PQexec(s->conn, "ROLLBACK");
-   PQclear(res);
-}
+rollback:
+   PQclear(PQexec(s->conn, "ROLLBACK"));
 cleanup:
    g_free(deltas);
    return ok;
+}
+
+/*
+ * Whether the last failure is the data's, not the server's: a data exception (22), an
+ * integrity constraint (23: not null, foreign key, unique, check), a program limit (54:
+ * a row too big for an index) or an exception a trigger raised (P0).  Then the batch is
+ * split to find the documents at fault; anything else (a lost connection, a server
+ * restarting) stops the run with nothing of the batch written.
+ */
+static bool
+document_error(const mn_pg_sink_t *s)
+{
+   return PQstatus(s->conn) == CONNECTION_OK &&
+          (strncmp(s->sqlstate, "22", 2) == 0 || strncmp(s->sqlstate, "23", 2) == 0 ||
+           strncmp(s->sqlstate, "54", 2) == 0 || strncmp(s->sqlstate, "P0", 2) == 0);
+}
+
+/*
+ * A document PostgreSQL will not take: it is rejected (its reason names the table and
+ * PostgreSQL's primary message, never values), its record says so, and rows an earlier
+ * run loaded for it go, as a fresh load would not have them.  Its own transaction.
+ */
+static bool
+reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
+{
+   seg_t *g = &g_array_index(s->segs, seg_t, i);
+   GString *docs = g_string_new(NULL), *state = g_string_new(NULL);
+   slice_t *none = g_new0(slice_t, s->n_tables ? s->n_tables : 1);
+   uint64_t *zero = g_new0(uint64_t, s->n_tables ? s->n_tables : 1);
+   load_reject_t lr;
+   view_t v;
+   bool ok;
+
+   memset(&lr, 0, sizeof lr);
+   lr.id = g->id;
+   lr.id_json = g->id_json;
+   lr.doc = g->doc;
+   g->id_json = NULL;
+   g->doc = NULL;
+   lr.reason = g_strdup_printf("PostgreSQL refused the rows of table \"%s\": %s",
+                               *s->failed_table ? s->failed_table : "?", s->failed_detail);
+   append_copy_id(docs, &g->id);
+   g_string_append_c(docs, '\n');
+   append_state(s, state, &g->id, g->digest, NULL, "", lr.reason);
+   memset(&v, 0, sizeof v);
+   v.rows = none;
+   v.n_rows = zero;
+   v.docs = slice_of(docs, 0, docs->len);
+   v.deletes = v.docs;
+   v.deleted_docs = 0;
+   v.state = slice_of(state, 0, state->len);
+   v.direct = false;
+   mn_error_clear(error);
+   ok = apply_view(s, &v, error);
+   if (ok) {
+      g_array_append_val(s->load_rejects, lr);
+   } else {
+      bson_free(lr.id_json);
+      if (lr.doc) {
+         bson_destroy(lr.doc);
+      }
+      g_free(lr.reason);
+   }
+   g_string_free(docs, TRUE);
+   g_string_free(state, TRUE);
+   g_free(none);
+   g_free(zero);
+   return ok;
+}
+
+/* Load segments [lo, hi); on a document's failure, halves until it is found (as pgloader). */
+static bool
+load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
+{
+   slice_t *rows = g_new0(slice_t, s->n_tables ? s->n_tables : 1);
+   uint64_t *n_rows = g_new0(uint64_t, s->n_tables ? s->n_tables : 1);
+   view_t v;
+   bool ok;
+
+   memset(&v, 0, sizeof v);
+   v.rows = rows;
+   v.n_rows = n_rows;
+   view_range(s, lo, hi, &v);
+   ok = apply_view(s, &v, error);
+   g_free(rows);
+   g_free(n_rows);
+   if (ok || !document_error(s)) {
+      return ok;
+   }
+   if (hi - lo == 1) {
+      if (!g_array_index(s->segs, seg_t, lo).rows) {
+         return false; /* a deletion the target refuses: not a document's fault */
+      }
+      return reject_segment(s, lo, error);
+   }
+   mn_error_clear(error);
+   return load_range(s, lo, lo + (hi - lo) / 2, error) &&
+          load_range(s, lo + (hi - lo) / 2, hi, error);
+}
+
+bool
+mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
+{
+   if (s->n_docs == 0 && s->segs->len == 0) {
+      return true;
+   }
+   if (!load_range(s, 0, s->segs->len, error)) {
+      return false;
+   }
+   reset_queue(s);
+   return true;
+}
+
+size_t
+mn_pg_sink_n_load_rejects(const mn_pg_sink_t *s)
+{
+   return s->load_rejects->len;
+}
+
+void
+mn_pg_sink_load_reject(const mn_pg_sink_t *s, size_t i, const mn_uuid_t **id, const char **id_json,
+                       const bson_t **doc, const char **reason)
+{
+   const load_reject_t *lr = &g_array_index(s->load_rejects, load_reject_t, i);
+
+   *id = &lr->id;
+   *id_json = lr->id_json ? lr->id_json : "null";
+   *doc = lr->doc;
+   *reason = lr->reason;
+}
+
+void
+mn_pg_sink_clear_load_rejects(mn_pg_sink_t *s)
+{
+   for (guint i = 0; i < s->load_rejects->len; i++) {
+      load_reject_t *lr = &g_array_index(s->load_rejects, load_reject_t, i);
+      bson_free(lr->id_json);
+      if (lr->doc) {
+         bson_destroy(lr->doc);
+      }
+      g_free(lr->reason);
+   }
+   g_array_set_size(s->load_rejects, 0);
 }
 
 /* The table index of a table name, or -1 (a deferred row of an older mapping). */

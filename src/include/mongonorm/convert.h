@@ -54,6 +54,43 @@ void mn_converter_add_target_id(mn_converter_t *conv, size_t collection, const m
 void mn_converter_add_unique_key(mn_converter_t *conv, size_t table, const char *const *values,
                                  size_t n, const mn_uuid_t *doc);
 
+/*
+ * The claims pass (merge mode).  A run-wide unique key belongs to the first document of
+ * the source, in stream order, that is accepted with it: what a fresh load of the source
+ * decides.  The keys the target holds are those of the previous state, so before a
+ * collection with such keys is loaded into a non-empty target, the run streams the
+ * source once to learn who holds what in the new state:
+ *
+ *    if (mn_converter_needs_claims(conv, c)) {
+ *       mn_converter_begin_claims(conv, c);
+ *       for each document, in stream order:
+ *          unchanged and loaded: mn_converter_claim_held(conv, c, id), and when that
+ *             returns false (an earlier document took one of its keys), convert it too
+ *          otherwise: mn_convert_document(conv, c, doc, rows)  (counts nothing)
+ *       mn_converter_end_claims(conv, c);
+ *    }
+ *
+ * The load that follows judges every key against these claims, so two documents
+ * swapping a value are both accepted, and a document that lost its key to an earlier
+ * one is converted again (and rejected) although its bytes did not change.
+ */
+
+/** Whether the target holds run-wide unique keys of this collection's tables. */
+bool mn_converter_needs_claims(const mn_converter_t *conv, size_t collection);
+
+/** Start the claims pass of a collection: forget its keys; conversions count nothing. */
+void mn_converter_begin_claims(mn_converter_t *conv, size_t collection);
+
+/**
+ * Claim the keys document `doc` holds in the target (it is unchanged).
+ * @return false, claiming nothing, when an earlier document of the pass claimed one of
+ *         them: the document must be converted (its outcome changes)
+ */
+bool mn_converter_claim_held(mn_converter_t *conv, size_t collection, const mn_uuid_t *doc);
+
+/** End the claims pass: the keys claimed are the new state's; conversions count again. */
+void mn_converter_end_claims(mn_converter_t *conv, size_t collection);
+
 /** Record a document as accepted without converting it (unchanged since the last run). */
 void mn_converter_mark_accepted(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 

@@ -52,10 +52,12 @@ typedef enum {
 } mn_mapping_code_t;
 
 typedef enum {
-   MN_MONGO_CONNECT = 1,  /**< the server or URI is unusable */
-   MN_MONGO_QUERY = 2,    /**< a cursor failed */
-   MN_MONGO_CORRUPT = 3,  /**< a dump or JSON file does not parse */
-   MN_MONGO_NOT_FOUND = 4 /**< the collection has no file in the dump folder */
+   MN_MONGO_CONNECT = 1,         /**< the server or URI is unusable */
+   MN_MONGO_QUERY = 2,           /**< a cursor failed */
+   MN_MONGO_CORRUPT = 3,         /**< a dump or JSON file does not parse */
+   MN_MONGO_NOT_FOUND = 4,       /**< a mapped collection is not in the source */
+   MN_MONGO_TOO_MANY_DELETES = 5 /**< the source lacks more loaded documents than a run may
+                                      delete (mn_run_opts_t.max_delete_percent) */
 } mn_mongo_code_t;
 
 typedef enum {

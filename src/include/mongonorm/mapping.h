@@ -53,6 +53,14 @@ const char *mn_mapping_digest(const mn_mapping_t *mapping);
 /** Index of a collection by name, or -1. */
 int mn_mapping_collection_index(const mn_mapping_t *mapping, const char *name);
 
+/**
+ * Whether a collection is declared `optional: true`: a source without it reads as an
+ * empty collection.  Otherwise a mapped collection the source lacks stops the run
+ * before anything is written (an error of domain MN_ERROR_MONGO, code
+ * MN_MONGO_NOT_FOUND).  False for an index out of range.
+ */
+bool mn_mapping_collection_optional(const mn_mapping_t *mapping, size_t collection);
+
 /** The field a collection declares as its watermark (`watermark:`), or NULL. Borrowed. */
 const char *mn_mapping_watermark(const mn_mapping_t *mapping, size_t collection);
 

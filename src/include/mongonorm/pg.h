@@ -94,9 +94,11 @@ bool mn_pg_sink_begin_collection(mn_pg_sink_t *sink, size_t collection, bool wan
 /**
  * Queue the rows of one accepted document (copied; rows may be reused after), and its
  * record in mongonorm.documents: its digest (SHA-256 of the BSON bytes) and row counts.
+ * @param doc the source document, copied for the reject file in case PostgreSQL refuses
+ *        its rows (see mn_pg_sink_n_load_rejects()); may be NULL
  */
 void mn_pg_sink_add(mn_pg_sink_t *sink, size_t collection, const mn_rowset_t *rows,
-                    const uint8_t digest[MN_DIGEST_SIZE]);
+                    const bson_t *doc, const uint8_t digest[MN_DIGEST_SIZE]);
 
 /**
  * Record a rejected document in mongonorm.documents (no rows) with its first reason (field
@@ -120,10 +122,43 @@ size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
 
 /**
  * Load the queued documents in one transaction and update the table statistics.
- * @return false with MN_ERROR_PG (MN_PG_COPY or MN_PG_QUERY) set; the transaction is rolled
- *         back and the queue kept, so nothing of the batch is in the target.
+ *
+ * When PostgreSQL refuses the batch because of the data (SQLSTATE classes 22 data
+ * exception, 23 integrity constraint violation, 54 program limit, P0 an exception raised
+ * by a trigger: a CHECK or trigger of the user's schema the mapping does not know, a
+ * value too long, a foreign key), the batch is loaded again in halves, each in its own
+ * transaction, down to the single documents at fault, as pgloader does.  Each of those is
+ * rejected: its record in mongonorm.documents says so with the reason, its rows from an
+ * earlier run are removed, and it is listed by mn_pg_sink_n_load_rejects().  The rest of
+ * the batch is loaded.
+ *
+ * Before rows are written in merge mode, unique keys that move between rows of the batch
+ * (two documents swapping an email, an array element shifted into its neighbour's key)
+ * are moved out of the way (a placeholder in one key column, in a savepoint), and tables
+ * no foreign key references have their changed rows deleted and inserted again, so that
+ * no intermediate state of the batch holds a key twice.
+ *
+ * @return false with MN_ERROR_PG (MN_PG_COPY or MN_PG_QUERY) set for any other failure (a
+ *         lost connection, a server shutting down): the failed transaction is rolled
+ *         back, so no partial batch is in the target (halves committed before stay).
  */
 bool mn_pg_sink_flush(mn_pg_sink_t *sink, mn_error_t *error);
+
+/** Documents the flushes since the last mn_pg_sink_clear_load_rejects() could not load. */
+size_t mn_pg_sink_n_load_rejects(const mn_pg_sink_t *sink);
+
+/**
+ * One document PostgreSQL refused (i < mn_pg_sink_n_load_rejects()).
+ * @param id, id_json, doc, reason set to borrowed values, valid until the next clear:
+ *        its row id, its `_id` as canonical Extended JSON, the document (NULL when
+ *        mn_pg_sink_add() had none), and the reason ("PostgreSQL refused the rows of table
+ *        "t": <primary message> (constraint "c")", never a DETAIL line, which quotes values)
+ */
+void mn_pg_sink_load_reject(const mn_pg_sink_t *sink, size_t i, const mn_uuid_t **id,
+                            const char **id_json, const bson_t **doc, const char **reason);
+
+/** Forget the documents listed by mn_pg_sink_load_reject(). */
+void mn_pg_sink_clear_load_rejects(mn_pg_sink_t *sink);
 
 /**
  * End a collection: flush, then set the deferred references whose targets now exist

@@ -44,14 +44,26 @@ typedef struct {
                                   sources only) and apply changes until *stop is set */
    volatile const int *stop; /**< follow mode ends when this becomes non-zero (a signal
                                   handler sets it); may be NULL */
+   int max_delete_percent;   /**< the most a run may delete of the documents loaded from one
+                                  collection, in percent of them (1-100; 0 = 50; 100 = no
+                                  limit).  Only checked when at least MN_RUN_MAX_DELETE_MIN
+                                  documents would go: the safety net against a truncated or
+                                  partial source during a cutover */
 } mn_run_opts_t;
+
+/** Deletions below this many documents per collection never stop a run. */
+#define MN_RUN_MAX_DELETE_MIN 100
 
 /**
  * Run the main job.
  * @param stats receives every count (also filled as far as the run got on failure)
  * @return true when every collection was read to the end and every batch committed
  *         (documents may have been rejected: see mn_stats_total_rejected()); false with
- *         error set: MN_ERROR_MAPPING, MN_ERROR_MONGO, MN_ERROR_PG (MN_PG_LOCKED when
+ *         error set: MN_ERROR_MAPPING, MN_ERROR_MONGO (MN_MONGO_NOT_FOUND before anything
+ *         is written when a mapped collection that is not `optional` is not in the source;
+ *         MN_MONGO_TOO_MANY_DELETES when it lacks more of a collection's loaded documents
+ *         than max_delete_percent allows: checked before anything is written for
+ *         collections others reference, else before any deletion), MN_ERROR_PG (MN_PG_LOCKED when
  *         another run holds the target, MN_PG_SCHEMA when `init` is needed), MN_ERROR_IO
  *         (the reject file).  Batches committed before a failure stay; a re-run converges.
  */
