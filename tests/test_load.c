@@ -1139,10 +1139,14 @@ number_text(const bson_iter_t *it, char *out, size_t size)
    case BSON_TYPE_INT32: snprintf(out, size, "%" PRId32, bson_iter_int32(it)); return true;
    case BSON_TYPE_INT64: snprintf(out, size, "%" PRId64, bson_iter_int64(it)); return true;
    case BSON_TYPE_DOUBLE:
-      if (isnan(bson_iter_double(it)) || isinf(bson_iter_double(it))) {
-         return false;
+      /* numeric holds NaN and the infinities (PostgreSQL 14+) */
+      if (isnan(bson_iter_double(it))) {
+         snprintf(out, size, "NaN");
+      } else if (isinf(bson_iter_double(it))) {
+         snprintf(out, size, "%s", bson_iter_double(it) < 0 ? "-Infinity" : "Infinity");
+      } else {
+         double_text(bson_iter_double(it), out, size);
       }
-      double_text(bson_iter_double(it), out, size);
       return true;
    case BSON_TYPE_DECIMAL128: {
       bson_decimal128_t d;
@@ -1158,11 +1162,11 @@ number_text(const bson_iter_t *it, char *out, size_t size)
 
 /*
  * Numbers exact: every activity log's duration_ms and status_code equal the source number
- * (Decimal128 12.345 has the text '12.345', Int64 2147483648, Double 1500000.25; NaN is
- * NULL); the Int64/Int32 limits inside metadata are JSONB numbers with all digits; the
- * Decimal128 height 172.5 is 172.50.
+ * (Decimal128 12.345 has the text '12.345', Int64 2147483648, Double 1500000.25; Double
+ * NaN is 'NaN', which numeric holds since PostgreSQL 14); the Int64/Int32 limits inside
+ * metadata are JSONB numbers with all digits; the Decimal128 height 172.5 is 172.50.
  * Guards: a detour through double (9223372036854775807 -> 9223372036854775808,
- * 12.345 -> 12.3449999...), Int64 truncated to 32 bits, NaN stored as 0 or 'NaN'.
+ * 12.345 -> 12.3449999...), Int64 truncated to 32 bits, NaN stored as 0 or dropped.
  */
 static void
 test_load_numbers_exact(void **state)

@@ -292,16 +292,17 @@ test_value_text_from_scalars(void **state)
    ctx_t *t = *state;
    mn_value_spec_t s = spec_of(MN_TYPE_TEXT);
 
-   COERCED(doc_int32(-5), &s, "-5");
-   REASON_HAS("int32 -5 converted to text");
-   COERCED(doc_int64(INT64_MIN), &s, "-9223372036854775808");
-   COERCED(doc_double(0.1), &s, "0.1");
-   COERCED(doc_double(NAN), &s, "NaN");
-   COERCED(doc_dec("12345678901234567890.123456789"), &s, "12345678901234567890.123456789");
-   COERCED(doc_bool(true), &s, "true");
-   COERCED(doc_oid("5f1a2b3c4d5e6f7081920a3b"), &s, "5f1a2b3c4d5e6f7081920a3b");
-   COERCED(doc_date(-1), &s, "1969-12-31T23:59:59.999Z");
-   COERCED(doc_date(-63517824000000), &s, "-000043-03-15T00:00:00.000Z");
+   /* The text reads back as exactly the source value: lossless, not counted (OK, and
+    * OK asserts an empty reason). */
+   OK(doc_int32(-5), &s, "-5");
+   OK(doc_int64(INT64_MIN), &s, "-9223372036854775808");
+   OK(doc_double(0.1), &s, "0.1");
+   OK(doc_double(NAN), &s, "NaN");
+   OK(doc_dec("12345678901234567890.123456789"), &s, "12345678901234567890.123456789");
+   OK(doc_bool(true), &s, "true");
+   OK(doc_oid("5f1a2b3c4d5e6f7081920a3b"), &s, "5f1a2b3c4d5e6f7081920a3b");
+   OK(doc_date(-1), &s, "1969-12-31T23:59:59.999Z");
+   OK(doc_date(-63517824000000), &s, "-000043-03-15T00:00:00.000Z");
    INVALID(doc_json("{\"v\": {\"a\": 1}}"), &s);
    REASON_HAS("cannot convert document to text");
    INVALID(doc_json("{\"v\": [1]}"), &s);
@@ -421,7 +422,7 @@ test_value_enum(void **state)
    /* A non-string value meets the enum on its text. */
    s.enum_values = codes;
    s.n_enum = 2;
-   COERCED(doc_int32(2), &s, "2");
+   OK(doc_int32(2), &s, "2");
    INVALID(doc_int32(3), &s);
    REASON_HAS("value \"3\" is not in the enum");
    s.type = MN_TYPE_INTEGER;
@@ -464,8 +465,10 @@ test_value_int_from_double_and_decimal(void **state)
    ctx_t *t = *state;
    mn_value_spec_t s = spec_of(MN_TYPE_INTEGER);
 
-   OK(doc_double(3.0), &s, "3");
-   OK(doc_double(-2147483648.0), &s, "-2147483648");
+   /* a whole double changes kind: counted */
+   COERCED(doc_double(3.0), &s, "3");
+   assert_string_equal(t->reason, "value 3: double converted to integer");
+   COERCED(doc_double(-2147483648.0), &s, "-2147483648");
    INVALID(doc_double(2147483648.0), &s);
    INVALID(doc_double(1.5), &s);
    REASON_HAS("value 1.5 is not an integer");
@@ -476,7 +479,7 @@ test_value_int_from_double_and_decimal(void **state)
    REASON_HAS("negative zero");
    s.type = MN_TYPE_BIGINT;
    INVALID(doc_double(9223372036854775808.0), &s);
-   OK(doc_double(-9223372036854775808.0), &s, "-9223372036854775808");
+   COERCED(doc_double(-9223372036854775808.0), &s, "-9223372036854775808");
    INVALID(doc_double(1e300), &s);
 
    OK(doc_dec("42"), &s, "42");
@@ -540,11 +543,10 @@ test_value_numeric_exact(void **state)
    OK(doc_dec("0.000"), &s, "0.000");
    OK(doc_dec("1.23E+5"), &s, "123000");
    OK(doc_dec("1E-10"), &s, "0.0000000001");
-   /* a numeric column holds measures: "not a number" is invalid (the policy decides) */
-   INVALID(doc_dec("NaN"), &s);
-   assert_string_equal(t->reason, "value NaN is not a finite number");
-   INVALID(doc_dec("Infinity"), &s);
-   INVALID(doc_dec("-Infinity"), &s);
+   /* PostgreSQL 14+ stores NaN and the infinities in numeric */
+   OK(doc_dec("NaN"), &s, "NaN");
+   OK(doc_dec("Infinity"), &s, "Infinity");
+   OK(doc_dec("-Infinity"), &s, "-Infinity");
    COERCED(doc_dec("-0"), &s, "0");
    REASON_HAS("negative zero stored as 0");
    COERCED(doc_dec("-0.00"), &s, "0.00");
@@ -556,12 +558,14 @@ test_value_numeric_exact(void **state)
    OK(doc_dec("1E+6111"), &s, big->str);
    bson_string_free(big, true);
 
-   /* NaN and infinities never, with a precision or not. */
+   /* numeric(p,s) takes NaN but not the infinities ("a field with precision 10, scale 2
+    * cannot hold an infinite value"), as PostgreSQL 15 does. */
    s.precision = 10;
    s.scale = 2;
-   INVALID(doc_dec("NaN"), &s);
+   OK(doc_dec("NaN"), &s, "NaN");
    INVALID(doc_dec("Infinity"), &s);
-   REASON_HAS("is not a finite number");
+   assert_string_equal(t->reason, "value Infinity does not fit numeric(10,2)");
+   INVALID(doc_dec("-Infinity"), &s);
    INVALID(doc_json("{\"v\": [1]}"), &s);
    INVALID(doc_bool(false), &s);
 }
@@ -590,13 +594,15 @@ test_value_numeric_double(void **state)
    }
    OK(doc_double(1e300), &s, want->str);
    bson_string_free(want, true);
-   INVALID(doc_double(NAN), &s);
-   INVALID(doc_double(-INFINITY), &s);
+   OK(doc_double(NAN), &s, "NaN");
+   OK(doc_double(-INFINITY), &s, "-Infinity");
+   OK(doc_double(INFINITY), &s, "Infinity");
    COERCED(doc_double(-0.0), &s, "0");
    s.precision = 5;
    s.scale = 2;
    OK(doc_double(0.1), &s, "0.10");
-   INVALID(doc_double(NAN), &s);
+   OK(doc_double(NAN), &s, "NaN");
+   INVALID(doc_double(INFINITY), &s);
 }
 
 static void
@@ -657,8 +663,9 @@ test_value_numeric_strings(void **state)
    COERCED(doc_utf8(".5"), &s, "0.5");
    COERCED(doc_utf8("1e3"), &s, "1000");
    COERCED(doc_utf8("2.5E-3"), &s, "0.0025");
-   INVALID(doc_utf8("nan"), &s);
-   INVALID(doc_utf8("-Infinity"), &s);
+   /* as in double precision columns: PostgreSQL's numeric reads them too */
+   COERCED(doc_utf8("nan"), &s, "NaN");
+   COERCED(doc_utf8("-Infinity"), &s, "-Infinity");
    INVALID(doc_utf8("tall"), &s);
    assert_string_equal(t->reason, "string \"tall\" is not a number");
    INVALID(doc_utf8("178 cm"), &s); /* no units declared */
@@ -1166,9 +1173,9 @@ test_value_text_array(void **state)
    OK(doc_json("{\"v\": [\"a\\\"b\", \"c\\\\d\", \"x,y\", \"{}\", \"NULL\", null, \"\", \" s \"]}"),
       &s, "{\"a\\\"b\",\"c\\\\d\",\"x,y\",\"{}\",\"NULL\",NULL,\"\",\" s \"}");
    OK(doc_json("{\"v\": [\"Zoë\", \"张伟\"]}"), &s, "{\"Zoë\",\"张伟\"}");
-   COERCED(doc_json("{\"v\": [\"a\", 1, 2.5, true, {\"$numberLong\": \"7\"}]}"), &s,
-           "{\"a\",\"1\",\"2.5\",\"true\",\"7\"}");
-   REASON_HAS("4 array elements converted to text");
+   /* scalars as their exact text, as in text columns: lossless */
+   OK(doc_json("{\"v\": [\"a\", 1, 2.5, true, {\"$numberLong\": \"7\"}]}"), &s,
+      "{\"a\",\"1\",\"2.5\",\"true\",\"7\"}");
    COERCED(doc_utf8("Metformin 500mg, Lisinopril 10mg"), &s,
            "{\"Metformin 500mg, Lisinopril 10mg\"}");
    REASON_HAS("one-element array");
@@ -1289,6 +1296,152 @@ test_value_type_names(void **state)
    assert_string_equal(mn_type_name(MN_TYPE_COUNT_), "unknown");
 }
 
+/* ---- the target column's own limits (mn_value_target_t) ---- */
+
+static mn_value_spec_t
+spec_into(mn_type_t type, mn_type_t target, const char *name, const char *column)
+{
+   mn_value_spec_t s = spec_of(type);
+
+   s.has_target = true;
+   s.target.type = target;
+   snprintf(s.target.name, sizeof s.target.name, "%s", name);
+   snprintf(s.target.column, sizeof s.target.column, "%s", column);
+   return s;
+}
+
+static void
+test_value_target_numeric_scale(void **state)
+{
+   ctx_t *t = *state;
+   mn_value_spec_t s =
+      spec_into(MN_TYPE_NUMERIC, MN_TYPE_NUMERIC, "numeric(12,1)", "prices.amount");
+
+   s.target.precision = 12;
+   s.target.scale = 1;
+   /* numeric(12,1) would store 21.95 as 22.0: refused, the policy decides */
+   INVALID(doc_dec("21.95"), &s);
+   assert_string_equal(
+      t->reason, "value does not fit column prices.amount numeric(12,1): it would be rounded");
+   OK(doc_dec("21.9"), &s, "21.9");
+   OK(doc_dec("21.90"), &s, "21.90"); /* only a zero goes */
+   OK(doc_double(21.9), &s, "21.9");
+   INVALID(doc_double(0.15), &s);
+   OK(doc_int64(99999999999), &s, "99999999999"); /* 11 digits before the point */
+   INVALID(doc_int64(100000000000), &s);
+   assert_string_equal(t->reason, "value does not fit column prices.amount numeric(12,1): "
+                                  "too many digits before the point");
+   OK(doc_dec("NaN"), &s, "NaN");
+   INVALID(doc_dec("Infinity"), &s);
+   assert_string_equal(t->reason,
+                       "value does not fit column prices.amount numeric(12,1): infinity");
+   INVALID(doc_double(-INFINITY), &s);
+   COERCED(doc_utf8("21.9"), &s, "21.9");
+   INVALID(doc_utf8("21.95"), &s);
+
+   /* the mapping's own scale rounds first (declared, counted): then it fits */
+   s.precision = 12;
+   s.scale = 1;
+   COERCED(doc_dec("21.95"), &s, "22.0");
+   REASON_HAS("rounded to 1 decimal places");
+
+   /* text into numeric(12,1): what is not a number is refused before PostgreSQL fails */
+   s = spec_into(MN_TYPE_TEXT, MN_TYPE_NUMERIC, "numeric(12,1)", "prices.amount");
+   s.target.precision = 12;
+   s.target.scale = 1;
+   OK(doc_utf8(" 21.9 "), &s, " 21.9 ");
+   INVALID(doc_utf8("tall"), &s);
+   REASON_HAS("not a number");
+
+   /* a numeric without a typmod takes everything, the infinities included */
+   s = spec_into(MN_TYPE_DOUBLE, MN_TYPE_NUMERIC, "numeric", "t.n");
+   OK(doc_double(INFINITY), &s, "Infinity");
+   OK(doc_double(0.15), &s, "0.15");
+}
+
+static void
+test_value_target_varchar(void **state)
+{
+   ctx_t *t = *state;
+   mn_value_spec_t s = spec_into(MN_TYPE_TEXT, MN_TYPE_TEXT, "varchar(8)", "things.code");
+
+   s.target.max_chars = 8;
+   /* lengths in characters, as PostgreSQL counts them: 8 two-byte characters fit */
+   OK(doc_utf8("\xc3\x85\xc3\x85\xc3\x85\xc3\x85\xc3\x85\xc3\x85\xc3\x85\xc3\x85"), &s, NULL);
+   OK(doc_utf8("\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+               "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"),
+      &s, NULL);
+   INVALID(doc_utf8("\xc3\x85\xc3\x85\xc3\x85\xc3\x85\xc3\x85\xc3\x85\xc3\x85\xc3\x85\xc3\x85"),
+           &s);
+   assert_string_equal(t->reason, "text longer than column things.code varchar(8): 9 characters");
+   /* PostgreSQL would cut excess blanks silently: refused as well */
+   INVALID(doc_utf8("abcdefgh "), &s);
+   OK(doc_utf8("abcdefgh"), &s, "abcdefgh");
+   OK(doc_int32(12345678), &s, "12345678");
+   INVALID(doc_int32(123456789), &s);
+   /* char(n) the same */
+   s = spec_into(MN_TYPE_UUID, MN_TYPE_TEXT, "char(8)", "things.code");
+   s.target.max_chars = 8;
+   INVALID(doc_oid("5f1a2b3c4d5e6f7081920a3b"), &s);
+   REASON_HAS("char(8): 36 characters");
+}
+
+static void
+test_value_target_integer_width(void **state)
+{
+   ctx_t *t = *state;
+   mn_value_spec_t s = spec_into(MN_TYPE_BIGINT, MN_TYPE_INTEGER, "integer", "things.n");
+
+   OK(doc_int64(2147483647), &s, "2147483647");
+   OK(doc_int64(-2147483648), &s, "-2147483648");
+   INVALID(doc_int64(2147483648), &s);
+   assert_string_equal(t->reason, "value does not fit column things.n integer: out of range");
+   s.target.type = MN_TYPE_SMALLINT;
+   snprintf(s.target.name, sizeof s.target.name, "smallint");
+   INVALID(doc_int32(32768), &s);
+   OK(doc_int32(-32768), &s, "-32768");
+
+   /* numeric into integer: a fraction is refused, the same integer written as digits */
+   s = spec_into(MN_TYPE_NUMERIC, MN_TYPE_INTEGER, "integer", "things.n");
+   OK(doc_dec("3.00"), &s, "3");
+   INVALID(doc_dec("2.5"), &s);
+   assert_string_equal(t->reason, "value does not fit column things.n integer: not an integer");
+   s = spec_into(MN_TYPE_DOUBLE, MN_TYPE_BIGINT, "bigint", "things.n");
+   OK(doc_double(1e15), &s, "1000000000000000");
+   INVALID(doc_double(NAN), &s);
+   s = spec_into(MN_TYPE_TEXT, MN_TYPE_SMALLINT, "smallint", "things.n");
+   INVALID(doc_utf8("abc"), &s);
+   REASON_HAS("not a number");
+   /* a narrower mapping type always fits */
+   s = spec_into(MN_TYPE_SMALLINT, MN_TYPE_BIGINT, "bigint", "things.n");
+   OK(doc_int32(7), &s, "7");
+}
+
+static void
+test_value_target_float_and_date(void **state)
+{
+   ctx_t *t = *state;
+   mn_value_spec_t s = spec_into(MN_TYPE_DOUBLE, MN_TYPE_REAL, "real", "things.r");
+
+   OK(doc_double(0.5), &s, "0.5");
+   OK(doc_double(0.1), &s, "0.1"); /* the same decimal, as for type real (nearest float) */
+   INVALID(doc_double(3.141592653589793), &s); /* real would store 3.1415927 */
+   assert_string_equal(t->reason, "value does not fit column things.r real: it would be rounded");
+   OK(doc_double(NAN), &s, "NaN");
+   INVALID(doc_double(1e300), &s);
+   s = spec_into(MN_TYPE_NUMERIC, MN_TYPE_DOUBLE, "double precision", "things.d");
+   OK(doc_dec("0.1"), &s, "0.1");
+   INVALID(doc_dec("12345678901234567890.1"), &s);
+
+   s = spec_into(MN_TYPE_TIMESTAMPTZ, MN_TYPE_DATE, "date", "things.day");
+   OK(doc_date(MS_1985_03_02), &s, "1985-03-02 00:00:00.000+00");
+   INVALID(doc_date(MS_1985_03_02_1030), &s);
+   assert_string_equal(
+      t->reason, "value does not fit column things.day date: the time of day would be dropped");
+   s = spec_into(MN_TYPE_TIMESTAMP, MN_TYPE_DATE, "date", "things.day");
+   OK(doc_date(MS_1985_03_02), &s, "1985-03-02 00:00:00.000");
+}
+
 /* ---- reasons ---- */
 
 static void
@@ -1364,6 +1517,10 @@ main(void)
       cmocka_unit_test_setup_teardown(test_value_jsonb, setup, teardown),
       cmocka_unit_test_setup_teardown(test_value_text_array, setup, teardown),
       cmocka_unit_test_setup_teardown(test_value_type_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_value_target_numeric_scale, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_value_target_varchar, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_value_target_integer_width, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_value_target_float_and_date, setup, teardown),
       cmocka_unit_test_setup_teardown(test_value_reason_clipped, setup, teardown),
    };
 

@@ -1430,6 +1430,9 @@ emit_integer(conv_t *c, num_t *num)
       v = (int64_t)num->d;
       if (v == 0 && signbit(num->d)) {
          note(c, "%s: negative zero stored as 0", num->what);
+      } else {
+         /* a double holds measures: one that happens to be whole changes its kind */
+         note(c, "%s: double converted to %s", num->what, mn_type_name(type));
       }
       break;
    case NUM_DEC:
@@ -1477,10 +1480,14 @@ emit_numeric(conv_t *c, num_t *num)
       dec_from_double(num->d, false, d);
    }
    if (d->kind != DEC_FINITE) {
-      /* PostgreSQL's numeric accepts NaN and infinities, but a numeric column holds
-       * measures and amounts: "not a number" is invalid here, and the mapping's
-       * on_invalid decides (double precision columns keep them). */
-      return fail(c, "%s is not a finite number", num->what);
+      /* PostgreSQL 14+ stores NaN and +-Infinity in numeric; numeric(p,s) takes NaN but
+       * refuses the infinities ("a field with precision 5, scale 2 cannot hold an
+       * infinite value"). */
+      if (d->kind == DEC_INF && p > 0) {
+         return fail(c, "%s does not fit numeric(%d,%d)", num->what, p, s);
+      }
+      bson_string_append(c->out, d->kind == DEC_NAN ? "NaN" : d->neg ? "-Infinity" : "Infinity");
+      return MN_VALUE_OK;
    }
    if (has_scale) {
       dec_round(d, s, &lost);
@@ -1990,7 +1997,7 @@ emit_text_array(conv_t *c, const bson_iter_t *iter)
    bson_string_t *tmp = bson_string_new(NULL);
    char label[48], q[CLIP_SIZE];
    char *buf = NULL;
-   size_t idx = 0, converted = 0, nulled = 0;
+   size_t idx = 0, nulled = 0;
    mn_value_status_t st = MN_VALUE_INVALID;
 
    if (!bson_iter_recurse(iter, &child)) {
@@ -2045,7 +2052,6 @@ emit_text_array(conv_t *c, const bson_iter_t *iter)
             goto cleanup;
          }
          append_array_element(c->out, tmp->str, tmp->len);
-         converted++;
       }
    }
    if (child.err_off) {
@@ -2053,9 +2059,7 @@ emit_text_array(conv_t *c, const bson_iter_t *iter)
       goto cleanup;
    }
    bson_string_append_c(c->out, '}');
-   if (converted > 0) {
-      note(c, "%zu array element%s converted to text", converted, converted == 1 ? "" : "s");
-   }
+   /* Scalars written as their exact text (as for text columns) are not coercions. */
    if (nulled > 0) {
       note(c, "%zu empty array element%s stored as null", nulled, nulled == 1 ? "" : "s");
    }
@@ -2285,8 +2289,9 @@ convert_other(conv_t *c, const bson_iter_t *iter)
          bson_string_free(tmp, true);
          break;
       }
+      /* The text reads back as exactly the source value (ObjectId as its 24 hex digits,
+       * numbers exactly, dates to the millisecond): lossless, not a coercion. */
       bson_string_append(c->out, tmp->str);
-      note(c, "%s %s converted to text", type_label(btype), clip(tmp->str, tmp->len, false, q));
       bson_string_free(tmp, true);
       return MN_VALUE_OK;
    case MN_TYPE_UUID:
@@ -2359,6 +2364,146 @@ convert_other(conv_t *c, const bson_iter_t *iter)
    return fail(c, "cannot convert %s to %s", type_label(btype), mn_type_name(type));
 }
 
+/* ---------------------------------------------------------------------------
+ * The target column's own limits
+ *
+ * PostgreSQL reads the converted text with the column's own type, which may be
+ * narrower than the mapping's: numeric(12,1) rounds 21.95 to 22.0, varchar(8) and
+ * char(8) cut excess blanks, date drops a time of day, real rounds to 24 bits, all
+ * without an error.  Here the text is read the way the column will read it, and a
+ * value that would change (or that the column refuses) is INVALID, so the column's
+ * on_invalid policy decides.
+ */
+
+static size_t
+utf8_count(const char *s, size_t len)
+{
+   size_t n = 0;
+
+   for (size_t i = 0; i < len; i++) {
+      n += ((unsigned char)s[i] & 0xC0) != 0x80;
+   }
+   return n;
+}
+
+/* Whether every value of the mapping's type fits the target integer type as it is. */
+static bool
+int_within(mn_type_t mine, mn_type_t target)
+{
+   static const int rank[MN_TYPE_COUNT_] = {
+      [MN_TYPE_SMALLINT] = 1, [MN_TYPE_INTEGER] = 2, [MN_TYPE_BIGINT] = 3};
+   return rank[mine] > 0 && rank[mine] <= rank[target];
+}
+
+static mn_value_status_t
+fit_target(conv_t *c)
+{
+   const mn_value_target_t *t = &c->spec->target;
+   mn_type_t mine = c->spec->type;
+   const char *s = c->out->str + c->start;
+   size_t len = c->out->len - c->start;
+   mn_value_status_t st = MN_VALUE_OK;
+   dec_t *d = NULL, *r = NULL;
+   bool too_long, lost;
+   int64_t v = 0, lo, hi;
+   double f;
+   size_t n;
+
+   switch (t->type) {
+   case MN_TYPE_TEXT:
+      if (t->max_chars > 0 && mine != MN_TYPE_TEXT_ARRAY &&
+          (n = utf8_count(s, len)) > (size_t)t->max_chars) {
+         st = fail(c, "text longer than column %s %s: %zu characters", t->column, t->name, n);
+      }
+      break;
+   case MN_TYPE_NUMERIC:
+      if (t->precision <= 0) {
+         break;
+      }
+      d = bson_malloc(sizeof *d);
+      if (!dec_from_text(s, len, true, d, &too_long)) {
+         st = fail(c, "value does not fit column %s %s: %s", t->column, t->name,
+                   too_long ? "too many digits" : "not a number");
+      } else if (d->kind == DEC_INF) {
+         st = fail(c, "value does not fit column %s %s: infinity", t->column, t->name);
+      } else if (d->kind == DEC_FINITE) {
+         dec_round(d, t->scale, &lost);
+         if (lost) {
+            st =
+               fail(c, "value does not fit column %s %s: it would be rounded", t->column, t->name);
+         } else if (d->n > 0 && d->n + d->exp > (int64_t)t->precision - t->scale) {
+            st = fail(c, "value does not fit column %s %s: too many digits before the point",
+                      t->column, t->name);
+         }
+      }
+      break;
+   case MN_TYPE_SMALLINT:
+   case MN_TYPE_INTEGER:
+   case MN_TYPE_BIGINT:
+      if (int_within(mine, t->type)) {
+         break;
+      }
+      d = bson_malloc(sizeof *d);
+      lo = t->type == MN_TYPE_SMALLINT  ? INT16_MIN
+           : t->type == MN_TYPE_INTEGER ? INT32_MIN
+                                        : INT64_MIN;
+      hi = t->type == MN_TYPE_SMALLINT  ? INT16_MAX
+           : t->type == MN_TYPE_INTEGER ? INT32_MAX
+                                        : INT64_MAX;
+      if (!dec_from_text(s, len, false, d, &too_long)) {
+         st = fail(c, "value does not fit column %s %s: not a number", t->column, t->name);
+      } else if (dec_to_int64(d, &v) == 1) {
+         st = fail(c, "value does not fit column %s %s: not an integer", t->column, t->name);
+      } else if (dec_to_int64(d, &v) == 2 || v < lo || v > hi) {
+         st = fail(c, "value does not fit column %s %s: out of range", t->column, t->name);
+      } else {
+         /* "3.00" or "1e+15" is the same integer; integer input only reads digits */
+         bson_string_truncate(c->out, c->start);
+         bson_string_append_printf(c->out, "%" PRId64, v);
+      }
+      break;
+   case MN_TYPE_REAL:
+   case MN_TYPE_DOUBLE:
+      if (mine == t->type || mine == MN_TYPE_SMALLINT ||
+          (t->type == MN_TYPE_DOUBLE && (mine == MN_TYPE_INTEGER || mine == MN_TYPE_REAL))) {
+         break;
+      }
+      d = bson_malloc(sizeof *d);
+      r = bson_malloc(sizeof *r);
+      if (!dec_from_text(s, len, true, d, &too_long)) {
+         st = fail(c, "value does not fit column %s %s: not a number", t->column, t->name);
+      } else if (!dec_to_double(d, t->type == MN_TYPE_REAL, &f)) {
+         st = fail(c, "value does not fit column %s %s: out of range", t->column, t->name);
+      } else {
+         dec_from_double(f, t->type == MN_TYPE_REAL, r);
+         if (!dec_same_value(d, r)) {
+            st =
+               fail(c, "value does not fit column %s %s: it would be rounded", t->column, t->name);
+         }
+      }
+      break;
+   case MN_TYPE_DATE:
+      /* timestamp text: "YYYY-MM-DD HH:MM:SS.fff[+00][ BC]" */
+      if (mine == MN_TYPE_TIMESTAMPTZ || mine == MN_TYPE_TIMESTAMP) {
+         const char *sp = memchr(s, ' ', len);
+         bool midnight = sp != NULL;
+         for (const char *p = sp ? sp + 1 : s; midnight && p < s + len && *p != '+' && *p != ' ';
+              p++) {
+            midnight = *p == '0' || *p == ':' || *p == '.';
+         }
+         if (!midnight) {
+            st = fail(c, "value does not fit column %s %s: the time of day would be dropped",
+                      t->column, t->name);
+         }
+      }
+      break;
+   default: break;
+   }
+   bson_free(d);
+   bson_free(r);
+   return st;
+}
+
 mn_value_status_t
 mn_value_convert(const bson_iter_t *value, const mn_value_spec_t *spec, bson_string_t *out,
                  char *reason, size_t reason_size)
@@ -2396,6 +2541,9 @@ mn_value_convert(const bson_iter_t *value, const mn_value_spec_t *spec, bson_str
          st = fail(&c, "value %s is not in the enum",
                    clip(out->str + c.start, out->len - c.start, true, q));
       }
+   }
+   if (st == MN_VALUE_OK && spec->has_target) {
+      st = fit_target(&c);
    }
    if (st == MN_VALUE_OK && c.coerced) {
       st = MN_VALUE_COERCED;

@@ -64,6 +64,21 @@ typedef struct {
    double factor;      /**< value in column units = number * factor */
 } mn_unit_t;
 
+/**
+ * The target column as the catalog describes it (mn_pg_check_mapping fills it in at the
+ * start of a run).  A value the column would round or truncate when PostgreSQL reads the
+ * converted text is INVALID, so that the mapping's on_invalid policy decides and nothing
+ * is changed silently.
+ */
+typedef struct {
+   mn_type_t type;   /**< the column's type; only checks that differ from the mapping's matter */
+   int precision;    /**< numeric(p,s): p; 0 = numeric without a typmod */
+   int scale;        /**< numeric(p,s): s (may be negative, PostgreSQL 15) */
+   int max_chars;    /**< varchar(n)/char(n): n characters (UTF-8); 0 = unlimited */
+   char name[48];    /**< the column's type for reasons, e.g. "numeric(12,1)", "varchar(8)" */
+   char column[132]; /**< "table.column", for reasons */
+} mn_value_target_t;
+
 /** How to convert: compiled from a mapping column.  All pointers borrowed. */
 typedef struct {
    mn_type_t type;
@@ -77,13 +92,18 @@ typedef struct {
    const mn_unit_t *units; /**< may be NULL when n_units == 0 */
    size_t n_units;
    const char *default_unit; /**< suffix used for a bare number; NULL = bare numbers as is */
+   bool has_target;          /**< `target` is set: the output must fit the target column */
+   mn_value_target_t target; /**< the target column's limits; see mn_value_target_t */
 } mn_value_spec_t;
 
 /** Outcome of one conversion. */
 typedef enum {
-   MN_VALUE_OK = 0,  /**< converted without loss; text appended to out */
-   MN_VALUE_COERCED, /**< converted, but changed (case folded, trimmed, unit converted,
-                          number to text, ...); text appended to out, reason set */
+   MN_VALUE_OK = 0,  /**< converted without loss: the text reads back as exactly the source
+                          value, only its representation may differ (ObjectId as hex, a
+                          number or date as text, int32 into bigint); text appended to out */
+   MN_VALUE_COERCED, /**< converted, but the meaning or precision may have changed (a string
+                          read as a number, a whole double into an integer, case folded,
+                          trimmed, unit converted, rounded, ...); text appended, reason set */
    MN_VALUE_NULL,    /**< the value is absent, BSON null/undefined, or an empty string
                           that the spec makes NULL; nothing appended */
    MN_VALUE_INVALID  /**< does not convert; nothing appended, reason set */
@@ -103,16 +123,17 @@ typedef enum {
  *
  * Conversions (anything not listed is INVALID):
  * - text: string (valid UTF-8 without NUL; else INVALID), int32/int64/double/decimal128/bool/
- *   ObjectId (hex)/date (ISO) as text with COERCED;
+ *   ObjectId (hex)/date (ISO) as their exact text (OK: lossless);
  * - uuid: ObjectId -> 24 hex digits + 8 zeros; binary subtype 4 (or 3) of 16 bytes; a string
  *   holding a UUID (hyphens optional) or 24 hex digits (ObjectId as string, COERCED);
- * - smallint/integer/bigint: int32, int64, double or decimal128 holding an integer in range,
- *   a string of an integer (COERCED); fractions, NaN, infinities and overflow are INVALID;
- * - numeric: int32, int64, decimal128 (exact digits; NaN and +-Infinity are INVALID: a
- *   numeric column holds measures), double (shortest text that reads back as the same double), a
- * numeric string, or with units a string such as "178 cm", "5'10\"", "154 lbs" (COERCED);
- *   precision/scale enforced (rounded half away from zero to scale: COERCED when digits
- *   are lost, INVALID when the integer part does not fit);
+ * - smallint/integer/bigint: int32, int64, decimal128 holding an integer in range, a double
+ *   holding one or a string of one (COERCED); fractions, NaN, infinities, overflow INVALID;
+ * - numeric: int32, int64, decimal128 (exact digits), double (shortest text that reads back
+ *   as the same double), NaN and +-Infinity (PostgreSQL 14+; with a precision only NaN, as
+ *   numeric(p,s) refuses the infinities), a numeric string, or with units a string such as
+ *   "178 cm", "5'10\"", "154 lbs" (COERCED); precision/scale enforced (rounded half away
+ *   from zero to scale: COERCED when digits are lost, INVALID when the integer part does
+ *   not fit);
  * - double precision/real: numbers and numeric strings; "NaN", "Infinity", "-Infinity";
  * - boolean: bool; int 0/1 and strings true/false/yes/no/1/0 (COERCED);
  * - date: date (UTC day; COERCED when the time of day is not midnight), string
@@ -122,9 +143,12 @@ typedef enum {
  * - jsonb: any value as relaxed Extended JSON (a document or array as JSON text, a string as
  *   a JSON string); a string containing NUL (\u0000, which jsonb refuses) is INVALID;
  * - inet: a string that inet_pton(3) accepts as IPv4 or IPv6 (::ffff:10.0.0.5 included);
- * - text[]: an array of strings (and of other scalars, COERCED), or one string (COERCED),
- *   as an array literal with quoting per section 8.15.6.
+ * - text[]: an array of strings (other scalars as their exact text), or one string
+ *   (COERCED), as an array literal with quoting per section 8.15.6.
  * Strings get transforms first, then the empty rule, then enum (INVALID when not listed).
+ * Last, with spec->has_target, the text must fit the target column as PostgreSQL will
+ * read it (mn_value_target_t): a value it would round or truncate is INVALID, with a
+ * reason naming the column ("text longer than column things.code varchar(8): 9 characters").
  */
 mn_value_status_t mn_value_convert(const bson_iter_t *value, const mn_value_spec_t *spec,
                                    bson_string_t *out, char *reason, size_t reason_size);
