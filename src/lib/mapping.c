@@ -1597,7 +1597,7 @@ compute_covered(mn_collection_t *coll)
 static mn_mapping_t *
 load(loader_t *ld)
 {
-   static const char *const keys[] = {"version", "schema", "collections", NULL};
+   static const char *const keys[] = {"version", "schema", "sql_dir", "collections", NULL};
    yaml_node_t *root = yaml_document_get_root_node(&ld->y.doc);
    yaml_node_t *v;
    mn_mapping_t *m = ld->m;
@@ -1627,6 +1627,17 @@ load(loader_t *ld)
    }
    if (!m->schema) {
       m->schema = bson_strdup("public");
+   }
+   m->sql_dir = get_string(ld, root, "sql_dir", false, "the top level", &ok);
+   if (!ok) {
+      return NULL;
+   }
+   if (m->sql_dir && m->sql_dir[0] != '/' && strchr(m->path, '/')) {
+      /* relative to the mapping file, not to wherever the command runs */
+      char *resolved =
+         bson_strdup_printf("%.*s/%s", (int)(strrchr(m->path, '/') - m->path), m->path, m->sql_dir);
+      bson_free(m->sql_dir);
+      m->sql_dir = resolved;
    }
    if (!(v = map_get(ld, root, "collections"))) {
       fail(ld, MN_MAPPING_MISSING_KEY, root, "missing key \"collections\"");
@@ -1795,6 +1806,7 @@ mn_mapping_destroy(mn_mapping_t *m)
    }
    bson_free(m->tables);
    bson_free(m->schema);
+   bson_free(m->sql_dir);
    bson_free(m->path);
    bson_free(m);
 }
@@ -1856,4 +1868,10 @@ const char *
 mn_mapping_schema(const mn_mapping_t *m)
 {
    return m->schema;
+}
+
+const char *
+mn_mapping_sql_dir(const mn_mapping_t *m)
+{
+   return m->sql_dir;
 }

@@ -491,7 +491,9 @@ expect_err_head "run, report cannot be written" \
 clean=$(fresh_db mn_cli_clean)
 mkdir -p "$work/clean"
 cp "$dump/medichat/activity_logs.bson" "$work/clean/"
-"$MN_BIN" init --pg "$clean" >/dev/null 2>&1
+: >"$work/clean/users.bson" # present and empty: a mapped collection must be in the source
+: >"$work/clean/conversations.bson"
+"$MN_BIN" init --pg "$clean" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null 2>&1
 mn run --quiet --source "$work/clean" --mapping "$map" --pg "$clean" --rejects "$work/clean.rejects"
 expect_exit "run without rejects" 0
 expect_out "run without rejects"
