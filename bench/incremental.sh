@@ -32,7 +32,7 @@ done
 
 PGOPTIONS=--client-min-messages=warning psql "$dsn" -qX -c "DROP DATABASE IF EXISTS mn_bench" -c "CREATE DATABASE mn_bench" >/dev/null
 target="$dsn dbname=mn_bench"
-"$bin" init --pg "$target" >/dev/null
+"$bin" init --pg "$target" --sql-dir "$top/sql" >/dev/null
 
 timed() { # label source -> seconds
   local start end

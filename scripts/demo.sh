@@ -13,7 +13,7 @@ PGOPTIONS=--client-min-messages=warning \
   psql "$dsn" -qc "DROP DATABASE IF EXISTS medichat" -c "CREATE DATABASE medichat"
 target="${dsn% dbname=*} dbname=medichat"
 
-./build/mongonorm init --pg "$target"
+./build/mongonorm init --pg "$target" --sql-dir sql
 set +e
 ./build/mongonorm run --pg "$target" --source fixtures/medichat/dump \
   --mapping mapping/medichat.yaml --rejects build/medichat-rejects.jsonl \

@@ -40,7 +40,7 @@ trap cleanup EXIT
 "$bin" generate --quiet --model "$model" --scale "$scale" --seed "$seed" --mess "$mess" --out "$work/data"
 psql "$pg dbname=postgres" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
 target="$pg dbname=$db"
-"$bin" init --pg "$target" >/dev/null
+"$bin" init --pg "$target" --sql-dir "$top/sql" >/dev/null
 rc=0
 "$bin" run --quiet --pg "$target" --source "$work/data" --mapping "$mapping" \
   --rejects "$work/rejects.jsonl" --report "$work/report.json" 2>/dev/null || rc=$?

@@ -6,10 +6,11 @@
 -- makes are listed in docs/medichat-mapping-decisions.md.
 --
 -- How to apply: in one transaction (`psql -v ON_ERROR_STOP=1 -1 -f sql/001_schema.sql`,
--- or `mongonorm init`).  Every statement is IF NOT EXISTS / OR REPLACE, so applying the
--- file again to a database that already has version 1 changes nothing.  The file does
--- NOT insert its own row into schema_migrations: the tool that applies it records
--- (1, 'MediChat target schema (15 tables)') in the same transaction.
+-- or `mongonorm init --sql-dir sql`).  Every statement is IF NOT EXISTS / OR REPLACE /
+-- ON CONFLICT DO NOTHING, so applying the file again to a database that already has
+-- version 1 changes nothing.  schema_migrations is MediChat's own table: the file records
+-- its own version there, at its end (mongonorm keeps its record of applied files apart,
+-- in mongonorm.schema_files).
 --
 -- Conventions
 -- * Primary keys are uuid columns named id.  Tables fed by the converter have no
@@ -30,7 +31,7 @@
 --   columns cannot are marked "ADDED:" with the source field they hold.
 
 -- ---------------------------------------------------------------------------
--- 15. schema_migrations: applied schema versions (written by `mongonorm init`)
+-- 15. schema_migrations: applied schema versions (each file records its own, at its end)
 -- ---------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS public.schema_migrations (
     version     integer     PRIMARY KEY,
@@ -485,3 +486,10 @@ CREATE OR REPLACE TRIGGER activity_logs_set_updated_at
     BEFORE UPDATE ON public.activity_logs
     FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*)
     EXECUTE FUNCTION public.mn_set_updated_at();
+
+-- ---------------------------------------------------------------------------
+-- This file's own version, in the same transaction as everything above
+-- ---------------------------------------------------------------------------
+INSERT INTO public.schema_migrations (version, description)
+    VALUES (1, 'MediChat target schema (15 tables)')
+    ON CONFLICT (version) DO NOTHING;

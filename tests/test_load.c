@@ -205,7 +205,7 @@ fresh_database(const char *dbname, char **dsn_out)
    bool ok;
    PGconn *c;
    mn_error_t error = {0};
-   int applied = 0;
+   mn_pg_init_result_t init = {0};
 
    g_free(admin_dsn);
    if (!admin) {
@@ -226,13 +226,14 @@ fresh_database(const char *dbname, char **dsn_out)
    if (!c) {
       return false;
    }
-   ok = mn_pg_init_schema(c, SQL_DIR, &applied, &error);
+   ok = mn_pg_init_schema(c, SQL_DIR, &init, &error);
    if (!ok) {
       fprintf(stderr, "mn_pg_init_schema: %s\n", error.message);
-   } else if (applied < 1) {
+   } else if (init.applied < 1) {
       fprintf(stderr, "mn_pg_init_schema applied no file on a fresh database\n");
       ok = false;
    }
+   mn_pg_init_result_cleanup(&init);
    PQfinish(c);
    return ok;
 }

@@ -21,10 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef MN_SQL_DIR
-#define MN_SQL_DIR "sql"
-#endif
-
 enum {
    EXIT_OK = 0,
    EXIT_REJECTS = 1, /* the run completed; some documents went to the reject file */
@@ -57,13 +53,14 @@ static const char USAGE[] =
    "5 PostgreSQL, 6 file I/O, 7 target locked by another run.\n";
 
 static const char USAGE_INIT[] =
-   "usage: mongonorm init [--pg CONNINFO] [--sql-dir DIR]\n"
+   "usage: mongonorm init [--pg CONNINFO] (--sql-dir DIR | --mapping FILE)\n"
    "\n"
-   "Create or upgrade the target schema: apply each NNN_name.sql file of DIR not yet\n"
-   "recorded in schema_migrations, each in its own transaction.  Idempotent.\n"
+   "Create or upgrade the target schema: apply each NNN_name.sql file of the SQL folder\n"
+   "not yet recorded in mongonorm.schema_files, each in its own transaction.  Idempotent.\n"
    "\n"
    "  --pg CONNINFO   libpq connection string or URI (default: PG* environment)\n"
-   "  --sql-dir DIR   folder of versioned SQL files (default: " MN_SQL_DIR ")\n";
+   "  --sql-dir DIR   folder of versioned SQL files\n"
+   "  --mapping FILE  take the folder from the mapping's \"sql_dir\" key (relative to FILE)\n";
 
 static const char USAGE_RUN[] =
    "usage: mongonorm run --source LOCATION --mapping FILE [options]\n"
@@ -109,7 +106,8 @@ static const char USAGE_CHECK[] =
    "usage: mongonorm check --mapping FILE [--pg CONNINFO]\n"
    "\n"
    "Validate a mapping file without moving data; with --pg, also check that the target\n"
-   "has every table and column the mapping writes.\n";
+   "has every table and column the mapping writes, and that no column type can lose data\n"
+   "(round, truncate, narrow) of the mapping's type.\n";
 
 static void
 print_error(const mn_error_t *error)
@@ -275,11 +273,13 @@ parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t 
 static int
 cmd_init(int argc, char **argv)
 {
-   static const int allowed[] = {OPT_PG, OPT_SQL_DIR, 0};
+   static const int allowed[] = {OPT_PG, OPT_SQL_DIR, OPT_MAPPING, 0};
    args_t a = {0};
    mn_error_t error = {0};
-   PGconn *conn;
-   int applied = 0;
+   mn_mapping_t *m = NULL;
+   mn_pg_init_result_t result = {0};
+   PGconn *conn = NULL;
+   const char *sql_dir;
    int rc = parse_args(argc, argv, USAGE_INIT, allowed, &a);
 
    if (rc >= 0) {
@@ -289,20 +289,53 @@ cmd_init(int argc, char **argv)
       fputs(USAGE_INIT, stdout);
       return EXIT_OK;
    }
+   /* The SQL source is always explicit: a default folder would install one
+    * application's tables into whatever database init is pointed at. */
+   if (!a.sql_dir && !a.mapping) {
+      return usage_error(USAGE_INIT, "%s",
+                         "no SQL folder: give --sql-dir DIR, or --mapping FILE with a "
+                         "\"sql_dir\" key");
+   }
+   sql_dir = a.sql_dir;
+   if (!sql_dir) {
+      if (!(m = mn_mapping_load(a.mapping, &error))) {
+         print_error(&error);
+         return exit_code(&error);
+      }
+      if (!(sql_dir = mn_mapping_sql_dir(m))) {
+         mn_mapping_destroy(m);
+         return usage_error(USAGE_INIT,
+                            "mapping file \"%s\" declares no \"sql_dir\": give --sql-dir DIR",
+                            a.mapping);
+      }
+   }
    conn = mn_pg_connect(a.pg, &error);
-   if (!conn || !mn_pg_lock(conn, &error) ||
-       !mn_pg_init_schema(conn, a.sql_dir ? a.sql_dir : MN_SQL_DIR, &applied, &error)) {
+   if (!conn || !mn_pg_lock(conn, &error) || !mn_pg_init_schema(conn, sql_dir, &result, &error)) {
       print_error(&error);
+      mn_pg_unlock(conn);
       PQfinish(conn);
+      mn_pg_init_result_cleanup(&result);
+      mn_mapping_destroy(m);
       return exit_code(&error);
    }
    mn_pg_unlock(conn);
    PQfinish(conn);
-   if (applied) {
-      printf("applied %d schema file%s\n", applied, applied == 1 ? "" : "s");
+   for (size_t i = 0; i < result.n_changed; i++) {
+      fprintf(stderr,
+              "mongonorm: warning: \"%s\" changed since it was applied; it is not applied "
+              "again\n",
+              result.changed[i]);
+   }
+   if (result.n_changed) {
+      fprintf(stderr, "hint: put a change to an applied schema into a new NNN_name.sql file\n");
+   }
+   if (result.applied) {
+      printf("applied %d schema file%s\n", result.applied, result.applied == 1 ? "" : "s");
    } else {
       printf("schema is up to date\n");
    }
+   mn_pg_init_result_cleanup(&result);
+   mn_mapping_destroy(m);
    return EXIT_OK;
 }
 
@@ -334,9 +367,9 @@ on_stop_signal(int sig)
 static int
 cmd_run(int argc, char **argv)
 {
-   static const int allowed[] = {OPT_PG,     OPT_SOURCE, OPT_DB,    OPT_MAPPING, OPT_REJECTS,
-                                 OPT_REPORT, OPT_BATCH,  OPT_QUIET, OPT_FOLLOW,  OPT_MAX_DELETE,
-                                 0};
+   static const int allowed[] = {OPT_PG,      OPT_SOURCE,     OPT_DB,    OPT_MAPPING,
+                                 OPT_REJECTS, OPT_REPORT,     OPT_BATCH, OPT_QUIET,
+                                 OPT_FOLLOW,  OPT_MAX_DELETE, 0};
    args_t a = {0};
    mn_error_t error = {0};
    mn_run_opts_t opts = {0};
@@ -450,13 +483,30 @@ cmd_check(int argc, char **argv)
    }
    if (a.pg) {
       PGconn *conn = mn_pg_connect(a.pg, &error);
-      if (!conn || !mn_pg_check_mapping(conn, m, &error)) {
+      mn_pg_findings_t findings = {0};
+      if (!conn || !mn_pg_check_target(conn, m, &findings, &error)) {
          print_error(&error);
          PQfinish(conn);
          mn_mapping_destroy(m);
          return exit_code(&error);
       }
       PQfinish(conn);
+      if (findings.n) {
+         /* every column that can lose data, one per line */
+         for (size_t i = 0; i < findings.n; i++) {
+            fprintf(stderr, "mongonorm: error: %s\n", findings.lines[i]);
+         }
+         fprintf(stderr,
+                 "mongonorm: error: mapping \"%s\" can lose data in %zu column%s of "
+                 "the target\n",
+                 a.mapping, findings.n, findings.n == 1 ? "" : "s");
+         fprintf(stderr, "hint: give the mapping the column's own type, or widen the column; at "
+                         "run time a value that would not fit follows the column's on_invalid "
+                         "policy\n");
+         mn_pg_findings_cleanup(&findings);
+         mn_mapping_destroy(m);
+         return EXIT_MAPPING;
+      }
    }
    printf("mapping \"%s\" is valid: %zu collection(s), %zu table(s)%s\n", a.mapping,
           mn_mapping_n_collections(m), mn_mapping_n_tables(m),

@@ -5,6 +5,7 @@
 #include "pg_private.h"
 #include "plan.h"
 
+#include <mongonorm/keys.h>
 #include <mongonorm/state.h>
 
 #include <dirent.h>
@@ -182,7 +183,7 @@ cmp_sqlfile(const void *a, const void *b)
 }
 
 static char *
-read_file(const char *path, mn_error_t *error)
+read_file(const char *path, size_t *size, mn_error_t *error)
 {
    FILE *f = fopen(path, "rb");
    char *buf;
@@ -196,7 +197,7 @@ read_file(const char *path, mn_error_t *error)
    fseek(f, 0, SEEK_END);
    len = ftell(f);
    fseek(f, 0, SEEK_SET);
-   buf = bson_malloc((size_t)len + 1);
+   buf = bson_malloc(len > 0 ? (size_t)len + 1 : 1);
    if (len < 0 || fread(buf, 1, (size_t)len, f) != (size_t)len) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_READ, "could not read \"%s\"", path);
       fclose(f);
@@ -204,47 +205,45 @@ read_file(const char *path, mn_error_t *error)
       return NULL;
    }
    buf[len] = '\0';
+   *size = (size_t)len;
    fclose(f);
    return buf;
 }
 
-/* The description after "NNN_": "001_schema.sql" -> "schema". */
-static char *
-describe_file(const char *name)
-{
-   const char *us = strchr(name, '_');
-   char *d = bson_strdup(us ? us + 1 : name);
-   char *dot = strrchr(d, '.');
+/* mongonorm's own record of the SQL files `init` applied: the user's schema keeps no
+ * table of ours (an application's own schema_migrations, if any, stays the
+ * application's). */
+static const char SCHEMA_FILES_DDL[] =
+   "CREATE TABLE IF NOT EXISTS mongonorm.schema_files ("
+   " version integer PRIMARY KEY,"
+   " name text NOT NULL,"
+   " checksum text NOT NULL," /* SHA-256 of the file's bytes, hex */
+   " applied_at timestamptz NOT NULL DEFAULT now())";
 
-   if (dot) {
-      *dot = '\0';
+void
+mn_pg_init_result_cleanup(mn_pg_init_result_t *result)
+{
+   if (!result) {
+      return;
    }
-   for (char *p = d; *p; p++) {
-      if (*p == '_') {
-         *p = ' ';
-      }
+   for (size_t i = 0; i < result->n_changed; i++) {
+      bson_free(result->changed[i]);
    }
-   return d;
+   bson_free(result->changed);
+   memset(result, 0, sizeof *result);
 }
 
-bool
-mn_pg_init_schema(PGconn *conn, const char *sql_dir, int *applied, mn_error_t *error)
+/* The NNN_name.sql files of dir, sorted by version; two files of one version are an error. */
+static bool
+list_sql_files(const char *sql_dir, sqlfile_t **out, size_t *n_out, mn_error_t *error)
 {
-   DIR *dir = NULL;
+   DIR *dir = opendir(sql_dir);
    struct dirent *ent;
    sqlfile_t *files = NULL;
    size_t n = 0;
-   bool ok = false;
-   int count = 0;
-   PGresult *res = NULL;
 
-   if (applied) {
-      *applied = 0;
-   }
-   if (!mn_state_ensure_schema(conn, error)) {
-      return false;
-   }
-   dir = opendir(sql_dir);
+   *out = NULL;
+   *n_out = 0;
    if (!dir) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open SQL folder \"%s\": %s", sql_dir,
                    strerror(errno));
@@ -254,7 +253,7 @@ mn_pg_init_schema(PGconn *conn, const char *sql_dir, int *applied, mn_error_t *e
       char *end = NULL;
       long v = strtol(ent->d_name, &end, 10);
       size_t len = strlen(ent->d_name);
-      if (end == ent->d_name || *end != '_' || v <= 0 || len < 5 ||
+      if (end == ent->d_name || *end != '_' || v <= 0 || v > 1000000000 || len < 5 ||
           strcmp(ent->d_name + len - 4, ".sql") != 0) {
          continue;
       }
@@ -264,121 +263,564 @@ mn_pg_init_schema(PGconn *conn, const char *sql_dir, int *applied, mn_error_t *e
       n++;
    }
    closedir(dir);
+   *out = files;
+   *n_out = n;
    if (n == 0) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "SQL folder \"%s\" holds no NNN_name.sql file",
                    sql_dir);
-      goto cleanup;
+      return false;
    }
    qsort(files, n, sizeof *files, cmp_sqlfile);
+   for (size_t i = 1; i < n; i++) {
+      if (files[i].version == files[i - 1].version) {
+         /* readdir order is arbitrary: name them in a stable order */
+         const char *a = files[i - 1].name, *b = files[i].name;
+         if (strcmp(a, b) > 0) {
+            const char *t = a;
+            a = b;
+            b = t;
+         }
+         mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN,
+                      "SQL folder \"%s\" has two files of version %d: \"%s\" and \"%s\"", sql_dir,
+                      files[i].version, a, b);
+         return false;
+      }
+   }
+   return true;
+}
+
+bool
+mn_pg_init_schema(PGconn *conn, const char *sql_dir, mn_pg_init_result_t *result, mn_error_t *error)
+{
+   sqlfile_t *files = NULL;
+   size_t n = 0;
+   bool ok = false;
+   PGresult *res = NULL;
+   char *sql = NULL;
+   mn_pg_init_result_t r = {0};
+
+   if (!list_sql_files(sql_dir, &files, &n, error) || !mn_state_ensure_schema(conn, error) ||
+       !mn_pg_exec(conn, SCHEMA_FILES_DDL, error)) {
+      goto cleanup;
+   }
    for (size_t i = 0; i < n; i++) {
       char *path = bson_strdup_printf("%s/%s", sql_dir, files[i].name);
-      char *sql = read_file(path, error);
-      char version[16];
-      char *desc = describe_file(files[i].name);
-      const char *params[2] = {version, desc};
-      bool done = false;
+      char version[16], checksum[2 * MN_DIGEST_SIZE + 1];
+      uint8_t digest[MN_DIGEST_SIZE];
+      const char *params[3] = {version, files[i].name, checksum};
+      size_t size = 0;
 
+      sql = read_file(path, &size, error);
       bson_free(path);
       if (!sql) {
-         bson_free(desc);
          goto cleanup;
+      }
+      mn_digest(sql, size, digest);
+      for (int k = 0; k < MN_DIGEST_SIZE; k++) {
+         snprintf(checksum + 2 * k, 3, "%02x", digest[k]);
       }
       snprintf(version, sizeof version, "%d", files[i].version);
-      if (!mn_pg_exec(conn, "BEGIN", error)) {
-         bson_free(sql);
-         bson_free(desc);
+      res = PQexecParams(conn, "SELECT checksum FROM mongonorm.schema_files WHERE version = $1", 1,
+                         NULL, params, NULL, NULL, 0);
+      if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+         mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the applied schema files");
          goto cleanup;
       }
-      res = PQexec(conn, "SELECT to_regclass('public.schema_migrations') IS NOT NULL");
-      if (PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+      if (PQntuples(res) > 0) {
+         /* applied before: never again, but a file edited since is worth saying */
+         if (strcmp(PQgetvalue(res, 0, 0), checksum) != 0) {
+            r.changed = bson_realloc(r.changed, (r.n_changed + 1) * sizeof *r.changed);
+            r.changed[r.n_changed++] = bson_strdup(files[i].name);
+         }
+         r.recorded++;
          PQclear(res);
-         res = PQexecParams(conn, "SELECT 1 FROM public.schema_migrations WHERE version = $1", 1,
-                            NULL, params, NULL, NULL, 0);
-         done = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
+         res = NULL;
+         bson_free(sql);
+         sql = NULL;
+         continue;
       }
       PQclear(res);
       res = NULL;
-      if (done) {
-         mn_pg_exec(conn, "COMMIT", NULL);
-         bson_free(sql);
-         bson_free(desc);
-         continue;
+      if (!mn_pg_exec(conn, "BEGIN", error)) {
+         goto cleanup;
       }
       res = PQexec(conn, sql);
-      bson_free(sql);
       if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
          char doing[300];
          snprintf(doing, sizeof doing, "could not apply \"%s\"", files[i].name);
          mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
-         PQclear(res);
-         res = NULL;
          mn_pg_exec(conn, "ROLLBACK", NULL);
-         bson_free(desc);
          goto cleanup;
       }
       PQclear(res);
       res = PQexecParams(conn,
-                         "INSERT INTO public.schema_migrations (version, description) "
-                         "VALUES ($1, $2)",
-                         2, NULL, params, NULL, NULL, 0);
-      bson_free(desc);
+                         "INSERT INTO mongonorm.schema_files (version, name, checksum) "
+                         "VALUES ($1, $2, $3)",
+                         3, NULL, params, NULL, NULL, 0);
       if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-         mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the schema version");
-         PQclear(res);
-         res = NULL;
+         char doing[300];
+         snprintf(doing, sizeof doing, "could not record \"%s\" as applied", files[i].name);
+         mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
          mn_pg_exec(conn, "ROLLBACK", NULL);
          goto cleanup;
       }
       PQclear(res);
       res = NULL;
+      bson_free(sql);
+      sql = NULL;
       if (!mn_pg_exec(conn, "COMMIT", error)) {
          goto cleanup;
       }
-      count++;
-   }
-   if (applied) {
-      *applied = count;
+      r.applied++;
    }
    ok = true;
 
 cleanup:
+   PQclear(res);
+   bson_free(sql);
    for (size_t i = 0; i < n; i++) {
       bson_free(files[i].name);
    }
    bson_free(files);
+   if (result) {
+      *result = r;
+   } else {
+      mn_pg_init_result_cleanup(&r);
+   }
+   return ok;
+}
+
+/* ---------------------------------------------------------------------------
+ * The target's own column types
+ */
+
+typedef struct {
+   char *name;               /* column name; owned */
+   bool known;               /* a type mongonorm knows (target is meaningful) */
+   mn_value_target_t target; /* type, limits, display name */
+} catcol_t;
+
+typedef struct {
+   catcol_t *cols;
+   size_t n;
+} cattable_t;
+
+/* The column's type as mongonorm sees it, from pg_type.typname (of the domain's base
+ * type) and the typmod (PostgreSQL's numeric.c and varchar.c encodings). */
+static void
+classify(const char *typname, int typmod, const char *formatted, catcol_t *col)
+{
+   static const struct {
+      const char *typname;
+      mn_type_t type;
+      const char *name;
+   } simple[] = {
+      {"int2", MN_TYPE_SMALLINT, "smallint"},
+      {"int4", MN_TYPE_INTEGER, "integer"},
+      {"int8", MN_TYPE_BIGINT, "bigint"},
+      {"float4", MN_TYPE_REAL, "real"},
+      {"float8", MN_TYPE_DOUBLE, "double precision"},
+      {"text", MN_TYPE_TEXT, "text"},
+      {"citext", MN_TYPE_TEXT, "citext"},
+      {"uuid", MN_TYPE_UUID, "uuid"},
+      {"bool", MN_TYPE_BOOLEAN, "boolean"},
+      {"date", MN_TYPE_DATE, "date"},
+      {"timestamptz", MN_TYPE_TIMESTAMPTZ, "timestamptz"},
+      {"timestamp", MN_TYPE_TIMESTAMP, "timestamp"},
+      {"jsonb", MN_TYPE_JSONB, "jsonb"},
+      {"json", MN_TYPE_JSONB, "json"},
+      {"inet", MN_TYPE_INET, "inet"},
+      {"_text", MN_TYPE_TEXT_ARRAY, "text[]"},
+      {"_varchar", MN_TYPE_TEXT_ARRAY, "varchar[]"},
+   };
+   mn_value_target_t *t = &col->target;
+
+   col->known = false;
+   memset(t, 0, sizeof *t);
+   snprintf(t->name, sizeof t->name, "%s", formatted);
+   for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
+      if (strcmp(typname, simple[i].typname) == 0) {
+         col->known = true;
+         t->type = simple[i].type;
+         snprintf(t->name, sizeof t->name, "%s", simple[i].name);
+         return;
+      }
+   }
+   if (strcmp(typname, "numeric") == 0) {
+      col->known = true;
+      t->type = MN_TYPE_NUMERIC;
+      snprintf(t->name, sizeof t->name, "numeric");
+      if (typmod >= 4) {
+         t->precision = ((typmod - 4) >> 16) & 0xffff;
+         t->scale = (((typmod - 4) & 0x7ff) ^ 1024) - 1024;
+         snprintf(t->name, sizeof t->name, "numeric(%d,%d)", t->precision, t->scale);
+      }
+   } else if (strcmp(typname, "varchar") == 0 || strcmp(typname, "bpchar") == 0) {
+      bool var = typname[0] == 'v';
+      col->known = true;
+      t->type = MN_TYPE_TEXT;
+      snprintf(t->name, sizeof t->name, "%s", var ? "varchar" : "char");
+      if (typmod >= 4) {
+         t->max_chars = typmod - 4;
+         snprintf(t->name, sizeof t->name, "%s(%d)", var ? "varchar" : "char", t->max_chars);
+      }
+   }
+}
+
+/* The mapping column's type as written, e.g. "numeric", "numeric(5,2)", "text". */
+static void
+mapping_type_name(const mn_value_spec_t *spec, char *buf, size_t size)
+{
+   if (spec->type == MN_TYPE_NUMERIC && spec->precision > 0) {
+      snprintf(buf, size, "numeric(%d,%d)", spec->precision, spec->scale < 0 ? 0 : spec->scale);
+   } else if (spec->type == MN_TYPE_NUMERIC && spec->scale >= 0) {
+      snprintf(buf, size, "numeric (scale %d)", spec->scale);
+   } else {
+      snprintf(buf, size, "%s", mn_type_name(spec->type));
+   }
+}
+
+/* The longest text (in characters) a value of the mapping's type can give; -1 unbounded. */
+static int
+max_chars(const mn_value_spec_t *spec)
+{
+   int p = spec->precision, s = spec->scale < 0 ? 0 : spec->scale;
+   int longest = 0;
+
+   if (spec->n_enum > 0 && spec->type == MN_TYPE_TEXT) {
+      for (size_t i = 0; i < spec->n_enum; i++) {
+         int n = 0;
+         for (const char *c = spec->enum_values[i]; *c; c++) {
+            n += ((unsigned char)*c & 0xC0) != 0x80;
+         }
+         longest = n > longest ? n : longest;
+      }
+      return longest;
+   }
+   switch (spec->type) {
+   case MN_TYPE_UUID: return 36;
+   case MN_TYPE_SMALLINT: return 6;
+   case MN_TYPE_INTEGER: return 11;
+   case MN_TYPE_BIGINT: return 20;
+   case MN_TYPE_BOOLEAN: return 1;
+   case MN_TYPE_DATE: return 13; /* "5874897-12-31", "4713-11-24 BC" */
+   case MN_TYPE_NUMERIC:
+      if (p > 0) {
+         /* sign, integer digits (at least "0"), point and decimals; "NaN" is shorter */
+         return 1 + (p - s > 1 ? p - s : 1) + (s > 0 ? 1 + s : 0);
+      }
+      return -1;
+   default: return -1;
+   }
+}
+
+/* Significant decimal digits of the integer types: every value of fewer digits fits. */
+static int
+int_digits(mn_type_t type)
+{
+   return type == MN_TYPE_SMALLINT ? 5 : type == MN_TYPE_INTEGER ? 10 : 19;
+}
+
+/*
+ * Why a value of the mapping column's type can lose data (be rounded, truncated,
+ * changed) or be refused in the target column; NULL when every value fits as it is.
+ * The run enforces what it can (mn_value_target_t); check reports all of it.
+ */
+static const char *
+loss(const mn_value_spec_t *m, const mn_value_target_t *t, char *buf, size_t size)
+{
+   mn_type_t mine = m->type;
+   bool is_int = mine == MN_TYPE_SMALLINT || mine == MN_TYPE_INTEGER || mine == MN_TYPE_BIGINT;
+   bool is_num =
+      is_int || mine == MN_TYPE_NUMERIC || mine == MN_TYPE_DOUBLE || mine == MN_TYPE_REAL;
+   int ms = m->precision > 0 && m->scale < 0 ? 0 : m->scale; /* -1 = unlimited */
+   int n;
+
+   switch (t->type) {
+   case MN_TYPE_TEXT:
+      if (t->max_chars > 0 && ((n = max_chars(m)) < 0 || n > t->max_chars)) {
+         snprintf(buf, size, "values longer than %d characters do not fit", t->max_chars);
+         return buf;
+      }
+      return NULL;
+   case MN_TYPE_NUMERIC:
+      if (!is_num) {
+         return mine == MN_TYPE_TEXT ? "text that is not a number does not fit"
+                                     : "its values are not numbers";
+      }
+      if (t->precision <= 0) {
+         return NULL;
+      }
+      if (is_int) {
+         if (t->scale >= 0 && int_digits(mine) <= t->precision - t->scale) {
+            return NULL;
+         }
+         snprintf(buf, size, "integers of more than %d digits do not fit",
+                  t->precision - t->scale > 0 ? t->precision - t->scale : 0);
+         return buf;
+      }
+      if (mine != MN_TYPE_NUMERIC || ms < 0 || ms > t->scale) {
+         snprintf(buf, size, "values with more than %d decimal place%s would be rounded", t->scale,
+                  t->scale == 1 ? "" : "s");
+         return buf;
+      }
+      if (m->precision <= 0 || m->precision - ms > t->precision - t->scale) {
+         snprintf(buf, size, "values of more than %d digits before the point do not fit",
+                  t->precision - t->scale);
+         return buf;
+      }
+      return NULL;
+   case MN_TYPE_SMALLINT:
+   case MN_TYPE_INTEGER:
+   case MN_TYPE_BIGINT:
+      if (is_int && int_digits(mine) <= int_digits(t->type)) {
+         return NULL;
+      }
+      if (mine == MN_TYPE_NUMERIC && m->precision > 0 && ms == 0 &&
+          m->precision < int_digits(t->type)) {
+         return NULL;
+      }
+      if (is_int) {
+         snprintf(buf, size, "values outside the range of %s do not fit", t->name);
+         return buf;
+      }
+      return is_num                 ? "fractions and values out of its range do not fit"
+             : mine == MN_TYPE_TEXT ? "text that is not an integer does not fit"
+                                    : "its values are not integers";
+   case MN_TYPE_REAL:
+   case MN_TYPE_DOUBLE:
+      n = t->type == MN_TYPE_REAL ? 6 : 15; /* digits every value of fewer keeps */
+      if (mine == t->type || mine == MN_TYPE_SMALLINT || mine == MN_TYPE_REAL ||
+          (mine == MN_TYPE_INTEGER && t->type == MN_TYPE_DOUBLE) ||
+          (mine == MN_TYPE_NUMERIC && m->precision > 0 && m->precision <= n)) {
+         return NULL;
+      }
+      if (is_num) {
+         snprintf(buf, size, "values of more than %d significant digits would be rounded", n);
+         return buf;
+      }
+      return mine == MN_TYPE_TEXT ? "text that is not a number does not fit"
+                                  : "its values are not numbers";
+   case MN_TYPE_DATE:
+      if (mine == MN_TYPE_DATE) {
+         return NULL;
+      }
+      return mine == MN_TYPE_TIMESTAMPTZ || mine == MN_TYPE_TIMESTAMP
+                ? "the time of day would be dropped"
+             : mine == MN_TYPE_TEXT ? "text that is not a date does not fit, and a time of day "
+                                      "would be dropped"
+                                    : "its values are not dates";
+   case MN_TYPE_TIMESTAMP:
+      if (mine == MN_TYPE_TIMESTAMPTZ) {
+         return "the time zone would be dropped (stored as the UTC wall-clock time)";
+      }
+      /* fall through */
+   case MN_TYPE_TIMESTAMPTZ:
+      if (mine == MN_TYPE_TIMESTAMPTZ || mine == MN_TYPE_TIMESTAMP || mine == MN_TYPE_DATE) {
+         return NULL;
+      }
+      return mine == MN_TYPE_TEXT ? "text that is not a timestamp does not fit"
+                                  : "its values are not timestamps";
+   case MN_TYPE_UUID:
+      if (mine == MN_TYPE_UUID) {
+         return NULL;
+      }
+      return mine == MN_TYPE_TEXT ? "text that is not a uuid does not fit"
+                                  : "its values are not uuids";
+   case MN_TYPE_BOOLEAN:
+      if (mine == MN_TYPE_BOOLEAN) {
+         return NULL;
+      }
+      return mine == MN_TYPE_TEXT ? "text that is not a boolean does not fit"
+                                  : "its values are not booleans";
+   case MN_TYPE_JSONB:
+      if (mine == MN_TYPE_JSONB || is_int) {
+         return NULL;
+      }
+      return "its values are not json";
+   case MN_TYPE_INET:
+      if (mine == MN_TYPE_INET) {
+         return NULL;
+      }
+      return mine == MN_TYPE_TEXT ? "text that is not an ip address does not fit"
+                                  : "its values are not ip addresses";
+   case MN_TYPE_TEXT_ARRAY: return mine == MN_TYPE_TEXT_ARRAY ? NULL : "its values are not arrays";
+   default: return NULL;
+   }
+}
+
+static void
+findings_add(mn_pg_findings_t *f, char *line)
+{
+   for (size_t i = 0; i < f->n; i++) {
+      if (strcmp(f->lines[i], line) == 0) {
+         bson_free(line); /* two entries or shapes writing one column the same way */
+         return;
+      }
+   }
+   f->lines = bson_realloc(f->lines, (f->n + 1) * sizeof *f->lines);
+   f->lines[f->n++] = line;
+}
+
+void
+mn_pg_findings_cleanup(mn_pg_findings_t *findings)
+{
+   if (!findings) {
+      return;
+   }
+   for (size_t i = 0; i < findings->n; i++) {
+      bson_free(findings->lines[i]);
+   }
+   bson_free(findings->lines);
+   findings->lines = NULL;
+   findings->n = 0;
+}
+
+/* Read one table's columns from the catalog; false with error set, or *exists = false. */
+static bool
+read_table(PGconn *conn, const char *schema, const char *table, bool *exists, cattable_t *out,
+           mn_error_t *error)
+{
+   const char *params[2] = {schema, table};
+   PGresult *res =
+      PQexecParams(conn,
+                   "SELECT a.attname, b.typname, CASE WHEN t.typtype = 'd' THEN t.typtypmod"
+                   " ELSE a.atttypmod END, format_type(a.atttypid, a.atttypmod)"
+                   " FROM pg_catalog.pg_class c"
+                   " JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace"
+                   " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+                   "  AND NOT a.attisdropped"
+                   " LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+                   " LEFT JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd'"
+                   "  THEN t.typbasetype ELSE t.oid END"
+                   " WHERE ns.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'f')"
+                   " ORDER BY a.attnum",
+                   2, NULL, params, NULL, NULL, 0);
+   int rows;
+
+   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the target catalog");
+      PQclear(res);
+      return false;
+   }
+   rows = PQntuples(res);
+   *exists = rows > 0;
+   out->cols = NULL;
+   out->n = 0;
+   for (int i = 0; i < rows; i++) {
+      catcol_t *col;
+      if (PQgetisnull(res, i, 0)) {
+         continue; /* a table without columns */
+      }
+      out->cols = bson_realloc(out->cols, (out->n + 1) * sizeof *out->cols);
+      col = &out->cols[out->n++];
+      col->name = bson_strdup(PQgetvalue(res, i, 0));
+      classify(PQgetvalue(res, i, 1), atoi(PQgetvalue(res, i, 2)), PQgetvalue(res, i, 3), col);
+      snprintf(col->target.column, sizeof col->target.column, "%s.%s", table, col->name);
+   }
+   PQclear(res);
+   return true;
+}
+
+static catcol_t *
+find_col(const cattable_t *t, const char *name)
+{
+   for (size_t i = 0; i < t->n; i++) {
+      if (strcmp(t->cols[i].name, name) == 0) {
+         return &t->cols[i];
+      }
+   }
+   return NULL;
+}
+
+/* Record the target column in a mapping column's spec, and note what can be lost. */
+static void
+annotate(const mn_mapping_t *m, const mn_table_t *tab, const cattable_t *cat, mn_column_t *c,
+         mn_pg_findings_t *findings)
+{
+   const catcol_t *col = find_col(cat, c->name);
+   char why[160], mine[48];
+   const char *w;
+
+   if (!col || c->kind != MN_SRC_PATH) {
+      return; /* generated values (ids, ordinals, keys) and constants are not converted */
+   }
+   c->spec.has_target = col->known;
+   c->spec.target = col->target;
+   if (findings && col->known && (w = loss(&c->spec, &col->target, why, sizeof why))) {
+      mapping_type_name(&c->spec, mine, sizeof mine);
+      findings_add(findings,
+                   bson_strdup_printf("%s.%s.%s: mapping type %s, column type %s: %s", m->schema,
+                                      tab->name, c->name, mine, col->target.name, w));
+   }
+}
+
+bool
+mn_pg_check_target(PGconn *conn, mn_mapping_t *m, mn_pg_findings_t *findings, mn_error_t *error)
+{
+   cattable_t *cats = bson_malloc0((m->n_tables ? m->n_tables : 1) * sizeof *cats);
+   bool ok = false;
+
+   if (findings) {
+      findings->lines = NULL;
+      findings->n = 0;
+   }
+   for (size_t t = 0; t < m->n_tables; t++) {
+      const mn_table_t *tab = &m->tables[t];
+      bool exists = false;
+
+      if (!read_table(conn, m->schema, tab->name, &exists, &cats[t], error)) {
+         goto cleanup;
+      }
+      if (!exists) {
+         mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA, "table \"%s.%s\" does not exist", m->schema,
+                      tab->name);
+         goto cleanup;
+      }
+      for (size_t c = 0; c < tab->n_columns; c++) {
+         if (!find_col(&cats[t], tab->columns[c])) {
+            mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA,
+                         "the target has no column \"%s\" in table \"%s.%s\"", tab->columns[c],
+                         m->schema, tab->name);
+            goto cleanup;
+         }
+      }
+   }
+   for (size_t ci = 0; ci < m->n_collections; ci++) {
+      mn_collection_t *coll = &m->collections[ci];
+      for (size_t ei = 0; ei < coll->n_entries; ei++) {
+         mn_entry_t *e = &coll->entries[ei];
+         const mn_table_t *tab = &m->tables[e->table_index];
+         for (size_t c = 0; c < e->n_columns; c++) {
+            annotate(m, tab, &cats[e->table_index], &e->columns[c], findings);
+         }
+         for (size_t s = 0; s < e->n_shapes; s++) {
+            for (size_t c = 0; c < e->shapes[s].n_columns; c++) {
+               annotate(m, tab, &cats[e->table_index], &e->shapes[s].columns[c], findings);
+            }
+         }
+      }
+   }
+   ok = true;
+
+cleanup:
+   for (size_t t = 0; t < m->n_tables; t++) {
+      for (size_t i = 0; i < cats[t].n; i++) {
+         bson_free(cats[t].cols[i].name);
+      }
+      bson_free(cats[t].cols);
+   }
+   bson_free(cats);
+   if (!ok) {
+      mn_pg_findings_cleanup(findings);
+   }
    return ok;
 }
 
 bool
-mn_pg_check_mapping(PGconn *conn, const mn_mapping_t *m, mn_error_t *error)
+mn_pg_check_mapping(PGconn *conn, mn_mapping_t *mapping, mn_error_t *error)
 {
-   for (size_t t = 0; t < m->n_tables; t++) {
-      const mn_table_t *tab = &m->tables[t];
-      for (size_t c = 0; c < tab->n_columns; c++) {
-         const char *params[3] = {m->schema, tab->name, tab->columns[c]};
-         PGresult *res = PQexecParams(conn,
-                                      "SELECT 1 FROM information_schema.columns "
-                                      "WHERE table_schema = $1 AND table_name = $2 "
-                                      "AND column_name = $3",
-                                      3, NULL, params, NULL, NULL, 0);
-         bool found;
-
-         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the target catalog");
-            PQclear(res);
-            return false;
-         }
-         found = PQntuples(res) > 0;
-         PQclear(res);
-         if (!found) {
-            mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA,
-                         "the target has no column \"%s\" in table \"%s.%s\"", tab->columns[c],
-                         m->schema, tab->name);
-            return false;
-         }
-      }
-   }
-   return true;
+   return mn_pg_check_target(conn, mapping, NULL, error);
 }
 
 char *

@@ -120,7 +120,7 @@ expect_out "--version" "mongonorm $version"
 expect_err "--version"
 
 declare -A cmd_usage=(
-  [init]="usage: mongonorm init [--pg CONNINFO] [--sql-dir DIR]"
+  [init]="usage: mongonorm init [--pg CONNINFO] (--sql-dir DIR | --mapping FILE)"
   [run]="usage: mongonorm run --source LOCATION --mapping FILE [options]"
   [check]="usage: mongonorm check --mapping FILE [--pg CONNINFO]"
 )
@@ -160,10 +160,24 @@ expect_err_head "option without its value" \
   'mongonorm: error: option "--batch-size" needs a value' "${cmd_usage[run]}"
 
 # An option of another command is named as the user typed it, not by its value.
+# (init takes --mapping since the mapping may name the SQL folder: --source it does not.)
+mn init --source "$dump"
+expect_exit "init --source (an option of another command)" 2
+expect_err_head "init --source (an option of another command)" \
+  'mongonorm: error: option "--source" does not apply to this command' "${cmd_usage[init]}"
+
+# init never guesses where the SQL comes from: no default folder.
+mn init --pg "host=/nonexistent"
+expect_exit "init without a SQL source" 2
+expect_out "init without a SQL source"
+printf 'mongonorm: error: no SQL folder: give --sql-dir DIR, or --mapping FILE with a "sql_dir" key\n' |
+  cat - "$work/usage-init.txt" > "$work/want"
+expect_err_file "init without a SQL source: the error, then the usage" "$work/want"
 mn init --mapping "$map"
-expect_exit "init --mapping (an option of another command)" 2
-expect_err_head "init --mapping (an option of another command)" \
-  'mongonorm: error: option "--mapping" does not apply to this command' "${cmd_usage[init]}"
+expect_exit "init --mapping, the mapping names no sql_dir" 2
+expect_err_head "init --mapping, the mapping names no sql_dir" \
+  "mongonorm: error: mapping file \"$map\" declares no \"sql_dir\": give --sql-dir DIR" \
+  "${cmd_usage[init]}"
 mn check --mapping "$map" --source "$dump"
 expect_exit "check --source (an option of another command)" 2
 expect_err_head "check --source (an option of another command)" \
@@ -351,11 +365,11 @@ mn check --mapping "$map" --pg "$fresh"
 expect_exit "check --pg, no schema" 5
 expect_out "check --pg, no schema"
 expect_err "check --pg, no schema" \
-  'mongonorm: error: the target has no column "id" in table "public.users"' "$hint_init"
+  'mongonorm: error: table "public.users" does not exist' "$hint_init"
 mn run --quiet --source "$dump" --mapping "$map" --pg "$fresh" --rejects "$work/fresh.rejects"
 expect_exit "run, init not run" 5
 expect_err "run, init not run" \
-  'mongonorm: error: the target has no column "id" in table "public.users"' "$hint_init"
+  'mongonorm: error: table "public.users" does not exist' "$hint_init"
 if [ -e "$work/fresh.rejects" ]; then fail "run, init not run: reject file created"; else pass "run, init not run: no reject file"; fi
 
 # Tables made by hand (psql), mongonorm's own schema missing.
@@ -372,11 +386,11 @@ if [ "$n" = 1 ]; then pass "run, tables by hand: the run is recorded"; else fail
 # init: once applies, twice is up to date, and neither prints server notices.
 target=$(fresh_db mn_cli_target)
 nsql=$(ls "$MN_SOURCE_DIR"/sql/[0-9]*_*.sql | wc -l)
-mn init --pg "$target"
+mn init --pg "$target" --sql-dir "$MN_SOURCE_DIR/sql"
 expect_exit "init" 0
 if [ "$nsql" -eq 1 ]; then expect_out "init" "applied 1 schema file"; else expect_out "init" "applied $nsql schema files"; fi
 expect_err "init"
-mn init --pg "$target"
+mn init --pg "$target" --sql-dir "$MN_SOURCE_DIR/sql"
 expect_exit "init again" 0
 expect_out "init again" "schema is up to date"
 expect_err "init again"
@@ -386,12 +400,158 @@ expect_exit "check --pg after init" 0
 expect_out "check --pg after init" \
   "mapping \"$map\" is valid: 3 collection(s), 12 table(s), all present in the target"
 expect_err "check --pg after init"
+# MediChat's own version table is written by its SQL file, mongonorm's record is apart.
+got=$(psql "$target" -qXAt -c "SELECT version || ' ' || description FROM public.schema_migrations")
+if [ "$got" = "1 MediChat target schema (15 tables)" ]; then pass "init: schema_migrations row from the file"; else fail "init: schema_migrations holds \"$got\""; fi
+got=$(psql "$target" -qXAt -c "SELECT version || ' ' || name || ' ' || length(checksum) FROM mongonorm.schema_files")
+if [ "$got" = "1 001_schema.sql 64" ]; then pass "init: mongonorm.schema_files"; else fail "init: mongonorm.schema_files holds \"$got\""; fi
 
 other=$(fresh_db mn_cli_nosql)
 mn init --pg "$other" --sql-dir "$work/nosql"
 expect_exit "init, SQL folder missing" 6
 expect_err "init, SQL folder missing" \
   "mongonorm: error: could not open SQL folder \"$work/nosql\": No such file or directory"
+
+# ---- a schema that is not MediChat's: init, check against the column types, a run ----
+
+mkdir -p "$work/own/sql" "$work/own/maps" "$work/own/src"
+cat > "$work/own/sql/001_things.sql" <<'SQL'
+CREATE TABLE public.things (
+    id    uuid PRIMARY KEY,
+    code  varchar(8),
+    kind  char(3),
+    price numeric(12,1),
+    n     integer,
+    ref   uuid,
+    day   date,
+    at    timestamp,
+    r     real,
+    doc   text
+);
+SQL
+own=$(fresh_db mn_cli_own)
+mn init --pg "$own" --sql-dir "$work/own/sql"
+expect_exit "init --sql-dir, a user's own file into an empty database" 0
+expect_out "init --sql-dir, a user's own file" "applied 1 schema file"
+expect_err "init --sql-dir, a user's own file"
+got=$(psql "$own" -qXAt -c "SELECT name FROM mongonorm.schema_files" \
+  -c "SELECT to_regclass('public.schema_migrations') IS NULL")
+if [ "$got" = "$(printf '001_things.sql\nt')" ]; then
+  pass "init --sql-dir: recorded in mongonorm.schema_files, nothing of ours in public"
+else
+  fail "init --sql-dir: \"$got\""
+fi
+mn init --pg "$own" --sql-dir "$work/own/sql"
+expect_exit "init --sql-dir twice" 0
+expect_out "init --sql-dir twice" "schema is up to date"
+expect_err "init --sql-dir twice"
+# A file changed after it was applied: said, not applied again.
+cp "$work/own/sql/001_things.sql" "$work/own/001.orig"
+printf -- '-- an edit\n' >> "$work/own/sql/001_things.sql"
+mn init --pg "$own" --sql-dir "$work/own/sql"
+expect_exit "init, an applied file changed" 0
+expect_out "init, an applied file changed" "schema is up to date"
+expect_err "init, an applied file changed" \
+  'mongonorm: warning: "001_things.sql" changed since it was applied; it is not applied again' \
+  'hint: put a change to an applied schema into a new NNN_name.sql file'
+cp "$work/own/001.orig" "$work/own/sql/001_things.sql"
+
+# The mapping names the SQL folder, relative to itself.
+cat > "$work/own/maps/lossy.yaml" <<'YAML'
+version: 1
+sql_dir: ../sql
+collections:
+  - collection: things
+    tables:
+      - table: things
+        columns:
+          code:  {path: code, type: text}
+          kind:  {path: kind, type: text, enum: [a, bb, ccc]}
+          price: {path: price, type: numeric}
+          n:     {path: n, type: bigint}
+          ref:   {path: ref, type: text}
+          day:   {path: at, type: timestamptz}
+          at:    {path: at, type: timestamptz}
+          r:     {path: r, type: double precision}
+          doc:   {path: doc, type: jsonb}
+YAML
+own2=$(fresh_db mn_cli_own2)
+mn check --mapping "$work/own/maps/lossy.yaml" --pg "$own2"
+expect_exit "check --pg, a missing table" 5
+expect_err "check --pg, a missing table" \
+  'mongonorm: error: table "public.things" does not exist' "$hint_init"
+mn init --pg "$own2" --mapping "$work/own/maps/lossy.yaml"
+expect_exit "init --mapping with sql_dir" 0
+expect_out "init --mapping with sql_dir" "applied 1 schema file"
+
+# check --pg: every column that can lose data, one line each, exit 3.
+mn check --mapping "$work/own/maps/lossy.yaml" --pg "$own2"
+expect_exit "check --pg, lossy column types" 3
+expect_out "check --pg, lossy column types"
+expect_err "check --pg, lossy column types" \
+  'mongonorm: error: public.things.code: mapping type text, column type varchar(8): values longer than 8 characters do not fit' \
+  'mongonorm: error: public.things.price: mapping type numeric, column type numeric(12,1): values with more than 1 decimal place would be rounded' \
+  'mongonorm: error: public.things.n: mapping type bigint, column type integer: values outside the range of integer do not fit' \
+  'mongonorm: error: public.things.ref: mapping type text, column type uuid: text that is not a uuid does not fit' \
+  'mongonorm: error: public.things.day: mapping type timestamptz, column type date: the time of day would be dropped' \
+  'mongonorm: error: public.things.at: mapping type timestamptz, column type timestamp: the time zone would be dropped (stored as the UTC wall-clock time)' \
+  'mongonorm: error: public.things.r: mapping type double precision, column type real: values of more than 6 significant digits would be rounded' \
+  "mongonorm: error: mapping \"$work/own/maps/lossy.yaml\" can lose data in 7 columns of the target" \
+  "hint: give the mapping the column's own type, or widen the column; at run time a value that would not fit follows the column's on_invalid policy"
+
+# The same columns declared as the target has them: nothing to report.
+cat > "$work/own/maps/fit.yaml" <<'YAML'
+version: 1
+collections:
+  - collection: things
+    tables:
+      - table: things
+        columns:
+          code:  {path: code, type: text}
+          price: {path: price, type: numeric, precision: 12, scale: 1, on_invalid: null}
+          n:     {path: n, type: integer}
+          ref:   {path: ref, type: uuid}
+          day:   {path: day, type: date}
+          r:     {path: r, type: real}
+          doc:   {path: doc, type: jsonb}
+YAML
+mn check --mapping "$work/own/maps/fit.yaml" --pg "$own2"
+expect_exit "check --pg, only code can be too long" 3
+expect_err_head "check --pg, only code can be too long" \
+  'mongonorm: error: public.things.code: mapping type text, column type varchar(8): values longer than 8 characters do not fit' \
+  "mongonorm: error: mapping \"$work/own/maps/fit.yaml\" can lose data in 1 column of the target"
+
+# At run time a value too long for varchar(8) is refused by its document, the reason
+# names table.column, and the run carries on (exit 1); 8 two-byte characters fit.
+cat > "$work/own/src/things.json" <<'JSON'
+{"_id": {"$oid": "64b000000000000000000001"}, "code": "ÅÅÅÅÅÅÅÅ", "price": 21.9}
+{"_id": {"$oid": "64b000000000000000000002"}, "code": "ÅÅÅÅÅÅÅÅÅ", "price": 1.5}
+{"_id": {"$oid": "64b000000000000000000003"}, "code": "ok", "price": 21.95}
+JSON
+cat > "$work/own/maps/run.yaml" <<'YAML'
+version: 1
+collections:
+  - collection: things
+    tables:
+      - table: things
+        columns:
+          code:  {path: code, type: text}
+          price: {path: price, type: numeric, on_invalid: null}
+YAML
+mn run --quiet --source "$work/own/src" --mapping "$work/own/maps/run.yaml" --pg "$own2" \
+  --rejects "$work/own/rejects.jsonl"
+expect_exit "run, a value too long for varchar(8)" 1
+expect_err "run, a value too long for varchar(8)" \
+  "mongonorm: 1 document(s) rejected; see \"$work/own/rejects.jsonl\""
+got=$(/usr/bin/python3 -c 'import json,sys; [print(json.loads(l)["reason"]) for l in open(sys.argv[1])]' \
+  "$work/own/rejects.jsonl")
+want='document { "$oid" : "64b000000000000000000002" }, field "code": text longer than column things.code varchar(8): 9 characters'
+if [ "$got" = "$want" ]; then pass "run, varchar(8): the reject names table.column"; else fail "run, varchar(8): reason"; diag reason "$want" "$got"; fi
+# numeric(12,1) would round 21.95: NULL and counted (on_invalid: null), never 22.0
+# (a mapping that declares scale: 1 rounds it itself, and counts it).
+got=$(psql "$own2" -qXAt -c "SELECT code || ' ' || coalesce(price::text, 'NULL') FROM things ORDER BY id")
+want=$(printf 'ÅÅÅÅÅÅÅÅ 21.9\nok NULL')
+if [ "$got" = "$want" ]; then pass "run, numeric(12,1): 21.95 not rounded"; else fail "run, numeric(12,1)"; diag rows "$want" "$got"; fi
 
 mn check --mapping "$map" --pg "$MN_TEST_PG_DSN user=nosuchuser password=$pgsecret"
 expect_exit "check --pg, unknown role with a password" 5
@@ -528,7 +688,7 @@ expect_exit "run while another holds the lock" 7
 expect_err "run while another holds the lock" \
   "mongonorm: error: another mongonorm run is using this target database"
 if [ "$ms" -lt 10000 ]; then pass "run while locked stops at once (${ms} ms)"; else fail "run while locked took ${ms} ms"; fi
-mn init --pg "$target"
+mn init --pg "$target" --sql-dir "$MN_SOURCE_DIR/sql"
 expect_exit "init while another holds the lock" 7
 expect_err "init while another holds the lock" \
   "mongonorm: error: another mongonorm run is using this target database"

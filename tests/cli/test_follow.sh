@@ -14,7 +14,7 @@ uri=$(bash "$MN_SOURCE_DIR/tests/start_wire_server.sh" "$MN_SOURCE_DIR/fixtures/
 trap 'bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$port" >/dev/null 2>&1 || true' EXIT
 
 target=$(fresh_db mn_follow)
-"$MN_BIN" init --pg "$target" >/dev/null
+"$MN_BIN" init --pg "$target" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
 
 wait_for() { # sql expected: poll the target until the query gives the value (20 s)
   local i
@@ -67,7 +67,7 @@ if [ "$rc" -le 1 ]; then pass "follow: SIGTERM ends the session cleanly (exit $r
 
 # The target equals a fresh full load of what the server holds now.
 fresh=$(fresh_db mn_follow_fresh)
-"$MN_BIN" init --pg "$fresh" >/dev/null
+"$MN_BIN" init --pg "$fresh" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
 "$MN_BIN" run --quiet --pg "$fresh" --source "$uri" --mapping "$map" \
   --rejects "$work/fresh.rejects" 2>/dev/null || true
 dump_tables "$target" > "$work/target.txt"

@@ -45,7 +45,7 @@ if [ "$rc" = 3 ] && [ "$(cat "$work/bad.err")" = "$want" ]; then pass "model err
 convert() { # name source -> report in $work/name.json, manifest check
   local name=$1 src=$2 manifest=$3 dsn rc; shift 3
   dsn=$(fresh_db "mn_gen_$name")
-  "$MN_BIN" init --pg "$dsn" >/dev/null
+  "$MN_BIN" init --pg "$dsn" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
   set +e
   "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
     --rejects "$work/$name.rejects" --report "$work/$name.json" 2>"$work/$name.err"

@@ -48,14 +48,14 @@ print($2)" "$1"
 
 # The reference: a full load of the changed source into an empty database.
 ref=$(fresh_db mn_inc_ref)
-"$MN_BIN" init --pg "$ref" >/dev/null
+"$MN_BIN" init --pg "$ref" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
 run "$ref" "$s2" "$work/ref.json"
 dump_tables "$ref" > "$work/ref.txt"
 if [ "$rc" -le 1 ]; then pass "full load of the changed source"; else fail "full load of the changed source: exit $rc"; fi
 
 # 1. Load S1, then an incremental run with S2.
 inc=$(fresh_db mn_inc)
-"$MN_BIN" init --pg "$inc" >/dev/null
+"$MN_BIN" init --pg "$inc" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
 run "$inc" "$s1" "$work/s1.json"
 pending() { # dsn source -> "new changed deleted" summed over the collections
   "$MN_BIN" status --pg "$1" --source "$2" --mapping "$map" --json --runs 1 |
@@ -107,7 +107,7 @@ if [ "$rej" = ok ]; then pass "unchanged rejected documents listed with their re
 
 # 3. Back to S1 from S2 (the reverse changes) equals a full load of S1.
 full1=$(fresh_db mn_inc_full1)
-"$MN_BIN" init --pg "$full1" >/dev/null
+"$MN_BIN" init --pg "$full1" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
 run "$full1" "$s1" "$work/full1.json"
 dump_tables "$full1" > "$work/full1.txt"
 run "$inc" "$s1" "$work/back.json"
@@ -117,7 +117,7 @@ if cmp -s "$work/full1.txt" "$work/back.txt"; then pass "changing back converges
 # 4. Crash safety: kill the incremental run at random points, run again, compare.
 for point in 1 2 3 4 5; do
   crash=$(fresh_db mn_inc_crash)
-  "$MN_BIN" init --pg "$crash" >/dev/null
+  "$MN_BIN" init --pg "$crash" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
   run "$crash" "$s1" "$work/c1.json"
   delay=$(( (RANDOM % 200) + 10 ))
   "$MN_BIN" run --quiet --pg "$crash" --source "$s2" --mapping "$map" --batch-size 3 \
@@ -137,7 +137,7 @@ for point in 1 2 3 4 5; do
 done
 # a full load killed midway (from empty tables) converges as well
 crash=$(fresh_db mn_inc_crash)
-"$MN_BIN" init --pg "$crash" >/dev/null
+"$MN_BIN" init --pg "$crash" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
 "$MN_BIN" run --quiet --pg "$crash" --source "$s2" --mapping "$map" --batch-size 2 \
   --rejects "$work/crash.rejects" >/dev/null 2>&1 &
 pid=$!
@@ -152,7 +152,7 @@ if cmp -s "$work/ref.txt" "$work/crash.txt"; then pass "full load killed midway,
 # 5. The live source: the wire server serving S1 then S2.
 if [ -n "${MN_TEST_MONGODB_URI:-}" ]; then
   live=$(fresh_db mn_inc_live)
-  "$MN_BIN" init --pg "$live" >/dev/null
+  "$MN_BIN" init --pg "$live" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
   start_server() { # dir -> uri
     bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$work/wire.port" >/dev/null 2>&1 || true
     bash "$MN_SOURCE_DIR/tests/start_wire_server.sh" "$1" "$work/wire.port"
@@ -171,7 +171,7 @@ if [ -n "${MN_TEST_MONGODB_URI:-}" ]; then
 
   # A run from the live server killed midway converges as well.
   crash=$(fresh_db mn_inc_live_crash)
-  "$MN_BIN" init --pg "$crash" >/dev/null
+  "$MN_BIN" init --pg "$crash" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
   uri=$(start_server "$fx/dump/medichat")
   run "$crash" "$uri" "$work/lc1.json"
   uri=$(start_server "$s2")
@@ -196,11 +196,11 @@ if [ -n "${MN_TEST_MONGODB_URI:-}" ]; then
   s3="$work/s3"
   /usr/bin/python3 "$MN_SOURCE_DIR/tests/cli/edit_source.py" "$s1" "$s3" --light
   ref3=$(fresh_db mn_inc_ref3)
-  "$MN_BIN" init --pg "$ref3" >/dev/null
+  "$MN_BIN" init --pg "$ref3" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
   run "$ref3" "$s3" "$work/ref3.json"
   dump_tables "$ref3" > "$work/ref3.txt"
   wm=$(fresh_db mn_inc_wm)
-  "$MN_BIN" init --pg "$wm" >/dev/null
+  "$MN_BIN" init --pg "$wm" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
   uri=$(start_server "$fx/dump/medichat")
   run "$wm" "$uri" "$work/w1.json"
   uri=$(start_server "$s3")

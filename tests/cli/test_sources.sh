@@ -15,7 +15,7 @@ for f in "$fx"/dump/medichat/*.bson; do gzip -c "$f" > "$work/gz/$(basename "$f"
 load() { # name source -> dumps tables into $work/name.txt, report into $work/name.json
   local name=$1 src=$2 dsn rc
   dsn=$(fresh_db "mn_src_$name")
-  "$MN_BIN" init --pg "$dsn" >/dev/null
+  "$MN_BIN" init --pg "$dsn" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
   set +e
   "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
     --rejects "$work/$name.rejects" --report "$work/$name.json" 2>"$work/$name.err"

@@ -67,6 +67,13 @@ const char *mn_mapping_watermark(const mn_mapping_t *mapping, size_t collection)
 /** The target schema (default "public"). Borrowed. */
 const char *mn_mapping_schema(const mn_mapping_t *mapping);
 
+/**
+ * The folder of the target schema's SQL files (`sql_dir:`, for `mongonorm init
+ * --mapping`), a relative one resolved against the mapping file's folder ("m/x.yaml" with
+ * `sql_dir: ../sql` gives "m/../sql").  NULL when the mapping declares none.  Borrowed.
+ */
+const char *mn_mapping_sql_dir(const mn_mapping_t *mapping);
+
 #ifdef __cplusplus
 }
 #endif

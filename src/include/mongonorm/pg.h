@@ -53,22 +53,64 @@ bool mn_pg_lock(PGconn *conn, mn_error_t *error);
  */
 void mn_pg_unlock(PGconn *conn);
 
-/**
- * Create or upgrade the target schema from the SQL files in `sql_dir`: every file named
- * "NNN_description.sql" (NNN = version) whose version is not yet in public
- * schema_migrations is run in its own transaction, in version order, and recorded there.
- * Also creates the converter's own schema "mongonorm" (run records).
- * @param applied receives how many files were applied (0 when up to date); may be NULL
- * @return false with error set: MN_ERROR_IO (folder or file unreadable, no file),
- *         MN_ERROR_PG/MN_PG_QUERY (a statement failed: the file is named, nothing of it kept)
- */
-bool mn_pg_init_schema(PGconn *conn, const char *sql_dir, int *applied, mn_error_t *error);
+/** What mn_pg_init_schema() did. */
+typedef struct {
+   int applied;    /**< files applied by this call (0 when up to date) */
+   int recorded;   /**< files found applied before (left alone) */
+   char **changed; /**< names of applied files whose bytes changed since; owned */
+   size_t n_changed;
+} mn_pg_init_result_t;
+
+/** Free what a result holds and zero it.  NULL allowed. */
+void mn_pg_init_result_cleanup(mn_pg_init_result_t *result);
 
 /**
- * Check that the target has every table and column the mapping writes.
- * @return false with MN_ERROR_PG/MN_PG_SCHEMA naming the first missing table or column.
+ * Create or upgrade the target schema from the SQL files in `sql_dir`: every file named
+ * "NNN_description.sql" (NNN = version) whose version is not yet recorded in
+ * mongonorm.schema_files is run in its own transaction, in version order, and recorded
+ * there (version, file name, SHA-256 checksum, time) in the same transaction.  A file
+ * applied before is never run again; when its checksum differs now it is listed in
+ * result->changed.  Also creates the converter's own schema "mongonorm".  Nothing is
+ * written to the user's schema but what the files themselves do.
+ * @param sql_dir the folder; never NULL
+ * @param result receives the counts and changed files (release with
+ *        mn_pg_init_result_cleanup(), also on failure); may be NULL
+ * @return false with error set: MN_ERROR_IO (folder or file unreadable, no file, two files
+ *         of one version), MN_ERROR_PG/MN_PG_QUERY (a statement failed: the file is named,
+ *         nothing of it kept; files applied before it stay)
  */
-bool mn_pg_check_mapping(PGconn *conn, const mn_mapping_t *mapping, mn_error_t *error);
+bool mn_pg_init_schema(PGconn *conn, const char *sql_dir, mn_pg_init_result_t *result,
+                       mn_error_t *error);
+
+/** Lines of mn_pg_check_target(): one per mapping column that can lose data. */
+typedef struct {
+   char **lines; /**< "public.t.c: mapping type numeric, column type numeric(12,1): why"; owned */
+   size_t n;
+} mn_pg_findings_t;
+
+/** Free the lines and zero the struct.  NULL allowed. */
+void mn_pg_findings_cleanup(mn_pg_findings_t *findings);
+
+/**
+ * Check the mapping against the target's catalog: every table and column it writes must
+ * exist.  Reads each column's type and typmod (pg_attribute; a domain counts as its base
+ * type) and records it in the mapping's column specs (mn_value_spec_t.target), so that
+ * conversion refuses a value the column would round or truncate (numeric(p,s), varchar(n),
+ * char(n), narrower integers, real, date) and the column's on_invalid policy decides.
+ * @param mapping annotated in place (its columns' specs); borrowed
+ * @param findings when not NULL, receives one line per mapping column whose type can lose
+ *        data in its column (rounding, truncation, a narrower range, a dropped time of day
+ *        or time zone) or whose values the column refuses (text into uuid); release with
+ *        mn_pg_findings_cleanup().  Empty when nothing can be lost.
+ * @return false with MN_ERROR_PG: MN_PG_SCHEMA naming the first missing table
+ *         (`table "public.things" does not exist`) or column, MN_PG_QUERY when the catalog
+ *         cannot be read.  Findings are not a failure.
+ */
+bool mn_pg_check_target(PGconn *conn, mn_mapping_t *mapping, mn_pg_findings_t *findings,
+                        mn_error_t *error);
+
+/** mn_pg_check_target() without findings: what `run` calls before loading. */
+bool mn_pg_check_mapping(PGconn *conn, mn_mapping_t *mapping, mn_error_t *error);
 
 typedef struct mn_pg_sink mn_pg_sink_t;
 
