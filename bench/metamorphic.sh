@@ -21,7 +21,7 @@ set +e
 MONGOC_DISABLE_SHM=1 MN_BIN=$build/mongonorm MN_SOURCE_DIR=$top MN_BUILD_DIR=$build \
   MN_TEST_PG_DSN=$dsn /usr/bin/python3 "$top/tests/metamorphic/metamorphic.py" \
   --seeds "$seeds" --seed "$first" --model "$model" --work "$work" \
-  --findings "$work/findings.json" \
+  --findings "$work/findings.json" --db-prefix mn_soak \
   --replay "BUILD_DIR=$build MN_PG_PORT=${MN_PG_PORT:-54329} bash $top/bench/metamorphic.sh 1 {seed} $model"
 rc=$?
 set -e

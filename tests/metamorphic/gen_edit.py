@@ -28,6 +28,7 @@ import copy
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -587,6 +588,34 @@ class Editor:
         j = self.rng.choice([k for k in range(len(a)) if k != i])
         a.insert(j, a.pop(i))
         return "%s %s: %s element %d moved to %d" % (c, self.short(d), p, i, j)
+
+    def op_child_id_shared(self):
+        """A sub-document with an _id copied, _id and all, into the same array of another
+        document (or of the same one): two elements naming one child row."""
+        cands = []
+        for c in self.data:
+            for d in self.data[c]:
+                for p, a in arrays(d):
+                    if re.search(r"\.\d+\.", "." + p + "."):
+                        continue  # top-level arrays only: the other document has the same path
+                    for e in a:
+                        if isinstance(e, dict) and not is_scalar(e) and "_id" in e:
+                            cands.append((c, d, p, e))
+        if not cands:
+            return None
+        c, d, p, e = self.rng.choice(cands)
+        others = [x for x in self.data[c] if isinstance(get(x, p), list)]
+        other = self.rng.choice(others)
+        arr = get(other, p)
+        dup = copy.deepcopy(e)
+        leaves = string_leaves(dup)
+        if leaves:
+            cont, key, _ = self.rng.choice(leaves)
+            cont[key] = cont[key] + " (shared)"
+        arr.insert(self.rng.randint(0, len(arr)), dup)
+        return "%s %s: element of %s with _id %s copied into %s" % (
+            c, self.short(other), p, json.dumps(e["_id"]),
+            "the same array" if other is d else "the one of " + self.short(d))
 
     # --- unique-keyed arrays ---------------------------------------------------------
 
