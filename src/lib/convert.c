@@ -12,6 +12,7 @@
 #include <mongonorm/convert.h>
 
 #include <glib.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,6 +409,64 @@ collection_keys_table(const mn_converter_t *conv, size_t c, size_t t)
       }
    }
    return false;
+}
+
+/* An order-independent summary of a set of ids: count, XOR and sum of mixed ids. */
+static void
+summarize_set(GHashTable *set, GHashTable *minus, GString *out)
+{
+   GHashTableIter it;
+   gpointer k;
+   uint64_t n = 0, x = 0, sum = 0;
+
+   if (set) {
+      g_hash_table_iter_init(&it, set);
+      while (g_hash_table_iter_next(&it, &k, NULL)) {
+         uint64_t a, b, h;
+         if (minus && g_hash_table_contains(minus, k)) {
+            continue;
+         }
+         memcpy(&a, k, 8);
+         memcpy(&b, (const uint8_t *)k + 8, 8);
+         /* splitmix64's finalizer over both halves */
+         h = a ^ (b * 0x9e3779b97f4a7c15ull);
+         h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+         h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+         h ^= h >> 31;
+         n++;
+         x ^= h;
+         sum += h;
+      }
+   }
+   g_string_append_printf(out, "%" PRIu64 ":%016" PRIx64 ":%016" PRIx64, n, x, sum);
+}
+
+void
+mn_converter_context_digest(const mn_converter_t *c, size_t collection,
+                            char out[2 * MN_DIGEST_SIZE + 1])
+{
+   GString *ctx = g_string_new(c->m->digest);
+   uint8_t d[MN_DIGEST_SIZE];
+
+   for (size_t ref = 0; ref < c->m->n_collections; ref++) {
+      const coll_state_t *rs = &c->colls[ref];
+      if (!mn_converter_references(c, collection, ref)) {
+         continue;
+      }
+      /* loaded earlier in the pass: the documents it accepted; the collection itself or a
+       * later one: the source's _id set (its outcomes are not known yet) */
+      g_string_append_printf(ctx, "|%zu:", ref);
+      if (ref < collection) {
+         summarize_set(rs->accepted, rs->rejected, ctx);
+      } else {
+         summarize_set(rs->source_ids, NULL, ctx);
+      }
+   }
+   mn_digest(ctx->str, ctx->len, d);
+   for (int i = 0; i < MN_DIGEST_SIZE; i++) {
+      snprintf(out + 2 * i, 3, "%02x", d[i]);
+   }
+   g_string_free(ctx, TRUE);
 }
 
 bool
@@ -904,7 +963,7 @@ coercion_kind(walk_t *w, const char *fmt, const char *type_label)
  */
 static bool
 eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_iter_t *it,
-               const char *concrete, newrow_t *r)
+               const char *concrete, bool is_key, newrow_t *r)
 {
    coll_state_t *rs = &w->conv->colls[c->ref_collection];
    char idbuf[MN_UUID_TEXT_LEN + 1];
@@ -925,7 +984,9 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
           mn_uuid_parse(out->str, &alt) && uuid_set_has(rs->source_ids, &alt)) {
          ref = alt;
          valid = true;
-         count_coercion(w, e, c, "reference written as a string");
+         if (!is_key) { /* a map key is always text: nothing to count */
+            count_coercion(w, e, c, "reference written as a string");
+         }
       }
       bson_string_free(out, true);
    }
@@ -944,8 +1005,11 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
       }
       return true;
    }
-   if ((size_t)c->ref_collection >= w->coll_index && !uuid_set_has(rs->accepted, &ref) &&
-       !uuid_set_has(rs->target_ids, &ref)) {
+   /* A target loaded in this collection's pass is deferred even once accepted: its batch
+    * may still be refused by PostgreSQL (mn_pg_sink_flush), and the deferred update sets
+    * the reference only where the target row exists. */
+   if ((size_t)c->ref_collection >= w->coll_index && !uuid_set_has(rs->target_ids, &ref) &&
+       ((size_t)c->ref_collection == w->coll_index || !uuid_set_has(rs->accepted, &ref))) {
       deferred_t d;
       d.table = (size_t)e->table_index;
       d.column = (size_t)c->table_column;
@@ -1052,7 +1116,19 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
    }
    type_label = key ? "string" : found ? bson_type_label(bson_iter_type(&it)) : "missing value";
    if (found && !key && c->ref_collection >= 0) {
-      return eval_reference(w, e, c, &it, concrete, r);
+      return eval_reference(w, e, c, &it, concrete, false, r);
+   }
+   if (found && key && c->ref_collection >= 0) {
+      /* a map key naming a document (`{"<ObjectId hex>": {...}}`): checked like any
+       * reference written as a string */
+      bson_t tmp = BSON_INITIALIZER;
+      bson_iter_t kit;
+      bool keep;
+      BSON_APPEND_UTF8(&tmp, "k", key);
+      bson_iter_init_find(&kit, &tmp, "k");
+      keep = eval_reference(w, e, c, &kit, concrete, true, r);
+      bson_destroy(&tmp);
+      return keep;
    }
    out = bson_string_new(NULL);
    if (!found && c->default_value) {

@@ -1852,16 +1852,16 @@ mn_mapping_collection_index(const mn_mapping_t *m, const char *name)
    return -1;
 }
 
-const char *
-mn_mapping_watermark(const mn_mapping_t *m, size_t collection)
-{
-   return collection < m->n_collections ? m->collections[collection].watermark : NULL;
-}
-
 bool
 mn_mapping_collection_optional(const mn_mapping_t *m, size_t collection)
 {
    return collection < m->n_collections && m->collections[collection].optional;
+}
+
+const char *
+mn_mapping_watermark(const mn_mapping_t *m, size_t collection)
+{
+   return collection < m->n_collections ? m->collections[collection].watermark : NULL;
 }
 
 const char *

@@ -328,7 +328,6 @@ typedef struct {
    mn_pg_sink_t *sink;
    rejects_t *rejects;
    mn_stats_t *stats;
-   bool *membership_changed; /* per collection: documents appeared or went since last run */
 } run_t;
 
 static bool check_deletions(const run_t *r, const char *collection, size_t recorded, size_t gone,
@@ -337,7 +336,6 @@ static bool check_deletions(const run_t *r, const char *collection, size_t recor
 typedef struct {
    mn_converter_t *conv;
    size_t collection;
-   bool missing;
    size_t gone; /* loaded documents the source no longer has */
 } membership_t;
 
@@ -346,31 +344,27 @@ check_member(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
 {
    membership_t *mb = ctx;
 
-   if (!mn_converter_has_source_id(mb->conv, mb->collection, id)) {
-      mb->missing = true;
-      mb->gone += entry->rejected ? 0 : 1;
+   if (!entry->rejected && !mn_converter_has_source_id(mb->conv, mb->collection, id)) {
+      mb->gone++;
    }
 }
 
 /*
- * Whether the set of documents of a referenced collection differs from what the target
- * holds: then references into it may resolve differently, and documents referring to it
- * are converted again even when their bytes did not change.
+ * The --max-delete check of a referenced collection, whose _id set the pre-pass read:
+ * known before anything is written, so a run stops here rather than midway.
  */
 static bool
-membership_changed(run_t *r, size_t c, mn_error_t *error, bool *changed)
+check_referenced_deletions(run_t *r, size_t c, mn_error_t *error)
 {
    mn_doc_state_t *st =
       mn_doc_state_load(r->conn, mn_mapping_collection_name(r->m, c), 0, false, error);
-   membership_t mb = {r->conv, c, false, 0};
+   membership_t mb = {r->conv, c, 0};
    bool ok;
 
    if (!st) {
       return false;
    }
    mn_doc_state_foreach_unseen(st, check_member, &mb);
-   *changed = mb.missing || mn_doc_state_count(st) != mn_converter_n_source_ids(r->conv, c);
-   /* the _id set is known before anything is written: stop here rather than later */
    ok = check_deletions(r, mn_mapping_collection_name(r->m, c), mn_doc_state_count(st), mb.gone,
                         error);
    mn_doc_state_destroy(st);
@@ -589,6 +583,8 @@ typedef struct {
    mn_rowset_t *rows;
    mn_doc_state_t *state;
    bool skip_unchanged;
+   int32_t context;   /* the collection's conversion context number (state.h) */
+   bool same_context; /* the same context as the last run's */
    uint64_t pending;
    const char *wm_field;  /* watermark field, or NULL */
    bson_t wm_max;         /* {"v": highest watermark value seen}, empty when none */
@@ -596,6 +592,17 @@ typedef struct {
    mn_idset_t seen_ids;   /* _ids read in this pass: a second document with one is rejected */
    mn_idset_t forced;     /* unchanged documents whose outcome the claims pass changed */
 } pass_t;
+
+/* Whether a recorded document can be skipped: same bytes, same conversion context, and
+ * not marked by the claims pass. */
+static bool
+unchanged(const pass_t *p, const mn_doc_entry_t *entry, const mn_uuid_t *id,
+          const uint8_t digest[MN_DIGEST_SIZE])
+{
+   return p->skip_unchanged && entry->context == p->context &&
+          !mn_idset__has(&p->forced, id->bytes) &&
+          memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0;
+}
 
 /* Keep the highest watermark value (dates, ObjectIds and numbers compare). */
 static void
@@ -663,8 +670,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
       }
       mn_digest(bson_get_data(doc), doc->len, digest);
       track_watermark(p, doc);
-      if (entry && entry->rejected && p->skip_unchanged && !mn_idset__has(&p->forced, id.bytes) &&
-          memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0 && entry->reason) {
+      if (entry && entry->rejected && unchanged(p, entry, &id, digest) && entry->reason) {
          char kind[300];
          p->counts->read++;
          p->counts->rejected++;
@@ -674,8 +680,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
                                               entry->reason, kind, sizeof kind));
          return reject_unchanged(r->rejects, p->name, doc, entry, error);
       }
-      if (entry && !entry->rejected && p->skip_unchanged && !mn_idset__has(&p->forced, id.bytes) &&
-          memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0) {
+      if (entry && !entry->rejected && unchanged(p, entry, &id, digest)) {
          p->counts->read++;
          p->counts->loaded++;
          p->counts->unchanged++;
@@ -693,9 +698,6 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
       mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest);
       p->pending++;
-      if (entry && entry->rejected) {
-         r->membership_changed[p->c] = true; /* rejected before, loaded now */
-      }
       return true;
    }
    {
@@ -711,7 +713,6 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
        * them, and documents referring to it must be converted again */
       mn_pg_sink_delete(r->sink, p->c, mn_rowset_doc_id(p->rows));
       p->counts->deleted++;
-      r->membership_changed[p->c] = true;
    }
    if (has_id) {
       const char *path = "", *message = "rejected";
@@ -905,7 +906,7 @@ claims_pass(pass_t *p, mn_error_t *error)
       mn_uuid_t id;
       uint8_t digest[MN_DIGEST_SIZE];
       const mn_doc_entry_t *entry;
-      bool unchanged, accepted;
+      bool same, accepted;
 
       if (st == MN_CURSOR_BAD || !bson_iter_init_find(&it, doc, "_id")) {
          continue;
@@ -915,16 +916,16 @@ claims_pass(pass_t *p, mn_error_t *error)
          continue; /* a duplicate _id: rejected, claims nothing */
       }
       entry = mn_doc_state_find(p->state, &id);
-      unchanged = false;
-      if (entry && p->skip_unchanged) {
+      same = false;
+      if (entry) {
          mn_digest(bson_get_data(doc), doc->len, digest);
-         unchanged = memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0;
+         same = unchanged(p, entry, &id, digest);
       }
-      if (unchanged && !entry->rejected && mn_converter_claim_held(r->conv, p->c, &id)) {
+      if (same && !entry->rejected && mn_converter_claim_held(r->conv, p->c, &id)) {
          continue;
       }
       accepted = mn_convert_document(r->conv, p->c, doc, p->rows);
-      if (unchanged && (!entry->rejected || accepted)) {
+      if (same && (!entry->rejected || accepted)) {
          mn_idset__add(&p->forced, id.bytes);
       }
    }
@@ -939,6 +940,23 @@ claims_pass(pass_t *p, mn_error_t *error)
    return ok;
 }
 
+/* A recorded document watermark mode did not read (unchanged): its outcome stands, and
+ * references into its collection must know it. */
+static void
+mark_unread(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
+{
+   pass_t *p = ctx;
+
+   if (!entry->seen || g_hash_table_contains(p->processed, id->bytes)) {
+      return;
+   }
+   if (entry->rejected) {
+      mn_converter_mark_rejected(p->r->conv, p->c, id);
+   } else {
+      mn_converter_mark_accepted(p->r->conv, p->c, id);
+   }
+}
+
 static bool
 load_collection(run_t *r, size_t c, mn_error_t *error)
 {
@@ -950,7 +968,6 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    char *recorded_watermark = NULL;
    char *wm_json = NULL;
    double started = now_seconds();
-   bool same_mapping;
    bool ok = false;
 
    memset(&p, 0, sizeof p);
@@ -973,28 +990,36 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
                                     error)) {
       goto cleanup;
    }
-   /* What was loaded before: documents whose bytes are the same are skipped, unless the
-    * mapping changed or a collection they reference gained or lost documents. */
-   same_mapping = recorded_digest && strcmp(recorded_digest, mn_mapping_digest(m)) == 0;
-   p.skip_unchanged = same_mapping;
-   for (size_t ref = 0; ref < mn_mapping_n_collections(m); ref++) {
-      if (r->membership_changed[ref] && mn_converter_references(r->conv, c, ref)) {
-         p.skip_unchanged = false;
+   /* What was loaded before: a document whose bytes are the same and that was converted
+    * in the same context (the mapping, and which documents its references can name) is
+    * skipped.  The context is recorded before anything of the collection is written, so
+    * a run killed midway skips, when started again, what it had committed. */
+   {
+      char context[2 * MN_DIGEST_SIZE + 1];
+      bool changed = true;
+      mn_converter_context_digest(r->conv, c, context);
+      if (!mn_state_enter_context(r->conn, p.name, context, &p.context, &changed, error)) {
+         goto cleanup;
       }
+      p.same_context = !changed;
+      mn_pg_sink_set_context(r->sink, p.context);
    }
-   p.state = mn_doc_state_load(r->conn, p.name, n_tables, p.skip_unchanged, error);
+   (void)recorded_digest;
+   p.skip_unchanged = true;
+   p.state = mn_doc_state_load(r->conn, p.name, n_tables, true, error);
    if (!p.state) {
       goto cleanup;
    }
    if (mn_converter_needs_claims(r->conv, c) && !claims_pass(&p, error)) {
       goto cleanup;
    }
-   if (p.wm_field && p.skip_unchanged && recorded_watermark && p.forced.count == 0 &&
+   if (p.wm_field && p.same_context && recorded_watermark && p.forced.count == 0 &&
        !p.forced.has_zero && mn_source_kind(r->src) == MN_SOURCE_MONGODB &&
        mn_doc_state_count(p.state) > 0) {
       if (!read_since_watermark(&p, recorded_watermark, error)) {
          goto cleanup;
       }
+      mn_doc_state_foreach(p.state, mark_unread, &p);
    } else {
       cur = mn_source_find(r->src, p.name, NULL, error);
       if (!cur) {
@@ -1054,7 +1079,6 @@ one_pass(run_t *r, mn_error_t *error)
    bool ok = false;
 
    r->conv = mn_converter_new(m, r->stats);
-   r->membership_changed = bson_malloc0(mn_mapping_n_collections(m) * sizeof(bool));
    if (!prepass_ids(r->src, m, r->conv, error)) {
       goto cleanup;
    }
@@ -1062,8 +1086,7 @@ one_pass(run_t *r, mn_error_t *error)
       goto cleanup;
    }
    for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
-      if (mn_converter_is_referenced(r->conv, c) &&
-          !membership_changed(r, c, error, &r->membership_changed[c])) {
+      if (mn_converter_is_referenced(r->conv, c) && !check_referenced_deletions(r, c, error)) {
          goto cleanup;
       }
    }
@@ -1075,8 +1098,6 @@ one_pass(run_t *r, mn_error_t *error)
    ok = true;
 
 cleanup:
-   bson_free(r->membership_changed);
-   r->membership_changed = NULL;
    mn_pg_sink_destroy(r->sink);
    r->sink = NULL;
    mn_converter_destroy(r->conv);

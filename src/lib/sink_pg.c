@@ -73,6 +73,7 @@ struct mn_pg_sink {
    GString *state;    /* COPY text: mongonorm.documents rows of the batch */
    char *qcollection; /* the collection name as an SQL literal */
    uint64_t pending_deleted_docs;
+   int32_t context;      /* the collection's conversion context (mn_state_enter_context) */
    GArray *segs;         /* seg_t per queued document */
    GArray *seg_offsets;  /* size_t per segment and table: byte offset, then row offset */
    GArray *load_rejects; /* load_reject_t of the last flushes, until taken */
@@ -436,13 +437,14 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
       }
    }
    bson_free(qschema);
-   if (!exec_ok(s,
-                "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid) ON COMMIT DELETE ROWS;"
-                "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
-                "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
-                "row_counts int[], rejected boolean, reject_path text, reason text) "
-                "ON COMMIT DELETE ROWS",
-                "could not create a staging table", error)) {
+   if (!exec_ok(
+          s,
+          "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid) ON COMMIT DELETE ROWS;"
+          "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
+          "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
+          "row_counts int[], rejected boolean, reject_path text, reason text, context integer) "
+          "ON COMMIT DELETE ROWS",
+          "could not create a staging table", error)) {
       mn_pg_sink_destroy(s);
       return NULL;
    }
@@ -644,7 +646,7 @@ append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
    append_copy_value(out, rejected ? path : NULL);
    g_string_append_c(out, '\t');
    append_copy_value(out, reason);
-   g_string_append_c(out, '\n');
+   g_string_append_printf(out, "\t%d\n", (int)s->context);
 }
 
 /* ---- the queue: one segment per queued document ---- */
@@ -769,6 +771,12 @@ mn_pg_sink_delete(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id)
    g_string_append_c(s->docs, '\n');
    s->n_docs++;
    s->pending_deleted_docs++;
+}
+
+void
+mn_pg_sink_set_context(mn_pg_sink_t *s, int32_t context)
+{
+   s->context = context;
 }
 
 size_t
@@ -1015,8 +1023,8 @@ copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
       p = nl + 1;
    }
    ok = copy_all(s, "mongonorm.documents",
-                 "collection, doc_id, digest, row_counts, rejected, reject_path, reason", rows,
-                 error);
+                 "collection, doc_id, digest, row_counts, rejected, reject_path, reason, context",
+                 rows, error);
    g_string_free(rows, TRUE);
    return ok;
 }
@@ -1074,13 +1082,13 @@ merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
    }
    if (v->state.len) {
       sql =
-         g_strdup_printf("INSERT INTO mongonorm.documents "
-                         "(collection, doc_id, digest, row_counts, rejected, reject_path, reason) "
-                         "SELECT %s, doc_id, digest, row_counts, rejected, reject_path, reason "
-                         "FROM mn_stage_state ON CONFLICT (collection, doc_id) DO UPDATE SET "
-                         "digest = EXCLUDED.digest, row_counts = EXCLUDED.row_counts, "
+         g_strdup_printf("INSERT INTO mongonorm.documents (collection, doc_id, digest, row_counts, "
+                         "rejected, reject_path, reason, context) "
+                         "SELECT %s, doc_id, digest, row_counts, rejected, reject_path, reason, "
+                         "context FROM mn_stage_state ON CONFLICT (collection, doc_id) DO UPDATE "
+                         "SET digest = EXCLUDED.digest, row_counts = EXCLUDED.row_counts, "
                          "rejected = EXCLUDED.rejected, reject_path = EXCLUDED.reject_path, "
-                         "reason = EXCLUDED.reason",
+                         "reason = EXCLUDED.reason, context = EXCLUDED.context",
                          s->qcollection);
       n = exec_count(s, sql, "could not record the documents", error);
       g_free(sql);
@@ -1117,8 +1125,9 @@ copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
           (!v->deletes.len ||
            copy_in(s, "mn_stage_deletes", "id", v->deletes.p, v->deletes.len, error)) &&
           (!v->state.len ||
-           copy_in(s, "mn_stage_state", "doc_id, digest, row_counts, rejected, reject_path, reason",
-                   v->state.p, v->state.len, error));
+           copy_in(s, "mn_stage_state",
+                   "doc_id, digest, row_counts, rejected, reject_path, reason, context", v->state.p,
+                   v->state.len, error));
 }
 
 /* One transaction: the view's rows, deletions and records; statistics once committed. */

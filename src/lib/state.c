@@ -35,6 +35,11 @@ static const char STATE_SQL[] =
    "  DEFAULT false;"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS reject_path text;"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS reason text;"
+   "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS context integer NOT NULL "
+   "  DEFAULT 0;"
+   "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context_digest text;"
+   "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context integer NOT NULL "
+   "  DEFAULT 0;"
    "CREATE TABLE IF NOT EXISTS mongonorm.streams ("
    "  source text PRIMARY KEY,"
    "  resume_token text NOT NULL,"
@@ -125,7 +130,7 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
    /* Single-row mode keeps libpq from holding the whole result in memory twice. */
    if (!PQsendQueryParams(conn,
                           with_digest ? "SELECT doc_id, rejected, encode(digest, 'hex'), "
-                                        "row_counts, reject_path, reason "
+                                        "row_counts, reject_path, reason, context "
                                         "FROM mongonorm.documents WHERE collection = $1"
                                       : "SELECT doc_id, rejected FROM mongonorm.documents "
                                         "WHERE collection = $1",
@@ -155,6 +160,7 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
             }
             e->row_counts = g_new0(int32_t, n_tables ? n_tables : 1);
             parse_counts(PQgetvalue(res, 0, 3), e->row_counts, n_tables);
+            e->context = (int32_t)strtol(PQgetvalue(res, 0, 6), NULL, 10);
             if (e->rejected && !PQgetisnull(res, 0, 5)) {
                e->reject_path = g_strdup(PQgetvalue(res, 0, 4));
                e->reason = g_strdup(PQgetvalue(res, 0, 5));
@@ -195,6 +201,24 @@ mn_doc_entry_t *
 mn_doc_state_find(mn_doc_state_t *st, const mn_uuid_t *id)
 {
    return st ? g_hash_table_lookup(st->entries, id->bytes) : NULL;
+}
+
+void
+mn_doc_state_foreach(mn_doc_state_t *st,
+                     void (*fn)(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *e), void *ctx)
+{
+   GHashTableIter it;
+   gpointer k, v;
+
+   if (!st) {
+      return;
+   }
+   g_hash_table_iter_init(&it, st->entries);
+   while (g_hash_table_iter_next(&it, &k, &v)) {
+      mn_uuid_t id;
+      memcpy(id.bytes, k, 16);
+      fn(ctx, &id, v);
+   }
 }
 
 void
@@ -264,6 +288,33 @@ mn_state_set_collection(PGconn *conn, const char *collection, const char *mappin
    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
    if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
+   }
+   PQclear(res);
+   return ok;
+}
+
+bool
+mn_state_enter_context(PGconn *conn, const char *collection, const char *digest, int32_t *context,
+                       bool *changed, mn_error_t *error)
+{
+   const char *params[2] = {collection, digest};
+   PGresult *res = PQexecParams(
+      conn,
+      "INSERT INTO mongonorm.collections AS c (collection, context_digest, context) "
+      "VALUES ($1, $2, 1) ON CONFLICT (collection) DO UPDATE SET "
+      "context_digest = EXCLUDED.context_digest, "
+      "context = CASE WHEN c.context_digest IS NOT DISTINCT FROM EXCLUDED.context_digest "
+      "THEN c.context ELSE c.context + 1 END "
+      "RETURNING context, xmax = 0 OR context <> (SELECT context FROM mongonorm.collections "
+      "WHERE collection = $1)",
+      2, NULL, params, NULL, NULL, 0);
+   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+
+   if (ok) {
+      *context = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+      *changed = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+   } else {
       mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
    }
    PQclear(res);

@@ -75,6 +75,17 @@ void mn_converter_add_unique_key(mn_converter_t *conv, size_t table, const char 
  * one is converted again (and rejected) although its bytes did not change.
  */
 
+/**
+ * The conversion context of a collection, as 64 hex digits (SHA-256) in `out`: the
+ * mapping's fingerprint and, for every collection it references, which documents a
+ * reference can name (for a collection loaded earlier in the pass, the documents it
+ * accepted; for itself or a later one, the source's `_id` set).  Documents converted in
+ * another context may convert differently although their bytes did not change (see
+ * mn_state_enter_context()).
+ */
+void mn_converter_context_digest(const mn_converter_t *conv, size_t collection,
+                                 char out[2 * MN_DIGEST_SIZE + 1]);
+
 /** Whether the target holds run-wide unique keys of this collection's tables. */
 bool mn_converter_needs_claims(const mn_converter_t *conv, size_t collection);
 

@@ -158,6 +158,9 @@ void mn_pg_sink_record_rejected(mn_pg_sink_t *sink, size_t collection, const mn_
  */
 void mn_pg_sink_delete(mn_pg_sink_t *sink, size_t collection, const mn_uuid_t *id);
 
+/** The conversion context number recorded with the documents queued from now on. */
+void mn_pg_sink_set_context(mn_pg_sink_t *sink, int32_t context);
+
 /** Documents and bytes queued since the last flush. */
 size_t mn_pg_sink_pending_docs(const mn_pg_sink_t *sink);
 size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);

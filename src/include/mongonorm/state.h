@@ -39,6 +39,8 @@ typedef struct {
    char *reject_path;              /**< rejected: the field path of its first reason; owned */
    char *reason;                   /**< rejected: its first reason; owned by the set */
    bool seen;                      /**< set by the caller when the source still has it */
+   int32_t context;                /**< the conversion context it was converted in (see
+                                        mn_state_enter_context()) */
 } mn_doc_entry_t;
 
 typedef struct mn_doc_state mn_doc_state_t;
@@ -61,11 +63,33 @@ size_t mn_doc_state_count(const mn_doc_state_t *state);
 /** The entry of a document, or NULL when none is recorded. Borrowed from the set. */
 mn_doc_entry_t *mn_doc_state_find(mn_doc_state_t *state, const mn_uuid_t *id);
 
+/** Call fn for every entry. */
+void mn_doc_state_foreach(mn_doc_state_t *state,
+                          void (*fn)(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry),
+                          void *ctx);
+
 /** Call fn for every entry not marked seen (recorded documents gone from the source). */
 void mn_doc_state_foreach_unseen(mn_doc_state_t *state,
                                  void (*fn)(void *ctx, const mn_uuid_t *id,
                                             const mn_doc_entry_t *entry),
                                  void *ctx);
+
+/**
+ * Enter the conversion context of a collection for this run, before any of its
+ * documents is written.  A context is what a document's rows depend on besides its own
+ * bytes: the mapping, and which documents of the collections it references are loaded.
+ * `digest` names it (any text; the run hashes those inputs).  The same digest as the
+ * recorded one keeps the recorded context number; another one increments it.  Each
+ * document's record keeps the number it was converted under, so a document is
+ * unchanged only if its bytes and its context number both match: a run killed midway
+ * and started again skips what it had committed, and a changed mapping or membership
+ * converts everything else again, however many runs it takes.
+ * @param context receives the context number to record with the documents
+ * @param changed set when the context differs from the recorded one (or none was)
+ * @return false with MN_ERROR_PG set.
+ */
+bool mn_state_enter_context(PGconn *conn, const char *collection, const char *digest,
+                            int32_t *context, bool *changed, mn_error_t *error);
 
 /**
  * Read a collection's record.  *mapping_digest and *watermark receive bson_malloc'ed
