@@ -429,7 +429,7 @@ check_collections(mn_source_t *src, const mn_mapping_t *m, mn_error_t *error)
          return false;
       }
       mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
-                   "collection \"%s\" is not in the source %s (nothing was written; declare it "
+                   "collection \"%s\" is not in the source (%s): nothing was written (declare it "
                    "`optional: true` in the mapping if the source may lack it)",
                    name, mn_source_describe(src));
       return false;
