@@ -260,8 +260,8 @@ class Generic(Model):
             elif r < 0.65:
                 a["referrer"] = oid("7d%022x" % rng.randint(0, 2**40))  # dangling
             follows = {}
-            # Only valid keys here: a dangling key fails every load on current main
-            # (see /tmp/metamorphic-findings.md); the edits make some dangling.
+            # Only valid keys here; the edits make some dangling (map_key_add, and
+            # deleting a followed account), so not every seed depends on them.
             for _ in range(rng.choice([0, 0, 1, 2, 3])):
                 follows[rng.choice(acc_ids)["$oid"]] = {"level": i32(rng.randint(0, 9))}
             if follows or rng.random() < 0.3:

@@ -90,9 +90,9 @@ CREATE TABLE IF NOT EXISTS public.account_follows (
     id          uuid PRIMARY KEY,
     account_id  uuid    NOT NULL REFERENCES public.accounts (id) ON DELETE CASCADE,
     ordinal     integer NOT NULL,
-    -- No foreign key here, on purpose: on current main a dangling map key is stored
-    -- as it is (it would fail the whole load and hide everything else the test could
-    -- find); the test checks every references column itself (metamorphic.py).
+    -- No foreign key here, on purpose: the test checks every references column
+    -- itself (metamorphic.py), so a dangling map key stored as it is shows as that
+    -- failure instead of failing every load and hiding everything else.
     followed_id uuid,
     key_text    text    NOT NULL,
     level       integer
