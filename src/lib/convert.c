@@ -1005,11 +1005,14 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
       }
       return true;
    }
-   /* A target loaded in this collection's pass is deferred even once accepted: its batch
-    * may still be refused by PostgreSQL (mn_pg_sink_flush), and the deferred update sets
-    * the reference only where the target row exists. */
-   if ((size_t)c->ref_collection >= w->coll_index && !uuid_set_has(rs->target_ids, &ref) &&
-       ((size_t)c->ref_collection == w->coll_index || !uuid_set_has(rs->accepted, &ref))) {
+   /* A target in the collection being loaded is always deferred, even once accepted or
+    * already in the target: its batch may still be refused by PostgreSQL
+    * (mn_pg_sink_flush), or it may be rejected now and lose its rows later in the pass;
+    * the deferred update at the end of the collection sets the reference only where the
+    * target row exists then. */
+   if ((size_t)c->ref_collection == w->coll_index ||
+       ((size_t)c->ref_collection > w->coll_index && !uuid_set_has(rs->target_ids, &ref) &&
+        !uuid_set_has(rs->accepted, &ref))) {
       deferred_t d;
       d.table = (size_t)e->table_index;
       d.column = (size_t)c->table_column;

@@ -328,6 +328,7 @@ typedef struct {
    mn_pg_sink_t *sink;
    rejects_t *rejects;
    mn_stats_t *stats;
+   bool load_rejected; /* PostgreSQL refused a document of the collection being loaded */
 } run_t;
 
 static bool check_deletions(const run_t *r, const char *collection, size_t recorded, size_t gone,
@@ -545,6 +546,7 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, mn_
    mn_pg_sink_clear_load_rejects(r->sink);
    counts->loaded += *pending >= n ? *pending - n : 0;
    counts->rejected += n;
+   r->load_rejected = r->load_rejected || n > 0;
    *pending = 0;
    return ok;
 }
@@ -591,6 +593,7 @@ typedef struct {
    GHashTable *processed; /* ids handled in this pass (watermark mode reads twice) */
    mn_idset_t seen_ids;   /* _ids read in this pass: a second document with one is rejected */
    mn_idset_t forced;     /* unchanged documents whose outcome the claims pass changed */
+   bool lost_members;     /* a document loaded before is rejected now */
 } pass_t;
 
 /* Whether a recorded document can be skipped: same bytes, same conversion context, and
@@ -713,6 +716,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
        * them, and documents referring to it must be converted again */
       mn_pg_sink_delete(r->sink, p->c, mn_rowset_doc_id(p->rows));
       p->counts->deleted++;
+      p->lost_members = true;
    }
    if (has_id) {
       const char *path = "", *message = "rejected";
@@ -971,6 +975,7 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    bool ok = false;
 
    memset(&p, 0, sizeof p);
+   r->load_rejected = false;
    p.r = r;
    p.c = c;
    p.name = mn_mapping_collection_name(m, c);
@@ -1045,6 +1050,8 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
       wm_json = bson_as_canonical_extended_json(&p.wm_max, NULL);
    }
    if (!flush(r, c, p.counts, &p.pending, error) || !mn_pg_sink_end_collection(r->sink, c, error) ||
+       ((p.lost_members || r->load_rejected) && mn_converter_references(r->conv, c, c) &&
+        !mn_pg_sink_sweep_references(r->sink, c, error)) ||
        !mn_state_set_collection(r->conn, p.name, mn_mapping_digest(m), wm_json, error)) {
       goto cleanup;
    }

@@ -1029,6 +1029,55 @@ copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
    return ok;
 }
 
+/*
+ * A staged row whose id is the id of a row of another document, which is not in this
+ * batch: a sub-document `_id` two documents carry.  The upsert would move the row to
+ * this document and the other one would lose it silently, so this document is refused
+ * like a primary-key violation in direct mode (the batch is split down to it, and it is
+ * rejected with the reason).  Two documents of the batch staging one row id are split
+ * apart the same way.  A row moving to this document from one of the same batch that no
+ * longer has it is fine: that one's rows were deleted first.
+ */
+static bool
+check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
+{
+   const mn_table_t *mt = &s->m->tables[t];
+   tbl_t *tb = &s->tables[t];
+   char *sql;
+   PGresult *res;
+   bool clash;
+
+   if (mt->is_primary || mt->doc_id_column <= 0) {
+      return true;
+   }
+   sql = g_strdup_printf("SELECT 1 FROM %s s JOIN %s t ON t.%s = s.%s WHERE t.%s <> s.%s "
+                         "AND NOT EXISTS (SELECT 1 FROM mn_stage_docs d WHERE d.id = t.%s) "
+                         "UNION ALL (SELECT 1 FROM %s GROUP BY %s HAVING count(DISTINCT %s) > 1) "
+                         "LIMIT 1",
+                         tb->stage, tb->qname, tb->qkey, tb->qkey, tb->qdoc, tb->qdoc, tb->qdoc,
+                         tb->stage, tb->qkey, tb->qdoc);
+   res = PQexec(s->conn, sql);
+   g_free(sql);
+   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      note_failure(s, res);
+      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, "could not check the rows' documents");
+      PQclear(res);
+      return false;
+   }
+   clash = PQntuples(res) > 0;
+   PQclear(res);
+   if (clash) {
+      snprintf(s->sqlstate, sizeof s->sqlstate, "23505");
+      snprintf(s->failed_detail, sizeof s->failed_detail,
+               "a row id is already the id of a row of another document (a sub-document "
+               "_id two documents carry)");
+      mn_set_error(error, MN_ERROR_PG, MN_PG_QUERY, "could not merge rows into %s: %s", tb->qname,
+                   s->failed_detail);
+      return false;
+   }
+   return true;
+}
+
 /* Merge mode, after the staging COPYs: deletions, then each table, then the records. */
 static bool
 merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
@@ -1076,7 +1125,8 @@ merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
          continue;
       }
       snprintf(s->failed_table, sizeof s->failed_table, "%s", s->m->tables[t].name);
-      if (!vacate_keys(s, t, error) || !merge_table(s, t, v->n_rows[t], &deltas[t], error)) {
+      if (!check_row_owners(s, t, error) || !vacate_keys(s, t, error) ||
+          !merge_table(s, t, v->n_rows[t], &deltas[t], error)) {
          return false;
       }
    }
@@ -1173,7 +1223,8 @@ cleanup:
 
 /*
  * Whether the last failure is the data's, not the server's: a data exception (22), an
- * integrity constraint (23: not null, foreign key, unique, check), a program limit (54:
+ * integrity constraint (23: not null, foreign key, unique, check), an upsert meeting one
+ * row twice (21000: two documents of the batch with one row id), a program limit (54:
  * a row too big for an index) or an exception a trigger raised (P0).  Then the batch is
  * split to find the documents at fault; anything else (a lost connection, a server
  * restarting) stops the run with nothing of the batch written.
@@ -1183,7 +1234,8 @@ document_error(const mn_pg_sink_t *s)
 {
    return PQstatus(s->conn) == CONNECTION_OK &&
           (strncmp(s->sqlstate, "22", 2) == 0 || strncmp(s->sqlstate, "23", 2) == 0 ||
-           strncmp(s->sqlstate, "54", 2) == 0 || strncmp(s->sqlstate, "P0", 2) == 0);
+           strcmp(s->sqlstate, "21000") == 0 || strncmp(s->sqlstate, "54", 2) == 0 ||
+           strncmp(s->sqlstate, "P0", 2) == 0);
 }
 
 /*
@@ -1212,6 +1264,9 @@ reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
                                *s->failed_table ? s->failed_table : "?", s->failed_detail);
    append_copy_id(docs, &g->id);
    g_string_append_c(docs, '\n');
+   /* Recorded with no digest: what PostgreSQL refused may depend on other documents (a
+    * foreign key, a key another document held), so the next run converts it again. */
+   memset(g->digest, 0, sizeof g->digest);
    append_state(s, state, &g->id, g->digest, NULL, "", lr.reason);
    memset(&v, 0, sizeof v);
    v.rows = none;
@@ -1324,6 +1379,54 @@ table_index(const mn_pg_sink_t *s, const char *name)
       }
    }
    return -1;
+}
+
+/* NULL one reference column of a table where its target row is gone; counts them. */
+static bool
+sweep_column(mn_pg_sink_t *s, size_t t, const mn_column_t *c, mn_error_t *error)
+{
+   const mn_collection_t *target = &s->m->collections[c->ref_collection];
+   tbl_t *tb = &s->tables[t];
+   tbl_t *rt = &s->tables[target->entries[0].table_index];
+   char *col = mn_pg_quote_ident(s->conn, s->m->tables[t].columns[c->table_column]);
+   char *sql = g_strdup_printf("BEGIN; SET LOCAL mongonorm.loading = 'on'; "
+                               "UPDATE %s t SET %s = NULL WHERE t.%s IS NOT NULL AND NOT EXISTS "
+                               "(SELECT 1 FROM %s r WHERE r.%s = t.%s)",
+                               tb->qname, col, col, rt->qname, rt->qkey, col);
+   int64_t n = exec_count(s, sql, "could not clear references to documents gone", error);
+   bool ok = n >= 0 && exec_ok(s, "COMMIT", "could not clear references to documents gone", error);
+
+   if (!ok) {
+      PQclear(PQexec(s->conn, "ROLLBACK"));
+   }
+   for (int64_t k = 0; ok && k < n; k++) {
+      mn_stats_count_coercion(s->stats, s->m->tables[t].name, c->name,
+                              "reference to a document not loaded stored as NULL");
+   }
+   g_free(sql);
+   bson_free(col);
+   return ok;
+}
+
+bool
+mn_pg_sink_sweep_references(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
+{
+   const mn_collection_t *coll = &s->m->collections[collection];
+
+   for (size_t ei = 0; ei < coll->n_entries; ei++) {
+      const mn_entry_t *e = &coll->entries[ei];
+      for (size_t k = 0; k <= e->n_shapes; k++) {
+         const mn_column_t *cols = k == 0 ? e->columns : e->shapes[k - 1].columns;
+         size_t nc = k == 0 ? e->n_columns : e->shapes[k - 1].n_columns;
+         for (size_t i = 0; i < nc; i++) {
+            if (cols[i].ref_collection == (int)collection &&
+                !sweep_column(s, (size_t)e->table_index, &cols[i], error)) {
+               return false;
+            }
+         }
+      }
+   }
+   return true;
 }
 
 bool

@@ -212,6 +212,17 @@ void mn_pg_sink_clear_load_rejects(mn_pg_sink_t *sink);
  */
 bool mn_pg_sink_end_collection(mn_pg_sink_t *sink, size_t collection, mn_error_t *error);
 
+/**
+ * After a collection that references itself lost loaded documents in this pass (rejected
+ * now, or refused by PostgreSQL): set to NULL every reference into the collection whose
+ * target row is gone, counting each ("reference to a document not loaded stored as
+ * NULL"), as a fresh load leaves a reference whose target was not loaded.  The documents
+ * holding them were unchanged, so they were not converted again.  One transaction per
+ * column.
+ * @return false with MN_ERROR_PG set.
+ */
+bool mn_pg_sink_sweep_references(mn_pg_sink_t *sink, size_t collection, mn_error_t *error);
+
 /** Quote an SQL identifier (PQescapeIdentifier); returns a bson_malloc'ed string. */
 char *mn_pg_quote_ident(PGconn *conn, const char *ident);
 
