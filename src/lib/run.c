@@ -519,10 +519,15 @@ reject_at_load(rejects_t *r, const char *collection, const char *id_json, const 
    return ok;
 }
 
-/* Flush and count the documents of the batch as loaded, or rejected where PostgreSQL
- * refused them. */
+/*
+ * Flush and count the documents of the batch as loaded.  Documents PostgreSQL refused
+ * go to `retry` (copies) when it is given: what was refused may depend on rows of other
+ * documents later in the pass (a sub-document moving between documents), so they are
+ * tried once more when the collection ends.  Without `retry`, they are rejected.
+ */
 static bool
-flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, mn_error_t *error)
+flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPtrArray *retry,
+      mn_error_t *error)
 {
    const char *name = mn_mapping_collection_name(r->m, c);
    size_t n;
@@ -539,14 +544,18 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, mn_
       char kind[300];
 
       mn_pg_sink_load_reject(r->sink, i, &id, &id_json, &doc, &reason);
+      if (retry && doc) {
+         g_ptr_array_add(retry, bson_copy(doc));
+         continue;
+      }
       mn_converter_mark_rejected(r->conv, c, id);
       mn_stats_count_reject(r->stats, name, reason_kind_of("", reason, kind, sizeof kind));
       ok = reject_at_load(r->rejects, name, id_json, doc, reason, error);
+      counts->rejected++;
+      r->load_rejected = true;
    }
    mn_pg_sink_clear_load_rejects(r->sink);
    counts->loaded += *pending >= n ? *pending - n : 0;
-   counts->rejected += n;
-   r->load_rejected = r->load_rejected || n > 0;
    *pending = 0;
    return ok;
 }
@@ -593,6 +602,7 @@ typedef struct {
    GHashTable *processed; /* ids handled in this pass (watermark mode reads twice) */
    mn_idset_t seen_ids;   /* _ids read in this pass: a second document with one is rejected */
    mn_idset_t forced;     /* unchanged documents whose outcome the claims pass changed */
+   GPtrArray *retry;      /* documents PostgreSQL refused, tried again at the end */
    bool lost_members;     /* a document loaded before is rejected now */
 } pass_t;
 
@@ -751,7 +761,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
       }
       if (mn_pg_sink_pending_docs(r->sink) >= batch_docs ||
           mn_pg_sink_pending_bytes(r->sink) >= batch_bytes) {
-         if (!flush(r, p->c, p->counts, &p->pending, error)) {
+         if (!flush(r, p->c, p->counts, &p->pending, p->retry, error)) {
             return false;
          }
       }
@@ -944,6 +954,37 @@ claims_pass(pass_t *p, mn_error_t *error)
    return ok;
 }
 
+/*
+ * The documents PostgreSQL refused during the pass, once more now that every other
+ * document of the collection is in place: converted again and loaded in one batch;
+ * those refused again are rejected.
+ */
+static bool
+retry_refused(pass_t *p, mn_error_t *error)
+{
+   run_t *r = p->r;
+
+   for (guint i = 0; i < p->retry->len; i++) {
+      const bson_t *doc = g_ptr_array_index(p->retry, i);
+      uint8_t digest[MN_DIGEST_SIZE];
+
+      mn_digest(bson_get_data(doc), doc->len, digest);
+      if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
+         mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest);
+         p->pending++;
+      } else {
+         char kind[300];
+         p->counts->rejected++;
+         mn_stats_count_reject(r->stats, p->name, reason_kind(p->rows, kind, sizeof kind));
+         if (!reject_document(r->rejects, r->m, p->name, doc, p->rows, error)) {
+            return false;
+         }
+      }
+   }
+   g_ptr_array_set_size(p->retry, 0);
+   return flush(r, p->c, p->counts, &p->pending, NULL, error);
+}
+
 /* A recorded document watermark mode did not read (unchanged): its outcome stands, and
  * references into its collection must know it. */
 static void
@@ -985,6 +1026,7 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    bson_init(&p.wm_max);
    mn_idset__init(&p.seen_ids);
    mn_idset__init(&p.forced);
+   p.retry = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
    for (size_t t = 0; t < n_tables; t++) {
       if (mn_mapping_table_collection(m, t) == c) {
          (void)mn_stats_table(r->stats, mn_mapping_table_name(m, t));
@@ -1049,7 +1091,8 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    if (p.wm_field && !bson_empty(&p.wm_max)) {
       wm_json = bson_as_canonical_extended_json(&p.wm_max, NULL);
    }
-   if (!flush(r, c, p.counts, &p.pending, error) || !mn_pg_sink_end_collection(r->sink, c, error) ||
+   if (!flush(r, c, p.counts, &p.pending, p.retry, error) || !retry_refused(&p, error) ||
+       !mn_pg_sink_end_collection(r->sink, c, error) ||
        ((p.lost_members || r->load_rejected) && mn_converter_references(r->conv, c, c) &&
         !mn_pg_sink_sweep_references(r->sink, c, error)) ||
        !mn_state_set_collection(r->conn, p.name, mn_mapping_digest(m), wm_json, error)) {
@@ -1069,6 +1112,7 @@ cleanup:
    mn_doc_state_destroy(p.state);
    mn_idset__cleanup(&p.seen_ids);
    mn_idset__cleanup(&p.forced);
+   g_ptr_array_free(p.retry, TRUE);
    mn_cursor_destroy(cur);
    mn_rowset_destroy(p.rows);
    return ok;

@@ -29,7 +29,7 @@ newdb() { # name -> dsn of a fresh, initialised database
 }
 tables() { # dsn -> every table's rows
   local t
-  for t in people person_tags notes; do
+  for t in people person_tags person_devices notes; do
     echo "== $t"
     psql "$1" -qXAt -v ON_ERROR_STOP=1 -c "COPY (SELECT * FROM $t ORDER BY id) TO STDOUT"
   done
@@ -41,7 +41,7 @@ accounted() { # report -> "ok" when read = loaded + rejected for every collectio
 
 gen "$work/s1" 30
 # Each edit: a full load of S1, then S2 incrementally, against a fresh load of S2.
-for edit in swap_emails rotate_emails drop_first_tag reverse_tags dup_id bad_score; do
+for edit in swap_emails rotate_emails drop_first_tag reverse_tags dup_id bad_score move_device; do
   gen "$work/$edit" 30 "$edit"
   fresh=$(newdb mn_cut_fresh)
   run "$fresh" "$work/$edit" "$work/fresh.json"

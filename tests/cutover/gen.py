@@ -7,7 +7,9 @@ out, n, edits = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 os.makedirs(out, exist_ok=True)
 oid = lambda i: {"$oid": "64%022x" % i}
 people = [{"_id": oid(i), "email": "p%d@example.test" % i, "name": "person %d" % i,
-           "score": {"$numberInt": str(i)}, "tags": ["red", "green", "blue"][: 1 + i % 3]}
+           "score": {"$numberInt": str(i)}, "tags": ["red", "green", "blue"][: 1 + i % 3],
+           "devices": [{"_id": {"$oid": "6d%022x" % (10 * i + k)}, "label": "device %d.%d" % (i, k)}
+                       for k in range(i % 3)]}
           for i in range(1, n + 1)]
 notes = [{"_id": {"$numberInt": str(i)}, "person": oid(1 + i % n), "body": "note %d" % i}
          for i in range(1, 2 * n + 1)]
@@ -28,6 +30,9 @@ for e in edits:
         people.insert(7, d)
     elif e == "bad_score":          # a CHECK constraint the mapping does not know
         people[8]["score"] = {"$numberInt": "-5"}
+    elif e == "move_device":        # a sub-document moves, with its _id, to an earlier document
+        dev = people[10]["devices"].pop(0)  # in a later batch than people[0]
+        people[0]["devices"].append(dev)
     elif e == "truncate":           # a partial export: most people gone
         people = people[:5]
         notes = [x for x in notes if x["person"] in [p["_id"] for p in people]]

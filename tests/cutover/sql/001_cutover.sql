@@ -13,6 +13,12 @@ CREATE TABLE IF NOT EXISTS person_tags (
     tag       text NOT NULL,
     UNIQUE (person_id, tag)
 );
+CREATE TABLE IF NOT EXISTS person_devices (
+    id        uuid PRIMARY KEY,      -- from the device's own _id
+    person_id uuid NOT NULL REFERENCES people (id) ON DELETE CASCADE,
+    ordinal   integer NOT NULL,
+    label     text
+);
 CREATE TABLE IF NOT EXISTS notes (
     id        uuid PRIMARY KEY,
     person_id uuid REFERENCES people (id) ON DELETE CASCADE,
