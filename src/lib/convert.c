@@ -620,6 +620,8 @@ typedef struct {
    ctxvec_t ctxs;          /* every context of the document, in creation order */
    GHashTable *doc_unique; /* per-document unique keys and element ids: char* */
    bool rejected;
+   const mn_entry_t *col_entry; /* the column being evaluated, for reject messages */
+   const mn_column_t *col;
 } walk_t;
 
 static void reject(walk_t *w, const char *path, const char *fmt, ...) MN_PRINTF(3, 4);
@@ -635,8 +637,15 @@ reject(walk_t *w, const char *path, const char *fmt, ...)
    msg = g_strdup_vprintf(fmt, ap);
    va_end(ap);
    r.path = g_strdup(path);
-   r.message =
-      g_strdup_printf("document %s, field \"%s\": %s", mn_rowset_doc_id_json(w->rs), path, msg);
+   if (w->col) {
+      /* the target column too: two columns may read one path */
+      r.message = g_strdup_printf("document %s, field \"%s\", column \"%s.%s\": %s",
+                                  mn_rowset_doc_id_json(w->rs), path, w->col_entry->table,
+                                  w->col->name, msg);
+   } else {
+      r.message =
+         g_strdup_printf("document %s, field \"%s\": %s", mn_rowset_doc_id_json(w->rs), path, msg);
+   }
    g_free(msg);
    g_array_append_val(w->rs->rejects, r);
    w->rejected = true;
@@ -1005,14 +1014,13 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
       }
       return true;
    }
-   /* A target in the collection being loaded is always deferred, even once accepted or
-    * already in the target: its batch may still be refused by PostgreSQL
-    * (mn_pg_sink_flush), or it may be rejected now and lose its rows later in the pass;
-    * the deferred update at the end of the collection sets the reference only where the
-    * target row exists then. */
-   if ((size_t)c->ref_collection == w->coll_index ||
-       ((size_t)c->ref_collection > w->coll_index && !uuid_set_has(rs->target_ids, &ref) &&
-        !uuid_set_has(rs->accepted, &ref))) {
+   /* A target loaded in this collection's pass is deferred even once accepted: its batch
+    * may still be refused by PostgreSQL (mn_pg_sink_flush), and the deferred update sets
+    * the reference only where the target row exists.  A target already in the target is
+    * set at once; should the pass remove it (rejected now), the references to it are
+    * cleared at the end (mn_pg_sink_sweep_references). */
+   if ((size_t)c->ref_collection >= w->coll_index && !uuid_set_has(rs->target_ids, &ref) &&
+       ((size_t)c->ref_collection == w->coll_index || !uuid_set_has(rs->accepted, &ref))) {
       deferred_t d;
       d.table = (size_t)e->table_index;
       d.column = (size_t)c->table_column;
@@ -1321,13 +1329,19 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
    mn_uuid_format(&ctx->id, idbuf);
    set_text(w, &r, 0, idbuf, MN_UUID_TEXT_LEN);
    for (size_t i = 0; i < e->n_columns && keep; i++) {
+      w->col_entry = e;
+      w->col = &e->columns[i];
       keep = eval_column(w, ctx, e, &e->columns[i], &r);
       ctx = &w->ctxs.items[ci];
    }
    for (size_t i = 0; shape && i < shape->n_columns && keep; i++) {
+      w->col_entry = e;
+      w->col = &shape->columns[i];
       keep = eval_column(w, ctx, e, &shape->columns[i], &r);
       ctx = &w->ctxs.items[ci];
    }
+   w->col = NULL;
+   w->col_entry = NULL;
    if (keep && e->n_unique && unique_key_complete(e, &r)) {
       GString *k = g_string_new(NULL);
       g_string_append_printf(k, "%d", e->table_index);

@@ -545,7 +545,7 @@ expect_err "run, a value too long for varchar(8)" \
   "mongonorm: 1 document(s) rejected; see \"$work/own/rejects.jsonl\""
 got=$(/usr/bin/python3 -c 'import json,sys; [print(json.loads(l)["reason"]) for l in open(sys.argv[1])]' \
   "$work/own/rejects.jsonl")
-want='document { "$oid" : "64b000000000000000000002" }, field "code": text longer than column things.code varchar(8): 9 characters'
+want='document { "$oid" : "64b000000000000000000002" }, field "code", column "things.code": text longer than column things.code varchar(8): 9 characters'
 if [ "$got" = "$want" ]; then pass "run, varchar(8): the reject names table.column"; else fail "run, varchar(8): reason"; diag reason "$want" "$got"; fi
 # numeric(12,1) would round 21.95: NULL and counted (on_invalid: null), never 22.0
 # (a mapping that declares scale: 1 rounds it itself, and counts it).
