@@ -329,6 +329,9 @@ typedef struct {
    rejects_t *rejects;
    mn_stats_t *stats;
    bool load_rejected; /* PostgreSQL refused a document of the collection being loaded */
+   mn_idset_t *forced; /* the pass's set of documents to convert again (pass_t.forced) */
+   mn_idset_t *reread; /* ... and of documents already passed to read again (pass_t.reread) */
+   GHashTable *window; /* pass_t.window */
 } run_t;
 
 static bool check_deletions(const run_t *r, const char *collection, size_t recorded, size_t gone,
@@ -555,6 +558,16 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPt
       r->load_rejected = true;
    }
    mn_pg_sink_clear_load_rejects(r->sink);
+   for (size_t i = 0; r->forced && i < mn_pg_sink_n_taken(r->sink); i++) {
+      const mn_uuid_t *taken = mn_pg_sink_taken(r->sink, i);
+      /* read already in this batch (skipped as unchanged): read again at the end */
+      if (r->window && g_hash_table_contains(r->window, taken->bytes)) {
+         mn_idset__add(r->reread, taken->bytes);
+      } else {
+         mn_idset__add(r->forced, taken->bytes);
+      }
+   }
+   mn_pg_sink_clear_taken(r->sink);
    counts->loaded += *pending >= n ? *pending - n : 0;
    *pending = 0;
    return ok;
@@ -602,9 +615,34 @@ typedef struct {
    GHashTable *processed; /* ids handled in this pass (watermark mode reads twice) */
    mn_idset_t seen_ids;   /* _ids read in this pass: a second document with one is rejected */
    mn_idset_t forced;     /* unchanged documents whose outcome the claims pass changed */
+   mn_idset_t reread;     /* unchanged documents passed already that lost a row: again */
    GPtrArray *retry;      /* documents PostgreSQL refused, tried again at the end */
-   bool lost_members;     /* a document loaded before is rejected now */
+   GHashTable *window;    /* documents read since the last flush -> position (1-based) */
+   guint position;
+   bool lost_members; /* a document loaded before is rejected now */
 } pass_t;
+
+/*
+ * For the sink (see mn_pg_sink_set_seen()): does `holder` come before `doc` in the
+ * source?  Documents read since the last flush have their position in the window; one
+ * read before comes first; one not read yet comes later.  In watermark mode, documents
+ * not read are unchanged ones, anywhere in the source: first.
+ */
+static bool
+pass_comes_first(void *ctx, const mn_uuid_t *holder, const mn_uuid_t *doc)
+{
+   const pass_t *p = ctx;
+   gpointer h = g_hash_table_lookup(p->window, holder->bytes);
+   gpointer d = g_hash_table_lookup(p->window, doc->bytes);
+
+   if (p->processed) {
+      return true;
+   }
+   if (h && d) {
+      return GPOINTER_TO_UINT(h) < GPOINTER_TO_UINT(d);
+   }
+   return h != NULL || mn_idset__has(&p->seen_ids, holder->bytes);
+}
 
 /* Whether a recorded document can be skipped: same bytes, same conversion context, and
  * not marked by the claims pass. */
@@ -664,6 +702,9 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    if (has_id) {
       mn_uuid_t id;
       mn_uuid_from_value(&idit, &id);
+      if (!p->processed && !g_hash_table_contains(p->window, id.bytes)) {
+         g_hash_table_insert(p->window, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(++p->position));
+      }
       if (p->processed) {
          if (g_hash_table_contains(p->processed, id.bytes)) {
             return true; /* read twice in watermark mode: once is enough */
@@ -764,6 +805,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
          if (!flush(r, p->c, p->counts, &p->pending, p->retry, error)) {
             return false;
          }
+         g_hash_table_remove_all(p->window);
       }
       if (r->opts->progress && (p->counts->read & 255) == 0) {
          uint64_t done, total;
@@ -964,6 +1006,38 @@ retry_refused(pass_t *p, mn_error_t *error)
 {
    run_t *r = p->r;
 
+   if (p->reread.count || p->reread.has_zero) {
+      /* unchanged documents a later batch took a row from: read them again */
+      mn_cursor_t *cur = mn_source_find(r->src, p->name, NULL, error);
+      mn_cursor_status_t st;
+      const bson_t *doc;
+      mn_idset_t done;
+      if (!cur) {
+         return false;
+      }
+      mn_idset__init(&done);
+      while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
+         bson_iter_t it;
+         mn_uuid_t id;
+         if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
+            mn_uuid_from_value(&it, &id);
+            /* once each: a later duplicate _id stays rejected */
+            if (mn_idset__has(&p->reread, id.bytes) && mn_idset__add(&done, id.bytes) &&
+                p->counts->loaded && p->counts->unchanged) {
+               p->counts->loaded--;
+               p->counts->unchanged--;
+               g_ptr_array_add(p->retry, bson_copy(doc));
+            }
+         }
+      }
+      mn_idset__cleanup(&done);
+      if (st == MN_CURSOR_ERROR) {
+         mn_cursor_error(cur, error);
+         mn_cursor_destroy(cur);
+         return false;
+      }
+      mn_cursor_destroy(cur);
+   }
    for (guint i = 0; i < p->retry->len; i++) {
       const bson_t *doc = g_ptr_array_index(p->retry, i);
       uint8_t digest[MN_DIGEST_SIZE];
@@ -1027,6 +1101,12 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    mn_idset__init(&p.seen_ids);
    mn_idset__init(&p.forced);
    p.retry = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
+   r->forced = &p.forced;
+   mn_idset__init(&p.reread);
+   r->reread = &p.reread;
+   p.window = mn_uuid__table_new(NULL);
+   r->window = p.window;
+   mn_pg_sink_set_seen(r->sink, pass_comes_first, &p);
    for (size_t t = 0; t < n_tables; t++) {
       if (mn_mapping_table_collection(m, t) == c) {
          (void)mn_stats_table(r->stats, mn_mapping_table_name(m, t));
@@ -1111,8 +1191,16 @@ cleanup:
    }
    mn_doc_state_destroy(p.state);
    mn_idset__cleanup(&p.seen_ids);
+   mn_pg_sink_set_seen(r->sink, NULL, NULL);
+   r->forced = NULL;
+   r->reread = NULL;
+   r->window = NULL;
+   mn_idset__cleanup(&p.reread);
    mn_idset__cleanup(&p.forced);
    g_ptr_array_free(p.retry, TRUE);
+   if (p.window) {
+      g_hash_table_destroy(p.window);
+   }
    mn_cursor_destroy(cur);
    mn_rowset_destroy(p.rows);
    return ok;

@@ -73,11 +73,16 @@ struct mn_pg_sink {
    GString *state;    /* COPY text: mongonorm.documents rows of the batch */
    char *qcollection; /* the collection name as an SQL literal */
    uint64_t pending_deleted_docs;
-   int32_t context;      /* the collection's conversion context (mn_state_enter_context) */
-   GArray *segs;         /* seg_t per queued document */
-   GArray *seg_offsets;  /* size_t per segment and table: byte offset, then row offset */
-   GArray *load_rejects; /* load_reject_t of the last flushes, until taken */
-   size_t doc_bytes;     /* bytes of the queued document copies */
+   int32_t context; /* the collection's conversion context (mn_state_enter_context) */
+   bool (*seen)(void *ctx, const mn_uuid_t *holder,
+                const mn_uuid_t *doc); /* does holder come before doc in the source? */
+   void *seen_ctx;
+   GArray *pending_taken; /* mn_uuid_t: documents whose rows the open transaction takes */
+   GArray *taken;         /* ... committed: to be converted again (mn_pg_sink_taken) */
+   GArray *segs;          /* seg_t per queued document */
+   GArray *seg_offsets;   /* size_t per segment and table: byte offset, then row offset */
+   GArray *load_rejects;  /* load_reject_t of the last flushes, until taken */
+   size_t doc_bytes;      /* bytes of the queued document copies */
    /* the last failed statement: SQLSTATE and what it names (no values) */
    char sqlstate[6];
    char failed_table[160];
@@ -401,6 +406,8 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    s->segs = g_array_new(FALSE, FALSE, sizeof(seg_t));
    s->seg_offsets = g_array_new(FALSE, FALSE, sizeof(size_t));
    s->load_rejects = g_array_new(FALSE, FALSE, sizeof(load_reject_t));
+   s->pending_taken = g_array_new(FALSE, FALSE, sizeof(mn_uuid_t));
+   s->taken = g_array_new(FALSE, FALSE, sizeof(mn_uuid_t));
    for (size_t i = 0; i < m->n_tables; i++) {
       const mn_table_t *t = &m->tables[i];
       tbl_t *tb = &s->tables[i];
@@ -484,6 +491,10 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
    if (s->load_rejects) {
       mn_pg_sink_clear_load_rejects(s);
       g_array_free(s->load_rejects, TRUE);
+   }
+   if (s->taken) {
+      g_array_free(s->pending_taken, TRUE);
+      g_array_free(s->taken, TRUE);
    }
    g_free(s->tables);
    g_free(s->direct);
@@ -1045,17 +1056,20 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    tbl_t *tb = &s->tables[t];
    char *sql;
    PGresult *res;
-   bool clash;
+   bool clash = false;
 
    if (mt->is_primary || mt->doc_id_column <= 0) {
       return true;
    }
-   sql = g_strdup_printf("SELECT 1 FROM %s s JOIN %s t ON t.%s = s.%s WHERE t.%s <> s.%s "
+   /* the holders of staged row ids, outside the batch; then row ids two documents of the
+    * batch stage (NULL holder) */
+   sql = g_strdup_printf("SELECT DISTINCT t.%s, s.%s FROM %s s JOIN %s t ON t.%s = s.%s "
+                         "WHERE t.%s <> s.%s "
                          "AND NOT EXISTS (SELECT 1 FROM mn_stage_docs d WHERE d.id = t.%s) "
-                         "UNION ALL (SELECT 1 FROM %s GROUP BY %s HAVING count(DISTINCT %s) > 1) "
-                         "LIMIT 1",
-                         tb->stage, tb->qname, tb->qkey, tb->qkey, tb->qdoc, tb->qdoc, tb->qdoc,
-                         tb->stage, tb->qkey, tb->qdoc);
+                         "UNION ALL (SELECT NULL, NULL FROM %s GROUP BY %s "
+                         "HAVING count(DISTINCT %s) > 1 LIMIT 1)",
+                         tb->qdoc, tb->qdoc, tb->stage, tb->qname, tb->qkey, tb->qkey, tb->qdoc,
+                         tb->qdoc, tb->qdoc, tb->stage, tb->qkey, tb->qdoc);
    res = PQexec(s->conn, sql);
    g_free(sql);
    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -1064,7 +1078,20 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
       PQclear(res);
       return false;
    }
-   clash = PQntuples(res) > 0;
+   for (int r = 0; r < PQntuples(res) && !clash; r++) {
+      mn_uuid_t holder, stager;
+      /* A holder the pass has not reached yet comes later in the source: this document is
+       * the first to carry the sub-document, so it takes the row, and the holder is
+       * converted again when its turn comes (and refused).  A holder already passed, or
+       * two documents of the batch: the later one is refused. */
+      if (PQgetisnull(res, r, 0) || !mn_uuid_parse(PQgetvalue(res, r, 0), &holder) ||
+          !mn_uuid_parse(PQgetvalue(res, r, 1), &stager) || !s->seen ||
+          s->seen(s->seen_ctx, &holder, &stager)) {
+         clash = true;
+      } else {
+         g_array_append_val(s->pending_taken, holder);
+      }
+   }
    PQclear(res);
    if (clash) {
       snprintf(s->sqlstate, sizeof s->sqlstate, "23505");
@@ -1076,6 +1103,33 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
       return false;
    }
    return true;
+}
+
+void
+mn_pg_sink_set_seen(mn_pg_sink_t *s,
+                    bool (*seen)(void *ctx, const mn_uuid_t *holder, const mn_uuid_t *doc),
+                    void *ctx)
+{
+   s->seen = seen;
+   s->seen_ctx = ctx;
+}
+
+size_t
+mn_pg_sink_n_taken(const mn_pg_sink_t *s)
+{
+   return s->taken->len;
+}
+
+const mn_uuid_t *
+mn_pg_sink_taken(const mn_pg_sink_t *s, size_t i)
+{
+   return &g_array_index(s->taken, mn_uuid_t, i);
+}
+
+void
+mn_pg_sink_clear_taken(mn_pg_sink_t *s)
+{
+   g_array_set_size(s->taken, 0);
 }
 
 /* Merge mode, after the staging COPYs: deletions, then each table, then the records. */
@@ -1189,6 +1243,7 @@ apply_view(mn_pg_sink_t *s, const view_t *v, mn_error_t *error)
 
    s->sqlstate[0] = '\0';
    s->failed_table[0] = '\0';
+   g_array_set_size(s->pending_taken, 0);
    if (!exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'", "could not start a batch", error)) {
       goto cleanup;
    }
@@ -1204,6 +1259,7 @@ apply_view(mn_pg_sink_t *s, const view_t *v, mn_error_t *error)
    if (!exec_ok(s, "COMMIT", "could not commit a batch", error)) {
       goto rollback;
    }
+   g_array_append_vals(s->taken, s->pending_taken->data, s->pending_taken->len);
    for (size_t t = 0; t < s->n_tables; t++) {
       mn_table_counts_t *c = mn_stats_table(s->stats, s->m->tables[t].name);
       c->inserted += deltas[t].inserted;

@@ -189,6 +189,27 @@ size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
  */
 bool mn_pg_sink_flush(mn_pg_sink_t *sink, mn_error_t *error);
 
+/**
+ * Tell the sink the source's order: seen(ctx, holder, doc) is true when document
+ * `holder` comes before document `doc` in the collection's stream.  When a staged row id
+ * of `doc` (a sub-document `_id`) belongs to another document, a holder that comes first
+ * keeps it and `doc` is refused; a holder that comes later loses the row to `doc` (as a
+ * fresh load would give it) and is listed by mn_pg_sink_taken(), to be converted again
+ * when the pass reaches it.  Without it (NULL), the holder always keeps the row.
+ */
+void mn_pg_sink_set_seen(mn_pg_sink_t *sink,
+                         bool (*seen)(void *ctx, const mn_uuid_t *holder, const mn_uuid_t *doc),
+                         void *ctx);
+
+/** Documents whose rows committed batches took (see mn_pg_sink_set_seen()). */
+size_t mn_pg_sink_n_taken(const mn_pg_sink_t *sink);
+
+/** The i-th of them (i < mn_pg_sink_n_taken()); borrowed until the next clear. */
+const mn_uuid_t *mn_pg_sink_taken(const mn_pg_sink_t *sink, size_t i);
+
+/** Forget the documents listed by mn_pg_sink_taken(). */
+void mn_pg_sink_clear_taken(mn_pg_sink_t *sink);
+
 /** Documents the flushes since the last mn_pg_sink_clear_load_rejects() could not load. */
 size_t mn_pg_sink_n_load_rejects(const mn_pg_sink_t *sink);
 
