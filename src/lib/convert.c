@@ -545,6 +545,18 @@ mn_converter_mark_accepted(mn_converter_t *c, size_t collection, const mn_uuid_t
 }
 
 void
+mn_converter_forget_loaded(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
+{
+   if (collection < c->m->n_collections) {
+      coll_state_t *cs = &c->colls[collection];
+      if (cs->target_ids) {
+         g_hash_table_remove(cs->target_ids, id->bytes);
+      }
+      g_hash_table_remove(cs->accepted, id->bytes);
+   }
+}
+
+void
 mn_converter_mark_rejected(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
 {
    if (collection < c->m->n_collections) {

@@ -19,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* pass_t.window values: position << 1, and this bit when the document was skipped */
+#define WINDOW_SKIPPED 1u
+
 static double
 now_seconds(void)
 {
@@ -547,6 +550,8 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPt
       char kind[300];
 
       mn_pg_sink_load_reject(r->sink, i, &id, &id_json, &doc, &reason);
+      mn_converter_forget_loaded(r->conv, c, id);
+      r->load_rejected = true; /* references to it may need clearing at the end */
       if (retry && doc) {
          g_ptr_array_add(retry, bson_copy(doc));
          continue;
@@ -560,8 +565,10 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPt
    mn_pg_sink_clear_load_rejects(r->sink);
    for (size_t i = 0; r->forced && i < mn_pg_sink_n_taken(r->sink); i++) {
       const mn_uuid_t *taken = mn_pg_sink_taken(r->sink, i);
-      /* read already in this batch (skipped as unchanged): read again at the end */
-      if (r->window && g_hash_table_contains(r->window, taken->bytes)) {
+      /* read already in this batch and skipped as unchanged: read again at the end (one
+       * converted in this batch is judged by its own load) */
+      if (r->window &&
+          (GPOINTER_TO_UINT(g_hash_table_lookup(r->window, taken->bytes)) & WINDOW_SKIPPED)) {
          mn_idset__add(r->reread, taken->bytes);
       } else {
          mn_idset__add(r->forced, taken->bytes);
@@ -622,6 +629,18 @@ typedef struct {
    bool lost_members; /* a document loaded before is rejected now */
 } pass_t;
 
+/* Mark a document of the window as skipped (unchanged, not converted). */
+static void
+window_skipped(pass_t *p, const mn_uuid_t *id)
+{
+   gpointer v;
+
+   if (!p->processed && (v = g_hash_table_lookup(p->window, id->bytes))) {
+      g_hash_table_insert(p->window, g_memdup2(id->bytes, 16),
+                          GUINT_TO_POINTER(GPOINTER_TO_UINT(v) | WINDOW_SKIPPED));
+   }
+}
+
 /*
  * For the sink (see mn_pg_sink_set_seen()): does `holder` come before `doc` in the
  * source?  Documents read since the last flush have their position in the window; one
@@ -639,7 +658,7 @@ pass_comes_first(void *ctx, const mn_uuid_t *holder, const mn_uuid_t *doc)
       return true;
    }
    if (h && d) {
-      return GPOINTER_TO_UINT(h) < GPOINTER_TO_UINT(d);
+      return GPOINTER_TO_UINT(h) >> 1 < GPOINTER_TO_UINT(d) >> 1;
    }
    return h != NULL || mn_idset__has(&p->seen_ids, holder->bytes);
 }
@@ -703,7 +722,8 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
       mn_uuid_t id;
       mn_uuid_from_value(&idit, &id);
       if (!p->processed && !g_hash_table_contains(p->window, id.bytes)) {
-         g_hash_table_insert(p->window, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(++p->position));
+         g_hash_table_insert(p->window, g_memdup2(id.bytes, 16),
+                             GUINT_TO_POINTER(++p->position << 1));
       }
       if (p->processed) {
          if (g_hash_table_contains(p->processed, id.bytes)) {
@@ -732,12 +752,14 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
          mn_stats_count_reject(r->stats, p->name,
                                reason_kind_of(entry->reject_path ? entry->reject_path : "",
                                               entry->reason, kind, sizeof kind));
+         window_skipped(p, &id);
          return reject_unchanged(r->rejects, p->name, doc, entry, error);
       }
       if (entry && !entry->rejected && unchanged(p, entry, &id, digest)) {
          p->counts->read++;
          p->counts->loaded++;
          p->counts->unchanged++;
+         window_skipped(p, &id);
          mn_converter_mark_accepted(r->conv, p->c, &id);
          for (size_t t = 0; t < n_tables && entry->row_counts; t++) {
             mn_stats_table(r->stats, mn_mapping_table_name(m, t))->unchanged +=

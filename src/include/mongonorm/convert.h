@@ -105,6 +105,13 @@ void mn_converter_end_claims(mn_converter_t *conv, size_t collection);
 /** Record a document as accepted without converting it (unchanged since the last run). */
 void mn_converter_mark_accepted(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
+/**
+ * Forget that a document is loaded: PostgreSQL refused it (its rows are gone from the
+ * target for now).  References to it converted from now on are deferred, so they are set
+ * only if it is loaded after all.
+ */
+void mn_converter_forget_loaded(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
+
 /** Record a document as rejected without converting it (unchanged since it was rejected). */
 void mn_converter_mark_rejected(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
