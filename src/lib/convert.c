@@ -491,17 +491,23 @@ mn_converter_begin_claims(mn_converter_t *c, size_t collection)
    c->claiming = true;
 }
 
+/* The keys the target holds for doc in table t, when t is keyed run-wide by collection. */
+static GPtrArray *
+held_keys(const mn_converter_t *c, size_t collection, size_t t, const mn_uuid_t *doc)
+{
+   if (!c->held[t] || !collection_keys_table(c, collection, t)) {
+      return NULL;
+   }
+   return g_hash_table_lookup(c->held[t], doc->bytes);
+}
+
 bool
 mn_converter_claim_held(mn_converter_t *c, size_t collection, const mn_uuid_t *doc)
 {
    /* first: would any of its keys collide with an earlier claim? */
    for (size_t t = 0; t < c->m->n_tables; t++) {
-      GPtrArray *keys;
-      if (!c->held[t] || !collection_keys_table(c, collection, t) ||
-          !(keys = g_hash_table_lookup(c->held[t], doc->bytes))) {
-         continue;
-      }
-      for (guint i = 0; i < keys->len; i++) {
+      GPtrArray *keys = held_keys(c, collection, t, doc);
+      for (guint i = 0; keys && i < keys->len; i++) {
          const uint8_t *holder = g_hash_table_lookup(c->unique[t], g_ptr_array_index(keys, i));
          if (holder && memcmp(holder, doc->bytes, 16) != 0) {
             return false;
@@ -509,12 +515,8 @@ mn_converter_claim_held(mn_converter_t *c, size_t collection, const mn_uuid_t *d
       }
    }
    for (size_t t = 0; t < c->m->n_tables; t++) {
-      GPtrArray *keys;
-      if (!c->held[t] || !collection_keys_table(c, collection, t) ||
-          !(keys = g_hash_table_lookup(c->held[t], doc->bytes))) {
-         continue;
-      }
-      for (guint i = 0; i < keys->len; i++) {
+      GPtrArray *keys = held_keys(c, collection, t, doc);
+      for (guint i = 0; keys && i < keys->len; i++) {
          g_hash_table_replace(c->unique[t], g_strdup(g_ptr_array_index(keys, i)),
                               g_memdup2(doc->bytes, 16));
       }

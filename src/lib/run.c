@@ -268,6 +268,18 @@ reason_kind(const mn_rowset_t *rows, char *buf, size_t size)
    return reason_kind_of(path, message, buf, size);
 }
 
+/* The start of a reject line: the collection and the document's _id. */
+static void
+reject_line_begin(bson_t *line, const char *collection, const bson_t *doc)
+{
+   bson_iter_t id;
+
+   BSON_APPEND_UTF8(line, "collection", collection);
+   if (bson_iter_init_find(&id, doc, "_id")) {
+      bson_append_iter(line, "_id", 3, &id);
+   }
+}
+
 /*
  * A rejected document whose bytes did not change since the run that rejected it: not
  * converted again; its line names the recorded reason and says it is unchanged (the full
@@ -278,13 +290,9 @@ reject_unchanged(rejects_t *r, const char *collection, const bson_t *doc,
                  const mn_doc_entry_t *entry, mn_error_t *error)
 {
    bson_t line = BSON_INITIALIZER;
-   bson_iter_t id;
    bool ok;
 
-   BSON_APPEND_UTF8(&line, "collection", collection);
-   if (bson_iter_init_find(&id, doc, "_id")) {
-      bson_append_iter(&line, "_id", 3, &id);
-   }
+   reject_line_begin(&line, collection, doc);
    BSON_APPEND_UTF8(&line, "path", entry->reject_path ? entry->reject_path : "");
    BSON_APPEND_UTF8(&line, "reason", entry->reason ? entry->reason : "rejected");
    BSON_APPEND_BOOL(&line, "unchanged", true);
@@ -301,13 +309,9 @@ static bool
 reject_duplicate_id(rejects_t *r, const char *collection, const bson_t *doc, mn_error_t *error)
 {
    bson_t line = BSON_INITIALIZER;
-   bson_iter_t id;
    bool ok;
 
-   BSON_APPEND_UTF8(&line, "collection", collection);
-   if (bson_iter_init_find(&id, doc, "_id")) {
-      bson_append_iter(&line, "_id", 3, &id);
-   }
+   reject_line_begin(&line, collection, doc);
    BSON_APPEND_UTF8(&line, "path", "_id");
    BSON_APPEND_UTF8(&line, "reason", DUPLICATE_ID_REASON);
    if (bson_validate(doc, BSON_VALIDATE_UTF8, NULL)) {

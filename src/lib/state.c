@@ -203,9 +203,10 @@ mn_doc_state_find(mn_doc_state_t *st, const mn_uuid_t *id)
    return st ? g_hash_table_lookup(st->entries, id->bytes) : NULL;
 }
 
-void
-mn_doc_state_foreach(mn_doc_state_t *st,
-                     void (*fn)(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *e), void *ctx)
+/* Call fn for every entry, or only for those not marked seen. */
+static void
+foreach_entry(mn_doc_state_t *st, bool unseen_only,
+              void (*fn)(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *e), void *ctx)
 {
    GHashTableIter it;
    gpointer k, v;
@@ -216,9 +217,19 @@ mn_doc_state_foreach(mn_doc_state_t *st,
    g_hash_table_iter_init(&it, st->entries);
    while (g_hash_table_iter_next(&it, &k, &v)) {
       mn_uuid_t id;
+      if (unseen_only && ((mn_doc_entry_t *)v)->seen) {
+         continue;
+      }
       memcpy(id.bytes, k, 16);
       fn(ctx, &id, v);
    }
+}
+
+void
+mn_doc_state_foreach(mn_doc_state_t *st,
+                     void (*fn)(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *e), void *ctx)
+{
+   foreach_entry(st, false, fn, ctx);
 }
 
 void
@@ -226,21 +237,7 @@ mn_doc_state_foreach_unseen(mn_doc_state_t *st,
                             void (*fn)(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *e),
                             void *ctx)
 {
-   GHashTableIter it;
-   gpointer k, v;
-
-   if (!st) {
-      return;
-   }
-   g_hash_table_iter_init(&it, st->entries);
-   while (g_hash_table_iter_next(&it, &k, &v)) {
-      mn_doc_entry_t *e = v;
-      if (!e->seen) {
-         mn_uuid_t id;
-         memcpy(id.bytes, k, 16);
-         fn(ctx, &id, e);
-      }
-   }
+   foreach_entry(st, true, fn, ctx);
 }
 
 bool
