@@ -37,3 +37,5 @@ run_suite "$top/build"
 echo "== tests (ASan + UBSan)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_suite "$top/build-asan" -DCMAKE_BUILD_TYPE=Debug -DMN_SANITIZE=address,undefined
+echo "== fuzz (libFuzzer, ${MN_FUZZ_SECONDS:-20} s per harness)"
+bash tests/fuzz/run.sh "${MN_FUZZ_SECONDS:-20}"
