@@ -9,12 +9,17 @@
  * One document per line is read line by line, so a broken line costs that
  * line only.  The other two are cut into top-level objects by counting
  * brackets outside strings, one object at a time: the file is never held in
- * memory whole.  Each record is parsed with libbson's bson_init_from_json().
+ * memory whole.  Each record is parsed with libbson's bson_init_from_json(),
+ * after ejson_check.c has checked its Extended JSON type wrappers strictly
+ * (libbson reads {"$numberDouble": "7abc"} as 7 and 2023-02-29 as March 1st).
  *
- * A record that does not parse yields MN_CURSOR_BAD located at the line where
- * it starts ("users.json line 7") and reading goes on with the next one.
+ * A record that does not parse, or holds a malformed wrapper, yields
+ * MN_CURSOR_BAD located at the line where it starts ("users.json line 7") and
+ * reading goes on with the next one.
  */
 #include "source_private.h"
+
+#include "ejson_check.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -317,6 +322,8 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
    rec_status_t status;
    const char *text;
    size_t len;
+   char *why = NULL;
+   mn_cursor_status_t bad;
 
    if (c->has_projected) {
       bson_destroy(&c->projected);
@@ -369,6 +376,11 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
    }
    if (!single_object(text, len)) {
       return json_bad(cursor, c->rec_line, "invalid JSON: text after the end of the document");
+   }
+   if (!mn_ejson__check(text, len, &why)) {
+      bad = json_bad(cursor, c->rec_line, why);
+      bson_free(why);
+      return bad;
    }
    if (!bson_init_from_json(&c->doc, text, (ssize_t)len, &berr)) {
       snprintf(reason, sizeof reason, "invalid JSON: %s", berr.message);
