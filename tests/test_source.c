@@ -516,7 +516,8 @@ test_source_dump_bad_records(void **state)
    mn_cursor_destroy(cursor);
    mn_source_destroy(source);
 
-   /* An impossible length: one BAD for the rest of the file, then END. */
+   /* An impossible length: one BAD for the 4 bytes, then reading resumes at the next
+    * document (it used to drop the rest of the file). */
    bson_free(blob);
    blob = bson_blob(f->docs, N_DOCS, &len, offsets);
    memcpy(bad_len, blob, offsets[1]);
@@ -528,6 +529,13 @@ test_source_dump_bad_records(void **state)
    expect_doc(cursor, f->docs[0], false);
    expect_bad(cursor, location, "invalid document length 2");
    assert_int_equal(strncmp(mn_cursor_bad(cursor)->raw, "02000000", 8), 0);
+   assert_int_equal(mn_cursor_bad(cursor)->offset, offsets[1]);
+   assert_int_equal(mn_cursor_bad(cursor)->skipped, 4);
+   assert_string_equal(mn_cursor_bad(cursor)->file, "users.bson");
+   assert_null(mn_cursor_bad(cursor)->kept);
+   for (size_t i = 1; i < N_DOCS; i++) {
+      expect_doc(cursor, f->docs[i], false);
+   }
    expect_end(cursor);
    mn_cursor_destroy(cursor);
    mn_source_destroy(source);

@@ -30,6 +30,7 @@ enum {
    EXIT_PG = 5,
    EXIT_IO = 6,
    EXIT_LOCKED = 7,
+   EXIT_UNREADABLE = 8, /* the run completed, but parts of the source could not be read */
    EXIT_INTERNAL = 70
 };
 
@@ -50,7 +51,8 @@ static const char USAGE[] =
    "environment variables apply.  MongoDB: --source takes a mongodb:// URI (or\n"
    "MONGODB_URI), a mongodump folder, or a folder of mongoexport .json files.\n"
    "Exit codes: 0 done, 1 done with rejected documents, 2 usage, 3 mapping, 4 source,\n"
-   "5 PostgreSQL, 6 file I/O, 7 target locked by another run.\n";
+   "5 PostgreSQL, 6 file I/O, 7 target locked by another run, 8 done but parts of\n"
+   "the source could not be read.\n";
 
 static const char USAGE_INIT[] =
    "usage: mongonorm init [--pg CONNINFO] (--sql-dir DIR | --mapping FILE)\n"
@@ -453,6 +455,17 @@ cmd_run(int argc, char **argv)
    if (rc == EXIT_REJECTS) {
       fprintf(stderr, "mongonorm: %llu document(s) rejected; see \"%s\"\n",
               (unsigned long long)mn_stats_total_rejected(stats), opts.reject_path);
+   }
+   if (mn_stats_total_skipped_spans(stats)) {
+      /* never the ordinary 1: bytes of the source are not in the target nor a document
+       * in the reject file */
+      char *text = mn_stats_skipped_text(stats);
+      for (char *line = text, *nl; *line; line = nl + 1) {
+         nl = strchr(line, '\n');
+         fprintf(stderr, "mongonorm: %.*s\n", (int)(nl - line), line);
+      }
+      bson_free(text);
+      rc = EXIT_UNREADABLE;
    }
    mn_stats_destroy(stats);
    return rc;

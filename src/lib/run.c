@@ -179,6 +179,17 @@ reject_bad(rejects_t *r, const char *collection, const mn_cursor_bad_t *bad, mn_
    BSON_APPEND_UTF8(&line, "path", "");
    BSON_APPEND_UTF8(&line, "reason", bad->reason ? bad->reason : "record does not parse");
    BSON_APPEND_UTF8(&line, "location", bad->location ? bad->location : "");
+   if (bad->skipped) {
+      /* an unreadable span of a .bson file: where it is, and where its bytes are kept */
+      BSON_APPEND_UTF8(&line, "file", bad->file ? bad->file : "");
+      BSON_APPEND_INT64(&line, "offset", (int64_t)bad->offset);
+      BSON_APPEND_INT64(&line, "length", (int64_t)bad->skipped);
+      if (bad->kept) {
+         BSON_APPEND_UTF8(&line, "kept", bad->kept);
+      } else {
+         BSON_APPEND_NULL(&line, "kept");
+      }
+   }
    if (bad->raw && bson_utf8_validate(bad->raw, strlen(bad->raw), false)) {
       BSON_APPEND_UTF8(&line, "raw", bad->raw);
    } else if (bad->raw) {
@@ -814,13 +825,25 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
    size_t batch_bytes = r->opts->batch_bytes ? r->opts->batch_bytes : (size_t)16 << 20;
    mn_cursor_status_t st;
    const bson_t *doc;
+   char skipped_dir[4096];
 
+   /* unreadable spans of a .bson file are kept whole next to the reject file */
+   snprintf(skipped_dir, sizeof skipped_dir, "%s.skipped",
+            r->rejects->path ? r->rejects->path : "mongonorm-rejects.jsonl");
+   mn_cursor_keep_skipped(cur, skipped_dir, p->name);
    while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
       if (st == MN_CURSOR_BAD) {
+         const mn_cursor_bad_t *bad = mn_cursor_bad(cur);
          p->counts->read++;
          p->counts->rejected++;
-         mn_stats_count_reject(r->stats, p->name, "(record): does not parse");
-         if (!reject_bad(r->rejects, p->name, mn_cursor_bad(cur), error)) {
+         if (bad->skipped) {
+            mn_stats_count_skipped(r->stats, p->name, bad->file, bad->skipped,
+                                   bad->kept ? skipped_dir : NULL);
+            mn_stats_count_reject(r->stats, p->name, "(record): unreadable bytes skipped");
+         } else {
+            mn_stats_count_reject(r->stats, p->name, "(record): does not parse");
+         }
+         if (!reject_bad(r->rejects, p->name, bad, error)) {
             return false;
          }
       } else if (!process_document(p, doc, error)) {

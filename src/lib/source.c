@@ -36,9 +36,13 @@ clear_bad(mn_cursor_t *cursor)
    bson_free(cursor->bad_location);
    bson_free(cursor->bad_reason);
    bson_free(cursor->bad_raw);
+   bson_free(cursor->bad_file);
+   bson_free(cursor->bad_kept);
    cursor->bad_location = NULL;
    cursor->bad_reason = NULL;
    cursor->bad_raw = NULL;
+   cursor->bad_file = NULL;
+   cursor->bad_kept = NULL;
    memset(&cursor->bad, 0, sizeof cursor->bad);
 }
 
@@ -81,6 +85,27 @@ mn_cursor__set_bad(mn_cursor_t *cursor, const char *location, const char *reason
    cursor->bad.location = cursor->bad_location;
    cursor->bad.reason = cursor->bad_reason;
    cursor->bad.raw = cursor->bad_raw;
+}
+
+void
+mn_cursor__set_skipped(mn_cursor_t *cursor, const char *file, uint64_t offset, uint64_t length,
+                       const char *kept)
+{
+   cursor->bad_file = bson_strdup(file);
+   cursor->bad_kept = kept ? bson_strdup(kept) : NULL;
+   cursor->bad.file = cursor->bad_file;
+   cursor->bad.offset = offset;
+   cursor->bad.skipped = length;
+   cursor->bad.kept = cursor->bad_kept;
+}
+
+void
+mn_cursor_keep_skipped(mn_cursor_t *cursor, const char *dir, const char *prefix)
+{
+   bson_free(cursor->keep_dir);
+   bson_free(cursor->keep_prefix);
+   cursor->keep_dir = dir ? bson_strdup(dir) : NULL;
+   cursor->keep_prefix = bson_strdup(prefix ? prefix : "skipped");
 }
 
 mn_cursor_status_t
@@ -148,6 +173,8 @@ mn_cursor_destroy(mn_cursor_t *cursor)
    }
    cursor->ops->destroy(cursor->impl);
    clear_bad(cursor);
+   bson_free(cursor->keep_dir);
+   bson_free(cursor->keep_prefix);
    bson_free(cursor);
 }
 
@@ -189,15 +216,21 @@ mn_source__file_open(mn_source__file_t *file, const char *path, mn_error_t *erro
    file->fd = -1;
    file->path = bson_strdup(path);
 
-   fd = open(path, O_RDONLY);
+   /* O_NONBLOCK: a FIFO at the path must not block the open; it is refused below. */
+   fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
    if (fd < 0 || fstat(fd, &st) != 0) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open file \"%s\": %s", path,
                    strerror(errno));
       goto cleanup;
    }
-   if (S_ISDIR(st.st_mode)) {
+   if (!S_ISREG(st.st_mode)) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open file \"%s\": %s", path,
-                   strerror(EISDIR));
+                   S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file");
+      goto cleanup;
+   }
+   if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open file \"%s\": %s", path,
+                   strerror(errno));
       goto cleanup;
    }
    file->size = (uint64_t)st.st_size;
@@ -364,9 +397,6 @@ typedef struct {
    bool bson; /* holds a .bson or .bson.gz file */
    bool json; /* holds a .json or .json.gz file (mongodump metadata excluded) */
 } scan_t;
-
-static const char *const dump_suffixes[] = {".bson", ".bson.gz"};
-static const char *const json_suffixes[] = {".json", ".json.gz"};
 
 static bool
 is_json_data(const char *name)
@@ -567,35 +597,89 @@ valid_collection_name(const char *collection)
           strcmp(collection, "..") != 0;
 }
 
-/* The path of the collection's file, or NULL (owned, bson_free). */
-static char *
-collection_file(const mn_source_t *source, const char *collection)
+/* What lies at path: 0 nothing, 1 a regular file (or a link to one), -1 something else. */
+static int
+file_kind(const char *path, const char **what)
+{
+   struct stat st;
+
+   if (stat(path, &st) != 0) {
+      return 0;
+   }
+   if (S_ISREG(st.st_mode)) {
+      return 1;
+   }
+   *what = S_ISDIR(st.st_mode)    ? "a directory"
+           : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                  : "not a regular file";
+   return -1;
+}
+
+/*
+ * The path of the collection's file into *out (owned, bson_free), or NULL when it has
+ * none.  False with error set when its name is taken by something that is not a file, or
+ * when it has two files (".bson" and ".bson.gz", ".json" and ".json.gz", or, in a dump
+ * folder, a ".json" file next to its ".bson"): which one to read is not for us to guess.
+ */
+static bool
+collection_file(const mn_source_t *source, const char *collection, char **out, mn_error_t *error)
 {
    const folder_t *folder = source->impl;
-   const char *const *suffixes = source->kind == MN_SOURCE_DUMP ? dump_suffixes : json_suffixes;
-   struct stat st;
+   static const char *const all_suffixes[] = {".bson", ".bson.gz", ".json", ".json.gz"};
+   /* a dump folder reads .bson files; a .json file only makes one of them ambiguous */
+   size_t first = source->kind == MN_SOURCE_DUMP ? 0 : 2;
+   char *found = NULL;
    char *path;
+   const char *what = NULL;
 
+   *out = NULL;
    if (!valid_collection_name(collection)) {
-      return NULL;
+      return true;
    }
-   for (size_t i = 0; i < 2; i++) {
-      path = bson_strdup_printf("%s/%s%s", folder->dir, collection, suffixes[i]);
-      if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
-         return path;
+   for (size_t i = first; i < 4; i++) {
+      int kind;
+
+      path = bson_strdup_printf("%s/%s%s", folder->dir, collection, all_suffixes[i]);
+      kind = file_kind(path, &what);
+      if (kind < 0) {
+         mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN,
+                      "cannot read collection \"%s\" from \"%s\": it is %s", collection, path,
+                      what);
+         bson_free(path);
+         bson_free(found);
+         return false;
       }
-      bson_free(path);
+      if (kind > 0 && found) {
+         mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
+                      "collection \"%s\" has two files in %s folder \"%s\": \"%s\" and \"%s\" "
+                      "(remove or rename one)",
+                      collection, source->kind == MN_SOURCE_DUMP ? "dump" : "JSON", folder->dir,
+                      strrchr(found, '/') + 1, strrchr(path, '/') + 1);
+         bson_free(path);
+         bson_free(found);
+         return false;
+      }
+      if (kind > 0 && (i < 2 || first == 2)) {
+         found = path;
+      } else {
+         /* nothing there, or a .json beside no .bson in a dump folder: not read */
+         bson_free(path);
+      }
    }
-   return NULL;
+   *out = found;
+   return true;
 }
 
 static bool
 folder_has_collection(mn_source_t *source, const char *collection, mn_error_t *error)
 {
-   char *path = collection_file(source, collection);
-   bool found = path != NULL;
+   char *path = NULL;
+   bool found;
 
-   (void)error;
+   if (!collection_file(source, collection, &path, error)) {
+      return false;
+   }
+   found = path != NULL;
    bson_free(path);
    return found;
 }
@@ -606,9 +690,12 @@ folder_find(mn_source_t *source, const char *collection, const mn_find_opts_t *o
 {
    const folder_t *folder = source->impl;
    mn_cursor_t *cursor = NULL;
-   char *path = collection_file(source, collection);
+   char *path = NULL;
    const char *name;
 
+   if (!collection_file(source, collection, &path, error)) {
+      goto cleanup;
+   }
    if (!path) {
       mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
                    "collection \"%s\" has no file in %s folder \"%s\"", collection,

@@ -7,17 +7,30 @@
  * allocate or read gigabytes (we check it against MAX_DOCUMENT first), and a
  * bad record must carry its first bytes, which bson_reader_t keeps to itself.
  *
- * What the cursor yields for damaged input:
- *   - a document whose length is sane but whose bytes are not valid BSON:
- *     returned as stored (the converter validates);
- *   - a document whose last byte is not 0: BAD, then reading goes on after it;
- *   - an impossible length, or a file cut short: one BAD for the rest of the
- *     file, then END (there is no way to find the next document again).
+ * The bytes are read into a window that can look ahead of the current
+ * position, so that reading can re-synchronise after damage.  What the
+ * cursor yields:
+ *   - a record with a plausible length and a final 0 byte: returned as stored
+ *     (the converter validates its contents);
+ *   - anything else starts an unreadable span: the reader scans forward, byte
+ *     by byte, for the next offset where a valid document starts (a plausible
+ *     length, a final 0 byte, BSON that validates, and after it the end of the
+ *     file or another such document, so that a sub-document inside the damaged
+ *     bytes is not taken for a document), and yields one BAD for the span,
+ *     with its offset and length, then goes on from there.  The record's own
+ *     declared end is also accepted as a restart point, with the weaker test
+ *     above (its length framed it, only its contents were wrong).
+ * When the cursor was told where (mn_cursor_keep_skipped()), each span is
+ * written whole to "<dir>/<prefix>-<offset>.bin" (mode 0600).
  */
 #include "source_private.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Largest document accepted: MongoDB's largest message (48 MB), well above
  * its 16 MiB document limit, so nothing a server wrote is refused. */
@@ -26,107 +39,468 @@
 /* Bytes of a bad record shown as hex. */
 #define RAW_BYTES 256
 
+/* Smallest read into the window. */
+#define WINDOW_READ (256u * 1024u)
+
+/* Span bytes kept in the window before they are written out. */
+#define SPAN_FLUSH (1024u * 1024u)
+
+/* Nesting walked iteratively before libbson's (recursive) bson_validate is trusted. */
+#define MAX_WALK_DEPTH 100
+
 typedef struct {
    mn_source__file_t file;
    char *name; /* file name for locations, e.g. "users.bson" */
    bool ids_only;
-   uint8_t *data;    /* the current document's bytes */
-   size_t cap;       /* allocated size of data */
-   bson_t doc;       /* static over data */
+   uint8_t *w;       /* window of bytes read ahead */
+   size_t w_cap;     /* allocated size of w */
+   size_t w_pos;     /* first unconsumed byte of w */
+   size_t w_len;     /* bytes in w */
+   uint64_t w_off;   /* file offset of w[w_pos] */
+   size_t pending;   /* bytes of the last document, consumed on the next call */
+   bson_t doc;       /* static over the window */
    bson_t projected; /* {_id} of doc when ids_only */
    bool has_projected;
    bool finished; /* a BAD for the tail was returned: END next */
+   /* the span being skipped */
+   int span_fd;       /* -1 when not kept */
+   int span_dir;      /* -1 when not kept */
+   char *span_tmp;    /* temporary name in span_dir */
+   char *span_final;  /* final name in span_dir */
+   uint64_t span_len; /* bytes of the span written out so far */
 } dump_cursor_t;
 
-static void
-dump_bad(mn_cursor_t *cursor, uint64_t offset, const char *reason, const void *raw, size_t raw_len)
+static uint32_t
+le32(const uint8_t *p)
 {
-   dump_cursor_t *c = cursor->impl;
-   char location[512];
+   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
-   snprintf(location, sizeof location, "%s offset %" PRIu64, c->name, offset);
-   mn_cursor__set_bad(cursor, location, reason, raw, raw_len > RAW_BYTES ? RAW_BYTES : raw_len,
-                      true);
+static bool
+plausible_length(int32_t len)
+{
+   return len >= 5 && len <= MAX_DOCUMENT;
+}
+
+/*
+ * At least n bytes after w_pos in the window, reading as needed.  Returns the
+ * bytes there: fewer than n only at the end of the input or on a read failure
+ * (c->file.failed).
+ */
+static size_t
+window_ensure(dump_cursor_t *c, size_t n)
+{
+   size_t have = c->w_len - c->w_pos;
+
+   while (have < n && !c->file.failed) {
+      size_t want = n - have < WINDOW_READ ? WINDOW_READ : n - have;
+      size_t got;
+
+      if (c->w_pos > 0) {
+         memmove(c->w, c->w + c->w_pos, have);
+         c->w_pos = 0;
+         c->w_len = have;
+      }
+      if (c->w_len + want > c->w_cap) {
+         c->w_cap = c->w_len + want;
+         c->w = bson_realloc(c->w, c->w_cap);
+      }
+      got = mn_source__file_read(&c->file, c->w + c->w_len, want);
+      c->w_len += got;
+      have += got;
+      if (got < want) {
+         break; /* end of input (or a failure) */
+      }
+   }
+   return have;
+}
+
+static void
+window_consume(dump_cursor_t *c, size_t n)
+{
+   c->w_pos += n;
+   c->w_off += n;
+}
+
+/* Whether t is a BSON element type byte. */
+static bool
+valid_type(uint8_t t)
+{
+   return (t >= 0x01 && t <= 0x13) || t == 0x7f || t == 0xff;
+}
+
+/*
+ * Whether the len bytes at p are a document whose elements frame correctly
+ * at every level, walked without recursion; then bson_validate when the
+ * nesting is shallow enough for it.
+ */
+static bool
+valid_bson(const uint8_t *p, size_t len)
+{
+   /* a struct per level: bson_iter_t is over-aligned, so no plain array of it */
+   struct level {
+      bson_iter_t it;
+   } * stack;
+   int depth = 0;
+   bool ok = false;
+   bson_t doc;
+   bool deep = false;
+
+   if (!bson_init_static(&doc, p, len)) {
+      return false;
+   }
+   stack = bson_malloc(sizeof *stack * (MAX_WALK_DEPTH + 1));
+   if (!bson_iter_init(&stack[0].it, &doc)) {
+      goto done;
+   }
+   for (;;) {
+      bson_iter_t *it = &stack[depth].it;
+
+      if (!bson_iter_next(it)) {
+         if (it->err_off != 0) {
+            goto done;
+         }
+         if (depth == 0) {
+            break;
+         }
+         depth--;
+         continue;
+      }
+      if (BSON_ITER_HOLDS_DOCUMENT(it) || BSON_ITER_HOLDS_ARRAY(it)) {
+         if (depth == MAX_WALK_DEPTH) {
+            deep = true;
+            continue;
+         }
+         if (!bson_iter_recurse(it, &stack[depth + 1].it)) {
+            goto done;
+         }
+         depth++;
+      }
+   }
+   ok = deep || bson_validate(&doc, BSON_VALIDATE_NONE, NULL);
+
+done:
+   bson_free(stack);
+   return ok;
+}
+
+/*
+ * Whether a valid document starts at window offset k (relative to w_pos):
+ * plausible length, final 0, valid BSON.  *end gets k + its length.  Reads
+ * ahead as needed.
+ */
+static bool
+strict_at(dump_cursor_t *c, size_t k, size_t *end)
+{
+   size_t have = window_ensure(c, k + 5);
+   const uint8_t *p;
+   int32_t len;
+
+   if (have < k + 5) {
+      return false;
+   }
+   p = c->w + c->w_pos + k;
+   len = (int32_t)le32(p);
+   if (len <= 5 || !plausible_length(len) || !valid_type(p[4])) {
+      return false;
+   }
+   if (window_ensure(c, k + (size_t)len) < k + (size_t)len) {
+      return false;
+   }
+   p = c->w + c->w_pos + k; /* the window may have moved */
+   if (p[len - 1] != 0 || !valid_bson(p, (size_t)len)) {
+      return false;
+   }
+   *end = k + (size_t)len;
+   return true;
+}
+
+/* A restart point: a valid document followed by the end of input or by another one. */
+static bool
+restart_at(dump_cursor_t *c, size_t k)
+{
+   size_t end;
+   size_t next_end;
+
+   if (!strict_at(c, k, &end)) {
+      return false;
+   }
+   if (window_ensure(c, end + 1) == end) {
+      return !c->file.failed;
+   }
+   return strict_at(c, end, &next_end);
+}
+
+/* The record's declared end as a restart point: a plausible length and a final 0. */
+static bool
+loose_at(dump_cursor_t *c, size_t k)
+{
+   const uint8_t *p;
+   int32_t len;
+
+   if (window_ensure(c, k + 4) < k + 4) {
+      return false;
+   }
+   len = (int32_t)le32(c->w + c->w_pos + k);
+   if (!plausible_length(len) || window_ensure(c, k + (size_t)len) < k + (size_t)len) {
+      return false;
+   }
+   p = c->w + c->w_pos + k;
+   return p[len - 1] == 0;
+}
+
+static bool
+span_open(mn_cursor_t *cursor, dump_cursor_t *c, mn_error_t *error)
+{
+   const char *dir = cursor->keep_dir;
+   char *final = NULL;
+   char *tmp = NULL;
+
+   c->span_len = 0;
+   if (!dir) {
+      return true;
+   }
+   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+      goto fail;
+   }
+   c->span_dir = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+   if (c->span_dir < 0) {
+      goto fail;
+   }
+   final = bson_strdup_printf("%s-%" PRIu64 ".bin", cursor->keep_prefix, c->w_off);
+   tmp = bson_strdup_printf(".%s.%ld.tmp", final, (long)getpid());
+   (void)unlinkat(c->span_dir, tmp, 0);
+   c->span_fd =
+      openat(c->span_dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+   if (c->span_fd < 0) {
+      goto fail;
+   }
+   c->span_tmp = tmp;
+   c->span_final = final;
+   return true;
+
+fail:
+   mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE,
+                "could not keep the unreadable bytes of \"%s\" in folder \"%s\": %s", c->name, dir,
+                strerror(errno));
+   if (c->span_dir >= 0) {
+      close(c->span_dir);
+      c->span_dir = -1;
+   }
+   bson_free(final);
+   bson_free(tmp);
+   return false;
+}
+
+/* Write the first n window bytes to the span file and consume them. */
+static bool
+span_write(dump_cursor_t *c, size_t n, const char *dir, mn_error_t *error)
+{
+   const uint8_t *p = c->w + c->w_pos;
+   size_t done = 0;
+
+   while (c->span_fd >= 0 && done < n) {
+      ssize_t w = write(c->span_fd, p + done, n - done);
+      if (w < 0 && errno == EINTR) {
+         continue;
+      }
+      if (w < 0) {
+         mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE,
+                      "could not keep the unreadable bytes of \"%s\" in folder \"%s\": %s", c->name,
+                      dir, strerror(errno));
+         return false;
+      }
+      done += (size_t)w;
+   }
+   c->span_len += n;
+   window_consume(c, n);
+   return true;
+}
+
+static void
+span_discard(dump_cursor_t *c)
+{
+   if (c->span_fd >= 0) {
+      close(c->span_fd);
+      (void)unlinkat(c->span_dir, c->span_tmp, 0);
+   }
+   if (c->span_dir >= 0) {
+      close(c->span_dir);
+   }
+   c->span_fd = -1;
+   c->span_dir = -1;
+   bson_free(c->span_tmp);
+   bson_free(c->span_final);
+   c->span_tmp = NULL;
+   c->span_final = NULL;
+}
+
+/* Close the span file and give it its name; *kept gets the path (owned) or NULL. */
+static bool
+span_close(dump_cursor_t *c, const char *dir, char **kept, mn_error_t *error)
+{
+   *kept = NULL;
+   if (c->span_fd < 0) {
+      return true;
+   }
+   if (fsync(c->span_fd) != 0 || close(c->span_fd) != 0) {
+      c->span_fd = -1;
+      goto fail;
+   }
+   c->span_fd = -1;
+   if (renameat(c->span_dir, c->span_tmp, c->span_dir, c->span_final) != 0) {
+      goto fail;
+   }
+   *kept = bson_strdup_printf("%s/%s", dir, c->span_final);
+   span_discard(c);
+   return true;
+
+fail:
+   mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE,
+                "could not keep the unreadable bytes of \"%s\" in folder \"%s\": %s", c->name, dir,
+                strerror(errno));
+   span_discard(c);
+   return false;
+}
+
+/*
+ * Skip the unreadable span starting at w_pos: scan for the next restart point
+ * (declared_end, if not 0, is the record's own end), keep the bytes, and
+ * report one BAD.  what: why the record at w_pos is unreadable.
+ */
+static mn_cursor_status_t
+skip_span(mn_cursor_t *cursor, dump_cursor_t *c, const char *what, size_t declared_end)
+{
+   uint8_t head[RAW_BYTES];
+   uint64_t start = c->w_off;
+   size_t head_len = window_ensure(c, sizeof head);
+   char reason[512];
+   char location[512];
+   mn_error_t error;
+   char *kept = NULL;
+   bool found = false;
+   size_t k = 1;
+
+   if (c->file.failed) {
+      return mn_cursor__fail(cursor, &c->file.error);
+   }
+   if (head_len > sizeof head) {
+      head_len = sizeof head;
+   }
+   memcpy(head, c->w + c->w_pos, head_len);
+   if (!span_open(cursor, c, &error)) {
+      return mn_cursor__fail(cursor, &error);
+   }
+   for (;;) {
+      size_t have = window_ensure(c, k + 1);
+
+      if (c->file.failed) {
+         span_discard(c);
+         return mn_cursor__fail(cursor, &c->file.error);
+      }
+      if (have <= k) {
+         k = have; /* the rest of the input is unreadable */
+         break;
+      }
+      if (restart_at(c, k) || (declared_end && k == declared_end && loose_at(c, k))) {
+         found = true;
+         break;
+      }
+      if (c->file.failed) {
+         span_discard(c);
+         return mn_cursor__fail(cursor, &c->file.error);
+      }
+      k++;
+      if (k >= SPAN_FLUSH) {
+         if (!span_write(c, k, cursor->keep_dir, &error)) {
+            span_discard(c);
+            return mn_cursor__fail(cursor, &error);
+         }
+         declared_end = declared_end > k ? declared_end - k : 0;
+         k = 0;
+      }
+   }
+   if (!span_write(c, k, cursor->keep_dir, &error) ||
+       !span_close(c, cursor->keep_dir, &kept, &error)) {
+      span_discard(c);
+      return mn_cursor__fail(cursor, &error);
+   }
+   if (found) {
+      snprintf(reason, sizeof reason,
+               "%s; %" PRIu64 " bytes skipped, reading resumes at offset %" PRIu64, what,
+               c->span_len, c->w_off);
+   } else {
+      c->finished = true;
+      snprintf(reason, sizeof reason, "%s; %" PRIu64 " bytes skipped to the end of the file%s",
+               what, c->span_len,
+               c->file.cut_short ? " (compressed file ends early: unexpected end of file)" : "");
+   }
+   snprintf(location, sizeof location, "%s offset %" PRIu64, c->name, start);
+   mn_cursor__set_bad(cursor, location, reason, head, head_len, true);
+   mn_cursor__set_skipped(cursor, c->name, start, c->span_len, kept);
+   bson_free(kept);
+   return MN_CURSOR_BAD;
 }
 
 static mn_cursor_status_t
 dump_next(mn_cursor_t *cursor, const bson_t **doc)
 {
    dump_cursor_t *c = cursor->impl;
-   uint8_t head[RAW_BYTES];
-   uint64_t offset = c->file.consumed;
-   char reason[256];
-   size_t got;
-   size_t want;
+   char what[256];
+   size_t have;
    int32_t len;
 
    if (c->has_projected) {
       bson_destroy(&c->projected);
       c->has_projected = false;
    }
+   window_consume(c, c->pending);
+   c->pending = 0;
    if (c->finished) {
       return MN_CURSOR_END;
    }
 
-   got = mn_source__file_read(&c->file, head, 4);
+   have = window_ensure(c, 4);
    if (c->file.failed) {
       return mn_cursor__fail(cursor, &c->file.error);
    }
-   if (got == 0) {
+   if (have == 0) {
       if (c->file.cut_short) {
+         char location[512];
          c->finished = true;
-         dump_bad(cursor, offset, "compressed file ends early: unexpected end of file", NULL, 0);
+         snprintf(location, sizeof location, "%s offset %" PRIu64, c->name, c->w_off);
+         mn_cursor__set_bad(cursor, location, "compressed file ends early: unexpected end of file",
+                            NULL, 0, true);
          return MN_CURSOR_BAD;
       }
       return MN_CURSOR_END;
    }
-   if (got < 4) {
-      c->finished = true;
-      snprintf(reason, sizeof reason, "file ends inside a document length (%zu of 4 bytes)", got);
-      dump_bad(cursor, offset, reason, head, got);
-      return MN_CURSOR_BAD;
+   if (have < 4) {
+      snprintf(what, sizeof what, "file ends inside a document length (%zu of 4 bytes)", have);
+      return skip_span(cursor, c, what, 0);
    }
 
-   len = (int32_t)((uint32_t)head[0] | (uint32_t)head[1] << 8 | (uint32_t)head[2] << 16 |
-                   (uint32_t)head[3] << 24);
-   if (len < 5 || len > MAX_DOCUMENT) {
-      c->finished = true;
-      got += mn_source__file_read(&c->file, head + 4, sizeof head - 4);
-      if (c->file.failed) {
-         return mn_cursor__fail(cursor, &c->file.error);
-      }
-      snprintf(reason, sizeof reason,
-               "invalid document length %" PRId32 "; the rest of the file is skipped", len);
-      dump_bad(cursor, offset, reason, head, got);
-      return MN_CURSOR_BAD;
+   len = (int32_t)le32(c->w + c->w_pos);
+   if (!plausible_length(len)) {
+      snprintf(what, sizeof what, "invalid document length %" PRId32, len);
+      return skip_span(cursor, c, what, 0);
    }
-
-   if ((size_t)len > c->cap) {
-      c->data = bson_realloc(c->data, (size_t)len);
-      c->cap = (size_t)len;
-   }
-   memcpy(c->data, head, 4);
-   want = (size_t)len - 4;
-   got = mn_source__file_read(&c->file, c->data + 4, want);
+   have = window_ensure(c, (size_t)len);
    if (c->file.failed) {
       return mn_cursor__fail(cursor, &c->file.error);
    }
-   if (got < want) {
-      c->finished = true;
-      snprintf(reason, sizeof reason,
-               "file cut short: %zu bytes left of a document of %" PRId32 " bytes", got + 4, len);
-      dump_bad(cursor, offset, reason, c->data, got + 4);
-      return MN_CURSOR_BAD;
+   if (have < (size_t)len) {
+      snprintf(what, sizeof what,
+               "file cut short: %zu bytes left of a document of %" PRId32 " bytes", have, len);
+      return skip_span(cursor, c, what, 0);
    }
-   if (c->data[len - 1] != 0) {
-      /* The length may still be right: go on with the next document. */
-      dump_bad(cursor, offset, "document does not end with a zero byte", c->data, (size_t)len);
-      return MN_CURSOR_BAD;
+   if (c->w[c->w_pos + (size_t)len - 1] != 0) {
+      return skip_span(cursor, c, "document does not end with a zero byte", (size_t)len);
    }
-   if (!bson_init_static(&c->doc, c->data, (size_t)len)) {
-      dump_bad(cursor, offset, "invalid document", c->data, (size_t)len);
-      return MN_CURSOR_BAD;
+   if (!bson_init_static(&c->doc, c->w + c->w_pos, (size_t)len)) {
+      return skip_span(cursor, c, "invalid document", (size_t)len);
    }
+   c->pending = (size_t)len;
    *doc = &c->doc;
    if (c->ids_only && mn_source__project_id(&c->doc, &c->projected)) {
       c->has_projected = true;
@@ -141,6 +515,13 @@ dump_progress(const mn_cursor_t *cursor, uint64_t *done, uint64_t *total)
    const dump_cursor_t *c = cursor->impl;
 
    mn_source__file_progress(&c->file, done, total);
+   if (!c->file.gz) {
+      /* the window reads ahead: count what was handed out, not what was read */
+      *done = c->w_off + c->pending;
+      if (*done > *total) {
+         *done = *total;
+      }
+   }
 }
 
 static void
@@ -154,8 +535,9 @@ dump_destroy(void *impl)
    if (c->has_projected) {
       bson_destroy(&c->projected);
    }
+   span_discard(c);
    mn_source__file_close(&c->file);
-   bson_free(c->data);
+   bson_free(c->w);
    bson_free(c->name);
    bson_free(c);
 }
@@ -172,6 +554,8 @@ mn_source__dump_cursor(const char *path, const char *name, const mn_find_opts_t 
 {
    dump_cursor_t *c = bson_malloc0(sizeof *c);
 
+   c->span_fd = -1;
+   c->span_dir = -1;
    if (!mn_source__file_open(&c->file, path, error)) {
       dump_destroy(c);
       return NULL;

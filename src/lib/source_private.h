@@ -53,6 +53,10 @@ struct mn_cursor {
    char *bad_location;  /**< owned, bson_malloc'd */
    char *bad_reason;    /**< owned, bson_malloc'd */
    char *bad_raw;       /**< owned, bson_malloc'd, at most MN_SOURCE__RAW_MAX bytes */
+   char *bad_file;      /**< owned, bson_malloc'd, or NULL */
+   char *bad_kept;      /**< owned, bson_malloc'd, or NULL */
+   char *keep_dir;      /**< owned: where unreadable spans are kept, or NULL */
+   char *keep_prefix;   /**< owned: first part of their file names */
    mn_error_t error;    /**< set once the cursor failed */
    bool failed;         /**< next() keeps returning MN_CURSOR_ERROR */
    bool ended;          /**< next() keeps returning MN_CURSOR_END */
@@ -67,6 +71,14 @@ mn_cursor_t *mn_cursor__new(const mn_cursor__ops_t *ops, void *impl);
  */
 void mn_cursor__set_bad(mn_cursor_t *cursor, const char *location, const char *reason,
                         const void *raw, size_t raw_len, bool hex);
+
+/**
+ * After mn_cursor__set_bad(): the record is an unreadable span of a file: length bytes
+ * from offset of file (a name for messages) were skipped; kept: the path of the file
+ * holding them, or NULL.
+ */
+void mn_cursor__set_skipped(mn_cursor_t *cursor, const char *file, uint64_t offset, uint64_t length,
+                            const char *kept);
 
 /** Record that the cursor failed (error copied); returns MN_CURSOR_ERROR. */
 mn_cursor_status_t mn_cursor__fail(mn_cursor_t *cursor, const mn_error_t *error);

@@ -19,6 +19,8 @@ typedef struct {
    mn_collection_counts_t counts;
    counter_t rejects;
    counter_t unmapped;
+   char *skipped_file; /* the file with unreadable bytes, or NULL */
+   char *skipped_kept; /* where they are kept, or NULL */
 } coll_t;
 
 typedef struct {
@@ -84,6 +86,8 @@ mn_stats_destroy(mn_stats_t *s)
       coll_t *c = g_ptr_array_index(s->collections, i);
       counter_cleanup(&c->rejects);
       counter_cleanup(&c->unmapped);
+      g_free(c->skipped_file);
+      g_free(c->skipped_kept);
       g_free(c->name);
       g_free(c);
    }
@@ -170,6 +174,69 @@ mn_stats_count_unmapped(mn_stats_t *s, const char *collection, const char *path)
    counter_add(&find_coll(s, collection)->unmapped, path, 1);
 }
 
+void
+mn_stats_count_skipped(mn_stats_t *s, const char *collection, const char *file, uint64_t bytes,
+                       const char *kept_dir)
+{
+   coll_t *c = find_coll(s, collection);
+
+   c->counts.skipped_bytes += bytes;
+   c->counts.skipped_spans++;
+   if (!c->skipped_file && file) {
+      c->skipped_file = g_strdup(file);
+   }
+   if (!c->skipped_kept && kept_dir) {
+      c->skipped_kept = g_strdup(kept_dir);
+   }
+}
+
+uint64_t
+mn_stats_total_skipped(const mn_stats_t *s)
+{
+   uint64_t total = 0;
+
+   for (guint i = 0; i < s->collections->len; i++) {
+      total += ((coll_t *)g_ptr_array_index(s->collections, i))->counts.skipped_bytes;
+   }
+   return total;
+}
+
+uint64_t
+mn_stats_total_skipped_spans(const mn_stats_t *s)
+{
+   uint64_t total = 0;
+
+   for (guint i = 0; i < s->collections->len; i++) {
+      total += ((coll_t *)g_ptr_array_index(s->collections, i))->counts.skipped_spans;
+   }
+   return total;
+}
+
+char *
+mn_stats_skipped_text(const mn_stats_t *s)
+{
+   GString *out = g_string_new(NULL);
+   char *result;
+
+   for (guint i = 0; i < s->collections->len; i++) {
+      const coll_t *c = g_ptr_array_index(s->collections, i);
+      if (!c->counts.skipped_spans) {
+         continue;
+      }
+      g_string_append_printf(
+         out, "%llu bytes of \"%s\" could not be read (%llu span%s)",
+         (unsigned long long)c->counts.skipped_bytes, c->skipped_file ? c->skipped_file : c->name,
+         (unsigned long long)c->counts.skipped_spans, c->counts.skipped_spans == 1 ? "" : "s");
+      if (c->skipped_kept) {
+         g_string_append_printf(out, "; kept in \"%s\"", c->skipped_kept);
+      }
+      g_string_append_c(out, '\n');
+   }
+   result = bson_strdup(out->str);
+   g_string_free(out, TRUE);
+   return result;
+}
+
 bool
 mn_stats_has_reads(const mn_stats_t *s)
 {
@@ -228,6 +295,12 @@ mn_stats_to_text(const mn_stats_t *s)
          (unsigned long long)c->counts.read, (unsigned long long)c->counts.loaded,
          (unsigned long long)c->counts.unchanged, (unsigned long long)c->counts.rejected,
          (unsigned long long)c->counts.deleted, c->counts.seconds, rate);
+      if (c->counts.skipped_spans) {
+         g_string_append_printf(out, "    unreadable: %llu bytes in %llu span(s) of \"%s\"\n",
+                                (unsigned long long)c->counts.skipped_bytes,
+                                (unsigned long long)c->counts.skipped_spans,
+                                c->skipped_file ? c->skipped_file : c->name);
+      }
       append_counter_text(out, &c->rejects, "rejected documents by reason");
       append_counter_text(out, &c->unmapped, "unmapped source paths (documents)");
    }
@@ -285,6 +358,14 @@ mn_stats_to_json(const mn_stats_t *s)
       BSON_APPEND_DOUBLE(&d, "seconds", c->counts.seconds);
       append_counter_bson(&d, "rejects", &c->rejects);
       append_counter_bson(&d, "unmapped", &c->unmapped);
+      if (c->counts.skipped_spans) {
+         BSON_APPEND_INT64(&d, "skipped_bytes", (int64_t)c->counts.skipped_bytes);
+         BSON_APPEND_INT64(&d, "skipped_spans", (int64_t)c->counts.skipped_spans);
+         BSON_APPEND_UTF8(&d, "skipped_file", c->skipped_file ? c->skipped_file : c->name);
+         if (c->skipped_kept) {
+            BSON_APPEND_UTF8(&d, "skipped_kept_in", c->skipped_kept);
+         }
+      }
       bson_append_document_end(&colls, &d);
    }
    bson_append_document_end(&doc, &colls);

@@ -50,6 +50,12 @@ typedef struct {
    const char *reason;   /**< e.g. "invalid JSON: ..." */
    const char *raw;      /**< the record's text (JSON) or hex of its first bytes (BSON);
                               may be truncated to 64 KiB */
+   const char *file;     /**< a .bson span: the file's name ("users.bson"); else NULL */
+   uint64_t offset;      /**< a .bson span: where it starts in the (uncompressed) file */
+   uint64_t skipped;     /**< a .bson span: its length in bytes, never 0; 0 for a JSON
+                              record (kept whole in raw) */
+   const char *kept;     /**< a .bson span: the file holding all its bytes, or NULL when
+                              mn_cursor_keep_skipped() was not called */
 } mn_cursor_bad_t;
 
 /**
@@ -90,13 +96,28 @@ mn_cursor_t *mn_source_find(mn_source_t *source, const char *collection, const m
 /**
  * Advance.  On MN_CURSOR_DOC, *doc points to a document owned by the cursor and valid until
  * the next call.  Documents are returned as stored: a file document whose bytes are not
- * valid BSON inside a sane length is still returned (the converter validates it).
- * A .bson file cut short yields one MN_CURSOR_BAD for the tail, then MN_CURSOR_END.
+ * valid BSON inside a sane length (and a final 0 byte) is still returned (the converter
+ * validates it).
+ * In a .bson file, bytes that cannot be framed as a document (a length that is impossible,
+ * runs past the end of the file, or does not end on a 0 byte) start an unreadable span: the
+ * reader scans forward to the next offset where a valid document starts (followed by the end
+ * of the file or another valid document), yields one MN_CURSOR_BAD for the span (see
+ * mn_cursor_bad_t's file, offset and skipped), and goes on from there.  A span that reaches
+ * the end of the file is followed by MN_CURSOR_END.  Writing a kept span can fail:
+ * MN_CURSOR_ERROR with MN_ERROR_IO/MN_IO_WRITE.
  */
 mn_cursor_status_t mn_cursor_next(mn_cursor_t *cursor, const bson_t **doc);
 
 /** After MN_CURSOR_BAD: the bad record, valid until the next call. */
 const mn_cursor_bad_t *mn_cursor_bad(const mn_cursor_t *cursor);
+
+/**
+ * Keep every unreadable span of a .bson file whole, in "<dir>/<prefix>-<offset>.bin"
+ * (dir is created 0700 if missing; each file is created new, mode 0600, with
+ * O_EXCL|O_NOFOLLOW, then renamed into place).  Call before the first mn_cursor_next();
+ * no effect on other kinds of cursor.  dir and prefix are copied.
+ */
+void mn_cursor_keep_skipped(mn_cursor_t *cursor, const char *dir, const char *prefix);
 
 /** After MN_CURSOR_ERROR: copies the error (MN_ERROR_MONGO or MN_ERROR_IO). */
 void mn_cursor_error(const mn_cursor_t *cursor, mn_error_t *error);

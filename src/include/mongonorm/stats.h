@@ -27,6 +27,8 @@ typedef struct {
    uint64_t rejected;  /**< written to the reject file instead */
    uint64_t deleted;   /**< loaded before, now gone from the source (or rejected): removed */
    double seconds;     /**< wall time spent on the collection */
+   uint64_t skipped_bytes; /**< bytes of the source file that could not be read */
+   uint64_t skipped_spans; /**< unreadable spans they form (each one is also a rejected record) */
 } mn_collection_counts_t;
 
 /** Rows of one table. */
@@ -61,6 +63,27 @@ void mn_stats_count_coercion(mn_stats_t *stats, const char *table, const char *c
 /** Count one occurrence of an unmapped source path (no array indexes in it). */
 void mn_stats_count_unmapped(mn_stats_t *stats, const char *collection, const char *path);
 
+/**
+ * Count one unreadable span of a collection's file: bytes long, in file (a name such as
+ * "users.bson"), kept in the folder kept_dir (NULL when not kept).  Adds to the
+ * collection's skipped_bytes and skipped_spans.
+ */
+void mn_stats_count_skipped(mn_stats_t *stats, const char *collection, const char *file,
+                            uint64_t bytes, const char *kept_dir);
+
+/** Sum of skipped bytes over all collections. */
+uint64_t mn_stats_total_skipped(const mn_stats_t *stats);
+
+/** Sum of unreadable spans over all collections. */
+uint64_t mn_stats_total_skipped_spans(const mn_stats_t *stats);
+
+/**
+ * One line per collection with unreadable bytes, for the end of a run, e.g.
+ * `312 bytes of "users.bson" could not be read (1 span); kept in "rejects.jsonl.skipped"`.
+ * @return a new string (empty when nothing was skipped); free with bson_free().
+ */
+char *mn_stats_skipped_text(const mn_stats_t *stats);
+
 /** Whether any collection has read a document. */
 bool mn_stats_has_reads(const mn_stats_t *stats);
 
@@ -78,9 +101,10 @@ char *mn_stats_to_text(const mn_stats_t *stats);
 
 /**
  * The statistics as JSON: {"collections": {name: {read, loaded, rejected, seconds,
- * rejects: {kind: n}, unmapped: {path: n}}}, "tables": {name: {inserted, updated, deleted,
- * unchanged, rejected, merged, skipped, coerced, coercions: {"column: kind": n}}},
- * "seconds": s}.  Object keys are in first-use order.
+ * rejects: {kind: n}, unmapped: {path: n}, and when some bytes could not be read:
+ * skipped_bytes, skipped_spans, skipped_file, skipped_kept_in}}, "tables": {name: {inserted,
+ * updated, deleted, unchanged, rejected, merged, skipped, coerced, coercions: {"column: kind":
+ * n}}}, "seconds": s}.  Object keys are in first-use order.
  * @return a new string; free with bson_free().
  */
 char *mn_stats_to_json(const mn_stats_t *stats);
