@@ -47,6 +47,7 @@ typedef struct {
 
 static ck_t check_value(ctx_t *c, size_t *i);
 static ck_t check_object(ctx_t *c, size_t *i, bool top);
+static ck_t check_scalar(ctx_t *c, size_t *i);
 
 static bool
 is_ws(char ch)
@@ -465,7 +466,7 @@ check_double(ctx_t *c, size_t vs, size_t ve)
    } else {
       errno = 0;
       d = strtod(str->str, NULL);
-      if (errno == ERANGE && isinf(d)) {
+      if (errno == ERANGE && (isinf(d) || d == 0)) {
          r = bad(c, w, vs, ve, "out of range for a double");
       }
    }
@@ -1274,6 +1275,41 @@ cleanup:
    return r;
 }
 
+/*
+ * A plain value.  Numbers libbson cannot hold are refused here: it wraps an
+ * integer beyond 64 bits around (99999999999999999999 becomes
+ * 7766279631452241919) and reads 1e-400 as 0.
+ */
+static ck_t
+check_scalar(ctx_t *c, size_t *i)
+{
+   size_t vs = *i;
+   char *text;
+   double d;
+   ck_t r = CK_OK;
+
+   if (!skip_value(c, i)) {
+      return CK_SYNTAX;
+   }
+   if (c->s[vs] != '-' && !is_digit(c->s[vs])) {
+      return CK_OK;
+   }
+   if (parse_int(c->s + vs, *i - vs, INT64_MIN, INT64_MAX) == INT_RANGE) {
+      return bad(c, "number", vs, *i, "out of range for a 64-bit integer");
+   }
+   if (!is_decimal(c->s + vs, *i - vs)) {
+      return CK_OK;
+   }
+   text = bson_strndup(c->s + vs, *i - vs);
+   errno = 0;
+   d = strtod(text, NULL);
+   if (errno == ERANGE && (isinf(d) || d == 0)) {
+      r = bad(c, "number", vs, *i, "out of range for a double");
+   }
+   bson_free(text);
+   return r;
+}
+
 static ck_t
 check_value(ctx_t *c, size_t *i)
 {
@@ -1295,7 +1331,7 @@ check_value(ctx_t *c, size_t *i)
       c->depth--;
       return r;
    }
-   return skip_value(c, i) ? CK_OK : CK_SYNTAX;
+   return check_scalar(c, i);
 }
 
 bool

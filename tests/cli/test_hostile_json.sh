@@ -103,6 +103,9 @@ case_ '$timestamp negative' '"ts": {"$timestamp": {"t": -1, "i": 1}}' \
   'invalid $timestamp {"t":-1,"i":1} in field "ts": "t" is not a 32-bit unsigned integer'
 case_ '$regularExpression option' '"re": {"$regularExpression": {"pattern": "a", "options": "q"}}' \
   'invalid $regularExpression {"pattern":"a","options":"q"} in field "re": unknown option "q" (options are "ilmsux")'
+# A plain integer beyond 64 bits: libbson would wrap it around to 7766279631452241919.
+case_ 'integer beyond 64 bits' '"n": 99999999999999999999' \
+  'invalid number 99999999999999999999 in field "n": out of range for a 64-bit integer'
 case_ 'wrapper with an extra key' '"createdAt": {"$date": "2024-01-01T00:00:00Z", "tz": "UTC"}' \
   'invalid $date "2024-01-01T00:00:00Z" in field "createdAt": unexpected key "tz" next to "$date"'
 
