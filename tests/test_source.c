@@ -1057,6 +1057,243 @@ test_source_mongo_live(void **state)
    mn_source_destroy(source);
 }
 
+/* -- Extended JSON wrappers checked strictly (issue 9, point 5) ----------- */
+
+#include "ejson_check.h"
+
+/* One document's text against mn_ejson__check(): want NULL for accepted. */
+static void
+expect_ejson(const char *text, const char *want)
+{
+   char *reason = NULL;
+   bool ok = mn_ejson__check(text, strlen(text), &reason);
+
+   if (!want) {
+      if (!ok) {
+         fail_msg("%s: rejected: %s", text, reason);
+      }
+      return;
+   }
+   if (ok) {
+      fail_msg("%s: accepted, want \"%s\"", text, want);
+   }
+   if (strcmp(reason, want)) {
+      fail_msg("%s:\n  got  %s\n  want %s", text, reason, want);
+   }
+   bson_free(reason);
+}
+
+static void
+test_source_ejson_valid_wrappers(void **state)
+{
+   (void)state;
+   /* Every form the specification gives, canonical and relaxed, and libbson's legacy ones. */
+   expect_ejson("{\"a\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1d\"}}", NULL);
+   expect_ejson("{\"a\": {\"$symbol\": \"s\"}}", NULL);
+   expect_ejson(
+      "{\"a\": {\"$numberInt\": \"-2147483648\"}, \"b\": {\"$numberInt\": \"2147483647\"}}", NULL);
+   expect_ejson("{\"a\": {\"$numberLong\": \"-9223372036854775808\"}}", NULL);
+   expect_ejson("{\"a\": {\"$numberLong\": \"9223372036854775807\"}}", NULL);
+   expect_ejson("{\"a\": [{\"$numberDouble\": \"1.5\"}, {\"$numberDouble\": \"-0.0\"},"
+                " {\"$numberDouble\": \"1E+308\"}, {\"$numberDouble\": \"5e-324\"},"
+                " {\"$numberDouble\": \"Infinity\"}, {\"$numberDouble\": \"-Infinity\"},"
+                " {\"$numberDouble\": \"NaN\"}]}",
+                NULL);
+   expect_ejson("{\"a\": [{\"$numberDecimal\": \"21.95\"}, {\"$numberDecimal\": \"-1E+6144\"},"
+                " {\"$numberDecimal\": \"NaN\"}, {\"$numberDecimal\": \"-Infinity\"}]}",
+                NULL);
+   expect_ejson("{\"a\": {\"$binary\": {\"base64\": \"AQIDBA==\", \"subType\": \"80\"}}}", NULL);
+   expect_ejson("{\"a\": {\"subType\": \"0\", \"base64\": \"\"}}", NULL);
+   expect_ejson("{\"a\": {\"$binary\": \"AQIDBA==\", \"$type\": \"00\"}}", NULL);
+   expect_ejson("{\"a\": {\"$uuid\": \"c8edabc3-f738-4ca3-b68d-ab92a91478a3\"}}", NULL);
+   expect_ejson("{\"a\": {\"$code\": \"function() {}\", \"$scope\": {\"x\": 1}}}", NULL);
+   expect_ejson("{\"a\": {\"$timestamp\": {\"t\": 4294967295, \"i\": 0}}}", NULL);
+   expect_ejson("{\"a\": {\"$regularExpression\": {\"pattern\": \"^a\", \"options\": \"imsx\"}}}",
+                NULL);
+   expect_ejson("{\"a\": {\"$regex\": \"^a\", \"$options\": \"i\"}}", NULL);
+   expect_ejson("{\"a\": {\"$regex\": {\"$regularExpression\": {\"pattern\": \"a\", \"options\": "
+                "\"\"}}, \"$options\": \"i\"}}",
+                NULL);
+   expect_ejson("{\"a\": {\"$dbPointer\": {\"$ref\": \"db.c\", \"$id\": {\"$oid\": "
+                "\"57e193d7a9cc81b4027498b1\"}}}}",
+                NULL);
+   expect_ejson("{\"a\": [{\"$date\": \"2024-02-29T23:59:59.999Z\"}, {\"$date\": "
+                "\"2000-02-29T00:00Z\"}, {\"$date\": \"2023-01-01T00:00:00+0530\"},"
+                " {\"$date\": {\"$numberLong\": \"-62135596800000\"}}, {\"$date\": 1234}]}",
+                NULL);
+   expect_ejson("{\"a\": {\"$minKey\": 1}, \"b\": {\"$maxKey\": 1}, \"c\": {\"$undefined\": true}}",
+                NULL);
+   /* Not wrappers: top-level keys, DBRefs, the $type query operator, unknown $ keys. */
+   expect_ejson("{\"$date\": \"nonsense\", \"r\": {\"$ref\": \"c\", \"$id\": 5}}", NULL);
+   expect_ejson("{\"q\": {\"$type\": \"string\"}, \"u\": {\"$foo\": \"7abc\"}}", NULL);
+   /* Text that is not JSON is left to libbson's parser. */
+   expect_ejson("{\"a\": {\"$date\": ", NULL);
+   expect_ejson("{\"a\": {\"$numberDouble\": \"7abc\"} ]",
+                "invalid $numberDouble \"7abc\" in "
+                "field \"a\": not a decimal number, "
+                "\"Infinity\", \"-Infinity\" or \"NaN\"");
+}
+
+static void
+test_source_ejson_bad_wrappers(void **state)
+{
+   const char *nodec = "not a decimal number, \"Infinity\", \"-Infinity\" or \"NaN\"";
+   char want[256];
+
+   (void)state;
+   /* The cases of issue 9, point 5. */
+   expect_ejson("{\"createdAt\": {\"$date\": \"2023-02-29T00:00:00Z\"}}",
+                "invalid $date \"2023-02-29T00:00:00Z\" in field \"createdAt\": no such day");
+   expect_ejson("{\"d\": {\"$date\": \"2024-04-31T00:00:00Z\"}}",
+                "invalid $date \"2024-04-31T00:00:00Z\" in field \"d\": no such day");
+   snprintf(want, sizeof want, "invalid $numberDecimal \"abc\" in field \"p\": %s", nodec);
+   expect_ejson("{\"p\": {\"$numberDecimal\": \"abc\"}}", want);
+   snprintf(want, sizeof want, "invalid $numberDecimal \"\" in field \"p\": %s", nodec);
+   expect_ejson("{\"p\": {\"$numberDecimal\": \"\"}}", want);
+   expect_ejson("{\"p\": {\"$numberDecimal\": \"1e99999\"}}",
+                "invalid $numberDecimal \"1e99999\" in field \"p\": out of range for a decimal128");
+   snprintf(want, sizeof want, "invalid $numberDouble \"7abc\" in field \"x\": %s", nodec);
+   expect_ejson("{\"x\": {\"$numberDouble\": \"7abc\"}}", want);
+   snprintf(want, sizeof want, "invalid $numberDouble \"0x1p3\" in field \"x\": %s", nodec);
+   expect_ejson("{\"x\": {\"$numberDouble\": \"0x1p3\"}}", want);
+   snprintf(want, sizeof want, "invalid $numberDouble \"inf\" in field \"x\": %s", nodec);
+   expect_ejson("{\"x\": {\"$numberDouble\": \"inf\"}}", want);
+   expect_ejson("{\"x\": {\"$numberDouble\": \"1e400\"}}",
+                "invalid $numberDouble \"1e400\" in field \"x\": out of range for a double");
+
+   /* Field paths through sub-documents and arrays. */
+   expect_ejson("{\"a\": {\"b\": [1, {\"c\": {\"$date\": \"2023-13-01T00:00:00Z\"}}]}}",
+                "invalid $date \"2023-13-01T00:00:00Z\" in field \"a.b.1.c\": no such month");
+
+   /* $date's other forms and parts. */
+   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T24:00:00Z\"}}",
+                "invalid $date \"2023-01-01T24:00:00Z\" in field \"d\": no such hour");
+   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:60:00Z\"}}",
+                "invalid $date \"2023-01-01T00:60:00Z\" in field \"d\": no such minute");
+   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:00:60Z\"}}",
+                "invalid $date \"2023-01-01T00:00:60Z\" in field \"d\": no such second");
+   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:00:00+2400\"}}",
+                "invalid $date \"2023-01-01T00:00:00+2400\" in field \"d\": no such time zone "
+                "offset");
+   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:00:00.1234Z\"}}",
+                "invalid $date \"2023-01-01T00:00:00.1234Z\" in field \"d\": more precise than "
+                "milliseconds");
+   expect_ejson("{\"d\": {\"$date\": \"yesterday\"}}",
+                "invalid $date \"yesterday\" in field \"d\": not an ISO 8601 date-time "
+                "(YYYY-MM-DDTHH:MM:SS.sssZ)");
+   expect_ejson("{\"d\": {\"$date\": {\"$numberLong\": \"12x\"}}}",
+                "invalid $date {\"$numberLong\":\"12x\"} in field \"d\": \"$numberLong\" is not a "
+                "64-bit integer");
+   expect_ejson("{\"d\": {\"$date\": {\"$numberLong\": \"1\", \"x\": 1}}}",
+                "invalid $date {\"$numberLong\":\"1\",\"x\":1} in field \"d\": unexpected key "
+                "\"x\"");
+   expect_ejson("{\"d\": {\"$date\": 1.5}}", "invalid $date 1.5 in field \"d\": not a 64-bit "
+                                             "integer number of milliseconds");
+   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:00:00Z\", \"tz\": \"UTC\"}}",
+                "invalid $date \"2023-01-01T00:00:00Z\" in field \"d\": unexpected key \"tz\" "
+                "next to \"$date\"");
+
+   /* Integers and their ranges. */
+   expect_ejson("{\"n\": {\"$numberInt\": \"2147483648\"}}",
+                "invalid $numberInt \"2147483648\" in field \"n\": out of range for a 32-bit "
+                "integer");
+   expect_ejson("{\"n\": {\"$numberInt\": \"1.0\"}}",
+                "invalid $numberInt \"1.0\" in field \"n\": not an integer");
+   expect_ejson("{\"n\": {\"$numberInt\": 5}}",
+                "invalid $numberInt 5 in field \"n\": not a string");
+   expect_ejson("{\"n\": {\"$numberLong\": \"-9223372036854775809\"}}",
+                "invalid $numberLong \"-9223372036854775809\" in field \"n\": out of range for a "
+                "64-bit integer");
+
+   /* The others. */
+   expect_ejson("{\"_id\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1\"}}",
+                "invalid $oid \"5f1a2b3c4d5e6f7081920a1\" in field \"_id\": not 24 hexadecimal "
+                "digits");
+   expect_ejson("{\"b\": {\"$binary\": {\"base64\": \"AQI\", \"subType\": \"00\"}}}",
+                "invalid $binary {\"base64\":\"AQI\",\"subType\":\"00\"} in field \"b\": "
+                "\"base64\" is not base64");
+   expect_ejson("{\"b\": {\"$binary\": {\"base64\": \"AQI=\", \"subType\": \"100\"}}}",
+                "invalid $binary {\"base64\":\"AQI=\",\"subType\":\"100\"} in field \"b\": "
+                "\"subType\" is not one or two hexadecimal digits");
+   expect_ejson("{\"b\": {\"$binary\": {\"base64\": \"AQI=\"}}}",
+                "invalid $binary {\"base64\":\"AQI=\"} in field \"b\": missing \"subType\"");
+   expect_ejson("{\"b\": {\"$binary\": \"AQI=\"}}",
+                "invalid $binary \"AQI=\" in field \"b\": missing \"$type\"");
+   expect_ejson("{\"u\": {\"$uuid\": \"c8edabc3f7384ca3b68dab92a91478a3\"}}",
+                "invalid $uuid \"c8edabc3f7384ca3b68dab92a91478a3\" in field \"u\": not a UUID "
+                "(8-4-4-4-12 hexadecimal digits)");
+   expect_ejson("{\"t\": {\"$timestamp\": {\"t\": -1, \"i\": 1}}}",
+                "invalid $timestamp {\"t\":-1,\"i\":1} in field \"t\": \"t\" is not a 32-bit "
+                "unsigned integer");
+   expect_ejson("{\"t\": {\"$timestamp\": {\"t\": 1, \"i\": 4294967296}}}",
+                "invalid $timestamp {\"t\":1,\"i\":4294967296} in field \"t\": \"i\" is not a "
+                "32-bit unsigned integer");
+   expect_ejson("{\"t\": {\"$timestamp\": {\"t\": 1}}}",
+                "invalid $timestamp {\"t\":1} in field \"t\": missing \"i\"");
+   expect_ejson("{\"r\": {\"$regularExpression\": {\"pattern\": \"a\", \"options\": \"iq\"}}}",
+                "invalid $regularExpression {\"pattern\":\"a\",\"options\":\"iq\"} in field "
+                "\"r\": unknown option \"q\" (options are \"ilmsux\")");
+   expect_ejson("{\"r\": {\"$regex\": \"a\", \"$options\": \"ii\"}}",
+                "invalid $regex \"a\" in field \"r\": option \"i\" given twice");
+   expect_ejson("{\"p\": {\"$dbPointer\": {\"$ref\": \"c\", \"$id\": {\"$oid\": \"zz\"}}}}",
+                "invalid $oid \"zz\" in field \"p\": not 24 hexadecimal digits");
+   expect_ejson("{\"k\": {\"$minKey\": 2}}",
+                "invalid $minKey 2 in field \"k\": the value must be 1");
+   expect_ejson("{\"k\": {\"$undefined\": false}}",
+                "invalid $undefined false in field \"k\": the value must be true");
+   expect_ejson("{\"k\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1d\", \"$date\": 1}}",
+                "invalid $oid \"5f1a2b3c4d5e6f7081920a1d\" in field \"k\": unexpected key "
+                "\"$date\" next to \"$oid\"");
+   expect_ejson("{\"k\": {\"$numberInt\": \"1\", \"$numberInt\": \"2\"}}",
+                "invalid $numberInt \"1\" in field \"k\": duplicate key \"$numberInt\"");
+   /* Plain numbers libbson would change: it wraps integers beyond 64 bits around. */
+   expect_ejson("{\"a\": [1, {\"b\": 99999999999999999999}]}",
+                "invalid number 99999999999999999999 in field \"a.1.b\": out of range for a "
+                "64-bit integer");
+   expect_ejson("{\"a\": -1e400}",
+                "invalid number -1e400 in field \"a\": out of range for a double");
+   expect_ejson("{\"a\": 1e-400}",
+                "invalid number 1e-400 in field \"a\": out of range for a double");
+   expect_ejson("{\"a\": -9223372036854775808, \"b\": 5e-324, \"c\": 0e-999, \"d\": 1.5}", NULL);
+   expect_ejson("{\"x\": {\"$numberDouble\": \"1e-400\"}}",
+                "invalid $numberDouble \"1e-400\" in field \"x\": out of range for a double");
+
+   /* Long values are cut in the reason (64 bytes of JSON text, then "..."). */
+   expect_ejson("{\"s\": {\"$numberDecimal\": \"12345678901234567890123456789012345678901234567890"
+                "12345678901234567890x\"}}",
+                "invalid $numberDecimal \"12345678901234567890123456789012345678901234567890"
+                "1234567890123... in field \"s\": not a decimal number, \"Infinity\", "
+                "\"-Infinity\" or \"NaN\"");
+}
+
+/* Through the JSON reader: the bad record is reported at its line, the others still load. */
+static void
+test_source_ejson_rejected_records(void **state)
+{
+   fixture_t *f = *state;
+   char *d0 = bson_as_canonical_extended_json(f->docs[0], NULL);
+   const char *bad1 = "{\"_id\": 1, \"createdAt\": {\"$date\": \"2023-02-29T00:00:00Z\"}}";
+   const char *bad2 = "{\"_id\": 2, \"price\": {\"$numberDouble\": \"0x1p3\"}}";
+   char *text = bson_strdup_printf("%s\n%s\n%s\n%s\n", bad1, d0, bad2, d0);
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+
+   write_file(f, "users.json", text, strlen(text));
+   source = open_ok(f->dir, NULL);
+   cursor = find_ok(source, "users", NULL);
+   expect_bad(cursor, "users.json line 1",
+              "invalid $date \"2023-02-29T00:00:00Z\" in field \"createdAt\": no such day");
+   assert_string_equal(mn_cursor_bad(cursor)->raw, bad1);
+   expect_doc(cursor, f->docs[0], false);
+   expect_bad(cursor, "users.json line 3", "invalid $numberDouble \"0x1p3\" in field \"price\"");
+   expect_doc(cursor, f->docs[0], false);
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+   bson_free(text);
+   bson_free(d0);
+}
+
 int
 main(void)
 {
@@ -1081,6 +1318,9 @@ main(void)
       cmocka_unit_test(test_source_mongo_bad_uri),
       cmocka_unit_test(test_source_mongo_unreachable),
       cmocka_unit_test(test_source_mongo_live),
+      cmocka_unit_test(test_source_ejson_valid_wrappers),
+      cmocka_unit_test(test_source_ejson_bad_wrappers),
+      cmocka_unit_test_setup_teardown(test_source_ejson_rejected_records, setup, teardown),
    };
 
    return cmocka_run_group_tests(tests, NULL, NULL);
