@@ -11,7 +11,8 @@
  * position, so that reading can re-synchronise after damage.  What the
  * cursor yields:
  *   - a record with a plausible length and a final 0 byte: returned as stored
- *     (the converter validates its contents);
+ *     (the converter validates its contents), unless what follows it is no
+ *     document either and its bytes are no valid BSON (its length is wrong);
  *   - anything else starts an unreadable span: the reader scans forward, byte
  *     by byte, for the next offset where a valid document starts (a plausible
  *     length, a final 0 byte, BSON that validates, and after it the end of the
@@ -247,6 +248,30 @@ loose_at(dump_cursor_t *c, size_t k)
    }
    p = c->w + c->w_pos + k;
    return p[len - 1] == 0;
+}
+
+/*
+ * Whether the document ending at window offset end is followed by the end of
+ * input or by what looks like another document (a plausible length and a
+ * final 0 byte): a cheap test that the current length framed a document.
+ */
+static bool
+followed_ok(dump_cursor_t *c, size_t end)
+{
+   size_t have = window_ensure(c, end + 4);
+   int32_t len;
+
+   if (have == end) {
+      return !c->file.failed;
+   }
+   if (have < end + 4) {
+      return false;
+   }
+   len = (int32_t)le32(c->w + c->w_pos + end);
+   if (!plausible_length(len) || window_ensure(c, end + (size_t)len) < end + (size_t)len) {
+      return false;
+   }
+   return c->w[c->w_pos + end + (size_t)len - 1] == 0;
 }
 
 static bool
@@ -497,6 +522,21 @@ dump_next(mn_cursor_t *cursor, const bson_t **doc)
    if (c->w[c->w_pos + (size_t)len - 1] != 0) {
       return skip_span(cursor, c, "document does not end with a zero byte", (size_t)len);
    }
+   if (!bson_init_static(&c->doc, c->w + c->w_pos, (size_t)len)) {
+      return skip_span(cursor, c, "invalid document", (size_t)len);
+   }
+   /* A length that is a little too small can still end on a 0 byte (a string's): when
+    * what follows is no document either, and these bytes are no valid BSON, the length
+    * is wrong, not just the contents. */
+   if (!followed_ok(c, (size_t)len) && !c->file.failed &&
+       !valid_bson(c->w + c->w_pos, (size_t)len)) {
+      snprintf(what, sizeof what, "document length %" PRId32 " does not frame a document", len);
+      return skip_span(cursor, c, what, 0);
+   }
+   if (c->file.failed) {
+      return mn_cursor__fail(cursor, &c->file.error);
+   }
+   /* the window may have moved */
    if (!bson_init_static(&c->doc, c->w + c->w_pos, (size_t)len)) {
       return skip_span(cursor, c, "invalid document", (size_t)len);
    }
