@@ -544,6 +544,204 @@ test_source_dump_bad_records(void **state)
    bson_free(blob);
 }
 
+/* Read a whole file into a new buffer; *len gets its size. */
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+   FILE *fp = fopen(path, "rb");
+   uint8_t *data;
+   long size;
+
+   assert_non_null(fp);
+   assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+   size = ftell(fp);
+   assert_true(size >= 0);
+   rewind(fp);
+   data = bson_malloc((size_t)size + 1);
+   assert_int_equal(fread(data, 1, (size_t)size, fp), (size_t)size);
+   fclose(fp);
+   *len = (size_t)size;
+   return data;
+}
+
+/* One wrong length of each kind on document 1: the span is exactly document 1, it is kept
+ * whole (0600), and documents 2 and 3 are read after it, also from a gzip file. */
+static void
+test_source_dump_resync(void **state)
+{
+   fixture_t *f = *state;
+   /* modes 0-2: the length off by +1, -1, +1000; modes 3-6: 0, negative, 2 GB, 7 */
+   static const int32_t deltas[] = {1, -1, 1000};
+   static const int32_t absolute[] = {0, -5, 0x7fffffff, 7};
+   size_t len;
+   size_t offsets[N_DOCS];
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, offsets);
+   uint32_t doc1 = (uint32_t)(offsets[2] - offsets[1]);
+   char *keep = path_in(f, "kept");
+
+   for (size_t mode = 0; mode < 7; mode++) {
+      for (int gz = 0; gz < 2; gz++) {
+         uint8_t *copy = bson_malloc(len);
+         const char *name = gz ? "users.bson.gz" : "users.bson";
+         int32_t wrong = mode < 3 ? (int32_t)doc1 + deltas[mode] : absolute[mode - 3];
+         char location[64];
+         char *kept_path;
+         uint8_t *kept;
+         size_t kept_len;
+         struct stat st;
+         mn_source_t *source;
+         mn_cursor_t *cursor;
+         const mn_cursor_bad_t *bad;
+
+         memcpy(copy, blob, len);
+         memcpy(copy + offsets[1], &wrong, 4); /* little-endian host */
+         if (gz) {
+            write_gz(f, name, copy, len);
+         } else {
+            write_file(f, name, copy, len);
+         }
+         source = open_ok(f->dir, NULL);
+         cursor = find_ok(source, "users", NULL);
+         mn_cursor_keep_skipped(cursor, keep, "users");
+         expect_doc(cursor, f->docs[0], false);
+         snprintf(location, sizeof location, "%s offset %zu", name, offsets[1]);
+         expect_bad(cursor, location, "reading resumes at offset");
+         bad = mn_cursor_bad(cursor);
+         assert_string_equal(bad->file, name);
+         assert_int_equal(bad->offset, offsets[1]);
+         assert_int_equal(bad->skipped, doc1);
+         kept_path = bson_strdup_printf("%s/users-%zu.bin", keep, offsets[1]);
+         assert_string_equal(bad->kept, kept_path);
+         assert_int_equal(lstat(kept_path, &st), 0);
+         assert_true(S_ISREG(st.st_mode));
+         assert_int_equal(st.st_mode & 0777, 0600);
+         kept = slurp(kept_path, &kept_len);
+         assert_int_equal(kept_len, doc1);
+         assert_memory_equal(kept, copy + offsets[1], doc1);
+         expect_doc(cursor, f->docs[2], false);
+         expect_doc(cursor, f->docs[3], false);
+         expect_end(cursor);
+         mn_cursor_destroy(cursor);
+         mn_source_destroy(source);
+         assert_int_equal(unlink(kept_path), 0);
+         {
+            char *p = path_in(f, name);
+            assert_int_equal(unlink(p), 0);
+            bson_free(p);
+         }
+         bson_free(kept);
+         bson_free(kept_path);
+         bson_free(copy);
+      }
+   }
+   bson_free(keep);
+   bson_free(blob);
+}
+
+/* Garbage between documents, and garbage to the end of the file. */
+static void
+test_source_dump_garbage(void **state)
+{
+   fixture_t *f = *state;
+   size_t len;
+   size_t offsets[N_DOCS];
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, offsets);
+   uint8_t *data = bson_malloc(len + 200);
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+   char location[64];
+
+   /* 100 bytes of noise after document 0, and 100 at the end */
+   memcpy(data, blob, offsets[1]);
+   for (size_t i = 0; i < 100; i++) {
+      data[offsets[1] + i] = (uint8_t)(0x5a ^ (i * 37));
+   }
+   memcpy(data + offsets[1] + 100, blob + offsets[1], len - offsets[1]);
+   for (size_t i = 0; i < 100; i++) {
+      data[len + 100 + i] = (uint8_t)(0xa5 ^ (i * 11));
+   }
+   write_file(f, "users.bson", data, len + 200);
+   source = open_ok(f->dir, NULL);
+   cursor = find_ok(source, "users", NULL);
+   expect_doc(cursor, f->docs[0], false);
+   snprintf(location, sizeof location, "users.bson offset %zu", offsets[1]);
+   expect_bad(cursor, location, "100 bytes skipped, reading resumes");
+   assert_int_equal(mn_cursor_bad(cursor)->skipped, 100);
+   assert_null(mn_cursor_bad(cursor)->kept);
+   for (size_t i = 1; i < N_DOCS; i++) {
+      expect_doc(cursor, f->docs[i], false);
+   }
+   snprintf(location, sizeof location, "users.bson offset %zu", len + 100);
+   expect_bad(cursor, location, "100 bytes skipped to the end of the file");
+   assert_int_equal(mn_cursor_bad(cursor)->skipped, 100);
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+   bson_free(data);
+   bson_free(blob);
+}
+
+/* Two files for one collection, and a collection "file" that is a directory or a FIFO. */
+static void
+test_source_collection_files(void **state)
+{
+   fixture_t *f = *state;
+   size_t len;
+   uint8_t *blob = bson_blob(f->docs, N_DOCS, &len, NULL);
+   mn_source_t *source;
+   mn_error_t error;
+   char *path;
+
+   write_file(f, "users.bson", blob, len);
+   write_file(f, "orders.bson", blob, len);
+   write_gz(f, "users.bson.gz", blob, len);
+   source = open_ok(f->dir, NULL);
+   assert_false(mn_source_has_collection(source, "users", &error));
+   assert_int_equal(error.domain, MN_ERROR_MONGO);
+   assert_non_null(strstr(error.message, "has two files in dump folder"));
+   assert_non_null(strstr(error.message, "\"users.bson\" and \"users.bson.gz\""));
+   assert_null(mn_source_find(source, "users", NULL, &error));
+   assert_int_equal(error.code, MN_MONGO_NOT_FOUND);
+   mn_source_destroy(source);
+
+   path = path_in(f, "users.bson.gz");
+   unlink(path);
+   bson_free(path);
+   write_file(f, "users.json", "{}\n", 3);
+   source = open_ok(f->dir, NULL);
+   assert_false(mn_source_has_collection(source, "users", &error));
+   assert_non_null(strstr(error.message, "\"users.bson\" and \"users.json\""));
+   /* a .json beside no .bson of its own does not disturb a dump folder */
+   assert_true(mn_source_has_collection(source, "orders", &error));
+   mn_source_destroy(source);
+
+   path = path_in(f, "users.json");
+   unlink(path);
+   bson_free(path);
+   path = path_in(f, "users.bson");
+   unlink(path);
+   assert_int_equal(mkdir(path, 0700), 0);
+   source = open_ok(f->dir, NULL);
+   assert_false(mn_source_has_collection(source, "users", &error));
+   assert_int_equal(error.domain, MN_ERROR_IO);
+   assert_non_null(strstr(error.message, "it is a directory"));
+   assert_null(mn_source_find(source, "users", NULL, &error));
+   assert_non_null(strstr(error.message, "it is a directory"));
+   mn_source_destroy(source);
+   assert_int_equal(rmdir(path), 0);
+
+   assert_int_equal(mkfifo(path, 0600), 0);
+   source = open_ok(f->dir, NULL);
+   assert_null(mn_source_find(source, "users", NULL, &error));
+   assert_int_equal(error.domain, MN_ERROR_IO);
+   assert_non_null(strstr(error.message, "it is a FIFO"));
+   mn_source_destroy(source);
+   assert_int_equal(unlink(path), 0);
+
+   bson_free(path);
+   bson_free(blob);
+}
+
 /* -- JSON folders --------------------------------------------------------- */
 
 static void
@@ -1304,6 +1502,9 @@ main(void)
       cmocka_unit_test_setup_teardown(test_source_dump_truncated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_dump_truncated_gzip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_dump_bad_records, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_dump_resync, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_dump_garbage, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_collection_files, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_json_lines, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_json_array, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_json_pretty, setup, teardown),
