@@ -7,6 +7,7 @@
  */
 #include "commands.h"
 
+#include <mongonorm/files.h>
 #include <mongonorm/mapping.h>
 #include <mongonorm/pg.h>
 #include <mongonorm/run.h>
@@ -376,6 +377,7 @@ cmd_run(int argc, char **argv)
    mn_error_t error = {0};
    mn_run_opts_t opts = {0};
    mn_stats_t *stats;
+   int report_fd = -1;
    bool ok;
    int rc = parse_args(argc, argv, USAGE_RUN, allowed, &a);
 
@@ -415,14 +417,15 @@ cmd_run(int argc, char **argv)
       opts.progress = progress;
    }
    if (a.report) {
-      /* fail before the work, not after it, when the report cannot be written */
-      FILE *probe = fopen(a.report, "a");
-      if (!probe) {
+      /* fail before the work, not after it, when the report cannot be written; a new
+       * private file (files.h): the report names collections and reasons */
+      mn_error_t ferr = {0};
+      report_fd = mn_private_file_create(a.report, "report", &ferr);
+      if (report_fd < 0) {
          fprintf(stderr, "mongonorm: error: could not write report \"%s\": %s\n", a.report,
                  strerror(errno));
          return EXIT_IO;
       }
-      fclose(probe);
    }
    stats = mn_stats_new();
    ok = mn_run(&opts, stats, &error);
@@ -436,7 +439,7 @@ cmd_run(int argc, char **argv)
    }
    if (a.report) {
       char *json = mn_stats_to_json(stats);
-      FILE *f = fopen(a.report, "w");
+      FILE *f = fdopen(report_fd, "w");
       if (!f || fputs(json, f) < 0 || fputc('\n', f) == EOF || fclose(f) != 0) {
          fprintf(stderr, "mongonorm: error: could not write report \"%s\": %s\n", a.report,
                  strerror(errno));

@@ -18,6 +18,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* Nesting deeper than this rejects a document (MongoDB itself stores at most 100). */
+#define MN_MAX_DEPTH 200
+
 /* ---- uuid sets ---- */
 
 static GHashTable *
@@ -244,11 +247,12 @@ mn_mapping_table_collection(const mn_mapping_t *m, size_t table)
 /* ---- the converter ---- */
 
 typedef struct {
-   GHashTable *source_ids; /* _id set from the pre-pass; NULL when not referenced */
-   GHashTable *accepted;   /* primary ids accepted this run */
-   GHashTable *rejected;   /* primary ids rejected this run */
-   GHashTable *target_ids; /* primary ids already in the target */
-   GHashTable *coverage;   /* drift: source path -> coverage + 1 (see cached_coverage) */
+   GHashTable *source_ids;        /* _id set from the pre-pass; NULL when not referenced */
+   GHashTable *accepted;          /* primary ids accepted this run */
+   GHashTable *rejected;          /* primary ids rejected this run */
+   GHashTable *target_ids;        /* primary ids already in the target */
+   GHashTable *coverage;          /* drift: source path -> coverage + 1 (see cached_coverage) */
+   GHashTable *recorded_rejected; /* documents the last run rejected (self references) */
    bool referenced;
 } coll_state_t;
 
@@ -322,6 +326,9 @@ mn_converter_destroy(mn_converter_t *c)
       g_hash_table_destroy(s->accepted);
       g_hash_table_destroy(s->rejected);
       g_hash_table_destroy(s->coverage);
+      if (s->recorded_rejected) {
+         g_hash_table_destroy(s->recorded_rejected);
+      }
    }
    for (size_t i = 0; i < c->m->n_tables; i++) {
       if (c->unique[i]) {
@@ -461,6 +468,13 @@ mn_converter_context_digest(const mn_converter_t *c, size_t collection,
       } else {
          summarize_set(rs->source_ids, NULL, ctx);
       }
+      if (ref == collection) {
+         /* and which of its documents the last run rejected: one loaded now while another
+          * document referring to it was skipped as unchanged converts everything again in
+          * the next run (see mn_converter_note_recorded_rejected) */
+         g_string_append_c(ctx, '/');
+         summarize_set(rs->recorded_rejected, NULL, ctx);
+      }
    }
    mn_digest(ctx->str, ctx->len, d);
    for (int i = 0; i < MN_DIGEST_SIZE; i++) {
@@ -543,6 +557,18 @@ mn_converter_mark_accepted(mn_converter_t *c, size_t collection, const mn_uuid_t
       if (c->colls[collection].referenced) {
          uuid_set_add(c->colls[collection].accepted, id);
       }
+   }
+}
+
+void
+mn_converter_note_recorded_rejected(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
+{
+   if (collection < c->m->n_collections) {
+      coll_state_t *cs = &c->colls[collection];
+      if (!cs->recorded_rejected) {
+         cs->recorded_rejected = uuid_set_new();
+      }
+      uuid_set_add(cs->recorded_rejected, id);
    }
 }
 
@@ -1813,6 +1839,72 @@ count_drift(walk_t *w)
    g_hash_table_destroy(seen);
 }
 
+/* rs->doc_id_json: the _id as canonical Extended JSON (the X of { "v" : X }), if it has one */
+static void
+set_doc_id_json(mn_rowset_t *rs, const bson_iter_t *idit)
+{
+   bson_t wrapper = BSON_INITIALIZER;
+   char *json;
+
+   bson_append_iter(&wrapper, "v", 1, idit);
+   json = bson_as_canonical_extended_json(&wrapper, NULL);
+   if (json && strlen(json) > 10) {
+      size_t len = strlen(json);
+      rs->doc_id_json = bson_strndup(json + 8, len - 10);
+   }
+   bson_free(json);
+   bson_destroy(&wrapper);
+}
+
+/*
+ * Whether no sub-document or array of doc is nested deeper than max levels, checked with
+ * an explicit stack of iterators, not recursion: libbson's validation recurses, and a
+ * document nested 10,000 levels deep overflows the stack.  bson_iter bounds-checks every
+ * length, so this is safe on bytes that do not validate (it stops where they break; the
+ * validation that follows judges them).
+ */
+static bool
+depth_within(const bson_t *doc, int max)
+{
+   void *mem = NULL;
+   bson_iter_t *stack;
+   int depth = 0;
+   bool ok = true;
+
+   /* bson_iter_t is declared 128-byte aligned (see push_ctx) */
+   if (posix_memalign(&mem, _Alignof(bson_iter_t), (size_t)(max + 1) * sizeof(bson_iter_t)) != 0) {
+      abort();
+   }
+   stack = mem;
+   if (!bson_iter_init(&stack[0], doc)) {
+      free(mem);
+      return true;
+   }
+   while (depth >= 0) {
+      if (!bson_iter_next(&stack[depth])) {
+         depth--;
+         continue;
+      }
+      if (BSON_ITER_HOLDS_DOCUMENT(&stack[depth]) || BSON_ITER_HOLDS_ARRAY(&stack[depth])) {
+         if (depth + 1 >= max) {
+            ok = false;
+            break;
+         }
+         if (bson_iter_recurse(&stack[depth], &stack[depth + 1])) {
+            depth++;
+         }
+      }
+   }
+   free(mem);
+   return ok;
+}
+
+bool
+mn_convert_depth_ok(const bson_t *doc)
+{
+   return depth_within(doc, MN_MAX_DEPTH);
+}
+
 bool
 mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, mn_rowset_t *rs)
 {
@@ -1831,6 +1923,17 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    w.doc = doc;
    w.rs = rs;
 
+   /* a scalar _id names the document even in the messages of a document that does not
+    * validate (bson_iter bounds-checks what it reads) */
+   if (bson_iter_init_find(&idit, doc, "_id") && !BSON_ITER_HOLDS_DOCUMENT(&idit) &&
+       !BSON_ITER_HOLDS_ARRAY(&idit)) {
+      set_doc_id_json(rs, &idit);
+   }
+   if (!depth_within(doc, MN_MAX_DEPTH)) {
+      reject(&w, "", "document nested deeper than %d levels (MongoDB stores at most 100)",
+             MN_MAX_DEPTH);
+      return false;
+   }
    if (!bson_validate_with_error(doc, BSON_VALIDATE_NONE, &verr)) {
       (void)offset;
       reject(&w, "", "invalid BSON: %s", verr.message);
@@ -1840,18 +1943,8 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
       reject(&w, "_id", "document has no _id");
       return false;
    }
-   {
-      bson_t wrapper = BSON_INITIALIZER;
-      char *json;
-      bson_append_iter(&wrapper, "v", 1, &idit);
-      json = bson_as_canonical_extended_json(&wrapper, NULL);
-      /* json is { "v" : X }: keep X */
-      if (json && strlen(json) > 10) {
-         size_t len = strlen(json);
-         rs->doc_id_json = bson_strndup(json + 8, len - 10);
-      }
-      bson_free(json);
-      bson_destroy(&wrapper);
+   if (!rs->doc_id_json) {
+      set_doc_id_json(rs, &idit);
    }
    mn_uuid_from_value(&idit, &rs->doc_id);
 

@@ -2,6 +2,7 @@
  * run.c - the main job (see run.h for the order of work).
  */
 #include <mongonorm/convert.h>
+#include <mongonorm/files.h>
 #include <mongonorm/mapping.h>
 #include <mongonorm/pg.h>
 #include <mongonorm/run.h>
@@ -36,29 +37,42 @@ now_seconds(void)
 typedef struct {
    FILE *f;
    const char *path;
+   bool dirty; /* written since the last sync */
 } rejects_t;
 
+/* A new private file (see files.h): an old reader, a link or a 0644 file at the path never
+ * sees patient records. */
 static bool
 rejects_open(rejects_t *r, const char *path, mn_error_t *error)
 {
-   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+   int fd = mn_private_file_create(path, "reject file", error);
 
    r->path = path;
-   r->f = NULL;
-   if (fd < 0) {
+   r->f = fd < 0 ? NULL : fdopen(fd, "w");
+   r->dirty = false;
+   if (fd >= 0 && !r->f) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not create reject file \"%s\": %s", path,
                    strerror(errno));
-      return false;
-   }
-   /* An existing file keeps its mode with O_CREAT: make sure it is private. */
-   if (fchmod(fd, 0600) != 0) {
-      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not protect reject file \"%s\": %s", path,
-                   strerror(errno));
       close(fd);
+   }
+   return r->f != NULL;
+}
+
+/* Flush and fsync what was written since the last sync: before a batch commits, so that a
+ * document the target records as rejected always has its line on disk. */
+static bool
+rejects_sync(rejects_t *r, mn_error_t *error)
+{
+   if (!r->f || !r->dirty) {
+      return true;
+   }
+   if (fflush(r->f) != 0 || fsync(fileno(r->f)) != 0) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not write reject file \"%s\": %s",
+                   r->path, strerror(errno));
       return false;
    }
-   r->f = fdopen(fd, "w");
-   return r->f != NULL;
+   r->dirty = false;
+   return true;
 }
 
 static bool
@@ -72,6 +86,7 @@ rejects_write(rejects_t *r, const bson_t *line, mn_error_t *error)
       return false;
    }
    ok = fputs(json, r->f) >= 0 && fputc('\n', r->f) != EOF;
+   r->dirty = true;
    bson_free(json);
    if (!ok) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not write reject file \"%s\": %s",
@@ -97,6 +112,65 @@ rejects_close(rejects_t *r, mn_error_t *error)
    return ok;
 }
 
+/*
+ * Text for a reject line: a reason or path may quote a source string that is not valid
+ * UTF-8, which Extended JSON cannot carry; its invalid bytes are written as \xHH.
+ */
+static void
+append_text(bson_t *b, const char *key, const char *s)
+{
+   GString *esc;
+   const char *p = s;
+   const char *end = s + strlen(s);
+
+   if (bson_utf8_validate(s, strlen(s), false)) {
+      BSON_APPEND_UTF8(b, key, s);
+      return;
+   }
+   esc = g_string_new(NULL);
+   while (p < end) {
+      const char *next = NULL;
+      if (g_utf8_validate(p, end - p, &next)) {
+         g_string_append(esc, p);
+         break;
+      }
+      g_string_append_len(esc, p, next - p);
+      g_string_append_printf(esc, "\\x%02x", (unsigned char)*next);
+      p = next + 1;
+   }
+   BSON_APPEND_UTF8(b, key, esc->str);
+   g_string_free(esc, TRUE);
+}
+
+/* The document of a reject line: as Extended JSON when it can be (valid BSON and UTF-8),
+ * its raw bytes otherwise. */
+static void
+append_document(bson_t *line, const bson_t *doc)
+{
+   char *json = NULL;
+
+   /* Extended JSON needs valid UTF-8 in every string (libbson's BSON_VALIDATE_UTF8 does
+    * not check values): try it */
+   if (mn_convert_depth_ok(doc) && bson_validate(doc, BSON_VALIDATE_NONE, NULL) &&
+       (json = bson_as_canonical_extended_json(doc, NULL))) {
+      bson_free(json);
+      BSON_APPEND_DOCUMENT(line, "document", doc);
+   } else {
+      BSON_APPEND_BINARY(line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc), doc->len);
+   }
+}
+
+/* A row value for a reject line: text, or its exact bytes as binary when not UTF-8. */
+static void
+append_value(bson_t *b, const char *key, const char *v)
+{
+   if (bson_utf8_validate(v, strlen(v), false)) {
+      BSON_APPEND_UTF8(b, key, v);
+   } else {
+      BSON_APPEND_BINARY(b, key, BSON_SUBTYPE_BINARY, (const uint8_t *)v, (uint32_t)strlen(v));
+   }
+}
+
 /* A rejected document: reasons, the document itself, the rows it would have produced. */
 static bool
 reject_document(rejects_t *r, const mn_mapping_t *m, const char *collection, const bson_t *doc,
@@ -113,13 +187,14 @@ reject_document(rejects_t *r, const mn_mapping_t *m, const char *collection, con
       mn_rowset_reject(rows, 0, &path, &message);
    }
    BSON_APPEND_UTF8(&line, "collection", collection);
-   if (bson_validate(doc, BSON_VALIDATE_NONE, NULL) && bson_iter_init_find(&id, doc, "_id")) {
+   if (mn_convert_depth_ok(doc) && bson_validate(doc, BSON_VALIDATE_NONE, NULL) &&
+       bson_iter_init_find(&id, doc, "_id")) {
       bson_append_iter(&line, "_id", 3, &id);
    } else {
       BSON_APPEND_NULL(&line, "_id");
    }
-   BSON_APPEND_UTF8(&line, "path", path);
-   BSON_APPEND_UTF8(&line, "reason", message);
+   append_text(&line, "path", path);
+   append_text(&line, "reason", message);
    BSON_APPEND_ARRAY_BEGIN(&line, "reasons", &reasons);
    for (size_t i = 0; i < mn_rowset_n_rejects(rows); i++) {
       char key[24];
@@ -127,19 +202,14 @@ reject_document(rejects_t *r, const mn_mapping_t *m, const char *collection, con
       mn_rowset_reject(rows, i, &path, &message);
       snprintf(key, sizeof key, "%zu", i);
       BSON_APPEND_DOCUMENT_BEGIN(&reasons, key, &one);
-      BSON_APPEND_UTF8(&one, "path", path);
-      BSON_APPEND_UTF8(&one, "reason", message);
+      append_text(&one, "path", path);
+      append_text(&one, "reason", message);
       bson_append_document_end(&reasons, &one);
    }
    bson_append_array_end(&line, &reasons);
    /* The document as Extended JSON when it can be (valid BSON and UTF-8); its raw bytes
     * otherwise. */
-   if (bson_validate(doc, BSON_VALIDATE_UTF8, NULL)) {
-      BSON_APPEND_DOCUMENT(&line, "document", doc);
-   } else {
-      BSON_APPEND_BINARY(&line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc),
-                         doc->len);
-   }
+   append_document(&line, doc);
    BSON_APPEND_ARRAY_BEGIN(&line, "rows", &arr);
    for (size_t i = 0; i < mn_rowset_n_rows(rows); i++) {
       size_t t = mn_rowset_row_table(rows, i);
@@ -153,7 +223,7 @@ reject_document(rejects_t *r, const mn_mapping_t *m, const char *collection, con
          const char *v = mn_rowset_value(rows, i, c);
          const char *col = mn_mapping_table_column(m, t, c);
          if (v) {
-            BSON_APPEND_UTF8(&values, col, v);
+            append_value(&values, col, v);
          } else {
             BSON_APPEND_NULL(&values, col);
          }
@@ -305,8 +375,11 @@ reject_unchanged(rejects_t *r, const char *collection, const bson_t *doc,
 
    reject_line_begin(&line, collection, doc);
    BSON_APPEND_UTF8(&line, "path", entry->reject_path ? entry->reject_path : "");
-   BSON_APPEND_UTF8(&line, "reason", entry->reason ? entry->reason : "rejected");
+   append_text(&line, "reason", entry->reason ? entry->reason : "rejected");
    BSON_APPEND_BOOL(&line, "unchanged", true);
+   /* the document too: a line torn or lost by a killed run can be rebuilt from any later
+    * run's file */
+   append_document(&line, doc);
    ok = rejects_write(r, &line, error);
    bson_destroy(&line);
    return ok;
@@ -325,12 +398,7 @@ reject_duplicate_id(rejects_t *r, const char *collection, const bson_t *doc, mn_
    reject_line_begin(&line, collection, doc);
    BSON_APPEND_UTF8(&line, "path", "_id");
    BSON_APPEND_UTF8(&line, "reason", DUPLICATE_ID_REASON);
-   if (bson_validate(doc, BSON_VALIDATE_UTF8, NULL)) {
-      BSON_APPEND_DOCUMENT(&line, "document", doc);
-   } else {
-      BSON_APPEND_BINARY(&line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc),
-                         doc->len);
-   }
+   append_document(&line, doc);
    ok = rejects_write(r, &line, error);
    bson_destroy(&line);
    return ok;
@@ -529,11 +597,8 @@ reject_at_load(rejects_t *r, const char *collection, const char *id_json, const 
    BSON_APPEND_UTF8(&line, "path", "");
    BSON_APPEND_UTF8(&line, "reason", reason);
    BSON_APPEND_UTF8(&line, "stage", "load");
-   if (doc && bson_validate(doc, BSON_VALIDATE_UTF8, NULL)) {
-      BSON_APPEND_DOCUMENT(&line, "document", doc);
-   } else if (doc) {
-      BSON_APPEND_BINARY(&line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc),
-                         doc->len);
+   if (doc) {
+      append_document(&line, doc);
    }
    ok = rejects_write(r, &line, error);
    bson_destroy(&line);
@@ -554,7 +619,7 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPt
    size_t n;
    bool ok = true;
 
-   if (!mn_pg_sink_flush(r->sink, error)) {
+   if (!rejects_sync(r->rejects, error) || !mn_pg_sink_flush(r->sink, error)) {
       return false;
    }
    n = mn_pg_sink_n_load_rejects(r->sink);
@@ -641,7 +706,8 @@ typedef struct {
    GPtrArray *retry;      /* documents PostgreSQL refused, tried again at the end */
    GHashTable *window;    /* documents read since the last flush -> position (1-based) */
    guint position;
-   bool lost_members; /* a document loaded before is rejected now */
+   bool lost_members;   /* a document loaded before is rejected now */
+   bool gained_members; /* a document rejected before is loaded now */
 } pass_t;
 
 /* Mark a document of the window as skipped (unchanged, not converted). */
@@ -789,6 +855,9 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
       mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest);
       p->pending++;
+      if (entry && entry->rejected) {
+         p->gained_members = true; /* rejected before, loaded now */
+      }
       return true;
    }
    {
@@ -1108,6 +1177,16 @@ retry_refused(pass_t *p, mn_error_t *error)
    return flush(r, p->c, p->counts, &p->pending, NULL, error);
 }
 
+static void
+note_rejected(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
+{
+   pass_t *p = ctx;
+
+   if (entry->rejected) {
+      mn_converter_note_recorded_rejected(p->r->conv, p->c, id);
+   }
+}
+
 /* A recorded document watermark mode did not read (unchanged): its outcome stands, and
  * references into its collection must know it. */
 static void
@@ -1170,9 +1249,17 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
     * in the same context (the mapping, and which documents its references can name) is
     * skipped.  The context is recorded before anything of the collection is written, so
     * a run killed midway skips, when started again, what it had committed. */
+   p.skip_unchanged = true;
+   p.state = mn_doc_state_load(r->conn, p.name, n_tables, true, error);
+   if (!p.state) {
+      goto cleanup;
+   }
    {
       char context[2 * MN_DIGEST_SIZE + 1];
       bool changed = true;
+      if (mn_converter_references(r->conv, c, c)) {
+         mn_doc_state_foreach(p.state, note_rejected, &p);
+      }
       mn_converter_context_digest(r->conv, c, context);
       if (!mn_state_enter_context(r->conn, p.name, context, &p.context, &changed, error)) {
          goto cleanup;
@@ -1181,11 +1268,6 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
       mn_pg_sink_set_context(r->sink, p.context);
    }
    (void)recorded_digest;
-   p.skip_unchanged = true;
-   p.state = mn_doc_state_load(r->conn, p.name, n_tables, true, error);
-   if (!p.state) {
-      goto cleanup;
-   }
    if (mn_converter_needs_claims(r->conv, c) && !claims_pass(&p, error)) {
       goto cleanup;
    }

@@ -1089,7 +1089,22 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
           s->seen(s->seen_ctx, &holder, &stager)) {
          clash = true;
       } else {
+         char text[MN_UUID_TEXT_LEN + 1];
+         char *forget;
+         bool forgot;
          g_array_append_val(s->pending_taken, holder);
+         /* in the same transaction: a run killed before the holder's turn still converts
+          * it again next time (its record no longer matches any digest) */
+         mn_uuid_format(&holder, text);
+         forget = g_strdup_printf("UPDATE mongonorm.documents SET digest = '\\x'::bytea "
+                                  "WHERE collection = %s AND doc_id = '%s'",
+                                  s->qcollection, text);
+         forgot = exec_ok(s, forget, "could not record a document to convert again", error);
+         g_free(forget);
+         if (!forgot) {
+            PQclear(res);
+            return false;
+         }
       }
    }
    PQclear(res);

@@ -106,11 +106,27 @@ void mn_converter_end_claims(mn_converter_t *conv, size_t collection);
 void mn_converter_mark_accepted(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
 /**
+ * Record that the last run rejected this document of a collection that references
+ * itself, before mn_converter_context_digest(): its context then changes when a run
+ * rejects a different set of its documents.
+ */
+void mn_converter_note_recorded_rejected(mn_converter_t *conv, size_t collection,
+                                         const mn_uuid_t *id);
+
+/**
  * Forget that a document is loaded: PostgreSQL refused it (its rows are gone from the
  * target for now).  References to it converted from now on are deferred, so they are set
  * only if it is loaded after all.
  */
 void mn_converter_forget_loaded(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
+
+/**
+ * Whether a document is nested at most as deep as the converter accepts (200 levels;
+ * MongoDB stores at most 100).  Checked without recursion, safe on any bytes: call it
+ * before anything that walks a document recursively (libbson's bson_validate, Extended
+ * JSON output), which a document nested 10,000 levels deep overflows.
+ */
+bool mn_convert_depth_ok(const bson_t *doc);
 
 /** Record a document as rejected without converting it (unchanged since it was rejected). */
 void mn_converter_mark_rejected(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
