@@ -10,7 +10,10 @@
  * - an Extended JSON folder: "<collection>.json" files as mongoexport writes
  *   them (canonical or relaxed Extended JSON v2, one document per line, or one
  *   JSON array of documents), also gzipped as ".json.gz".
- * A folder holding both .bson and .json files is read as a dump.
+ * A folder holding both .bson and .json files is read as a dump.  A collection has
+ * one file: two for it (".bson" and ".bson.gz", ".json" and ".json.gz", or in a dump
+ * folder a ".json" next to its ".bson") is an error naming both, and so is a
+ * collection file that is a directory or a FIFO (never opened, so never waited on).
  * Every kind yields the same bson_t documents; nothing downstream knows which.
  */
 #ifndef MONGONORM_SOURCE_H
@@ -78,7 +81,10 @@ const char *mn_source_describe(const mn_source_t *source);
 
 /**
  * Whether the source has the collection (a file for it, or a collection on the server).
- * @return true if present.  On a server error, false with error set.
+ * @return true if present.  On a server error, false with error set; for a folder, false
+ *         with MN_ERROR_MONGO/MN_MONGO_NOT_FOUND when the collection has two files, or
+ *         MN_ERROR_IO/MN_IO_OPEN when its file is a directory, a FIFO or another
+ *         non-regular file.
  */
 bool mn_source_has_collection(mn_source_t *source, const char *collection, mn_error_t *error);
 
@@ -87,8 +93,9 @@ bool mn_source_has_collection(mn_source_t *source, const char *collection, mn_er
  * @param opts may be NULL (all documents, all fields)
  * @return a cursor to free with mn_cursor_destroy() (before the source), or NULL with
  *         error set: MN_ERROR_MONGO/MN_MONGO_NOT_FOUND when a file source has no file for
- *         the collection (a live collection that does not exist reads as empty),
- *         MN_ERROR_IO/MN_IO_OPEN when the file cannot be opened.
+ *         the collection (a live collection that does not exist reads as empty) or has
+ *         two files, MN_ERROR_IO/MN_IO_OPEN when the file cannot be opened or is not a
+ *         regular file.
  */
 mn_cursor_t *mn_source_find(mn_source_t *source, const char *collection, const mn_find_opts_t *opts,
                             mn_error_t *error);
