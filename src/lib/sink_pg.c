@@ -909,7 +909,10 @@ vacate_keys(mn_pg_sink_t *s, size_t t, mn_error_t *error)
          g_string_append_printf(sk, "%ss.%s", k ? ", " : "", u->columns[k]);
          g_string_append_printf(s2k, "%ss2.%s", k ? ", " : "", u->columns[k]);
       }
-      sql = g_string_new("SAVEPOINT mn_vacate; ");
+      /* The documents whose rows were moved aside are recorded with no digest in the same
+       * statement: a run killed before their turn converts them again next time (their
+       * placeholder must never pass as their value). */
+      sql = g_string_new("SAVEPOINT mn_vacate; WITH v AS (");
       g_string_append_printf(sql, "UPDATE %s t SET %s = ", tb->qname, u->vacate);
       append_placeholder(sql, u, tb->qkey);
       g_string_append_printf(sql,
@@ -922,6 +925,11 @@ vacate_keys(mn_pg_sink_t *s, size_t t, mn_error_t *error)
          g_string_append_printf(sql, " AND EXISTS (SELECT 1 FROM %s s3 WHERE s3.%s = t.%s)",
                                 tb->stage, tb->qkey, tb->qkey);
       }
+      g_string_append_printf(sql,
+                             " RETURNING t.%s AS doc) UPDATE mongonorm.documents d "
+                             "SET digest = '\\x'::bytea FROM v WHERE d.collection = %s "
+                             "AND d.doc_id = v.doc",
+                             tb->qdoc, s->qcollection);
       res = PQexec(s->conn, sql->str);
       moved = PQresultStatus(res) == PGRES_COMMAND_OK;
       PQclear(res);
