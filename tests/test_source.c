@@ -1326,6 +1326,14 @@ test_source_ejson_valid_wrappers(void **state)
    expect_ejson("{\"q\": {\"$type\": \"string\"}, \"u\": {\"$foo\": \"7abc\"}}", NULL);
    /* Text that is not JSON is left to libbson's parser. */
    expect_ejson("{\"a\": {\"$date\": ", NULL);
+   {
+      /* A NUL byte where a value belongs (the fuzzer's find: it used to loop forever). */
+      static const char nul[] = "{\"a\": [{\"b\": \0}], \"c\": {\"$date\": 1}}";
+      char *reason = NULL;
+
+      assert_true(mn_ejson__check(nul, sizeof nul - 1, &reason));
+      assert_null(reason);
+   }
    expect_ejson("{\"a\": {\"$numberDouble\": \"7abc\"} ]",
                 "invalid $numberDouble \"7abc\" in "
                 "field \"a\": not a decimal number, "

@@ -201,6 +201,7 @@ static bool
 skip_value(const ctx_t *c, size_t *i)
 {
    int depth = 0;
+   size_t start;
 
    skip_ws(c, i);
    do {
@@ -238,8 +239,13 @@ skip_value(const ctx_t *c, size_t *i)
             (*i)++;
             break;
          }
-         while (*i < c->len && !is_ws(c->s[*i]) && !strchr(",:{}[]\"", c->s[*i])) {
+         /* A literal or a number.  A NUL byte is none of these: no progress, no opinion. */
+         start = *i;
+         while (*i < c->len && c->s[*i] && !is_ws(c->s[*i]) && !strchr(",:{}[]\"", c->s[*i])) {
             (*i)++;
+         }
+         if (*i == start) {
+            return false;
          }
          break;
       }
