@@ -1306,7 +1306,10 @@ check_scalar(ctx_t *c, size_t *i)
    if (!is_decimal(c->s + vs, *i - vs)) {
       return CK_OK;
    }
-   text = bson_strndup(c->s + vs, *i - vs);
+   /* Not bson_strndup(): it reads one byte past the token, and the text is not terminated. */
+   text = bson_malloc(*i - vs + 1);
+   memcpy(text, c->s + vs, *i - vs);
+   text[*i - vs] = '\0';
    errno = 0;
    d = strtod(text, NULL);
    if (errno == ERANGE && (isinf(d) || d == 0)) {
