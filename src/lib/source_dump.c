@@ -58,6 +58,7 @@ typedef struct {
    size_t w_pos;     /* first unconsumed byte of w */
    size_t w_len;     /* bytes in w */
    uint64_t w_off;   /* file offset of w[w_pos] */
+   bool input_done;  /* the file has nothing more to read into w */
    size_t pending;   /* bytes of the last document, consumed on the next call */
    bson_t doc;       /* static over the window */
    bson_t projected; /* {_id} of doc when ids_only */
@@ -93,11 +94,17 @@ window_ensure(dump_cursor_t *c, size_t n)
 {
    size_t have = c->w_len - c->w_pos;
 
-   while (have < n && !c->file.failed) {
-      size_t want = n - have < WINDOW_READ ? WINDOW_READ : n - have;
+   while (have < n && !c->file.failed && !c->input_done) {
+      /* grow by doubling, so that a large length prefix near the end of a small file
+       * does not allocate what the file cannot fill */
+      size_t step = c->w_len - c->w_pos > WINDOW_READ ? c->w_len - c->w_pos : WINDOW_READ;
+      size_t want = n - have < step ? n - have : step;
       size_t got;
 
-      if (c->w_pos > 0) {
+      if (want < WINDOW_READ) {
+         want = WINDOW_READ;
+      }
+      if (c->w_len + want > c->w_cap && c->w_pos > 0) {
          memmove(c->w, c->w + c->w_pos, have);
          c->w_pos = 0;
          c->w_len = have;
@@ -110,7 +117,8 @@ window_ensure(dump_cursor_t *c, size_t n)
       c->w_len += got;
       have += got;
       if (got < want) {
-         break; /* end of input (or a failure) */
+         c->input_done = !c->file.failed; /* end of input */
+         break;
       }
    }
    return have;
