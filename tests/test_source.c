@@ -738,6 +738,21 @@ test_source_collection_files(void **state)
    mn_source_destroy(source);
    assert_int_equal(unlink(path), 0);
 
+   /* A JSON folder: ".json" and ".json.gz" for one collection. */
+   make_dir(f, "js");
+   write_file(f, "js/users.json", "{}\n", 3);
+   write_gz(f, "js/users.json.gz", "{}\n", 3);
+   {
+      char *js = path_in(f, "js");
+      source = open_ok(js, NULL);
+      assert_int_equal(mn_source_kind(source), MN_SOURCE_JSON);
+      assert_null(mn_source_find(source, "users", NULL, &error));
+      assert_non_null(strstr(error.message, "has two files in JSON folder"));
+      assert_non_null(strstr(error.message, "\"users.json\" and \"users.json.gz\""));
+      mn_source_destroy(source);
+      bson_free(js);
+   }
+
    bson_free(path);
    bson_free(blob);
 }
