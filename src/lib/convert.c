@@ -247,12 +247,11 @@ mn_mapping_table_collection(const mn_mapping_t *m, size_t table)
 /* ---- the converter ---- */
 
 typedef struct {
-   GHashTable *source_ids;        /* _id set from the pre-pass; NULL when not referenced */
-   GHashTable *accepted;          /* primary ids accepted this run */
-   GHashTable *rejected;          /* primary ids rejected this run */
-   GHashTable *target_ids;        /* primary ids already in the target */
-   GHashTable *coverage;          /* drift: source path -> coverage + 1 (see cached_coverage) */
-   GHashTable *recorded_rejected; /* documents the last run rejected (self references) */
+   GHashTable *source_ids; /* _id set from the pre-pass; NULL when not referenced */
+   GHashTable *accepted;   /* primary ids accepted this run */
+   GHashTable *rejected;   /* primary ids rejected this run */
+   GHashTable *target_ids; /* primary ids already in the target */
+   GHashTable *coverage;   /* drift: source path -> coverage + 1 (see cached_coverage) */
    bool referenced;
 } coll_state_t;
 
@@ -326,9 +325,6 @@ mn_converter_destroy(mn_converter_t *c)
       g_hash_table_destroy(s->accepted);
       g_hash_table_destroy(s->rejected);
       g_hash_table_destroy(s->coverage);
-      if (s->recorded_rejected) {
-         g_hash_table_destroy(s->recorded_rejected);
-      }
    }
    for (size_t i = 0; i < c->m->n_tables; i++) {
       if (c->unique[i]) {
@@ -468,13 +464,6 @@ mn_converter_context_digest(const mn_converter_t *c, size_t collection,
       } else {
          summarize_set(rs->source_ids, NULL, ctx);
       }
-      if (ref == collection) {
-         /* and which of its documents the last run rejected: one loaded now while another
-          * document referring to it was skipped as unchanged converts everything again in
-          * the next run (see mn_converter_note_recorded_rejected) */
-         g_string_append_c(ctx, '/');
-         summarize_set(rs->recorded_rejected, NULL, ctx);
-      }
    }
    mn_digest(ctx->str, ctx->len, d);
    for (int i = 0; i < MN_DIGEST_SIZE; i++) {
@@ -557,18 +546,6 @@ mn_converter_mark_accepted(mn_converter_t *c, size_t collection, const mn_uuid_t
       if (c->colls[collection].referenced) {
          uuid_set_add(c->colls[collection].accepted, id);
       }
-   }
-}
-
-void
-mn_converter_note_recorded_rejected(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
-{
-   if (collection < c->m->n_collections) {
-      coll_state_t *cs = &c->colls[collection];
-      if (!cs->recorded_rejected) {
-         cs->recorded_rejected = uuid_set_new();
-      }
-      uuid_set_add(cs->recorded_rejected, id);
    }
 }
 

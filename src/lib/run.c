@@ -708,6 +708,8 @@ typedef struct {
    guint position;
    bool lost_members;   /* a document loaded before is rejected now */
    bool gained_members; /* a document rejected before is loaded now */
+   bool self_ref;       /* the collection references itself */
+   mn_idset_t skipped;  /* self_ref: documents skipped as unchanged and loaded */
 } pass_t;
 
 /* Mark a document of the window as skipped (unchanged, not converted). */
@@ -841,6 +843,9 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
          p->counts->loaded++;
          p->counts->unchanged++;
          window_skipped(p, &id);
+         if (p->self_ref) {
+            mn_idset__add(&p->skipped, id.bytes);
+         }
          mn_converter_mark_accepted(r->conv, p->c, &id);
          for (size_t t = 0; t < n_tables && entry->row_counts; t++) {
             mn_stats_table(r->stats, mn_mapping_table_name(m, t))->unchanged +=
@@ -1124,7 +1129,11 @@ retry_refused(pass_t *p, mn_error_t *error)
 {
    run_t *r = p->r;
 
-   if (p->reread.count || p->reread.has_zero) {
+   /* A document rejected before is loaded now: documents of the collection referring to it
+    * that were skipped as unchanged may now resolve the reference: read them again. */
+   bool regain = p->gained_members && p->self_ref;
+
+   if (p->reread.count || p->reread.has_zero || regain) {
       /* unchanged documents a later batch took a row from: read them again */
       mn_cursor_t *cur = mn_source_find(r->src, p->name, NULL, error);
       mn_cursor_status_t st;
@@ -1140,8 +1149,9 @@ retry_refused(pass_t *p, mn_error_t *error)
          if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
             mn_uuid_from_value(&it, &id);
             /* once each: a later duplicate _id stays rejected */
-            if (mn_idset__has(&p->reread, id.bytes) && mn_idset__add(&done, id.bytes) &&
-                p->counts->loaded && p->counts->unchanged) {
+            if ((mn_idset__has(&p->reread, id.bytes) ||
+                 (regain && mn_idset__has(&p->skipped, id.bytes))) &&
+                mn_idset__add(&done, id.bytes) && p->counts->loaded && p->counts->unchanged) {
                p->counts->loaded--;
                p->counts->unchanged--;
                g_ptr_array_add(p->retry, bson_copy(doc));
@@ -1175,16 +1185,6 @@ retry_refused(pass_t *p, mn_error_t *error)
    }
    g_ptr_array_set_size(p->retry, 0);
    return flush(r, p->c, p->counts, &p->pending, NULL, error);
-}
-
-static void
-note_rejected(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
-{
-   pass_t *p = ctx;
-
-   if (entry->rejected) {
-      mn_converter_note_recorded_rejected(p->r->conv, p->c, id);
-   }
 }
 
 /* A recorded document watermark mode did not read (unchanged): its outcome stands, and
@@ -1231,6 +1231,8 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    p.retry = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
    r->forced = &p.forced;
    mn_idset__init(&p.reread);
+   mn_idset__init(&p.skipped);
+   p.self_ref = mn_converter_references(r->conv, c, c);
    r->reread = &p.reread;
    p.window = mn_uuid__table_new(NULL);
    r->window = p.window;
@@ -1257,9 +1259,6 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    {
       char context[2 * MN_DIGEST_SIZE + 1];
       bool changed = true;
-      if (mn_converter_references(r->conv, c, c)) {
-         mn_doc_state_foreach(p.state, note_rejected, &p);
-      }
       mn_converter_context_digest(r->conv, c, context);
       if (!mn_state_enter_context(r->conn, p.name, context, &p.context, &changed, error)) {
          goto cleanup;
@@ -1327,6 +1326,7 @@ cleanup:
    r->reread = NULL;
    r->window = NULL;
    mn_idset__cleanup(&p.reread);
+   mn_idset__cleanup(&p.skipped);
    mn_idset__cleanup(&p.forced);
    g_ptr_array_free(p.retry, TRUE);
    if (p.window) {

@@ -106,14 +106,6 @@ void mn_converter_end_claims(mn_converter_t *conv, size_t collection);
 void mn_converter_mark_accepted(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
 /**
- * Record that the last run rejected this document of a collection that references
- * itself, before mn_converter_context_digest(): its context then changes when a run
- * rejects a different set of its documents.
- */
-void mn_converter_note_recorded_rejected(mn_converter_t *conv, size_t collection,
-                                         const mn_uuid_t *id);
-
-/**
  * Forget that a document is loaded: PostgreSQL refused it (its rows are gone from the
  * target for now).  References to it converted from now on are deferred, so they are set
  * only if it is loaded after all.
