@@ -619,6 +619,7 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPt
    size_t n;
    bool ok = true;
 
+   mn_pg_sink_set_final(r->sink, retry == NULL);
    if (!rejects_sync(r->rejects, error) || !mn_pg_sink_flush(r->sink, error)) {
       return false;
    }
@@ -1124,56 +1125,28 @@ claims_pass(pass_t *p, mn_error_t *error)
  * document of the collection is in place: converted again and loaded in one batch;
  * those refused again are rejected.
  */
+/* Convert and load the documents of p->retry once more; those refused again are rejected. */
 static bool
-retry_refused(pass_t *p, mn_error_t *error)
+convert_again(pass_t *p, mn_error_t *error)
 {
    run_t *r = p->r;
 
-   /* A document rejected before is loaded now: documents of the collection referring to it
-    * that were skipped as unchanged may now resolve the reference: read them again. */
-   bool regain = p->gained_members && p->self_ref;
-
-   if (p->reread.count || p->reread.has_zero || regain) {
-      /* unchanged documents a later batch took a row from: read them again */
-      mn_cursor_t *cur = mn_source_find(r->src, p->name, NULL, error);
-      mn_cursor_status_t st;
-      const bson_t *doc;
-      mn_idset_t done;
-      if (!cur) {
-         return false;
-      }
-      mn_idset__init(&done);
-      while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
-         bson_iter_t it;
-         mn_uuid_t id;
-         if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
-            mn_uuid_from_value(&it, &id);
-            /* once each: a later duplicate _id stays rejected */
-            if ((mn_idset__has(&p->reread, id.bytes) ||
-                 (regain && mn_idset__has(&p->skipped, id.bytes))) &&
-                mn_idset__add(&done, id.bytes) && p->counts->loaded && p->counts->unchanged) {
-               p->counts->loaded--;
-               p->counts->unchanged--;
-               g_ptr_array_add(p->retry, bson_copy(doc));
-            }
-         }
-      }
-      mn_idset__cleanup(&done);
-      if (st == MN_CURSOR_ERROR) {
-         mn_cursor_error(cur, error);
-         mn_cursor_destroy(cur);
-         return false;
-      }
-      mn_cursor_destroy(cur);
-   }
    for (guint i = 0; i < p->retry->len; i++) {
       const bson_t *doc = g_ptr_array_index(p->retry, i);
       uint8_t digest[MN_DIGEST_SIZE];
+      bson_iter_t it;
 
       mn_digest(bson_get_data(doc), doc->len, digest);
       if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
          mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest);
          p->pending++;
+         if (bson_iter_init_find(&it, doc, "_id")) {
+            mn_uuid_t id;
+            const mn_doc_entry_t *entry;
+            mn_uuid_from_value(&it, &id);
+            entry = mn_doc_state_find(p->state, &id);
+            p->gained_members = p->gained_members || (entry && entry->rejected);
+         }
       } else {
          char kind[300];
          p->counts->rejected++;
@@ -1185,6 +1158,59 @@ retry_refused(pass_t *p, mn_error_t *error)
    }
    g_ptr_array_set_size(p->retry, 0);
    return flush(r, p->c, p->counts, &p->pending, NULL, error);
+}
+
+/*
+ * At the end of a collection: the documents PostgreSQL refused during the pass, once
+ * more now that every other document is in place (refused again: rejected); then the
+ * unchanged documents read again: those a later batch took a row from, and, when a
+ * document rejected before is loaded now in a collection that references itself, those
+ * skipped as unchanged (a reference to it may resolve now).
+ */
+static bool
+retry_refused(pass_t *p, mn_error_t *error)
+{
+   run_t *r = p->r;
+   bool regain;
+   mn_cursor_t *cur;
+   mn_cursor_status_t st;
+   const bson_t *doc;
+   mn_idset_t done;
+
+   if (!convert_again(p, error)) {
+      return false;
+   }
+   regain = p->gained_members && p->self_ref;
+   if (!p->reread.count && !p->reread.has_zero && !regain) {
+      return true;
+   }
+   if (!(cur = mn_source_find(r->src, p->name, NULL, error))) {
+      return false;
+   }
+   mn_idset__init(&done);
+   while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
+      bson_iter_t it;
+      mn_uuid_t id;
+      if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
+         mn_uuid_from_value(&it, &id);
+         /* once each: a later duplicate _id stays rejected */
+         if ((mn_idset__has(&p->reread, id.bytes) ||
+              (regain && mn_idset__has(&p->skipped, id.bytes))) &&
+             mn_idset__add(&done, id.bytes) && p->counts->loaded && p->counts->unchanged) {
+            p->counts->loaded--;
+            p->counts->unchanged--;
+            g_ptr_array_add(p->retry, bson_copy(doc));
+         }
+      }
+   }
+   mn_idset__cleanup(&done);
+   if (st == MN_CURSOR_ERROR) {
+      mn_cursor_error(cur, error);
+      mn_cursor_destroy(cur);
+      return false;
+   }
+   mn_cursor_destroy(cur);
+   return convert_again(p, error);
 }
 
 /* A recorded document watermark mode did not read (unchanged): its outcome stands, and

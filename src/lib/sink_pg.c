@@ -74,6 +74,7 @@ struct mn_pg_sink {
    char *qcollection; /* the collection name as an SQL literal */
    uint64_t pending_deleted_docs;
    int32_t context; /* the collection's conversion context (mn_state_enter_context) */
+   bool final;      /* refusals are final: the refused documents are rejected (else retried) */
    bool (*seen)(void *ctx, const mn_uuid_t *holder,
                 const mn_uuid_t *doc); /* does holder come before doc in the source? */
    void *seen_ctx;
@@ -785,6 +786,12 @@ mn_pg_sink_delete(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id)
 }
 
 void
+mn_pg_sink_set_final(mn_pg_sink_t *s, bool final)
+{
+   s->final = final;
+}
+
+void
 mn_pg_sink_set_context(mn_pg_sink_t *s, int32_t context)
 {
    s->context = context;
@@ -1341,6 +1348,17 @@ reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
    g->doc = NULL;
    lr.reason = g_strdup_printf("PostgreSQL refused the rows of table \"%s\": %s",
                                *s->failed_table ? s->failed_table : "?", s->failed_detail);
+   if (!s->final) {
+      /* It will be tried again (mn_pg_sink_set_final): its rows from an earlier run stay
+       * until then, since removing them would also remove, or clear, through the target's
+       * foreign keys, the rows of other documents that refer to it. */
+      g_array_append_val(s->load_rejects, lr);
+      g_string_free(docs, TRUE);
+      g_string_free(state, TRUE);
+      g_free(none);
+      g_free(zero);
+      return true;
+   }
    append_copy_id(docs, &g->id);
    g_string_append_c(docs, '\n');
    /* Recorded with no digest: what PostgreSQL refused may depend on other documents (a

@@ -158,6 +158,13 @@ void mn_pg_sink_record_rejected(mn_pg_sink_t *sink, size_t collection, const mn_
  */
 void mn_pg_sink_delete(mn_pg_sink_t *sink, size_t collection, const mn_uuid_t *id);
 
+/**
+ * Whether the flushes from now on reject the documents PostgreSQL refuses (final), or
+ * only list them, leaving the target as it was for them, for the caller to try once more
+ * (the default; see mn_pg_sink_n_load_rejects()).
+ */
+void mn_pg_sink_set_final(mn_pg_sink_t *sink, bool final);
+
 /** The conversion context number recorded with the documents queued from now on. */
 void mn_pg_sink_set_context(mn_pg_sink_t *sink, int32_t context);
 
