@@ -976,10 +976,10 @@ count_coercion(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const char 
 }
 
 static const char *
-coercion_kind(walk_t *w, const char *fmt, const char *type_label)
+coercion_kind(walk_t *w, const char *before, const char *type_label, const char *after)
 {
    /* Kinds are counters' keys: never values, only types and policies. */
-   return scratch(w, g_strdup_printf(fmt, type_label));
+   return scratch(w, g_strconcat(before, type_label, after, NULL));
 }
 
 /*
@@ -1188,7 +1188,7 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
 
    if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
       if (st == MN_VALUE_COERCED) {
-         count_coercion(w, e, c, coercion_kind(w, "converted from %s", type_label));
+         count_coercion(w, e, c, coercion_kind(w, "converted from ", type_label, ""));
       }
       set_text(w, r, c->table_column, out->str, out->len);
       bson_string_free(out, true);
@@ -1214,10 +1214,10 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
    switch (c->on_invalid) {
    case MN_ON_REJECT: reject(w, concrete, "%s", reason); return true;
    case MN_ON_SKIP_ROW:
-      count_coercion(w, e, c, coercion_kind(w, "row skipped: invalid %s", type_label));
+      count_coercion(w, e, c, coercion_kind(w, "row skipped: invalid ", type_label, ""));
       return false;
    case MN_ON_NULL:
-      count_coercion(w, e, c, coercion_kind(w, "invalid %s stored as NULL", type_label));
+      count_coercion(w, e, c, coercion_kind(w, "invalid ", type_label, " stored as NULL"));
       if (c->raw_to >= 0 && found && !key) {
          mn_value_spec_t text_spec;
          bson_string_t *raw = bson_string_new(NULL);
