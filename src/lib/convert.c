@@ -577,14 +577,6 @@ mn_converter_has_source_id(const mn_converter_t *c, size_t collection, const mn_
    return collection < c->m->n_collections && uuid_set_has(c->colls[collection].source_ids, id);
 }
 
-size_t
-mn_converter_n_source_ids(const mn_converter_t *c, size_t collection)
-{
-   return collection < c->m->n_collections && c->colls[collection].source_ids
-             ? g_hash_table_size(c->colls[collection].source_ids)
-             : 0;
-}
-
 bool
 mn_converter_references(const mn_converter_t *c, size_t from, size_t to)
 {

@@ -1181,7 +1181,7 @@ retry_refused(pass_t *p, mn_error_t *error)
       return false;
    }
    regain = p->gained_members && p->self_ref;
-   if (!p->reread.count && !p->reread.has_zero && !regain) {
+   if (mn_idset__empty(&p->reread) && !regain) {
       return true;
    }
    if (!(cur = mn_source_find(r->src, p->name, NULL, error))) {
@@ -1292,13 +1292,11 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
       p.same_context = !changed;
       mn_pg_sink_set_context(r->sink, p.context);
    }
-   (void)recorded_digest;
    if (mn_converter_needs_claims(r->conv, c) && !claims_pass(&p, error)) {
       goto cleanup;
    }
-   if (p.wm_field && p.same_context && recorded_watermark && p.forced.count == 0 &&
-       !p.forced.has_zero && mn_source_kind(r->src) == MN_SOURCE_MONGODB &&
-       mn_doc_state_count(p.state) > 0) {
+   if (p.wm_field && p.same_context && recorded_watermark && mn_idset__empty(&p.forced) &&
+       mn_source_kind(r->src) == MN_SOURCE_MONGODB && mn_doc_state_count(p.state) > 0) {
       if (!read_since_watermark(&p, recorded_watermark, error)) {
          goto cleanup;
       }

@@ -38,6 +38,13 @@ void mn_idset__cleanup(mn_idset_t *set);
 /** Insert id (16 bytes). @return true when it was not in the set yet. Aborts on no memory. */
 bool mn_idset__add(mn_idset_t *set, const uint8_t *id);
 
+/** Whether the set has no member. */
+static inline bool
+mn_idset__empty(const mn_idset_t *set)
+{
+   return set->count == 0 && !set->has_zero;
+}
+
 /** Whether id (16 bytes) is in the set. */
 bool mn_idset__has(const mn_idset_t *set, const uint8_t *id);
 

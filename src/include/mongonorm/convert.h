@@ -126,9 +126,6 @@ void mn_converter_mark_rejected(mn_converter_t *conv, size_t collection, const m
 /** Whether the pre-pass listed this primary id in the source collection. */
 bool mn_converter_has_source_id(const mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
-/** How many distinct ids the pre-pass listed for the collection. */
-size_t mn_converter_n_source_ids(const mn_converter_t *conv, size_t collection);
-
 /** Whether a column of collection `from` references collection `to`. */
 bool mn_converter_references(const mn_converter_t *conv, size_t from, size_t to);
 
