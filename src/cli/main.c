@@ -87,6 +87,11 @@ static const char USAGE_RUN[] =
    "  --follow           after the run, follow the source's change stream (a live replica\n"
    "                     set) and apply each change as it comes, until SIGINT or SIGTERM;\n"
    "                     a restarted session resumes from the token kept in the target\n"
+   "  --full             read every document, also of collections that declare a\n"
+   "                     watermark (the final run of a cutover)\n"
+   "  --full-every TIME  read a watermark collection whole again when its last whole\n"
+   "                     read is older than TIME: seconds, or a number with s, m, h or\n"
+   "                     d (default 24h; 0: every run; \"never\")\n"
    "  --quiet            print no statistics table\n";
 
 static const char USAGE_STATUS[] =
@@ -157,7 +162,9 @@ enum {
    OPT_HELP,
    OPT_RUNS,
    OPT_JSON,
-   OPT_FOLLOW
+   OPT_FOLLOW,
+   OPT_FULL,
+   OPT_FULL_EVERY
 };
 
 static const struct option LONG_OPTS[] = {
@@ -175,6 +182,8 @@ static const struct option LONG_OPTS[] = {
    {"runs", required_argument, NULL, OPT_RUNS},
    {"json", no_argument, NULL, OPT_JSON},
    {"follow", no_argument, NULL, OPT_FOLLOW},
+   {"full", no_argument, NULL, OPT_FULL},
+   {"full-every", required_argument, NULL, OPT_FULL_EVERY},
    {NULL, 0, NULL, 0},
 };
 
@@ -193,7 +202,39 @@ typedef struct {
    bool help;
    bool json;
    bool follow;
+   bool full;
+   double full_every; /* seconds; 0 = default, negative = never */
 } args_t;
+
+/* A duration: seconds, or a number with s, m, h or d; "never" is -1.  False if neither. */
+static bool
+parse_duration(const char *text, double *seconds)
+{
+   char *end = NULL;
+   double v;
+
+   if (strcmp(text, "never") == 0) {
+      *seconds = -1;
+      return true;
+   }
+   v = strtod(text, &end);
+   if (!*text || end == text || !(v >= 0) || v > 1e9) {
+      return false;
+   }
+   switch (*end) {
+   case '\0':
+   case 's': break;
+   case 'm': v *= 60; break;
+   case 'h': v *= 3600; break;
+   case 'd': v *= 86400; break;
+   default: return false;
+   }
+   if (*end && end[1]) {
+      return false;
+   }
+   *seconds = v;
+   return true;
+}
 
 /* Parse options; `allowed` lists the option ids this command takes (0-terminated). */
 static int
@@ -252,6 +293,17 @@ parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t 
          }
          break;
       }
+      case OPT_FULL_EVERY:
+         if (!parse_duration(optarg, &a->full_every)) {
+            return usage_error(usage,
+                               "--full-every takes a duration (e.g. 3600, 90m, 24h, 7d) or "
+                               "\"never\", not \"%s\"",
+                               optarg);
+         }
+         if (a->full_every == 0) {
+            a->full = true; /* every run reads whole */
+         }
+         break;
       case OPT_RUNS: {
          char *end = NULL;
          a->runs = strtol(optarg, &end, 10);
@@ -262,6 +314,7 @@ parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t 
       }
       case OPT_JSON: a->json = true; break;
       case OPT_FOLLOW: a->follow = true; break;
+      case OPT_FULL: a->full = true; break;
       case OPT_QUIET: a->quiet = true; break;
       case OPT_HELP: a->help = true; break;
       default: break;
@@ -370,9 +423,9 @@ on_stop_signal(int sig)
 static int
 cmd_run(int argc, char **argv)
 {
-   static const int allowed[] = {OPT_PG,      OPT_SOURCE,     OPT_DB,    OPT_MAPPING,
-                                 OPT_REJECTS, OPT_REPORT,     OPT_BATCH, OPT_QUIET,
-                                 OPT_FOLLOW,  OPT_MAX_DELETE, 0};
+   static const int allowed[] = {OPT_PG,     OPT_SOURCE,     OPT_DB,    OPT_MAPPING, OPT_REJECTS,
+                                 OPT_REPORT, OPT_BATCH,      OPT_QUIET, OPT_FOLLOW,  OPT_MAX_DELETE,
+                                 OPT_FULL,   OPT_FULL_EVERY, 0};
    args_t a = {0};
    mn_error_t error = {0};
    mn_run_opts_t opts = {0};
@@ -405,6 +458,8 @@ cmd_run(int argc, char **argv)
    opts.batch_docs = (size_t)a.batch;
    opts.max_delete_percent = (int)a.max_delete;
    opts.follow = a.follow;
+   opts.full = a.full;
+   opts.full_every = a.full_every;
    opts.stop = &stop_requested;
    if (a.follow) {
       struct sigaction sa;
@@ -587,6 +642,34 @@ print_runs_text(const bson_t *out)
    }
 }
 
+/* Changed documents a watermark read will not return (their field was not bumped). */
+static void
+print_behind_watermark(const bson_t *out)
+{
+   bson_iter_t it, colls;
+
+   if (!bson_iter_init_find(&it, out, "collections") || !bson_iter_recurse(&it, &colls)) {
+      return;
+   }
+   while (bson_iter_next(&colls)) {
+      const char *name = bson_iter_key(&colls);
+      char path[512];
+      long long n;
+      bson_iter_t root, f;
+      snprintf(path, sizeof path, "collections.%s.changed_behind_watermark", name);
+      n = (long long)doc_int(out, path);
+      snprintf(path, sizeof path, "collections.%s.watermark_field", name);
+      if (n > 0 && bson_iter_init(&root, out) && bson_iter_find_descendant(&root, path, &f) &&
+          BSON_ITER_HOLDS_UTF8(&f)) {
+         printf("%s: %lld changed document%s with %s not past the watermark: a watermark run "
+                "does not read %s; the next whole read (--full-every) or \"run --full\" "
+                "applies %s\n",
+                name, n, n == 1 ? "" : "s", bson_iter_utf8(&f, NULL), n == 1 ? "it" : "them",
+                n == 1 ? "it" : "them");
+      }
+   }
+}
+
 static void
 print_pending_text(const bson_t *out)
 {
@@ -611,6 +694,7 @@ print_pending_text(const bson_t *out)
       }
       putchar('\n');
    }
+   print_behind_watermark(out);
 }
 
 static int

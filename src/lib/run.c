@@ -963,8 +963,8 @@ read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
    bson_t *wm = NULL;
    bson_t filter = BSON_INITIALIZER;
    bson_t cond;
-   bson_t *new_ids = bson_new(); /* {"0": id, "1": id, ...} of documents not recorded */
-   uint32_t n_new = 0;
+   bson_t *by_id = bson_new(); /* {"0": id, ...}: documents not recorded, or rejected */
+   uint32_t n_by_id = 0;
    mn_cursor_t *cur = NULL;
    const bson_t *doc;
    mn_cursor_status_t st;
@@ -984,10 +984,13 @@ read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
          entry = mn_doc_state_find(p->state, &id);
          if (entry) {
             entry->seen = true;
-         } else {
+         }
+         if (!entry || entry->rejected) {
+            /* new, or rejected before: read whatever its watermark, so a rejected document
+             * is listed again with its reason as in a full read */
             char key[16];
-            snprintf(key, sizeof key, "%u", n_new++);
-            bson_append_iter(new_ids, key, -1, &it);
+            snprintf(key, sizeof key, "%u", n_by_id++);
+            bson_append_iter(by_id, key, -1, &it);
          }
       }
    }
@@ -1013,8 +1016,9 @@ read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
       cur = NULL;
    }
 
-   /* 3. documents not recorded yet, whatever their watermark (missing, or older) */
-   if (bson_iter_init(&it, new_ids)) {
+   /* 3. documents not recorded yet or rejected, whatever their watermark (missing, or
+    * older) */
+   if (bson_iter_init(&it, by_id)) {
       bool more = bson_iter_next(&it);
       while (more) {
          bson_t chunk = BSON_INITIALIZER;
@@ -1046,7 +1050,7 @@ read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
 
 cleanup:
    mn_cursor_destroy(cur);
-   bson_destroy(new_ids);
+   bson_destroy(by_id);
    bson_destroy(&filter);
    if (wm) {
       bson_destroy(wm);
@@ -1213,21 +1217,59 @@ retry_refused(pass_t *p, mn_error_t *error)
    return convert_again(p, error);
 }
 
-/* A recorded document watermark mode did not read (unchanged): its outcome stands, and
- * references into its collection must know it. */
+/* A recorded document watermark mode did not read (unchanged, or a rejected one gone
+ * between the listing and its read): its outcome stands, references into its collection
+ * must know it, and a loaded one is counted as unchanged, as a full read counts it. */
 static void
 mark_unread(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
 {
    pass_t *p = ctx;
+   const mn_mapping_t *m = p->r->m;
 
    if (!entry->seen || g_hash_table_contains(p->processed, id->bytes)) {
       return;
    }
    if (entry->rejected) {
       mn_converter_mark_rejected(p->r->conv, p->c, id);
-   } else {
-      mn_converter_mark_accepted(p->r->conv, p->c, id);
+      return;
    }
+   mn_converter_mark_accepted(p->r->conv, p->c, id);
+   p->counts->read++;
+   p->counts->loaded++;
+   p->counts->unchanged++;
+   p->counts->not_read++;
+   for (size_t t = 0; t < mn_mapping_n_tables(m) && entry->row_counts; t++) {
+      mn_stats_table(p->r->stats, mn_mapping_table_name(m, t))->unchanged +=
+         (uint64_t)entry->row_counts[t];
+   }
+}
+
+/*
+ * Whether this run may read the collection past its watermark only: a live source, a
+ * declared watermark and a recorded value, the same conversion context, nothing the
+ * claims pass wants converted again, not `--full`, and a read of every document recorded
+ * less than `full_every` seconds ago.  Edits that leave the watermark field alone are
+ * invisible to a watermark read; the whole read every `full_every` (and `--full`, for the
+ * final run of a cutover) is what applies them.
+ */
+static bool
+watermark_read_allowed(pass_t *p, const char *recorded_watermark, bool *allowed, mn_error_t *error)
+{
+   const mn_run_opts_t *o = p->r->opts;
+   double every = o->full_every == 0 ? MN_RUN_FULL_EVERY_DEFAULT : o->full_every;
+   double age = -1;
+
+   *allowed = false;
+   if (!p->wm_field || o->full || !p->same_context || !recorded_watermark ||
+       !mn_idset__empty(&p->forced) || mn_source_kind(p->r->src) != MN_SOURCE_MONGODB ||
+       mn_doc_state_count(p->state) == 0) {
+      return true;
+   }
+   if (!mn_state_full_read_age(p->r->conn, p->name, &age, error)) {
+      return false;
+   }
+   *allowed = age >= 0 && (every < 0 || age < every);
+   return true;
 }
 
 static bool
@@ -1241,6 +1283,8 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    char *recorded_watermark = NULL;
    char *wm_json = NULL;
    double started = now_seconds();
+   double read_started;
+   bool by_watermark = false;
    bool ok = false;
 
    memset(&p, 0, sizeof p);
@@ -1295,8 +1339,12 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    if (mn_converter_needs_claims(r->conv, c) && !claims_pass(&p, error)) {
       goto cleanup;
    }
-   if (p.wm_field && p.same_context && recorded_watermark && mn_idset__empty(&p.forced) &&
-       mn_source_kind(r->src) == MN_SOURCE_MONGODB && mn_doc_state_count(p.state) > 0) {
+   if (!watermark_read_allowed(&p, recorded_watermark, &by_watermark, error)) {
+      goto cleanup;
+   }
+   read_started = now_seconds();
+   if (by_watermark) {
+      p.counts->by_watermark = true;
       if (!read_since_watermark(&p, recorded_watermark, error)) {
          goto cleanup;
       }
@@ -1329,7 +1377,9 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
        !mn_pg_sink_end_collection(r->sink, c, error) ||
        ((p.lost_members || r->load_rejected) && mn_converter_references(r->conv, c, c) &&
         !mn_pg_sink_sweep_references(r->sink, c, error)) ||
-       !mn_state_set_collection(r->conn, p.name, mn_mapping_digest(m), wm_json, error)) {
+       !mn_state_set_collection(r->conn, p.name, mn_mapping_digest(m), wm_json, error) ||
+       (!by_watermark &&
+        !mn_state_set_full_read(r->conn, p.name, now_seconds() - read_started, error))) {
       goto cleanup;
    }
    ok = true;

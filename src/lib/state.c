@@ -40,6 +40,7 @@ static const char STATE_SQL[] =
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context_digest text;"
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context integer NOT NULL "
    "  DEFAULT 0;"
+   "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS full_read_at timestamptz;"
    "CREATE TABLE IF NOT EXISTS mongonorm.streams ("
    "  source text PRIMARY KEY,"
    "  resume_token text NOT NULL,"
@@ -284,6 +285,51 @@ mn_state_set_collection(PGconn *conn, const char *collection, const char *mappin
                    3, NULL, params, NULL, NULL, 0);
    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
+   if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
+   }
+   PQclear(res);
+   return ok;
+}
+
+bool
+mn_state_full_read_age(PGconn *conn, const char *collection, double *seconds, mn_error_t *error)
+{
+   const char *params[1] = {collection};
+   PGresult *res = PQexecParams(conn,
+                                "SELECT extract(epoch FROM now() - full_read_at) "
+                                "FROM mongonorm.collections WHERE collection = $1",
+                                1, NULL, params, NULL, NULL, 0);
+
+   *seconds = -1;
+   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the collection record");
+      PQclear(res);
+      return false;
+   }
+   if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+      double age = g_ascii_strtod(PQgetvalue(res, 0, 0), NULL);
+      *seconds = age < 0 ? 0 : age;
+   }
+   PQclear(res);
+   return true;
+}
+
+bool
+mn_state_set_full_read(PGconn *conn, const char *collection, double seconds_ago, mn_error_t *error)
+{
+   char ago[32];
+   const char *params[2] = {collection, ago};
+   PGresult *res;
+   bool ok;
+
+   g_ascii_formatd(ago, sizeof ago, "%.3f", seconds_ago > 0 ? seconds_ago : 0);
+   res = PQexecParams(conn,
+                      "UPDATE mongonorm.collections SET full_read_at = "
+                      "now() - make_interval(secs => $2::double precision) "
+                      "WHERE collection = $1",
+                      2, NULL, params, NULL, NULL, 0);
+   ok = PQresultStatus(res) == PGRES_COMMAND_OK;
    if (!ok) {
       mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
    }

@@ -355,6 +355,10 @@ mn_stats_to_json(const mn_stats_t *s)
       BSON_APPEND_INT64(&d, "unchanged", (int64_t)c->counts.unchanged);
       BSON_APPEND_INT64(&d, "rejected", (int64_t)c->counts.rejected);
       BSON_APPEND_INT64(&d, "deleted", (int64_t)c->counts.deleted);
+      if (c->counts.by_watermark) {
+         BSON_APPEND_UTF8(&d, "read_by", "watermark");
+         BSON_APPEND_INT64(&d, "not_read", (int64_t)c->counts.not_read);
+      }
       BSON_APPEND_DOUBLE(&d, "seconds", c->counts.seconds);
       append_counter_bson(&d, "rejects", &c->rejects);
       append_counter_bson(&d, "unmapped", &c->unmapped);

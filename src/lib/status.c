@@ -82,6 +82,33 @@ count_unseen(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
    ((unseen_t *)ctx)->deleted++;
 }
 
+/*
+ * Whether a watermark read ({field: {$gte: recorded}}) returns the document: its field
+ * holds a value of the recorded one's kind (dates, ObjectIds, numbers) that is not lower.
+ * MongoDB's $gte compares within a type bracket, so anything else is not returned.
+ */
+static bool
+past_watermark(const bson_t *doc, const char *field, const bson_t *recorded)
+{
+   bson_iter_t v, w;
+
+   if (!field || !recorded || !bson_iter_init_find(&v, doc, field) ||
+       !bson_iter_init_find(&w, recorded, "v")) {
+      return false;
+   }
+   if (BSON_ITER_HOLDS_NUMBER(&v) && BSON_ITER_HOLDS_NUMBER(&w)) {
+      return bson_iter_as_double(&v) >= bson_iter_as_double(&w);
+   }
+   if (bson_iter_type(&v) != bson_iter_type(&w)) {
+      return false;
+   }
+   switch (bson_iter_type(&v)) {
+   case BSON_TYPE_DATE_TIME: return bson_iter_date_time(&v) >= bson_iter_date_time(&w);
+   case BSON_TYPE_OID: return bson_oid_compare(bson_iter_oid(&v), bson_iter_oid(&w)) >= 0;
+   default: return false;
+   }
+}
+
 bool
 mn_status_pending(const char *conninfo, const char *source, const char *database,
                   const char *mapping_path, bson_t *out, mn_error_t *error)
@@ -107,6 +134,9 @@ mn_status_pending(const char *conninfo, const char *source, const char *database
       const bson_t *doc;
       mn_cursor_status_t cs;
       int64_t n_source = 0, n_new = 0, n_changed = 0, n_rejected = 0, n_same = 0;
+      int64_t n_missed = 0; /* changed, but a watermark read would not return it */
+      const char *wm_field = mn_mapping_watermark(m, c);
+      bson_t *wm = NULL;
       unseen_t unseen = {0};
       bson_t d;
 
@@ -117,6 +147,9 @@ mn_status_pending(const char *conninfo, const char *source, const char *database
          any_changed_mapping = any_changed_mapping || digest != NULL;
       }
       bson_free(digest);
+      if (wm_field && watermark) {
+         wm = bson_new_from_json((const uint8_t *)watermark, -1, NULL);
+      }
       bson_free(watermark);
       st = mn_doc_state_load(conn, name, mn_mapping_n_tables(m), true, error);
       if (!st) {
@@ -145,6 +178,9 @@ mn_status_pending(const char *conninfo, const char *source, const char *database
             mn_digest(bson_get_data(doc), doc->len, dg);
             if (memcmp(dg, e->digest, MN_DIGEST_SIZE) != 0) {
                n_changed++;
+               if (wm && !past_watermark(doc, wm_field, wm)) {
+                  n_missed++;
+               }
             } else if (e->rejected) {
                n_rejected++;
             } else {
@@ -158,9 +194,15 @@ mn_status_pending(const char *conninfo, const char *source, const char *database
          mn_cursor_error(cur, error);
          mn_cursor_destroy(cur);
          mn_doc_state_destroy(st);
+         if (wm) {
+            bson_destroy(wm);
+         }
          goto cleanup;
       }
       mn_error_clear(error);
+      if (wm) {
+         bson_destroy(wm);
+      }
       mn_doc_state_foreach_unseen(st, count_unseen, &unseen);
       BSON_APPEND_DOCUMENT_BEGIN(&colls, name, &d);
       BSON_APPEND_INT64(&d, "source", n_source);
@@ -169,6 +211,19 @@ mn_status_pending(const char *conninfo, const char *source, const char *database
       BSON_APPEND_INT64(&d, "deleted", unseen.deleted);
       BSON_APPEND_INT64(&d, "rejected_before", n_rejected);
       BSON_APPEND_INT64(&d, "unchanged", n_same);
+      if (wm_field) {
+         double age = -1;
+         BSON_APPEND_UTF8(&d, "watermark_field", wm_field);
+         BSON_APPEND_INT64(&d, "changed_behind_watermark", n_missed);
+         if (!mn_state_full_read_age(conn, name, &age, error)) {
+            mn_cursor_destroy(cur);
+            mn_doc_state_destroy(st);
+            goto cleanup;
+         }
+         if (age >= 0) {
+            BSON_APPEND_DOUBLE(&d, "seconds_since_full_read", age);
+         }
+      }
       bson_append_document_end(&colls, &d);
       mn_cursor_destroy(cur);
       mn_doc_state_destroy(st);

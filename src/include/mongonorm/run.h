@@ -49,7 +49,15 @@ typedef struct {
                                   limit).  Only checked when at least MN_RUN_MAX_DELETE_MIN
                                   documents would go: the safety net against a truncated or
                                   partial source during a cutover */
+   bool full;                /**< read every document of every collection, even those that
+                                  declare a watermark (the final run of a cutover) */
+   double full_every;        /**< seconds: a collection read past its watermark only is
+                                  read whole again when its last whole read is older than
+                                  this (0 = MN_RUN_FULL_EVERY_DEFAULT; negative = never) */
 } mn_run_opts_t;
+
+/** Default of mn_run_opts_t.full_every: one whole read a day. */
+#define MN_RUN_FULL_EVERY_DEFAULT 86400.0
 
 /** Deletions below this many documents per collection never stop a run. */
 #define MN_RUN_MAX_DELETE_MIN 100

@@ -105,6 +105,23 @@ bool mn_state_set_collection(PGconn *conn, const char *collection, const char *m
                              const char *watermark, mn_error_t *error);
 
 /**
+ * How long ago the collection was last read whole (every document, not only those past
+ * its watermark): the start of that read, as recorded by mn_state_set_full_read().
+ * @param seconds receives the age in seconds, or -1 when no whole read is recorded
+ * @return false with MN_ERROR_PG set.
+ */
+bool mn_state_full_read_age(PGconn *conn, const char *collection, double *seconds,
+                            mn_error_t *error);
+
+/**
+ * Record that the collection's record (mn_state_set_collection(), which must exist) now
+ * reflects a read of every document that began `seconds_ago` seconds before now.
+ * @return false with MN_ERROR_PG set.
+ */
+bool mn_state_set_full_read(PGconn *conn, const char *collection, double seconds_ago,
+                            mn_error_t *error);
+
+/**
  * The resume token stored for a source (canonical Extended JSON of {"v": token}), or NULL
  * in *token when none.  *token is bson_malloc'ed.  @return false with MN_ERROR_PG set.
  */

@@ -24,6 +24,9 @@ typedef struct {
    uint64_t read;      /**< documents (and unparseable records) read from the source */
    uint64_t loaded;    /**< in the target after the run: converted and committed, or unchanged */
    uint64_t unchanged; /**< of loaded: identical to the last run's, so not converted again */
+   uint64_t not_read;  /**< of unchanged: only listed by `_id`, not read, because a watermark
+                            read found them older than the watermark */
+   bool by_watermark;  /**< read past the watermark only (plus new and rejected documents) */
    uint64_t rejected;  /**< written to the reject file instead */
    uint64_t deleted;   /**< loaded before, now gone from the source (or rejected): removed */
    double seconds;     /**< wall time spent on the collection */
