@@ -1125,13 +1125,12 @@ claims_pass(pass_t *p, mn_error_t *error)
 }
 
 /*
- * The documents PostgreSQL refused during the pass, once more now that every other
- * document of the collection is in place: converted again and loaded in one batch;
- * those refused again are rejected.
+ * Convert and load the documents of p->retry once more (p->retry is emptied).  Those
+ * PostgreSQL refuses again go to `refused` (copies; their earlier rows stay), or, when it
+ * is NULL, are rejected.
  */
-/* Convert and load the documents of p->retry once more; those refused again are rejected. */
 static bool
-convert_again(pass_t *p, mn_error_t *error)
+convert_again(pass_t *p, GPtrArray *refused, mn_error_t *error)
 {
    run_t *r = p->r;
 
@@ -1161,60 +1160,204 @@ convert_again(pass_t *p, mn_error_t *error)
       }
    }
    g_ptr_array_set_size(p->retry, 0);
-   return flush(r, p->c, p->counts, &p->pending, NULL, error);
+   return flush(r, p->c, p->counts, &p->pending, refused, error);
 }
 
 /*
- * At the end of a collection: the documents PostgreSQL refused during the pass, once
- * more now that every other document is in place (refused again: rejected); then the
- * unchanged documents read again: those a later batch took a row from, and, when a
- * document rejected before is loaded now in a collection that references itself, those
- * skipped as unchanged (a reference to it may resolve now).
+ * Add to p->retry, in source order, the unchanged documents to read again: those a later
+ * batch took a row from (p->reread), and, with `regain`, those skipped as unchanged.
+ * `done` keeps each to once (a later duplicate _id stays rejected).
  */
 static bool
-retry_refused(pass_t *p, mn_error_t *error)
+gather_rereads(pass_t *p, bool regain, mn_idset_t *done, mn_error_t *error)
 {
-   run_t *r = p->r;
-   bool regain;
    mn_cursor_t *cur;
    mn_cursor_status_t st;
    const bson_t *doc;
-   mn_idset_t done;
 
-   if (!convert_again(p, error)) {
+   if (!(cur = mn_source_find(p->r->src, p->name, NULL, error))) {
       return false;
    }
-   regain = p->gained_members && p->self_ref;
-   if (mn_idset__empty(&p->reread) && !regain) {
-      return true;
-   }
-   if (!(cur = mn_source_find(r->src, p->name, NULL, error))) {
-      return false;
-   }
-   mn_idset__init(&done);
    while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
       bson_iter_t it;
       mn_uuid_t id;
       if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
          mn_uuid_from_value(&it, &id);
-         /* once each: a later duplicate _id stays rejected */
          if ((mn_idset__has(&p->reread, id.bytes) ||
               (regain && mn_idset__has(&p->skipped, id.bytes))) &&
-             mn_idset__add(&done, id.bytes) && p->counts->loaded && p->counts->unchanged) {
+             mn_idset__add(done, id.bytes) && p->counts->loaded && p->counts->unchanged) {
             p->counts->loaded--;
             p->counts->unchanged--;
             g_ptr_array_add(p->retry, bson_copy(doc));
          }
       }
    }
-   mn_idset__cleanup(&done);
    if (st == MN_CURSOR_ERROR) {
       mn_cursor_error(cur, error);
       mn_cursor_destroy(cur);
       return false;
    }
    mn_cursor_destroy(cur);
-   return convert_again(p, error);
+   return true;
+}
+
+/* Whether gather_rereads() may have documents to add. */
+static bool
+rereads_pending(const pass_t *p, bool regain)
+{
+   return regain || !mn_idset__empty(&p->reread);
+}
+
+static guint
+source_position(GHashTable *order, const bson_t *doc)
+{
+   bson_iter_t it;
+   mn_uuid_t id;
+
+   if (!bson_iter_init_find(&it, doc, "_id")) {
+      return G_MAXUINT;
+   }
+   mn_uuid_from_value(&it, &id);
+   return GPOINTER_TO_UINT(g_hash_table_lookup(order, id.bytes));
+}
+
+static gint
+by_source_position(gconstpointer a, gconstpointer b, gpointer ctx)
+{
+   GHashTable *order = ctx;
+   guint pa = source_position(order, *(const bson_t *const *)a);
+   guint pb = source_position(order, *(const bson_t *const *)b);
+
+   return pa < pb ? -1 : pa > pb;
+}
+
+/* Sort `docs` (bson_t *) into their order in the source (one _id-only read). */
+static bool
+sort_by_source(pass_t *p, GPtrArray *docs, mn_error_t *error)
+{
+   mn_find_opts_t ids_only = {.ids_only = true};
+   GHashTable *wanted = mn_uuid__table_new(NULL);
+   mn_cursor_t *cur;
+   mn_cursor_status_t st;
+   const bson_t *doc;
+   guint position = 0;
+   bool ok = false;
+
+   for (guint i = 0; i < docs->len; i++) {
+      bson_iter_t it;
+      mn_uuid_t id;
+      if (bson_iter_init_find(&it, g_ptr_array_index(docs, i), "_id")) {
+         mn_uuid_from_value(&it, &id);
+         g_hash_table_insert(wanted, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(0));
+      }
+   }
+   if (!(cur = mn_source_find(p->r->src, p->name, &ids_only, error))) {
+      goto cleanup;
+   }
+   while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
+      bson_iter_t it;
+      mn_uuid_t id;
+      position++;
+      if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
+         mn_uuid_from_value(&it, &id);
+         if (g_hash_table_lookup_extended(wanted, id.bytes, NULL, NULL) &&
+             !g_hash_table_lookup(wanted, id.bytes)) {
+            g_hash_table_insert(wanted, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(position));
+         }
+      }
+   }
+   if (st == MN_CURSOR_ERROR) {
+      mn_cursor_error(cur, error);
+   } else {
+      g_ptr_array_sort_with_data(docs, by_source_position, wanted);
+      ok = true;
+   }
+   mn_cursor_destroy(cur);
+
+cleanup:
+   g_hash_table_destroy(wanted);
+   return ok;
+}
+
+/* Documents still refused at the end that are settled one by one, in source order. */
+#define SETTLE_ONE_BY_ONE_MAX 64
+
+/*
+ * At the end of a collection, every other document being in place: the documents
+ * PostgreSQL refused during the pass, and the unchanged documents to read again (those a
+ * later batch took a row from, and, when a document rejected before is loaded now in a
+ * collection that references itself, those skipped as unchanged, so a reference to it
+ * may resolve).
+ *
+ * Rounds without rejecting anything (refused documents keep their earlier rows) go on
+ * while a round loads some of them.  What is still refused then is settled as a fresh
+ * load settles it: one by one in source order, each refused again rejected, so that a
+ * rejected document's rows (a sub-document `_id` it also carries, a unique value) are
+ * free for a later one.  Beyond SETTLE_ONE_BY_ONE_MAX documents, in one batch.
+ */
+static bool
+retry_refused(pass_t *p, mn_error_t *error)
+{
+   GPtrArray *again = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
+   guint again_last = G_MAXUINT; /* refused by the last round when it loaded none */
+   mn_idset_t done;
+   bool ok = false;
+
+   mn_idset__init(&done);
+   for (;;) {
+      bool regain = p->gained_members && p->self_ref;
+      guint before = p->retry->len;
+      guint tried;
+
+      /* documents to read again that were not read again yet */
+      if (rereads_pending(p, regain) && !gather_rereads(p, regain, &done, error)) {
+         goto cleanup;
+      }
+      mn_idset__cleanup(&p->reread);
+      mn_idset__init(&p->reread);
+      p->gained_members = false;
+      tried = p->retry->len;
+      /* nothing to try, or only what a round refused already with nothing new: stop */
+      if (tried == 0 || (tried == before && before == again_last)) {
+         g_ptr_array_extend_and_steal(again, p->retry);
+         p->retry = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
+         break;
+      }
+      if (!convert_again(p, again, error)) {
+         goto cleanup;
+      }
+      if (again->len == 0) {
+         break;
+      }
+      /* some refused: another round if it loaded some, or finds more to read again */
+      again_last = again->len == tried ? again->len : G_MAXUINT;
+      g_ptr_array_extend_and_steal(p->retry, again);
+      again = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
+   }
+   if (again->len > 1 && again->len <= SETTLE_ONE_BY_ONE_MAX && !sort_by_source(p, again, error)) {
+      goto cleanup;
+   }
+   for (guint i = 0; i < again->len; i++) {
+      g_ptr_array_add(p->retry, bson_copy(g_ptr_array_index(again, i)));
+      if ((again->len <= SETTLE_ONE_BY_ONE_MAX || i + 1 == again->len) &&
+          !convert_again(p, NULL, error)) {
+         goto cleanup;
+      }
+   }
+   /* rows the settled documents took from documents skipped as unchanged */
+   {
+      bool regain = p->gained_members && p->self_ref;
+      if (rereads_pending(p, regain) &&
+          (!gather_rereads(p, regain, &done, error) || !convert_again(p, NULL, error))) {
+         goto cleanup;
+      }
+   }
+   ok = true;
+
+cleanup:
+   mn_idset__cleanup(&done);
+   g_ptr_array_free(again, TRUE);
+   return ok;
 }
 
 /* A recorded document watermark mode did not read (unchanged, or a rejected one gone
