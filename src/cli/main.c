@@ -92,6 +92,10 @@ static const char USAGE_RUN[] =
    "  --full-every TIME  read a watermark collection whole again when its last whole\n"
    "                     read is older than TIME: seconds, or a number with s, m, h or\n"
    "                     d (default 24h; 0: every run; \"never\")\n"
+   "  --show-drift       list the unmapped source paths by name (in the table, the\n"
+   "                     report and mongonorm.runs); keys that look like data are\n"
+   "                     shown as <key>, and at most 100 paths per collection.\n"
+   "                     Field names can be patient data: by default only how many\n"
    "  --quiet            print no statistics table\n";
 
 static const char USAGE_STATUS[] =
@@ -164,7 +168,8 @@ enum {
    OPT_JSON,
    OPT_FOLLOW,
    OPT_FULL,
-   OPT_FULL_EVERY
+   OPT_FULL_EVERY,
+   OPT_SHOW_DRIFT
 };
 
 static const struct option LONG_OPTS[] = {
@@ -184,6 +189,7 @@ static const struct option LONG_OPTS[] = {
    {"follow", no_argument, NULL, OPT_FOLLOW},
    {"full", no_argument, NULL, OPT_FULL},
    {"full-every", required_argument, NULL, OPT_FULL_EVERY},
+   {"show-drift", no_argument, NULL, OPT_SHOW_DRIFT},
    {NULL, 0, NULL, 0},
 };
 
@@ -204,6 +210,7 @@ typedef struct {
    bool follow;
    bool full;
    double full_every; /* seconds; 0 = default, negative = never */
+   bool show_drift;
 } args_t;
 
 /* A duration: seconds, or a number with s, m, h or d; "never" is -1.  False if neither. */
@@ -315,6 +322,7 @@ parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t 
       case OPT_JSON: a->json = true; break;
       case OPT_FOLLOW: a->follow = true; break;
       case OPT_FULL: a->full = true; break;
+      case OPT_SHOW_DRIFT: a->show_drift = true; break;
       case OPT_QUIET: a->quiet = true; break;
       case OPT_HELP: a->help = true; break;
       default: break;
@@ -423,9 +431,9 @@ on_stop_signal(int sig)
 static int
 cmd_run(int argc, char **argv)
 {
-   static const int allowed[] = {OPT_PG,     OPT_SOURCE,     OPT_DB,    OPT_MAPPING, OPT_REJECTS,
-                                 OPT_REPORT, OPT_BATCH,      OPT_QUIET, OPT_FOLLOW,  OPT_MAX_DELETE,
-                                 OPT_FULL,   OPT_FULL_EVERY, 0};
+   static const int allowed[] = {
+      OPT_PG,    OPT_SOURCE, OPT_DB,         OPT_MAPPING, OPT_REJECTS,    OPT_REPORT,     OPT_BATCH,
+      OPT_QUIET, OPT_FOLLOW, OPT_MAX_DELETE, OPT_FULL,    OPT_FULL_EVERY, OPT_SHOW_DRIFT, 0};
    args_t a = {0};
    mn_error_t error = {0};
    mn_run_opts_t opts = {0};
@@ -460,6 +468,7 @@ cmd_run(int argc, char **argv)
    opts.follow = a.follow;
    opts.full = a.full;
    opts.full_every = a.full_every;
+   opts.show_drift = a.show_drift;
    opts.stop = &stop_requested;
    if (a.follow) {
       struct sigaction sa;

@@ -1669,14 +1669,36 @@ coverage(const mn_collection_t *coll, const char *path)
    return result;
 }
 
-/* Paths repeat across elements and documents: their coverage is remembered (bounded). */
-#define COVERAGE_CACHE_MAX 100000
+/*
+ * Paths repeat across elements and documents: their coverage is remembered, within a
+ * bound of memory whatever the data: at most COVERAGE_CACHE_MAX paths per collection, of
+ * at most COVERAGE_CACHE_PATH bytes, and none with a key that looks like data (those
+ * rarely repeat: ids, free text).
+ */
+#define COVERAGE_CACHE_MAX 20000
+#define COVERAGE_CACHE_PATH 256
 #define COVERAGE_MAP 0x10
 
+/*
+ * One document's drift walk.  `path` is the real field path (what coverage is judged
+ * on); `shown` is the same path with every key that looks like data replaced by
+ * MN_STATS_DRIFT_KEY (what is counted), so `notes.Jane Doe - HIV positive` is counted
+ * as `notes.<key>`.  Both buffers grow and shrink together around each field.
+ */
+typedef struct {
+   walk_t *w;
+   GString *path;
+   GString *shown;
+   GHashTable *seen; /* shown paths of the document, owned by `order` */
+   GPtrArray *order; /* the same in walk order (char*, owned) */
+} drift_t;
+
 static int
-cached_coverage(walk_t *w, const char *path)
+cached_coverage(drift_t *d)
 {
+   walk_t *w = d->w;
    GHashTable *cache = w->conv->colls[w->coll_index].coverage;
+   const char *path = d->path->str;
    gpointer hit = g_hash_table_lookup(cache, path);
    int cov;
 
@@ -1687,29 +1709,58 @@ cached_coverage(walk_t *w, const char *path)
    if (in_list(w->coll->maps, w->coll->n_maps, path)) {
       cov |= COVERAGE_MAP;
    }
-   if (g_hash_table_size(cache) < COVERAGE_CACHE_MAX) {
+   if (g_hash_table_size(cache) < COVERAGE_CACHE_MAX && d->path->len <= COVERAGE_CACHE_PATH &&
+       strcmp(path, d->shown->str) == 0) {
       g_hash_table_insert(cache, g_strdup(path), GINT_TO_POINTER(cov + 1));
    }
    return cov;
 }
 
+/* Extend both paths by one component (a field name, or "*" for the keys of a map). */
 static void
-mark_unmapped(GHashTable *seen, const char *path)
+drift_push(drift_t *d, const char *key, bool is_key)
 {
-   if (!g_hash_table_contains(seen, path)) {
-      g_hash_table_add(seen, g_strdup(path));
+   size_t len = strlen(key);
+
+   if (d->path->len) {
+      g_string_append_c(d->path, '.');
+   }
+   if (d->shown->len) {
+      g_string_append_c(d->shown, '.');
+   }
+   g_string_append_len(d->path, key, (gssize)len);
+   if (is_key && mn_stats_drift_key_is_data(key, len)) {
+      g_string_append(d->shown, MN_STATS_DRIFT_KEY);
+   } else {
+      g_string_append_len(d->shown, key, (gssize)len);
    }
 }
 
-static void drift_walk(walk_t *w, bson_iter_t *it, GString *path, GHashTable *seen);
+static void
+drift_pop(drift_t *d, gsize path_len, gsize shown_len)
+{
+   g_string_truncate(d->path, path_len);
+   g_string_truncate(d->shown, shown_len);
+}
+
+static void
+mark_unmapped(drift_t *d)
+{
+   if (!g_hash_table_contains(d->seen, d->shown->str)) {
+      char *copy = g_strdup(d->shown->str);
+      g_ptr_array_add(d->order, copy);
+      g_hash_table_add(d->seen, copy);
+   }
+}
+
+static void drift_walk(drift_t *d, bson_iter_t *it);
 
 /*
- * The elements of the array at `path`: array elements add no path component, at any
- * depth (the rings of a polygon and their points are all at "geometry.coordinates").
+ * The elements of the array at the current path: array elements add no path component,
+ * at any depth (the rings of a polygon and their points are all at "geometry.coordinates").
  */
 static void
-drift_array(walk_t *w, const bson_iter_t *arr, GString *path, GHashTable *seen, bool scalars_ok,
-            bool is_map)
+drift_array(drift_t *d, const bson_iter_t *arr, bool scalars_ok, bool is_map)
 {
    bson_iter_t child;
 
@@ -1721,45 +1772,42 @@ drift_array(walk_t *w, const bson_iter_t *arr, GString *path, GHashTable *seen, 
       if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
          if (is_map) {
             /* elements iterated as maps (`each: $`, `each_as: map`): keys are data */
-            gsize base = path->len;
-            g_string_append(path, ".*");
+            gsize path_len = d->path->len, shown_len = d->shown->len;
+            drift_push(d, "*", false);
             while (bson_iter_next(&grand)) {
                bson_iter_t value;
                if (BSON_ITER_HOLDS_DOCUMENT(&grand) && bson_iter_recurse(&grand, &value)) {
-                  drift_walk(w, &value, path, seen);
+                  drift_walk(d, &value);
                }
             }
-            g_string_truncate(path, base);
+            drift_pop(d, path_len, shown_len);
          } else {
-            drift_walk(w, &grand, path, seen);
+            drift_walk(d, &grand);
          }
       } else if (BSON_ITER_HOLDS_ARRAY(&child)) {
-         drift_array(w, &child, path, seen, scalars_ok, is_map);
+         drift_array(d, &child, scalars_ok, is_map);
       } else if (!scalars_ok && !is_nullish(&child)) {
-         mark_unmapped(seen, path->str);
+         mark_unmapped(d);
       }
    }
 }
 
-/* Walk the fields below `path` (a buffer: extended and restored around each field). */
+/* Walk the fields below the current path. */
 static void
-drift_walk(walk_t *w, bson_iter_t *it, GString *path, GHashTable *seen)
+drift_walk(drift_t *d, bson_iter_t *it)
 {
-   gsize base = path->len;
+   gsize path_len = d->path->len, shown_len = d->shown->len;
 
    while (bson_iter_next(it)) {
       int cov;
       bool is_map;
 
-      if (base) {
-         g_string_append_c(path, '.');
-      }
-      g_string_append(path, bson_iter_key(it));
-      cov = cached_coverage(w, path->str);
+      drift_push(d, bson_iter_key(it), true);
+      cov = cached_coverage(d);
       is_map = (cov & COVERAGE_MAP) != 0;
       cov &= ~COVERAGE_MAP;
       if (cov == 0) {
-         mark_unmapped(seen, path->str);
+         mark_unmapped(d);
       } else if (cov == 1 || cov == 3) {
          /* scalars here are mapped when `each` iterates this path (cov 3); otherwise the
           * mapping reads fields below and nothing reads a scalar */
@@ -1768,44 +1816,53 @@ drift_walk(walk_t *w, bson_iter_t *it, GString *path, GHashTable *seen)
          if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
             if (is_map) {
                /* a map: its keys are data, not field names */
-               g_string_append(path, ".*");
+               drift_push(d, "*", false);
                while (bson_iter_next(&child)) {
                   bson_iter_t grand;
                   if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
-                     drift_walk(w, &grand, path, seen);
+                     drift_walk(d, &grand);
                   }
                }
             } else {
-               drift_walk(w, &child, path, seen);
+               drift_walk(d, &child);
             }
          } else if (BSON_ITER_HOLDS_ARRAY(it)) {
-            drift_array(w, it, path, seen, scalars_ok, is_map);
+            drift_array(d, it, scalars_ok, is_map);
          } else if (!scalars_ok && !is_nullish(it)) {
-            mark_unmapped(seen, path->str);
+            mark_unmapped(d);
          }
       }
-      g_string_truncate(path, base);
+      drift_pop(d, path_len, shown_len);
    }
 }
 
+/*
+ * Count the document's unmapped paths, collapsed (see drift_t), each once, in walk
+ * order.  The stats keep the names of the first MN_STATS_UNMAPPED_MAX of a collection
+ * and only count the rest.
+ */
 static void
 count_drift(walk_t *w)
 {
-   GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-   GHashTableIter hi;
-   gpointer k;
+   drift_t d = {.w = w};
    bson_iter_t it;
 
-   if (bson_iter_init(&it, w->doc)) {
-      GString *path = g_string_sized_new(128);
-      drift_walk(w, &it, path, seen);
-      g_string_free(path, TRUE);
+   if (!bson_iter_init(&it, w->doc)) {
+      return;
    }
-   g_hash_table_iter_init(&hi, seen);
-   while (g_hash_table_iter_next(&hi, &k, NULL)) {
-      mn_stats_count_unmapped(w->conv->stats, w->coll->name, k);
+   d.path = g_string_sized_new(128);
+   d.shown = g_string_sized_new(128);
+   d.seen = g_hash_table_new(g_str_hash, g_str_equal);
+   d.order = g_ptr_array_new_with_free_func(g_free);
+   drift_walk(&d, &it);
+   if (d.order->len) {
+      mn_stats_count_unmapped(w->conv->stats, w->coll->name, (const char *const *)d.order->pdata,
+                              d.order->len);
    }
-   g_hash_table_destroy(seen);
+   g_hash_table_destroy(d.seen);
+   g_ptr_array_free(d.order, TRUE);
+   g_string_free(d.path, TRUE);
+   g_string_free(d.shown, TRUE);
 }
 
 /* rs->doc_id_json: the _id as canonical Extended JSON (the X of { "v" : X }), if it has one */

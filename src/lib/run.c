@@ -1651,6 +1651,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    double started = now_seconds();
    bool ok = false;
 
+   mn_stats_set_show_drift(stats, opts->show_drift);
    if (!(m = mn_mapping_load(opts->mapping_path, error))) {
       goto cleanup;
    }

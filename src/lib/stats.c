@@ -18,7 +18,10 @@ typedef struct {
    char *name;
    mn_collection_counts_t counts;
    counter_t rejects;
-   counter_t unmapped;
+   counter_t unmapped; /* the first MN_STATS_UNMAPPED_MAX paths: documents each */
+   uint64_t *more;     /* hashes of the paths past them (open addressing, 0 = free,
+                          MORE_SLOTS), NULL until the first one */
+   size_t n_more;      /* distinct hashes in `more` */
    char *skipped_file; /* the file with unreadable bytes, or NULL */
    char *skipped_kept; /* where they are kept, or NULL */
 } coll_t;
@@ -33,7 +36,11 @@ struct mn_stats {
    GPtrArray *collections; /* coll_t* */
    GPtrArray *tables;      /* table_t* */
    double seconds;
+   bool show_drift; /* list unmapped paths by name */
 };
+
+/* Slots of a collection's table of "more" path hashes: a power of two, at most 76% full. */
+#define MORE_SLOTS 65536u
 
 static void
 counter_init(counter_t *c)
@@ -86,6 +93,7 @@ mn_stats_destroy(mn_stats_t *s)
       coll_t *c = g_ptr_array_index(s->collections, i);
       counter_cleanup(&c->rejects);
       counter_cleanup(&c->unmapped);
+      g_free(c->more);
       g_free(c->skipped_file);
       g_free(c->skipped_kept);
       g_free(c->name);
@@ -168,10 +176,123 @@ mn_stats_count_coercion(mn_stats_t *s, const char *table, const char *column, co
    g_free(key);
 }
 
-void
-mn_stats_count_unmapped(mn_stats_t *s, const char *collection, const char *path)
+bool
+mn_stats_drift_key_is_data(const char *key, size_t len)
 {
-   counter_add(&find_coll(s, collection)->unmapped, path, 1);
+   size_t i = 0;
+   size_t digit_run = 0;
+   bool digit = false;
+   bool hyphen = false;
+   bool only_hex = true;
+   size_t hex = 0;
+
+   if (len == 0 || len > MN_STATS_DRIFT_KEY_MAX) {
+      return true;
+   }
+   if (key[0] == '$') {
+      i = 1; /* DBRef fields: $ref, $id, $db */
+   }
+   if (i >= len || !(g_ascii_isalpha(key[i]) || key[i] == '_')) {
+      return true;
+   }
+   for (; i < len; i++) {
+      char c = key[i];
+      if (g_ascii_isdigit(c)) {
+         digit = true;
+         if (++digit_run >= 4) {
+            return true;
+         }
+      } else {
+         digit_run = 0;
+      }
+      if (c == '-') {
+         if (i + 1 == len) {
+            return true; /* a leading one failed the first test */
+         }
+         hyphen = true;
+      } else if (!g_ascii_isalnum(c) && c != '_') {
+         return true;
+      }
+      if (g_ascii_isxdigit(c)) {
+         hex++;
+      } else {
+         only_hex = false;
+      }
+   }
+   if (hyphen && digit) {
+      return true;
+   }
+   return only_hex && digit && hex >= 8;
+}
+
+/* FNV-1a, 64 bits; never 0 (the free slot). */
+static uint64_t
+path_hash(const char *path)
+{
+   uint64_t h = 14695981039346656037ull;
+
+   for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+      h = (h ^ *p) * 1099511628211ull;
+   }
+   return h ? h : 1;
+}
+
+/* Count a path past the kept ones: distinct by hash, while the table has room. */
+static void
+count_more(coll_t *c, const char *path)
+{
+   uint64_t h = path_hash(path);
+   size_t i;
+
+   if (!c->more) {
+      c->more = g_new0(uint64_t, MORE_SLOTS);
+   }
+   for (i = (size_t)h & (MORE_SLOTS - 1); c->more[i]; i = (i + 1) & (MORE_SLOTS - 1)) {
+      if (c->more[i] == h) {
+         return;
+      }
+   }
+   if (c->n_more >= MN_STATS_UNMAPPED_COUNTED) {
+      c->counts.unmapped_paths_at_least = true;
+      return;
+   }
+   c->more[i] = h;
+   c->n_more++;
+   c->counts.unmapped_paths++;
+}
+
+void
+mn_stats_count_unmapped(mn_stats_t *s, const char *collection, const char *const *paths,
+                        size_t n_paths)
+{
+   coll_t *c;
+   bool more = false;
+
+   if (n_paths == 0) {
+      return;
+   }
+   c = find_coll(s, collection);
+   c->counts.unmapped_documents++;
+   for (size_t i = 0; i < n_paths; i++) {
+      if (g_hash_table_contains(c->unmapped.index, paths[i])) {
+         counter_add(&c->unmapped, paths[i], 1);
+      } else if (c->unmapped.keys->len < MN_STATS_UNMAPPED_MAX) {
+         counter_add(&c->unmapped, paths[i], 1);
+         c->counts.unmapped_paths++;
+      } else {
+         count_more(c, paths[i]);
+         more = true;
+      }
+   }
+   if (more) {
+      c->counts.unmapped_more_documents++;
+   }
+}
+
+void
+mn_stats_set_show_drift(mn_stats_t *s, bool show)
+{
+   s->show_drift = show;
 }
 
 void
@@ -279,6 +400,40 @@ append_counter_text(GString *out, const counter_t *c, const char *title)
    }
 }
 
+/* Unmapped paths: how many, and the names only when asked. */
+static void
+append_drift_text(GString *out, const coll_t *c, bool show)
+{
+   const mn_collection_counts_t *n = &c->counts;
+   uint64_t kept = c->unmapped.keys->len;
+
+   if (!n->unmapped_documents) {
+      return;
+   }
+   g_string_append_printf(
+      out, "    unmapped source paths: %s%llu in %llu document%s",
+      n->unmapped_paths_at_least ? "at least " : "", (unsigned long long)n->unmapped_paths,
+      (unsigned long long)n->unmapped_documents, n->unmapped_documents == 1 ? "" : "s");
+   if (!show) {
+      g_string_append(out, " (names not shown: \"run --show-drift\" lists them)\n");
+      return;
+   }
+   g_string_append(out, ", documents per path:\n");
+   for (guint i = 0; i < kept; i++) {
+      g_string_append_printf(out, "      %10llu  %s\n",
+                             (unsigned long long)g_array_index(c->unmapped.counts, uint64_t, i),
+                             (const char *)g_ptr_array_index(c->unmapped.keys, i));
+   }
+   if (n->unmapped_paths > kept || n->unmapped_paths_at_least) {
+      g_string_append_printf(out,
+                             "      %10llu  %s%llu more path%s (names kept for the first %d)\n",
+                             (unsigned long long)n->unmapped_more_documents,
+                             n->unmapped_paths_at_least ? "at least " : "",
+                             (unsigned long long)(n->unmapped_paths - kept),
+                             n->unmapped_paths - kept == 1 ? "" : "s", MN_STATS_UNMAPPED_MAX);
+   }
+}
+
 char *
 mn_stats_to_text(const mn_stats_t *s)
 {
@@ -302,7 +457,7 @@ mn_stats_to_text(const mn_stats_t *s)
                                 c->skipped_file ? c->skipped_file : c->name);
       }
       append_counter_text(out, &c->rejects, "rejected documents by reason");
-      append_counter_text(out, &c->unmapped, "unmapped source paths (documents)");
+      append_drift_text(out, c, s->show_drift);
    }
    g_string_append_printf(out, "\n%-24s %9s %9s %9s %9s %9s %8s %8s %8s\n", "table", "inserted",
                           "updated", "deleted", "unchanged", "rejected", "merged", "skipped",
@@ -361,7 +516,22 @@ mn_stats_to_json(const mn_stats_t *s)
       }
       BSON_APPEND_DOUBLE(&d, "seconds", c->counts.seconds);
       append_counter_bson(&d, "rejects", &c->rejects);
-      append_counter_bson(&d, "unmapped", &c->unmapped);
+      BSON_APPEND_INT64(&d, "unmapped_paths", (int64_t)c->counts.unmapped_paths);
+      if (c->counts.unmapped_paths_at_least) {
+         BSON_APPEND_BOOL(&d, "unmapped_paths_at_least", true);
+      }
+      BSON_APPEND_INT64(&d, "unmapped_documents", (int64_t)c->counts.unmapped_documents);
+      if (s->show_drift) {
+         uint64_t kept = c->unmapped.keys->len;
+         append_counter_bson(&d, "unmapped", &c->unmapped);
+         if (c->counts.unmapped_paths > kept || c->counts.unmapped_paths_at_least) {
+            bson_t more;
+            bson_append_document_begin(&d, "unmapped_more", -1, &more);
+            BSON_APPEND_INT64(&more, "paths", (int64_t)(c->counts.unmapped_paths - kept));
+            BSON_APPEND_INT64(&more, "documents", (int64_t)c->counts.unmapped_more_documents);
+            bson_append_document_end(&d, &more);
+         }
+      }
       if (c->counts.skipped_spans) {
          BSON_APPEND_INT64(&d, "skipped_bytes", (int64_t)c->counts.skipped_bytes);
          BSON_APPEND_INT64(&d, "skipped_spans", (int64_t)c->counts.skipped_spans);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Compare a `mongonorm run --report` JSON with a `mongonorm generate` manifest.
+"""Compare a `mongonorm run --show-drift --report` JSON with a `mongonorm generate` manifest.
 
 usage: check_manifest.py [--no-rejected-rows] MANIFEST REPORT
 Prints one line per difference and exits 1 if there is any.  Reject reasons in the
@@ -35,7 +35,9 @@ for name, c in man["collections"].items():
         key = reason.split(": ", 1)[0]
         reasons[key] = reasons.get(key, 0) + n
     same(f"{name}: rejects by field", dict(sorted(c["rejects"].items())), dict(sorted(reasons.items())))
+    # the report names unmapped paths with `run --show-drift` only
     same(f"{name}: unmapped paths", dict(sorted(c["unmapped"].items())), dict(sorted(r["unmapped"].items())))
+    same(f"{name}: distinct unmapped paths", len(c["unmapped"]), r.get("unmapped_paths", 0))
 
 for name, t in man["tables"].items():
     r = rep["tables"].get(name, {"inserted": 0, "merged": 0, "skipped": 0, "rejected": 0})

@@ -42,13 +42,13 @@ if [ "$rc" = 3 ] && [ "$(cat "$work/bad.err")" = "$want" ]; then pass "model err
 [ -n "${MN_TEST_PG_DSN:-}" ] || { finish; exit $?; }
 
 # --- conversion matches the manifest exactly
-convert() { # name source -> report in $work/name.json, manifest check
+convert() { # name source -> report in $work/name.json (drift by name), manifest check
   local name=$1 src=$2 manifest=$3 dsn rc; shift 3
   dsn=$(fresh_db "mn_gen_$name")
   "$MN_BIN" init --pg "$dsn" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
   set +e
   "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
-    --rejects "$work/$name.rejects" --report "$work/$name.json" 2>"$work/$name.err"
+    --rejects "$work/$name.rejects" --report "$work/$name.json" --show-drift 2>"$work/$name.err"
   rc=$?
   set -e
   if [ "$rc" -gt 1 ]; then fail "$name: run failed (exit $rc): $(cat "$work/$name.err")"; return; fi

@@ -54,6 +54,9 @@ typedef struct {
    double full_every;        /**< seconds: a collection read past its watermark only is
                                   read whole again when its last whole read is older than
                                   this (0 = MN_RUN_FULL_EVERY_DEFAULT; negative = never) */
+   bool show_drift;          /**< the statistics (and the report stored in mongonorm.runs)
+                                  list unmapped source paths by name, collapsed and capped
+                                  (stats.h); by default only how many */
 } mn_run_opts_t;
 
 /** Default of mn_run_opts_t.full_every: one whole read a day. */

@@ -5,6 +5,15 @@
  * behind every rejected document and coerced value (counted by column and
  * kind, never with the value itself: values may be patient data), and the
  * source field paths no mapping entry covers (schema drift).
+ *
+ * Drift and PHI: field names can be data too (a sub-document keyed by patient
+ * name, by record id, by date).  So an unmapped path is counted with every key
+ * that looks like data collapsed into MN_STATS_DRIFT_KEY (see
+ * mn_stats_drift_key_is_data()), the names of at most MN_STATS_UNMAPPED_MAX
+ * distinct paths are kept per collection (the rest are only counted), and the
+ * text and JSON forms give the names only after mn_stats_set_show_drift():
+ * by default, per collection, how many distinct unmapped paths and in how many
+ * documents.
  */
 #ifndef MONGONORM_STATS_H
 #define MONGONORM_STATS_H
@@ -30,8 +39,15 @@ typedef struct {
    uint64_t rejected;  /**< written to the reject file instead */
    uint64_t deleted;   /**< loaded before, now gone from the source (or rejected): removed */
    double seconds;     /**< wall time spent on the collection */
-   uint64_t skipped_bytes; /**< bytes of the source file that could not be read */
-   uint64_t skipped_spans; /**< unreadable spans they form (each one is also a rejected record) */
+   uint64_t skipped_bytes;  /**< bytes of the source file that could not be read */
+   uint64_t skipped_spans;  /**< unreadable spans they form (each one is also a rejected record) */
+   uint64_t unmapped_paths; /**< distinct unmapped paths (collapsed), kept or not; a lower
+                                 bound when unmapped_paths_at_least (set by the stats) */
+   bool unmapped_paths_at_least;     /**< more distinct paths than MN_STATS_UNMAPPED_MAX +
+                                          MN_STATS_UNMAPPED_COUNTED were seen */
+   uint64_t unmapped_documents;      /**< documents with at least one unmapped path */
+   uint64_t unmapped_more_documents; /**< of those: documents with a path whose name was
+                                          not kept (past MN_STATS_UNMAPPED_MAX) */
 } mn_collection_counts_t;
 
 /** Rows of one table. */
@@ -63,8 +79,57 @@ void mn_stats_count_reject(mn_stats_t *stats, const char *collection, const char
 void mn_stats_count_coercion(mn_stats_t *stats, const char *table, const char *column,
                              const char *kind);
 
-/** Count one occurrence of an unmapped source path (no array indexes in it). */
-void mn_stats_count_unmapped(mn_stats_t *stats, const char *collection, const char *path);
+/** What a key that looks like data becomes in an unmapped path: `notes.<key>`. */
+#define MN_STATS_DRIFT_KEY "<key>"
+
+/** The longest key kept as a field name in an unmapped path, in bytes (PostgreSQL's
+ *  identifier limit); a longer one is taken as data. */
+#define MN_STATS_DRIFT_KEY_MAX 63
+
+/** Distinct unmapped paths whose names are kept per collection, in first-seen order;
+ *  later ones are only counted ("N more paths"). */
+#define MN_STATS_UNMAPPED_MAX 100
+
+/** Distinct unmapped paths past MN_STATS_UNMAPPED_MAX counted exactly per collection
+ *  (by a 64-bit hash each: 512 KiB at most); past this, the count is a lower bound. */
+#define MN_STATS_UNMAPPED_COUNTED 50000
+
+/**
+ * Whether a key of a source document looks like data rather than a field name, so that
+ * an unmapped path shows MN_STATS_DRIFT_KEY in its place.  A key is a field name when
+ * all of these hold, else it is data:
+ * - 1 to MN_STATS_DRIFT_KEY_MAX bytes;
+ * - it starts with an ASCII letter or `_`, optionally after one `$` (`$ref`, `$id`):
+ *   numbers, dates, times, and ObjectIds and UUIDs that start with a digit fail here;
+ * - only ASCII letters, digits, `_` and `-`, a `-` neither first nor last: spaces,
+ *   punctuation (`@` of an e-mail, `:` of a time, `.`, `/`, `+`) and non-ASCII
+ *   bytes fail here;
+ * - no four digits in a row (a year, a record number: `visit2023`, `patient12345`);
+ * - not a `-` together with a digit (`Jan-05`, a UUID);
+ * - not 8 or more hex digits with at least one decimal digit and nothing else
+ *   (ObjectIds, hashes: `a1b2c3d4`).
+ * A name that looks like an identifier (`JaneDoe`) is kept: that is why names are
+ * shown only when asked (mn_stats_set_show_drift()).
+ * @param key the key's bytes (NUL not needed); NULL only with len 0
+ * @param len its length in bytes
+ */
+bool mn_stats_drift_key_is_data(const char *key, size_t len);
+
+/**
+ * Count one document's unmapped source paths (no array indexes in them, data-like keys
+ * already collapsed: see mn_stats_drift_key_is_data()), each path once per document.
+ * Adds 1 to the collection's unmapped_documents when n_paths > 0, and 1 to each path's
+ * document count; a path beyond the first MN_STATS_UNMAPPED_MAX distinct ones of the
+ * collection is not kept, only counted (by a hash) among the "more" paths.  Memory per
+ * collection is bounded: MN_STATS_UNMAPPED_MAX names plus the hash table.
+ * @param paths n_paths NUL-terminated strings, borrowed, distinct
+ */
+void mn_stats_count_unmapped(mn_stats_t *stats, const char *collection, const char *const *paths,
+                             size_t n_paths);
+
+/** Whether the text and JSON forms list the unmapped paths by name (default: false,
+ *  they give only how many paths and documents). */
+void mn_stats_set_show_drift(mn_stats_t *stats, bool show);
 
 /**
  * Count one unreadable span of a collection's file: bytes long, in file (a name such as
@@ -97,14 +162,20 @@ uint64_t mn_stats_total_rejected(const mn_stats_t *stats);
 void mn_stats_set_seconds(mn_stats_t *stats, double seconds);
 
 /**
- * The statistics as a human-readable table (what `mongonorm run` prints).
+ * The statistics as a human-readable table (what `mongonorm run` prints).  Unmapped
+ * paths: one line per collection with how many and in how many documents, and a hint
+ * to `run --show-drift`; after mn_stats_set_show_drift(), the kept names with their
+ * document counts and a line for the paths not kept.
  * @return a new string; free with bson_free().
  */
 char *mn_stats_to_text(const mn_stats_t *stats);
 
 /**
  * The statistics as JSON: {"collections": {name: {read, loaded, rejected, seconds,
- * rejects: {kind: n}, unmapped: {path: n}, and when some bytes could not be read:
+ * rejects: {kind: n}, unmapped_paths: n, unmapped_documents: n (and unmapped_paths_at_least:
+ * true when unmapped_paths is a lower bound); only after mn_stats_set_show_drift():
+ * unmapped: {path: documents}, the kept names, and when some were not kept
+ * unmapped_more: {paths: n, documents: n}; and when some bytes could not be read:
  * skipped_bytes, skipped_spans, skipped_file, skipped_kept_in}}, "tables": {name: {inserted,
  * updated, deleted, unchanged, rejected, merged, skipped, coerced, coercions: {"column: kind":
  * n}}}, "seconds": s}.  Object keys are in first-use order.

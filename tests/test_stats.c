@@ -1,0 +1,259 @@
+/*
+ * test_stats.c - unit tests for stats.c: the drift key classifier (which keys of a
+ * source document look like data and are collapsed into MN_STATS_DRIFT_KEY), the cap
+ * on kept unmapped paths, and that the text and JSON forms name unmapped paths only
+ * after mn_stats_set_show_drift().  No server needed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <mongonorm/stats.h>
+
+#include <bson/bson.h>
+#include <stdio.h>
+#include <string.h>
+
+static bool
+is_data(const char *key)
+{
+   return mn_stats_drift_key_is_data(key, strlen(key));
+}
+
+static void
+test_stats_drift_key_field_names(void **state)
+{
+   /* field names as schemas spell them: kept */
+   static const char *const names[] = {
+      "nickname", "firstName", "first_name",      "_id",          "__v",
+      "$ref",     "$id",       "address2",        "line1",        "sha256",
+      "utf8",     "ipv6",      "content-type",    "x-request-id", "a",
+      "Z",        "_",         "deadbeef", /* hex letters only: a word */
+      "abc123",                            /* hex with a digit but short */
+      "messages", "createdAt", "triage_score_v2",
+   };
+   char max[MN_STATS_DRIFT_KEY_MAX + 1];
+
+   (void)state;
+   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+      if (is_data(names[i])) {
+         fail_msg("\"%s\" taken as data", names[i]);
+      }
+   }
+   memset(max, 'a', MN_STATS_DRIFT_KEY_MAX);
+   max[MN_STATS_DRIFT_KEY_MAX] = '\0';
+   assert_false(is_data(max));
+   /* the length is what counts, not a NUL: a key of 3 bytes out of a longer buffer */
+   assert_false(mn_stats_drift_key_is_data("abc def", 3));
+}
+
+static void
+test_stats_drift_key_data(void **state)
+{
+   /* keys that are data: ids, numbers, dates, times, e-mails, free text */
+   static const char *const keys[] = {
+      "Jane Doe - HIV positive",
+      "John Roe - diabetic",
+      "507f1f77bcf86cd799439011",             /* ObjectId */
+      "a07f1f77bcf86cd799439011",             /* ObjectId starting with a letter */
+      "f47ac10b-58cc-4372-a567-0e02b2c3d479", /* UUID starting with a letter */
+      "0e02b2c3-58cc-4372-a567-f47ac10bd479", /* and with a digit */
+      "a1b2c3d4",                             /* a short hash */
+      "0",
+      "42",
+      "-5",
+      "3.14",
+      "1e9",
+      "2023-02-28",
+      "2023-02-28T10:00:00Z",
+      "10:30",
+      "Jan-05",
+      "visit2023",
+      "patient12345",
+      "jane.doe@example.com",
+      "jane@example",
+      "+4712345678",
+      "Dr. Smith",
+      "Smith, John",
+      "naïve",        /* non-ASCII */
+      "\xe6\x82\xa3", /* a CJK character */
+      "tab\there",
+      "",
+      "$",
+      "$$x",
+      "-lead",
+      "trail-",
+      "a/b",
+      "<key>", /* the placeholder itself: a real key spelt so is collapsed too */
+   };
+   char long_key[MN_STATS_DRIFT_KEY_MAX + 2];
+
+   (void)state;
+   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+      if (!is_data(keys[i])) {
+         fail_msg("\"%s\" taken as a field name", keys[i]);
+      }
+   }
+   memset(long_key, 'a', MN_STATS_DRIFT_KEY_MAX + 1);
+   long_key[MN_STATS_DRIFT_KEY_MAX + 1] = '\0';
+   assert_true(is_data(long_key));
+   assert_true(mn_stats_drift_key_is_data(NULL, 0));
+}
+
+/* The statistics' text and JSON; both freed by the caller with bson_free(). */
+static void
+render(const mn_stats_t *s, char **text, char **json)
+{
+   *text = mn_stats_to_text(s);
+   *json = mn_stats_to_json(s);
+}
+
+static void
+test_stats_unmapped_hidden_by_default(void **state)
+{
+   mn_stats_t *s = mn_stats_new();
+   const char *doc1[] = {"nickname", "notes.<key>"};
+   const char *doc2[] = {"notes.<key>"};
+   mn_collection_counts_t *c;
+   char *text, *json;
+
+   (void)state;
+   mn_stats_count_unmapped(s, "users", doc1, 2);
+   mn_stats_count_unmapped(s, "users", doc2, 1);
+   mn_stats_count_unmapped(s, "users", NULL, 0); /* no drift: not a document with drift */
+   c = mn_stats_collection(s, "users");
+   assert_int_equal(c->unmapped_paths, 2);
+   assert_int_equal(c->unmapped_documents, 2);
+   assert_false(c->unmapped_paths_at_least);
+
+   render(s, &text, &json);
+   assert_null(strstr(text, "nickname"));
+   assert_null(strstr(text, "notes"));
+   assert_non_null(strstr(text, "    unmapped source paths: 2 in 2 documents (names not shown: "
+                                "\"run --show-drift\" lists them)\n"));
+   assert_null(strstr(json, "nickname"));
+   assert_null(strstr(json, "notes"));
+   assert_null(strstr(json, "\"unmapped\""));
+   assert_non_null(strstr(json, "\"unmapped_paths\" : 2, \"unmapped_documents\" : 2"));
+   bson_free(text);
+   bson_free(json);
+
+   mn_stats_set_show_drift(s, true);
+   render(s, &text, &json);
+   assert_non_null(strstr(text, "    unmapped source paths: 2 in 2 documents, documents per path:\n"
+                                "               1  nickname\n"
+                                "               2  notes.<key>\n"));
+   assert_null(strstr(text, "more path"));
+   assert_non_null(strstr(json, "\"unmapped\" : { \"nickname\" : 1, \"notes.<key>\" : 2 }"));
+   assert_null(strstr(json, "unmapped_more"));
+   bson_free(text);
+   bson_free(json);
+   mn_stats_destroy(s);
+}
+
+static void
+test_stats_unmapped_nothing(void **state)
+{
+   mn_stats_t *s = mn_stats_new();
+   char *text, *json;
+
+   (void)state;
+   mn_stats_collection(s, "users")->read = 3;
+   render(s, &text, &json);
+   assert_null(strstr(text, "unmapped"));
+   assert_non_null(strstr(json, "\"unmapped_paths\" : 0, \"unmapped_documents\" : 0"));
+   bson_free(text);
+   bson_free(json);
+   mn_stats_destroy(s);
+}
+
+static void
+test_stats_unmapped_capped(void **state)
+{
+   mn_stats_t *s = mn_stats_new();
+   mn_collection_counts_t *c;
+   char *text, *json;
+   char path[64];
+   const char *one[1] = {path};
+   size_t total = MN_STATS_UNMAPPED_MAX + 250;
+
+   (void)state;
+   /* each path in two documents; documents 1..total hold path i, document 0 none */
+   for (int round = 0; round < 2; round++) {
+      for (size_t i = 0; i < total; i++) {
+         snprintf(path, sizeof path, "junk_%zu", i);
+         mn_stats_count_unmapped(s, "things", one, 1);
+      }
+   }
+   c = mn_stats_collection(s, "things");
+   assert_int_equal(c->unmapped_paths, total);
+   assert_int_equal(c->unmapped_documents, 2 * total);
+   assert_int_equal(c->unmapped_more_documents, 2 * 250);
+   assert_false(c->unmapped_paths_at_least);
+
+   mn_stats_set_show_drift(s, true);
+   render(s, &text, &json);
+   snprintf(path, sizeof path, "junk_%d", MN_STATS_UNMAPPED_MAX - 1);
+   assert_non_null(strstr(json, path)); /* the last kept one */
+   snprintf(path, sizeof path, "\"junk_%d\"", MN_STATS_UNMAPPED_MAX);
+   assert_null(strstr(json, path)); /* the first one not kept */
+   assert_null(strstr(text, path + 1));
+   assert_non_null(strstr(json, "\"unmapped_more\" : { \"paths\" : 250, \"documents\" : 500 }"));
+   assert_non_null(
+      strstr(text, "             500  250 more paths (names kept for the first 100)\n"));
+   bson_free(text);
+   bson_free(json);
+   mn_stats_destroy(s);
+}
+
+static void
+test_stats_unmapped_count_saturates(void **state)
+{
+   mn_stats_t *s = mn_stats_new();
+   mn_collection_counts_t *c;
+   char *text, *json;
+   char path[64];
+   const char *one[1] = {path};
+   size_t total = MN_STATS_UNMAPPED_MAX + MN_STATS_UNMAPPED_COUNTED + 1000;
+
+   (void)state;
+   for (size_t i = 0; i < total; i++) {
+      snprintf(path, sizeof path, "f%zx_x", i);
+      mn_stats_count_unmapped(s, "things", one, 1);
+   }
+   c = mn_stats_collection(s, "things");
+   assert_true(c->unmapped_paths_at_least);
+   assert_int_equal(c->unmapped_paths, MN_STATS_UNMAPPED_MAX + MN_STATS_UNMAPPED_COUNTED);
+   assert_int_equal(c->unmapped_documents, total);
+   render(s, &text, &json);
+   assert_non_null(strstr(text, "unmapped source paths: at least 50100 in 51100 documents"));
+   assert_non_null(strstr(json, "\"unmapped_paths_at_least\" : true"));
+   /* bounded output whatever the number of paths */
+   assert_true(strlen(json) < 2000);
+   bson_free(text);
+   bson_free(json);
+   mn_stats_set_show_drift(s, true);
+   render(s, &text, &json);
+   assert_true(strlen(text) < 8000);
+   assert_true(strlen(json) < 8000);
+   assert_non_null(strstr(text, "at least 50000 more paths"));
+   bson_free(text);
+   bson_free(json);
+   mn_stats_destroy(s);
+}
+
+int
+main(void)
+{
+   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_stats_drift_key_field_names),
+      cmocka_unit_test(test_stats_drift_key_data),
+      cmocka_unit_test(test_stats_unmapped_hidden_by_default),
+      cmocka_unit_test(test_stats_unmapped_nothing),
+      cmocka_unit_test(test_stats_unmapped_capped),
+      cmocka_unit_test(test_stats_unmapped_count_saturates),
+   };
+   return cmocka_run_group_tests(tests, NULL, NULL);
+}
