@@ -501,11 +501,23 @@ double_text(double d, char *out, size_t size)
       g_string_append_c(problems, '\n');                                                           \
    } while (0)
 
-/* Abort the test (skip) without a server, fail when the load did not complete. */
+/* CI=true: a service a test needs that did not start is a failure, never a skip. */
+static bool
+under_ci(void)
+{
+   const char *ci = getenv("CI");
+   return ci && strcmp(ci, "true") == 0;
+}
+
+/* Abort the test (skip) without a server (a failure under CI=true), fail when the load did
+ * not complete. */
 static void
 require_load(void)
 {
    if (!g.enabled) {
+      if (under_ci()) {
+         fail_msg("MN_TEST_PG_DSN is not set under CI=true (the test command starts PostgreSQL)");
+      }
       skip();
    }
    if (!g.conn) {

@@ -1228,6 +1228,11 @@ test_source_mongo_live(void **state)
 
    (void)state;
    if (!uri || !*uri) {
+      const char *ci = getenv("CI");
+      if (ci && strcmp(ci, "true") == 0) {
+         fail_msg("MN_TEST_MONGODB_URI is not set under CI=true (the test command starts the "
+                  "wire test server)");
+      }
       skip();
    }
    if (!coll || !*coll) {

@@ -352,7 +352,11 @@ done
 # ---- against PostgreSQL --------------------------------------------------------
 
 if [ -z "${MN_TEST_PG_DSN:-}" ]; then
-  echo "SKIP: the PostgreSQL parts: MN_TEST_PG_DSN not set"
+  if [ "${CI:-}" = true ]; then
+    fail "MN_TEST_PG_DSN is not set under CI=true (the test command starts PostgreSQL)"
+  else
+    echo "# SKIP the PostgreSQL parts: MN_TEST_PG_DSN not set"
+  fi
   finish
   exit
 fi

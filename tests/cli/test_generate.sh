@@ -68,7 +68,7 @@ gen --scale 200 --seed 4 --mess 3 --format json --out "$work/messy"
 convert messy "$work/messy" "$work/messy/manifest.json"
 
 # --- live MongoDB (the wire test server): bulk inserts, then read back
-if [ -n "${MN_TEST_MONGODB_URI:-}" ]; then
+if have_wire_server; then
   base=${MN_TEST_MONGODB_URI%/*}
   livedb=mn_gen_live_$$   # a fresh database per run: the server outlives the test
   set +e

@@ -150,7 +150,7 @@ dump_tables "$crash" > "$work/crash.txt"
 if cmp -s "$work/ref.txt" "$work/crash.txt"; then pass "full load killed midway, run again: identical"; else fail "full load killed midway: differs"; fi
 
 # 5. The live source: the wire server serving S1 then S2.
-if [ -n "${MN_TEST_MONGODB_URI:-}" ]; then
+if have_wire_server; then
   live=$(fresh_db mn_inc_live)
   "$MN_BIN" init --pg "$live" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
   start_server() { # dir -> uri

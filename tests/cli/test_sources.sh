@@ -29,7 +29,7 @@ load dump "$fx/dump"
 load dumpgz "$work/gz"
 load relaxed "$fx/json"
 load canonical "$fx/json-canonical"
-if [ -n "${MN_TEST_MONGODB_URI:-}" ]; then
+if have_wire_server; then
   load live "$MN_TEST_MONGODB_URI"
 fi
 
