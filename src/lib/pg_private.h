@@ -6,11 +6,20 @@
 
 #include <mongonorm/pg.h>
 
+#include <glib.h>
+
 /**
  * Set error from a failed libpq call: "<doing>: <server or libpq message>", trimmed of
  * libpq's trailing newline.  res may be NULL (the connection's message is used).
  */
 void mn_pg__set_error(mn_error_t *error, uint32_t code, PGconn *conn, const PGresult *res,
                       const char *doing);
+
+/**
+ * Append one value to a COPY text-format buffer (PostgreSQL manual, COPY, "Text Format"):
+ * backslash, newline, carriage return and tab escaped; NULL (SQL NULL) as \N.  The
+ * sink's own escaping (sink_pg.c), shared so that every COPY writer escapes alike.
+ */
+void mn_pg__append_copy_value(GString *out, const char *v);
 
 #endif

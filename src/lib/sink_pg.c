@@ -110,6 +110,13 @@ append_copy_value(GString *out, const char *v)
    }
 }
 
+/* The same, for verify.c (pg_private.h): one COPY escaping for every writer. */
+void
+mn_pg__append_copy_value(GString *out, const char *v)
+{
+   append_copy_value(out, v);
+}
+
 /*
  * Keep what a failed statement names, for the reject reason of a document that cannot
  * be loaded: its SQLSTATE, and the primary message with the constraint and column
