@@ -32,6 +32,7 @@ enum {
    EXIT_IO = 6,
    EXIT_LOCKED = 7,
    EXIT_UNREADABLE = 8, /* the run completed, but parts of the source could not be read */
+   EXIT_DIFFER = 9,     /* verify: source and target differ (cmd_verify.c) */
    EXIT_INTERNAL = 70
 };
 
@@ -46,6 +47,7 @@ static const char USAGE[] =
    "  check    validate a mapping file (and, with --pg, the target's tables)\n"
    "  status   the recorded runs; with --source, how far the target lags the source\n"
    "  generate write a deterministic synthetic dataset from a model file\n"
+   "  verify   reconcile the source and the target, read-only\n"
    "\n"
    "Run \"mongonorm <command> --help\" for a command's options.\n"
    "PostgreSQL: --pg takes a libpq connection string or URI; without it the PG*\n"
@@ -53,7 +55,7 @@ static const char USAGE[] =
    "MONGODB_URI), a mongodump folder, or a folder of mongoexport .json files.\n"
    "Exit codes: 0 done, 1 done with rejected documents, 2 usage, 3 mapping, 4 source,\n"
    "5 PostgreSQL, 6 file I/O, 7 target locked by another run, 8 done but parts of\n"
-   "the source could not be read.\n";
+   "the source could not be read, 9 verify found differences.\n";
 
 static const char USAGE_INIT[] =
    "usage: mongonorm init [--pg CONNINFO] (--sql-dir DIR | --mapping FILE)\n"
@@ -141,6 +143,18 @@ exit_code(const mn_error_t *error)
    case MN_ERROR_IO: return EXIT_IO;
    default: return EXIT_INTERNAL;
    }
+}
+
+int
+mn_cli_exit_code(const mn_error_t *error)
+{
+   return exit_code(error);
+}
+
+void
+mn_cli_print_error(const mn_error_t *error)
+{
+   print_error(error);
 }
 
 static int
@@ -778,6 +792,9 @@ main(int argc, char **argv)
    }
    if (!strcmp(cmd, "generate")) {
       return mn_cli_generate(argc - 1, argv + 1);
+   }
+   if (!strcmp(cmd, "verify")) {
+      return mn_cli_verify(argc - 1, argv + 1);
    }
    fprintf(stderr, "mongonorm: error: unknown command \"%s\"\n%s", cmd, USAGE);
    return EXIT_USAGE;
