@@ -801,9 +801,10 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    mn_doc_entry_t *entry = NULL;
    bson_iter_t idit;
    bool has_id = bson_iter_init_find(&idit, doc, "_id");
+   mn_uuid_t id = {{0}}; /* the row id of the _id, also when the document is not valid BSON
+                            and the converter stops before deriving it */
 
    if (has_id) {
-      mn_uuid_t id;
       mn_uuid_from_value(&idit, &id);
       if (!p->processed && !g_hash_table_contains(p->window, id.bytes)) {
          g_hash_table_insert(p->window, g_memdup2(id.bytes, 16),
@@ -877,7 +878,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    if (entry && !entry->rejected) {
       /* loaded before, rejected now: its old rows go, as a fresh load would not have
        * them, and documents referring to it must be converted again */
-      mn_pg_sink_delete(r->sink, p->c, mn_rowset_doc_id(p->rows));
+      mn_pg_sink_delete(r->sink, p->c, &id);
       p->counts->deleted++;
       p->lost_members = true;
    }
@@ -886,7 +887,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
       if (mn_rowset_n_rejects(p->rows)) {
          mn_rowset_reject(p->rows, 0, &path, &message);
       }
-      mn_pg_sink_record_rejected(r->sink, p->c, mn_rowset_doc_id(p->rows), digest, path, message);
+      mn_pg_sink_record_rejected(r->sink, p->c, &id, digest, path, message);
    }
    return true;
 }

@@ -25,9 +25,13 @@ inner = b"\x05\x00\x00\x00\x00"
 for _ in range(10000):
     body = b"\x03a\x00" + inner + b"\x00"
     inner = struct.pack("<i", 4 + len(body)) + body
-head = bson.encode({"_id": bson.ObjectId("6400000000000000000000dd"), "email": "deep@example.test"})
-body = head[4:-1] + b"\x03deep\x00" + inner + b"\x00"
-raw.append(struct.pack("<i", 4 + len(body)) + body)
+# twice: two documents the converter stops on before deriving their row ids must still be
+# recorded under their own _id (once both were recorded under the all-zero id: exit 5)
+for oid, email in (("6400000000000000000000dd", "deep@example.test"),
+                   ("6400000000000000000000de", "deeper@example.test")):
+    head = bson.encode({"_id": bson.ObjectId(oid), "email": email})
+    body = head[4:-1] + b"\x03deep\x00" + inner + b"\x00"
+    raw.append(struct.pack("<i", 4 + len(body)) + body)
 # invalid UTF-8 in a string value
 good = bson.encode({"_id": bson.ObjectId("6400000000000000000000ee"), "email": "utf@example.test",
                     "name": "XXXX"})
@@ -55,6 +59,10 @@ loaded=$(psql "$db" -qXAt -c "SELECT count(*) FROM people")
 deep=$(grep -c '"reason" : "document { \\"\$oid\\" : \\"6400000000000000000000dd\\" }, field \\"\\": document nested deeper than 200 levels (MongoDB stores at most 100)"' "$work/rejects.jsonl" || true)
 [ "$deep" = 1 ] && pass "10,000 levels deep: rejected with its reason and _id, no crash" ||
   fail "deep: $(grep -o '"reason" : "[^,]*' "$work/rejects.jsonl" | head -3)"
+recorded=$(psql "$db" -qXAt -c "SELECT string_agg(doc_id::text, ' ' ORDER BY doc_id) FROM mongonorm.documents WHERE rejected AND doc_id::text LIKE '64000000-0000-0000-0000-00d_00000000'")
+[ "$recorded" = "64000000-0000-0000-0000-00dd00000000 64000000-0000-0000-0000-00de00000000" ] &&
+  pass "two documents too deep to convert: each recorded rejected under its own _id" ||
+  fail "too-deep documents recorded as: [$recorded]"
 utf=$(grep '6400000000000000000000ee' "$work/rejects.jsonl" || true)
 if echo "$utf" | grep -q '"reason" : "document { \\"\$oid\\" : \\"6400000000000000000000ee\\" }, field \\"name\\", column \\"people.name\\": ' &&
    echo "$utf" | grep -q '"document_bytes"'; then
