@@ -305,7 +305,10 @@ test_generate_model_errors(void **state)
    expect_error(
       HEAD COLL("c", "1") "      a: {date: {from: \"2020-13-01\", to: \"2021-01-01\"}}\n",
       "model file \"t.yaml\", line 7: from must be a date YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, not "
-      "\"2020-13-01\"");
+      "\"2020-13-01\""); /* a key given twice: an error, not "the first wins" (model files share
+                            yamldoc.c) */
+   expect_error(HEAD COLL("c", "1") "      a: {const: x}\n      a: {const: y}\n",
+                "model file \"t.yaml\", line 8: key \"a\" is given twice (first at line 7)");
 }
 
 int

@@ -10,6 +10,7 @@
 #include <mongonorm/convert.h>
 #include <mongonorm/mapping.h>
 
+#include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,7 +554,8 @@ test_mapping_column_declared_twice(void **state)
 {
    expect_error(
       state, HEAD COLL "      - table: users\n        columns:\n          a: a\n          a: b\n",
-      MN_MAPPING_BAD_VALUE, "mapping file \"m.yaml\", line 8: column \"a\" is declared twice");
+      MN_MAPPING_BAD_VALUE,
+      "mapping file \"m.yaml\", line 8: key \"a\" is given twice (first at line 7)");
 }
 
 static void
@@ -1121,6 +1123,197 @@ test_mapping_each_self_needs_element_parent(void **state)
                 "itself, so it needs a \"parent\" entry with \"each\"");
 }
 
+/* ---- duplicate keys (issue 9 point 8): every mapping of the file, the first one found ---- */
+
+static void
+test_mapping_duplicate_key_top_level(void **state)
+{
+   expect_error(state,
+                HEAD "schema: a\n"
+                     "collections:\n  - collection: users\n    tables:\n" USERS_PRIMARY
+                     "schema: b\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 8: key \"schema\" is given twice (first at line 2)");
+   /* the same key written plain and quoted is the same key */
+   expect_error(state, HEAD "\"version\": 1\ncollections: []\n", MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 2: key \"version\" is given twice (first at line "
+                "1)");
+}
+
+static void
+test_mapping_duplicate_key_collection(void **state)
+{
+   /* two `defaults:`: the first would have won */
+   expect_error(state,
+                HEAD "collections:\n  - collection: users\n"
+                     "    defaults: {on_invalid: null}\n"
+                     "    tables:\n" USERS_PRIMARY "    defaults: {on_invalid: reject}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 8: key \"defaults\" is given twice (first at line "
+                "4)");
+   expect_error(state,
+                HEAD "collections:\n  - collection: users\n    collection: people\n"
+                     "    tables:\n" USERS_PRIMARY,
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 4: key \"collection\" is given twice (first at "
+                "line 3)");
+}
+
+static void
+test_mapping_duplicate_key_column(void **state)
+{
+   /* block style, on two lines */
+   expect_error(state,
+                HEAD COLL "      - table: users\n"
+                          "        columns:\n"
+                          "          score:\n"
+                          "            path: score\n"
+                          "            type: integer\n"
+                          "            on_invalid: null\n"
+                          "            on_invalid: reject\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 11: key \"on_invalid\" is given twice (first at "
+                "line 10)");
+   /* flow style, both on one line */
+   expect_error(state,
+                HEAD COLL "      - table: users\n"
+                          "        columns: {score: {path: score, type: integer, path: points}}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 6: key \"path\" is given twice (first at line 6)");
+   /* in a table entry, and in a shape */
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY "      - table: tags\n"
+                                        "        each: tags\n"
+                                        "        columns: {user_id: {value: doc_id}}\n"
+                                        "        each: labels\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 10: key \"each\" is given twice (first at line 8)");
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY "      - table: tags\n"
+                                        "        each: tags\n"
+                                        "        columns: {user_id: {value: doc_id}}\n"
+                                        "        shapes:\n"
+                                        "          string: {name: $}\n"
+                                        "          document: {name: name}\n"
+                                        "          string: {name: label}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 13: key \"string\" is given twice (first at line "
+                "11)");
+   /* units are a mapping too */
+   expect_error(state,
+                HEAD COLL "      - table: users\n"
+                          "        columns:\n"
+                          "          h: {path: h, type: numeric, units: {cm: 1, m: 100, cm: 2}}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: key \"cm\" is given twice (first at line 7)");
+}
+
+static void
+test_mapping_duplicate_key_nested_policy(void **state)
+{
+   /* inside `defaults:` (the policies of a collection) */
+   expect_error(state,
+                HEAD "collections:\n  - collection: users\n"
+                     "    defaults:\n"
+                     "      on_invalid: null\n"
+                     "      on_missing: skip_row\n"
+                     "      on_invalid: reject\n"
+                     "    tables:\n" USERS_PRIMARY,
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: key \"on_invalid\" is given twice (first at "
+                "line 5)");
+   /* deep inside a `when` predicate */
+   expect_error(state,
+                HEAD COLL USERS_PRIMARY "      - table: admins\n"
+                                        "        when:\n"
+                                        "          any:\n"
+                                        "            - {exists: a}\n"
+                                        "            - not:\n"
+                                        "                path: role\n"
+                                        "                in: [admin]\n"
+                                        "                in: [root]\n"
+                                        "        columns: {user_id: {value: doc_id}}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 14: key \"in\" is given twice (first at line 13)");
+}
+
+static void
+test_mapping_duplicate_key_first_in_file(void **state)
+{
+   fixture_t *f = *state;
+   GString *yaml;
+
+   /* an inner mapping's duplicate (line 8) comes before the outer one's (line 9), although
+    * the outer mapping is read first */
+   expect_error(state,
+                HEAD "collections:\n  - collection: users\n    tables:\n"
+                     "      - table: users\n"
+                     "        columns:\n"
+                     "          a: a\n"
+                     "          b: {path: b, type: text, type: integer}\n"
+                     "    tables: []\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 8: key \"type\" is given twice (first at line 8)");
+   /* many keys: the check does not depend on their order (sorted, not pairwise) */
+   yaml = g_string_new(HEAD COLL "      - table: users\n        columns:\n");
+   for (int i = 0; i < 5000; i++) {
+      g_string_append_printf(yaml, "          c%d: c%d\n", i, i);
+   }
+   g_string_append(yaml, "          c17: again\n");
+   if (load(f, yaml->str)) {
+      fail_msg("a mapping with a duplicate column loaded");
+   }
+   assert_string_equal(f->error.message, "mapping file \"m.yaml\", line 5007: key \"c17\" is "
+                                         "given twice (first at line 24)");
+   g_string_free(yaml, TRUE);
+}
+
+/* The mappings of the tree have no duplicate key, and still load. */
+static void
+test_mapping_tree_files_load(void **state)
+{
+   fixture_t *f = *state;
+   const char *files[] = {"mapping/medichat.yaml", "tests/metamorphic/mapping.yaml",
+                          "tests/cutover/mapping.yaml"};
+   GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
+   GDir *dir = g_dir_open(MN_SOURCE_DIR "/fixtures/cases", 0, NULL);
+   const char *name;
+   size_t cases = 0;
+
+   assert_non_null(dir);
+   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+      g_ptr_array_add(paths, g_strdup_printf("%s/%s", MN_SOURCE_DIR, files[i]));
+   }
+   while ((name = g_dir_read_name(dir))) {
+      char *p = g_strdup_printf("%s/fixtures/cases/%s/mapping.yaml", MN_SOURCE_DIR, name);
+      char *expected = g_strdup_printf("%s/fixtures/cases/%s/expected.txt", MN_SOURCE_DIR, name);
+      char *text = NULL;
+
+      /* cases whose expected outcome is a mapping error are not meant to load */
+      if (g_file_test(p, G_FILE_TEST_EXISTS) && g_file_get_contents(expected, &text, NULL, NULL) &&
+          !g_str_has_prefix(text, "mapping error: ")) {
+         g_ptr_array_add(paths, p);
+         p = NULL;
+         cases++;
+      }
+      g_free(text);
+      g_free(expected);
+      g_free(p);
+   }
+   g_dir_close(dir);
+   assert_true(cases >= 20);
+   for (guint i = 0; i < paths->len; i++) {
+      const char *path = g_ptr_array_index(paths, i);
+      mn_mapping_destroy(f->m);
+      memset(&f->error, 0, sizeof f->error);
+      f->m = mn_mapping_load(path, &f->error);
+      if (!f->m) {
+         fail_msg("%s: %s", path, f->error.message);
+      }
+   }
+   g_ptr_array_free(paths, TRUE);
+}
+
 int
 main(void)
 {
@@ -1211,6 +1404,12 @@ main(void)
       T(test_mapping_each_crosses_later_array),
       T(test_mapping_when_crosses_iterated_array),
       T(test_mapping_each_self_needs_element_parent),
+      T(test_mapping_duplicate_key_top_level),
+      T(test_mapping_duplicate_key_collection),
+      T(test_mapping_duplicate_key_column),
+      T(test_mapping_duplicate_key_nested_policy),
+      T(test_mapping_duplicate_key_first_in_file),
+      T(test_mapping_tree_files_load),
    };
 #undef T
    return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,9 +3,106 @@
  */
 #include "yamldoc.h"
 
+#include <bson/bson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* One scalar key of a mapping, for the duplicate check. */
+typedef struct {
+   const char *text;
+   size_t len;
+   const yaml_mark_t *mark;
+   size_t order; /* position in the mapping */
+} yamlkey_t;
+
+static int
+cmp_key(const void *a, const void *b)
+{
+   const yamlkey_t *x = a, *y = b;
+   int c;
+
+   if (x->len != y->len) {
+      return x->len < y->len ? -1 : 1;
+   }
+   if ((c = memcmp(x->text, y->text, x->len)) != 0) {
+      return c;
+   }
+   return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Whether mark a comes before mark b in the file. */
+static bool
+mark_before(const yaml_mark_t *a, const yaml_mark_t *b)
+{
+   return a->line != b->line ? a->line < b->line : a->column < b->column;
+}
+
+/*
+ * A key given twice in one mapping: libyaml keeps both pairs and every lookup would take
+ * the first, so `on_invalid: null` followed by `on_invalid: reject` would silently mean
+ * null.  Keys are compared by their text (a quoted "1" and a plain 1 are the same key to
+ * the readers of these files).  Reports the duplicate that comes first in the file.
+ * Sorting keeps a mapping of n keys at O(n log n), whatever the file.
+ */
+static bool
+check_duplicate_keys(mn_yamldoc_t *y)
+{
+   const yaml_mark_t *first = NULL, *second = NULL;
+   yamlkey_t *keys = NULL;
+   size_t cap = 0;
+   char *text = NULL;
+
+   for (yaml_node_t *n = y->doc.nodes.start; n < y->doc.nodes.top; n++) {
+      size_t np, nk = 0;
+
+      if (n->type != YAML_MAPPING_NODE) {
+         continue;
+      }
+      np = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+      if (np < 2) {
+         continue;
+      }
+      if (np > cap) {
+         cap = np;
+         keys = bson_realloc(keys, cap * sizeof *keys);
+      }
+      for (size_t i = 0; i < np; i++) {
+         yaml_node_t *k = mn_yaml__node(y, n->data.mapping.pairs.start[i].key);
+         if (k && k->type == YAML_SCALAR_NODE) {
+            keys[nk].text = (const char *)k->data.scalar.value;
+            keys[nk].len = k->data.scalar.length;
+            keys[nk].mark = &k->start_mark;
+            keys[nk].order = i;
+            nk++;
+         }
+      }
+      qsort(keys, nk, sizeof *keys, cmp_key);
+      for (size_t i = 1; i < nk; i++) {
+         /* keys[i - 1] and keys[i] equal: keys[i] is the second of its group only when
+          * keys[i - 2] differs, and the group's first is keys[i - 1] */
+         if (keys[i].len == keys[i - 1].len &&
+             memcmp(keys[i].text, keys[i - 1].text, keys[i].len) == 0 &&
+             (i < 2 || keys[i - 2].len != keys[i].len ||
+              memcmp(keys[i - 2].text, keys[i].text, keys[i].len) != 0) &&
+             (!second || mark_before(keys[i].mark, second))) {
+            first = keys[i - 1].mark;
+            second = keys[i].mark;
+            bson_free(text);
+            text = bson_strndup(keys[i].text, keys[i].len);
+         }
+      }
+   }
+   if (second) {
+      mn_set_error(y->error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                   "%s \"%s\", line %d: key \"%.200s\" is given twice (first at line %d)", y->what,
+                   y->name, (int)second->line + 1, text, (int)first->line + 1);
+   }
+   bson_free(text);
+   bson_free(keys);
+   return second == NULL;
+}
 
 bool
 mn_yaml__parse(mn_yamldoc_t *y, const char *text, size_t len)
@@ -28,6 +125,10 @@ mn_yaml__parse(mn_yamldoc_t *y, const char *text, size_t len)
    }
    y->loaded = ok;
    yaml_parser_delete(&parser);
+   if (ok && !check_duplicate_keys(y)) {
+      mn_yaml__cleanup(y);
+      ok = false;
+   }
    return ok;
 }
 

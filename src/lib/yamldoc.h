@@ -23,8 +23,12 @@ typedef struct {
 #define MN_YAML_LINE(n) ((int)(n)->start_mark.line + 1)
 
 /**
- * Parse text into y->doc (y->name, y->what and y->error set by the caller).
- * @return false with MN_ERROR_MAPPING/MN_MAPPING_SYNTAX and the parser's line set.
+ * Parse text into y->doc (y->name, y->what and y->error set by the caller), and check
+ * that no mapping of the document gives a key twice (compared as text).
+ * @return false with MN_ERROR_MAPPING/MN_MAPPING_SYNTAX and the parser's line set; or
+ *         MN_MAPPING_BAD_VALUE `<what> "<file>", line N: key "K" is given twice (first at
+ *         line M)` for the first duplicate in the file (N its line, M the first one's).
+ *         Nothing is left to clean up on failure.
  */
 bool mn_yaml__parse(mn_yamldoc_t *y, const char *text, size_t len);
 
