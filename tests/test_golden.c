@@ -4,7 +4,8 @@
  * Each case folder holds mapping.yaml, one <collection>.json per collection (Extended
  * JSON, one document per line) and expected.txt (mapping.yaml.ref / source.ref files may
  * instead name a mapping file / source folder elsewhere in the tree): every document's outcome with
- * the rows it produces (or its reject reasons), then the statistics.  No database is needed. Adding
+ * the rows it produces (or its reject reasons), then the statistics, or the mapping's error
+ * (`mapping error: ...`, paths relative to the source tree).  No database is needed. Adding
  * a case is adding a folder.  MN_GOLDEN_UPDATE=1 rewrites expected.txt files (review the diff
  * before committing).
  */
@@ -58,7 +59,13 @@ run_case(const char *dir)
 
    g_free(mapping_path);
    if (!m) {
-      g_string_append_printf(out, "mapping error: %s\n", error.message);
+      /* the file's path relative to the source tree, so that the expected text holds on any
+       * checkout */
+      char **parts = g_strsplit(error.message, MN_SOURCE_DIR "/", -1);
+      char *message = g_strjoinv("", parts);
+      g_string_append_printf(out, "mapping error: %s\n", message);
+      g_free(message);
+      g_strfreev(parts);
       goto done;
    }
    src = mn_source_open(g_file_test(source_path, G_FILE_TEST_IS_DIR) ? source_path : dir, NULL,

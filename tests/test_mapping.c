@@ -754,7 +754,7 @@ test_mapping_bad_transform(void **state)
 {
    expect_error(state, COL("{path: a, transform: [trim, capitalize]}"), MN_MAPPING_BAD_VALUE,
                 "mapping file \"m.yaml\", line 7: unrecognized transform \"capitalize\" (expected "
-                "one of: trim, lower, upper)");
+                "one of: trim, lower, upper, sha256)");
 }
 
 static void
@@ -1314,6 +1314,183 @@ test_mapping_tree_files_load(void **state)
    g_ptr_array_free(paths, TRUE);
 }
 
+/* ---- column PHI controls: transform [sha256], salt_env, redact ---- */
+
+/* Load a mapping that must load; fail with its error otherwise. */
+static mn_mapping_t *
+must_load(fixture_t *f, const char *yaml)
+{
+   if (!load(f, yaml)) {
+      fail_msg("mapping did not load: %s", f->error.message);
+   }
+   return f->m;
+}
+
+static void
+test_mapping_sha256_must_be_last(void **state)
+{
+   expect_error(state, COL("{path: a, transform: [trim, sha256, lower]}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"sha256\" must be the last transform of column "
+                "\"c\" (it digests the text the column would store)");
+   expect_error(state, COL("{path: a, transform: [sha256, sha256]}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"sha256\" must be the last transform of column "
+                "\"c\" (it digests the text the column would store)");
+   expect_error(state, COL("{value: index, transform: [sha256]}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: column \"c\": type, transform, enum, units and "
+                "references apply only to \"path\" columns");
+   must_load(*state, COL("{path: a, type: date, transform: [trim, upper, sha256]}"));
+}
+
+static void
+test_mapping_salt_env(void **state)
+{
+   fixture_t *f = *state;
+   char plain[65], salted[65];
+
+   unsetenv("MN_TEST_NO_SUCH_SALT");
+   setenv("MN_TEST_SHORT_SALT", "0123456789abcde", 1); /* 15 bytes */
+   setenv("MN_TEST_SALT", "a salt of more than sixteen bytes", 1);
+   setenv("MN_TEST_OTHER_SALT", "another salt of more than sixteen bytes", 1);
+   expect_error(state, COL("{path: a, salt_env: MN_TEST_SALT}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"salt_env\" of column \"c\" needs \"sha256\" "
+                "in its \"transform\"");
+   expect_error(state, COL("{path: a, transform: [sha256], salt_env: MN_TEST_NO_SUCH_SALT}"),
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: environment variable \"MN_TEST_NO_SUCH_SALT\" "
+                "named by \"salt_env\" of column \"c\" is not set");
+   /* the salt is never printed, not even in part */
+   expect_error(state, COL("{path: a, transform: [sha256], salt_env: MN_TEST_SHORT_SALT}"),
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: environment variable \"MN_TEST_SHORT_SALT\" "
+                "named by \"salt_env\" of column \"c\" holds fewer than 16 bytes: a salt that "
+                "short can be guessed (use 32 random bytes, e.g. \"openssl rand -hex 32\")");
+   expect_error(state, COL("{path: a, transform: [sha256], salt_env: [X]}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"salt_env\" of column \"c\" must name an "
+                "environment variable");
+   /* the fingerprint follows the salt, and is the file's SHA-256 without one */
+   must_load(f, COL("{path: a, transform: [sha256]}"));
+   snprintf(plain, sizeof plain, "%s", mn_mapping_digest(f->m));
+   must_load(f, COL("{path: a, transform: [sha256], salt_env: MN_TEST_SALT}"));
+   snprintf(salted, sizeof salted, "%s", mn_mapping_digest(f->m));
+   assert_string_not_equal(plain, salted);
+   must_load(f, COL("{path: a, transform: [sha256], salt_env: MN_TEST_SALT}"));
+   assert_string_equal(mn_mapping_digest(f->m), salted);
+   setenv("MN_TEST_SALT", "a salt of more than sixteen bytes, changed", 1);
+   must_load(f, COL("{path: a, transform: [sha256], salt_env: MN_TEST_SALT}"));
+   assert_string_not_equal(mn_mapping_digest(f->m), salted);
+   assert_null(strstr(mn_mapping_digest(f->m), "salt"));
+   unsetenv("MN_TEST_SHORT_SALT");
+   unsetenv("MN_TEST_SALT");
+   unsetenv("MN_TEST_OTHER_SALT");
+}
+
+static void
+test_mapping_redact_errors(void **state)
+{
+   expect_error(state, COL("{path: a, transform: [sha256], redact: true}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: column \"c\" is both redacted and hashed "
+                "(\"transform: [sha256]\"): choose one");
+   expect_error(state, COL("{value: index, redact: true}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" of column \"c\" applies only to a "
+                "\"path\" column (generated ids and constants are not source values)");
+   expect_error(state, COL("{const: x, redact: \"y\"}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" of column \"c\" applies only to a "
+                "\"path\" column (generated ids and constants are not source values)");
+   expect_error(state, COL("{path: a, redact: [x]}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" of column \"c\" must be true (store "
+                "NULL), false, or a replacement value");
+   expect_error(state, COL("{path: a, required: true, redact: true}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: column \"c\" is required, so NULL (\"redact: "
+                "true\") cannot stand in for its values: give a replacement value (\"redact: "
+                "<value>\")");
+   expect_error(state,
+                HEAD COLL "      - table: users\n"
+                          "        columns:\n"
+                          "          c: {path: a, type: uuid, references: users, redact: "
+                          "\"00000000-0000-0000-0000-000000000000\"}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: column \"c\" references a collection, so only "
+                "NULL (\"redact: true\") can replace its values: a constant would name no "
+                "document");
+   expect_error(state, COL("{path: a, on_invalid: \"null\", raw_to: a_raw, redact: true}"),
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"raw_to\" of column \"c\" would store the "
+                "source text of a redacted column");
+   expect_error(state,
+                COL("{path: a, type: integer, on_invalid: \"null\", raw_to: a_raw, transform: "
+                    "[sha256]}"),
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"raw_to\" of column \"c\" would store the "
+                "source text of a hashed column");
+   expect_error(state,
+                HEAD COLL "      - table: users\n"
+                          "        columns:\n"
+                          "          n: {path: n, type: integer, on_invalid: \"null\", raw_to: "
+                          "n_raw}\n"
+                          "          n_raw: {path: other, redact: \"x\"}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"raw_to\" of column \"n\" names column "
+                "\"n_raw\", which is redacted: the source text would be stored in it");
+   expect_error(state,
+                HEAD COLL "      - table: users\n"
+                          "        unique: [email]\n"
+                          "        columns: {email: {path: email, redact: true}}\n",
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 6: unique column \"email\" of table \"users\" is "
+                "redacted, so its rows cannot be told apart (hash it with \"transform: "
+                "[sha256]\" instead: equal values give equal digests)");
+}
+
+/* A replacement must be storable in the column's type (text, uuid, numeric, date, jsonb). */
+static void
+test_mapping_redact_replacement_types(void **state)
+{
+   expect_error(state, COL("{path: a, type: uuid, redact: \"n/a\"}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" value of column \"c\" cannot be "
+                "stored as uuid: string \"n/a\" is not a uuid");
+   expect_error(state, COL("{path: a, type: numeric, redact: \"none\"}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" value of column \"c\" cannot be "
+                "stored as numeric: string \"none\" is not a number");
+   expect_error(state, COL("{path: a, type: numeric, precision: 3, scale: 1, redact: 1000}"),
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" value of column \"c\" cannot be "
+                "stored as numeric: value 1000 does not fit numeric(3,1)");
+   expect_error(state, COL("{path: a, type: smallint, redact: 70000}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" value of column \"c\" cannot be "
+                "stored as smallint: value 70000 out of range for smallint");
+   expect_error(state, COL("{path: a, type: date, redact: \"2023-02-29\"}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" value of column \"c\" cannot be "
+                "stored as date: string \"2023-02-29\" is not an iso 8601 date");
+   expect_error(state, COL("{path: a, type: text, enum: [low, high], redact: \"hidden\"}"),
+                MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" value of column \"c\" cannot be "
+                "stored as text: string \"hidden\" is not in the enum");
+   expect_error(state, COL("{path: a, type: date, redact: \"\"}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" value of column \"c\" is empty, which "
+                "date stores as NULL: write \"redact: true\" for NULL");
+   expect_error(state, COL("{path: a, type: boolean, redact: maybe}"), MN_MAPPING_BAD_VALUE,
+                "mapping file \"m.yaml\", line 7: \"redact\" value of column \"c\" cannot be "
+                "stored as boolean: string \"maybe\" is not a boolean");
+   /* these load: plain true/null/empty are NULL, false is no redaction, a quoted "true" is a
+    * replacement; jsonb takes any text (as a JSON string), numbers are stored as converted */
+   must_load(*state, COL("{path: a, type: text, redact: \"true\"}"));
+   must_load(*state, COL("{path: a, type: boolean, redact: \"false\"}"));
+   must_load(*state, COL("{path: a, type: text, redact: false, required: true}"));
+   must_load(*state, COL("{path: a, type: text, redact: null}"));
+   must_load(*state, COL("{path: a, type: text, redact: ~}"));
+   must_load(*state, HEAD COLL "      - table: users\n"
+                               "        columns:\n"
+                               "          c:\n"
+                               "            path: a\n"
+                               "            redact:\n");
+   must_load(*state, COL("{path: a, type: jsonb, redact: \"{}\"}"));
+   must_load(*state, COL("{path: a, type: numeric, scale: 2, redact: \"1.005\"}"));
+   must_load(*state,
+             COL("{path: a, type: uuid, redact: \"00000000-0000-0000-0000-000000000000\"}"));
+   must_load(*state, COL("{path: a, type: timestamptz, redact: \"1900-01-01T00:00:00Z\"}"));
+   must_load(*state, COL("{path: a, type: \"text[]\", redact: \"x\"}"));
+}
+
 int
 main(void)
 {
@@ -1410,6 +1587,10 @@ main(void)
       T(test_mapping_duplicate_key_nested_policy),
       T(test_mapping_duplicate_key_first_in_file),
       T(test_mapping_tree_files_load),
+      T(test_mapping_sha256_must_be_last),
+      T(test_mapping_salt_env),
+      T(test_mapping_redact_errors),
+      T(test_mapping_redact_replacement_types),
    };
 #undef T
    return cmocka_run_group_tests(tests, NULL, NULL);

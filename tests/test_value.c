@@ -1484,6 +1484,170 @@ test_value_reason_clipped(void **state)
    }
 }
 
+/* ---- hashed and redacted columns: digests, reasons without values ---- */
+
+static const char *
+digest_of(const mn_value_spec_t *spec, const char *text, size_t len, char out[65])
+{
+   bson_string_t *s = bson_string_new(NULL);
+
+   mn_value_digest(spec, text, len, s);
+   assert_int_equal(s->len, MN_VALUE_DIGEST_LEN);
+   memcpy(out, s->str, 65);
+   bson_string_free(s, true);
+   return out;
+}
+
+static void
+test_value_digest_vectors(void **state)
+{
+   mn_value_spec_t s = spec_of(MN_TYPE_TEXT);
+   uint8_t key[20];
+   char d[65];
+
+   (void)state;
+   /* FIPS 180-2 */
+   s.digest = MN_DIGEST_SHA256;
+   assert_string_equal(digest_of(&s, "abc", 3, d),
+                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+   assert_string_equal(digest_of(&s, "", 0, d),
+                       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+   /* RFC 4231 test cases 1 and 2 */
+   s.digest = MN_DIGEST_HMAC_SHA256;
+   memset(key, 0x0b, sizeof key);
+   s.digest_key = key;
+   s.digest_key_len = sizeof key;
+   assert_string_equal(digest_of(&s, "Hi There", 8, d),
+                       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+   s.digest_key = (const uint8_t *)"Jefe";
+   s.digest_key_len = 4;
+   assert_string_equal(digest_of(&s, "what do ya want for nothing?", 28, d),
+                       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+/* The digest is of the text the column would store: after transforms and conversion. */
+static void
+test_value_digest_convert(void **state)
+{
+   ctx_t *t = *state;
+   mn_value_spec_t s = spec_of(MN_TYPE_TEXT);
+   mn_transform_t tr[] = {MN_TRANSFORM_TRIM, MN_TRANSFORM_LOWER};
+   char d[65];
+   mn_value_spec_t plain = spec_of(MN_TYPE_TEXT);
+
+   plain.digest = MN_DIGEST_SHA256;
+   s.digest = MN_DIGEST_SHA256;
+   s.transforms = tr;
+   s.n_transforms = 2;
+   /* " Ada " is trimmed and lower-cased (counted), then digested */
+   COERCED(doc_utf8(" Ada "), &s, digest_of(&plain, "ada", 3, d));
+   OK(doc_utf8("ada"), &s, digest_of(&plain, "ada", 3, d));
+   OK(doc_oid("5f1a2b3c4d5e6f7081920a3b"), &s,
+      digest_of(&plain, "5f1a2b3c4d5e6f7081920a3b", 24, d));
+   OK(doc_int32(42), &s, digest_of(&plain, "42", 2, d));
+   /* a number as numeric(,1) stores "42.0" */
+   s = spec_of(MN_TYPE_NUMERIC);
+   s.scale = 1;
+   s.digest = MN_DIGEST_SHA256;
+   OK(doc_int32(42), &s, digest_of(&plain, "42.0", 4, d));
+   COERCED(doc_double(61.25), &s, digest_of(&plain, "61.3", 4, d));
+   OK(doc_dec("61.3"), &s, digest_of(&plain, "61.3", 4, d));
+   INVALID(doc_utf8("heavy"), &s);
+   IS_NULL(doc_json("{\"v\": null}"), &s);
+   /* a date as date, an ObjectId as uuid */
+   s = spec_of(MN_TYPE_DATE);
+   s.digest = MN_DIGEST_SHA256;
+   OK(doc_date(INT64_C(1704412800000)), &s, digest_of(&plain, "2024-01-05", 10, d));
+   COERCED(doc_utf8("2024-01-05"), &s, digest_of(&plain, "2024-01-05", 10, d));
+   s = spec_of(MN_TYPE_UUID);
+   s.digest = MN_DIGEST_SHA256;
+   OK(doc_oid("5f1a2b3c4d5e6f7081920a3b"), &s,
+      digest_of(&plain, "5f1a2b3c-4d5e-6f70-8192-0a3b00000000", 36, d));
+   /* the enum is judged on the value, not on its digest */
+   s = spec_of(MN_TYPE_TEXT);
+   s.digest = MN_DIGEST_SHA256;
+   {
+      const char *const values[] = {"low", "high"};
+      s.enum_values = values;
+      s.n_enum = 2;
+      OK(doc_utf8("low"), &s, digest_of(&plain, "low", 3, d));
+      INVALID(doc_utf8("medium"), &s);
+   }
+   /* the target column holds the digest: a date column typed date stores text */
+   s = spec_into(MN_TYPE_DATE, MN_TYPE_TEXT, "varchar(64)", "p.born");
+   s.target.max_chars = 64;
+   s.digest = MN_DIGEST_SHA256;
+   COERCED(doc_utf8("2024-01-05T00:00:00Z"), &s, NULL);
+   s.target.max_chars = 63;
+   INVALID(doc_utf8("2024-01-05T00:00:00Z"), &s);
+   assert_string_equal(t->reason, "text longer than column p.born varchar(64): 64 characters");
+}
+
+/* Run one conversion, return the reason. */
+static const char *
+reason_of(ctx_t *t, bson_t *doc, const mn_value_spec_t *spec)
+{
+   bson_iter_t it;
+
+   bson_string_truncate(t->out, 0);
+   t->reason[0] = '\0';
+   assert_true(bson_iter_init_find(&it, doc, "v"));
+   (void)mn_value_convert(&it, spec, t->out, t->reason, sizeof t->reason);
+   bson_destroy(doc);
+   return t->reason;
+}
+
+static void
+test_value_hide_values(void **state)
+{
+   ctx_t *t = *state;
+   static const struct {
+      mn_type_t type;
+      const char *json;
+      const char *clear;  /* the reason without hide_values */
+      const char *hidden; /* with it */
+      const char *secret; /* a part of the value the hidden reason must not hold */
+   } cases[] = {
+      {MN_TYPE_INTEGER, "{\"v\": \"tall guy\"}", "string \"tall guy\" is not a number",
+       "string \"...\" is not a number", "tall"},
+      {MN_TYPE_SMALLINT, "{\"v\": 70000}", "value 70000 out of range for smallint",
+       "value ... out of range for smallint", "70000"},
+      {MN_TYPE_INTEGER, "{\"v\": 1.5}", "value 1.5 is not an integer",
+       "value ... is not an integer", "1.5"},
+      {MN_TYPE_BOOLEAN, "{\"v\": 7}", "value 7 is not a boolean", "value ... is not a boolean",
+       "7"},
+      {MN_TYPE_DATE, "{\"v\": \"1980-13-45\"}", "string \"1980-13-45\" is not an iso 8601 date",
+       "string \"...\" is not an iso 8601 date", "1980"},
+      {MN_TYPE_BOOLEAN, "{\"v\": 8601}", "value 8601 is not a boolean",
+       "value ... is not a boolean", "8601"},
+      {MN_TYPE_UUID, "{\"v\": \"say \\\"hi\\\" \\\\ there\"}",
+       "string \"say \\\"hi\\\" \\\\ there\" is not a uuid", "string \"...\" is not a uuid", "hi"},
+      {MN_TYPE_TEXT_ARRAY, "{\"v\": [\"a\", {\"x\": 1}]}",
+       "array element 1: cannot convert document to text",
+       "array element ...: cannot convert document to text", "1:"},
+      {MN_TYPE_INTEGER, "{\"v\": {\"$numberDouble\": \"Infinity\"}}",
+       "value Infinity out of range for integer", "value ... out of range for integer", "Infinity"},
+   };
+   mn_value_spec_t s;
+
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      s = spec_of(cases[i].type);
+      assert_string_equal(reason_of(t, doc_json(cases[i].json), &s), cases[i].clear);
+      s.hide_values = true;
+      assert_string_equal(reason_of(t, doc_json(cases[i].json), &s), cases[i].hidden);
+      assert_null(strstr(t->reason, cases[i].secret));
+   }
+   /* a date's text and a timestamp out of range: every number goes, the words stay */
+   s = spec_of(MN_TYPE_DATE);
+   s.hide_values = true;
+   assert_string_equal(reason_of(t, doc_date(INT64_C(1704412800123)), &s),
+                       "date ... has a time of day, dropped");
+   /* coercion notes are hidden as well (they are never printed, but may be kept) */
+   s = spec_of(MN_TYPE_INTEGER);
+   s.hide_values = true;
+   assert_string_equal(reason_of(t, doc_utf8("12"), &s), "string \"...\" converted to integer");
+}
+
 int
 main(void)
 {
@@ -1522,6 +1686,9 @@ main(void)
       cmocka_unit_test_setup_teardown(test_value_target_integer_width, setup, teardown),
       cmocka_unit_test_setup_teardown(test_value_target_float_and_date, setup, teardown),
       cmocka_unit_test_setup_teardown(test_value_reason_clipped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_value_digest_vectors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_value_digest_convert, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_value_hide_values, setup, teardown),
    };
 
    return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1028,6 +1028,18 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
     * the reference only where the target row exists.  A target already in the target is
     * set at once; should the pass remove it (rejected now), the references to it are
     * cleared at the end (mn_pg_sink_sweep_references). */
+   if (MN_COLUMN_IS_PHI(c)) {
+      /* A hashed or redacted reference stores no row id, so nothing is deferred: the
+       * deferred update would write the clear id.  The reference was judged above. */
+      if (c->spec.digest != MN_DIGEST_NONE) {
+         bson_string_t *out = bson_string_new(NULL);
+         mn_uuid_format(&ref, idbuf);
+         mn_value_digest(&c->spec, idbuf, MN_UUID_TEXT_LEN, out);
+         set_text(w, r, c->table_column, out->str, out->len);
+         bson_string_free(out, true);
+      }
+      return true;
+   }
    if ((size_t)c->ref_collection >= w->coll_index && !uuid_set_has(rs->target_ids, &ref) &&
        ((size_t)c->ref_collection == w->coll_index || !uuid_set_has(rs->accepted, &ref))) {
       deferred_t d;
@@ -1075,9 +1087,11 @@ column_crossed_array(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_
             (c->on_invalid == MN_ON_NULL && c->required && c->on_missing == MN_ON_SKIP_ROW));
 }
 
-/* Evaluate one column into row r.  Returns false when the row must be skipped. */
+/* Evaluate one column's source value into row r.  Returns false when the row must be
+ * skipped. */
 static bool
-eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c, newrow_t *r)
+eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c,
+                  newrow_t *r)
 {
    char idbuf[MN_UUID_TEXT_LEN + 1];
    char reason[256] = "";
@@ -1232,6 +1246,26 @@ eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t 
       return true;
    }
    return true;
+}
+
+/*
+ * Evaluate one column into row r.  Returns false when the row must be skipped.  A redacted
+ * column is read, converted and judged like any other (rejects, skipped rows and counts
+ * are those of a clear copy), then every row stores its replacement, whether the source
+ * had a value or not.
+ */
+static bool
+eval_column(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c, newrow_t *r)
+{
+   bool keep = eval_column_value(w, ctx, e, c, r);
+
+   if (c->redact != MN_REDACT_NONE) {
+      r->offsets[c->table_column] = -1;
+      if (c->redact == MN_REDACT_VALUE) {
+         set_text(w, r, c->table_column, c->redact_value, strlen(c->redact_value));
+      }
+   }
+   return keep;
 }
 
 static const mn_shape_t *

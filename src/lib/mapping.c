@@ -15,9 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/crypto.h>
 #include <yaml.h>
 
 #include "yamldoc.h"
+
+/* Shortest salt `salt_env` accepts, in bytes. */
+#define MN_MIN_SALT_LEN 16
 
 typedef struct {
    mn_yamldoc_t y; /* the document, its name, and where errors go */
@@ -326,6 +330,11 @@ column_cleanup(mn_column_t *c)
    bson_free((void *)c->spec.units);
    bson_free((void *)c->spec.default_unit);
    bson_free(c->references);
+   bson_free(c->redact_value);
+   if (c->salt) {
+      OPENSSL_cleanse(c->salt, c->salt_len);
+      bson_free(c->salt);
+   }
 }
 
 static bool
@@ -381,6 +390,143 @@ parse_units(loader_t *ld, yaml_node_t *n, mn_column_t *c)
    return true;
 }
 
+/*
+ * `salt_env: NAME`: the key of a keyed digest (HMAC-SHA-256) is read from the environment
+ * when the mapping loads, so that it is in no file.  Messages name the variable, never
+ * what it holds.
+ */
+static bool
+parse_salt(loader_t *ld, yaml_node_t *v, const char *where, mn_column_t *c)
+{
+   const char *name = scalar(v);
+   const char *salt;
+
+   if (c->spec.digest == MN_DIGEST_NONE) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"salt_env\" of %s needs \"sha256\" in its \"transform\"",
+           where);
+      return false;
+   }
+   if (!name || !*name || strchr(name, '=')) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"salt_env\" of %s must name an environment variable",
+           where);
+      return false;
+   }
+   salt = getenv(name);
+   if (!salt || !*salt) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "environment variable \"%s\" named by \"salt_env\" of %s is not set", name, where);
+      return false;
+   }
+   if (strlen(salt) < MN_MIN_SALT_LEN) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "environment variable \"%s\" named by \"salt_env\" of %s holds fewer than %d bytes: "
+           "a salt that short can be guessed (use 32 random bytes, e.g. \"openssl rand -hex 32\")",
+           name, where, MN_MIN_SALT_LEN);
+      return false;
+   }
+   c->salt_len = strlen(salt);
+   c->salt = bson_malloc(c->salt_len);
+   memcpy(c->salt, salt, c->salt_len);
+   c->spec.digest = MN_DIGEST_HMAC_SHA256;
+   c->spec.digest_key = c->salt;
+   c->spec.digest_key_len = c->salt_len;
+   return true;
+}
+
+/*
+ * `redact: true` (NULL) or `redact: "text"` (a replacement in the column's type): every row
+ * stores it in place of the value, which is still read, converted and judged by the
+ * column's policies, so that rejects and counts are those of a clear copy.  Whatever the
+ * replacement is must be storable, so it is checked here.
+ */
+static bool
+parse_redact(loader_t *ld, yaml_node_t *v, const char *where, mn_column_t *c)
+{
+   static const char *const NULLS[] = {"true", "yes", "null", "~", NULL};
+   static const char *const OFF[] = {"false", "no", NULL};
+   const char *text = scalar(v);
+   bool plain = v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+   mn_value_spec_t spec;
+   bson_t tmp = BSON_INITIALIZER;
+   bson_iter_t it;
+   bson_string_t *out;
+   char reason[256] = "";
+   mn_value_status_t st;
+
+   if (!text) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "\"redact\" of %s must be true (store NULL), false, or a replacement value", where);
+      return false;
+   }
+   if (c->kind != MN_SRC_PATH) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "\"redact\" of %s applies only to a \"path\" column (generated ids and constants "
+           "are not source values)",
+           where);
+      return false;
+   }
+   for (size_t i = 0; plain && OFF[i]; i++) {
+      if (strcmp(text, OFF[i]) == 0) {
+         return true;
+      }
+   }
+   if (c->spec.digest != MN_DIGEST_NONE) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "%s is both redacted and hashed (\"transform: [sha256]\"): choose one", where);
+      return false;
+   }
+   for (size_t i = 0; plain && NULLS[i]; i++) {
+      if (strcmp(text, NULLS[i]) == 0) {
+         c->redact = MN_REDACT_NULL;
+      }
+   }
+   if (plain && !*text) {
+      c->redact = MN_REDACT_NULL; /* `redact:` with nothing after it: YAML's null */
+   }
+   if (c->redact == MN_REDACT_NULL) {
+      if (c->required) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v,
+              "%s is required, so NULL (\"redact: true\") cannot stand in for its values: give "
+              "a replacement value (\"redact: <value>\")",
+              where);
+         return false;
+      }
+      return true;
+   }
+   if (c->references) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "%s references a collection, so only NULL (\"redact: true\") can replace its values: "
+           "a constant would name no document",
+           where);
+      return false;
+   }
+   /* the replacement is written as stored: no transform, but it must convert to the column's
+    * type and be one of its enum */
+   spec = c->spec;
+   spec.transforms = NULL;
+   spec.n_transforms = 0;
+   spec.hide_values = false;
+   BSON_APPEND_UTF8(&tmp, "r", text);
+   bson_iter_init_find(&it, &tmp, "r");
+   out = bson_string_new(NULL);
+   st = mn_value_convert(&it, &spec, out, reason, sizeof reason);
+   if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
+      c->redact = MN_REDACT_VALUE;
+      c->redact_value = bson_strdup(out->str);
+   } else if (st == MN_VALUE_NULL) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "\"redact\" value of %s is empty, which %s stores as NULL: write \"redact: true\" "
+           "for NULL",
+           where, mn_type_name(spec.type));
+   } else {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"redact\" value of %s cannot be stored as %s: %s", where,
+           mn_type_name(spec.type), reason);
+   }
+   bson_string_free(out, true);
+   bson_destroy(&tmp);
+   return c->redact == MN_REDACT_VALUE;
+}
+
 static bool
 parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d, mn_column_t *c)
 {
@@ -388,10 +534,10 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
                                       "precision", "scale",    "transform",  "empty",
                                       "enum",      "units",    "references", "on_invalid",
                                       "raw_to",    "required", "on_missing", "on_missing_reference",
-                                      "default",   NULL};
+                                      "default",   "redact",   "salt_env",   NULL};
    static const char *const VALUES[] = {"doc_id", "parent_id", "index", "key", NULL};
    static const char *const EMPTY[] = {"keep", "null", "invalid", NULL};
-   static const char *const TRANSFORMS[] = {"trim", "lower", "upper", NULL};
+   static const char *const TRANSFORMS[] = {"trim", "lower", "upper", "sha256", NULL};
    char where[300];
    yaml_node_t *v;
    int sources = 0;
@@ -509,13 +655,27 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
       t = bson_malloc0(sizeof *t * (count + 1));
       c->spec.transforms = t;
       for (size_t i = 0; i < count; i++) {
-         if ((choice = parse_choice(ld, node_at(ld, v->data.sequence.items.start[i]), "transform",
-                                    TRANSFORMS)) < 0) {
+         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+         if ((choice = parse_choice(ld, item, "transform", TRANSFORMS)) < 0) {
             return false;
          }
-         t[i] = (mn_transform_t)(MN_TRANSFORM_TRIM + choice);
-         c->spec.n_transforms = i + 1;
+         if (choice == 3) {
+            /* sha256 digests the text the column would store: it comes after everything */
+            if (i + 1 != count) {
+               fail(ld, MN_MAPPING_BAD_VALUE, item,
+                    "\"sha256\" must be the last transform of %s (it digests the text the "
+                    "column would store)",
+                    where);
+               return false;
+            }
+            c->spec.digest = MN_DIGEST_SHA256;
+            continue;
+         }
+         t[c->spec.n_transforms++] = (mn_transform_t)(MN_TRANSFORM_TRIM + choice);
       }
+   }
+   if ((v = map_get(ld, n, "salt_env")) && !parse_salt(ld, v, where, c)) {
+      return false;
    }
    if ((v = map_get(ld, n, "empty"))) {
       if ((choice = parse_choice(ld, v, "empty", EMPTY)) < 0) {
@@ -594,6 +754,16 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
            "%s: type, transform, enum, units and references apply only to \"path\" columns", where);
       return false;
    }
+   if ((v = map_get(ld, n, "redact")) && !parse_redact(ld, v, where, c)) {
+      return false;
+   }
+   if (MN_COLUMN_IS_PHI(c) && c->raw_to_name) {
+      fail(ld, MN_MAPPING_BAD_VALUE, map_get(ld, n, "raw_to"),
+           "\"raw_to\" of %s would store the source text of a %s column", where,
+           c->redact ? "redacted" : "hashed");
+      return false;
+   }
+   c->spec.hide_values = MN_COLUMN_IS_PHI(c);
    return true;
 }
 
@@ -1027,6 +1197,16 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
                  scalar(item) ? scalar(item) : "", where);
             return false;
          }
+         if (c->redact) {
+            /* one replacement for every row: the key would hold it twice (a constant) or be
+             * judged on nothing (NULL), and rejects would change */
+            fail(ld, MN_MAPPING_BAD_VALUE, item,
+                 "unique column \"%s\" of %s is redacted, so its rows cannot be told apart "
+                 "(hash it with \"transform: [sha256]\" instead: equal values give equal "
+                 "digests)",
+                 c->name, where);
+            return false;
+         }
          e->unique[i] = c->table_column;
          e->n_unique = i + 1;
          if (c->kind == MN_SRC_DOC_ID) {
@@ -1045,6 +1225,14 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
             continue;
          }
          target = entry_find_column(e, cols[i].raw_to_name);
+         if (target && MN_COLUMN_IS_PHI(target)) {
+            mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                         "mapping file \"%s\", line %d: \"raw_to\" of column \"%s\" names "
+                         "column \"%s\", which is %s: the source text would be stored in it",
+                         ld->y.name, cols[i].line, cols[i].name, target->name,
+                         target->redact ? "redacted" : "hashed");
+            return false;
+         }
          cols[i].raw_to = target ? target->table_column : table_column(t, cols[i].raw_to_name);
       }
    }
@@ -1694,6 +1882,45 @@ load(loader_t *ld)
    return m;
 }
 
+/*
+ * The hashed values depend on the salts as much as on the file: a new salt must convert
+ * every document again (the fingerprint is part of each collection's conversion context).
+ * So the fingerprint also covers, per salted column, HMAC-SHA-256(salt, a fixed text):
+ * it changes with the salt and tells nothing about it.
+ */
+static void
+fold_salts(mn_mapping_t *m)
+{
+   bson_string_t *all = bson_string_new(m->digest);
+   bool salted = false;
+
+   for (size_t ci = 0; ci < m->n_collections; ci++) {
+      for (size_t ei = 0; ei < m->collections[ci].n_entries; ei++) {
+         mn_entry_t *e = &m->collections[ci].entries[ei];
+         for (size_t s = 0; s <= e->n_shapes; s++) {
+            mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
+            size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+            for (size_t i = 0; i < nc; i++) {
+               static const char probe[] = "mongonorm mapping fingerprint";
+               if (cols[i].spec.digest == MN_DIGEST_HMAC_SHA256) {
+                  bson_string_append_c(all, ' ');
+                  mn_value_digest(&cols[i].spec, probe, sizeof probe - 1, all);
+                  salted = true;
+               }
+            }
+         }
+      }
+   }
+   if (salted) {
+      uint8_t d[MN_DIGEST_SIZE];
+      mn_digest(all->str, all->len, d);
+      for (int i = 0; i < MN_DIGEST_SIZE; i++) {
+         snprintf(m->digest + 2 * i, 3, "%02x", d[i]);
+      }
+   }
+   bson_string_free(all, true);
+}
+
 mn_mapping_t *
 mn_mapping_load_string(const char *yaml, size_t len, const char *name, mn_error_t *error)
 {
@@ -1719,6 +1946,9 @@ mn_mapping_load_string(const char *yaml, size_t len, const char *name, mn_error_
    }
    result = load(&ld);
    mn_yaml__cleanup(&ld.y);
+   if (result) {
+      fold_salts(result);
+   }
    if (!result) {
       mn_mapping_destroy(ld.m);
    }

@@ -397,6 +397,7 @@ cleanup:
 typedef struct {
    char *name;               /* column name; owned */
    bool known;               /* a type mongonorm knows (target is meaningful) */
+   bool not_null;            /* NOT NULL (the column's, or its domain's) */
    mn_value_target_t target; /* type, limits, display name */
 } catcol_t;
 
@@ -685,7 +686,8 @@ read_table(PGconn *conn, const char *schema, const char *table, bool *exists, ca
    PGresult *res =
       PQexecParams(conn,
                    "SELECT a.attname, b.typname, CASE WHEN t.typtype = 'd' THEN t.typtypmod"
-                   " ELSE a.atttypmod END, format_type(a.atttypid, a.atttypmod)"
+                   " ELSE a.atttypmod END, format_type(a.atttypid, a.atttypmod),"
+                   " a.attnotnull OR t.typnotnull"
                    " FROM pg_catalog.pg_class c"
                    " JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace"
                    " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
@@ -716,6 +718,7 @@ read_table(PGconn *conn, const char *schema, const char *table, bool *exists, ca
       col = &out->cols[out->n++];
       col->name = bson_strdup(PQgetvalue(res, i, 0));
       classify(PQgetvalue(res, i, 1), atoi(PQgetvalue(res, i, 2)), PQgetvalue(res, i, 3), col);
+      col->not_null = strcmp(PQgetvalue(res, i, 4), "t") == 0;
       snprintf(col->target.column, sizeof col->target.column, "%s.%s", table, col->name);
    }
    PQclear(res);
@@ -733,26 +736,88 @@ find_col(const cattable_t *t, const char *name)
    return NULL;
 }
 
+/*
+ * What a hashed or redacted column stores in place of its values must fit the target
+ * column, or no row of it could ever load: a digest is 64 hexadecimal digits (text), a
+ * redacted NULL needs a column that allows NULL, a replacement must fit the column's own
+ * limits.  A mapping error (exit 3) before anything is written.
+ */
+static bool
+check_phi(const mn_mapping_t *m, const mn_table_t *tab, const catcol_t *col, const mn_column_t *c,
+          mn_error_t *error)
+{
+   char where[300];
+
+   snprintf(where, sizeof where, "mapping file \"%s\", line %d: column \"%s.%s.%s\"", m->path,
+            c->line, m->schema, tab->name, c->name);
+   if (c->spec.digest != MN_DIGEST_NONE &&
+       (!col->known || col->target.type != MN_TYPE_TEXT ||
+        (col->target.max_chars > 0 && col->target.max_chars < MN_VALUE_DIGEST_LEN))) {
+      mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                   "%s is hashed (\"transform: [sha256]\") and stores %d hexadecimal digits, "
+                   "which its type %s cannot hold: make it text (or varchar(%d))",
+                   where, MN_VALUE_DIGEST_LEN, col->target.name, MN_VALUE_DIGEST_LEN);
+      return false;
+   }
+   if (c->redact == MN_REDACT_NULL && col->not_null) {
+      mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                   "%s is NOT NULL, so NULL (\"redact: true\") cannot be stored in it: give a "
+                   "replacement value (\"redact: <value>\")",
+                   where);
+      return false;
+   }
+   if (c->redact == MN_REDACT_VALUE && col->known) {
+      mn_value_spec_t spec = c->spec;
+      bson_t tmp = BSON_INITIALIZER;
+      bson_string_t *out = bson_string_new(NULL);
+      char reason[256] = "";
+      bson_iter_t it;
+      mn_value_status_t st;
+
+      spec.transforms = NULL;
+      spec.n_transforms = 0;
+      spec.hide_values = false;
+      BSON_APPEND_UTF8(&tmp, "r", c->redact_value);
+      bson_iter_init_find(&it, &tmp, "r");
+      st = mn_value_convert(&it, &spec, out, reason, sizeof reason);
+      bson_string_free(out, true);
+      bson_destroy(&tmp);
+      if (st == MN_VALUE_INVALID) {
+         mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                      "%s: its \"redact\" value cannot be stored in it: %s", where, reason);
+         return false;
+      }
+   }
+   return true;
+}
+
 /* Record the target column in a mapping column's spec, and note what can be lost. */
-static void
+static bool
 annotate(const mn_mapping_t *m, const mn_table_t *tab, const cattable_t *cat, mn_column_t *c,
-         mn_pg_findings_t *findings)
+         mn_pg_findings_t *findings, mn_error_t *error)
 {
    const catcol_t *col = find_col(cat, c->name);
    char why[160], mine[48];
    const char *w;
 
    if (!col || c->kind != MN_SRC_PATH) {
-      return; /* generated values (ids, ordinals, keys) and constants are not converted */
+      return true; /* generated values (ids, ordinals, keys) and constants are not converted */
    }
    c->spec.has_target = col->known;
    c->spec.target = col->target;
+   if (MN_COLUMN_IS_PHI(c) && !check_phi(m, tab, col, c, error)) {
+      return false;
+   }
+   if (c->spec.digest != MN_DIGEST_NONE) {
+      return true; /* it stores text that fits (above), whatever the value's type */
+   }
    if (findings && col->known && (w = loss(&c->spec, &col->target, why, sizeof why))) {
       mapping_type_name(&c->spec, mine, sizeof mine);
       findings_add(findings,
                    bson_strdup_printf("%s.%s.%s: mapping type %s, column type %s: %s", m->schema,
                                       tab->name, c->name, mine, col->target.name, w));
    }
+   return true;
 }
 
 bool
@@ -792,11 +857,16 @@ mn_pg_check_target(PGconn *conn, mn_mapping_t *m, mn_pg_findings_t *findings, mn
          mn_entry_t *e = &coll->entries[ei];
          const mn_table_t *tab = &m->tables[e->table_index];
          for (size_t c = 0; c < e->n_columns; c++) {
-            annotate(m, tab, &cats[e->table_index], &e->columns[c], findings);
+            if (!annotate(m, tab, &cats[e->table_index], &e->columns[c], findings, error)) {
+               goto cleanup;
+            }
          }
          for (size_t s = 0; s < e->n_shapes; s++) {
             for (size_t c = 0; c < e->shapes[s].n_columns; c++) {
-               annotate(m, tab, &cats[e->table_index], &e->shapes[s].columns[c], findings);
+               if (!annotate(m, tab, &cats[e->table_index], &e->shapes[s].columns[c], findings,
+                             error)) {
+                  goto cleanup;
+               }
             }
          }
       }

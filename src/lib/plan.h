@@ -46,6 +46,13 @@ typedef enum {
 
 typedef enum { MN_ON_REJECT = 0, MN_ON_NULL, MN_ON_SKIP_ROW } mn_policy_t;
 
+/** `redact:` of a column: what every row stores in place of the source value. */
+typedef enum {
+   MN_REDACT_NONE = 0, /**< not redacted */
+   MN_REDACT_NULL,     /**< `redact: true`: NULL */
+   MN_REDACT_VALUE     /**< `redact: "text"`: mn_column_t.redact_value */
+} mn_redact_t;
+
 typedef struct {
    char *name;       /**< column name; owned */
    int table_column; /**< index in the table's column list */
@@ -64,7 +71,14 @@ typedef struct {
    char *raw_to_name;  /**< as written, resolved to raw_to after the entry is read; owned */
    char *references;   /**< collection name, or NULL; owned */
    int ref_collection; /**< index of that collection in the plan, -1 none */
+   mn_redact_t redact; /**< the value is validated as usual, then replaced (see docs/mapping.md) */
+   char *redact_value; /**< MN_REDACT_VALUE: the replacement as stored (converted); owned */
+   uint8_t *salt;      /**< `salt_env`: the key of spec.digest, read at load; owned, wiped */
+   size_t salt_len;
 } mn_column_t;
+
+/** Whether a column's values must never reach the target, reports or messages as they are. */
+#define MN_COLUMN_IS_PHI(c) ((c)->redact != MN_REDACT_NONE || (c)->spec.digest != MN_DIGEST_NONE)
 
 /** A predicate of `when`. */
 typedef enum {
@@ -147,7 +161,7 @@ typedef struct {
 
 struct mn_mapping {
    char *path;
-   char digest[2 * 32 + 1]; /* SHA-256 of the file's bytes, hex: the mapping's fingerprint */
+   char digest[2 * 32 + 1]; /* the mapping's fingerprint, hex (mn_mapping_digest) */
    char *schema;
    char *sql_dir; /**< `sql_dir:`, relative paths resolved against the file's folder; or NULL */
    mn_collection_t *collections;

@@ -11,7 +11,8 @@
  *   unless the column is a floating-point one, so "12345678901234567890.1"
  *   and unit arithmetic ("5'10\"" = 5 * 30.48 + 10 * 2.54) stay exact;
  * - reasons quote user values clipped to CLIP_CHARS characters, because they
- *   end up in logs and may carry patient data.
+ *   end up in logs and may carry patient data; for a column the mapping hashes
+ *   or redacts they quote none (hide_values).
  *
  * Dates are handled as (days since 1970-01-01, microseconds into the day) so
  * the whole range of a BSON date and of PostgreSQL's timestamp (which ends in
@@ -23,12 +24,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CLIP_CHARS 40             /* longest user value quoted in a reason, in characters */
 #define CLIP_SIZE 256             /* room for CLIP_CHARS escaped characters, quotes and "..." */
@@ -2365,6 +2369,119 @@ convert_other(conv_t *c, const bson_iter_t *iter)
 }
 
 /* ---------------------------------------------------------------------------
+ * Hashed and redacted columns
+ */
+
+void
+mn_value_digest(const mn_value_spec_t *spec, const char *text, size_t len, bson_string_t *out)
+{
+   static const char hex[] = "0123456789abcdef";
+   unsigned char md[EVP_MAX_MD_SIZE];
+   unsigned int n = 0;
+
+   if (spec->digest == MN_DIGEST_HMAC_SHA256) {
+      HMAC(EVP_sha256(), spec->digest_key, (int)spec->digest_key_len, (const unsigned char *)text,
+           len, md, &n);
+   } else {
+      EVP_Digest(text, len, md, &n, EVP_sha256(), NULL);
+   }
+   for (unsigned int i = 0; i < n; i++) {
+      bson_string_append_c(out, hex[md[i] >> 4]);
+      bson_string_append_c(out, hex[md[i] & 15]);
+   }
+}
+
+/* A word of a reason that is (part of) a value: a number, a date, a time, an infinity. */
+static bool
+value_word(const char *w, size_t n)
+{
+   static const char *const words[] = {"infinity", "-infinity", "+infinity", "nan",
+                                       "inf",      "-inf",      "+inf"};
+
+   if (n > 0 && is_digit(w[0])) {
+      return true;
+   }
+   if (n > 1 && (w[0] == '-' || w[0] == '+' || w[0] == '.') && is_digit(w[1])) {
+      return true;
+   }
+   for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+      if (strlen(words[i]) == n && strncasecmp(words[i], w, n) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/*
+ * Blank out every part of a reason that comes from the value, for a hashed or redacted
+ * column: quoted excerpts (clip) become "...", and words that are numbers, dates or times
+ * (a number is never quoted: "value 70000 out of range for smallint") become ..., their
+ * surrounding brackets and punctuation kept.  Type names, limits and policies stay.
+ */
+static void
+hide_values(char *reason, size_t size)
+{
+   char *in = bson_strdup(reason);
+   size_t o = 0;
+
+#define PUT(ch)                                                                                    \
+   do {                                                                                            \
+      if (o + 1 < size) {                                                                          \
+         reason[o++] = (ch);                                                                       \
+      }                                                                                            \
+   } while (0)
+   for (const char *p = in; *p;) {
+      if (*p == '"') {
+         /* a quoted excerpt: to its closing quote (clip escapes quotes inside) */
+         for (p++; *p && *p != '"'; p++) {
+            if (*p == '\\' && p[1]) {
+               p++;
+            }
+         }
+         if (*p) {
+            p++;
+         }
+         PUT('"');
+         PUT('.');
+         PUT('.');
+         PUT('.');
+         PUT('"');
+      } else if (*p == ' ') {
+         PUT(*p++);
+      } else {
+         /* a word: leading brackets, the core, trailing punctuation */
+         const char *end = p;
+         const char *core, *tail;
+         while (*end && *end != ' ' && *end != '"') {
+            end++;
+         }
+         for (core = p; core < end && strchr("([{", *core); core++) {
+         }
+         for (tail = end; tail > core && strchr(")]},;:", tail[-1]); tail--) {
+         }
+         /* "iso 8601" is the reasons' own text, not a value */
+         bool iso = tail - core == 4 && strncmp(core, "8601", 4) == 0 && p - in >= 4 &&
+                    strncmp(p - 4, "iso ", 4) == 0;
+         if (!iso && value_word(core, (size_t)(tail - core))) {
+            for (; p < core; p++) {
+               PUT(*p);
+            }
+            PUT('.');
+            PUT('.');
+            PUT('.');
+            p = tail;
+         }
+         for (; p < end; p++) {
+            PUT(*p);
+         }
+      }
+   }
+#undef PUT
+   reason[o] = '\0';
+   bson_free(in);
+}
+
+/* ---------------------------------------------------------------------------
  * The target column's own limits
  *
  * PostgreSQL reads the converted text with the column's own type, which may be
@@ -2399,7 +2516,8 @@ static mn_value_status_t
 fit_target(conv_t *c)
 {
    const mn_value_target_t *t = &c->spec->target;
-   mn_type_t mine = c->spec->type;
+   /* a digest column stores text, whatever the type the value converted to */
+   mn_type_t mine = c->spec->digest ? MN_TYPE_TEXT : c->spec->type;
    const char *s = c->out->str + c->start;
    size_t len = c->out->len - c->start;
    mn_value_status_t st = MN_VALUE_OK;
@@ -2542,11 +2660,22 @@ mn_value_convert(const bson_iter_t *value, const mn_value_spec_t *spec, bson_str
                    clip(out->str + c.start, out->len - c.start, true, q));
       }
    }
+   if (st == MN_VALUE_OK && spec->digest) {
+      size_t len = out->len - c.start;
+      char *text = bson_malloc(len + 1);
+      memcpy(text, out->str + c.start, len);
+      bson_string_truncate(out, c.start);
+      mn_value_digest(spec, text, len, out);
+      bson_free(text);
+   }
    if (st == MN_VALUE_OK && spec->has_target) {
       st = fit_target(&c);
    }
    if (st == MN_VALUE_OK && c.coerced) {
       st = MN_VALUE_COERCED;
+   }
+   if (spec->hide_values && c.reason && c.reason[0]) {
+      hide_values(c.reason, c.reason_size);
    }
    return st;
 }

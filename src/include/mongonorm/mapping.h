@@ -24,7 +24,10 @@ typedef struct mn_mapping mn_mapping_t;
  * @return a new mapping (free with mn_mapping_destroy()), or NULL with error set:
  *         MN_ERROR_IO/MN_IO_OPEN when the file cannot be read; MN_ERROR_MAPPING with
  *         MN_MAPPING_SYNTAX, _UNKNOWN_KEY, _BAD_VALUE, _MISSING_KEY or _BAD_REFERENCE
- *         and a message `mapping file "PATH", line N: ...` naming the offending key.
+ *         and a message `mapping file "PATH", line N: ...` naming the offending key
+ *         (a key given twice in one YAML mapping is MN_MAPPING_BAD_VALUE; so is a
+ *         `salt_env` variable that is unset or shorter than 16 bytes, named but never
+ *         printed).  Reads the environment variables that `salt_env` keys name.
  */
 mn_mapping_t *mn_mapping_load(const char *path, mn_error_t *error);
 
@@ -47,7 +50,12 @@ size_t mn_mapping_n_tables(const mn_mapping_t *mapping);
 /** Name of table i, unqualified. Borrowed. */
 const char *mn_mapping_table_name(const mn_mapping_t *mapping, size_t i);
 
-/** The mapping's fingerprint: SHA-256 of the file's bytes, 64 hex digits. Borrowed. */
+/**
+ * The mapping's fingerprint, 64 hex digits: SHA-256 of the file's bytes; when columns take a
+ * salt (`salt_env`), SHA-256 of that and of an HMAC of a fixed text under each salt, so that
+ * a new salt converts everything again and the fingerprint tells nothing of the salt.
+ * Borrowed.
+ */
 const char *mn_mapping_digest(const mn_mapping_t *mapping);
 
 /** Index of a collection by name, or -1. */

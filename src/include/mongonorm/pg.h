@@ -104,7 +104,11 @@ void mn_pg_findings_cleanup(mn_pg_findings_t *findings);
  *        mn_pg_findings_cleanup().  Empty when nothing can be lost.
  * @return false with MN_ERROR_PG: MN_PG_SCHEMA naming the first missing table
  *         (`table "public.things" does not exist`) or column, MN_PG_QUERY when the catalog
- *         cannot be read.  Findings are not a failure.
+ *         cannot be read; or MN_ERROR_MAPPING/MN_MAPPING_BAD_VALUE (`mapping file "F", line
+ *         N: column "public.t.c" ...`) when a hashed column's type cannot hold a digest
+ *         (not text, or varchar shorter than 64), a column redacted to NULL is NOT NULL, or
+ *         a redacted column's replacement does not fit the column's own limits.  Findings
+ *         are not a failure; hashed columns give none (they store text that fits).
  */
 bool mn_pg_check_target(PGconn *conn, mn_mapping_t *mapping, mn_pg_findings_t *findings,
                         mn_error_t *error);

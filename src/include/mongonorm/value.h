@@ -50,6 +50,19 @@ typedef enum {
    MN_TRANSFORM_UPPER = 3
 } mn_transform_t;
 
+/**
+ * `transform: [..., sha256]`: the column stores a digest of the text it would have stored
+ * (after conversion), as 64 lowercase hexadecimal digits.
+ */
+typedef enum {
+   MN_DIGEST_NONE = 0,
+   MN_DIGEST_SHA256,     /**< SHA-256(text) */
+   MN_DIGEST_HMAC_SHA256 /**< HMAC-SHA-256(key, text) (RFC 2104), the key from `salt_env` */
+} mn_digest_kind_t;
+
+/** Length of a digest's text: 64 hexadecimal digits. */
+#define MN_VALUE_DIGEST_LEN 64
+
 /** What an empty string (after transforms) becomes. */
 typedef enum {
    MN_EMPTY_DEFAULT = 0, /**< KEEP for text, NULL for every other type */
@@ -91,9 +104,13 @@ typedef struct {
    size_t n_enum;
    const mn_unit_t *units; /**< may be NULL when n_units == 0 */
    size_t n_units;
-   const char *default_unit; /**< suffix used for a bare number; NULL = bare numbers as is */
-   bool has_target;          /**< `target` is set: the output must fit the target column */
-   mn_value_target_t target; /**< the target column's limits; see mn_value_target_t */
+   const char *default_unit;  /**< suffix used for a bare number; NULL = bare numbers as is */
+   bool has_target;           /**< `target` is set: the output must fit the target column */
+   mn_value_target_t target;  /**< the target column's limits; see mn_value_target_t */
+   mn_digest_kind_t digest;   /**< store a digest of the converted text instead of the text */
+   const uint8_t *digest_key; /**< MN_DIGEST_HMAC_SHA256: the key (never printed) */
+   size_t digest_key_len;     /**< its length in bytes */
+   bool hide_values; /**< the column is hashed or redacted: reasons never quote the value */
 } mn_value_spec_t;
 
 /** Outcome of one conversion. */
@@ -146,12 +163,28 @@ typedef enum {
  * - text[]: an array of strings (other scalars as their exact text), or one string
  *   (COERCED), as an array literal with quoting per section 8.15.6.
  * Strings get transforms first, then the empty rule, then enum (INVALID when not listed).
- * Last, with spec->has_target, the text must fit the target column as PostgreSQL will
- * read it (mn_value_target_t): a value it would round or truncate is INVALID, with a
- * reason naming the column ("text longer than column things.code varchar(8): 9 characters").
+ * Then, with spec->digest, the text is replaced by its digest (mn_value_digest): the
+ * outcome (OK or COERCED) is the one of the conversion, and a value that does not convert
+ * is INVALID as it would be without the digest.  Last, with spec->has_target, the text
+ * (the digest, for a digest column) must fit the target column as PostgreSQL will read it
+ * (mn_value_target_t): a value it would round or truncate is INVALID, with a reason naming
+ * the column ("text longer than column things.code varchar(8): 9 characters").
+ * With spec->hide_values, the reason names types and limits but no part of the value:
+ * quoted excerpts become "..." and numbers, dates and the like `...` ("string \"...\" is
+ * not a number", "value ... out of range for smallint").
  */
 mn_value_status_t mn_value_convert(const bson_iter_t *value, const mn_value_spec_t *spec,
                                    bson_string_t *out, char *reason, size_t reason_size);
+
+/**
+ * The digest a `transform: [sha256]` column stores for a text: SHA-256 of the bytes, or
+ * with spec->digest == MN_DIGEST_HMAC_SHA256 their HMAC-SHA-256 under spec->digest_key.
+ * @param spec  the column's spec (its digest kind and key); never NULL
+ * @param text  the bytes; may hold any byte
+ * @param len   their length
+ * @param out   receives MN_VALUE_DIGEST_LEN lowercase hexadecimal digits (appended)
+ */
+void mn_value_digest(const mn_value_spec_t *spec, const char *text, size_t len, bson_string_t *out);
 
 /**
  * Parse a PostgreSQL type name as written in a mapping ("text", "timestamptz",
