@@ -1523,7 +1523,8 @@ mn_pg_sink_sweep_references(mn_pg_sink_t *s, size_t collection, mn_error_t *erro
          const mn_column_t *cols = k == 0 ? e->columns : e->shapes[k - 1].columns;
          size_t nc = k == 0 ? e->n_columns : e->shapes[k - 1].n_columns;
          for (size_t i = 0; i < nc; i++) {
-            if (cols[i].ref_collection == (int)collection &&
+            /* a hashed or redacted reference holds no row id to look up (docs/mapping.md) */
+            if (cols[i].ref_collection == (int)collection && !MN_COLUMN_IS_PHI(&cols[i]) &&
                 !sweep_column(s, (size_t)e->table_index, &cols[i], error)) {
                return false;
             }
