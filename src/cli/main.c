@@ -120,8 +120,9 @@ static const char USAGE_CHECK[] =
    "usage: mongonorm check --mapping FILE [--pg CONNINFO]\n"
    "\n"
    "Validate a mapping file without moving data; with --pg, also check that the target\n"
-   "has every table and column the mapping writes, and that no column type can lose data\n"
-   "(round, truncate, narrow) of the mapping's type.\n";
+   "has every table and column the mapping writes, that no column type can lose data\n"
+   "(round, truncate, narrow) of the mapping's type, that every NOT NULL column gets a\n"
+   "value in every row, and that every foreign key's referenced table is loaded first.\n";
 
 static void
 print_error(const mn_error_t *error)
@@ -586,17 +587,38 @@ cmd_check(int argc, char **argv)
       }
       PQfinish(conn);
       if (findings.n) {
-         /* every column that can lose data, one per line */
+         static const char *const hints[] = {
+            [MN_PG_FINDING_TYPE] = "give the mapping the column's own type, or widen the column; "
+                                   "at run time a value that would not fit follows the column's "
+                                   "on_invalid policy",
+            [MN_PG_FINDING_NOT_NULL] =
+               "a NOT NULL column needs a value in every row: map it with \"required: true\" (a "
+               "document without one is rejected, or the row skipped) or a \"default\", load a "
+               "referenced collection before the one referencing it, or drop NOT NULL",
+            [MN_PG_FINDING_FOREIGN_KEY] =
+               "a referenced table must be loaded first: map it in an earlier collection (or "
+               "entry), declare the column \"references:\" so that it is set once its target "
+               "is loaded, or fill the table before the run",
+            [MN_PG_FINDING_ON_DELETE] =
+               "declare the column \"references:\" to an earlier collection (a change there "
+               "converts the referencing documents again), or use ON DELETE NO ACTION (such a "
+               "deletion then fails instead)",
+         };
+         bool seen[sizeof hints / sizeof hints[0]] = {false};
+
+         /* every problem, one per line, then one hint per kind */
          for (size_t i = 0; i < findings.n; i++) {
             fprintf(stderr, "mongonorm: error: %s\n", findings.lines[i]);
+            seen[findings.kinds[i]] = true;
          }
          fprintf(stderr,
-                 "mongonorm: error: mapping \"%s\" can lose data in %zu column%s of "
-                 "the target\n",
+                 "mongonorm: error: mapping \"%s\" does not fit the target: %zu finding%s\n",
                  a.mapping, findings.n, findings.n == 1 ? "" : "s");
-         fprintf(stderr, "hint: give the mapping the column's own type, or widen the column; at "
-                         "run time a value that would not fit follows the column's on_invalid "
-                         "policy\n");
+         for (size_t k = 0; k < sizeof hints / sizeof hints[0]; k++) {
+            if (seen[k]) {
+               fprintf(stderr, "hint: %s\n", hints[k]);
+            }
+         }
          mn_pg_findings_cleanup(&findings);
          mn_mapping_destroy(m);
          return EXIT_MAPPING;

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,6 +400,8 @@ typedef struct {
    bool known;               /* a type mongonorm knows (target is meaningful) */
    bool not_null;            /* NOT NULL (the column's, or its domain's) */
    mn_value_target_t target; /* type, limits, display name */
+   bool filled;              /* a DEFAULT, an identity or a generated column: PostgreSQL fills
+                                it when a row does not name it */
 } catcol_t;
 
 typedef struct {
@@ -651,7 +654,7 @@ loss(const mn_value_spec_t *m, const mn_value_target_t *t, char *buf, size_t siz
 }
 
 static void
-findings_add(mn_pg_findings_t *f, char *line)
+findings_add(mn_pg_findings_t *f, mn_pg_finding_kind_t kind, char *line)
 {
    for (size_t i = 0; i < f->n; i++) {
       if (strcmp(f->lines[i], line) == 0) {
@@ -660,6 +663,8 @@ findings_add(mn_pg_findings_t *f, char *line)
       }
    }
    f->lines = bson_realloc(f->lines, (f->n + 1) * sizeof *f->lines);
+   f->kinds = bson_realloc(f->kinds, (f->n + 1) * sizeof *f->kinds);
+   f->kinds[f->n] = kind;
    f->lines[f->n++] = line;
 }
 
@@ -673,7 +678,9 @@ mn_pg_findings_cleanup(mn_pg_findings_t *findings)
       bson_free(findings->lines[i]);
    }
    bson_free(findings->lines);
+   bson_free(findings->kinds);
    findings->lines = NULL;
+   findings->kinds = NULL;
    findings->n = 0;
 }
 
@@ -687,7 +694,8 @@ read_table(PGconn *conn, const char *schema, const char *table, bool *exists, ca
       PQexecParams(conn,
                    "SELECT a.attname, b.typname, CASE WHEN t.typtype = 'd' THEN t.typtypmod"
                    " ELSE a.atttypmod END, format_type(a.atttypid, a.atttypmod),"
-                   " a.attnotnull OR t.typnotnull"
+                   " a.attnotnull OR t.typnotnull,"
+                   " a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''"
                    " FROM pg_catalog.pg_class c"
                    " JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace"
                    " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
@@ -719,6 +727,7 @@ read_table(PGconn *conn, const char *schema, const char *table, bool *exists, ca
       col->name = bson_strdup(PQgetvalue(res, i, 0));
       classify(PQgetvalue(res, i, 1), atoi(PQgetvalue(res, i, 2)), PQgetvalue(res, i, 3), col);
       col->not_null = strcmp(PQgetvalue(res, i, 4), "t") == 0;
+      col->filled = strcmp(PQgetvalue(res, i, 5), "t") == 0;
       snprintf(col->target.column, sizeof col->target.column, "%s.%s", table, col->name);
    }
    PQclear(res);
@@ -813,9 +822,681 @@ annotate(const mn_mapping_t *m, const mn_table_t *tab, const cattable_t *cat, mn
    }
    if (findings && col->known && (w = loss(&c->spec, &col->target, why, sizeof why))) {
       mapping_type_name(&c->spec, mine, sizeof mine);
-      findings_add(findings,
+      findings_add(findings, MN_PG_FINDING_TYPE,
                    bson_strdup_printf("%s.%s.%s: mapping type %s, column type %s: %s", m->schema,
                                       tab->name, c->name, mine, col->target.name, w));
+   }
+   return true;
+}
+
+/* ---------------------------------------------------------------------------
+ * NOT NULL columns: every row the mapping writes must give them a value.  A NULL in
+ * one makes PostgreSQL refuse the row, and the load rejects its document.
+ */
+
+static void add_line(mn_pg_findings_t *f, mn_pg_finding_kind_t kind, const char *fmt, ...)
+   BSON_GNUC_PRINTF(3, 4);
+
+static void
+add_line(mn_pg_findings_t *f, mn_pg_finding_kind_t kind, const char *fmt, ...)
+{
+   va_list ap;
+
+   va_start(ap, fmt);
+   findings_add(f, kind, bson_strdupv_printf(fmt, ap));
+   va_end(ap);
+}
+
+/* The mapping's spelling of a shape's element type (docs/mapping.md, "Shapes"). */
+static const char *
+shape_name(bson_type_t type)
+{
+   switch (type) {
+   case BSON_TYPE_UTF8: return "string";
+   case BSON_TYPE_DOCUMENT: return "document";
+   case BSON_TYPE_ARRAY: return "array";
+   case BSON_TYPE_INT32: return "int";
+   case BSON_TYPE_INT64: return "long";
+   case BSON_TYPE_DOUBLE: return "double";
+   case BSON_TYPE_DECIMAL128: return "decimal";
+   case BSON_TYPE_BOOL: return "bool";
+   case BSON_TYPE_DATE_TIME: return "date";
+   case BSON_TYPE_OID: return "objectId";
+   default: return "?";
+   }
+}
+
+static bool
+same_path(const mn_path_t *a, const mn_path_t *b)
+{
+   if (a->root != b->root || a->is_key != b->is_key || a->n_segments != b->n_segments) {
+      return false;
+   }
+   for (size_t i = 0; i < a->n_segments; i++) {
+      if (strcmp(a->segments[i], b->segments[i]) != 0) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/*
+ * Whether an entry's `when` holding implies that `path` (read from the same element) is
+ * present and not null; *nonempty is then set when it also implies a string that is
+ * not empty or blank (convert.c, pred_eval).
+ */
+static bool
+when_implies_present(const mn_pred_t *p, const mn_path_t *path, bool *nonempty)
+{
+   bool any = false, all = true, ne;
+
+   *nonempty = false;
+   switch (p->kind) {
+   case MN_PRED_EXISTS: return same_path(&p->path, path);
+   case MN_PRED_NONEMPTY: *nonempty = true; return same_path(&p->path, path);
+   case MN_PRED_IN:
+      if (!same_path(&p->path, path)) {
+         return false;
+      }
+      /* the value is a string equal, once trimmed, to one of the values */
+      *nonempty = true;
+      for (size_t i = 0; i < p->n_values; i++) {
+         if (!*p->values[i]) {
+            *nonempty = false;
+         }
+      }
+      return true;
+   case MN_PRED_ALL: /* one child that implies it is enough */
+      for (size_t i = 0; i < p->n_children; i++) {
+         if (when_implies_present(&p->children[i], path, &ne)) {
+            any = true;
+            *nonempty = *nonempty || ne;
+         }
+      }
+      return any;
+   case MN_PRED_ANY: /* every child must imply it */
+      *nonempty = true;
+      for (size_t i = 0; i < p->n_children && all; i++) {
+         all = when_implies_present(&p->children[i], path, &ne);
+         *nonempty = *nonempty && ne;
+      }
+      if (!all || p->n_children == 0) {
+         *nonempty = false;
+         return false;
+      }
+      return true;
+   default: return false;
+   }
+}
+
+/* Whether a column's declared `default` converts to a value (else missing gives NULL). */
+static bool
+default_converts(const mn_column_t *c)
+{
+   bson_t tmp = BSON_INITIALIZER;
+   bson_string_t *out = bson_string_new(NULL);
+   bson_iter_t it;
+   mn_value_status_t st;
+
+   BSON_APPEND_UTF8(&tmp, "d", c->default_value);
+   bson_iter_init_find(&it, &tmp, "d");
+   st = mn_value_convert(&it, &c->spec, out, NULL, 0);
+   bson_string_free(out, true);
+   bson_destroy(&tmp);
+   return st == MN_VALUE_OK || st == MN_VALUE_COERCED;
+}
+
+/* The entry whose elements give an entry's rows their context (itself, or the nearest
+ * parent with `each`), or NULL for rows of the document. */
+static const mn_entry_t *
+element_entry(const mn_collection_t *coll, const mn_entry_t *e)
+{
+   while (e && e->each_kind == MN_EACH_NONE) {
+      e = e->parent >= 0 ? &coll->entries[e->parent] : NULL;
+   }
+   return e;
+}
+
+typedef struct {
+   const mn_mapping_t *m;
+   const mn_table_t *tab;
+   const char *column;
+   mn_pg_findings_t *f;
+} nn_t;
+
+#define NN_FMT "%s.%s.%s: NOT NULL column, but "
+#define NN_ARGS(n) (n)->m->schema, (n)->tab->name, (n)->column
+#define REJECTED_SOME "such documents would be rejected"
+
+/* What makes column c (entry e of collection ci) give NULL, one line each. */
+static void
+null_causes(const nn_t *n, size_t ci, const mn_entry_t *e, const mn_column_t *c)
+{
+   const mn_collection_t *coll = &n->m->collections[ci];
+   const mn_entry_t *el;
+   bool present = false, nonempty = false;
+   bool empty_null;
+
+   if (c->kind == MN_SRC_KEY) {
+      el = element_entry(coll, e);
+      if (!el || el->each_kind != MN_EACH_MAP) {
+         add_line(n->f, MN_PG_FINDING_NOT_NULL,
+                  NN_FMT "\"value: key\" of entry \"%s\" is NULL, as it iterates no map: every "
+                         "row would be refused (its document rejected)",
+                  NN_ARGS(n), e->name);
+      } else {
+         add_line(n->f, MN_PG_FINDING_NOT_NULL,
+                  NN_FMT "\"value: key\" is NULL when the value at \"%s\" is an array or a single "
+                         "value, not a sub-document: " REJECTED_SOME,
+                  NN_ARGS(n), el->each.text);
+      }
+      return;
+   }
+   if (c->kind != MN_SRC_PATH) {
+      return; /* row ids, parent keys, ordinals and constants are never NULL */
+   }
+   /* The row exists only where its entry's `when` holds, and that of the parents that
+    * share its element (entries without `each` read their parent's). */
+   for (const mn_entry_t *x = e; x && c->n_paths == 1 && !nonempty;) {
+      bool p, ne;
+      if (x->when && (p = when_implies_present(x->when, &c->paths[0], &ne))) {
+         present = true;
+         nonempty = ne;
+      }
+      x = x->each_kind == MN_EACH_NONE && x->parent >= 0 ? &coll->entries[x->parent] : NULL;
+   }
+   empty_null = c->spec.empty == MN_EMPTY_NULL ||
+                (c->spec.empty == MN_EMPTY_DEFAULT && c->spec.type != MN_TYPE_TEXT);
+   if (!c->required) {
+      if (!present && !c->default_value) {
+         add_line(n->f, MN_PG_FINDING_NOT_NULL,
+                  NN_FMT "the mapping stores NULL when the value is missing: " REJECTED_SOME,
+                  NN_ARGS(n));
+      } else if (!present && !default_converts(c)) {
+         add_line(n->f, MN_PG_FINDING_NOT_NULL,
+                  NN_FMT "the mapping stores NULL when the value is missing (its default does not "
+                         "convert to the column): " REJECTED_SOME,
+                  NN_ARGS(n));
+      }
+      /* a reference's value is judged as a reference, not converted */
+      if (c->ref_collection < 0 && empty_null && !nonempty) {
+         add_line(n->f, MN_PG_FINDING_NOT_NULL,
+                  NN_FMT
+                  "the mapping stores NULL when the value is an empty string: " REJECTED_SOME,
+                  NN_ARGS(n));
+      }
+      if (c->ref_collection < 0 && c->on_invalid == MN_ON_NULL) {
+         add_line(
+            n->f, MN_PG_FINDING_NOT_NULL,
+            NN_FMT
+            "the mapping stores NULL when the value is invalid (on_invalid: null): " REJECTED_SOME,
+            NN_ARGS(n));
+      }
+   }
+   if (c->ref_collection < 0) {
+      return;
+   }
+   /* `required` does not hold for these: the value was there (convert.c, eval_reference) */
+   if (c->on_missing_reference == MN_ON_NULL) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "the mapping stores NULL when the reference is dangling "
+                      "(on_missing_reference: null): " REJECTED_SOME,
+               NN_ARGS(n));
+   }
+   if ((size_t)c->ref_collection == ci) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "references into collection \"%s\" itself are written NULL first and set "
+                      "at the end of the collection (deferred): documents with a reference "
+                      "would be rejected",
+               NN_ARGS(n), c->references);
+   } else if ((size_t)c->ref_collection > ci) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "references to collection \"%s\", which loads after \"%s\", are written "
+                      "NULL first (deferred): documents with a reference would be rejected",
+               NN_ARGS(n), c->references, coll->name);
+   }
+}
+
+static const mn_column_t *
+column_for(const mn_column_t *cols, size_t n, int table_column)
+{
+   for (size_t i = 0; i < n; i++) {
+      if (cols[i].table_column == table_column) {
+         return &cols[i];
+      }
+   }
+   return NULL;
+}
+
+static const mn_column_t *
+raw_to_for(const mn_column_t *cols, size_t n, int table_column)
+{
+   for (size_t i = 0; i < n; i++) {
+      if (cols[i].raw_to == table_column) {
+         return &cols[i];
+      }
+   }
+   return NULL;
+}
+
+/* Table column tc (NOT NULL) in the rows of entry e: every kind of row it makes (one per
+ * shape, or one) must write it with a value. */
+static void
+check_entry_not_null(const nn_t *n, size_t ci, const mn_entry_t *e, int tc)
+{
+   size_t kinds = e->n_shapes ? e->n_shapes : 1, lacking = 0;
+   char *names = NULL;
+
+   for (size_t k = 0; k < kinds; k++) {
+      const mn_shape_t *sh = e->n_shapes ? &e->shapes[k] : NULL;
+      const mn_column_t *w = column_for(e->columns, e->n_columns, tc);
+      const mn_column_t *raw;
+
+      if (!w && sh) {
+         w = column_for(sh->columns, sh->n_columns, tc);
+      }
+      if (w) {
+         null_causes(n, ci, e, w);
+         continue;
+      }
+      raw = raw_to_for(e->columns, e->n_columns, tc);
+      if (!raw && sh) {
+         raw = raw_to_for(sh->columns, sh->n_columns, tc);
+      }
+      if (raw) {
+         add_line(n->f, MN_PG_FINDING_NOT_NULL,
+                  NN_FMT "only \"raw_to\" of column \"%s\" writes it, when that value is invalid: "
+                         "every other row would be refused (its document rejected)",
+                  NN_ARGS(n), raw->name);
+         continue;
+      }
+      lacking++;
+      if (sh) {
+         char *more = bson_strdup_printf("%s%s%s", names ? names : "", names ? ", " : "",
+                                         shape_name(sh->type));
+         bson_free(names);
+         names = more;
+      }
+   }
+   if (lacking == kinds) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "rows of entry \"%s\" do not write it: every row of that entry would be "
+                      "refused (its document rejected)",
+               NN_ARGS(n), e->name);
+   } else if (lacking) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "elements of entry \"%s\" of shape %s do not write it: " REJECTED_SOME,
+               NN_ARGS(n), e->name, names);
+   }
+   bson_free(names);
+}
+
+static int
+table_column_index(const mn_table_t *tab, const char *name)
+{
+   for (size_t i = 0; i < tab->n_columns; i++) {
+      if (strcmp(tab->columns[i], name) == 0) {
+         return (int)i;
+      }
+   }
+   return -1;
+}
+
+static void
+check_not_null(const mn_mapping_t *m, const cattable_t *cats, mn_pg_findings_t *f)
+{
+   for (size_t t = 0; t < m->n_tables; t++) {
+      const mn_table_t *tab = &m->tables[t];
+      for (size_t k = 0; k < cats[t].n; k++) {
+         const catcol_t *col = &cats[t].cols[k];
+         int tc = table_column_index(tab, col->name);
+         nn_t n = {m, tab, col->name, f};
+
+         if (!col->not_null || tc == 0) {
+            continue; /* column 0 is the key: every row's id */
+         }
+         if (tc < 0) {
+            if (!col->filled) {
+               add_line(f, MN_PG_FINDING_NOT_NULL,
+                        "%s.%s.%s: NOT NULL column without a default that the mapping never "
+                        "writes: every row would be refused (its document rejected)",
+                        NN_ARGS(&n));
+            }
+            continue; /* else PostgreSQL fills it */
+         }
+         /* Written: rows that have no value for it send NULL, not the column's DEFAULT. */
+         for (size_t ci = 0; ci < m->n_collections; ci++) {
+            const mn_collection_t *coll = &m->collections[ci];
+            for (size_t ei = 0; ei < coll->n_entries; ei++) {
+               if (coll->entries[ei].table_index == (int)t) {
+                  check_entry_not_null(&n, ci, &coll->entries[ei], tc);
+               }
+            }
+         }
+      }
+   }
+}
+
+/* ---------------------------------------------------------------------------
+ * Foreign keys: the referenced rows must be there when a row is loaded.
+ *
+ * Load order (sink_pg.c): collections in mapping order, one batch transaction at a time;
+ * in a batch, tables in the mapping's table order (parents first).  A document PostgreSQL
+ * refuses is tried once more at the end of its collection, so a row naming a row of a
+ * later document of the same collection loads then.  A declared reference (`references:`)
+ * to a collection loaded with or after this one is deferred: written NULL, set at the
+ * end of the collection.
+ */
+
+typedef struct {
+   char *name;       /* conname */
+   char *ref_schema; /* the referenced table */
+   char *ref_table;
+   char del;        /* confdeltype: a no action, r restrict, c cascade, n set null, d set default */
+   bool deferred;   /* INITIALLY DEFERRED: checked at commit, not per statement */
+   char **cols;     /* referencing columns, in key order */
+   char **ref_cols; /* referenced columns */
+   size_t n;
+   int empty; /* the referenced table holds no row: 1, 0, or -1 not known yet / unreadable */
+} fk_t;
+
+static void
+fks_free(fk_t *fks, size_t n)
+{
+   for (size_t i = 0; i < n; i++) {
+      bson_free(fks[i].name);
+      bson_free(fks[i].ref_schema);
+      bson_free(fks[i].ref_table);
+      for (size_t k = 0; k < fks[i].n; k++) {
+         bson_free(fks[i].cols[k]);
+         bson_free(fks[i].ref_cols[k]);
+      }
+      bson_free(fks[i].cols);
+      bson_free(fks[i].ref_cols);
+   }
+   bson_free(fks);
+}
+
+/* The foreign keys of one table (pg_constraint), in name order. */
+static bool
+read_fks(PGconn *conn, const char *schema, const char *table, fk_t **out, size_t *n_out,
+         mn_error_t *error)
+{
+   const char *params[2] = {schema, table};
+   PGresult *res = PQexecParams(
+      conn,
+      "SELECT c.conname, rn.nspname, rc.relname, c.confdeltype, c.condeferred,"
+      " la.attname, ra.attname"
+      " FROM pg_catalog.pg_constraint c"
+      " JOIN pg_catalog.pg_class t ON t.oid = c.conrelid"
+      " JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace"
+      " JOIN pg_catalog.pg_class rc ON rc.oid = c.confrelid"
+      " JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace"
+      " CROSS JOIN LATERAL unnest(c.conkey, c.confkey) WITH ORDINALITY AS k(l, r, i)"
+      " JOIN pg_catalog.pg_attribute la ON la.attrelid = c.conrelid AND la.attnum = k.l"
+      " JOIN pg_catalog.pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = k.r"
+      " WHERE c.contype = 'f' AND tn.nspname = $1 AND t.relname = $2"
+      " ORDER BY c.conname, k.i",
+      2, NULL, params, NULL, NULL, 0);
+   fk_t *fks = NULL;
+   size_t n = 0;
+
+   *out = NULL;
+   *n_out = 0;
+   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the target catalog");
+      PQclear(res);
+      return false;
+   }
+   for (int i = 0; i < PQntuples(res); i++) {
+      fk_t *fk;
+      if (n == 0 || strcmp(fks[n - 1].name, PQgetvalue(res, i, 0)) != 0) {
+         fks = bson_realloc(fks, (n + 1) * sizeof *fks);
+         fk = &fks[n++];
+         memset(fk, 0, sizeof *fk);
+         fk->name = bson_strdup(PQgetvalue(res, i, 0));
+         fk->ref_schema = bson_strdup(PQgetvalue(res, i, 1));
+         fk->ref_table = bson_strdup(PQgetvalue(res, i, 2));
+         fk->del = PQgetvalue(res, i, 3)[0];
+         fk->deferred = strcmp(PQgetvalue(res, i, 4), "t") == 0;
+         fk->empty = -1;
+      }
+      fk = &fks[n - 1];
+      fk->cols = bson_realloc(fk->cols, (fk->n + 1) * sizeof *fk->cols);
+      fk->ref_cols = bson_realloc(fk->ref_cols, (fk->n + 1) * sizeof *fk->ref_cols);
+      fk->cols[fk->n] = bson_strdup(PQgetvalue(res, i, 5));
+      fk->ref_cols[fk->n] = bson_strdup(PQgetvalue(res, i, 6));
+      fk->n++;
+   }
+   PQclear(res);
+   *out = fks;
+   *n_out = n;
+   return true;
+}
+
+/* Whether the referenced table holds no row (1), holds some (0), or cannot be read (-1:
+ * then nothing is said about it). */
+static int
+ref_table_empty(PGconn *conn, fk_t *fk)
+{
+   char *qs, *qt, *sql;
+   PGresult *res;
+
+   if (fk->empty >= 0) {
+      return fk->empty;
+   }
+   qs = mn_pg_quote_ident(conn, fk->ref_schema);
+   qt = mn_pg_quote_ident(conn, fk->ref_table);
+   sql = bson_strdup_printf("SELECT NOT EXISTS (SELECT 1 FROM %s.%s)", qs, qt);
+   res = PQexec(conn, sql);
+   if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+      fk->empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+   }
+   PQclear(res);
+   bson_free(sql);
+   bson_free(qs);
+   bson_free(qt);
+   return fk->empty;
+}
+
+static int
+find_table(const mn_mapping_t *m, const char *name)
+{
+   for (size_t i = 0; i < m->n_tables; i++) {
+      if (strcmp(m->tables[i].name, name) == 0) {
+         return (int)i;
+      }
+   }
+   return -1;
+}
+
+static bool
+collection_feeds(const mn_collection_t *coll, int table)
+{
+   for (size_t ei = 0; ei < coll->n_entries; ei++) {
+      if (coll->entries[ei].table_index == table) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/* A column of a foreign key that an entry writes: where its values come from. */
+typedef struct {
+   const char *name;          /* the column */
+   mn_source_kind_col_t kind; /* MN_SRC_CONST for the row id: an id of this table's own */
+   int ref_collection;        /* a declared reference, or -1 */
+} fkcol_t;
+
+/* The first column of the foreign key that entry e writes (the row id, a column of the
+ * entry or of one of its shapes); false when it writes none. */
+static bool
+fk_writer(const mn_table_t *tab, const fk_t *fk, const mn_entry_t *e, fkcol_t *out)
+{
+   for (size_t k = 0; k < fk->n; k++) {
+      int tc = table_column_index(tab, fk->cols[k]);
+      const mn_column_t *w = NULL;
+      if (tc == 0) {
+         /* every row has an id: a shared primary key (1:1 tables) names another table's */
+         out->name = fk->cols[k];
+         out->kind = MN_SRC_CONST;
+         out->ref_collection = -1;
+         return true;
+      }
+      if (tc < 0) {
+         continue;
+      }
+      w = column_for(e->columns, e->n_columns, tc);
+      for (size_t s = 0; !w && s < e->n_shapes; s++) {
+         w = column_for(e->shapes[s].columns, e->shapes[s].n_columns, tc);
+      }
+      if (w) {
+         out->name = w->name;
+         out->kind = w->kind;
+         out->ref_collection = w->kind == MN_SRC_PATH ? w->ref_collection : -1;
+         return true;
+      }
+   }
+   return false;
+}
+
+/* What PostgreSQL does to the referencing rows when a referenced row is deleted. */
+static const char *
+on_delete_effect(char del, const char **action)
+{
+   switch (del) {
+   case 'c': *action = "CASCADE"; return "deletes the rows";
+   case 'n': *action = "SET NULL"; return "sets this column to NULL in the rows";
+   default: *action = "SET DEFAULT"; return "sets this column to its default in the rows";
+   }
+}
+
+/* One foreign key of table t, for the rows of entry e (collection ci). */
+static void
+check_fk_entry(PGconn *conn, const mn_mapping_t *m, size_t t, fk_t *fk, size_t ci,
+               const mn_entry_t *e, mn_pg_findings_t *f)
+{
+   const mn_collection_t *coll = &m->collections[ci];
+   const mn_table_t *tab = &m->tables[t];
+   fkcol_t wc, *w = &wc;
+   int p = strcmp(fk->ref_schema, m->schema) == 0 ? find_table(m, fk->ref_table) : -1;
+   int source = -1; /* the table whose row ids the column holds, when the mapping knows */
+   bool same_batch = false, earlier = false, fed_here, ordered, in_order, delete_ok;
+
+   if (!fk_writer(tab, fk, e, &wc)) {
+      return; /* not written: NULL (MATCH SIMPLE), or see the NOT NULL check */
+   }
+   if (p < 0) {
+      if (ref_table_empty(conn, fk) == 1) {
+         add_line(f, MN_PG_FINDING_FOREIGN_KEY,
+                  "%s.%s.%s: foreign key \"%s\" references %s.%s, which the mapping does not "
+                  "load and which is empty: every row with a value would be refused (its "
+                  "document rejected)",
+                  m->schema, tab->name, w->name, fk->name, fk->ref_schema, fk->ref_table);
+      }
+      return; /* a table the user fills: its rows are the user's */
+   }
+   /* Ids the converter makes name rows of a known table: the document's primary row,
+    * the parent row, or a referenced collection's primary row. */
+   if (fk->n == 1 && strcmp(fk->ref_cols[0], m->tables[p].key) == 0) {
+      if (w->kind == MN_SRC_DOC_ID) {
+         source = coll->entries[0].table_index;
+         same_batch = true;
+      } else if (w->kind == MN_SRC_PARENT_ID) {
+         source = coll->entries[e->parent >= 0 ? e->parent : 0].table_index;
+         same_batch = true;
+      } else if (w->ref_collection >= 0) {
+         source = m->collections[w->ref_collection].entries[0].table_index;
+      }
+   }
+   if (source != p) {
+      same_batch = false;
+   }
+   for (size_t c = 0; c < ci; c++) {
+      earlier = earlier || collection_feeds(&m->collections[c], p);
+   }
+   fed_here = collection_feeds(coll, p);
+   /* In a batch, table p's rows are written before table t's (or in the same statement). */
+   in_order = fk->deferred || (size_t)p <= t;
+
+   if (same_batch) {
+      ordered = in_order;
+   } else if (source == p) {
+      ordered = true; /* a declared reference: deferred, or its collection loaded earlier */
+   } else {
+      ordered = earlier || (fed_here && in_order);
+   }
+   if (!ordered) {
+      size_t later = ci;
+      for (size_t c = ci + 1; c < m->n_collections && later == ci; c++) {
+         if (collection_feeds(&m->collections[c], p)) {
+            later = c;
+         }
+      }
+      if (same_batch || fed_here) {
+         add_line(f, MN_PG_FINDING_FOREIGN_KEY,
+                  "%s.%s.%s: foreign key \"%s\": %s.%s is loaded before the table it references, "
+                  "%s.%s (collection \"%s\" writes %s.%s before it in each batch): rows would "
+                  "be refused (their documents rejected)",
+                  m->schema, tab->name, w->name, fk->name, m->schema, tab->name, m->schema,
+                  m->tables[p].name, coll->name, m->schema, tab->name);
+      } else {
+         add_line(f, MN_PG_FINDING_FOREIGN_KEY,
+                  "%s.%s.%s: foreign key \"%s\": %s.%s is loaded before the table it references, "
+                  "%s.%s (collection \"%s\" comes before \"%s\"): rows would be refused (their "
+                  "documents rejected)",
+                  m->schema, tab->name, w->name, fk->name, m->schema, tab->name, m->schema,
+                  m->tables[p].name, coll->name, m->collections[later].name);
+      }
+   }
+
+   /* ON DELETE: mongonorm deletes rows of p (a document gone from the source, or rejected
+    * now).  Rows of the same document go with it anyway; a referencing collection loaded
+    * after the referenced one is converted again when its documents change (conversion
+    * context); mongonorm itself clears references into its own collection.  Anything
+    * else PostgreSQL changes behind the records of documents counted as unchanged. */
+   if (fk->del != 'c' && fk->del != 'n' && fk->del != 'd') {
+      return;
+   }
+   if (same_batch) {
+      delete_ok = true;
+   } else if (source == p) {
+      delete_ok = (size_t)w->ref_collection < ci || fk->del == 'n';
+   } else {
+      delete_ok = false;
+   }
+   if (!delete_ok) {
+      const char *action, *effect = on_delete_effect(fk->del, &action);
+      add_line(f, MN_PG_FINDING_ON_DELETE,
+               "%s.%s.%s: foreign key \"%s\" is ON DELETE %s: when mongonorm deletes a row of "
+               "%s.%s (its document gone from the source, or rejected now), PostgreSQL %s of "
+               "other documents that reference it, which stay recorded as loaded",
+               m->schema, tab->name, w->name, fk->name, action, m->schema, m->tables[p].name,
+               effect);
+   }
+}
+
+static bool
+check_foreign_keys(PGconn *conn, const mn_mapping_t *m, mn_pg_findings_t *f, mn_error_t *error)
+{
+   for (size_t t = 0; t < m->n_tables; t++) {
+      fk_t *fks = NULL;
+      size_t n = 0;
+
+      if (!read_fks(conn, m->schema, m->tables[t].name, &fks, &n, error)) {
+         return false;
+      }
+      for (size_t k = 0; k < n; k++) {
+         for (size_t ci = 0; ci < m->n_collections; ci++) {
+            const mn_collection_t *coll = &m->collections[ci];
+            for (size_t ei = 0; ei < coll->n_entries; ei++) {
+               if (coll->entries[ei].table_index == (int)t) {
+                  check_fk_entry(conn, m, t, &fks[k], ci, &coll->entries[ei], f);
+               }
+            }
+         }
+      }
+      fks_free(fks, n);
    }
    return true;
 }
@@ -827,8 +1508,7 @@ mn_pg_check_target(PGconn *conn, mn_mapping_t *m, mn_pg_findings_t *findings, mn
    bool ok = false;
 
    if (findings) {
-      findings->lines = NULL;
-      findings->n = 0;
+      memset(findings, 0, sizeof *findings);
    }
    for (size_t t = 0; t < m->n_tables; t++) {
       const mn_table_t *tab = &m->tables[t];
@@ -869,6 +1549,13 @@ mn_pg_check_target(PGconn *conn, mn_mapping_t *m, mn_pg_findings_t *findings, mn
                }
             }
          }
+      }
+   }
+   /* After the annotation: a declared default must also fit its column. */
+   if (findings) {
+      check_not_null(m, cats, findings);
+      if (!check_foreign_keys(conn, m, findings, error)) {
+         goto cleanup;
       }
    }
    ok = true;

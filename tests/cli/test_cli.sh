@@ -500,7 +500,7 @@ expect_err "check --pg, lossy column types" \
   'mongonorm: error: public.things.day: mapping type timestamptz, column type date: the time of day would be dropped' \
   'mongonorm: error: public.things.at: mapping type timestamptz, column type timestamp: the time zone would be dropped (stored as the UTC wall-clock time)' \
   'mongonorm: error: public.things.r: mapping type double precision, column type real: values of more than 6 significant digits would be rounded' \
-  "mongonorm: error: mapping \"$work/own/maps/lossy.yaml\" can lose data in 7 columns of the target" \
+  "mongonorm: error: mapping \"$work/own/maps/lossy.yaml\" does not fit the target: 7 findings" \
   "hint: give the mapping the column's own type, or widen the column; at run time a value that would not fit follows the column's on_invalid policy"
 
 # The same columns declared as the target has them: nothing to report.
@@ -523,7 +523,7 @@ mn check --mapping "$work/own/maps/fit.yaml" --pg "$own2"
 expect_exit "check --pg, only code can be too long" 3
 expect_err_head "check --pg, only code can be too long" \
   'mongonorm: error: public.things.code: mapping type text, column type varchar(8): values longer than 8 characters do not fit' \
-  "mongonorm: error: mapping \"$work/own/maps/fit.yaml\" can lose data in 1 column of the target"
+  "mongonorm: error: mapping \"$work/own/maps/fit.yaml\" does not fit the target: 1 finding"
 
 # At run time a value too long for varchar(8) is refused by its document, the reason
 # names table.column, and the run carries on (exit 1); 8 two-byte characters fit.
@@ -556,6 +556,334 @@ if [ "$got" = "$want" ]; then pass "run, varchar(8): the reject names table.colu
 got=$(psql "$own2" -qXAt -c "SELECT code || ' ' || coalesce(price::text, 'NULL') FROM things ORDER BY id")
 want=$(printf 'ÅÅÅÅÅÅÅÅ 21.9\nok NULL')
 if [ "$got" = "$want" ]; then pass "run, numeric(12,1): 21.95 not rounded"; else fail "run, numeric(12,1)"; diag rows "$want" "$got"; fi
+
+# ---- check --pg: NOT NULL columns, foreign keys, ON DELETE (a generic schema) ----
+#
+# One schema per kind of finding (nn, fk, od), each with columns that must be reported
+# and columns that must not (nullable, required, a default, a when that implies the value,
+# row ids and parent keys, a declared reference, an INITIALLY DEFERRED key, a lookup table
+# the user filled): stderr is compared whole, so a line too many fails as well.
+tgt="$work/tgt"
+mkdir -p "$tgt/sql" "$tgt/maps" "$tgt/src"
+cat > "$tgt/sql/001_target.sql" <<'SQL'
+CREATE SCHEMA nn;
+CREATE TABLE nn.parents (
+    id        uuid PRIMARY KEY,
+    code      text NOT NULL,                         -- never written, no default
+    created   timestamptz NOT NULL DEFAULT now(),    -- never written: its default
+    serial_no bigint GENERATED ALWAYS AS IDENTITY,   -- never written: an identity
+    name      text NOT NULL,                         -- missing gives NULL
+    n         integer NOT NULL,                      -- missing, empty, invalid
+    flag      boolean NOT NULL,                      -- a default that does not convert
+    active    boolean NOT NULL,                      -- a default; "" is still NULL
+    email     text NOT NULL,                         -- required: fine
+    boss      uuid NOT NULL,                         -- a reference into its own collection
+    buddy     uuid NOT NULL,                         -- dangling -> NULL; a later collection
+    note      text                                   -- nullable
+);
+CREATE TABLE nn.tags (
+    id        uuid PRIMARY KEY,
+    parent_id uuid NOT NULL,
+    ord       integer NOT NULL,
+    tag       text NOT NULL,
+    label     text NOT NULL
+);
+CREATE TABLE nn.others (id uuid PRIMARY KEY, k text NOT NULL, v integer, raw text NOT NULL);
+CREATE TABLE nn.attrs (
+    id uuid PRIMARY KEY, other_id uuid NOT NULL, k text NOT NULL, val text NOT NULL
+);
+
+CREATE SCHEMA fk;
+CREATE TABLE fk.lookup_empty (code text PRIMARY KEY);
+CREATE TABLE fk.lookup_full (code text PRIMARY KEY);
+INSERT INTO fk.lookup_full VALUES ('FR');
+CREATE TABLE fk.customers (id uuid PRIMARY KEY, name text);
+CREATE TABLE fk.orders (
+    id           uuid PRIMARY KEY,
+    status       text REFERENCES fk.lookup_empty (code),  -- not mapped, empty
+    country      text REFERENCES fk.lookup_full (code),   -- not mapped, filled by the user
+    unused       text REFERENCES fk.lookup_empty (code),  -- not written
+    customer_id  uuid REFERENCES fk.customers (id),       -- a path into a later collection
+    customer_ref uuid REFERENCES fk.customers (id)        -- a declared reference: deferred
+);
+CREATE TABLE fk.lines (
+    id uuid PRIMARY KEY, order_id uuid NOT NULL REFERENCES fk.orders (id), sku text
+);
+ALTER TABLE fk.orders ADD COLUMN first_line uuid REFERENCES fk.lines (id);
+ALTER TABLE fk.orders ADD COLUMN last_line uuid
+    REFERENCES fk.lines (id) DEFERRABLE INITIALLY DEFERRED;
+CREATE TABLE fk.audit (id uuid PRIMARY KEY, owner_id uuid REFERENCES fk.customers (id));
+CREATE TABLE fk.profiles (id uuid PRIMARY KEY REFERENCES fk.customers (id), bio text);  -- 1:1
+
+CREATE SCHEMA od;
+CREATE TABLE od.teams (id uuid PRIMARY KEY, name text);
+CREATE TABLE od.people (
+    id        uuid PRIMARY KEY,
+    team_id   uuid REFERENCES od.teams (id) ON DELETE CASCADE,      -- a path
+    team2_id  uuid REFERENCES od.teams (id) ON DELETE SET NULL,     -- a path
+    team3_id  uuid REFERENCES od.teams (id) ON DELETE CASCADE,      -- a reference to an earlier collection
+    mentor_id uuid REFERENCES od.people (id) ON DELETE CASCADE,     -- a reference into its own
+    buddy_id  uuid REFERENCES od.people (id) ON DELETE SET NULL,    -- the same, SET NULL
+    coach_id  uuid REFERENCES od.people (id) ON DELETE SET DEFAULT  -- a path into its own
+);
+CREATE TABLE od.skills (
+    id uuid PRIMARY KEY,
+    person_id uuid NOT NULL REFERENCES od.people (id) ON DELETE CASCADE,  -- doc_id
+    name text
+);
+SQL
+cat > "$tgt/maps/notnull.yaml" <<'YAML'
+version: 1
+schema: nn
+collections:
+  - collection: parents
+    tables:
+      - table: parents
+        columns:
+          name:   {path: name}
+          n:      {path: n, type: integer, on_invalid: null}
+          flag:   {path: flag, type: boolean, default: "maybe"}
+          active: {path: active, type: boolean, default: "true"}
+          email:  {path: email, type: text, required: true}
+          boss:   {path: boss, type: uuid, references: parents, required: true}
+          buddy:  {path: buddy, type: uuid, references: others, required: true,
+                   on_missing_reference: null}
+          note:   {path: note, on_invalid: null}
+      - table: tags
+        each: tags
+        columns:
+          parent_id: {value: doc_id}
+          ord:       {value: index}
+        shapes:
+          string:   {tag: {path: $, required: true, on_missing: skip_row}}
+          document: {tag: {path: name, required: true}, label: {path: label, required: true}}
+      - table: tags
+        name: legacy_tag
+        when: {nonempty: legacyTag}     # so tag is neither missing nor empty
+        columns:
+          parent_id: {value: doc_id}
+          ord:       {const: "0"}
+          tag:       {path: legacyTag, empty: null}
+  - collection: others
+    tables:
+      - table: others
+        columns:
+          k: {value: key}
+          v: {path: v, type: integer, on_invalid: null, raw_to: raw}
+      - table: attrs
+        each: attrs
+        each_as: map
+        columns:
+          other_id: {value: doc_id}
+          k:        {value: key}
+          val:      {path: $, required: true, on_missing: skip_row}
+YAML
+cat > "$tgt/maps/fk.yaml" <<'YAML'
+version: 1
+schema: fk
+collections:
+  - collection: orders
+    tables:
+      - table: orders
+        columns:
+          status:       {path: status}
+          country:      {path: country}
+          customer_id:  {path: customer, type: uuid}
+          customer_ref: {path: customerRef, type: uuid, references: customers,
+                         on_missing_reference: null}
+          first_line:   {path: firstLine, type: uuid}
+          last_line:    {path: lastLine, type: uuid}
+      - table: audit
+        name: order_audit
+        columns:
+          owner_id: {value: doc_id}
+      - table: lines
+        each: lines
+        columns:
+          order_id: {value: doc_id}
+          sku:      {path: sku}
+  - collection: profiles
+    tables:
+      - table: profiles
+        columns:
+          bio: {path: bio}
+  - collection: customers
+    tables:
+      - table: customers
+        columns:
+          name: {path: name}
+      - table: audit
+        name: customer_audit
+        columns:
+          owner_id: {value: doc_id}
+YAML
+cat > "$tgt/maps/ondelete.yaml" <<'YAML'
+version: 1
+schema: od
+collections:
+  - collection: teams
+    tables:
+      - table: teams
+        columns:
+          name: {path: name}
+  - collection: people
+    tables:
+      - table: people
+        columns:
+          team_id:   {path: team, type: uuid}
+          team2_id:  {path: team, type: uuid}
+          team3_id:  {path: team, type: uuid, references: teams, on_missing_reference: null}
+          mentor_id: {path: mentor, type: uuid, references: people, on_missing_reference: null}
+          buddy_id:  {path: buddy, type: uuid, references: people, on_missing_reference: null}
+          coach_id:  {path: coach, type: uuid}
+      - table: skills
+        each: skills
+        columns:
+          person_id: {value: doc_id}
+          name:      {path: $}
+YAML
+tdb=$(fresh_db mn_cli_target_check)
+mn init --pg "$tdb" --sql-dir "$tgt/sql"
+expect_exit "init, the check schema" 0
+
+hint_nn='hint: a NOT NULL column needs a value in every row: map it with "required: true" (a document without one is rejected, or the row skipped) or a "default", load a referenced collection before the one referencing it, or drop NOT NULL'
+mn check --mapping "$tgt/maps/notnull.yaml" --pg "$tdb"
+expect_exit "check --pg, NOT NULL columns" 3
+expect_out "check --pg, NOT NULL columns"
+expect_err "check --pg, NOT NULL columns" \
+  'mongonorm: error: nn.parents.code: NOT NULL column without a default that the mapping never writes: every row would be refused (its document rejected)' \
+  'mongonorm: error: nn.parents.name: NOT NULL column, but the mapping stores NULL when the value is missing: such documents would be rejected' \
+  'mongonorm: error: nn.parents.n: NOT NULL column, but the mapping stores NULL when the value is missing: such documents would be rejected' \
+  'mongonorm: error: nn.parents.n: NOT NULL column, but the mapping stores NULL when the value is an empty string: such documents would be rejected' \
+  'mongonorm: error: nn.parents.n: NOT NULL column, but the mapping stores NULL when the value is invalid (on_invalid: null): such documents would be rejected' \
+  'mongonorm: error: nn.parents.flag: NOT NULL column, but the mapping stores NULL when the value is missing (its default does not convert to the column): such documents would be rejected' \
+  'mongonorm: error: nn.parents.flag: NOT NULL column, but the mapping stores NULL when the value is an empty string: such documents would be rejected' \
+  'mongonorm: error: nn.parents.active: NOT NULL column, but the mapping stores NULL when the value is an empty string: such documents would be rejected' \
+  'mongonorm: error: nn.parents.boss: NOT NULL column, but references into collection "parents" itself are written NULL first and set at the end of the collection (deferred): documents with a reference would be rejected' \
+  'mongonorm: error: nn.parents.buddy: NOT NULL column, but the mapping stores NULL when the reference is dangling (on_missing_reference: null): such documents would be rejected' \
+  'mongonorm: error: nn.parents.buddy: NOT NULL column, but references to collection "others", which loads after "parents", are written NULL first (deferred): documents with a reference would be rejected' \
+  'mongonorm: error: nn.tags.label: NOT NULL column, but elements of entry "tags" of shape string do not write it: such documents would be rejected' \
+  'mongonorm: error: nn.tags.label: NOT NULL column, but rows of entry "legacy_tag" do not write it: every row of that entry would be refused (its document rejected)' \
+  'mongonorm: error: nn.others.k: NOT NULL column, but "value: key" of entry "others" is NULL, as it iterates no map: every row would be refused (its document rejected)' \
+  'mongonorm: error: nn.others.raw: NOT NULL column, but only "raw_to" of column "v" writes it, when that value is invalid: every other row would be refused (its document rejected)' \
+  'mongonorm: error: nn.attrs.k: NOT NULL column, but "value: key" is NULL when the value at "attrs" is an array or a single value, not a sub-document: such documents would be rejected' \
+  "mongonorm: error: mapping \"$tgt/maps/notnull.yaml\" does not fit the target: 16 findings" \
+  "$hint_nn"
+
+hint_fk='hint: a referenced table must be loaded first: map it in an earlier collection (or entry), declare the column "references:" so that it is set once its target is loaded, or fill the table before the run'
+mn check --mapping "$tgt/maps/fk.yaml" --pg "$tdb"
+expect_exit "check --pg, foreign keys" 3
+expect_out "check --pg, foreign keys"
+expect_err "check --pg, foreign keys" \
+  'mongonorm: error: fk.orders.customer_id: foreign key "orders_customer_id_fkey": fk.orders is loaded before the table it references, fk.customers (collection "orders" comes before "customers"): rows would be refused (their documents rejected)' \
+  'mongonorm: error: fk.orders.first_line: foreign key "orders_first_line_fkey": fk.orders is loaded before the table it references, fk.lines (collection "orders" writes fk.orders before it in each batch): rows would be refused (their documents rejected)' \
+  'mongonorm: error: fk.orders.status: foreign key "orders_status_fkey" references fk.lookup_empty, which the mapping does not load and which is empty: every row with a value would be refused (its document rejected)' \
+  'mongonorm: error: fk.audit.owner_id: foreign key "audit_owner_id_fkey": fk.audit is loaded before the table it references, fk.customers (collection "orders" comes before "customers"): rows would be refused (their documents rejected)' \
+  'mongonorm: error: fk.audit.owner_id: foreign key "audit_owner_id_fkey": fk.audit is loaded before the table it references, fk.customers (collection "customers" writes fk.audit before it in each batch): rows would be refused (their documents rejected)' \
+  'mongonorm: error: fk.profiles.id: foreign key "profiles_id_fkey": fk.profiles is loaded before the table it references, fk.customers (collection "profiles" comes before "customers"): rows would be refused (their documents rejected)' \
+  "mongonorm: error: mapping \"$tgt/maps/fk.yaml\" does not fit the target: 6 findings" \
+  "$hint_fk"
+
+mn check --mapping "$tgt/maps/ondelete.yaml" --pg "$tdb"
+expect_exit "check --pg, ON DELETE actions" 3
+expect_out "check --pg, ON DELETE actions"
+expect_err "check --pg, ON DELETE actions" \
+  'mongonorm: error: od.people.coach_id: foreign key "people_coach_id_fkey" is ON DELETE SET DEFAULT: when mongonorm deletes a row of od.people (its document gone from the source, or rejected now), PostgreSQL sets this column to its default in the rows of other documents that reference it, which stay recorded as loaded' \
+  'mongonorm: error: od.people.mentor_id: foreign key "people_mentor_id_fkey" is ON DELETE CASCADE: when mongonorm deletes a row of od.people (its document gone from the source, or rejected now), PostgreSQL deletes the rows of other documents that reference it, which stay recorded as loaded' \
+  'mongonorm: error: od.people.team2_id: foreign key "people_team2_id_fkey" is ON DELETE SET NULL: when mongonorm deletes a row of od.teams (its document gone from the source, or rejected now), PostgreSQL sets this column to NULL in the rows of other documents that reference it, which stay recorded as loaded' \
+  'mongonorm: error: od.people.team_id: foreign key "people_team_id_fkey" is ON DELETE CASCADE: when mongonorm deletes a row of od.teams (its document gone from the source, or rejected now), PostgreSQL deletes the rows of other documents that reference it, which stay recorded as loaded' \
+  "mongonorm: error: mapping \"$tgt/maps/ondelete.yaml\" does not fit the target: 4 findings" \
+  'hint: declare the column "references:" to an earlier collection (a change there converts the referencing documents again), or use ON DELETE NO ACTION (such a deletion then fails instead)'
+
+# Kinds together: every line, then the summary, then one hint per kind in a fixed order.
+cat > "$tgt/maps/mixed.yaml" <<'YAML'
+version: 1
+schema: od
+collections:
+  - collection: people
+    tables:
+      - table: people
+        columns:
+          team_id: {path: team, type: text}
+          coach_id: {path: coach, type: uuid}
+      - table: skills
+        each: skills
+        columns:
+          person_id: {value: doc_id}
+          name: {path: $}
+  - collection: teams
+    tables:
+      - table: teams
+        columns:
+          name: {path: name}
+YAML
+mn check --mapping "$tgt/maps/mixed.yaml" --pg "$tdb"
+expect_exit "check --pg, findings of two kinds" 3
+expect_err "check --pg, findings of two kinds" \
+  'mongonorm: error: od.people.team_id: mapping type text, column type uuid: text that is not a uuid does not fit' \
+  'mongonorm: error: od.people.coach_id: foreign key "people_coach_id_fkey" is ON DELETE SET DEFAULT: when mongonorm deletes a row of od.people (its document gone from the source, or rejected now), PostgreSQL sets this column to its default in the rows of other documents that reference it, which stay recorded as loaded' \
+  'mongonorm: error: od.people.team_id: foreign key "people_team_id_fkey": od.people is loaded before the table it references, od.teams (collection "people" comes before "teams"): rows would be refused (their documents rejected)' \
+  'mongonorm: error: od.people.team_id: foreign key "people_team_id_fkey" is ON DELETE CASCADE: when mongonorm deletes a row of od.teams (its document gone from the source, or rejected now), PostgreSQL deletes the rows of other documents that reference it, which stay recorded as loaded' \
+  "mongonorm: error: mapping \"$tgt/maps/mixed.yaml\" does not fit the target: 4 findings" \
+  "hint: give the mapping the column's own type, or widen the column; at run time a value that would not fit follows the column's on_invalid policy" \
+  "$hint_fk" \
+  'hint: declare the column "references:" to an earlier collection (a change there converts the referencing documents again), or use ON DELETE NO ACTION (such a deletion then fails instead)'
+
+# The foreign-key findings are real: a run refuses exactly the documents they predict,
+# and loads the ones whose keys check found fine (a lookup table the user filled, an
+# INITIALLY DEFERRED key to a row of the same batch, a deferred declared reference).
+cat > "$tgt/maps/fk_run.yaml" <<'YAML'
+version: 1
+schema: fk
+collections:
+  - collection: orders
+    tables:
+      - table: orders
+        columns:
+          status:       {path: status}
+          country:      {path: country}
+          customer_id:  {path: customer, type: uuid}
+          customer_ref: {path: customerRef, type: uuid, references: customers,
+                         on_missing_reference: null}
+          first_line:   {path: firstLine, type: uuid}
+          last_line:    {path: lastLine, type: uuid}
+      - table: lines
+        each: lines
+        columns:
+          order_id: {value: doc_id}
+          sku:      {path: sku}
+  - collection: customers
+    tables:
+      - table: customers
+        columns:
+          name: {path: name}
+YAML
+cat > "$tgt/src/orders.json" <<'JSON'
+{"_id": {"$oid": "64c0000000000000000000a1"}, "country": "FR", "customerRef": {"$oid": "64c0000000000000000000c1"}, "lastLine": {"$oid": "64c0000000000000000000e1"}, "lines": [{"_id": {"$oid": "64c0000000000000000000e1"}, "sku": "x"}]}
+{"_id": {"$oid": "64c0000000000000000000a2"}, "status": "new"}
+{"_id": {"$oid": "64c0000000000000000000a3"}, "customer": {"$oid": "64c0000000000000000000c1"}}
+{"_id": {"$oid": "64c0000000000000000000a4"}, "firstLine": {"$oid": "64c0000000000000000000e4"}, "lines": [{"_id": {"$oid": "64c0000000000000000000e4"}, "sku": "y"}]}
+JSON
+printf '%s\n' '{"_id": {"$oid": "64c0000000000000000000c1"}, "name": "c"}' > "$tgt/src/customers.json"
+mn check --mapping "$tgt/maps/fk_run.yaml" --pg "$tdb"
+expect_exit "check --pg, the foreign keys of the run" 3
+expect_err_head "check --pg, the foreign keys of the run" \
+  'mongonorm: error: fk.orders.customer_id: foreign key "orders_customer_id_fkey": fk.orders is loaded before the table it references, fk.customers (collection "orders" comes before "customers"): rows would be refused (their documents rejected)' \
+  'mongonorm: error: fk.orders.first_line: foreign key "orders_first_line_fkey": fk.orders is loaded before the table it references, fk.lines (collection "orders" writes fk.orders before it in each batch): rows would be refused (their documents rejected)' \
+  'mongonorm: error: fk.orders.status: foreign key "orders_status_fkey" references fk.lookup_empty, which the mapping does not load and which is empty: every row with a value would be refused (its document rejected)' \
+  "mongonorm: error: mapping \"$tgt/maps/fk_run.yaml\" does not fit the target: 3 findings"
+mn run --quiet --source "$tgt/src" --mapping "$tgt/maps/fk_run.yaml" --pg "$tdb" \
+  --rejects "$tgt/rejects.jsonl"
+expect_exit "run, the foreign keys check found" 1
+got=$(/usr/bin/python3 -c 'import json,sys; [print(json.loads(l)["_id"]["$oid"], json.loads(l)["reason"].split("constraint ")[-1]) for l in open(sys.argv[1])]' \
+  "$tgt/rejects.jsonl" | sort)
+want=$(printf '%s\n' \
+  '64c0000000000000000000a2 "orders_status_fkey")' \
+  '64c0000000000000000000a3 "orders_customer_id_fkey")' \
+  '64c0000000000000000000a4 "orders_first_line_fkey")')
+if [ "$got" = "$want" ]; then pass "run: the documents refused are those check predicted"; else fail "run: refused documents"; diag rejects "$want" "$got"; fi
+got=$(psql "$tdb" -qXAt -c "SELECT count(*) FROM fk.orders" -c "SELECT count(*) FROM fk.customers")
+if [ "$got" = "$(printf '1\n1')" ]; then pass "run: the keys check found fine load"; else fail "run: orders, customers: $got"; fi
 
 mn check --mapping "$map" --pg "$MN_TEST_PG_DSN user=nosuchuser password=$pgsecret"
 expect_exit "check --pg, unknown role with a password" 5

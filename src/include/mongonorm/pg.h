@@ -82,9 +82,18 @@ void mn_pg_init_result_cleanup(mn_pg_init_result_t *result);
 bool mn_pg_init_schema(PGconn *conn, const char *sql_dir, mn_pg_init_result_t *result,
                        mn_error_t *error);
 
-/** Lines of mn_pg_check_target(): one per mapping column that can lose data. */
+/** What a line of mn_pg_check_target() is about. */
+typedef enum {
+   MN_PG_FINDING_TYPE = 0,    /**< the column's type can lose data of the mapping's type */
+   MN_PG_FINDING_NOT_NULL,    /**< a NOT NULL column that rows of the mapping leave NULL */
+   MN_PG_FINDING_FOREIGN_KEY, /**< a foreign key whose referenced rows are not loaded first */
+   MN_PG_FINDING_ON_DELETE    /**< an ON DELETE action that changes loaded rows behind mongonorm */
+} mn_pg_finding_kind_t;
+
+/** Lines of mn_pg_check_target(): one per problem, each naming schema.table.column. */
 typedef struct {
    char **lines; /**< "public.t.c: mapping type numeric, column type numeric(12,1): why"; owned */
+   mn_pg_finding_kind_t *kinds; /**< the kind of each line; owned */
    size_t n;
 } mn_pg_findings_t;
 
@@ -98,10 +107,33 @@ void mn_pg_findings_cleanup(mn_pg_findings_t *findings);
  * conversion refuses a value the column would round or truncate (numeric(p,s), varchar(n),
  * char(n), narrower integers, real, date) and the column's on_invalid policy decides.
  * @param mapping annotated in place (its columns' specs); borrowed
- * @param findings when not NULL, receives one line per mapping column whose type can lose
- *        data in its column (rounding, truncation, a narrower range, a dropped time of day
- *        or time zone) or whose values the column refuses (text into uuid); release with
- *        mn_pg_findings_cleanup().  Empty when nothing can be lost.
+ * @param findings when not NULL, receives one line per problem (release with
+ *        mn_pg_findings_cleanup(); empty when there is none), in this order:
+ *        - MN_PG_FINDING_TYPE: a mapping column whose type can lose data in its column
+ *          (rounding, truncation, a narrower range, a dropped time of day or time zone) or
+ *          whose values the column refuses (text into uuid);
+ *        - MN_PG_FINDING_NOT_NULL, per table, per NOT NULL column: one the mapping never
+ *          writes and PostgreSQL does not fill (no DEFAULT, identity or generated value);
+ *          one that rows of an entry (or of some of its shapes) do not write, or that only
+ *          a `raw_to` writes; one whose column can store NULL, one line per cause: a
+ *          missing value (not `required`, no `default` that converts; a `when` of the
+ *          entry that implies the value is there counts), an empty string that is NULL,
+ *          `on_invalid: null`, `on_missing_reference: null`, a reference that is deferred
+ *          (into its own collection or a later one), `value: key` outside a map.  Row
+ *          ids, parent keys, ordinals and constants are never NULL;
+ *        - MN_PG_FINDING_FOREIGN_KEY, per table, per foreign key (pg_constraint) of a
+ *          mapped table that an entry writes a column of: the referenced table is not
+ *          mapped and is empty (a table that holds rows is taken as filled by the user);
+ *          or it is loaded after the referencing table: only by later collections, or in
+ *          the same collection's batches after it (unless the constraint is INITIALLY
+ *          DEFERRED).  A declared reference (`references:`) to the referenced table's
+ *          collection is deferred when needed and is never a finding;
+ *        - MN_PG_FINDING_ON_DELETE, after the foreign key's own line: ON DELETE CASCADE,
+ *          SET NULL or SET DEFAULT on a column that names rows of other documents (a path
+ *          that is no declared reference, or a reference into its own or a later
+ *          collection; SET NULL is fine for references), since deleting a referenced
+ *          row changes rows mongonorm keeps recorded as loaded.
+ *        Each line says whether every row or only some documents would be refused.
  * @return false with MN_ERROR_PG: MN_PG_SCHEMA naming the first missing table
  *         (`table "public.things" does not exist`) or column, MN_PG_QUERY when the catalog
  *         cannot be read; or MN_ERROR_MAPPING/MN_MAPPING_BAD_VALUE (`mapping file "F", line
