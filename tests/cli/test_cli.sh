@@ -399,6 +399,9 @@ expect_exit "init again" 0
 expect_out "init again" "schema is up to date"
 expect_err "init again"
 
+# MediChat's mapping fits sql/001_schema.sql: no column type, NOT NULL, foreign-key or
+# ON DELETE finding (its CASCADE keys are doc_id columns or references to users, loaded
+# first; its SET NULL keys are references).
 mn check --mapping "$map" --pg "$target"
 expect_exit "check --pg after init" 0
 expect_out "check --pg after init" \
