@@ -977,6 +977,9 @@ null_causes(const nn_t *n, size_t ci, const mn_entry_t *e, const mn_column_t *c)
    bool present = false, nonempty = false;
    bool empty_null;
 
+   if (c->redact == MN_REDACT_VALUE) {
+      return; /* every row stores the replacement (a NULL one is an error of its own) */
+   }
    if (c->kind == MN_SRC_KEY) {
       el = element_entry(coll, e);
       if (!el || el->each_kind != MN_EACH_MAP) {
