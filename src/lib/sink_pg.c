@@ -57,6 +57,11 @@ typedef struct {
    char *reason;
 } load_reject_t;
 
+/* What one table's rows did in a batch. */
+typedef struct {
+   uint64_t inserted, updated, deleted, unchanged;
+} delta_t;
+
 struct mn_pg_sink {
    PGconn *conn;
    const mn_mapping_t *m;
@@ -84,6 +89,15 @@ struct mn_pg_sink {
    GArray *seg_offsets;   /* size_t per segment and table: byte offset, then row offset */
    GArray *load_rejects;  /* load_reject_t of the last flushes, until taken */
    size_t doc_bytes;      /* bytes of the queued document copies */
+   char *truncate_stage;  /* TRUNCATE of every staging table */
+   bool stage_dirty;      /* a piece of the open batch left rows in the staging tables */
+   char *deferred_again;  /* SET CONSTRAINTS ... DEFERRED of the initially deferred
+                             constraints the tables' rows meet, or NULL when none is
+                             deferrable (see check_deferred) */
+   bool any_deferrable;   /* some constraint the tables' rows meet is deferrable */
+   delta_t *flush_deltas; /* per table: what the pieces of the open batch wrote */
+   mn_pg_sink_guard_fn guard;
+   void *guard_ctx;
    /* the last failed statement: SQLSTATE and what it names (no values) */
    char sqlstate[6];
    char failed_table[160];
@@ -393,6 +407,56 @@ cleanup:
    return ok;
 }
 
+/*
+ * The deferrable constraints the tables' rows meet (their own, and foreign keys that
+ * point at them).  A batch is loaded in pieces inside one transaction (mn_pg_sink_flush),
+ * so their checks are brought forward to the end of each piece (SET CONSTRAINTS ALL
+ * IMMEDIATE), and those deferred by default are deferred again when the next piece starts
+ * (SET CONSTRAINTS ... DEFERRED; by schema-qualified name, which also names any other
+ * constraint of that name in the schema).
+ */
+static bool
+load_deferrable(mn_pg_sink_t *s, mn_error_t *error)
+{
+   GString *again = g_string_new(NULL);
+   GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+   for (size_t t = 0; t < s->n_tables; t++) {
+      const char *params[1] = {s->tables[t].qname};
+      PGresult *res = PQexecParams(
+         s->conn,
+         "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname), c.condeferred "
+         "FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
+         "WHERE c.condeferrable AND (c.conrelid = $1::regclass OR c.confrelid = $1::regclass)",
+         1, NULL, params, NULL, NULL, 0);
+      if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+         mn_pg__set_error(error, MN_PG_QUERY, s->conn, res,
+                          "could not read the target's constraints");
+         PQclear(res);
+         g_string_free(again, TRUE);
+         g_hash_table_destroy(names);
+         return false;
+      }
+      for (int r = 0; r < PQntuples(res); r++) {
+         s->any_deferrable = true;
+         if (strcmp(PQgetvalue(res, r, 1), "t") == 0 &&
+             g_hash_table_add(names, g_strdup(PQgetvalue(res, r, 0)))) {
+            g_string_append_printf(again, "%s%s", again->len ? ", " : "SET CONSTRAINTS ",
+                                   PQgetvalue(res, r, 0));
+         }
+      }
+      PQclear(res);
+   }
+   if (again->len) {
+      g_string_append(again, " DEFERRED");
+      s->deferred_again = g_string_free(again, FALSE);
+   } else {
+      g_string_free(again, TRUE);
+   }
+   g_hash_table_destroy(names);
+   return true;
+}
+
 static void clear_segments(mn_pg_sink_t *s);
 
 mn_pg_sink_t *
@@ -416,6 +480,7 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    s->load_rejects = g_array_new(FALSE, FALSE, sizeof(load_reject_t));
    s->pending_taken = g_array_new(FALSE, FALSE, sizeof(mn_uuid_t));
    s->taken = g_array_new(FALSE, FALSE, sizeof(mn_uuid_t));
+   s->flush_deltas = g_new0(delta_t, m->n_tables ? m->n_tables : 1);
    for (size_t i = 0; i < m->n_tables; i++) {
       const mn_table_t *t = &m->tables[i];
       tbl_t *tb = &s->tables[i];
@@ -459,9 +524,17 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
           "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
           "row_counts int[], rejected boolean, reject_path text, reason text, context integer) "
           "ON COMMIT DELETE ROWS",
-          "could not create a staging table", error)) {
+          "could not create a staging table", error) ||
+       !load_deferrable(s, error)) {
       mn_pg_sink_destroy(s);
       return NULL;
+   }
+   {
+      GString *t = g_string_new("TRUNCATE mn_stage_docs, mn_stage_deletes, mn_stage_state");
+      for (size_t i = 0; i < s->n_tables; i++) {
+         g_string_append_printf(t, ", %s", s->tables[i].stage);
+      }
+      s->truncate_stage = g_string_free(t, FALSE);
    }
    return s;
 }
@@ -506,6 +579,9 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
    }
    g_free(s->tables);
    g_free(s->direct);
+   g_free(s->flush_deltas);
+   g_free(s->truncate_stage);
+   g_free(s->deferred_again);
    g_string_free(s->docs, TRUE);
    g_string_free(s->deferred, TRUE);
    g_string_free(s->deletes, TRUE);
@@ -852,10 +928,6 @@ typedef struct {
    uint64_t deleted_docs;
    bool direct;
 } view_t;
-
-typedef struct {
-   uint64_t inserted, updated, deleted, unchanged;
-} delta_t;
 
 static slice_t
 slice_of(const GString *buf, size_t from, size_t to)
@@ -1271,17 +1343,30 @@ copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
                    v->state.len, error));
 }
 
-/* One transaction: the view's rows, deletions and records; statistics once committed. */
+/*
+ * One piece of the open batch transaction, in a savepoint: the view's rows, deletions and
+ * records.  Kept (released) when PostgreSQL takes them, with their statistics added to the
+ * batch's; rolled back to the savepoint when it refuses them, leaving the batch as it was.
+ * Deferrable constraints are checked at the end of the piece, so a refusal is known (and
+ * its documents found) before anything commits.
+ */
 static bool
 apply_view(mn_pg_sink_t *s, const view_t *v, mn_error_t *error)
 {
    delta_t *deltas = g_new0(delta_t, s->n_tables ? s->n_tables : 1);
+   guint taken_before = s->pending_taken->len;
    bool ok = false;
 
    s->sqlstate[0] = '\0';
    s->failed_table[0] = '\0';
-   g_array_set_size(s->pending_taken, 0);
-   if (!exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'", "could not start a batch", error)) {
+   /* the staging tables hold an earlier piece's rows until the batch commits */
+   if (s->stage_dirty &&
+       !exec_ok(s, s->truncate_stage, "could not clear the staging tables", error)) {
+      goto cleanup;
+   }
+   s->stage_dirty = false;
+   if (!exec_ok(s, "SAVEPOINT mn_piece", "could not start a batch", error) ||
+       (s->deferred_again && !exec_ok(s, s->deferred_again, "could not start a batch", error))) {
       goto cleanup;
    }
    if (!copy_view(s, v, deltas, error) || (!v->direct && !merge_view(s, v, deltas, error))) {
@@ -1293,22 +1378,26 @@ apply_view(mn_pg_sink_t *s, const view_t *v, mn_error_t *error)
                 v->deferred.p, v->deferred.len, error)) {
       goto rollback;
    }
-   if (!exec_ok(s, "COMMIT", "could not commit a batch", error)) {
+   if (s->any_deferrable &&
+       !exec_ok(s, "SET CONSTRAINTS ALL IMMEDIATE", "could not check the batch", error)) {
       goto rollback;
    }
-   g_array_append_vals(s->taken, s->pending_taken->data, s->pending_taken->len);
+   if (!exec_ok(s, "RELEASE SAVEPOINT mn_piece", "could not load a batch", error)) {
+      goto rollback;
+   }
+   s->stage_dirty = !v->direct;
    for (size_t t = 0; t < s->n_tables; t++) {
-      mn_table_counts_t *c = mn_stats_table(s->stats, s->m->tables[t].name);
-      c->inserted += deltas[t].inserted;
-      c->updated += deltas[t].updated;
-      c->deleted += deltas[t].deleted;
-      c->unchanged += deltas[t].unchanged;
+      s->flush_deltas[t].inserted += deltas[t].inserted;
+      s->flush_deltas[t].updated += deltas[t].updated;
+      s->flush_deltas[t].deleted += deltas[t].deleted;
+      s->flush_deltas[t].unchanged += deltas[t].unchanged;
    }
    ok = true;
    goto cleanup;
 
 rollback:
-   PQclear(PQexec(s->conn, "ROLLBACK"));
+   PQclear(PQexec(s->conn, "ROLLBACK TO SAVEPOINT mn_piece; RELEASE SAVEPOINT mn_piece"));
+   g_array_set_size(s->pending_taken, taken_before);
 cleanup:
    g_free(deltas);
    return ok;
@@ -1334,7 +1423,7 @@ document_error(const mn_pg_sink_t *s)
 /*
  * A document PostgreSQL will not take: it is rejected (its reason names the table and
  * PostgreSQL's primary message, never values), its record says so, and rows an earlier
- * run loaded for it go, as a fresh load would not have them.  Its own transaction.
+ * run loaded for it go, as a fresh load would not have them.  A piece of the batch of its own.
  */
 static bool
 reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
@@ -1431,14 +1520,43 @@ load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
 bool
 mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
 {
+   bool ok;
+
    if (s->n_docs == 0 && s->segs->len == 0) {
       return true;
    }
-   if (!load_range(s, 0, s->segs->len, error)) {
+   memset(s->flush_deltas, 0, sizeof(delta_t) * (s->n_tables ? s->n_tables : 1));
+   g_array_set_size(s->pending_taken, 0);
+   s->stage_dirty = false;
+   if (!exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'", "could not start a batch", error)) {
+      PQclear(PQexec(s->conn, "ROLLBACK"));
       return false;
+   }
+   /* every piece, then the caller's last word, then the one commit */
+   ok = load_range(s, 0, s->segs->len, error) && (!s->guard || s->guard(s->guard_ctx, error)) &&
+        exec_ok(s, "COMMIT", "could not commit a batch", error);
+   if (!ok) {
+      PQclear(PQexec(s->conn, "ROLLBACK"));
+      return false;
+   }
+   g_array_append_vals(s->taken, s->pending_taken->data, s->pending_taken->len);
+   g_array_set_size(s->pending_taken, 0);
+   for (size_t t = 0; t < s->n_tables; t++) {
+      mn_table_counts_t *c = mn_stats_table(s->stats, s->m->tables[t].name);
+      c->inserted += s->flush_deltas[t].inserted;
+      c->updated += s->flush_deltas[t].updated;
+      c->deleted += s->flush_deltas[t].deleted;
+      c->unchanged += s->flush_deltas[t].unchanged;
    }
    reset_queue(s);
    return true;
+}
+
+void
+mn_pg_sink_set_guard(mn_pg_sink_t *s, mn_pg_sink_guard_fn guard, void *ctx)
+{
+   s->guard = guard;
+   s->guard_ctx = ctx;
 }
 
 size_t

@@ -214,11 +214,13 @@ size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
  * When PostgreSQL refuses the batch because of the data (SQLSTATE classes 22 data
  * exception, 23 integrity constraint violation, 54 program limit, P0 an exception raised
  * by a trigger: a CHECK or trigger of the user's schema the mapping does not know, a
- * value too long, a foreign key), the batch is loaded again in halves, each in its own
- * transaction, down to the single documents at fault, as pgloader does.  Each of those is
- * rejected: its record in mongonorm.documents says so with the reason, its rows from an
- * earlier run are removed, and it is listed by mn_pg_sink_n_load_rejects().  The rest of
- * the batch is loaded.
+ * value too long, a foreign key), the batch is loaded again in halves, each in a
+ * savepoint of the same transaction, down to the single documents at fault, as pgloader
+ * does.  Each of those is rejected (final mode, mn_pg_sink_set_final()): its record in
+ * mongonorm.documents says so with the reason, its rows from an earlier run are removed,
+ * and it is listed by mn_pg_sink_n_load_rejects().  The rest of the batch is loaded.
+ * Deferrable constraints are checked at the end of each piece.  Then the guard, if one is
+ * set (mn_pg_sink_set_guard()), decides; then the transaction commits.
  *
  * Before rows are written in merge mode, unique keys that move between rows of the batch
  * (two documents swapping an email, an array element shifted into its neighbour's key)
@@ -226,11 +228,24 @@ size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
  * no foreign key references have their changed rows deleted and inserted again, so that
  * no intermediate state of the batch holds a key twice.
  *
- * @return false with MN_ERROR_PG (MN_PG_COPY or MN_PG_QUERY) set for any other failure (a
- *         lost connection, a server shutting down): the failed transaction is rolled
- *         back, so no partial batch is in the target (halves committed before stay).
+ * @return false with error set, and nothing of the batch in the target (the transaction
+ *         is rolled back; the queue is kept): MN_ERROR_PG (MN_PG_COPY or MN_PG_QUERY) for
+ *         any failure but the data's (a lost connection, a server shutting down), or the
+ *         guard's error when it refused the batch.  Documents found refused before the
+ *         failure stay listed by mn_pg_sink_n_load_rejects().
  */
 bool mn_pg_sink_flush(mn_pg_sink_t *sink, mn_error_t *error);
+
+/**
+ * The last word on a batch: called by mn_pg_sink_flush() once every piece of the batch is
+ * loaded, before the commit, when mn_pg_sink_n_load_rejects() already lists the documents
+ * of the batch PostgreSQL refused.  Return true to commit; false, with `error` set, to
+ * roll the whole batch back (mn_pg_sink_flush() then fails with that error).
+ */
+typedef bool (*mn_pg_sink_guard_fn)(void *ctx, mn_error_t *error);
+
+/** Set (or, with NULL, remove) the guard of every later flush. */
+void mn_pg_sink_set_guard(mn_pg_sink_t *sink, mn_pg_sink_guard_fn guard, void *ctx);
 
 /**
  * Tell the sink the source's order: seen(ctx, holder, doc) is true when document
