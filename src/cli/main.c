@@ -31,8 +31,9 @@ enum {
    EXIT_PG = 5,
    EXIT_IO = 6,
    EXIT_LOCKED = 7,
-   EXIT_UNREADABLE = 8, /* the run completed, but parts of the source could not be read */
-   EXIT_DIFFER = 9,     /* verify: source and target differ (cmd_verify.c) */
+   EXIT_UNREADABLE = 8,        /* the run completed, but parts of the source could not be read */
+   EXIT_DIFFER = 9,            /* verify: source and target differ (cmd_verify.c) */
+   EXIT_TOO_MANY_REJECTS = 10, /* run stopped by --max-rejects / --max-reject-ratio */
    EXIT_INTERNAL = 70
 };
 
@@ -55,7 +56,7 @@ static const char USAGE[] =
    "MONGODB_URI), a mongodump folder, or a folder of mongoexport .json files.\n"
    "Exit codes: 0 done, 1 done with rejected documents, 2 usage, 3 mapping, 4 source,\n"
    "5 PostgreSQL, 6 file I/O, 7 target locked by another run, 8 done but parts of\n"
-   "the source could not be read, 9 verify found differences.\n";
+   "the source could not be read, 9 verify found differences, 10 stopped by a reject limit.\n";
 
 static const char USAGE_INIT[] =
    "usage: mongonorm init [--pg CONNINFO] (--sql-dir DIR | --mapping FILE)\n"
@@ -86,6 +87,16 @@ static const char USAGE_RUN[] =
    "  --max-delete PCT   stop, deleting nothing, when the source lacks more than PCT% of\n"
    "                     a collection's loaded documents (default 50; checked from 100\n"
    "                     documents on; 100 allows any deletion)\n"
+   "  --max-rejects N    stop (exit 10) before committing the batch that makes the run\n"
+   "                     reject more than N documents in all (0: none); documents the\n"
+   "                     target already records as rejected are not counted\n"
+   "  --max-reject-ratio R\n"
+   "                     stop (exit 10) before committing the batch that makes more than\n"
+   "                     R (0.05, or 5%) of the documents read so far rejected; checked\n"
+   "                     from 100 documents read on\n"
+   "  --count-known-rejects\n"
+   "                     the two limits also count documents rejected by an earlier run\n"
+   "                     and still rejected\n"
    "  --follow           after the run, follow the source's change stream (a live replica\n"
    "                     set) and apply each change as it comes, until SIGINT or SIGTERM;\n"
    "                     a restarted session resumes from the token kept in the target\n"
@@ -131,6 +142,10 @@ print_error(const mn_error_t *error)
    if (error->domain == MN_ERROR_PG && error->code == MN_PG_SCHEMA) {
       fprintf(stderr, "hint: run \"mongonorm init\" against this database first\n");
    }
+   if (error->domain == MN_ERROR_CONVERT && error->code == MN_CONVERT_TOO_MANY_REJECTS) {
+      fprintf(stderr, "hint: the reject file lists them; fix the source or the mapping, or run "
+                      "again without the limit to load the rest\n");
+   }
 }
 
 static int
@@ -142,6 +157,8 @@ exit_code(const mn_error_t *error)
    case MN_ERROR_MONGO: return EXIT_SOURCE;
    case MN_ERROR_PG: return error->code == MN_PG_LOCKED ? EXIT_LOCKED : EXIT_PG;
    case MN_ERROR_IO: return EXIT_IO;
+   case MN_ERROR_CONVERT:
+      return error->code == MN_CONVERT_TOO_MANY_REJECTS ? EXIT_TOO_MANY_REJECTS : EXIT_INTERNAL;
    default: return EXIT_INTERNAL;
    }
 }
@@ -184,7 +201,10 @@ enum {
    OPT_FOLLOW,
    OPT_FULL,
    OPT_FULL_EVERY,
-   OPT_SHOW_DRIFT
+   OPT_SHOW_DRIFT,
+   OPT_MAX_REJECTS,
+   OPT_MAX_REJECT_RATIO,
+   OPT_COUNT_KNOWN_REJECTS
 };
 
 static const struct option LONG_OPTS[] = {
@@ -205,6 +225,9 @@ static const struct option LONG_OPTS[] = {
    {"full", no_argument, NULL, OPT_FULL},
    {"full-every", required_argument, NULL, OPT_FULL_EVERY},
    {"show-drift", no_argument, NULL, OPT_SHOW_DRIFT},
+   {"max-rejects", required_argument, NULL, OPT_MAX_REJECTS},
+   {"max-reject-ratio", required_argument, NULL, OPT_MAX_REJECT_RATIO},
+   {"count-known-rejects", no_argument, NULL, OPT_COUNT_KNOWN_REJECTS},
    {NULL, 0, NULL, 0},
 };
 
@@ -226,6 +249,10 @@ typedef struct {
    bool full;
    double full_every; /* seconds; 0 = default, negative = never */
    bool show_drift;
+   bool limit_rejects;
+   unsigned long long max_rejects;
+   double max_reject_ratio; /* 0 = none */
+   bool count_known_rejects;
 } args_t;
 
 /* A duration: seconds, or a number with s, m, h or d; "never" is -1.  False if neither. */
@@ -315,6 +342,36 @@ parse_args(int argc, char **argv, const char *usage, const int *allowed, args_t 
          }
          break;
       }
+      case OPT_MAX_REJECTS: {
+         char *end = NULL;
+         errno = 0;
+         a->max_rejects = strtoull(optarg, &end, 10);
+         if (!*optarg || *end || *optarg == '-' || errno != 0) {
+            return usage_error(usage,
+                               "--max-rejects takes a number of documents (0 or more), "
+                               "not \"%s\"",
+                               optarg);
+         }
+         a->limit_rejects = true;
+         break;
+      }
+      case OPT_MAX_REJECT_RATIO: {
+         char *end = NULL;
+         double v = strtod(optarg, &end);
+         if (end && end != optarg && *end == '%' && !end[1]) {
+            v /= 100.0;
+            end++;
+         }
+         if (!*optarg || end == optarg || *end || !(v > 0) || !(v < 1)) {
+            return usage_error(usage,
+                               "--max-reject-ratio takes a fraction between 0 and 1 (0.05) or "
+                               "a percentage (5%%), not \"%s\"",
+                               optarg);
+         }
+         a->max_reject_ratio = v;
+         break;
+      }
+      case OPT_COUNT_KNOWN_REJECTS: a->count_known_rejects = true; break;
       case OPT_FULL_EVERY:
          if (!parse_duration(optarg, &a->full_every)) {
             return usage_error(usage,
@@ -446,9 +503,23 @@ on_stop_signal(int sig)
 static int
 cmd_run(int argc, char **argv)
 {
-   static const int allowed[] = {
-      OPT_PG,    OPT_SOURCE, OPT_DB,         OPT_MAPPING, OPT_REJECTS,    OPT_REPORT,     OPT_BATCH,
-      OPT_QUIET, OPT_FOLLOW, OPT_MAX_DELETE, OPT_FULL,    OPT_FULL_EVERY, OPT_SHOW_DRIFT, 0};
+   static const int allowed[] = {OPT_PG,
+                                 OPT_SOURCE,
+                                 OPT_DB,
+                                 OPT_MAPPING,
+                                 OPT_REJECTS,
+                                 OPT_REPORT,
+                                 OPT_BATCH,
+                                 OPT_QUIET,
+                                 OPT_FOLLOW,
+                                 OPT_MAX_DELETE,
+                                 OPT_FULL,
+                                 OPT_FULL_EVERY,
+                                 OPT_MAX_REJECTS,
+                                 OPT_MAX_REJECT_RATIO,
+                                 OPT_COUNT_KNOWN_REJECTS,
+                                 OPT_SHOW_DRIFT,
+                                 0};
    args_t a = {0};
    mn_error_t error = {0};
    mn_run_opts_t opts = {0};
@@ -473,6 +544,10 @@ cmd_run(int argc, char **argv)
    if (!a.mapping) {
       return usage_error(USAGE_RUN, "%s", "no mapping: give --mapping FILE");
    }
+   if (a.count_known_rejects && !a.limit_rejects && !(a.max_reject_ratio > 0)) {
+      return usage_error(USAGE_RUN, "%s",
+                         "--count-known-rejects needs --max-rejects or --max-reject-ratio");
+   }
    opts.source = a.source;
    opts.database = a.db;
    opts.mapping_path = a.mapping;
@@ -484,6 +559,10 @@ cmd_run(int argc, char **argv)
    opts.full = a.full;
    opts.full_every = a.full_every;
    opts.show_drift = a.show_drift;
+   opts.limit_rejects = a.limit_rejects;
+   opts.max_rejects = (uint64_t)a.max_rejects;
+   opts.max_reject_ratio = a.max_reject_ratio;
+   opts.count_known_rejects = a.count_known_rejects;
    opts.stop = &stop_requested;
    if (a.follow) {
       struct sigaction sa;

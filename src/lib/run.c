@@ -414,11 +414,124 @@ typedef struct {
    mn_pg_sink_t *sink;
    rejects_t *rejects;
    mn_stats_t *stats;
-   bool load_rejected; /* PostgreSQL refused a document of the collection being loaded */
-   mn_idset_t *forced; /* the pass's set of documents to convert again (pass_t.forced) */
-   mn_idset_t *reread; /* ... and of documents already passed to read again (pass_t.reread) */
-   GHashTable *window; /* pass_t.window */
+   bool load_rejected;    /* PostgreSQL refused a document of the collection being loaded */
+   mn_idset_t *forced;    /* the pass's set of documents to convert again (pass_t.forced) */
+   mn_idset_t *reread;    /* ... and of documents already passed to read again (pass_t.reread) */
+   GHashTable *window;    /* pass_t.window */
+   mn_doc_state_t *state; /* the recorded documents of the collection being loaded */
+   /* the reject limits (run.h), per pass: the totals when it began, and the rejects since
+    * of documents the records listed as rejected already */
+   uint64_t read_base, rejected_base, known_rejects;
+   const char *collection; /* the collection being loaded, for the limits' message */
+   bool flush_final;       /* the flush in progress rejects what PostgreSQL refuses */
 } run_t;
+
+/* Documents read and rejected so far in the run, all collections together. */
+static void
+run_totals(const run_t *r, uint64_t *read, uint64_t *rejected)
+{
+   *read = 0;
+   *rejected = 0;
+   for (size_t c = 0; c < mn_mapping_n_collections(r->m); c++) {
+      const mn_collection_counts_t *k =
+         mn_stats_collection(r->stats, mn_mapping_collection_name(r->m, c));
+      *read += k->read;
+      *rejected += k->rejected;
+   }
+}
+
+/* Whether the records listed the document as rejected when its collection started. */
+static bool
+known_reject(const run_t *r, const mn_uuid_t *id)
+{
+   const mn_doc_entry_t *entry = r->state ? mn_doc_state_find(r->state, id) : NULL;
+
+   return entry && entry->rejected;
+}
+
+/* known_reject() of a document by its _id (false without one). */
+static bool
+known_reject_doc(const run_t *r, const bson_t *doc)
+{
+   bson_iter_t it;
+   mn_uuid_t id;
+
+   if (!doc || !bson_iter_init_find(&it, doc, "_id")) {
+      return false;
+   }
+   mn_uuid_from_value(&it, &id);
+   return known_reject(r, &id);
+}
+
+/*
+ * The reject limits (run.h): false, with MN_CONVERT_TOO_MANY_REJECTS set, when the
+ * rejects of the pass so far, and `more` the batch about to commit adds, are more than
+ * they allow.
+ */
+static bool
+check_rejects(const run_t *r, uint64_t more, mn_error_t *error)
+{
+   const mn_run_opts_t *o = r->opts;
+   uint64_t read, rejected, counted;
+   char known[160] = "";
+
+   if (!o->limit_rejects && !(o->max_reject_ratio > 0)) {
+      return true;
+   }
+   run_totals(r, &read, &rejected);
+   read -= r->read_base;
+   rejected -= r->rejected_base;
+   counted = rejected + more;
+   if (!o->count_known_rejects) {
+      counted -= r->known_rejects <= counted ? r->known_rejects : counted;
+      if (r->known_rejects) {
+         snprintf(known, sizeof known,
+                  " (not counted: %llu rejected by an earlier run and still rejected)",
+                  (unsigned long long)r->known_rejects);
+      }
+   }
+   if (o->limit_rejects && counted > o->max_rejects) {
+      mn_set_error(error, MN_ERROR_CONVERT, MN_CONVERT_TOO_MANY_REJECTS,
+                   "too many rejected documents: %llu rejected in this run (of %llu read), more "
+                   "than the %llu --max-rejects allows%s; stopped in collection \"%s\" before "
+                   "committing the batch that crossed the limit",
+                   (unsigned long long)counted, (unsigned long long)read,
+                   (unsigned long long)o->max_rejects, known, r->collection ? r->collection : "");
+      return false;
+   }
+   if (o->max_reject_ratio > 0 && read >= MN_RUN_REJECT_RATIO_MIN &&
+       (double)counted > o->max_reject_ratio * (double)read) {
+      mn_set_error(error, MN_ERROR_CONVERT, MN_CONVERT_TOO_MANY_REJECTS,
+                   "too many rejected documents: %llu of the %llu read in this run (%.1f%%), "
+                   "more than the %g%% --max-reject-ratio allows%s; stopped in collection "
+                   "\"%s\" before committing the batch that crossed the limit",
+                   (unsigned long long)counted, (unsigned long long)read,
+                   100.0 * (double)counted / (double)read, 100.0 * o->max_reject_ratio, known,
+                   r->collection ? r->collection : "");
+      return false;
+   }
+   return true;
+}
+
+/* The sink's guard (mn_pg_sink_set_guard): the limits, with the batch's refused documents. */
+static bool
+guard_batch(void *ctx, mn_error_t *error)
+{
+   run_t *r = ctx;
+   uint64_t more = 0;
+
+   if (!r->flush_final) {
+      return true; /* refused documents are tried again, not rejected yet */
+   }
+   for (size_t i = 0; i < mn_pg_sink_n_load_rejects(r->sink); i++) {
+      const mn_uuid_t *id;
+      const char *id_json, *reason;
+      const bson_t *doc;
+      mn_pg_sink_load_reject(r->sink, i, &id, &id_json, &doc, &reason);
+      more += r->opts->count_known_rejects || !known_reject(r, id);
+   }
+   return check_rejects(r, more, error);
+}
 
 static bool check_deletions(const run_t *r, const char *collection, size_t recorded, size_t gone,
                             mn_error_t *error);
@@ -620,7 +733,30 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPt
    bool ok = true;
 
    mn_pg_sink_set_final(r->sink, retry == NULL);
-   if (!rejects_sync(r->rejects, error) || !mn_pg_sink_flush(r->sink, error)) {
+   r->flush_final = retry == NULL;
+   /* the limits, with the batch's conversion rejects (the guard adds PostgreSQL's) */
+   if (!rejects_sync(r->rejects, error) || !check_rejects(r, 0, error)) {
+      return false;
+   }
+   if (!mn_pg_sink_flush(r->sink, error)) {
+      if (error && error->domain == MN_ERROR_CONVERT &&
+          error->code == MN_CONVERT_TOO_MANY_REJECTS && retry == NULL) {
+         /* the guard rolled the batch back: its refused documents are listed anyway */
+         n = mn_pg_sink_n_load_rejects(r->sink);
+         for (size_t i = 0; i < n; i++) {
+            const mn_uuid_t *id;
+            const char *id_json, *reason;
+            const bson_t *doc;
+            char kind[300];
+            mn_pg_sink_load_reject(r->sink, i, &id, &id_json, &doc, &reason);
+            mn_stats_count_reject(r->stats, name, reason_kind_of("", reason, kind, sizeof kind));
+            counts->rejected++;
+            if (!reject_at_load(r->rejects, name, id_json, doc, reason, NULL)) {
+               break;
+            }
+         }
+         mn_pg_sink_clear_load_rejects(r->sink);
+      }
       return false;
    }
    n = mn_pg_sink_n_load_rejects(r->sink);
@@ -641,6 +777,7 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPt
       mn_stats_count_reject(r->stats, name, reason_kind_of("", reason, kind, sizeof kind));
       ok = reject_at_load(r->rejects, name, id_json, doc, reason, error);
       counts->rejected++;
+      r->known_rejects += known_reject(r, id);
       r->load_rejected = true;
    }
    mn_pg_sink_clear_load_rejects(r->sink);
@@ -833,6 +970,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
          char kind[300];
          p->counts->read++;
          p->counts->rejected++;
+         r->known_rejects++;
          mn_converter_mark_rejected(r->conv, p->c, &id);
          mn_stats_count_reject(r->stats, p->name,
                                reason_kind_of(entry->reject_path ? entry->reject_path : "",
@@ -870,6 +1008,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    {
       char kind[300];
       p->counts->rejected++;
+      r->known_rejects += entry && entry->rejected;
       mn_stats_count_reject(r->stats, p->name, reason_kind(p->rows, kind, sizeof kind));
       if (!reject_document(r->rejects, m, p->name, doc, p->rows, error)) {
          return false;
@@ -1154,6 +1293,7 @@ convert_again(pass_t *p, GPtrArray *refused, mn_error_t *error)
       } else {
          char kind[300];
          p->counts->rejected++;
+         r->known_rejects += known_reject_doc(r, doc);
          mn_stats_count_reject(r->stats, p->name, reason_kind(p->rows, kind, sizeof kind));
          if (!reject_document(r->rejects, r->m, p->name, doc, p->rows, error)) {
             return false;
@@ -1470,6 +1610,8 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    if (!p.state) {
       goto cleanup;
    }
+   r->state = p.state;
+   r->collection = p.name;
    {
       char context[2 * MN_DIGEST_SIZE + 1];
       bool changed = true;
@@ -1537,6 +1679,7 @@ cleanup:
    if (p.processed) {
       g_hash_table_destroy(p.processed);
    }
+   r->state = NULL;
    mn_doc_state_destroy(p.state);
    mn_idset__cleanup(&p.seen_ids);
    mn_pg_sink_set_seen(r->sink, NULL, NULL);
@@ -1567,12 +1710,16 @@ one_pass(run_t *r, mn_error_t *error)
    bool ok = false;
 
    r->conv = mn_converter_new(m, r->stats);
+   /* each pass is judged on its own by the reject limits */
+   run_totals(r, &r->read_base, &r->rejected_base);
+   r->known_rejects = 0;
    if (!prepass_ids(r->src, m, r->conv, error)) {
       goto cleanup;
    }
    if (!(r->sink = mn_pg_sink_new(r->conn, m, r->stats, error))) {
       goto cleanup;
    }
+   mn_pg_sink_set_guard(r->sink, guard_batch, r);
    for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
       if (mn_converter_is_referenced(r->conv, c) && !check_referenced_deletions(r, c, error)) {
          goto cleanup;

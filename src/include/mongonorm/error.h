@@ -69,12 +69,14 @@ typedef enum {
 } mn_pg_code_t;
 
 typedef enum {
-   MN_CONVERT_INVALID = 1,     /**< a value does not convert to its column type */
-   MN_CONVERT_MISSING = 2,     /**< a required value is absent */
-   MN_CONVERT_ENUM = 3,        /**< a value outside the declared enumeration */
-   MN_CONVERT_REFERENCE = 4,   /**< a reference to a document that does not exist */
-   MN_CONVERT_DUPLICATE = 5,   /**< a duplicate a unique key forbids */
-   MN_CONVERT_BAD_DOCUMENT = 6 /**< invalid BSON, invalid UTF-8, or no _id */
+   MN_CONVERT_INVALID = 1,         /**< a value does not convert to its column type */
+   MN_CONVERT_MISSING = 2,         /**< a required value is absent */
+   MN_CONVERT_ENUM = 3,            /**< a value outside the declared enumeration */
+   MN_CONVERT_REFERENCE = 4,       /**< a reference to a document that does not exist */
+   MN_CONVERT_DUPLICATE = 5,       /**< a duplicate a unique key forbids */
+   MN_CONVERT_BAD_DOCUMENT = 6,    /**< invalid BSON, invalid UTF-8, or no _id */
+   MN_CONVERT_TOO_MANY_REJECTS = 7 /**< a run rejected more documents than its limits allow
+                                        (mn_run_opts_t.max_rejects, max_reject_ratio) */
 } mn_convert_code_t;
 
 typedef enum { MN_IO_OPEN = 1, MN_IO_READ = 2, MN_IO_WRITE = 3 } mn_io_code_t;

@@ -57,7 +57,38 @@ typedef struct {
    bool show_drift;          /**< the statistics (and the report stored in mongonorm.runs)
                                   list unmapped source paths by name, collapsed and capped
                                   (stats.h); by default only how many */
+   bool limit_rejects;       /**< stop the run when it rejects more than max_rejects
+                                  documents (see "Reject limits" below) */
+   uint64_t max_rejects;     /**< with limit_rejects: the most it may reject (0: none) */
+   double max_reject_ratio;  /**< stop the run when more than this share (0 < r < 1) of the
+                                  documents read so far are rejected, once at least
+                                  MN_RUN_REJECT_RATIO_MIN were read; 0 = no limit */
+   bool count_known_rejects; /**< the limits count every reject, also documents the target
+                                  already records as rejected (default: only new ones) */
 } mn_run_opts_t;
+
+/*
+ * Reject limits (limit_rejects, max_reject_ratio).  They count the documents this run
+ * rejects (conversion, a duplicate _id, an unparseable record or unreadable span, refused
+ * by PostgreSQL at load, also after the end-of-collection retries), over the whole run,
+ * all collections together, against the documents it read (every document and record of
+ * the source, unchanged ones included).  Not counted, unless count_known_rejects: a
+ * document the target's records already list as rejected when its collection starts (an
+ * earlier run rejected it, and it is still rejected, changed or not), so a cutover re-run
+ * stops only for rejects it did not know.  A record with no `_id` of its own in those
+ * records (an unparseable record, an unreadable span, the second document of a duplicate
+ * `_id`) counts in every run.  Under follow, each pass (the first, then each one changes
+ * trigger) is judged on its own.
+ *
+ * The limits are checked before each batch commits, with that batch's rejects (those
+ * PostgreSQL refuses included): the batch that would cross one is rolled back whole, the
+ * reject file keeps every line written so far (synced), and mn_run() fails with
+ * MN_ERROR_CONVERT / MN_CONVERT_TOO_MANY_REJECTS.  Batches committed before stay; a run
+ * without the limit converges.
+ */
+
+/** The reject ratio limit applies once at least this many documents were read. */
+#define MN_RUN_REJECT_RATIO_MIN 100
 
 /** Default of mn_run_opts_t.full_every: one whole read a day. */
 #define MN_RUN_FULL_EVERY_DEFAULT 86400.0
@@ -74,7 +105,8 @@ typedef struct {
  *         is written when a mapped collection that is not `optional` is not in the source;
  *         MN_MONGO_TOO_MANY_DELETES when it lacks more of a collection's loaded documents
  *         than max_delete_percent allows: checked before anything is written for
- *         collections others reference, else before any deletion), MN_ERROR_PG (MN_PG_LOCKED when
+ *         collections others reference, else before any deletion), MN_ERROR_CONVERT
+ *         (MN_CONVERT_TOO_MANY_REJECTS: a reject limit, see above), MN_ERROR_PG (MN_PG_LOCKED when
  *         another run holds the target, MN_PG_SCHEMA when `init` is needed), MN_ERROR_IO
  *         (the reject file).  Batches committed before a failure stay; a re-run converges.
  */
