@@ -730,7 +730,7 @@ print_runs_text(const bson_t *out)
    if (!bson_iter_init_find(&it, out, "runs") || !bson_iter_recurse(&it, &runs)) {
       return;
    }
-   printf("%-6s %-22s %8s %-8s %s\n", "run", "started", "seconds", "outcome", "source");
+   printf("%-6s %-22s %8s %-11s %s\n", "run", "started", "seconds", "outcome", "source");
    while (bson_iter_next(&runs)) {
       bson_t r;
       const uint8_t *data;
@@ -742,11 +742,16 @@ print_runs_text(const bson_t *out)
          continue;
       }
       bson_iter_init(&run, &r);
-      printf("%-6lld %-22.22s %8.1f %-8s %s\n", (long long)doc_int(&r, "id"),
-             bson_iter_init_find(&f, &r, "started_at") ? bson_iter_utf8(&f, NULL) : "",
-             bson_iter_init_find(&f, &r, "seconds") ? bson_iter_as_double(&f) : 0.0,
-             bson_iter_init_find(&f, &r, "outcome") ? bson_iter_utf8(&f, NULL) : "",
-             bson_iter_init_find(&f, &r, "source") ? bson_iter_utf8(&f, NULL) : "");
+      {
+         char seconds[32] = "-"; /* unknown for an interrupted run */
+         if (bson_iter_init_find(&f, &r, "seconds")) {
+            snprintf(seconds, sizeof seconds, "%.1f", bson_iter_as_double(&f));
+         }
+         printf("%-6lld %-22.22s %8s %-11s %s\n", (long long)doc_int(&r, "id"),
+                bson_iter_init_find(&f, &r, "started_at") ? bson_iter_utf8(&f, NULL) : "", seconds,
+                bson_iter_init_find(&f, &r, "outcome") ? bson_iter_utf8(&f, NULL) : "",
+                bson_iter_init_find(&f, &r, "source") ? bson_iter_utf8(&f, NULL) : "");
+      }
       if (bson_iter_init_find(&report, &r, "report") && bson_iter_recurse(&report, &coll) &&
           bson_iter_find(&coll, "collections")) {
          bson_iter_t cs;

@@ -148,7 +148,7 @@ mn_pg_unlock(PGconn *conn)
     * started right after this one must find the target free. */
    if (conn && PQstatus(conn) == CONNECTION_OK) {
       PQclear(PQexec(conn, "ROLLBACK"));
-      PQclear(PQexec(conn, "SELECT pg_advisory_unlock(7236481590123)"));
+      PQclear(PQexec(conn, "SELECT pg_advisory_unlock(" MN_PG_RUN_LOCK_KEY ")"));
    }
 }
 
@@ -157,7 +157,7 @@ mn_pg_lock(PGconn *conn, mn_error_t *error)
 {
    /* hashtext('mongonorm') is stable across servers of one major version family;
     * a fixed number is simpler and cannot change. */
-   PGresult *res = PQexec(conn, "SELECT pg_try_advisory_lock(7236481590123)");
+   PGresult *res = PQexec(conn, "SELECT pg_try_advisory_lock(" MN_PG_RUN_LOCK_KEY ")");
    bool ok = false;
 
    if (PQresultStatus(res) != PGRES_TUPLES_OK) {

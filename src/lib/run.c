@@ -663,9 +663,13 @@ record_run_start(PGconn *conn, const char *source, const char *mapping, char *ru
                  mn_error_t *error)
 {
    const char *params[2] = {source, mapping};
+   /* The run lock is held: a run still recorded as running is no longer (killed, or its
+    * session cut off by a server restart); it is marked interrupted. */
    PGresult *res = PQexecParams(conn,
-                                "INSERT INTO mongonorm.runs (source, mapping) VALUES ($1, $2) "
-                                "RETURNING id",
+                                "WITH stale AS (UPDATE mongonorm.runs SET outcome = 'interrupted' "
+                                "WHERE outcome = 'running') "
+                                "INSERT INTO mongonorm.runs (source, mapping, backend_pid) "
+                                "VALUES ($1, $2, pg_backend_pid()) RETURNING id",
                                 2, NULL, params, NULL, NULL, 0);
    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
 

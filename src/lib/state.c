@@ -41,6 +41,7 @@ static const char STATE_SQL[] =
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context integer NOT NULL "
    "  DEFAULT 0;"
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS full_read_at timestamptz;"
+   "ALTER TABLE mongonorm.runs ADD COLUMN IF NOT EXISTS backend_pid integer;"
    "CREATE TABLE IF NOT EXISTS mongonorm.streams ("
    "  source text PRIMARY KEY,"
    "  resume_token text NOT NULL,"

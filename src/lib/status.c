@@ -27,12 +27,25 @@ mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *error)
       return false;
    }
    snprintf(lim, sizeof lim, "%d", limit);
-   res = PQexecParams(conn,
-                      "SELECT id, started_at, finished_at, "
-                      "extract(epoch FROM coalesce(finished_at, now()) - started_at), "
-                      "source, mapping, outcome, report::text "
-                      "FROM mongonorm.runs ORDER BY id DESC LIMIT $1",
-                      1, NULL, params, NULL, NULL, 0);
+   /* A run recorded as running is alive while its session holds the run lock (a run
+    * recorded before backend_pid existed: while any session holds it); otherwise it was
+    * killed or cut off by a server restart: interrupted, and how long it ran is unknown. */
+   res = PQexecParams(
+      conn,
+      "SELECT r.id, r.started_at, r.finished_at, "
+      "CASE WHEN r.finished_at IS NOT NULL OR live.held "
+      "  THEN extract(epoch FROM coalesce(r.finished_at, now()) - r.started_at) END, "
+      "r.source, r.mapping, "
+      "CASE WHEN r.outcome = 'running' AND NOT live.held THEN 'interrupted' "
+      "  ELSE r.outcome END, "
+      "r.report::text "
+      "FROM mongonorm.runs r CROSS JOIN LATERAL (SELECT r.outcome = 'running' AND EXISTS ("
+      "  SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+      "  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+      "  AND (l.classid::bigint << 32 | l.objid::bigint) = " MN_PG_RUN_LOCK_KEY
+      "  AND l.objsubid = 1 AND (r.backend_pid IS NULL OR l.pid = r.backend_pid)) AS held) live "
+      "ORDER BY r.id DESC LIMIT $1",
+      1, NULL, params, NULL, NULL, 0);
    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
       mn_pg__set_error(error, MN_PG_SCHEMA, conn, res, "could not read the recorded runs");
       goto cleanup;
@@ -48,7 +61,9 @@ mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *error)
       if (!PQgetisnull(res, r, 2)) {
          BSON_APPEND_UTF8(&run, "finished_at", PQgetvalue(res, r, 2));
       }
-      BSON_APPEND_DOUBLE(&run, "seconds", g_ascii_strtod(PQgetvalue(res, r, 3), NULL));
+      if (!PQgetisnull(res, r, 3)) {
+         BSON_APPEND_DOUBLE(&run, "seconds", g_ascii_strtod(PQgetvalue(res, r, 3), NULL));
+      }
       BSON_APPEND_UTF8(&run, "source", PQgetvalue(res, r, 4));
       BSON_APPEND_UTF8(&run, "mapping", PQgetvalue(res, r, 5));
       BSON_APPEND_UTF8(&run, "outcome", PQgetvalue(res, r, 6));

@@ -39,9 +39,13 @@ PGconn *mn_pg_connect(const char *conninfo, mn_error_t *error);
 /** Run SQL with no result rows. @return false with MN_ERROR_PG/MN_PG_QUERY set. */
 bool mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error);
 
+/** The key of the run lock (a bigint advisory lock; in pg_locks: classid = key >> 32,
+ *  objid = key & 0xffffffff, objsubid = 1). */
+#define MN_PG_RUN_LOCK_KEY "7236481590123"
+
 /**
- * Take the run lock: a session-level advisory lock (pg_try_advisory_lock) on a key
- * derived from "mongonorm".  @return false with MN_ERROR_PG/MN_PG_LOCKED when another
+ * Take the run lock: a session-level advisory lock (pg_try_advisory_lock) on
+ * MN_PG_RUN_LOCK_KEY.  @return false with MN_ERROR_PG/MN_PG_LOCKED when another
  * session holds it, or MN_PG_QUERY on failure.  Released when the connection closes.
  */
 bool mn_pg_lock(PGconn *conn, mn_error_t *error);

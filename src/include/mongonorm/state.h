@@ -2,7 +2,11 @@
  * mongonorm/state.h - the converter's own bookkeeping in the target database.
  *
  * Schema "mongonorm" (never one of the mapped tables):
- *   runs           one row per run: times, source, mapping, outcome, statistics JSON
+ *   runs           one row per run: times, source, mapping, outcome ('running', then
+ *                  'success' or 'failed'; 'interrupted' when a later run found it still
+ *                  'running': killed, or cut off from the server), statistics JSON, and
+ *                  the server process of its session (backend_pid, which holds the run
+ *                  lock while it runs)
  *   collections    per source collection: the mapping fingerprint its rows were made
  *                  with and the watermark reached (for incremental runs)
  *   documents      per document of the source seen by the last run: its row id, the

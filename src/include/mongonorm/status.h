@@ -17,7 +17,11 @@ extern "C" {
  * @param limit    how many runs at most (> 0)
  * @param out      an initialised bson_t that receives {"runs": [{id, started_at,
  *                 finished_at, seconds, source, mapping, outcome, report}, ...]}
- *                 (report is the run's statistics document, or absent while it runs)
+ *                 (report is the run's statistics document, or absent while it runs).
+ *                 outcome is "running" only while the run's session still holds the run
+ *                 lock; a run recorded as running whose session is gone (killed, or cut
+ *                 off by a server restart) is "interrupted", with neither finished_at nor
+ *                 seconds (unknown)
  * @return false with MN_ERROR_PG set (MN_PG_SCHEMA when mongonorm's schema is missing).
  */
 bool mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *error);
