@@ -525,6 +525,7 @@ cmd_run(int argc, char **argv)
    mn_run_opts_t opts = {0};
    mn_stats_t *stats;
    int report_fd = -1;
+   char *report_tmp = NULL;
    bool ok;
    int rc = parse_args(argc, argv, USAGE_RUN, allowed, &a);
 
@@ -576,9 +577,11 @@ cmd_run(int argc, char **argv)
    }
    if (a.report) {
       /* fail before the work, not after it, when the report cannot be written; a new
-       * private file (files.h): the report names collections and reasons */
+       * private file (files.h): the report names collections and reasons.  Under a fresh
+       * name until the run is over: a run refused by the lock never touches the report
+       * of the run that holds it */
       mn_error_t ferr = {0};
-      report_fd = mn_private_file_create(a.report, "report", &ferr);
+      report_fd = mn_private_file_begin(a.report, "report", &report_tmp, &ferr);
       if (report_fd < 0) {
          fprintf(stderr, "mongonorm: error: could not write report \"%s\": %s\n", a.report,
                  strerror(errno));
@@ -595,18 +598,37 @@ cmd_run(int argc, char **argv)
       fputs(text, stdout);
       bson_free(text);
    }
-   if (a.report) {
+   if (a.report && !ok && error.domain == MN_ERROR_PG && error.code == MN_PG_LOCKED) {
+      close(report_fd); /* another run holds the target: its report stays as it is */
+      unlink(report_tmp);
+   } else if (a.report) {
       char *json = mn_stats_to_json(stats);
       FILE *f = fdopen(report_fd, "w");
-      if (!f || fputs(json, f) < 0 || fputc('\n', f) == EOF || fclose(f) != 0) {
-         fprintf(stderr, "mongonorm: error: could not write report \"%s\": %s\n", a.report,
-                 strerror(errno));
-         bson_free(json);
+      mn_error_t ferr = {0};
+      bool written = f && fputs(json, f) >= 0 && fputc('\n', f) != EOF;
+      int saved = errno;
+
+      if (!f) {
+         close(report_fd);
+      } else if (fclose(f) != 0 && written) {
+         written = false;
+         saved = errno;
+      }
+      bson_free(json);
+      if (!written || !mn_private_file_commit(report_tmp, a.report, "report", &ferr)) {
+         if (!written) {
+            unlink(report_tmp);
+            fprintf(stderr, "mongonorm: error: could not write report \"%s\": %s\n", a.report,
+                    strerror(saved));
+         } else {
+            fprintf(stderr, "mongonorm: error: %s\n", ferr.message);
+         }
+         free(report_tmp);
          mn_stats_destroy(stats);
          return EXIT_IO;
       }
-      bson_free(json);
    }
+   free(report_tmp);
    if (!ok) {
       print_error(&error);
       mn_stats_destroy(stats);

@@ -4,7 +4,8 @@
 # PostgreSQL refuses, documents rejected before not counted unless asked), each with its
 # exact message and exit 10; a batch refused by a deferrable constraint is split in one
 # transaction; runs killed with SIGKILL or cut off by a PostgreSQL restart show as
-# `interrupted`.  Generic data (tests/cutover), not MediChat.
+# `interrupted`; a run refused by the lock touches neither the running run's report nor
+# its reject file.  Generic data (tests/cutover), not MediChat.
 source "$(dirname "$0")/lib.sh"
 if [ -z "${MN_TEST_PG_DSN:-}" ]; then
   [ "${CI:-}" = true ] && { echo "not ok - MN_TEST_PG_DSN not set under CI"; exit 1; }
@@ -348,6 +349,69 @@ elif [ "${CI:-}" = true ]; then
   fail "the PostgreSQL restart case needs a server scripts/pg.sh made (MN_TEST_PG_DSN host=$pghost)"
 else
   echo "skip - the PostgreSQL restart case: the server at MN_TEST_PG_DSN is not one scripts/pg.sh made"
+fi
+
+# ---- 9. a run refused by the lock touches neither the report nor the reject file ----
+rsum() { echo "$(stat -c '%i %s' "$1") $(md5sum < "$1" | cut -c1-32)"; }
+db=$(newdb mn_guard_lock)
+printf '{"an earlier run": true}\n' > "$work/lock-report.json"
+printf '{"an earlier run": "reject"}\n' > "$work/lock.jsonl"
+chmod 600 "$work/lock-report.json" "$work/lock.jsonl"
+# (a) a session holds the lock
+holder_app=mn_guard_lock_holder
+PGAPPNAME=$holder_app psql "$db" -qXAt -c "SELECT pg_advisory_lock(7236481590123)" \
+  -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 1 100); do
+  [ "$(q "$db" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" -gt 0 ] && break
+  sleep 0.1
+done
+before="$(rsum "$work/lock-report.json") $(rsum "$work/lock.jsonl")"
+run "$db" "$work/conv" "$work/lock.jsonl" --report "$work/lock-report.json"
+after="$(rsum "$work/lock-report.json") $(rsum "$work/lock.jsonl")"
+[ "$rc" = 7 ] && [ "$(first_err)" = "mongonorm: error: another mongonorm run is using this target database" ] &&
+  [ "$before" = "$after" ] && [ -z "$(ls "$work" | grep partial || true)" ] &&
+  pass "refused by a session holding the lock (exit 7): report and reject file untouched, nothing left behind" ||
+  fail "locked: exit $rc $(first_err); before [$before] after [$after]; $(ls "$work" | grep partial || true)"
+q "$MN_TEST_PG_DSN" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$holder_app'" >/dev/null
+wait "$holder" 2>/dev/null || true
+wait_unlocked || true
+# (b) two runs on the same paths: the second is refused while the first works
+"$MN_BIN" run --quiet --pg "$db" --source "$work/big" --mapping "$map" --rejects "$work/lock.jsonl" \
+  --report "$work/lock-report.json" --batch-size 100 >/dev/null 2>"$work/first.err" &
+pid=$!
+if wait_running "$db"; then
+  sleep 0.3
+  # the first run's reject file (its inode, and how much it holds so far)
+  ino=$(stat -c %i "$work/lock.jsonl")
+  size=$(stat -c %s "$work/lock.jsonl")
+  run "$db" "$work/big" "$work/lock.jsonl" --report "$work/lock-report.json"
+  running=$(q "$db" "SELECT count(*) FROM mongonorm.runs WHERE outcome = 'running'")
+  report_now=$(cat "$work/lock-report.json")
+  ino2=$(stat -c %i "$work/lock.jsonl")
+  size2=$(stat -c %s "$work/lock.jsonl")
+  set +e
+  wait "$pid"
+  frc=$?
+  set -e
+  [ "$rc" = 7 ] && [ "$running" = 1 ] && [ "$report_now" = '{"an earlier run": true}' ] &&
+    [ "$ino" = "$ino2" ] && [ "$size2" -ge "$size" ] &&
+    pass "a second run on the same paths while the first works: exit 7; the report path still holds the earlier report, the first run's reject file is neither replaced nor truncated" ||
+    fail "concurrent: exit $rc, running $running, report [$report_now], rejects inode $ino/$ino2 size $size/$size2"
+  verdict=$(/usr/bin/python3 - "$work/lock-report.json" "$work/lock.jsonl" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["collections"]["people"]
+lines = [json.loads(l) for l in open(sys.argv[2])]
+print(r["read"], r["rejected"], len(lines))
+PY
+)
+  [ "$frc" = 1 ] && [ "$verdict" = "20000 20 20" ] &&
+    [ -z "$(ls "$work" | grep partial || true)" ] &&
+    pass "the first run then puts its whole report and reject file in place" ||
+    fail "first run: exit $frc $(head -1 "$work/first.err"), report/rejects $verdict"
+else
+  fail "the first run was never recorded as running"
+  kill -9 "$pid" 2>/dev/null || true
 fi
 
 finish

@@ -27,6 +27,27 @@ extern "C" {
  */
 int mn_private_file_create(const char *path, const char *what, mn_error_t *error);
 
+/**
+ * The first half of mn_private_file_create(): the new private file under a fresh name
+ * beside `path` ("<path>.partial-XXXXXX", mkostemp: O_CREAT|O_EXCL, mode 0600), not yet at
+ * `path`.  For a file that must appear only once complete, or only if its writer gets to
+ * do its work (a run's report: a run refused by the run lock leaves the running run's
+ * report alone); mn_private_file_commit() puts it in place, unlink(2) drops it.
+ * @param tmp_path receives the fresh name (free with free()), NULL on failure
+ * @return a file descriptor (close it with close(2)), or -1 with error set (MN_ERROR_IO,
+ *         MN_IO_OPEN, `could not create <what> "<path>": <reason>`)
+ */
+int mn_private_file_begin(const char *path, const char *what, char **tmp_path, mn_error_t *error);
+
+/**
+ * Rename the file mn_private_file_begin() created over `path` (replacing a link, never
+ * writing through it).
+ * @return false with error set (MN_ERROR_IO, MN_IO_OPEN, `could not create <what>
+ *         "<path>": <reason>`); the file at tmp_path is removed then
+ */
+bool mn_private_file_commit(const char *tmp_path, const char *path, const char *what,
+                            mn_error_t *error);
+
 #ifdef __cplusplus
 }
 #endif
