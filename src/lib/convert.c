@@ -1899,21 +1899,80 @@ count_drift(walk_t *w)
    g_string_free(d.shown, TRUE);
 }
 
-/* rs->doc_id_json: the _id as canonical Extended JSON (the X of { "v" : X }), if it has one */
+static bool depth_within(const bson_t *doc, int max);
+
+/* The X of { "v" : X }: canonical Extended JSON of one value, or NULL. */
+static char *
+value_json(const bson_t *wrapper)
+{
+   size_t len = 0;
+   char *json = bson_as_canonical_extended_json(wrapper, &len);
+   char *out = NULL;
+
+   if (json && len > 10) {
+      out = bson_strndup(json + 8, len - 10);
+   }
+   bson_free(json);
+   return out;
+}
+
+char *
+mn_convert_id_json(const bson_iter_t *id, bool *exact)
+{
+   bson_t wrapper = BSON_INITIALIZER;
+   char *out = NULL;
+
+   if (exact) {
+      *exact = false;
+   }
+   if (BSON_ITER_HOLDS_UTF8(id)) {
+      uint32_t len = 0;
+      const char *s = bson_iter_utf8(id, &len);
+      if (!bson_utf8_validate(s, len, true)) {
+         /* each invalid byte as \xHH, the rest as it is */
+         GString *esc = g_string_new(NULL);
+         const char *p = s, *end = s + len;
+         while (p < end) {
+            const char *next = NULL;
+            if (g_utf8_validate(p, end - p, &next)) {
+               g_string_append_len(esc, p, end - p);
+               break;
+            }
+            g_string_append_len(esc, p, next - p);
+            if (*next) {
+               g_string_append_printf(esc, "\\x%02x", (unsigned char)*next);
+               p = next + 1;
+            } else {
+               g_string_append_c(esc, '\0'); /* an embedded NUL is valid: JSON writes \u0000 */
+               p = next + 1;
+            }
+         }
+         bson_append_utf8(&wrapper, "v", 1, esc->str, (int)esc->len);
+         g_string_free(esc, TRUE);
+         out = value_json(&wrapper);
+         bson_destroy(&wrapper);
+         return out;
+      }
+   }
+   bson_append_iter(&wrapper, "v", 1, id);
+   if ((!BSON_ITER_HOLDS_DOCUMENT(id) && !BSON_ITER_HOLDS_ARRAY(id)) ||
+       (depth_within(&wrapper, MN_MAX_DEPTH) &&
+        bson_validate(&wrapper, BSON_VALIDATE_NONE, NULL))) {
+      out = value_json(&wrapper);
+   }
+   bson_destroy(&wrapper);
+   if (exact) {
+      *exact = out != NULL;
+   }
+   return out;
+}
+
+/* rs->doc_id_json: how reasons name the document (mn_convert_id_json), if it can be named */
 static void
 set_doc_id_json(mn_rowset_t *rs, const bson_iter_t *idit)
 {
-   bson_t wrapper = BSON_INITIALIZER;
-   char *json;
-
-   bson_append_iter(&wrapper, "v", 1, idit);
-   json = bson_as_canonical_extended_json(&wrapper, NULL);
-   if (json && strlen(json) > 10) {
-      size_t len = strlen(json);
-      rs->doc_id_json = bson_strndup(json + 8, len - 10);
-   }
-   bson_free(json);
-   bson_destroy(&wrapper);
+   bson_free(rs->doc_id_json);
+   rs->doc_id_json = mn_convert_id_json(idit, NULL);
 }
 
 /*
@@ -1965,6 +2024,16 @@ mn_convert_depth_ok(const bson_t *doc)
    return depth_within(doc, MN_MAX_DEPTH);
 }
 
+/* A document rejected before its conversion: references to it must know, as to any
+ * other rejected document. */
+static void
+mark_rejected_early(mn_converter_t *conv, coll_state_t *cs, const mn_rowset_t *rs, bool has_id)
+{
+   if (has_id && cs->referenced && !conv->claiming) {
+      uuid_set_add(cs->rejected, &rs->doc_id);
+   }
+}
+
 bool
 mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, mn_rowset_t *rs)
 {
@@ -1974,6 +2043,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    bson_error_t verr;
    size_t offset = 0;
    coll_state_t *cs = &conv->colls[collection];
+   bool has_id = false;
 
    rowset_clear(rs);
    memset(&w, 0, sizeof w);
@@ -1983,20 +2053,25 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    w.doc = doc;
    w.rs = rs;
 
-   /* a scalar _id names the document even in the messages of a document that does not
-    * validate (bson_iter bounds-checks what it reads) */
-   if (bson_iter_init_find(&idit, doc, "_id") && !BSON_ITER_HOLDS_DOCUMENT(&idit) &&
-       !BSON_ITER_HOLDS_ARRAY(&idit)) {
+   /* The _id names the document, and gives its row id, even when the rest of it does not
+    * validate: bson_iter bounds-checks the element, and mn_convert_id_json() checks a
+    * sub-document _id before it renders it.  So a document rejected here is recorded
+    * under its own id (two of them never share one). */
+   if (bson_iter_init_find(&idit, doc, "_id")) {
       set_doc_id_json(rs, &idit);
+      mn_uuid_from_value(&idit, &rs->doc_id);
+      has_id = true;
    }
    if (!depth_within(doc, MN_MAX_DEPTH)) {
       reject(&w, "", "document nested deeper than %d levels (MongoDB stores at most 100)",
              MN_MAX_DEPTH);
+      mark_rejected_early(conv, cs, rs, has_id);
       return false;
    }
    if (!bson_validate_with_error(doc, BSON_VALIDATE_NONE, &verr)) {
       (void)offset;
       reject(&w, "", "invalid BSON: %s", verr.message);
+      mark_rejected_early(conv, cs, rs, has_id);
       return false;
    }
    if (!bson_iter_init_find(&idit, doc, "_id")) {

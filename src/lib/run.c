@@ -9,6 +9,7 @@
 #include <mongonorm/source.h>
 #include <mongonorm/state.h>
 
+#include "ejson_check.h"
 #include "pg_private.h"
 #include "uuidset.h"
 
@@ -160,6 +161,154 @@ append_document(bson_t *line, const bson_t *doc)
    }
 }
 
+/*
+ * The `_id` of a reject line: the document's own value whenever its `_id` element can be
+ * read and written as Extended JSON (mn_convert_id_json: also for a document rejected
+ * before it is converted); a string `_id` that is not valid UTF-8 as "_id": null and its
+ * exact bytes in "_id_bytes"; null when there is no `_id` to read.
+ */
+static void
+append_id(bson_t *line, const bson_t *doc)
+{
+   bson_iter_t it;
+   bool exact = false;
+   char *json = NULL;
+
+   if (doc && bson_iter_init_find(&it, doc, "_id")) {
+      json = mn_convert_id_json(&it, &exact);
+   }
+   if (json && exact) {
+      bson_append_iter(line, "_id", 3, &it);
+   } else {
+      BSON_APPEND_NULL(line, "_id");
+      if (json && BSON_ITER_HOLDS_UTF8(&it)) {
+         uint32_t len = 0;
+         const char *s = bson_iter_utf8(&it, &len);
+         BSON_APPEND_BINARY(line, "_id_bytes", BSON_SUBTYPE_BINARY, (const uint8_t *)s, len);
+      }
+   }
+   bson_free(json);
+}
+
+static bool
+is_json_space(char c)
+{
+   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * The `_id` a JSON record that does not parse still shows: its first member, when it is
+ * "_id" (mongoexport writes it first) and its value is complete and valid Extended JSON
+ * on its own (ejson_check.c, as the reader checks records).  *wrapper receives
+ * {"_id": value} (destroy it when true is returned).
+ */
+static bool
+json_record_id(const char *raw, bson_t *wrapper)
+{
+   const char *p = raw;
+   const char *v;
+   int depth = 0;
+   bool in_string = false, complete = false;
+   char *text, *why = NULL;
+   bool ok;
+
+   while (is_json_space(*p)) {
+      p++;
+   }
+   if (*p++ != '{') {
+      return false;
+   }
+   while (is_json_space(*p)) {
+      p++;
+   }
+   if (strncmp(p, "\"_id\"", 5) != 0) {
+      return false;
+   }
+   p += 5;
+   while (is_json_space(*p)) {
+      p++;
+   }
+   if (*p++ != ':') {
+      return false;
+   }
+   while (is_json_space(*p)) {
+      p++;
+   }
+   /* the value's extent: a string, an object or array (brackets matched outside strings),
+    * or a scalar up to the next delimiter; never cut short by the end of the text */
+   for (v = p; *p && !complete; p++) {
+      if (in_string) {
+         if (*p == '\\' && p[1]) {
+            p++;
+         } else if (*p == '"') {
+            in_string = false;
+            complete = depth == 0;
+         }
+      } else if (*p == '"') {
+         in_string = true;
+      } else if (*p == '{' || *p == '[') {
+         depth++;
+      } else if (*p == '}' || *p == ']' || *p == ',' || is_json_space(*p)) {
+         if (depth == 0) {
+            break; /* the end of a scalar */
+         }
+         if (*p == '}' || *p == ']') {
+            complete = --depth == 0;
+         }
+      }
+   }
+   if (!complete && (!*p || p == v || depth > 0)) {
+      return false;
+   }
+   text = bson_strdup_printf("{\"_id\": %.*s}", (int)(p - v), v);
+   ok = mn_ejson__check(text, strlen(text), &why) &&
+        bson_init_from_json(wrapper, text, (ssize_t)strlen(text), NULL);
+   bson_free(why);
+   bson_free(text);
+   return ok;
+}
+
+/*
+ * The `_id` an unreadable span of a .bson file still shows: the first element of the
+ * document it starts with (raw: hex of its first bytes), when it is "_id" and whole within
+ * them.  *wrapper receives {"_id": value} (destroy it when true is returned).
+ */
+static bool
+span_record_id(const char *hex, bson_t *wrapper)
+{
+   size_t n = strlen(hex) / 2;
+   uint8_t *buf;
+   bson_t doc;
+   bson_iter_t it;
+   bool ok = false;
+
+   if (n < 5 + 4) {
+      return false;
+   }
+   /* the span's bytes after its (damaged) length, framed as a document of their own */
+   buf = bson_malloc(n + 1);
+   for (size_t i = 4; i < n; i++) {
+      unsigned hi = (unsigned)g_ascii_xdigit_value(hex[2 * i]);
+      unsigned lo = (unsigned)g_ascii_xdigit_value(hex[2 * i + 1]);
+      buf[i] = (uint8_t)(hi << 4 | lo);
+   }
+   buf[n] = 0;
+   {
+      uint32_t len = (uint32_t)n + 1;
+      memcpy(buf, &len, 4); /* little-endian, as BSON */
+   }
+   if (bson_init_static(&doc, buf, n + 1) && bson_iter_init(&it, &doc) && bson_iter_next(&it) &&
+       strcmp(bson_iter_key(&it), "_id") == 0) {
+      bson_init(wrapper);
+      ok = bson_append_iter(wrapper, "_id", 3, &it);
+      if (!ok) {
+         bson_destroy(wrapper);
+      }
+   }
+   bson_free(buf);
+   return ok;
+}
+
 /* A row value for a reject line: text, or its exact bytes as binary when not UTF-8. */
 static void
 append_value(bson_t *b, const char *key, const char *v)
@@ -178,7 +327,6 @@ reject_document(rejects_t *r, const mn_mapping_t *m, const char *collection, con
 {
    bson_t line = BSON_INITIALIZER;
    bson_t reasons, arr;
-   bson_iter_t id;
    const char *path = "";
    const char *message = "rejected";
    bool ok;
@@ -187,12 +335,7 @@ reject_document(rejects_t *r, const mn_mapping_t *m, const char *collection, con
       mn_rowset_reject(rows, 0, &path, &message);
    }
    BSON_APPEND_UTF8(&line, "collection", collection);
-   if (mn_convert_depth_ok(doc) && bson_validate(doc, BSON_VALIDATE_NONE, NULL) &&
-       bson_iter_init_find(&id, doc, "_id")) {
-      bson_append_iter(&line, "_id", 3, &id);
-   } else {
-      BSON_APPEND_NULL(&line, "_id");
-   }
+   append_id(&line, doc);
    append_text(&line, "path", path);
    append_text(&line, "reason", message);
    BSON_APPEND_ARRAY_BEGIN(&line, "reasons", &reasons);
@@ -242,10 +385,17 @@ static bool
 reject_bad(rejects_t *r, const char *collection, const mn_cursor_bad_t *bad, mn_error_t *error)
 {
    bson_t line = BSON_INITIALIZER;
+   bson_t id;
    bool ok;
 
    BSON_APPEND_UTF8(&line, "collection", collection);
-   BSON_APPEND_NULL(&line, "_id");
+   /* the _id its beginning still shows, if it reads */
+   if (bad->raw && (bad->skipped ? span_record_id(bad->raw, &id) : json_record_id(bad->raw, &id))) {
+      append_id(&line, &id);
+      bson_destroy(&id);
+   } else {
+      BSON_APPEND_NULL(&line, "_id");
+   }
    BSON_APPEND_UTF8(&line, "path", "");
    BSON_APPEND_UTF8(&line, "reason", bad->reason ? bad->reason : "record does not parse");
    BSON_APPEND_UTF8(&line, "location", bad->location ? bad->location : "");
@@ -353,12 +503,8 @@ reason_kind(const mn_rowset_t *rows, char *buf, size_t size)
 static void
 reject_line_begin(bson_t *line, const char *collection, const bson_t *doc)
 {
-   bson_iter_t id;
-
    BSON_APPEND_UTF8(line, "collection", collection);
-   if (bson_iter_init_find(&id, doc, "_id")) {
-      bson_append_iter(line, "_id", 3, &id);
-   }
+   append_id(line, doc);
 }
 
 /*
@@ -701,16 +847,11 @@ reject_at_load(rejects_t *r, const char *collection, const char *id_json, const 
                const char *reason, mn_error_t *error)
 {
    bson_t line = BSON_INITIALIZER;
-   bson_iter_t it;
    bool ok;
 
    (void)id_json;
    BSON_APPEND_UTF8(&line, "collection", collection);
-   if (doc && bson_iter_init_find(&it, doc, "_id")) {
-      bson_append_iter(&line, "_id", 3, &it);
-   } else {
-      BSON_APPEND_NULL(&line, "_id");
-   }
+   append_id(&line, doc);
    BSON_APPEND_UTF8(&line, "path", "");
    BSON_APPEND_UTF8(&line, "reason", reason);
    BSON_APPEND_UTF8(&line, "stage", "load");

@@ -83,14 +83,18 @@ if len(spans) != 1:
     sys.exit(f"{len(spans)} reject lines for offset {offset}")
 r = spans[0]
 want_kept = f"{rejects}.skipped/users-{offset}.bin"
-if (r["file"], num(r["length"]), r["kept"], r["_id"]) != (file, length, want_kept, None):
-    sys.exit(f"reject line {r['file']} {r['length']} {r['kept']}")
+data = (gzip.open if srcfile.endswith(".gz") else open)(srcfile, "rb").read()
+# the span names the _id its first bytes still show: the ObjectId _id that is the first
+# element of the damaged document, when it is whole within them
+head = data[offset:offset + min(length, 256)]
+want_id = {"$oid": head[9:21].hex()} if len(head) >= 21 and head[4] == 7 and head[5:9] == b"_id\0" else None
+if (r["file"], num(r["length"]), r["kept"], r["_id"]) != (file, length, want_kept, want_id):
+    sys.exit(f"reject line {r['file']} {r['length']} {r['kept']} {r['_id']} (wanted {want_id})")
 if r["location"] != f"{file} offset {offset}":
     sys.exit(f"location {r['location']}")
 st = os.lstat(want_kept)
 if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o600:
     sys.exit(f"side file mode {oct(st.st_mode)}")
-data = (gzip.open if srcfile.endswith(".gz") else open)(srcfile, "rb").read()
 if open(want_kept, "rb").read() != data[offset:offset + length]:
     sys.exit("side file differs from the span's bytes")
 print("ok")

@@ -120,6 +120,22 @@ void mn_converter_forget_loaded(mn_converter_t *conv, size_t collection, const m
  */
 bool mn_convert_depth_ok(const bson_t *doc);
 
+/**
+ * How reasons and reject lines name a document: the canonical Extended JSON of its `_id`
+ * value (`{ "$oid" : "..." }`, `"text"`, `{ "$numberDecimal" : "1.5" }`, `{ "a" : 1 }`),
+ * read from the `_id` element alone, so also for a document rejected before it is
+ * converted (nested too deep, invalid BSON elsewhere, a duplicate `_id`).  A sub-document
+ * or array `_id` is named when it is itself valid BSON nested at most as deep as
+ * mn_convert_depth_ok() allows; a string `_id` that is not valid UTF-8 is named by the
+ * string with each invalid byte replaced by the four characters \xHH, quoted as JSON (so
+ * that backslash shows doubled: "id\\xff"), and *exact is set false.
+ * @param id    an iterator on the `_id` element (bounds-checked by bson_iter)
+ * @param exact when not NULL, set true when the text is the value's own Extended JSON
+ * @return a bson_malloc'ed string, or NULL when the value cannot be named (a sub-document
+ *         `_id` too deep or not valid BSON, or holding text that is not valid UTF-8)
+ */
+char *mn_convert_id_json(const bson_iter_t *id, bool *exact);
+
 /** Record a document as rejected without converting it (unchanged since it was rejected). */
 void mn_converter_mark_rejected(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
