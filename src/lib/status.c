@@ -43,7 +43,10 @@ mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *error)
       "  SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
       "  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
       "  AND (l.classid::bigint << 32 | l.objid::bigint) = " MN_PG_RUN_LOCK_KEY
-      "  AND l.objsubid = 1 AND (r.backend_pid IS NULL OR l.pid = r.backend_pid)) AS held) live "
+      "  AND l.objsubid = 1 AND (p.pid IS NULL OR l.pid = p.pid)) AS held "
+      /* read through to_jsonb: status, which writes nothing, also works on a schema a
+       * run of this version has not extended yet */
+      "  FROM (SELECT (to_jsonb(r) ->> 'backend_pid')::integer AS pid) p) live "
       "ORDER BY r.id DESC LIMIT $1",
       1, NULL, params, NULL, NULL, 0);
    if (PQresultStatus(res) != PGRES_TUPLES_OK) {

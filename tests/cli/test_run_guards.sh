@@ -300,6 +300,21 @@ if wait_running "$db"; then
   "$MN_BIN" status --pg "$db" --runs 1 | grep -Eq '^[0-9]+ +.{22} +- interrupted +JSON folder ' &&
     pass "killed: the text of status says interrupted, duration -" ||
     fail "killed: status text $("$MN_BIN" status --pg "$db" --runs 1 | head -2)"
+  # another session holding the run lock (an `init`, say) does not bring it back to life
+  PGAPPNAME=mn_guard_other psql "$db" -qXAt -c "SELECT pg_advisory_lock(7236481590123)" \
+    -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+  other=$!
+  for _ in $(seq 1 100); do
+    [ "$(q "$db" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" -gt 0 ] && break
+    sleep 0.1
+  done
+  st=$(newest "$db")
+  [ "$st" = "interrupted False False" ] &&
+    pass "killed: still interrupted while another session holds the run lock" ||
+    fail "killed, lock held by another session: status $st"
+  q "$MN_TEST_PG_DSN" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mn_guard_other'" >/dev/null
+  wait "$other" 2>/dev/null || true
+  wait_unlocked || true
   run "$db" "$work/big" "$work/kill.jsonl"
   tables "$db" > "$work/kill.txt"
   [ "$rc" = 1 ] && cmp -s "$work/bigref.txt" "$work/kill.txt" &&
@@ -310,6 +325,17 @@ else
   fail "the run to kill was never recorded as running"
   kill -9 "$pid" 2>/dev/null || true
 fi
+
+# status reads a schema no run of this version extended yet (no backend_pid column)
+old=$(fresh_db mn_guard_oldschema)
+psql "$old" -qX -v ON_ERROR_STOP=1 -c "CREATE SCHEMA mongonorm" -c "CREATE TABLE mongonorm.runs (
+  id bigserial PRIMARY KEY, started_at timestamptz NOT NULL DEFAULT now(), finished_at timestamptz,
+  source text NOT NULL, mapping text NOT NULL, outcome text NOT NULL DEFAULT 'running', report jsonb)" \
+  -c "INSERT INTO mongonorm.runs (source, mapping) VALUES ('dump folder d', 'm.yaml')" >/dev/null
+st=$(newest "$old" 2>&1)
+[ "$st" = "interrupted False False" ] &&
+  pass "status on a schema of an earlier version: a run left running is interrupted" ||
+  fail "old schema: status $st"
 
 # ---- 8. a run cut off by a PostgreSQL restart is shown as interrupted ----
 # Only a server scripts/pg.sh made can be restarted here: its cluster is in the socket
