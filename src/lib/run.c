@@ -294,8 +294,8 @@ span_record_id(const char *hex, bson_t *wrapper)
    }
    buf[n] = 0;
    {
-      uint32_t len = (uint32_t)n + 1;
-      memcpy(buf, &len, 4); /* little-endian, as BSON */
+      uint32_t len = BSON_UINT32_TO_LE((uint32_t)n + 1);
+      memcpy(buf, &len, 4);
    }
    if (bson_init_static(&doc, buf, n + 1) && bson_iter_init(&it, &doc) && bson_iter_next(&it) &&
        strcmp(bson_iter_key(&it), "_id") == 0) {
