@@ -1652,81 +1652,95 @@ mn_pg_sink_sweep_references(mn_pg_sink_t *s, size_t collection, mn_error_t *erro
    return true;
 }
 
+/*
+ * Set the deferred references (mongonorm.deferred_refs) whose target collection is loaded
+ * by now: `collection` or an earlier one in mapping order.  So references into the
+ * collection itself are set at its end, and references of an earlier collection into
+ * this one (a forward reference) at the end of this one, once its rows are there.  The
+ * others wait in the table, which a crashed run leaves as it was: they are set when their
+ * target's collection ends, in this run or the next.  What finds no target row stays
+ * NULL, counted.
+ */
 bool
 mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
 {
    PGresult *groups;
-   char *sql;
-   bool ok = false;
+   bool begun = false;
 
-   (void)collection;
    if (!mn_pg_sink_flush(s, error)) {
       return false;
    }
-   /* Deferred references of this collection (this run's, and any a crashed run left). */
-   sql = g_strdup_printf("SELECT tbl, col, ref_tbl, count(*) FROM mongonorm.deferred_refs "
-                         "WHERE collection = %s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-                         s->qcollection);
-   groups = PQexec(s->conn, sql);
-   g_free(sql);
+   groups = PQexec(s->conn, "SELECT collection, tbl, col, ref_tbl, count(*) "
+                            "FROM mongonorm.deferred_refs GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4");
    if (PQresultStatus(groups) != PGRES_TUPLES_OK) {
       mn_pg__set_error(error, MN_PG_QUERY, s->conn, groups, "could not read deferred references");
       PQclear(groups);
       return false;
    }
-   if (PQntuples(groups) == 0) {
-      PQclear(groups);
-      return true;
-   }
-   if (!exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'", "could not start a batch", error)) {
-      PQclear(groups);
-      return false;
-   }
    for (int g = 0; g < PQntuples(groups); g++) {
-      int t = table_index(s, PQgetvalue(groups, g, 0));
-      int r = table_index(s, PQgetvalue(groups, g, 2));
-      const char *colname = PQgetvalue(groups, g, 1);
-      uint64_t count = g_ascii_strtoull(PQgetvalue(groups, g, 3), NULL, 10);
-      char *col, *qt, *qc, *qr;
+      const char *from = PQgetvalue(groups, g, 0);
+      int t = table_index(s, PQgetvalue(groups, g, 1));
+      const char *colname = PQgetvalue(groups, g, 2);
+      int r = table_index(s, PQgetvalue(groups, g, 3));
+      uint64_t count = g_ascii_strtoull(PQgetvalue(groups, g, 4), NULL, 10);
+      bool own = strcmp(from, s->m->collections[collection].name) == 0;
+      char *col, *qf, *qt, *qc, *qr, *sql;
       int64_t n;
 
       if (t < 0 || r < 0) {
-         continue; /* the mapping no longer has the table: dropped below */
+         if (!own) {
+            continue;
+         }
+         t = -1; /* the mapping no longer has the table: only dropped */
+      } else if (mn_mapping_table_collection(s->m, (size_t)r) > collection) {
+         continue; /* its target loads later: set at the end of that collection */
       }
-      col = mn_pg_quote_ident(s->conn, colname);
-      qt = PQescapeLiteral(s->conn, s->m->tables[t].name, strlen(s->m->tables[t].name));
+      if (!begun && !exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'",
+                             "could not start a batch", error)) {
+         PQclear(groups);
+         return false;
+      }
+      begun = true;
+      qf = PQescapeLiteral(s->conn, from, strlen(from));
+      qt = PQescapeLiteral(s->conn, PQgetvalue(groups, g, 1), strlen(PQgetvalue(groups, g, 1)));
       qc = PQescapeLiteral(s->conn, colname, strlen(colname));
-      qr = PQescapeLiteral(s->conn, s->m->tables[r].name, strlen(s->m->tables[r].name));
-      sql = g_strdup_printf(
-         "UPDATE %s t SET %s = d.ref_id FROM mongonorm.deferred_refs d "
-         "WHERE d.collection = %s AND d.tbl = %s AND d.col = %s AND d.ref_tbl = %s "
-         "AND t.%s = d.row_id AND EXISTS (SELECT 1 FROM %s r WHERE r.%s = d.ref_id)",
-         s->tables[t].qname, col, s->qcollection, qt, qc, qr, s->tables[t].qkey, s->tables[r].qname,
-         s->tables[r].qkey);
-      n = exec_count(s, sql, "could not set deferred references", error);
-      g_free(sql);
+      qr = PQescapeLiteral(s->conn, PQgetvalue(groups, g, 3), strlen(PQgetvalue(groups, g, 3)));
+      n = 0;
+      if (t >= 0) {
+         col = mn_pg_quote_ident(s->conn, colname);
+         sql = g_strdup_printf(
+            "UPDATE %s t SET %s = d.ref_id FROM mongonorm.deferred_refs d "
+            "WHERE d.collection = %s AND d.tbl = %s AND d.col = %s AND d.ref_tbl = %s "
+            "AND t.%s = d.row_id AND EXISTS (SELECT 1 FROM %s r WHERE r.%s = d.ref_id)",
+            s->tables[t].qname, col, qf, qt, qc, qr, s->tables[t].qkey, s->tables[r].qname,
+            s->tables[r].qkey);
+         n = exec_count(s, sql, "could not set deferred references", error);
+         g_free(sql);
+         bson_free(col);
+      }
+      if (n >= 0) {
+         sql = g_strdup_printf("DELETE FROM mongonorm.deferred_refs WHERE collection = %s AND "
+                               "tbl = %s AND col = %s AND ref_tbl = %s",
+                               qf, qt, qc, qr);
+         if (!exec_ok(s, sql, "could not set deferred references", error)) {
+            n = -1;
+         }
+         g_free(sql);
+      }
+      PQfreemem(qf);
       PQfreemem(qt);
       PQfreemem(qc);
       PQfreemem(qr);
-      bson_free(col);
       if (n < 0) {
-         goto rollback;
+         PQclear(PQexec(s->conn, "ROLLBACK"));
+         PQclear(groups);
+         return false;
       }
-      for (uint64_t k = (uint64_t)n; k < count; k++) {
+      for (uint64_t k = (uint64_t)n; t >= 0 && k < count; k++) {
          mn_stats_count_coercion(s->stats, s->m->tables[t].name, colname,
                                  "reference to a document not loaded stored as NULL");
       }
    }
-   sql = g_strdup_printf("DELETE FROM mongonorm.deferred_refs WHERE collection = %s; COMMIT",
-                         s->qcollection);
-   ok = exec_ok(s, sql, "could not commit deferred references", error);
-   g_free(sql);
-   if (ok) {
-      PQclear(groups);
-      return true;
-   }
-rollback:
-   PQclear(PQexec(s->conn, "ROLLBACK"));
    PQclear(groups);
-   return false;
+   return !begun || exec_ok(s, "COMMIT", "could not commit deferred references", error);
 }
