@@ -251,6 +251,31 @@ expect_bad(mn_cursor_t *cursor, const char *location, const char *reason_part)
    assert_non_null(bad->raw);
 }
 
+/* The next record is a document whose _id, as relaxed Extended JSON, is id_json. */
+static void
+expect_id(mn_cursor_t *cursor, const char *id_json)
+{
+   const bson_t *doc = NULL;
+   mn_cursor_status_t status = mn_cursor_next(cursor, &doc);
+   bson_iter_t it;
+   bson_t wrapper = BSON_INITIALIZER;
+   char *json;
+   char *want = bson_strdup_printf("{ \"v\" : %s }", id_json);
+
+   if (status == MN_CURSOR_BAD) {
+      fail_msg("unexpected bad record at %s: %s", mn_cursor_bad(cursor)->location,
+               mn_cursor_bad(cursor)->reason);
+   }
+   assert_int_equal(status, MN_CURSOR_DOC);
+   assert_true(bson_iter_init_find(&it, doc, "_id"));
+   bson_append_iter(&wrapper, "v", 1, &it);
+   json = bson_as_relaxed_extended_json(&wrapper, NULL);
+   assert_string_equal(json, want);
+   bson_free(json);
+   bson_free(want);
+   bson_destroy(&wrapper);
+}
+
 static void
 expect_end(mn_cursor_t *cursor)
 {
@@ -891,7 +916,8 @@ test_source_json_bad_lines(void **state)
    expect_doc(cursor, f->docs[1], true);
    expect_bad(cursor, "users.json line 5", "invalid JSON");
    assert_string_equal(mn_cursor_bad(cursor)->raw, "not json");
-   expect_bad(cursor, "users.json line 6", "text after the end of the document");
+   expect_id(cursor, "1"); /* two documents on line 6: each read (see below) */
+   expect_id(cursor, "2");
    expect_doc(cursor, f->docs[2], false);
    expect_bad(cursor, "users.json line 8", "invalid JSON");
    expect_end(cursor);
@@ -902,6 +928,92 @@ test_source_json_bad_lines(void **state)
    bson_free(d0);
    bson_free(d1);
    bson_free(d2);
+}
+
+/*
+ * Documents one after another on a line (concatenated or hand-edited files): each is
+ * read, with its own location; a line that is not only whole documents stays one BAD
+ * record with its whole text.
+ */
+static void
+test_source_json_concatenated(void **state)
+{
+   fixture_t *f = *state;
+   const char *lines[] = {
+      /* 1 */ "{\"_id\": 1}{\"_id\": 2}",
+      /* 2 */ "  {\"_id\": 3} {\"_id\": 4}\t{\"_id\": 5, \"q\": \"}{\\\"[\"}  ",
+      /* 3 */ "{\"_id\": 6}{\"_id\": 7, \"d\": {\"$date\": \"2023-02-29T00:00:00Z\"}}",
+      /* 4 */ "{\"_id\": 8}{\"_id\": 9, \"x\": tru}",
+      /* 5 */ "{\"_id\": 10}{\"_id\": 11 \"x\": 1}",
+      /* 6 */ "{\"_id\": 12}, {\"_id\": 13}",
+      /* 7 */ "{\"_id\": 14} x",
+      /* 8 */ "{\"_id\": 15}{\"_id\": 16,",
+      /* 9 */ "{\"_id\": 17}}{\"_id\": 18}",
+      /* 10 */ "{\"_id\": 19}{\"a\": [1, {\"b\": [2]}]}{}",
+      /* 11 */ "{\"_id\": 20}",
+   };
+   const char *arr = "[{\"_id\": 1},{\"_id\": {\"$numberInt\": \"x\"}},\n{\"_id\": 3}, tru]\n";
+   bson_string_t *text = bson_string_new(NULL);
+   mn_source_t *source;
+   mn_cursor_t *cursor;
+   mn_find_opts_t ids = {.ids_only = true};
+   const bson_t *doc;
+
+   for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+      bson_string_append_printf(text, "%s\n", lines[i]);
+   }
+   write_file(f, "users.json", text->str, text->len);
+   write_file(f, "orders.json", arr, strlen(arr));
+   source = open_ok(f->dir, NULL);
+   cursor = find_ok(source, "users", NULL);
+   expect_id(cursor, "1");
+   expect_id(cursor, "2");
+   expect_id(cursor, "3");
+   expect_id(cursor, "4");
+   expect_id(cursor, "5");
+   expect_id(cursor, "6");
+   /* a document of the line that does not convert is a record of its own, text whole */
+   expect_bad(cursor, "users.json line 3, document 2",
+              "invalid $date \"2023-02-29T00:00:00Z\" in field \"d\": no such day");
+   assert_string_equal(mn_cursor_bad(cursor)->raw,
+                       "{\"_id\": 7, \"d\": {\"$date\": \"2023-02-29T00:00:00Z\"}}");
+   expect_id(cursor, "8");
+   expect_bad(cursor, "users.json line 4, document 2", "invalid JSON: ");
+   assert_string_equal(mn_cursor_bad(cursor)->raw, "{\"_id\": 9, \"x\": tru}");
+   /* lines that are not whole documents one after another: one record each, whole */
+   for (int k = 5; k <= 9; k++) {
+      char location[64];
+      snprintf(location, sizeof location, "users.json line %d", k);
+      expect_bad(cursor, location, "invalid JSON: text after the end of the document");
+      assert_string_equal(mn_cursor_bad(cursor)->raw, lines[k - 1]);
+   }
+   expect_id(cursor, "19");
+   assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_DOC);
+   assert_false(bson_has_field(doc, "_id"));
+   assert_true(bson_has_field(doc, "a"));
+   assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_DOC);
+   assert_true(bson_empty(doc));
+   expect_id(cursor, "20");
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+
+   /* the _id-only read sees the same documents */
+   cursor = find_ok(source, "users", &ids);
+   expect_id(cursor, "1");
+   expect_id(cursor, "2");
+   mn_cursor_destroy(cursor);
+
+   /* an array on one line: records after the first on the line are numbered */
+   cursor = find_ok(source, "orders", NULL);
+   expect_id(cursor, "1");
+   expect_bad(cursor, "orders.json line 1, document 2", "invalid $numberInt \"x\"");
+   expect_id(cursor, "3");
+   expect_bad(cursor, "orders.json line 2, document 2", "invalid JSON");
+   expect_end(cursor);
+   mn_cursor_destroy(cursor);
+
+   mn_source_destroy(source);
+   bson_string_free(text, true);
 }
 
 static void
@@ -1538,6 +1650,7 @@ main(void)
       cmocka_unit_test_setup_teardown(test_source_json_pretty, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_json_gzip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_json_bad_lines, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_json_concatenated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_json_bad_array_elements, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_json_large_streams, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_ids_only, setup, teardown),

@@ -12,6 +12,9 @@
  *
  * Anything that is not well-formed JSON stops the check with no opinion:
  * libbson's parser then rejects the record with its own message.
+ *
+ * mn_ejson__object_end() (at the end) is the reader's other question: where does a
+ * whole object end, so that a line holding several documents can be cut into them.
  */
 #include "ejson_check.h"
 
@@ -1361,4 +1364,114 @@ mn_ejson__check(const char *text, size_t len, char **reason)
    }
    bson_free(c.reason);
    return true;
+}
+
+/*
+ * The structure of one object, without recursion: a stack of open brackets and what
+ * may come next.  Scalars are runs of any other characters (numbers, true, NaN, ...):
+ * libbson judges them when it parses the object.
+ */
+typedef enum {
+   EXPECT_VALUE,          /* after ':' or ',' in an array */
+   EXPECT_KEY,            /* after ',' in an object */
+   EXPECT_KEY_OR_CLOSE,   /* after '{' */
+   EXPECT_VALUE_OR_CLOSE, /* after '[' */
+   EXPECT_COLON,          /* after a key */
+   EXPECT_NEXT            /* after a value: ',' or the closing bracket */
+} expect_t;
+
+bool
+mn_ejson__object_end(const char *text, size_t len, size_t *end)
+{
+   char open[MAX_DEPTH];
+   int depth = 0;
+   expect_t want = EXPECT_VALUE;
+   size_t i = 0;
+   ctx_t c = {text, len, NULL, NULL, 0};
+
+   if (len == 0 || text[0] != '{') {
+      return false;
+   }
+   while (i < len) {
+      char ch = text[i];
+
+      if (is_ws(ch)) {
+         i++;
+         continue;
+      }
+      switch (want) {
+      case EXPECT_COLON:
+         if (ch != ':') {
+            return false;
+         }
+         i++;
+         want = EXPECT_VALUE;
+         continue;
+      case EXPECT_NEXT:
+         if (ch == ',') {
+            i++;
+            want = open[depth - 1] == '{' ? EXPECT_KEY : EXPECT_VALUE;
+            continue;
+         }
+         if (ch != (open[depth - 1] == '{' ? '}' : ']')) {
+            return false;
+         }
+         i++;
+         if (--depth == 0) {
+            *end = i;
+            return true;
+         }
+         continue;
+      case EXPECT_KEY_OR_CLOSE:
+      case EXPECT_KEY:
+         if (ch == '}' && want == EXPECT_KEY_OR_CLOSE) {
+            i++;
+            if (--depth == 0) {
+               *end = i;
+               return true;
+            }
+            want = EXPECT_NEXT;
+            continue;
+         }
+         if (ch != '"' || !skip_string(&c, &i)) {
+            return false;
+         }
+         want = EXPECT_COLON;
+         continue;
+      case EXPECT_VALUE_OR_CLOSE:
+         if (ch == ']') {
+            i++;
+            depth--;
+            want = EXPECT_NEXT;
+            continue;
+         }
+         /* fall through */
+      case EXPECT_VALUE:
+         if (ch == '{' || ch == '[') {
+            if (depth == MAX_DEPTH) {
+               return false;
+            }
+            open[depth++] = ch;
+            i++;
+            want = ch == '{' ? EXPECT_KEY_OR_CLOSE : EXPECT_VALUE_OR_CLOSE;
+            continue;
+         }
+         if (ch == '"') {
+            if (!skip_string(&c, &i)) {
+               return false;
+            }
+         } else {
+            size_t start = i;
+            while (i < len && !is_ws(text[i]) && !strchr(",:{}[]\"", text[i]) && text[i]) {
+               i++;
+            }
+            if (i == start) {
+               return false;
+            }
+         }
+         want = EXPECT_NEXT;
+         continue;
+      }
+   }
+   return false;
 }

@@ -34,4 +34,20 @@
  */
 bool mn_ejson__check(const char *text, size_t len, char **reason);
 
+/**
+ * Where the JSON object at the start of text ends, when it is whole: every string
+ * closed, brackets nested properly (at most 1000 deep), keys, colons and commas where
+ * JSON puts them.  Scalars (numbers, literals) are only delimited, not judged: libbson
+ * judges them when it parses the object.  Never recurses.
+ *
+ * The JSON reader uses it to cut a line that holds several documents one after another
+ * (`{"_id":1}{"_id":2}`) into those documents, and only when every piece is whole.
+ *
+ * @param text the text; not NUL-terminated; not NULL.  text[0] must be '{'.
+ * @param len  its length in bytes.
+ * @param end  on true, set to the offset just past the object's closing brace.
+ * @return false when text does not start with a whole object.
+ */
+bool mn_ejson__object_end(const char *text, size_t len, size_t *end);
+
 #endif /* MN_EJSON_CHECK_H */

@@ -16,6 +16,15 @@
  * A record that does not parse, or holds a malformed wrapper, yields
  * MN_CURSOR_BAD located at the line where it starts ("users.json line 7") and
  * reading goes on with the next one.
+ *
+ * A line may hold several documents one after another ({"_id":1}{"_id":2} or
+ * {"_id":1} {"_id":2}: hand-edited or concatenated files; libbson would read the
+ * first and drop the rest).  When the line is nothing but whole objects
+ * (mn_ejson__object_end()) separated by blanks, each is a record of its own, judged
+ * alone, its location numbered on the line ("users.json line 7, document 2"), as
+ * mongoimport reads concatenated JSON.  Anything else after the first object makes
+ * the whole line one BAD record, its text whole ("text after the end of the
+ * document").  Records of an array that start on one line are numbered the same way.
  */
 #include "source_private.h"
 
@@ -56,6 +65,13 @@ typedef struct {
    bson_t projected;
    bool has_projected;
    bool finished; /* a final BAD was returned: END next */
+   /* MODE_LINES, a line holding several documents one after another: */
+   bool pieces;       /* rec is being handed out document by document */
+   size_t piece_pos;  /* offset in rec just past the last one handed out */
+   unsigned piece_no; /* number of the last one handed out on the line, from 1 */
+   /* MODE_OBJECTS, several records starting on one line: */
+   uint64_t last_line; /* line where the previous record started */
+   unsigned on_line;   /* records that started on it so far */
 } json_cursor_t;
 
 typedef enum { REC_OK, REC_NONE, REC_TRUNCATED, REC_ERROR } rec_status_t;
@@ -302,28 +318,125 @@ single_object(const char *text, size_t len)
    return true;
 }
 
+/* "users.json line 7", or "users.json line 7, document 2" for a later record starting on
+ * the same line. */
+static void
+format_location(const json_cursor_t *c, uint64_t line, unsigned no, char *buf, size_t size)
+{
+   if (no > 1) {
+      snprintf(buf, size, "%s line %" PRIu64 ", document %u", c->name, line, no);
+   } else {
+      snprintf(buf, size, "%s line %" PRIu64, c->name, line);
+   }
+}
+
+/* A BAD record of text (len bytes) starting at line, the no-th record starting there. */
 static mn_cursor_status_t
-json_bad(mn_cursor_t *cursor, uint64_t line, const char *reason)
+json_bad_text(mn_cursor_t *cursor, uint64_t line, unsigned no, const char *reason, const char *text,
+              size_t len)
 {
    json_cursor_t *c = cursor->impl;
    char location[512];
 
-   snprintf(location, sizeof location, "%s line %" PRIu64, c->name, line);
-   mn_cursor__set_bad(cursor, location, reason, c->rec, c->rec_len, false);
+   format_location(c, line, no, location, sizeof location);
+   mn_cursor__set_bad(cursor, location, reason, text, len, false);
    return MN_CURSOR_BAD;
+}
+
+/* A BAD record of the whole current record text. */
+static mn_cursor_status_t
+json_bad(mn_cursor_t *cursor, uint64_t line, const char *reason)
+{
+   json_cursor_t *c = cursor->impl;
+
+   return json_bad_text(cursor, line, 1, reason, c->rec, c->rec_len);
+}
+
+/*
+ * How many whole objects text holds one after another, separated by blanks only
+ * ({"_id":1}{"_id":2}, {"_id":1} {"_id":2}); 0 when anything else is there.
+ */
+static size_t
+count_objects(const char *text, size_t len)
+{
+   size_t pos = 0;
+   size_t end;
+   size_t n = 0;
+
+   for (;;) {
+      while (pos < len && is_space((unsigned char)text[pos])) {
+         pos++;
+      }
+      if (pos == len) {
+         return n;
+      }
+      if (text[pos] != '{' || !mn_ejson__object_end(text + pos, len - pos, &end)) {
+         return 0;
+      }
+      pos += end;
+      n++;
+   }
+}
+
+/* The next document of a line that holds several: [*text, *text + *len). False at its end. */
+static bool
+next_piece(json_cursor_t *c, const char **text, size_t *len, unsigned *no)
+{
+   size_t pos = c->piece_pos;
+   size_t end = 0;
+
+   while (pos < c->rec_len && is_space((unsigned char)c->rec[pos])) {
+      pos++;
+   }
+   if (pos == c->rec_len || !mn_ejson__object_end(c->rec + pos, c->rec_len - pos, &end)) {
+      c->pieces = false; /* (count_objects() vouched for every piece) */
+      return false;
+   }
+   *text = c->rec + pos;
+   *len = end;
+   *no = ++c->piece_no;
+   c->piece_pos = pos + end;
+   return true;
+}
+
+/* One record's text as a document, or BAD with the record's own text and location. */
+static mn_cursor_status_t
+parse_record(mn_cursor_t *cursor, const char *text, size_t len, uint64_t line, unsigned no,
+             const bson_t **doc)
+{
+   json_cursor_t *c = cursor->impl;
+   bson_error_t berr;
+   char reason[sizeof berr.message + 64];
+   char *why = NULL;
+   mn_cursor_status_t bad;
+
+   if (!mn_ejson__check(text, len, &why)) {
+      bad = json_bad_text(cursor, line, no, why, text, len);
+      bson_free(why);
+      return bad;
+   }
+   if (!bson_init_from_json(&c->doc, text, (ssize_t)len, &berr)) {
+      snprintf(reason, sizeof reason, "invalid JSON: %s", berr.message);
+      return json_bad_text(cursor, line, no, reason, text, len);
+   }
+   c->has_doc = true;
+   *doc = &c->doc;
+   if (c->ids_only && mn_source__project_id(&c->doc, &c->projected)) {
+      c->has_projected = true;
+      *doc = &c->projected;
+   }
+   return MN_CURSOR_DOC;
 }
 
 static mn_cursor_status_t
 json_next(mn_cursor_t *cursor, const bson_t **doc)
 {
    json_cursor_t *c = cursor->impl;
-   bson_error_t berr;
-   char reason[sizeof berr.message + 64];
+   char reason[128];
    rec_status_t status;
    const char *text;
    size_t len;
-   char *why = NULL;
-   mn_cursor_status_t bad;
+   unsigned no = 1;
 
    if (c->has_projected) {
       bson_destroy(&c->projected);
@@ -332,6 +445,9 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
    if (c->has_doc) {
       bson_destroy(&c->doc);
       c->has_doc = false;
+   }
+   if (c->pieces && next_piece(c, &text, &len, &no)) {
+      return parse_record(cursor, text, len, c->rec_line, no, doc);
    }
    if (c->finished) {
       return MN_CURSOR_END;
@@ -360,10 +476,16 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
       return json_bad(cursor, c->rec_line, "file ends inside a document");
    case REC_OK: break;
    }
+   if (c->mode == MODE_OBJECTS) {
+      /* several records may start on one line ([{...},{...}] written on one line) */
+      c->on_line = c->rec_line == c->last_line ? c->on_line + 1 : 1;
+      c->last_line = c->rec_line;
+      no = c->on_line;
+   }
 
    if (c->rec_overflow) {
       snprintf(reason, sizeof reason, "record longer than %zu MiB", MAX_RECORD >> 20);
-      return json_bad(cursor, c->rec_line, reason);
+      return json_bad_text(cursor, c->rec_line, no, reason, c->rec, c->rec_len);
    }
    text = c->rec;
    len = c->rec_len;
@@ -372,27 +494,23 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
       len--;
    }
    if (len == 0 || *text != '{') {
-      return json_bad(cursor, c->rec_line, "invalid JSON: expected a document (\"{...}\")");
+      return json_bad_text(cursor, c->rec_line, no, "invalid JSON: expected a document (\"{...}\")",
+                           c->rec, c->rec_len);
    }
    if (!single_object(text, len)) {
-      return json_bad(cursor, c->rec_line, "invalid JSON: text after the end of the document");
+      /* Documents one after another on a line (concatenated files): each is a record of
+       * its own, when the line is nothing but whole documents; else the line is one. */
+      if (c->mode == MODE_OBJECTS || count_objects(text, len) < 2) {
+         return json_bad_text(cursor, c->rec_line, no,
+                              "invalid JSON: text after the end of the document", c->rec,
+                              c->rec_len);
+      }
+      c->pieces = true;
+      c->piece_pos = (size_t)(text - c->rec);
+      c->piece_no = 0;
+      next_piece(c, &text, &len, &no);
    }
-   if (!mn_ejson__check(text, len, &why)) {
-      bad = json_bad(cursor, c->rec_line, why);
-      bson_free(why);
-      return bad;
-   }
-   if (!bson_init_from_json(&c->doc, text, (ssize_t)len, &berr)) {
-      snprintf(reason, sizeof reason, "invalid JSON: %s", berr.message);
-      return json_bad(cursor, c->rec_line, reason);
-   }
-   c->has_doc = true;
-   *doc = &c->doc;
-   if (c->ids_only && mn_source__project_id(&c->doc, &c->projected)) {
-      c->has_projected = true;
-      *doc = &c->projected;
-   }
-   return MN_CURSOR_DOC;
+   return parse_record(cursor, text, len, c->rec_line, no, doc);
 }
 
 static void

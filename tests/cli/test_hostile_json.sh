@@ -115,4 +115,46 @@ got=$(psql "$dsn" -qXAt -v ON_ERROR_STOP=1 -c "SET TIME ZONE 'UTC'" \
 want='2024-02-29 12:00:00.125+00|21.95|-1500|9223372036854775807'
 if [ "$got" = "$want" ]; then pass "good document: exact values"; else fail "good document: $got"; fi
 
+# Two documents on one line (concatenated or hand-edited files, issue 9 point 9): each
+# is read, as mongoimport reads concatenated JSON; a document of such a line that does
+# not convert is rejected alone, with its own location and text; a line that is not
+# only whole documents is one rejected record holding the whole line.
+oid() { printf '{"$oid": "64c0000000000000000000%02d"}' "$1"; }
+bad_piece="{\"_id\": $(oid 4), \"price\": {\"\$numberDecimal\": \"abc\"}}"
+broken_line="{\"_id\": $(oid 5)}{\"_id\": $(oid 6), \"n\": 1"
+{
+  printf '{"_id": %s, "n": 1}{"_id": %s, "n": 2}\n' "$(oid 1)" "$(oid 2)"
+  printf '{"_id": %s, "n": 3} %s\n' "$(oid 3)" "$bad_piece"
+  printf '%s\n' "$broken_line"
+} > "$work/src/things.json"
+psql "$dsn" -qX -c "TRUNCATE things" -c "TRUNCATE mongonorm.documents" >/dev/null
+set +e
+"$MN_BIN" run --quiet --source "$work/src" --mapping "$work/map.yaml" --pg "$dsn" \
+  --rejects "$rej" >"$out" 2>"$err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] && pass "one line, two documents: exit 1" || fail "one line, two documents: exit $rc"
+got=$(cat "$err")
+want="mongonorm: 2 document(s) rejected; see \"$rej\""
+[ "$got" = "$want" ] && pass "one line, two documents: stderr" || fail "one line, two documents: stderr: $got"
+got=$(psql "$dsn" -qXAt -c "SELECT string_agg(n::text, ',' ORDER BY n) FROM things")
+[ "$got" = "1,2,3" ] && pass "one line, two documents: both read and loaded" ||
+  fail "one line, two documents: loaded $got"
+got=$(/usr/bin/python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    print(r["location"] + ": " + r["reason"])
+    print(r["raw"])' "$rej")
+want="things.json line 2, document 2: invalid \$numberDecimal \"abc\" in field \"price\": $nodec
+$bad_piece
+things.json line 3: invalid JSON: text after the end of the document
+$broken_line"
+if [ "$got" = "$want" ]; then
+  pass "one line, two documents: each reject located, its text whole"
+else
+  fail "one line, two documents: rejects"
+  printf '#   wanted: %s\n#   got:    %s\n' "$want" "$got"
+fi
+
 finish
