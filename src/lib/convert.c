@@ -6,6 +6,7 @@
  * element (a bson_iter_t into the document, or into a scratch array built
  * for `split`), the row id, and the concrete field path for messages.
  */
+#include "bson_private.h"
 #include "plan.h"
 #include "uuidset.h"
 
@@ -246,6 +247,16 @@ mn_mapping_table_collection(const mn_mapping_t *m, size_t table)
 
 /* ---- the converter ---- */
 
+/*
+ * One slot of the duplicate-name table: a key seen in the sub-document being checked.
+ * Slots of other sub-documents are stale (another gen), so the table is never cleared.
+ */
+typedef struct {
+   const char *key; /* into the document's bytes */
+   uint32_t len;
+   uint32_t gen;
+} key_slot_t;
+
 typedef struct {
    GHashTable *source_ids; /* _id set from the pre-pass; NULL when not referenced */
    GHashTable *accepted;   /* primary ids accepted this run */
@@ -263,6 +274,17 @@ struct mn_converter {
    GHashTable **held;   /* per table: holder (16 bytes) -> GPtrArray of keys it holds in
                            the target (merge mode), for the claims pass */
    bool claiming;       /* the claims pass: conversions count nothing and mark nothing */
+   /* check_shape's working memory, allocated once (the table grows with the widest
+    * sub-document seen): */
+   key_slot_t *keys; /* duplicate-name table, keys_cap slots (a power of 2) */
+   size_t keys_cap;
+   uint32_t key_gen;         /* generation of the sub-document being checked */
+   bson_iter_t *shape_stack; /* MN_MAX_DEPTH + 1 iterators, 128-byte aligned */
+   bool shape_is_array[MN_MAX_DEPTH + 1];
+   uint32_t shape_index[MN_MAX_DEPTH + 1]; /* next array index expected at each level */
+   GString *shape_real;                    /* a problem's path as written */
+   GString *shape_shown;                   /* the same, data-like keys collapsed */
+   GString *shape_reason;                  /* what is wrong */
 };
 
 mn_converter_t *
@@ -275,6 +297,20 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    c->colls = g_new0(coll_state_t, m->n_collections);
    c->unique = g_new0(GHashTable *, m->n_tables);
    c->held = g_new0(GHashTable *, m->n_tables);
+   c->keys_cap = 64;
+   c->keys = g_new0(key_slot_t, c->keys_cap);
+   {
+      /* bson_iter_t is declared 128-byte aligned (see push_ctx) */
+      void *mem = NULL;
+      if (posix_memalign(&mem, _Alignof(bson_iter_t), (MN_MAX_DEPTH + 1) * sizeof(bson_iter_t)) !=
+          0) {
+         abort();
+      }
+      c->shape_stack = mem;
+   }
+   c->shape_real = g_string_new(NULL);
+   c->shape_shown = g_string_new(NULL);
+   c->shape_reason = g_string_new(NULL);
    for (size_t i = 0; i < m->n_collections; i++) {
       c->colls[i].accepted = uuid_set_new();
       c->colls[i].rejected = uuid_set_new();
@@ -337,6 +373,11 @@ mn_converter_destroy(mn_converter_t *c)
    g_free(c->unique);
    g_free(c->held);
    g_free(c->colls);
+   g_free(c->keys);
+   free(c->shape_stack);
+   g_string_free(c->shape_real, TRUE);
+   g_string_free(c->shape_shown, TRUE);
+   g_string_free(c->shape_reason, TRUE);
    g_free(c);
 }
 
@@ -1954,7 +1995,7 @@ mn_convert_id_json(const bson_iter_t *id, bool *exact)
          return out;
       }
    }
-   bson_append_iter(&wrapper, "v", 1, id);
+   mn_bson__append_iter(&wrapper, "v", 1, id); /* no libbson warning for an array _id */
    if ((!BSON_ITER_HOLDS_DOCUMENT(id) && !BSON_ITER_HOLDS_ARRAY(id)) ||
        (depth_within(&wrapper, MN_MAX_DEPTH) &&
         bson_validate(&wrapper, BSON_VALIDATE_NONE, NULL))) {
@@ -2034,6 +2075,186 @@ mark_rejected_early(mn_converter_t *conv, coll_state_t *cs, const mn_rowset_t *r
    }
 }
 
+/* ---- the document's shape: depth, duplicate field names, array keys ---- */
+
+/* What check_shape() found wrong, if anything (the first problem in walk order). */
+typedef enum { SHAPE_OK, SHAPE_TOO_DEEP, SHAPE_DUPLICATE, SHAPE_ARRAY_KEY } shape_t;
+
+/* Whether the fields of the sub-document at `start` (before its first element) have
+ * distinct names; on false *dup is the second occurrence.  Linear: one hash probe per
+ * field in the converter's table, which grows (is allocated) only for a sub-document with
+ * more fields than any before it, never per field or per document. */
+static bool
+names_distinct(mn_converter_t *conv, const bson_iter_t *start, bson_iter_t *dup)
+{
+   bson_iter_t it;
+   size_t n;
+
+again:
+   it = *start;
+   n = 0;
+   if (++conv->key_gen == 0) {
+      /* wrapped around: every slot looks fresh again */
+      memset(conv->keys, 0, conv->keys_cap * sizeof *conv->keys);
+      conv->key_gen = 1;
+   }
+   while (bson_iter_next(&it)) {
+      const char *key = bson_iter_key(&it);
+      uint32_t len = bson_iter_key_len(&it);
+      uint32_t h = 2166136261u; /* FNV-1a */
+      size_t mask = conv->keys_cap - 1;
+
+      if (++n > conv->keys_cap / 2) {
+         /* keep the load at most 1/2: a table twice as large, and this sub-document again */
+         g_free(conv->keys);
+         conv->keys_cap *= 2;
+         conv->keys = g_new0(key_slot_t, conv->keys_cap);
+         conv->key_gen = 0;
+         goto again;
+      }
+      for (uint32_t k = 0; k < len; k++) {
+         h = (h ^ (uint8_t)key[k]) * 16777619u;
+      }
+      for (size_t i = h & mask;; i = (i + 1) & mask) {
+         key_slot_t *slot = &conv->keys[i];
+
+         if (slot->gen != conv->key_gen) {
+            slot->key = key;
+            slot->len = len;
+            slot->gen = conv->key_gen;
+            break;
+         }
+         if (slot->len == len && memcmp(slot->key, key, len) == 0) {
+            *dup = it;
+            return false;
+         }
+      }
+   }
+   return true;
+}
+
+/* Whether key is the decimal text of index, as BSON array keys must be ("0", "1", ...). */
+static bool
+is_index_key(const char *key, uint32_t len, uint32_t index)
+{
+   uint64_t v = 0;
+
+   if (len == 0 || len > 10 || (len > 1 && key[0] == '0')) {
+      return false;
+   }
+   for (uint32_t k = 0; k < len; k++) {
+      if (key[k] < '0' || key[k] > '9') {
+         return false;
+      }
+      v = v * 10 + (uint64_t)(key[k] - '0');
+   }
+   return v == index;
+}
+
+/*
+ * The path of the element stack[depth] is on, for a reject: `real` as written, and
+ * `shown` with every key that looks like data (mn_stats_drift_key_is_data: a patient's
+ * name as a key) as MN_STATS_DRIFT_KEY, since a reject's path is counted in the
+ * statistics as it is, while its message's quoted parts are blanked there.
+ */
+static void
+shape_path(const bson_iter_t *stack, const bool *is_array, int depth, GString *real, GString *shown)
+{
+   for (int d = 0; d <= depth; d++) {
+      const char *key = bson_iter_key(&stack[d]);
+      uint32_t len = bson_iter_key_len(&stack[d]);
+
+      if (d) {
+         g_string_append_c(real, '.');
+         g_string_append_c(shown, '.');
+      }
+      g_string_append_len(real, key, len);
+      if (!is_array[d] && mn_stats_drift_key_is_data(key, len)) {
+         g_string_append(shown, MN_STATS_DRIFT_KEY);
+      } else {
+         g_string_append_len(shown, key, len);
+      }
+   }
+}
+
+/*
+ * One walk over the document, with an explicit stack of iterators (no recursion: see
+ * depth_within), checking what libbson's validation does not:
+ *  - nesting deeper than MN_MAX_DEPTH (checked first, before libbson's validation,
+ *    which recurses);
+ *  - a field name twice in one (sub-)document ({"a": 1, "a": 2}, possible in a BSON
+ *    file and in JSON, which libbson parses as written): every reader keeps one value
+ *    and drops the other without a word, so which one is meant is unknown;
+ *  - array keys other than "0", "1", ... in order: BSON says they are, readers go by
+ *    position or by key, and libbson prints a warning on stderr when such an array is
+ *    copied.
+ * Safe on bytes that do not validate (bson_iter bounds-checks every length).  The first
+ * problem stops the walk: the path to reject at goes into shown (see shape_path), the
+ * reason into reason (both empty on entry).
+ */
+static shape_t
+check_shape(mn_converter_t *conv, const bson_t *doc, GString *shown, GString *reason)
+{
+   bson_iter_t *stack = conv->shape_stack;
+   bool *is_array = conv->shape_is_array;
+   uint32_t *index = conv->shape_index;
+   bson_iter_t dup;
+   int depth = 0;
+
+   if (!bson_iter_init(&stack[0], doc)) {
+      return SHAPE_OK;
+   }
+   is_array[0] = false;
+   if (!names_distinct(conv, &stack[0], &dup)) {
+      stack[0] = dup;
+      goto duplicate;
+   }
+   while (depth >= 0) {
+      bool doc_child, array_child;
+
+      if (!bson_iter_next(&stack[depth])) {
+         depth--;
+         continue;
+      }
+      if (is_array[depth] && !is_index_key(bson_iter_key(&stack[depth]),
+                                           bson_iter_key_len(&stack[depth]), index[depth]++)) {
+         shape_path(stack, is_array, depth - 1, conv->shape_real, shown);
+         g_string_append_printf(reason, "array element %" PRIu32 " has key \"", index[depth] - 1);
+         g_string_append_len(reason, bson_iter_key(&stack[depth]),
+                             (gssize)bson_iter_key_len(&stack[depth]));
+         g_string_append(reason, "\", not its index (BSON array keys are 0, 1, 2, ... in order)");
+         return SHAPE_ARRAY_KEY;
+      }
+      doc_child = BSON_ITER_HOLDS_DOCUMENT(&stack[depth]);
+      array_child = BSON_ITER_HOLDS_ARRAY(&stack[depth]);
+      if (!doc_child && !array_child) {
+         continue;
+      }
+      if (depth + 1 >= MN_MAX_DEPTH) {
+         return SHAPE_TOO_DEEP;
+      }
+      if (!bson_iter_recurse(&stack[depth], &stack[depth + 1])) {
+         continue;
+      }
+      depth++;
+      is_array[depth] = array_child;
+      index[depth] = 0;
+      if (doc_child && !names_distinct(conv, &stack[depth], &dup)) {
+         stack[depth] = dup;
+         goto duplicate;
+      }
+   }
+   return SHAPE_OK;
+
+duplicate:
+   shape_path(stack, is_array, depth, conv->shape_real, shown);
+   g_string_append_printf(reason,
+                          "duplicate field \"%s\" (the name appears twice: which value is meant "
+                          "cannot be told)",
+                          conv->shape_real->str);
+   return SHAPE_DUPLICATE;
+}
+
 bool
 mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, mn_rowset_t *rs)
 {
@@ -2044,6 +2265,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    size_t offset = 0;
    coll_state_t *cs = &conv->colls[collection];
    bool has_id = false;
+   shape_t shape;
 
    rowset_clear(rs);
    memset(&w, 0, sizeof w);
@@ -2062,7 +2284,11 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
       mn_uuid_from_value(&idit, &rs->doc_id);
       has_id = true;
    }
-   if (!depth_within(doc, MN_MAX_DEPTH)) {
+   g_string_truncate(conv->shape_real, 0);
+   g_string_truncate(conv->shape_shown, 0);
+   g_string_truncate(conv->shape_reason, 0);
+   shape = check_shape(conv, doc, conv->shape_shown, conv->shape_reason);
+   if (shape == SHAPE_TOO_DEEP) {
       reject(&w, "", "document nested deeper than %d levels (MongoDB stores at most 100)",
              MN_MAX_DEPTH);
       mark_rejected_early(conv, cs, rs, has_id);
@@ -2071,6 +2297,11 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    if (!bson_validate_with_error(doc, BSON_VALIDATE_NONE, &verr)) {
       (void)offset;
       reject(&w, "", "invalid BSON: %s", verr.message);
+      mark_rejected_early(conv, cs, rs, has_id);
+      return false;
+   }
+   if (shape != SHAPE_OK) {
+      reject(&w, conv->shape_shown->str, "%s", conv->shape_reason->str);
       mark_rejected_early(conv, cs, rs, has_id);
       return false;
    }

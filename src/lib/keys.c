@@ -3,6 +3,8 @@
  */
 #include <mongonorm/keys.h>
 
+#include "bson_private.h"
+
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -183,7 +185,7 @@ mn_uuid_from_value(const bson_iter_t *value, mn_uuid_t *out)
       char *json;
       size_t len = 0;
 
-      bson_append_iter(&wrapper, "v", 1, value);
+      mn_bson__append_iter(&wrapper, "v", 1, value);
       json = bson_as_canonical_extended_json(&wrapper, &len);
       s = bson_string_new("j:");
       bson_string_append(s, json ? json : "");

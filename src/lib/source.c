@@ -10,6 +10,8 @@
  */
 #include "source_private.h"
 
+#include "bson_private.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -187,7 +189,7 @@ mn_source__project_id(const bson_t *doc, bson_t *out)
       return false;
    }
    bson_init(out);
-   if (!bson_append_iter(out, "_id", 3, &iter)) {
+   if (!mn_bson__append_iter(out, "_id", 3, &iter)) {
       bson_destroy(out);
       return false;
    }
