@@ -101,13 +101,13 @@ twice='(the name appears twice: which value is meant cannot be told)'
 want=$(cat <<EOT
 $(oid 1) | tags | document { "\$oid" : "650000000000000000000001" }, field "tags": array element 0 has key "a", $keys
 $(oid 2) | devices | document { "\$oid" : "650000000000000000000002" }, field "devices": array element 1 has key "2", $keys
-["1"] | _id | document null, field "_id": array element 0 has key "x", $keys
+["1"] | _id | document [ "1" ], field "_id": array element 0 has key "x", $keys
 $(oid 4) | name | document { "\$oid" : "650000000000000000000004" }, field "name": duplicate field "name" $twice
 $(oid 5) | devices.0.label | document { "\$oid" : "650000000000000000000005" }, field "devices.0.label": duplicate field "devices.0.label" $twice
 $(oid 6) | extra.r.s | document { "\$oid" : "650000000000000000000006" }, field "extra.r.s": array element 0 has key "1", $keys
 $(oid 7) | extra.q | document { "\$oid" : "650000000000000000000007" }, field "extra.q": duplicate field "extra.q" $twice
-null |  | document { "\$oid" : "650000000000000000000008" }, field "": document nested deeper than 200 levels (MongoDB stores at most 100)
-null |  | document { "\$oid" : "650000000000000000000009" }, field "": document nested deeper than 200 levels (MongoDB stores at most 100)
+{"\$oid": "650000000000000000000008"} |  | document { "\$oid" : "650000000000000000000008" }, field "": document nested deeper than 200 levels (MongoDB stores at most 100)
+{"\$oid": "650000000000000000000009"} |  | document { "\$oid" : "650000000000000000000009" }, field "": document nested deeper than 200 levels (MongoDB stores at most 100)
 EOT
 )
 got=$(reasons)
