@@ -361,6 +361,26 @@ test_mapping_unknown_collection_key(void **state)
 }
 
 static void
+test_mapping_bad_max_rows(void **state)
+{
+   static const char *const bad[] = {"0", "-1", "many", "2147483648", "1.5"};
+
+   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+      char *yaml = bson_strdup_printf(HEAD "collections:\n  - collection: users\n"
+                                           "    max_rows_per_document: %s\n"
+                                           "    tables:\n      - table: users\n"
+                                           "        columns: {a: {path: a, type: text}}\n",
+                                      bad[i]);
+      char *want = bson_strdup_printf("mapping file \"m.yaml\", line 4: \"max_rows_per_document\" "
+                                      "must be a whole number from 1 to 2147483647, not \"%s\"",
+                                      bad[i]);
+      expect_error(state, yaml, MN_MAPPING_BAD_VALUE, want);
+      bson_free(yaml);
+      bson_free(want);
+   }
+}
+
+static void
 test_mapping_missing_tables(void **state)
 {
    expect_error(state, HEAD "collections:\n  - collection: users\n", MN_MAPPING_MISSING_KEY,
@@ -1512,6 +1532,7 @@ main(void)
       T(test_mapping_collections_not_a_list),
       T(test_mapping_missing_collection_name),
       T(test_mapping_unknown_collection_key),
+      T(test_mapping_bad_max_rows),
       T(test_mapping_missing_tables),
       T(test_mapping_no_tables),
       T(test_mapping_collection_twice),

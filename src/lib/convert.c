@@ -101,6 +101,36 @@ mn_rowset_new(void)
    return rs;
 }
 
+/* Rows kept allocated between documents: beyond, a document's arrays are given back. */
+#define ROWSET_KEEP_ROWS 65536
+#define ROWSET_KEEP_TEXT ((gsize)8 << 20)
+
+/* No rows, and what only rows need (values, deferred references, pending coercions and
+ * keys).  Arrays a large document grew are freed, not kept for the rest of the run. */
+static void
+rowset_drop_rows(mn_rowset_t *rs)
+{
+   if (rs->rows->len > ROWSET_KEEP_ROWS || rs->text->allocated_len > ROWSET_KEEP_TEXT) {
+      g_array_free(rs->rows, TRUE);
+      g_array_free(rs->values, TRUE);
+      g_string_free(rs->text, TRUE);
+      g_array_free(rs->deferred, TRUE);
+      g_array_free(rs->coercions, TRUE);
+      rs->rows = g_array_new(FALSE, FALSE, sizeof(row_t));
+      rs->values = g_array_new(FALSE, FALSE, sizeof(gssize));
+      rs->text = g_string_new(NULL);
+      rs->deferred = g_array_new(FALSE, FALSE, sizeof(deferred_t));
+      rs->coercions = g_array_new(FALSE, FALSE, sizeof(coercion_t));
+   }
+   g_array_set_size(rs->rows, 0);
+   g_array_set_size(rs->values, 0);
+   g_string_truncate(rs->text, 0);
+   g_array_set_size(rs->deferred, 0);
+   g_array_set_size(rs->coercions, 0);
+   g_ptr_array_set_size(rs->pending_unique, 0);
+   g_array_set_size(rs->pending_unique_tables, 0);
+}
+
 static void
 rowset_clear(mn_rowset_t *rs)
 {
@@ -110,15 +140,9 @@ rowset_clear(mn_rowset_t *rs)
       g_free(r->message);
    }
    g_array_set_size(rs->rejects, 0);
-   g_array_set_size(rs->rows, 0);
-   g_array_set_size(rs->values, 0);
-   g_string_truncate(rs->text, 0);
-   g_array_set_size(rs->deferred, 0);
-   g_array_set_size(rs->coercions, 0);
+   rowset_drop_rows(rs);
    g_ptr_array_set_size(rs->scratch_docs, 0);
    g_ptr_array_set_size(rs->scratch_strings, 0);
-   g_ptr_array_set_size(rs->pending_unique, 0);
-   g_array_set_size(rs->pending_unique_tables, 0);
    bson_free(rs->doc_id_json);
    rs->doc_id_json = NULL;
    memset(&rs->doc_id, 0, sizeof rs->doc_id);
@@ -285,6 +309,8 @@ struct mn_converter {
    GString *shape_real;                    /* a problem's path as written */
    GString *shape_shown;                   /* the same, data-like keys collapsed */
    GString *shape_reason;                  /* what is wrong */
+   gssize *row_offsets; /* the row being built (emit_row): one per column of the widest table */
+   GHashTable *kinds;   /* coercion kinds built from parts (coercion_kind), each once */
 };
 
 mn_converter_t *
@@ -300,7 +326,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    c->keys_cap = 64;
    c->keys = g_new0(key_slot_t, c->keys_cap);
    {
-      /* bson_iter_t is declared 128-byte aligned (see push_ctx) */
+      /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
       void *mem = NULL;
       if (posix_memalign(&mem, _Alignof(bson_iter_t), (MN_MAX_DEPTH + 1) * sizeof(bson_iter_t)) !=
           0) {
@@ -311,6 +337,14 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    c->shape_real = g_string_new(NULL);
    c->shape_shown = g_string_new(NULL);
    c->shape_reason = g_string_new(NULL);
+   {
+      size_t widest = 1;
+      for (size_t t = 0; t < m->n_tables; t++) {
+         widest = MAX(widest, m->tables[t].n_columns);
+      }
+      c->row_offsets = g_new(gssize, widest);
+   }
+   c->kinds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    for (size_t i = 0; i < m->n_collections; i++) {
       c->colls[i].accepted = uuid_set_new();
       c->colls[i].rejected = uuid_set_new();
@@ -378,6 +412,8 @@ mn_converter_destroy(mn_converter_t *c)
    g_string_free(c->shape_real, TRUE);
    g_string_free(c->shape_shown, TRUE);
    g_string_free(c->shape_reason, TRUE);
+   g_free(c->row_offsets);
+   g_hash_table_destroy(c->kinds);
    g_free(c);
 }
 
@@ -645,10 +681,13 @@ mn_converter_references(const mn_converter_t *c, size_t from, size_t to)
 /* ---- one document ---- */
 
 typedef struct {
-   bson_iter_t elem; /* the element (valid unless is_doc) */
-   bool is_doc;      /* the document itself */
-   int entry;        /* entry index, -1 for the document */
-   int parent;       /* context index of the parent, -1 for the document context */
+   /* the element (valid unless is_doc): a bson_iter_t, copied as bytes (ctx_elem,
+    * ctx_set_elem), since bson_iter_t is declared 128-byte aligned and a context holding
+    * one would take 256 bytes instead of 144 */
+   unsigned char elem[sizeof(bson_iter_t)];
+   bool is_doc; /* the document itself */
+   int entry;   /* entry index, -1 for the document */
+   int parent;  /* context index of the parent, -1 for the document context */
    mn_uuid_t id;
    int64_t index;
    const char *key;  /* map key, or NULL */
@@ -657,9 +696,21 @@ typedef struct {
 } ctx_t;
 
 typedef struct {
-   ctx_t *items; /* aligned for ctx_t (see push_ctx) */
+   ctx_t *items;
    size_t n, cap;
 } ctxvec_t;
+
+static void
+ctx_elem(const ctx_t *c, bson_iter_t *out)
+{
+   memcpy(out, c->elem, sizeof *out);
+}
+
+static void
+ctx_set_elem(ctx_t *c, const bson_iter_t *it)
+{
+   memcpy(c->elem, it, sizeof *it);
+}
 
 typedef struct {
    mn_converter_t *conv;
@@ -672,6 +723,10 @@ typedef struct {
    bool rejected;
    const mn_entry_t *col_entry; /* the column being evaluated, for reject messages */
    const mn_column_t *col;
+   bool stop;                /* the document reached its row limit: nothing more is built */
+   gssize doc_id_text;       /* offset of the document id's text in rs->text, or -1 */
+   gssize parent_text;       /* offset of parent_text_id's text, or -1 */
+   mn_uuid_t parent_text_id; /* the parent id whose text was stored last */
 } walk_t;
 
 static void reject(walk_t *w, const char *path, const char *fmt, ...) MN_PRINTF(3, 4);
@@ -794,12 +849,12 @@ resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const
       if (start->is_doc) {
          return false;
       }
-      *out = start->elem;
+      ctx_elem(start, out);
       return true;
    }
    at_doc = start->is_doc;
    if (!at_doc) {
-      it = start->elem;
+      ctx_elem(start, &it);
    }
    for (size_t s = 0; s < p->n_segments; s++) {
       bson_iter_t child;
@@ -1011,8 +1066,19 @@ count_coercion(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const char 
 static const char *
 coercion_kind(walk_t *w, const char *before, const char *type_label, const char *after)
 {
-   /* Kinds are counters' keys: never values, only types and policies. */
-   return scratch(w, g_strconcat(before, type_label, after, NULL));
+   /* Kinds are counters' keys: never values, only types and policies, so there are few;
+    * each is kept once by the converter (a coercion holds it until the document is
+    * accepted, past the row whose scratch strings are released). */
+   char buf[256];
+   char *kind;
+
+   snprintf(buf, sizeof buf, "%s%s%s", before, type_label, after);
+   kind = g_hash_table_lookup(w->conv->kinds, buf);
+   if (!kind) {
+      kind = g_strdup(buf);
+      g_hash_table_add(w->conv->kinds, kind);
+   }
+   return kind;
 }
 
 /*
@@ -1146,13 +1212,24 @@ eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_col
 
    switch (c->kind) {
    case MN_SRC_DOC_ID:
-      mn_uuid_format(&w->rs->doc_id, idbuf);
-      set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
+      /* the same text for every row of the document: stored once */
+      if (w->doc_id_text < 0) {
+         mn_uuid_format(&w->rs->doc_id, idbuf);
+         set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
+         w->doc_id_text = r->offsets[c->table_column];
+      }
+      r->offsets[c->table_column] = w->doc_id_text;
       return true;
    case MN_SRC_PARENT_ID: {
       const ctx_t *p = ctx->parent >= 0 ? &w->ctxs.items[ctx->parent] : &w->ctxs.items[0];
-      mn_uuid_format(&p->id, idbuf);
-      set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
+      /* siblings come one after another: their parent's text is stored once */
+      if (w->parent_text < 0 || memcmp(w->parent_text_id.bytes, p->id.bytes, 16) != 0) {
+         mn_uuid_format(&p->id, idbuf);
+         set_text(w, r, c->table_column, idbuf, MN_UUID_TEXT_LEN);
+         w->parent_text = r->offsets[c->table_column];
+         w->parent_text_id = p->id;
+      }
+      r->offsets[c->table_column] = w->parent_text;
       return true;
    }
    case MN_SRC_INDEX: {
@@ -1388,8 +1465,24 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
    char idbuf[MN_UUID_TEXT_LEN + 1];
    bool keep = true;
 
+   if (w->rs->rows->len >= w->coll->max_rows) {
+      /* Bounded memory: a document may not build more rows than this (a million small
+       * array elements would otherwise take hundreds of MB here and in the batch). */
+      reject(w, ctx->path,
+             "more than %zu rows for one document (table \"%s\" would get the next one; the "
+             "limit is max_rows_per_document of collection \"%s\")",
+             w->coll->max_rows, e->table, w->coll->name);
+      ctx->dropped = true;
+      w->stop = true;
+      return;
+   }
    if (e->n_shapes) {
-      bson_type_t type = ctx->is_doc ? BSON_TYPE_DOCUMENT : bson_iter_type(&ctx->elem);
+      bson_iter_t elem;
+      bson_type_t type = BSON_TYPE_DOCUMENT;
+      if (!ctx->is_doc) {
+         ctx_elem(ctx, &elem);
+         type = bson_iter_type(&elem);
+      }
       shape = find_shape(e, type);
       if (!shape) {
          if (e->other_shape_skip) {
@@ -1406,7 +1499,7 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
    }
    r.table = (size_t)e->table_index;
    r.n = t->n_columns;
-   r.offsets = g_new(gssize, r.n);
+   r.offsets = w->conv->row_offsets;
    for (size_t i = 0; i < r.n; i++) {
       r.offsets[i] = -1;
    }
@@ -1487,7 +1580,6 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
       }
       ctx->dropped = true;
       g_array_set_size(w->rs->deferred, deferred_before);
-      g_free(r.offsets);
       return;
    }
    for (guint i = deferred_before; i < w->rs->deferred->len; i++) {
@@ -1498,25 +1590,14 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
       g_array_append_vals(w->rs->values, r.offsets, (guint)r.n);
       g_array_append_val(w->rs->rows, row);
    }
-   g_free(r.offsets);
 }
 
 static size_t
 push_ctx(walk_t *w, const ctx_t *c)
 {
    if (w->ctxs.n == w->ctxs.cap) {
-      /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
-      size_t cap = w->ctxs.cap ? w->ctxs.cap * 2 : 64;
-      void *grown = NULL;
-      if (posix_memalign(&grown, _Alignof(ctx_t), cap * sizeof(ctx_t)) != 0) {
-         abort();
-      }
-      if (w->ctxs.n) {
-         memcpy(grown, w->ctxs.items, w->ctxs.n * sizeof(ctx_t));
-      }
-      free(w->ctxs.items);
-      w->ctxs.items = grown;
-      w->ctxs.cap = cap;
+      w->ctxs.cap = w->ctxs.cap ? w->ctxs.cap * 2 : 64;
+      w->ctxs.items = g_renew(ctx_t, w->ctxs.items, w->ctxs.cap);
    }
    w->ctxs.items[w->ctxs.n] = *c;
    return w->ctxs.n++;
@@ -1526,10 +1607,13 @@ push_ctx(walk_t *w, const ctx_t *c)
 static void
 element_id(walk_t *w, const mn_entry_t *e, const ctx_t *parent, ctx_t *c, const char *index_text)
 {
-   bson_iter_t idit;
+   bson_iter_t elem, idit;
    bool own = false;
 
-   if (!c->is_doc && BSON_ITER_HOLDS_DOCUMENT(&c->elem) && bson_iter_recurse(&c->elem, &idit) &&
+   if (!c->is_doc) {
+      ctx_elem(c, &elem);
+   }
+   if (!c->is_doc && BSON_ITER_HOLDS_DOCUMENT(&elem) && bson_iter_recurse(&elem, &idit) &&
        bson_iter_find(&idit, "_id") && !is_nullish(&idit)) {
       char key[64];
       mn_uuid_from_value(&idit, &c->id);
@@ -1556,13 +1640,44 @@ element_id(walk_t *w, const mn_entry_t *e, const ctx_t *parent, ctx_t *c, const 
    }
 }
 
+/*
+ * The new context c of entry e, when its `when` holds: pushed, and its row emitted.  What
+ * only that row needed is released after it: the scratch strings made since `mark` (its
+ * path among them; messages copy what they quote) when no later entry reads the context
+ * (`leaf`: no entry has e as parent; or the row was dropped), else those made since
+ * `keep` (the context keeps its path and key).  So a document's memory grows with the
+ * contexts other entries read and with its rows' values, not with every path resolved.
+ */
+static void
+add_row(walk_t *w, const ctx_t *c, const mn_entry_t *e, bool leaf, guint mark, guint keep)
+{
+   size_t ci;
+
+   if (e->when && !pred_eval(w, c, e->when)) {
+      g_ptr_array_set_size(w->rs->scratch_strings, mark);
+      return;
+   }
+   ci = push_ctx(w, c);
+   emit_row(w, ci, e);
+   if (leaf || w->ctxs.items[ci].dropped) {
+      w->ctxs.n = ci; /* the last one: indexes of the others do not move */
+      g_ptr_array_set_size(w->rs->scratch_strings, mark);
+   } else {
+      g_ptr_array_set_size(w->rs->scratch_strings, keep);
+   }
+}
+
 static void
 walk_entry(walk_t *w, size_t ei)
 {
    const mn_entry_t *e = &w->coll->entries[ei];
    size_t n_ctx = w->ctxs.n;
+   bool leaf = true;
 
-   for (size_t pi = 0; pi < n_ctx; pi++) {
+   for (size_t k = ei + 1; k < w->coll->n_entries; k++) {
+      leaf = leaf && w->coll->entries[k].parent != (int)ei; /* parents come first */
+   }
+   for (size_t pi = 0; pi < n_ctx && !w->stop; pi++) {
       ctx_t parent = w->ctxs.items[pi];
       bson_iter_t val;
       const char *key;
@@ -1583,10 +1698,7 @@ walk_entry(walk_t *w, size_t ei)
          } else {
             mn_uuid_derive(&parent.id, e->name, NULL, &c.id);
          }
-         if (e->when && !pred_eval(w, &c, e->when)) {
-            continue;
-         }
-         emit_row(w, push_ctx(w, &c), e);
+         add_row(w, &c, e, leaf, w->rs->scratch_strings->len, w->rs->scratch_strings->len);
          continue;
       }
       if (!resolve(w, &parent, each, &val, &key, &concrete, &crossed)) {
@@ -1610,13 +1722,14 @@ walk_entry(walk_t *w, size_t ei)
          if (!bson_iter_recurse(&val, &child)) {
             continue;
          }
-         while (bson_iter_next(&child)) {
+         while (!w->stop && bson_iter_next(&child)) {
             ctx_t c;
             char index_text[32];
             const char *ktext;
+            guint mark = w->rs->scratch_strings->len;
 
             memset(&c, 0, sizeof c);
-            c.elem = child;
+            ctx_set_elem(&c, &child);
             c.entry = (int)ei;
             c.parent = (int)pi;
             c.index = index;
@@ -1631,10 +1744,7 @@ walk_entry(walk_t *w, size_t ei)
             }
             element_id(w, e, &parent, &c, ktext);
             index++;
-            if (e->when && !pred_eval(w, &c, e->when)) {
-               continue;
-            }
-            emit_row(w, push_ctx(w, &c), e);
+            add_row(w, &c, e, leaf, mark, w->rs->scratch_strings->len);
          }
          continue;
       }
@@ -1663,12 +1773,13 @@ walk_entry(walk_t *w, size_t ei)
             g_array_append_val(w->rs->coercions, co);
          }
          bson_iter_init(&child, arr);
-         while (bson_iter_next(&child)) {
+         while (!w->stop && bson_iter_next(&child)) {
             ctx_t c;
             char index_text[32];
+            guint mark = w->rs->scratch_strings->len;
 
             memset(&c, 0, sizeof c);
-            c.elem = child;
+            ctx_set_elem(&c, &child);
             c.entry = (int)ei;
             c.parent = (int)pi;
             c.index = index;
@@ -1676,10 +1787,7 @@ walk_entry(walk_t *w, size_t ei)
             c.path = concrete;
             element_id(w, e, &parent, &c, index_text);
             index++;
-            if (e->when && !pred_eval(w, &c, e->when)) {
-               continue;
-            }
-            emit_row(w, push_ctx(w, &c), e);
+            add_row(w, &c, e, leaf, mark, mark);
          }
          continue;
       }
@@ -1687,7 +1795,7 @@ walk_entry(walk_t *w, size_t ei)
          ctx_t c;
 
          memset(&c, 0, sizeof c);
-         c.elem = val;
+         ctx_set_elem(&c, &val);
          c.entry = (int)ei;
          c.parent = (int)pi;
          c.index = 0;
@@ -1697,10 +1805,7 @@ walk_entry(walk_t *w, size_t ei)
             coercion_t co = {e->table, e->each.text, "single value read as a one-element array"};
             g_array_append_val(w->rs->coercions, co);
          }
-         if (e->when && !pred_eval(w, &c, e->when)) {
-            continue;
-         }
-         emit_row(w, push_ctx(w, &c), e);
+         add_row(w, &c, e, leaf, w->rs->scratch_strings->len, w->rs->scratch_strings->len);
          continue;
       }
       reject(w, concrete, "expected an array%s, found a %s",
@@ -2031,7 +2136,7 @@ depth_within(const bson_t *doc, int max)
    int depth = 0;
    bool ok = true;
 
-   /* bson_iter_t is declared 128-byte aligned (see push_ctx) */
+   /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
    if (posix_memalign(&mem, _Alignof(bson_iter_t), (size_t)(max + 1) * sizeof(bson_iter_t)) != 0) {
       abort();
    }
@@ -2274,6 +2379,8 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    w.coll = &conv->m->collections[collection];
    w.doc = doc;
    w.rs = rs;
+   w.doc_id_text = -1;
+   w.parent_text = -1;
 
    /* The _id names the document, and gives its row id, even when the rest of it does not
     * validate: bson_iter bounds-checks the element, and mn_convert_id_json() checks a
@@ -2324,8 +2431,13 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    root.path = "";
    push_ctx(&w, &root);
 
-   for (size_t ei = 0; ei < w.coll->n_entries; ei++) {
+   for (size_t ei = 0; ei < w.coll->n_entries && !w.stop; ei++) {
       walk_entry(&w, ei);
+   }
+   if (w.stop) {
+      /* over the row limit: the document is rejected whole, without the rows built so far
+       * (a part of them would mislead; the document itself is in the reject line) */
+      rowset_drop_rows(rs);
    }
    if (conv->claiming) {
       /* the claims pass: only the run-wide unique keys of an accepted document count */
@@ -2335,7 +2447,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
                               g_memdup2(rs->doc_id.bytes, 16));
       }
       g_hash_table_destroy(w.doc_unique);
-      free(w.ctxs.items);
+      g_free(w.ctxs.items);
       return !w.rejected;
    }
    count_drift(&w);
@@ -2372,6 +2484,6 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
       }
    }
    g_hash_table_destroy(w.doc_unique);
-   free(w.ctxs.items);
+   g_free(w.ctxs.items);
    return !w.rejected;
 }

@@ -10,6 +10,7 @@
 #include <mongonorm/keys.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1296,8 +1297,14 @@ typedef struct {
 static bool
 parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
 {
-   static const char *const keys[] = {"collection", "ignore",   "watermark", "defaults",
-                                      "tables",     "optional", NULL};
+   static const char *const keys[] = {"collection",
+                                      "ignore",
+                                      "watermark",
+                                      "defaults",
+                                      "tables",
+                                      "optional",
+                                      "max_rows_per_document",
+                                      NULL};
    defaults_t d = {MN_ON_REJECT, MN_ON_REJECT, MN_ON_REJECT};
    char where[300];
    yaml_node_t *v;
@@ -1322,6 +1329,14 @@ parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
    }
    if ((v = map_get(ld, n, "optional")) && !parse_bool(ld, v, "optional", &coll->optional)) {
       return false;
+   }
+   coll->max_rows = MN_MAX_ROWS_DEFAULT;
+   if ((v = map_get(ld, n, "max_rows_per_document"))) {
+      int max_rows;
+      if (!parse_int(ld, v, "max_rows_per_document", 1, INT_MAX, &max_rows)) {
+         return false;
+      }
+      coll->max_rows = (size_t)max_rows;
    }
    if ((v = map_get(ld, n, "defaults")) && !parse_defaults(ld, v, &d)) {
       return false;

@@ -108,6 +108,9 @@ typedef struct {
 
 typedef enum { MN_EACH_NONE = 0, MN_EACH_ARRAY, MN_EACH_MAP } mn_each_t;
 
+/** Rows one document may produce unless its collection says otherwise (docs/mapping.md). */
+#define MN_MAX_ROWS_DEFAULT 1000000
+
 /** One table entry of a collection. */
 typedef struct {
    char *name;      /**< entry name; owned */
@@ -147,6 +150,8 @@ typedef struct {
    size_t n_maps;
    char *watermark; /**< or NULL; owned */
    bool optional;   /**< `optional: true`: the source may lack it (read as empty) */
+   size_t max_rows; /**< `max_rows_per_document`: rows one document may produce, all its
+                         tables together; more rejects it (default MN_MAX_ROWS_DEFAULT) */
 } mn_collection_t;
 
 typedef struct {

@@ -6,7 +6,8 @@
 # own line: no libbson warning ("bson_append_array(): invalid array detected") on the
 # first run, on the re-run that lists the unchanged rejects, or in the pre-pass.  Two
 # documents rejected before their _id is read (nested too deep) do not collide in
-# mongonorm.documents.
+# mongonorm.documents.  A document over its collection's max_rows_per_document is rejected
+# whole at the limit, without rows.
 source "$(dirname "$0")/lib.sh"
 [ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
 unset MONGODB_URI PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE
@@ -143,5 +144,33 @@ else
   fail "JSON: reasons"
   diff <(echo "$want") <(echo "$got") | sed 's/^/#   /' || true
 fi
+
+# max_rows_per_document: a document that would produce more rows than its collection
+# allows is rejected whole as it reaches the limit, its reject line without rows.
+sed 's/^  - collection: people$/  - collection: people\n    max_rows_per_document: 6/' "$map" > "$work/limit.yaml"
+grep -q 'max_rows_per_document: 6' "$work/limit.yaml" || fail "limit.yaml not written"
+mkdir -p "$work/limit"
+/usr/bin/python3 "$here/gen.py" "$work/limit" 5
+/usr/bin/python3 - "$work/limit/people.json" <<'PY'
+import json, sys
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"_id": {"$oid": "65000000000000000000000c"}, "email": "many@example.test",
+                        "tags": ["t%d" % i for i in range(3000)]}) + "\n")
+PY
+db=$(fresh_db mn_hostile_document_limit)
+"$MN_BIN" init --pg "$db" --sql-dir "$here/sql" >/dev/null
+map="$work/limit.yaml"
+run "row limit" "$work/limit" 1
+want="$(oid 12) | tags.5 | document { \"\$oid\" : \"65000000000000000000000c\" }, field \"tags.5\": more than 6 rows for one document (table \"person_tags\" would get the next one; the limit is max_rows_per_document of collection \"people\")"
+got=$(reasons)
+[ "$got" = "$want" ] && pass "row limit: rejected at the limit, with the table named" ||
+  fail "row limit: $got"
+got=$(/usr/bin/python3 -c '
+import json, sys
+print(*[len(json.loads(l)["rows"]) for l in open(sys.argv[1])])' "$rej")
+[ "$got" = 0 ] && pass "row limit: the reject line holds the document, no rows" || fail "row limit: rows $got"
+got=$(psql "$db" -qXAt -c "SELECT count(*) FROM people" -c "SELECT count(*) FROM person_tags")
+[ "$got" = "5
+11" ] && pass "row limit: the others load" || fail "row limit: loaded $got"
 
 finish
