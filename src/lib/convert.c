@@ -310,6 +310,7 @@ struct mn_converter {
    GString *shape_shown;                   /* the same, data-like keys collapsed */
    GString *shape_reason;                  /* what is wrong */
    gssize *row_offsets; /* the row being built (emit_row): one per column of the widest table */
+   GString *key_text;   /* a row's unique key being built (emit_row) */
    GHashTable *kinds;   /* coercion kinds built from parts (coercion_kind), each once */
 };
 
@@ -345,6 +346,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
       c->row_offsets = g_new(gssize, widest);
    }
    c->kinds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+   c->key_text = g_string_new(NULL);
    for (size_t i = 0; i < m->n_collections; i++) {
       c->colls[i].accepted = uuid_set_new();
       c->colls[i].rejected = uuid_set_new();
@@ -414,6 +416,7 @@ mn_converter_destroy(mn_converter_t *c)
    g_string_free(c->shape_reason, TRUE);
    g_free(c->row_offsets);
    g_hash_table_destroy(c->kinds);
+   g_string_free(c->key_text, TRUE);
    g_free(c);
 }
 
@@ -718,8 +721,10 @@ typedef struct {
    const mn_collection_t *coll;
    const bson_t *doc;
    mn_rowset_t *rs;
-   ctxvec_t ctxs;          /* every context of the document, in creation order */
-   GHashTable *doc_unique; /* per-document unique keys and element ids: char* */
+   ctxvec_t ctxs;           /* every context of the document, in creation order */
+   GHashTable *doc_unique;  /* per-document unique keys and element ids: char* */
+   GHashTable *pending_set; /* rs->pending_unique's keys (borrowed), to look them up */
+   GString *key;            /* the unique key being built (emit_row) */
    bool rejected;
    const mn_entry_t *col_entry; /* the column being evaluated, for reject messages */
    const mn_column_t *col;
@@ -1520,10 +1525,14 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
    w->col = NULL;
    w->col_entry = NULL;
    if (keep && e->n_unique && unique_key_complete(e, &r)) {
-      GString *k = g_string_new(NULL);
+      GString *k = w->key;
+      g_string_truncate(k, 0);
       g_string_append_printf(k, "%d", e->table_index);
       for (size_t i = 0; i < e->n_unique; i++) {
          gssize off = r.offsets[e->unique[i]];
+         if (e->unique_per_doc && e->unique[i] == e->doc_id_column) {
+            continue; /* the same in every key of the document's own set */
+         }
          g_string_append_c(k, '\x1f');
          if (off < 0) {
             g_string_append_c(k, '\x1e');
@@ -1542,9 +1551,7 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
             dup = holder && memcmp(holder, w->rs->doc_id.bytes, 16) != 0;
          }
          if (!dup && !e->unique_per_doc) {
-            for (guint i = 0; i < w->rs->pending_unique->len && !dup; i++) {
-               dup = strcmp(g_ptr_array_index(w->rs->pending_unique, i), k->str) == 0;
-            }
+            dup = g_hash_table_contains(w->pending_set, k->str);
          }
          if (dup) {
             if (e->duplicate_merge) {
@@ -1560,11 +1567,12 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
             g_hash_table_add(set, g_strdup(k->str));
          } else {
             size_t ti = (size_t)e->table_index;
-            g_ptr_array_add(w->rs->pending_unique, g_strdup(k->str));
+            char *held = g_strdup(k->str);
+            g_ptr_array_add(w->rs->pending_unique, held);
             g_array_append_val(w->rs->pending_unique_tables, ti);
+            g_hash_table_add(w->pending_set, held);
          }
       }
-      g_string_free(k, TRUE);
    }
    if (!keep) {
       /* Only the reason the row went counts: its other values were never stored. */
@@ -2423,6 +2431,8 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
 
    memset(&w.ctxs, 0, sizeof w.ctxs);
    w.doc_unique = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+   w.pending_set = g_hash_table_new(g_str_hash, g_str_equal);
+   w.key = conv->key_text;
    memset(&root, 0, sizeof root);
    root.is_doc = true;
    root.entry = -1;
@@ -2447,6 +2457,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
                               g_memdup2(rs->doc_id.bytes, 16));
       }
       g_hash_table_destroy(w.doc_unique);
+      g_hash_table_destroy(w.pending_set);
       g_free(w.ctxs.items);
       return !w.rejected;
    }
@@ -2484,6 +2495,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
       }
    }
    g_hash_table_destroy(w.doc_unique);
+   g_hash_table_destroy(w.pending_set);
    g_free(w.ctxs.items);
    return !w.rejected;
 }
