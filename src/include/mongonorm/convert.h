@@ -148,10 +148,20 @@ bool mn_converter_references(const mn_converter_t *conv, size_t from, size_t to)
 /**
  * Convert one document of collection `collection` (index in the mapping) into `rows`
  * (cleared first).
+ *
+ * The document's shape is checked first, in one walk without recursion: nested deeper
+ * than 200 levels, a field name twice in one (sub-)document, or an array whose keys are
+ * not "0", "1", ... in order rejects it before any row is built.  A document that would
+ * produce more rows than its collection's `max_rows_per_document` (default 1,000,000) is
+ * rejected as it reaches the limit, and `rows` then holds no rows.  Memory: `rows` holds
+ * every row until the next call (or mn_rowset_destroy()), about 24 bytes plus 8 per
+ * column plus the values' text each (docs/design.md, Memory of one document).
+ *
  * @return true when the document is accepted (its rows are in `rows`, ready to load);
  *         false when it is rejected: the reasons (field path and message, naming the _id)
- *         are in `rows` with the rows it would have produced.  Statistics are updated
- *         either way (coercions only for accepted documents).
+ *         are in `rows` with the rows it would have produced (none for the shape and the
+ *         row limit).  Statistics are updated either way (coercions only for accepted
+ *         documents).
  */
 bool mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc,
                          mn_rowset_t *rows);

@@ -49,7 +49,9 @@ typedef enum {
 
 /** A record that could not be parsed into a document. */
 typedef struct {
-   const char *location; /**< e.g. "users.json line 7" or "users.bson offset 4096" */
+   const char *location; /**< e.g. "users.json line 7", "users.json line 7, document 2"
+                              (a later record starting on that line) or "users.bson
+                              offset 4096" */
    const char *reason;   /**< e.g. "invalid JSON: ..." */
    const char *raw;      /**< the record's text (JSON) or hex of its first bytes (BSON);
                               may be truncated to 64 KiB */
