@@ -7,11 +7,7 @@
 # `interrupted`; a run refused by the lock touches neither the running run's report nor
 # its reject file.  Generic data (tests/cutover), not MediChat.
 source "$(dirname "$0")/lib.sh"
-if [ -z "${MN_TEST_PG_DSN:-}" ]; then
-  [ "${CI:-}" = true ] && { echo "not ok - MN_TEST_PG_DSN not set under CI"; exit 1; }
-  echo "SKIP: MN_TEST_PG_DSN not set"
-  exit 77
-fi
+[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
 
 work="$MN_BUILD_DIR/test_run_guards"
 rm -rf "$work" && mkdir -p "$work"
