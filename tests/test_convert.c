@@ -57,8 +57,8 @@ append_random(bson_t *d, const char *key, uint64_t *s)
    case 0: break; /* missing */
    case 1: BSON_APPEND_NULL(d, key); break;
    case 2:
-   case 3: BSON_APPEND_UTF8(d, key, SECRETS[next(s) % G_N_ELEMENTS(SECRETS)]); break;
-   case 4: BSON_APPEND_UTF8(d, key, next(s) % 2 ? "" : "   "); break;
+   case 3: bson_append_utf8(d, key, -1, SECRETS[next(s) % G_N_ELEMENTS(SECRETS)], -1); break;
+   case 4: bson_append_utf8(d, key, -1, next(s) % 2 ? "" : "   ", -1); break;
    case 5:
       snprintf(buf, sizeof buf, "%d", (int)(next(s) % 200000) - 100000);
       BSON_APPEND_UTF8(d, key, buf);
@@ -73,7 +73,7 @@ append_random(bson_t *d, const char *key, uint64_t *s)
       BSON_APPEND_DECIMAL128(d, key, &dec);
       break;
    case 11: BSON_APPEND_DATE_TIME(d, key, (int64_t)(next(s) % 4000000000000ull)); break;
-   case 12: BSON_APPEND_UTF8(d, key, next(s) % 2 ? "2024-01-05" : "2024-02-30"); break;
+   case 12: bson_append_utf8(d, key, -1, next(s) % 2 ? "2024-01-05" : "2024-02-30", -1); break;
    case 13: BSON_APPEND_BOOL(d, key, next(s) % 2); break;
    case 14:
       snprintf(buf, sizeof buf, "66%022llx", (unsigned long long)(next(s) % 4096));
@@ -84,7 +84,7 @@ append_random(bson_t *d, const char *key, uint64_t *s)
    case 16: {
       bson_t a;
       BSON_APPEND_ARRAY_BEGIN(d, key, &a);
-      BSON_APPEND_UTF8(&a, "0", SECRETS[next(s) % G_N_ELEMENTS(SECRETS)]);
+      bson_append_utf8(&a, "0", -1, SECRETS[next(s) % G_N_ELEMENTS(SECRETS)], -1);
       BSON_APPEND_INT32(&a, "1", 7);
       bson_append_array_end(d, &a);
       break;
@@ -92,11 +92,11 @@ append_random(bson_t *d, const char *key, uint64_t *s)
    case 17: {
       bson_t sub;
       BSON_APPEND_DOCUMENT_BEGIN(d, key, &sub);
-      BSON_APPEND_UTF8(&sub, "text", SECRETS[next(s) % G_N_ELEMENTS(SECRETS)]);
+      bson_append_utf8(&sub, "text", -1, SECRETS[next(s) % G_N_ELEMENTS(SECRETS)], -1);
       bson_append_document_end(d, &sub);
       break;
    }
-   default: BSON_APPEND_UTF8(d, key, next(s) % 2 ? "x" : "y"); break;
+   default: bson_append_utf8(d, key, -1, next(s) % 2 ? "x" : "y", -1); break;
    }
 }
 

@@ -290,6 +290,13 @@ typedef struct {
    bool referenced;
 } coll_state_t;
 
+/* One iterator of an explicit stack.  bson_iter_t is declared 128-byte aligned through its
+ * typedef, which does not round its size up: in a plain array every element after the
+ * first would be misaligned (UBSan: misaligned load).  A struct member rounds it up. */
+typedef struct {
+   bson_iter_t it;
+} iter_slot_t;
+
 struct mn_converter {
    const mn_mapping_t *m;
    mn_stats_t *stats;
@@ -303,7 +310,7 @@ struct mn_converter {
    key_slot_t *keys; /* duplicate-name table, keys_cap slots (a power of 2) */
    size_t keys_cap;
    uint32_t key_gen;         /* generation of the sub-document being checked */
-   bson_iter_t *shape_stack; /* MN_MAX_DEPTH + 1 iterators, 128-byte aligned */
+   iter_slot_t *shape_stack; /* MN_MAX_DEPTH + 1 iterators, 128-byte aligned */
    bool shape_is_array[MN_MAX_DEPTH + 1];
    uint32_t shape_index[MN_MAX_DEPTH + 1]; /* next array index expected at each level */
    GString *shape_real;                    /* a problem's path as written */
@@ -329,7 +336,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    {
       /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
       void *mem = NULL;
-      if (posix_memalign(&mem, _Alignof(bson_iter_t), (MN_MAX_DEPTH + 1) * sizeof(bson_iter_t)) !=
+      if (posix_memalign(&mem, _Alignof(iter_slot_t), (MN_MAX_DEPTH + 1) * sizeof(iter_slot_t)) !=
           0) {
          abort();
       }
@@ -2140,30 +2147,30 @@ static bool
 depth_within(const bson_t *doc, int max)
 {
    void *mem = NULL;
-   bson_iter_t *stack;
+   iter_slot_t *stack;
    int depth = 0;
    bool ok = true;
 
    /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
-   if (posix_memalign(&mem, _Alignof(bson_iter_t), (size_t)(max + 1) * sizeof(bson_iter_t)) != 0) {
+   if (posix_memalign(&mem, _Alignof(iter_slot_t), (size_t)(max + 1) * sizeof(iter_slot_t)) != 0) {
       abort();
    }
    stack = mem;
-   if (!bson_iter_init(&stack[0], doc)) {
+   if (!bson_iter_init(&stack[0].it, doc)) {
       free(mem);
       return true;
    }
    while (depth >= 0) {
-      if (!bson_iter_next(&stack[depth])) {
+      if (!bson_iter_next(&stack[depth].it)) {
          depth--;
          continue;
       }
-      if (BSON_ITER_HOLDS_DOCUMENT(&stack[depth]) || BSON_ITER_HOLDS_ARRAY(&stack[depth])) {
+      if (BSON_ITER_HOLDS_DOCUMENT(&stack[depth].it) || BSON_ITER_HOLDS_ARRAY(&stack[depth].it)) {
          if (depth + 1 >= max) {
             ok = false;
             break;
          }
-         if (bson_iter_recurse(&stack[depth], &stack[depth + 1])) {
+         if (bson_iter_recurse(&stack[depth].it, &stack[depth + 1].it)) {
             depth++;
          }
       }
@@ -2271,11 +2278,11 @@ is_index_key(const char *key, uint32_t len, uint32_t index)
  * statistics as it is, while its message's quoted parts are blanked there.
  */
 static void
-shape_path(const bson_iter_t *stack, const bool *is_array, int depth, GString *real, GString *shown)
+shape_path(const iter_slot_t *stack, const bool *is_array, int depth, GString *real, GString *shown)
 {
    for (int d = 0; d <= depth; d++) {
-      const char *key = bson_iter_key(&stack[d]);
-      uint32_t len = bson_iter_key_len(&stack[d]);
+      const char *key = bson_iter_key(&stack[d].it);
+      uint32_t len = bson_iter_key_len(&stack[d].it);
 
       if (d) {
          g_string_append_c(real, '.');
@@ -2308,52 +2315,52 @@ shape_path(const bson_iter_t *stack, const bool *is_array, int depth, GString *r
 static shape_t
 check_shape(mn_converter_t *conv, const bson_t *doc, GString *shown, GString *reason)
 {
-   bson_iter_t *stack = conv->shape_stack;
+   iter_slot_t *stack = conv->shape_stack;
    bool *is_array = conv->shape_is_array;
    uint32_t *index = conv->shape_index;
    bson_iter_t dup;
    int depth = 0;
 
-   if (!bson_iter_init(&stack[0], doc)) {
+   if (!bson_iter_init(&stack[0].it, doc)) {
       return SHAPE_OK;
    }
    is_array[0] = false;
-   if (!names_distinct(conv, &stack[0], &dup)) {
-      stack[0] = dup;
+   if (!names_distinct(conv, &stack[0].it, &dup)) {
+      stack[0].it = dup;
       goto duplicate;
    }
    while (depth >= 0) {
       bool doc_child, array_child;
 
-      if (!bson_iter_next(&stack[depth])) {
+      if (!bson_iter_next(&stack[depth].it)) {
          depth--;
          continue;
       }
-      if (is_array[depth] && !is_index_key(bson_iter_key(&stack[depth]),
-                                           bson_iter_key_len(&stack[depth]), index[depth]++)) {
+      if (is_array[depth] && !is_index_key(bson_iter_key(&stack[depth].it),
+                                           bson_iter_key_len(&stack[depth].it), index[depth]++)) {
          shape_path(stack, is_array, depth - 1, conv->shape_real, shown);
          g_string_append_printf(reason, "array element %" PRIu32 " has key \"", index[depth] - 1);
-         g_string_append_len(reason, bson_iter_key(&stack[depth]),
-                             (gssize)bson_iter_key_len(&stack[depth]));
+         g_string_append_len(reason, bson_iter_key(&stack[depth].it),
+                             (gssize)bson_iter_key_len(&stack[depth].it));
          g_string_append(reason, "\", not its index (BSON array keys are 0, 1, 2, ... in order)");
          return SHAPE_ARRAY_KEY;
       }
-      doc_child = BSON_ITER_HOLDS_DOCUMENT(&stack[depth]);
-      array_child = BSON_ITER_HOLDS_ARRAY(&stack[depth]);
+      doc_child = BSON_ITER_HOLDS_DOCUMENT(&stack[depth].it);
+      array_child = BSON_ITER_HOLDS_ARRAY(&stack[depth].it);
       if (!doc_child && !array_child) {
          continue;
       }
       if (depth + 1 >= MN_MAX_DEPTH) {
          return SHAPE_TOO_DEEP;
       }
-      if (!bson_iter_recurse(&stack[depth], &stack[depth + 1])) {
+      if (!bson_iter_recurse(&stack[depth].it, &stack[depth + 1].it)) {
          continue;
       }
       depth++;
       is_array[depth] = array_child;
       index[depth] = 0;
-      if (doc_child && !names_distinct(conv, &stack[depth], &dup)) {
-         stack[depth] = dup;
+      if (doc_child && !names_distinct(conv, &stack[depth].it, &dup)) {
+         stack[depth].it = dup;
          goto duplicate;
       }
    }
