@@ -1389,7 +1389,7 @@ test_source_mongo_live(void **state)
 
 /* -- Extended JSON wrappers checked strictly (issue 9, point 5) ----------- */
 
-#include "ejson_check.h"
+#include "source/ejson_check.h"
 
 /* One document's text against mn_ejson__check(): want NULL for accepted. */
 static void

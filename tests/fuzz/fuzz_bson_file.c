@@ -1,5 +1,5 @@
 /*
- * tests/fuzz/fuzz_bson_file.c - the mongodump .bson file reader (source_dump.c).
+ * tests/fuzz/fuzz_bson_file.c - the mongodump .bson file reader (dump.c).
  *
  * The input is the whole content of a "<collection>.bson" file.  It is read through
  * mn_source__dump_cursor twice, to the end or the first read error:
@@ -12,7 +12,7 @@
  * cursor points outside its buffer.  A broken promise aborts (a finding).
  */
 #include "fuzz_common.h"
-#include "source_private.h"
+#include "source/source_private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * tests/fuzz/fuzz_extjson.c - the mongoexport Extended JSON reader (source_json.c).
+ * tests/fuzz/fuzz_extjson.c - the mongoexport Extended JSON reader (json.c).
  *
  * The input is the whole content of a "<collection>.json" file: one document per line,
  * --pretty objects or one --jsonArray, as the reader detects from the first bytes.  It
@@ -7,7 +7,7 @@
  * also printed back as canonical Extended JSON (what the reject file does with it).
  */
 #include "fuzz_common.h"
-#include "source_private.h"
+#include "source/source_private.h"
 
 static void
 read_all(const char *path, bool ids_only)

@@ -1,6 +1,6 @@
 /*
- * generate_private.h - the compiled generator model, shared by generate_model.c
- * (YAML -> model), generate.c (documents + expectations) and generate_out.c (writers).
+ * gen_private.h - the compiled generator model, shared by model.c
+ * (YAML -> model), generate.c (documents + expectations) and out.c (writers).
  */
 #ifndef MONGONORM_GENERATE_PRIVATE_H
 #define MONGONORM_GENERATE_PRIVATE_H

@@ -9,10 +9,10 @@
 #include <mongonorm/source.h>
 #include <mongonorm/state.h>
 
-#include "ejson_check.h"
-#include "bson_private.h"
-#include "pg_private.h"
-#include "uuidset.h"
+#include "source/ejson_check.h"
+#include "util/bson_private.h"
+#include "pg/pg_private.h"
+#include "util/uuidset.h"
 
 #include <errno.h>
 #include <glib.h>

@@ -8,9 +8,9 @@
  * source_private.h.  It also holds the cursor base (bad record, error) and
  * the buffered file stream the two file readers share.
  */
-#include "source_private.h"
+#include "source/source_private.h"
 
-#include "bson_private.h"
+#include "util/bson_private.h"
 
 #include <dirent.h>
 #include <errno.h>

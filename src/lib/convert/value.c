@@ -20,7 +20,7 @@
  */
 #include <mongonorm/value.h>
 
-#include "value_private.h"
+#include "convert/value_private.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

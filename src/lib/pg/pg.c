@@ -2,8 +2,8 @@
  * pg.c - connecting to PostgreSQL, the run lock, `init` (versioned SQL files)
  * and checking a mapping against the target's catalog.
  */
-#include "pg_private.h"
-#include "plan.h"
+#include "pg/pg_private.h"
+#include "mapping/plan.h"
 
 #include <mongonorm/keys.h>
 #include <mongonorm/state.h>
@@ -1183,7 +1183,7 @@ check_not_null(const mn_mapping_t *m, const cattable_t *cats, mn_pg_findings_t *
 /* ---------------------------------------------------------------------------
  * Foreign keys: the referenced rows must be there when a row is loaded.
  *
- * Load order (sink_pg.c): collections in mapping order, one batch transaction at a time;
+ * Load order (sink.c): collections in mapping order, one batch transaction at a time;
  * in a batch, tables in the mapping's table order (parents first).  A document PostgreSQL
  * refuses is tried once more at the end of its collection, so a row naming a row of a
  * later document of the same collection loads then.  A declared reference (`references:`)

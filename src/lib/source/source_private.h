@@ -3,11 +3,11 @@
  *
  * source.c owns the public entry points and the folder logic; each kind fills
  * a small table of operations:
- *   - a source: has_collection, find, destroy (source_mongo.c for a server;
+ *   - a source: has_collection, find, destroy (mongo.c for a server;
  *     source.c itself for the folders, which hand each file to the reader of
  *     its kind);
- *   - a cursor: next, progress, destroy (source_mongo.c, source_dump.c,
- *     source_json.c).
+ *   - a cursor: next, progress, destroy (mongo.c, dump.c,
+ *     json.c).
  * The cursor base (struct mn_cursor) keeps the bad record and the error, so
  * the kinds only report them through mn_cursor__set_bad() and
  * mn_cursor__fail().
@@ -85,14 +85,14 @@ mn_cursor_status_t mn_cursor__fail(mn_cursor_t *cursor, const mn_error_t *error)
 
 /* -- Sources ------------------------------------------------------------- */
 
-/** Open a live source (source_mongo.c). */
+/** Open a live source (mongo.c). */
 mn_source_t *mn_source__mongo_open(const char *uri, const char *database, mn_error_t *error);
 
-/** Read "<collection>.bson" or ".bson.gz" at path (source_dump.c). name: for messages. */
+/** Read "<collection>.bson" or ".bson.gz" at path (dump.c). name: for messages. */
 mn_cursor_t *mn_source__dump_cursor(const char *path, const char *name, const mn_find_opts_t *opts,
                                     mn_error_t *error);
 
-/** Read "<collection>.json" or ".json.gz" at path (source_json.c). name: for messages. */
+/** Read "<collection>.json" or ".json.gz" at path (json.c). name: for messages. */
 mn_cursor_t *mn_source__json_cursor(const char *path, const char *name, const mn_find_opts_t *opts,
                                     mn_error_t *error);
 

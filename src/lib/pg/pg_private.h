@@ -1,5 +1,5 @@
 /*
- * pg_private.h - helpers shared by pg.c and sink_pg.c.
+ * pg_private.h - helpers shared by pg.c and sink.c.
  */
 #ifndef MN_PG_PRIVATE_H
 #define MN_PG_PRIVATE_H
@@ -18,7 +18,7 @@ void mn_pg__set_error(mn_error_t *error, uint32_t code, PGconn *conn, const PGre
 /**
  * Append one value to a COPY text-format buffer (PostgreSQL manual, COPY, "Text Format"):
  * backslash, newline, carriage return and tab escaped; NULL (SQL NULL) as \N.  The
- * sink's own escaping (sink_pg.c), shared so that every COPY writer escapes alike.
+ * sink's own escaping (sink.c), shared so that every COPY writer escapes alike.
  */
 void mn_pg__append_copy_value(GString *out, const char *v);
 

@@ -21,8 +21,8 @@
  * injections whose effect is `reject` are not applied (their random draws
  * are still made, so the rest of the document does not change).
  */
-#include "generate_private.h"
-#include "value_private.h"
+#include "gen_private.h"
+#include "convert/value_private.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -27,16 +27,16 @@
 #include <mongonorm/source.h>
 #include <mongonorm/verify.h>
 
-#include "pg_private.h"
-#include "plan.h"
-#include "uuidset.h"
+#include "pg/pg_private.h"
+#include "mapping/plan.h"
+#include "util/uuidset.h"
 
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-/* What the sink writes as the reason of a document PostgreSQL refused (sink_pg.c,
+/* What the sink writes as the reason of a document PostgreSQL refused (sink.c,
  * reject_segment): such a record has no digest and no rows by design. */
 #define LOAD_REJECT_PREFIX "PostgreSQL refused the rows of table "
 

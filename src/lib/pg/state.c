@@ -1,8 +1,8 @@
 /*
  * state.c - the converter's own schema (see state.h).
  */
-#include "pg_private.h"
-#include "uuidset.h"
+#include "pg/pg_private.h"
+#include "util/uuidset.h"
 
 #include <mongonorm/state.h>
 

@@ -1,7 +1,7 @@
 /*
  * uuidset.c - hash tables keyed by 16-byte row ids (see uuidset.h).
  */
-#include "uuidset.h"
+#include "util/uuidset.h"
 
 #include <stdlib.h>
 #include <string.h>

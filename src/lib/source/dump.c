@@ -1,5 +1,5 @@
 /*
- * source_dump.c - read a mongodump "<collection>.bson" or ".bson.gz" file.
+ * dump.c - read a mongodump "<collection>.bson" or ".bson.gz" file.
  *
  * A .bson file is BSON documents back to back, each starting with its own
  * int32 length.  The framing is done here over the shared file stream rather
@@ -24,7 +24,7 @@
  * When the cursor was told where (mn_cursor_keep_skipped()), each span is
  * written whole to "<dir>/<prefix>-<offset>.bin" (mode 0600).
  */
-#include "source_private.h"
+#include "source/source_private.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  */
 #include <mongonorm/keys.h>
 
-#include "bson_private.h"
+#include "util/bson_private.h"
 
 #include <math.h>
 #include <openssl/evp.h>

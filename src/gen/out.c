@@ -1,9 +1,9 @@
 /*
- * generate_out.c - where generated documents go: a mongodump folder (.bson or
+ * out.c - where generated documents go: a mongodump folder (.bson or
  * .bson.gz), Extended JSON lines (relaxed or canonical), or a live MongoDB
  * (unordered bulk inserts); and manifest.json beside them.
  */
-#include "generate_private.h"
+#include "gen_private.h"
 
 #include <errno.h>
 #include <mongoc/mongoc.h>

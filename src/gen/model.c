@@ -1,12 +1,12 @@
 /*
- * generate_model.c - generator model file (YAML) -> compiled model.
+ * model.c - generator model file (YAML) -> compiled model.
  *
  * Read with libyaml's document loader, which keeps each node's line, like
  * mapping.c: every error names the file and the line, as
  * `model file "F", line N: ...`.  The format is docs/generate.md.
  */
-#include "generate_private.h"
-#include "value_private.h"
+#include "gen_private.h"
+#include "convert/value_private.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "yamldoc.h"
+#include "util/yamldoc.h"
 
 typedef struct {
    mn_yamldoc_t y; /* the document, its name, and where errors go */

@@ -1,5 +1,5 @@
 /*
- * source_json.c - read a mongoexport "<collection>.json" or ".json.gz" file.
+ * json.c - read a mongoexport "<collection>.json" or ".json.gz" file.
  *
  * mongoexport writes Extended JSON v2 (canonical or relaxed) in one of three
  * layouts, told apart by the first bytes of the file:
@@ -26,9 +26,9 @@
  * the whole line one BAD record, its text whole ("text after the end of the
  * document").  Records of an array that start on one line are numbered the same way.
  */
-#include "source_private.h"
+#include "source/source_private.h"
 
-#include "ejson_check.h"
+#include "source/ejson_check.h"
 
 #include <inttypes.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * sink_pg.c - loading rows into PostgreSQL with COPY, one transaction per batch.
+ * sink.c - loading rows into PostgreSQL with COPY, one transaction per batch.
  *
  * Direct mode (a collection whose tables are empty): COPY into the target
  * tables.  Merge mode: COPY into temporary staging tables, delete the child
@@ -8,8 +8,8 @@
  * References held back by the converter (targets not loaded yet) are kept in
  * a temporary table and applied when the collection ends.
  */
-#include "pg_private.h"
-#include "plan.h"
+#include "pg/pg_private.h"
+#include "mapping/plan.h"
 
 #include <glib.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
  * mn_ejson__object_end() (at the end) is the reader's other question: where does a
  * whole object end, so that a line holding several documents can be cut into them.
  */
-#include "ejson_check.h"
+#include "source/ejson_check.h"
 
 #include <errno.h>
 #include <inttypes.h>

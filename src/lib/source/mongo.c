@@ -1,5 +1,5 @@
 /*
- * source_mongo.c - read a live MongoDB server with libmongoc.
+ * mongo.c - read a live MongoDB server with libmongoc.
  *
  * The server is pinged once at open so that a wrong URI or an unreachable
  * server fails early, before anything is written to PostgreSQL.  Passwords
@@ -8,7 +8,7 @@
  * through scrub(), which masks the password as it was written in the URI and
  * as libmongoc decoded it.
  */
-#include "source_private.h"
+#include "source/source_private.h"
 
 #include <mongoc/mongoc.h>
 #include <pthread.h>

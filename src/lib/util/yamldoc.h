@@ -1,7 +1,7 @@
 /*
  * yamldoc.h - reading user-written YAML (mapping and model files) with line numbers.
  *
- * A thin layer over libyaml's document API shared by mapping.c and generate_model.c:
+ * A thin layer over libyaml's document API shared by mapping.c and model.c:
  * node lookup, kind checks, unknown-key checks, and errors of the form
  * `<what> "<file>", line N: <message>` in domain MN_ERROR_MAPPING.
  */

@@ -5,7 +5,7 @@
  * line; every error names the file, the line and the key.  The format is
  * specified in docs/mapping.md.
  */
-#include "plan.h"
+#include "mapping/plan.h"
 
 #include <mongonorm/keys.h>
 
@@ -19,7 +19,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
-#include "yamldoc.h"
+#include "util/yamldoc.h"
 
 /* Shortest salt `salt_env` accepts, in bytes. */
 #define MN_MIN_SALT_LEN 16

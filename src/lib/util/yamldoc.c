@@ -1,7 +1,7 @@
 /*
  * yamldoc.c - shared YAML reading with line numbers (see yamldoc.h).
  */
-#include "yamldoc.h"
+#include "util/yamldoc.h"
 
 #include <bson/bson.h>
 #include <stdarg.h>

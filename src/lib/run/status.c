@@ -1,7 +1,7 @@
 /*
  * status.c - recorded runs and pending differences (see status.h).
  */
-#include "pg_private.h"
+#include "pg/pg_private.h"
 
 #include <mongonorm/keys.h>
 #include <mongonorm/mapping.h>

@@ -6,9 +6,9 @@
  * element (a bson_iter_t into the document, or into a scratch array built
  * for `split`), the row id, and the concrete field path for messages.
  */
-#include "bson_private.h"
-#include "plan.h"
-#include "uuidset.h"
+#include "util/bson_private.h"
+#include "mapping/plan.h"
+#include "util/uuidset.h"
 
 #include <mongonorm/convert.h>
 
