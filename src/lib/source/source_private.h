@@ -1,19 +1,18 @@
 /*
  * source_private.h - what the source kinds share behind mongonorm/source.h.
  *
- * source.c owns the public entry points and the folder logic; each kind fills
- * a small table of operations:
- *   - a source: has_collection, find, destroy (mongo.c for a server;
- *     source.c itself for the folders, which hand each file to the reader of
- *     its kind);
- *   - a cursor: next, progress, destroy (mongo.c, dump.c,
- *     json.c).
- * The cursor base (struct mn_cursor) keeps the bad record and the error, so
- * the kinds only report them through mn_cursor__set_bad() and
+ * source.c owns the public entry points; each kind fills a small table of
+ * operations:
+ *   - a source: has_collection, find, destroy (mongo.c for a server,
+ *     folder.c for the folders, which hand each file to the reader of its
+ *     kind);
+ *   - a cursor: next, progress, destroy (mongo.c, dump.c, json.c).
+ * The cursor base (struct mn_cursor, cursor.c) keeps the bad record and the
+ * error, so the kinds only report them through mn_cursor__set_bad() and
  * mn_cursor__fail().
  *
- * The file readers share mn_source__file_t: a buffered byte stream over a
- * plain or gzip-compressed file that counts what it hands out.
+ * The file readers share mn_source__file_t (file.c): a buffered byte stream
+ * over a plain or gzip-compressed file that counts what it hands out.
  */
 #ifndef MN_SOURCE_PRIVATE_H
 #define MN_SOURCE_PRIVATE_H
@@ -88,6 +87,12 @@ mn_cursor_status_t mn_cursor__fail(mn_cursor_t *cursor, const mn_error_t *error)
 /** Open a live source (mongo.c). */
 mn_source_t *mn_source__mongo_open(const char *uri, const char *database, mn_error_t *error);
 
+/**
+ * Open a mongodump or Extended JSON folder (folder.c): location is the folder, database
+ * its sub-folder to read or NULL.  NULL with error set as mn_source_open() says.
+ */
+mn_source_t *mn_source__folder_open(const char *location, const char *database, mn_error_t *error);
+
 /** Read "<collection>.bson" or ".bson.gz" at path (dump.c). name: for messages. */
 mn_cursor_t *mn_source__dump_cursor(const char *path, const char *name, const mn_find_opts_t *opts,
                                     mn_error_t *error);
@@ -100,9 +105,12 @@ mn_cursor_t *mn_source__json_cursor(const char *path, const char *name, const mn
  * For ids_only on a file source: {_id: <value>} of doc into *out (initialised here),
  * or false when doc has no readable _id (the caller then returns doc as stored).
  */
-bool mn_source__project_id(const bson_t *doc, bson_t *out);
+bool mn_source__project_id(const bson_t *doc, bson_t *out); /* cursor.c */
 
-/* -- Buffered file stream (source.c) ------------------------------------- */
+/* -- Buffered file stream (file.c) --------------------------------------- */
+
+/** Whether s ends in suffix. */
+bool mn_source__has_suffix(const char *s, const char *suffix);
 
 #define MN_SOURCE__FILE_BUF (64u * 1024u)
 
