@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <mongoc/mongoc.h>
+#include <mongonorm/source.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -223,7 +224,7 @@ mn_generate(const mn_gen_model_t *m, const mn_gen_opts_t *o, const char *out,
                       "generating into MongoDB needs a manifest file path");
          goto cleanup;
       }
-      mongoc_init();
+      mn_source_mongo_init();
       uri = mongoc_uri_new_with_error(out, &berr);
       if (!uri) {
          mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_CONNECT, "invalid MongoDB URI: %s",

@@ -39,6 +39,18 @@ set -e
 want="mongonorm: error: model file \"$work/bad.yaml\", line 7: pick names vocabulary \"nowhere\", which the model does not declare"
 if [ "$rc" = 3 ] && [ "$(cat "$work/bad.err")" = "$want" ]; then pass "model error: exit 3, file and line"; else fail "model error: exit $rc: $(cat "$work/bad.err")"; fi
 
+# --- libmongoc never prints: an unreachable server, an unknown URI option and a bad host
+# give mongonorm's own error line, and no "mongoc:" log line reaches stderr
+for uri in 'mongodb://127.0.0.1:1/x?foo=bar' 'mongodb://:1/x'; do
+  set +e
+  "$MN_BIN" generate --quiet --model "$model" --scale 20 --out "$uri" --manifest "$work/unreachable.json" 2>"$work/unreachable.err"
+  rc=$?
+  set -e
+  if [ "$rc" = 4 ] && ! grep -q 'mongoc:' "$work/unreachable.err" && [ "$(wc -l <"$work/unreachable.err")" = 1 ]; then
+    pass "generate --out $uri: exit 4, one error line, no libmongoc log"
+  else fail "generate --out $uri: exit $rc: $(cat "$work/unreachable.err")"; fi
+done
+
 [ -n "${MN_TEST_PG_DSN:-}" ] || { finish; exit $?; }
 
 # --- conversion matches the manifest exactly

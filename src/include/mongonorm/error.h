@@ -95,12 +95,6 @@ typedef struct {
 void mn_set_error(mn_error_t *error, uint32_t domain, uint32_t code, const char *fmt, ...)
    MN_PRINTF(4, 5);
 
-/**
- * Put context in front of an existing message: "<context>: <old message>".
- * Safe with error == NULL.
- */
-void mn_error_prefix(mn_error_t *error, const char *fmt, ...) MN_PRINTF(2, 3);
-
 /** Reset an error to "no error". Safe with error == NULL. */
 void mn_error_clear(mn_error_t *error);
 

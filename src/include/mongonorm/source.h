@@ -64,6 +64,24 @@ typedef struct {
 } mn_cursor_bad_t;
 
 /**
+ * Whether a location names a live server rather than a folder.
+ * @param location a --source or --out argument; never NULL
+ * @return true when it starts with "mongodb://" or "mongodb+srv://" (mn_source_open()
+ *         then reads a server; nothing is parsed or checked here)
+ */
+bool mn_source_is_uri(const char *location);
+
+/**
+ * Initialise libmongoc for the process, once: later calls, from any thread, do nothing.
+ * It also turns libmongoc's own logging off (by default it prints "ERROR: mongoc: ..."
+ * lines on stderr), since the library never prints: every failure libmongoc logs also
+ * reaches the caller as a bson_error_t.  mn_source_open() calls it for a URI; call it
+ * before any other libmongoc use (the generator's --out URI).  mongoc_cleanup() is never
+ * called: the driver lives until the process exits.
+ */
+void mn_source_mongo_init(void);
+
+/**
  * Open a source.
  * @param location  a MongoDB URI or a folder path (see the file comment); never NULL
  * @param database  the database to read; NULL for the URI's own (live), or the only

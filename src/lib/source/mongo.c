@@ -44,6 +44,12 @@ init_driver(void)
    mongoc_log_set_handler(NULL, NULL);
 }
 
+void
+mn_source_mongo_init(void)
+{
+   pthread_once(&init_once, init_driver);
+}
+
 /* Replace every occurrence of secret in message by "***". */
 static void
 mask(char *message, size_t size, const char *secret)
@@ -299,7 +305,7 @@ mn_source__mongo_open(const char *location, const char *database, mn_error_t *er
    const char *password;
    bool ok = false;
 
-   pthread_once(&init_once, init_driver);
+   mn_source_mongo_init();
    m->secret_raw = raw_password(location);
 
    m->uri = mongoc_uri_new_with_error(location, &berr);

@@ -10,8 +10,8 @@
 
 #include <string.h>
 
-static bool
-is_mongodb_uri(const char *location)
+bool
+mn_source_is_uri(const char *location)
 {
    return strncmp(location, "mongodb://", 10) == 0 || strncmp(location, "mongodb+srv://", 14) == 0;
 }
@@ -19,7 +19,7 @@ is_mongodb_uri(const char *location)
 mn_source_t *
 mn_source_open(const char *location, const char *database, mn_error_t *error)
 {
-   if (is_mongodb_uri(location)) {
+   if (mn_source_is_uri(location)) {
       return mn_source__mongo_open(location, database, error);
    }
    return mn_source__folder_open(location, database, error);
