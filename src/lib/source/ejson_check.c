@@ -662,6 +662,24 @@ fields_or_bad(ctx_t *c, const char *w, size_t vs, size_t ve, field_t *fields, si
    return CK_OK;
 }
 
+/* fields_or_bad(), and the first field holds a string ("pattern", "$ref"). */
+static ck_t
+fields_string_first_or_bad(ctx_t *c, const char *w, size_t vs, size_t ve, field_t *fields, size_t n)
+{
+   bson_string_t *str;
+   ck_t r = fields_or_bad(c, w, vs, ve, fields, n);
+
+   if (r != CK_OK) {
+      return r;
+   }
+   str = span_string(c, fields[0].vs, fields[0].ve);
+   if (!str) {
+      return bad(c, w, vs, ve, "\"%s\" is not a string", fields[0].name);
+   }
+   bson_string_free(str, true);
+   return CK_OK;
+}
+
 static ck_t
 check_binary(ctx_t *c, size_t vs, size_t ve, const member_t *legacy_type)
 {
@@ -766,17 +784,11 @@ check_regex(ctx_t *c, size_t vs, size_t ve)
 {
    field_t fields[] = {{"pattern", 0, 0, false}, {"options", 0, 0, false}};
    const char *w = "$regularExpression";
-   bson_string_t *str;
-   ck_t r = fields_or_bad(c, w, vs, ve, fields, 2);
+   ck_t r = fields_string_first_or_bad(c, w, vs, ve, fields, 2);
 
    if (r != CK_OK) {
       return r;
    }
-   str = span_string(c, fields[0].vs, fields[0].ve);
-   if (!str) {
-      return bad(c, w, vs, ve, "\"pattern\" is not a string");
-   }
-   bson_string_free(str, true);
    return check_options(c, w, vs, ve, fields[1].vs, fields[1].ve);
 }
 
@@ -799,31 +811,24 @@ check_dbpointer(ctx_t *c, size_t vs, size_t ve)
 {
    field_t fields[] = {{"$ref", 0, 0, false}, {"$id", 0, 0, false}};
    const char *w = "$dbPointer";
-   bson_string_t *str;
-   ck_t r = fields_or_bad(c, w, vs, ve, fields, 2);
+   ck_t r = fields_string_first_or_bad(c, w, vs, ve, fields, 2);
+   bson_string_t *key;
+   size_t k;
+   bool is_oid = false;
 
    if (r != CK_OK) {
       return r;
    }
-   str = span_string(c, fields[0].vs, fields[0].ve);
-   if (!str) {
-      return bad(c, w, vs, ve, "\"$ref\" is not a string");
+   k = fields[1].vs;
+   key = bson_string_new(NULL);
+   if (c->s[k] == '{') {
+      k++;
+      skip_ws(c, &k);
+      is_oid = k < ve && c->s[k] == '"' && read_string(c, &k, key) && !strcmp(key->str, "$oid");
    }
-   bson_string_free(str, true);
-   {
-      size_t k = fields[1].vs;
-      bson_string_t *key = bson_string_new(NULL);
-      bool is_oid = false;
-
-      if (c->s[k] == '{') {
-         k++;
-         skip_ws(c, &k);
-         is_oid = k < ve && c->s[k] == '"' && read_string(c, &k, key) && !strcmp(key->str, "$oid");
-      }
-      bson_string_free(key, true);
-      if (!is_oid) {
-         return bad(c, w, vs, ve, "\"$id\" is not an $oid");
-      }
+   bson_string_free(key, true);
+   if (!is_oid) {
+      return bad(c, w, vs, ve, "\"$id\" is not an $oid");
    }
    return check_embedded(c, fields[1].vs, fields[1].ve);
 }
@@ -1043,13 +1048,15 @@ find_member(const member_t *m, size_t n, const char *key)
    return NULL;
 }
 
-/* Check the object whose wrapper members are m[0..n) (m[0] the wrapper key). */
+/*
+ * The keys of a wrapper object m[0..n) (m[0] the wrapper key): no key other than the
+ * wrapper's companions (other: the first such key, or NULL), none twice.
+ */
 static ck_t
-check_wrapper(ctx_t *c, const wrapper_t *wr, const member_t *m, size_t n, const char *other)
+check_wrapper_keys(ctx_t *c, const wrapper_t *wr, const member_t *m, size_t n, const char *other)
 {
    size_t vs = m[0].vstart, ve = m[0].vend;
    const char *w = wr->key;
-   const member_t *comp;
 
    if (other) {
       return bad(c, w, vs, ve, "unexpected key \"%s\" next to \"%s\"", other, w);
@@ -1067,6 +1074,23 @@ check_wrapper(ctx_t *c, const wrapper_t *wr, const member_t *m, size_t n, const 
             return bad(c, w, vs, ve, "duplicate key \"%s\"", m[k].key);
          }
       }
+   }
+   return CK_OK;
+}
+
+/*
+ * Check the object whose wrapper members are m[0..n) (m[0] the wrapper key): its keys,
+ * then the wrapper's value (and companions) by the rules of the wrapper's type.
+ */
+static ck_t
+check_wrapper(ctx_t *c, const wrapper_t *wr, const member_t *m, size_t n, const char *other)
+{
+   size_t vs = m[0].vstart, ve = m[0].vend;
+   const char *w = wr->key;
+   const member_t *comp;
+
+   if (check_wrapper_keys(c, wr, m, n, other) != CK_OK) {
+      return CK_BAD;
    }
    if (!strcmp(w, "$oid")) {
       return check_oid(c, vs, ve);
@@ -1174,6 +1198,76 @@ check_array(ctx_t *c, size_t *i)
    }
 }
 
+/* What check_object() keeps of an object's members until its end. */
+typedef struct {
+   member_t m[MAX_MEMBERS]; /* the wrapper parts, in order */
+   size_t n;
+   char *other;         /* owned: the first key that is no wrapper part, or NULL */
+   const wrapper_t *wr; /* the first wrapper key met, or NULL */
+} members_t;
+
+/*
+ * One member "key": value of an object, *i at its key.  A wrapper key's value is only
+ * skipped (checked at the end, with its companions); any other value is checked now,
+ * under the key's path.  top: the document itself, where no key is a wrapper.
+ */
+static ck_t
+check_member(ctx_t *c, size_t *i, bool top, bson_string_t *key, members_t *ms)
+{
+   size_t saved = c->path->len;
+   const wrapper_t *kw;
+   const char *part;
+   ck_t r;
+
+   skip_ws(c, i);
+   bson_string_truncate(key, 0);
+   if (*i >= c->len || c->s[*i] != '"' || !read_string(c, i, key)) {
+      return CK_SYNTAX;
+   }
+   skip_ws(c, i);
+   if (*i >= c->len || c->s[(*i)++] != ':') {
+      return CK_SYNTAX;
+   }
+   skip_ws(c, i);
+   kw = top ? NULL : find_wrapper(key->str);
+   part = top || kw ? NULL : find_companion(key->str);
+   if (kw && !strcmp(kw->key, "$regex") && *i < c->len && c->s[*i] != '"') {
+      kw = NULL; /* the $regex query operator, not a wrapper */
+   }
+   if (kw || part) {
+      if (kw && !ms->wr) {
+         ms->wr = kw;
+      }
+      if (ms->n == MAX_MEMBERS) {
+         if (!ms->other) {
+            ms->other = bson_strdup(key->str);
+         }
+      } else {
+         ms->m[ms->n].key = kw ? kw->key : part;
+         ms->m[ms->n].vstart = *i;
+      }
+   }
+   if (kw) {
+      if (!skip_value(c, i)) {
+         return CK_SYNTAX;
+      }
+   } else {
+      if (!part && !ms->other) {
+         ms->other = bson_strdup(key->str);
+      }
+      path_push(c, key->str, key->len);
+      r = check_value(c, i);
+      bson_string_truncate(c->path, saved);
+      if (r != CK_OK) {
+         return r;
+      }
+   }
+   if ((kw || part) && ms->n < MAX_MEMBERS) {
+      ms->m[ms->n++].vend = *i;
+   }
+   return CK_OK;
+}
+
 /*
  * An object at *i.  Members that are not wrapper parts are checked as they
  * come; wrapper parts are kept and checked together at the end.
@@ -1182,13 +1276,7 @@ static ck_t
 check_object(ctx_t *c, size_t *i, bool top)
 {
    bson_string_t *key = bson_string_new(NULL);
-   member_t m[MAX_MEMBERS];
-   size_t n = 0;
-   char *other = NULL;
-   size_t saved = c->path->len;
-   const wrapper_t *wr = NULL;
-   const wrapper_t *kw;
-   const char *part;
+   members_t ms = {0};
    ck_t r = CK_SYNTAX;
 
    if (++c->depth > MAX_DEPTH) {
@@ -1202,54 +1290,9 @@ check_object(ctx_t *c, size_t *i, bool top)
       goto cleanup;
    }
    for (;;) {
-      skip_ws(c, i);
-      bson_string_truncate(key, 0);
-      if (*i >= c->len || c->s[*i] != '"' || !read_string(c, i, key)) {
-         r = CK_SYNTAX;
+      r = check_member(c, i, top, key, &ms);
+      if (r != CK_OK) {
          goto cleanup;
-      }
-      skip_ws(c, i);
-      if (*i >= c->len || c->s[(*i)++] != ':') {
-         r = CK_SYNTAX;
-         goto cleanup;
-      }
-      skip_ws(c, i);
-      kw = top ? NULL : find_wrapper(key->str);
-      part = top || kw ? NULL : find_companion(key->str);
-      if (kw && !strcmp(kw->key, "$regex") && *i < c->len && c->s[*i] != '"') {
-         kw = NULL; /* the $regex query operator, not a wrapper */
-      }
-      if (kw || part) {
-         if (kw && !wr) {
-            wr = kw;
-         }
-         if (n == MAX_MEMBERS) {
-            if (!other) {
-               other = bson_strdup(key->str);
-            }
-         } else {
-            m[n].key = kw ? kw->key : part;
-            m[n].vstart = *i;
-         }
-      }
-      if (kw) {
-         if (!skip_value(c, i)) {
-            r = CK_SYNTAX;
-            goto cleanup;
-         }
-      } else {
-         if (!part && !other) {
-            other = bson_strdup(key->str);
-         }
-         path_push(c, key->str, key->len);
-         r = check_value(c, i);
-         bson_string_truncate(c->path, saved);
-         if (r != CK_OK) {
-            goto cleanup;
-         }
-      }
-      if ((kw || part) && n < MAX_MEMBERS) {
-         m[n++].vend = *i;
       }
       skip_ws(c, i);
       if (*i < c->len && c->s[*i] == ',') {
@@ -1263,23 +1306,22 @@ check_object(ctx_t *c, size_t *i, bool top)
       r = CK_SYNTAX;
       goto cleanup;
    }
-   r = CK_OK;
-   if (wr) {
+   if (ms.wr) {
       /* The wrapper key first, its companions after. */
-      for (size_t k = 0; k < n; k++) {
-         if (m[k].key == wr->key) {
-            member_t tmp = m[0];
+      for (size_t k = 0; k < ms.n; k++) {
+         if (ms.m[k].key == ms.wr->key) {
+            member_t tmp = ms.m[0];
 
-            m[0] = m[k];
-            m[k] = tmp;
+            ms.m[0] = ms.m[k];
+            ms.m[k] = tmp;
             break;
          }
       }
-      r = check_wrapper(c, wr, m, n, other);
+      r = check_wrapper(c, ms.wr, ms.m, ms.n, ms.other);
    }
 cleanup:
    c->depth--;
-   bson_free(other);
+   bson_free(ms.other);
    bson_string_free(key, true);
    return r;
 }
@@ -1380,6 +1422,39 @@ typedef enum {
    EXPECT_NEXT            /* after a value: ',' or the closing bracket */
 } expect_t;
 
+/*
+ * A value starts at text[*i] (not white space): open a bracket on the stack, or skip a
+ * string or a run of scalar characters.  False when nothing valid starts there.
+ */
+static bool
+object_end_value(ctx_t *c, size_t *i, char *open, int *depth, expect_t *want)
+{
+   char ch = c->s[*i];
+   size_t start = *i;
+
+   if (ch == '{' || ch == '[') {
+      if (*depth == MAX_DEPTH) {
+         return false;
+      }
+      open[(*depth)++] = ch;
+      (*i)++;
+      *want = ch == '{' ? EXPECT_KEY_OR_CLOSE : EXPECT_VALUE_OR_CLOSE;
+      return true;
+   }
+   *want = EXPECT_NEXT;
+   if (ch == '"') {
+      return skip_string(c, i);
+   }
+   while (*i < c->len && !is_ws(c->s[*i]) && !strchr(",:{}[]\"", c->s[*i]) && c->s[*i]) {
+      (*i)++;
+   }
+   return *i != start;
+}
+
+/*
+ * The end of the object at the start of text, found from its structure alone (a
+ * state machine over the stack of open brackets, no recursion): see ejson_check.h.
+ */
 bool
 mn_ejson__object_end(const char *text, size_t len, size_t *end)
 {
@@ -1394,9 +1469,21 @@ mn_ejson__object_end(const char *text, size_t len, size_t *end)
    }
    while (i < len) {
       char ch = text[i];
+      char closer = depth > 0 && open[depth - 1] == '{' ? '}' : ']';
 
       if (is_ws(ch)) {
          i++;
+         continue;
+      }
+      /* The innermost bracket closes; the outermost one, open[0], is always '{'. */
+      if ((want == EXPECT_NEXT && ch == closer) || (want == EXPECT_KEY_OR_CLOSE && ch == '}') ||
+          (want == EXPECT_VALUE_OR_CLOSE && ch == ']')) {
+         i++;
+         want = EXPECT_NEXT;
+         if (--depth == 0) {
+            *end = i;
+            return true;
+         }
          continue;
       }
       switch (want) {
@@ -1406,71 +1493,27 @@ mn_ejson__object_end(const char *text, size_t len, size_t *end)
          }
          i++;
          want = EXPECT_VALUE;
-         continue;
+         break;
       case EXPECT_NEXT:
-         if (ch == ',') {
-            i++;
-            want = open[depth - 1] == '{' ? EXPECT_KEY : EXPECT_VALUE;
-            continue;
-         }
-         if (ch != (open[depth - 1] == '{' ? '}' : ']')) {
+         if (ch != ',') {
             return false;
          }
          i++;
-         if (--depth == 0) {
-            *end = i;
-            return true;
-         }
-         continue;
+         want = closer == '}' ? EXPECT_KEY : EXPECT_VALUE;
+         break;
       case EXPECT_KEY_OR_CLOSE:
       case EXPECT_KEY:
-         if (ch == '}' && want == EXPECT_KEY_OR_CLOSE) {
-            i++;
-            if (--depth == 0) {
-               *end = i;
-               return true;
-            }
-            want = EXPECT_NEXT;
-            continue;
-         }
          if (ch != '"' || !skip_string(&c, &i)) {
             return false;
          }
          want = EXPECT_COLON;
-         continue;
+         break;
       case EXPECT_VALUE_OR_CLOSE:
-         if (ch == ']') {
-            i++;
-            depth--;
-            want = EXPECT_NEXT;
-            continue;
-         }
-         /* fall through */
       case EXPECT_VALUE:
-         if (ch == '{' || ch == '[') {
-            if (depth == MAX_DEPTH) {
-               return false;
-            }
-            open[depth++] = ch;
-            i++;
-            want = ch == '{' ? EXPECT_KEY_OR_CLOSE : EXPECT_VALUE_OR_CLOSE;
-            continue;
+         if (!object_end_value(&c, &i, open, &depth, &want)) {
+            return false;
          }
-         if (ch == '"') {
-            if (!skip_string(&c, &i)) {
-               return false;
-            }
-         } else {
-            size_t start = i;
-            while (i < len && !is_ws(text[i]) && !strchr(",:{}[]\"", text[i]) && text[i]) {
-               i++;
-            }
-            if (i == start) {
-               return false;
-            }
-         }
-         want = EXPECT_NEXT;
-         continue;
+         break;
       }
    }
    return false;

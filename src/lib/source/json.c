@@ -428,12 +428,57 @@ parse_record(mn_cursor_t *cursor, const char *text, size_t len, uint64_t line, u
    return MN_CURSOR_DOC;
 }
 
+/*
+ * Read the next record into c->rec (its number on its line into *no, for a file of
+ * objects).  False when there is none, with *status what json_next() returns: END, ERROR,
+ * or BAD for a file that ends early (a cut gzip stream, an unclosed array, a document
+ * cut off).
+ */
+static bool
+next_record(mn_cursor_t *cursor, unsigned *no, mn_cursor_status_t *status)
+{
+   json_cursor_t *c = cursor->impl;
+   rec_status_t got;
+
+   if (c->mode == MODE_UNKNOWN) {
+      detect_mode(c);
+   }
+   got = c->mode == MODE_LINES ? next_line(c) : next_object(c);
+   switch (got) {
+   case REC_ERROR: *status = mn_cursor__fail(cursor, &c->file.error); return false;
+   case REC_NONE:
+      *status = MN_CURSOR_END;
+      if (c->file.cut_short) {
+         c->finished = true;
+         c->rec_len = 0;
+         *status = json_bad(cursor, c->line, "compressed file ends early: unexpected end of file");
+      } else if (c->array_open && !c->array_closed) {
+         c->finished = true;
+         c->rec_len = 0;
+         *status = json_bad(cursor, c->line, "file ends before the array's closing \"]\"");
+      }
+      return false;
+   case REC_TRUNCATED:
+      c->finished = true;
+      *status = json_bad(cursor, c->rec_line, "file ends inside a document");
+      return false;
+   case REC_OK: break;
+   }
+   if (c->mode == MODE_OBJECTS) {
+      /* several records may start on one line ([{...},{...}] written on one line) */
+      c->on_line = c->rec_line == c->last_line ? c->on_line + 1 : 1;
+      c->last_line = c->rec_line;
+      *no = c->on_line;
+   }
+   return true;
+}
+
 static mn_cursor_status_t
 json_next(mn_cursor_t *cursor, const bson_t **doc)
 {
    json_cursor_t *c = cursor->impl;
    char reason[128];
-   rec_status_t status;
+   mn_cursor_status_t status;
    const char *text;
    size_t len;
    unsigned no = 1;
@@ -452,37 +497,9 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
    if (c->finished) {
       return MN_CURSOR_END;
    }
-   if (c->mode == MODE_UNKNOWN) {
-      detect_mode(c);
+   if (!next_record(cursor, &no, &status)) {
+      return status;
    }
-
-   status = c->mode == MODE_LINES ? next_line(c) : next_object(c);
-   switch (status) {
-   case REC_ERROR: return mn_cursor__fail(cursor, &c->file.error);
-   case REC_NONE:
-      if (c->file.cut_short) {
-         c->finished = true;
-         c->rec_len = 0;
-         return json_bad(cursor, c->line, "compressed file ends early: unexpected end of file");
-      }
-      if (c->array_open && !c->array_closed) {
-         c->finished = true;
-         c->rec_len = 0;
-         return json_bad(cursor, c->line, "file ends before the array's closing \"]\"");
-      }
-      return MN_CURSOR_END;
-   case REC_TRUNCATED:
-      c->finished = true;
-      return json_bad(cursor, c->rec_line, "file ends inside a document");
-   case REC_OK: break;
-   }
-   if (c->mode == MODE_OBJECTS) {
-      /* several records may start on one line ([{...},{...}] written on one line) */
-      c->on_line = c->rec_line == c->last_line ? c->on_line + 1 : 1;
-      c->last_line = c->rec_line;
-      no = c->on_line;
-   }
-
    if (c->rec_overflow) {
       snprintf(reason, sizeof reason, "record longer than %zu MiB", MAX_RECORD >> 20);
       return json_bad_text(cursor, c->rec_line, no, reason, c->rec, c->rec_len);
