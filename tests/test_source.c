@@ -784,12 +784,15 @@ test_source_collection_files(void **state)
 
 /* -- JSON folders --------------------------------------------------------- */
 
+/*
+ * The fixture's documents as render writes them: canonical in the folder itself, relaxed
+ * in its "relaxed/" sub-folder; both read back whole as a JSON source.
+ */
 static void
-test_source_json_lines(void **state)
+expect_json_folders(fixture_t *f, char *(*render)(bson_t *const *docs, size_t n, bool relaxed))
 {
-   fixture_t *f = *state;
-   char *canonical = json_lines(f->docs, N_DOCS, false);
-   char *relaxed = json_lines(f->docs, N_DOCS, true);
+   char *canonical = render(f->docs, N_DOCS, false);
+   char *relaxed = render(f->docs, N_DOCS, true);
    char *dir;
 
    write_file(f, "users.json", canonical, strlen(canonical));
@@ -806,24 +809,15 @@ test_source_json_lines(void **state)
 }
 
 static void
+test_source_json_lines(void **state)
+{
+   expect_json_folders(*state, json_lines);
+}
+
+static void
 test_source_json_array(void **state)
 {
-   fixture_t *f = *state;
-   char *canonical = json_array(f->docs, N_DOCS, false);
-   char *relaxed = json_array(f->docs, N_DOCS, true);
-   char *dir;
-
-   write_file(f, "users.json", canonical, strlen(canonical));
-   expect_all(f, f->dir, NULL, MN_SOURCE_JSON, false);
-
-   make_dir(f, "relaxed");
-   write_file(f, "relaxed/users.json", relaxed, strlen(relaxed));
-   dir = path_in(f, "relaxed");
-   expect_all(f, dir, NULL, MN_SOURCE_JSON, true);
-
-   bson_free(dir);
-   bson_free(canonical);
-   bson_free(relaxed);
+   expect_json_folders(*state, json_array);
 }
 
 static void
@@ -1283,6 +1277,20 @@ test_source_progress(void **state)
 
 /* -- MongoDB -------------------------------------------------------------- */
 
+/* Which locations name a live server: the two URI schemes, spelled exactly. */
+static void
+test_source_is_uri(void **state)
+{
+   (void)state;
+   assert_true(mn_source_is_uri("mongodb://127.0.0.1:27017/db"));
+   assert_true(mn_source_is_uri("mongodb+srv://cluster.example.com/db"));
+   assert_true(mn_source_is_uri("mongodb://"));
+   assert_false(mn_source_is_uri("fixtures/medichat/dump"));
+   assert_false(mn_source_is_uri("mongodb:/x"));
+   assert_false(mn_source_is_uri("MONGODB://host/db"));
+   assert_false(mn_source_is_uri(""));
+}
+
 static void
 test_source_mongo_bad_uri(void **state)
 {
@@ -1472,136 +1480,141 @@ test_source_ejson_valid_wrappers(void **state)
                 "\"Infinity\", \"-Infinity\" or \"NaN\"");
 }
 
+/* A reason's tail for a value that is no decimal number. */
+#define NODEC "not a decimal number, \"Infinity\", \"-Infinity\" or \"NaN\""
+
+/* Documents mn_ejson__check() refuses, each with its exact reason (NULL: accepted). */
+static const struct {
+   const char *text;
+   const char *want;
+} bad_wrappers[] = {
+   /* The cases of issue 9, point 5. */
+   {"{\"createdAt\": {\"$date\": \"2023-02-29T00:00:00Z\"}}",
+    "invalid $date \"2023-02-29T00:00:00Z\" in field \"createdAt\": no such day"},
+   {"{\"d\": {\"$date\": \"2024-04-31T00:00:00Z\"}}",
+    "invalid $date \"2024-04-31T00:00:00Z\" in field \"d\": no such day"},
+   {"{\"p\": {\"$numberDecimal\": \"abc\"}}",
+    "invalid $numberDecimal \"abc\" in field \"p\": " NODEC},
+   {"{\"p\": {\"$numberDecimal\": \"\"}}", "invalid $numberDecimal \"\" in field \"p\": " NODEC},
+   {"{\"p\": {\"$numberDecimal\": \"1e99999\"}}",
+    "invalid $numberDecimal \"1e99999\" in field \"p\": out of range for a decimal128"},
+   {"{\"x\": {\"$numberDouble\": \"7abc\"}}",
+    "invalid $numberDouble \"7abc\" in field \"x\": " NODEC},
+   {"{\"x\": {\"$numberDouble\": \"0x1p3\"}}",
+    "invalid $numberDouble \"0x1p3\" in field \"x\": " NODEC},
+   {"{\"x\": {\"$numberDouble\": \"inf\"}}",
+    "invalid $numberDouble \"inf\" in field \"x\": " NODEC},
+   {"{\"x\": {\"$numberDouble\": \"1e400\"}}",
+    "invalid $numberDouble \"1e400\" in field \"x\": out of range for a double"},
+
+   /* Field paths through sub-documents and arrays. */
+   {"{\"a\": {\"b\": [1, {\"c\": {\"$date\": \"2023-13-01T00:00:00Z\"}}]}}",
+    "invalid $date \"2023-13-01T00:00:00Z\" in field \"a.b.1.c\": no such month"},
+
+   /* $date's other forms and parts. */
+   {"{\"d\": {\"$date\": \"2023-01-01T24:00:00Z\"}}",
+    "invalid $date \"2023-01-01T24:00:00Z\" in field \"d\": no such hour"},
+   {"{\"d\": {\"$date\": \"2023-01-01T00:60:00Z\"}}",
+    "invalid $date \"2023-01-01T00:60:00Z\" in field \"d\": no such minute"},
+   {"{\"d\": {\"$date\": \"2023-01-01T00:00:60Z\"}}",
+    "invalid $date \"2023-01-01T00:00:60Z\" in field \"d\": no such second"},
+   {"{\"d\": {\"$date\": \"2023-01-01T00:00:00+2400\"}}",
+    "invalid $date \"2023-01-01T00:00:00+2400\" in field \"d\": no such time zone "
+    "offset"},
+   {"{\"d\": {\"$date\": \"2023-01-01T00:00:00.1234Z\"}}",
+    "invalid $date \"2023-01-01T00:00:00.1234Z\" in field \"d\": more precise than "
+    "milliseconds"},
+   {"{\"d\": {\"$date\": \"yesterday\"}}",
+    "invalid $date \"yesterday\" in field \"d\": not an ISO 8601 date-time "
+    "(YYYY-MM-DDTHH:MM:SS.sssZ)"},
+   {"{\"d\": {\"$date\": {\"$numberLong\": \"12x\"}}}",
+    "invalid $date {\"$numberLong\":\"12x\"} in field \"d\": \"$numberLong\" is not a "
+    "64-bit integer"},
+   {"{\"d\": {\"$date\": {\"$numberLong\": \"1\", \"x\": 1}}}",
+    "invalid $date {\"$numberLong\":\"1\",\"x\":1} in field \"d\": unexpected key "
+    "\"x\""},
+   {"{\"d\": {\"$date\": 1.5}}", "invalid $date 1.5 in field \"d\": not a 64-bit "
+                                 "integer number of milliseconds"},
+   {"{\"d\": {\"$date\": \"2023-01-01T00:00:00Z\", \"tz\": \"UTC\"}}",
+    "invalid $date \"2023-01-01T00:00:00Z\" in field \"d\": unexpected key \"tz\" "
+    "next to \"$date\""},
+
+   /* Integers and their ranges. */
+   {"{\"n\": {\"$numberInt\": \"2147483648\"}}",
+    "invalid $numberInt \"2147483648\" in field \"n\": out of range for a 32-bit "
+    "integer"},
+   {"{\"n\": {\"$numberInt\": \"1.0\"}}",
+    "invalid $numberInt \"1.0\" in field \"n\": not an integer"},
+   {"{\"n\": {\"$numberInt\": 5}}", "invalid $numberInt 5 in field \"n\": not a string"},
+   {"{\"n\": {\"$numberLong\": \"-9223372036854775809\"}}",
+    "invalid $numberLong \"-9223372036854775809\" in field \"n\": out of range for a "
+    "64-bit integer"},
+
+   /* The others. */
+   {"{\"_id\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1\"}}",
+    "invalid $oid \"5f1a2b3c4d5e6f7081920a1\" in field \"_id\": not 24 hexadecimal "
+    "digits"},
+   {"{\"b\": {\"$binary\": {\"base64\": \"AQI\", \"subType\": \"00\"}}}",
+    "invalid $binary {\"base64\":\"AQI\",\"subType\":\"00\"} in field \"b\": "
+    "\"base64\" is not base64"},
+   {"{\"b\": {\"$binary\": {\"base64\": \"AQI=\", \"subType\": \"100\"}}}",
+    "invalid $binary {\"base64\":\"AQI=\",\"subType\":\"100\"} in field \"b\": "
+    "\"subType\" is not one or two hexadecimal digits"},
+   {"{\"b\": {\"$binary\": {\"base64\": \"AQI=\"}}}",
+    "invalid $binary {\"base64\":\"AQI=\"} in field \"b\": missing \"subType\""},
+   {"{\"b\": {\"$binary\": \"AQI=\"}}",
+    "invalid $binary \"AQI=\" in field \"b\": missing \"$type\""},
+   {"{\"u\": {\"$uuid\": \"c8edabc3f7384ca3b68dab92a91478a3\"}}",
+    "invalid $uuid \"c8edabc3f7384ca3b68dab92a91478a3\" in field \"u\": not a UUID "
+    "(8-4-4-4-12 hexadecimal digits)"},
+   {"{\"t\": {\"$timestamp\": {\"t\": -1, \"i\": 1}}}",
+    "invalid $timestamp {\"t\":-1,\"i\":1} in field \"t\": \"t\" is not a 32-bit "
+    "unsigned integer"},
+   {"{\"t\": {\"$timestamp\": {\"t\": 1, \"i\": 4294967296}}}",
+    "invalid $timestamp {\"t\":1,\"i\":4294967296} in field \"t\": \"i\" is not a "
+    "32-bit unsigned integer"},
+   {"{\"t\": {\"$timestamp\": {\"t\": 1}}}",
+    "invalid $timestamp {\"t\":1} in field \"t\": missing \"i\""},
+   {"{\"r\": {\"$regularExpression\": {\"pattern\": \"a\", \"options\": \"iq\"}}}",
+    "invalid $regularExpression {\"pattern\":\"a\",\"options\":\"iq\"} in field "
+    "\"r\": unknown option \"q\" (options are \"ilmsux\")"},
+   {"{\"r\": {\"$regex\": \"a\", \"$options\": \"ii\"}}",
+    "invalid $regex \"a\" in field \"r\": option \"i\" given twice"},
+   {"{\"p\": {\"$dbPointer\": {\"$ref\": \"c\", \"$id\": {\"$oid\": \"zz\"}}}}",
+    "invalid $oid \"zz\" in field \"p\": not 24 hexadecimal digits"},
+   {"{\"k\": {\"$minKey\": 2}}", "invalid $minKey 2 in field \"k\": the value must be 1"},
+   {"{\"k\": {\"$undefined\": false}}",
+    "invalid $undefined false in field \"k\": the value must be true"},
+   {"{\"k\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1d\", \"$date\": 1}}",
+    "invalid $oid \"5f1a2b3c4d5e6f7081920a1d\" in field \"k\": unexpected key "
+    "\"$date\" next to \"$oid\""},
+   {"{\"k\": {\"$numberInt\": \"1\", \"$numberInt\": \"2\"}}",
+    "invalid $numberInt \"1\" in field \"k\": duplicate key \"$numberInt\""},
+   /* Plain numbers libbson would change: it wraps integers beyond 64 bits around. */
+   {"{\"a\": [1, {\"b\": 99999999999999999999}]}",
+    "invalid number 99999999999999999999 in field \"a.1.b\": out of range for a "
+    "64-bit integer"},
+   {"{\"a\": -1e400}", "invalid number -1e400 in field \"a\": out of range for a double"},
+   {"{\"a\": 1e-400}", "invalid number 1e-400 in field \"a\": out of range for a double"},
+   {"{\"a\": -9223372036854775808, \"b\": 5e-324, \"c\": 0e-999, \"d\": 1.5}", NULL},
+   {"{\"x\": {\"$numberDouble\": \"1e-400\"}}",
+    "invalid $numberDouble \"1e-400\" in field \"x\": out of range for a double"},
+
+   /* Long values are cut in the reason (64 bytes of JSON text, then "..."). */
+   {"{\"s\": {\"$numberDecimal\": \"12345678901234567890123456789012345678901234567890"
+    "12345678901234567890x\"}}",
+    "invalid $numberDecimal \"12345678901234567890123456789012345678901234567890"
+    "1234567890123... in field \"s\": not a decimal number, \"Infinity\", "
+    "\"-Infinity\" or \"NaN\""},
+};
+
 static void
 test_source_ejson_bad_wrappers(void **state)
 {
-   const char *nodec = "not a decimal number, \"Infinity\", \"-Infinity\" or \"NaN\"";
-   char want[256];
-
    (void)state;
-   /* The cases of issue 9, point 5. */
-   expect_ejson("{\"createdAt\": {\"$date\": \"2023-02-29T00:00:00Z\"}}",
-                "invalid $date \"2023-02-29T00:00:00Z\" in field \"createdAt\": no such day");
-   expect_ejson("{\"d\": {\"$date\": \"2024-04-31T00:00:00Z\"}}",
-                "invalid $date \"2024-04-31T00:00:00Z\" in field \"d\": no such day");
-   snprintf(want, sizeof want, "invalid $numberDecimal \"abc\" in field \"p\": %s", nodec);
-   expect_ejson("{\"p\": {\"$numberDecimal\": \"abc\"}}", want);
-   snprintf(want, sizeof want, "invalid $numberDecimal \"\" in field \"p\": %s", nodec);
-   expect_ejson("{\"p\": {\"$numberDecimal\": \"\"}}", want);
-   expect_ejson("{\"p\": {\"$numberDecimal\": \"1e99999\"}}",
-                "invalid $numberDecimal \"1e99999\" in field \"p\": out of range for a decimal128");
-   snprintf(want, sizeof want, "invalid $numberDouble \"7abc\" in field \"x\": %s", nodec);
-   expect_ejson("{\"x\": {\"$numberDouble\": \"7abc\"}}", want);
-   snprintf(want, sizeof want, "invalid $numberDouble \"0x1p3\" in field \"x\": %s", nodec);
-   expect_ejson("{\"x\": {\"$numberDouble\": \"0x1p3\"}}", want);
-   snprintf(want, sizeof want, "invalid $numberDouble \"inf\" in field \"x\": %s", nodec);
-   expect_ejson("{\"x\": {\"$numberDouble\": \"inf\"}}", want);
-   expect_ejson("{\"x\": {\"$numberDouble\": \"1e400\"}}",
-                "invalid $numberDouble \"1e400\" in field \"x\": out of range for a double");
-
-   /* Field paths through sub-documents and arrays. */
-   expect_ejson("{\"a\": {\"b\": [1, {\"c\": {\"$date\": \"2023-13-01T00:00:00Z\"}}]}}",
-                "invalid $date \"2023-13-01T00:00:00Z\" in field \"a.b.1.c\": no such month");
-
-   /* $date's other forms and parts. */
-   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T24:00:00Z\"}}",
-                "invalid $date \"2023-01-01T24:00:00Z\" in field \"d\": no such hour");
-   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:60:00Z\"}}",
-                "invalid $date \"2023-01-01T00:60:00Z\" in field \"d\": no such minute");
-   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:00:60Z\"}}",
-                "invalid $date \"2023-01-01T00:00:60Z\" in field \"d\": no such second");
-   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:00:00+2400\"}}",
-                "invalid $date \"2023-01-01T00:00:00+2400\" in field \"d\": no such time zone "
-                "offset");
-   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:00:00.1234Z\"}}",
-                "invalid $date \"2023-01-01T00:00:00.1234Z\" in field \"d\": more precise than "
-                "milliseconds");
-   expect_ejson("{\"d\": {\"$date\": \"yesterday\"}}",
-                "invalid $date \"yesterday\" in field \"d\": not an ISO 8601 date-time "
-                "(YYYY-MM-DDTHH:MM:SS.sssZ)");
-   expect_ejson("{\"d\": {\"$date\": {\"$numberLong\": \"12x\"}}}",
-                "invalid $date {\"$numberLong\":\"12x\"} in field \"d\": \"$numberLong\" is not a "
-                "64-bit integer");
-   expect_ejson("{\"d\": {\"$date\": {\"$numberLong\": \"1\", \"x\": 1}}}",
-                "invalid $date {\"$numberLong\":\"1\",\"x\":1} in field \"d\": unexpected key "
-                "\"x\"");
-   expect_ejson("{\"d\": {\"$date\": 1.5}}", "invalid $date 1.5 in field \"d\": not a 64-bit "
-                                             "integer number of milliseconds");
-   expect_ejson("{\"d\": {\"$date\": \"2023-01-01T00:00:00Z\", \"tz\": \"UTC\"}}",
-                "invalid $date \"2023-01-01T00:00:00Z\" in field \"d\": unexpected key \"tz\" "
-                "next to \"$date\"");
-
-   /* Integers and their ranges. */
-   expect_ejson("{\"n\": {\"$numberInt\": \"2147483648\"}}",
-                "invalid $numberInt \"2147483648\" in field \"n\": out of range for a 32-bit "
-                "integer");
-   expect_ejson("{\"n\": {\"$numberInt\": \"1.0\"}}",
-                "invalid $numberInt \"1.0\" in field \"n\": not an integer");
-   expect_ejson("{\"n\": {\"$numberInt\": 5}}",
-                "invalid $numberInt 5 in field \"n\": not a string");
-   expect_ejson("{\"n\": {\"$numberLong\": \"-9223372036854775809\"}}",
-                "invalid $numberLong \"-9223372036854775809\" in field \"n\": out of range for a "
-                "64-bit integer");
-
-   /* The others. */
-   expect_ejson("{\"_id\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1\"}}",
-                "invalid $oid \"5f1a2b3c4d5e6f7081920a1\" in field \"_id\": not 24 hexadecimal "
-                "digits");
-   expect_ejson("{\"b\": {\"$binary\": {\"base64\": \"AQI\", \"subType\": \"00\"}}}",
-                "invalid $binary {\"base64\":\"AQI\",\"subType\":\"00\"} in field \"b\": "
-                "\"base64\" is not base64");
-   expect_ejson("{\"b\": {\"$binary\": {\"base64\": \"AQI=\", \"subType\": \"100\"}}}",
-                "invalid $binary {\"base64\":\"AQI=\",\"subType\":\"100\"} in field \"b\": "
-                "\"subType\" is not one or two hexadecimal digits");
-   expect_ejson("{\"b\": {\"$binary\": {\"base64\": \"AQI=\"}}}",
-                "invalid $binary {\"base64\":\"AQI=\"} in field \"b\": missing \"subType\"");
-   expect_ejson("{\"b\": {\"$binary\": \"AQI=\"}}",
-                "invalid $binary \"AQI=\" in field \"b\": missing \"$type\"");
-   expect_ejson("{\"u\": {\"$uuid\": \"c8edabc3f7384ca3b68dab92a91478a3\"}}",
-                "invalid $uuid \"c8edabc3f7384ca3b68dab92a91478a3\" in field \"u\": not a UUID "
-                "(8-4-4-4-12 hexadecimal digits)");
-   expect_ejson("{\"t\": {\"$timestamp\": {\"t\": -1, \"i\": 1}}}",
-                "invalid $timestamp {\"t\":-1,\"i\":1} in field \"t\": \"t\" is not a 32-bit "
-                "unsigned integer");
-   expect_ejson("{\"t\": {\"$timestamp\": {\"t\": 1, \"i\": 4294967296}}}",
-                "invalid $timestamp {\"t\":1,\"i\":4294967296} in field \"t\": \"i\" is not a "
-                "32-bit unsigned integer");
-   expect_ejson("{\"t\": {\"$timestamp\": {\"t\": 1}}}",
-                "invalid $timestamp {\"t\":1} in field \"t\": missing \"i\"");
-   expect_ejson("{\"r\": {\"$regularExpression\": {\"pattern\": \"a\", \"options\": \"iq\"}}}",
-                "invalid $regularExpression {\"pattern\":\"a\",\"options\":\"iq\"} in field "
-                "\"r\": unknown option \"q\" (options are \"ilmsux\")");
-   expect_ejson("{\"r\": {\"$regex\": \"a\", \"$options\": \"ii\"}}",
-                "invalid $regex \"a\" in field \"r\": option \"i\" given twice");
-   expect_ejson("{\"p\": {\"$dbPointer\": {\"$ref\": \"c\", \"$id\": {\"$oid\": \"zz\"}}}}",
-                "invalid $oid \"zz\" in field \"p\": not 24 hexadecimal digits");
-   expect_ejson("{\"k\": {\"$minKey\": 2}}",
-                "invalid $minKey 2 in field \"k\": the value must be 1");
-   expect_ejson("{\"k\": {\"$undefined\": false}}",
-                "invalid $undefined false in field \"k\": the value must be true");
-   expect_ejson("{\"k\": {\"$oid\": \"5f1a2b3c4d5e6f7081920a1d\", \"$date\": 1}}",
-                "invalid $oid \"5f1a2b3c4d5e6f7081920a1d\" in field \"k\": unexpected key "
-                "\"$date\" next to \"$oid\"");
-   expect_ejson("{\"k\": {\"$numberInt\": \"1\", \"$numberInt\": \"2\"}}",
-                "invalid $numberInt \"1\" in field \"k\": duplicate key \"$numberInt\"");
-   /* Plain numbers libbson would change: it wraps integers beyond 64 bits around. */
-   expect_ejson("{\"a\": [1, {\"b\": 99999999999999999999}]}",
-                "invalid number 99999999999999999999 in field \"a.1.b\": out of range for a "
-                "64-bit integer");
-   expect_ejson("{\"a\": -1e400}",
-                "invalid number -1e400 in field \"a\": out of range for a double");
-   expect_ejson("{\"a\": 1e-400}",
-                "invalid number 1e-400 in field \"a\": out of range for a double");
-   expect_ejson("{\"a\": -9223372036854775808, \"b\": 5e-324, \"c\": 0e-999, \"d\": 1.5}", NULL);
-   expect_ejson("{\"x\": {\"$numberDouble\": \"1e-400\"}}",
-                "invalid $numberDouble \"1e-400\" in field \"x\": out of range for a double");
-
-   /* Long values are cut in the reason (64 bytes of JSON text, then "..."). */
-   expect_ejson("{\"s\": {\"$numberDecimal\": \"12345678901234567890123456789012345678901234567890"
-                "12345678901234567890x\"}}",
-                "invalid $numberDecimal \"12345678901234567890123456789012345678901234567890"
-                "1234567890123... in field \"s\": not a decimal number, \"Infinity\", "
-                "\"-Infinity\" or \"NaN\"");
+   for (size_t k = 0; k < sizeof bad_wrappers / sizeof bad_wrappers[0]; k++) {
+      expect_ejson(bad_wrappers[k].text, bad_wrappers[k].want);
+   }
 }
 
 /* Through the JSON reader: the bad record is reported at its line, the others still load. */
@@ -1657,6 +1670,7 @@ main(void)
       cmocka_unit_test_setup_teardown(test_source_not_found, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_kind_detection, setup, teardown),
       cmocka_unit_test_setup_teardown(test_source_progress, setup, teardown),
+      cmocka_unit_test(test_source_is_uri),
       cmocka_unit_test(test_source_mongo_bad_uri),
       cmocka_unit_test(test_source_mongo_unreachable),
       cmocka_unit_test(test_source_mongo_live),
