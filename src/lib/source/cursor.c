@@ -171,18 +171,29 @@ mn_cursor_destroy(mn_cursor_t *cursor)
    bson_free(cursor);
 }
 
-bool
-mn_source__project_id(const bson_t *doc, bson_t *out)
+const bson_t *
+mn_source__project(mn_source__projection_t *p, const bson_t *doc)
 {
    bson_iter_t iter;
 
-   if (!bson_iter_init_find(&iter, doc, "_id")) {
-      return false;
+   mn_source__projection_release(p);
+   if (!p->ids_only || !bson_iter_init_find(&iter, doc, "_id")) {
+      return doc;
    }
-   bson_init(out);
-   if (!mn_bson__append_iter(out, "_id", 3, &iter)) {
-      bson_destroy(out);
-      return false;
+   bson_init(&p->doc);
+   if (!mn_bson__append_iter(&p->doc, "_id", 3, &iter)) {
+      bson_destroy(&p->doc);
+      return doc;
    }
-   return true;
+   p->held = true;
+   return &p->doc;
+}
+
+void
+mn_source__projection_release(mn_source__projection_t *p)
+{
+   if (p->held) {
+      bson_destroy(&p->doc);
+      p->held = false;
+   }
 }

@@ -51,19 +51,17 @@
 
 typedef struct {
    mn_source__file_t file;
-   char *name; /* file name for locations, e.g. "users.bson" */
-   bool ids_only;
-   uint8_t *w;       /* window of bytes read ahead */
-   size_t w_cap;     /* allocated size of w */
-   size_t w_pos;     /* first unconsumed byte of w */
-   size_t w_len;     /* bytes in w */
-   uint64_t w_off;   /* file offset of w[w_pos] */
-   bool input_done;  /* the file has nothing more to read into w */
-   size_t pending;   /* bytes of the last document, consumed on the next call */
-   bson_t doc;       /* static over the window */
-   bson_t projected; /* {_id} of doc when ids_only */
-   bool has_projected;
-   bool finished; /* a BAD for the tail was returned: END next */
+   char *name;                  /* file name for locations, e.g. "users.bson" */
+   mn_source__projection_t out; /* what next() hands out: doc, or its {_id} */
+   uint8_t *w;                  /* window of bytes read ahead */
+   size_t w_cap;                /* allocated size of w */
+   size_t w_pos;                /* first unconsumed byte of w */
+   size_t w_len;                /* bytes in w */
+   uint64_t w_off;              /* file offset of w[w_pos] */
+   bool input_done;             /* the file has nothing more to read into w */
+   size_t pending;              /* bytes of the last document, consumed on the next call */
+   bson_t doc;                  /* static over the window */
+   bool finished;               /* a BAD for the tail was returned: END next */
    /* the span being skipped */
    int span_fd;       /* -1 when not kept */
    int span_dir;      /* -1 when not kept */
@@ -483,10 +481,7 @@ dump_next(mn_cursor_t *cursor, const bson_t **doc)
    size_t have;
    int32_t len;
 
-   if (c->has_projected) {
-      bson_destroy(&c->projected);
-      c->has_projected = false;
-   }
+   mn_source__projection_release(&c->out);
    window_consume(c, c->pending);
    c->pending = 0;
    if (c->finished) {
@@ -549,11 +544,7 @@ dump_next(mn_cursor_t *cursor, const bson_t **doc)
       return skip_span(cursor, c, "invalid document", (size_t)len);
    }
    c->pending = (size_t)len;
-   *doc = &c->doc;
-   if (c->ids_only && mn_source__project_id(&c->doc, &c->projected)) {
-      c->has_projected = true;
-      *doc = &c->projected;
-   }
+   *doc = mn_source__project(&c->out, &c->doc);
    return MN_CURSOR_DOC;
 }
 
@@ -580,9 +571,7 @@ dump_destroy(void *impl)
    if (!c) {
       return;
    }
-   if (c->has_projected) {
-      bson_destroy(&c->projected);
-   }
+   mn_source__projection_release(&c->out);
    span_discard(c);
    mn_source__file_close(&c->file);
    bson_free(c->w);
@@ -609,6 +598,6 @@ mn_source__dump_cursor(const char *path, const char *name, const mn_find_opts_t 
       return NULL;
    }
    c->name = bson_strdup(name);
-   c->ids_only = opts->ids_only;
+   c->out.ids_only = opts->ids_only;
    return mn_cursor__new(&dump_ops, c);
 }

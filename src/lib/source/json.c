@@ -49,8 +49,8 @@ typedef struct {
 
 typedef struct {
    mn_source__file_t file;
-   char *name; /* file name for locations, e.g. "users.json" */
-   bool ids_only;
+   char *name;                  /* file name for locations, e.g. "users.json" */
+   mn_source__projection_t out; /* what next() hands out: doc, or its {_id} */
    json_mode_t mode;
    uint64_t line; /* line number of the next unread byte, from 1 */
    char *rec;     /* the current record's text (not NUL-terminated) */
@@ -62,8 +62,6 @@ typedef struct {
    bool array_closed; /* MODE_OBJECTS: saw the matching ']' */
    bson_t doc;
    bool has_doc;
-   bson_t projected;
-   bool has_projected;
    bool finished; /* a final BAD was returned: END next */
    /* MODE_LINES, a line holding several documents one after another: */
    bool pieces;       /* rec is being handed out document by document */
@@ -420,11 +418,7 @@ parse_record(mn_cursor_t *cursor, const char *text, size_t len, uint64_t line, u
       return json_bad_text(cursor, line, no, reason, text, len);
    }
    c->has_doc = true;
-   *doc = &c->doc;
-   if (c->ids_only && mn_source__project_id(&c->doc, &c->projected)) {
-      c->has_projected = true;
-      *doc = &c->projected;
-   }
+   *doc = mn_source__project(&c->out, &c->doc);
    return MN_CURSOR_DOC;
 }
 
@@ -483,10 +477,7 @@ json_next(mn_cursor_t *cursor, const bson_t **doc)
    size_t len;
    unsigned no = 1;
 
-   if (c->has_projected) {
-      bson_destroy(&c->projected);
-      c->has_projected = false;
-   }
+   mn_source__projection_release(&c->out);
    if (c->has_doc) {
       bson_destroy(&c->doc);
       c->has_doc = false;
@@ -546,9 +537,7 @@ json_destroy(void *impl)
    if (!c) {
       return;
    }
-   if (c->has_projected) {
-      bson_destroy(&c->projected);
-   }
+   mn_source__projection_release(&c->out);
    if (c->has_doc) {
       bson_destroy(&c->doc);
    }
@@ -575,7 +564,7 @@ mn_source__json_cursor(const char *path, const char *name, const mn_find_opts_t 
       return NULL;
    }
    c->name = bson_strdup(name);
-   c->ids_only = opts->ids_only;
+   c->out.ids_only = opts->ids_only;
    c->line = 1;
    return mn_cursor__new(&json_ops, c);
 }

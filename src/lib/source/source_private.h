@@ -102,10 +102,23 @@ mn_cursor_t *mn_source__json_cursor(const char *path, const char *name, const mn
                                     mn_error_t *error);
 
 /**
- * For ids_only on a file source: {_id: <value>} of doc into *out (initialised here),
- * or false when doc has no readable _id (the caller then returns doc as stored).
+ * What a file cursor hands out for mn_find_opts_t.ids_only (cursor.c): the document
+ * read, or {_id: <value>} of it.  Zero-initialise, set ids_only.
  */
-bool mn_source__project_id(const bson_t *doc, bson_t *out); /* cursor.c */
+typedef struct {
+   bool ids_only; /**< hand out {_id} only */
+   bson_t doc;    /**< the last {_id} handed out, while held */
+   bool held;     /**< doc is initialised (freed by mn_source__projection_release) */
+} mn_source__projection_t;
+
+/**
+ * doc itself, or with ids_only its {_id} (held in p until the next release); doc as
+ * stored when it has no readable _id.
+ */
+const bson_t *mn_source__project(mn_source__projection_t *p, const bson_t *doc);
+
+/** Free the {_id} handed out last, if any.  Call before the next document and at the end. */
+void mn_source__projection_release(mn_source__projection_t *p);
 
 /* -- Buffered file stream (file.c) --------------------------------------- */
 
