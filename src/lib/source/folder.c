@@ -380,12 +380,9 @@ mn_source__folder_open(const char *location, const char *database, mn_error_t *e
    folder = bson_malloc0(sizeof *folder);
    folder->dir = dir;
    dir = NULL;
-   source = bson_malloc0(sizeof *source);
-   source->ops = &folder_ops;
-   source->kind = kind;
-   source->impl = folder;
-   source->description =
-      bson_strdup_printf("%s folder %s", kind == MN_SOURCE_DUMP ? "dump" : "JSON", folder->dir);
+   source = mn_source__new(
+      &folder_ops, kind, folder,
+      bson_strdup_printf("%s folder %s", kind == MN_SOURCE_DUMP ? "dump" : "JSON", folder->dir));
 
 cleanup:
    bson_free(dir);

@@ -295,15 +295,48 @@ static const mn_source__ops_t mongo_ops = {
    mongo_destroy,
 };
 
+/*
+ * Create m's client and ping the server once, so that an unreachable server fails at
+ * open.  description: the server for messages (no credentials).
+ */
+static bool
+connect_server(mongo_source_t *m, const char *description, mn_error_t *error)
+{
+   bson_t *ping = NULL;
+   bson_error_t berr;
+   bool ok = false;
+
+   m->client = mongoc_client_new_from_uri_with_error(m->uri, &berr);
+   if (!m->client) {
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_CONNECT,
+                   "could not connect to MongoDB at \"%s\": %s", description, berr.message);
+      scrub(error, m->secret_raw, m->secret);
+      goto cleanup;
+   }
+   mongoc_client_set_error_api(m->client, MONGOC_ERROR_API_VERSION_2);
+
+   ping = BCON_NEW("ping", BCON_INT32(1));
+   if (!mongoc_client_command_simple(m->client, m->database, ping, NULL, NULL, &berr)) {
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_CONNECT,
+                   "could not connect to MongoDB at \"%s\": %s", description, berr.message);
+      scrub(error, m->secret_raw, m->secret);
+      goto cleanup;
+   }
+   ok = true;
+
+cleanup:
+   bson_destroy(ping);
+   return ok;
+}
+
 mn_source_t *
 mn_source__mongo_open(const char *location, const char *database, mn_error_t *error)
 {
    mn_source_t *source = NULL;
    mongo_source_t *m = bson_malloc0(sizeof *m);
-   bson_t *ping = NULL;
+   char *description = NULL;
    bson_error_t berr;
    const char *password;
-   bool ok = false;
 
    mn_source_mongo_init();
    m->secret_raw = raw_password(location);
@@ -331,40 +364,17 @@ mn_source__mongo_open(const char *location, const char *database, mn_error_t *er
       mongoc_uri_set_appname(m->uri, "mongonorm");
    }
 
-   source = bson_malloc0(sizeof *source);
-   source->ops = &mongo_ops;
-   source->kind = MN_SOURCE_MONGODB;
-   source->description = describe(m->uri, m->database);
-   source->impl = m;
-
-   m->client = mongoc_client_new_from_uri_with_error(m->uri, &berr);
-   if (!m->client) {
-      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_CONNECT,
-                   "could not connect to MongoDB at \"%s\": %s", source->description, berr.message);
-      scrub(error, m->secret_raw, m->secret);
+   description = describe(m->uri, m->database);
+   if (!connect_server(m, description, error)) {
       goto cleanup;
    }
-   mongoc_client_set_error_api(m->client, MONGOC_ERROR_API_VERSION_2);
-
-   ping = BCON_NEW("ping", BCON_INT32(1));
-   if (!mongoc_client_command_simple(m->client, m->database, ping, NULL, NULL, &berr)) {
-      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_CONNECT,
-                   "could not connect to MongoDB at \"%s\": %s", source->description, berr.message);
-      scrub(error, m->secret_raw, m->secret);
-      goto cleanup;
-   }
-   ok = true;
+   source = mn_source__new(&mongo_ops, MN_SOURCE_MONGODB, m, description);
+   m = NULL;
+   description = NULL;
 
 cleanup:
-   bson_destroy(ping);
-   if (!ok) {
-      free_mongo_source(m);
-      if (source) {
-         bson_free(source->description);
-         bson_free(source);
-      }
-      source = NULL;
-   }
+   free_mongo_source(m);
+   bson_free(description);
    return source;
 }
 

@@ -25,6 +25,18 @@ mn_source_open(const char *location, const char *database, mn_error_t *error)
    return mn_source__folder_open(location, database, error);
 }
 
+mn_source_t *
+mn_source__new(const mn_source__ops_t *ops, mn_source_kind_t kind, void *impl, char *description)
+{
+   mn_source_t *source = bson_malloc0(sizeof *source);
+
+   source->ops = ops;
+   source->kind = kind;
+   source->impl = impl;
+   source->description = description;
+   return source;
+}
+
 mn_source_kind_t
 mn_source_kind(const mn_source_t *source)
 {

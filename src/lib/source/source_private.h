@@ -84,6 +84,13 @@ mn_cursor_status_t mn_cursor__fail(mn_cursor_t *cursor, const mn_error_t *error)
 
 /* -- Sources ------------------------------------------------------------- */
 
+/**
+ * A new source of the kind around impl (stolen: freed with ops->destroy) and description
+ * (stolen, bson_malloc'd, printable: no credentials).  Never NULL.
+ */
+mn_source_t *mn_source__new(const mn_source__ops_t *ops, mn_source_kind_t kind, void *impl,
+                            char *description);
+
 /** Open a live source (mongo.c). */
 mn_source_t *mn_source__mongo_open(const char *uri, const char *database, mn_error_t *error);
 
