@@ -280,6 +280,12 @@ followed_ok(dump_cursor_t *c, size_t end)
    return c->w[c->w_pos + end + (size_t)len - 1] == 0;
 }
 
+/*
+ * Start keeping a span, when mn_cursor_keep_skipped() named a folder: create the folder
+ * (0700) if missing and a fresh temporary file in it (0600, O_EXCL, no link followed),
+ * renamed to "<prefix>-<offset>.bin" once the span is whole.  Without a folder, nothing
+ * to do.  False with MN_IO_WRITE when the folder or the file cannot be made.
+ */
 static bool
 span_open(mn_cursor_t *cursor, dump_cursor_t *c, mn_error_t *error)
 {
@@ -473,6 +479,13 @@ skip_span(mn_cursor_t *cursor, dump_cursor_t *c, const char *what, size_t declar
    return MN_CURSOR_BAD;
 }
 
+/*
+ * The next document of the .bson file, framed by its length: the 4-byte length must be
+ * plausible, the bytes all there, the last one 0, and, when the next bytes are no
+ * document either, the document valid BSON (a length a little too small can still end
+ * on a string's 0 byte).  Anything else starts an unreadable span (skip_span).  The
+ * document is static over the window and consumed on the next call.
+ */
 static mn_cursor_status_t
 dump_next(mn_cursor_t *cursor, const bson_t **doc)
 {

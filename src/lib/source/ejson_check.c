@@ -680,6 +680,11 @@ fields_string_first_or_bad(ctx_t *c, const char *w, size_t vs, size_t ve, field_
    return CK_OK;
 }
 
+/*
+ * $binary at span [vs, ve): {"base64": ..., "subType": ...}, or libbson's legacy form
+ * {"$binary": "<base64>", "$type": "<hex>"} (legacy_type: the "$type" member).  The
+ * base64 text must decode, the subtype be one or two hexadecimal digits.
+ */
 static ck_t
 check_binary(ctx_t *c, size_t vs, size_t ve, const member_t *legacy_type)
 {
@@ -922,6 +927,10 @@ iso_why(const char *s, size_t len)
    return NULL;
 }
 
+/*
+ * $date at span [vs, ve) in the three forms libbson reads: an ISO 8601 string (iso_why),
+ * {"$numberLong": "<milliseconds>"}, or milliseconds as a plain JSON integer (legacy).
+ */
 static ck_t
 check_date(ctx_t *c, size_t vs, size_t ve)
 {

@@ -76,6 +76,11 @@ cleanup:
    return ok;
 }
 
+/*
+ * Refill the buffer from the file (gzread for a compressed one, read() retried on EINTR
+ * for a plain one).  Sets eof at the end, cut_short when a gzip stream stopped before its
+ * trailer, failed and error when a read failed; len is then 0.
+ */
 static void
 file_fill(mn_source__file_t *file)
 {

@@ -467,6 +467,12 @@ next_record(mn_cursor_t *cursor, unsigned *no, mn_cursor_status_t *status)
    return true;
 }
 
+/*
+ * The next document of the JSON file: the next piece of a line holding several documents,
+ * else the next record (a line, or an array element), which must be one object; a line
+ * of whole documents one after another is split into pieces.  A record that is no
+ * object, or too long, is BAD with its own text.
+ */
 static mn_cursor_status_t
 json_next(mn_cursor_t *cursor, const bson_t **doc)
 {

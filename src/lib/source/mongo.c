@@ -221,6 +221,11 @@ mongo_has_collection(mn_source_t *source, const char *collection, mn_error_t *er
    return found;
 }
 
+/*
+ * A libmongoc cursor over the collection: the filter given (or all), projected to _id
+ * with ids_only, with the server's estimated count as the progress total when there is no
+ * filter.  Messages are scrubbed of the password.
+ */
 static mn_cursor_t *
 mongo_find(mn_source_t *source, const char *collection, const mn_find_opts_t *opts,
            mn_error_t *error)
