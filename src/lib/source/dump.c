@@ -401,6 +401,49 @@ fail:
 }
 
 /*
+ * Consume the unreadable span at w_pos up to the next restart point (a valid document
+ * followed by another or the end; declared_end, if not 0, the record's own end), or to
+ * the end of the input (*found false), writing its bytes to the span file as they go.
+ * False with error set when a read or a write failed.
+ */
+static bool
+pass_span(mn_cursor_t *cursor, dump_cursor_t *c, size_t declared_end, bool *found,
+          mn_error_t *error)
+{
+   size_t k = 1;
+
+   for (;;) {
+      size_t have = window_ensure(c, k + 1);
+
+      if (c->file.failed) {
+         *error = c->file.error;
+         return false;
+      }
+      if (have <= k) {
+         k = have; /* the rest of the input is unreadable */
+         break;
+      }
+      if (restart_at(c, k) || (declared_end && k == declared_end && loose_at(c, k))) {
+         *found = true;
+         break;
+      }
+      if (c->file.failed) {
+         *error = c->file.error;
+         return false;
+      }
+      k++;
+      if (k >= SPAN_FLUSH) {
+         if (!span_write(c, k, cursor->keep_dir, error)) {
+            return false;
+         }
+         declared_end = declared_end > k ? declared_end - k : 0;
+         k = 0;
+      }
+   }
+   return span_write(c, k, cursor->keep_dir, error);
+}
+
+/*
  * Skip the unreadable span starting at w_pos: scan for the next restart point
  * (declared_end, if not 0, is the record's own end), keep the bytes, and
  * report one BAD.  what: why the record at w_pos is unreadable.
@@ -416,7 +459,6 @@ skip_span(mn_cursor_t *cursor, dump_cursor_t *c, const char *what, size_t declar
    mn_error_t error;
    char *kept = NULL;
    bool found = false;
-   size_t k = 1;
 
    if (c->file.failed) {
       return mn_cursor__fail(cursor, &c->file.error);
@@ -428,36 +470,7 @@ skip_span(mn_cursor_t *cursor, dump_cursor_t *c, const char *what, size_t declar
    if (!span_open(cursor, c, &error)) {
       return mn_cursor__fail(cursor, &error);
    }
-   for (;;) {
-      size_t have = window_ensure(c, k + 1);
-
-      if (c->file.failed) {
-         span_discard(c);
-         return mn_cursor__fail(cursor, &c->file.error);
-      }
-      if (have <= k) {
-         k = have; /* the rest of the input is unreadable */
-         break;
-      }
-      if (restart_at(c, k) || (declared_end && k == declared_end && loose_at(c, k))) {
-         found = true;
-         break;
-      }
-      if (c->file.failed) {
-         span_discard(c);
-         return mn_cursor__fail(cursor, &c->file.error);
-      }
-      k++;
-      if (k >= SPAN_FLUSH) {
-         if (!span_write(c, k, cursor->keep_dir, &error)) {
-            span_discard(c);
-            return mn_cursor__fail(cursor, &error);
-         }
-         declared_end = declared_end > k ? declared_end - k : 0;
-         k = 0;
-      }
-   }
-   if (!span_write(c, k, cursor->keep_dir, &error) ||
+   if (!pass_span(cursor, c, declared_end, &found, &error) ||
        !span_close(c, cursor->keep_dir, &kept, &error)) {
       span_discard(c);
       return mn_cursor__fail(cursor, &error);
@@ -480,30 +493,21 @@ skip_span(mn_cursor_t *cursor, dump_cursor_t *c, const char *what, size_t declar
 }
 
 /*
- * The next document of the .bson file, framed by its length: the 4-byte length must be
- * plausible, the bytes all there, the last one 0, and, when the next bytes are no
- * document either, the document valid BSON (a length a little too small can still end
- * on a string's 0 byte).  Anything else starts an unreadable span (skip_span).  The
- * document is static over the window and consumed on the next call.
+ * The length of the document at w_pos into *len, with all its bytes in the window.  False
+ * with *status what dump_next() returns instead: END at the end of the file, ERROR when a
+ * read failed, BAD for a gzip stream cut short or (through skip_span) a length that is
+ * cut off, impossible, or runs past the end of the file.
  */
-static mn_cursor_status_t
-dump_next(mn_cursor_t *cursor, const bson_t **doc)
+static bool
+read_length(mn_cursor_t *cursor, dump_cursor_t *c, int32_t *len, mn_cursor_status_t *status)
 {
-   dump_cursor_t *c = cursor->impl;
    char what[256];
-   size_t have;
-   int32_t len;
+   size_t have = window_ensure(c, 4);
 
-   mn_source__projection_release(&c->out);
-   window_consume(c, c->pending);
-   c->pending = 0;
-   if (c->finished) {
-      return MN_CURSOR_END;
-   }
-
-   have = window_ensure(c, 4);
+   *status = MN_CURSOR_END;
    if (c->file.failed) {
-      return mn_cursor__fail(cursor, &c->file.error);
+      *status = mn_cursor__fail(cursor, &c->file.error);
+      return false;
    }
    if (have == 0) {
       if (c->file.cut_short) {
@@ -512,28 +516,58 @@ dump_next(mn_cursor_t *cursor, const bson_t **doc)
          snprintf(location, sizeof location, "%s offset %" PRIu64, c->name, c->w_off);
          mn_cursor__set_bad(cursor, location, "compressed file ends early: unexpected end of file",
                             NULL, 0, true);
-         return MN_CURSOR_BAD;
+         *status = MN_CURSOR_BAD;
       }
-      return MN_CURSOR_END;
+      return false;
    }
    if (have < 4) {
       snprintf(what, sizeof what, "file ends inside a document length (%zu of 4 bytes)", have);
-      return skip_span(cursor, c, what, 0);
+      *status = skip_span(cursor, c, what, 0);
+      return false;
    }
-
-   len = (int32_t)le32(c->w + c->w_pos);
-   if (!plausible_length(len)) {
-      snprintf(what, sizeof what, "invalid document length %" PRId32, len);
-      return skip_span(cursor, c, what, 0);
+   *len = (int32_t)le32(c->w + c->w_pos);
+   if (!plausible_length(*len)) {
+      snprintf(what, sizeof what, "invalid document length %" PRId32, *len);
+      *status = skip_span(cursor, c, what, 0);
+      return false;
    }
-   have = window_ensure(c, (size_t)len);
+   have = window_ensure(c, (size_t)*len);
    if (c->file.failed) {
-      return mn_cursor__fail(cursor, &c->file.error);
+      *status = mn_cursor__fail(cursor, &c->file.error);
+      return false;
    }
-   if (have < (size_t)len) {
+   if (have < (size_t)*len) {
       snprintf(what, sizeof what,
-               "file cut short: %zu bytes left of a document of %" PRId32 " bytes", have, len);
-      return skip_span(cursor, c, what, 0);
+               "file cut short: %zu bytes left of a document of %" PRId32 " bytes", have, *len);
+      *status = skip_span(cursor, c, what, 0);
+      return false;
+   }
+   return true;
+}
+
+/*
+ * The next document of the .bson file, framed by its length (read_length): the last
+ * byte must be 0 and, when the next bytes are no document either, the document valid
+ * BSON (a length a little too small can still end on a string's 0 byte).  Anything else
+ * starts an unreadable span (skip_span).  The document is static over the window and
+ * consumed on the next call.
+ */
+static mn_cursor_status_t
+dump_next(mn_cursor_t *cursor, const bson_t **doc)
+{
+   dump_cursor_t *c = cursor->impl;
+   mn_cursor_status_t status;
+   char what[256];
+   int32_t len = 0;
+
+   mn_source__projection_release(&c->out);
+   window_consume(c, c->pending);
+   c->pending = 0;
+   if (c->finished) {
+      return MN_CURSOR_END;
+   }
+   if (!read_length(cursor, c, &len, &status)) {
+      return status;
    }
    if (c->w[c->w_pos + (size_t)len - 1] != 0) {
       return skip_span(cursor, c, "document does not end with a zero byte", (size_t)len);

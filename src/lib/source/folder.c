@@ -138,6 +138,47 @@ pick_subfolder(const char *root, bool want_bson, char **out, bson_string_t *name
 }
 
 /*
+ * locate_data() with a database named: its sub-folder of root when there is one (it
+ * must hold data), else root itself when root holds data (the user pointed at the
+ * database folder).  scan: what root holds.
+ */
+static bool
+locate_named(const char *root, const char *database, scan_t scan, char **dir,
+             mn_source_kind_t *kind, mn_error_t *error)
+{
+   char *sub = bson_strdup_printf("%s/%s", root, database);
+   bool ok = false;
+
+   if (is_dir(sub)) {
+      if (!scan_folder(sub, &scan, error)) {
+         goto cleanup;
+      }
+      if (!scan.bson && !scan.json) {
+         mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
+                      "folder \"%s\" holds no .bson or .json file", sub);
+         goto cleanup;
+      }
+      *dir = sub;
+      sub = NULL;
+   } else if (scan.bson || scan.json) {
+      /* The user pointed at the database folder itself. */
+      *dir = bson_strdup(root);
+   } else {
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
+                   "folder \"%s\" has no database folder \"%s\" and holds no .bson or "
+                   ".json file",
+                   root, database);
+      goto cleanup;
+   }
+   *kind = scan.bson ? MN_SOURCE_DUMP : MN_SOURCE_JSON;
+   ok = true;
+
+cleanup:
+   bson_free(sub);
+   return ok;
+}
+
+/*
  * Decide which folder holds the data and whether it is a dump or a JSON
  * folder.  A dump wins over JSON at each step, so a mongodump --out root
  * (prelude.json beside the database folders) reads as a dump.
@@ -146,43 +187,18 @@ static bool
 locate_data(const char *root, const char *database, char **dir, mn_source_kind_t *kind,
             mn_error_t *error)
 {
-   bson_string_t *names = bson_string_new(NULL);
-   char *sub = NULL;
+   bson_string_t *names = NULL;
    scan_t scan;
    int found;
    bool ok = false;
 
    if (!scan_folder(root, &scan, error)) {
-      goto cleanup;
+      return false;
    }
    if (database) {
-      sub = bson_strdup_printf("%s/%s", root, database);
-      if (is_dir(sub)) {
-         if (!scan_folder(sub, &scan, error)) {
-            goto cleanup;
-         }
-         if (!scan.bson && !scan.json) {
-            mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
-                         "folder \"%s\" holds no .bson or .json file", sub);
-            goto cleanup;
-         }
-         *dir = sub;
-         sub = NULL;
-      } else if (scan.bson || scan.json) {
-         /* The user pointed at the database folder itself. */
-         *dir = bson_strdup(root);
-      } else {
-         mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
-                      "folder \"%s\" has no database folder \"%s\" and holds no .bson or "
-                      ".json file",
-                      root, database);
-         goto cleanup;
-      }
-      *kind = scan.bson ? MN_SOURCE_DUMP : MN_SOURCE_JSON;
-      ok = true;
-      goto cleanup;
+      return locate_named(root, database, scan, dir, kind, error);
    }
-
+   names = bson_string_new(NULL);
    for (int pass = 0; pass < 2 && !*dir; pass++) {
       bool want_bson = pass == 0;
 
@@ -210,7 +226,6 @@ locate_data(const char *root, const char *database, char **dir, mn_source_kind_t
    ok = true;
 
 cleanup:
-   bson_free(sub);
    bson_string_free(names, true);
    return ok;
 }

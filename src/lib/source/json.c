@@ -212,6 +212,37 @@ next_line(json_cursor_t *c)
 }
 
 /*
+ * Between records: skip white space, commas and the array's own brackets among the avail
+ * bytes at p, counting lines.  Returns how many bytes that is; *started when a record
+ * starts after them (*junk when it does not start with '{'), its line in rec_line.
+ */
+static size_t
+skip_separators(json_cursor_t *c, const unsigned char *p, size_t avail, bool *started, bool *junk)
+{
+   size_t i;
+
+   for (i = 0; i < avail; i++) {
+      unsigned char ch = p[i];
+
+      if (ch == '\n') {
+         c->line++;
+      } else if (is_space(ch) || ch == ',') {
+         continue;
+      } else if (ch == '[' && !c->array_open) {
+         c->array_open = true;
+      } else if (ch == ']' && c->array_open && !c->array_closed) {
+         c->array_closed = true;
+      } else {
+         *started = true;
+         *junk = ch != '{';
+         c->rec_line = c->line;
+         break;
+      }
+   }
+   return i;
+}
+
+/*
  * The next top-level object into rec, skipping the array's brackets and the
  * commas between elements.  Anything else between objects is returned as a
  * record of its own (it then fails to parse as an object).
@@ -238,32 +269,14 @@ next_object(json_cursor_t *c)
       }
       i = 0;
       if (!started) {
-         /* Between records: skip separators. */
-         for (; i < avail; i++) {
-            unsigned char ch = p[i];
-
-            if (ch == '\n') {
-               c->line++;
-            } else if (is_space(ch) || ch == ',') {
-               continue;
-            } else if (ch == '[' && !c->array_open) {
-               c->array_open = true;
-            } else if (ch == ']' && c->array_open && !c->array_closed) {
-               c->array_closed = true;
-            } else {
-               started = true;
-               junk = ch != '{';
-               c->rec_line = c->line;
-               if (junk) {
-                  /* Take the first byte now: it may itself be a delimiter. */
-                  rec_append(c, &p[i], 1);
-                  mn_source__file_consume(&c->file, i + 1);
-                  p += i + 1;
-                  avail -= i + 1;
-                  i = 0;
-               }
-               break;
-            }
+         i = skip_separators(c, p, avail, &started, &junk);
+         if (junk) {
+            /* Take the first byte now: it may itself be a delimiter. */
+            rec_append(c, &p[i], 1);
+            mn_source__file_consume(&c->file, i + 1);
+            p += i + 1;
+            avail -= i + 1;
+            i = 0;
          }
       }
       start = i;
