@@ -210,16 +210,6 @@ size_t mn_rowset_n_deferred(const mn_rowset_t *rows);
 void mn_rowset_deferred(const mn_rowset_t *rows, size_t i, size_t *table, size_t *column,
                         const mn_uuid_t **row_id, const mn_uuid_t **ref_id, size_t *ref_table);
 
-/** The mapping's table list, for the sink: name, columns, key, document-id column. */
-const char *mn_mapping_table_column(const mn_mapping_t *mapping, size_t table, size_t column);
-size_t mn_mapping_table_n_columns(const mn_mapping_t *mapping, size_t table);
-/** Column index of the table holding its rows' document id (0 = the key, primary tables). */
-size_t mn_mapping_table_doc_column(const mn_mapping_t *mapping, size_t table);
-/** Whether table holds the primary rows of a collection. */
-bool mn_mapping_table_is_primary(const mn_mapping_t *mapping, size_t table);
-/** Index of the collection feeding the table. */
-size_t mn_mapping_table_collection(const mn_mapping_t *mapping, size_t table);
-
 #ifdef __cplusplus
 }
 #endif

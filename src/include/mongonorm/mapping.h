@@ -50,6 +50,30 @@ size_t mn_mapping_n_tables(const mn_mapping_t *mapping);
 /** Name of table i, unqualified. Borrowed. */
 const char *mn_mapping_table_name(const mn_mapping_t *mapping, size_t i);
 
+/*
+ * The accessors below describe table `table` (0-based, less than mn_mapping_n_tables();
+ * out of range is undefined) for the sink: its columns in order, and which of them holds
+ * the document id.  Column 0 is always the row id, the table's key.
+ */
+
+/** Name of column `column` (less than mn_mapping_table_n_columns()) of table. Borrowed. */
+const char *mn_mapping_table_column(const mn_mapping_t *mapping, size_t table, size_t column);
+
+/** Number of columns of table, the row id (column 0) included. */
+size_t mn_mapping_table_n_columns(const mn_mapping_t *mapping, size_t table);
+
+/**
+ * Index of the column of table that holds its rows' document id: 0 (the key) for a
+ * primary table, whose row id is the document id.
+ */
+size_t mn_mapping_table_doc_column(const mn_mapping_t *mapping, size_t table);
+
+/** Whether table holds the primary rows of a collection (one row per document). */
+bool mn_mapping_table_is_primary(const mn_mapping_t *mapping, size_t table);
+
+/** Index of the collection that feeds table (see mn_mapping_collection_name()). */
+size_t mn_mapping_table_collection(const mn_mapping_t *mapping, size_t table);
+
 /**
  * The mapping's fingerprint, 64 hex digits: SHA-256 of the file's bytes; when columns take a
  * salt (`salt_env`), SHA-256 of that and of an HMAC of a fixed text under each salt, so that
