@@ -22,7 +22,7 @@
  * are still made, so the rest of the document does not change).
  */
 #include "gen_private.h"
-#include "convert/value_private.h"
+#include "util/calendar.h"
 
 #include <stdio.h>
 #include <stdlib.h>

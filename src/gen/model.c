@@ -6,7 +6,7 @@
  * `model file "F", line N: ...`.  The format is docs/generate.md.
  */
 #include "gen_private.h"
-#include "convert/value_private.h"
+#include "util/calendar.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -7,20 +7,24 @@
  * - nothing is invented or silently lost: a conversion whose output text
  *   differs from the value as the source shows it (a trimmed string, a number
  *   that was a string, rounding, a dropped time of day) is COERCED and says so;
- * - numbers go through an exact decimal form (dec_t), never through a double
- *   unless the column is a floating-point one, so "12345678901234567890.1"
- *   and unit arithmetic ("5'10\"" = 5 * 30.48 + 10 * 2.54) stay exact;
+ * - numbers go through an exact decimal form (mn_dec_t, util/decimal.c), never
+ *   through a double unless the column is a floating-point one, so
+ *   "12345678901234567890.1" and unit arithmetic ("5'10\"" = 5 * 30.48 + 10 * 2.54)
+ *   stay exact;
  * - reasons quote user values clipped to CLIP_CHARS characters, because they
  *   end up in logs and may carry patient data; for a column the mapping hashes
  *   or redacts they quote none (hide_values).
  *
  * Dates are handled as (days since 1970-01-01, microseconds into the day) so
  * the whole range of a BSON date and of PostgreSQL's timestamp (which ends in
- * 294276 AD, past what int64 microseconds since 1970 can hold) fit.
+ * 294276 AD, past what int64 microseconds since 1970 can hold) fit
+ * (util/calendar.c).
  */
 #include <mongonorm/value.h>
 
-#include "convert/value_private.h"
+#include "util/ascii.h"
+#include "util/calendar.h"
+#include "util/decimal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,13 +40,9 @@
 
 #define CLIP_CHARS 40             /* longest user value quoted in a reason, in characters */
 #define CLIP_SIZE 256             /* room for CLIP_CHARS escaped characters, quotes and "..." */
-#define DEC_MAX 1100              /* digits a dec_t holds */
-#define DEC_INPUT_MAX 1000        /* significant digits accepted from one number in a string */
 #define PG_NUMERIC_INT_MAX 131072 /* numeric: digits before the decimal point */
 #define PG_NUMERIC_FRAC_MAX 16383 /* numeric: digits after the decimal point */
 #define JSON_MAX_DEPTH 190        /* libbson 1.23 writes levels past 200 as "{ ... }" */
-#define MS_PER_DAY INT64_C(86400000)
-#define USEC_PER_DAY INT64_C(86400000000)
 
 /* ---------------------------------------------------------------------------
  * Conversion state and reasons
@@ -97,57 +97,6 @@ fail(conv_t *c, const char *fmt, ...)
       va_end(ap);
    }
    return MN_VALUE_INVALID;
-}
-
-static bool
-is_digit(char ch)
-{
-   return ch >= '0' && ch <= '9';
-}
-
-static bool
-is_alpha(char ch)
-{
-   return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-static bool
-is_space(char ch)
-{
-   return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
-}
-
-static char
-to_lower(char ch)
-{
-   return (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-}
-
-static int
-hex_value(char ch)
-{
-   if (is_digit(ch)) {
-      return ch - '0';
-   }
-   ch = to_lower(ch);
-   return (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
-}
-
-/* Case-insensitive (ASCII) comparison of s[0..len) with a NUL-terminated word. */
-static bool
-equal_nocase(const char *s, size_t len, const char *word)
-{
-   size_t i;
-
-   if (strlen(word) != len) {
-      return false;
-   }
-   for (i = 0; i < len; i++) {
-      if (to_lower(s[i]) != to_lower(word[i])) {
-         return false;
-      }
-   }
-   return true;
 }
 
 /*
@@ -291,542 +240,22 @@ type_label(bson_type_t type)
    }
 }
 
-/* ---------------------------------------------------------------------------
- * Exact decimals
- */
-
-typedef enum { DEC_FINITE = 0, DEC_NAN, DEC_INF } dec_kind_t;
-
-/*
- * value = (neg ? -1 : 1) * d[0..n) * 10^exp.  d has no leading zeros; n == 0
- * is zero (exp then still carries the scale, so "0.00" keeps two decimals).
- * Trailing zeros are kept: decimal128 "1.50" stays "1.50".
- */
-typedef struct {
-   dec_kind_t kind;
-   bool neg;
-   int n;
-   int64_t exp;
-   uint8_t d[DEC_MAX];
-} dec_t;
-
-static void
-dec_zero(dec_t *d)
-{
-   d->kind = DEC_FINITE;
-   d->neg = false;
-   d->n = 0;
-   d->exp = 0;
-}
-
-static void
-dec_strip_leading(dec_t *d)
-{
-   int k = 0;
-
-   while (k < d->n && d->d[k] == 0) {
-      k++;
-   }
-   if (k > 0) {
-      memmove(d->d, d->d + k, (size_t)(d->n - k));
-      d->n -= k;
-   }
-}
-
-/* Drop trailing zeros after the decimal point ("177.80" -> "177.8"). */
-static void
-dec_strip_fraction_zeros(dec_t *d)
-{
-   while (d->exp < 0 && d->n > 0 && d->d[d->n - 1] == 0) {
-      d->n--;
-      d->exp++;
-   }
-   if (d->n == 0 && d->exp < 0) {
-      d->exp = 0;
-   }
-}
-
-/* Equal as numbers (1.50 == 1.5, -0 == -0, 0 != -0 only by sign). */
-static bool
-dec_same_value(const dec_t *a, const dec_t *b)
-{
-   int na = a->n, nb = b->n;
-   int64_t ea = a->exp, eb = b->exp;
-
-   if (a->kind != b->kind) {
-      return false;
-   }
-   if (a->kind == DEC_NAN) {
-      return true;
-   }
-   if (a->neg != b->neg) {
-      return false;
-   }
-   if (a->kind == DEC_INF) {
-      return true;
-   }
-   while (na > 0 && a->d[na - 1] == 0) {
-      na--;
-      ea++;
-   }
-   while (nb > 0 && b->d[nb - 1] == 0) {
-      nb--;
-      eb++;
-   }
-   if (na == 0 || nb == 0) {
-      return na == nb;
-   }
-   return na == nb && ea == eb && memcmp(a->d, b->d, (size_t)na) == 0;
-}
-
-/*
- * Parse an unsigned or signed decimal number at the start of s:
- *    [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?
- * Returns the characters consumed, 0 when s does not start with a number.
- * *too_long is set when it has more than DEC_INPUT_MAX significant digits.
- */
-static size_t
-dec_parse(const char *s, size_t len, bool allow_sign, dec_t *d, bool *too_long)
-{
-   size_t i = 0, j;
-   int64_t frac = 0, e = 0;
-   bool any = false, eneg = false;
-
-   dec_zero(d);
-   *too_long = false;
-   if (allow_sign && i < len && (s[i] == '+' || s[i] == '-')) {
-      d->neg = s[i] == '-';
-      i++;
-   }
-   for (; i < len && is_digit(s[i]); i++) {
-      any = true;
-      if (d->n == 0 && s[i] == '0') {
-         continue;
-      }
-      if (d->n == DEC_INPUT_MAX) {
-         *too_long = true;
-         continue;
-      }
-      d->d[d->n++] = (uint8_t)(s[i] - '0');
-   }
-   if (i < len && s[i] == '.') {
-      for (j = i + 1; j < len && is_digit(s[j]); j++) {
-         any = true;
-         frac++;
-         if (d->n == 0 && s[j] == '0') {
-            continue;
-         }
-         if (d->n == DEC_INPUT_MAX) {
-            *too_long = true;
-            continue;
-         }
-         d->d[d->n++] = (uint8_t)(s[j] - '0');
-      }
-      if (any) {
-         i = j;
-      }
-   }
-   if (!any) {
-      return 0;
-   }
-   if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-      j = i + 1;
-      if (j < len && (s[j] == '+' || s[j] == '-')) {
-         eneg = s[j] == '-';
-         j++;
-      }
-      if (j < len && is_digit(s[j])) {
-         for (; j < len && is_digit(s[j]); j++) {
-            if (e < INT64_C(1000000000)) {
-               e = e * 10 + (s[j] - '0');
-            }
-         }
-         i = j;
-      }
-   }
-   d->exp = (eneg ? -e : e) - frac;
-   return i;
-}
-
-/* A whole string as a number, surrounding white space allowed; NaN and infinities too. */
-static bool
-dec_from_text(const char *s, size_t len, bool allow_special, dec_t *d, bool *too_long)
-{
-   size_t used;
-
-   *too_long = false;
-   while (len > 0 && is_space(s[0])) {
-      s++;
-      len--;
-   }
-   while (len > 0 && is_space(s[len - 1])) {
-      len--;
-   }
-   if (allow_special) {
-      dec_zero(d);
-      if (equal_nocase(s, len, "nan")) {
-         d->kind = DEC_NAN;
-         return true;
-      }
-      if (len > 0 && (s[0] == '+' || s[0] == '-')) {
-         d->neg = s[0] == '-';
-         if (equal_nocase(s + 1, len - 1, "infinity") || equal_nocase(s + 1, len - 1, "inf")) {
-            d->kind = DEC_INF;
-            return true;
-         }
-      } else if (equal_nocase(s, len, "infinity") || equal_nocase(s, len, "inf")) {
-         d->kind = DEC_INF;
-         return true;
-      }
-   }
-   used = dec_parse(s, len, true, d, too_long);
-   return used > 0 && used == len && !*too_long;
-}
-
-static void
-dec_from_int64(int64_t v, dec_t *d)
-{
-   uint64_t mag = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
-   uint8_t tmp[20];
-   int k = 0;
-
-   dec_zero(d);
-   d->neg = v < 0;
-   while (mag > 0) {
-      tmp[k++] = (uint8_t)(mag % 10);
-      mag /= 10;
-   }
-   while (k > 0) {
-      d->d[d->n++] = tmp[--k];
-   }
-}
-
-/*
- * Shortest text that reads back as the same double (or float, when single),
- * in C-locale form ("0.1", "1e+300", "-0").  v must be finite.
- */
-static void
-float_text(double v, bool single, char *buf, size_t size)
-{
-   int prec, max = single ? 9 : 17;
-   size_t i, o;
-
-   for (prec = 1; prec <= max; prec++) {
-      snprintf(buf, size, "%.*g", prec, v);
-      if (single ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v) {
-         break;
-      }
-   }
-   /* The locale may have written its own decimal point: make it ".". */
-   for (i = 0, o = 0; buf[i]; i++) {
-      char ch = buf[i];
-      if (is_digit(ch) || ch == 'e' || ch == '-' || ch == '+') {
-         buf[o++] = ch;
-      } else if (o == 0 || buf[o - 1] != '.') {
-         buf[o++] = '.';
-      }
-   }
-   buf[o] = '\0';
-}
-
-/* NaN and infinities in PostgreSQL's spelling; finite values as float_text. */
-static void
-float_text_any(double v, bool single, char *buf, size_t size)
-{
-   if (isnan(v)) {
-      snprintf(buf, size, "NaN");
-   } else if (isinf(v)) {
-      snprintf(buf, size, "%s", v < 0 ? "-Infinity" : "Infinity");
-   } else {
-      float_text(v, single, buf, size);
-   }
-}
-
-static void
-dec_from_double(double v, bool single, dec_t *d)
-{
-   char buf[64];
-   bool too_long;
-
-   dec_zero(d);
-   if (isnan(v)) {
-      d->kind = DEC_NAN;
-   } else if (isinf(v)) {
-      d->kind = DEC_INF;
-      d->neg = v < 0;
-   } else {
-      float_text(v, single, buf, sizeof buf);
-      (void)dec_parse(buf, strlen(buf), true, d, &too_long);
-   }
-}
-
-/* d as the nearest double (or float).  Returns false on overflow or underflow to 0. */
-static bool
-dec_to_double(const dec_t *d, bool single, double *out)
-{
-   char buf[DEC_MAX + 32];
-   size_t o = 0;
-   int k;
-
-   if (d->kind == DEC_NAN) {
-      *out = NAN;
-      return true;
-   }
-   if (d->kind == DEC_INF) {
-      *out = d->neg ? -INFINITY : INFINITY;
-      return true;
-   }
-   if (d->n == 0) {
-      *out = d->neg ? -0.0 : 0.0;
-      return true;
-   }
-   /* No decimal point, so strtod's locale does not matter. */
-   if (d->neg) {
-      buf[o++] = '-';
-   }
-   for (k = 0; k < d->n; k++) {
-      buf[o++] = (char)('0' + d->d[k]);
-   }
-   snprintf(buf + o, sizeof buf - o, "e%" PRId64, d->exp);
-   if (single) {
-      float f = strtof(buf, NULL);
-      if (isinf(f) || f == 0.0f) {
-         return false;
-      }
-      *out = f;
-   } else {
-      double v = strtod(buf, NULL);
-      if (isinf(v) || v == 0.0) {
-         return false;
-      }
-      *out = v;
-   }
-   return true;
-}
-
-/* 0 ok, 1 not an integer (fraction, NaN), 2 out of int64 range. */
-static int
-dec_to_int64(const dec_t *d, int64_t *out)
-{
-   uint64_t mag = 0;
-   int64_t int_digits, k;
-
-   if (d->kind == DEC_NAN) {
-      return 1;
-   }
-   if (d->kind == DEC_INF) {
-      return 2;
-   }
-   if (d->n == 0) {
-      *out = 0;
-      return 0;
-   }
-   int_digits = d->n + d->exp;
-   for (k = int_digits < 0 ? 0 : int_digits; k < d->n; k++) {
-      if (d->d[k] != 0) {
-         return 1;
-      }
-   }
-   if (int_digits > 19) {
-      return 2;
-   }
-   for (k = 0; k < int_digits; k++) {
-      uint64_t digit = k < d->n ? d->d[k] : 0;
-      mag = mag * 10 + digit; /* at most 19 digits: no wrap-around */
-   }
-   if (d->neg) {
-      if (mag > (uint64_t)INT64_MAX + 1) {
-         return 2;
-      }
-      *out = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
-   } else {
-      if (mag > (uint64_t)INT64_MAX) {
-         return 2;
-      }
-      *out = (int64_t)mag;
-   }
-   return 0;
-}
-
-/* r = a * b (finite).  False when the product has more than DEC_MAX digits. */
-static bool
-dec_mul(const dec_t *a, const dec_t *b, dec_t *r)
-{
-   uint32_t acc[DEC_MAX + 1];
-   int i, j, n;
-
-   dec_zero(r);
-   r->neg = a->neg != b->neg;
-   r->exp = a->exp + b->exp;
-   if (a->n == 0 || b->n == 0) {
-      return true;
-   }
-   n = a->n + b->n;
-   if (n > DEC_MAX) {
-      return false;
-   }
-   memset(acc, 0, sizeof acc);
-   /* acc[k] accumulates digit position k counted from the right. */
-   for (i = a->n - 1; i >= 0; i--) {
-      for (j = b->n - 1; j >= 0; j--) {
-         acc[(a->n - 1 - i) + (b->n - 1 - j)] += (uint32_t)a->d[i] * b->d[j];
-      }
-      for (j = 0; j < n; j++) {
-         acc[j + 1] += acc[j] / 10;
-         acc[j] %= 10;
-      }
-   }
-   for (i = 0; i < n; i++) {
-      r->d[i] = (uint8_t)acc[n - 1 - i];
-   }
-   r->n = n;
-   dec_strip_leading(r);
-   return true;
-}
-
-/* r = |a| + |b|.  False when aligning them needs more than DEC_MAX digits. */
-static bool
-dec_add_magnitudes(const dec_t *a, const dec_t *b, dec_t *r)
-{
-   int64_t e, la, lb, len, k;
-   int carry = 0;
-
-   if (a->n == 0) {
-      *r = *b;
-      r->neg = false;
-      return true;
-   }
-   if (b->n == 0) {
-      *r = *a;
-      r->neg = false;
-      return true;
-   }
-   e = a->exp < b->exp ? a->exp : b->exp;
-   if (a->exp - e > DEC_MAX || b->exp - e > DEC_MAX) {
-      return false;
-   }
-   la = a->n + (a->exp - e);
-   lb = b->n + (b->exp - e);
-   len = (la > lb ? la : lb) + 1;
-   if (len > DEC_MAX) {
-      return false;
-   }
-   dec_zero(r);
-   r->exp = e;
-   r->n = (int)len;
-   /* Position k counts from the right, in units of 10^e. */
-   for (k = 0; k < len; k++) {
-      int64_t ia = a->n - 1 - (k - (a->exp - e));
-      int64_t ib = b->n - 1 - (k - (b->exp - e));
-      int sum = carry;
-      if (k >= a->exp - e && ia >= 0) {
-         sum += a->d[ia];
-      }
-      if (k >= b->exp - e && ib >= 0) {
-         sum += b->d[ib];
-      }
-      r->d[len - 1 - k] = (uint8_t)(sum % 10);
-      carry = sum / 10;
-   }
-   dec_strip_leading(r);
-   return true;
-}
-
-/*
- * Round to `scale` digits after the point (negative: to 10^-scale), half away
- * from zero.  *lost says whether a nonzero digit was dropped.
- */
-static void
-dec_round(dec_t *d, int scale, bool *lost)
-{
-   int64_t drop = -(int64_t)scale - d->exp;
-   int64_t keep, k;
-   bool up;
-
-   *lost = false;
-   if (d->kind != DEC_FINITE || drop <= 0) {
-      return;
-   }
-   d->exp = -(int64_t)scale;
-   keep = d->n - drop;
-   if (keep < 0) {
-      *lost = d->n > 0;
-      d->n = 0;
-      return;
-   }
-   up = d->d[keep] >= 5;
-   for (k = keep; k < d->n; k++) {
-      if (d->d[k] != 0) {
-         *lost = true;
-      }
-   }
-   d->n = (int)keep;
-   if (up) {
-      for (k = d->n - 1; k >= 0; k--) {
-         if (d->d[k] < 9) {
-            d->d[k]++;
-            break;
-         }
-         d->d[k] = 0;
-      }
-      if (k < 0) {
-         memmove(d->d + 1, d->d, (size_t)d->n);
-         d->d[0] = 1;
-         d->n++;
-      }
-   }
-   dec_strip_leading(d);
-}
-
-/*
- * Append d in plain notation with at least min_frac decimals: the text
- * PostgreSQL itself prints for the value, so what is stored reads back the
- * same.  Negative zero is written as "0".
- */
-static void
-dec_append_plain(const dec_t *d, int64_t min_frac, bson_string_t *out)
-{
-   int64_t int_digits = d->n + d->exp;
-   int64_t frac = d->exp < 0 ? -d->exp : 0;
-   int64_t k;
-
-   if (frac < min_frac) {
-      frac = min_frac;
-   }
-   if (d->neg && d->n > 0) {
-      bson_string_append_c(out, '-');
-   }
-   if (int_digits <= 0) {
-      bson_string_append_c(out, '0');
-   }
-   for (k = 0; k < int_digits; k++) {
-      bson_string_append_c(out, (char)('0' + (k < d->n ? d->d[k] : 0)));
-   }
-   if (frac > 0) {
-      bson_string_append_c(out, '.');
-      for (k = 0; k < frac; k++) {
-         int64_t pos = int_digits + k;
-         bson_string_append_c(out, (char)('0' + (pos >= 0 && pos < d->n ? d->d[pos] : 0)));
-      }
-   }
-}
-
 /* A short text of d for reasons: plain when short, else d.ddd...e+N. */
 static const char *
-dec_clip(const dec_t *d, char *dst)
+dec_clip(const mn_dec_t *d, char *dst)
 {
    bson_string_t *s;
    int k;
 
-   if (d->kind == DEC_NAN) {
+   if (d->kind == MN_DEC_NAN) {
       return strcpy(dst, "NaN");
    }
-   if (d->kind == DEC_INF) {
+   if (d->kind == MN_DEC_INF) {
       return strcpy(dst, d->neg ? "-Infinity" : "Infinity");
    }
    s = bson_string_new(NULL);
    if (d->n + d->exp <= 30 && d->n + d->exp >= -6 && d->n <= 30) {
-      dec_append_plain(d, 0, s);
+      mn_dec__append_plain(d, 0, s);
    } else {
       if (d->neg) {
          bson_string_append_c(s, '-');
@@ -845,298 +274,6 @@ dec_clip(const dec_t *d, char *dst)
    clip(s->str, s->len, false, dst);
    bson_string_free(s, true);
    return dst;
-}
-
-/* ---------------------------------------------------------------------------
- * Calendar (proleptic Gregorian, astronomical years: 0 is 1 BC)
- */
-
-static int64_t
-floor_div(int64_t a, int64_t b, int64_t *rem)
-{
-   int64_t q = a / b, r = a % b;
-
-   if (r < 0) {
-      q--;
-      r += b;
-   }
-   *rem = r;
-   return q;
-}
-
-/* Days since 1970-01-01 of a civil date (the classic era-of-400-years method). */
-int64_t
-mn_value__days_from_civil(int64_t y, int m, int d)
-{
-   int64_t era, yoe, doy, doe;
-
-   y -= m <= 2;
-   era = (y >= 0 ? y : y - 399) / 400;
-   yoe = y - era * 400;
-   doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-   doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-   return era * 146097 + doe - 719468;
-}
-
-void
-mn_value__civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-   int64_t era, doe, yoe, doy, mp;
-
-   z += 719468;
-   era = (z >= 0 ? z : z - 146096) / 146097;
-   doe = z - era * 146097;
-   yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-   doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-   mp = (5 * doy + 2) / 153;
-   *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-   *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-   *y = yoe + era * 400 + (*m <= 2);
-}
-
-static bool
-is_leap(int64_t y)
-{
-   return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int
-days_in_month(int64_t y, int m)
-{
-   static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-   return m == 2 && is_leap(y) ? 29 : dim[m - 1];
-}
-
-/* PostgreSQL's ranges: Julian day 0 (4714-11-24 BC) up to these limits. */
-static int64_t
-pg_min_day(void)
-{
-   return mn_value__days_from_civil(-4713, 11, 24);
-}
-
-static int64_t
-pg_timestamp_end_day(void) /* exclusive */
-{
-   return mn_value__days_from_civil(294277, 1, 1);
-}
-
-static int64_t
-pg_date_max_day(void) /* inclusive */
-{
-   return mn_value__days_from_civil(5874897, 12, 31);
-}
-
-static bool
-timestamp_in_range(int64_t days)
-{
-   return days >= pg_min_day() && days < pg_timestamp_end_day();
-}
-
-/* "year 2024" or "year 45 bc", for reasons. */
-static const char *
-year_label(int64_t days, char *dst, size_t size)
-{
-   int64_t y;
-   int m, d;
-
-   mn_value__civil_from_days(days, &y, &m, &d);
-   if (y <= 0) {
-      snprintf(dst, size, "year %" PRId64 " bc", 1 - y);
-   } else {
-      snprintf(dst, size, "year %" PRId64, y);
-   }
-   return dst;
-}
-
-/* "YYYY-MM-DD HH:MM:SS.fff[fff][+00][ BC]"; frac_digits is 3 or 6. */
-static void
-append_timestamp(bson_string_t *out, int64_t days, int64_t usec, int frac_digits, bool with_zone)
-{
-   int64_t y;
-   int m, d;
-   bool bc;
-   int64_t secs = usec / 1000000, sub = usec % 1000000;
-
-   mn_value__civil_from_days(days, &y, &m, &d);
-   bc = y <= 0;
-   bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d %02d:%02d:%02d", bc ? 1 - y : y, m, d,
-                             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
-   if (frac_digits == 6) {
-      bson_string_append_printf(out, ".%06d", (int)sub);
-   } else {
-      bson_string_append_printf(out, ".%03d", (int)(sub / 1000));
-   }
-   if (with_zone) {
-      bson_string_append(out, "+00");
-   }
-   if (bc) {
-      bson_string_append(out, " BC");
-   }
-}
-
-static void
-append_date(bson_string_t *out, int64_t days)
-{
-   int64_t y;
-   int m, d;
-
-   mn_value__civil_from_days(days, &y, &m, &d);
-   bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d%s", y <= 0 ? 1 - y : y, m, d,
-                             y <= 0 ? " BC" : "");
-}
-
-/* ISO 8601 as JavaScript writes it: "2020-01-02T03:04:05.678Z", "-000044-03-15T...". */
-static void
-append_iso(bson_string_t *out, int64_t ms)
-{
-   int64_t rem, days = floor_div(ms, MS_PER_DAY, &rem), y;
-   int m, d;
-
-   mn_value__civil_from_days(days, &y, &m, &d);
-   if (y >= 0 && y <= 9999) {
-      bson_string_append_printf(out, "%04" PRId64, y);
-   } else {
-      bson_string_append_printf(out, "%c%06" PRId64, y < 0 ? '-' : '+', y < 0 ? -y : y);
-   }
-   bson_string_append_printf(out, "-%02d-%02dT%02d:%02d:%02d.%03dZ", m, d, (int)(rem / 3600000),
-                             (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
-}
-
-/* An ISO 8601 date or date-time string. */
-typedef struct {
-   int64_t days; /* of the written date, then of the UTC instant when has_zone */
-   int64_t usec; /* into that day */
-   bool has_time;
-   bool has_zone;
-   bool rounded;    /* more than 6 fractional digits, a nonzero one dropped */
-   bool six_digits; /* the microseconds are not whole milliseconds */
-} iso_t;
-
-static bool
-read_digits(const char *s, size_t len, size_t *i, int count, int64_t *v)
-{
-   int k;
-
-   *v = 0;
-   for (k = 0; k < count; k++) {
-      if (*i >= len || !is_digit(s[*i])) {
-         return false;
-      }
-      *v = *v * 10 + (s[(*i)++] - '0');
-   }
-   return true;
-}
-
-/*
- * YYYY-MM-DD, optionally followed by [T ]HH:MM[:SS[.frac]] and Z or +-HH[:MM].
- * The year is 4 to 6 digits, or signed ("+012345", "-000044") as ISO 8601's
- * expanded form.
- */
-static bool
-iso_parse(const char *s, size_t len, iso_t *t)
-{
-   size_t i = 0, start;
-   int64_t y, mo, d, h = 0, mi = 0, sec = 0, usec = 0, oh, om = 0, tod;
-   int neg = 0, k;
-   int64_t offset = 0;
-
-   memset(t, 0, sizeof *t);
-   if (i < len && (s[i] == '+' || s[i] == '-')) {
-      neg = s[i] == '-' ? -1 : 1;
-      i++;
-   }
-   start = i;
-   y = 0;
-   while (i < len && is_digit(s[i]) && i - start < 6) {
-      y = y * 10 + (s[i++] - '0');
-   }
-   if (i - start < 4 || (neg && i - start != 6 && i - start != 4)) {
-      return false;
-   }
-   if (neg < 0) {
-      y = -y;
-   }
-   if (i >= len || s[i++] != '-' || !read_digits(s, len, &i, 2, &mo) || i >= len || s[i++] != '-' ||
-       !read_digits(s, len, &i, 2, &d)) {
-      return false;
-   }
-   if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, (int)mo)) {
-      return false;
-   }
-   t->days = mn_value__days_from_civil(y, (int)mo, (int)d);
-   if (i == len) {
-      return true;
-   }
-   if (s[i] != 'T' && s[i] != 't' && s[i] != ' ') {
-      return false;
-   }
-   i++;
-   t->has_time = true;
-   if (!read_digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':' ||
-       !read_digits(s, len, &i, 2, &mi)) {
-      return false;
-   }
-   if (i < len && s[i] == ':') {
-      i++;
-      if (!read_digits(s, len, &i, 2, &sec)) {
-         return false;
-      }
-      if (i < len && (s[i] == '.' || s[i] == ',')) {
-         i++;
-         if (i >= len || !is_digit(s[i])) {
-            return false;
-         }
-         for (k = 0; i < len && is_digit(s[i]); i++, k++) {
-            if (k < 6) {
-               usec = usec * 10 + (s[i] - '0');
-            } else if (k == 6) {
-               if (s[i] >= '5') {
-                  usec++;
-               }
-               t->rounded = t->rounded || s[i] != '0';
-            } else {
-               t->rounded = t->rounded || s[i] != '0';
-            }
-         }
-         for (; k < 6; k++) {
-            usec *= 10;
-         }
-      }
-   }
-   if (h > 23 || mi > 59 || sec > 59) {
-      return false;
-   }
-   if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-      i++;
-      t->has_zone = true;
-   } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-      int sign = s[i] == '-' ? -1 : 1;
-      i++;
-      if (!read_digits(s, len, &i, 2, &oh)) {
-         return false;
-      }
-      if (i < len && s[i] == ':') {
-         i++;
-         if (!read_digits(s, len, &i, 2, &om)) {
-            return false;
-         }
-      } else if (i < len && is_digit(s[i]) && !read_digits(s, len, &i, 2, &om)) {
-         return false;
-      }
-      if (oh > 23 || om > 59) {
-         return false;
-      }
-      offset = sign * (oh * 60 + om);
-      t->has_zone = true;
-   }
-   if (i != len) {
-      return false;
-   }
-   tod = ((h * 60 + mi - offset) * 60 + sec) * 1000000 + usec;
-   t->days += floor_div(tod, USEC_PER_DAY, &t->usec);
-   t->six_digits = t->usec % 1000 != 0;
-   return true;
 }
 
 /* ---------------------------------------------------------------------------
@@ -1195,7 +332,7 @@ mn_type_from_name(const char *name, mn_type_t *type)
    /* Lower-case, single spaces, none at the ends or before "[]". */
    for (i = 0; name[i]; i++) {
       char ch = name[i];
-      if (is_space(ch)) {
+      if (mn_ascii__is_space(ch)) {
          if (o > 0 && norm[o - 1] != ' ') {
             norm[o++] = ' ';
          }
@@ -1203,7 +340,7 @@ mn_type_from_name(const char *name, mn_type_t *type)
          if (ch == '[' && o > 0 && norm[o - 1] == ' ') {
             o--;
          }
-         norm[o++] = to_lower(ch);
+         norm[o++] = mn_ascii__to_lower(ch);
       }
       if (o >= sizeof norm - 1) {
          return false;
@@ -1240,12 +377,12 @@ mn_type_name(mn_type_t type)
 bool
 mn_value_format_timestamp(int64_t ms, bool with_zone, bson_string_t *out)
 {
-   int64_t rem, days = floor_div(ms, MS_PER_DAY, &rem);
+   int64_t rem, days = mn_calendar__floor_div(ms, MN_MS_PER_DAY, &rem);
 
-   if (!out || !timestamp_in_range(days)) {
+   if (!out || !mn_calendar__timestamp_in_range(days)) {
       return false;
    }
-   append_timestamp(out, days, rem * 1000, 3, with_zone);
+   mn_calendar__append_timestamp(out, days, rem * 1000, 3, with_zone);
    return true;
 }
 
@@ -1300,10 +437,10 @@ transform(conv_t *c, const char *label, const char *s, size_t len, size_t *out_l
 
       switch (c->spec->transforms[k]) {
       case MN_TRANSFORM_TRIM:
-         while (a < b && is_space(buf[a])) {
+         while (a < b && mn_ascii__is_space(buf[a])) {
             a++;
          }
-         while (b > a && is_space(buf[b - 1])) {
+         while (b > a && mn_ascii__is_space(buf[b - 1])) {
             b--;
          }
          if (a > 0 || b < len) {
@@ -1318,7 +455,7 @@ transform(conv_t *c, const char *label, const char *s, size_t len, size_t *out_l
          for (i = 0; i < len; i++) {
             char ch = buf[i];
             char to = c->spec->transforms[k] == MN_TRANSFORM_LOWER
-                         ? to_lower(ch)
+                         ? mn_ascii__to_lower(ch)
                          : ((ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch);
             if (to != ch) {
                buf[i] = to;
@@ -1358,7 +495,7 @@ scalar_text(const bson_iter_t *iter, bson_string_t *dst)
       bson_string_append_printf(dst, "%" PRId64, bson_iter_int64(iter));
       return true;
    case BSON_TYPE_DOUBLE:
-      float_text_any(bson_iter_double(iter), false, buf, sizeof buf);
+      mn_dec__float_text_any(bson_iter_double(iter), false, buf, sizeof buf);
       bson_string_append(dst, buf);
       return true;
    case BSON_TYPE_DECIMAL128:
@@ -1376,7 +513,7 @@ scalar_text(const bson_iter_t *iter, bson_string_t *dst)
       bson_oid_to_string(&oid, buf);
       bson_string_append(dst, buf);
       return true;
-   case BSON_TYPE_DATE_TIME: append_iso(dst, bson_iter_date_time(iter)); return true;
+   case BSON_TYPE_DATE_TIME: mn_calendar__append_iso(dst, bson_iter_date_time(iter)); return true;
    default: return false;
    }
 }
@@ -1409,7 +546,7 @@ typedef struct {
    num_kind_t kind;
    int64_t i;
    double d;
-   dec_t dec;
+   mn_dec_t dec;
    bool from_decimal128;
    char what[CLIP_SIZE + 16]; /* "value 70000", for reasons */
 } num_t;
@@ -1440,7 +577,7 @@ emit_integer(conv_t *c, num_t *num)
       }
       break;
    case NUM_DEC:
-      if ((r = dec_to_int64(&num->dec, &v)) == 1) {
+      if ((r = mn_dec__to_int64(&num->dec, &v)) == 1) {
          return fail(c, "%s is not an integer", num->what);
       } else if (r == 2) {
          return fail(c, "%s out of range for %s", num->what, mn_type_name(type));
@@ -1467,7 +604,7 @@ emit_integer(conv_t *c, num_t *num)
 static mn_value_status_t
 emit_numeric(conv_t *c, num_t *num)
 {
-   dec_t *d = &num->dec;
+   mn_dec_t *d = &num->dec;
    int p = c->spec->precision > 0 ? c->spec->precision : 0;
    int s = c->spec->scale;
    bool has_scale, lost = false;
@@ -1479,22 +616,22 @@ emit_numeric(conv_t *c, num_t *num)
    }
    has_scale = s >= 0;
    if (num->kind == NUM_INT) {
-      dec_from_int64(num->i, d);
+      mn_dec__from_int64(num->i, d);
    } else if (num->kind == NUM_DOUBLE) {
-      dec_from_double(num->d, false, d);
+      mn_dec__from_double(num->d, false, d);
    }
-   if (d->kind != DEC_FINITE) {
+   if (d->kind != MN_DEC_FINITE) {
       /* PostgreSQL 14+ stores NaN and +-Infinity in numeric; numeric(p,s) takes NaN but
        * refuses the infinities ("a field with precision 5, scale 2 cannot hold an
        * infinite value"). */
-      if (d->kind == DEC_INF && p > 0) {
+      if (d->kind == MN_DEC_INF && p > 0) {
          return fail(c, "%s does not fit numeric(%d,%d)", num->what, p, s);
       }
-      bson_string_append(c->out, d->kind == DEC_NAN ? "NaN" : d->neg ? "-Infinity" : "Infinity");
+      bson_string_append(c->out, d->kind == MN_DEC_NAN ? "NaN" : d->neg ? "-Infinity" : "Infinity");
       return MN_VALUE_OK;
    }
    if (has_scale) {
-      dec_round(d, s, &lost);
+      mn_dec__round(d, s, &lost);
       if (lost) {
          note(c, "%s rounded to %d decimal places", num->what, s);
       }
@@ -1513,7 +650,7 @@ emit_numeric(conv_t *c, num_t *num)
    if (int_digits > PG_NUMERIC_INT_MAX || frac > PG_NUMERIC_FRAC_MAX) {
       return fail(c, "%s out of range for numeric", num->what);
    }
-   dec_append_plain(d, has_scale ? s : 0, c->out);
+   mn_dec__append_plain(d, has_scale ? s : 0, c->out);
    return MN_VALUE_OK;
 }
 
@@ -1525,12 +662,12 @@ emit_float(conv_t *c, num_t *num)
    const char *tname = mn_type_name(c->spec->type);
    char buf[64], q[CLIP_SIZE];
    double v;
-   dec_t *src = &num->dec, result;
+   mn_dec_t *src = &num->dec, result;
 
    switch (num->kind) {
    case NUM_INT:
       v = single ? (double)(float)num->i : (double)num->i;
-      dec_from_int64(num->i, src);
+      mn_dec__from_int64(num->i, src);
       break;
    case NUM_DOUBLE:
       v = num->d;
@@ -1540,19 +677,19 @@ emit_float(conv_t *c, num_t *num)
          }
          v = (double)(float)v;
       }
-      dec_from_double(num->d, false, src);
+      mn_dec__from_double(num->d, false, src);
       break;
    case NUM_DEC:
    default:
-      if (!dec_to_double(src, single, &v)) {
+      if (!mn_dec__to_double(src, single, &v)) {
          return fail(c, "%s out of range for %s", num->what, tname);
       }
       break;
    }
-   float_text_any(v, single, buf, sizeof buf);
+   mn_dec__float_text_any(v, single, buf, sizeof buf);
    /* Changed when the decimal the source shows is not the one PostgreSQL will. */
-   dec_from_double(v, single, &result);
-   if (!dec_same_value(src, &result)) {
+   mn_dec__from_double(v, single, &result);
+   if (!mn_dec__same_value(src, &result)) {
       note(c, "%s rounded to %s %s", num->what, tname, clip_str(buf, false, q));
    }
    bson_string_append(c->out, buf);
@@ -1584,11 +721,11 @@ find_unit(const mn_value_spec_t *spec, const char *s, size_t len)
       if (n == 0 || n > len || n <= best_len) {
          continue;
       }
-      if (!equal_nocase(s, n, suf)) {
+      if (!mn_ascii__equal_nocase(s, n, suf)) {
          continue;
       }
       /* "cm" must not match the start of "cms": a word unit ends at a non-letter. */
-      if (is_alpha(suf[n - 1]) && n < len && is_alpha(s[n])) {
+      if (mn_ascii__is_alpha(suf[n - 1]) && n < len && mn_ascii__is_alpha(s[n])) {
          continue;
       }
       best = &spec->units[i];
@@ -1598,12 +735,12 @@ find_unit(const mn_value_spec_t *spec, const char *s, size_t len)
 }
 
 static bool
-unit_factor(const mn_unit_t *unit, dec_t *f)
+unit_factor(const mn_unit_t *unit, mn_dec_t *f)
 {
    if (!isfinite(unit->factor)) {
       return false;
    }
-   dec_from_double(unit->factor, false, f);
+   mn_dec__from_double(unit->factor, false, f);
    return true;
 }
 
@@ -1614,20 +751,20 @@ unit_factor(const mn_unit_t *unit, dec_t *f)
  * set, or the problem ("is not a number", ...).  *bare says no unit was written.
  */
 static const char *
-parse_units(const mn_value_spec_t *spec, const char *s, size_t len, dec_t *total, bool *bare)
+parse_units(const mn_value_spec_t *spec, const char *s, size_t len, mn_dec_t *total, bool *bare)
 {
-   dec_t num, factor, product, sum;
+   mn_dec_t num, factor, product, sum;
    const mn_unit_t *unit;
    size_t i = 0, used;
    bool neg = false, too_long;
    int parts = 0;
 
    *bare = false;
-   dec_zero(total);
-   while (len > 0 && is_space(s[len - 1])) {
+   mn_dec__zero(total);
+   while (len > 0 && mn_ascii__is_space(s[len - 1])) {
       len--;
    }
-   while (i < len && is_space(s[i])) {
+   while (i < len && mn_ascii__is_space(s[i])) {
       i++;
    }
    if (i < len && (s[i] == '+' || s[i] == '-')) {
@@ -1636,11 +773,11 @@ parse_units(const mn_value_spec_t *spec, const char *s, size_t len, dec_t *total
    }
    while (i < len) {
       if (parts > 0) {
-         while (i < len && is_space(s[i])) {
+         while (i < len && mn_ascii__is_space(s[i])) {
             i++;
          }
       }
-      used = dec_parse(s + i, len - i, false, &num, &too_long);
+      used = mn_dec__parse(s + i, len - i, false, &num, &too_long);
       if (used == 0) {
          return "is not a number";
       }
@@ -1648,7 +785,7 @@ parse_units(const mn_value_spec_t *spec, const char *s, size_t len, dec_t *total
          return "has too many digits";
       }
       i += used;
-      while (i < len && is_space(s[i])) {
+      while (i < len && mn_ascii__is_space(s[i])) {
          i++;
       }
       unit = find_unit(spec, s + i, len - i);
@@ -1660,8 +797,8 @@ parse_units(const mn_value_spec_t *spec, const char *s, size_t len, dec_t *total
             size_t k;
             for (k = 0; k < spec->n_units; k++) {
                if (spec->units[k].suffix &&
-                   equal_nocase(spec->default_unit, strlen(spec->default_unit),
-                                spec->units[k].suffix)) {
+                   mn_ascii__equal_nocase(spec->default_unit, strlen(spec->default_unit),
+                                          spec->units[k].suffix)) {
                   unit = &spec->units[k];
                   break;
                }
@@ -1673,19 +810,19 @@ parse_units(const mn_value_spec_t *spec, const char *s, size_t len, dec_t *total
       } else if (i == len) {
          return "has a number without a unit";
       } else {
-         return is_digit(s[i]) ? "has a number without a unit" : "has an unknown unit";
+         return mn_ascii__is_digit(s[i]) ? "has a number without a unit" : "has an unknown unit";
       }
       if (unit) {
          if (!unit_factor(unit, &factor)) {
             return "has a unit with an invalid factor";
          }
-         if (!dec_mul(&num, &factor, &product)) {
+         if (!mn_dec__mul(&num, &factor, &product)) {
             return "has too many digits";
          }
       } else {
          product = num;
       }
-      if (!dec_add_magnitudes(total, &product, &sum)) {
+      if (!mn_dec__add_magnitudes(total, &product, &sum)) {
          return "has too many digits";
       }
       *total = sum;
@@ -1696,7 +833,7 @@ parse_units(const mn_value_spec_t *spec, const char *s, size_t len, dec_t *total
    }
    total->neg = neg;
    if (!*bare) {
-      dec_strip_fraction_zeros(total);
+      mn_dec__strip_fraction_zeros(total);
    }
    return NULL;
 }
@@ -1717,10 +854,11 @@ string_to_number(conv_t *c, const char *s, size_t len)
    snprintf(num->what, sizeof num->what, "string %s", q);
    if (c->spec->n_units > 0) {
       problem = parse_units(c->spec, s, len, &num->dec, &bare);
-   } else if (!dec_from_text(s, len,
-                             c->spec->type != MN_TYPE_SMALLINT &&
-                                c->spec->type != MN_TYPE_INTEGER && c->spec->type != MN_TYPE_BIGINT,
-                             &num->dec, &too_long)) {
+   } else if (!mn_dec__from_text(s, len,
+                                 c->spec->type != MN_TYPE_SMALLINT &&
+                                    c->spec->type != MN_TYPE_INTEGER &&
+                                    c->spec->type != MN_TYPE_BIGINT,
+                                 &num->dec, &too_long)) {
       problem = too_long ? "has too many digits" : "is not a number";
    }
    if (problem) {
@@ -1763,7 +901,7 @@ bson_to_number(conv_t *c, const bson_iter_t *iter)
    case BSON_TYPE_DOUBLE:
       num->kind = NUM_DOUBLE;
       num->d = bson_iter_double(iter);
-      float_text_any(num->d, false, buf, sizeof buf);
+      mn_dec__float_text_any(num->d, false, buf, sizeof buf);
       snprintf(num->what, sizeof num->what, "value %s", buf);
       break;
    case BSON_TYPE_DECIMAL128:
@@ -1774,7 +912,7 @@ bson_to_number(conv_t *c, const bson_iter_t *iter)
       }
       bson_decimal128_to_string(&d128, buf);
       snprintf(num->what, sizeof num->what, "value %s", clip_str(buf, false, q));
-      if (!dec_from_text(buf, strlen(buf), true, &num->dec, &too_long)) {
+      if (!mn_dec__from_text(buf, strlen(buf), true, &num->dec, &too_long)) {
          st = fail(c, "decimal128 %s could not be read", q);
          goto cleanup;
       }
@@ -1890,13 +1028,14 @@ append_json_shortest(bson_string_t *out, const char *json)
          bson_string_append_c(out, *p++);
          continue;
       }
-      if (*p == '-' || is_digit(*p)) {
+      if (*p == '-' || mn_ascii__is_digit(*p)) {
          const char *start = p;
          bool fractional = false;
          char token[64];
          size_t n;
 
-         while (*p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E' || is_digit(*p)) {
+         while (*p == '-' || *p == '+' || *p == '.' || *p == 'e' || *p == 'E' ||
+                mn_ascii__is_digit(*p)) {
             fractional = fractional || *p == '.' || *p == 'e' || *p == 'E';
             p++;
          }
@@ -1908,7 +1047,7 @@ append_json_shortest(bson_string_t *out, const char *json)
             token[n] = '\0';
             v = strtod(token, NULL);
             if (isfinite(v)) {
-               float_text(v, false, buf, sizeof buf);
+               mn_dec__float_text(v, false, buf, sizeof buf);
                /* keep it a JSON number that still reads as fractional ("1.0", not "1") */
                if (!strpbrk(buf, ".e")) {
                   strncat(buf, ".0", sizeof buf - strlen(buf) - 1);
@@ -2097,7 +1236,7 @@ string_to_uuid(conv_t *c, const char *s, size_t len)
          }
          continue;
       }
-      if ((h = hex_value(s[i])) < 0) {
+      if ((h = mn_ascii__hex_value(s[i])) < 0) {
          return fail(c, "string %s is not a uuid", clip(s, len, true, q));
       }
       b[nb] = (uint8_t)(b[nb] << 4 | h);
@@ -2123,8 +1262,8 @@ string_to_boolean(conv_t *c, const char *s, size_t len)
    size_t i;
 
    for (i = 0; i < 3; i++) {
-      if (equal_nocase(s, len, yes[i]) || equal_nocase(s, len, no[i])) {
-         bson_string_append(c->out, equal_nocase(s, len, yes[i]) ? "t" : "f");
+      if (mn_ascii__equal_nocase(s, len, yes[i]) || mn_ascii__equal_nocase(s, len, no[i])) {
+         bson_string_append(c->out, mn_ascii__equal_nocase(s, len, yes[i]) ? "t" : "f");
          note(c, "string %s converted to boolean", clip(s, len, true, q));
          return MN_VALUE_OK;
       }
@@ -2138,17 +1277,18 @@ string_to_time(conv_t *c, const char *s, size_t len)
    mn_type_t type = c->spec->type;
    const char *tname = mn_type_name(type);
    char q[CLIP_SIZE], y[48];
-   iso_t t;
+   mn_iso_t t;
 
    clip(s, len, true, q);
-   if (!iso_parse(s, len, &t)) {
+   if (!mn_calendar__iso_parse(s, len, &t)) {
       return fail(c, "string %s is not an iso 8601 date", q);
    }
    if (type == MN_TYPE_DATE) {
-      if (t.days < pg_min_day() || t.days > pg_date_max_day()) {
-         return fail(c, "string %s out of range for date (%s)", q, year_label(t.days, y, sizeof y));
+      if (t.days < mn_calendar__pg_min_day() || t.days > mn_calendar__pg_date_max_day()) {
+         return fail(c, "string %s out of range for date (%s)", q,
+                     mn_calendar__year_label(t.days, y, sizeof y));
       }
-      append_date(c->out, t.days);
+      mn_calendar__append_date(c->out, t.days);
       note(c, "string %s converted to date", q);
       if (t.usec != 0) {
          note(c, "time of day dropped");
@@ -2158,11 +1298,12 @@ string_to_time(conv_t *c, const char *s, size_t len)
    if (t.has_time && !t.has_zone) {
       return fail(c, "string %s has no time zone", q);
    }
-   if (!timestamp_in_range(t.days)) {
+   if (!mn_calendar__timestamp_in_range(t.days)) {
       return fail(c, "string %s out of range for %s (%s)", q, tname,
-                  year_label(t.days, y, sizeof y));
+                  mn_calendar__year_label(t.days, y, sizeof y));
    }
-   append_timestamp(c->out, t.days, t.usec, t.six_digits ? 6 : 3, type == MN_TYPE_TIMESTAMPTZ);
+   mn_calendar__append_timestamp(c->out, t.days, t.usec, t.six_digits ? 6 : 3,
+                                 type == MN_TYPE_TIMESTAMPTZ);
    note(c, "string %s converted to %s%s", q, tname, t.has_time ? "" : " at midnight utc");
    if (t.rounded) {
       note(c, "fractional seconds rounded to microseconds");
@@ -2256,24 +1397,25 @@ static mn_value_status_t
 date_to_type(conv_t *c, int64_t ms, const char *what)
 {
    mn_type_t type = c->spec->type;
-   int64_t rem, days = floor_div(ms, MS_PER_DAY, &rem);
+   int64_t rem, days = mn_calendar__floor_div(ms, MN_MS_PER_DAY, &rem);
    char y[48];
 
    if (type == MN_TYPE_DATE) {
-      if (days < pg_min_day() || days > pg_date_max_day()) {
-         return fail(c, "%s out of range for date (%s)", what, year_label(days, y, sizeof y));
+      if (days < mn_calendar__pg_min_day() || days > mn_calendar__pg_date_max_day()) {
+         return fail(c, "%s out of range for date (%s)", what,
+                     mn_calendar__year_label(days, y, sizeof y));
       }
-      append_date(c->out, days);
+      mn_calendar__append_date(c->out, days);
       if (rem != 0) {
          note(c, "%s has a time of day, dropped", what);
       }
       return MN_VALUE_OK;
    }
-   if (!timestamp_in_range(days)) {
+   if (!mn_calendar__timestamp_in_range(days)) {
       return fail(c, "%s out of range for %s (%s)", what, mn_type_name(type),
-                  year_label(days, y, sizeof y));
+                  mn_calendar__year_label(days, y, sizeof y));
    }
-   append_timestamp(c->out, days, rem * 1000, 3, type == MN_TYPE_TIMESTAMPTZ);
+   mn_calendar__append_timestamp(c->out, days, rem * 1000, 3, type == MN_TYPE_TIMESTAMPTZ);
    return MN_VALUE_OK;
 }
 
@@ -2343,7 +1485,7 @@ convert_other(conv_t *c, const bson_iter_t *iter)
    case MN_TYPE_TIMESTAMP:
       if (btype == BSON_TYPE_DATE_TIME) {
          tmp = bson_string_new(NULL);
-         append_iso(tmp, bson_iter_date_time(iter));
+         mn_calendar__append_iso(tmp, bson_iter_date_time(iter));
          snprintf(what, sizeof what, "date %s", clip(tmp->str, tmp->len, false, q));
          bson_string_free(tmp, true);
          return date_to_type(c, bson_iter_date_time(iter), what);
@@ -2398,10 +1540,10 @@ value_word(const char *w, size_t n)
    static const char *const words[] = {"infinity", "-infinity", "+infinity", "nan",
                                        "inf",      "-inf",      "+inf"};
 
-   if (n > 0 && is_digit(w[0])) {
+   if (n > 0 && mn_ascii__is_digit(w[0])) {
       return true;
    }
-   if (n > 1 && (w[0] == '-' || w[0] == '+' || w[0] == '.') && is_digit(w[1])) {
+   if (n > 1 && (w[0] == '-' || w[0] == '+' || w[0] == '.') && mn_ascii__is_digit(w[1])) {
       return true;
    }
    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
@@ -2521,7 +1663,7 @@ fit_target(conv_t *c)
    const char *s = c->out->str + c->start;
    size_t len = c->out->len - c->start;
    mn_value_status_t st = MN_VALUE_OK;
-   dec_t *d = NULL, *r = NULL;
+   mn_dec_t *d = NULL, *r = NULL;
    bool too_long, lost;
    int64_t v = 0, lo, hi;
    double f;
@@ -2539,13 +1681,13 @@ fit_target(conv_t *c)
          break;
       }
       d = bson_malloc(sizeof *d);
-      if (!dec_from_text(s, len, true, d, &too_long)) {
+      if (!mn_dec__from_text(s, len, true, d, &too_long)) {
          st = fail(c, "value does not fit column %s %s: %s", t->column, t->name,
                    too_long ? "too many digits" : "not a number");
-      } else if (d->kind == DEC_INF) {
+      } else if (d->kind == MN_DEC_INF) {
          st = fail(c, "value does not fit column %s %s: infinity", t->column, t->name);
-      } else if (d->kind == DEC_FINITE) {
-         dec_round(d, t->scale, &lost);
+      } else if (d->kind == MN_DEC_FINITE) {
+         mn_dec__round(d, t->scale, &lost);
          if (lost) {
             st =
                fail(c, "value does not fit column %s %s: it would be rounded", t->column, t->name);
@@ -2568,11 +1710,11 @@ fit_target(conv_t *c)
       hi = t->type == MN_TYPE_SMALLINT  ? INT16_MAX
            : t->type == MN_TYPE_INTEGER ? INT32_MAX
                                         : INT64_MAX;
-      if (!dec_from_text(s, len, false, d, &too_long)) {
+      if (!mn_dec__from_text(s, len, false, d, &too_long)) {
          st = fail(c, "value does not fit column %s %s: not a number", t->column, t->name);
-      } else if (dec_to_int64(d, &v) == 1) {
+      } else if (mn_dec__to_int64(d, &v) == 1) {
          st = fail(c, "value does not fit column %s %s: not an integer", t->column, t->name);
-      } else if (dec_to_int64(d, &v) == 2 || v < lo || v > hi) {
+      } else if (mn_dec__to_int64(d, &v) == 2 || v < lo || v > hi) {
          st = fail(c, "value does not fit column %s %s: out of range", t->column, t->name);
       } else {
          /* "3.00" or "1e+15" is the same integer; integer input only reads digits */
@@ -2588,13 +1730,13 @@ fit_target(conv_t *c)
       }
       d = bson_malloc(sizeof *d);
       r = bson_malloc(sizeof *r);
-      if (!dec_from_text(s, len, true, d, &too_long)) {
+      if (!mn_dec__from_text(s, len, true, d, &too_long)) {
          st = fail(c, "value does not fit column %s %s: not a number", t->column, t->name);
-      } else if (!dec_to_double(d, t->type == MN_TYPE_REAL, &f)) {
+      } else if (!mn_dec__to_double(d, t->type == MN_TYPE_REAL, &f)) {
          st = fail(c, "value does not fit column %s %s: out of range", t->column, t->name);
       } else {
-         dec_from_double(f, t->type == MN_TYPE_REAL, r);
-         if (!dec_same_value(d, r)) {
+         mn_dec__from_double(f, t->type == MN_TYPE_REAL, r);
+         if (!mn_dec__same_value(d, r)) {
             st =
                fail(c, "value does not fit column %s %s: it would be rounded", t->column, t->name);
          }
