@@ -6,11 +6,9 @@
  * element (a bson_iter_t into the document, or into a scratch array built
  * for `split`), the row id, and the concrete field path for messages.
  */
+#include "convert/convert_private.h"
 #include "util/bson_private.h"
-#include "mapping/plan.h"
 #include "util/uuidset.h"
-
-#include <mongonorm/convert.h>
 
 #include <glib.h>
 #include <inttypes.h>
@@ -42,199 +40,6 @@ static bool
 uuid_set_has(GHashTable *set, const mn_uuid_t *id)
 {
    return set && g_hash_table_contains(set, id->bytes);
-}
-
-/* ---- the row set ---- */
-
-typedef struct {
-   size_t table;
-   size_t first; /* index of its first value in rowset.values */
-   size_t n;
-} row_t;
-
-typedef struct {
-   char *path;
-   char *message;
-} reject_t;
-
-typedef struct {
-   size_t table, column, ref_table;
-   mn_uuid_t row_id, ref_id;
-} deferred_t;
-
-typedef struct {
-   const char *table;
-   const char *column;
-   const char *kind;
-} coercion_t;
-
-struct mn_rowset {
-   mn_uuid_t doc_id;
-   char *doc_id_json;
-   GArray *rows;            /* row_t */
-   GArray *values;          /* gssize offset into text, -1 = NULL */
-   GString *text;           /* NUL-separated values */
-   GArray *rejects;         /* reject_t */
-   GArray *deferred;        /* deferred_t */
-   GArray *coercions;       /* coercion_t (pending until accepted) */
-   GPtrArray *scratch_docs; /* bson_t* built for split elements */
-   GPtrArray *scratch_strings;
-   GPtrArray *pending_unique;     /* run-wide unique keys to record if accepted */
-   GArray *pending_unique_tables; /* size_t per pending key */
-};
-
-mn_rowset_t *
-mn_rowset_new(void)
-{
-   mn_rowset_t *rs = g_new0(mn_rowset_t, 1);
-
-   rs->rows = g_array_new(FALSE, FALSE, sizeof(row_t));
-   rs->values = g_array_new(FALSE, FALSE, sizeof(gssize));
-   rs->text = g_string_new(NULL);
-   rs->rejects = g_array_new(FALSE, FALSE, sizeof(reject_t));
-   rs->deferred = g_array_new(FALSE, FALSE, sizeof(deferred_t));
-   rs->coercions = g_array_new(FALSE, FALSE, sizeof(coercion_t));
-   rs->scratch_docs = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
-   rs->scratch_strings = g_ptr_array_new_with_free_func(g_free);
-   rs->pending_unique = g_ptr_array_new_with_free_func(g_free);
-   rs->pending_unique_tables = g_array_new(FALSE, FALSE, sizeof(size_t));
-   return rs;
-}
-
-/* Rows kept allocated between documents: beyond, a document's arrays are given back. */
-#define ROWSET_KEEP_ROWS 65536
-#define ROWSET_KEEP_TEXT ((gsize)8 << 20)
-
-/* No rows, and what only rows need (values, deferred references, pending coercions and
- * keys).  Arrays a large document grew are freed, not kept for the rest of the run. */
-static void
-rowset_drop_rows(mn_rowset_t *rs)
-{
-   if (rs->rows->len > ROWSET_KEEP_ROWS || rs->text->allocated_len > ROWSET_KEEP_TEXT) {
-      g_array_free(rs->rows, TRUE);
-      g_array_free(rs->values, TRUE);
-      g_string_free(rs->text, TRUE);
-      g_array_free(rs->deferred, TRUE);
-      g_array_free(rs->coercions, TRUE);
-      rs->rows = g_array_new(FALSE, FALSE, sizeof(row_t));
-      rs->values = g_array_new(FALSE, FALSE, sizeof(gssize));
-      rs->text = g_string_new(NULL);
-      rs->deferred = g_array_new(FALSE, FALSE, sizeof(deferred_t));
-      rs->coercions = g_array_new(FALSE, FALSE, sizeof(coercion_t));
-   }
-   g_array_set_size(rs->rows, 0);
-   g_array_set_size(rs->values, 0);
-   g_string_truncate(rs->text, 0);
-   g_array_set_size(rs->deferred, 0);
-   g_array_set_size(rs->coercions, 0);
-   g_ptr_array_set_size(rs->pending_unique, 0);
-   g_array_set_size(rs->pending_unique_tables, 0);
-}
-
-static void
-rowset_clear(mn_rowset_t *rs)
-{
-   for (guint i = 0; i < rs->rejects->len; i++) {
-      reject_t *r = &g_array_index(rs->rejects, reject_t, i);
-      g_free(r->path);
-      g_free(r->message);
-   }
-   g_array_set_size(rs->rejects, 0);
-   rowset_drop_rows(rs);
-   g_ptr_array_set_size(rs->scratch_docs, 0);
-   g_ptr_array_set_size(rs->scratch_strings, 0);
-   bson_free(rs->doc_id_json);
-   rs->doc_id_json = NULL;
-   memset(&rs->doc_id, 0, sizeof rs->doc_id);
-}
-
-void
-mn_rowset_destroy(mn_rowset_t *rs)
-{
-   if (!rs) {
-      return;
-   }
-   rowset_clear(rs);
-   g_array_free(rs->rows, TRUE);
-   g_array_free(rs->values, TRUE);
-   g_string_free(rs->text, TRUE);
-   g_array_free(rs->rejects, TRUE);
-   g_array_free(rs->deferred, TRUE);
-   g_array_free(rs->coercions, TRUE);
-   g_ptr_array_free(rs->scratch_docs, TRUE);
-   g_ptr_array_free(rs->scratch_strings, TRUE);
-   g_ptr_array_free(rs->pending_unique, TRUE);
-   g_array_free(rs->pending_unique_tables, TRUE);
-   g_free(rs);
-}
-
-const mn_uuid_t *
-mn_rowset_doc_id(const mn_rowset_t *rs)
-{
-   return &rs->doc_id;
-}
-
-const char *
-mn_rowset_doc_id_json(const mn_rowset_t *rs)
-{
-   return rs->doc_id_json ? rs->doc_id_json : "null";
-}
-
-size_t
-mn_rowset_n_rows(const mn_rowset_t *rs)
-{
-   return rs->rows->len;
-}
-
-size_t
-mn_rowset_row_table(const mn_rowset_t *rs, size_t i)
-{
-   return g_array_index(rs->rows, row_t, i).table;
-}
-
-const char *
-mn_rowset_value(const mn_rowset_t *rs, size_t i, size_t column)
-{
-   const row_t *r = &g_array_index(rs->rows, row_t, i);
-   gssize off;
-
-   if (column >= r->n) {
-      return NULL;
-   }
-   off = g_array_index(rs->values, gssize, r->first + column);
-   return off < 0 ? NULL : rs->text->str + off;
-}
-
-size_t
-mn_rowset_n_rejects(const mn_rowset_t *rs)
-{
-   return rs->rejects->len;
-}
-
-void
-mn_rowset_reject(const mn_rowset_t *rs, size_t i, const char **path, const char **message)
-{
-   const reject_t *r = &g_array_index(rs->rejects, reject_t, i);
-   *path = r->path;
-   *message = r->message;
-}
-
-size_t
-mn_rowset_n_deferred(const mn_rowset_t *rs)
-{
-   return rs->deferred->len;
-}
-
-void
-mn_rowset_deferred(const mn_rowset_t *rs, size_t i, size_t *table, size_t *column,
-                   const mn_uuid_t **row_id, const mn_uuid_t **ref_id, size_t *ref_table)
-{
-   const deferred_t *d = &g_array_index(rs->deferred, deferred_t, i);
-   *ref_table = d->ref_table;
-   *table = d->table;
-   *column = d->column;
-   *row_id = &d->row_id;
-   *ref_id = &d->ref_id;
 }
 
 /* ---- the converter ---- */
@@ -895,12 +700,6 @@ absent:
    return false;
 }
 
-static bool
-is_nullish(const bson_iter_t *it)
-{
-   return BSON_ITER_HOLDS_NULL(it) || BSON_ITER_HOLDS_UNDEFINED(it);
-}
-
 /*
  * Resolve the path of a predicate.  One that crosses an array reads as missing, and that
  * is counted (column: the path) on the entry's table: a condition has no policy of its
@@ -931,7 +730,7 @@ pred_eval(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
 
    switch (p->kind) {
    case MN_PRED_EXISTS:
-      return pred_resolve(w, ctx, &p->path, &it, &key) && (key || !is_nullish(&it));
+      return pred_resolve(w, ctx, &p->path, &it, &key) && (key || !mn_convert__is_nullish(&it));
    case MN_PRED_NONEMPTY:
       /* present, not null, and not an empty or blank string, array or document */
       if (!pred_resolve(w, ctx, &p->path, &it, &key)) {
@@ -940,7 +739,7 @@ pred_eval(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
       if (key) {
          return *key != '\0';
       }
-      if (is_nullish(&it)) {
+      if (mn_convert__is_nullish(&it)) {
          return false;
       }
       if (BSON_ITER_HOLDS_UTF8(&it)) {
@@ -1235,7 +1034,7 @@ eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_col
       if (crossed) {
          return column_crossed_array(w, ctx, e, c, &c->paths[i], crossed);
       }
-      if (found && !key && is_nullish(&it)) {
+      if (found && !key && mn_convert__is_nullish(&it)) {
          found = false;
       }
    }
@@ -1597,7 +1396,7 @@ element_id(walk_t *w, const mn_entry_t *e, const ctx_t *parent, ctx_t *c, const 
       ctx_elem(c, &elem);
    }
    if (!c->is_doc && BSON_ITER_HOLDS_DOCUMENT(&elem) && bson_iter_recurse(&elem, &idit) &&
-       bson_iter_find(&idit, "_id") && !is_nullish(&idit)) {
+       bson_iter_find(&idit, "_id") && !mn_convert__is_nullish(&idit)) {
       char key[64];
       mn_uuid_from_value(&idit, &c->id);
       snprintf(key, sizeof key, "id:%d:", e->table_index);
@@ -1693,7 +1492,7 @@ walk_entry(walk_t *w, size_t ei)
          }
          continue;
       }
-      if (is_nullish(&val)) {
+      if (mn_convert__is_nullish(&val)) {
          continue;
       }
       if (BSON_ITER_HOLDS_ARRAY(&val) ||
@@ -1795,237 +1594,6 @@ walk_entry(walk_t *w, size_t ei)
              e->each_kind == MN_EACH_MAP ? " or a document" : "",
              bson_type_label(bson_iter_type(&val)));
    }
-}
-
-/* ---- drift: source paths no entry covers ---- */
-
-static bool
-in_list(char *const *list, size_t n, const char *path)
-{
-   for (size_t i = 0; i < n; i++) {
-      if (strcmp(list[i], path) == 0) {
-         return true;
-      }
-   }
-   return false;
-}
-
-static int
-coverage(const mn_collection_t *coll, const char *path)
-{
-   /* 2 = covered (this path or an ancestor is mapped), 3 = iterated by `each` (scalar
-    * elements are mapped, sub-documents are looked into), 1 = an ancestor of a mapped
-    * path, 0 = unmapped */
-   size_t len = strlen(path);
-   int result = in_list(coll->iterated, coll->n_iterated, path) ? 3 : 0;
-
-   for (size_t i = 0; i < coll->n_covered; i++) {
-      const char *c = coll->covered[i];
-      size_t cl = strlen(c);
-      if (cl <= len && strncmp(c, path, cl) == 0 && (path[cl] == '\0' || path[cl] == '.')) {
-         return 2;
-      }
-      if (cl > len && strncmp(c, path, len) == 0 && c[len] == '.' && result == 0) {
-         result = 1;
-      }
-   }
-   return result;
-}
-
-/*
- * Paths repeat across elements and documents: their coverage is remembered, within a
- * bound of memory whatever the data: at most COVERAGE_CACHE_MAX paths per collection, of
- * at most COVERAGE_CACHE_PATH bytes, and none with a key that looks like data (those
- * rarely repeat: ids, free text).
- */
-#define COVERAGE_CACHE_MAX 20000
-#define COVERAGE_CACHE_PATH 256
-#define COVERAGE_MAP 0x10
-
-/*
- * One document's drift walk.  `path` is the real field path (what coverage is judged
- * on); `shown` is the same path with every key that looks like data replaced by
- * MN_STATS_DRIFT_KEY (what is counted), so `notes.Jane Doe - HIV positive` is counted
- * as `notes.<key>`.  Both buffers grow and shrink together around each field.
- */
-typedef struct {
-   walk_t *w;
-   GString *path;
-   GString *shown;
-   GHashTable *seen; /* shown paths of the document, owned by `order` */
-   GPtrArray *order; /* the same in walk order (char*, owned) */
-} drift_t;
-
-static int
-cached_coverage(drift_t *d)
-{
-   walk_t *w = d->w;
-   GHashTable *cache = w->conv->colls[w->coll_index].coverage;
-   const char *path = d->path->str;
-   gpointer hit = g_hash_table_lookup(cache, path);
-   int cov;
-
-   if (hit) {
-      return GPOINTER_TO_INT(hit) - 1;
-   }
-   cov = coverage(w->coll, path);
-   if (in_list(w->coll->maps, w->coll->n_maps, path)) {
-      cov |= COVERAGE_MAP;
-   }
-   if (g_hash_table_size(cache) < COVERAGE_CACHE_MAX && d->path->len <= COVERAGE_CACHE_PATH &&
-       strcmp(path, d->shown->str) == 0) {
-      g_hash_table_insert(cache, g_strdup(path), GINT_TO_POINTER(cov + 1));
-   }
-   return cov;
-}
-
-/* Extend both paths by one component (a field name, or "*" for the keys of a map). */
-static void
-drift_push(drift_t *d, const char *key, bool is_key)
-{
-   size_t len = strlen(key);
-
-   if (d->path->len) {
-      g_string_append_c(d->path, '.');
-   }
-   if (d->shown->len) {
-      g_string_append_c(d->shown, '.');
-   }
-   g_string_append_len(d->path, key, (gssize)len);
-   if (is_key && mn_stats_drift_key_is_data(key, len)) {
-      g_string_append(d->shown, MN_STATS_DRIFT_KEY);
-   } else {
-      g_string_append_len(d->shown, key, (gssize)len);
-   }
-}
-
-static void
-drift_pop(drift_t *d, gsize path_len, gsize shown_len)
-{
-   g_string_truncate(d->path, path_len);
-   g_string_truncate(d->shown, shown_len);
-}
-
-static void
-mark_unmapped(drift_t *d)
-{
-   if (!g_hash_table_contains(d->seen, d->shown->str)) {
-      char *copy = g_strdup(d->shown->str);
-      g_ptr_array_add(d->order, copy);
-      g_hash_table_add(d->seen, copy);
-   }
-}
-
-static void drift_walk(drift_t *d, bson_iter_t *it);
-
-/*
- * The elements of the array at the current path: array elements add no path component,
- * at any depth (the rings of a polygon and their points are all at "geometry.coordinates").
- */
-static void
-drift_array(drift_t *d, const bson_iter_t *arr, bool scalars_ok, bool is_map)
-{
-   bson_iter_t child;
-
-   if (!bson_iter_recurse(arr, &child)) {
-      return;
-   }
-   while (bson_iter_next(&child)) {
-      bson_iter_t grand;
-      if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
-         if (is_map) {
-            /* elements iterated as maps (`each: $`, `each_as: map`): keys are data */
-            gsize path_len = d->path->len, shown_len = d->shown->len;
-            drift_push(d, "*", false);
-            while (bson_iter_next(&grand)) {
-               bson_iter_t value;
-               if (BSON_ITER_HOLDS_DOCUMENT(&grand) && bson_iter_recurse(&grand, &value)) {
-                  drift_walk(d, &value);
-               }
-            }
-            drift_pop(d, path_len, shown_len);
-         } else {
-            drift_walk(d, &grand);
-         }
-      } else if (BSON_ITER_HOLDS_ARRAY(&child)) {
-         drift_array(d, &child, scalars_ok, is_map);
-      } else if (!scalars_ok && !is_nullish(&child)) {
-         mark_unmapped(d);
-      }
-   }
-}
-
-/* Walk the fields below the current path. */
-static void
-drift_walk(drift_t *d, bson_iter_t *it)
-{
-   gsize path_len = d->path->len, shown_len = d->shown->len;
-
-   while (bson_iter_next(it)) {
-      int cov;
-      bool is_map;
-
-      drift_push(d, bson_iter_key(it), true);
-      cov = cached_coverage(d);
-      is_map = (cov & COVERAGE_MAP) != 0;
-      cov &= ~COVERAGE_MAP;
-      if (cov == 0) {
-         mark_unmapped(d);
-      } else if (cov == 1 || cov == 3) {
-         /* scalars here are mapped when `each` iterates this path (cov 3); otherwise the
-          * mapping reads fields below and nothing reads a scalar */
-         bool scalars_ok = cov == 3;
-         bson_iter_t child;
-         if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
-            if (is_map) {
-               /* a map: its keys are data, not field names */
-               drift_push(d, "*", false);
-               while (bson_iter_next(&child)) {
-                  bson_iter_t grand;
-                  if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
-                     drift_walk(d, &grand);
-                  }
-               }
-            } else {
-               drift_walk(d, &child);
-            }
-         } else if (BSON_ITER_HOLDS_ARRAY(it)) {
-            drift_array(d, it, scalars_ok, is_map);
-         } else if (!scalars_ok && !is_nullish(it)) {
-            mark_unmapped(d);
-         }
-      }
-      drift_pop(d, path_len, shown_len);
-   }
-}
-
-/*
- * Count the document's unmapped paths, collapsed (see drift_t), each once, in walk
- * order.  The stats keep the names of the first MN_STATS_UNMAPPED_MAX of a collection
- * and only count the rest.
- */
-static void
-count_drift(walk_t *w)
-{
-   drift_t d = {.w = w};
-   bson_iter_t it;
-
-   if (!bson_iter_init(&it, w->doc)) {
-      return;
-   }
-   d.path = g_string_sized_new(128);
-   d.shown = g_string_sized_new(128);
-   d.seen = g_hash_table_new(g_str_hash, g_str_equal);
-   d.order = g_ptr_array_new_with_free_func(g_free);
-   drift_walk(&d, &it);
-   if (d.order->len) {
-      mn_stats_count_unmapped(w->conv->stats, w->coll->name, (const char *const *)d.order->pdata,
-                              d.order->len);
-   }
-   g_hash_table_destroy(d.seen);
-   g_ptr_array_free(d.order, TRUE);
-   g_string_free(d.path, TRUE);
-   g_string_free(d.shown, TRUE);
 }
 
 static bool depth_within(const bson_t *doc, int max);
@@ -2355,7 +1923,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    bool has_id = false;
    shape_t shape;
 
-   rowset_clear(rs);
+   mn_rowset__clear(rs);
    memset(&w, 0, sizeof w);
    w.conv = conv;
    w.coll_index = collection;
@@ -2422,7 +1990,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    if (w.stop) {
       /* over the row limit: the document is rejected whole, without the rows built so far
        * (a part of them would mislead; the document itself is in the reject line) */
-      rowset_drop_rows(rs);
+      mn_rowset__drop_rows(rs);
    }
    if (conv->claiming) {
       /* the claims pass: only the run-wide unique keys of an accepted document count */
@@ -2436,7 +2004,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
       g_free(w.ctxs.items);
       return !w.rejected;
    }
-   count_drift(&w);
+   mn_drift__count(cs->coverage, w.coll, conv->stats, doc);
 
    if (!w.rejected) {
       if (cs->referenced) {

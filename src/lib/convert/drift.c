@@ -1,0 +1,236 @@
+/*
+ * drift.c - source paths no entry covers: one walk over each converted document, its
+ * unmapped paths counted in the statistics, keys that look like data collapsed.
+ */
+#include "convert/convert_private.h"
+
+#include <string.h>
+
+static bool
+in_list(char *const *list, size_t n, const char *path)
+{
+   for (size_t i = 0; i < n; i++) {
+      if (strcmp(list[i], path) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+static int
+coverage(const mn_collection_t *coll, const char *path)
+{
+   /* 2 = covered (this path or an ancestor is mapped), 3 = iterated by `each` (scalar
+    * elements are mapped, sub-documents are looked into), 1 = an ancestor of a mapped
+    * path, 0 = unmapped */
+   size_t len = strlen(path);
+   int result = in_list(coll->iterated, coll->n_iterated, path) ? 3 : 0;
+
+   for (size_t i = 0; i < coll->n_covered; i++) {
+      const char *c = coll->covered[i];
+      size_t cl = strlen(c);
+      if (cl <= len && strncmp(c, path, cl) == 0 && (path[cl] == '\0' || path[cl] == '.')) {
+         return 2;
+      }
+      if (cl > len && strncmp(c, path, len) == 0 && c[len] == '.' && result == 0) {
+         result = 1;
+      }
+   }
+   return result;
+}
+
+/*
+ * Paths repeat across elements and documents: their coverage is remembered, within a
+ * bound of memory whatever the data: at most COVERAGE_CACHE_MAX paths per collection, of
+ * at most COVERAGE_CACHE_PATH bytes, and none with a key that looks like data (those
+ * rarely repeat: ids, free text).
+ */
+#define COVERAGE_CACHE_MAX 20000
+#define COVERAGE_CACHE_PATH 256
+#define COVERAGE_MAP 0x10
+
+/*
+ * One document's drift walk.  `path` is the real field path (what coverage is judged
+ * on); `shown` is the same path with every key that looks like data replaced by
+ * MN_STATS_DRIFT_KEY (what is counted), so `notes.Jane Doe - HIV positive` is counted
+ * as `notes.<key>`.  Both buffers grow and shrink together around each field.
+ */
+typedef struct {
+   GHashTable *cache;           /* the collection's: path -> coverage + 1 */
+   const mn_collection_t *coll; /* its mapping */
+   GString *path;
+   GString *shown;
+   GHashTable *seen; /* shown paths of the document, owned by `order` */
+   GPtrArray *order; /* the same in walk order (char*, owned) */
+} drift_t;
+
+static int
+cached_coverage(drift_t *d)
+{
+   GHashTable *cache = d->cache;
+   const char *path = d->path->str;
+   gpointer hit = g_hash_table_lookup(cache, path);
+   int cov;
+
+   if (hit) {
+      return GPOINTER_TO_INT(hit) - 1;
+   }
+   cov = coverage(d->coll, path);
+   if (in_list(d->coll->maps, d->coll->n_maps, path)) {
+      cov |= COVERAGE_MAP;
+   }
+   if (g_hash_table_size(cache) < COVERAGE_CACHE_MAX && d->path->len <= COVERAGE_CACHE_PATH &&
+       strcmp(path, d->shown->str) == 0) {
+      g_hash_table_insert(cache, g_strdup(path), GINT_TO_POINTER(cov + 1));
+   }
+   return cov;
+}
+
+/* Extend both paths by one component (a field name, or "*" for the keys of a map). */
+static void
+drift_push(drift_t *d, const char *key, bool is_key)
+{
+   size_t len = strlen(key);
+
+   if (d->path->len) {
+      g_string_append_c(d->path, '.');
+   }
+   if (d->shown->len) {
+      g_string_append_c(d->shown, '.');
+   }
+   g_string_append_len(d->path, key, (gssize)len);
+   if (is_key && mn_stats_drift_key_is_data(key, len)) {
+      g_string_append(d->shown, MN_STATS_DRIFT_KEY);
+   } else {
+      g_string_append_len(d->shown, key, (gssize)len);
+   }
+}
+
+static void
+drift_pop(drift_t *d, gsize path_len, gsize shown_len)
+{
+   g_string_truncate(d->path, path_len);
+   g_string_truncate(d->shown, shown_len);
+}
+
+static void
+mark_unmapped(drift_t *d)
+{
+   if (!g_hash_table_contains(d->seen, d->shown->str)) {
+      char *copy = g_strdup(d->shown->str);
+      g_ptr_array_add(d->order, copy);
+      g_hash_table_add(d->seen, copy);
+   }
+}
+
+static void drift_walk(drift_t *d, bson_iter_t *it);
+
+/*
+ * The elements of the array at the current path: array elements add no path component,
+ * at any depth (the rings of a polygon and their points are all at "geometry.coordinates").
+ */
+static void
+drift_array(drift_t *d, const bson_iter_t *arr, bool scalars_ok, bool is_map)
+{
+   bson_iter_t child;
+
+   if (!bson_iter_recurse(arr, &child)) {
+      return;
+   }
+   while (bson_iter_next(&child)) {
+      bson_iter_t grand;
+      if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
+         if (is_map) {
+            /* elements iterated as maps (`each: $`, `each_as: map`): keys are data */
+            gsize path_len = d->path->len, shown_len = d->shown->len;
+            drift_push(d, "*", false);
+            while (bson_iter_next(&grand)) {
+               bson_iter_t value;
+               if (BSON_ITER_HOLDS_DOCUMENT(&grand) && bson_iter_recurse(&grand, &value)) {
+                  drift_walk(d, &value);
+               }
+            }
+            drift_pop(d, path_len, shown_len);
+         } else {
+            drift_walk(d, &grand);
+         }
+      } else if (BSON_ITER_HOLDS_ARRAY(&child)) {
+         drift_array(d, &child, scalars_ok, is_map);
+      } else if (!scalars_ok && !mn_convert__is_nullish(&child)) {
+         mark_unmapped(d);
+      }
+   }
+}
+
+/* Walk the fields below the current path. */
+static void
+drift_walk(drift_t *d, bson_iter_t *it)
+{
+   gsize path_len = d->path->len, shown_len = d->shown->len;
+
+   while (bson_iter_next(it)) {
+      int cov;
+      bool is_map;
+
+      drift_push(d, bson_iter_key(it), true);
+      cov = cached_coverage(d);
+      is_map = (cov & COVERAGE_MAP) != 0;
+      cov &= ~COVERAGE_MAP;
+      if (cov == 0) {
+         mark_unmapped(d);
+      } else if (cov == 1 || cov == 3) {
+         /* scalars here are mapped when `each` iterates this path (cov 3); otherwise the
+          * mapping reads fields below and nothing reads a scalar */
+         bool scalars_ok = cov == 3;
+         bson_iter_t child;
+         if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
+            if (is_map) {
+               /* a map: its keys are data, not field names */
+               drift_push(d, "*", false);
+               while (bson_iter_next(&child)) {
+                  bson_iter_t grand;
+                  if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
+                     drift_walk(d, &grand);
+                  }
+               }
+            } else {
+               drift_walk(d, &child);
+            }
+         } else if (BSON_ITER_HOLDS_ARRAY(it)) {
+            drift_array(d, it, scalars_ok, is_map);
+         } else if (!scalars_ok && !mn_convert__is_nullish(it)) {
+            mark_unmapped(d);
+         }
+      }
+      drift_pop(d, path_len, shown_len);
+   }
+}
+
+/*
+ * Count the document's unmapped paths, collapsed (see drift_t), each once, in walk
+ * order.  The stats keep the names of the first MN_STATS_UNMAPPED_MAX of a collection
+ * and only count the rest.
+ */
+void
+mn_drift__count(GHashTable *cache, const mn_collection_t *coll, mn_stats_t *stats,
+                const bson_t *doc)
+{
+   drift_t d = {.cache = cache, .coll = coll};
+   bson_iter_t it;
+
+   if (!bson_iter_init(&it, doc)) {
+      return;
+   }
+   d.path = g_string_sized_new(128);
+   d.shown = g_string_sized_new(128);
+   d.seen = g_hash_table_new(g_str_hash, g_str_equal);
+   d.order = g_ptr_array_new_with_free_func(g_free);
+   drift_walk(&d, &it);
+   if (d.order->len) {
+      mn_stats_count_unmapped(stats, coll->name, (const char *const *)d.order->pdata, d.order->len);
+   }
+   g_hash_table_destroy(d.seen);
+   g_ptr_array_free(d.order, TRUE);
+   g_string_free(d.path, TRUE);
+   g_string_free(d.shown, TRUE);
+}
