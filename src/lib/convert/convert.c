@@ -1231,18 +1231,148 @@ unique_key_names(walk_t *w, const mn_entry_t *e)
    return scratch(w, g_string_free(names, FALSE));
 }
 
-/* Build the row for context ci (already pushed); commits it unless skipped. */
+/*
+ * The declared shape that fits the context's element, for an entry with `shapes` (else
+ * *shape is NULL).  False when none fits: the row is skipped (`other: skip`, counted) or
+ * the document rejected, and the context is dropped either way.
+ */
+static bool
+pick_shape(walk_t *w, ctx_t *ctx, const mn_entry_t *e, const mn_shape_t **shape)
+{
+   bson_iter_t elem;
+   bson_type_t type = BSON_TYPE_DOCUMENT;
+
+   *shape = NULL;
+   if (!e->n_shapes) {
+      return true;
+   }
+   if (!ctx->is_doc) {
+      ctx_elem(ctx, &elem);
+      type = bson_iter_type(&elem);
+   }
+   *shape = find_shape(e, type);
+   if (*shape) {
+      return true;
+   }
+   if (e->other_shape_skip) {
+      coercion_t co = {e->table, "(element)", "row skipped: element of an undeclared shape"};
+      g_array_append_val(w->rs->coercions, co);
+   } else {
+      reject(w, ctx->path, "element of type %s matches no declared shape", bson_type_label(type));
+   }
+   ctx->dropped = true;
+   return false;
+}
+
+/* Columns cols[0..n) of entry e into row r, for context ci; false at the first that skips
+ * the row. */
+static bool
+eval_columns(walk_t *w, size_t ci, const mn_entry_t *e, const mn_column_t *cols, size_t n,
+             newrow_t *r)
+{
+   bool keep = true;
+
+   for (size_t i = 0; i < n && keep; i++) {
+      w->col_entry = e;
+      w->col = &cols[i];
+      keep = eval_column(w, &w->ctxs.items[ci], e, &cols[i], r);
+   }
+   return keep;
+}
+
+/*
+ * Check complete row r against entry e's unique key, built as the table index, then each
+ * key value after \x1f (\x1e for NULL): within the document (`unique_per_doc`), or
+ * run-wide (held by another document, or pending in this one).  A duplicate is merged
+ * (the row dropped, counted) or rejects the document; a new key is recorded (run-wide:
+ * pending until the document is accepted).  Returns false when the row is dropped.
+ */
+static bool
+check_unique(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const newrow_t *r)
+{
+   GString *k = w->key;
+   GHashTable *set = e->unique_per_doc ? w->doc_unique : w->conv->unique[e->table_index];
+   bool dup;
+
+   g_string_truncate(k, 0);
+   g_string_append_printf(k, "%d", e->table_index);
+   for (size_t i = 0; i < e->n_unique; i++) {
+      gssize off = r->offsets[e->unique[i]];
+      if (e->unique_per_doc && e->unique[i] == e->doc_id_column) {
+         continue; /* the same in every key of the document's own set */
+      }
+      g_string_append_c(k, '\x1f');
+      if (off < 0) {
+         g_string_append_c(k, '\x1e');
+      } else {
+         g_string_append(k, w->rs->text->str + off);
+      }
+   }
+   if (e->unique_per_doc) {
+      dup = g_hash_table_contains(set, k->str);
+   } else {
+      /* held by another document (a document keeps its own key across runs) */
+      const uint8_t *holder = g_hash_table_lookup(set, k->str);
+      dup = (holder && memcmp(holder, w->rs->doc_id.bytes, 16) != 0) ||
+            g_hash_table_contains(w->pending_set, k->str);
+   }
+   if (dup && e->duplicate_merge) {
+      coercion_t co = {e->table, "(row)", "duplicate merged"};
+      g_array_append_val(w->rs->coercions, co);
+      return false;
+   }
+   if (dup) {
+      reject(w, unique_key_path(w, ctx, e),
+             "duplicate value for the unique key (%s) of table \"%s\"", unique_key_names(w, e),
+             e->table);
+   } else if (e->unique_per_doc) {
+      g_hash_table_add(set, g_strdup(k->str));
+   } else {
+      size_t ti = (size_t)e->table_index;
+      char *held = g_strdup(k->str);
+      g_ptr_array_add(w->rs->pending_unique, held);
+      g_array_append_val(w->rs->pending_unique_tables, ti);
+      g_hash_table_add(w->pending_set, held);
+   }
+   return true;
+}
+
+/* A row skipped or merged: of the coercions since coercions_before only the reason it
+ * went counts (its other values were never stored), and its deferred references go. */
+static void
+drop_row(walk_t *w, ctx_t *ctx, const mn_entry_t *e, guint coercions_before, guint deferred_before)
+{
+   if (w->rs->coercions->len > coercions_before) {
+      coercion_t last = g_array_index(w->rs->coercions, coercion_t, w->rs->coercions->len - 1);
+      g_array_set_size(w->rs->coercions, coercions_before);
+      g_array_append_val(w->rs->coercions, last);
+   }
+   if (ctx->entry == 0 && e == &w->coll->entries[0]) {
+      /* The document's own row cannot be dropped: the document would vanish. */
+      reject(w, ctx->path, "the document's primary row was skipped (%s)",
+             g_array_index(w->rs->coercions, coercion_t, w->rs->coercions->len - 1).kind);
+   }
+   ctx->dropped = true;
+   g_array_set_size(w->rs->deferred, deferred_before);
+}
+
+/*
+ * Build the row of entry e for context ci (already pushed): the row id, then the entry's
+ * columns and those of the element's shape, then the unique key; committed to the row
+ * set unless a column or the key drops it.  Past the collection's max_rows the document
+ * is rejected and the walk stops.
+ */
 static void
 emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
 {
    const mn_table_t *t = &w->conv->m->tables[e->table_index];
    newrow_t r;
    ctx_t *ctx = &w->ctxs.items[ci];
-   const mn_shape_t *shape = NULL;
+   const mn_shape_t *shape;
    guint deferred_before = w->rs->deferred->len;
    guint coercions_before = w->rs->coercions->len;
    char idbuf[MN_UUID_TEXT_LEN + 1];
-   bool keep = true;
+   bool keep;
 
    if (w->rs->rows->len >= w->coll->max_rows) {
       /* Bounded memory: a document may not build more rows than this (a million small
@@ -1255,26 +1385,8 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
       w->stop = true;
       return;
    }
-   if (e->n_shapes) {
-      bson_iter_t elem;
-      bson_type_t type = BSON_TYPE_DOCUMENT;
-      if (!ctx->is_doc) {
-         ctx_elem(ctx, &elem);
-         type = bson_iter_type(&elem);
-      }
-      shape = find_shape(e, type);
-      if (!shape) {
-         if (e->other_shape_skip) {
-            coercion_t co = {e->table, "(element)", "row skipped: element of an undeclared shape"};
-            g_array_append_val(w->rs->coercions, co);
-            ctx->dropped = true;
-            return;
-         }
-         reject(w, ctx->path, "element of type %s matches no declared shape",
-                bson_type_label(type));
-         ctx->dropped = true;
-         return;
-      }
+   if (!pick_shape(w, ctx, e, &shape)) {
+      return;
    }
    r.table = (size_t)e->table_index;
    r.n = t->n_columns;
@@ -1284,84 +1396,16 @@ emit_row(walk_t *w, size_t ci, const mn_entry_t *e)
    }
    mn_uuid_format(&ctx->id, idbuf);
    set_text(w, &r, 0, idbuf, MN_UUID_TEXT_LEN);
-   for (size_t i = 0; i < e->n_columns && keep; i++) {
-      w->col_entry = e;
-      w->col = &e->columns[i];
-      keep = eval_column(w, ctx, e, &e->columns[i], &r);
-      ctx = &w->ctxs.items[ci];
-   }
-   for (size_t i = 0; shape && i < shape->n_columns && keep; i++) {
-      w->col_entry = e;
-      w->col = &shape->columns[i];
-      keep = eval_column(w, ctx, e, &shape->columns[i], &r);
-      ctx = &w->ctxs.items[ci];
-   }
+   keep = eval_columns(w, ci, e, e->columns, e->n_columns, &r) &&
+          (!shape || eval_columns(w, ci, e, shape->columns, shape->n_columns, &r));
    w->col = NULL;
    w->col_entry = NULL;
+   ctx = &w->ctxs.items[ci];
    if (keep && e->n_unique && unique_key_complete(e, &r)) {
-      GString *k = w->key;
-      g_string_truncate(k, 0);
-      g_string_append_printf(k, "%d", e->table_index);
-      for (size_t i = 0; i < e->n_unique; i++) {
-         gssize off = r.offsets[e->unique[i]];
-         if (e->unique_per_doc && e->unique[i] == e->doc_id_column) {
-            continue; /* the same in every key of the document's own set */
-         }
-         g_string_append_c(k, '\x1f');
-         if (off < 0) {
-            g_string_append_c(k, '\x1e');
-         } else {
-            g_string_append(k, w->rs->text->str + off);
-         }
-      }
-      {
-         GHashTable *set = e->unique_per_doc ? w->doc_unique : w->conv->unique[e->table_index];
-         bool dup;
-         if (e->unique_per_doc) {
-            dup = g_hash_table_contains(set, k->str);
-         } else {
-            /* held by another document (a document keeps its own key across runs) */
-            const uint8_t *holder = g_hash_table_lookup(set, k->str);
-            dup = holder && memcmp(holder, w->rs->doc_id.bytes, 16) != 0;
-         }
-         if (!dup && !e->unique_per_doc) {
-            dup = g_hash_table_contains(w->pending_set, k->str);
-         }
-         if (dup) {
-            if (e->duplicate_merge) {
-               coercion_t co = {e->table, "(row)", "duplicate merged"};
-               g_array_append_val(w->rs->coercions, co);
-               keep = false;
-            } else {
-               reject(w, unique_key_path(w, ctx, e),
-                      "duplicate value for the unique key (%s) of table \"%s\"",
-                      unique_key_names(w, e), e->table);
-            }
-         } else if (e->unique_per_doc) {
-            g_hash_table_add(set, g_strdup(k->str));
-         } else {
-            size_t ti = (size_t)e->table_index;
-            char *held = g_strdup(k->str);
-            g_ptr_array_add(w->rs->pending_unique, held);
-            g_array_append_val(w->rs->pending_unique_tables, ti);
-            g_hash_table_add(w->pending_set, held);
-         }
-      }
+      keep = check_unique(w, ctx, e, &r);
    }
    if (!keep) {
-      /* Only the reason the row went counts: its other values were never stored. */
-      if (w->rs->coercions->len > coercions_before) {
-         coercion_t last = g_array_index(w->rs->coercions, coercion_t, w->rs->coercions->len - 1);
-         g_array_set_size(w->rs->coercions, coercions_before);
-         g_array_append_val(w->rs->coercions, last);
-      }
-      if (ctx->entry == 0 && e == &w->coll->entries[0]) {
-         /* The document's own row cannot be dropped: the document would vanish. */
-         reject(w, ctx->path, "the document's primary row was skipped (%s)",
-                g_array_index(w->rs->coercions, coercion_t, w->rs->coercions->len - 1).kind);
-      }
-      ctx->dropped = true;
-      g_array_set_size(w->rs->deferred, deferred_before);
+      drop_row(w, ctx, e, coercions_before, deferred_before);
       return;
    }
    for (guint i = deferred_before; i < w->rs->deferred->len; i++) {
@@ -1449,150 +1493,181 @@ add_row(walk_t *w, const ctx_t *c, const mn_entry_t *e, bool leaf, guint mark, g
    }
 }
 
+/* One entry's pass over one of its parent contexts (walk_entry). */
+typedef struct {
+   walk_t *w;
+   const mn_entry_t *e;
+   size_t ei;    /* e's index */
+   size_t pi;    /* the parent context's index */
+   ctx_t parent; /* a copy: pushing contexts may move w->ctxs.items */
+   bool leaf;    /* no entry reads e's contexts (see add_row) */
+} each_t;
+
+/*
+ * Element `elem` of what the entry iterates, as its new context: the element's index,
+ * map key (or NULL) and concrete path, its id (element_id; id_text names its position),
+ * then add_row with the scratch strings made since `mark`.  `note`, when not NULL, is a
+ * coercion counted once the id is known, before the row.
+ */
+static void
+add_element(each_t *x, const bson_iter_t *elem, int64_t index, const char *key, const char *path,
+            const char *id_text, guint mark, const char *note)
+{
+   ctx_t c;
+
+   memset(&c, 0, sizeof c);
+   ctx_set_elem(&c, elem);
+   c.entry = (int)x->ei;
+   c.parent = (int)x->pi;
+   c.index = index;
+   c.key = key;
+   c.path = path;
+   element_id(x->w, x->e, &x->parent, &c, id_text);
+   if (note) {
+      coercion_t co = {x->e->table, x->e->each.text, note};
+      g_array_append_val(x->w->rs->coercions, co);
+   }
+   add_row(x->w, &c, x->e, x->leaf, mark, x->w->rs->scratch_strings->len);
+}
+
+/* The elements of an array, or the values of a map (keys then name them), at `concrete`. */
+static void
+each_element(each_t *x, const bson_iter_t *val, const char *concrete)
+{
+   walk_t *w = x->w;
+   bson_iter_t child;
+   int64_t index = 0;
+   bool is_map = BSON_ITER_HOLDS_DOCUMENT(val);
+
+   if (!bson_iter_recurse(val, &child)) {
+      return;
+   }
+   while (!w->stop && bson_iter_next(&child)) {
+      char index_text[32];
+      const char *key = NULL, *id_text = index_text, *path;
+      guint mark = w->rs->scratch_strings->len;
+
+      snprintf(index_text, sizeof index_text, "%lld", (long long)index);
+      if (is_map) {
+         key = scratch(w, g_strdup(bson_iter_key(&child)));
+         id_text = scratch(w, g_strdup_printf("key:%s", key));
+         path = join_path(w, concrete, key);
+      } else {
+         path = scratch(w, g_strdup_printf("%s.%s", concrete, index_text));
+      }
+      add_element(x, &child, index++, key, path, id_text, mark, NULL);
+   }
+}
+
+/* A string cut at `split`: its non-empty parts, trimmed, as elements (of a scratch array,
+ * so that they are ordinary iterators), all at the string's path. */
+static void
+each_part(each_t *x, const bson_iter_t *val, const char *concrete)
+{
+   walk_t *w = x->w;
+   const mn_entry_t *e = x->e;
+   const char *s = bson_iter_utf8(val, NULL);
+   char **parts = g_strsplit(s, e->split, -1);
+   bson_t *arr = bson_new();
+   bson_iter_t child;
+   int64_t index = 0;
+   int n = 0;
+
+   for (char **p = parts; *p; p++) {
+      char *part = g_strstrip(*p);
+      char k[16];
+      if (!*part) {
+         continue;
+      }
+      snprintf(k, sizeof k, "%d", n++);
+      BSON_APPEND_UTF8(arr, k, part);
+   }
+   g_strfreev(parts);
+   g_ptr_array_add(w->rs->scratch_docs, arr);
+   if (n > 1 || strstr(s, e->split)) {
+      coercion_t co = {e->table, e->each.text, "string split into rows"};
+      g_array_append_val(w->rs->coercions, co);
+   }
+   bson_iter_init(&child, arr);
+   while (!w->stop && bson_iter_next(&child)) {
+      char index_text[32];
+
+      snprintf(index_text, sizeof index_text, "split:%lld", (long long)index);
+      add_element(x, &child, index++, NULL, concrete, index_text, w->rs->scratch_strings->len,
+                  NULL);
+   }
+}
+
+/* The entry's `each` path from the parent context: what it holds gives the elements. */
+static void
+each_value(each_t *x)
+{
+   walk_t *w = x->w;
+   const mn_entry_t *e = x->e;
+   bson_iter_t val;
+   const char *key, *concrete, *crossed;
+
+   if (!resolve(w, &x->parent, &e->each, &val, &key, &concrete, &crossed)) {
+      if (crossed) {
+         reject(w, join_path(w, x->parent.path, e->each.text),
+                "path \"%s\" crosses an array at \"%s\" (iterate that array in an entry, "
+                "and the rest in a child entry with \"parent:\")",
+                e->each.text, crossed);
+      }
+      return;
+   }
+   if (mn_convert__is_nullish(&val)) {
+      return;
+   }
+   if (BSON_ITER_HOLDS_ARRAY(&val) ||
+       (BSON_ITER_HOLDS_DOCUMENT(&val) && e->each_kind == MN_EACH_MAP)) {
+      each_element(x, &val, concrete);
+   } else if (BSON_ITER_HOLDS_UTF8(&val) && e->split) {
+      each_part(x, &val, concrete);
+   } else if (e->scalar_single) {
+      add_element(x, &val, 0, NULL, concrete, "0", w->rs->scratch_strings->len,
+                  "single value read as a one-element array");
+   } else {
+      reject(w, concrete, "expected an array%s, found a %s",
+             e->each_kind == MN_EACH_MAP ? " or a document" : "",
+             bson_type_label(bson_iter_type(&val)));
+   }
+}
+
+/*
+ * Entry ei's rows: one context per parent context (of its parent entry, or the document)
+ * for an entry without `each`, else one per element of what `each` reads there.
+ */
 static void
 walk_entry(walk_t *w, size_t ei)
 {
-   const mn_entry_t *e = &w->coll->entries[ei];
+   each_t x = {.w = w, .e = &w->coll->entries[ei], .ei = ei, .leaf = true};
    size_t n_ctx = w->ctxs.n;
-   bool leaf = true;
 
    for (size_t k = ei + 1; k < w->coll->n_entries; k++) {
-      leaf = leaf && w->coll->entries[k].parent != (int)ei; /* parents come first */
+      x.leaf = x.leaf && w->coll->entries[k].parent != (int)ei; /* parents come first */
    }
    for (size_t pi = 0; pi < n_ctx && !w->stop; pi++) {
-      ctx_t parent = w->ctxs.items[pi];
-      bson_iter_t val;
-      const char *key;
-      const char *concrete;
-      const char *crossed;
-      mn_path_t *each = (mn_path_t *)&e->each;
-
-      if (parent.dropped || parent.entry != e->parent) {
+      if (w->ctxs.items[pi].dropped || w->ctxs.items[pi].entry != x.e->parent) {
          continue;
       }
-      if (!e->each_kind) {
-         ctx_t c = parent;
+      x.pi = pi;
+      x.parent = w->ctxs.items[pi];
+      if (x.e->each_kind) {
+         each_value(&x);
+      } else {
+         /* the parent's own element, under a new id */
+         ctx_t c = x.parent;
          c.entry = (int)ei;
          c.parent = (int)pi;
          c.index = 0;
          if (ei == 0) {
             c.id = w->rs->doc_id;
          } else {
-            mn_uuid_derive(&parent.id, e->name, NULL, &c.id);
+            mn_uuid_derive(&x.parent.id, x.e->name, NULL, &c.id);
          }
-         add_row(w, &c, e, leaf, w->rs->scratch_strings->len, w->rs->scratch_strings->len);
-         continue;
+         add_row(w, &c, x.e, x.leaf, w->rs->scratch_strings->len, w->rs->scratch_strings->len);
       }
-      if (!resolve(w, &parent, each, &val, &key, &concrete, &crossed)) {
-         if (crossed) {
-            reject(w, join_path(w, parent.path, each->text),
-                   "path \"%s\" crosses an array at \"%s\" (iterate that array in an entry, "
-                   "and the rest in a child entry with \"parent:\")",
-                   each->text, crossed);
-         }
-         continue;
-      }
-      if (mn_convert__is_nullish(&val)) {
-         continue;
-      }
-      if (BSON_ITER_HOLDS_ARRAY(&val) ||
-          (BSON_ITER_HOLDS_DOCUMENT(&val) && e->each_kind == MN_EACH_MAP)) {
-         bson_iter_t child;
-         int64_t index = 0;
-         bool is_map = BSON_ITER_HOLDS_DOCUMENT(&val);
-
-         if (!bson_iter_recurse(&val, &child)) {
-            continue;
-         }
-         while (!w->stop && bson_iter_next(&child)) {
-            ctx_t c;
-            char index_text[32];
-            const char *ktext;
-            guint mark = w->rs->scratch_strings->len;
-
-            memset(&c, 0, sizeof c);
-            ctx_set_elem(&c, &child);
-            c.entry = (int)ei;
-            c.parent = (int)pi;
-            c.index = index;
-            snprintf(index_text, sizeof index_text, "%lld", (long long)index);
-            if (is_map) {
-               c.key = scratch(w, g_strdup(bson_iter_key(&child)));
-               ktext = scratch(w, g_strdup_printf("key:%s", c.key));
-               c.path = join_path(w, concrete, c.key);
-            } else {
-               ktext = index_text;
-               c.path = scratch(w, g_strdup_printf("%s.%s", concrete, index_text));
-            }
-            element_id(w, e, &parent, &c, ktext);
-            index++;
-            add_row(w, &c, e, leaf, mark, w->rs->scratch_strings->len);
-         }
-         continue;
-      }
-      if (BSON_ITER_HOLDS_UTF8(&val) && e->split) {
-         /* Split into a scratch array so that elements are ordinary iterators. */
-         const char *s = bson_iter_utf8(&val, NULL);
-         char **parts = g_strsplit(s, e->split, -1);
-         bson_t *arr = bson_new();
-         bson_iter_t child;
-         int64_t index = 0;
-         int n = 0;
-
-         for (char **p = parts; *p; p++) {
-            char *part = g_strstrip(*p);
-            char k[16];
-            if (!*part) {
-               continue;
-            }
-            snprintf(k, sizeof k, "%d", n++);
-            BSON_APPEND_UTF8(arr, k, part);
-         }
-         g_strfreev(parts);
-         g_ptr_array_add(w->rs->scratch_docs, arr);
-         if (n > 1 || strstr(s, e->split)) {
-            coercion_t co = {e->table, e->each.text, "string split into rows"};
-            g_array_append_val(w->rs->coercions, co);
-         }
-         bson_iter_init(&child, arr);
-         while (!w->stop && bson_iter_next(&child)) {
-            ctx_t c;
-            char index_text[32];
-            guint mark = w->rs->scratch_strings->len;
-
-            memset(&c, 0, sizeof c);
-            ctx_set_elem(&c, &child);
-            c.entry = (int)ei;
-            c.parent = (int)pi;
-            c.index = index;
-            snprintf(index_text, sizeof index_text, "split:%lld", (long long)index);
-            c.path = concrete;
-            element_id(w, e, &parent, &c, index_text);
-            index++;
-            add_row(w, &c, e, leaf, mark, mark);
-         }
-         continue;
-      }
-      if (e->scalar_single && !BSON_ITER_HOLDS_ARRAY(&val)) {
-         ctx_t c;
-
-         memset(&c, 0, sizeof c);
-         ctx_set_elem(&c, &val);
-         c.entry = (int)ei;
-         c.parent = (int)pi;
-         c.index = 0;
-         c.path = concrete;
-         element_id(w, e, &parent, &c, "0");
-         {
-            coercion_t co = {e->table, e->each.text, "single value read as a one-element array"};
-            g_array_append_val(w->rs->coercions, co);
-         }
-         add_row(w, &c, e, leaf, w->rs->scratch_strings->len, w->rs->scratch_strings->len);
-         continue;
-      }
-      reject(w, concrete, "expected an array%s, found a %s",
-             e->each_kind == MN_EACH_MAP ? " or a document" : "",
-             bson_type_label(bson_iter_type(&val)));
    }
 }
 
