@@ -973,21 +973,21 @@ column_crossed_array(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_
             (c->on_invalid == MN_ON_NULL && c->required && c->on_missing == MN_ON_SKIP_ROW));
 }
 
-/* Evaluate one column's source value into row r.  Returns false when the row must be
- * skipped. */
-static bool
-eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c,
-                  newrow_t *r)
+/* s as a BSON string value: *it reads it from *tmp, which the caller destroys. */
+static void
+string_value(bson_t *tmp, const char *s, bson_iter_t *it)
+{
+   bson_init(tmp);
+   BSON_APPEND_UTF8(tmp, "v", s);
+   bson_iter_init_find(it, tmp, "v");
+}
+
+/* A column whose source is not a path (the document's id, the parent's, the element's
+ * index or map key, a constant) into row r. */
+static void
+eval_implicit(walk_t *w, const ctx_t *ctx, const mn_column_t *c, newrow_t *r)
 {
    char idbuf[MN_UUID_TEXT_LEN + 1];
-   char reason[256] = "";
-   bson_iter_t it;
-   const char *key = NULL;
-   const char *concrete = "";
-   bool found = false;
-   bson_string_t *out;
-   mn_value_status_t st = MN_VALUE_NULL;
-   const char *type_label;
 
    switch (c->kind) {
    case MN_SRC_DOC_ID:
@@ -998,7 +998,7 @@ eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_col
          w->doc_id_text = r->offsets[c->table_column];
       }
       r->offsets[c->table_column] = w->doc_id_text;
-      return true;
+      break;
    case MN_SRC_PARENT_ID: {
       const ctx_t *p = ctx->parent >= 0 ? &w->ctxs.items[ctx->parent] : &w->ctxs.items[0];
       /* siblings come one after another: their parent's text is stored once */
@@ -1009,126 +1009,113 @@ eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_col
          w->parent_text_id = p->id;
       }
       r->offsets[c->table_column] = w->parent_text;
-      return true;
+      break;
    }
    case MN_SRC_INDEX: {
       char buf[32];
       int len = snprintf(buf, sizeof buf, "%lld", (long long)ctx->index);
       set_text(w, r, c->table_column, buf, (size_t)len);
-      return true;
+      break;
    }
    case MN_SRC_KEY:
       if (ctx->key) {
          set_text(w, r, c->table_column, ctx->key, strlen(ctx->key));
       }
-      return true;
+      break;
    case MN_SRC_CONST:
       set_text(w, r, c->table_column, c->const_value, strlen(c->const_value));
-      return true;
+      break;
    case MN_SRC_PATH: break;
    }
+}
 
-   for (size_t i = 0; i < c->n_paths && !found; i++) {
-      const char *crossed;
-      found = resolve(w, ctx, &c->paths[i], &it, &key, &concrete, &crossed);
-      if (crossed) {
-         return column_crossed_array(w, ctx, e, c, &c->paths[i], crossed);
+/* What a path column read from its context (read_source). */
+typedef struct {
+   bson_iter_t it;         /* the value, when found and not a map key */
+   const char *key;        /* the map key, when a `$key` path found one */
+   const char *concrete;   /* the field path read, for messages */
+   const char *type_label; /* what was read, for coercion kinds */
+   bool found;             /* a value other than null (or a key) */
+} source_t;
+
+/*
+ * Read a path column's source from ctx: its paths in order, the first that holds a value
+ * other than null winning; when none does, src->concrete is the first path's.  Returns
+ * false when a path crossed an array (*crossed_path and *crossed: see resolve).
+ */
+static bool
+read_source(walk_t *w, const ctx_t *ctx, const mn_column_t *c, source_t *src,
+            const mn_path_t **crossed_path, const char **crossed)
+{
+   src->key = NULL;
+   src->concrete = "";
+   src->found = false;
+   for (size_t i = 0; i < c->n_paths && !src->found; i++) {
+      src->found = resolve(w, ctx, &c->paths[i], &src->it, &src->key, &src->concrete, crossed);
+      if (*crossed) {
+         *crossed_path = &c->paths[i];
+         return false;
       }
-      if (found && !key && mn_convert__is_nullish(&it)) {
-         found = false;
+      if (src->found && !src->key && mn_convert__is_nullish(&src->it)) {
+         src->found = false;
       }
    }
-   if (!found) {
+   if (!src->found) {
       /* concrete path of the first alternative, for messages */
-      concrete = c->paths[0].text;
+      src->concrete = c->paths[0].text;
       if (ctx->path && *ctx->path && c->paths[0].root == MN_ROOT_ELEMENT) {
-         concrete = join_path(w, ctx->path, c->paths[0].text);
+         src->concrete = join_path(w, ctx->path, c->paths[0].text);
       }
    }
-   type_label = key ? "string" : found ? bson_type_label(bson_iter_type(&it)) : "missing value";
-   if (found && !key && c->ref_collection >= 0) {
-      return eval_reference(w, e, c, &it, concrete, false, r);
-   }
-   if (found && key && c->ref_collection >= 0) {
-      /* a map key naming a document (`{"<ObjectId hex>": {...}}`): checked like any
-       * reference written as a string */
-      bson_t tmp = BSON_INITIALIZER;
-      bson_iter_t kit;
-      bool keep;
-      BSON_APPEND_UTF8(&tmp, "k", key);
-      bson_iter_init_find(&kit, &tmp, "k");
-      keep = eval_reference(w, e, c, &kit, concrete, true, r);
-      bson_destroy(&tmp);
-      return keep;
-   }
-   out = bson_string_new(NULL);
-   if (!found && c->default_value) {
-      /* the source's own meaning of an absent field, declared in the mapping */
-      bson_t tmp = BSON_INITIALIZER;
-      bson_iter_t dit;
-      BSON_APPEND_UTF8(&tmp, "d", c->default_value);
-      bson_iter_init_find(&dit, &tmp, "d");
-      st = mn_value_convert(&dit, &c->spec, out, reason, sizeof reason);
-      bson_destroy(&tmp);
-      if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
-         count_coercion(w, e, c, "missing: declared default stored");
-         set_text(w, r, c->table_column, out->str, out->len);
-         bson_string_free(out, true);
-         return true;
-      }
-      st = MN_VALUE_NULL;
-   } else if (found && key) {
-      /* a map key: convert it as a string value */
-      bson_t tmp = BSON_INITIALIZER;
-      bson_iter_t kit;
-      BSON_APPEND_UTF8(&tmp, "k", key);
-      bson_iter_init_find(&kit, &tmp, "k");
-      st = mn_value_convert(&kit, &c->spec, out, reason, sizeof reason);
-      bson_destroy(&tmp);
-   } else if (!(!found && c->default_value)) {
-      st = mn_value_convert(found ? &it : NULL, &c->spec, out, reason, sizeof reason);
-   }
+   src->type_label = src->key     ? "string"
+                     : src->found ? bson_type_label(bson_iter_type(&src->it))
+                                  : "missing value";
+   return true;
+}
 
-   if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
-      if (st == MN_VALUE_COERCED) {
-         count_coercion(w, e, c, coercion_kind(w, "converted from ", type_label, ""));
-      }
-      set_text(w, r, c->table_column, out->str, out->len);
-      bson_string_free(out, true);
-      return true;
+/* A value that converted to NULL (absent, null, or an empty string): a required column
+ * skips the row or rejects the document.  Returns false when the row must be skipped. */
+static bool
+null_policy(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const source_t *src)
+{
+   if (src->found && !src->key && BSON_ITER_HOLDS_UTF8(&src->it)) {
+      count_coercion(w, e, c, "empty string stored as NULL");
    }
-   bson_string_free(out, true);
-
-   if (st == MN_VALUE_NULL) {
-      if (found && !key && BSON_ITER_HOLDS_UTF8(&it)) {
-         count_coercion(w, e, c, "empty string stored as NULL");
+   if (c->required) {
+      if (c->on_missing == MN_ON_SKIP_ROW) {
+         count_coercion(w, e, c, "row skipped: required value missing");
+         return false;
       }
-      if (c->required) {
-         if (c->on_missing == MN_ON_SKIP_ROW) {
-            count_coercion(w, e, c, "row skipped: required value missing");
-            return false;
-         }
-         reject(w, concrete, "required value is missing");
-      }
-      return true;
+      reject(w, src->concrete, "required value is missing");
    }
+   return true;
+}
 
-   /* MN_VALUE_INVALID */
+/*
+ * An invalid value (reason: why), under the column's `on_invalid`: reject the document,
+ * skip the row, or store NULL (and the value's text in the `raw_to` column, if any; then
+ * a required column is missing).  Returns false when the row must be skipped.
+ */
+static bool
+invalid_policy(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const source_t *src,
+               const char *reason, newrow_t *r)
+{
    switch (c->on_invalid) {
-   case MN_ON_REJECT: reject(w, concrete, "%s", reason); return true;
+   case MN_ON_REJECT: reject(w, src->concrete, "%s", reason); return true;
    case MN_ON_SKIP_ROW:
-      count_coercion(w, e, c, coercion_kind(w, "row skipped: invalid ", type_label, ""));
+      count_coercion(w, e, c, coercion_kind(w, "row skipped: invalid ", src->type_label, ""));
       return false;
    case MN_ON_NULL:
-      count_coercion(w, e, c, coercion_kind(w, "invalid ", type_label, " stored as NULL"));
-      if (c->raw_to >= 0 && found && !key) {
+      count_coercion(w, e, c, coercion_kind(w, "invalid ", src->type_label, " stored as NULL"));
+      if (c->raw_to >= 0 && src->found && !src->key) {
          mn_value_spec_t text_spec;
          bson_string_t *raw = bson_string_new(NULL);
          char why[64];
+         mn_value_status_t st;
          memset(&text_spec, 0, sizeof text_spec);
          text_spec.type = MN_TYPE_TEXT;
          text_spec.scale = -1;
-         st = mn_value_convert(&it, &text_spec, raw, why, sizeof why);
+         st = mn_value_convert(&src->it, &text_spec, raw, why, sizeof why);
          if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
             set_text(w, r, c->raw_to, raw->str, raw->len);
          }
@@ -1138,11 +1125,93 @@ eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_col
          if (c->on_missing == MN_ON_SKIP_ROW) {
             return false;
          }
-         reject(w, concrete, "required value is missing (%s)", reason);
+         reject(w, src->concrete, "required value is missing (%s)", reason);
       }
       return true;
    }
    return true;
+}
+
+/*
+ * Convert what a path column read (a map key as a string; when absent, the declared
+ * default) into row r, counting a coercion; an empty or invalid value goes to the
+ * column's policies.  Returns false when the row must be skipped.
+ */
+static bool
+convert_source(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const source_t *src,
+               newrow_t *r)
+{
+   char reason[256] = "";
+   bson_string_t *out = bson_string_new(NULL);
+   mn_value_status_t st;
+   bson_t tmp;
+   bson_iter_t sit;
+
+   if (!src->found && c->default_value) {
+      /* the source's own meaning of an absent field, declared in the mapping */
+      string_value(&tmp, c->default_value, &sit);
+      st = mn_value_convert(&sit, &c->spec, out, reason, sizeof reason);
+      bson_destroy(&tmp);
+      if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
+         count_coercion(w, e, c, "missing: declared default stored");
+         set_text(w, r, c->table_column, out->str, out->len);
+         bson_string_free(out, true);
+         return true;
+      }
+      st = MN_VALUE_NULL;
+   } else if (src->found && src->key) {
+      /* a map key: convert it as a string value */
+      string_value(&tmp, src->key, &sit);
+      st = mn_value_convert(&sit, &c->spec, out, reason, sizeof reason);
+      bson_destroy(&tmp);
+   } else {
+      st = mn_value_convert(src->found ? &src->it : NULL, &c->spec, out, reason, sizeof reason);
+   }
+   if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
+      if (st == MN_VALUE_COERCED) {
+         count_coercion(w, e, c, coercion_kind(w, "converted from ", src->type_label, ""));
+      }
+      set_text(w, r, c->table_column, out->str, out->len);
+      bson_string_free(out, true);
+      return true;
+   }
+   bson_string_free(out, true);
+   return st == MN_VALUE_NULL ? null_policy(w, e, c, src) : invalid_policy(w, e, c, src, reason, r);
+}
+
+/* Evaluate one column's source value into row r.  Returns false when the row must be
+ * skipped. */
+static bool
+eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c,
+                  newrow_t *r)
+{
+   source_t src;
+   const mn_path_t *crossed_path = NULL;
+   const char *crossed = NULL;
+
+   if (c->kind != MN_SRC_PATH) {
+      eval_implicit(w, ctx, c, r);
+      return true;
+   }
+   if (!read_source(w, ctx, c, &src, &crossed_path, &crossed)) {
+      return column_crossed_array(w, ctx, e, c, crossed_path, crossed);
+   }
+   if (src.found && c->ref_collection >= 0) {
+      bson_t tmp;
+      bson_iter_t kit;
+      bool keep;
+
+      if (!src.key) {
+         return eval_reference(w, e, c, &src.it, src.concrete, false, r);
+      }
+      /* a map key naming a document (`{"<ObjectId hex>": {...}}`): checked like any
+       * reference written as a string */
+      string_value(&tmp, src.key, &kit);
+      keep = eval_reference(w, e, c, &kit, src.concrete, true, r);
+      bson_destroy(&tmp);
+      return keep;
+   }
+   return convert_source(w, e, c, &src, r);
 }
 
 /*
