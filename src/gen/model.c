@@ -24,14 +24,6 @@ typedef struct {
    mn_gen_coll_t *coll; /* the collection being loaded */
 } loader_t;
 
-#define LINE(n) MN_YAML_LINE(n)
-#define fail(ld, ...) mn_yaml__fail(&(ld)->y, __VA_ARGS__)
-#define node_at(ld, index) mn_yaml__node(&(ld)->y, index)
-#define scalar(n) mn_yaml__scalar(n)
-#define map_get(ld, n, key) mn_yaml__get(&(ld)->y, n, key)
-#define expect_kind(ld, n, kind, what) mn_yaml__expect(&(ld)->y, n, kind, what)
-#define check_keys(ld, n, allowed, where) mn_yaml__check_keys(&(ld)->y, n, allowed, where)
-
 /* ---- numbers ---- */
 
 /* A decimal number ("12", "-0.5", "1e3" is not accepted) scaled by 10^decimals, exactly. */

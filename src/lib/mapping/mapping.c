@@ -29,14 +29,6 @@ typedef struct {
    mn_mapping_t *m;
 } loader_t;
 
-#define LINE(n) MN_YAML_LINE(n)
-#define fail(ld, ...) mn_yaml__fail(&(ld)->y, __VA_ARGS__)
-#define node_at(ld, index) mn_yaml__node(&(ld)->y, index)
-#define scalar(n) mn_yaml__scalar(n)
-#define map_get(ld, n, key) mn_yaml__get(&(ld)->y, n, key)
-#define expect_kind(ld, n, kind, what) mn_yaml__expect(&(ld)->y, n, kind, what)
-#define check_keys(ld, n, allowed, where) mn_yaml__check_keys(&(ld)->y, n, allowed, where)
-
 static char *
 get_string(loader_t *ld, yaml_node_t *n, const char *key, bool required, const char *where,
            bool *ok)

@@ -55,4 +55,16 @@ bool mn_yaml__expect(mn_yamldoc_t *y, yaml_node_t *n, yaml_node_type_t kind, con
 bool mn_yaml__check_keys(mn_yamldoc_t *y, yaml_node_t *n, const char *const *allowed,
                          const char *where);
 
+/*
+ * Shorthands for a loader: a struct whose member `y` is its mn_yamldoc_t, passed as `ld`
+ * (mapping.c's and model.c's loader_t).  Each is the function above on `&ld->y`.
+ */
+#define LINE(n) MN_YAML_LINE(n)
+#define fail(ld, ...) mn_yaml__fail(&(ld)->y, __VA_ARGS__)
+#define node_at(ld, index) mn_yaml__node(&(ld)->y, index)
+#define scalar(n) mn_yaml__scalar(n)
+#define map_get(ld, n, key) mn_yaml__get(&(ld)->y, n, key)
+#define expect_kind(ld, n, kind, what) mn_yaml__expect(&(ld)->y, n, kind, what)
+#define check_keys(ld, n, allowed, where) mn_yaml__check_keys(&(ld)->y, n, allowed, where)
+
 #endif
