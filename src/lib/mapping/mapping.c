@@ -116,10 +116,7 @@ parse_choice(loader_t *ld, yaml_node_t *v, const char *key, const char *const *c
 static void
 path_cleanup(mn_path_t *p)
 {
-   for (size_t i = 0; i < p->n_segments; i++) {
-      bson_free(p->segments[i]);
-   }
-   bson_free(p->segments);
+   mn_yaml__free_strings(p->segments, p->n_segments);
    bson_free(p->is_index);
    bson_free(p->index);
    bson_free(p->text);
@@ -149,6 +146,12 @@ segment_index(const char *seg, int64_t *out)
    return true;
 }
 
+/*
+ * A field path as written in the file (`a.b.0`, `$`, `$key`, `$doc.a`, `$parent.a`) into
+ * *out: segments, which of them are array indexes, and its root.  `$`, `$key` and the
+ * rooted forms only where allow_special (a column or predicate, not `each`); anything
+ * else starting with `$`, an empty segment or an empty path is an error at `at`.
+ */
 static bool
 parse_path(loader_t *ld, yaml_node_t *at, const char *text, bool allow_special, mn_path_t *out)
 {
@@ -211,6 +214,17 @@ special:
    return false;
 }
 
+/* The field path a key takes (`exists: a.b`): "`key` takes a field path" when v is no scalar. */
+static bool
+parse_path_value(loader_t *ld, yaml_node_t *v, const char *key, bool allow_special, mn_path_t *out)
+{
+   if (!scalar(v)) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"%s\" takes a field path", key);
+      return false;
+   }
+   return parse_path(ld, v, scalar(v), allow_special, out);
+}
+
 /* ---- policies ---- */
 
 typedef struct {
@@ -219,40 +233,44 @@ typedef struct {
    mn_policy_t on_missing_reference;
 } defaults_t;
 
+/* The policies' names in mn_policy_t order, and those each key takes. */
+static const char *const POLICY_NAMES[] = {"reject", "null", "skip_row", NULL};
 static const char *const POLICY_INVALID[] = {"reject", "null", "skip_row", NULL};
 static const char *const POLICY_MISSING[] = {"reject", "skip_row", NULL};
 static const char *const POLICY_REF[] = {"reject", "null", NULL};
+
+/* `key: <policy>` of mapping n, one of `choices`, into *out when it is given. */
+static bool
+parse_policy(loader_t *ld, yaml_node_t *n, const char *key, const char *const *choices,
+             mn_policy_t *out)
+{
+   yaml_node_t *v = map_get(ld, n, key);
+   int c;
+
+   if (!v) {
+      return true;
+   }
+   if ((c = parse_choice(ld, v, key, choices)) < 0) {
+      return false;
+   }
+   for (int i = 0; POLICY_NAMES[i]; i++) {
+      if (strcmp(POLICY_NAMES[i], choices[c]) == 0) {
+         *out = (mn_policy_t)i;
+      }
+   }
+   return true;
+}
 
 static bool
 parse_defaults(loader_t *ld, yaml_node_t *n, defaults_t *d)
 {
    static const char *const keys[] = {"on_invalid", "on_missing", "on_missing_reference", NULL};
-   yaml_node_t *v;
-   int c;
 
-   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "\"defaults\"") ||
-       !check_keys(ld, n, keys, "\"defaults\"")) {
-      return false;
-   }
-   if ((v = map_get(ld, n, "on_invalid"))) {
-      if ((c = parse_choice(ld, v, "on_invalid", POLICY_INVALID)) < 0) {
-         return false;
-      }
-      d->on_invalid = (mn_policy_t)c;
-   }
-   if ((v = map_get(ld, n, "on_missing"))) {
-      if ((c = parse_choice(ld, v, "on_missing", POLICY_MISSING)) < 0) {
-         return false;
-      }
-      d->on_missing = c == 0 ? MN_ON_REJECT : MN_ON_SKIP_ROW;
-   }
-   if ((v = map_get(ld, n, "on_missing_reference"))) {
-      if ((c = parse_choice(ld, v, "on_missing_reference", POLICY_REF)) < 0) {
-         return false;
-      }
-      d->on_missing_reference = c == 0 ? MN_ON_REJECT : MN_ON_NULL;
-   }
-   return true;
+   return expect_kind(ld, n, YAML_MAPPING_NODE, "\"defaults\"") &&
+          check_keys(ld, n, keys, "\"defaults\"") &&
+          parse_policy(ld, n, "on_invalid", POLICY_INVALID, &d->on_invalid) &&
+          parse_policy(ld, n, "on_missing", POLICY_MISSING, &d->on_missing) &&
+          parse_policy(ld, n, "on_missing_reference", POLICY_REF, &d->on_missing_reference);
 }
 
 /* ---- tables (the union of columns) ---- */
@@ -313,10 +331,7 @@ column_cleanup(mn_column_t *c)
    bson_free(c->default_value);
    bson_free(c->raw_to_name);
    bson_free((void *)c->spec.transforms);
-   for (size_t i = 0; i < c->spec.n_enum; i++) {
-      bson_free((void *)c->spec.enum_values[i]);
-   }
-   bson_free((void *)c->spec.enum_values);
+   mn_yaml__free_strings((char **)c->spec.enum_values, c->spec.n_enum);
    for (size_t i = 0; i < c->spec.n_units; i++) {
       bson_free((void *)c->spec.units[i].suffix);
    }
@@ -330,6 +345,11 @@ column_cleanup(mn_column_t *c)
    }
 }
 
+/*
+ * `units: {default: cm, cm: 1, m: 100}`: the suffixes a numeric value may carry and the
+ * factor each multiplies by; `default` names the unit of a value without one, and must be
+ * one of them.
+ */
 static bool
 parse_units(loader_t *ld, yaml_node_t *n, mn_column_t *c)
 {
@@ -427,6 +447,44 @@ parse_salt(loader_t *ld, yaml_node_t *v, const char *where, mn_column_t *c)
 }
 
 /*
+ * The replacement of `redact: "text"`: it is written as stored, so no transform applies,
+ * but it must convert to the column's type (and be one of its enum) like any value.
+ */
+static bool
+parse_redact_value(loader_t *ld, yaml_node_t *v, const char *where, const char *text,
+                   mn_column_t *c)
+{
+   mn_value_spec_t spec = c->spec;
+   bson_t tmp = BSON_INITIALIZER;
+   bson_iter_t it;
+   bson_string_t *out = bson_string_new(NULL);
+   char reason[256] = "";
+   mn_value_status_t st;
+
+   spec.transforms = NULL;
+   spec.n_transforms = 0;
+   spec.hide_values = false;
+   BSON_APPEND_UTF8(&tmp, "r", text);
+   bson_iter_init_find(&it, &tmp, "r");
+   st = mn_value_convert(&it, &spec, out, reason, sizeof reason);
+   if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
+      c->redact = MN_REDACT_VALUE;
+      c->redact_value = bson_strdup(out->str);
+   } else if (st == MN_VALUE_NULL) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "\"redact\" value of %s is empty, which %s stores as NULL: write \"redact: true\" "
+           "for NULL",
+           where, mn_type_name(spec.type));
+   } else {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"redact\" value of %s cannot be stored as %s: %s", where,
+           mn_type_name(spec.type), reason);
+   }
+   bson_string_free(out, true);
+   bson_destroy(&tmp);
+   return c->redact == MN_REDACT_VALUE;
+}
+
+/*
  * `redact: true` (NULL) or `redact: "text"` (a replacement in the column's type): every row
  * stores it in place of the value, which is still read, converted and judged by the
  * column's policies, so that rejects and counts are those of a clear copy.  Whatever the
@@ -439,12 +497,6 @@ parse_redact(loader_t *ld, yaml_node_t *v, const char *where, mn_column_t *c)
    static const char *const OFF[] = {"false", "no", NULL};
    const char *text = scalar(v);
    bool plain = v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-   mn_value_spec_t spec;
-   bson_t tmp = BSON_INITIALIZER;
-   bson_iter_t it;
-   bson_string_t *out;
-   char reason[256] = "";
-   mn_value_status_t st;
 
    if (!text) {
       fail(ld, MN_MAPPING_BAD_VALUE, v,
@@ -476,14 +528,14 @@ parse_redact(loader_t *ld, yaml_node_t *v, const char *where, mn_column_t *c)
    if (plain && !*text) {
       c->redact = MN_REDACT_NULL; /* `redact:` with nothing after it: YAML's null */
    }
+   if (c->redact == MN_REDACT_NULL && c->required) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "%s is required, so NULL (\"redact: true\") cannot stand in for its values: give "
+           "a replacement value (\"redact: <value>\")",
+           where);
+      return false;
+   }
    if (c->redact == MN_REDACT_NULL) {
-      if (c->required) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v,
-              "%s is required, so NULL (\"redact: true\") cannot stand in for its values: give "
-              "a replacement value (\"redact: <value>\")",
-              where);
-         return false;
-      }
       return true;
    }
    if (c->references) {
@@ -493,100 +545,56 @@ parse_redact(loader_t *ld, yaml_node_t *v, const char *where, mn_column_t *c)
            where);
       return false;
    }
-   /* the replacement is written as stored: no transform, but it must convert to the column's
-    * type and be one of its enum */
-   spec = c->spec;
-   spec.transforms = NULL;
-   spec.n_transforms = 0;
-   spec.hide_values = false;
-   BSON_APPEND_UTF8(&tmp, "r", text);
-   bson_iter_init_find(&it, &tmp, "r");
-   out = bson_string_new(NULL);
-   st = mn_value_convert(&it, &spec, out, reason, sizeof reason);
-   if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
-      c->redact = MN_REDACT_VALUE;
-      c->redact_value = bson_strdup(out->str);
-   } else if (st == MN_VALUE_NULL) {
-      fail(ld, MN_MAPPING_BAD_VALUE, v,
-           "\"redact\" value of %s is empty, which %s stores as NULL: write \"redact: true\" "
-           "for NULL",
-           where, mn_type_name(spec.type));
-   } else {
-      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"redact\" value of %s cannot be stored as %s: %s", where,
-           mn_type_name(spec.type), reason);
-   }
-   bson_string_free(out, true);
-   bson_destroy(&tmp);
-   return c->redact == MN_REDACT_VALUE;
+   return parse_redact_value(ld, v, where, text, c);
 }
 
+/* A column's `path`: one path, or a list of alternatives (the first present wins). */
 static bool
-parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d, mn_column_t *c)
+parse_column_paths(loader_t *ld, yaml_node_t *v, const char *where, mn_column_t *c)
 {
-   static const char *const keys[] = {"path",      "value",    "const",      "type",
-                                      "precision", "scale",    "transform",  "empty",
-                                      "enum",      "units",    "references", "on_invalid",
-                                      "raw_to",    "required", "on_missing", "on_missing_reference",
-                                      "default",   "redact",   "salt_env",   NULL};
+   bool list = v->type == YAML_SEQUENCE_NODE;
+   size_t count = list ? mn_yaml__n_items(v) : 1;
+
+   if (!list && v->type != YAML_SCALAR_NODE) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"path\" of %s must be a path or a list of paths", where);
+      return false;
+   }
+   if (count == 0) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"path\" of %s lists no path", where);
+      return false;
+   }
+   c->paths = bson_malloc0(count * sizeof(mn_path_t));
+   for (size_t i = 0; i < count; i++) {
+      yaml_node_t *item = list ? node_at(ld, v->data.sequence.items.start[i]) : v;
+
+      c->n_paths = i + 1;
+      if (!scalar(item)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, item, "paths must be scalars");
+         return false;
+      }
+      if (!parse_path(ld, item, scalar(item), true, &c->paths[i])) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/*
+ * Where a column's value comes from: exactly one of `path` (the source), `value` (an id
+ * or index mongonorm makes) and `const`; and the `default` of a path that is absent.
+ */
+static bool
+parse_column_source(loader_t *ld, yaml_node_t *n, const char *where, mn_column_t *c)
+{
    static const char *const VALUES[] = {"doc_id", "parent_id", "index", "key", NULL};
-   static const char *const EMPTY[] = {"keep", "null", "invalid", NULL};
-   static const char *const TRANSFORMS[] = {"trim", "lower", "upper", "sha256", NULL};
-   char where[300];
    yaml_node_t *v;
    int sources = 0;
    int choice;
 
-   memset(c, 0, sizeof *c);
-   c->name = bson_strdup(name);
-   c->line = LINE(n);
-   c->raw_to = -1;
-   c->ref_collection = -1;
-   c->spec.scale = -1;
-   c->on_invalid = d->on_invalid;
-   c->on_missing = d->on_missing;
-   c->on_missing_reference = d->on_missing_reference;
-   snprintf(where, sizeof where, "column \"%s\"", name);
-
-   /* Shorthand: `column: some.path`. */
-   if (n->type == YAML_SCALAR_NODE) {
-      c->kind = MN_SRC_PATH;
-      c->paths = bson_malloc0(sizeof(mn_path_t));
-      c->n_paths = 1;
-      return parse_path(ld, n, scalar(n), true, &c->paths[0]);
-   }
-   if (!expect_kind(ld, n, YAML_MAPPING_NODE, where) || !check_keys(ld, n, keys, where)) {
-      return false;
-   }
    if ((v = map_get(ld, n, "path"))) {
       sources++;
       c->kind = MN_SRC_PATH;
-      if (v->type == YAML_SCALAR_NODE) {
-         c->paths = bson_malloc0(sizeof(mn_path_t));
-         c->n_paths = 1;
-         if (!parse_path(ld, v, scalar(v), true, &c->paths[0])) {
-            return false;
-         }
-      } else if (v->type == YAML_SEQUENCE_NODE) {
-         size_t count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-         if (count == 0) {
-            fail(ld, MN_MAPPING_BAD_VALUE, v, "\"path\" of %s lists no path", where);
-            return false;
-         }
-         c->paths = bson_malloc0(count * sizeof(mn_path_t));
-         for (size_t i = 0; i < count; i++) {
-            yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
-            c->n_paths = i + 1;
-            if (!scalar(item)) {
-               fail(ld, MN_MAPPING_BAD_VALUE, item, "paths must be scalars");
-               return false;
-            }
-            if (!parse_path(ld, item, scalar(item), true, &c->paths[i])) {
-               return false;
-            }
-         }
-      } else {
-         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"path\" of %s must be a path or a list of paths",
-              where);
+      if (!parse_column_paths(ld, v, where, c)) {
          return false;
       }
    }
@@ -619,6 +627,58 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
       }
       c->default_value = bson_strdup(scalar(v));
    }
+   return true;
+}
+
+/* `transform: [trim, lower, ...]`, in order; `sha256` (a digest, not a transform) last. */
+static bool
+parse_transforms(loader_t *ld, yaml_node_t *v, const char *where, mn_column_t *c)
+{
+   static const char *const TRANSFORMS[] = {"trim", "lower", "upper", "sha256", NULL};
+   mn_transform_t *t;
+   size_t count;
+   int choice;
+
+   if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"transform\"")) {
+      return false;
+   }
+   count = mn_yaml__n_items(v);
+   t = bson_malloc0(sizeof *t * (count + 1));
+   c->spec.transforms = t;
+   for (size_t i = 0; i < count; i++) {
+      yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+      if ((choice = parse_choice(ld, item, "transform", TRANSFORMS)) < 0) {
+         return false;
+      }
+      if (choice == 3) {
+         /* sha256 digests the text the column would store: it comes after everything */
+         if (i + 1 != count) {
+            fail(ld, MN_MAPPING_BAD_VALUE, item,
+                 "\"sha256\" must be the last transform of %s (it digests the text the "
+                 "column would store)",
+                 where);
+            return false;
+         }
+         c->spec.digest = MN_DIGEST_SHA256;
+         continue;
+      }
+      t[c->spec.n_transforms++] = (mn_transform_t)(MN_TRANSFORM_TRIM + choice);
+   }
+   return true;
+}
+
+/*
+ * The type spec of a column: what its value converts to (`type`, `precision`, `scale`),
+ * how its text is prepared (`transform`, `salt_env`, `empty`) and what it may hold
+ * (`enum`, `units`).
+ */
+static bool
+parse_column_type(loader_t *ld, yaml_node_t *n, const char *where, mn_column_t *c)
+{
+   static const char *const EMPTY[] = {"keep", "null", "invalid", NULL};
+   yaml_node_t *v;
+   int choice;
+
    if ((v = map_get(ld, n, "type"))) {
       if (!scalar(v) || !mn_type_from_name(scalar(v), &c->spec.type)) {
          fail(ld, MN_MAPPING_BAD_VALUE, v, "unrecognized column type \"%s\"",
@@ -637,35 +697,8 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
       fail(ld, MN_MAPPING_BAD_VALUE, n, "precision and scale apply only to numeric columns");
       return false;
    }
-   if ((v = map_get(ld, n, "transform"))) {
-      mn_transform_t *t;
-      size_t count;
-
-      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"transform\"")) {
-         return false;
-      }
-      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-      t = bson_malloc0(sizeof *t * (count + 1));
-      c->spec.transforms = t;
-      for (size_t i = 0; i < count; i++) {
-         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
-         if ((choice = parse_choice(ld, item, "transform", TRANSFORMS)) < 0) {
-            return false;
-         }
-         if (choice == 3) {
-            /* sha256 digests the text the column would store: it comes after everything */
-            if (i + 1 != count) {
-               fail(ld, MN_MAPPING_BAD_VALUE, item,
-                    "\"sha256\" must be the last transform of %s (it digests the text the "
-                    "column would store)",
-                    where);
-               return false;
-            }
-            c->spec.digest = MN_DIGEST_SHA256;
-            continue;
-         }
-         t[c->spec.n_transforms++] = (mn_transform_t)(MN_TRANSFORM_TRIM + choice);
-      }
+   if ((v = map_get(ld, n, "transform")) && !parse_transforms(ld, v, where, c)) {
+      return false;
    }
    if ((v = map_get(ld, n, "salt_env")) && !parse_salt(ld, v, where, c)) {
       return false;
@@ -677,30 +710,28 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
       c->spec.empty = (mn_empty_t)(MN_EMPTY_KEEP + choice);
    }
    if ((v = map_get(ld, n, "enum"))) {
-      const char **values;
-      size_t count;
+      char **values = NULL;
+      bool ok = expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"enum\"") &&
+                mn_yaml__strings(&ld->y, v, true, "\"enum\" values must be scalars", &values,
+                                 &c->spec.n_enum);
+      c->spec.enum_values = (const char *const *)values;
+      if (!ok) {
+         return false;
+      }
+   }
+   return !(v = map_get(ld, n, "units")) || parse_units(ld, v, c);
+}
 
-      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"enum\"")) {
-         return false;
-      }
-      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-      values = bson_malloc0(sizeof(char *) * (count + 1));
-      c->spec.enum_values = values;
-      for (size_t i = 0; i < count; i++) {
-         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
-         if (!scalar(item)) {
-            fail(ld, MN_MAPPING_BAD_VALUE, item, "\"enum\" values must be scalars");
-            return false;
-         }
-         values[i] = bson_strdup(scalar(item));
-         c->spec.n_enum = i + 1;
-      }
-   }
-   if ((v = map_get(ld, n, "units"))) {
-      if (!parse_units(ld, v, c)) {
-         return false;
-      }
-   }
+/*
+ * What a column does with a value it cannot use: `references` (a collection whose
+ * document it names), the policies (`on_invalid`, `required`, `on_missing`,
+ * `on_missing_reference`), and `raw_to`, where an invalid value's text goes.
+ */
+static bool
+parse_column_policies(loader_t *ld, yaml_node_t *n, mn_column_t *c)
+{
+   yaml_node_t *v;
+
    if ((v = map_get(ld, n, "references"))) {
       if (!scalar(v)) {
          fail(ld, MN_MAPPING_BAD_VALUE, v, "\"references\" must name a collection");
@@ -708,26 +739,15 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
       }
       c->references = bson_strdup(scalar(v));
    }
-   if ((v = map_get(ld, n, "on_invalid"))) {
-      if ((choice = parse_choice(ld, v, "on_invalid", POLICY_INVALID)) < 0) {
-         return false;
-      }
-      c->on_invalid = (mn_policy_t)choice;
+   if (!parse_policy(ld, n, "on_invalid", POLICY_INVALID, &c->on_invalid)) {
+      return false;
    }
    if ((v = map_get(ld, n, "required")) && !parse_bool(ld, v, "required", &c->required)) {
       return false;
    }
-   if ((v = map_get(ld, n, "on_missing"))) {
-      if ((choice = parse_choice(ld, v, "on_missing", POLICY_MISSING)) < 0) {
-         return false;
-      }
-      c->on_missing = choice == 0 ? MN_ON_REJECT : MN_ON_SKIP_ROW;
-   }
-   if ((v = map_get(ld, n, "on_missing_reference"))) {
-      if ((choice = parse_choice(ld, v, "on_missing_reference", POLICY_REF)) < 0) {
-         return false;
-      }
-      c->on_missing_reference = choice == 0 ? MN_ON_REJECT : MN_ON_NULL;
+   if (!parse_policy(ld, n, "on_missing", POLICY_MISSING, &c->on_missing) ||
+       !parse_policy(ld, n, "on_missing_reference", POLICY_REF, &c->on_missing_reference)) {
+      return false;
    }
    if ((v = map_get(ld, n, "raw_to"))) {
       if (!scalar(v) || !*scalar(v)) {
@@ -739,6 +759,45 @@ parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d
          return false;
       }
       c->raw_to_name = bson_strdup(scalar(v));
+   }
+   return true;
+}
+
+/*
+ * One column of an entry or shape: `name: some.path` (shorthand) or a mapping of the
+ * column's source, type spec, policies and PHI controls (redact, digest).  The entry's
+ * `defaults` give the policies it does not set.
+ */
+static bool
+parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d, mn_column_t *c)
+{
+   static const char *const keys[] = {"path",      "value",    "const",      "type",
+                                      "precision", "scale",    "transform",  "empty",
+                                      "enum",      "units",    "references", "on_invalid",
+                                      "raw_to",    "required", "on_missing", "on_missing_reference",
+                                      "default",   "redact",   "salt_env",   NULL};
+   char where[300];
+   yaml_node_t *v;
+
+   memset(c, 0, sizeof *c);
+   c->name = bson_strdup(name);
+   c->line = LINE(n);
+   c->raw_to = -1;
+   c->ref_collection = -1;
+   c->spec.scale = -1;
+   c->on_invalid = d->on_invalid;
+   c->on_missing = d->on_missing;
+   c->on_missing_reference = d->on_missing_reference;
+   snprintf(where, sizeof where, "column \"%s\"", name);
+
+   if (n->type == YAML_SCALAR_NODE) {
+      c->kind = MN_SRC_PATH;
+      return parse_column_paths(ld, n, where, c);
+   }
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, where) || !check_keys(ld, n, keys, where) ||
+       !parse_column_source(ld, n, where, c) || !parse_column_type(ld, n, where, c) ||
+       !parse_column_policies(ld, n, c)) {
+      return false;
    }
    if (c->kind != MN_SRC_PATH &&
        (map_get(ld, n, "type") || map_get(ld, n, "enum") || map_get(ld, n, "units") ||
@@ -769,16 +828,61 @@ pred_cleanup(mn_pred_t *p)
       return;
    }
    path_cleanup(&p->path);
-   for (size_t i = 0; i < p->n_values; i++) {
-      bson_free(p->values[i]);
-   }
-   bson_free(p->values);
+   mn_yaml__free_strings(p->values, p->n_values);
    for (size_t i = 0; i < p->n_children; i++) {
       pred_cleanup(&p->children[i]);
    }
    bson_free(p->children);
 }
 
+static bool parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p);
+
+/* `any: [...]` or `all: [...]`: the predicates of the list, each parsed into a child. */
+static bool
+parse_pred_list(loader_t *ld, yaml_node_t *v, mn_pred_t *p)
+{
+   size_t count;
+
+   if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"any\"/\"all\"")) {
+      return false;
+   }
+   count = mn_yaml__n_items(v);
+   p->children = bson_malloc0(sizeof *p->children * (count + 1));
+   for (size_t i = 0; i < count; i++) {
+      p->n_children = i + 1;
+      if (!parse_pred(ld, node_at(ld, v->data.sequence.items.start[i]), &p->children[i])) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/* `{path: P, in: [values], ignore_case: B}`: the value at P is one of the values. */
+static bool
+parse_pred_in(loader_t *ld, yaml_node_t *n, yaml_node_t *v, mn_pred_t *p)
+{
+   yaml_node_t *in = map_get(ld, n, "in");
+   yaml_node_t *ic = map_get(ld, n, "ignore_case");
+
+   p->kind = MN_PRED_IN;
+   if (!parse_path_value(ld, v, "path", true, &p->path)) {
+      return false;
+   }
+   if (!in) {
+      fail(ld, MN_MAPPING_MISSING_KEY, n, "\"when\" with \"path\" needs \"in\"");
+      return false;
+   }
+   if (!expect_kind(ld, in, YAML_SEQUENCE_NODE, "\"in\"")) {
+      return false;
+   }
+   if (ic && !parse_bool(ld, ic, "ignore_case", &p->ignore_case)) {
+      return false;
+   }
+   return mn_yaml__strings(&ld->y, in, true, "\"in\" values must be scalars", &p->values,
+                           &p->n_values);
+}
+
+/* A `when` predicate: the first of its keys, in the order below, says which kind it is. */
 static bool
 parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
 {
@@ -792,15 +896,11 @@ parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
    }
    if ((v = map_get(ld, n, "exists"))) {
       p->kind = MN_PRED_EXISTS;
-      return scalar(v)
-                ? parse_path(ld, v, scalar(v), true, &p->path)
-                : (fail(ld, MN_MAPPING_BAD_VALUE, v, "\"exists\" takes a field path"), false);
+      return parse_path_value(ld, v, "exists", true, &p->path);
    }
    if ((v = map_get(ld, n, "nonempty"))) {
       p->kind = MN_PRED_NONEMPTY;
-      return scalar(v)
-                ? parse_path(ld, v, scalar(v), true, &p->path)
-                : (fail(ld, MN_MAPPING_BAD_VALUE, v, "\"nonempty\" takes a field path"), false);
+      return parse_path_value(ld, v, "nonempty", true, &p->path);
    }
    if ((v = map_get(ld, n, "not"))) {
       p->kind = MN_PRED_NOT;
@@ -809,56 +909,11 @@ parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
       return parse_pred(ld, v, &p->children[0]);
    }
    if ((v = map_get(ld, n, "any")) || (v = map_get(ld, n, "all"))) {
-      size_t count;
-
       p->kind = map_get(ld, n, "any") ? MN_PRED_ANY : MN_PRED_ALL;
-      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"any\"/\"all\"")) {
-         return false;
-      }
-      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-      p->children = bson_malloc0(sizeof *p->children * (count + 1));
-      for (size_t i = 0; i < count; i++) {
-         p->n_children = i + 1;
-         if (!parse_pred(ld, node_at(ld, v->data.sequence.items.start[i]), &p->children[i])) {
-            return false;
-         }
-      }
-      return true;
+      return parse_pred_list(ld, v, p);
    }
    if ((v = map_get(ld, n, "path"))) {
-      yaml_node_t *in = map_get(ld, n, "in");
-      yaml_node_t *ic = map_get(ld, n, "ignore_case");
-      size_t count;
-
-      p->kind = MN_PRED_IN;
-      if (!scalar(v) || !parse_path(ld, v, scalar(v), true, &p->path)) {
-         if (!scalar(v)) {
-            fail(ld, MN_MAPPING_BAD_VALUE, v, "\"path\" takes a field path");
-         }
-         return false;
-      }
-      if (!in) {
-         fail(ld, MN_MAPPING_MISSING_KEY, n, "\"when\" with \"path\" needs \"in\"");
-         return false;
-      }
-      if (!expect_kind(ld, in, YAML_SEQUENCE_NODE, "\"in\"")) {
-         return false;
-      }
-      if (ic && !parse_bool(ld, ic, "ignore_case", &p->ignore_case)) {
-         return false;
-      }
-      count = (size_t)(in->data.sequence.items.top - in->data.sequence.items.start);
-      p->values = bson_malloc0(sizeof(char *) * (count + 1));
-      for (size_t i = 0; i < count; i++) {
-         yaml_node_t *item = node_at(ld, in->data.sequence.items.start[i]);
-         if (!scalar(item)) {
-            fail(ld, MN_MAPPING_BAD_VALUE, item, "\"in\" values must be scalars");
-            return false;
-         }
-         p->values[i] = bson_strdup(scalar(item));
-         p->n_values = i + 1;
-      }
-      return true;
+      return parse_pred_in(ld, n, v, p);
    }
    fail(ld, MN_MAPPING_MISSING_KEY, n,
         "\"when\" needs one of \"path\", \"exists\", \"nonempty\", \"any\", \"all\", \"not\"");
@@ -869,7 +924,7 @@ parse_pred(loader_t *ld, yaml_node_t *n, mn_pred_t *p)
 
 static bool
 add_columns(loader_t *ld, yaml_node_t *cols, const defaults_t *d, mn_table_t *t, mn_column_t **out,
-            size_t *n_out, const char *key)
+            size_t *n_out)
 {
    if (!expect_kind(ld, cols, YAML_MAPPING_NODE, "\"columns\"")) {
       return false;
@@ -884,7 +939,7 @@ add_columns(loader_t *ld, yaml_node_t *cols, const defaults_t *d, mn_table_t *t,
          fail(ld, MN_MAPPING_BAD_VALUE, kn, "column names must be scalars");
          return false;
       }
-      if (strcmp(name, key) == 0) {
+      if (strcmp(name, t->key) == 0) {
          fail(ld, MN_MAPPING_BAD_VALUE, kn,
               "column \"%s\" is the table's key: mongonorm derives it (see docs/mapping.md)", name);
          return false;
@@ -917,6 +972,17 @@ static const struct {
    {"date", BSON_TYPE_DATE_TIME},     {"objectId", BSON_TYPE_OID},
 };
 
+/*
+ * Column set `s` of an entry: 0 is its `columns`, 1 to n_shapes its shapes' columns.
+ * Sets *cols and returns how many there are.  Loop with `s <= e->n_shapes`.
+ */
+static size_t
+entry_columns(const mn_entry_t *e, size_t s, mn_column_t **cols)
+{
+   *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
+   return s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+}
+
 static void
 entry_cleanup(mn_entry_t *e)
 {
@@ -926,15 +992,13 @@ entry_cleanup(mn_entry_t *e)
    bson_free(e->split);
    pred_cleanup(e->when);
    bson_free(e->when);
-   for (size_t i = 0; i < e->n_columns; i++) {
-      column_cleanup(&e->columns[i]);
-   }
-   bson_free(e->columns);
-   for (size_t s = 0; s < e->n_shapes; s++) {
-      for (size_t i = 0; i < e->shapes[s].n_columns; i++) {
-         column_cleanup(&e->shapes[s].columns[i]);
+   for (size_t s = 0; s <= e->n_shapes; s++) {
+      mn_column_t *cols;
+      size_t nc = entry_columns(e, s, &cols);
+      for (size_t i = 0; i < nc; i++) {
+         column_cleanup(&cols[i]);
       }
-      bson_free(e->shapes[s].columns);
+      bson_free(cols);
    }
    bson_free(e->shapes);
    bson_free(e->unique);
@@ -944,15 +1008,12 @@ entry_cleanup(mn_entry_t *e)
 static mn_column_t *
 entry_find_column(mn_entry_t *e, const char *name)
 {
-   for (size_t i = 0; i < e->n_columns; i++) {
-      if (strcmp(e->columns[i].name, name) == 0) {
-         return &e->columns[i];
-      }
-   }
-   for (size_t s = 0; s < e->n_shapes; s++) {
-      for (size_t i = 0; i < e->shapes[s].n_columns; i++) {
-         if (strcmp(e->shapes[s].columns[i].name, name) == 0) {
-            return &e->shapes[s].columns[i];
+   for (size_t s = 0; s <= e->n_shapes; s++) {
+      mn_column_t *cols;
+      size_t nc = entry_columns(e, s, &cols);
+      for (size_t i = 0; i < nc; i++) {
+         if (strcmp(cols[i].name, name) == 0) {
+            return &cols[i];
          }
       }
    }
@@ -971,41 +1032,36 @@ entry_has_elements(const mn_collection_t *coll, int index)
    return false;
 }
 
+/*
+ * The start of a named block, a collection or a table entry: n must be a mapping whose
+ * `key` names it (`what` says what lacks it: "a collection").  *name is set as soon as it
+ * is read (owned by the caller, like every partial result); `where` becomes
+ * `<key> "<name>"` for messages; the keys of n must be among `keys`.
+ */
 static bool
-parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
-            const defaults_t *d, mn_entry_t *e)
+open_block(loader_t *ld, yaml_node_t *n, const char *key, const char *what, const char *const *keys,
+           char **name, char *where, size_t where_size)
 {
-   static const char *const keys[] = {"table",   "name",           "parent",    "each",
-                                      "each_as", "split",          "on_scalar", "when",
-                                      "unique",  "on_duplicate",   "key",       "columns",
-                                      "shapes",  "on_other_shape", NULL};
-   static const char *const EACH_AS[] = {"array", "map", NULL};
-   static const char *const ON_SCALAR[] = {"reject", "single", NULL};
-   static const char *const ON_DUP[] = {"reject", "merge", NULL};
-   static const char *const ON_OTHER[] = {"reject", "skip_row", NULL};
-   mn_mapping_t *m = ld->m;
-   char where[300];
-   char *key = NULL;
-   yaml_node_t *v;
-   mn_table_t *t;
    bool ok;
-   int choice;
 
-   memset(e, 0, sizeof *e);
-   e->parent = -1;
-   e->doc_id_column = -1;
-   e->line = LINE(n);
-   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "a table entry")) {
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, what)) {
       return false;
    }
-   e->table = get_string(ld, n, "table", true, "a table entry", &ok);
+   *name = get_string(ld, n, key, true, what, &ok);
    if (!ok) {
       return false;
    }
-   snprintf(where, sizeof where, "table \"%s\"", e->table);
-   if (!check_keys(ld, n, keys, where)) {
-      return false;
-   }
+   snprintf(where, where_size, "%s \"%s\"", key, *name);
+   return check_keys(ld, n, keys, where);
+}
+
+/* An entry's `name` (its table's unless given), which no other entry of coll may have. */
+static bool
+parse_entry_name(loader_t *ld, const mn_collection_t *coll, yaml_node_t *n, const char *where,
+                 mn_entry_t *e)
+{
+   bool ok;
+
    e->name = get_string(ld, n, "name", false, where, &ok);
    if (!ok) {
       return false;
@@ -1022,27 +1078,47 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
          return false;
       }
    }
-   if ((v = map_get(ld, n, "parent"))) {
-      const char *pn = scalar(v);
-      for (size_t i = 0; pn && i < coll->n_entries; i++) {
-         if (strcmp(coll->entries[i].name, pn) == 0) {
-            e->parent = (int)i;
-         }
-      }
-      if (e->parent < 0) {
-         fail(ld, MN_MAPPING_BAD_REFERENCE, v,
-              "parent \"%s\" is not an earlier entry of collection \"%s\"", pn ? pn : "",
-              coll->name);
-         return false;
+   return true;
+}
+
+/* `parent: NAME`: an earlier entry of the collection, whose rows this one's hang from. */
+static bool
+parse_entry_parent(loader_t *ld, const mn_collection_t *coll, yaml_node_t *v, mn_entry_t *e)
+{
+   const char *pn = scalar(v);
+
+   for (size_t i = 0; pn && i < coll->n_entries; i++) {
+      if (strcmp(coll->entries[i].name, pn) == 0) {
+         e->parent = (int)i;
       }
    }
+   if (e->parent < 0) {
+      fail(ld, MN_MAPPING_BAD_REFERENCE, v,
+           "parent \"%s\" is not an earlier entry of collection \"%s\"", pn ? pn : "", coll->name);
+      return false;
+   }
+   return true;
+}
+
+/*
+ * What an entry iterates: `each` (a path, or `$` for the parent's element itself), read
+ * as an array or a map (`each_as`), a string cut by `split`, and what a scalar where the
+ * array should be gives (`on_scalar`).
+ */
+static bool
+parse_entry_each(loader_t *ld, const mn_collection_t *coll, yaml_node_t *n, const char *where,
+                 mn_entry_t *e)
+{
+   static const char *const EACH_AS[] = {"array", "map", NULL};
+   static const char *const ON_SCALAR[] = {"reject", "single", NULL};
+   yaml_node_t *v;
+   bool ok;
+   int choice;
+
    if ((v = map_get(ld, n, "each"))) {
       /* `each: $` iterates the parent's element itself (arrays of arrays) */
       bool self = scalar(v) && strcmp(scalar(v), "$") == 0;
-      if (!scalar(v) || !parse_path(ld, v, scalar(v), self, &e->each)) {
-         if (!scalar(v)) {
-            fail(ld, MN_MAPPING_BAD_VALUE, v, "\"each\" takes a field path");
-         }
+      if (!parse_path_value(ld, v, "each", self, &e->each)) {
          return false;
       }
       if (self && !entry_has_elements(coll, e->parent)) {
@@ -1078,6 +1154,227 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
       }
       e->scalar_single = choice == 1;
    }
+   return true;
+}
+
+/* The BSON type a shape is named after, or false. */
+static bool
+shape_type(const char *name, bson_type_t *out)
+{
+   for (size_t i = 0; name && i < sizeof SHAPE_TYPES / sizeof SHAPE_TYPES[0]; i++) {
+      if (strcmp(SHAPE_TYPES[i].name, name) == 0) {
+         *out = SHAPE_TYPES[i].type;
+         return true;
+      }
+   }
+   return false;
+}
+
+/*
+ * `shapes: {string: {...}, document: {...}}`: per BSON type of an element, the columns
+ * its rows add to the entry's `columns` (none may be declared in both).
+ */
+static bool
+parse_shapes(loader_t *ld, yaml_node_t *v, const defaults_t *d, mn_table_t *t, mn_entry_t *e)
+{
+   if (!e->each_kind) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"shapes\" needs \"each\"");
+      return false;
+   }
+   if (!expect_kind(ld, v, YAML_MAPPING_NODE, "\"shapes\"")) {
+      return false;
+   }
+   for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+      yaml_node_t *kn = node_at(ld, p->key);
+      const char *tn = scalar(kn);
+      bson_type_t type;
+      mn_shape_t *s;
+
+      if (!shape_type(tn, &type)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, kn,
+              "unrecognized shape \"%s\" (expected a BSON type: string, document, array, int, "
+              "long, double, decimal, bool, date, objectId)",
+              tn ? tn : "");
+         return false;
+      }
+      e->shapes = bson_realloc(e->shapes, (e->n_shapes + 1) * sizeof *e->shapes);
+      s = &e->shapes[e->n_shapes++];
+      memset(s, 0, sizeof *s);
+      s->type = type;
+      if (!add_columns(ld, node_at(ld, p->value), d, t, &s->columns, &s->n_columns)) {
+         return false;
+      }
+      for (size_t i = 0; i < s->n_columns; i++) {
+         for (size_t j = 0; j < e->n_columns; j++) {
+            if (strcmp(s->columns[i].name, e->columns[j].name) == 0) {
+               fail(ld, MN_MAPPING_BAD_VALUE, kn,
+                    "column \"%s\" is declared both in \"columns\" and in shape \"%s\"",
+                    s->columns[i].name, tn);
+               return false;
+            }
+         }
+      }
+   }
+   return true;
+}
+
+/*
+ * The table an entry writes (`table`, with `key`, "id" unless given: every entry feeding
+ * one table must give the same), and its columns and shapes, whose names join the table's.
+ */
+static bool
+parse_entry_columns(loader_t *ld, yaml_node_t *n, int coll_index, const defaults_t *d,
+                    const char *where, mn_entry_t *e)
+{
+   mn_mapping_t *m = ld->m;
+   char *key;
+   yaml_node_t *v;
+   mn_table_t *t;
+   bool ok;
+
+   key = get_string(ld, n, "key", false, where, &ok);
+   if (!ok) {
+      return false;
+   }
+   e->table_index = table_find(m, e->table);
+   if (e->table_index < 0) {
+      e->table_index = table_add(m, e->table, key ? key : "id", coll_index);
+   } else if (strcmp(m->tables[e->table_index].key, key ? key : "id") != 0) {
+      fail(ld, MN_MAPPING_BAD_VALUE, n, "table \"%s\" is given two different keys", e->table);
+      ok = false;
+   }
+   bson_free(key);
+   if (!ok) {
+      return false;
+   }
+   t = &m->tables[e->table_index];
+   if (!(v = map_get(ld, n, "columns"))) {
+      fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"columns\" in %s", where);
+      return false;
+   }
+   if (!add_columns(ld, v, d, t, &e->columns, &e->n_columns)) {
+      return false;
+   }
+   return !(v = map_get(ld, n, "shapes")) || parse_shapes(ld, v, d, t, e);
+}
+
+/* `unique: [columns]`: the entry's key for duplicates, as table column indexes. */
+static bool
+parse_unique(loader_t *ld, yaml_node_t *v, const char *where, mn_entry_t *e)
+{
+   size_t count;
+
+   if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"unique\"")) {
+      return false;
+   }
+   count = mn_yaml__n_items(v);
+   e->unique = bson_malloc0(sizeof(int) * (count + 1));
+   for (size_t i = 0; i < count; i++) {
+      yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
+      mn_column_t *c = scalar(item) ? entry_find_column(e, scalar(item)) : NULL;
+      if (!c) {
+         fail(ld, MN_MAPPING_BAD_REFERENCE, item, "unique column \"%s\" is not a column of %s",
+              scalar(item) ? scalar(item) : "", where);
+         return false;
+      }
+      if (c->redact) {
+         /* one replacement for every row: the key would hold it twice (a constant) or be
+          * judged on nothing (NULL), and rejects would change */
+         fail(ld, MN_MAPPING_BAD_VALUE, item,
+              "unique column \"%s\" of %s is redacted, so its rows cannot be told apart "
+              "(hash it with \"transform: [sha256]\" instead: equal values give equal "
+              "digests)",
+              c->name, where);
+         return false;
+      }
+      e->unique[i] = c->table_column;
+      e->n_unique = i + 1;
+      if (c->kind == MN_SRC_DOC_ID) {
+         e->unique_per_doc = true;
+      }
+   }
+   return true;
+}
+
+/* raw_to: a column of the same entry, or one only raw_to writes (added to the table). */
+static bool
+resolve_raw_to(loader_t *ld, mn_table_t *t, mn_entry_t *e)
+{
+   for (size_t s = 0; s <= e->n_shapes; s++) {
+      mn_column_t *cols;
+      size_t nc = entry_columns(e, s, &cols);
+      for (size_t i = 0; i < nc; i++) {
+         mn_column_t *target;
+         if (!cols[i].raw_to_name) {
+            continue;
+         }
+         target = entry_find_column(e, cols[i].raw_to_name);
+         if (target && MN_COLUMN_IS_PHI(target)) {
+            mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                         "mapping file \"%s\", line %d: \"raw_to\" of column \"%s\" names "
+                         "column \"%s\", which is %s: the source text would be stored in it",
+                         ld->y.name, cols[i].line, cols[i].name, target->name,
+                         target->redact ? "redacted" : "hashed");
+            return false;
+         }
+         cols[i].raw_to = target ? target->table_column : table_column(t, cols[i].raw_to_name);
+      }
+   }
+   return true;
+}
+
+/* The table column holding the document id (`value: doc_id`), one per entry at most. */
+static bool
+find_doc_id_column(loader_t *ld, yaml_node_t *n, const char *where, mn_entry_t *e)
+{
+   for (size_t s = 0; s <= e->n_shapes; s++) {
+      mn_column_t *cols;
+      size_t nc = entry_columns(e, s, &cols);
+      for (size_t i = 0; i < nc; i++) {
+         if (cols[i].kind != MN_SRC_DOC_ID) {
+            continue;
+         }
+         if (e->doc_id_column >= 0 && e->doc_id_column != cols[i].table_column) {
+            fail(ld, MN_MAPPING_BAD_VALUE, n, "%s has two doc_id columns", where);
+            return false;
+         }
+         e->doc_id_column = cols[i].table_column;
+      }
+   }
+   return true;
+}
+
+/*
+ * One entry of a collection's `tables`: a table and the rows it gets from each document
+ * (the document itself, or the elements `each` iterates, filtered by `when`).  Names and
+ * parents refer to the entries before it in `coll`.
+ */
+static bool
+parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
+            const defaults_t *d, mn_entry_t *e)
+{
+   static const char *const keys[] = {"table",   "name",           "parent",    "each",
+                                      "each_as", "split",          "on_scalar", "when",
+                                      "unique",  "on_duplicate",   "key",       "columns",
+                                      "shapes",  "on_other_shape", NULL};
+   static const char *const ON_DUP[] = {"reject", "merge", NULL};
+   static const char *const ON_OTHER[] = {"reject", "skip_row", NULL};
+   char where[300];
+   yaml_node_t *v;
+   int choice;
+
+   memset(e, 0, sizeof *e);
+   e->parent = -1;
+   e->doc_id_column = -1;
+   e->line = LINE(n);
+   if (!open_block(ld, n, "table", "a table entry", keys, &e->table, where, sizeof where)) {
+      return false;
+   }
+   if (!parse_entry_name(ld, coll, n, where, e) ||
+       ((v = map_get(ld, n, "parent")) && !parse_entry_parent(ld, coll, v, e)) ||
+       !parse_entry_each(ld, coll, n, where, e)) {
+      return false;
+   }
    if ((v = map_get(ld, n, "when"))) {
       e->when = bson_malloc0(sizeof *e->when);
       if (!parse_pred(ld, v, e->when)) {
@@ -1096,276 +1393,56 @@ parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
       }
       e->other_shape_skip = choice == 1;
    }
-   key = get_string(ld, n, "key", false, where, &ok);
-   if (!ok) {
+   return parse_entry_columns(ld, n, coll_index, d, where, e) &&
+          (!(v = map_get(ld, n, "unique")) || parse_unique(ld, v, where, e)) &&
+          resolve_raw_to(ld, &ld->m->tables[e->table_index], e) &&
+          find_doc_id_column(ld, n, where, e);
+}
+
+/* references are resolved once the whole file is read: the collection may come later. */
+static bool
+resolve_column(loader_t *ld, mn_column_t *c)
+{
+   if (!c->references) {
+      return true;
+   }
+   for (size_t i = 0; i < ld->m->n_collections; i++) {
+      if (strcmp(ld->m->collections[i].name, c->references) == 0) {
+         c->ref_collection = (int)i;
+      }
+   }
+   if (c->ref_collection < 0) {
+      mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_REFERENCE,
+                   "mapping file \"%s\", line %d: column \"%s\" references collection \"%s\", "
+                   "which the mapping does not declare",
+                   ld->y.name, c->line, c->name, c->references);
       return false;
    }
-   if (!key) {
-      key = bson_strdup("id");
-   }
-   e->table_index = table_find(m, e->table);
-   if (e->table_index < 0) {
-      e->table_index = table_add(m, e->table, key, coll_index);
-   } else if (strcmp(m->tables[e->table_index].key, key) != 0) {
-      fail(ld, MN_MAPPING_BAD_VALUE, n, "table \"%s\" is given two different keys", e->table);
-      bson_free(key);
+   if (c->spec.type != MN_TYPE_UUID) {
+      mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                   "mapping file \"%s\", line %d: column \"%s\" references a collection, so its "
+                   "type must be uuid",
+                   ld->y.name, c->line, c->name);
       return false;
-   }
-   t = &m->tables[e->table_index];
-   if (!(v = map_get(ld, n, "columns"))) {
-      fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"columns\" in %s", where);
-      bson_free(key);
-      return false;
-   }
-   if (!add_columns(ld, v, d, t, &e->columns, &e->n_columns, key)) {
-      bson_free(key);
-      return false;
-   }
-   if ((v = map_get(ld, n, "shapes"))) {
-      if (!e->each_kind) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"shapes\" needs \"each\"");
-         bson_free(key);
-         return false;
-      }
-      if (!expect_kind(ld, v, YAML_MAPPING_NODE, "\"shapes\"")) {
-         bson_free(key);
-         return false;
-      }
-      for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-         yaml_node_t *kn = node_at(ld, p->key);
-         const char *tn = scalar(kn);
-         mn_shape_t *s;
-         int found = -1;
-
-         for (size_t i = 0; tn && i < sizeof SHAPE_TYPES / sizeof SHAPE_TYPES[0]; i++) {
-            if (strcmp(SHAPE_TYPES[i].name, tn) == 0) {
-               found = (int)i;
-            }
-         }
-         if (found < 0) {
-            fail(ld, MN_MAPPING_BAD_VALUE, kn,
-                 "unrecognized shape \"%s\" (expected a BSON type: string, document, array, int, "
-                 "long, double, decimal, bool, date, objectId)",
-                 tn ? tn : "");
-            bson_free(key);
-            return false;
-         }
-         e->shapes = bson_realloc(e->shapes, (e->n_shapes + 1) * sizeof *e->shapes);
-         s = &e->shapes[e->n_shapes++];
-         memset(s, 0, sizeof *s);
-         s->type = SHAPE_TYPES[found].type;
-         if (!add_columns(ld, node_at(ld, p->value), d, t, &s->columns, &s->n_columns, key)) {
-            bson_free(key);
-            return false;
-         }
-         for (size_t i = 0; i < s->n_columns; i++) {
-            for (size_t j = 0; j < e->n_columns; j++) {
-               if (strcmp(s->columns[i].name, e->columns[j].name) == 0) {
-                  fail(ld, MN_MAPPING_BAD_VALUE, kn,
-                       "column \"%s\" is declared both in \"columns\" and in shape \"%s\"",
-                       s->columns[i].name, tn);
-                  bson_free(key);
-                  return false;
-               }
-            }
-         }
-      }
-   }
-   bson_free(key);
-
-   /* unique: column names of this entry */
-   if ((v = map_get(ld, n, "unique"))) {
-      size_t count;
-
-      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"unique\"")) {
-         return false;
-      }
-      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-      e->unique = bson_malloc0(sizeof(int) * (count + 1));
-      for (size_t i = 0; i < count; i++) {
-         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
-         mn_column_t *c = scalar(item) ? entry_find_column(e, scalar(item)) : NULL;
-         if (!c) {
-            fail(ld, MN_MAPPING_BAD_REFERENCE, item, "unique column \"%s\" is not a column of %s",
-                 scalar(item) ? scalar(item) : "", where);
-            return false;
-         }
-         if (c->redact) {
-            /* one replacement for every row: the key would hold it twice (a constant) or be
-             * judged on nothing (NULL), and rejects would change */
-            fail(ld, MN_MAPPING_BAD_VALUE, item,
-                 "unique column \"%s\" of %s is redacted, so its rows cannot be told apart "
-                 "(hash it with \"transform: [sha256]\" instead: equal values give equal "
-                 "digests)",
-                 c->name, where);
-            return false;
-         }
-         e->unique[i] = c->table_column;
-         e->n_unique = i + 1;
-         if (c->kind == MN_SRC_DOC_ID) {
-            e->unique_per_doc = true;
-         }
-      }
-   }
-
-   /* raw_to: a column of the same entry, or one only raw_to writes (added to the table) */
-   for (size_t s = 0; s <= e->n_shapes; s++) {
-      mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
-      size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
-      for (size_t i = 0; i < nc; i++) {
-         mn_column_t *target;
-         if (!cols[i].raw_to_name) {
-            continue;
-         }
-         target = entry_find_column(e, cols[i].raw_to_name);
-         if (target && MN_COLUMN_IS_PHI(target)) {
-            mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
-                         "mapping file \"%s\", line %d: \"raw_to\" of column \"%s\" names "
-                         "column \"%s\", which is %s: the source text would be stored in it",
-                         ld->y.name, cols[i].line, cols[i].name, target->name,
-                         target->redact ? "redacted" : "hashed");
-            return false;
-         }
-         cols[i].raw_to = target ? target->table_column : table_column(t, cols[i].raw_to_name);
-      }
-   }
-
-   /* the column holding the document id */
-   for (size_t s = 0; s <= e->n_shapes; s++) {
-      mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
-      size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
-      for (size_t i = 0; i < nc; i++) {
-         if (cols[i].kind == MN_SRC_DOC_ID) {
-            if (e->doc_id_column >= 0 && e->doc_id_column != cols[i].table_column) {
-               fail(ld, MN_MAPPING_BAD_VALUE, n, "%s has two doc_id columns", where);
-               return false;
-            }
-            e->doc_id_column = cols[i].table_column;
-         }
-      }
    }
    return true;
 }
 
-/* raw_to and references are resolved once the whole file is read. */
+/* `tables:` of a collection: its entries, in order, the first its primary row. */
 static bool
-resolve_column(loader_t *ld, mn_collection_t *coll, mn_entry_t *e, mn_column_t *c,
-               yaml_node_t *file_root)
+parse_entries(loader_t *ld, yaml_node_t *v, int index, const defaults_t *d, const char *where,
+              mn_collection_t *coll)
 {
-   (void)file_root;
-   (void)coll;
-   if (c->references) {
-      for (size_t i = 0; i < ld->m->n_collections; i++) {
-         if (strcmp(ld->m->collections[i].name, c->references) == 0) {
-            c->ref_collection = (int)i;
-         }
-      }
-      if (c->ref_collection < 0) {
-         mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_REFERENCE,
-                      "mapping file \"%s\", line %d: column \"%s\" references collection \"%s\", "
-                      "which the mapping does not declare",
-                      ld->y.name, c->line, c->name, c->references);
-         return false;
-      }
-      if (c->spec.type != MN_TYPE_UUID) {
-         mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
-                      "mapping file \"%s\", line %d: column \"%s\" references a collection, so its "
-                      "type must be uuid",
-                      ld->y.name, c->line, c->name);
-         return false;
-      }
-   }
-   return true;
-   (void)e;
-}
-
-/* raw_to is kept as a name until all columns of the entry are known. */
-typedef struct {
-   mn_column_t *column;
-   char *target;
-   int line;
-} raw_to_t;
-
-static bool
-parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
-{
-   static const char *const keys[] = {"collection",
-                                      "ignore",
-                                      "watermark",
-                                      "defaults",
-                                      "tables",
-                                      "optional",
-                                      "max_rows_per_document",
-                                      NULL};
-   defaults_t d = {MN_ON_REJECT, MN_ON_REJECT, MN_ON_REJECT};
-   char where[300];
-   yaml_node_t *v;
-   bool ok;
-
-   memset(coll, 0, sizeof *coll);
-   coll->line = LINE(n);
-   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "a collection")) {
-      return false;
-   }
-   coll->name = get_string(ld, n, "collection", true, "a collection", &ok);
-   if (!ok) {
-      return false;
-   }
-   snprintf(where, sizeof where, "collection \"%s\"", coll->name);
-   if (!check_keys(ld, n, keys, where)) {
-      return false;
-   }
-   coll->watermark = get_string(ld, n, "watermark", false, where, &ok);
-   if (!ok) {
-      return false;
-   }
-   if ((v = map_get(ld, n, "optional")) && !parse_bool(ld, v, "optional", &coll->optional)) {
-      return false;
-   }
-   coll->max_rows = MN_MAX_ROWS_DEFAULT;
-   if ((v = map_get(ld, n, "max_rows_per_document"))) {
-      int max_rows;
-      if (!parse_int(ld, v, "max_rows_per_document", 1, INT_MAX, &max_rows)) {
-         return false;
-      }
-      coll->max_rows = (size_t)max_rows;
-   }
-   if ((v = map_get(ld, n, "defaults")) && !parse_defaults(ld, v, &d)) {
-      return false;
-   }
-   if ((v = map_get(ld, n, "ignore"))) {
-      size_t count;
-
-      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"ignore\"")) {
-         return false;
-      }
-      count = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-      coll->ignore = bson_malloc0(sizeof(char *) * (count + 1));
-      for (size_t i = 0; i < count; i++) {
-         yaml_node_t *item = node_at(ld, v->data.sequence.items.start[i]);
-         if (!scalar(item) || !*scalar(item)) {
-            fail(ld, MN_MAPPING_BAD_VALUE, item, "\"ignore\" entries must be field paths");
-            return false;
-         }
-         coll->ignore[i] = bson_strdup(scalar(item));
-         coll->n_ignore = i + 1;
-      }
-   }
-   if (!(v = map_get(ld, n, "tables"))) {
-      fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"tables\" in %s", where);
-      return false;
-   }
    if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"tables\"")) {
       return false;
    }
    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
         it++) {
-      yaml_node_t *en = node_at(ld, *it);
       mn_entry_t *e;
 
       coll->entries = bson_realloc(coll->entries, (coll->n_entries + 1) * sizeof *coll->entries);
       e = &coll->entries[coll->n_entries];
-      if (!parse_entry(ld, coll, index, en, &d, e)) {
+      if (!parse_entry(ld, coll, index, node_at(ld, *it), d, e)) {
          coll->n_entries++;
          return false;
       }
@@ -1375,22 +1452,31 @@ parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
       fail(ld, MN_MAPPING_MISSING_KEY, v, "%s maps to no table", where);
       return false;
    }
-   {
-      mn_entry_t *primary = &coll->entries[0];
-      mn_table_t *t = &ld->m->tables[primary->table_index];
-      if (primary->each_kind || primary->when || primary->parent >= 0) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v,
-              "the first table of %s must be its primary row: no \"each\", \"when\" or \"parent\"",
-              where);
-         return false;
-      }
-      t->is_primary = true;
-      t->doc_id_column = 0;
+   return true;
+}
+
+/*
+ * The tables' roles: the first entry feeds its table's primary rows (one per document, so
+ * no each, when or parent), and every other entry puts the document id in one column of
+ * its table, the same for every entry feeding that table (re-runs find the rows by it).
+ */
+static bool
+check_entry_tables(loader_t *ld, yaml_node_t *v, const char *where, mn_collection_t *coll)
+{
+   mn_entry_t *primary = &coll->entries[0];
+
+   if (primary->each_kind || primary->when || primary->parent >= 0) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "the first table of %s must be its primary row: no \"each\", \"when\" or \"parent\"",
+           where);
+      return false;
    }
+   ld->m->tables[primary->table_index].is_primary = true;
+   ld->m->tables[primary->table_index].doc_id_column = 0;
    for (size_t i = 1; i < coll->n_entries; i++) {
       mn_entry_t *e = &coll->entries[i];
       mn_table_t *t = &ld->m->tables[e->table_index];
-      if (e->table_index == coll->entries[0].table_index) {
+      if (e->table_index == primary->table_index) {
          mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
                       "mapping file \"%s\", line %d: table \"%s\" holds the primary rows of %s "
                       "and cannot be fed by another entry",
@@ -1414,6 +1500,62 @@ parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
       t->doc_id_column = e->doc_id_column;
    }
    return true;
+}
+
+/*
+ * One item of `collections`: the source collection's name and options (watermark,
+ * optional, max_rows_per_document, defaults, ignore), then its table entries.
+ */
+static bool
+parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll)
+{
+   static const char *const keys[] = {"collection",
+                                      "ignore",
+                                      "watermark",
+                                      "defaults",
+                                      "tables",
+                                      "optional",
+                                      "max_rows_per_document",
+                                      NULL};
+   defaults_t d = {MN_ON_REJECT, MN_ON_REJECT, MN_ON_REJECT};
+   char where[300];
+   yaml_node_t *v;
+   bool ok;
+   int max_rows;
+
+   memset(coll, 0, sizeof *coll);
+   coll->line = LINE(n);
+   if (!open_block(ld, n, "collection", "a collection", keys, &coll->name, where, sizeof where)) {
+      return false;
+   }
+   coll->watermark = get_string(ld, n, "watermark", false, where, &ok);
+   if (!ok) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "optional")) && !parse_bool(ld, v, "optional", &coll->optional)) {
+      return false;
+   }
+   coll->max_rows = MN_MAX_ROWS_DEFAULT;
+   if ((v = map_get(ld, n, "max_rows_per_document"))) {
+      if (!parse_int(ld, v, "max_rows_per_document", 1, INT_MAX, &max_rows)) {
+         return false;
+      }
+      coll->max_rows = (size_t)max_rows;
+   }
+   if ((v = map_get(ld, n, "defaults")) && !parse_defaults(ld, v, &d)) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "ignore")) &&
+       (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"ignore\"") ||
+        !mn_yaml__strings(&ld->y, v, false, "\"ignore\" entries must be field paths", &coll->ignore,
+                          &coll->n_ignore))) {
+      return false;
+   }
+   if (!(v = map_get(ld, n, "tables"))) {
+      fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"tables\" in %s", where);
+      return false;
+   }
+   return parse_entries(ld, v, index, &d, where, coll) && check_entry_tables(ld, v, where, coll);
 }
 
 /* ---- covered paths, for drift reporting ---- */
@@ -1511,6 +1653,11 @@ add_iterated(mn_collection_t *coll, const char *path)
    add_path_to(&coll->iterated, &coll->n_iterated, path, true);
 }
 
+/*
+ * The source paths a column reads, as drift reports them (absolute, from the document):
+ * added to the collection's covered paths, or, for `$` of a scalar element, to the paths
+ * whose scalar elements are mapped.  `$key` reads a map key, no path.
+ */
 static void
 cover_column(mn_collection_t *coll, int entry, const mn_column_t *c)
 {
@@ -1737,8 +1884,8 @@ check_crossings(loader_t *ld, mn_collection_t *coll)
          return false;
       }
       for (size_t s = 0; s <= e->n_shapes; s++) {
-         mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
-         size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+         mn_column_t *cols;
+         size_t nc = entry_columns(e, s, &cols);
          for (size_t c = 0; c < nc; c++) {
             char what[300];
             snprintf(what, sizeof what, "column \"%s\"", cols[c].name);
@@ -1764,12 +1911,11 @@ compute_covered(mn_collection_t *coll)
    }
    for (size_t i = 0; i < coll->n_entries; i++) {
       mn_entry_t *e = &coll->entries[i];
-      for (size_t c = 0; c < e->n_columns; c++) {
-         cover_column(coll, (int)i, &e->columns[c]);
-      }
-      for (size_t s = 0; s < e->n_shapes; s++) {
-         for (size_t c = 0; c < e->shapes[s].n_columns; c++) {
-            cover_column(coll, (int)i, &e->shapes[s].columns[c]);
+      for (size_t s = 0; s <= e->n_shapes; s++) {
+         mn_column_t *cols;
+         size_t nc = entry_columns(e, s, &cols);
+         for (size_t c = 0; c < nc; c++) {
+            cover_column(coll, (int)i, &cols[c]);
          }
       }
       /* Sub-document elements' own _id feeds the row id.  A map's keys are data. */
@@ -1789,43 +1935,34 @@ compute_covered(mn_collection_t *coll)
 
 /* ---- top level ---- */
 
-static mn_mapping_t *
-load(loader_t *ld)
+/* `version` (1), `schema` ("public" unless given) and `sql_dir` of the top level. */
+static bool
+parse_top_level(loader_t *ld, yaml_node_t *root)
 {
-   static const char *const keys[] = {"version", "schema", "sql_dir", "collections", NULL};
-   yaml_node_t *root = yaml_document_get_root_node(&ld->y.doc);
-   yaml_node_t *v;
    mn_mapping_t *m = ld->m;
+   yaml_node_t *v;
    bool ok;
 
-   if (!root) {
-      fail(ld, MN_MAPPING_SYNTAX, NULL, "the file is empty");
-      return NULL;
-   }
-   if (!expect_kind(ld, root, YAML_MAPPING_NODE, "the top level") ||
-       !check_keys(ld, root, keys, "the top level")) {
-      return NULL;
-   }
    if (!(v = map_get(ld, root, "version"))) {
       fail(ld, MN_MAPPING_MISSING_KEY, root, "missing key \"version\" (this tool reads version 1)");
-      return NULL;
+      return false;
    }
    if (!scalar(v) || strcmp(scalar(v), "1") != 0) {
       fail(ld, MN_MAPPING_BAD_VALUE, v,
            "unsupported mapping version \"%s\" (this tool reads version 1)",
            scalar(v) ? scalar(v) : "");
-      return NULL;
+      return false;
    }
    m->schema = get_string(ld, root, "schema", false, "the top level", &ok);
    if (!ok) {
-      return NULL;
+      return false;
    }
    if (!m->schema) {
       m->schema = bson_strdup("public");
    }
    m->sql_dir = get_string(ld, root, "sql_dir", false, "the top level", &ok);
    if (!ok) {
-      return NULL;
+      return false;
    }
    if (m->sql_dir && m->sql_dir[0] != '/' && strchr(m->path, '/')) {
       /* relative to the mapping file, not to wherever the command runs */
@@ -1834,12 +1971,17 @@ load(loader_t *ld)
       bson_free(m->sql_dir);
       m->sql_dir = resolved;
    }
-   if (!(v = map_get(ld, root, "collections"))) {
-      fail(ld, MN_MAPPING_MISSING_KEY, root, "missing key \"collections\"");
-      return NULL;
-   }
+   return true;
+}
+
+/* `collections:`, each mapped once. */
+static bool
+parse_collections(loader_t *ld, yaml_node_t *v)
+{
+   mn_mapping_t *m = ld->m;
+
    if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"collections\"")) {
-      return NULL;
+      return false;
    }
    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
         it++) {
@@ -1850,43 +1992,90 @@ load(loader_t *ld)
       coll = &m->collections[m->n_collections];
       m->n_collections++;
       if (!parse_collection(ld, node_at(ld, *it), (int)(m->n_collections - 1), coll)) {
-         return NULL;
+         return false;
       }
       for (size_t i = 0; i + 1 < m->n_collections; i++) {
          if (strcmp(m->collections[i].name, coll->name) == 0) {
             fail(ld, MN_MAPPING_BAD_VALUE, node_at(ld, *it), "collection \"%s\" is mapped twice",
                  coll->name);
-            return NULL;
+            return false;
          }
       }
    }
    if (m->n_collections == 0) {
       fail(ld, MN_MAPPING_MISSING_KEY, v, "\"collections\" is empty");
-      return NULL;
+      return false;
    }
-   for (size_t ci = 0; ci < m->n_collections; ci++) {
-      mn_collection_t *coll = &m->collections[ci];
-      for (size_t ei = 0; ei < coll->n_entries; ei++) {
-         mn_entry_t *e = &coll->entries[ei];
-         for (size_t c = 0; c < e->n_columns; c++) {
-            if (!resolve_column(ld, coll, e, &e->columns[c], root)) {
-               return NULL;
-            }
-         }
-         for (size_t s = 0; s < e->n_shapes; s++) {
-            for (size_t c = 0; c < e->shapes[s].n_columns; c++) {
-               if (!resolve_column(ld, coll, e, &e->shapes[s].columns[c], root)) {
-                  return NULL;
-               }
+   return true;
+}
+
+/* What needs the whole file: references, paths crossing arrays, the covered paths. */
+static bool
+resolve_collection(loader_t *ld, mn_collection_t *coll)
+{
+   for (size_t ei = 0; ei < coll->n_entries; ei++) {
+      mn_entry_t *e = &coll->entries[ei];
+      for (size_t s = 0; s <= e->n_shapes; s++) {
+         mn_column_t *cols;
+         size_t nc = entry_columns(e, s, &cols);
+         for (size_t c = 0; c < nc; c++) {
+            if (!resolve_column(ld, &cols[c])) {
+               return false;
             }
          }
       }
-      if (!check_crossings(ld, coll)) {
-         return NULL;
-      }
-      compute_covered(coll);
    }
-   return m;
+   if (!check_crossings(ld, coll)) {
+      return false;
+   }
+   compute_covered(coll);
+   return true;
+}
+
+/*
+ * The whole document into ld->m: the top level, every collection, then what needs all of
+ * them.  On failure ld->m holds what was read so far, for the caller to destroy.
+ */
+static bool
+load(loader_t *ld)
+{
+   static const char *const keys[] = {"version", "schema", "sql_dir", "collections", NULL};
+   yaml_node_t *root = yaml_document_get_root_node(&ld->y.doc);
+   yaml_node_t *v;
+
+   if (!root) {
+      fail(ld, MN_MAPPING_SYNTAX, NULL, "the file is empty");
+      return false;
+   }
+   if (!expect_kind(ld, root, YAML_MAPPING_NODE, "the top level") ||
+       !check_keys(ld, root, keys, "the top level") || !parse_top_level(ld, root)) {
+      return false;
+   }
+   if (!(v = map_get(ld, root, "collections"))) {
+      fail(ld, MN_MAPPING_MISSING_KEY, root, "missing key \"collections\"");
+      return false;
+   }
+   if (!parse_collections(ld, v)) {
+      return false;
+   }
+   for (size_t ci = 0; ci < ld->m->n_collections; ci++) {
+      if (!resolve_collection(ld, &ld->m->collections[ci])) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/* SHA-256 of `len` bytes of `text` into m->digest, as hex. */
+static void
+set_digest(mn_mapping_t *m, const char *text, size_t len)
+{
+   uint8_t d[MN_DIGEST_SIZE];
+
+   mn_digest(text, len, d);
+   for (int i = 0; i < MN_DIGEST_SIZE; i++) {
+      snprintf(m->digest + 2 * i, 3, "%02x", d[i]);
+   }
 }
 
 /*
@@ -1898,6 +2087,7 @@ load(loader_t *ld)
 static void
 fold_salts(mn_mapping_t *m)
 {
+   static const char probe[] = "mongonorm mapping fingerprint";
    bson_string_t *all = bson_string_new(m->digest);
    bool salted = false;
 
@@ -1905,10 +2095,9 @@ fold_salts(mn_mapping_t *m)
       for (size_t ei = 0; ei < m->collections[ci].n_entries; ei++) {
          mn_entry_t *e = &m->collections[ci].entries[ei];
          for (size_t s = 0; s <= e->n_shapes; s++) {
-            mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
-            size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+            mn_column_t *cols;
+            size_t nc = entry_columns(e, s, &cols);
             for (size_t i = 0; i < nc; i++) {
-               static const char probe[] = "mongonorm mapping fingerprint";
                if (cols[i].spec.digest == MN_DIGEST_HMAC_SHA256) {
                   bson_string_append_c(all, ' ');
                   mn_value_digest(&cols[i].spec, probe, sizeof probe - 1, all);
@@ -1919,11 +2108,7 @@ fold_salts(mn_mapping_t *m)
       }
    }
    if (salted) {
-      uint8_t d[MN_DIGEST_SIZE];
-      mn_digest(all->str, all->len, d);
-      for (int i = 0; i < MN_DIGEST_SIZE; i++) {
-         snprintf(m->digest + 2 * i, 3, "%02x", d[i]);
-      }
+      set_digest(m, all->str, all->len);
    }
    bson_string_free(all, true);
 }
@@ -1932,34 +2117,27 @@ mn_mapping_t *
 mn_mapping_load_string(const char *yaml, size_t len, const char *name, mn_error_t *error)
 {
    loader_t ld;
-   mn_mapping_t *result = NULL;
+   bool ok;
 
    memset(&ld, 0, sizeof ld);
    ld.y.name = name;
+   ld.y.what = "mapping file";
    ld.y.error = error;
    ld.m = bson_malloc0(sizeof *ld.m);
    ld.m->path = bson_strdup(name);
-   {
-      uint8_t d[MN_DIGEST_SIZE];
-      mn_digest(yaml, len, d);
-      for (int i = 0; i < MN_DIGEST_SIZE; i++) {
-         snprintf(ld.m->digest + 2 * i, 3, "%02x", d[i]);
-      }
-   }
-   ld.y.what = "mapping file";
+   set_digest(ld.m, yaml, len);
    if (!mn_yaml__parse(&ld.y, yaml, len)) {
       mn_mapping_destroy(ld.m);
       return NULL;
    }
-   result = load(&ld);
+   ok = load(&ld);
    mn_yaml__cleanup(&ld.y);
-   if (result) {
-      fold_salts(result);
-   }
-   if (!result) {
+   if (!ok) {
       mn_mapping_destroy(ld.m);
+      return NULL;
    }
-   return result;
+   fold_salts(ld.m);
+   return ld.m;
 }
 
 mn_mapping_t *
@@ -2014,30 +2192,15 @@ mn_mapping_destroy(mn_mapping_t *m)
          entry_cleanup(&c->entries[e]);
       }
       bson_free(c->entries);
-      for (size_t j = 0; j < c->n_ignore; j++) {
-         bson_free(c->ignore[j]);
-      }
-      bson_free(c->ignore);
-      for (size_t j = 0; j < c->n_covered; j++) {
-         bson_free(c->covered[j]);
-      }
-      bson_free(c->covered);
-      for (size_t j = 0; j < c->n_iterated; j++) {
-         bson_free(c->iterated[j]);
-      }
-      bson_free(c->iterated);
-      for (size_t j = 0; j < c->n_maps; j++) {
-         bson_free(c->maps[j]);
-      }
-      bson_free(c->maps);
+      mn_yaml__free_strings(c->ignore, c->n_ignore);
+      mn_yaml__free_strings(c->covered, c->n_covered);
+      mn_yaml__free_strings(c->iterated, c->n_iterated);
+      mn_yaml__free_strings(c->maps, c->n_maps);
       bson_free(c->watermark);
    }
    bson_free(m->collections);
    for (size_t i = 0; i < m->n_tables; i++) {
-      for (size_t j = 0; j < m->tables[i].n_columns; j++) {
-         bson_free(m->tables[i].columns[j]);
-      }
-      bson_free(m->tables[i].columns);
+      mn_yaml__free_strings(m->tables[i].columns, m->tables[i].n_columns);
       bson_free(m->tables[i].name);
       bson_free(m->tables[i].key);
    }

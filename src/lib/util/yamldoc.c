@@ -219,3 +219,41 @@ mn_yaml__check_keys(mn_yamldoc_t *y, yaml_node_t *n, const char *const *allowed,
    }
    return true;
 }
+
+size_t
+mn_yaml__n_items(const yaml_node_t *n)
+{
+   return n && n->type == YAML_SEQUENCE_NODE
+             ? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start)
+             : 0;
+}
+
+bool
+mn_yaml__strings(mn_yamldoc_t *y, const yaml_node_t *seq, bool allow_empty, const char *message,
+                 char ***out, size_t *n)
+{
+   size_t count = mn_yaml__n_items(seq);
+
+   *out = bson_malloc0(sizeof(char *) * (count + 1));
+   for (size_t i = 0; i < count; i++) {
+      yaml_node_t *item = mn_yaml__node(y, seq->data.sequence.items.start[i]);
+      const char *text = mn_yaml__scalar(item);
+
+      if (!text || (!allow_empty && !*text)) {
+         mn_yaml__fail(y, MN_MAPPING_BAD_VALUE, item, "%s", message);
+         return false;
+      }
+      (*out)[i] = bson_strdup(text);
+      *n = i + 1;
+   }
+   return true;
+}
+
+void
+mn_yaml__free_strings(char **strings, size_t n)
+{
+   for (size_t i = 0; strings && i < n; i++) {
+      bson_free(strings[i]);
+   }
+   bson_free(strings);
+}

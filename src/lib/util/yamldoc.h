@@ -55,6 +55,26 @@ bool mn_yaml__expect(mn_yamldoc_t *y, yaml_node_t *n, yaml_node_type_t kind, con
 bool mn_yaml__check_keys(mn_yamldoc_t *y, yaml_node_t *n, const char *const *allowed,
                          const char *where);
 
+/** The number of items of a sequence node (0 for another kind). */
+size_t mn_yaml__n_items(const yaml_node_t *n);
+
+/**
+ * Read a sequence node's scalar items into a counted array of copies.
+ * @param seq a sequence node (the caller checks its kind)
+ * @param allow_empty whether an empty scalar ("") is an item
+ * @param message the error for an item that is not a scalar (or is empty when not allowed)
+ * @param out set to a NULL-terminated array of n_items(seq) + 1 slots before the first item
+ *        is read; each copy is owned by it (free with mn_yaml__free_strings)
+ * @param n the number of items copied so far, also on failure
+ * @return false with MN_MAPPING_BAD_VALUE `message` at the bad item's line.  What was read
+ *         stays in *out and *n: the caller frees it, as with every other partial result.
+ */
+bool mn_yaml__strings(mn_yamldoc_t *y, const yaml_node_t *seq, bool allow_empty,
+                      const char *message, char ***out, size_t *n);
+
+/** Free a counted array of bson_malloc'ed strings and the array (NULL is fine). */
+void mn_yaml__free_strings(char **strings, size_t n);
+
 /*
  * Shorthands for a loader: a struct whose member `y` is its mn_yamldoc_t, passed as `ld`
  * (mapping.c's and model.c's loader_t).  Each is the function above on `&ld->y`.
