@@ -1590,10 +1590,7 @@ mn_gen_model_destroy(mn_gen_model_t *m)
    for (size_t i = 0; i < m->n_colls; i++) {
       mn_gen_coll_t *c = &m->colls[i];
       for (size_t t = 0; t < c->n_traits; t++) {
-         for (size_t v = 0; v < c->traits[t].n; v++) {
-            bson_free(c->traits[t].values[v]);
-         }
-         bson_free(c->traits[t].values);
+         mn_yaml__free_strings(c->traits[t].values, c->traits[t].n);
          bson_free(c->traits[t].cum);
          bson_free(c->traits[t].name);
       }

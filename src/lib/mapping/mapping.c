@@ -972,15 +972,33 @@ static const struct {
    {"date", BSON_TYPE_DATE_TIME},     {"objectId", BSON_TYPE_OID},
 };
 
-/*
- * Column set `s` of an entry: 0 is its `columns`, 1 to n_shapes its shapes' columns.
- * Sets *cols and returns how many there are.  Loop with `s <= e->n_shapes`.
- */
+/* How many columns an entry has, its `columns` and its shapes' together. */
 static size_t
-entry_columns(const mn_entry_t *e, size_t s, mn_column_t **cols)
+entry_n_columns(const mn_entry_t *e)
 {
-   *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
-   return s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+   size_t n = e->n_columns;
+
+   for (size_t s = 0; s < e->n_shapes; s++) {
+      n += e->shapes[s].n_columns;
+   }
+   return n;
+}
+
+/* Column k of an entry (k < entry_n_columns): its `columns` first, then each shape's. */
+static mn_column_t *
+entry_column(const mn_entry_t *e, size_t k)
+{
+   if (k < e->n_columns) {
+      return &e->columns[k];
+   }
+   k -= e->n_columns;
+   for (size_t s = 0; s < e->n_shapes; s++) {
+      if (k < e->shapes[s].n_columns) {
+         return &e->shapes[s].columns[k];
+      }
+      k -= e->shapes[s].n_columns;
+   }
+   return NULL;
 }
 
 static void
@@ -992,13 +1010,12 @@ entry_cleanup(mn_entry_t *e)
    bson_free(e->split);
    pred_cleanup(e->when);
    bson_free(e->when);
-   for (size_t s = 0; s <= e->n_shapes; s++) {
-      mn_column_t *cols;
-      size_t nc = entry_columns(e, s, &cols);
-      for (size_t i = 0; i < nc; i++) {
-         column_cleanup(&cols[i]);
-      }
-      bson_free(cols);
+   for (size_t k = 0, nk = entry_n_columns(e); k < nk; k++) {
+      column_cleanup(entry_column(e, k));
+   }
+   bson_free(e->columns);
+   for (size_t s = 0; s < e->n_shapes; s++) {
+      bson_free(e->shapes[s].columns);
    }
    bson_free(e->shapes);
    bson_free(e->unique);
@@ -1008,13 +1025,9 @@ entry_cleanup(mn_entry_t *e)
 static mn_column_t *
 entry_find_column(mn_entry_t *e, const char *name)
 {
-   for (size_t s = 0; s <= e->n_shapes; s++) {
-      mn_column_t *cols;
-      size_t nc = entry_columns(e, s, &cols);
-      for (size_t i = 0; i < nc; i++) {
-         if (strcmp(cols[i].name, name) == 0) {
-            return &cols[i];
-         }
+   for (size_t k = 0, nk = entry_n_columns(e); k < nk; k++) {
+      if (strcmp(entry_column(e, k)->name, name) == 0) {
+         return entry_column(e, k);
       }
    }
    return NULL;
@@ -1300,25 +1313,23 @@ parse_unique(loader_t *ld, yaml_node_t *v, const char *where, mn_entry_t *e)
 static bool
 resolve_raw_to(loader_t *ld, mn_table_t *t, mn_entry_t *e)
 {
-   for (size_t s = 0; s <= e->n_shapes; s++) {
-      mn_column_t *cols;
-      size_t nc = entry_columns(e, s, &cols);
-      for (size_t i = 0; i < nc; i++) {
-         mn_column_t *target;
-         if (!cols[i].raw_to_name) {
-            continue;
-         }
-         target = entry_find_column(e, cols[i].raw_to_name);
-         if (target && MN_COLUMN_IS_PHI(target)) {
-            mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
-                         "mapping file \"%s\", line %d: \"raw_to\" of column \"%s\" names "
-                         "column \"%s\", which is %s: the source text would be stored in it",
-                         ld->y.name, cols[i].line, cols[i].name, target->name,
-                         target->redact ? "redacted" : "hashed");
-            return false;
-         }
-         cols[i].raw_to = target ? target->table_column : table_column(t, cols[i].raw_to_name);
+   for (size_t k = 0, nk = entry_n_columns(e); k < nk; k++) {
+      mn_column_t *c = entry_column(e, k);
+      mn_column_t *target;
+
+      if (!c->raw_to_name) {
+         continue;
       }
+      target = entry_find_column(e, c->raw_to_name);
+      if (target && MN_COLUMN_IS_PHI(target)) {
+         mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                      "mapping file \"%s\", line %d: \"raw_to\" of column \"%s\" names "
+                      "column \"%s\", which is %s: the source text would be stored in it",
+                      ld->y.name, c->line, c->name, target->name,
+                      target->redact ? "redacted" : "hashed");
+         return false;
+      }
+      c->raw_to = target ? target->table_column : table_column(t, c->raw_to_name);
    }
    return true;
 }
@@ -1327,19 +1338,17 @@ resolve_raw_to(loader_t *ld, mn_table_t *t, mn_entry_t *e)
 static bool
 find_doc_id_column(loader_t *ld, yaml_node_t *n, const char *where, mn_entry_t *e)
 {
-   for (size_t s = 0; s <= e->n_shapes; s++) {
-      mn_column_t *cols;
-      size_t nc = entry_columns(e, s, &cols);
-      for (size_t i = 0; i < nc; i++) {
-         if (cols[i].kind != MN_SRC_DOC_ID) {
-            continue;
-         }
-         if (e->doc_id_column >= 0 && e->doc_id_column != cols[i].table_column) {
-            fail(ld, MN_MAPPING_BAD_VALUE, n, "%s has two doc_id columns", where);
-            return false;
-         }
-         e->doc_id_column = cols[i].table_column;
+   for (size_t k = 0, nk = entry_n_columns(e); k < nk; k++) {
+      const mn_column_t *c = entry_column(e, k);
+
+      if (c->kind != MN_SRC_DOC_ID) {
+         continue;
       }
+      if (e->doc_id_column >= 0 && e->doc_id_column != c->table_column) {
+         fail(ld, MN_MAPPING_BAD_VALUE, n, "%s has two doc_id columns", where);
+         return false;
+      }
+      e->doc_id_column = c->table_column;
    }
    return true;
 }
@@ -1883,18 +1892,16 @@ check_crossings(loader_t *ld, mn_collection_t *coll)
       if (e->when && !check_pred_crossings(ld, coll, (int)i, e->when)) {
          return false;
       }
-      for (size_t s = 0; s <= e->n_shapes; s++) {
-         mn_column_t *cols;
-         size_t nc = entry_columns(e, s, &cols);
-         for (size_t c = 0; c < nc; c++) {
-            char what[300];
-            snprintf(what, sizeof what, "column \"%s\"", cols[c].name);
-            for (size_t k = 0; cols[c].kind == MN_SRC_PATH && k < cols[c].n_paths; k++) {
-               const mn_path_t *p = &cols[c].paths[k];
-               if (!p->is_key &&
-                   !check_crossing(ld, coll, path_context(coll, (int)i, p), p, what, false)) {
-                  return false;
-               }
+      for (size_t k = 0, nk = entry_n_columns(e); k < nk; k++) {
+         const mn_column_t *c = entry_column(e, k);
+         char what[300];
+
+         snprintf(what, sizeof what, "column \"%s\"", c->name);
+         for (size_t j = 0; c->kind == MN_SRC_PATH && j < c->n_paths; j++) {
+            const mn_path_t *p = &c->paths[j];
+            if (!p->is_key &&
+                !check_crossing(ld, coll, path_context(coll, (int)i, p), p, what, false)) {
+               return false;
             }
          }
       }
@@ -1911,12 +1918,8 @@ compute_covered(mn_collection_t *coll)
    }
    for (size_t i = 0; i < coll->n_entries; i++) {
       mn_entry_t *e = &coll->entries[i];
-      for (size_t s = 0; s <= e->n_shapes; s++) {
-         mn_column_t *cols;
-         size_t nc = entry_columns(e, s, &cols);
-         for (size_t c = 0; c < nc; c++) {
-            cover_column(coll, (int)i, &cols[c]);
-         }
+      for (size_t k = 0, nk = entry_n_columns(e); k < nk; k++) {
+         cover_column(coll, (int)i, entry_column(e, k));
       }
       /* Sub-document elements' own _id feeds the row id.  A map's keys are data. */
       if (e->each_kind) {
@@ -2014,14 +2017,9 @@ static bool
 resolve_collection(loader_t *ld, mn_collection_t *coll)
 {
    for (size_t ei = 0; ei < coll->n_entries; ei++) {
-      mn_entry_t *e = &coll->entries[ei];
-      for (size_t s = 0; s <= e->n_shapes; s++) {
-         mn_column_t *cols;
-         size_t nc = entry_columns(e, s, &cols);
-         for (size_t c = 0; c < nc; c++) {
-            if (!resolve_column(ld, &cols[c])) {
-               return false;
-            }
+      for (size_t k = 0, nk = entry_n_columns(&coll->entries[ei]); k < nk; k++) {
+         if (!resolve_column(ld, entry_column(&coll->entries[ei], k))) {
+            return false;
          }
       }
    }
@@ -2093,16 +2091,13 @@ fold_salts(mn_mapping_t *m)
 
    for (size_t ci = 0; ci < m->n_collections; ci++) {
       for (size_t ei = 0; ei < m->collections[ci].n_entries; ei++) {
-         mn_entry_t *e = &m->collections[ci].entries[ei];
-         for (size_t s = 0; s <= e->n_shapes; s++) {
-            mn_column_t *cols;
-            size_t nc = entry_columns(e, s, &cols);
-            for (size_t i = 0; i < nc; i++) {
-               if (cols[i].spec.digest == MN_DIGEST_HMAC_SHA256) {
-                  bson_string_append_c(all, ' ');
-                  mn_value_digest(&cols[i].spec, probe, sizeof probe - 1, all);
-                  salted = true;
-               }
+         const mn_entry_t *e = &m->collections[ci].entries[ei];
+         for (size_t k = 0, nk = entry_n_columns(e); k < nk; k++) {
+            const mn_column_t *c = entry_column(e, k);
+            if (c->spec.digest == MN_DIGEST_HMAC_SHA256) {
+               bson_string_append_c(all, ' ');
+               mn_value_digest(&c->spec, probe, sizeof probe - 1, all);
+               salted = true;
             }
          }
       }
