@@ -4,6 +4,13 @@
  * The file is read with libyaml's document loader, which keeps each node's
  * line; every error names the file, the line and the key.  The format is
  * specified in docs/mapping.md.
+ *
+ * The parsers (parse_<what>(ld, node, ..., out)) follow one rule: fill *out as far
+ * as you get, and on the first error set it and return false without freeing
+ * anything of *out.  The caller owns the partial result: everything hangs off
+ * ld->m, which mn_mapping_load_string destroys whole.  So a counter (n_entries,
+ * n_columns, n_paths, n_children) is raised before its item is parsed, and every
+ * cleanup function takes a half-filled struct.
  */
 #include "mapping/plan.h"
 
