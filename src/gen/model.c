@@ -467,11 +467,6 @@ static bool parse_field(loader_t *ld, yaml_node_t *n, const char *name, const ch
 static void field_cleanup(mn_gen_field_t *f);
 static void gen_cleanup(mn_gen_gen_t *g);
 
-static const char *const GEN_KEYS[] = {"objectid", "ref",      "trait",     "const",    "bool",
-                                       "pick",     "template", "int",       "long",     "double",
-                                       "decimal",  "date",     "date_text", "document", "array",
-                                       "oneof",    "join",     "seq",       "null",     NULL};
-
 /* Fields of a sub-document: {name: spec, ...}. */
 static bool
 parse_fields(loader_t *ld, yaml_node_t *n, const char *parent_path, bool top, mn_gen_field_t **out,
@@ -599,50 +594,434 @@ parse_rows_table(loader_t *ld, yaml_node_t *n, int *table)
 }
 
 /*
- * A generator from the keys of mapping node n (one generator key; `extra` lists the other
- * keys allowed there).  `path` is the field's path, for element paths.
+ * Where a generator is read: the field's mapping node `n`, the value `v` of its generator
+ * key `key`, the field's path (for element paths) and whether it is a field of the document.
  */
-static bool
-parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *const *extra,
-          mn_gen_gen_t *g)
-{
-   const char *gkey = NULL;
-   yaml_node_t *v = NULL;
-   const char *where = "a field";
+typedef struct {
+   yaml_node_t *n;
+   yaml_node_t *v;
+   const char *key;
+   const char *path;
+   bool top;
+} gen_site_t;
 
-   memset(g, 0, sizeof *g);
-   g->vocab = -1;
-   g->rows_table = -1;
-   g->where_trait = -1;
-   g->line = LINE(n);
-   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "a field's generator")) {
-      return false;
-   }
-   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-      const char *k = scalar(node_at(ld, p->key));
-      bool is_gen = false, is_extra = false;
-      for (const char *const *a = GEN_KEYS; *a && k; a++) {
-         is_gen |= strcmp(*a, k) == 0;
-      }
-      for (const char *const *a = extra; *a && k; a++) {
-         is_extra |= strcmp(*a, k) == 0;
-      }
-      if (!k || (!is_gen && !is_extra)) {
-         fail(ld, MN_MAPPING_UNKNOWN_KEY, node_at(ld, p->key), "unknown key \"%s\" in %s",
-              k ? k : "?", where);
+static bool parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top,
+                      const char *const *extra, mn_gen_gen_t *g);
+
+/* The document _id needs a time range: its ObjectIds spread over it. */
+static bool
+parse_objectid(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   static const char *const keys[] = {"from", "to", NULL};
+   yaml_node_t *v = s->v;
+   bool is_doc_id = s->top && strcmp(s->path, "_id") == 0;
+
+   if (v->type == YAML_MAPPING_NODE) {
+      yaml_node_t *from = map_get(ld, v, "from"), *to = map_get(ld, v, "to");
+      if (!check_keys(ld, v, keys, "objectid")) {
          return false;
       }
-      if (is_gen) {
-         if (gkey) {
-            fail(ld, MN_MAPPING_BAD_VALUE, node_at(ld, p->key),
-                 "a field has one generator, not both \"%s\" and \"%s\"", gkey, k);
-            return false;
-         }
-         gkey = k;
-         v = node_at(ld, p->value);
+      if (from && !get_date(ld, from, "from", &g->from_ms)) {
+         return false;
+      }
+      if (to && !get_date(ld, to, "to", &g->to_ms)) {
+         return false;
+      }
+      if (is_doc_id && (!from || !to)) {
+         fail(ld, MN_MAPPING_MISSING_KEY, v,
+              "the document _id needs objectid: {from: DATE, to: DATE}");
+         return false;
+      }
+   } else if (!scalar(v) || strcmp(scalar(v), "true") != 0) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "objectid must be {from: DATE, to: DATE} or true");
+      return false;
+   } else if (is_doc_id) {
+      fail(ld, MN_MAPPING_MISSING_KEY, v,
+           "the document _id needs objectid: {from: DATE, to: DATE}");
+      return false;
+   }
+   return true;
+}
+
+/* `on_rejected_target: reject|keep` of a ref to collection c (named by node cn). */
+static bool
+parse_on_rejected(loader_t *ld, yaml_node_t *r, yaml_node_t *cn, mn_gen_gen_t *g)
+{
+   const char *s = scalar(r);
+
+   if (!s || (strcmp(s, "reject") && strcmp(s, "keep"))) {
+      fail(ld, MN_MAPPING_BAD_VALUE, r,
+           "unrecognized on_rejected_target \"%s\" (expected one of: reject, keep)", s ? s : "?");
+      return false;
+   }
+   g->reject_if_rejected = strcmp(s, "reject") == 0;
+   if (g->reject_if_rejected && &ld->m->colls[g->target] >= ld->coll) {
+      fail(ld, MN_MAPPING_BAD_VALUE, r,
+           "on_rejected_target: reject needs collection \"%s\" to come before \"%s\"", scalar(cn),
+           ld->coll->name);
+      return false;
+   }
+   return true;
+}
+
+/* ref: {collection, where, on_rejected_target, reason}: an earlier (or this) collection. */
+static bool
+parse_ref(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   static const char *const keys[] = {"collection", "where", "on_rejected_target", "reason", NULL};
+   yaml_node_t *v = s->v, *c, *w, *r;
+
+   if (!expect_kind(ld, v, YAML_MAPPING_NODE, "ref") || !check_keys(ld, v, keys, "ref")) {
+      return false;
+   }
+   c = map_get(ld, v, "collection");
+   if (!c || !scalar(c)) {
+      fail(ld, MN_MAPPING_MISSING_KEY, v, "missing key \"collection\" in ref");
+      return false;
+   }
+   g->target = find_coll(ld->m, scalar(c));
+   if (g->target < 0) {
+      fail(ld, MN_MAPPING_BAD_REFERENCE, c,
+           "ref names collection \"%s\", which is neither this one nor declared before it",
+           scalar(c));
+      return false;
+   }
+   if ((w = map_get(ld, v, "where")) &&
+       !parse_filter(ld, &ld->m->colls[g->target], w, "where", &g->where_trait, &g->where_mask)) {
+      return false;
+   }
+   if ((r = map_get(ld, v, "on_rejected_target")) && !parse_on_rejected(ld, r, c, g)) {
+      return false;
+   }
+   if ((r = map_get(ld, v, "reason"))) {
+      g->reject_reason = bson_strdup(scalar(r));
+   }
+   return true;
+}
+
+static bool
+parse_trait_gen(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   g->trait = scalar(s->v) ? find_trait(ld->coll, scalar(s->v)) : -1;
+   if (g->trait < 0) {
+      fail(ld, MN_MAPPING_BAD_REFERENCE, s->v, "collection \"%s\" has no trait \"%s\"",
+           ld->coll->name, scalar(s->v) ? scalar(s->v) : "?");
+      return false;
+   }
+   return true;
+}
+
+static bool
+parse_const(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   if (!scalar(s->v)) {
+      fail(ld, MN_MAPPING_BAD_VALUE, s->v, "const must be a string");
+      return false;
+   }
+   g->text = bson_strdup(scalar(s->v));
+   return true;
+}
+
+static bool
+parse_bool(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   return get_rate(ld, s->v, "bool (the probability of true)", &g->true_ppb);
+}
+
+/* pick: a vocabulary's name, or an inline list. */
+static bool
+parse_pick(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   if (!scalar(s->v)) {
+      return parse_list(ld, s->v, "pick", &g->list);
+   }
+   g->vocab = find_vocab(ld->m, scalar(s->v));
+   if (g->vocab < 0) {
+      fail(ld, MN_MAPPING_BAD_REFERENCE, s->v,
+           "pick names vocabulary \"%s\", which the model does not declare", scalar(s->v));
+      return false;
+   }
+   return true;
+}
+
+/* template: "..." with an optional `repeat: [lo, hi]` beside it. */
+static bool
+parse_template_gen(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   yaml_node_t *rep = map_get(ld, s->n, "repeat");
+
+   if (!parse_template(ld, s->v, g)) {
+      return false;
+   }
+   return !rep || get_range(ld, rep, 0, "repeat", &g->rep_lo, &g->rep_hi);
+}
+
+/* int, long, double, decimal: [lo, hi] in units of 10^-decimals, within the type's range. */
+static bool
+parse_number(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   yaml_node_t *v = s->v;
+
+   if ((g->kind == MN_GEN_INT || g->kind == MN_GEN_LONG) && g->decimals) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"decimals\" applies to double and decimal only");
+      return false;
+   }
+   if (!get_range(ld, v, g->decimals, s->key, &g->lo, &g->hi)) {
+      return false;
+   }
+   if (g->kind == MN_GEN_INT && (g->lo < INT32_MIN || g->hi > INT32_MAX)) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "int range must fit in 32 bits");
+      return false;
+   }
+   if (g->kind == MN_GEN_DOUBLE && (g->lo < -(INT64_C(1) << 53) || g->hi > (INT64_C(1) << 53))) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "double range must stay within 2^53 units");
+      return false;
+   }
+   return true;
+}
+
+/* A boolean option: true when the scalar is "true" (anything else is false). */
+static bool
+is_true(yaml_node_t *x)
+{
+   return scalar(x) && !strcmp(scalar(x), "true");
+}
+
+/*
+ * date, date_text: {from, to} (a random time in the range), {after, seconds} (after a date
+ * field already generated), {from_id: true} (the _id's time), or cumulative in an array.
+ */
+static bool
+parse_date(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   static const char *const keys[] = {"from",       "to",      "after", "seconds",
+                                      "cumulative", "from_id", NULL};
+   yaml_node_t *v = s->v, *x;
+
+   if (!expect_kind(ld, v, YAML_MAPPING_NODE, s->key) || !check_keys(ld, v, keys, s->key)) {
+      return false;
+   }
+   if ((x = map_get(ld, v, "from")) && !get_date(ld, x, "from", &g->from_ms)) {
+      return false;
+   }
+   if ((x = map_get(ld, v, "to")) && !get_date(ld, x, "to", &g->to_ms)) {
+      return false;
+   }
+   if ((x = map_get(ld, v, "after"))) {
+      g->after = bson_strdup(scalar(x) ? scalar(x) : "");
+   }
+   if ((x = map_get(ld, v, "from_id"))) {
+      g->from_id = is_true(x);
+   }
+   if ((x = map_get(ld, v, "cumulative"))) {
+      g->cumulative = is_true(x);
+   }
+   if ((x = map_get(ld, v, "seconds")) &&
+       !get_range(ld, x, 3, "seconds", &g->step_lo, &g->step_hi)) {
+      return false;
+   }
+   if (!g->after && !g->from_id && !g->cumulative) {
+      if (!map_get(ld, v, "from") || !map_get(ld, v, "to")) {
+         fail(ld, MN_MAPPING_MISSING_KEY, v,
+              "%s needs {from, to}, {after, seconds} or {from_id: true}", s->key);
+         return false;
+      }
+      if (g->from_ms > g->to_ms) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "%s: from is after to", s->key);
+         return false;
       }
    }
-   if (!gkey) {
+   return true;
+}
+
+static bool
+parse_document(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   return parse_fields(ld, s->v, s->path, false, &g->fields, &g->n_fields);
+}
+
+/*
+ * array, join: {count, of, distinct} (join also `sep`), with `rows: table` beside it when
+ * each element is a row.  A join's elements must be strings.
+ */
+static bool
+parse_array(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   static const char *const akeys[] = {"count", "of", "distinct", NULL};
+   static const char *const jkeys[] = {"count", "of", "distinct", "sep", NULL};
+   bool join = g->kind == MN_GEN_JOIN;
+   yaml_node_t *v = s->v, *c, *of, *d, *r = map_get(ld, s->n, "rows");
+
+   if (!expect_kind(ld, v, YAML_MAPPING_NODE, s->key) ||
+       !check_keys(ld, v, join ? jkeys : akeys, s->key)) {
+      return false;
+   }
+   if (r && !parse_rows_table(ld, r, &g->rows_table)) {
+      return false;
+   }
+   c = map_get(ld, v, "count");
+   of = map_get(ld, v, "of");
+   if (!c || !of) {
+      fail(ld, MN_MAPPING_MISSING_KEY, v, "missing key \"%s\" in %s", c ? "of" : "count", s->key);
+      return false;
+   }
+   if (!parse_count(ld, c, &g->count)) {
+      return false;
+   }
+   if ((d = map_get(ld, v, "distinct"))) {
+      g->distinct = is_true(d);
+   }
+   if (join) {
+      d = map_get(ld, v, "sep");
+      g->sep = bson_strdup(d && scalar(d) ? scalar(d) : ", ");
+   }
+   g->of = bson_malloc0(sizeof *g->of);
+   if (!parse_field(ld, of, NULL, s->path, false, g->rows_table, g->of)) {
+      return false;
+   }
+   if (join && g->of->gen.kind != MN_GEN_PICK && g->of->gen.kind != MN_GEN_TEMPLATE &&
+       g->of->gen.kind != MN_GEN_CONST) {
+      fail(ld, MN_MAPPING_BAD_VALUE, of, "join elements must be strings (pick, template, const)");
+      return false;
+   }
+   return true;
+}
+
+/* oneof: a list of weighted alternatives, each a generator with an optional `weight`. */
+static bool
+parse_oneof(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   static const char *const akeys[] = {"weight", "decimals", "repeat", "rows", NULL};
+   yaml_node_t *v = s->v;
+
+   if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "oneof")) {
+      return false;
+   }
+   g->n_alts = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+   g->alts = bson_malloc0((g->n_alts + 1) * sizeof *g->alts);
+   g->alt_cum = bson_malloc0((g->n_alts + 1) * sizeof *g->alt_cum);
+   for (size_t i = 0; i < g->n_alts; i++) {
+      yaml_node_t *an = node_at(ld, v->data.sequence.items.start[i]);
+      yaml_node_t *w = map_get(ld, an, "weight");
+      uint64_t wt = 1;
+      if (!parse_gen(ld, an, s->path, s->top, akeys, &g->alts[i]) ||
+          (w && !get_weight(ld, w, &wt))) {
+         g->n_alts = i + 1;
+         return false;
+      }
+      g->alt_cum[i] = (i ? g->alt_cum[i - 1] : 0) + wt;
+   }
+   if (!g->n_alts || !g->alt_cum[g->n_alts - 1]) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "oneof needs at least one alternative with a weight");
+      return false;
+   }
+   return true;
+}
+
+/* seq: {per: ref_field}: 1, 2, ... per value of a ref field of the document. */
+static bool
+parse_seq(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g)
+{
+   static const char *const keys[] = {"per", NULL};
+   yaml_node_t *v = s->v, *per;
+
+   if (!expect_kind(ld, v, YAML_MAPPING_NODE, "seq") || !check_keys(ld, v, keys, "seq")) {
+      return false;
+   }
+   per = map_get(ld, v, "per");
+   if (!per || !scalar(per)) {
+      fail(ld, MN_MAPPING_MISSING_KEY, v, "missing key \"per\" in seq");
+      return false;
+   }
+   g->per = bson_strdup(scalar(per));
+   if (!s->top) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "seq is for fields of the document itself");
+      return false;
+   }
+   return true;
+}
+
+typedef bool (*gen_parse_fn)(loader_t *ld, const gen_site_t *s, mn_gen_gen_t *g);
+
+/* The generator keys, their kinds and parsers (NULL: the key's value is not read). */
+static const struct {
+   const char *key;
+   mn_gen_kind_t kind;
+   gen_parse_fn parse;
+} GEN_PARSERS[] = {
+   {"objectid", MN_GEN_OBJECTID, parse_objectid},
+   {"ref", MN_GEN_REF, parse_ref},
+   {"trait", MN_GEN_TRAIT, parse_trait_gen},
+   {"const", MN_GEN_CONST, parse_const},
+   {"bool", MN_GEN_BOOL, parse_bool},
+   {"pick", MN_GEN_PICK, parse_pick},
+   {"template", MN_GEN_TEMPLATE, parse_template_gen},
+   {"int", MN_GEN_INT, parse_number},
+   {"long", MN_GEN_LONG, parse_number},
+   {"double", MN_GEN_DOUBLE, parse_number},
+   {"decimal", MN_GEN_DECIMAL, parse_number},
+   {"date", MN_GEN_DATE, parse_date},
+   {"date_text", MN_GEN_DATE_TEXT, parse_date},
+   {"document", MN_GEN_DOCUMENT, parse_document},
+   {"array", MN_GEN_ARRAY, parse_array},
+   {"oneof", MN_GEN_ONEOF, parse_oneof},
+   {"join", MN_GEN_JOIN, parse_array},
+   {"seq", MN_GEN_SEQ, parse_seq},
+   {"null", MN_GEN_NULL, NULL},
+};
+
+#define N_GEN_PARSERS (sizeof GEN_PARSERS / sizeof GEN_PARSERS[0])
+
+/* The index in GEN_PARSERS of generator key k, or -1. */
+static int
+gen_parser_index(const char *k)
+{
+   for (size_t i = 0; k && i < N_GEN_PARSERS; i++) {
+      if (strcmp(GEN_PARSERS[i].key, k) == 0) {
+         return (int)i;
+      }
+   }
+   return -1;
+}
+
+static bool
+is_listed(const char *const *list, const char *k)
+{
+   for (const char *const *a = list; *a && k; a++) {
+      if (strcmp(*a, k) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/*
+ * The one generator key among the keys of mapping node n: its GEN_PARSERS index in *gi and
+ * its value in *v.  Every other key must be in `extra`.
+ */
+static bool
+find_gen_key(loader_t *ld, yaml_node_t *n, const char *const *extra, int *gi, yaml_node_t **v)
+{
+   *gi = -1;
+   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+      const char *k = scalar(node_at(ld, p->key));
+      int i = gen_parser_index(k);
+      if (!k || (i < 0 && !is_listed(extra, k))) {
+         fail(ld, MN_MAPPING_UNKNOWN_KEY, node_at(ld, p->key), "unknown key \"%s\" in %s",
+              k ? k : "?", "a field");
+         return false;
+      }
+      if (i >= 0) {
+         if (*gi >= 0) {
+            fail(ld, MN_MAPPING_BAD_VALUE, node_at(ld, p->key),
+                 "a field has one generator, not both \"%s\" and \"%s\"", GEN_PARSERS[*gi].key, k);
+            return false;
+         }
+         *gi = i;
+         *v = node_at(ld, p->value);
+      }
+   }
+   if (*gi < 0) {
       fail(ld, MN_MAPPING_MISSING_KEY, n,
            "no generator in a field (one of: objectid, ref, trait, "
            "const, bool, pick, template, int, long, double, "
@@ -650,290 +1029,69 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
            "join, seq, null)");
       return false;
    }
-   {
-      yaml_node_t *dec = map_get(ld, n, "decimals");
-      if (dec) {
-         int64_t d;
-         if (!parse_fixed(scalar(dec), 0, &d) || d < 0 || d > 9) {
-            fail(ld, MN_MAPPING_BAD_VALUE, dec, "\"decimals\" must be a whole number from 0 to 9");
-            return false;
-         }
-         g->decimals = (int)d;
-      }
-   }
-   if (!strcmp(gkey, "objectid")) {
-      static const char *const keys[] = {"from", "to", NULL};
-      g->kind = MN_GEN_OBJECTID;
-      if (v->type == YAML_MAPPING_NODE) {
-         yaml_node_t *from = map_get(ld, v, "from"), *to = map_get(ld, v, "to");
-         if (!check_keys(ld, v, keys, "objectid")) {
-            return false;
-         }
-         if (from && !get_date(ld, from, "from", &g->from_ms)) {
-            return false;
-         }
-         if (to && !get_date(ld, to, "to", &g->to_ms)) {
-            return false;
-         }
-         if (top && strcmp(path, "_id") == 0 && (!from || !to)) {
-            fail(ld, MN_MAPPING_MISSING_KEY, v,
-                 "the document _id needs objectid: {from: DATE, to: DATE}");
-            return false;
-         }
-      } else if (!scalar(v) || strcmp(scalar(v), "true") != 0) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v, "objectid must be {from: DATE, to: DATE} or true");
-         return false;
-      } else if (top && strcmp(path, "_id") == 0) {
-         fail(ld, MN_MAPPING_MISSING_KEY, v,
-              "the document _id needs objectid: {from: DATE, to: DATE}");
-         return false;
-      }
-   } else if (!strcmp(gkey, "ref")) {
-      static const char *const keys[] = {"collection", "where", "on_rejected_target", "reason",
-                                         NULL};
-      yaml_node_t *c, *w, *r;
-      g->kind = MN_GEN_REF;
-      if (!expect_kind(ld, v, YAML_MAPPING_NODE, "ref") || !check_keys(ld, v, keys, "ref")) {
-         return false;
-      }
-      c = map_get(ld, v, "collection");
-      if (!c || !scalar(c)) {
-         fail(ld, MN_MAPPING_MISSING_KEY, v, "missing key \"collection\" in ref");
-         return false;
-      }
-      g->target = find_coll(ld->m, scalar(c));
-      if (g->target < 0) {
-         fail(ld, MN_MAPPING_BAD_REFERENCE, c,
-              "ref names collection \"%s\", which is neither this one nor declared before it",
-              scalar(c));
-         return false;
-      }
-      if ((w = map_get(ld, v, "where")) && !parse_filter(ld, &ld->m->colls[g->target], w, "where",
-                                                         &g->where_trait, &g->where_mask)) {
-         return false;
-      }
-      if ((r = map_get(ld, v, "on_rejected_target"))) {
-         const char *s = scalar(r);
-         if (!s || (strcmp(s, "reject") && strcmp(s, "keep"))) {
-            fail(ld, MN_MAPPING_BAD_VALUE, r,
-                 "unrecognized on_rejected_target \"%s\" (expected one of: reject, keep)",
-                 s ? s : "?");
-            return false;
-         }
-         g->reject_if_rejected = strcmp(s, "reject") == 0;
-         if (g->reject_if_rejected && &ld->m->colls[g->target] >= ld->coll) {
-            fail(ld, MN_MAPPING_BAD_VALUE, r,
-                 "on_rejected_target: reject needs collection \"%s\" to come before \"%s\"",
-                 scalar(c), ld->coll->name);
-            return false;
-         }
-      }
-      if ((r = map_get(ld, v, "reason"))) {
-         g->reject_reason = bson_strdup(scalar(r));
-      }
-   } else if (!strcmp(gkey, "trait")) {
-      g->kind = MN_GEN_TRAIT;
-      g->trait = scalar(v) ? find_trait(ld->coll, scalar(v)) : -1;
-      if (g->trait < 0) {
-         fail(ld, MN_MAPPING_BAD_REFERENCE, v, "collection \"%s\" has no trait \"%s\"",
-              ld->coll->name, scalar(v) ? scalar(v) : "?");
-         return false;
-      }
-   } else if (!strcmp(gkey, "const")) {
-      g->kind = MN_GEN_CONST;
-      if (!scalar(v)) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v, "const must be a string");
-         return false;
-      }
-      g->text = bson_strdup(scalar(v));
-   } else if (!strcmp(gkey, "bool")) {
-      g->kind = MN_GEN_BOOL;
-      if (!get_rate(ld, v, "bool (the probability of true)", &g->true_ppb)) {
-         return false;
-      }
-   } else if (!strcmp(gkey, "pick")) {
-      g->kind = MN_GEN_PICK;
-      if (scalar(v)) {
-         g->vocab = find_vocab(ld->m, scalar(v));
-         if (g->vocab < 0) {
-            fail(ld, MN_MAPPING_BAD_REFERENCE, v,
-                 "pick names vocabulary \"%s\", which the model does not declare", scalar(v));
-            return false;
-         }
-      } else if (!parse_list(ld, v, "pick", &g->list)) {
-         return false;
-      }
-   } else if (!strcmp(gkey, "template")) {
-      yaml_node_t *rep = map_get(ld, n, "repeat");
-      g->kind = MN_GEN_TEMPLATE;
-      if (!parse_template(ld, v, g)) {
-         return false;
-      }
-      if (rep && !get_range(ld, rep, 0, "repeat", &g->rep_lo, &g->rep_hi)) {
-         return false;
-      }
-   } else if (!strcmp(gkey, "int") || !strcmp(gkey, "long") || !strcmp(gkey, "double") ||
-              !strcmp(gkey, "decimal")) {
-      g->kind = !strcmp(gkey, "int")      ? MN_GEN_INT
-                : !strcmp(gkey, "long")   ? MN_GEN_LONG
-                : !strcmp(gkey, "double") ? MN_GEN_DOUBLE
-                                          : MN_GEN_DECIMAL;
-      if ((g->kind == MN_GEN_INT || g->kind == MN_GEN_LONG) && g->decimals) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"decimals\" applies to double and decimal only");
-         return false;
-      }
-      if (!get_range(ld, v, g->decimals, gkey, &g->lo, &g->hi)) {
-         return false;
-      }
-      if (g->kind == MN_GEN_INT && (g->lo < INT32_MIN || g->hi > INT32_MAX)) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v, "int range must fit in 32 bits");
-         return false;
-      }
-      if (g->kind == MN_GEN_DOUBLE && (g->lo < -(INT64_C(1) << 53) || g->hi > (INT64_C(1) << 53))) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v, "double range must stay within 2^53 units");
-         return false;
-      }
-   } else if (!strcmp(gkey, "date") || !strcmp(gkey, "date_text")) {
-      static const char *const keys[] = {"from",       "to",      "after", "seconds",
-                                         "cumulative", "from_id", NULL};
-      yaml_node_t *x;
-      g->kind = !strcmp(gkey, "date") ? MN_GEN_DATE : MN_GEN_DATE_TEXT;
-      if (!expect_kind(ld, v, YAML_MAPPING_NODE, gkey) || !check_keys(ld, v, keys, gkey)) {
-         return false;
-      }
-      if ((x = map_get(ld, v, "from")) && !get_date(ld, x, "from", &g->from_ms)) {
-         return false;
-      }
-      if ((x = map_get(ld, v, "to")) && !get_date(ld, x, "to", &g->to_ms)) {
-         return false;
-      }
-      if ((x = map_get(ld, v, "after"))) {
-         g->after = bson_strdup(scalar(x) ? scalar(x) : "");
-      }
-      if ((x = map_get(ld, v, "from_id"))) {
-         g->from_id = scalar(x) && !strcmp(scalar(x), "true");
-      }
-      if ((x = map_get(ld, v, "cumulative"))) {
-         g->cumulative = scalar(x) && !strcmp(scalar(x), "true");
-      }
-      if ((x = map_get(ld, v, "seconds"))) {
-         if (!get_range(ld, x, 3, "seconds", &g->step_lo, &g->step_hi)) {
-            return false;
-         }
-      }
-      if (!g->after && !g->from_id && !g->cumulative) {
-         if (!map_get(ld, v, "from") || !map_get(ld, v, "to")) {
-            fail(ld, MN_MAPPING_MISSING_KEY, v,
-                 "%s needs {from, to}, {after, seconds} or {from_id: true}", gkey);
-            return false;
-         }
-         if (g->from_ms > g->to_ms) {
-            fail(ld, MN_MAPPING_BAD_VALUE, v, "%s: from is after to", gkey);
-            return false;
-         }
-      }
-   } else if (!strcmp(gkey, "document")) {
-      g->kind = MN_GEN_DOCUMENT;
-      if (!parse_fields(ld, v, path, false, &g->fields, &g->n_fields)) {
-         return false;
-      }
-   } else if (!strcmp(gkey, "array") || !strcmp(gkey, "join")) {
-      static const char *const akeys[] = {"count", "of", "distinct", NULL};
-      static const char *const jkeys[] = {"count", "of", "distinct", "sep", NULL};
-      bool join = !strcmp(gkey, "join");
-      yaml_node_t *c, *of, *d, *r = map_get(ld, n, "rows");
-      g->kind = join ? MN_GEN_JOIN : MN_GEN_ARRAY;
-      if (!expect_kind(ld, v, YAML_MAPPING_NODE, gkey) ||
-          !check_keys(ld, v, join ? jkeys : akeys, gkey)) {
-         return false;
-      }
-      if (r && !parse_rows_table(ld, r, &g->rows_table)) {
-         return false;
-      }
-      c = map_get(ld, v, "count");
-      of = map_get(ld, v, "of");
-      if (!c || !of) {
-         fail(ld, MN_MAPPING_MISSING_KEY, v, "missing key \"%s\" in %s", c ? "of" : "count", gkey);
-         return false;
-      }
-      if (!parse_count(ld, c, &g->count)) {
-         return false;
-      }
-      if ((d = map_get(ld, v, "distinct"))) {
-         g->distinct = scalar(d) && !strcmp(scalar(d), "true");
-      }
-      if (join) {
-         d = map_get(ld, v, "sep");
-         g->sep = bson_strdup(d && scalar(d) ? scalar(d) : ", ");
-      }
-      g->of = bson_malloc0(sizeof *g->of);
-      if (!parse_field(ld, of, NULL, path, false, g->rows_table, g->of)) {
-         return false;
-      }
-      if (join && g->of->gen.kind != MN_GEN_PICK && g->of->gen.kind != MN_GEN_TEMPLATE &&
-          g->of->gen.kind != MN_GEN_CONST) {
-         fail(ld, MN_MAPPING_BAD_VALUE, of,
-              "join elements must be strings (pick, template, const)");
-         return false;
-      }
-   } else if (!strcmp(gkey, "oneof")) {
-      static const char *const akeys[] = {"weight", "decimals", "repeat", "rows", NULL};
-      g->kind = MN_GEN_ONEOF;
-      if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "oneof")) {
-         return false;
-      }
-      g->n_alts = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-      g->alts = bson_malloc0((g->n_alts + 1) * sizeof *g->alts);
-      g->alt_cum = bson_malloc0((g->n_alts + 1) * sizeof *g->alt_cum);
-      for (size_t i = 0; i < g->n_alts; i++) {
-         yaml_node_t *an = node_at(ld, v->data.sequence.items.start[i]);
-         yaml_node_t *w = map_get(ld, an, "weight");
-         uint64_t wt = 1;
-         if (!parse_gen(ld, an, path, top, akeys, &g->alts[i])) {
-            g->n_alts = i + 1;
-            return false;
-         }
-         if (w && !get_weight(ld, w, &wt)) {
-            g->n_alts = i + 1;
-            return false;
-         }
-         g->alt_cum[i] = (i ? g->alt_cum[i - 1] : 0) + wt;
-      }
-      if (!g->n_alts || !g->alt_cum[g->n_alts - 1]) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v, "oneof needs at least one alternative with a weight");
-         return false;
-      }
-   } else if (!strcmp(gkey, "seq")) {
-      static const char *const keys[] = {"per", NULL};
-      yaml_node_t *per;
-      g->kind = MN_GEN_SEQ;
-      if (!expect_kind(ld, v, YAML_MAPPING_NODE, "seq") || !check_keys(ld, v, keys, "seq")) {
-         return false;
-      }
-      per = map_get(ld, v, "per");
-      if (!per || !scalar(per)) {
-         fail(ld, MN_MAPPING_MISSING_KEY, v, "missing key \"per\" in seq");
-         return false;
-      }
-      g->per = bson_strdup(scalar(per));
-      if (!top) {
-         fail(ld, MN_MAPPING_BAD_VALUE, v, "seq is for fields of the document itself");
-         return false;
-      }
-   } else if (!strcmp(gkey, "null")) {
-      g->kind = MN_GEN_NULL;
-   }
-   if (g->kind != MN_GEN_ARRAY && g->kind != MN_GEN_JOIN && map_get(ld, n, "rows")) {
-      if (g->kind != MN_GEN_DOCUMENT) {
-         fail(ld, MN_MAPPING_BAD_VALUE, map_get(ld, n, "rows"),
-              "\"rows\" applies to array, join and document fields");
-         return false;
-      }
-      if (!parse_rows_table(ld, map_get(ld, n, "rows"), &g->rows_table)) {
-         return false;
-      }
-   }
    return true;
+}
+
+/* `decimals: 0..9` beside the generator key. */
+static bool
+parse_decimals(loader_t *ld, yaml_node_t *n, mn_gen_gen_t *g)
+{
+   yaml_node_t *dec = map_get(ld, n, "decimals");
+   int64_t d;
+
+   if (!dec) {
+      return true;
+   }
+   if (!parse_fixed(scalar(dec), 0, &d) || d < 0 || d > 9) {
+      fail(ld, MN_MAPPING_BAD_VALUE, dec, "\"decimals\" must be a whole number from 0 to 9");
+      return false;
+   }
+   g->decimals = (int)d;
+   return true;
+}
+
+/* `rows: table` beside a document generator (array and join read theirs themselves). */
+static bool
+parse_document_rows(loader_t *ld, yaml_node_t *n, mn_gen_gen_t *g)
+{
+   yaml_node_t *r = map_get(ld, n, "rows");
+
+   if (g->kind == MN_GEN_ARRAY || g->kind == MN_GEN_JOIN || !r) {
+      return true;
+   }
+   if (g->kind != MN_GEN_DOCUMENT) {
+      fail(ld, MN_MAPPING_BAD_VALUE, r, "\"rows\" applies to array, join and document fields");
+      return false;
+   }
+   return parse_rows_table(ld, r, &g->rows_table);
+}
+
+/*
+ * A generator from the keys of mapping node n (one generator key; `extra` lists the other
+ * keys allowed there).  `path` is the field's path, for element paths.
+ */
+static bool
+parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *const *extra,
+          mn_gen_gen_t *g)
+{
+   gen_site_t s = {.n = n, .path = path, .top = top};
+   int gi;
+
+   memset(g, 0, sizeof *g);
+   g->vocab = -1;
+   g->rows_table = -1;
+   g->where_trait = -1;
+   g->line = LINE(n);
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "a field's generator") ||
+       !find_gen_key(ld, n, extra, &gi, &s.v) || !parse_decimals(ld, n, g)) {
+      return false;
+   }
+   s.key = GEN_PARSERS[gi].key;
+   g->kind = GEN_PARSERS[gi].kind;
+   if (GEN_PARSERS[gi].parse && !GEN_PARSERS[gi].parse(ld, &s, g)) {
+      return false;
+   }
+   return parse_document_rows(ld, n, g);
 }
 
 static const struct {
