@@ -495,6 +495,58 @@ parse_fields(loader_t *ld, yaml_node_t *n, const char *parent_path, bool top, mn
    return true;
 }
 
+/*
+ * One placeholder of template s (its text between the braces in `inner`): {index},
+ * {@field}, {int:LOW-HIGH} (zero-padded when LOW has a leading zero), a vocabulary, each
+ * optionally as {lower:...}.
+ */
+static bool
+parse_placeholder(loader_t *ld, yaml_node_t *n, const char *s, const char *inner, mn_gen_tpl_t *t)
+{
+   const char *name = inner;
+   long long lo, hi;
+   int used = 0;
+
+   if (strncmp(name, "lower:", 6) == 0) {
+      t->lower = 1;
+      name += 6;
+   }
+   if (strcmp(name, "index") == 0) {
+      t->kind = TPL_INDEX;
+   } else if (name[0] == '@' && name[1]) {
+      t->kind = TPL_FIELD;
+      t->text = bson_strdup(name + 1);
+   } else if (strncmp(name, "int:", 4) == 0 &&
+              sscanf(name + 4, "%lld-%lld%n", &lo, &hi, &used) == 2 && !name[4 + used] &&
+              lo <= hi && lo >= 0) {
+      t->kind = TPL_INT;
+      t->lo = lo;
+      t->hi = hi;
+      /* {int:001-999}: a leading zero asks for zero padding to that width */
+      t->pad = name[4] == '0' && name[5] != '-' ? (int)strcspn(name + 4, "-") : 0;
+   } else if (find_vocab(ld->m, name) >= 0) {
+      t->kind = TPL_VOCAB;
+      t->vocab = find_vocab(ld->m, name);
+   } else {
+      fail(ld, MN_MAPPING_BAD_REFERENCE, n,
+           "template \"%s\": \"{%s}\" is no vocabulary, {index}, {int:LOW-HIGH} or {@field}", s,
+           inner);
+      return false;
+   }
+   return true;
+}
+
+/* The literal text gathered so far, as a TPL_TEXT part (none when empty). */
+static void
+flush_literal(GArray *parts, GString *lit)
+{
+   if (lit->len) {
+      mn_gen_tpl_t lt = {.kind = TPL_TEXT, .text = bson_strdup(lit->str)};
+      g_array_append_val(parts, lt);
+      g_string_truncate(lit, 0);
+   }
+}
+
 /* Parse a template "text {vocab} {index} {int:1-9} {int:001-999} {@field} {lower:vocab}". */
 static bool
 parse_template(loader_t *ld, yaml_node_t *n, mn_gen_gen_t *g)
@@ -512,6 +564,7 @@ parse_template(loader_t *ld, yaml_node_t *n, mn_gen_gen_t *g)
       const char *close;
       char *inner;
       mn_gen_tpl_t t = {0};
+      bool parsed;
 
       if (*p != '{') {
          g_string_append_c(lit, *p++);
@@ -527,52 +580,17 @@ parse_template(loader_t *ld, yaml_node_t *n, mn_gen_gen_t *g)
          fail(ld, MN_MAPPING_BAD_VALUE, n, "template \"%s\": unclosed \"{\"", s);
          goto cleanup;
       }
-      if (lit->len) {
-         mn_gen_tpl_t lt = {.kind = TPL_TEXT, .text = bson_strdup(lit->str)};
-         g_array_append_val(parts, lt);
-         g_string_truncate(lit, 0);
-      }
+      flush_literal(parts, lit);
       inner = bson_strndup(p + 1, (size_t)(close - p - 1));
-      {
-         char *name = inner;
-         long long lo, hi;
-         int used = 0;
-         if (strncmp(name, "lower:", 6) == 0) {
-            t.lower = 1;
-            name += 6;
-         }
-         if (strcmp(name, "index") == 0) {
-            t.kind = TPL_INDEX;
-         } else if (name[0] == '@' && name[1]) {
-            t.kind = TPL_FIELD;
-            t.text = bson_strdup(name + 1);
-         } else if (strncmp(name, "int:", 4) == 0 &&
-                    sscanf(name + 4, "%lld-%lld%n", &lo, &hi, &used) == 2 && !name[4 + used] &&
-                    lo <= hi && lo >= 0) {
-            t.kind = TPL_INT;
-            t.lo = lo;
-            t.hi = hi;
-            /* {int:001-999}: a leading zero asks for zero padding to that width */
-            t.pad = name[4] == '0' && name[5] != '-' ? (int)strcspn(name + 4, "-") : 0;
-         } else if (find_vocab(ld->m, name) >= 0) {
-            t.kind = TPL_VOCAB;
-            t.vocab = find_vocab(ld->m, name);
-         } else {
-            fail(ld, MN_MAPPING_BAD_REFERENCE, n,
-                 "template \"%s\": \"{%s}\" is no vocabulary, {index}, {int:LOW-HIGH} or {@field}",
-                 s, inner);
-            bson_free(inner);
-            goto cleanup;
-         }
-      }
+      parsed = parse_placeholder(ld, n, s, inner, &t);
       bson_free(inner);
+      if (!parsed) {
+         goto cleanup;
+      }
       g_array_append_val(parts, t);
       p = close + 1;
    }
-   if (lit->len) {
-      mn_gen_tpl_t lt = {.kind = TPL_TEXT, .text = bson_strdup(lit->str)};
-      g_array_append_val(parts, lt);
-   }
+   flush_literal(parts, lit);
    ok = true;
 cleanup:
    g->n_parts = parts->len;
@@ -1117,6 +1135,228 @@ mn_gen__inj_name(mn_gen_inj_kind_t k)
    return "?";
 }
 
+/* `kind: NAME` of a mess entry. */
+static bool
+parse_inj_kind(loader_t *ld, yaml_node_t *k, mn_gen_inj_t *inj)
+{
+   bool found = false;
+
+   for (size_t i = 0; i < sizeof INJ_NAMES / sizeof INJ_NAMES[0]; i++) {
+      if (scalar(k) && !strcmp(scalar(k), INJ_NAMES[i].name)) {
+         inj->kind = INJ_NAMES[i].kind;
+         found = true;
+      }
+   }
+   if (!found) {
+      fail(ld, MN_MAPPING_BAD_VALUE, k,
+           "unrecognized mess kind \"%s\" (expected one of: missing, null, case, spaces, empty, "
+           "duplicate, dangling, scalar, replace, huge)",
+           scalar(k) ? scalar(k) : "?");
+      return false;
+   }
+   return true;
+}
+
+/*
+ * `expect: none|null|coerce|reject|merge|skip` of a mess entry on field f.  Merge and skip
+ * act on a row: the array's rows table for a duplicated element, else the element's.
+ */
+static bool
+parse_inj_expect(loader_t *ld, yaml_node_t *x, const mn_gen_field_t *f, mn_gen_inj_t *inj)
+{
+   const char *s = scalar(x);
+
+   if (s && (!strcmp(s, "none") || !strcmp(s, "null") || !strcmp(s, "coerce"))) {
+      inj->expect = MN_EXPECT_NONE;
+   } else if (s && !strcmp(s, "reject")) {
+      inj->expect = MN_EXPECT_REJECT;
+   } else if (s && !strcmp(s, "merge")) {
+      inj->expect = MN_EXPECT_MERGE;
+   } else if (s && !strcmp(s, "skip")) {
+      inj->expect = MN_EXPECT_SKIP;
+   } else {
+      fail(ld, MN_MAPPING_BAD_VALUE, x,
+           "unrecognized expect \"%s\" (expected one of: none, null, coerce, reject, merge, "
+           "skip)",
+           s ? s : "?");
+      return false;
+   }
+   if (inj->expect == MN_EXPECT_MERGE || inj->expect == MN_EXPECT_SKIP) {
+      inj->table = f->gen.kind == MN_GEN_ARRAY && inj->kind == MN_INJ_DUPLICATE ? f->gen.rows_table
+                                                                                : f->elem_table;
+      if (inj->table < 0) {
+         fail(ld, MN_MAPPING_BAD_VALUE, x,
+              "expect \"%s\" needs a row to act on: field \"%s\" is not an element of an "
+              "array with rows",
+              s, f->path);
+         return false;
+      }
+   }
+   return true;
+}
+
+/* `row: none`: only for an element of an array with rows. */
+static bool
+parse_inj_row(loader_t *ld, yaml_node_t *x, const mn_gen_field_t *f, mn_gen_inj_t *inj)
+{
+   if (!scalar(x) || strcmp(scalar(x), "none") != 0) {
+      fail(ld, MN_MAPPING_BAD_VALUE, x, "\"row\" can only be none");
+      return false;
+   }
+   if (f->elem_table < 0) {
+      fail(ld, MN_MAPPING_BAD_VALUE, x, "row: none applies to elements of an array with rows");
+      return false;
+   }
+   inj->no_row = true;
+   return true;
+}
+
+/* `fields:` of a replace entry: emitted instead of field f, beside its siblings. */
+static bool
+parse_replace_fields(loader_t *ld, yaml_node_t *fields, const mn_gen_field_t *f, mn_gen_inj_t *inj)
+{
+   char *parent;
+   char *dot;
+   bool ok;
+
+   if (!f->name) {
+      fail(ld, MN_MAPPING_BAD_VALUE, fields,
+           "\"fields\" replaces a named field, not an array element");
+      return false;
+   }
+   parent = bson_strdup(f->path);
+   dot = strrchr(parent, '.');
+   if (dot) {
+      *dot = '\0';
+   } else {
+      parent[0] = '\0';
+   }
+   ok = parse_fields(ld, fields, parent, f->top, &inj->fields, &inj->n_fields);
+   bson_free(parent);
+   return ok;
+}
+
+/* A replace entry: `with` (a generator) or `fields`, and `rows: table` it feeds. */
+static bool
+parse_replace(loader_t *ld, yaml_node_t *e, const mn_gen_field_t *f, mn_gen_inj_t *inj)
+{
+   static const char *const wkeys[] = {"decimals", "repeat", "rows", NULL};
+   yaml_node_t *with = map_get(ld, e, "with"), *fields = map_get(ld, e, "fields"), *x;
+
+   if (!!with == !!fields) {
+      fail(ld, MN_MAPPING_MISSING_KEY, e,
+           "a replace entry needs \"with\" (a generator) or \"fields\"");
+      return false;
+   }
+   if (with) {
+      inj->with = bson_malloc0(sizeof *inj->with);
+      if (!parse_gen(ld, with, f->path, f->top, wkeys, inj->with)) {
+         return false;
+      }
+      if (inj->with->kind == MN_GEN_ARRAY && inj->with->of) {
+         inj->with->of->elem_table = inj->with->rows_table;
+      }
+   } else if (!parse_replace_fields(ld, fields, f, inj)) {
+      return false;
+   }
+   return !(x = map_get(ld, e, "rows")) || parse_rows_table(ld, x, &inj->rows_table);
+}
+
+/* The kind-specific part of a mess entry e (kind node k), and the kinds' field checks. */
+static bool
+parse_inj_by_kind(loader_t *ld, yaml_node_t *e, yaml_node_t *k, const mn_gen_field_t *f,
+                  mn_gen_inj_t *inj)
+{
+   bool is_array = f->gen.kind == MN_GEN_ARRAY;
+   yaml_node_t *x;
+
+   switch (inj->kind) {
+   case MN_INJ_REPLACE: return parse_replace(ld, e, f, inj);
+   case MN_INJ_HUGE:
+      if (!is_array) {
+         fail(ld, MN_MAPPING_BAD_VALUE, k, "mess kind \"huge\" applies to array fields");
+         return false;
+      }
+      if (!(x = map_get(ld, e, "count"))) {
+         fail(ld, MN_MAPPING_MISSING_KEY, e, "missing key \"count\" in a huge entry");
+         return false;
+      }
+      return parse_count(ld, x, &inj->huge);
+   case MN_INJ_SCALAR:
+      if (!is_array) {
+         fail(ld, MN_MAPPING_BAD_VALUE, k, "mess kind \"scalar\" applies to array fields");
+         return false;
+      }
+      return true;
+   case MN_INJ_DANGLING:
+      if (f->gen.kind != MN_GEN_REF) {
+         fail(ld, MN_MAPPING_BAD_VALUE, k, "mess kind \"dangling\" applies to ref fields");
+         return false;
+      }
+      return true;
+   case MN_INJ_DUPLICATE:
+      if (!is_array && f->gen.kind != MN_GEN_SEQ && !(f->top && f->name)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, k,
+              "mess kind \"duplicate\" applies to arrays, seq fields and fields of the document");
+         return false;
+      }
+      return true;
+   default: return true;
+   }
+}
+
+/*
+ * One mess entry e of field f: {kind, rate, expect, reason, row, unmapped} and the keys of
+ * its kind (replace: with/fields/rows; huge: count).
+ */
+static bool
+parse_mess_entry(loader_t *ld, yaml_node_t *e, mn_gen_field_t *f, mn_gen_inj_t *inj)
+{
+   static const char *const keys[] = {"kind", "rate",  "expect", "reason",   "with", "fields",
+                                      "rows", "count", "row",    "unmapped", NULL};
+   yaml_node_t *k, *r, *x;
+
+   inj->line = LINE(e);
+   inj->rows_table = -1;
+   inj->table = -1;
+   inj->unmapped = -1;
+   if (!expect_kind(ld, e, YAML_MAPPING_NODE, "a mess entry") ||
+       !check_keys(ld, e, keys, "a mess entry")) {
+      return false;
+   }
+   k = map_get(ld, e, "kind");
+   r = map_get(ld, e, "rate");
+   if (!k || !r) {
+      fail(ld, MN_MAPPING_MISSING_KEY, e, "missing key \"%s\" in a mess entry",
+           k ? "rate" : "kind");
+      return false;
+   }
+   if (!parse_inj_kind(ld, k, inj) || !get_rate(ld, r, "rate", &inj->rate_ppb)) {
+      return false;
+   }
+   if ((x = map_get(ld, e, "expect")) && !parse_inj_expect(ld, x, f, inj)) {
+      return false;
+   }
+   if ((x = map_get(ld, e, "reason"))) {
+      inj->reason = bson_strdup(scalar(x) ? scalar(x) : "");
+   }
+   if ((x = map_get(ld, e, "row")) && !parse_inj_row(ld, x, f, inj)) {
+      return false;
+   }
+   if ((x = map_get(ld, e, "unmapped"))) {
+      inj->unmapped = drift_index(ld, scalar(x) ? scalar(x) : "");
+   }
+   if (!parse_inj_by_kind(ld, e, k, f, inj)) {
+      return false;
+   }
+   if (inj->kind != MN_INJ_REPLACE && (map_get(ld, e, "with") || map_get(ld, e, "fields"))) {
+      fail(ld, MN_MAPPING_BAD_VALUE, e, "\"with\" and \"fields\" apply to mess kind replace");
+      return false;
+   }
+   return true;
+}
+
+/* `mess:` of field f: a list of entries. */
 static bool
 parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
 {
@@ -1128,170 +1368,7 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
       ((size_t)(n->data.sequence.items.top - n->data.sequence.items.start) + 1) * sizeof *f->mess);
    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
         it++) {
-      static const char *const keys[] = {"kind", "rate",  "expect", "reason",   "with", "fields",
-                                         "rows", "count", "row",    "unmapped", NULL};
-      yaml_node_t *e = node_at(ld, *it), *k, *r, *x;
-      mn_gen_inj_t *inj = &f->mess[f->n_mess++];
-      bool found = false;
-      bool is_array = f->gen.kind == MN_GEN_ARRAY;
-
-      inj->line = LINE(e);
-      inj->rows_table = -1;
-      inj->table = -1;
-      inj->unmapped = -1;
-      if (!expect_kind(ld, e, YAML_MAPPING_NODE, "a mess entry") ||
-          !check_keys(ld, e, keys, "a mess entry")) {
-         return false;
-      }
-      k = map_get(ld, e, "kind");
-      r = map_get(ld, e, "rate");
-      if (!k || !r) {
-         fail(ld, MN_MAPPING_MISSING_KEY, e, "missing key \"%s\" in a mess entry",
-              k ? "rate" : "kind");
-         return false;
-      }
-      for (size_t i = 0; i < sizeof INJ_NAMES / sizeof INJ_NAMES[0]; i++) {
-         if (scalar(k) && !strcmp(scalar(k), INJ_NAMES[i].name)) {
-            inj->kind = INJ_NAMES[i].kind;
-            found = true;
-         }
-      }
-      if (!found) {
-         fail(ld, MN_MAPPING_BAD_VALUE, k,
-              "unrecognized mess kind \"%s\" (expected one of: missing, null, case, spaces, empty, "
-              "duplicate, dangling, scalar, replace, huge)",
-              scalar(k) ? scalar(k) : "?");
-         return false;
-      }
-      if (!get_rate(ld, r, "rate", &inj->rate_ppb)) {
-         return false;
-      }
-      if ((x = map_get(ld, e, "expect"))) {
-         const char *s = scalar(x);
-         if (s && (!strcmp(s, "none") || !strcmp(s, "null") || !strcmp(s, "coerce"))) {
-            inj->expect = MN_EXPECT_NONE;
-         } else if (s && !strcmp(s, "reject")) {
-            inj->expect = MN_EXPECT_REJECT;
-         } else if (s && !strcmp(s, "merge")) {
-            inj->expect = MN_EXPECT_MERGE;
-         } else if (s && !strcmp(s, "skip")) {
-            inj->expect = MN_EXPECT_SKIP;
-         } else {
-            fail(ld, MN_MAPPING_BAD_VALUE, x,
-                 "unrecognized expect \"%s\" (expected one of: none, null, coerce, reject, merge, "
-                 "skip)",
-                 s ? s : "?");
-            return false;
-         }
-         if (inj->expect == MN_EXPECT_MERGE || inj->expect == MN_EXPECT_SKIP) {
-            inj->table =
-               is_array && inj->kind == MN_INJ_DUPLICATE ? f->gen.rows_table : f->elem_table;
-            if (inj->table < 0) {
-               fail(ld, MN_MAPPING_BAD_VALUE, x,
-                    "expect \"%s\" needs a row to act on: field \"%s\" is not an element of an "
-                    "array with rows",
-                    s, f->path);
-               return false;
-            }
-         }
-      }
-      if ((x = map_get(ld, e, "reason"))) {
-         inj->reason = bson_strdup(scalar(x) ? scalar(x) : "");
-      }
-      if ((x = map_get(ld, e, "row"))) {
-         if (!scalar(x) || strcmp(scalar(x), "none") != 0) {
-            fail(ld, MN_MAPPING_BAD_VALUE, x, "\"row\" can only be none");
-            return false;
-         }
-         if (f->elem_table < 0) {
-            fail(ld, MN_MAPPING_BAD_VALUE, x,
-                 "row: none applies to elements of an array with rows");
-            return false;
-         }
-         inj->no_row = true;
-      }
-      if ((x = map_get(ld, e, "unmapped"))) {
-         inj->unmapped = drift_index(ld, scalar(x) ? scalar(x) : "");
-      }
-      switch (inj->kind) {
-      case MN_INJ_REPLACE: {
-         yaml_node_t *with = map_get(ld, e, "with"), *fields = map_get(ld, e, "fields");
-         if (!!with == !!fields) {
-            fail(ld, MN_MAPPING_MISSING_KEY, e,
-                 "a replace entry needs \"with\" (a generator) or \"fields\"");
-            return false;
-         }
-         if (with) {
-            static const char *const wkeys[] = {"decimals", "repeat", "rows", NULL};
-            inj->with = bson_malloc0(sizeof *inj->with);
-            if (!parse_gen(ld, with, f->path, f->top, wkeys, inj->with)) {
-               return false;
-            }
-            if (inj->with->kind == MN_GEN_ARRAY && inj->with->of) {
-               inj->with->of->elem_table = inj->with->rows_table;
-            }
-         } else {
-            char *parent = bson_strdup(f->path);
-            char *dot = strrchr(parent, '.');
-            if (!f->name) {
-               fail(ld, MN_MAPPING_BAD_VALUE, fields,
-                    "\"fields\" replaces a named field, not an array element");
-               bson_free(parent);
-               return false;
-            }
-            if (dot) {
-               *dot = '\0';
-            } else {
-               parent[0] = '\0';
-            }
-            if (!parse_fields(ld, fields, parent, f->top, &inj->fields, &inj->n_fields)) {
-               bson_free(parent);
-               return false;
-            }
-            bson_free(parent);
-         }
-         if ((x = map_get(ld, e, "rows")) && !parse_rows_table(ld, x, &inj->rows_table)) {
-            return false;
-         }
-         break;
-      }
-      case MN_INJ_HUGE:
-         if (!is_array) {
-            fail(ld, MN_MAPPING_BAD_VALUE, k, "mess kind \"huge\" applies to array fields");
-            return false;
-         }
-         if (!(x = map_get(ld, e, "count"))) {
-            fail(ld, MN_MAPPING_MISSING_KEY, e, "missing key \"count\" in a huge entry");
-            return false;
-         }
-         if (!parse_count(ld, x, &inj->huge)) {
-            return false;
-         }
-         break;
-      case MN_INJ_SCALAR:
-         if (!is_array) {
-            fail(ld, MN_MAPPING_BAD_VALUE, k, "mess kind \"scalar\" applies to array fields");
-            return false;
-         }
-         break;
-      case MN_INJ_DANGLING:
-         if (f->gen.kind != MN_GEN_REF) {
-            fail(ld, MN_MAPPING_BAD_VALUE, k, "mess kind \"dangling\" applies to ref fields");
-            return false;
-         }
-         break;
-      case MN_INJ_DUPLICATE:
-         if (!is_array && f->gen.kind != MN_GEN_SEQ && !(f->top && f->name)) {
-            fail(
-               ld, MN_MAPPING_BAD_VALUE, k,
-               "mess kind \"duplicate\" applies to arrays, seq fields and fields of the document");
-            return false;
-         }
-         break;
-      default: break;
-      }
-      if (inj->kind != MN_INJ_REPLACE && (map_get(ld, e, "with") || map_get(ld, e, "fields"))) {
-         fail(ld, MN_MAPPING_BAD_VALUE, e, "\"with\" and \"fields\" apply to mess kind replace");
+      if (!parse_mess_entry(ld, node_at(ld, *it), f, &f->mess[f->n_mess++])) {
          return false;
       }
    }
@@ -1478,19 +1555,12 @@ check_fields(loader_t *ld, mn_gen_coll_t *c, mn_gen_field_t *fields, size_t n)
    return true;
 }
 
+/* `collection: NAME`: present, new, and usable as a file name. */
 static bool
-parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
+parse_coll_name(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
 {
-   static const char *const keys[] = {"collection", "count", "traits", "rows", "fields", NULL};
-   yaml_node_t *name, *count, *x;
+   yaml_node_t *name = map_get(ld, n, "collection");
 
-   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "a collection") ||
-       !check_keys(ld, n, keys, "a collection")) {
-      return false;
-   }
-   c->line = LINE(n);
-   c->id_field = -1;
-   name = map_get(ld, n, "collection");
    if (!name || !scalar(name) || !*scalar(name)) {
       fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"collection\" in a collection");
       return false;
@@ -1505,39 +1575,48 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
       return false;
    }
    c->name = bson_strdup(scalar(name));
-   count = map_get(ld, n, "count");
+   return true;
+}
+
+/* `count: {per_scale: N}`: documents per unit of --scale, in millionths. */
+static bool
+parse_coll_count(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
+{
+   static const char *const ckeys[] = {"per_scale", NULL};
+   yaml_node_t *count = map_get(ld, n, "count"), *ps;
+   int64_t v = 0;
+
    if (!count) {
       fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"count\" in collection \"%s\"", c->name);
       return false;
    }
-   {
-      static const char *const ckeys[] = {"per_scale", NULL};
-      yaml_node_t *ps = map_get(ld, count, "per_scale");
-      int64_t v;
-      if (!expect_kind(ld, count, YAML_MAPPING_NODE, "count") ||
-          !check_keys(ld, count, ckeys, "count")) {
-         return false;
-      }
-      if (!ps) {
-         fail(ld, MN_MAPPING_MISSING_KEY, count, "missing key \"per_scale\" in count");
-         return false;
-      }
-      if (!get_fixed(ld, ps, 6, "per_scale", &v) || v < 0) {
-         if (v < 0) {
-            fail(ld, MN_MAPPING_BAD_VALUE, ps, "per_scale must not be negative");
-         }
-         return false;
-      }
-      c->per_scale_ppm = (uint64_t)v;
-   }
-   if ((x = map_get(ld, n, "traits")) && !parse_traits(ld, x, c)) {
+   ps = map_get(ld, count, "per_scale");
+   if (!expect_kind(ld, count, YAML_MAPPING_NODE, "count") ||
+       !check_keys(ld, count, ckeys, "count")) {
       return false;
    }
-   /* vocabulary groups resolved against this collection's traits */
-   c->vocab_trait = bson_malloc0((ld->m->n_vocabs + 1) * sizeof *c->vocab_trait);
-   c->vocab_group = bson_malloc0((ld->m->n_vocabs + 1) * sizeof *c->vocab_group);
-   for (size_t v = 0; v < ld->m->n_vocabs; v++) {
-      const mn_gen_vocab_t *voc = &ld->m->vocabs[v];
+   if (!ps) {
+      fail(ld, MN_MAPPING_MISSING_KEY, count, "missing key \"per_scale\" in count");
+      return false;
+   }
+   if (!get_fixed(ld, ps, 6, "per_scale", &v) || v < 0) {
+      if (v < 0) {
+         fail(ld, MN_MAPPING_BAD_VALUE, ps, "per_scale must not be negative");
+      }
+      return false;
+   }
+   c->per_scale_ppm = (uint64_t)v;
+   return true;
+}
+
+/* Vocabulary groups resolved against collection c's traits: per trait value, its list. */
+static void
+resolve_vocab_groups(const mn_gen_model_t *m, mn_gen_coll_t *c)
+{
+   c->vocab_trait = bson_malloc0((m->n_vocabs + 1) * sizeof *c->vocab_trait);
+   c->vocab_group = bson_malloc0((m->n_vocabs + 1) * sizeof *c->vocab_group);
+   for (size_t v = 0; v < m->n_vocabs; v++) {
+      const mn_gen_vocab_t *voc = &m->vocabs[v];
       c->vocab_trait[v] = voc->by ? find_trait(c, voc->by) : -1;
       if (c->vocab_trait[v] >= 0) {
          const mn_gen_trait_t *t = &c->traits[c->vocab_trait[v]];
@@ -1552,40 +1631,56 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
          }
       }
    }
-   if ((x = map_get(ld, n, "rows"))) {
-      if (!expect_kind(ld, x, YAML_SEQUENCE_NODE, "rows")) {
+}
+
+/* One `rows:` entry: a table name, or {table, when: {trait: [values]}}. */
+static bool
+parse_rows_entry(loader_t *ld, yaml_node_t *r, mn_gen_coll_t *c, mn_gen_rows_t *rw)
+{
+   static const char *const rkeys[] = {"table", "when", NULL};
+   yaml_node_t *t, *w;
+
+   rw->trait = -1;
+   if (scalar(r)) {
+      rw->table = table_index(ld->m, scalar(r));
+      return true;
+   }
+   if (!expect_kind(ld, r, YAML_MAPPING_NODE, "a rows entry") ||
+       !check_keys(ld, r, rkeys, "a rows entry")) {
+      return false;
+   }
+   if (!(t = map_get(ld, r, "table")) || !scalar(t)) {
+      fail(ld, MN_MAPPING_MISSING_KEY, r, "missing key \"table\" in a rows entry");
+      return false;
+   }
+   rw->table = table_index(ld->m, scalar(t));
+   return !(w = map_get(ld, r, "when")) || parse_filter(ld, c, w, "when", &rw->trait, &rw->mask);
+}
+
+/* `rows:` of a collection: the tables each document feeds one row of. */
+static bool
+parse_coll_rows(loader_t *ld, yaml_node_t *x, mn_gen_coll_t *c)
+{
+   if (!expect_kind(ld, x, YAML_SEQUENCE_NODE, "rows")) {
+      return false;
+   }
+   c->rows = bson_malloc0(
+      ((size_t)(x->data.sequence.items.top - x->data.sequence.items.start) + 1) * sizeof *c->rows);
+   for (yaml_node_item_t *it = x->data.sequence.items.start; it < x->data.sequence.items.top;
+        it++) {
+      if (!parse_rows_entry(ld, node_at(ld, *it), c, &c->rows[c->n_rows++])) {
          return false;
       }
-      c->rows =
-         bson_malloc0(((size_t)(x->data.sequence.items.top - x->data.sequence.items.start) + 1) *
-                      sizeof *c->rows);
-      for (yaml_node_item_t *it = x->data.sequence.items.start; it < x->data.sequence.items.top;
-           it++) {
-         yaml_node_t *r = node_at(ld, *it);
-         mn_gen_rows_t *rw = &c->rows[c->n_rows++];
-         rw->trait = -1;
-         if (scalar(r)) {
-            rw->table = table_index(ld->m, scalar(r));
-         } else {
-            static const char *const rkeys[] = {"table", "when", NULL};
-            yaml_node_t *t, *w;
-            if (!expect_kind(ld, r, YAML_MAPPING_NODE, "a rows entry") ||
-                !check_keys(ld, r, rkeys, "a rows entry")) {
-               return false;
-            }
-            if (!(t = map_get(ld, r, "table")) || !scalar(t)) {
-               fail(ld, MN_MAPPING_MISSING_KEY, r, "missing key \"table\" in a rows entry");
-               return false;
-            }
-            rw->table = table_index(ld->m, scalar(t));
-            if ((w = map_get(ld, r, "when")) &&
-                !parse_filter(ld, c, w, "when", &rw->trait, &rw->mask)) {
-               return false;
-            }
-         }
-      }
    }
-   x = map_get(ld, n, "fields");
+   return true;
+}
+
+/* `fields:` of a collection, with its _id: an objectid, neither optional nor messed. */
+static bool
+parse_coll_fields(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
+{
+   yaml_node_t *x = map_get(ld, n, "fields");
+
    if (!x) {
       fail(ld, MN_MAPPING_MISSING_KEY, n, "missing key \"fields\" in collection \"%s\"", c->name);
       return false;
@@ -1608,7 +1703,33 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
            c->name);
       return false;
    }
-   return check_fields(ld, c, c->fields, c->n_fields);
+   return true;
+}
+
+/* One entry of `collections:`: name, count, traits, rows and fields, in that order. */
+static bool
+parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
+{
+   static const char *const keys[] = {"collection", "count", "traits", "rows", "fields", NULL};
+   yaml_node_t *x;
+
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, "a collection") ||
+       !check_keys(ld, n, keys, "a collection")) {
+      return false;
+   }
+   c->line = LINE(n);
+   c->id_field = -1;
+   if (!parse_coll_name(ld, n, c) || !parse_coll_count(ld, n, c)) {
+      return false;
+   }
+   if ((x = map_get(ld, n, "traits")) && !parse_traits(ld, x, c)) {
+      return false;
+   }
+   resolve_vocab_groups(ld->m, c);
+   if ((x = map_get(ld, n, "rows")) && !parse_coll_rows(ld, x, c)) {
+      return false;
+   }
+   return parse_coll_fields(ld, n, c) && check_fields(ld, c, c->fields, c->n_fields);
 }
 
 static mn_gen_model_t *
