@@ -608,7 +608,7 @@ count_effect(gctx_t *g, int table, effect_t e)
 /* ---- values ---- */
 
 static void emit_gen(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, uint64_t key,
-                     bson_t *parent, const char *k, effect_t *elem_effects);
+                     bson_t *parent, const char *k);
 static effect_t emit_field(gctx_t *g, const mn_gen_field_t *f, uint64_t key, bson_t *parent,
                            const char *k);
 
@@ -1007,89 +1007,133 @@ emit_document(gctx_t *g, const mn_gen_field_t *fields, size_t n, uint64_t key, b
    scope_truncate(g, mark);
 }
 
+/* The document's own _id, or a sub-document id. */
+static void
+emit_objectid(gctx_t *g, const mn_gen_field_t *f, bson_t *parent, const char *k)
+{
+   bson_oid_t oid;
+
+   if (f && f->top && f->name && !strcmp(f->name, "_id")) {
+      doc_oid(g, g->ci, g->di, &oid);
+   } else {
+      sub_oid(g, &oid);
+   }
+   BSON_APPEND_OID(parent, k, &oid);
+}
+
+/*
+ * A reference to a document of the target collection.  With `on_rejected_target: reject`,
+ * a rejected target rejects this document too, unless it already has a reject cause: then
+ * an accepted target is looked for instead (one cause per document).
+ */
+static void
+emit_ref(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, rng_t *r, bson_t *parent,
+         const char *k)
+{
+   int64_t t = pick_ref(g, gen, r);
+   bson_oid_t oid;
+
+   if (t < 0) {
+      return;
+   }
+   if (gen->reject_if_rejected && is_rejected(g, (size_t)gen->target, t)) {
+      if (g->rejected) {
+         for (int i = 0; i < 64 && is_rejected(g, (size_t)gen->target, t); i++) {
+            t = pick_ref(g, gen, r);
+         }
+      }
+      if (is_rejected(g, (size_t)gen->target, t)) {
+         reject_doc(g, gen->reject_reason ? gen->reject_reason : (f ? f->path : "?"));
+      }
+   }
+   doc_oid(g, (size_t)gen->target, (uint64_t)t, &oid);
+   BSON_APPEND_OID(parent, k, &oid);
+   scope_push(g, f ? f->name : NULL, NULL, false, 0, t);
+}
+
+/* A decimal128 from an integer in units of 10^-decimals, through its exact text. */
+static void
+emit_decimal(const mn_gen_gen_t *gen, rng_t *r, bson_t *parent, const char *k)
+{
+   int64_t v = in_range(r, gen->lo, gen->hi);
+   int64_t p = 1;
+   char buf[64];
+   bson_decimal128_t d;
+
+   for (int i = 0; i < gen->decimals; i++) {
+      p *= 10;
+   }
+   if (gen->decimals) {
+      snprintf(buf, sizeof buf, "%s%" PRId64 ".%0*" PRId64, v < 0 ? "-" : "", (v < 0 ? -v : v) / p,
+               gen->decimals, (v < 0 ? -v : v) % p);
+   } else {
+      snprintf(buf, sizeof buf, "%" PRId64, v);
+   }
+   bson_decimal128_from_string(buf, &d);
+   BSON_APPEND_DECIMAL128(parent, k, &d);
+}
+
+/* A date; a cumulative one remembers its value for the next element of the same array. */
+static void
+emit_date(gctx_t *g, const mn_gen_gen_t *gen, const char *name, rng_t *r, bson_t *parent,
+          const char *k)
+{
+   int64_t ms = date_ms(g, gen, r);
+
+   append_date(parent, k, ms);
+   if (gen->cumulative && g->array_instance) {
+      cum_t *c = g_hash_table_lookup(g->cum, gen);
+      if (!c) {
+         c = g_new0(cum_t, 1);
+         g_hash_table_insert(g->cum, (gpointer)gen, c);
+      }
+      c->instance = g->array_instance;
+      c->ms = ms;
+   }
+   scope_push(g, name, NULL, true, ms, -1);
+}
+
+/* The next number of the sequence for the document's `per` ref target (1 without one). */
+static void
+emit_seq(gctx_t *g, const mn_gen_gen_t *gen, bson_t *parent, const char *k)
+{
+   const named_t *n = scope_find(g, gen->per);
+   coll_state_t *cs = &g->cs[g->ci];
+   int32_t v = 1;
+
+   if (n && n->target >= 0) {
+      if (!cs->seq) {
+         cs->seq_n = 1 + (size_t)n->target;
+         for (size_t c = 0; c < g->m->n_colls; c++) {
+            cs->seq_n = MAX(cs->seq_n, g->cs[c].count);
+         }
+         cs->seq = g_new0(uint32_t, cs->seq_n);
+      }
+      v = (int32_t)++cs->seq[n->target];
+   }
+   BSON_APPEND_INT32(parent, k, v);
+}
+
 /* Emit gen's value under key k. */
 static void
 emit_gen(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, uint64_t key, bson_t *parent,
-         const char *k, effect_t *unused)
+         const char *k)
 {
+   static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
    rng_t r = stream(key);
    const char *name = f ? f->name : NULL;
-   (void)unused;
 
    switch (gen->kind) {
-   case MN_GEN_OBJECTID: {
-      bson_oid_t oid;
-      if (f && f->top && name && !strcmp(name, "_id")) {
-         doc_oid(g, g->ci, g->di, &oid);
-      } else {
-         sub_oid(g, &oid);
-      }
-      BSON_APPEND_OID(parent, k, &oid);
-      break;
-   }
-   case MN_GEN_REF: {
-      int64_t t = pick_ref(g, gen, &r);
-      bson_oid_t oid;
-      if (t < 0) {
-         return;
-      }
-      if (gen->reject_if_rejected && is_rejected(g, (size_t)gen->target, t)) {
-         if (g->rejected) {
-            /* one reject cause per document: look for an accepted target instead */
-            for (int i = 0; i < 64 && is_rejected(g, (size_t)gen->target, t); i++) {
-               t = pick_ref(g, gen, &r);
-            }
-         }
-         if (is_rejected(g, (size_t)gen->target, t)) {
-            reject_doc(g, gen->reject_reason ? gen->reject_reason : (f ? f->path : "?"));
-         }
-      }
-      doc_oid(g, (size_t)gen->target, (uint64_t)t, &oid);
-      BSON_APPEND_OID(parent, k, &oid);
-      scope_push(g, name, NULL, false, 0, t);
-      break;
-   }
+   case MN_GEN_OBJECTID: emit_objectid(g, f, parent, k); break;
+   case MN_GEN_REF: emit_ref(g, gen, f, &r, parent, k); break;
    case MN_GEN_BOOL: BSON_APPEND_BOOL(parent, k, draw_ppb(&r, gen->true_ppb)); break;
    case MN_GEN_INT: BSON_APPEND_INT32(parent, k, (int32_t)in_range(&r, gen->lo, gen->hi)); break;
    case MN_GEN_LONG: BSON_APPEND_INT64(parent, k, in_range(&r, gen->lo, gen->hi)); break;
-   case MN_GEN_DOUBLE: {
-      static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+   case MN_GEN_DOUBLE:
       BSON_APPEND_DOUBLE(parent, k, (double)in_range(&r, gen->lo, gen->hi) / p10[gen->decimals]);
       break;
-   }
-   case MN_GEN_DECIMAL: {
-      int64_t v = in_range(&r, gen->lo, gen->hi);
-      int64_t p = 1;
-      char buf[64];
-      bson_decimal128_t d;
-      for (int i = 0; i < gen->decimals; i++) {
-         p *= 10;
-      }
-      if (gen->decimals) {
-         snprintf(buf, sizeof buf, "%s%" PRId64 ".%0*" PRId64, v < 0 ? "-" : "",
-                  (v < 0 ? -v : v) / p, gen->decimals, (v < 0 ? -v : v) % p);
-      } else {
-         snprintf(buf, sizeof buf, "%" PRId64, v);
-      }
-      bson_decimal128_from_string(buf, &d);
-      BSON_APPEND_DECIMAL128(parent, k, &d);
-      break;
-   }
-   case MN_GEN_DATE: {
-      int64_t ms = date_ms(g, gen, &r);
-      append_date(parent, k, ms);
-      if (gen->cumulative && g->array_instance) {
-         cum_t *c = g_hash_table_lookup(g->cum, gen);
-         if (!c) {
-            c = g_new0(cum_t, 1);
-            g_hash_table_insert(g->cum, (gpointer)gen, c);
-         }
-         c->instance = g->array_instance;
-         c->ms = ms;
-      }
-      scope_push(g, name, NULL, true, ms, -1);
-      break;
-   }
+   case MN_GEN_DECIMAL: emit_decimal(gen, &r, parent, k); break;
+   case MN_GEN_DATE: emit_date(g, gen, name, &r, parent, k); break;
    case MN_GEN_DOCUMENT: {
       bson_t sub;
       bson_append_document_begin(parent, k, -1, &sub);
@@ -1102,26 +1146,10 @@ emit_gen(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, uint64_t k
    case MN_GEN_JOIN: emit_join(g, gen, key, parent, k); break;
    case MN_GEN_ONEOF: {
       size_t i = weighted(&r, gen->alt_cum, gen->n_alts);
-      emit_gen(g, &gen->alts[i], f, derive(key, 0xa17 + i), parent, k, NULL);
+      emit_gen(g, &gen->alts[i], f, derive(key, 0xa17 + i), parent, k);
       break;
    }
-   case MN_GEN_SEQ: {
-      const named_t *n = scope_find(g, gen->per);
-      coll_state_t *cs = &g->cs[g->ci];
-      int32_t v = 1;
-      if (n && n->target >= 0) {
-         if (!cs->seq) {
-            cs->seq_n = 1 + (size_t)n->target;
-            for (size_t c = 0; c < g->m->n_colls; c++) {
-               cs->seq_n = MAX(cs->seq_n, g->cs[c].count);
-            }
-            cs->seq = g_new0(uint32_t, cs->seq_n);
-         }
-         v = (int32_t)++cs->seq[n->target];
-      }
-      BSON_APPEND_INT32(parent, k, v);
-      break;
-   }
+   case MN_GEN_SEQ: emit_seq(g, gen, parent, k); break;
    case MN_GEN_NULL: BSON_APPEND_NULL(parent, k); break;
    default: {
       char *s = gen_string(g, gen, &r);
@@ -1189,7 +1217,7 @@ emit_duplicate_of_earlier(gctx_t *g, const mn_gen_field_t *f, size_t fi_key_inde
    g->di = j;
    g->traits = doc_traits(g, g->ci, j);
    g->doc_ts = doc_seconds(g, g->ci, j);
-   emit_gen(g, &f->gen, f, derive(doc_key(g, g->ci, j), fi_key_index), parent, k, NULL);
+   emit_gen(g, &f->gen, f, derive(doc_key(g, g->ci, j), fi_key_index), parent, k);
    g->regen = save.regen;
    g->di = save.di;
    g->traits = save.traits;
@@ -1203,12 +1231,179 @@ trait_ok(const gctx_t *g, int trait, uint64_t mask)
    return trait < 0 || (mask >> g->traits[trait]) & 1;
 }
 
+/*
+ * The mess that fires on field f, or NULL.  Every entry draws, fired or not, so that one
+ * entry's rate does not move another's draws; the first that fires applies, except in a
+ * re-generated or clean value, and except a second reject cause.
+ */
+static const mn_gen_inj_t *
+fired_mess(gctx_t *g, const mn_gen_field_t *f, uint64_t key)
+{
+   const mn_gen_inj_t *inj = NULL;
+   rng_t mr = stream(derive(key, TAG_MESS));
+
+   for (size_t i = 0; i < f->n_mess; i++) {
+      bool fire = draw_ppb(&mr, threshold(g, f->mess[i].rate_ppb));
+      if (fire && !inj && !g->regen && !g->clean &&
+          !(f->mess[i].expect == MN_EXPECT_REJECT && g->rejected)) {
+         inj = &f->mess[i];
+      }
+   }
+   return inj;
+}
+
+/* case/spaces: the string value changed; false (the clean value emitted) when it cannot be. */
+static bool
+emit_string_mess(gctx_t *g, const mn_gen_field_t *f, const mn_gen_inj_t *inj, uint64_t key,
+                 rng_t *ir, bson_t *parent, const char *k)
+{
+   uint64_t sk;
+   const mn_gen_gen_t *sg = string_gen(&f->gen, key, &sk);
+   rng_t sr = stream(sk);
+   char *s = sg ? gen_string(g, sg, &sr) : NULL;
+   char *v = s ? mess_string(s, inj->kind, ir) : NULL;
+   bool applied = v && strcmp(v, s) != 0;
+
+   if (applied) {
+      BSON_APPEND_UTF8(parent, k, v);
+      scope_push(g, f->name, s, false, 0, -1);
+   } else {
+      emit_gen(g, &f->gen, f, key, parent, k);
+   }
+   g_free(s);
+   g_free(v);
+   return applied;
+}
+
+/* dangling: an ObjectId in the target's time range that no target document has. */
+static void
+emit_dangling(gctx_t *g, const mn_gen_field_t *f, rng_t *ir, bson_t *parent, const char *k)
+{
+   bson_oid_t oid;
+   const mn_gen_coll_t *tc = &g->m->colls[f->gen.target];
+   const mn_gen_gen_t *idg = &tc->fields[tc->id_field].gen;
+
+   oid_build(&oid, in_range(ir, idg->from_ms / 1000, idg->to_ms / 1000),
+             (uint8_t)(f->gen.target * 4 + 2), seed_byte(g), next64(ir) >> 16);
+   BSON_APPEND_OID(parent, k, &oid);
+}
+
+/*
+ * duplicate on a seq field (the previous number again) or a field of the document (its
+ * value in an earlier accepted document); false (the clean value emitted) when there is none.
+ */
+static bool
+emit_duplicate(gctx_t *g, const mn_gen_field_t *f, uint64_t key, rng_t *ir, bson_t *parent,
+               const char *k)
+{
+   if (f->gen.kind == MN_GEN_SEQ) {
+      const named_t *n = scope_find(g, f->gen.per);
+      coll_state_t *cs = &g->cs[g->ci];
+      if (n && n->target >= 0 && cs->seq && cs->seq[n->target] > 0) {
+         BSON_APPEND_INT32(parent, k, (int32_t)cs->seq[n->target]);
+         return true;
+      }
+   } else {
+      size_t fi = (size_t)(f - g->coll->fields) + 1;
+      if (emit_duplicate_of_earlier(g, f, fi, ir, parent, k)) {
+         return true;
+      }
+   }
+   emit_gen(g, &f->gen, f, key, parent, k);
+   return false;
+}
+
+/*
+ * Emit the messed value of field f under k.  *eff gets the element effect of the value
+ * itself (absent, or a scalar's element).  False when the mess does not apply to this
+ * value (the clean value is emitted instead) or is counted already (a duplicated element).
+ */
+static bool
+emit_mess(gctx_t *g, const mn_gen_field_t *f, const mn_gen_inj_t *inj, uint64_t key, bson_t *parent,
+          const char *k, effect_t *eff)
+{
+   rng_t ir = stream(derive(key, TAG_REPLACE));
+
+   switch (inj->kind) {
+   case MN_INJ_MISSING:
+      *eff = EFF_ABSENT;
+      if (f->drift) {
+         g->drift_seen[f->drift_index] = false;
+      }
+      return true;
+   case MN_INJ_NULL: BSON_APPEND_NULL(parent, k); return true;
+   case MN_INJ_EMPTY:
+      if (f->gen.kind == MN_GEN_ARRAY) {
+         bson_t a;
+         bson_append_array_begin(parent, k, -1, &a);
+         bson_append_array_end(parent, &a);
+      } else {
+         BSON_APPEND_UTF8(parent, k, "");
+      }
+      return true;
+   case MN_INJ_CASE:
+   case MN_INJ_SPACES: return emit_string_mess(g, f, inj, key, &ir, parent, k);
+   case MN_INJ_DANGLING: emit_dangling(g, f, &ir, parent, k); return true;
+   case MN_INJ_SCALAR: {
+      /* one clean element, alone where the array was */
+      bool was_clean = g->clean;
+      g->clean = true;
+      *eff = emit_field(g, f->gen.of, derive(key, TAG_ELEM), parent, k);
+      g->clean = was_clean;
+      count_effect(g, f->gen.rows_table, *eff);
+      return true;
+   }
+   case MN_INJ_HUGE: emit_array(g, &f->gen, f, key, parent, k, &inj->huge, NULL); return true;
+   case MN_INJ_DUPLICATE:
+      if (f->gen.kind == MN_GEN_ARRAY) {
+         emit_array(g, &f->gen, f, key, parent, k, NULL, inj);
+         return false; /* counted inside (only when an element could be copied) */
+      }
+      return emit_duplicate(g, f, key, &ir, parent, k);
+   case MN_INJ_REPLACE:
+      if (inj->with) {
+         emit_gen(g, inj->with, f, derive(key, TAG_REPLACE), parent, k);
+      } else {
+         emit_document(g, inj->fields, inj->n_fields, derive(key, TAG_REPLACE), parent);
+      }
+      if (inj->rows_table >= 0) {
+         count_effect(g, inj->rows_table, EFF_ROW);
+      }
+      return true;
+   default: return true;
+   }
+}
+
+/*
+ * The accounting of a mess that applied to field f: the injection count, an unmapped path,
+ * the document's reject cause, and the element effect (from `eff`, the value's own).
+ */
+static effect_t
+mess_effect(gctx_t *g, const mn_gen_field_t *f, const mn_gen_inj_t *inj, effect_t eff)
+{
+   count_injection(g, f, inj->kind);
+   if (inj->unmapped >= 0 && !g->regen) {
+      g->drift_seen[inj->unmapped] = true;
+   }
+   if (inj->no_row) {
+      eff = EFF_NOROW;
+   }
+   if (inj->expect == MN_EXPECT_REJECT) {
+      reject_doc(g, inj->reason ? inj->reason : f->path);
+      if (eff == EFF_ROW) {
+         eff = EFF_INVALID;
+      }
+   } else if (eff != EFF_ABSENT && eff != EFF_NOROW && inj->kind != MN_INJ_SCALAR) {
+      eff = effect_of(inj);
+   }
+   return inj->kind == MN_INJ_SCALAR ? EFF_ROW : eff;
+}
+
 /* Emit field f (value, or its mess) under key k; return the element effect. */
 static effect_t
 emit_field(gctx_t *g, const mn_gen_field_t *f, uint64_t key, bson_t *parent, const char *k)
 {
-   const mn_gen_inj_t *inj = NULL;
-   rng_t mr;
+   const mn_gen_inj_t *inj;
    effect_t eff = EFF_ROW;
 
    if (!trait_ok(g, f->only_trait, f->only_mask)) {
@@ -1220,136 +1415,18 @@ emit_field(gctx_t *g, const mn_gen_field_t *f, uint64_t key, bson_t *parent, con
          return EFF_ABSENT;
       }
    }
-   mr = stream(derive(key, TAG_MESS));
-   for (size_t i = 0; i < f->n_mess; i++) {
-      bool fire = draw_ppb(&mr, threshold(g, f->mess[i].rate_ppb));
-      if (fire && !inj && !g->regen && !g->clean &&
-          !(f->mess[i].expect == MN_EXPECT_REJECT && g->rejected)) {
-         inj = &f->mess[i];
-      }
-   }
+   inj = fired_mess(g, f, key);
    if (f->drift && !g->regen) {
       g->drift_seen[f->drift_index] = true;
    }
    if (!inj) {
-      emit_gen(g, &f->gen, f, key, parent, k, NULL);
+      emit_gen(g, &f->gen, f, key, parent, k);
       return EFF_ROW;
    }
-   /* the injection applies; some kinds may turn out not to apply to this value */
-   {
-      rng_t ir = stream(derive(key, TAG_REPLACE));
-      bool applied = true;
-
-      switch (inj->kind) {
-      case MN_INJ_MISSING:
-         eff = EFF_ABSENT;
-         if (f->drift) {
-            g->drift_seen[f->drift_index] = false;
-         }
-         break;
-      case MN_INJ_NULL: BSON_APPEND_NULL(parent, k); break;
-      case MN_INJ_EMPTY:
-         if (f->gen.kind == MN_GEN_ARRAY) {
-            bson_t a;
-            bson_append_array_begin(parent, k, -1, &a);
-            bson_append_array_end(parent, &a);
-         } else {
-            BSON_APPEND_UTF8(parent, k, "");
-         }
-         break;
-      case MN_INJ_CASE:
-      case MN_INJ_SPACES: {
-         uint64_t sk;
-         const mn_gen_gen_t *sg = string_gen(&f->gen, key, &sk);
-         rng_t sr = stream(sk);
-         char *s = sg ? gen_string(g, sg, &sr) : NULL;
-         char *v = s ? mess_string(s, inj->kind, &ir) : NULL;
-         if (!v || !strcmp(v, s)) {
-            applied = false;
-            emit_gen(g, &f->gen, f, key, parent, k, NULL);
-         } else {
-            BSON_APPEND_UTF8(parent, k, v);
-            scope_push(g, f->name, s, false, 0, -1);
-         }
-         g_free(s);
-         g_free(v);
-         break;
-      }
-      case MN_INJ_DANGLING: {
-         bson_oid_t oid;
-         const mn_gen_coll_t *tc = &g->m->colls[f->gen.target];
-         const mn_gen_gen_t *idg = &tc->fields[tc->id_field].gen;
-         oid_build(&oid, in_range(&ir, idg->from_ms / 1000, idg->to_ms / 1000),
-                   (uint8_t)(f->gen.target * 4 + 2), seed_byte(g), next64(&ir) >> 16);
-         BSON_APPEND_OID(parent, k, &oid);
-         break;
-      }
-      case MN_INJ_SCALAR: {
-         /* one clean element, alone where the array was */
-         bool was_clean = g->clean;
-         g->clean = true;
-         eff = emit_field(g, f->gen.of, derive(key, TAG_ELEM), parent, k);
-         g->clean = was_clean;
-         count_effect(g, f->gen.rows_table, eff);
-         break;
-      }
-      case MN_INJ_HUGE: emit_array(g, &f->gen, f, key, parent, k, &inj->huge, NULL); break;
-      case MN_INJ_DUPLICATE:
-         if (f->gen.kind == MN_GEN_ARRAY) {
-            emit_array(g, &f->gen, f, key, parent, k, NULL, inj);
-            return EFF_ROW; /* counted inside (only when an element could be copied) */
-         } else if (f->gen.kind == MN_GEN_SEQ) {
-            const named_t *n = scope_find(g, f->gen.per);
-            coll_state_t *cs = &g->cs[g->ci];
-            if (n && n->target >= 0 && cs->seq && cs->seq[n->target] > 0) {
-               BSON_APPEND_INT32(parent, k, (int32_t)cs->seq[n->target]);
-            } else {
-               applied = false;
-               emit_gen(g, &f->gen, f, key, parent, k, NULL);
-            }
-         } else {
-            size_t fi = (size_t)(f - g->coll->fields) + 1;
-            if (!emit_duplicate_of_earlier(g, f, fi, &ir, parent, k)) {
-               applied = false;
-               emit_gen(g, &f->gen, f, key, parent, k, NULL);
-            }
-         }
-         break;
-      case MN_INJ_REPLACE:
-         if (inj->with) {
-            emit_gen(g, inj->with, f, derive(key, TAG_REPLACE), parent, k, NULL);
-         } else {
-            emit_document(g, inj->fields, inj->n_fields, derive(key, TAG_REPLACE), parent);
-         }
-         if (inj->rows_table >= 0) {
-            count_effect(g, inj->rows_table, EFF_ROW);
-         }
-         break;
-      default: break;
-      }
-      if (!applied) {
-         return EFF_ROW;
-      }
-      count_injection(g, f, inj->kind);
-      if (inj->unmapped >= 0 && !g->regen) {
-         g->drift_seen[inj->unmapped] = true;
-      }
-      if (inj->no_row) {
-         eff = EFF_NOROW;
-      }
-      if (inj->expect == MN_EXPECT_REJECT) {
-         reject_doc(g, inj->reason ? inj->reason : f->path);
-         if (eff == EFF_ROW) {
-            eff = EFF_INVALID;
-         }
-      } else if (eff != EFF_ABSENT && eff != EFF_NOROW && inj->kind != MN_INJ_SCALAR) {
-         eff = effect_of(inj);
-      }
-      if (inj->kind == MN_INJ_SCALAR) {
-         return EFF_ROW;
-      }
+   if (!emit_mess(g, f, inj, key, parent, k, &eff)) {
+      return EFF_ROW;
    }
-   return eff;
+   return mess_effect(g, f, inj, eff);
 }
 
 /* ---- the run ---- */
