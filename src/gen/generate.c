@@ -1463,6 +1463,127 @@ state_cleanup(gctx_t *g)
    g_free(g->reason);
 }
 
+/*
+ * Collection c's document count at this scale, and each document's traits (indexed by
+ * value too, for `where` filters).  Done for every collection before any document is
+ * generated: references may look ahead.
+ */
+static bool
+plan_collection(gctx_t *g, size_t c)
+{
+   const mn_gen_coll_t *mc = &g->m->colls[c];
+   coll_state_t *s = &g->cs[c];
+
+   s->count = coll_count(mc, g->o->scale);
+   if (s->count > UINT32_MAX) {
+      mn_set_error(g->error, MN_ERROR_USAGE, MN_USAGE_BAD_OPTION,
+                   "collection \"%s\" would have more than 4294967295 documents", mc->name);
+      return false;
+   }
+   s->traits = g_new0(uint8_t, s->count * mc->n_traits + 1);
+   s->rejected = g_new0(uint8_t, s->count / 8 + 1);
+   s->by_value = g_new0(GArray **, mc->n_traits + 1);
+   for (size_t t = 0; t < mc->n_traits; t++) {
+      s->by_value[t] = g_new0(GArray *, mc->traits[t].n);
+      for (size_t v = 0; v < mc->traits[t].n; v++) {
+         s->by_value[t][v] = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+      }
+   }
+   for (uint64_t d = 0; d < s->count; d++) {
+      for (size_t t = 0; t < mc->n_traits; t++) {
+         rng_t r = stream(derive(doc_key(g, c, d), TAG_TRAIT + t));
+         /* the first documents take each value in turn, so every value exists */
+         size_t v = d < mc->traits[t].n && mc->traits[t].cum[d] > (d ? mc->traits[t].cum[d - 1] : 0)
+                       ? (size_t)d
+                       : weighted(&r, mc->traits[t].cum, mc->traits[t].n);
+         uint32_t d32 = (uint32_t)d;
+         s->traits[d * mc->n_traits + t] = (uint8_t)v;
+         g_array_append_val(s->by_value[t][v], d32);
+      }
+   }
+   return true;
+}
+
+/* Reset the per-document state for document d of the current collection. */
+static void
+begin_document(gctx_t *g, uint64_t d)
+{
+   const mn_gen_coll_t *mc = g->coll;
+   size_t nt = g->m->tables->len;
+
+   g->di = d;
+   g->traits = doc_traits(g, g->ci, d);
+   g->doc_ts = doc_seconds(g, g->ci, d);
+   g->sub_counter = 0;
+   g->rejected = false;
+   g_free(g->reason);
+   g->reason = NULL;
+   memset(g->t_rows, 0, nt * sizeof *g->t_rows);
+   memset(g->t_merged, 0, nt * sizeof *g->t_merged);
+   memset(g->t_skipped, 0, nt * sizeof *g->t_skipped);
+   memset(g->drift_seen, 0, g->m->drift_paths->len * sizeof(bool));
+   for (size_t r = 0; r < mc->n_rows; r++) {
+      if (trait_ok(g, mc->rows[r].trait, mc->rows[r].mask)) {
+         g->t_rows[mc->rows[r].table]++;
+      }
+   }
+}
+
+/* The tally of the document just generated, into the manifest (see the file comment). */
+static void
+end_document(gctx_t *g)
+{
+   size_t c = g->ci, nt = g->m->tables->len;
+   uint64_t d = g->di;
+   mn_gen_manifest_t *mf = g->mf;
+
+   mf->docs[c]++;
+   if (g->rejected) {
+      g->cs[c].rejected[d / 8] |= (uint8_t)(1u << (d % 8));
+      mf->rejected[c]++;
+      bump(mf->reasons[c], g->reason, 1);
+      for (size_t t = 0; t < nt; t++) {
+         mf->rejected_rows[t] += g->t_rows[t];
+      }
+   } else {
+      for (size_t t = 0; t < nt; t++) {
+         mf->rows[t] += g->t_rows[t];
+         mf->merged[t] += g->t_merged[t];
+         mf->skipped[t] += g->t_skipped[t];
+      }
+   }
+   for (guint p = 0; p < g->m->drift_paths->len; p++) {
+      if (g->drift_seen[p]) {
+         const char *key = g_ptr_array_index(g->m->drift_paths, p);
+         bump(mf->unmapped[c], strchr(key, '\x1f') + 1, 1);
+      }
+   }
+}
+
+/* Every document of collection c, each passed to `emit`. */
+static bool
+generate_collection(gctx_t *g, size_t c, mn_gen_emit_fn emit, void *ctx)
+{
+   g->ci = c;
+   g->coll = &g->m->colls[c];
+   for (uint64_t d = 0; d < g->cs[c].count; d++) {
+      bson_t doc = BSON_INITIALIZER;
+      bool ok;
+      begin_document(g, d);
+      emit_document(g, g->coll->fields, g->coll->n_fields, doc_key(g, c, d), &doc);
+      ok = !g->failed;
+      if (ok) {
+         end_document(g);
+         ok = emit(ctx, g->coll->name, &doc, g->error);
+      }
+      bson_destroy(&doc);
+      if (!ok) {
+         return false;
+      }
+   }
+   return true;
+}
+
 bool
 mn_gen_run(const mn_gen_model_t *m, const mn_gen_opts_t *o, mn_gen_emit_fn emit, void *ctx,
            mn_gen_manifest_t **manifest_out, mn_error_t *error)
@@ -1483,96 +1604,14 @@ mn_gen_run(const mn_gen_model_t *m, const mn_gen_opts_t *o, mn_gen_emit_fn emit,
    g.t_merged = g_new0(uint64_t, nt + 1);
    g.t_skipped = g_new0(uint64_t, nt + 1);
    g.drift_seen = g_new0(bool, m->drift_paths->len + 1);
-
-   /* counts and traits of every collection first: references may look ahead */
    for (size_t c = 0; c < m->n_colls; c++) {
-      const mn_gen_coll_t *mc = &m->colls[c];
-      coll_state_t *s = &g.cs[c];
-      s->count = coll_count(mc, o->scale);
-      if (s->count > UINT32_MAX) {
-         mn_set_error(error, MN_ERROR_USAGE, MN_USAGE_BAD_OPTION,
-                      "collection \"%s\" would have more than 4294967295 documents", mc->name);
+      if (!plan_collection(&g, c)) {
          goto cleanup;
       }
-      s->traits = g_new0(uint8_t, s->count * mc->n_traits + 1);
-      s->rejected = g_new0(uint8_t, s->count / 8 + 1);
-      s->by_value = g_new0(GArray **, mc->n_traits + 1);
-      for (size_t t = 0; t < mc->n_traits; t++) {
-         s->by_value[t] = g_new0(GArray *, mc->traits[t].n);
-         for (size_t v = 0; v < mc->traits[t].n; v++) {
-            s->by_value[t][v] = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-         }
-      }
-      for (uint64_t d = 0; d < s->count; d++) {
-         for (size_t t = 0; t < mc->n_traits; t++) {
-            rng_t r = stream(derive(doc_key(&g, c, d), TAG_TRAIT + t));
-            /* the first documents take each value in turn, so every value exists */
-            size_t v =
-               d < mc->traits[t].n && mc->traits[t].cum[d] > (d ? mc->traits[t].cum[d - 1] : 0)
-                  ? (size_t)d
-                  : weighted(&r, mc->traits[t].cum, mc->traits[t].n);
-            uint32_t d32 = (uint32_t)d;
-            s->traits[d * mc->n_traits + t] = (uint8_t)v;
-            g_array_append_val(s->by_value[t][v], d32);
-         }
-      }
    }
-
    for (size_t c = 0; c < m->n_colls; c++) {
-      const mn_gen_coll_t *mc = &m->colls[c];
-      coll_state_t *s = &g.cs[c];
-      g.ci = c;
-      g.coll = mc;
-      for (uint64_t d = 0; d < s->count; d++) {
-         bson_t doc = BSON_INITIALIZER;
-         uint64_t dk = doc_key(&g, c, d);
-         g.di = d;
-         g.traits = doc_traits(&g, c, d);
-         g.doc_ts = doc_seconds(&g, c, d);
-         g.sub_counter = 0;
-         g.rejected = false;
-         g_free(g.reason);
-         g.reason = NULL;
-         memset(g.t_rows, 0, nt * sizeof *g.t_rows);
-         memset(g.t_merged, 0, nt * sizeof *g.t_merged);
-         memset(g.t_skipped, 0, nt * sizeof *g.t_skipped);
-         memset(g.drift_seen, 0, m->drift_paths->len * sizeof(bool));
-         for (size_t r = 0; r < mc->n_rows; r++) {
-            if (trait_ok(&g, mc->rows[r].trait, mc->rows[r].mask)) {
-               g.t_rows[mc->rows[r].table]++;
-            }
-         }
-         emit_document(&g, mc->fields, mc->n_fields, dk, &doc);
-         if (g.failed) {
-            bson_destroy(&doc);
-            goto cleanup;
-         }
-         g.mf->docs[c]++;
-         if (g.rejected) {
-            s->rejected[d / 8] |= (uint8_t)(1u << (d % 8));
-            g.mf->rejected[c]++;
-            bump(g.mf->reasons[c], g.reason, 1);
-            for (size_t t = 0; t < nt; t++) {
-               g.mf->rejected_rows[t] += g.t_rows[t];
-            }
-         } else {
-            for (size_t t = 0; t < nt; t++) {
-               g.mf->rows[t] += g.t_rows[t];
-               g.mf->merged[t] += g.t_merged[t];
-               g.mf->skipped[t] += g.t_skipped[t];
-            }
-         }
-         for (guint p = 0; p < m->drift_paths->len; p++) {
-            if (g.drift_seen[p]) {
-               const char *key = g_ptr_array_index(m->drift_paths, p);
-               bump(g.mf->unmapped[c], strchr(key, '\x1f') + 1, 1);
-            }
-         }
-         if (!emit(ctx, mc->name, &doc, error)) {
-            bson_destroy(&doc);
-            goto cleanup;
-         }
-         bson_destroy(&doc);
+      if (!generate_collection(&g, c, emit, ctx)) {
+         goto cleanup;
       }
    }
    ok = true;
