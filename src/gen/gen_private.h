@@ -209,4 +209,8 @@ struct mn_gen_model {
 /* splitmix64: the generator and the stream-key mixer (generate.c). */
 uint64_t mn_gen__mix(uint64_t z);
 
+/* The model-file name of mess kind k ("missing", "null", ...; "?" if unknown): a static string
+ * (model.c). */
+const char *mn_gen__inj_name(mn_gen_inj_kind_t k);
+
 #endif

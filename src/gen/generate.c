@@ -28,8 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *mn_gen__inj_name(mn_gen_inj_kind_t k);
-
 /* ---- randomness ---- */
 
 uint64_t
@@ -196,61 +194,46 @@ mn_gen_manifest_destroy(mn_gen_manifest_t *mf)
    g_free(mf);
 }
 
-static int
-coll_of(const mn_gen_manifest_t *mf, const char *c)
+/* v[i] for the i with names[i] equal to `name` (a collection or a table), 0 when none. */
+static uint64_t
+value_of(char *const *names, size_t n, const uint64_t *v, const char *name)
 {
-   for (size_t i = 0; mf && i < mf->n_colls; i++) {
-      if (!strcmp(mf->colls[i], c)) {
-         return (int)i;
+   for (size_t i = 0; i < n; i++) {
+      if (!strcmp(names[i], name)) {
+         return v[i];
       }
    }
-   return -1;
-}
-
-static int
-table_of(const mn_gen_manifest_t *mf, const char *t)
-{
-   for (size_t i = 0; mf && i < mf->n_tables; i++) {
-      if (!strcmp(mf->tables[i], t)) {
-         return (int)i;
-      }
-   }
-   return -1;
+   return 0;
 }
 
 uint64_t
 mn_gen_manifest_documents(const mn_gen_manifest_t *mf, const char *c)
 {
-   int i = coll_of(mf, c);
-   return i < 0 ? 0 : mf->docs[i];
+   return mf ? value_of(mf->colls, mf->n_colls, mf->docs, c) : 0;
 }
 
 uint64_t
 mn_gen_manifest_rejected(const mn_gen_manifest_t *mf, const char *c)
 {
-   int i = coll_of(mf, c);
-   return i < 0 ? 0 : mf->rejected[i];
+   return mf ? value_of(mf->colls, mf->n_colls, mf->rejected, c) : 0;
 }
 
 uint64_t
 mn_gen_manifest_rows(const mn_gen_manifest_t *mf, const char *t)
 {
-   int i = table_of(mf, t);
-   return i < 0 ? 0 : mf->rows[i];
+   return mf ? value_of(mf->tables, mf->n_tables, mf->rows, t) : 0;
 }
 
 uint64_t
 mn_gen_manifest_merged(const mn_gen_manifest_t *mf, const char *t)
 {
-   int i = table_of(mf, t);
-   return i < 0 ? 0 : mf->merged[i];
+   return mf ? value_of(mf->tables, mf->n_tables, mf->merged, t) : 0;
 }
 
 uint64_t
 mn_gen_manifest_skipped(const mn_gen_manifest_t *mf, const char *t)
 {
-   int i = table_of(mf, t);
-   return i < 0 ? 0 : mf->skipped[i];
+   return mf ? value_of(mf->tables, mf->n_tables, mf->skipped, t) : 0;
 }
 
 uint64_t

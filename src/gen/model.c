@@ -274,7 +274,10 @@ parse_list(loader_t *ld, yaml_node_t *n, const char *what, mn_gen_list_t *l)
    return true;
 }
 
-/* A count: N, [lo, hi], or {"a-b": weight, "n": weight, ...}. */
+/*
+ * A count: N, [lo, hi], or {"a-b": weight, "n": weight, ...}: weighted ranges, a fixed N
+ * being the one range N..N.  Every count is from 0 to 65535 (an array's element keys).
+ */
 static bool
 parse_count(loader_t *ld, yaml_node_t *n, mn_gen_count_t *c)
 {
@@ -349,11 +352,16 @@ count_cleanup(mn_gen_count_t *c)
 
 /* ---- names ---- */
 
+/*
+ * The index of the item named `name` among n items of `size` bytes at `items`, each a
+ * struct whose first member is its `char *name` (vocabularies, traits, collections), or -1.
+ */
 static int
-find_vocab(const mn_gen_model_t *m, const char *name)
+find_named(const void *items, size_t n, size_t size, const char *name)
 {
-   for (size_t i = 0; i < m->n_vocabs; i++) {
-      if (strcmp(m->vocabs[i].name, name) == 0) {
+   for (size_t i = 0; i < n; i++) {
+      const char *const *item_name = (const void *)((const char *)items + i * size);
+      if (*item_name && strcmp(*item_name, name) == 0) {
          return (int)i;
       }
    }
@@ -361,14 +369,21 @@ find_vocab(const mn_gen_model_t *m, const char *name)
 }
 
 static int
+find_vocab(const mn_gen_model_t *m, const char *name)
+{
+   return find_named(m->vocabs, m->n_vocabs, sizeof *m->vocabs, name);
+}
+
+static int
 find_trait(const mn_gen_coll_t *c, const char *name)
 {
-   for (size_t i = 0; i < c->n_traits; i++) {
-      if (strcmp(c->traits[i].name, name) == 0) {
-         return (int)i;
-      }
-   }
-   return -1;
+   return find_named(c->traits, c->n_traits, sizeof *c->traits, name);
+}
+
+static int
+find_coll(const mn_gen_model_t *m, const char *name)
+{
+   return find_named(m->colls, m->n_colls, sizeof *m->colls, name);
 }
 
 static int
@@ -381,17 +396,6 @@ table_index(mn_gen_model_t *m, const char *name)
    }
    g_ptr_array_add(m->tables, bson_strdup(name));
    return (int)m->tables->len - 1;
-}
-
-static int
-find_coll(const mn_gen_model_t *m, const char *name)
-{
-   for (size_t i = 0; i < m->n_colls; i++) {
-      if (m->colls[i].name && strcmp(m->colls[i].name, name) == 0) {
-         return (int)i;
-      }
-   }
-   return -1;
 }
 
 /* {trait: [values]} against collection `c` -> trait index and value mask. */
@@ -1122,8 +1126,6 @@ static const struct {
    {"huge", MN_INJ_HUGE},
 };
 
-const char *mn_gen__inj_name(mn_gen_inj_kind_t k);
-
 const char *
 mn_gen__inj_name(mn_gen_inj_kind_t k)
 {
@@ -1375,6 +1377,11 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
    return true;
 }
 
+/*
+ * Field `name` (NULL for an array element) under parent_path: its generator, then the keys
+ * beside it: optional, only (fields of the document), drift and mess.  `elem_table` is the
+ * rows table of the array it is an element of, or -1.
+ */
 static bool
 parse_field(loader_t *ld, yaml_node_t *n, const char *name, const char *parent_path, bool top,
             int elem_table, mn_gen_field_t *f)
@@ -1427,6 +1434,11 @@ parse_field(loader_t *ld, yaml_node_t *n, const char *name, const char *parent_p
 
 /* ---- top level ---- */
 
+/*
+ * `vocabularies:` {name: list} or {name: {by: trait, lists: {value: list}}}: a grouped
+ * vocabulary picks from the list of the document's value of that trait (resolved per
+ * collection by resolve_vocab_groups).
+ */
 static bool
 parse_vocabs(loader_t *ld, yaml_node_t *n)
 {
@@ -1732,6 +1744,11 @@ parse_collection(loader_t *ld, yaml_node_t *n, mn_gen_coll_t *c)
    return parse_coll_fields(ld, n, c) && check_fields(ld, c, c->fields, c->n_fields);
 }
 
+/*
+ * The top level: version 1, the database name (default "test"), the vocabularies, then 1
+ * to 60 collections in order (a ref names this collection or an earlier one).  Returns
+ * ld->m, or NULL with the error set (ld->m then holds what was read, for the caller).
+ */
 static mn_gen_model_t *
 load(loader_t *ld)
 {
