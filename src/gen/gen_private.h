@@ -206,6 +206,26 @@ struct mn_gen_model {
    GPtrArray *drift_paths; /* char*: per collection "coll\x1fpath", in model order */
 };
 
+/** The manifest (generate.h); counts are filled by generate.c as documents are made. */
+struct mn_gen_manifest {
+   uint64_t scale, seed, mess_ppm;
+   size_t n_colls;
+   char **colls;
+   uint64_t *docs, *rejected;
+   GHashTable **reasons;  /* per collection: reason -> uint64_t* */
+   GHashTable **unmapped; /* per collection: path -> uint64_t* */
+   size_t n_tables;
+   char **tables;
+   uint64_t *rows, *merged, *skipped, *rejected_rows;
+   GHashTable *injected; /* "coll\x1fpath\x1fkind" -> uint64_t* */
+};
+
+/* A new, empty manifest for model m and options o (manifest.c). Free: mn_gen_manifest_destroy. */
+mn_gen_manifest_t *mn_gen__manifest_new(const mn_gen_model_t *m, const mn_gen_opts_t *o);
+
+/* Add n to h[key] (a count: key -> uint64_t*), adding a copy of key when new (manifest.c). */
+void mn_gen__bump(GHashTable *h, const char *key, uint64_t n);
+
 /* splitmix64: the generator and the stream-key mixer (generate.c). */
 uint64_t mn_gen__mix(uint64_t z);
 
