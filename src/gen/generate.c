@@ -1,6 +1,7 @@
 /*
- * generate.c - documents from a compiled generator model, and the manifest of
- * what a correct conversion of them must give.
+ * generate.c - documents from a compiled generator model (the run, documents, arrays,
+ * fields and their mess), tallied into the manifest of what a correct conversion of them
+ * must give (manifest.c).  One generator's value is values.c's.
  *
  * Randomness: splitmix64 (Steele, Lea and Flood, "Fast splittable
  * pseudorandom number generators", 2014; the constants of Java's
@@ -21,7 +22,7 @@
  * injections whose effect is `reject` are not applied (their random draws
  * are still made, so the rest of the document does not change).
  */
-#include "gen_private.h"
+#include "gen_state.h"
 #include "util/calendar.h"
 
 #include <stdio.h>
@@ -38,134 +39,10 @@ mn_gen__mix(uint64_t z)
    return z ^ (z >> 31);
 }
 
-#define GOLDEN UINT64_C(0x9E3779B97F4A7C15)
-
-typedef struct {
-   uint64_t s;
-} rng_t;
-
-static uint64_t
-derive(uint64_t key, uint64_t a)
-{
-   return mn_gen__mix(key ^ mn_gen__mix(a * UINT64_C(0xD1B54A32D192ED03) + GOLDEN));
-}
-
-static rng_t
-stream(uint64_t key)
-{
-   rng_t r = {mn_gen__mix(key)};
-   return r;
-}
-
-static uint64_t
-next64(rng_t *r)
-{
-   r->s += GOLDEN;
-   return mn_gen__mix(r->s);
-}
-
-/* Uniform in [0, n), n > 0 (multiply-shift; exact integer arithmetic). */
-static uint64_t
-below(rng_t *r, uint64_t n)
-{
-   return (uint64_t)(((unsigned __int128)next64(r) * n) >> 64);
-}
-
-static int64_t
-in_range(rng_t *r, int64_t lo, int64_t hi)
-{
-   return lo + (int64_t)below(r, (uint64_t)(hi - lo) + 1);
-}
-
-static size_t
-weighted(rng_t *r, const uint64_t *cum, size_t n)
-{
-   uint64_t x = below(r, cum[n - 1]);
-   size_t i = 0;
-
-   while (i + 1 < n && x >= cum[i]) {
-      i++;
-   }
-   return i;
-}
-
-/* Stream tags (arbitrary, distinct). */
-enum {
-   TAG_TRAIT = 0x7000,
-   TAG_OPTIONAL = 0x7100,
-   TAG_MESS = 0x7200,
-   TAG_ELEM = 0x100000,
-   TAG_REPLACE = 0x7300,
-   TAG_DUP = 0x7400,
-   TAG_ATTEMPT = 0x7500
-};
-
 /* ---- generation state ---- */
 
-typedef struct {
-   uint64_t count;
-   uint8_t *traits;    /* count * n_traits trait value indexes */
-   uint8_t *rejected;  /* bit per document (filled as documents are generated) */
-   GArray ***by_value; /* [trait][value] -> GArray of uint32 document indexes */
-   uint32_t *seq;      /* seq counters per target document (lazily) */
-   size_t seq_n;
-} coll_state_t;
-
-typedef struct {
-   const char *name;
-   int64_t ms;
-   bool has_ms;
-   char *str;
-   int64_t target; /* ref target index, -1 */
-} named_t;
-
-typedef struct {
-   uint64_t instance;
-   int64_t ms;
-} cum_t;
-
-/* What an element gives: a row, a skipped or merged row, no row at all, or no element. */
-typedef enum {
-   EFF_ROW,
-   EFF_SKIP,
-   EFF_MERGE,
-   EFF_NOROW,
-   EFF_ABSENT,
-   EFF_INVALID /* a row whose value rejects the document: it has no unique key,
-                  so a copy of it is not merged either */
-} effect_t;
-
-typedef struct {
-   const mn_gen_model_t *m;
-   const mn_gen_opts_t *o;
-   mn_gen_manifest_t *mf;
-   coll_state_t *cs;
-   uint64_t seed_key;
-   mn_error_t *error;
-   bool failed;
-   /* the current document */
-   size_t ci;
-   const mn_gen_coll_t *coll;
-   uint64_t di;
-   const uint8_t *traits;
-   int64_t doc_ts; /* seconds */
-   uint32_t sub_counter;
-   bool rejected;
-   char *reason;
-   bool regen; /* re-generating a clean value: no mess, no accounting */
-   bool clean; /* no mess inside (the element of a "scalar" mess) */
-   uint64_t *t_rows, *t_merged, *t_skipped;
-   bool *drift_seen;
-   GArray *scope;   /* named_t */
-   GHashTable *cum; /* gen pointer -> cum_t */
-   uint64_t array_instance;
-   uint64_t array_instances;
-} gctx_t;
-
-static void fail_gen(gctx_t *g, const char *fmt, ...) MN_PRINTF(2, 3);
-
-static void
-fail_gen(gctx_t *g, const char *fmt, ...)
+void
+mn_gen__fail(gctx_t *g, const char *fmt, ...)
 {
    char msg[MN_ERROR_MESSAGE_SIZE];
    va_list ap;
@@ -211,84 +88,6 @@ doc_traits(const gctx_t *g, size_t ci, uint64_t di)
    return g->cs[ci].traits + di * g->m->colls[ci].n_traits;
 }
 
-/* ---- ObjectIds ---- */
-
-static uint8_t
-seed_byte(const gctx_t *g)
-{
-   return (uint8_t)(mn_gen__mix(g->seed_key ^ 0x5eed) >> 56);
-}
-
-static int64_t
-doc_seconds(const gctx_t *g, size_t ci, uint64_t di)
-{
-   const mn_gen_coll_t *c = &g->m->colls[ci];
-   const mn_gen_gen_t *idg = &c->fields[c->id_field].gen;
-   int64_t from = idg->from_ms / 1000, to = idg->to_ms / 1000;
-   uint64_t n = g->cs[ci].count;
-
-   if (n <= 1) {
-      return from;
-   }
-   return from + (int64_t)((unsigned __int128)(uint64_t)(to - from) * di / (n - 1));
-}
-
-static void
-oid_build(bson_oid_t *oid, int64_t ts, uint8_t tag, uint8_t seedb, uint64_t low48)
-{
-   uint32_t t = (uint32_t)ts;
-
-   oid->bytes[0] = (uint8_t)(t >> 24);
-   oid->bytes[1] = (uint8_t)(t >> 16);
-   oid->bytes[2] = (uint8_t)(t >> 8);
-   oid->bytes[3] = (uint8_t)t;
-   oid->bytes[4] = tag;
-   oid->bytes[5] = seedb;
-   for (int i = 0; i < 6; i++) {
-      oid->bytes[6 + i] = (uint8_t)(low48 >> (8 * (5 - i)));
-   }
-}
-
-static void
-doc_oid(const gctx_t *g, size_t ci, uint64_t di, bson_oid_t *oid)
-{
-   oid_build(oid, doc_seconds(g, ci, di), (uint8_t)(ci * 4), seed_byte(g), di);
-}
-
-/* ---- scope (named values of the fields generated so far) ---- */
-
-static void
-scope_push(gctx_t *g, const char *name, const char *str, bool has_ms, int64_t ms, int64_t target)
-{
-   named_t n = {name, ms, has_ms, NULL, target};
-   if (!name || g->regen) {
-      return;
-   }
-   n.str = str ? g_strdup(str) : NULL;
-   g_array_append_val(g->scope, n);
-}
-
-static void
-scope_truncate(gctx_t *g, guint len)
-{
-   for (guint i = len; i < g->scope->len; i++) {
-      g_free(g_array_index(g->scope, named_t, i).str);
-   }
-   g_array_set_size(g->scope, len);
-}
-
-static const named_t *
-scope_find(const gctx_t *g, const char *name)
-{
-   for (guint i = g->scope->len; i-- > 0;) {
-      const named_t *n = &g_array_index(g->scope, named_t, i);
-      if (!strcmp(n->name, name)) {
-         return n;
-      }
-   }
-   return NULL;
-}
-
 /* ---- accounting ---- */
 
 static void
@@ -304,8 +103,8 @@ count_injection(gctx_t *g, const mn_gen_field_t *f, mn_gen_inj_kind_t kind)
    g_free(key);
 }
 
-static void
-reject_doc(gctx_t *g, const char *reason)
+void
+mn_gen__reject_doc(gctx_t *g, const char *reason)
 {
    if (g->regen || g->rejected) {
       return;
@@ -329,237 +128,12 @@ count_effect(gctx_t *g, int table, effect_t e)
    }
 }
 
-/* ---- values ---- */
+/* ---- documents, arrays and fields ---- */
 
 static void emit_gen(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, uint64_t key,
                      bson_t *parent, const char *k);
 static effect_t emit_field(gctx_t *g, const mn_gen_field_t *f, uint64_t key, bson_t *parent,
                            const char *k);
-
-static const mn_gen_list_t *
-vocab_list(const gctx_t *g, int v)
-{
-   const mn_gen_vocab_t *voc = &g->m->vocabs[v];
-   int t = g->coll->vocab_trait[v];
-
-   if (t >= 0) {
-      int li = g->coll->vocab_group[v][g->traits[t]];
-      if (li >= 0) {
-         return &voc->lists[li];
-      }
-   }
-   return &voc->lists[0];
-}
-
-static const char *
-pick_list(rng_t *r, const mn_gen_list_t *l)
-{
-   return l->items[weighted(r, l->cum, l->n)];
-}
-
-static void
-ascii_lower(char *s)
-{
-   for (; *s; s++) {
-      if (*s >= 'A' && *s <= 'Z') {
-         *s = (char)(*s - 'A' + 'a');
-      }
-   }
-}
-
-static void
-append_template(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r, GString *out)
-{
-   for (size_t i = 0; i < gen->n_parts; i++) {
-      const mn_gen_tpl_t *t = &gen->parts[i];
-      size_t start = out->len;
-      switch (t->kind) {
-      case TPL_TEXT: g_string_append(out, t->text); break;
-      case TPL_INDEX: g_string_append_printf(out, "%" PRIu64, g->di); break;
-      case TPL_INT:
-         g_string_append_printf(out, "%0*" PRId64, t->pad, in_range(r, t->lo, t->hi));
-         break;
-      case TPL_VOCAB: g_string_append(out, pick_list(r, vocab_list(g, t->vocab))); break;
-      case TPL_FIELD: {
-         const named_t *n = scope_find(g, t->text);
-         if (n && n->str) {
-            g_string_append(out, n->str);
-         }
-         break;
-      }
-      }
-      if (t->lower) {
-         ascii_lower(out->str + start);
-      }
-   }
-}
-
-static int64_t
-floor_div(int64_t a, int64_t b)
-{
-   return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
-/* A date's milliseconds. */
-static int64_t
-date_ms(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r)
-{
-   int64_t base = 0;
-   bool have = false;
-
-   if (gen->cumulative && g->array_instance) {
-      cum_t *c = g_hash_table_lookup(g->cum, gen);
-      if (c && c->instance == g->array_instance) {
-         base = c->ms;
-         have = true;
-      }
-   }
-   if (!have && gen->after) {
-      const named_t *n = scope_find(g, gen->after);
-      if (n && n->has_ms) {
-         base = n->ms;
-         have = true;
-      }
-   }
-   if (!have && gen->from_id) {
-      base = g->doc_ts * 1000;
-      have = true;
-   }
-   if (!have) {
-      if (gen->from_ms || gen->to_ms) {
-         return in_range(r, gen->from_ms, gen->to_ms);
-      }
-      base = g->doc_ts * 1000;
-   }
-   if (gen->step_lo || gen->step_hi) {
-      base += in_range(r, gen->step_lo, gen->step_hi);
-   }
-   return base;
-}
-
-/* A string generator's value (NULL when `gen` does not make strings). Caller frees. */
-static char *
-gen_string(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r)
-{
-   switch (gen->kind) {
-   case MN_GEN_CONST: return g_strdup(gen->text);
-   case MN_GEN_TRAIT: return g_strdup(g->coll->traits[gen->trait].values[g->traits[gen->trait]]);
-   case MN_GEN_PICK:
-      return g_strdup(pick_list(r, gen->vocab >= 0 ? vocab_list(g, gen->vocab) : &gen->list));
-   case MN_GEN_TEMPLATE: {
-      GString *s = g_string_new(NULL);
-      int64_t reps = gen->rep_hi ? in_range(r, gen->rep_lo, gen->rep_hi) : 1;
-      for (int64_t i = 0; i < reps; i++) {
-         if (i) {
-            g_string_append_c(s, ' ');
-         }
-         append_template(g, gen, r, s);
-      }
-      return g_string_free(s, FALSE);
-   }
-   case MN_GEN_DATE_TEXT: {
-      int64_t y;
-      int mo, d;
-      mn_value__civil_from_days(floor_div(date_ms(g, gen, r), 86400000), &y, &mo, &d);
-      return g_strdup_printf("%04" PRId64 "-%02d-%02d", y, mo, d);
-   }
-   default: return NULL;
-   }
-}
-
-/* A string mess: other letter case, or surrounding spaces. */
-static char *
-mess_string(const char *s, mn_gen_inj_kind_t kind, rng_t *r)
-{
-   char *out = g_strdup(s);
-
-   if (kind == MN_INJ_SPACES) {
-      static const char *const pads[] = {" ", "  ", "\t"};
-      char *o = g_strdup_printf("%s%s%s", pads[below(r, 3)], s, pads[below(r, 2)]);
-      g_free(out);
-      return o;
-   }
-   /* CASE: upper, Capitalised or lower, whichever first differs from the value */
-   for (uint64_t v = below(r, 3), tries = 0; tries < 3; tries++, v = (v + 1) % 3) {
-      for (char *p = out; *p; p++) {
-         bool first = p == out;
-         if (v == 0 || (v == 1 && first)) {
-            if (*p >= 'a' && *p <= 'z') {
-               *p = (char)(*p - 'a' + 'A');
-            }
-         } else if (*p >= 'A' && *p <= 'Z') {
-            *p = (char)(*p - 'A' + 'a');
-         }
-      }
-      if (strcmp(out, s) != 0) {
-         break;
-      }
-   }
-   return out;
-}
-
-static void
-append_date(bson_t *parent, const char *k, int64_t ms)
-{
-   BSON_APPEND_DATE_TIME(parent, k, ms);
-}
-
-static void
-sub_oid(gctx_t *g, bson_oid_t *oid)
-{
-   if (g->sub_counter >= 65535) {
-      fail_gen(g, "a document of collection \"%s\" needs more than 65535 sub-document ids",
-               g->coll->name);
-   }
-   oid_build(oid, g->doc_ts, (uint8_t)(g->ci * 4 + 1), seed_byte(g),
-             ((g->di & 0xffffffffu) << 16) | (g->sub_counter++ & 0xffff));
-}
-
-static int64_t
-pick_ref(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r)
-{
-   const coll_state_t *t = &g->cs[gen->target];
-   uint64_t total = 0, x;
-
-   if (gen->where_trait < 0) {
-      if (!t->count) {
-         fail_gen(
-            g, "collection \"%s\" refers to collection \"%s\", which has no document at this scale",
-            g->coll->name, g->m->colls[gen->target].name);
-         return -1;
-      }
-      return (int64_t)below(r, t->count);
-   }
-   for (size_t v = 0; v < 64; v++) {
-      if (gen->where_mask & (UINT64_C(1) << v)) {
-         total += t->by_value[gen->where_trait][v]->len;
-      }
-   }
-   if (!total) {
-      fail_gen(g,
-               "collection \"%s\" refers to collection \"%s\", which has no matching document at "
-               "this scale",
-               g->coll->name, g->m->colls[gen->target].name);
-      return -1;
-   }
-   x = below(r, total);
-   for (size_t v = 0; v < 64; v++) {
-      if (gen->where_mask & (UINT64_C(1) << v)) {
-         GArray *a = t->by_value[gen->where_trait][v];
-         if (x < a->len) {
-            return g_array_index(a, uint32_t, x);
-         }
-         x -= a->len;
-      }
-   }
-   return -1;
-}
-
-static bool
-is_rejected(const gctx_t *g, size_t ci, int64_t di)
-{
-   return ci < g->ci && (g->cs[ci].rejected[di / 8] >> (di % 8)) & 1;
-}
 
 /* An array (or join) of `n` elements of gen->of; returns nothing, counts element effects. */
 static void
@@ -581,7 +155,7 @@ emit_elements(gctx_t *g, const mn_gen_gen_t *gen, uint64_t key, bson_t *arr, uin
          for (int attempt = 0; attempt < 16 && !fresh; attempt++) {
             uint64_t ak = attempt ? derive(ek, TAG_ATTEMPT + (uint64_t)attempt) : ek;
             rng_t r = stream(ak);
-            char *s = gen_string(g, &gen->of->gen, &r);
+            char *s = mn_gen__string_value(g, &gen->of->gen, &r);
             fresh = true;
             for (guint j = 0; s && j < seen->len; j++) {
                fresh &= strcmp(g_ptr_array_index(seen, j), s) != 0;
@@ -674,7 +248,7 @@ emit_array(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, uint64_t
             bson_append_iter(&arr, kstr, -1, &copy);
             count_injection(g, f, MN_INJ_DUPLICATE);
             if (dup->expect == MN_EXPECT_REJECT) {
-               reject_doc(g, dup->reason ? dup->reason : f->path);
+               mn_gen__reject_doc(g, dup->reason ? dup->reason : f->path);
                count_effect(g, gen->rows_table, eff[src]);
             } else if (eff[src] == EFF_ROW && dup->expect == MN_EXPECT_MERGE) {
                count_effect(g, gen->rows_table, EFF_MERGE);
@@ -728,114 +302,7 @@ emit_document(gctx_t *g, const mn_gen_field_t *fields, size_t n, uint64_t key, b
    for (size_t i = 0; i < n && !g->failed; i++) {
       emit_field(g, &fields[i], derive(key, i + 1), doc, fields[i].name);
    }
-   scope_truncate(g, mark);
-}
-
-/* The document's own _id, or a sub-document id. */
-static void
-emit_objectid(gctx_t *g, const mn_gen_field_t *f, bson_t *parent, const char *k)
-{
-   bson_oid_t oid;
-
-   if (f && f->top && f->name && !strcmp(f->name, "_id")) {
-      doc_oid(g, g->ci, g->di, &oid);
-   } else {
-      sub_oid(g, &oid);
-   }
-   BSON_APPEND_OID(parent, k, &oid);
-}
-
-/*
- * A reference to a document of the target collection.  With `on_rejected_target: reject`,
- * a rejected target rejects this document too, unless it already has a reject cause: then
- * an accepted target is looked for instead (one cause per document).
- */
-static void
-emit_ref(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, rng_t *r, bson_t *parent,
-         const char *k)
-{
-   int64_t t = pick_ref(g, gen, r);
-   bson_oid_t oid;
-
-   if (t < 0) {
-      return;
-   }
-   if (gen->reject_if_rejected && is_rejected(g, (size_t)gen->target, t)) {
-      if (g->rejected) {
-         for (int i = 0; i < 64 && is_rejected(g, (size_t)gen->target, t); i++) {
-            t = pick_ref(g, gen, r);
-         }
-      }
-      if (is_rejected(g, (size_t)gen->target, t)) {
-         reject_doc(g, gen->reject_reason ? gen->reject_reason : (f ? f->path : "?"));
-      }
-   }
-   doc_oid(g, (size_t)gen->target, (uint64_t)t, &oid);
-   BSON_APPEND_OID(parent, k, &oid);
-   scope_push(g, f ? f->name : NULL, NULL, false, 0, t);
-}
-
-/* A decimal128 from an integer in units of 10^-decimals, through its exact text. */
-static void
-emit_decimal(const mn_gen_gen_t *gen, rng_t *r, bson_t *parent, const char *k)
-{
-   int64_t v = in_range(r, gen->lo, gen->hi);
-   int64_t p = 1;
-   char buf[64];
-   bson_decimal128_t d;
-
-   for (int i = 0; i < gen->decimals; i++) {
-      p *= 10;
-   }
-   if (gen->decimals) {
-      snprintf(buf, sizeof buf, "%s%" PRId64 ".%0*" PRId64, v < 0 ? "-" : "", (v < 0 ? -v : v) / p,
-               gen->decimals, (v < 0 ? -v : v) % p);
-   } else {
-      snprintf(buf, sizeof buf, "%" PRId64, v);
-   }
-   bson_decimal128_from_string(buf, &d);
-   BSON_APPEND_DECIMAL128(parent, k, &d);
-}
-
-/* A date; a cumulative one remembers its value for the next element of the same array. */
-static void
-emit_date(gctx_t *g, const mn_gen_gen_t *gen, const char *name, rng_t *r, bson_t *parent,
-          const char *k)
-{
-   int64_t ms = date_ms(g, gen, r);
-
-   append_date(parent, k, ms);
-   if (gen->cumulative && g->array_instance) {
-      cum_t *c = g_hash_table_lookup(g->cum, gen);
-      if (!c) {
-         c = g_new0(cum_t, 1);
-         g_hash_table_insert(g->cum, (gpointer)gen, c);
-      }
-      c->instance = g->array_instance;
-      c->ms = ms;
-   }
-   scope_push(g, name, NULL, true, ms, -1);
-}
-
-/* The next number of the sequence for the document's `per` ref target (1 without one). */
-static void
-emit_seq(gctx_t *g, const mn_gen_gen_t *gen, bson_t *parent, const char *k)
-{
-   const named_t *n = scope_find(g, gen->per);
-   coll_state_t *cs = &g->cs[g->ci];
-   int32_t v = 1;
-
-   if (n && n->target >= 0) {
-      if (!cs->seq) {
-         cs->seq_n = 1 + (size_t)n->target;
-         for (size_t c = 0; c < g->m->n_colls; c++) {
-            cs->seq_n = MAX(cs->seq_n, g->cs[c].count);
-         }
-         cs->seq = g_new0(uint32_t, cs->seq_n);
-      }
-      v = (int32_t)++cs->seq[n->target];
-   }
-   BSON_APPEND_INT32(parent, k, v);
+   mn_gen__scope_truncate(g, mark);
 }
 
 /* Emit gen's value under key k. */
@@ -848,16 +315,16 @@ emit_gen(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, uint64_t k
    const char *name = f ? f->name : NULL;
 
    switch (gen->kind) {
-   case MN_GEN_OBJECTID: emit_objectid(g, f, parent, k); break;
-   case MN_GEN_REF: emit_ref(g, gen, f, &r, parent, k); break;
+   case MN_GEN_OBJECTID: mn_gen__emit_objectid(g, f, parent, k); break;
+   case MN_GEN_REF: mn_gen__emit_ref(g, gen, f, &r, parent, k); break;
    case MN_GEN_BOOL: BSON_APPEND_BOOL(parent, k, draw_ppb(&r, gen->true_ppb)); break;
    case MN_GEN_INT: BSON_APPEND_INT32(parent, k, (int32_t)in_range(&r, gen->lo, gen->hi)); break;
    case MN_GEN_LONG: BSON_APPEND_INT64(parent, k, in_range(&r, gen->lo, gen->hi)); break;
    case MN_GEN_DOUBLE:
       BSON_APPEND_DOUBLE(parent, k, (double)in_range(&r, gen->lo, gen->hi) / p10[gen->decimals]);
       break;
-   case MN_GEN_DECIMAL: emit_decimal(gen, &r, parent, k); break;
-   case MN_GEN_DATE: emit_date(g, gen, name, &r, parent, k); break;
+   case MN_GEN_DECIMAL: mn_gen__emit_decimal(gen, &r, parent, k); break;
+   case MN_GEN_DATE: mn_gen__emit_date(g, gen, name, &r, parent, k); break;
    case MN_GEN_DOCUMENT: {
       bson_t sub;
       bson_append_document_begin(parent, k, -1, &sub);
@@ -873,37 +340,19 @@ emit_gen(gctx_t *g, const mn_gen_gen_t *gen, const mn_gen_field_t *f, uint64_t k
       emit_gen(g, &gen->alts[i], f, derive(key, 0xa17 + i), parent, k);
       break;
    }
-   case MN_GEN_SEQ: emit_seq(g, gen, parent, k); break;
+   case MN_GEN_SEQ: mn_gen__emit_seq(g, gen, parent, k); break;
    case MN_GEN_NULL: BSON_APPEND_NULL(parent, k); break;
    default: {
-      char *s = gen_string(g, gen, &r);
+      char *s = mn_gen__string_value(g, gen, &r);
       BSON_APPEND_UTF8(parent, k, s);
-      scope_push(g, name, s, false, 0, -1);
+      mn_gen__scope_push(g, name, s, false, 0, -1);
       g_free(s);
       break;
    }
    }
 }
 
-/* The string-valued generator behind gen (resolving oneof with the same draws). */
-static const mn_gen_gen_t *
-string_gen(const mn_gen_gen_t *gen, uint64_t key, uint64_t *key_out)
-{
-   *key_out = key;
-   if (gen->kind == MN_GEN_ONEOF) {
-      rng_t r = stream(key);
-      size_t i = weighted(&r, gen->alt_cum, gen->n_alts);
-      return string_gen(&gen->alts[i], derive(key, 0xa17 + i), key_out);
-   }
-   switch (gen->kind) {
-   case MN_GEN_CONST:
-   case MN_GEN_TRAIT:
-   case MN_GEN_PICK:
-   case MN_GEN_TEMPLATE:
-   case MN_GEN_DATE_TEXT: return gen;
-   default: return NULL;
-   }
-}
+/* ---- mess ---- */
 
 static effect_t
 effect_of(const mn_gen_inj_t *inj)
@@ -940,7 +389,7 @@ emit_duplicate_of_earlier(gctx_t *g, const mn_gen_field_t *f, size_t fi_key_inde
    g->regen = true;
    g->di = j;
    g->traits = doc_traits(g, g->ci, j);
-   g->doc_ts = doc_seconds(g, g->ci, j);
+   g->doc_ts = mn_gen__doc_seconds(g, g->ci, j);
    emit_gen(g, &f->gen, f, derive(doc_key(g, g->ci, j), fi_key_index), parent, k);
    g->regen = save.regen;
    g->di = save.di;
@@ -982,34 +431,21 @@ emit_string_mess(gctx_t *g, const mn_gen_field_t *f, const mn_gen_inj_t *inj, ui
                  rng_t *ir, bson_t *parent, const char *k)
 {
    uint64_t sk;
-   const mn_gen_gen_t *sg = string_gen(&f->gen, key, &sk);
+   const mn_gen_gen_t *sg = mn_gen__string_gen(&f->gen, key, &sk);
    rng_t sr = stream(sk);
-   char *s = sg ? gen_string(g, sg, &sr) : NULL;
-   char *v = s ? mess_string(s, inj->kind, ir) : NULL;
+   char *s = sg ? mn_gen__string_value(g, sg, &sr) : NULL;
+   char *v = s ? mn_gen__mess_string(s, inj->kind, ir) : NULL;
    bool applied = v && strcmp(v, s) != 0;
 
    if (applied) {
       BSON_APPEND_UTF8(parent, k, v);
-      scope_push(g, f->name, s, false, 0, -1);
+      mn_gen__scope_push(g, f->name, s, false, 0, -1);
    } else {
       emit_gen(g, &f->gen, f, key, parent, k);
    }
    g_free(s);
    g_free(v);
    return applied;
-}
-
-/* dangling: an ObjectId in the target's time range that no target document has. */
-static void
-emit_dangling(gctx_t *g, const mn_gen_field_t *f, rng_t *ir, bson_t *parent, const char *k)
-{
-   bson_oid_t oid;
-   const mn_gen_coll_t *tc = &g->m->colls[f->gen.target];
-   const mn_gen_gen_t *idg = &tc->fields[tc->id_field].gen;
-
-   oid_build(&oid, in_range(ir, idg->from_ms / 1000, idg->to_ms / 1000),
-             (uint8_t)(f->gen.target * 4 + 2), seed_byte(g), next64(ir) >> 16);
-   BSON_APPEND_OID(parent, k, &oid);
 }
 
 /*
@@ -1021,7 +457,7 @@ emit_duplicate(gctx_t *g, const mn_gen_field_t *f, uint64_t key, rng_t *ir, bson
                const char *k)
 {
    if (f->gen.kind == MN_GEN_SEQ) {
-      const named_t *n = scope_find(g, f->gen.per);
+      const named_t *n = mn_gen__scope_find(g, f->gen.per);
       coll_state_t *cs = &g->cs[g->ci];
       if (n && n->target >= 0 && cs->seq && cs->seq[n->target] > 0) {
          BSON_APPEND_INT32(parent, k, (int32_t)cs->seq[n->target]);
@@ -1067,7 +503,7 @@ emit_mess(gctx_t *g, const mn_gen_field_t *f, const mn_gen_inj_t *inj, uint64_t 
       return true;
    case MN_INJ_CASE:
    case MN_INJ_SPACES: return emit_string_mess(g, f, inj, key, &ir, parent, k);
-   case MN_INJ_DANGLING: emit_dangling(g, f, &ir, parent, k); return true;
+   case MN_INJ_DANGLING: mn_gen__emit_dangling(g, f, &ir, parent, k); return true;
    case MN_INJ_SCALAR: {
       /* one clean element, alone where the array was */
       bool was_clean = g->clean;
@@ -1113,7 +549,7 @@ mess_effect(gctx_t *g, const mn_gen_field_t *f, const mn_gen_inj_t *inj, effect_
       eff = EFF_NOROW;
    }
    if (inj->expect == MN_EXPECT_REJECT) {
-      reject_doc(g, inj->reason ? inj->reason : f->path);
+      mn_gen__reject_doc(g, inj->reason ? inj->reason : f->path);
       if (eff == EFF_ROW) {
          eff = EFF_INVALID;
       }
@@ -1174,7 +610,7 @@ state_cleanup(gctx_t *g)
    }
    g_free(g->cs);
    if (g->scope) {
-      scope_truncate(g, 0);
+      mn_gen__scope_truncate(g, 0);
       g_array_free(g->scope, TRUE);
    }
    if (g->cum) {
@@ -1237,7 +673,7 @@ begin_document(gctx_t *g, uint64_t d)
 
    g->di = d;
    g->traits = doc_traits(g, g->ci, d);
-   g->doc_ts = doc_seconds(g, g->ci, d);
+   g->doc_ts = mn_gen__doc_seconds(g, g->ci, d);
    g->sub_counter = 0;
    g->rejected = false;
    g_free(g->reason);
