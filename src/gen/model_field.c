@@ -677,6 +677,9 @@ parse_gen(loader_t *ld, yaml_node_t *n, const char *path, bool top, const char *
    return parse_document_rows(ld, n, g);
 }
 
+/* ---- mess ---- */
+
+/* The mess kinds by their model-file names. */
 static const struct {
    const char *name;
    mn_gen_inj_kind_t kind;
@@ -938,6 +941,8 @@ parse_mess(loader_t *ld, yaml_node_t *n, mn_gen_field_t *f)
    return true;
 }
 
+/* ---- fields ---- */
+
 /*
  * Field `name` (NULL for an array element) under parent_path: its generator, then the keys
  * beside it: optional, only (fields of the document), drift and mess.  `elem_table` is the
@@ -992,6 +997,8 @@ parse_field(loader_t *ld, yaml_node_t *n, const char *name, const char *parent_p
    }
    return true;
 }
+
+/* ---- cleanup ---- */
 
 void
 mn_gen__field_cleanup(mn_gen_field_t *f)

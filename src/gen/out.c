@@ -111,6 +111,11 @@ write_file(const char *path, const char *text, mn_error_t *error)
    return true;
 }
 
+/*
+ * Start collection `name`: a collection handle of the MongoDB client, or a new file in
+ * the output folder (a dump's NAME.bson[.gz] after its NAME.metadata.json, or NAME.json).
+ * gzip is written without name or time, so the same seed gives the same bytes.
+ */
 static bool
 open_collection(writer_t *w, const char *name, mn_error_t *error)
 {
@@ -156,6 +161,11 @@ open_collection(writer_t *w, const char *name, mn_error_t *error)
    return true;
 }
 
+/*
+ * The mn_gen_emit_fn of the writers: document `doc` of `collection` (documents come
+ * collection by collection) into an unordered bulk insert of BULK_DOCS documents, a BSON
+ * dump file, or one Extended JSON document per line.
+ */
 static bool
 emit(void *ctx, const char *collection, const bson_t *doc, mn_error_t *error)
 {
