@@ -1,5 +1,5 @@
 /*
- * pg_private.h - helpers shared by pg.c and sink.c.
+ * pg_private.h - helpers shared by the files of pg/ (conn.c defines them).
  */
 #ifndef MN_PG_PRIVATE_H
 #define MN_PG_PRIVATE_H

@@ -1,0 +1,175 @@
+/*
+ * conn.c - connecting to PostgreSQL (the session's settings), the run lock, and the
+ * helpers every pg/ file shares (pg_private.h).
+ */
+#include "pg/pg_private.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void
+mn_pg__set_error(mn_error_t *error, uint32_t code, PGconn *conn, const PGresult *res,
+                 const char *doing)
+{
+   /* The primary message only: DETAIL lines quote row values ("Key (email)=(...)"),
+    * which may be patient data and never go to logs. */
+   const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+   char trimmed[MN_ERROR_MESSAGE_SIZE];
+   size_t len;
+
+   if (!msg || !*msg) {
+      msg = conn ? PQerrorMessage(conn) : "unknown error";
+   }
+   /* libpq ends its messages with a newline: drop it (and an "ERROR:  " prefix is kept). */
+   snprintf(trimmed, sizeof trimmed, "%s", msg);
+   len = strlen(trimmed);
+   while (len && (trimmed[len - 1] == '\n' || trimmed[len - 1] == ' ')) {
+      trimmed[--len] = '\0';
+   }
+   mn_set_error(error, MN_ERROR_PG, code, "%s: %s", doing, trimmed);
+}
+
+static void
+ignore_notice(void *arg, const char *message)
+{
+   /* The library never prints: server notices ("relation already exists, skipping")
+    * are not errors, and the CLI has nothing to do with them. */
+   (void)arg;
+   (void)message;
+}
+
+/* Replace every occurrence of `secret` in msg with "***" (in place, msg has room). */
+static void
+mask(char *msg, size_t size, const char *secret)
+{
+   size_t n = secret ? strlen(secret) : 0;
+   char *p;
+
+   if (n == 0 || strstr(secret, "***")) {
+      return;
+   }
+   while ((p = strstr(msg, secret))) {
+      size_t tail = strlen(p + n);
+      if (n >= 3) {
+         memcpy(p, "***", 3);
+         memmove(p + 3, p + n, tail + 1);
+      } else if ((size_t)(p - msg) + 3 + tail < size) {
+         memmove(p + 3, p + n, tail + 1);
+         memcpy(p, "***", 3);
+      } else {
+         return;
+      }
+   }
+}
+
+/* The password of a connection string or URI, as far as it can be found (bson_malloc'ed). */
+static char *
+conninfo_password(const char *conninfo)
+{
+   PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+   char *password = NULL;
+
+   if (opts) {
+      for (PQconninfoOption *o = opts; o->keyword; o++) {
+         if (strcmp(o->keyword, "password") == 0 && o->val && *o->val) {
+            password = bson_strdup(o->val);
+         }
+      }
+      PQconninfoFree(opts);
+   }
+   if (!password && (strncmp(conninfo, "postgres", 8) == 0)) {
+      /* a URI libpq cannot parse: take "user:password@" by hand */
+      const char *start = strstr(conninfo, "://");
+      const char *at = start ? strchr(start + 3, '@') : NULL;
+      const char *colon = start ? strchr(start + 3, ':') : NULL;
+      if (at && colon && colon < at) {
+         password = bson_strndup(colon + 1, (size_t)(at - colon - 1));
+      }
+   }
+   return password;
+}
+
+PGconn *
+mn_pg_connect(const char *conninfo, mn_error_t *error)
+{
+   PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
+   PGresult *res;
+
+   if (!conn || PQstatus(conn) != CONNECTION_OK) {
+      char *password = conninfo_password(conninfo ? conninfo : "");
+      mn_pg__set_error(error, MN_PG_CONNECT, conn, NULL, "could not connect to PostgreSQL");
+      if (error && password) {
+         mask(error->message, sizeof error->message, password);
+      }
+      bson_free(password);
+      PQfinish(conn);
+      return NULL;
+   }
+   PQsetNoticeProcessor(conn, ignore_notice, NULL);
+   /* Predictable text I/O whatever the server's defaults. */
+   res = PQexec(conn, "SET client_encoding = 'UTF8'; SET datestyle = 'ISO, YMD';"
+                      " SET timezone = 'UTC'; SET extra_float_digits = 3;"
+                      " SET intervalstyle = 'iso_8601'");
+   if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+      mn_pg__set_error(error, MN_PG_CONNECT, conn, res, "could not set up the session");
+      PQclear(res);
+      PQfinish(conn);
+      return NULL;
+   }
+   PQclear(res);
+   return conn;
+}
+
+bool
+mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error)
+{
+   PGresult *res = PQexec(conn, sql);
+   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+   if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "query failed");
+   }
+   PQclear(res);
+   return ok;
+}
+
+void
+mn_pg_unlock(PGconn *conn)
+{
+   /* Released at once, not when the server notices the closed connection: a run
+    * started right after this one must find the target free. */
+   if (conn && PQstatus(conn) == CONNECTION_OK) {
+      PQclear(PQexec(conn, "ROLLBACK"));
+      PQclear(PQexec(conn, "SELECT pg_advisory_unlock(" MN_PG_RUN_LOCK_KEY ")"));
+   }
+}
+
+bool
+mn_pg_lock(PGconn *conn, mn_error_t *error)
+{
+   /* hashtext('mongonorm') is stable across servers of one major version family;
+    * a fixed number is simpler and cannot change. */
+   PGresult *res = PQexec(conn, "SELECT pg_try_advisory_lock(" MN_PG_RUN_LOCK_KEY ")");
+   bool ok = false;
+
+   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not take the run lock");
+   } else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+      mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
+                   "another mongonorm run is using this target database");
+   } else {
+      ok = true;
+   }
+   PQclear(res);
+   return ok;
+}
+
+char *
+mn_pg_quote_ident(PGconn *conn, const char *ident)
+{
+   char *q = PQescapeIdentifier(conn, ident, strlen(ident));
+   char *copy = bson_strdup(q ? q : "\"\"");
+
+   PQfreemem(q);
+   return copy;
+}
