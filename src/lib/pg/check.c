@@ -312,7 +312,7 @@ read_table(PGconn *conn, const char *schema, const char *table, bool *exists, ca
 {
    const char *params[2] = {schema, table};
    PGresult *res =
-      PQexecParams(conn,
+      mn_pg__query(conn,
                    "SELECT a.attname, b.typname, CASE WHEN t.typtype = 'd' THEN t.typtypmod"
                    " ELSE a.atttypmod END, format_type(a.atttypid, a.atttypmod),"
                    " a.attnotnull OR t.typnotnull,"
@@ -326,12 +326,10 @@ read_table(PGconn *conn, const char *schema, const char *table, bool *exists, ca
                    "  THEN t.typbasetype ELSE t.oid END"
                    " WHERE ns.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'f')"
                    " ORDER BY a.attnum",
-                   2, NULL, params, NULL, NULL, 0);
+                   2, params, PGRES_TUPLES_OK, "could not read the target catalog", error);
    int rows;
 
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the target catalog");
-      PQclear(res);
+   if (!res) {
       return false;
    }
    rows = PQntuples(res);
@@ -847,7 +845,7 @@ read_fks(PGconn *conn, const char *schema, const char *table, fk_t **out, size_t
          mn_error_t *error)
 {
    const char *params[2] = {schema, table};
-   PGresult *res = PQexecParams(
+   PGresult *res = mn_pg__query(
       conn,
       "SELECT c.conname, rn.nspname, rc.relname, c.confdeltype, c.condeferred,"
       " la.attname, ra.attname"
@@ -861,15 +859,13 @@ read_fks(PGconn *conn, const char *schema, const char *table, fk_t **out, size_t
       " JOIN pg_catalog.pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = k.r"
       " WHERE c.contype = 'f' AND tn.nspname = $1 AND t.relname = $2"
       " ORDER BY c.conname, k.i",
-      2, NULL, params, NULL, NULL, 0);
+      2, params, PGRES_TUPLES_OK, "could not read the target catalog", error);
    fk_t *fks = NULL;
    size_t n = 0;
 
    *out = NULL;
    *n_out = 0;
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the target catalog");
-      PQclear(res);
+   if (!res) {
       return false;
    }
    for (int i = 0; i < PQntuples(res); i++) {

@@ -29,6 +29,20 @@ mn_pg__set_error(mn_error_t *error, uint32_t code, PGconn *conn, const PGresult 
    mn_set_error(error, MN_ERROR_PG, code, "%s: %s", doing, trimmed);
 }
 
+PGresult *
+mn_pg__query(PGconn *conn, const char *sql, int n, const char *const *params, ExecStatusType want,
+             const char *doing, mn_error_t *error)
+{
+   PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+
+   if (PQresultStatus(res) != want) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
+      PQclear(res);
+      return NULL;
+   }
+   return res;
+}
+
 static void
 ignore_notice(void *arg, const char *message)
 {

@@ -16,6 +16,15 @@ void mn_pg__set_error(mn_error_t *error, uint32_t code, PGconn *conn, const PGre
                       const char *doing);
 
 /**
+ * Run sql with n text parameters (params may be NULL when n is 0) and check that the
+ * result's status is want (PGRES_TUPLES_OK for a query, PGRES_COMMAND_OK for a command).
+ * Returns the result, which the caller PQclear()s; NULL on any other status, with error
+ * set as mn_pg__set_error does (MN_PG_QUERY, "<doing>: <message>") and the result cleared.
+ */
+PGresult *mn_pg__query(PGconn *conn, const char *sql, int n, const char *const *params,
+                       ExecStatusType want, const char *doing, mn_error_t *error);
+
+/**
  * Append one value to a COPY text-format buffer (PostgreSQL manual, COPY, "Text Format"):
  * backslash, newline, carriage return and tab escaped; NULL (SQL NULL) as \N.  The
  * sink's own escaping (sink.c), shared so that every COPY writer escapes alike.

@@ -332,13 +332,50 @@ append_placeholder(GString *sql, const uindex_t *u, const char *qkey)
    }
 }
 
+/* The unique index whose catalog rows (load_catalog's query) start at row *r, added to
+ * table t; *r is moved past them. */
+static void
+add_uindex(mn_pg_sink_t *s, size_t t, const PGresult *res, int *r)
+{
+   tbl_t *tb = &s->tables[t];
+   const char *idx = PQgetvalue(res, *r, 0);
+   GPtrArray *names = g_ptr_array_new();
+   uindex_t u;
+   int first = *r, n = PQntuples(res);
+
+   memset(&u, 0, sizeof u);
+   for (; *r < n && strcmp(PQgetvalue(res, *r, 0), idx) == 0; (*r)++) {
+      g_ptr_array_add(names, g_strdup(PQgetvalue(res, *r, 1)));
+   }
+   u.n_columns = names->len;
+   u.declared = declared_unique(s, t, (char *const *)names->pdata, names->len);
+   u.columns = g_new0(char *, u.n_columns);
+   for (size_t k = 0; k < u.n_columns; k++) {
+      int row = first + (int)k;
+      u.columns[k] = mn_pg_quote_ident(s->conn, g_ptr_array_index(names, k));
+      if (!u.vacate) {
+         u.placeholder = placeholder_for(PQgetvalue(res, row, 3), PQgetvalue(res, row, 4),
+                                         strcmp(PQgetvalue(res, row, 2), "t") == 0,
+                                         atoi(PQgetvalue(res, row, 5)),
+                                         strcmp(PQgetvalue(res, row, 6), "t") == 0, &u.max_length);
+         if (u.placeholder != PH_NONE) {
+            u.vacate = mn_pg_quote_ident(s->conn, PQgetvalue(res, row, 1));
+         }
+      }
+      g_free(g_ptr_array_index(names, k));
+   }
+   g_ptr_array_free(names, TRUE);
+   tb->uindex = g_renew(uindex_t, tb->uindex, tb->n_uindex + 1);
+   tb->uindex[tb->n_uindex++] = u;
+}
+
 /* A table's foreign-key standing and unique indexes, from the catalog. */
 static bool
 load_catalog(mn_pg_sink_t *s, size_t t, mn_error_t *error)
 {
    tbl_t *tb = &s->tables[t];
    const char *params[1] = {tb->qname};
-   PGresult *res = PQexecParams(
+   PGresult *res = mn_pg__query(
       s->conn,
       "SELECT x.indexrelid, a.attname, a.attnotnull, ty.typcategory, ty.typname, a.atttypmod, "
       "  EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = x.indrelid AND c.contype = 'f' "
@@ -349,62 +386,27 @@ load_catalog(mn_pg_sink_t *s, size_t t, mn_error_t *error)
       "WHERE x.indrelid = $1::regclass AND x.indisunique AND NOT x.indisprimary "
       "  AND x.indexprs IS NULL AND x.indpred IS NULL "
       "ORDER BY x.indexrelid, k.o",
-      1, NULL, params, NULL, NULL, 0);
+      1, params, PGRES_TUPLES_OK, "could not read the target's indexes", error);
    PGresult *ref = NULL;
-   bool ok = false;
-   int n = 0;
 
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, "could not read the target's indexes");
-      goto cleanup;
+   if (!res) {
+      return false;
    }
-   ref = PQexecParams(s->conn,
+   ref = mn_pg__query(s->conn,
                       "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' "
                       "AND confrelid = $1::regclass)",
-                      1, NULL, params, NULL, NULL, 0);
-   if (PQresultStatus(ref) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, s->conn, ref, "could not read the target's keys");
-      goto cleanup;
+                      1, params, PGRES_TUPLES_OK, "could not read the target's keys", error);
+   if (!ref) {
+      PQclear(res);
+      return false;
    }
    tb->referenced = strcmp(PQgetvalue(ref, 0, 0), "t") == 0;
-   n = PQntuples(res);
-   for (int r = 0; r < n;) {
-      const char *idx = PQgetvalue(res, r, 0);
-      GPtrArray *names = g_ptr_array_new();
-      uindex_t u;
-      int first = r;
-
-      memset(&u, 0, sizeof u);
-      for (; r < n && strcmp(PQgetvalue(res, r, 0), idx) == 0; r++) {
-         g_ptr_array_add(names, g_strdup(PQgetvalue(res, r, 1)));
-      }
-      u.n_columns = names->len;
-      u.declared = declared_unique(s, t, (char *const *)names->pdata, names->len);
-      u.columns = g_new0(char *, u.n_columns);
-      for (size_t k = 0; k < u.n_columns; k++) {
-         int row = first + (int)k;
-         u.columns[k] = mn_pg_quote_ident(s->conn, g_ptr_array_index(names, k));
-         if (!u.vacate) {
-            u.placeholder = placeholder_for(
-               PQgetvalue(res, row, 3), PQgetvalue(res, row, 4),
-               strcmp(PQgetvalue(res, row, 2), "t") == 0, atoi(PQgetvalue(res, row, 5)),
-               strcmp(PQgetvalue(res, row, 6), "t") == 0, &u.max_length);
-            if (u.placeholder != PH_NONE) {
-               u.vacate = mn_pg_quote_ident(s->conn, PQgetvalue(res, row, 1));
-            }
-         }
-         g_free(g_ptr_array_index(names, k));
-      }
-      g_ptr_array_free(names, TRUE);
-      tb->uindex = g_renew(uindex_t, tb->uindex, tb->n_uindex + 1);
-      tb->uindex[tb->n_uindex++] = u;
+   for (int r = 0; r < PQntuples(res);) {
+      add_uindex(s, t, res, &r);
    }
-   ok = true;
-
-cleanup:
    PQclear(res);
    PQclear(ref);
-   return ok;
+   return true;
 }
 
 /*
@@ -423,16 +425,13 @@ load_deferrable(mn_pg_sink_t *s, mn_error_t *error)
 
    for (size_t t = 0; t < s->n_tables; t++) {
       const char *params[1] = {s->tables[t].qname};
-      PGresult *res = PQexecParams(
+      PGresult *res = mn_pg__query(
          s->conn,
          "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname), c.condeferred "
          "FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace "
          "WHERE c.condeferrable AND (c.conrelid = $1::regclass OR c.confrelid = $1::regclass)",
-         1, NULL, params, NULL, NULL, 0);
-      if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-         mn_pg__set_error(error, MN_PG_QUERY, s->conn, res,
-                          "could not read the target's constraints");
-         PQclear(res);
+         1, params, PGRES_TUPLES_OK, "could not read the target's constraints", error);
+      if (!res) {
          g_string_free(again, TRUE);
          g_hash_table_destroy(names);
          return false;

@@ -247,16 +247,15 @@ mn_state_get_collection(PGconn *conn, const char *collection, char **mapping_dig
                         char **watermark, mn_error_t *error)
 {
    const char *params[1] = {collection};
-   PGresult *res = PQexecParams(conn,
-                                "SELECT mapping_digest, watermark FROM mongonorm.collections "
-                                "WHERE collection = $1",
-                                1, NULL, params, NULL, NULL, 0);
+   PGresult *res =
+      mn_pg__query(conn,
+                   "SELECT mapping_digest, watermark FROM mongonorm.collections "
+                   "WHERE collection = $1",
+                   1, params, PGRES_TUPLES_OK, "could not read the collection record", error);
 
    *mapping_digest = NULL;
    *watermark = NULL;
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the collection record");
-      PQclear(res);
+   if (!res) {
       return false;
    }
    if (PQntuples(res) > 0) {
@@ -271,41 +270,44 @@ mn_state_get_collection(PGconn *conn, const char *collection, char **mapping_dig
    return true;
 }
 
+/* Run a command of mongonorm's own tables; false with error set ("<doing>: ..."). */
+static bool
+command(PGconn *conn, const char *sql, int n, const char *const *params, const char *doing,
+        mn_error_t *error)
+{
+   PGresult *res = mn_pg__query(conn, sql, n, params, PGRES_COMMAND_OK, doing, error);
+
+   PQclear(res);
+   return res != NULL;
+}
+
 bool
 mn_state_set_collection(PGconn *conn, const char *collection, const char *mapping_digest,
                         const char *watermark, mn_error_t *error)
 {
    const char *params[3] = {collection, mapping_digest, watermark};
-   PGresult *res =
-      PQexecParams(conn,
-                   "INSERT INTO mongonorm.collections (collection, mapping_digest, watermark) "
-                   "VALUES ($1, $2, $3) ON CONFLICT (collection) DO UPDATE SET "
-                   "mapping_digest = EXCLUDED.mapping_digest, "
-                   "watermark = COALESCE(EXCLUDED.watermark, mongonorm.collections.watermark), "
-                   "updated_at = now()",
-                   3, NULL, params, NULL, NULL, 0);
-   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
-   }
-   PQclear(res);
-   return ok;
+   return command(conn,
+                  "INSERT INTO mongonorm.collections (collection, mapping_digest, watermark) "
+                  "VALUES ($1, $2, $3) ON CONFLICT (collection) DO UPDATE SET "
+                  "mapping_digest = EXCLUDED.mapping_digest, "
+                  "watermark = COALESCE(EXCLUDED.watermark, mongonorm.collections.watermark), "
+                  "updated_at = now()",
+                  3, params, "could not record the collection", error);
 }
 
 bool
 mn_state_full_read_age(PGconn *conn, const char *collection, double *seconds, mn_error_t *error)
 {
    const char *params[1] = {collection};
-   PGresult *res = PQexecParams(conn,
-                                "SELECT extract(epoch FROM now() - full_read_at) "
-                                "FROM mongonorm.collections WHERE collection = $1",
-                                1, NULL, params, NULL, NULL, 0);
+   PGresult *res =
+      mn_pg__query(conn,
+                   "SELECT extract(epoch FROM now() - full_read_at) "
+                   "FROM mongonorm.collections WHERE collection = $1",
+                   1, params, PGRES_TUPLES_OK, "could not read the collection record", error);
 
    *seconds = -1;
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the collection record");
-      PQclear(res);
+   if (!res) {
       return false;
    }
    if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
@@ -321,21 +323,13 @@ mn_state_set_full_read(PGconn *conn, const char *collection, double seconds_ago,
 {
    char ago[32];
    const char *params[2] = {collection, ago};
-   PGresult *res;
-   bool ok;
 
    g_ascii_formatd(ago, sizeof ago, "%.3f", seconds_ago > 0 ? seconds_ago : 0);
-   res = PQexecParams(conn,
-                      "UPDATE mongonorm.collections SET full_read_at = "
-                      "now() - make_interval(secs => $2::double precision) "
-                      "WHERE collection = $1",
-                      2, NULL, params, NULL, NULL, 0);
-   ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
-   }
-   PQclear(res);
-   return ok;
+   return command(conn,
+                  "UPDATE mongonorm.collections SET full_read_at = "
+                  "now() - make_interval(secs => $2::double precision) "
+                  "WHERE collection = $1",
+                  2, params, "could not record the collection", error);
 }
 
 bool
@@ -343,7 +337,7 @@ mn_state_enter_context(PGconn *conn, const char *collection, const char *digest,
                        bool *changed, mn_error_t *error)
 {
    const char *params[2] = {collection, digest};
-   PGresult *res = PQexecParams(
+   PGresult *res = mn_pg__query(
       conn,
       "INSERT INTO mongonorm.collections AS c (collection, context_digest, context) "
       "VALUES ($1, $2, 1) ON CONFLICT (collection) DO UPDATE SET "
@@ -352,13 +346,13 @@ mn_state_enter_context(PGconn *conn, const char *collection, const char *digest,
       "THEN c.context ELSE c.context + 1 END "
       "RETURNING context, xmax = 0 OR context <> (SELECT context FROM mongonorm.collections "
       "WHERE collection = $1)",
-      2, NULL, params, NULL, NULL, 0);
-   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+      2, params, PGRES_TUPLES_OK, "could not record the collection", error);
+   bool ok = res && PQntuples(res) == 1;
 
    if (ok) {
       *context = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
       *changed = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-   } else {
+   } else if (res) {
       mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
    }
    PQclear(res);
@@ -370,13 +364,11 @@ mn_state_get_resume_token(PGconn *conn, const char *source, char **token, mn_err
 {
    const char *params[1] = {source};
    PGresult *res =
-      PQexecParams(conn, "SELECT resume_token FROM mongonorm.streams WHERE source = $1", 1, NULL,
-                   params, NULL, NULL, 0);
+      mn_pg__query(conn, "SELECT resume_token FROM mongonorm.streams WHERE source = $1", 1, params,
+                   PGRES_TUPLES_OK, "could not read the resume token", error);
 
    *token = NULL;
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the resume token");
-      PQclear(res);
+   if (!res) {
       return false;
    }
    if (PQntuples(res) > 0) {
@@ -390,17 +382,10 @@ bool
 mn_state_set_resume_token(PGconn *conn, const char *source, const char *token, mn_error_t *error)
 {
    const char *params[2] = {source, token};
-   PGresult *res =
-      PQexecParams(conn,
-                   "INSERT INTO mongonorm.streams (source, resume_token) VALUES ($1, $2) "
-                   "ON CONFLICT (source) DO UPDATE SET resume_token = EXCLUDED.resume_token, "
-                   "updated_at = now()",
-                   2, NULL, params, NULL, NULL, 0);
-   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not store the resume token");
-   }
-   PQclear(res);
-   return ok;
+   return command(conn,
+                  "INSERT INTO mongonorm.streams (source, resume_token) VALUES ($1, $2) "
+                  "ON CONFLICT (source) DO UPDATE SET resume_token = EXCLUDED.resume_token, "
+                  "updated_at = now()",
+                  2, params, "could not store the resume token", error);
 }
