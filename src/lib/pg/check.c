@@ -295,10 +295,7 @@ mn_pg_findings_cleanup(mn_pg_findings_t *findings)
    if (!findings) {
       return;
    }
-   for (size_t i = 0; i < findings->n; i++) {
-      bson_free(findings->lines[i]);
-   }
-   bson_free(findings->lines);
+   mn_pg__strings_free(findings->lines, findings->n);
    bson_free(findings->kinds);
    findings->lines = NULL;
    findings->kinds = NULL;

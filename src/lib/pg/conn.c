@@ -43,6 +43,15 @@ mn_pg__query(PGconn *conn, const char *sql, int n, const char *const *params, Ex
    return res;
 }
 
+void
+mn_pg__strings_free(char **strings, size_t n)
+{
+   for (size_t i = 0; strings && i < n; i++) {
+      bson_free(strings[i]);
+   }
+   bson_free(strings);
+}
+
 static void
 ignore_notice(void *arg, const char *message)
 {

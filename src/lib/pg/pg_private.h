@@ -25,6 +25,12 @@ PGresult *mn_pg__query(PGconn *conn, const char *sql, int n, const char *const *
                        ExecStatusType want, const char *doing, mn_error_t *error);
 
 /**
+ * Free n bson_malloc'ed strings and the bson_malloc'ed array that holds them (a counted
+ * string array, as mn_pg_init_result_t and mn_pg_findings_t keep).  NULL is allowed.
+ */
+void mn_pg__strings_free(char **strings, size_t n);
+
+/**
  * Append one value to a COPY text-format buffer (PostgreSQL manual, COPY, "Text Format"):
  * backslash, newline, carriage return and tab escaped; NULL (SQL NULL) as \N.  The
  * sink's own escaping (sink.c), shared so that every COPY writer escapes alike.

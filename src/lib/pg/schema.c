@@ -68,10 +68,7 @@ mn_pg_init_result_cleanup(mn_pg_init_result_t *result)
    if (!result) {
       return;
    }
-   for (size_t i = 0; i < result->n_changed; i++) {
-      bson_free(result->changed[i]);
-   }
-   bson_free(result->changed);
+   mn_pg__strings_free(result->changed, result->n_changed);
    memset(result, 0, sizeof *result);
 }
 
@@ -131,14 +128,109 @@ list_sql_files(const char *sql_dir, sqlfile_t **out, size_t *n_out, mn_error_t *
    return true;
 }
 
+/* The lower-case hexadecimal SHA-256 of size bytes, as schema_files records it. */
+static void
+checksum_hex(const char *data, size_t size, char out[2 * MN_DIGEST_SIZE + 1])
+{
+   uint8_t digest[MN_DIGEST_SIZE];
+
+   mn_digest(data, size, digest);
+   for (int k = 0; k < MN_DIGEST_SIZE; k++) {
+      snprintf(out + 2 * k, 3, "%02x", digest[k]);
+   }
+}
+
+/* Run sql: a file's statements (n = 0, any number of them) or one statement with n
+ * params; false with error set "could not <what>: <message>". */
+static bool
+run_step(PGconn *conn, const char *sql, int n, const char *const *params, const char *what,
+         mn_error_t *error)
+{
+   PGresult *res = n ? PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
+   ExecStatusType st = PQresultStatus(res);
+   bool ok = st == PGRES_COMMAND_OK || (n == 0 && st == PGRES_TUPLES_OK);
+
+   if (!ok) {
+      char doing[300];
+      snprintf(doing, sizeof doing, "could not %s", what);
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
+   }
+   PQclear(res);
+   return ok;
+}
+
+/*
+ * Apply one SQL file (its statements and its record in mongonorm.schema_files, in one
+ * transaction, rolled back on failure), unless it is recorded already: then it counts as
+ * recorded, and is named in r->changed when its bytes differ from the recorded checksum.
+ */
+static bool
+apply_file(PGconn *conn, const char *sql_dir, const sqlfile_t *file, mn_pg_init_result_t *r,
+           mn_error_t *error)
+{
+   char *path = bson_strdup_printf("%s/%s", sql_dir, file->name);
+   char version[16], checksum[2 * MN_DIGEST_SIZE + 1], what[300];
+   const char *params[3] = {version, file->name, checksum};
+   size_t size = 0;
+   char *sql = read_file(path, &size, error);
+   PGresult *res = NULL;
+   bool ok = false;
+
+   bson_free(path);
+   if (!sql) {
+      return false;
+   }
+   checksum_hex(sql, size, checksum);
+   snprintf(version, sizeof version, "%d", file->version);
+   res = mn_pg__query(conn, "SELECT checksum FROM mongonorm.schema_files WHERE version = $1", 1,
+                      params, PGRES_TUPLES_OK, "could not read the applied schema files", error);
+   if (!res) {
+      goto cleanup;
+   }
+   if (PQntuples(res) > 0) {
+      /* applied before: never again, but a file edited since is worth saying */
+      if (strcmp(PQgetvalue(res, 0, 0), checksum) != 0) {
+         r->changed = bson_realloc(r->changed, (r->n_changed + 1) * sizeof *r->changed);
+         r->changed[r->n_changed++] = bson_strdup(file->name);
+      }
+      r->recorded++;
+      ok = true;
+      goto cleanup;
+   }
+   if (!mn_pg_exec(conn, "BEGIN", error)) {
+      goto cleanup;
+   }
+   snprintf(what, sizeof what, "apply \"%s\"", file->name);
+   if (!run_step(conn, sql, 0, NULL, what, error)) {
+      mn_pg_exec(conn, "ROLLBACK", NULL);
+      goto cleanup;
+   }
+   snprintf(what, sizeof what, "record \"%s\" as applied", file->name);
+   if (!run_step(conn,
+                 "INSERT INTO mongonorm.schema_files (version, name, checksum) "
+                 "VALUES ($1, $2, $3)",
+                 3, params, what, error)) {
+      mn_pg_exec(conn, "ROLLBACK", NULL);
+      goto cleanup;
+   }
+   if (!mn_pg_exec(conn, "COMMIT", error)) {
+      goto cleanup;
+   }
+   r->applied++;
+   ok = true;
+
+cleanup:
+   PQclear(res);
+   bson_free(sql);
+   return ok;
+}
+
 bool
 mn_pg_init_schema(PGconn *conn, const char *sql_dir, mn_pg_init_result_t *result, mn_error_t *error)
 {
    sqlfile_t *files = NULL;
    size_t n = 0;
    bool ok = false;
-   PGresult *res = NULL;
-   char *sql = NULL;
    mn_pg_init_result_t r = {0};
 
    if (!list_sql_files(sql_dir, &files, &n, error) || !mn_state_ensure_schema(conn, error) ||
@@ -146,80 +238,13 @@ mn_pg_init_schema(PGconn *conn, const char *sql_dir, mn_pg_init_result_t *result
       goto cleanup;
    }
    for (size_t i = 0; i < n; i++) {
-      char *path = bson_strdup_printf("%s/%s", sql_dir, files[i].name);
-      char version[16], checksum[2 * MN_DIGEST_SIZE + 1];
-      uint8_t digest[MN_DIGEST_SIZE];
-      const char *params[3] = {version, files[i].name, checksum};
-      size_t size = 0;
-
-      sql = read_file(path, &size, error);
-      bson_free(path);
-      if (!sql) {
+      if (!apply_file(conn, sql_dir, &files[i], &r, error)) {
          goto cleanup;
       }
-      mn_digest(sql, size, digest);
-      for (int k = 0; k < MN_DIGEST_SIZE; k++) {
-         snprintf(checksum + 2 * k, 3, "%02x", digest[k]);
-      }
-      snprintf(version, sizeof version, "%d", files[i].version);
-      res = PQexecParams(conn, "SELECT checksum FROM mongonorm.schema_files WHERE version = $1", 1,
-                         NULL, params, NULL, NULL, 0);
-      if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-         mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the applied schema files");
-         goto cleanup;
-      }
-      if (PQntuples(res) > 0) {
-         /* applied before: never again, but a file edited since is worth saying */
-         if (strcmp(PQgetvalue(res, 0, 0), checksum) != 0) {
-            r.changed = bson_realloc(r.changed, (r.n_changed + 1) * sizeof *r.changed);
-            r.changed[r.n_changed++] = bson_strdup(files[i].name);
-         }
-         r.recorded++;
-         PQclear(res);
-         res = NULL;
-         bson_free(sql);
-         sql = NULL;
-         continue;
-      }
-      PQclear(res);
-      res = NULL;
-      if (!mn_pg_exec(conn, "BEGIN", error)) {
-         goto cleanup;
-      }
-      res = PQexec(conn, sql);
-      if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-         char doing[300];
-         snprintf(doing, sizeof doing, "could not apply \"%s\"", files[i].name);
-         mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
-         mn_pg_exec(conn, "ROLLBACK", NULL);
-         goto cleanup;
-      }
-      PQclear(res);
-      res = PQexecParams(conn,
-                         "INSERT INTO mongonorm.schema_files (version, name, checksum) "
-                         "VALUES ($1, $2, $3)",
-                         3, NULL, params, NULL, NULL, 0);
-      if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-         char doing[300];
-         snprintf(doing, sizeof doing, "could not record \"%s\" as applied", files[i].name);
-         mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
-         mn_pg_exec(conn, "ROLLBACK", NULL);
-         goto cleanup;
-      }
-      PQclear(res);
-      res = NULL;
-      bson_free(sql);
-      sql = NULL;
-      if (!mn_pg_exec(conn, "COMMIT", error)) {
-         goto cleanup;
-      }
-      r.applied++;
    }
    ok = true;
 
 cleanup:
-   PQclear(res);
-   bson_free(sql);
    for (size_t i = 0; i < n; i++) {
       bson_free(files[i].name);
    }
