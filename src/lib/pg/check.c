@@ -146,6 +146,128 @@ int_digits(mn_type_t type)
    return type == MN_TYPE_SMALLINT ? 5 : type == MN_TYPE_INTEGER ? 10 : 19;
 }
 
+static bool
+is_integer(mn_type_t type)
+{
+   return type == MN_TYPE_SMALLINT || type == MN_TYPE_INTEGER || type == MN_TYPE_BIGINT;
+}
+
+static bool
+is_number(mn_type_t type)
+{
+   return is_integer(type) || type == MN_TYPE_NUMERIC || type == MN_TYPE_DOUBLE ||
+          type == MN_TYPE_REAL;
+}
+
+/* The reason for values of another type: text that does not parse, or values of a type
+ * that is never the target's. */
+static const char *
+not_of(mn_type_t mine, const char *text, const char *other)
+{
+   return mine == MN_TYPE_TEXT ? text : other;
+}
+
+/* loss() for a numeric(p,s) target: integer digits and decimal places that fit. */
+static const char *
+loss_numeric(const mn_value_spec_t *m, const mn_value_target_t *t, char *buf, size_t size)
+{
+   mn_type_t mine = m->type;
+   int ms = m->precision > 0 && m->scale < 0 ? 0 : m->scale; /* -1 = unlimited */
+
+   if (!is_number(mine)) {
+      return not_of(mine, "text that is not a number does not fit", "its values are not numbers");
+   }
+   if (t->precision <= 0) {
+      return NULL;
+   }
+   if (is_integer(mine)) {
+      if (t->scale >= 0 && int_digits(mine) <= t->precision - t->scale) {
+         return NULL;
+      }
+      snprintf(buf, size, "integers of more than %d digits do not fit",
+               t->precision - t->scale > 0 ? t->precision - t->scale : 0);
+      return buf;
+   }
+   if (mine != MN_TYPE_NUMERIC || ms < 0 || ms > t->scale) {
+      snprintf(buf, size, "values with more than %d decimal place%s would be rounded", t->scale,
+               t->scale == 1 ? "" : "s");
+      return buf;
+   }
+   if (m->precision <= 0 || m->precision - ms > t->precision - t->scale) {
+      snprintf(buf, size, "values of more than %d digits before the point do not fit",
+               t->precision - t->scale);
+      return buf;
+   }
+   return NULL;
+}
+
+/* loss() for a smallint, integer or bigint target: the range, and no fractions. */
+static const char *
+loss_integer(const mn_value_spec_t *m, const mn_value_target_t *t, char *buf, size_t size)
+{
+   mn_type_t mine = m->type;
+   int ms = m->precision > 0 && m->scale < 0 ? 0 : m->scale;
+
+   if (is_integer(mine) && int_digits(mine) <= int_digits(t->type)) {
+      return NULL;
+   }
+   if (mine == MN_TYPE_NUMERIC && m->precision > 0 && ms == 0 &&
+       m->precision < int_digits(t->type)) {
+      return NULL;
+   }
+   if (is_integer(mine)) {
+      snprintf(buf, size, "values outside the range of %s do not fit", t->name);
+      return buf;
+   }
+   return is_number(mine) ? "fractions and values out of its range do not fit"
+                          : not_of(mine, "text that is not an integer does not fit",
+                                   "its values are not integers");
+}
+
+/* loss() for a real or double precision target: the significant digits it keeps. */
+static const char *
+loss_float(const mn_value_spec_t *m, const mn_value_target_t *t, char *buf, size_t size)
+{
+   mn_type_t mine = m->type;
+   int n = t->type == MN_TYPE_REAL ? 6 : 15; /* digits every value of fewer keeps */
+
+   if (mine == t->type || mine == MN_TYPE_SMALLINT || mine == MN_TYPE_REAL ||
+       (mine == MN_TYPE_INTEGER && t->type == MN_TYPE_DOUBLE) ||
+       (mine == MN_TYPE_NUMERIC && m->precision > 0 && m->precision <= n)) {
+      return NULL;
+   }
+   if (is_number(mine)) {
+      snprintf(buf, size, "values of more than %d significant digits would be rounded", n);
+      return buf;
+   }
+   return not_of(mine, "text that is not a number does not fit", "its values are not numbers");
+}
+
+/* loss() for a date, timestamp or timestamptz target. */
+static const char *
+loss_temporal(mn_type_t mine, mn_type_t target)
+{
+   if (target == MN_TYPE_DATE) {
+      if (mine == MN_TYPE_DATE) {
+         return NULL;
+      }
+      return mine == MN_TYPE_TIMESTAMPTZ || mine == MN_TYPE_TIMESTAMP
+                ? "the time of day would be dropped"
+                : not_of(mine,
+                         "text that is not a date does not fit, and a time of day would be "
+                         "dropped",
+                         "its values are not dates");
+   }
+   if (target == MN_TYPE_TIMESTAMP && mine == MN_TYPE_TIMESTAMPTZ) {
+      return "the time zone would be dropped (stored as the UTC wall-clock time)";
+   }
+   if (mine == MN_TYPE_TIMESTAMPTZ || mine == MN_TYPE_TIMESTAMP || mine == MN_TYPE_DATE) {
+      return NULL;
+   }
+   return not_of(mine, "text that is not a timestamp does not fit",
+                 "its values are not timestamps");
+}
+
 /*
  * Why a value of the mapping column's type can lose data (be rounded, truncated,
  * changed) or be refused in the target column; NULL when every value fits as it is.
@@ -155,10 +277,6 @@ static const char *
 loss(const mn_value_spec_t *m, const mn_value_target_t *t, char *buf, size_t size)
 {
    mn_type_t mine = m->type;
-   bool is_int = mine == MN_TYPE_SMALLINT || mine == MN_TYPE_INTEGER || mine == MN_TYPE_BIGINT;
-   bool is_num =
-      is_int || mine == MN_TYPE_NUMERIC || mine == MN_TYPE_DOUBLE || mine == MN_TYPE_REAL;
-   int ms = m->precision > 0 && m->scale < 0 ? 0 : m->scale; /* -1 = unlimited */
    int n;
 
    switch (t->type) {
@@ -168,107 +286,29 @@ loss(const mn_value_spec_t *m, const mn_value_target_t *t, char *buf, size_t siz
          return buf;
       }
       return NULL;
-   case MN_TYPE_NUMERIC:
-      if (!is_num) {
-         return mine == MN_TYPE_TEXT ? "text that is not a number does not fit"
-                                     : "its values are not numbers";
-      }
-      if (t->precision <= 0) {
-         return NULL;
-      }
-      if (is_int) {
-         if (t->scale >= 0 && int_digits(mine) <= t->precision - t->scale) {
-            return NULL;
-         }
-         snprintf(buf, size, "integers of more than %d digits do not fit",
-                  t->precision - t->scale > 0 ? t->precision - t->scale : 0);
-         return buf;
-      }
-      if (mine != MN_TYPE_NUMERIC || ms < 0 || ms > t->scale) {
-         snprintf(buf, size, "values with more than %d decimal place%s would be rounded", t->scale,
-                  t->scale == 1 ? "" : "s");
-         return buf;
-      }
-      if (m->precision <= 0 || m->precision - ms > t->precision - t->scale) {
-         snprintf(buf, size, "values of more than %d digits before the point do not fit",
-                  t->precision - t->scale);
-         return buf;
-      }
-      return NULL;
+   case MN_TYPE_NUMERIC: return loss_numeric(m, t, buf, size);
    case MN_TYPE_SMALLINT:
    case MN_TYPE_INTEGER:
-   case MN_TYPE_BIGINT:
-      if (is_int && int_digits(mine) <= int_digits(t->type)) {
-         return NULL;
-      }
-      if (mine == MN_TYPE_NUMERIC && m->precision > 0 && ms == 0 &&
-          m->precision < int_digits(t->type)) {
-         return NULL;
-      }
-      if (is_int) {
-         snprintf(buf, size, "values outside the range of %s do not fit", t->name);
-         return buf;
-      }
-      return is_num                 ? "fractions and values out of its range do not fit"
-             : mine == MN_TYPE_TEXT ? "text that is not an integer does not fit"
-                                    : "its values are not integers";
+   case MN_TYPE_BIGINT: return loss_integer(m, t, buf, size);
    case MN_TYPE_REAL:
-   case MN_TYPE_DOUBLE:
-      n = t->type == MN_TYPE_REAL ? 6 : 15; /* digits every value of fewer keeps */
-      if (mine == t->type || mine == MN_TYPE_SMALLINT || mine == MN_TYPE_REAL ||
-          (mine == MN_TYPE_INTEGER && t->type == MN_TYPE_DOUBLE) ||
-          (mine == MN_TYPE_NUMERIC && m->precision > 0 && m->precision <= n)) {
-         return NULL;
-      }
-      if (is_num) {
-         snprintf(buf, size, "values of more than %d significant digits would be rounded", n);
-         return buf;
-      }
-      return mine == MN_TYPE_TEXT ? "text that is not a number does not fit"
-                                  : "its values are not numbers";
+   case MN_TYPE_DOUBLE: return loss_float(m, t, buf, size);
    case MN_TYPE_DATE:
-      if (mine == MN_TYPE_DATE) {
-         return NULL;
-      }
-      return mine == MN_TYPE_TIMESTAMPTZ || mine == MN_TYPE_TIMESTAMP
-                ? "the time of day would be dropped"
-             : mine == MN_TYPE_TEXT ? "text that is not a date does not fit, and a time of day "
-                                      "would be dropped"
-                                    : "its values are not dates";
    case MN_TYPE_TIMESTAMP:
-      if (mine == MN_TYPE_TIMESTAMPTZ) {
-         return "the time zone would be dropped (stored as the UTC wall-clock time)";
-      }
-      /* fall through */
-   case MN_TYPE_TIMESTAMPTZ:
-      if (mine == MN_TYPE_TIMESTAMPTZ || mine == MN_TYPE_TIMESTAMP || mine == MN_TYPE_DATE) {
-         return NULL;
-      }
-      return mine == MN_TYPE_TEXT ? "text that is not a timestamp does not fit"
-                                  : "its values are not timestamps";
+   case MN_TYPE_TIMESTAMPTZ: return loss_temporal(mine, t->type);
    case MN_TYPE_UUID:
-      if (mine == MN_TYPE_UUID) {
-         return NULL;
-      }
-      return mine == MN_TYPE_TEXT ? "text that is not a uuid does not fit"
-                                  : "its values are not uuids";
+      return mine == MN_TYPE_UUID
+                ? NULL
+                : not_of(mine, "text that is not a uuid does not fit", "its values are not uuids");
    case MN_TYPE_BOOLEAN:
-      if (mine == MN_TYPE_BOOLEAN) {
-         return NULL;
-      }
-      return mine == MN_TYPE_TEXT ? "text that is not a boolean does not fit"
-                                  : "its values are not booleans";
+      return mine == MN_TYPE_BOOLEAN ? NULL
+                                     : not_of(mine, "text that is not a boolean does not fit",
+                                              "its values are not booleans");
    case MN_TYPE_JSONB:
-      if (mine == MN_TYPE_JSONB || is_int) {
-         return NULL;
-      }
-      return "its values are not json";
+      return mine == MN_TYPE_JSONB || is_integer(mine) ? NULL : "its values are not json";
    case MN_TYPE_INET:
-      if (mine == MN_TYPE_INET) {
-         return NULL;
-      }
-      return mine == MN_TYPE_TEXT ? "text that is not an ip address does not fit"
-                                  : "its values are not ip addresses";
+      return mine == MN_TYPE_INET ? NULL
+                                  : not_of(mine, "text that is not an ip address does not fit",
+                                           "its values are not ip addresses");
    case MN_TYPE_TEXT_ARRAY: return mine == MN_TYPE_TEXT_ARRAY ? NULL : "its values are not arrays";
    default: return NULL;
    }
@@ -584,78 +624,83 @@ typedef struct {
 #define NN_ARGS(n) (n)->m->schema, (n)->tab->name, (n)->column
 #define REJECTED_SOME "such documents would be rejected"
 
-/* What makes column c (entry e of collection ci) give NULL, one line each. */
+/* A "value: key" column: NULL unless its element is a sub-document's entry (a map). */
 static void
-null_causes(const nn_t *n, size_t ci, const mn_entry_t *e, const mn_column_t *c)
+key_null_causes(const nn_t *n, const mn_collection_t *coll, const mn_entry_t *e)
 {
-   const mn_collection_t *coll = &n->m->collections[ci];
-   const mn_entry_t *el;
-   bool present = false, nonempty = false;
-   bool empty_null;
+   const mn_entry_t *el = element_entry(coll, e);
 
-   if (c->redact == MN_REDACT_VALUE) {
-      return; /* every row stores the replacement (a NULL one is an error of its own) */
+   if (!el || el->each_kind != MN_EACH_MAP) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "\"value: key\" of entry \"%s\" is NULL, as it iterates no map: every "
+                      "row would be refused (its document rejected)",
+               NN_ARGS(n), e->name);
+   } else {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "\"value: key\" is NULL when the value at \"%s\" is an array or a single "
+                      "value, not a sub-document: " REJECTED_SOME,
+               NN_ARGS(n), el->each.text);
    }
-   if (c->kind == MN_SRC_KEY) {
-      el = element_entry(coll, e);
-      if (!el || el->each_kind != MN_EACH_MAP) {
-         add_line(n->f, MN_PG_FINDING_NOT_NULL,
-                  NN_FMT "\"value: key\" of entry \"%s\" is NULL, as it iterates no map: every "
-                         "row would be refused (its document rejected)",
-                  NN_ARGS(n), e->name);
-      } else {
-         add_line(n->f, MN_PG_FINDING_NOT_NULL,
-                  NN_FMT "\"value: key\" is NULL when the value at \"%s\" is an array or a single "
-                         "value, not a sub-document: " REJECTED_SOME,
-                  NN_ARGS(n), el->each.text);
-      }
-      return;
-   }
-   if (c->kind != MN_SRC_PATH) {
-      return; /* row ids, parent keys, ordinals and constants are never NULL */
-   }
-   /* The row exists only where its entry's `when` holds, and that of the parents that
-    * share its element (entries without `each` read their parent's). */
-   for (const mn_entry_t *x = e; x && c->n_paths == 1 && !nonempty;) {
+}
+
+/* Whether column c's value is present wherever its row exists: the row exists only where
+ * its entry's `when` holds, and that of the parents that share its element (entries
+ * without `each` read their parent's).  *nonempty: and a string not empty or blank. */
+static bool
+implied_present(const mn_collection_t *coll, const mn_entry_t *e, const mn_column_t *c,
+                bool *nonempty)
+{
+   bool present = false;
+
+   *nonempty = false;
+   for (const mn_entry_t *x = e; x && c->n_paths == 1 && !*nonempty;) {
       bool p, ne;
       if (x->when && (p = when_implies_present(x->when, &c->paths[0], &ne))) {
          present = true;
-         nonempty = ne;
+         *nonempty = ne;
       }
       x = x->each_kind == MN_EACH_NONE && x->parent >= 0 ? &coll->entries[x->parent] : NULL;
    }
-   empty_null = c->spec.empty == MN_EMPTY_NULL ||
-                (c->spec.empty == MN_EMPTY_DEFAULT && c->spec.type != MN_TYPE_TEXT);
-   if (!c->required) {
-      if (!present && !c->default_value) {
-         add_line(n->f, MN_PG_FINDING_NOT_NULL,
-                  NN_FMT "the mapping stores NULL when the value is missing: " REJECTED_SOME,
-                  NN_ARGS(n));
-      } else if (!present && !default_converts(c)) {
-         add_line(n->f, MN_PG_FINDING_NOT_NULL,
-                  NN_FMT "the mapping stores NULL when the value is missing (its default does not "
-                         "convert to the column): " REJECTED_SOME,
-                  NN_ARGS(n));
-      }
-      /* a reference's value is judged as a reference, not converted */
-      if (c->ref_collection < 0 && empty_null && !nonempty) {
-         add_line(n->f, MN_PG_FINDING_NOT_NULL,
-                  NN_FMT
-                  "the mapping stores NULL when the value is an empty string: " REJECTED_SOME,
-                  NN_ARGS(n));
-      }
-      if (c->ref_collection < 0 && c->on_invalid == MN_ON_NULL) {
-         add_line(
-            n->f, MN_PG_FINDING_NOT_NULL,
-            NN_FMT
-            "the mapping stores NULL when the value is invalid (on_invalid: null): " REJECTED_SOME,
-            NN_ARGS(n));
-      }
+   return present;
+}
+
+/* A column that is not `required`: the values the mapping turns into NULL. */
+static void
+optional_null_causes(const nn_t *n, const mn_column_t *c, bool present, bool nonempty)
+{
+   bool empty_null = c->spec.empty == MN_EMPTY_NULL ||
+                     (c->spec.empty == MN_EMPTY_DEFAULT && c->spec.type != MN_TYPE_TEXT);
+
+   if (!present && !c->default_value) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "the mapping stores NULL when the value is missing: " REJECTED_SOME,
+               NN_ARGS(n));
+   } else if (!present && !default_converts(c)) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "the mapping stores NULL when the value is missing (its default does not "
+                      "convert to the column): " REJECTED_SOME,
+               NN_ARGS(n));
    }
-   if (c->ref_collection < 0) {
-      return;
+   /* a reference's value is judged as a reference, not converted */
+   if (c->ref_collection < 0 && empty_null && !nonempty) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "the mapping stores NULL when the value is an empty string: " REJECTED_SOME,
+               NN_ARGS(n));
    }
-   /* `required` does not hold for these: the value was there (convert.c, eval_reference) */
+   if (c->ref_collection < 0 && c->on_invalid == MN_ON_NULL) {
+      add_line(
+         n->f, MN_PG_FINDING_NOT_NULL,
+         NN_FMT
+         "the mapping stores NULL when the value is invalid (on_invalid: null): " REJECTED_SOME,
+         NN_ARGS(n));
+   }
+}
+
+/* A declared reference (column c of collection ci): dangling, or deferred, it is NULL.
+ * `required` does not hold for these: the value was there (convert.c, eval_reference). */
+static void
+reference_null_causes(const nn_t *n, size_t ci, const mn_column_t *c)
+{
    if (c->on_missing_reference == MN_ON_NULL) {
       add_line(n->f, MN_PG_FINDING_NOT_NULL,
                NN_FMT "the mapping stores NULL when the reference is dangling "
@@ -672,7 +717,33 @@ null_causes(const nn_t *n, size_t ci, const mn_entry_t *e, const mn_column_t *c)
       add_line(n->f, MN_PG_FINDING_NOT_NULL,
                NN_FMT "references to collection \"%s\", which loads after \"%s\", are written "
                       "NULL first (deferred): documents with a reference would be rejected",
-               NN_ARGS(n), c->references, coll->name);
+               NN_ARGS(n), c->references, n->m->collections[ci].name);
+   }
+}
+
+/* What makes column c (entry e of collection ci) give NULL, one line each. */
+static void
+null_causes(const nn_t *n, size_t ci, const mn_entry_t *e, const mn_column_t *c)
+{
+   const mn_collection_t *coll = &n->m->collections[ci];
+   bool present, nonempty;
+
+   if (c->redact == MN_REDACT_VALUE) {
+      return; /* every row stores the replacement (a NULL one is an error of its own) */
+   }
+   if (c->kind == MN_SRC_KEY) {
+      key_null_causes(n, coll, e);
+      return;
+   }
+   if (c->kind != MN_SRC_PATH) {
+      return; /* row ids, parent keys, ordinals and constants are never NULL */
+   }
+   present = implied_present(coll, e, c, &nonempty);
+   if (!c->required) {
+      optional_null_causes(n, c, present, nonempty);
+   }
+   if (c->ref_collection >= 0) {
+      reference_null_causes(n, ci, c);
    }
 }
 
@@ -988,109 +1059,150 @@ on_delete_effect(char del, const char **action)
    }
 }
 
+/* One foreign key of table t as the rows of entry e (collection ci) write it. */
+typedef struct {
+   const mn_mapping_t *m;
+   size_t t, ci;
+   const mn_entry_t *e;
+   const fk_t *fk;
+   fkcol_t w;       /* the first column of the key that the entry writes */
+   int p;           /* the referenced table, in the mapping */
+   int source;      /* the table whose row ids the column holds, when the mapping knows; -1 */
+   bool same_batch; /* the referenced row is one of the same document's rows */
+} fkuse_t;
+
+/* Ids the converter makes name rows of a known table: the document's primary row,
+ * the parent row, or a referenced collection's primary row. */
+static void
+fk_source(fkuse_t *u)
+{
+   const mn_mapping_t *m = u->m;
+   const mn_collection_t *coll = &m->collections[u->ci];
+
+   u->source = -1;
+   u->same_batch = false;
+   if (u->fk->n == 1 && strcmp(u->fk->ref_cols[0], m->tables[u->p].key) == 0) {
+      if (u->w.kind == MN_SRC_DOC_ID) {
+         u->source = coll->entries[0].table_index;
+         u->same_batch = true;
+      } else if (u->w.kind == MN_SRC_PARENT_ID) {
+         u->source = coll->entries[u->e->parent >= 0 ? u->e->parent : 0].table_index;
+         u->same_batch = true;
+      } else if (u->w.ref_collection >= 0) {
+         u->source = m->collections[u->w.ref_collection].entries[0].table_index;
+      }
+   }
+   if (u->source != u->p) {
+      u->same_batch = false;
+   }
+}
+
+/* The referenced rows must be written before the rows that name them (load order,
+ * above); a finding when they may not be. */
+static void
+check_fk_order(const fkuse_t *u, mn_pg_findings_t *f)
+{
+   const mn_mapping_t *m = u->m;
+   const mn_collection_t *coll = &m->collections[u->ci];
+   const char *schema = m->schema, *tab = m->tables[u->t].name, *ref = m->tables[u->p].name;
+   bool earlier = false, fed_here, ordered, in_order;
+   size_t later = u->ci;
+
+   for (size_t c = 0; c < u->ci; c++) {
+      earlier = earlier || collection_feeds(&m->collections[c], u->p);
+   }
+   fed_here = collection_feeds(coll, u->p);
+   /* In a batch, table p's rows are written before table t's (or in the same statement). */
+   in_order = u->fk->deferred || (size_t)u->p <= u->t;
+   if (u->same_batch) {
+      ordered = in_order;
+   } else if (u->source == u->p) {
+      ordered = true; /* a declared reference: deferred, or its collection loaded earlier */
+   } else {
+      ordered = earlier || (fed_here && in_order);
+   }
+   if (ordered) {
+      return;
+   }
+   for (size_t c = u->ci + 1; c < m->n_collections && later == u->ci; c++) {
+      if (collection_feeds(&m->collections[c], u->p)) {
+         later = c;
+      }
+   }
+   if (u->same_batch || fed_here) {
+      add_line(f, MN_PG_FINDING_FOREIGN_KEY,
+               "%s.%s.%s: foreign key \"%s\": %s.%s is loaded before the table it references, "
+               "%s.%s (collection \"%s\" writes %s.%s before it in each batch): rows would "
+               "be refused (their documents rejected)",
+               schema, tab, u->w.name, u->fk->name, schema, tab, schema, ref, coll->name, schema,
+               tab);
+   } else {
+      add_line(f, MN_PG_FINDING_FOREIGN_KEY,
+               "%s.%s.%s: foreign key \"%s\": %s.%s is loaded before the table it references, "
+               "%s.%s (collection \"%s\" comes before \"%s\"): rows would be refused (their "
+               "documents rejected)",
+               schema, tab, u->w.name, u->fk->name, schema, tab, schema, ref, coll->name,
+               m->collections[later].name);
+   }
+}
+
+/* ON DELETE: mongonorm deletes rows of p (a document gone from the source, or rejected
+ * now).  Rows of the same document go with it anyway; a referencing collection loaded
+ * after the referenced one is converted again when its documents change (conversion
+ * context); mongonorm itself clears references into its own collection.  Anything
+ * else PostgreSQL changes behind the records of documents counted as unchanged. */
+static void
+check_fk_delete(const fkuse_t *u, mn_pg_findings_t *f)
+{
+   const mn_mapping_t *m = u->m;
+   char del = u->fk->del;
+   bool delete_ok;
+
+   if (del != 'c' && del != 'n' && del != 'd') {
+      return;
+   }
+   if (u->same_batch) {
+      delete_ok = true;
+   } else if (u->source == u->p) {
+      delete_ok = (size_t)u->w.ref_collection < u->ci || del == 'n';
+   } else {
+      delete_ok = false;
+   }
+   if (!delete_ok) {
+      const char *action, *effect = on_delete_effect(del, &action);
+      add_line(f, MN_PG_FINDING_ON_DELETE,
+               "%s.%s.%s: foreign key \"%s\" is ON DELETE %s: when mongonorm deletes a row of "
+               "%s.%s (its document gone from the source, or rejected now), PostgreSQL %s of "
+               "other documents that reference it, which stay recorded as loaded",
+               m->schema, m->tables[u->t].name, u->w.name, u->fk->name, action, m->schema,
+               m->tables[u->p].name, effect);
+   }
+}
+
 /* One foreign key of table t, for the rows of entry e (collection ci). */
 static void
 check_fk_entry(PGconn *conn, const mn_mapping_t *m, size_t t, fk_t *fk, size_t ci,
                const mn_entry_t *e, mn_pg_findings_t *f)
 {
-   const mn_collection_t *coll = &m->collections[ci];
-   const mn_table_t *tab = &m->tables[t];
-   fkcol_t wc, *w = &wc;
-   int p = strcmp(fk->ref_schema, m->schema) == 0 ? find_table(m, fk->ref_table) : -1;
-   int source = -1; /* the table whose row ids the column holds, when the mapping knows */
-   bool same_batch = false, earlier = false, fed_here, ordered, in_order, delete_ok;
+   fkuse_t u = {m, t, ci, e, fk, {0}, -1, -1, false};
 
-   if (!fk_writer(tab, fk, e, &wc)) {
+   if (!fk_writer(&m->tables[t], fk, e, &u.w)) {
       return; /* not written: NULL (MATCH SIMPLE), or see the NOT NULL check */
    }
-   if (p < 0) {
+   u.p = strcmp(fk->ref_schema, m->schema) == 0 ? find_table(m, fk->ref_table) : -1;
+   if (u.p < 0) {
       if (ref_table_empty(conn, fk) == 1) {
          add_line(f, MN_PG_FINDING_FOREIGN_KEY,
                   "%s.%s.%s: foreign key \"%s\" references %s.%s, which the mapping does not "
                   "load and which is empty: every row with a value would be refused (its "
                   "document rejected)",
-                  m->schema, tab->name, w->name, fk->name, fk->ref_schema, fk->ref_table);
+                  m->schema, m->tables[t].name, u.w.name, fk->name, fk->ref_schema, fk->ref_table);
       }
       return; /* a table the user fills: its rows are the user's */
    }
-   /* Ids the converter makes name rows of a known table: the document's primary row,
-    * the parent row, or a referenced collection's primary row. */
-   if (fk->n == 1 && strcmp(fk->ref_cols[0], m->tables[p].key) == 0) {
-      if (w->kind == MN_SRC_DOC_ID) {
-         source = coll->entries[0].table_index;
-         same_batch = true;
-      } else if (w->kind == MN_SRC_PARENT_ID) {
-         source = coll->entries[e->parent >= 0 ? e->parent : 0].table_index;
-         same_batch = true;
-      } else if (w->ref_collection >= 0) {
-         source = m->collections[w->ref_collection].entries[0].table_index;
-      }
-   }
-   if (source != p) {
-      same_batch = false;
-   }
-   for (size_t c = 0; c < ci; c++) {
-      earlier = earlier || collection_feeds(&m->collections[c], p);
-   }
-   fed_here = collection_feeds(coll, p);
-   /* In a batch, table p's rows are written before table t's (or in the same statement). */
-   in_order = fk->deferred || (size_t)p <= t;
-
-   if (same_batch) {
-      ordered = in_order;
-   } else if (source == p) {
-      ordered = true; /* a declared reference: deferred, or its collection loaded earlier */
-   } else {
-      ordered = earlier || (fed_here && in_order);
-   }
-   if (!ordered) {
-      size_t later = ci;
-      for (size_t c = ci + 1; c < m->n_collections && later == ci; c++) {
-         if (collection_feeds(&m->collections[c], p)) {
-            later = c;
-         }
-      }
-      if (same_batch || fed_here) {
-         add_line(f, MN_PG_FINDING_FOREIGN_KEY,
-                  "%s.%s.%s: foreign key \"%s\": %s.%s is loaded before the table it references, "
-                  "%s.%s (collection \"%s\" writes %s.%s before it in each batch): rows would "
-                  "be refused (their documents rejected)",
-                  m->schema, tab->name, w->name, fk->name, m->schema, tab->name, m->schema,
-                  m->tables[p].name, coll->name, m->schema, tab->name);
-      } else {
-         add_line(f, MN_PG_FINDING_FOREIGN_KEY,
-                  "%s.%s.%s: foreign key \"%s\": %s.%s is loaded before the table it references, "
-                  "%s.%s (collection \"%s\" comes before \"%s\"): rows would be refused (their "
-                  "documents rejected)",
-                  m->schema, tab->name, w->name, fk->name, m->schema, tab->name, m->schema,
-                  m->tables[p].name, coll->name, m->collections[later].name);
-      }
-   }
-
-   /* ON DELETE: mongonorm deletes rows of p (a document gone from the source, or rejected
-    * now).  Rows of the same document go with it anyway; a referencing collection loaded
-    * after the referenced one is converted again when its documents change (conversion
-    * context); mongonorm itself clears references into its own collection.  Anything
-    * else PostgreSQL changes behind the records of documents counted as unchanged. */
-   if (fk->del != 'c' && fk->del != 'n' && fk->del != 'd') {
-      return;
-   }
-   if (same_batch) {
-      delete_ok = true;
-   } else if (source == p) {
-      delete_ok = (size_t)w->ref_collection < ci || fk->del == 'n';
-   } else {
-      delete_ok = false;
-   }
-   if (!delete_ok) {
-      const char *action, *effect = on_delete_effect(fk->del, &action);
-      add_line(f, MN_PG_FINDING_ON_DELETE,
-               "%s.%s.%s: foreign key \"%s\" is ON DELETE %s: when mongonorm deletes a row of "
-               "%s.%s (its document gone from the source, or rejected now), PostgreSQL %s of "
-               "other documents that reference it, which stay recorded as loaded",
-               m->schema, tab->name, w->name, fk->name, action, m->schema, m->tables[p].name,
-               effect);
-   }
+   fk_source(&u);
+   check_fk_order(&u, f);
+   check_fk_delete(&u, f);
 }
 
 static bool
@@ -1118,6 +1230,62 @@ check_foreign_keys(PGconn *conn, const mn_mapping_t *m, mn_pg_findings_t *f, mn_
    return true;
 }
 
+/* Read the catalog columns of every table of the mapping into cats; the tables and the
+ * columns the mapping names must exist. */
+static bool
+read_tables(PGconn *conn, const mn_mapping_t *m, cattable_t *cats, mn_error_t *error)
+{
+   for (size_t t = 0; t < m->n_tables; t++) {
+      const mn_table_t *tab = &m->tables[t];
+      bool exists = false;
+
+      if (!read_table(conn, m->schema, tab->name, &exists, &cats[t], error)) {
+         return false;
+      }
+      if (!exists) {
+         mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA, "table \"%s.%s\" does not exist", m->schema,
+                      tab->name);
+         return false;
+      }
+      for (size_t c = 0; c < tab->n_columns; c++) {
+         if (!find_col(&cats[t], tab->columns[c])) {
+            mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA,
+                         "the target has no column \"%s\" in table \"%s.%s\"", tab->columns[c],
+                         m->schema, tab->name);
+            return false;
+         }
+      }
+   }
+   return true;
+}
+
+/* annotate() every column of every entry and shape of the mapping. */
+static bool
+annotate_all(mn_mapping_t *m, const cattable_t *cats, mn_pg_findings_t *findings, mn_error_t *error)
+{
+   for (size_t ci = 0; ci < m->n_collections; ci++) {
+      mn_collection_t *coll = &m->collections[ci];
+      for (size_t ei = 0; ei < coll->n_entries; ei++) {
+         mn_entry_t *e = &coll->entries[ei];
+         const mn_table_t *tab = &m->tables[e->table_index];
+         const cattable_t *cat = &cats[e->table_index];
+         for (size_t c = 0; c < e->n_columns; c++) {
+            if (!annotate(m, tab, cat, &e->columns[c], findings, error)) {
+               return false;
+            }
+         }
+         for (size_t s = 0; s < e->n_shapes; s++) {
+            for (size_t c = 0; c < e->shapes[s].n_columns; c++) {
+               if (!annotate(m, tab, cat, &e->shapes[s].columns[c], findings, error)) {
+                  return false;
+               }
+            }
+         }
+      }
+   }
+   return true;
+}
+
 bool
 mn_pg_check_target(PGconn *conn, mn_mapping_t *m, mn_pg_findings_t *findings, mn_error_t *error)
 {
@@ -1127,46 +1295,8 @@ mn_pg_check_target(PGconn *conn, mn_mapping_t *m, mn_pg_findings_t *findings, mn
    if (findings) {
       memset(findings, 0, sizeof *findings);
    }
-   for (size_t t = 0; t < m->n_tables; t++) {
-      const mn_table_t *tab = &m->tables[t];
-      bool exists = false;
-
-      if (!read_table(conn, m->schema, tab->name, &exists, &cats[t], error)) {
-         goto cleanup;
-      }
-      if (!exists) {
-         mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA, "table \"%s.%s\" does not exist", m->schema,
-                      tab->name);
-         goto cleanup;
-      }
-      for (size_t c = 0; c < tab->n_columns; c++) {
-         if (!find_col(&cats[t], tab->columns[c])) {
-            mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA,
-                         "the target has no column \"%s\" in table \"%s.%s\"", tab->columns[c],
-                         m->schema, tab->name);
-            goto cleanup;
-         }
-      }
-   }
-   for (size_t ci = 0; ci < m->n_collections; ci++) {
-      mn_collection_t *coll = &m->collections[ci];
-      for (size_t ei = 0; ei < coll->n_entries; ei++) {
-         mn_entry_t *e = &coll->entries[ei];
-         const mn_table_t *tab = &m->tables[e->table_index];
-         for (size_t c = 0; c < e->n_columns; c++) {
-            if (!annotate(m, tab, &cats[e->table_index], &e->columns[c], findings, error)) {
-               goto cleanup;
-            }
-         }
-         for (size_t s = 0; s < e->n_shapes; s++) {
-            for (size_t c = 0; c < e->shapes[s].n_columns; c++) {
-               if (!annotate(m, tab, &cats[e->table_index], &e->shapes[s].columns[c], findings,
-                             error)) {
-                  goto cleanup;
-               }
-            }
-         }
-      }
+   if (!read_tables(conn, m, cats, error) || !annotate_all(m, cats, findings, error)) {
+      goto cleanup;
    }
    /* After the annotation: a declared default must also fit its column. */
    if (findings) {
