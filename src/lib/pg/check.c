@@ -342,7 +342,11 @@ mn_pg_findings_cleanup(mn_pg_findings_t *findings)
    findings->n = 0;
 }
 
-/* Read one table's columns from the catalog; false with error set, or *exists = false. */
+/*
+ * Read one table's columns from the catalog (a domain's base type and typmod, NOT NULL of
+ * the column or its domain, whether PostgreSQL fills it); false with error set, or
+ * *exists = false for a table (or view, foreign or partitioned table) that is not there.
+ */
 static bool
 read_table(PGconn *conn, const char *schema, const char *table, bool *exists, cattable_t *out,
            mn_error_t *error)
@@ -907,7 +911,11 @@ fks_free(fk_t *fks, size_t n)
    bson_free(fks);
 }
 
-/* The foreign keys of one table (pg_constraint), in name order. */
+/*
+ * The foreign keys of one table (pg_constraint), in name order: one catalog row per
+ * column of a key, in key order, folded into one fk_t per constraint.  Whether the
+ * referenced table is empty is read later, only when a finding needs it.
+ */
 static bool
 read_fks(PGconn *conn, const char *schema, const char *table, fk_t **out, size_t *n_out,
          mn_error_t *error)

@@ -72,7 +72,11 @@ mn_pg_init_result_cleanup(mn_pg_init_result_t *result)
    memset(result, 0, sizeof *result);
 }
 
-/* The NNN_name.sql files of dir, sorted by version; two files of one version are an error. */
+/*
+ * The NNN_name.sql files of dir, sorted by version (other names are passed over); an
+ * empty folder, or two files of one version, is an error, named in a stable order
+ * whatever order readdir gives.
+ */
 static bool
 list_sql_files(const char *sql_dir, sqlfile_t **out, size_t *n_out, mn_error_t *error)
 {

@@ -156,34 +156,42 @@ note_failure(mn_pg_sink_t *s, const PGresult *res)
    g_string_free(d, TRUE);
 }
 
-static bool
-exec_ok(mn_pg_sink_t *s, const char *sql, const char *doing, mn_error_t *error)
+/* Run sql: the result when it succeeded (a command, or rows; with one_row, exactly one
+ * row), which the caller clears; else NULL, with the failure noted and error set. */
+static PGresult *
+sink_exec(mn_pg_sink_t *s, const char *sql, bool one_row, const char *doing, mn_error_t *error)
 {
    PGresult *res = PQexec(s->conn, sql);
-   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+   ExecStatusType st = PQresultStatus(res);
+   bool ok = one_row ? st == PGRES_TUPLES_OK && PQntuples(res) == 1
+                     : st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 
    if (!ok) {
       note_failure(s, res);
       mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, doing);
+      PQclear(res);
+      return NULL;
    }
+   return res;
+}
+
+static bool
+exec_ok(mn_pg_sink_t *s, const char *sql, const char *doing, mn_error_t *error)
+{
+   PGresult *res = sink_exec(s, sql, false, doing, error);
+
    PQclear(res);
-   return ok;
+   return res != NULL;
 }
 
 /* Run a statement and return its affected-row count, or -1 on error. */
 static int64_t
 exec_count(mn_pg_sink_t *s, const char *sql, const char *doing, mn_error_t *error)
 {
-   PGresult *res = PQexec(s->conn, sql);
-   int64_t n = -1;
+   PGresult *res = sink_exec(s, sql, false, doing, error);
+   const char *t = res ? PQcmdTuples(res) : NULL;
+   int64_t n = !res ? -1 : t && *t ? g_ascii_strtoll(t, NULL, 10) : 0;
 
-   if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK) {
-      const char *t = PQcmdTuples(res);
-      n = t && *t ? g_ascii_strtoll(t, NULL, 10) : 0;
-   } else {
-      note_failure(s, res);
-      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, doing);
-   }
    PQclear(res);
    return n;
 }
@@ -193,21 +201,21 @@ static bool
 exec_pair(mn_pg_sink_t *s, const char *sql, const char *doing, uint64_t *a, uint64_t *b,
           mn_error_t *error)
 {
-   PGresult *res = PQexec(s->conn, sql);
-   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+   PGresult *res = sink_exec(s, sql, true, doing, error);
 
-   if (ok) {
+   if (res) {
       *a = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
       *b = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-   } else {
-      note_failure(s, res);
-      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, doing);
    }
    PQclear(res);
-   return ok;
+   return res != NULL;
 }
 
-/* COPY len bytes of text-format data into target. */
+/*
+ * COPY len bytes of text-format data into target, in chunks of 1 MiB.  On failure the
+ * COPY is ended and its results drained, so the connection is ready for the ROLLBACK,
+ * and the failure is noted (note_failure) for the reject reason.
+ */
 static bool
 copy_in(mn_pg_sink_t *s, const char *target, const char *collist, const char *data, size_t len,
         mn_error_t *error)
@@ -456,6 +464,42 @@ load_deferrable(mn_pg_sink_t *s, mn_error_t *error)
    return true;
 }
 
+/* Table i's quoted names and column list, its staging table (created), and what the
+ * catalog says of its keys (load_catalog). */
+static bool
+open_table(mn_pg_sink_t *s, size_t i, const char *qschema, mn_error_t *error)
+{
+   const mn_table_t *t = &s->m->tables[i];
+   tbl_t *tb = &s->tables[i];
+   GString *cols = g_string_new(NULL);
+   char *qt = mn_pg_quote_ident(s->conn, t->name);
+   char *sql;
+   bool ok;
+
+   for (size_t c = 0; c < t->n_columns; c++) {
+      char *q = mn_pg_quote_ident(s->conn, t->columns[c]);
+      if (c) {
+         g_string_append(cols, ", ");
+      }
+      g_string_append(cols, q);
+      bson_free(q);
+   }
+   tb->qname = g_strdup_printf("%s.%s", qschema, qt);
+   bson_free(qt);
+   tb->stage = g_strdup_printf("mn_stage_%zu", i);
+   tb->collist = g_string_free(cols, FALSE);
+   tb->qkey = mn_pg_quote_ident(s->conn, t->columns[0]);
+   tb->qdoc = mn_pg_quote_ident(s->conn, t->columns[t->doc_id_column < 0 ? 0 : t->doc_id_column]);
+   tb->n_columns = t->n_columns;
+   tb->buf = g_string_new(NULL);
+   sql = g_strdup_printf("CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS "
+                         "SELECT %s FROM %s WITH NO DATA",
+                         tb->stage, tb->collist, tb->qname);
+   ok = exec_ok(s, sql, "could not create a staging table", error) && load_catalog(s, i, error);
+   g_free(sql);
+   return ok;
+}
+
 static void clear_segments(mn_pg_sink_t *s);
 
 mn_pg_sink_t *
@@ -481,35 +525,7 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    s->taken = g_array_new(FALSE, FALSE, sizeof(mn_uuid_t));
    s->flush_deltas = g_new0(delta_t, m->n_tables ? m->n_tables : 1);
    for (size_t i = 0; i < m->n_tables; i++) {
-      const mn_table_t *t = &m->tables[i];
-      tbl_t *tb = &s->tables[i];
-      GString *cols = g_string_new(NULL);
-      char *qt = mn_pg_quote_ident(conn, t->name);
-      char *sql;
-      bool ok;
-
-      for (size_t c = 0; c < t->n_columns; c++) {
-         char *q = mn_pg_quote_ident(conn, t->columns[c]);
-         if (c) {
-            g_string_append(cols, ", ");
-         }
-         g_string_append(cols, q);
-         bson_free(q);
-      }
-      tb->qname = g_strdup_printf("%s.%s", qschema, qt);
-      bson_free(qt);
-      tb->stage = g_strdup_printf("mn_stage_%zu", i);
-      tb->collist = g_string_free(cols, FALSE);
-      tb->qkey = mn_pg_quote_ident(conn, t->columns[0]);
-      tb->qdoc = mn_pg_quote_ident(conn, t->columns[t->doc_id_column < 0 ? 0 : t->doc_id_column]);
-      tb->n_columns = t->n_columns;
-      tb->buf = g_string_new(NULL);
-      sql = g_strdup_printf("CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS "
-                            "SELECT %s FROM %s WITH NO DATA",
-                            tb->stage, tb->collist, tb->qname);
-      ok = exec_ok(s, sql, "could not create a staging table", error) && load_catalog(s, i, error);
-      g_free(sql);
-      if (!ok) {
+      if (!open_table(s, i, qschema, error)) {
          bson_free(qschema);
          mn_pg_sink_destroy(s);
          return NULL;
@@ -591,7 +607,12 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
    g_free(s);
 }
 
-/* Run-wide unique keys already in the target, for the converter (merge mode). */
+/*
+ * Run-wide unique keys already in the target, for the converter (merge mode): every
+ * entry of the collection with a key that is unique across documents (not per document)
+ * reads the rows that hold one, so the converter can tell a key another document holds
+ * from one this document keeps.
+ */
 static bool
 preload_unique(mn_pg_sink_t *s, size_t collection, mn_converter_t *conv, mn_error_t *error)
 {
@@ -601,30 +622,29 @@ preload_unique(mn_pg_sink_t *s, size_t collection, mn_converter_t *conv, mn_erro
       const mn_entry_t *e = &coll->entries[ei];
       const mn_table_t *mt = &s->m->tables[e->table_index];
       tbl_t *tb = &s->tables[e->table_index];
-      GString *sql;
+      GString *cols = g_string_new(NULL), *set = g_string_new(NULL);
+      char *sql;
       PGresult *res;
 
       if (!e->n_unique || e->unique_per_doc) {
+         g_string_free(cols, TRUE);
+         g_string_free(set, TRUE);
          continue;
       }
-      sql = g_string_new(NULL);
-      g_string_append_printf(sql, "SELECT %s", tb->qdoc);
       for (size_t i = 0; i < e->n_unique; i++) {
          char *q = mn_pg_quote_ident(s->conn, mt->columns[e->unique[i]]);
-         g_string_append_printf(sql, ", %s", q);
+         g_string_append_printf(cols, ", %s", q);
+         g_string_append_printf(set, " AND %s IS NOT NULL", q);
          bson_free(q);
       }
-      g_string_append_printf(sql, " FROM %s WHERE true", tb->qname);
-      for (size_t i = 0; i < e->n_unique; i++) {
-         char *q = mn_pg_quote_ident(s->conn, mt->columns[e->unique[i]]);
-         g_string_append_printf(sql, " AND %s IS NOT NULL", q);
-         bson_free(q);
-      }
-      res = PQexec(s->conn, sql->str);
-      g_string_free(sql, TRUE);
-      if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-         mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, "could not read existing unique keys");
-         PQclear(res);
+      sql = g_strdup_printf("SELECT %s%s FROM %s WHERE true%s", tb->qdoc, cols->str, tb->qname,
+                            set->str);
+      g_string_free(cols, TRUE);
+      g_string_free(set, TRUE);
+      res = mn_pg__query(s->conn, sql, 0, NULL, PGRES_TUPLES_OK,
+                         "could not read existing unique keys", error);
+      g_free(sql);
+      if (!res) {
          return false;
       }
       for (int r = 0; r < PQntuples(res); r++) {
@@ -643,6 +663,30 @@ preload_unique(mn_pg_sink_t *s, size_t collection, mn_converter_t *conv, mn_erro
    return true;
 }
 
+/* The ids of the rows the collection's primary table holds, given to the converter. */
+static bool
+read_target_ids(mn_pg_sink_t *s, size_t collection, mn_converter_t *conv, mn_error_t *error)
+{
+   const mn_collection_t *coll = &s->m->collections[collection];
+   tbl_t *tb = &s->tables[coll->entries[0].table_index];
+   char *q = g_strdup_printf("SELECT %s FROM %s", tb->qkey, tb->qname);
+   PGresult *res =
+      mn_pg__query(s->conn, q, 0, NULL, PGRES_TUPLES_OK, "could not read existing ids", error);
+
+   g_free(q);
+   if (!res) {
+      return false;
+   }
+   for (int r = 0; r < PQntuples(res); r++) {
+      mn_uuid_t u;
+      if (mn_uuid_parse(PQgetvalue(res, r, 0), &u)) {
+         mn_converter_add_target_id(conv, collection, &u);
+      }
+   }
+   PQclear(res);
+   return true;
+}
+
 bool
 mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids, mn_converter_t *conv,
                             mn_error_t *error)
@@ -657,11 +701,10 @@ mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids, m
          g_string_append_printf(sql, " AND NOT EXISTS (SELECT 1 FROM %s)", s->tables[i].qname);
       }
    }
-   res = PQexec(s->conn, sql->str);
+   res = mn_pg__query(s->conn, sql->str, 0, NULL, PGRES_TUPLES_OK,
+                      "could not inspect the target tables", error);
    g_string_free(sql, TRUE);
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, "could not inspect the target tables");
-      PQclear(res);
+   if (!res) {
       return false;
    }
    empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -686,27 +729,7 @@ mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids, m
    if (!empty && !preload_unique(s, collection, conv, error)) {
       return false;
    }
-   if (!empty && want_ids) {
-      const mn_collection_t *coll = &s->m->collections[collection];
-      tbl_t *tb = &s->tables[coll->entries[0].table_index];
-      char *q = g_strdup_printf("SELECT %s FROM %s", tb->qkey, tb->qname);
-
-      res = PQexec(s->conn, q);
-      g_free(q);
-      if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-         mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, "could not read existing ids");
-         PQclear(res);
-         return false;
-      }
-      for (int r = 0; r < PQntuples(res); r++) {
-         mn_uuid_t u;
-         if (mn_uuid_parse(PQgetvalue(res, r, 0), &u)) {
-            mn_converter_add_target_id(conv, collection, &u);
-         }
-      }
-      PQclear(res);
-   }
-   return true;
+   return empty || !want_ids || read_target_ids(s, collection, conv, error);
 }
 
 static void
@@ -961,6 +984,44 @@ view_range(const mn_pg_sink_t *s, size_t lo, size_t hi, view_t *v)
    v->direct = s->direct[s->collection];
 }
 
+/* The statement that moves the holders of unique index u aside (vacate_keys), in the
+ * savepoint mn_vacate: the documents whose rows were moved aside are recorded with no
+ * digest in the same statement, so a run killed before their turn converts them again
+ * next time (their placeholder must never pass as their value). */
+static GString *
+vacate_sql(mn_pg_sink_t *s, const tbl_t *tb, const uindex_t *u)
+{
+   GString *sql = g_string_new("SAVEPOINT mn_vacate; WITH v AS (");
+   GString *tk = g_string_new(NULL), *sk = g_string_new(NULL), *s2k = g_string_new(NULL);
+
+   for (size_t k = 0; k < u->n_columns; k++) {
+      g_string_append_printf(tk, "%st.%s", k ? ", " : "", u->columns[k]);
+      g_string_append_printf(sk, "%ss.%s", k ? ", " : "", u->columns[k]);
+      g_string_append_printf(s2k, "%ss2.%s", k ? ", " : "", u->columns[k]);
+   }
+   g_string_append_printf(sql, "UPDATE %s t SET %s = ", tb->qname, u->vacate);
+   append_placeholder(sql, u, tb->qkey);
+   g_string_append_printf(sql,
+                          " FROM %s s WHERE (%s) = (%s) AND t.%s <> s.%s "
+                          "AND NOT EXISTS (SELECT 1 FROM %s s2 WHERE s2.%s = t.%s "
+                          "AND (%s) IS NOT DISTINCT FROM (%s))",
+                          tb->stage, tk->str, sk->str, tb->qkey, tb->qkey, tb->stage, tb->qkey,
+                          tb->qkey, s2k->str, tk->str);
+   if (!u->declared) {
+      g_string_append_printf(sql, " AND EXISTS (SELECT 1 FROM %s s3 WHERE s3.%s = t.%s)", tb->stage,
+                             tb->qkey, tb->qkey);
+   }
+   g_string_append_printf(sql,
+                          " RETURNING t.%s AS doc) UPDATE mongonorm.documents d "
+                          "SET digest = '\\x'::bytea FROM v WHERE d.collection = %s "
+                          "AND d.doc_id = v.doc",
+                          tb->qdoc, s->qcollection);
+   g_string_free(tk, TRUE);
+   g_string_free(sk, TRUE);
+   g_string_free(s2k, TRUE);
+   return sql;
+}
+
 /*
  * Move unique keys out of the way before the rows of the batch are written: every row of
  * the table that holds the key of a staged row with another id, and that will not hold it
@@ -979,42 +1040,13 @@ vacate_keys(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    for (size_t i = 0; i < tb->n_uindex; i++) {
       const uindex_t *u = &tb->uindex[i];
       GString *sql;
-      GString *tk = g_string_new(NULL), *sk = g_string_new(NULL), *s2k = g_string_new(NULL);
       PGresult *res;
       bool moved;
 
       if (!u->vacate) {
-         g_string_free(tk, TRUE);
-         g_string_free(sk, TRUE);
-         g_string_free(s2k, TRUE);
          continue;
       }
-      for (size_t k = 0; k < u->n_columns; k++) {
-         g_string_append_printf(tk, "%st.%s", k ? ", " : "", u->columns[k]);
-         g_string_append_printf(sk, "%ss.%s", k ? ", " : "", u->columns[k]);
-         g_string_append_printf(s2k, "%ss2.%s", k ? ", " : "", u->columns[k]);
-      }
-      /* The documents whose rows were moved aside are recorded with no digest in the same
-       * statement: a run killed before their turn converts them again next time (their
-       * placeholder must never pass as their value). */
-      sql = g_string_new("SAVEPOINT mn_vacate; WITH v AS (");
-      g_string_append_printf(sql, "UPDATE %s t SET %s = ", tb->qname, u->vacate);
-      append_placeholder(sql, u, tb->qkey);
-      g_string_append_printf(sql,
-                             " FROM %s s WHERE (%s) = (%s) AND t.%s <> s.%s "
-                             "AND NOT EXISTS (SELECT 1 FROM %s s2 WHERE s2.%s = t.%s "
-                             "AND (%s) IS NOT DISTINCT FROM (%s))",
-                             tb->stage, tk->str, sk->str, tb->qkey, tb->qkey, tb->stage, tb->qkey,
-                             tb->qkey, s2k->str, tk->str);
-      if (!u->declared) {
-         g_string_append_printf(sql, " AND EXISTS (SELECT 1 FROM %s s3 WHERE s3.%s = t.%s)",
-                                tb->stage, tb->qkey, tb->qkey);
-      }
-      g_string_append_printf(sql,
-                             " RETURNING t.%s AS doc) UPDATE mongonorm.documents d "
-                             "SET digest = '\\x'::bytea FROM v WHERE d.collection = %s "
-                             "AND d.doc_id = v.doc",
-                             tb->qdoc, s->qcollection);
+      sql = vacate_sql(s, tb, u);
       res = PQexec(s->conn, sql->str);
       moved = PQresultStatus(res) == PGRES_COMMAND_OK;
       PQclear(res);
@@ -1023,9 +1055,6 @@ vacate_keys(mn_pg_sink_t *s, size_t t, mn_error_t *error)
                                     : "ROLLBACK TO SAVEPOINT mn_vacate; "
                                       "RELEASE SAVEPOINT mn_vacate"));
       g_string_free(sql, TRUE);
-      g_string_free(tk, TRUE);
-      g_string_free(sk, TRUE);
-      g_string_free(s2k, TRUE);
       if (PQstatus(s->conn) != CONNECTION_OK) {
          mn_pg__set_error(error, MN_PG_QUERY, s->conn, NULL, "could not move unique keys");
          return false;
@@ -1034,7 +1063,61 @@ vacate_keys(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    return true;
 }
 
-/* The upsert of one table from its staging table; counts inserted and updated. */
+/* The staged row's columns after the key: "s.c1, s.c2, ..." (EXCLUDED exists only in
+ * ON CONFLICT). */
+static GString *
+staged_columns(mn_pg_sink_t *s, const mn_table_t *mt)
+{
+   GString *staged = g_string_new(NULL);
+
+   for (size_t c = 1; c < mt->n_columns; c++) {
+      char *q = mn_pg_quote_ident(s->conn, mt->columns[c]);
+      g_string_append_printf(staged, "%ss.%s", c > 1 ? ", " : "", q);
+      bson_free(q);
+   }
+   return staged;
+}
+
+/* merge_table for a table nothing points at: a changed row is deleted and inserted
+ * again, so no intermediate state of the batch can hold a unique key twice.  old: the
+ * target row's columns after the key ("t.c1, ..."). */
+static bool
+merge_replace(mn_pg_sink_t *s, size_t t, const char *old, const char *doing, uint64_t *ins,
+              uint64_t *upd, mn_error_t *error)
+{
+   const mn_table_t *mt = &s->m->tables[t];
+   tbl_t *tb = &s->tables[t];
+   GString *staged = staged_columns(s, mt);
+   GString *sql = g_string_new(NULL);
+   bool ok;
+
+   g_string_printf(sql,
+                   "WITH gone AS (DELETE FROM %s t USING %s s WHERE t.%s = s.%s "
+                   "AND (%s%s) IS DISTINCT FROM (%s%s) RETURNING 1) "
+                   "SELECT count(*), 0 FROM gone",
+                   tb->qname, tb->stage, tb->qkey, tb->qkey, old,
+                   mt->n_columns == 2 ? ", NULL" : "", staged->str,
+                   mt->n_columns == 2 ? ", NULL" : "");
+   ok = exec_pair(s, sql->str, doing, upd, ins, error);
+   if (ok) {
+      g_string_printf(sql,
+                      "WITH up AS (INSERT INTO %s (%s) SELECT %s FROM %s "
+                      "ON CONFLICT (%s) DO NOTHING RETURNING 1) SELECT count(*), 0 FROM up",
+                      tb->qname, tb->collist, tb->collist, tb->stage, tb->qkey);
+      ok = exec_pair(s, sql->str, doing, ins, &(uint64_t){0}, error);
+      *ins = *ins >= *upd ? *ins - *upd : 0;
+   }
+   g_string_free(sql, TRUE);
+   g_string_free(staged, TRUE);
+   return ok;
+}
+
+/*
+ * The upsert of one table from its staging table; counts inserted, updated and unchanged
+ * in d.  Only rows whose values differ are written (IS DISTINCT FROM), so an unchanged
+ * row costs no new tuple; a table nothing references replaces changed rows instead
+ * (merge_replace), a table of the key alone only inserts.
+ */
 static bool
 merge_table(mn_pg_sink_t *s, size_t t, uint64_t staged, delta_t *d, mn_error_t *error)
 {
@@ -1057,31 +1140,7 @@ merge_table(mn_pg_sink_t *s, size_t t, uint64_t staged, delta_t *d, mn_error_t *
    }
    snprintf(doing, sizeof doing, "could not merge rows into %s", tb->qname);
    if (!tb->referenced && mt->n_columns > 1) {
-      /* Nothing points at these rows: a changed row is deleted and inserted again, so no
-       * intermediate state of the batch can hold a unique key twice. */
-      /* the staged side spelled out: EXCLUDED exists only in ON CONFLICT */
-      g_string_truncate(new, 0);
-      for (size_t c = 1; c < mt->n_columns; c++) {
-         char *q = mn_pg_quote_ident(s->conn, mt->columns[c]);
-         g_string_append_printf(new, "%ss.%s", c > 1 ? ", " : "", q);
-         bson_free(q);
-      }
-      g_string_printf(sql,
-                      "WITH gone AS (DELETE FROM %s t USING %s s WHERE t.%s = s.%s "
-                      "AND (%s%s) IS DISTINCT FROM (%s%s) RETURNING 1) "
-                      "SELECT count(*), 0 FROM gone",
-                      tb->qname, tb->stage, tb->qkey, tb->qkey, old->str,
-                      mt->n_columns == 2 ? ", NULL" : "", new->str,
-                      mt->n_columns == 2 ? ", NULL" : "");
-      ok = exec_pair(s, sql->str, doing, &upd, &ins, error);
-      if (ok) {
-         g_string_printf(sql,
-                         "WITH up AS (INSERT INTO %s (%s) SELECT %s FROM %s "
-                         "ON CONFLICT (%s) DO NOTHING RETURNING 1) SELECT count(*), 0 FROM up",
-                         tb->qname, tb->collist, tb->collist, tb->stage, tb->qkey);
-         ok = exec_pair(s, sql->str, doing, &ins, &(uint64_t){0}, error);
-         ins = ins >= upd ? ins - upd : 0;
-      }
+      ok = merge_replace(s, t, old->str, doing, &ins, &upd, error);
    } else if (mt->n_columns > 1) {
       g_string_printf(sql,
                       "WITH up AS (INSERT INTO %s AS t (%s) SELECT %s FROM %s "
@@ -1111,6 +1170,7 @@ merge_table(mn_pg_sink_t *s, size_t t, uint64_t staged, delta_t *d, mn_error_t *
    g_string_free(new, TRUE);
    return ok;
 }
+
 /* The state lines of a view, each prefixed with the collection, for a direct COPY. */
 static bool
 copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
@@ -1131,6 +1191,26 @@ copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
                  rows, error);
    g_string_free(rows, TRUE);
    return ok;
+}
+
+/* This document takes a row another document (holder) holds: the holder is converted
+ * again, in this run (pending_taken) and, as its record is forgotten in the same
+ * transaction, by the next one if this run is killed before the holder's turn. */
+static bool
+take_row(mn_pg_sink_t *s, const mn_uuid_t *holder, mn_error_t *error)
+{
+   char text[MN_UUID_TEXT_LEN + 1];
+   char *forget;
+   bool forgot;
+
+   g_array_append_val(s->pending_taken, *holder);
+   mn_uuid_format(holder, text);
+   forget = g_strdup_printf("UPDATE mongonorm.documents SET digest = '\\x'::bytea "
+                            "WHERE collection = %s AND doc_id = '%s'",
+                            s->qcollection, text);
+   forgot = exec_ok(s, forget, "could not record a document to convert again", error);
+   g_free(forget);
+   return forgot;
 }
 
 /*
@@ -1163,12 +1243,9 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
                          "HAVING count(DISTINCT %s) > 1 LIMIT 1)",
                          tb->qdoc, tb->qdoc, tb->stage, tb->qname, tb->qkey, tb->qkey, tb->qdoc,
                          tb->qdoc, tb->qdoc, tb->stage, tb->qkey, tb->qdoc);
-   res = PQexec(s->conn, sql);
+   res = sink_exec(s, sql, false, "could not check the rows' documents", error);
    g_free(sql);
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      note_failure(s, res);
-      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, "could not check the rows' documents");
-      PQclear(res);
+   if (!res) {
       return false;
    }
    for (int r = 0; r < PQntuples(res) && !clash; r++) {
@@ -1181,23 +1258,9 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
           !mn_uuid_parse(PQgetvalue(res, r, 1), &stager) || !s->seen ||
           s->seen(s->seen_ctx, &holder, &stager)) {
          clash = true;
-      } else {
-         char text[MN_UUID_TEXT_LEN + 1];
-         char *forget;
-         bool forgot;
-         g_array_append_val(s->pending_taken, holder);
-         /* in the same transaction: a run killed before the holder's turn still converts
-          * it again next time (its record no longer matches any digest) */
-         mn_uuid_format(&holder, text);
-         forget = g_strdup_printf("UPDATE mongonorm.documents SET digest = '\\x'::bytea "
-                                  "WHERE collection = %s AND doc_id = '%s'",
-                                  s->qcollection, text);
-         forgot = exec_ok(s, forget, "could not record a document to convert again", error);
-         g_free(forget);
-         if (!forgot) {
-            PQclear(res);
-            return false;
-         }
+      } else if (!take_row(s, &holder, error)) {
+         PQclear(res);
+         return false;
       }
    }
    PQclear(res);
@@ -1240,17 +1303,16 @@ mn_pg_sink_clear_taken(mn_pg_sink_t *s)
    g_array_set_size(s->taken, 0);
 }
 
-/* Merge mode, after the staging COPYs: deletions, then each table, then the records. */
+/* Children first: the rows of the staged documents that their new contents no longer
+ * have, counted in deltas. */
 static bool
-merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
+delete_dropped_rows(mn_pg_sink_t *s, delta_t *deltas, mn_error_t *error)
 {
-   char *sql;
-   int64_t n;
-
-   /* children first: rows of these documents that the new contents no longer have */
    for (size_t k = s->n_tables; k-- > 0;) {
       const mn_table_t *mt = &s->m->tables[k];
       tbl_t *tb = &s->tables[k];
+      char *sql;
+      int64_t n;
 
       if (mt->is_primary || (size_t)mt->collection != s->collection) {
          continue;
@@ -1265,6 +1327,24 @@ merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
          return false;
       }
       deltas[k].deleted = (uint64_t)n;
+   }
+   return true;
+}
+
+/*
+ * Merge mode, after the staging COPYs: the rows the staged documents no longer have and
+ * the documents gone from the source are deleted first, then each table is merged,
+ * parents first (row owners checked, unique keys moved aside, the upsert), and last the
+ * documents' records, so that a batch commits the rows and their records together.
+ */
+static bool
+merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
+{
+   char *sql;
+   int64_t n;
+
+   if (!delete_dropped_rows(s, deltas, error)) {
+      return false;
    }
    if (v->deletes.len) {
       size_t k = (size_t)s->m->collections[s->collection].entries[0].table_index;
@@ -1651,6 +1731,50 @@ mn_pg_sink_sweep_references(mn_pg_sink_t *s, size_t collection, mn_error_t *erro
    return true;
 }
 
+/* Set the deferred references of one group (row g of `groups`: collection, table t,
+ * column, referenced table r) and drop the group from mongonorm.deferred_refs; t < 0
+ * (a table the mapping no longer has): only dropped.  The references set, or -1. */
+static int64_t
+apply_deferred_group(mn_pg_sink_t *s, const PGresult *groups, int g, int t, int r,
+                     mn_error_t *error)
+{
+   const char *from = PQgetvalue(groups, g, 0), *tbl = PQgetvalue(groups, g, 1);
+   const char *colname = PQgetvalue(groups, g, 2), *ref = PQgetvalue(groups, g, 3);
+   char *qf = PQescapeLiteral(s->conn, from, strlen(from));
+   char *qt = PQescapeLiteral(s->conn, tbl, strlen(tbl));
+   char *qc = PQescapeLiteral(s->conn, colname, strlen(colname));
+   char *qr = PQescapeLiteral(s->conn, ref, strlen(ref));
+   char *sql;
+   int64_t n = 0;
+
+   if (t >= 0) {
+      char *col = mn_pg_quote_ident(s->conn, colname);
+      sql = g_strdup_printf(
+         "UPDATE %s t SET %s = d.ref_id FROM mongonorm.deferred_refs d "
+         "WHERE d.collection = %s AND d.tbl = %s AND d.col = %s AND d.ref_tbl = %s "
+         "AND t.%s = d.row_id AND EXISTS (SELECT 1 FROM %s r WHERE r.%s = d.ref_id)",
+         s->tables[t].qname, col, qf, qt, qc, qr, s->tables[t].qkey, s->tables[r].qname,
+         s->tables[r].qkey);
+      n = exec_count(s, sql, "could not set deferred references", error);
+      g_free(sql);
+      bson_free(col);
+   }
+   if (n >= 0) {
+      sql = g_strdup_printf("DELETE FROM mongonorm.deferred_refs WHERE collection = %s AND "
+                            "tbl = %s AND col = %s AND ref_tbl = %s",
+                            qf, qt, qc, qr);
+      if (!exec_ok(s, sql, "could not set deferred references", error)) {
+         n = -1;
+      }
+      g_free(sql);
+   }
+   PQfreemem(qf);
+   PQfreemem(qt);
+   PQfreemem(qc);
+   PQfreemem(qr);
+   return n;
+}
+
 /*
  * Set the deferred references (mongonorm.deferred_refs) whose target collection is loaded
  * by now: `collection` or an earlier one in mapping order.  So references into the
@@ -1658,7 +1782,7 @@ mn_pg_sink_sweep_references(mn_pg_sink_t *s, size_t collection, mn_error_t *erro
  * this one (a forward reference) at the end of this one, once its rows are there.  The
  * others wait in the table, which a crashed run leaves as it was: they are set when their
  * target's collection ends, in this run or the next.  What finds no target row stays
- * NULL, counted.
+ * NULL, counted.  All in one transaction.
  */
 bool
 mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
@@ -1669,21 +1793,18 @@ mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
    if (!mn_pg_sink_flush(s, error)) {
       return false;
    }
-   groups = PQexec(s->conn, "SELECT collection, tbl, col, ref_tbl, count(*) "
-                            "FROM mongonorm.deferred_refs GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4");
-   if (PQresultStatus(groups) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, s->conn, groups, "could not read deferred references");
-      PQclear(groups);
+   groups = mn_pg__query(s->conn,
+                         "SELECT collection, tbl, col, ref_tbl, count(*) "
+                         "FROM mongonorm.deferred_refs GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+                         0, NULL, PGRES_TUPLES_OK, "could not read deferred references", error);
+   if (!groups) {
       return false;
    }
    for (int g = 0; g < PQntuples(groups); g++) {
-      const char *from = PQgetvalue(groups, g, 0);
       int t = table_index(s, PQgetvalue(groups, g, 1));
-      const char *colname = PQgetvalue(groups, g, 2);
       int r = table_index(s, PQgetvalue(groups, g, 3));
       uint64_t count = g_ascii_strtoull(PQgetvalue(groups, g, 4), NULL, 10);
-      bool own = strcmp(from, s->m->collections[collection].name) == 0;
-      char *col, *qf, *qt, *qc, *qr, *sql;
+      bool own = strcmp(PQgetvalue(groups, g, 0), s->m->collections[collection].name) == 0;
       int64_t n;
 
       if (t < 0 || r < 0) {
@@ -1700,43 +1821,13 @@ mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
          return false;
       }
       begun = true;
-      qf = PQescapeLiteral(s->conn, from, strlen(from));
-      qt = PQescapeLiteral(s->conn, PQgetvalue(groups, g, 1), strlen(PQgetvalue(groups, g, 1)));
-      qc = PQescapeLiteral(s->conn, colname, strlen(colname));
-      qr = PQescapeLiteral(s->conn, PQgetvalue(groups, g, 3), strlen(PQgetvalue(groups, g, 3)));
-      n = 0;
-      if (t >= 0) {
-         col = mn_pg_quote_ident(s->conn, colname);
-         sql = g_strdup_printf(
-            "UPDATE %s t SET %s = d.ref_id FROM mongonorm.deferred_refs d "
-            "WHERE d.collection = %s AND d.tbl = %s AND d.col = %s AND d.ref_tbl = %s "
-            "AND t.%s = d.row_id AND EXISTS (SELECT 1 FROM %s r WHERE r.%s = d.ref_id)",
-            s->tables[t].qname, col, qf, qt, qc, qr, s->tables[t].qkey, s->tables[r].qname,
-            s->tables[r].qkey);
-         n = exec_count(s, sql, "could not set deferred references", error);
-         g_free(sql);
-         bson_free(col);
-      }
-      if (n >= 0) {
-         sql = g_strdup_printf("DELETE FROM mongonorm.deferred_refs WHERE collection = %s AND "
-                               "tbl = %s AND col = %s AND ref_tbl = %s",
-                               qf, qt, qc, qr);
-         if (!exec_ok(s, sql, "could not set deferred references", error)) {
-            n = -1;
-         }
-         g_free(sql);
-      }
-      PQfreemem(qf);
-      PQfreemem(qt);
-      PQfreemem(qc);
-      PQfreemem(qr);
-      if (n < 0) {
+      if ((n = apply_deferred_group(s, groups, g, t, r, error)) < 0) {
          PQclear(PQexec(s->conn, "ROLLBACK"));
          PQclear(groups);
          return false;
       }
       for (uint64_t k = (uint64_t)n; t >= 0 && k < count; k++) {
-         mn_stats_count_coercion(s->stats, s->m->tables[t].name, colname,
+         mn_stats_count_coercion(s->stats, s->m->tables[t].name, PQgetvalue(groups, g, 2),
                                  "reference to a document not loaded stored as NULL");
       }
    }
