@@ -1,0 +1,614 @@
+/*
+ * rejects.c - the reject file: one JSON object per line, one line per document or record
+ * a run does not load, and the counting that goes with each line (run_private.h).
+ */
+#include <mongonorm/convert.h>
+#include <mongonorm/files.h>
+#include <mongonorm/mapping.h>
+
+#include "run/run_private.h"
+#include "source/ejson_check.h"
+#include "util/bson_private.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A new private file (see files.h): an old reader, a link or a 0644 file at the path never
+ * sees patient records. */
+bool
+mn_rejects__open(mn_rejects_t *r, const char *path, mn_error_t *error)
+{
+   int fd = mn_private_file_create(path, "reject file", error);
+
+   r->path = path;
+   r->f = fd < 0 ? NULL : fdopen(fd, "w");
+   r->dirty = false;
+   if (fd >= 0 && !r->f) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not create reject file \"%s\": %s", path,
+                   strerror(errno));
+      close(fd);
+   }
+   return r->f != NULL;
+}
+
+/* Flush and fsync what was written since the last sync: before a batch commits, so that a
+ * document the target records as rejected always has its line on disk. */
+bool
+mn_rejects__sync(mn_rejects_t *r, mn_error_t *error)
+{
+   if (!r->f || !r->dirty) {
+      return true;
+   }
+   if (fflush(r->f) != 0 || fsync(fileno(r->f)) != 0) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not write reject file \"%s\": %s",
+                   r->path, strerror(errno));
+      return false;
+   }
+   r->dirty = false;
+   return true;
+}
+
+static bool
+write_line(mn_rejects_t *r, const bson_t *line, mn_error_t *error)
+{
+   char *json = bson_as_canonical_extended_json(line, NULL);
+   bool ok;
+
+   if (!json) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not encode a reject record");
+      return false;
+   }
+   ok = fputs(json, r->f) >= 0 && fputc('\n', r->f) != EOF;
+   r->dirty = true;
+   bson_free(json);
+   if (!ok) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not write reject file \"%s\": %s",
+                   r->path, strerror(errno));
+   }
+   return ok;
+}
+
+bool
+mn_rejects__close(mn_rejects_t *r, mn_error_t *error)
+{
+   bool ok = true;
+
+   if (r->f) {
+      ok = fflush(r->f) == 0 && fsync(fileno(r->f)) == 0;
+      ok = fclose(r->f) == 0 && ok;
+      r->f = NULL;
+      if (!ok) {
+         mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not write reject file \"%s\": %s",
+                      r->path, strerror(errno));
+      }
+   }
+   return ok;
+}
+
+/*
+ * Text for a reject line: a reason or path may quote a source string that is not valid
+ * UTF-8, which Extended JSON cannot carry; its invalid bytes are written as \xHH.
+ */
+static void
+append_text(bson_t *b, const char *key, const char *s)
+{
+   GString *esc;
+   const char *p = s;
+   const char *end = s + strlen(s);
+
+   if (bson_utf8_validate(s, strlen(s), false)) {
+      BSON_APPEND_UTF8(b, key, s);
+      return;
+   }
+   esc = g_string_new(NULL);
+   while (p < end) {
+      const char *next = NULL;
+      if (g_utf8_validate(p, end - p, &next)) {
+         g_string_append(esc, p);
+         break;
+      }
+      g_string_append_len(esc, p, next - p);
+      g_string_append_printf(esc, "\\x%02x", (unsigned char)*next);
+      p = next + 1;
+   }
+   BSON_APPEND_UTF8(b, key, esc->str);
+   g_string_free(esc, TRUE);
+}
+
+/* The document of a reject line: as Extended JSON when it can be (valid BSON and UTF-8),
+ * its raw bytes otherwise. */
+static void
+append_document(bson_t *line, const bson_t *doc)
+{
+   char *json = NULL;
+
+   /* Extended JSON needs valid UTF-8 in every string (libbson's BSON_VALIDATE_UTF8 does
+    * not check values): try it */
+   if (mn_convert_depth_ok(doc) && bson_validate(doc, BSON_VALIDATE_NONE, NULL) &&
+       (json = bson_as_canonical_extended_json(doc, NULL))) {
+      bson_free(json);
+      BSON_APPEND_DOCUMENT(line, "document", doc);
+   } else {
+      BSON_APPEND_BINARY(line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc), doc->len);
+   }
+}
+
+/*
+ * The `_id` of a reject line: the document's own value whenever its `_id` element can be
+ * read and written as Extended JSON (mn_convert_id_json: also for a document rejected
+ * before it is converted); a string `_id` that is not valid UTF-8 as "_id": null and its
+ * exact bytes in "_id_bytes"; null when there is no `_id` to read.
+ */
+static void
+append_id(bson_t *line, const bson_t *doc)
+{
+   bson_iter_t it;
+   bool exact = false;
+   char *json = NULL;
+
+   if (doc && bson_iter_init_find(&it, doc, "_id")) {
+      json = mn_convert_id_json(&it, &exact);
+   }
+   if (json && exact) {
+      mn_bson__append_iter(line, "_id", 3, &it); /* no libbson warning for an array _id */
+   } else {
+      BSON_APPEND_NULL(line, "_id");
+      if (json && BSON_ITER_HOLDS_UTF8(&it)) {
+         uint32_t len = 0;
+         const char *s = bson_iter_utf8(&it, &len);
+         BSON_APPEND_BINARY(line, "_id_bytes", BSON_SUBTYPE_BINARY, (const uint8_t *)s, len);
+      }
+   }
+   bson_free(json);
+}
+
+static bool
+is_json_space(char c)
+{
+   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * The `_id` a JSON record that does not parse still shows: its first member, when it is
+ * "_id" (mongoexport writes it first) and its value is complete and valid Extended JSON
+ * on its own (ejson_check.c, as the reader checks records).  *wrapper receives
+ * {"_id": value} (destroy it when true is returned).
+ */
+static bool
+json_record_id(const char *raw, bson_t *wrapper)
+{
+   const char *p = raw;
+   const char *v;
+   int depth = 0;
+   bool in_string = false, complete = false;
+   char *text, *why = NULL;
+   bool ok;
+
+   while (is_json_space(*p)) {
+      p++;
+   }
+   if (*p++ != '{') {
+      return false;
+   }
+   while (is_json_space(*p)) {
+      p++;
+   }
+   if (strncmp(p, "\"_id\"", 5) != 0) {
+      return false;
+   }
+   p += 5;
+   while (is_json_space(*p)) {
+      p++;
+   }
+   if (*p++ != ':') {
+      return false;
+   }
+   while (is_json_space(*p)) {
+      p++;
+   }
+   /* the value's extent: a string, an object or array (brackets matched outside strings),
+    * or a scalar up to the next delimiter; never cut short by the end of the text */
+   for (v = p; *p && !complete; p++) {
+      if (in_string) {
+         if (*p == '\\' && p[1]) {
+            p++;
+         } else if (*p == '"') {
+            in_string = false;
+            complete = depth == 0;
+         }
+      } else if (*p == '"') {
+         in_string = true;
+      } else if (*p == '{' || *p == '[') {
+         depth++;
+      } else if (*p == '}' || *p == ']' || *p == ',' || is_json_space(*p)) {
+         if (depth == 0) {
+            break; /* the end of a scalar */
+         }
+         if (*p == '}' || *p == ']') {
+            complete = --depth == 0;
+         }
+      }
+   }
+   if (!complete && (!*p || p == v || depth > 0)) {
+      return false;
+   }
+   text = bson_strdup_printf("{\"_id\": %.*s}", (int)(p - v), v);
+   ok = mn_ejson__check(text, strlen(text), &why) &&
+        bson_init_from_json(wrapper, text, (ssize_t)strlen(text), NULL);
+   bson_free(why);
+   bson_free(text);
+   return ok;
+}
+
+/*
+ * The `_id` an unreadable span of a .bson file still shows: the first element of the
+ * document it starts with (raw: hex of its first bytes), when it is "_id" and whole within
+ * them.  *wrapper receives {"_id": value} (destroy it when true is returned).
+ */
+static bool
+span_record_id(const char *hex, bson_t *wrapper)
+{
+   size_t n = strlen(hex) / 2;
+   uint8_t *buf;
+   bson_t doc;
+   bson_iter_t it;
+   bool ok = false;
+
+   if (n < 5 + 4) {
+      return false;
+   }
+   /* the span's bytes after its (damaged) length, framed as a document of their own */
+   buf = bson_malloc(n + 1);
+   for (size_t i = 4; i < n; i++) {
+      unsigned hi = (unsigned)g_ascii_xdigit_value(hex[2 * i]);
+      unsigned lo = (unsigned)g_ascii_xdigit_value(hex[2 * i + 1]);
+      buf[i] = (uint8_t)(hi << 4 | lo);
+   }
+   buf[n] = 0;
+   {
+      uint32_t len = BSON_UINT32_TO_LE((uint32_t)n + 1);
+      memcpy(buf, &len, 4);
+   }
+   if (bson_init_static(&doc, buf, n + 1) && bson_iter_init(&it, &doc) && bson_iter_next(&it) &&
+       strcmp(bson_iter_key(&it), "_id") == 0) {
+      bson_init(wrapper);
+      ok = bson_append_iter(wrapper, "_id", 3, &it);
+      if (!ok) {
+         bson_destroy(wrapper);
+      }
+   }
+   bson_free(buf);
+   return ok;
+}
+
+/* A row value for a reject line: text, or its exact bytes as binary when not UTF-8. */
+static void
+append_value(bson_t *b, const char *key, const char *v)
+{
+   if (bson_utf8_validate(v, strlen(v), false)) {
+      BSON_APPEND_UTF8(b, key, v);
+   } else {
+      BSON_APPEND_BINARY(b, key, BSON_SUBTYPE_BINARY, (const uint8_t *)v, (uint32_t)strlen(v));
+   }
+}
+
+/* A rejected document: reasons, the document itself, the rows it would have produced. */
+static bool
+document_line(mn_rejects_t *r, const mn_mapping_t *m, const char *collection, const bson_t *doc,
+              const mn_rowset_t *rows, mn_error_t *error)
+{
+   bson_t line = BSON_INITIALIZER;
+   bson_t reasons, arr;
+   const char *path = "";
+   const char *message = "rejected";
+   bool ok;
+
+   if (mn_rowset_n_rejects(rows) > 0) {
+      mn_rowset_reject(rows, 0, &path, &message);
+   }
+   BSON_APPEND_UTF8(&line, "collection", collection);
+   append_id(&line, doc);
+   append_text(&line, "path", path);
+   append_text(&line, "reason", message);
+   BSON_APPEND_ARRAY_BEGIN(&line, "reasons", &reasons);
+   for (size_t i = 0; i < mn_rowset_n_rejects(rows); i++) {
+      char key[24];
+      bson_t one;
+      mn_rowset_reject(rows, i, &path, &message);
+      snprintf(key, sizeof key, "%zu", i);
+      BSON_APPEND_DOCUMENT_BEGIN(&reasons, key, &one);
+      append_text(&one, "path", path);
+      append_text(&one, "reason", message);
+      bson_append_document_end(&reasons, &one);
+   }
+   bson_append_array_end(&line, &reasons);
+   /* The document as Extended JSON when it can be (valid BSON and UTF-8); its raw bytes
+    * otherwise. */
+   append_document(&line, doc);
+   BSON_APPEND_ARRAY_BEGIN(&line, "rows", &arr);
+   for (size_t i = 0; i < mn_rowset_n_rows(rows); i++) {
+      size_t t = mn_rowset_row_table(rows, i);
+      char key[24];
+      bson_t row, values;
+      snprintf(key, sizeof key, "%zu", i);
+      BSON_APPEND_DOCUMENT_BEGIN(&arr, key, &row);
+      BSON_APPEND_UTF8(&row, "table", mn_mapping_table_name(m, t));
+      BSON_APPEND_DOCUMENT_BEGIN(&row, "values", &values);
+      for (size_t c = 0; c < mn_mapping_table_n_columns(m, t); c++) {
+         const char *v = mn_rowset_value(rows, i, c);
+         const char *col = mn_mapping_table_column(m, t, c);
+         if (v) {
+            append_value(&values, col, v);
+         } else {
+            BSON_APPEND_NULL(&values, col);
+         }
+      }
+      bson_append_document_end(&row, &values);
+      bson_append_document_end(&arr, &row);
+   }
+   bson_append_array_end(&line, &arr);
+   ok = write_line(r, &line, error);
+   bson_destroy(&line);
+   return ok;
+}
+
+/* A record the source could not parse: no document, only its text. */
+static bool
+bad_line(mn_rejects_t *r, const char *collection, const mn_cursor_bad_t *bad, mn_error_t *error)
+{
+   bson_t line = BSON_INITIALIZER;
+   bson_t id;
+   bool ok;
+
+   BSON_APPEND_UTF8(&line, "collection", collection);
+   /* the _id its beginning still shows, if it reads */
+   if (bad->raw && (bad->skipped ? span_record_id(bad->raw, &id) : json_record_id(bad->raw, &id))) {
+      append_id(&line, &id);
+      bson_destroy(&id);
+   } else {
+      BSON_APPEND_NULL(&line, "_id");
+   }
+   BSON_APPEND_UTF8(&line, "path", "");
+   BSON_APPEND_UTF8(&line, "reason", bad->reason ? bad->reason : "record does not parse");
+   BSON_APPEND_UTF8(&line, "location", bad->location ? bad->location : "");
+   if (bad->skipped) {
+      /* an unreadable span of a .bson file: where it is, and where its bytes are kept */
+      BSON_APPEND_UTF8(&line, "file", bad->file ? bad->file : "");
+      BSON_APPEND_INT64(&line, "offset", (int64_t)bad->offset);
+      BSON_APPEND_INT64(&line, "length", (int64_t)bad->skipped);
+      if (bad->kept) {
+         BSON_APPEND_UTF8(&line, "kept", bad->kept);
+      } else {
+         BSON_APPEND_NULL(&line, "kept");
+      }
+   }
+   if (bad->raw && bson_utf8_validate(bad->raw, strlen(bad->raw), false)) {
+      BSON_APPEND_UTF8(&line, "raw", bad->raw);
+   } else if (bad->raw) {
+      BSON_APPEND_BINARY(&line, "raw_bytes", BSON_SUBTYPE_BINARY, (const uint8_t *)bad->raw,
+                         (uint32_t)strlen(bad->raw));
+   }
+   ok = write_line(r, &line, error);
+   bson_destroy(&line);
+   return ok;
+}
+
+/* The short kind of a reject reason, for the statistics (no values in it). */
+const char *
+mn_rejects__reason_kind_of(const char *path, const char *message, char *buf, size_t size)
+{
+   const char *colon;
+
+   /* message is "document X, field "P": reason"; keep the field path without indexes and
+    * the reason's first words up to a quote (values are always quoted). */
+   colon = strstr(message, "\": ");
+   {
+      char clean[256];
+      size_t o = 0;
+      bool digits = false;
+      for (const char *p = path; *p && o + 1 < sizeof clean; p++) {
+         if (*p >= '0' && *p <= '9' && (p == path || p[-1] == '.')) {
+            digits = true;
+            continue;
+         }
+         if (digits && *p == '.') {
+            digits = false;
+            if (o && clean[o - 1] == '.') {
+               continue;
+            }
+         }
+         if (*p >= '0' && *p <= '9' && digits) {
+            continue;
+         }
+         digits = false;
+         clean[o++] = *p;
+      }
+      while (o && clean[o - 1] == '.') {
+         o--;
+      }
+      clean[o] = '\0';
+      snprintf(buf, size, "%s: %s", *clean ? clean : "(document)", colon ? colon + 3 : message);
+   }
+   {
+      /* values are always in double quotes: blank them out */
+      char in[300];
+      char *o = buf;
+      char *end = buf + size - 6;
+      bool in_quote = false;
+      snprintf(in, sizeof in, "%s", buf);
+      for (const char *p = in; *p && o < end; p++) {
+         if (*p == '"') {
+            if (!in_quote) {
+               *o++ = '"';
+               *o++ = '.';
+               *o++ = '.';
+               *o++ = '.';
+            } else {
+               *o++ = '"';
+            }
+            in_quote = !in_quote;
+            continue;
+         }
+         if (!in_quote) {
+            *o++ = *p;
+         }
+      }
+      *o = '\0';
+   }
+   return buf;
+}
+
+static const char *
+reason_kind(const mn_rowset_t *rows, char *buf, size_t size)
+{
+   const char *path = "";
+   const char *message = "";
+
+   if (mn_rowset_n_rejects(rows) == 0) {
+      return "rejected";
+   }
+   mn_rowset_reject(rows, 0, &path, &message);
+   return mn_rejects__reason_kind_of(path, message, buf, size);
+}
+
+/* The start of a reject line: the collection and the document's _id. */
+static void
+reject_line_begin(bson_t *line, const char *collection, const bson_t *doc)
+{
+   BSON_APPEND_UTF8(line, "collection", collection);
+   append_id(line, doc);
+}
+
+/*
+ * A rejected document whose bytes did not change since the run that rejected it: not
+ * converted again; its line names the recorded reason and says it is unchanged (the full
+ * record, with the rows it would have produced, is in the reject file of that run).
+ */
+static bool
+unchanged_line(mn_rejects_t *r, const char *collection, const bson_t *doc,
+               const mn_doc_entry_t *entry, mn_error_t *error)
+{
+   bson_t line = BSON_INITIALIZER;
+   bool ok;
+
+   reject_line_begin(&line, collection, doc);
+   BSON_APPEND_UTF8(&line, "path", entry->reject_path ? entry->reject_path : "");
+   append_text(&line, "reason", entry->reason ? entry->reason : "rejected");
+   BSON_APPEND_BOOL(&line, "unchanged", true);
+   /* the document too: a line torn or lost by a killed run can be rebuilt from any later
+    * run's file */
+   append_document(&line, doc);
+   ok = write_line(r, &line, error);
+   bson_destroy(&line);
+   return ok;
+}
+
+/* A second document with an _id already read in this pass. */
+static bool
+duplicate_id_line(mn_rejects_t *r, const char *collection, const bson_t *doc, mn_error_t *error)
+{
+   bson_t line = BSON_INITIALIZER;
+   bool ok;
+
+   reject_line_begin(&line, collection, doc);
+   BSON_APPEND_UTF8(&line, "path", "_id");
+   BSON_APPEND_UTF8(&line, "reason", MN_REJECTS_DUPLICATE_ID_REASON);
+   append_document(&line, doc);
+   ok = write_line(r, &line, error);
+   bson_destroy(&line);
+   return ok;
+}
+
+/* A document PostgreSQL refused at load: its rows are not in the target. */
+static bool
+at_load_line(mn_rejects_t *r, const char *collection, const bson_t *doc, const char *reason,
+             mn_error_t *error)
+{
+   bson_t line = BSON_INITIALIZER;
+   bool ok;
+
+   reject_line_begin(&line, collection, doc);
+   BSON_APPEND_UTF8(&line, "path", "");
+   BSON_APPEND_UTF8(&line, "reason", reason);
+   BSON_APPEND_UTF8(&line, "stage", "load");
+   if (doc) {
+      append_document(&line, doc);
+   }
+   ok = write_line(r, &line, error);
+   bson_destroy(&line);
+   return ok;
+}
+
+/* ---- a reject counted and written: the lines with the statistics they go with ---- */
+
+bool
+mn_rejects__document(mn_rejects_t *r, mn_stats_t *stats, const mn_mapping_t *m,
+                     const char *collection, const bson_t *doc, const mn_rowset_t *rows,
+                     mn_error_t *error)
+{
+   char kind[300];
+
+   mn_stats_collection(stats, collection)->rejected++;
+   mn_stats_count_reject(stats, collection, reason_kind(rows, kind, sizeof kind));
+   return document_line(r, m, collection, doc, rows, error);
+}
+
+bool
+mn_rejects__bad(mn_rejects_t *r, mn_stats_t *stats, const char *collection,
+                const mn_cursor_bad_t *bad, const char *kept_dir, mn_error_t *error)
+{
+   mn_collection_counts_t *counts = mn_stats_collection(stats, collection);
+
+   counts->read++;
+   counts->rejected++;
+   if (bad->skipped) {
+      mn_stats_count_skipped(stats, collection, bad->file, bad->skipped,
+                             bad->kept ? kept_dir : NULL);
+      mn_stats_count_reject(stats, collection, "(record): unreadable bytes skipped");
+   } else {
+      mn_stats_count_reject(stats, collection, "(record): does not parse");
+   }
+   return bad_line(r, collection, bad, error);
+}
+
+bool
+mn_rejects__unchanged(mn_rejects_t *r, mn_stats_t *stats, const char *collection, const bson_t *doc,
+                      const mn_doc_entry_t *entry, mn_error_t *error)
+{
+   mn_collection_counts_t *counts = mn_stats_collection(stats, collection);
+   char kind[300];
+
+   counts->read++;
+   counts->rejected++;
+   mn_stats_count_reject(stats, collection,
+                         mn_rejects__reason_kind_of(entry->reject_path ? entry->reject_path : "",
+                                                    entry->reason, kind, sizeof kind));
+   return unchanged_line(r, collection, doc, entry, error);
+}
+
+bool
+mn_rejects__duplicate_id(mn_rejects_t *r, mn_stats_t *stats, const char *collection,
+                         const bson_t *doc, mn_error_t *error)
+{
+   mn_collection_counts_t *counts = mn_stats_collection(stats, collection);
+
+   counts->read++;
+   counts->rejected++;
+   mn_stats_count_reject(stats, collection, "_id: " MN_REJECTS_DUPLICATE_ID_REASON);
+   return duplicate_id_line(r, collection, doc, error);
+}
+
+bool
+mn_rejects__at_load(mn_rejects_t *r, mn_stats_t *stats, const char *collection, const bson_t *doc,
+                    const char *reason, mn_error_t *error)
+{
+   char kind[300];
+
+   mn_stats_count_reject(stats, collection,
+                         mn_rejects__reason_kind_of("", reason, kind, sizeof kind));
+   mn_stats_collection(stats, collection)->rejected++;
+   return at_load_line(r, collection, doc, reason, error);
+}

@@ -1,0 +1,91 @@
+/*
+ * run_private.h - what the jobs of run/ share: the reject file (rejects.c) and the
+ * pre-pass and collection reads of run.c, used by run.c, verify.c and the golden runner.
+ */
+#ifndef MN_RUN_PRIVATE_H
+#define MN_RUN_PRIVATE_H
+
+#include <mongonorm/convert.h>
+#include <mongonorm/error.h>
+#include <mongonorm/mapping.h>
+#include <mongonorm/source.h>
+#include <mongonorm/state.h>
+#include <mongonorm/stats.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* ---- the reject file (rejects.c) ---- */
+
+/** An open reject file: JSON lines (canonical Extended JSON), one per document or record
+ *  not loaded.  Zero-initialise; mn_rejects__open() fills it. */
+typedef struct {
+   FILE *f;
+   const char *path; /**< borrowed */
+   bool dirty;       /**< written since the last sync */
+} mn_rejects_t;
+
+/** The reason of a second document with an `_id` already read (the first is kept). */
+#define MN_REJECTS_DUPLICATE_ID_REASON                                                             \
+   "duplicate _id: an earlier document of the collection has the same _id (the first is kept)"
+
+/**
+ * Create the reject file at path as a new private file (see files.h): an old reader, a
+ * link or a 0644 file at the path never sees patient records.
+ * @param path borrowed, must outlive r
+ * @return false with MN_ERROR_IO set when it cannot be created
+ */
+bool mn_rejects__open(mn_rejects_t *r, const char *path, mn_error_t *error);
+
+/** Flush and fsync what was written since the last sync: before a batch commits, so that
+ *  a document the target records as rejected always has its line on disk.  A file never
+ *  opened is allowed (nothing to do).  @return false with MN_ERROR_IO set */
+bool mn_rejects__sync(mn_rejects_t *r, mn_error_t *error);
+
+/** Flush, fsync and close; a file never opened or closed already is allowed.
+ *  @return false with MN_ERROR_IO set when what was written did not reach the disk */
+bool mn_rejects__close(mn_rejects_t *r, mn_error_t *error);
+
+/**
+ * The short kind of a reject reason, for the statistics: the field path without array
+ * indexes and the message's reason with every quoted value blanked to "...", e.g.
+ * `role: value "..." outside enum`.
+ * @param buf receives the kind (size bytes, at least 8)
+ * @return buf
+ */
+const char *mn_rejects__reason_kind_of(const char *path, const char *message, char *buf,
+                                       size_t size);
+
+/*
+ * Each of the following counts one rejected document or record in stats (the
+ * collection's `rejected`, and the reason's kind) and writes its line.  Each returns
+ * false with MN_ERROR_IO set when the line cannot be written (what was counted stays).
+ */
+
+/** A document the converter rejected (rows: its rowset, with the reasons and the rows it
+ *  would have produced).  The caller counts it as read. */
+bool mn_rejects__document(mn_rejects_t *r, mn_stats_t *stats, const mn_mapping_t *m,
+                          const char *collection, const bson_t *doc, const mn_rowset_t *rows,
+                          mn_error_t *error);
+
+/** A record the source could not parse, or an unreadable span of a .bson file (also
+ *  counted as skipped bytes, kept in kept_dir when bad->kept).  Also counted as read. */
+bool mn_rejects__bad(mn_rejects_t *r, mn_stats_t *stats, const char *collection,
+                     const mn_cursor_bad_t *bad, const char *kept_dir, mn_error_t *error);
+
+/** A document rejected by an earlier run whose bytes did not change: not converted again,
+ *  its line gives the recorded reason (entry) and `"unchanged": true`.  Also counted as
+ *  read. */
+bool mn_rejects__unchanged(mn_rejects_t *r, mn_stats_t *stats, const char *collection,
+                           const bson_t *doc, const mn_doc_entry_t *entry, mn_error_t *error);
+
+/** A second document with an `_id` already read in the pass.  Also counted as read. */
+bool mn_rejects__duplicate_id(mn_rejects_t *r, mn_stats_t *stats, const char *collection,
+                              const bson_t *doc, mn_error_t *error);
+
+/** A document PostgreSQL refused at load (doc may be NULL): its rows are not in the
+ *  target.  The caller counted it as read. */
+bool mn_rejects__at_load(mn_rejects_t *r, mn_stats_t *stats, const char *collection,
+                         const bson_t *doc, const char *reason, mn_error_t *error);
+
+#endif
