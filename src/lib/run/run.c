@@ -204,42 +204,6 @@ check_referenced_deletions(run_t *r, size_t c, mn_error_t *error)
    return ok;
 }
 
-static bool
-prepass_ids(mn_source_t *src, const mn_mapping_t *m, mn_converter_t *conv, mn_error_t *error)
-{
-   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
-      const char *name = mn_mapping_collection_name(m, c);
-      mn_find_opts_t opts = {.ids_only = true};
-      mn_cursor_t *cur;
-      mn_cursor_status_t st;
-      const bson_t *doc;
-
-      if (!mn_converter_is_referenced(conv, c)) {
-         continue;
-      }
-      cur = mn_source_find(src, name, &opts, error);
-      if (!cur) {
-         if (error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND) {
-            continue;
-         }
-         return false;
-      }
-      while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
-         bson_iter_t id;
-         if (st == MN_CURSOR_DOC && bson_iter_init_find(&id, doc, "_id")) {
-            mn_converter_add_source_id(conv, c, &id);
-         }
-      }
-      if (st == MN_CURSOR_ERROR) {
-         mn_cursor_error(cur, error);
-         mn_cursor_destroy(cur);
-         return false;
-      }
-      mn_cursor_destroy(cur);
-   }
-   return true;
-}
-
 /*
  * Every mapped collection must be in the source unless the mapping declares it
  * `optional`: a missing file or a typo in a collection name would otherwise read as an
@@ -529,65 +493,45 @@ track_watermark(pass_t *p, const bson_t *doc)
    }
 }
 
+/* The rows a recorded document left unchanged, counted in their tables. */
+static void
+count_unchanged_rows(pass_t *p, const mn_doc_entry_t *entry)
+{
+   const mn_mapping_t *m = p->r->m;
+
+   for (size_t t = 0; t < mn_mapping_n_tables(m) && entry->row_counts; t++) {
+      mn_stats_table(p->r->stats, mn_mapping_table_name(m, t))->unchanged +=
+         (uint64_t)entry->row_counts[t];
+   }
+}
+
+/* A loaded document that did not change: not converted, counted loaded and unchanged. */
+static void
+skip_unchanged(pass_t *p, const mn_doc_entry_t *entry, const mn_uuid_t *id)
+{
+   p->counts->read++;
+   p->counts->loaded++;
+   p->counts->unchanged++;
+   window_skipped(p, id);
+   if (p->self_ref) {
+      mn_idset__add(&p->skipped, id->bytes);
+   }
+   mn_converter_mark_accepted(p->r->conv, p->c, id);
+   count_unchanged_rows(p, entry);
+}
+
+/*
+ * Convert a document read (entry: its record, or NULL): accepted, its rows go to the
+ * sink; rejected, its line to the reject file, and what an earlier run loaded of it is
+ * deleted, and it is recorded as rejected (when it has an `_id`).
+ */
 static bool
-process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
+convert_read(pass_t *p, const bson_t *doc, const mn_doc_entry_t *entry, const mn_uuid_t *id,
+             bool has_id, const uint8_t digest[MN_DIGEST_SIZE], mn_error_t *error)
 {
    run_t *r = p->r;
-   const mn_mapping_t *m = r->m;
-   size_t n_tables = mn_mapping_n_tables(m);
-   uint8_t digest[MN_DIGEST_SIZE];
-   mn_doc_entry_t *entry = NULL;
-   bson_iter_t idit;
-   bool has_id = bson_iter_init_find(&idit, doc, "_id");
-   mn_uuid_t id = {{0}}; /* the row id of the _id, also when the document is not valid BSON
-                            and the converter stops before deriving it */
+   const char *path = "", *message = "rejected";
 
-   if (has_id) {
-      mn_uuid_from_value(&idit, &id);
-      if (!p->processed && !g_hash_table_contains(p->window, id.bytes)) {
-         g_hash_table_insert(p->window, g_memdup2(id.bytes, 16),
-                             GUINT_TO_POINTER(++p->position << 1));
-      }
-      if (p->processed) {
-         if (g_hash_table_contains(p->processed, id.bytes)) {
-            return true; /* read twice in watermark mode: once is enough */
-         }
-         g_hash_table_add(p->processed, g_memdup2(id.bytes, 16));
-      } else if (!mn_idset__add(&p->seen_ids, id.bytes)) {
-         /* The same _id again (merged or repeated dumps): the first occurrence wins, so
-          * every run keeps the same one, and this one is accounted for as rejected. */
-         return mn_rejects__duplicate_id(r->rejects, r->stats, p->name, doc, error);
-      }
-      entry = mn_doc_state_find(p->state, &id);
-      if (entry) {
-         entry->seen = true;
-      }
-      mn_digest(bson_get_data(doc), doc->len, digest);
-      track_watermark(p, doc);
-      if (entry && entry->rejected && unchanged(p, entry, &id, digest) && entry->reason) {
-         r->known_rejects++;
-         mn_converter_mark_rejected(r->conv, p->c, &id);
-         window_skipped(p, &id);
-         return mn_rejects__unchanged(r->rejects, r->stats, p->name, doc, entry, error);
-      }
-      if (entry && !entry->rejected && unchanged(p, entry, &id, digest)) {
-         p->counts->read++;
-         p->counts->loaded++;
-         p->counts->unchanged++;
-         window_skipped(p, &id);
-         if (p->self_ref) {
-            mn_idset__add(&p->skipped, id.bytes);
-         }
-         mn_converter_mark_accepted(r->conv, p->c, &id);
-         for (size_t t = 0; t < n_tables && entry->row_counts; t++) {
-            mn_stats_table(r->stats, mn_mapping_table_name(m, t))->unchanged +=
-               (uint64_t)entry->row_counts[t];
-         }
-         return true;
-      }
-   } else {
-      mn_digest(bson_get_data(doc), doc->len, digest);
-   }
    p->counts->read++;
    if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
       mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest);
@@ -598,26 +542,77 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
       return true;
    }
    r->known_rejects += entry && entry->rejected;
-   if (!mn_rejects__document(r->rejects, r->stats, m, p->name, doc, p->rows, error)) {
+   if (!mn_rejects__document(r->rejects, r->stats, r->m, p->name, doc, p->rows, error)) {
       return false;
    }
    if (entry && !entry->rejected) {
       /* loaded before, rejected now: its old rows go, as a fresh load would not have
        * them, and documents referring to it must be converted again */
-      mn_pg_sink_delete(r->sink, p->c, &id);
+      mn_pg_sink_delete(r->sink, p->c, id);
       p->counts->deleted++;
       p->lost_members = true;
    }
    if (has_id) {
-      const char *path = "", *message = "rejected";
       if (mn_rowset_n_rejects(p->rows)) {
          mn_rowset_reject(p->rows, 0, &path, &message);
       }
-      mn_pg_sink_record_rejected(r->sink, p->c, &id, digest, path, message);
+      mn_pg_sink_record_rejected(r->sink, p->c, id, digest, path, message);
    }
    return true;
 }
 
+/*
+ * One document of the pass: its place in the window; read twice in watermark mode, or a
+ * second document with an `_id` already read (rejected); then, against its record, skipped
+ * when unchanged (a rejected one keeps its recorded reason), else converted (convert_read).
+ */
+static bool
+process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
+{
+   run_t *r = p->r;
+   uint8_t digest[MN_DIGEST_SIZE];
+   mn_doc_entry_t *entry = NULL;
+   bson_iter_t idit;
+   bool has_id = bson_iter_init_find(&idit, doc, "_id");
+   mn_uuid_t id = {{0}}; /* the row id of the _id, also when the document is not valid BSON
+                            and the converter stops before deriving it */
+
+   if (!has_id) {
+      mn_digest(bson_get_data(doc), doc->len, digest);
+      return convert_read(p, doc, NULL, &id, false, digest, error);
+   }
+   mn_uuid_from_value(&idit, &id);
+   if (!p->processed && !g_hash_table_contains(p->window, id.bytes)) {
+      g_hash_table_insert(p->window, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(++p->position << 1));
+   }
+   if (p->processed) {
+      if (g_hash_table_contains(p->processed, id.bytes)) {
+         return true; /* read twice in watermark mode: once is enough */
+      }
+      g_hash_table_add(p->processed, g_memdup2(id.bytes, 16));
+   } else if (!mn_idset__add(&p->seen_ids, id.bytes)) {
+      /* The same _id again (merged or repeated dumps): the first occurrence wins, so
+       * every run keeps the same one, and this one is accounted for as rejected. */
+      return mn_rejects__duplicate_id(r->rejects, r->stats, p->name, doc, error);
+   }
+   entry = mn_doc_state_find(p->state, &id);
+   if (entry) {
+      entry->seen = true;
+   }
+   mn_digest(bson_get_data(doc), doc->len, digest);
+   track_watermark(p, doc);
+   if (entry && entry->rejected && unchanged(p, entry, &id, digest) && entry->reason) {
+      r->known_rejects++;
+      mn_converter_mark_rejected(r->conv, p->c, &id);
+      window_skipped(p, &id);
+      return mn_rejects__unchanged(r->rejects, r->stats, p->name, doc, entry, error);
+   }
+   if (entry && !entry->rejected && unchanged(p, entry, &id, digest)) {
+      skip_unchanged(p, entry, &id);
+      return true;
+   }
+   return convert_read(p, doc, entry, &id, true, digest, error);
+}
 /* Stream one cursor through process_document, flushing batch by batch. */
 static bool
 drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
@@ -668,31 +663,22 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
 }
 
 /*
- * Watermark mode (a live source, a declared watermark, a recorded value): list the _id set
- * to find deletions and new documents, read what changed since the watermark
- * ({field: {$gte: value}}), then the new documents by _id.  Unchanged documents are not
- * read at all.
+ * Watermark mode, 1: list the _id set (marking the recorded documents seen, for
+ * deletions), and put in by_id ({"0": id, ...}) the documents not recorded, or rejected.
  */
 static bool
-read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
+list_unrecorded(pass_t *p, bson_t *by_id, mn_error_t *error)
 {
-   run_t *r = p->r;
    mn_find_opts_t ids_opts = {.ids_only = true};
-   bson_t *wm = NULL;
-   bson_t filter = BSON_INITIALIZER;
-   bson_t cond;
-   bson_t *by_id = bson_new(); /* {"0": id, ...}: documents not recorded, or rejected */
+   mn_cursor_t *cur = mn_source_find(p->r->src, p->name, &ids_opts, error);
    uint32_t n_by_id = 0;
-   mn_cursor_t *cur = NULL;
    const bson_t *doc;
    mn_cursor_status_t st;
    bson_iter_t it;
-   bool ok = false;
+   bool ok = true;
 
-   p->processed = mn_uuid__table_new(NULL);
-   /* 1. the _id set */
-   if (!(cur = mn_source_find(r->src, p->name, &ids_opts, error))) {
-      goto cleanup;
+   if (!cur) {
+      return false;
    }
    while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC) {
       if (bson_iter_init_find(&it, doc, "_id")) {
@@ -714,66 +700,149 @@ read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
    }
    if (st == MN_CURSOR_ERROR) {
       mn_cursor_error(cur, error);
-      goto cleanup;
+      ok = false;
    }
    mn_cursor_destroy(cur);
-   cur = NULL;
+   return ok;
+}
 
-   /* 2. changed since the watermark */
-   wm = bson_new_from_json((const uint8_t *)recorded, -1, NULL);
+/* Read the documents `filter` selects through drain(). */
+static bool
+drain_filtered(pass_t *p, const bson_t *filter, mn_error_t *error)
+{
+   mn_find_opts_t opts = {.filter = filter};
+   mn_cursor_t *cur = mn_source_find(p->r->src, p->name, &opts, error);
+   bool ok = cur && drain(p, cur, error);
+
+   mn_cursor_destroy(cur);
+   return ok;
+}
+
+/* Watermark mode, 2: the documents changed since the recorded watermark (its JSON,
+ * {"v": value}): {field: {$gte: value}}. */
+static bool
+read_changed(pass_t *p, const char *recorded, mn_error_t *error)
+{
+   bson_t *wm = bson_new_from_json((const uint8_t *)recorded, -1, NULL);
+   bson_t filter = BSON_INITIALIZER;
+   bson_t cond;
+   bson_iter_t it;
+   bool ok = true;
+
    if (wm && bson_iter_init_find(&it, wm, "v")) {
-      mn_find_opts_t opts = {.filter = &filter};
       BSON_APPEND_DOCUMENT_BEGIN(&filter, p->wm_field, &cond);
       bson_append_iter(&cond, "$gte", 4, &it);
       bson_append_document_end(&filter, &cond);
       bson_append_iter(&p->wm_max, "v", 1, &it);
-      if (!(cur = mn_source_find(r->src, p->name, &opts, error)) || !drain(p, cur, error)) {
-         goto cleanup;
-      }
-      mn_cursor_destroy(cur);
-      cur = NULL;
+      ok = drain_filtered(p, &filter, error);
    }
-
-   /* 3. documents not recorded yet or rejected, whatever their watermark (missing, or
-    * older) */
-   if (bson_iter_init(&it, by_id)) {
-      bool more = bson_iter_next(&it);
-      while (more) {
-         bson_t chunk = BSON_INITIALIZER;
-         bson_t in, arr;
-         mn_find_opts_t opts = {.filter = &chunk};
-         uint32_t k = 0;
-         bool chunk_ok;
-
-         BSON_APPEND_DOCUMENT_BEGIN(&chunk, "_id", &in);
-         BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
-         for (; more && k < 500; k++, more = bson_iter_next(&it)) {
-            char key[16];
-            snprintf(key, sizeof key, "%u", k);
-            bson_append_iter(&arr, key, -1, &it);
-         }
-         bson_append_array_end(&in, &arr);
-         bson_append_document_end(&chunk, &in);
-         cur = mn_source_find(r->src, p->name, &opts, error);
-         chunk_ok = cur && drain(p, cur, error);
-         mn_cursor_destroy(cur);
-         cur = NULL;
-         bson_destroy(&chunk);
-         if (!chunk_ok) {
-            goto cleanup;
-         }
-      }
-   }
-   ok = true;
-
-cleanup:
-   mn_cursor_destroy(cur);
-   bson_destroy(by_id);
    bson_destroy(&filter);
    if (wm) {
       bson_destroy(wm);
    }
    return ok;
+}
+
+/* Watermark mode, 3: the documents of by_id, whatever their watermark (missing, or
+ * older), 500 at a time ({_id: {$in: [...]}}). */
+static bool
+read_by_ids(pass_t *p, const bson_t *by_id, mn_error_t *error)
+{
+   bson_iter_t it;
+   bool more;
+
+   if (!bson_iter_init(&it, by_id)) {
+      return true;
+   }
+   more = bson_iter_next(&it);
+   while (more) {
+      bson_t chunk = BSON_INITIALIZER;
+      bson_t in, arr;
+      uint32_t k = 0;
+      bool chunk_ok;
+
+      BSON_APPEND_DOCUMENT_BEGIN(&chunk, "_id", &in);
+      BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+      for (; more && k < 500; k++, more = bson_iter_next(&it)) {
+         char key[16];
+         snprintf(key, sizeof key, "%u", k);
+         bson_append_iter(&arr, key, -1, &it);
+      }
+      bson_append_array_end(&in, &arr);
+      bson_append_document_end(&chunk, &in);
+      chunk_ok = drain_filtered(p, &chunk, error);
+      bson_destroy(&chunk);
+      if (!chunk_ok) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/*
+ * Watermark mode (a live source, a declared watermark, a recorded value): list the _id set
+ * to find deletions and new documents, read what changed since the watermark
+ * ({field: {$gte: value}}), then the new documents by _id.  Unchanged documents are not
+ * read at all.
+ */
+static bool
+read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
+{
+   bson_t *by_id = bson_new(); /* {"0": id, ...}: documents not recorded, or rejected */
+   bool ok;
+
+   p->processed = mn_uuid__table_new(NULL);
+   ok = list_unrecorded(p, by_id, error) && read_changed(p, recorded, error) &&
+        read_by_ids(p, by_id, error);
+   bson_destroy(by_id);
+   return ok;
+}
+
+/* claims_pass(), one document (see there) */
+typedef struct {
+   pass_t *p;
+   mn_idset_t seen;
+   bool begun; /* the collection is in the source: the claims began */
+} claims_t;
+
+static bool
+claim_document(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t *doc,
+               mn_error_t *error)
+{
+   claims_t *cl = ctx;
+   pass_t *p = cl->p;
+   bson_iter_t it;
+   mn_uuid_t id;
+   uint8_t digest[MN_DIGEST_SIZE];
+   const mn_doc_entry_t *entry;
+   bool same = false, accepted;
+
+   (void)cur;
+   (void)error;
+   if (!cl->begun) {
+      mn_converter_begin_claims(p->r->conv, p->c);
+      cl->begun = true;
+   }
+   if (st != MN_CURSOR_DOC || !bson_iter_init_find(&it, doc, "_id")) {
+      return true;
+   }
+   mn_uuid_from_value(&it, &id);
+   if (!mn_idset__add(&cl->seen, id.bytes)) {
+      return true; /* a duplicate _id: rejected, claims nothing */
+   }
+   entry = mn_doc_state_find(p->state, &id);
+   if (entry) {
+      mn_digest(bson_get_data(doc), doc->len, digest);
+      same = unchanged(p, entry, &id, digest);
+   }
+   if (same && !entry->rejected && mn_converter_claim_held(p->r->conv, p->c, &id)) {
+      return true;
+   }
+   accepted = mn_convert_document(p->r->conv, p->c, doc, p->rows);
+   if (same && (!entry->rejected || accepted)) {
+      mn_idset__add(&p->forced, id.bytes);
+   }
+   return true;
 }
 
 /*
@@ -787,61 +856,18 @@ cleanup:
 static bool
 claims_pass(pass_t *p, mn_error_t *error)
 {
-   run_t *r = p->r;
-   mn_cursor_t *cur = mn_source_find(r->src, p->name, NULL, error);
-   mn_idset_t seen;
-   mn_cursor_status_t st;
-   const bson_t *doc;
-   bool ok = false;
+   claims_t cl = {.p = p};
+   bool ok;
 
-   if (!cur) {
-      if (error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND) {
-         mn_error_clear(error);
-         return true;
-      }
-      return false;
+   mn_idset__init(&cl.seen);
+   /* claim_document() begins the claims: a collection the source lacks claims nothing */
+   ok = mn_run__read_collection(p->r->src, p->name, NULL, true, claim_document, &cl, error);
+   if (cl.begun) {
+      mn_converter_end_claims(p->r->conv, p->c);
    }
-   mn_idset__init(&seen);
-   mn_converter_begin_claims(r->conv, p->c);
-   while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
-      bson_iter_t it;
-      mn_uuid_t id;
-      uint8_t digest[MN_DIGEST_SIZE];
-      const mn_doc_entry_t *entry;
-      bool same, accepted;
-
-      if (st == MN_CURSOR_BAD || !bson_iter_init_find(&it, doc, "_id")) {
-         continue;
-      }
-      mn_uuid_from_value(&it, &id);
-      if (!mn_idset__add(&seen, id.bytes)) {
-         continue; /* a duplicate _id: rejected, claims nothing */
-      }
-      entry = mn_doc_state_find(p->state, &id);
-      same = false;
-      if (entry) {
-         mn_digest(bson_get_data(doc), doc->len, digest);
-         same = unchanged(p, entry, &id, digest);
-      }
-      if (same && !entry->rejected && mn_converter_claim_held(r->conv, p->c, &id)) {
-         continue;
-      }
-      accepted = mn_convert_document(r->conv, p->c, doc, p->rows);
-      if (same && (!entry->rejected || accepted)) {
-         mn_idset__add(&p->forced, id.bytes);
-      }
-   }
-   if (st == MN_CURSOR_ERROR) {
-      mn_cursor_error(cur, error);
-   } else {
-      ok = true;
-   }
-   mn_converter_end_claims(r->conv, p->c);
-   mn_idset__cleanup(&seen);
-   mn_cursor_destroy(cur);
+   mn_idset__cleanup(&cl.seen);
    return ok;
 }
-
 /*
  * Convert and load the documents of p->retry once more (p->retry is emptied).  Those
  * PostgreSQL refuses again go to `refused` (copies; their earlier rows stay), or, when it
@@ -879,6 +905,37 @@ convert_again(pass_t *p, GPtrArray *refused, mn_error_t *error)
    return flush(r, p->c, p->counts, &p->pending, refused, error);
 }
 
+/* gather_rereads(), one document */
+typedef struct {
+   pass_t *p;
+   bool regain;
+   mn_idset_t *done;
+} rereads_t;
+
+static bool
+gather_reread(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t *doc,
+              mn_error_t *error)
+{
+   rereads_t *g = ctx;
+   pass_t *p = g->p;
+   bson_iter_t it;
+   mn_uuid_t id;
+
+   (void)cur;
+   (void)error;
+   if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
+      mn_uuid_from_value(&it, &id);
+      if ((mn_idset__has(&p->reread, id.bytes) ||
+           (g->regain && mn_idset__has(&p->skipped, id.bytes))) &&
+          mn_idset__add(g->done, id.bytes) && p->counts->loaded && p->counts->unchanged) {
+         p->counts->loaded--;
+         p->counts->unchanged--;
+         g_ptr_array_add(p->retry, bson_copy(doc));
+      }
+   }
+   return true;
+}
+
 /*
  * Add to p->retry, in source order, the unchanged documents to read again: those a later
  * batch took a row from (p->reread), and, with `regain`, those skipped as unchanged.
@@ -887,36 +944,10 @@ convert_again(pass_t *p, GPtrArray *refused, mn_error_t *error)
 static bool
 gather_rereads(pass_t *p, bool regain, mn_idset_t *done, mn_error_t *error)
 {
-   mn_cursor_t *cur;
-   mn_cursor_status_t st;
-   const bson_t *doc;
+   rereads_t g = {p, regain, done};
 
-   if (!(cur = mn_source_find(p->r->src, p->name, NULL, error))) {
-      return false;
-   }
-   while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
-      bson_iter_t it;
-      mn_uuid_t id;
-      if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
-         mn_uuid_from_value(&it, &id);
-         if ((mn_idset__has(&p->reread, id.bytes) ||
-              (regain && mn_idset__has(&p->skipped, id.bytes))) &&
-             mn_idset__add(done, id.bytes) && p->counts->loaded && p->counts->unchanged) {
-            p->counts->loaded--;
-            p->counts->unchanged--;
-            g_ptr_array_add(p->retry, bson_copy(doc));
-         }
-      }
-   }
-   if (st == MN_CURSOR_ERROR) {
-      mn_cursor_error(cur, error);
-      mn_cursor_destroy(cur);
-      return false;
-   }
-   mn_cursor_destroy(cur);
-   return true;
+   return mn_run__read_collection(p->r->src, p->name, NULL, false, gather_reread, &g, error);
 }
-
 /* Whether gather_rereads() may have documents to add. */
 static bool
 rereads_pending(const pass_t *p, bool regain)
@@ -947,54 +978,59 @@ by_source_position(gconstpointer a, gconstpointer b, gpointer ctx)
    return pa < pb ? -1 : pa > pb;
 }
 
+/* sort_by_source(), one record: its position, when it is a document wanted */
+typedef struct {
+   GHashTable *wanted; /* row id -> position in the source (1-based), 0 until found */
+   guint position;
+} positions_t;
+
+static bool
+note_position(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t *doc,
+              mn_error_t *error)
+{
+   positions_t *ps = ctx;
+   bson_iter_t it;
+   mn_uuid_t id;
+
+   (void)cur;
+   (void)error;
+   if (st == MN_CURSOR_END) {
+      return true;
+   }
+   ps->position++;
+   if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
+      mn_uuid_from_value(&it, &id);
+      if (g_hash_table_lookup_extended(ps->wanted, id.bytes, NULL, NULL) &&
+          !g_hash_table_lookup(ps->wanted, id.bytes)) {
+         g_hash_table_insert(ps->wanted, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(ps->position));
+      }
+   }
+   return true;
+}
+
 /* Sort `docs` (bson_t *) into their order in the source (one _id-only read). */
 static bool
 sort_by_source(pass_t *p, GPtrArray *docs, mn_error_t *error)
 {
    mn_find_opts_t ids_only = {.ids_only = true};
-   GHashTable *wanted = mn_uuid__table_new(NULL);
-   mn_cursor_t *cur;
-   mn_cursor_status_t st;
-   const bson_t *doc;
-   guint position = 0;
-   bool ok = false;
+   positions_t ps = {mn_uuid__table_new(NULL), 0};
+   bool ok;
 
    for (guint i = 0; i < docs->len; i++) {
       bson_iter_t it;
       mn_uuid_t id;
       if (bson_iter_init_find(&it, g_ptr_array_index(docs, i), "_id")) {
          mn_uuid_from_value(&it, &id);
-         g_hash_table_insert(wanted, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(0));
+         g_hash_table_insert(ps.wanted, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(0));
       }
    }
-   if (!(cur = mn_source_find(p->r->src, p->name, &ids_only, error))) {
-      goto cleanup;
+   ok = mn_run__read_collection(p->r->src, p->name, &ids_only, false, note_position, &ps, error);
+   if (ok) {
+      g_ptr_array_sort_with_data(docs, by_source_position, ps.wanted);
    }
-   while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
-      bson_iter_t it;
-      mn_uuid_t id;
-      position++;
-      if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
-         mn_uuid_from_value(&it, &id);
-         if (g_hash_table_lookup_extended(wanted, id.bytes, NULL, NULL) &&
-             !g_hash_table_lookup(wanted, id.bytes)) {
-            g_hash_table_insert(wanted, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(position));
-         }
-      }
-   }
-   if (st == MN_CURSOR_ERROR) {
-      mn_cursor_error(cur, error);
-   } else {
-      g_ptr_array_sort_with_data(docs, by_source_position, wanted);
-      ok = true;
-   }
-   mn_cursor_destroy(cur);
-
-cleanup:
-   g_hash_table_destroy(wanted);
+   g_hash_table_destroy(ps.wanted);
    return ok;
 }
-
 /* Documents still refused at the end that are settled one by one, in source order. */
 #define SETTLE_ONE_BY_ONE_MAX 64
 
@@ -1083,7 +1119,6 @@ static void
 mark_unread(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
 {
    pass_t *p = ctx;
-   const mn_mapping_t *m = p->r->m;
 
    if (!entry->seen || g_hash_table_contains(p->processed, id->bytes)) {
       return;
@@ -1097,10 +1132,7 @@ mark_unread(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
    p->counts->loaded++;
    p->counts->unchanged++;
    p->counts->not_read++;
-   for (size_t t = 0; t < mn_mapping_n_tables(m) && entry->row_counts; t++) {
-      mn_stats_table(p->r->stats, mn_mapping_table_name(m, t))->unchanged +=
-         (uint64_t)entry->row_counts[t];
-   }
+   count_unchanged_rows(p, entry);
 }
 
 /*
@@ -1131,76 +1163,173 @@ watermark_read_allowed(pass_t *p, const char *recorded_watermark, bool *allowed,
    return true;
 }
 
+/* Set up the pass over collection c, and point the run's view of it (run_t) at it. */
+static void
+pass_init(pass_t *p, run_t *r, size_t c)
+{
+   memset(p, 0, sizeof *p);
+   r->load_rejected = false;
+   p->r = r;
+   p->c = c;
+   p->name = mn_mapping_collection_name(r->m, c);
+   p->counts = mn_run__collection_stats(r->stats, r->m, c);
+   p->rows = mn_rowset_new();
+   p->wm_field = mn_mapping_watermark(r->m, c);
+   bson_init(&p->wm_max);
+   mn_idset__init(&p->seen_ids);
+   mn_idset__init(&p->forced);
+   p->retry = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
+   r->forced = &p->forced;
+   mn_idset__init(&p->reread);
+   mn_idset__init(&p->skipped);
+   p->self_ref = mn_converter_references(r->conv, c, c);
+   r->reread = &p->reread;
+   p->window = mn_uuid__table_new(NULL);
+   r->window = p->window;
+   mn_pg_sink_set_seen(r->sink, pass_comes_first, p);
+}
+
+/* Free what pass_init() and the pass set up, and detach the run from it. */
+static void
+pass_cleanup(pass_t *p)
+{
+   run_t *r = p->r;
+
+   bson_destroy(&p->wm_max);
+   if (p->processed) {
+      g_hash_table_destroy(p->processed);
+   }
+   r->state = NULL;
+   mn_doc_state_destroy(p->state);
+   mn_idset__cleanup(&p->seen_ids);
+   mn_pg_sink_set_seen(r->sink, NULL, NULL);
+   r->forced = NULL;
+   r->reread = NULL;
+   r->window = NULL;
+   mn_idset__cleanup(&p->reread);
+   mn_idset__cleanup(&p->skipped);
+   mn_idset__cleanup(&p->forced);
+   g_ptr_array_free(p->retry, TRUE);
+   if (p->window) {
+      g_hash_table_destroy(p->window);
+   }
+   mn_rowset_destroy(p->rows);
+}
+
+/*
+ * What was loaded before: a document whose bytes are the same and that was converted in
+ * the same context (the mapping, and which documents its references can name) is
+ * skipped.  The context is recorded before anything of the collection is written, so a
+ * run killed midway skips, when started again, what it had committed.
+ */
+static bool
+load_recorded(pass_t *p, mn_error_t *error)
+{
+   run_t *r = p->r;
+   char context[2 * MN_DIGEST_SIZE + 1];
+   bool changed = true;
+
+   p->skip_unchanged = true;
+   p->state = mn_doc_state_load(r->conn, p->name, mn_mapping_n_tables(r->m), true, error);
+   if (!p->state) {
+      return false;
+   }
+   r->state = p->state;
+   r->collection = p->name;
+   mn_converter_context_digest(r->conv, p->c, context);
+   if (!mn_state_enter_context(r->conn, p->name, context, &p->context, &changed, error)) {
+      return false;
+   }
+   p->same_context = !changed;
+   mn_pg_sink_set_context(r->sink, p->context);
+   return true;
+}
+
+/* Read every document of the collection (one absent from a dump is empty). */
+static bool
+read_whole(pass_t *p, mn_error_t *error)
+{
+   mn_cursor_t *cur = mn_source_find(p->r->src, p->name, NULL, error);
+   bool ok;
+
+   if (!cur) {
+      if (!(error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND)) {
+         return false;
+      }
+      mn_error_clear(error);
+      return true;
+   }
+   ok = drain(p, cur, error);
+   mn_cursor_destroy(cur);
+   return ok;
+}
+
+/* Delete the recorded documents the source no longer has (within --max-delete). */
+static bool
+delete_unseen(pass_t *p, mn_error_t *error)
+{
+   gone_t g = {p->r, p->c, p->counts};
+   size_t gone = 0;
+
+   mn_doc_state_foreach_unseen(p->state, count_gone, &gone);
+   if (!check_deletions(p->r, p->name, mn_doc_state_count(p->state), gone, error)) {
+      return false;
+   }
+   mn_doc_state_foreach_unseen(p->state, delete_gone, &g);
+   return true;
+}
+
+/*
+ * The end of a collection: the last batch, the end-of-collection retries, the sink's end
+ * (deferred references), the sweep of references to documents rejected or refused in a
+ * collection that references itself, then the records: the mapping digest and highest
+ * watermark value, and the duration of a whole read.
+ */
+static bool
+finish_collection(pass_t *p, bool by_watermark, double read_started, mn_error_t *error)
+{
+   run_t *r = p->r;
+   size_t c = p->c;
+   char *wm_json = NULL;
+   bool ok;
+
+   if (p->wm_field && !bson_empty(&p->wm_max)) {
+      wm_json = bson_as_canonical_extended_json(&p->wm_max, NULL);
+   }
+   ok = flush(r, c, p->counts, &p->pending, p->retry, error) && retry_refused(p, error) &&
+        mn_pg_sink_end_collection(r->sink, c, error) &&
+        (!((p->lost_members || r->load_rejected) && mn_converter_references(r->conv, c, c)) ||
+         mn_pg_sink_sweep_references(r->sink, c, error)) &&
+        mn_state_set_collection(r->conn, p->name, mn_mapping_digest(r->m), wm_json, error) &&
+        (by_watermark ||
+         mn_state_set_full_read(r->conn, p->name, now_seconds() - read_started, error));
+   bson_free(wm_json);
+   return ok;
+}
+
+/*
+ * One collection's pass: its records, the claims pass when run-wide unique keys need
+ * one, a read past the watermark or of every document, the deletions, then the end of
+ * the collection (finish_collection()).
+ */
 static bool
 load_collection(run_t *r, size_t c, mn_error_t *error)
 {
-   const mn_mapping_t *m = r->m;
-   size_t n_tables = mn_mapping_n_tables(m);
    pass_t p;
-   mn_cursor_t *cur = NULL;
    char *recorded_digest = NULL;
    char *recorded_watermark = NULL;
-   char *wm_json = NULL;
    double started = now_seconds();
    double read_started;
    bool by_watermark = false;
    bool ok = false;
 
-   memset(&p, 0, sizeof p);
-   r->load_rejected = false;
-   p.r = r;
-   p.c = c;
-   p.name = mn_mapping_collection_name(m, c);
-   p.counts = mn_stats_collection(r->stats, p.name);
-   p.rows = mn_rowset_new();
-   p.wm_field = mn_mapping_watermark(m, c);
-   bson_init(&p.wm_max);
-   mn_idset__init(&p.seen_ids);
-   mn_idset__init(&p.forced);
-   p.retry = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
-   r->forced = &p.forced;
-   mn_idset__init(&p.reread);
-   mn_idset__init(&p.skipped);
-   p.self_ref = mn_converter_references(r->conv, c, c);
-   r->reread = &p.reread;
-   p.window = mn_uuid__table_new(NULL);
-   r->window = p.window;
-   mn_pg_sink_set_seen(r->sink, pass_comes_first, &p);
-   for (size_t t = 0; t < n_tables; t++) {
-      if (mn_mapping_table_collection(m, t) == c) {
-         (void)mn_stats_table(r->stats, mn_mapping_table_name(m, t));
-      }
-   }
+   pass_init(&p, r, c);
    if (!mn_state_get_collection(r->conn, p.name, &recorded_digest, &recorded_watermark, error) ||
        !mn_pg_sink_begin_collection(r->sink, c, mn_converter_is_referenced(r->conv, c), r->conv,
-                                    error)) {
-      goto cleanup;
-   }
-   /* What was loaded before: a document whose bytes are the same and that was converted
-    * in the same context (the mapping, and which documents its references can name) is
-    * skipped.  The context is recorded before anything of the collection is written, so
-    * a run killed midway skips, when started again, what it had committed. */
-   p.skip_unchanged = true;
-   p.state = mn_doc_state_load(r->conn, p.name, n_tables, true, error);
-   if (!p.state) {
-      goto cleanup;
-   }
-   r->state = p.state;
-   r->collection = p.name;
-   {
-      char context[2 * MN_DIGEST_SIZE + 1];
-      bool changed = true;
-      mn_converter_context_digest(r->conv, c, context);
-      if (!mn_state_enter_context(r->conn, p.name, context, &p.context, &changed, error)) {
-         goto cleanup;
-      }
-      p.same_context = !changed;
-      mn_pg_sink_set_context(r->sink, p.context);
-   }
-   if (mn_converter_needs_claims(r->conv, c) && !claims_pass(&p, error)) {
-      goto cleanup;
-   }
-   if (!watermark_read_allowed(&p, recorded_watermark, &by_watermark, error)) {
+                                    error) ||
+       !load_recorded(&p, error) ||
+       (mn_converter_needs_claims(r->conv, c) && !claims_pass(&p, error)) ||
+       !watermark_read_allowed(&p, recorded_watermark, &by_watermark, error)) {
       goto cleanup;
    }
    read_started = now_seconds();
@@ -1210,69 +1339,21 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
          goto cleanup;
       }
       mn_doc_state_foreach(p.state, mark_unread, &p);
-   } else {
-      cur = mn_source_find(r->src, p.name, NULL, error);
-      if (!cur) {
-         if (!(error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND)) {
-            goto cleanup;
-         }
-         mn_error_clear(error); /* a collection absent from a dump is empty */
-      } else if (!drain(&p, cur, error)) {
-         goto cleanup;
-      }
+   } else if (!read_whole(&p, error)) {
+      goto cleanup;
    }
-   /* Recorded documents the source no longer has. */
-   {
-      gone_t g = {r, c, p.counts};
-      size_t gone = 0;
-      mn_doc_state_foreach_unseen(p.state, count_gone, &gone);
-      if (!check_deletions(r, p.name, mn_doc_state_count(p.state), gone, error)) {
-         goto cleanup;
-      }
-      mn_doc_state_foreach_unseen(p.state, delete_gone, &g);
-   }
-   if (p.wm_field && !bson_empty(&p.wm_max)) {
-      wm_json = bson_as_canonical_extended_json(&p.wm_max, NULL);
-   }
-   if (!flush(r, c, p.counts, &p.pending, p.retry, error) || !retry_refused(&p, error) ||
-       !mn_pg_sink_end_collection(r->sink, c, error) ||
-       ((p.lost_members || r->load_rejected) && mn_converter_references(r->conv, c, c) &&
-        !mn_pg_sink_sweep_references(r->sink, c, error)) ||
-       !mn_state_set_collection(r->conn, p.name, mn_mapping_digest(m), wm_json, error) ||
-       (!by_watermark &&
-        !mn_state_set_full_read(r->conn, p.name, now_seconds() - read_started, error))) {
+   if (!delete_unseen(&p, error) || !finish_collection(&p, by_watermark, read_started, error)) {
       goto cleanup;
    }
    ok = true;
 
 cleanup:
    p.counts->seconds += now_seconds() - started;
-   bson_free(wm_json);
    bson_free(recorded_digest);
    bson_free(recorded_watermark);
-   bson_destroy(&p.wm_max);
-   if (p.processed) {
-      g_hash_table_destroy(p.processed);
-   }
-   r->state = NULL;
-   mn_doc_state_destroy(p.state);
-   mn_idset__cleanup(&p.seen_ids);
-   mn_pg_sink_set_seen(r->sink, NULL, NULL);
-   r->forced = NULL;
-   r->reread = NULL;
-   r->window = NULL;
-   mn_idset__cleanup(&p.reread);
-   mn_idset__cleanup(&p.skipped);
-   mn_idset__cleanup(&p.forced);
-   g_ptr_array_free(p.retry, TRUE);
-   if (p.window) {
-      g_hash_table_destroy(p.window);
-   }
-   mn_cursor_destroy(cur);
-   mn_rowset_destroy(p.rows);
+   pass_cleanup(&p);
    return ok;
 }
-
 /*
  * One pass over every collection: the pre-pass of referenced _id sets, the membership
  * check, then each collection in mapping order.  A fresh converter and sink each time,
@@ -1288,7 +1369,7 @@ one_pass(run_t *r, mn_error_t *error)
    /* each pass is judged on its own by the reject limits */
    run_totals(r, &r->read_base, &r->rejected_base);
    r->known_rejects = 0;
-   if (!prepass_ids(r->src, m, r->conv, error)) {
+   if (!mn_run__prepass(r->src, m, r->conv, error)) {
       goto cleanup;
    }
    if (!(r->sink = mn_pg_sink_new(r->conn, m, r->stats, error))) {
@@ -1360,6 +1441,33 @@ follow(run_t *r, mn_watch_t *watch, char **token, mn_error_t *error)
    return true;
 }
 
+/*
+ * Follow mode: open the change stream before the first pass, so that changes made during
+ * it are not missed.  A stored token resumes the last session; one the server no longer
+ * knows is dropped (the first pass is the ground truth anyway).  *token receives the
+ * stream's token (free with bson_free()).
+ */
+static mn_watch_t *
+open_watch(PGconn *conn, mn_source_t *src, char **token, mn_error_t *error)
+{
+   char *stored = NULL;
+   mn_watch_t *watch;
+
+   if (!mn_state_get_resume_token(conn, mn_source_describe(src), &stored, error)) {
+      return NULL;
+   }
+   watch = mn_source_watch(src, stored, error);
+   if (!watch && stored) {
+      mn_error_clear(error);
+      watch = mn_source_watch(src, NULL, error);
+   }
+   bson_free(stored);
+   if (watch) {
+      *token = mn_watch_token(watch);
+   }
+   return watch;
+}
+
 bool
 mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
 {
@@ -1389,24 +1497,8 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
        !mn_state_ensure_schema(conn, error)) {
       goto cleanup;
    }
-   if (opts->follow) {
-      /* Open the stream before the first pass: changes made during it are not missed.
-       * A stored token resumes the last session; one the server no longer knows is
-       * dropped (the first pass is the ground truth anyway). */
-      char *stored = NULL;
-      if (!mn_state_get_resume_token(conn, mn_source_describe(src), &stored, error)) {
-         goto cleanup;
-      }
-      watch = mn_source_watch(src, stored, error);
-      if (!watch && stored) {
-         mn_error_clear(error);
-         watch = mn_source_watch(src, NULL, error);
-      }
-      bson_free(stored);
-      if (!watch) {
-         goto cleanup;
-      }
-      token = mn_watch_token(watch);
+   if (opts->follow && !(watch = open_watch(conn, src, &token, error))) {
+      goto cleanup;
    }
    if (!record_run_start(conn, mn_source_describe(src), opts->mapping_path, run_id, sizeof run_id,
                          error)) {

@@ -88,4 +88,45 @@ bool mn_rejects__duplicate_id(mn_rejects_t *r, mn_stats_t *stats, const char *co
 bool mn_rejects__at_load(mn_rejects_t *r, mn_stats_t *stats, const char *collection,
                          const bson_t *doc, const char *reason, mn_error_t *error);
 
+/* ---- reading a collection whole (read.c) ---- */
+
+/**
+ * Called by mn_run__read_collection() for each document (st MN_CURSOR_DOC, doc set), each
+ * record the source could not read (MN_CURSOR_BAD, doc NULL: see mn_cursor_bad(cur)), and
+ * once at the end of the collection (MN_CURSOR_END, doc NULL; not after an error).  doc and
+ * cur are borrowed for the call.  Return false, with error set, to stop the read.
+ */
+typedef bool (*mn_run__read_fn)(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st,
+                                const bson_t *doc, mn_error_t *error);
+
+/**
+ * Read a collection of src whole (past the records it cannot read), calling fn on each.
+ * @param opts as for mn_source_find(); may be NULL
+ * @param missing_is_empty a collection the source has no file for reads as empty
+ *        (MN_MONGO_NOT_FOUND cleared) instead of failing
+ * @return false with error set: mn_source_find()'s error, the cursor's, or fn's
+ */
+bool mn_run__read_collection(mn_source_t *src, const char *collection, const mn_find_opts_t *opts,
+                             bool missing_is_empty, mn_run__read_fn fn, void *ctx,
+                             mn_error_t *error);
+
+/**
+ * The pre-pass of a run (and of verify): list the `_id` set of every collection others
+ * reference (mn_converter_add_source_id()), past unreadable records, so that dangling
+ * references are known before anything converts.  A referenced collection the source
+ * lacks is empty.
+ * @return false with the source's error set
+ */
+bool mn_run__prepass(mn_source_t *src, const mn_mapping_t *m, mn_converter_t *conv,
+                     mn_error_t *error);
+
+/**
+ * The statistics of collection c as its pass begins: its counters, and those of the
+ * tables it fills, created at zero (so they show in the report, in mapping order, even
+ * when nothing counts in them).
+ * @return the collection's counters, owned by stats
+ */
+mn_collection_counts_t *mn_run__collection_stats(mn_stats_t *stats, const mn_mapping_t *m,
+                                                 size_t c);
+
 #endif

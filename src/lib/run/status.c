@@ -2,6 +2,7 @@
  * status.c - recorded runs and pending differences (see status.h).
  */
 #include "pg/pg_private.h"
+#include "run/run_private.h"
 
 #include <mongonorm/keys.h>
 #include <mongonorm/mapping.h>
@@ -127,6 +128,126 @@ past_watermark(const bson_t *doc, const char *field, const bson_t *recorded)
    }
 }
 
+/* What one collection's source holds against its records (pending_collection()). */
+typedef struct {
+   mn_doc_state_t *st;
+   const char *wm_field;
+   const bson_t *wm; /* the recorded watermark, {"v": value}, or NULL */
+   int64_t source, new_docs, changed, rejected, same;
+   int64_t missed; /* changed, but a watermark read would not return it */
+} pending_t;
+
+/* pending_collection(), one record: new, changed, rejected before, or the same. */
+static bool
+count_pending(void *ctx, mn_cursor_t *cur, mn_cursor_status_t cs, const bson_t *doc,
+              mn_error_t *error)
+{
+   pending_t *pd = ctx;
+   bson_iter_t it;
+   mn_uuid_t id;
+   mn_doc_entry_t *e;
+   uint8_t dg[MN_DIGEST_SIZE];
+
+   (void)cur;
+   (void)error;
+   if (cs == MN_CURSOR_END) {
+      return true;
+   }
+   pd->source++;
+   if (cs != MN_CURSOR_DOC || !bson_iter_init_find(&it, doc, "_id")) {
+      pd->new_docs++;
+      return true;
+   }
+   mn_uuid_from_value(&it, &id);
+   e = mn_doc_state_find(pd->st, &id);
+   if (!e) {
+      pd->new_docs++;
+      return true;
+   }
+   e->seen = true;
+   mn_digest(bson_get_data(doc), doc->len, dg);
+   if (memcmp(dg, e->digest, MN_DIGEST_SIZE) != 0) {
+      pd->changed++;
+      if (pd->wm && !past_watermark(doc, pd->wm_field, pd->wm)) {
+         pd->missed++;
+      }
+   } else if (e->rejected) {
+      pd->rejected++;
+   } else {
+      pd->same++;
+   }
+   return true;
+}
+
+/* The counts of one collection (pending_t) as its document in colls. */
+static bool
+append_pending(PGconn *conn, const char *name, const pending_t *pd, bson_t *colls,
+               mn_error_t *error)
+{
+   unseen_t unseen = {0};
+   bson_t d;
+
+   mn_doc_state_foreach_unseen(pd->st, count_unseen, &unseen);
+   BSON_APPEND_DOCUMENT_BEGIN(colls, name, &d);
+   BSON_APPEND_INT64(&d, "source", pd->source);
+   BSON_APPEND_INT64(&d, "new", pd->new_docs);
+   BSON_APPEND_INT64(&d, "changed", pd->changed);
+   BSON_APPEND_INT64(&d, "deleted", unseen.deleted);
+   BSON_APPEND_INT64(&d, "rejected_before", pd->rejected);
+   BSON_APPEND_INT64(&d, "unchanged", pd->same);
+   if (pd->wm_field) {
+      double age = -1;
+      BSON_APPEND_UTF8(&d, "watermark_field", pd->wm_field);
+      BSON_APPEND_INT64(&d, "changed_behind_watermark", pd->missed);
+      if (!mn_state_full_read_age(conn, name, &age, error)) {
+         return false;
+      }
+      if (age >= 0) {
+         BSON_APPEND_DOUBLE(&d, "seconds_since_full_read", age);
+      }
+   }
+   bson_append_document_end(colls, &d);
+   return true;
+}
+
+/*
+ * One collection of mn_status_pending(): its records and recorded watermark, a read of
+ * its documents (a collection the source lacks is empty), and its counts appended to
+ * colls.  *any_changed_mapping is set when its records were written under another
+ * mapping.
+ */
+static bool
+pending_collection(PGconn *conn, mn_source_t *src, const mn_mapping_t *m, size_t c, bson_t *colls,
+                   bool *any_changed_mapping, mn_error_t *error)
+{
+   const char *name = mn_mapping_collection_name(m, c);
+   char *digest = NULL, *watermark = NULL;
+   pending_t pd = {.wm_field = mn_mapping_watermark(m, c)};
+   bson_t *wm = NULL;
+   bool ok;
+
+   if (!mn_state_get_collection(conn, name, &digest, &watermark, error)) {
+      return false;
+   }
+   if (!digest || strcmp(digest, mn_mapping_digest(m)) != 0) {
+      *any_changed_mapping = *any_changed_mapping || digest != NULL;
+   }
+   bson_free(digest);
+   if (pd.wm_field && watermark) {
+      wm = bson_new_from_json((const uint8_t *)watermark, -1, NULL);
+   }
+   bson_free(watermark);
+   pd.wm = wm;
+   pd.st = mn_doc_state_load(conn, name, mn_mapping_n_tables(m), true, error);
+   ok = pd.st && mn_run__read_collection(src, name, NULL, true, count_pending, &pd, error) &&
+        append_pending(conn, name, &pd, colls, error);
+   if (wm) {
+      bson_destroy(wm);
+   }
+   mn_doc_state_destroy(pd.st);
+   return ok;
+}
+
 bool
 mn_status_pending(const char *conninfo, const char *source, const char *database,
                   const char *mapping_path, bson_t *out, mn_error_t *error)
@@ -145,106 +266,9 @@ mn_status_pending(const char *conninfo, const char *source, const char *database
    }
    BSON_APPEND_DOCUMENT_BEGIN(out, "collections", &colls);
    for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
-      const char *name = mn_mapping_collection_name(m, c);
-      char *digest = NULL, *watermark = NULL;
-      mn_doc_state_t *st = NULL;
-      mn_cursor_t *cur = NULL;
-      const bson_t *doc;
-      mn_cursor_status_t cs;
-      int64_t n_source = 0, n_new = 0, n_changed = 0, n_rejected = 0, n_same = 0;
-      int64_t n_missed = 0; /* changed, but a watermark read would not return it */
-      const char *wm_field = mn_mapping_watermark(m, c);
-      bson_t *wm = NULL;
-      unseen_t unseen = {0};
-      bson_t d;
-
-      if (!mn_state_get_collection(conn, name, &digest, &watermark, error)) {
+      if (!pending_collection(conn, src, m, c, &colls, &any_changed_mapping, error)) {
          goto cleanup;
       }
-      if (!digest || strcmp(digest, mn_mapping_digest(m)) != 0) {
-         any_changed_mapping = any_changed_mapping || digest != NULL;
-      }
-      bson_free(digest);
-      if (wm_field && watermark) {
-         wm = bson_new_from_json((const uint8_t *)watermark, -1, NULL);
-      }
-      bson_free(watermark);
-      st = mn_doc_state_load(conn, name, mn_mapping_n_tables(m), true, error);
-      if (!st) {
-         goto cleanup;
-      }
-      cur = mn_source_find(src, name, NULL, error);
-      if (!cur &&
-          !(error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND)) {
-         mn_doc_state_destroy(st);
-         goto cleanup;
-      }
-      while (cur && ((cs = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || cs == MN_CURSOR_BAD)) {
-         bson_iter_t it;
-         n_source++;
-         if (cs == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
-            mn_uuid_t id;
-            mn_doc_entry_t *e;
-            uint8_t dg[MN_DIGEST_SIZE];
-            mn_uuid_from_value(&it, &id);
-            e = mn_doc_state_find(st, &id);
-            if (!e) {
-               n_new++;
-               continue;
-            }
-            e->seen = true;
-            mn_digest(bson_get_data(doc), doc->len, dg);
-            if (memcmp(dg, e->digest, MN_DIGEST_SIZE) != 0) {
-               n_changed++;
-               if (wm && !past_watermark(doc, wm_field, wm)) {
-                  n_missed++;
-               }
-            } else if (e->rejected) {
-               n_rejected++;
-            } else {
-               n_same++;
-            }
-         } else {
-            n_new++;
-         }
-      }
-      if (cur && cs == MN_CURSOR_ERROR) {
-         mn_cursor_error(cur, error);
-         mn_cursor_destroy(cur);
-         mn_doc_state_destroy(st);
-         if (wm) {
-            bson_destroy(wm);
-         }
-         goto cleanup;
-      }
-      mn_error_clear(error);
-      if (wm) {
-         bson_destroy(wm);
-      }
-      mn_doc_state_foreach_unseen(st, count_unseen, &unseen);
-      BSON_APPEND_DOCUMENT_BEGIN(&colls, name, &d);
-      BSON_APPEND_INT64(&d, "source", n_source);
-      BSON_APPEND_INT64(&d, "new", n_new);
-      BSON_APPEND_INT64(&d, "changed", n_changed);
-      BSON_APPEND_INT64(&d, "deleted", unseen.deleted);
-      BSON_APPEND_INT64(&d, "rejected_before", n_rejected);
-      BSON_APPEND_INT64(&d, "unchanged", n_same);
-      if (wm_field) {
-         double age = -1;
-         BSON_APPEND_UTF8(&d, "watermark_field", wm_field);
-         BSON_APPEND_INT64(&d, "changed_behind_watermark", n_missed);
-         if (!mn_state_full_read_age(conn, name, &age, error)) {
-            mn_cursor_destroy(cur);
-            mn_doc_state_destroy(st);
-            goto cleanup;
-         }
-         if (age >= 0) {
-            BSON_APPEND_DOUBLE(&d, "seconds_since_full_read", age);
-         }
-      }
-      bson_append_document_end(&colls, &d);
-      mn_cursor_destroy(cur);
-      mn_doc_state_destroy(st);
    }
    bson_append_document_end(out, &colls);
    BSON_APPEND_BOOL(out, "mapping_changed", any_changed_mapping);

@@ -28,6 +28,7 @@
 #include <mongonorm/verify.h>
 
 #include "pg/pg_private.h"
+#include "run/run_private.h"
 #include "mapping/plan.h"
 #include "util/uuidset.h"
 
@@ -340,6 +341,48 @@ append_id_value(bson_t *b, const char *key, const char *id_json)
    return ok;
 }
 
+/* One difference of the JSON form, as key in the array diffs. */
+static void
+append_difference(bson_t *diffs, const char *key, const mn_verify_difference_t *d)
+{
+   bson_t one;
+
+   BSON_APPEND_DOCUMENT_BEGIN(diffs, key, &one);
+   BSON_APPEND_UTF8(&one, "kind", mn_verify_kind_name(d->kind));
+   if (d->collection) {
+      BSON_APPEND_UTF8(&one, "collection", d->collection);
+   }
+   if (d->id_json && !append_id_value(&one, "_id", d->id_json)) {
+      BSON_APPEND_UTF8(&one, "_id_json", d->id_json);
+   }
+   if (d->doc_row_id) {
+      BSON_APPEND_UTF8(&one, "doc_row_id", d->doc_row_id);
+   }
+   if (d->table) {
+      BSON_APPEND_UTF8(&one, "table", d->table);
+   }
+   if (d->row_id) {
+      BSON_APPEND_UTF8(&one, "row_id", d->row_id);
+   }
+   if (d->columns) {
+      bson_t cols;
+      char **names = g_strsplit(d->columns, ", ", -1);
+      BSON_APPEND_ARRAY_BEGIN(&one, "columns", &cols);
+      for (guint k = 0; names[k]; k++) {
+         char ck[24];
+         snprintf(ck, sizeof ck, "%u", k);
+         BSON_APPEND_UTF8(&cols, ck, names[k]);
+      }
+      bson_append_array_end(&one, &cols);
+      g_strfreev(names);
+   }
+   if (d->kind == MN_VERIFY_ROW_COUNT) {
+      BSON_APPEND_INT64(&one, "recorded", d->recorded);
+      BSON_APPEND_INT64(&one, "expected", d->expected);
+   }
+   bson_append_document_end(diffs, &one);
+}
+
 char *
 mn_verify_result_to_json(const mn_verify_result_t *r)
 {
@@ -388,44 +431,9 @@ mn_verify_result_to_json(const mn_verify_result_t *r)
    bson_append_document_end(&doc, &tables);
    BSON_APPEND_ARRAY_BEGIN(&doc, "differences", &diffs);
    for (guint i = 0; i < r->diffs->len; i++) {
-      const mn_verify_difference_t *d = &g_array_index(r->diffs, mn_verify_difference_t, i);
       char key[24];
-      bson_t one;
       snprintf(key, sizeof key, "%u", i);
-      BSON_APPEND_DOCUMENT_BEGIN(&diffs, key, &one);
-      BSON_APPEND_UTF8(&one, "kind", mn_verify_kind_name(d->kind));
-      if (d->collection) {
-         BSON_APPEND_UTF8(&one, "collection", d->collection);
-      }
-      if (d->id_json && !append_id_value(&one, "_id", d->id_json)) {
-         BSON_APPEND_UTF8(&one, "_id_json", d->id_json);
-      }
-      if (d->doc_row_id) {
-         BSON_APPEND_UTF8(&one, "doc_row_id", d->doc_row_id);
-      }
-      if (d->table) {
-         BSON_APPEND_UTF8(&one, "table", d->table);
-      }
-      if (d->row_id) {
-         BSON_APPEND_UTF8(&one, "row_id", d->row_id);
-      }
-      if (d->columns) {
-         bson_t cols;
-         char **names = g_strsplit(d->columns, ", ", -1);
-         BSON_APPEND_ARRAY_BEGIN(&one, "columns", &cols);
-         for (guint k = 0; names[k]; k++) {
-            char ck[24];
-            snprintf(ck, sizeof ck, "%u", k);
-            BSON_APPEND_UTF8(&cols, ck, names[k]);
-         }
-         bson_append_array_end(&one, &cols);
-         g_strfreev(names);
-      }
-      if (d->kind == MN_VERIFY_ROW_COUNT) {
-         BSON_APPEND_INT64(&one, "recorded", d->recorded);
-         BSON_APPEND_INT64(&one, "expected", d->expected);
-      }
-      bson_append_document_end(&diffs, &one);
+      append_difference(&diffs, key, &g_array_index(r->diffs, mn_verify_difference_t, i));
    }
    bson_append_array_end(&doc, &diffs);
    BSON_APPEND_INT64(&doc, "differences_listed", (int64_t)r->diffs->len);
@@ -672,44 +680,6 @@ queue_rows(verify_t *v, int64_t seq, int32_t *counts)
    }
 }
 
-/* The `_id`s of every referenced collection (as run.c's pre-pass): dangling references
- * are known before anything converts. */
-static bool
-prepass_ids(verify_t *v, mn_error_t *error)
-{
-   for (size_t c = 0; c < mn_mapping_n_collections(v->m); c++) {
-      mn_find_opts_t opts = {.ids_only = true};
-      mn_cursor_t *cur;
-      mn_cursor_status_t st;
-      const bson_t *doc;
-
-      if (!mn_converter_is_referenced(v->conv, c)) {
-         continue;
-      }
-      cur = mn_source_find(v->src, mn_mapping_collection_name(v->m, c), &opts, error);
-      if (!cur) {
-         if (error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND) {
-            mn_error_clear(error);
-            continue;
-         }
-         return false;
-      }
-      while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
-         bson_iter_t id;
-         if (st == MN_CURSOR_DOC && bson_iter_init_find(&id, doc, "_id")) {
-            mn_converter_add_source_id(v->conv, c, &id);
-         }
-      }
-      if (st == MN_CURSOR_ERROR) {
-         mn_cursor_error(cur, error);
-         mn_cursor_destroy(cur);
-         return false;
-      }
-      mn_cursor_destroy(cur);
-   }
-   return true;
-}
-
 /* Every mapped collection must be in the source unless `optional` (as in a run). */
 static bool
 check_collections(verify_t *v, mn_error_t *error)
@@ -943,6 +913,54 @@ parse_counts(const char *text, int64_t *counts, size_t n)
 }
 
 /*
+ * One row of account_collection()'s comparison: a source document without a record, a
+ * record without a source document, a digest that differs, a verdict that differs, or row
+ * counts that differ (rec, exp: scratch arrays of n_tables counters).
+ */
+static void
+account_row(verify_t *v, const char *name, mn_verify_collection_t *vc, const PGresult *res,
+            int64_t *rec, int64_t *exp)
+{
+   size_t n_tables = v->n_tables;
+   const char *id_json = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+   const char *row = PQgetvalue(res, 0, 2);
+   const char *verdict = PQgetvalue(res, 0, 3);
+   bool rejected = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+   bool digest_differs = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+   bool no_source = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
+   bool no_record = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
+   bool refused = strcmp(PQgetvalue(res, 0, 10), "t") == 0;
+
+   if (no_source) {
+      char *guess = id_json_from_row_id(row);
+      vc->deleted_from_source++;
+      add_difference(v, MN_VERIFY_DELETED_FROM_SOURCE, name, guess, row, NULL, NULL, NULL, 0, 0);
+      g_free(guess);
+   } else if (no_record) {
+      vc->not_recorded++;
+      add_difference(v, MN_VERIFY_NOT_RECORDED, name, id_json, row, NULL, NULL, NULL, 0, 0);
+   } else if (digest_differs && strcmp(verdict, VERDICT_BY_TARGET) != 0 && !(rejected && refused)) {
+      vc->changed_in_source++;
+      add_difference(v, MN_VERIFY_CHANGED_IN_SOURCE, name, id_json, row, NULL, NULL, NULL, 0, 0);
+   } else if ((strcmp(verdict, VERDICT_ACCEPTED) == 0) == rejected) {
+      vc->verdict_differs++;
+      add_difference(v, rejected ? MN_VERIFY_ACCEPTED_BUT_REJECTED : MN_VERIFY_REJECTED_BUT_LOADED,
+                     name, id_json, row, NULL, NULL, NULL, 0, 0);
+   } else {
+      parse_counts(PQgetvalue(res, 0, 7), rec, n_tables);
+      parse_counts(PQgetvalue(res, 0, 6), exp, n_tables);
+      for (size_t t = 0; t < n_tables; t++) {
+         if (rec[t] != exp[t]) {
+            vc->row_counts_differ++;
+            v->tables[t].counts->row_counts_differ++;
+            add_difference(v, MN_VERIFY_ROW_COUNT, name, id_json, row,
+                           mn_mapping_table_name(v->m, t), NULL, NULL, rec[t], exp[t]);
+         }
+      }
+   }
+}
+
+/*
  * The accounting of one collection: its source documents (mn_verify_docs) against its
  * records (mongonorm.documents), by row id.
  */
@@ -996,45 +1014,7 @@ account_collection(verify_t *v, size_t c, mn_verify_collection_t *vc, mn_error_t
    while ((res = PQgetResult(v->conn))) {
       ExecStatusType st = PQresultStatus(res);
       if (st == PGRES_SINGLE_TUPLE) {
-         const char *id_json = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
-         const char *row = PQgetvalue(res, 0, 2);
-         const char *verdict = PQgetvalue(res, 0, 3);
-         bool rejected = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
-         bool digest_differs = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
-         bool no_source = strcmp(PQgetvalue(res, 0, 8), "t") == 0;
-         bool no_record = strcmp(PQgetvalue(res, 0, 9), "t") == 0;
-         bool refused = strcmp(PQgetvalue(res, 0, 10), "t") == 0;
-         if (no_source) {
-            char *guess = id_json_from_row_id(row);
-            vc->deleted_from_source++;
-            add_difference(v, MN_VERIFY_DELETED_FROM_SOURCE, name, guess, row, NULL, NULL, NULL, 0,
-                           0);
-            g_free(guess);
-         } else if (no_record) {
-            vc->not_recorded++;
-            add_difference(v, MN_VERIFY_NOT_RECORDED, name, id_json, row, NULL, NULL, NULL, 0, 0);
-         } else if (digest_differs && strcmp(verdict, VERDICT_BY_TARGET) != 0 &&
-                    !(rejected && refused)) {
-            vc->changed_in_source++;
-            add_difference(v, MN_VERIFY_CHANGED_IN_SOURCE, name, id_json, row, NULL, NULL, NULL, 0,
-                           0);
-         } else if ((strcmp(verdict, VERDICT_ACCEPTED) == 0) == rejected) {
-            vc->verdict_differs++;
-            add_difference(
-               v, rejected ? MN_VERIFY_ACCEPTED_BUT_REJECTED : MN_VERIFY_REJECTED_BUT_LOADED, name,
-               id_json, row, NULL, NULL, NULL, 0, 0);
-         } else {
-            parse_counts(PQgetvalue(res, 0, 7), rec, n_tables);
-            parse_counts(PQgetvalue(res, 0, 6), exp, n_tables);
-            for (size_t t = 0; t < n_tables; t++) {
-               if (rec[t] != exp[t]) {
-                  vc->row_counts_differ++;
-                  v->tables[t].counts->row_counts_differ++;
-                  add_difference(v, MN_VERIFY_ROW_COUNT, name, id_json, row,
-                                 mn_mapping_table_name(v->m, t), NULL, NULL, rec[t], exp[t]);
-               }
-            }
-         }
+         account_row(v, name, vc, res, rec, exp);
       } else if (st != PGRES_TUPLES_OK && ok) {
          mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not compare the records");
          ok = false;
@@ -1048,119 +1028,146 @@ cleanup:
    return ok;
 }
 
+/* One collection's conversion (convert_collection()). */
+typedef struct {
+   verify_t *v;
+   size_t c;
+   const char *name;
+   mn_verify_collection_t *vc;
+   int32_t *counts;    /* per table: the rows of the document being queued */
+   mn_idset_t seen;    /* _ids read: a second document with one is not converted */
+   mn_idset_t refused; /* documents the target records as refused by PostgreSQL */
+   size_t batch_docs;  /* flush after this many documents */
+   size_t batch_bytes; /* ... or this many queued bytes */
+} converting_t;
+
+/*
+ * One document as a fresh load converts it, queued for the comparison with its verdict:
+ * rejected (under the row id the converter gives it), refused by the target (as the run
+ * recorded), or accepted with its rows.
+ */
+static void
+convert_one(converting_t *cv, const bson_t *doc, bool has_id)
+{
+   verify_t *v = cv->v;
+   static const mn_uuid_t zero = {{0}};
+   const mn_uuid_t *row_id;
+   uint8_t digest[MN_DIGEST_SIZE];
+   int64_t seq;
+   bool accepted;
+
+   /* the digest a run records (run.c: SHA-256 of the document's BSON bytes) */
+   mn_digest(bson_get_data(doc), doc->len, digest);
+   seq = v->seq++;
+   accepted = mn_convert_document(v->conv, cv->c, doc, v->rows);
+   row_id = mn_rowset_doc_id(v->rows);
+   if (!accepted) {
+      cv->vc->rejected++;
+      /* a run records a rejected document under the row id the converter gives it
+       * (all zeros when it is not valid BSON: not compared) */
+      if (has_id && memcmp(row_id, &zero, sizeof zero) != 0) {
+         queue_doc(v, cv->c, row_id, seq, mn_rowset_doc_id_json(v->rows), digest, VERDICT_REJECTED,
+                   NULL);
+         v->pending_docs++;
+      }
+   } else if (mn_idset__has(&cv->refused, row_id->bytes)) {
+      /* refused by PostgreSQL (a constraint the mapping does not know): no rows, and
+       * references to it are judged as a run judges them once it is refused */
+      cv->vc->rejected_by_target++;
+      mn_converter_forget_loaded(v->conv, cv->c, row_id);
+      mn_converter_mark_rejected(v->conv, cv->c, row_id);
+      queue_doc(v, cv->c, row_id, seq, mn_rowset_doc_id_json(v->rows), digest, VERDICT_BY_TARGET,
+                NULL);
+      v->pending_docs++;
+   } else {
+      cv->vc->loaded++;
+      memset(cv->counts, 0, v->n_tables * sizeof *cv->counts);
+      queue_rows(v, seq, cv->counts);
+      queue_doc(v, cv->c, row_id, seq, mn_rowset_doc_id_json(v->rows), digest, VERDICT_ACCEPTED,
+                cv->counts);
+      v->pending_docs++;
+   }
+}
+
+/* convert_collection(), one record (see mn_run__read_fn): counted, converted, flushed by
+ * batches, with progress every 256 documents and at the end. */
+static bool
+convert_record(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t *doc,
+               mn_error_t *error)
+{
+   converting_t *cv = ctx;
+   verify_t *v = cv->v;
+   mn_verify_collection_t *vc = cv->vc;
+   bson_iter_t it;
+   mn_uuid_t id;
+   bool has_id;
+
+   if (st == MN_CURSOR_END) {
+      if (v->opts->progress) {
+         uint64_t done, total;
+         mn_cursor_progress(cur, &done, &total);
+         v->opts->progress(v->opts->progress_ctx, cv->name, vc->read, done, total);
+      }
+      return true;
+   }
+   vc->read++;
+   if (st == MN_CURSOR_BAD) {
+      vc->unreadable++;
+      vc->skipped_bytes += mn_cursor_bad(cur)->skipped;
+      return true;
+   }
+   has_id = bson_iter_init_find(&it, doc, "_id");
+   if (has_id) {
+      mn_uuid_from_value(&it, &id);
+      if (!mn_idset__add(&cv->seen, id.bytes)) {
+         vc->duplicate_ids++; /* the first one counts, as in a run */
+         return true;
+      }
+   }
+   convert_one(cv, doc, has_id);
+   if ((v->pending_docs >= cv->batch_docs || pending_bytes(v) >= cv->batch_bytes) &&
+       !flush(v, error)) {
+      return false;
+   }
+   if (v->opts->progress && (vc->read & 255) == 0) {
+      uint64_t done, total;
+      mn_cursor_progress(cur, &done, &total);
+      v->opts->progress(v->opts->progress_ctx, cv->name, vc->read, done, total);
+   }
+   return true;
+}
+
 /* One collection: every document converted as a fresh load converts it. */
 static bool
 convert_collection(verify_t *v, size_t c, mn_error_t *error)
 {
-   const char *name = mn_mapping_collection_name(v->m, c);
-   size_t batch_docs = v->opts->batch_docs ? v->opts->batch_docs : 1000;
-   size_t batch_bytes = v->opts->batch_bytes ? v->opts->batch_bytes : (size_t)16 << 20;
-   mn_verify_collection_t *vc = g_new0(mn_verify_collection_t, 1);
-   int32_t *counts = g_new0(int32_t, v->n_tables ? v->n_tables : 1);
-   mn_idset_t seen, refused;
-   mn_cursor_t *cur = NULL;
-   mn_cursor_status_t st = MN_CURSOR_END;
-   const bson_t *doc;
+   converting_t cv = {.v = v, .c = c, .name = mn_mapping_collection_name(v->m, c)};
    double started = now_seconds();
    bool ok = false;
 
-   vc->name = g_strdup(name);
-   g_ptr_array_add(v->res->colls, vc);
-   mn_idset__init(&seen);
-   mn_idset__init(&refused);
-   if (!load_refused(v, name, &refused, error)) {
-      goto cleanup;
-   }
-   cur = mn_source_find(v->src, name, NULL, error);
-   if (!cur) {
-      if (!(error && error->domain == MN_ERROR_MONGO && error->code == MN_MONGO_NOT_FOUND)) {
-         goto cleanup;
-      }
-      mn_error_clear(error); /* an optional collection the source lacks: empty */
-   }
-   while (cur && ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD)) {
-      bson_iter_t it;
-      mn_uuid_t id;
-      uint8_t digest[MN_DIGEST_SIZE];
-      int64_t seq;
-      bool has_id;
-
-      vc->read++;
-      if (st == MN_CURSOR_BAD) {
-         vc->unreadable++;
-         vc->skipped_bytes += mn_cursor_bad(cur)->skipped;
-         continue;
-      }
-      has_id = bson_iter_init_find(&it, doc, "_id");
-      if (has_id) {
-         mn_uuid_from_value(&it, &id);
-         if (!mn_idset__add(&seen, id.bytes)) {
-            vc->duplicate_ids++; /* the first one counts, as in a run */
-            continue;
-         }
-      }
-      /* the digest a run records (run.c: SHA-256 of the document's BSON bytes) */
-      mn_digest(bson_get_data(doc), doc->len, digest);
-      seq = v->seq++;
-      if (!mn_convert_document(v->conv, c, doc, v->rows)) {
-         static const mn_uuid_t zero = {{0}};
-         vc->rejected++;
-         /* a run records a rejected document under the row id the converter gives it
-          * (all zeros when it is not valid BSON: not compared) */
-         if (has_id && memcmp(mn_rowset_doc_id(v->rows), &zero, sizeof zero) != 0) {
-            queue_doc(v, c, mn_rowset_doc_id(v->rows), seq, mn_rowset_doc_id_json(v->rows), digest,
-                      VERDICT_REJECTED, NULL);
-            v->pending_docs++;
-         }
-      } else if (mn_idset__has(&refused, mn_rowset_doc_id(v->rows)->bytes)) {
-         /* refused by PostgreSQL (a constraint the mapping does not know): no rows, and
-          * references to it are judged as a run judges them once it is refused */
-         vc->rejected_by_target++;
-         mn_converter_forget_loaded(v->conv, c, mn_rowset_doc_id(v->rows));
-         mn_converter_mark_rejected(v->conv, c, mn_rowset_doc_id(v->rows));
-         queue_doc(v, c, mn_rowset_doc_id(v->rows), seq, mn_rowset_doc_id_json(v->rows), digest,
-                   VERDICT_BY_TARGET, NULL);
-         v->pending_docs++;
-      } else {
-         vc->loaded++;
-         memset(counts, 0, v->n_tables * sizeof *counts);
-         queue_rows(v, seq, counts);
-         queue_doc(v, c, mn_rowset_doc_id(v->rows), seq, mn_rowset_doc_id_json(v->rows), digest,
-                   VERDICT_ACCEPTED, counts);
-         v->pending_docs++;
-      }
-      if ((v->pending_docs >= batch_docs || pending_bytes(v) >= batch_bytes) && !flush(v, error)) {
-         goto cleanup;
-      }
-      if (v->opts->progress && (vc->read & 255) == 0) {
-         uint64_t done, total;
-         mn_cursor_progress(cur, &done, &total);
-         v->opts->progress(v->opts->progress_ctx, name, vc->read, done, total);
-      }
-   }
-   if (cur && st == MN_CURSOR_ERROR) {
-      mn_cursor_error(cur, error);
-      goto cleanup;
-   }
-   if (cur && v->opts->progress) {
-      uint64_t done, total;
-      mn_cursor_progress(cur, &done, &total);
-      v->opts->progress(v->opts->progress_ctx, name, vc->read, done, total);
-   }
-   if (!flush(v, error) || !account_collection(v, c, vc, error)) {
+   cv.batch_docs = v->opts->batch_docs ? v->opts->batch_docs : 1000;
+   cv.batch_bytes = v->opts->batch_bytes ? v->opts->batch_bytes : (size_t)16 << 20;
+   cv.vc = g_new0(mn_verify_collection_t, 1);
+   cv.counts = g_new0(int32_t, v->n_tables ? v->n_tables : 1);
+   cv.vc->name = g_strdup(cv.name);
+   g_ptr_array_add(v->res->colls, cv.vc);
+   mn_idset__init(&cv.seen);
+   mn_idset__init(&cv.refused);
+   /* an optional collection the source lacks: empty */
+   if (!load_refused(v, cv.name, &cv.refused, error) ||
+       !mn_run__read_collection(v->src, cv.name, NULL, true, convert_record, &cv, error) ||
+       !flush(v, error) || !account_collection(v, c, cv.vc, error)) {
       goto cleanup;
    }
    ok = true;
 
 cleanup:
-   vc->seconds = now_seconds() - started;
-   mn_cursor_destroy(cur);
-   mn_idset__cleanup(&seen);
-   mn_idset__cleanup(&refused);
-   g_free(counts);
+   cv.vc->seconds = now_seconds() - started;
+   mn_idset__cleanup(&cv.seen);
+   mn_idset__cleanup(&cv.refused);
+   g_free(cv.counts);
    return ok;
 }
-
 /*
  * Rows of one table that two documents recorded as loaded produce (a sub-document `_id`
  * they share): the first in source order keeps the row, as in a correct target; each
@@ -1232,32 +1239,80 @@ apply_deferred(verify_t *v, mn_error_t *error)
    return ok;
 }
 
+/* One row of compare_table()'s comparison: extra in the target, missing from it, or with
+ * columns that differ (named in the difference). */
+static void
+compare_row(verify_t *v, size_t t, const PGresult *res)
+{
+   vtable_t *vt = &v->tables[t];
+   const char *collection = mn_mapping_collection_name(v->m, mn_mapping_table_collection(v->m, t));
+   const char *tname = mn_mapping_table_name(v->m, t);
+   const char *id_json = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+   const char *row = PQgetvalue(res, 0, 2);
+   const char *doc_row = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
+   bool extra = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+   bool missing = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+
+   if (extra) {
+      char *guess = id_json ? NULL : id_json_from_row_id(doc_row);
+      vt->counts->extra++;
+      add_difference(v, MN_VERIFY_EXTRA_ROW, collection, id_json ? id_json : guess, doc_row, tname,
+                     row, NULL, 0, 0);
+      g_free(guess);
+   } else if (missing) {
+      vt->counts->missing++;
+      add_difference(v, MN_VERIFY_MISSING_ROW, collection, id_json, doc_row, tname, row, NULL, 0,
+                     0);
+   } else {
+      GString *names = g_string_new(NULL);
+      for (size_t c = 1; c < vt->n_columns; c++) {
+         if (strcmp(PQgetvalue(res, 0, 5 + (int)c), "t") == 0) {
+            g_string_append_printf(names, "%s%s", names->len ? ", " : "",
+                                   mn_mapping_table_column(v->m, t, c));
+         }
+      }
+      vt->counts->different++;
+      add_difference(v, MN_VERIFY_DIFFERENT_ROW, collection, id_json, doc_row, tname, row,
+                     names->str, 0, 0);
+      g_string_free(names, TRUE);
+   }
+}
+
+/* How many rows of a table are expected (its temporary table) and present. */
+static bool
+count_rows(verify_t *v, vtable_t *vt, mn_error_t *error)
+{
+   char *sql = g_strdup_printf("SELECT (SELECT count(*) FROM %s), (SELECT count(*) FROM %s)",
+                               vt->temp, vt->qname);
+   PGresult *res = PQexec(v->conn, sql);
+   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+   if (ok) {
+      vt->counts->expected = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+      vt->counts->present = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+   } else {
+      mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not count the rows");
+   }
+   PQclear(res);
+   g_free(sql);
+   return ok;
+}
+
 /* Expected and present rows of one table, by row id. */
 static bool
 compare_table(verify_t *v, size_t t, mn_error_t *error)
 {
    vtable_t *vt = &v->tables[t];
    size_t coll = mn_mapping_table_collection(v->m, t);
-   const char *collection = mn_mapping_collection_name(v->m, coll);
-   const char *tname = mn_mapping_table_name(v->m, t);
    GString *sql = g_string_new(NULL);
    GString *differ = g_string_new(NULL);
    GString *cols = g_string_new(NULL);
    PGresult *res;
    bool ok = false;
 
-   g_string_printf(sql, "SELECT (SELECT count(*) FROM %s), (SELECT count(*) FROM %s)", vt->temp,
-                   vt->qname);
-   res = PQexec(v->conn, sql->str);
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not count the rows");
-      PQclear(res);
+   if (!count_rows(v, vt, error)) {
       goto cleanup;
    }
-   vt->counts->expected = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-   vt->counts->present = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-   PQclear(res);
-
    /* columns 0..6: position, `_id` (expected row, else the target row's document), row
     * id, document row id, extra, missing; then one flag per compared column */
    for (size_t c = 1; c < vt->n_columns; c++) {
@@ -1286,34 +1341,7 @@ compare_table(verify_t *v, size_t t, mn_error_t *error)
    while ((res = PQgetResult(v->conn))) {
       ExecStatusType st = PQresultStatus(res);
       if (st == PGRES_SINGLE_TUPLE) {
-         const char *id_json = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
-         const char *row = PQgetvalue(res, 0, 2);
-         const char *doc_row = PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3);
-         bool extra = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
-         bool missing = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
-         if (extra) {
-            char *guess = id_json ? NULL : id_json_from_row_id(doc_row);
-            vt->counts->extra++;
-            add_difference(v, MN_VERIFY_EXTRA_ROW, collection, id_json ? id_json : guess, doc_row,
-                           tname, row, NULL, 0, 0);
-            g_free(guess);
-         } else if (missing) {
-            vt->counts->missing++;
-            add_difference(v, MN_VERIFY_MISSING_ROW, collection, id_json, doc_row, tname, row, NULL,
-                           0, 0);
-         } else {
-            GString *names = g_string_new(NULL);
-            for (size_t c = 1; c < vt->n_columns; c++) {
-               if (strcmp(PQgetvalue(res, 0, 5 + (int)c), "t") == 0) {
-                  g_string_append_printf(names, "%s%s", names->len ? ", " : "",
-                                         mn_mapping_table_column(v->m, t, c));
-               }
-            }
-            vt->counts->different++;
-            add_difference(v, MN_VERIFY_DIFFERENT_ROW, collection, id_json, doc_row, tname, row,
-                           names->str, 0, 0);
-            g_string_free(names, TRUE);
-         }
+         compare_row(v, t, res);
       } else if (st != PGRES_TUPLES_OK && ok) {
          mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not compare the rows");
          ok = false;
@@ -1422,7 +1450,7 @@ mn_verify(const mn_verify_opts_t *opts, mn_verify_result_t *result, mn_error_t *
    }
    in_transaction = true;
    v.conv = mn_converter_new(v.m, v.stats);
-   if (!prepass_ids(&v, error)) {
+   if (!mn_run__prepass(v.src, v.m, v.conv, error)) {
       goto cleanup;
    }
    for (size_t c = 0; c < mn_mapping_n_collections(v.m); c++) {

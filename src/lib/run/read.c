@@ -1,0 +1,85 @@
+/*
+ * read.c - reading a collection whole, and the pre-pass of referenced `_id` sets: the
+ * reads run.c, verify.c and the golden runner share (run_private.h).
+ */
+#include "run/run_private.h"
+
+bool
+mn_run__read_collection(mn_source_t *src, const char *collection, const mn_find_opts_t *opts,
+                        bool missing_is_empty, mn_run__read_fn fn, void *ctx, mn_error_t *error)
+{
+   mn_cursor_t *cur = mn_source_find(src, collection, opts, error);
+   mn_cursor_status_t st = MN_CURSOR_END;
+   const bson_t *doc = NULL;
+   bool ok = true;
+
+   if (!cur) {
+      if (missing_is_empty && error && error->domain == MN_ERROR_MONGO &&
+          error->code == MN_MONGO_NOT_FOUND) {
+         mn_error_clear(error);
+         return true;
+      }
+      return false;
+   }
+   while (ok && ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD)) {
+      ok = fn(ctx, cur, st, st == MN_CURSOR_DOC ? doc : NULL, error);
+   }
+   if (ok && st == MN_CURSOR_ERROR) {
+      mn_cursor_error(cur, error);
+      ok = false;
+   } else if (ok) {
+      ok = fn(ctx, cur, MN_CURSOR_END, NULL, error);
+   }
+   mn_cursor_destroy(cur);
+   return ok;
+}
+
+typedef struct {
+   mn_converter_t *conv;
+   size_t collection;
+} prepass_t;
+
+static bool
+add_source_id(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t *doc,
+              mn_error_t *error)
+{
+   prepass_t *pp = ctx;
+   bson_iter_t id;
+
+   (void)cur;
+   (void)error;
+   if (st == MN_CURSOR_DOC && bson_iter_init_find(&id, doc, "_id")) {
+      mn_converter_add_source_id(pp->conv, pp->collection, &id);
+   }
+   return true;
+}
+
+bool
+mn_run__prepass(mn_source_t *src, const mn_mapping_t *m, mn_converter_t *conv, mn_error_t *error)
+{
+   mn_find_opts_t opts = {.ids_only = true};
+
+   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
+      prepass_t pp = {conv, c};
+
+      if (mn_converter_is_referenced(conv, c) &&
+          !mn_run__read_collection(src, mn_mapping_collection_name(m, c), &opts, true,
+                                   add_source_id, &pp, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
+mn_collection_counts_t *
+mn_run__collection_stats(mn_stats_t *stats, const mn_mapping_t *m, size_t c)
+{
+   mn_collection_counts_t *counts = mn_stats_collection(stats, mn_mapping_collection_name(m, c));
+
+   for (size_t t = 0; t < mn_mapping_n_tables(m); t++) {
+      if (mn_mapping_table_collection(m, t) == c) {
+         (void)mn_stats_table(stats, mn_mapping_table_name(m, t));
+      }
+   }
+   return counts;
+}
