@@ -2,7 +2,8 @@
  * test_load.c - integration tests of the main job against a real PostgreSQL.
  *
  * Reads MN_TEST_PG_DSN (a libpq connection string to a throwaway server, superuser);
- * every test calls skip() when it is unset.  The group setup creates a fresh database
+ * without it the program exits 77 (skipped; 1 under CI=true, test_common.h) before any test
+ * runs.  The group setup creates a fresh database
  * mn_test_load, applies sql/ with mn_pg_init_schema() and loads the MediChat dump
  * (fixtures/medichat/dump) with mapping/medichat.yaml through mn_run().  The tests then
  * check the target with SQL and compare it with what the SOURCE says, read through the
@@ -15,6 +16,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "test_common.h"
 
 #include <mongonorm/keys.h>
 #include <mongonorm/pg.h>
@@ -69,7 +71,6 @@ static const struct {
 #define N_EXPECTED_REJECTS (sizeof EXPECTED_REJECTS / sizeof EXPECTED_REJECTS[0])
 
 static struct {
-   bool enabled;
    char *base_dsn;
    char *dsn;         /* the test database */
    PGconn *conn;      /* to the test database */
@@ -501,25 +502,11 @@ double_text(double d, char *out, size_t size)
       g_string_append_c(problems, '\n');                                                           \
    } while (0)
 
-/* CI=true: a service a test needs that did not start is a failure, never a skip. */
-static bool
-under_ci(void)
-{
-   const char *ci = getenv("CI");
-   return ci && strcmp(ci, "true") == 0;
-}
-
-/* Abort the test (skip) without a server (a failure under CI=true), fail when the load did
- * not complete. */
+/* Fail the test when the group setup could not prepare the database or the load did not
+ * complete. */
 static void
 require_load(void)
 {
-   if (!g.enabled) {
-      if (under_ci()) {
-         fail_msg("MN_TEST_PG_DSN is not set under CI=true (the test command starts PostgreSQL)");
-      }
-      skip();
-   }
    if (!g.conn) {
       fail_msg("the group setup could not prepare the database (see stderr)");
    }
@@ -536,15 +523,11 @@ require_load(void)
 static int
 group_setup(void **state)
 {
-   const char *dsn = getenv("MN_TEST_PG_DSN");
+   const char *dsn = getenv("MN_TEST_PG_DSN"); /* set: main() checked */
    int fd;
 
    (void)state;
    memset(&g, 0, sizeof g);
-   if (!dsn || !*dsn) {
-      return 0;
-   }
-   g.enabled = true;
    g.base_dsn = g_strdup(dsn);
    if (!fresh_database(DB_MAIN, &g.dsn)) {
       return 0; /* every test fails through require_load() */
@@ -2458,5 +2441,6 @@ main(void)
       cmocka_unit_test(test_load_incremental_equals_full_load),
    };
 
+   mn_test_require_env("MN_TEST_PG_DSN", "PostgreSQL"); /* every test needs it */
    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "test_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1348,12 +1349,7 @@ test_source_mongo_live(void **state)
 
    (void)state;
    if (!uri || !*uri) {
-      const char *ci = getenv("CI");
-      if (ci && strcmp(ci, "true") == 0) {
-         fail_msg("MN_TEST_MONGODB_URI is not set under CI=true (the test command starts the "
-                  "wire test server)");
-      }
-      skip();
+      mn_test_skip_missing("MN_TEST_MONGODB_URI", "the MongoDB wire test server");
    }
    if (!coll || !*coll) {
       coll = "users";
@@ -1679,5 +1675,5 @@ main(void)
       cmocka_unit_test_setup_teardown(test_source_ejson_rejected_records, setup, teardown),
    };
 
-   return cmocka_run_group_tests(tests, NULL, NULL);
+   return mn_test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
