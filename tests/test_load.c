@@ -368,6 +368,36 @@ hex_uuid(const char *hex24, char out[37])
    oid_uuid(&oid, out);
 }
 
+/* A count over the rows of one or two source documents: SQL with $1 (and $2) the row ids
+ * of their ObjectIds must give WANT. */
+typedef struct {
+   const char *what;   /* what the count shows, printed when it is wrong */
+   const char *hex[3]; /* the ObjectIds, $1 to $3; NULL after the last */
+   const char *sql;
+   long long want;
+} count_case_t;
+
+static void
+assert_counts(const count_case_t *cases, size_t n)
+{
+   for (size_t i = 0; i < n; i++) {
+      char ids[3][37];
+      const char *params[3] = {ids[0], ids[1], ids[2]};
+      int k = 0;
+      long long got;
+
+      while (k < 3 && cases[i].hex[k]) {
+         hex_uuid(cases[i].hex[k], ids[k]);
+         k++;
+      }
+      got = qint(g.conn, cases[i].sql, k, params);
+      if (got != cases[i].want) {
+         print_error("%s: count %lld, want %lld\n", cases[i].what, got, cases[i].want);
+      }
+      assert_int_equal(got, cases[i].want);
+   }
+}
+
 static bool
 doc_uuid(const bson_t *doc, char out[37])
 {
@@ -934,24 +964,10 @@ check_date(const PGresult *res, int row, int col, int64_t ms, const char *what)
    }
 }
 
-/*
- * Dates exact to the millisecond, before 1970 and after 9999: every timestamptz of every
- * loaded user, conversation, message and activity log equals the BSON datetime (or is NULL
- * when the source has none); date columns hold the UTC day of the BSON datetime
- * (1932, -3600000 ms = 1969-12-31, epoch 0, leap day, 1965 diagnosis); the year-20240
- * login is not clamped; the ISO-string message timestamp converts.
- * Guards: seconds instead of ms, truncation toward zero for negative millis (1970-01-01
- * instead of 1969-12-31), local-time conversion, clamping at 9999, timestamps lost at
- * .600 ms, the load time used for a missing timestamp.
- */
+/* Every loaded user's timestamps equal the BSON datetimes, date_of_birth its UTC day. */
 static void
-test_load_dates_exact(void **state)
+check_user_dates(GPtrArray *users)
 {
-   GPtrArray *users, *convs, *logs;
-
-   (void)state;
-   require_load();
-   users = docs_of("users");
    for (guint i = 0; i < users->len; i++) {
       const bson_t *doc = users->pdata[i];
       char id[37];
@@ -976,49 +992,61 @@ test_load_dates_exact(void **state)
          PQclear(res);
       }
    }
-   /* the specific edge values CASES.md lists, so that a fixture change cannot hide them */
-   {
-      static const struct {
-         const char *id, *expected;
-      } dob[] = {{"63f40878757372000000000e", "1932-07-14"},
-                 {"641c32ef7573720000000018", "1969-12-31"},
-                 {"642c43eb757372000000001c", "1970-01-01"},
-                 {"64283fac757372000000001b", "2004-02-29"},
-                 {"63e7fbbb757372000000000b", "1985-03-02"}};
-      for (size_t k = 0; k < G_N_ELEMENTS(dob); k++) {
-         char id[37];
-         const char *params[1] = {id};
-         PGresult *res;
-         hex_uuid(dob[k].id, id);
-         res = qp(g.conn, "SELECT date_of_birth::text FROM public.users WHERE id = $1", 1, params);
-         assert_int_equal(PQntuples(res), 1);
-         if (PQgetisnull(res, 0, 0) || strcmp(PQgetvalue(res, 0, 0), dob[k].expected) != 0) {
-            fail_msg("users %s.date_of_birth: '%s', expected %s", dob[k].id,
-                     PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0), dob[k].expected);
-         }
-         PQclear(res);
-      }
-   }
-   {
+}
+
+/* The dates of birth CASES.md lists, so that a fixture change cannot hide them. */
+static void
+check_birth_date_edges(void)
+{
+   static const struct {
+      const char *id, *expected;
+   } dob[] = {{"63f40878757372000000000e", "1932-07-14"},
+              {"641c32ef7573720000000018", "1969-12-31"},
+              {"642c43eb757372000000001c", "1970-01-01"},
+              {"64283fac757372000000001b", "2004-02-29"},
+              {"63e7fbbb757372000000000b", "1985-03-02"}};
+   for (size_t k = 0; k < G_N_ELEMENTS(dob); k++) {
       char id[37];
       const char *params[1] = {id};
       PGresult *res;
-      hex_uuid("64182eaf7573720000000017", id);
-      res = qp(g.conn,
-               "SELECT (extract(epoch FROM last_login_at) * 1000)::text, "
-               "extract(year FROM last_login_at)::int FROM public.users WHERE id = $1",
-               1, params);
+      hex_uuid(dob[k].id, id);
+      res = qp(g.conn, "SELECT date_of_birth::text FROM public.users WHERE id = $1", 1, params);
       assert_int_equal(PQntuples(res), 1);
-      assert_false(PQgetisnull(res, 0, 0));
-      if (strtod(PQgetvalue(res, 0, 0), NULL) != 576551896200250.0 ||
-          atoi(PQgetvalue(res, 0, 1)) != 20240) {
-         fail_msg("users 64182eaf...17.last_login_at: %s ms, year %s; the source says "
-                  "576551896200250 ms (year 20240)",
-                  PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+      if (PQgetisnull(res, 0, 0) || strcmp(PQgetvalue(res, 0, 0), dob[k].expected) != 0) {
+         fail_msg("users %s.date_of_birth: '%s', expected %s", dob[k].id,
+                  PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0), dob[k].expected);
       }
       PQclear(res);
    }
-   /* medicalHistory diagnosedDate, 1965 (case 33) and every Date diagnosedDate */
+}
+
+/* The year-20240 login (576551896200250 ms) is not clamped. */
+static void
+check_far_login(void)
+{
+   char id[37];
+   const char *params[1] = {id};
+   PGresult *res;
+   hex_uuid("64182eaf7573720000000017", id);
+   res = qp(g.conn,
+            "SELECT (extract(epoch FROM last_login_at) * 1000)::text, "
+            "extract(year FROM last_login_at)::int FROM public.users WHERE id = $1",
+            1, params);
+   assert_int_equal(PQntuples(res), 1);
+   assert_false(PQgetisnull(res, 0, 0));
+   if (strtod(PQgetvalue(res, 0, 0), NULL) != 576551896200250.0 ||
+       atoi(PQgetvalue(res, 0, 1)) != 20240) {
+      fail_msg("users 64182eaf...17.last_login_at: %s ms, year %s; the source says "
+               "576551896200250 ms (year 20240)",
+               PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+   }
+   PQclear(res);
+}
+
+/* medicalHistory diagnosedDate: every Date one, 1965 (case 33) among them, is its UTC day. */
+static void
+check_diagnosed_dates(GPtrArray *users)
+{
    for (guint i = 0; i < users->len; i++) {
       const bson_t *doc = users->pdata[i];
       bson_iter_t it, arr;
@@ -1053,7 +1081,12 @@ test_load_dates_exact(void **state)
          k++;
       }
    }
-   convs = docs_of("conversations");
+}
+
+/* Every loaded conversation's timestamps and its messages' (by _id) equal the source. */
+static void
+check_conversation_dates(GPtrArray *convs)
+{
    for (guint i = 0; i < convs->len; i++) {
       const bson_t *doc = convs->pdata[i];
       char id[37];
@@ -1090,33 +1123,60 @@ test_load_dates_exact(void **state)
          }
       }
    }
-   {
-      /* case 67: an ISO string timestamp converts; a missing one is NULL */
-      char a[37], b[37];
-      const char *params[2] = {a, b};
-      hex_uuid("65ce3df06d73670000000beb", a);
-      hex_uuid("65ce3e2b6d73670000000bec", b);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.messages WHERE (id = $1 AND "
-                            "extract(epoch FROM created_at) * 1000 = 1707905100000) OR "
-                            "(id = $2 AND created_at IS NULL)",
-                            2, params),
-                       2);
-   }
-   {
-      /* case 48: responded_at .600 ms */
-      char id[37];
-      const char *params[1] = {id};
-      PGresult *res;
-      hex_uuid("659ead11636f6e0000000001", id);
-      res = qp(g.conn,
-               "SELECT to_char(responded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') "
-               "FROM public.conversations WHERE id = $1",
-               1, params);
-      assert_int_equal(PQntuples(res), 1);
-      assert_string_equal(PQgetvalue(res, 0, 0), "2024-01-10 19:55:32.600");
-      PQclear(res);
-   }
+}
+
+/* Case 48: responded_at keeps its .600 ms. */
+static void
+check_responded_ms(void)
+{
+   char id[37];
+   const char *params[1] = {id};
+   PGresult *res;
+   hex_uuid("659ead11636f6e0000000001", id);
+   res = qp(g.conn,
+            "SELECT to_char(responded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') "
+            "FROM public.conversations WHERE id = $1",
+            1, params);
+   assert_int_equal(PQntuples(res), 1);
+   assert_string_equal(PQgetvalue(res, 0, 0), "2024-01-10 19:55:32.600");
+   PQclear(res);
+}
+
+/* Case 67: an ISO string timestamp converts; a missing one is NULL. */
+static const count_case_t ISO_TIMESTAMP_CASE[] = {
+   {"case 67: an ISO string timestamp converts, a missing one is NULL",
+    {"65ce3df06d73670000000beb", "65ce3e2b6d73670000000bec"},
+    "SELECT count(*) FROM public.messages WHERE (id = $1 AND "
+    "extract(epoch FROM created_at) * 1000 = 1707905100000) OR "
+    "(id = $2 AND created_at IS NULL)",
+    2},
+};
+
+/*
+ * Dates exact to the millisecond, before 1970 and after 9999: every timestamptz of every
+ * loaded user, conversation, message and activity log equals the BSON datetime (or is NULL
+ * when the source has none); date columns hold the UTC day of the BSON datetime
+ * (1932, -3600000 ms = 1969-12-31, epoch 0, leap day, 1965 diagnosis); the year-20240
+ * login is not clamped; the ISO-string message timestamp converts.
+ * Guards: seconds instead of ms, truncation toward zero for negative millis (1970-01-01
+ * instead of 1969-12-31), local-time conversion, clamping at 9999, timestamps lost at
+ * .600 ms, the load time used for a missing timestamp.
+ */
+static void
+test_load_dates_exact(void **state)
+{
+   GPtrArray *users, *logs;
+
+   (void)state;
+   require_load();
+   users = docs_of("users");
+   check_user_dates(users);
+   check_birth_date_edges();
+   check_far_login();
+   check_diagnosed_dates(users);
+   check_conversation_dates(docs_of("conversations"));
+   assert_counts(ISO_TIMESTAMP_CASE, G_N_ELEMENTS(ISO_TIMESTAMP_CASE));
+   check_responded_ms();
    logs = docs_of("activity_logs");
    for (guint i = 0; i < logs->len; i++) {
       char id[37];
@@ -1419,6 +1479,171 @@ check_null_mirrors(const char *collection, const char *table, const char *key_co
    assert_true(checked > 0);
 }
 
+/* The columns test_load_missing_is_null() compares with their source paths, per table. */
+static const colpath_t USERS_COLS[] = {{"password_hash", "password"},
+                                       {"first_name", "firstName"},
+                                       {"last_name", "lastName"},
+                                       {"phone", "phone"},
+                                       {"date_of_birth", "dateOfBirth"},
+                                       {"profile_photo", "profilePhoto"},
+                                       {"specialization", "specialization"},
+                                       {"license_number", "licenseNumber"},
+                                       {"preferred_language", "preferredLanguage"},
+                                       {"is_active", "isActive"},
+                                       {"email_verified", "emailVerified"},
+                                       {"created_at", "createdAt"},
+                                       {"updated_at", "updatedAt"},
+                                       {"last_login_at", "lastLoginAt"}};
+static const colpath_t PMI_COLS[] = {{"assigned_doctor_id", "assignedDoctor"},
+                                     {"gender", "gender"},
+                                     {"blood_type", "bloodType"},
+                                     {"height_cm", "height"},
+                                     {"weight_kg", "weight"},
+                                     {"insurance_provider", "insuranceProvider"},
+                                     {"insurance_policy_number", "insurancePolicyNumber"},
+                                     {"insurance_group_number", "insuranceGroupNumber"},
+                                     {"primary_physician", "primaryPhysician"},
+                                     {"pharmacy_name", "pharmacyName"},
+                                     {"pharmacy_phone", "pharmacyPhone"},
+                                     {"preferred_language", "preferredLanguage"},
+                                     {"smoking_status", "smokingStatus"},
+                                     {"alcohol_consumption", "alcoholConsumption"},
+                                     {"exercise_frequency", "exerciseFrequency"}};
+static const colpath_t CONV_COLS[] = {{"doctor_id", "doctor"},
+                                      {"visit_number", "visitNumber"},
+                                      {"status", "status"},
+                                      {"ai_summary", "aiSummary"},
+                                      {"diagnosis", "doctorResponse.diagnosis"},
+                                      {"recommendations", "doctorResponse.recommendations"},
+                                      {"referrals", "doctorResponse.referrals"},
+                                      {"call_to_office", "doctorResponse.callToOffice"},
+                                      {"doctor_notes", "doctorResponse.notes"},
+                                      {"responded_at", "doctorResponse.respondedAt"},
+                                      {"patient_notified", "patientNotified"},
+                                      {"archived_by_patient", "archivedByPatient"},
+                                      {"archived_by_doctor", "archivedByDoctor"},
+                                      {"conversation_ended_at", "conversationEndedAt"}};
+static const colpath_t LOG_COLS[] = {{"user_id", "user"},
+                                     {"user_role", "userRole"},
+                                     {"user_email", "userEmail"},
+                                     {"action", "action"},
+                                     {"resource_type", "resourceType"},
+                                     {"resource_id", "resourceId"},
+                                     {"method", "method"},
+                                     {"endpoint", "endpoint"},
+                                     {"ip_address", "ipAddress"},
+                                     {"user_agent", "userAgent"},
+                                     {"status", "status"},
+                                     {"status_code", "statusCode"},
+                                     {"description", "description"},
+                                     {"metadata", "metadata"},
+                                     {"error_message", "error.message"},
+                                     {"error_stack", "error.stack"},
+                                     {"error_code", "error.code"},
+                                     {"duration_ms", "duration"},
+                                     {"severity", "severity"}};
+
+static const struct {
+   const char *collection, *table, *key_column; /* the rows of a document: key_column = id */
+   const colpath_t *cols;
+   size_t n;
+} NULL_MIRRORS[] = {
+   {"users", "users", "id", USERS_COLS, G_N_ELEMENTS(USERS_COLS)},
+   {"users", "patient_medical_info", "patient_id", PMI_COLS, G_N_ELEMENTS(PMI_COLS)},
+   {"conversations", "conversations", "id", CONV_COLS, G_N_ELEMENTS(CONV_COLS)},
+   {"activity_logs", "activity_logs", "id", LOG_COLS, G_N_ELEMENTS(LOG_COLS)},
+};
+
+/* The declared defaults are counted as coerced, once per loaded user that lacks the field. */
+static void
+check_default_coercions(void)
+{
+   static const char *const cols[][2] = {{"is_active", "isActive"},
+                                         {"email_verified", "emailVerified"}};
+   GPtrArray *users = docs_of("users");
+
+   for (size_t c = 0; c < G_N_ELEMENTS(cols); c++) {
+      int64_t want = 0;
+      char *key = g_strdup_printf("%s: missing: declared default stored", cols[c][0]);
+      for (guint i = 0; i < users->len; i++) {
+         bson_iter_t it;
+         if (doc_accepted("users", users->pdata[i]) &&
+             (!find_path(users->pdata[i], cols[c][1], &it) || BSON_ITER_HOLDS_NULL(&it))) {
+            want++;
+         }
+      }
+      assert_true(want > 0);
+      if (coercion_count(g.stats, "users", key) != want) {
+         fail_msg("statistics count %" PRId64 " \"%s\", %" PRId64 " users lack %s",
+                  coercion_count(g.stats, "users", key), key, want, cols[c][1]);
+      }
+      g_free(key);
+   }
+}
+
+/* The NULLs of the CASES.md documents: each query counts the rows of one or two documents
+ * that hold what the case says, $1 and $2 the row ids of their ObjectIds. */
+static const count_case_t MISSING_CASES[] = {
+   {"case 26: minimal legacy patient: NULLs",
+    {"63fc10f67573720000000010"},
+    "SELECT count(*) FROM public.users WHERE id = $1 AND phone IS NULL "
+    "AND date_of_birth IS NULL AND profile_photo IS NULL AND "
+    "is_active AND NOT email_verified AND last_login_at IS NULL",
+    1},
+   {"case 26: a patient_medical_info row of NULLs",
+    {"63fc10f67573720000000010"},
+    "SELECT count(*) FROM public.patient_medical_info WHERE "
+    "patient_id = $1 AND gender IS NULL AND height_cm IS NULL AND "
+    "weight_kg IS NULL AND assigned_doctor_id IS NULL",
+    1},
+   {"case 26: no children",
+    {"63fc10f67573720000000010"},
+    "SELECT (SELECT count(*) FROM public.allergies WHERE patient_id = $1)"
+    " + (SELECT count(*) FROM public.medications WHERE patient_id = $1)"
+    " + (SELECT count(*) FROM public.medical_history WHERE patient_id = $1)"
+    " + (SELECT count(*) FROM public.emergency_contacts "
+    "WHERE patient_id = $1)",
+    0},
+   {"case 28: nulls everywhere",
+    {"640419747573720000000012"},
+    "SELECT count(*) FROM public.users WHERE id = $1 AND phone IS NULL "
+    "AND date_of_birth IS NULL AND last_login_at IS NULL AND "
+    "preferred_language IS NULL",
+    1},
+   {"case 28: null arrays give no rows",
+    {"640419747573720000000012"},
+    "SELECT (SELECT count(*) FROM public.allergies WHERE patient_id = $1)"
+    " + (SELECT count(*) FROM public.medications WHERE patient_id = $1)",
+    0},
+   {"cases 29 and 47: lastName null, emailVerified missing",
+    {"64081db37573720000000013", "64344c69757372000000001e"},
+    "SELECT count(*) FROM public.users WHERE (id = $1 AND last_name IS "
+    "NULL AND first_name = 'Ahmed') OR (id = $2 AND email_verified IS NOT "
+    "DISTINCT FROM false)",
+    2},
+   {"case 63: no optional keys at all",
+    {"65c62184636f6e0000000010"},
+    "SELECT count(*) FROM public.conversations WHERE id = $1 AND "
+    "doctor_id IS NULL AND ai_summary IS NULL AND diagnosis IS NULL AND "
+    "responded_at IS NULL AND call_to_office IS NULL",
+    1},
+   {"case 63: no child rows",
+    {"65c62184636f6e0000000010"},
+    "SELECT (SELECT count(*) FROM public.messages WHERE conversation_id = $1)"
+    " + (SELECT count(*) FROM public.symptoms WHERE conversation_id = $1)"
+    " + (SELECT count(*) FROM public.attachments WHERE conversation_id = $1)"
+    " + (SELECT count(*) FROM public.prescriptions "
+    "WHERE conversation_id = $1)",
+    0},
+   {"cases 75 and 84: no user or ip; no statusCode or duration",
+    {"659d374c6c6f670000000004", "65a1b2216c6f67000000000d"},
+    "SELECT count(*) FROM public.activity_logs WHERE (id = $1 AND "
+    "user_id IS NULL AND resource_id IS NULL AND ip_address IS NULL AND "
+    "user_agent IS NULL) OR (id = $2 AND status_code IS NULL AND "
+    "duration_ms IS NULL)",
+    2},
+};
+
 /*
  * NULL stays NULL: for every loaded document, every mapped column whose source path is
  * missing or null is NULL in the target (booleans, when present, equal the source), except
@@ -1434,191 +1659,14 @@ check_null_mirrors(const char *collection, const char *table, const char *key_co
 static void
 test_load_missing_is_null(void **state)
 {
-   static const colpath_t users_cols[] = {{"password_hash", "password"},
-                                          {"first_name", "firstName"},
-                                          {"last_name", "lastName"},
-                                          {"phone", "phone"},
-                                          {"date_of_birth", "dateOfBirth"},
-                                          {"profile_photo", "profilePhoto"},
-                                          {"specialization", "specialization"},
-                                          {"license_number", "licenseNumber"},
-                                          {"preferred_language", "preferredLanguage"},
-                                          {"is_active", "isActive"},
-                                          {"email_verified", "emailVerified"},
-                                          {"created_at", "createdAt"},
-                                          {"updated_at", "updatedAt"},
-                                          {"last_login_at", "lastLoginAt"}};
-   static const colpath_t pmi_cols[] = {{"assigned_doctor_id", "assignedDoctor"},
-                                        {"gender", "gender"},
-                                        {"blood_type", "bloodType"},
-                                        {"height_cm", "height"},
-                                        {"weight_kg", "weight"},
-                                        {"insurance_provider", "insuranceProvider"},
-                                        {"insurance_policy_number", "insurancePolicyNumber"},
-                                        {"insurance_group_number", "insuranceGroupNumber"},
-                                        {"primary_physician", "primaryPhysician"},
-                                        {"pharmacy_name", "pharmacyName"},
-                                        {"pharmacy_phone", "pharmacyPhone"},
-                                        {"preferred_language", "preferredLanguage"},
-                                        {"smoking_status", "smokingStatus"},
-                                        {"alcohol_consumption", "alcoholConsumption"},
-                                        {"exercise_frequency", "exerciseFrequency"}};
-   static const colpath_t conv_cols[] = {{"doctor_id", "doctor"},
-                                         {"visit_number", "visitNumber"},
-                                         {"status", "status"},
-                                         {"ai_summary", "aiSummary"},
-                                         {"diagnosis", "doctorResponse.diagnosis"},
-                                         {"recommendations", "doctorResponse.recommendations"},
-                                         {"referrals", "doctorResponse.referrals"},
-                                         {"call_to_office", "doctorResponse.callToOffice"},
-                                         {"doctor_notes", "doctorResponse.notes"},
-                                         {"responded_at", "doctorResponse.respondedAt"},
-                                         {"patient_notified", "patientNotified"},
-                                         {"archived_by_patient", "archivedByPatient"},
-                                         {"archived_by_doctor", "archivedByDoctor"},
-                                         {"conversation_ended_at", "conversationEndedAt"}};
-   static const colpath_t log_cols[] = {{"user_id", "user"},
-                                        {"user_role", "userRole"},
-                                        {"user_email", "userEmail"},
-                                        {"action", "action"},
-                                        {"resource_type", "resourceType"},
-                                        {"resource_id", "resourceId"},
-                                        {"method", "method"},
-                                        {"endpoint", "endpoint"},
-                                        {"ip_address", "ipAddress"},
-                                        {"user_agent", "userAgent"},
-                                        {"status", "status"},
-                                        {"status_code", "statusCode"},
-                                        {"description", "description"},
-                                        {"metadata", "metadata"},
-                                        {"error_message", "error.message"},
-                                        {"error_stack", "error.stack"},
-                                        {"error_code", "error.code"},
-                                        {"duration_ms", "duration"},
-                                        {"severity", "severity"}};
-
    (void)state;
    require_load();
-   check_null_mirrors("users", "users", "id", users_cols, G_N_ELEMENTS(users_cols));
-   check_null_mirrors("users", "patient_medical_info", "patient_id", pmi_cols,
-                      G_N_ELEMENTS(pmi_cols));
-   check_null_mirrors("conversations", "conversations", "id", conv_cols, G_N_ELEMENTS(conv_cols));
-   check_null_mirrors("activity_logs", "activity_logs", "id", log_cols, G_N_ELEMENTS(log_cols));
-
-   /* the declared defaults are counted as coerced, once per document that lacks the field */
-   {
-      static const char *const cols[][2] = {{"is_active", "isActive"},
-                                            {"email_verified", "emailVerified"}};
-      GPtrArray *users = docs_of("users");
-      for (size_t c = 0; c < G_N_ELEMENTS(cols); c++) {
-         int64_t want = 0;
-         char *key = g_strdup_printf("%s: missing: declared default stored", cols[c][0]);
-         for (guint i = 0; i < users->len; i++) {
-            bson_iter_t it;
-            if (doc_accepted("users", users->pdata[i]) &&
-                (!find_path(users->pdata[i], cols[c][1], &it) || BSON_ITER_HOLDS_NULL(&it))) {
-               want++;
-            }
-         }
-         assert_true(want > 0);
-         if (coercion_count(g.stats, "users", key) != want) {
-            fail_msg("statistics count %" PRId64 " \"%s\", %" PRId64 " users lack %s",
-                     coercion_count(g.stats, "users", key), key, want, cols[c][1]);
-         }
-         g_free(key);
-      }
+   for (size_t i = 0; i < G_N_ELEMENTS(NULL_MIRRORS); i++) {
+      check_null_mirrors(NULL_MIRRORS[i].collection, NULL_MIRRORS[i].table,
+                         NULL_MIRRORS[i].key_column, NULL_MIRRORS[i].cols, NULL_MIRRORS[i].n);
    }
-   /* case 26: minimal legacy patient: NULLs, a patient_medical_info row, no children */
-   {
-      char id[37];
-      const char *params[1] = {id};
-      hex_uuid("63fc10f67573720000000010", id);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.users WHERE id = $1 AND phone IS NULL "
-                            "AND date_of_birth IS NULL AND profile_photo IS NULL AND "
-                            "is_active AND NOT email_verified AND last_login_at IS NULL",
-                            1, params),
-                       1);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.patient_medical_info WHERE "
-                            "patient_id = $1 AND gender IS NULL AND height_cm IS NULL AND "
-                            "weight_kg IS NULL AND assigned_doctor_id IS NULL",
-                            1, params),
-                       1);
-      assert_int_equal(qint(g.conn,
-                            "SELECT (SELECT count(*) FROM public.allergies WHERE patient_id = $1)"
-                            " + (SELECT count(*) FROM public.medications WHERE patient_id = $1)"
-                            " + (SELECT count(*) FROM public.medical_history WHERE patient_id = $1)"
-                            " + (SELECT count(*) FROM public.emergency_contacts "
-                            "WHERE patient_id = $1)",
-                            1, params),
-                       0);
-   }
-   /* case 28: nulls everywhere, null arrays give no rows */
-   {
-      char id[37];
-      const char *params[1] = {id};
-      hex_uuid("640419747573720000000012", id);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.users WHERE id = $1 AND phone IS NULL "
-                            "AND date_of_birth IS NULL AND last_login_at IS NULL AND "
-                            "preferred_language IS NULL",
-                            1, params),
-                       1);
-      assert_int_equal(qint(g.conn,
-                            "SELECT (SELECT count(*) FROM public.allergies WHERE patient_id = $1)"
-                            " + (SELECT count(*) FROM public.medications WHERE patient_id = $1)",
-                            1, params),
-                       0);
-   }
-   /* cases 29 and 47 */
-   {
-      char a[37], b[37];
-      const char *params[2] = {a, b};
-      hex_uuid("64081db37573720000000013", a);
-      hex_uuid("64344c69757372000000001e", b);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.users WHERE (id = $1 AND last_name IS "
-                            "NULL AND first_name = 'Ahmed') OR (id = $2 AND email_verified IS NOT "
-                            "DISTINCT FROM false)",
-                            2, params),
-                       2);
-   }
-   /* case 63: no optional keys at all */
-   {
-      char id[37];
-      const char *params[1] = {id};
-      hex_uuid("65c62184636f6e0000000010", id);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.conversations WHERE id = $1 AND "
-                            "doctor_id IS NULL AND ai_summary IS NULL AND diagnosis IS NULL AND "
-                            "responded_at IS NULL AND call_to_office IS NULL",
-                            1, params),
-                       1);
-      assert_int_equal(
-         qint(g.conn,
-              "SELECT (SELECT count(*) FROM public.messages WHERE conversation_id = $1)"
-              " + (SELECT count(*) FROM public.symptoms WHERE conversation_id = $1)"
-              " + (SELECT count(*) FROM public.attachments WHERE conversation_id = $1)"
-              " + (SELECT count(*) FROM public.prescriptions "
-              "WHERE conversation_id = $1)",
-              1, params),
-         0);
-   }
-   /* cases 75 and 84 */
-   {
-      char a[37], b[37];
-      const char *params[2] = {a, b};
-      hex_uuid("659d374c6c6f670000000004", a);
-      hex_uuid("65a1b2216c6f67000000000d", b);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.activity_logs WHERE (id = $1 AND "
-                            "user_id IS NULL AND resource_id IS NULL AND ip_address IS NULL AND "
-                            "user_agent IS NULL) OR (id = $2 AND status_code IS NULL AND "
-                            "duration_ms IS NULL)",
-                            2, params),
-                       2);
-   }
+   check_default_coercions();
+   assert_counts(MISSING_CASES, G_N_ELEMENTS(MISSING_CASES));
 }
 
 /* v5 UUID of (MN_KEY_NAMESPACE, name), computed here without the library. */
@@ -1766,19 +1814,9 @@ check_user_ref(const char *table, const char *column, const char *key_column, co
    PQclear(res);
 }
 
-/*
- * Foreign keys hold (no orphan rows for any of the 16 references) and every reference
- * equals what the source says: assignedDoctor (also the deactivated doctor, a reference
- * within the same collection), conversations' patient/doctor, prescriptions' patient and
- * doctor = the conversation's, activity_logs.user; dangling or rejected targets are NULL
- * where the mapping says null (cases 30, 54, 81, 82) and reject the conversation where
- * it says reject (53, 65: no row, no child rows); resource_id (no FK) keeps the id.
- * Guards: deferred references never applied, dangling ids written (FK violation or
- * silent orphan when constraints are deferred/disabled), a reference to a rejected
- * document kept, children of a rejected document written.
- */
+/* No orphan rows: every non-NULL value of the 16 references names a row. */
 static void
-test_load_references(void **state)
+check_no_orphans(void)
 {
    static const char *const fks[][3] = {{"patient_medical_info", "patient_id", "users"},
                                         {"patient_medical_info", "assigned_doctor_id", "users"},
@@ -1796,10 +1834,6 @@ test_load_references(void **state)
                                         {"prescriptions", "patient_id", "users"},
                                         {"prescriptions", "doctor_id", "users"},
                                         {"activity_logs", "user_id", "users"}};
-   GPtrArray *users, *convs, *logs;
-
-   (void)state;
-   require_load();
    for (size_t i = 0; i < G_N_ELEMENTS(fks); i++) {
       PGresult *res = qf(g.conn,
                          "SELECT count(*) FROM public.%s c WHERE c.%s IS NOT NULL AND NOT "
@@ -1810,7 +1844,12 @@ test_load_references(void **state)
       }
       PQclear(res);
    }
-   users = docs_of("users");
+}
+
+/* Every loaded patient's assigned_doctor_id equals the source's, when the doctor loads. */
+static void
+check_assigned_doctors(GPtrArray *users)
+{
    for (guint i = 0; i < users->len; i++) {
       char id[37];
       const char *params[1] = {id};
@@ -1824,21 +1863,15 @@ test_load_references(void **state)
                         users->pdata[i], "assignedDoctor");
       }
    }
-   {
-      /* case 43: the deactivated doctor resolves; case 30: the dangling one is NULL */
-      char a[37], doc_a[37], b[37];
-      const char *params[3] = {a, doc_a, b};
-      hex_uuid("6420372e7573720000000019", a);
-      hex_uuid("63cfe2417573720000000005", doc_a);
-      hex_uuid("640c21f27573720000000014", b);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.patient_medical_info WHERE "
-                            "(patient_id = $1 AND assigned_doctor_id = $2) OR "
-                            "(patient_id = $3 AND assigned_doctor_id IS NULL)",
-                            3, params),
-                       2);
-   }
-   convs = docs_of("conversations");
+}
+
+/*
+ * A rejected conversation has no row and no child rows, and its patient is indeed not a
+ * loaded user; a loaded one's patient is, and its patient_id and doctor_id equal the source.
+ */
+static void
+check_conversation_refs(GPtrArray *convs)
+{
    for (guint i = 0; i < convs->len; i++) {
       const bson_t *doc = convs->pdata[i];
       char id[37];
@@ -1869,29 +1902,39 @@ test_load_references(void **state)
       check_user_ref("conversations", "patient_id", "id", id, doc, "patient");
       check_user_ref("conversations", "doctor_id", "id", id, doc, "doctor");
    }
+}
+
+/* A prescription's patient and doctor are its conversation's; cases 54 and 55: the
+ * prescriptions are kept with doctor_id NULL. */
+static void
+check_prescription_refs(void)
+{
    assert_int_equal(qint(g.conn,
                          "SELECT count(*) FROM public.prescriptions p JOIN public.conversations c "
                          "ON c.id = p.conversation_id WHERE p.patient_id <> c.patient_id OR "
                          "p.doctor_id IS DISTINCT FROM c.doctor_id",
                          0, NULL),
                     0);
-   {
-      /* cases 54 and 55: prescriptions kept with doctor_id NULL */
-      char a[37], b[37];
-      const char *params[2] = {a, b};
-      hex_uuid("65ae5913636f6e0000000007", a);
-      hex_uuid("65b1458c636f6e0000000008", b);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.prescriptions WHERE conversation_id IN "
-                            "($1, $2) AND doctor_id IS NOT NULL",
-                            2, params),
-                       0);
-      assert_true(qint(g.conn,
-                       "SELECT count(DISTINCT conversation_id) FROM public.prescriptions "
-                       "WHERE conversation_id IN ($1, $2)",
-                       2, params) == 2);
-   }
-   logs = docs_of("activity_logs");
+   char a[37], b[37];
+   const char *params[2] = {a, b};
+   hex_uuid("65ae5913636f6e0000000007", a);
+   hex_uuid("65b1458c636f6e0000000008", b);
+   assert_int_equal(qint(g.conn,
+                         "SELECT count(*) FROM public.prescriptions WHERE conversation_id IN "
+                         "($1, $2) AND doctor_id IS NOT NULL",
+                         2, params),
+                    0);
+   assert_true(qint(g.conn,
+                    "SELECT count(DISTINCT conversation_id) FROM public.prescriptions "
+                    "WHERE conversation_id IN ($1, $2)",
+                    2, params) == 2);
+}
+
+/* Every log's user_id equals the source's when that user loads; resource_id (no foreign
+ * key) keeps the id. */
+static void
+check_log_refs(GPtrArray *logs)
+{
    for (guint i = 0; i < logs->len; i++) {
       const bson_t *doc = logs->pdata[i];
       char id[37];
@@ -1914,18 +1957,45 @@ test_load_references(void **state)
          }
       }
    }
-   {
-      /* cases 81, 82: logs kept, user_id NULL */
-      char a[37], b[37];
-      const char *params[2] = {a, b};
-      hex_uuid("65a0388a6c6f67000000000a", a);
-      hex_uuid("65a0acf36c6f67000000000b", b);
-      assert_int_equal(qint(g.conn,
-                            "SELECT count(*) FROM public.activity_logs WHERE id IN ($1, $2) "
-                            "AND user_id IS NULL",
-                            2, params),
-                       2);
-   }
+}
+
+/* References to a deactivated, dangling or missing user (cases 43, 30, 81 and 82). */
+static const count_case_t REFERENCE_CASES[] = {
+   {"case 43: the deactivated doctor resolves; case 30: the dangling one is NULL",
+    {"6420372e7573720000000019", "63cfe2417573720000000005", "640c21f27573720000000014"},
+    "SELECT count(*) FROM public.patient_medical_info WHERE "
+    "(patient_id = $1 AND assigned_doctor_id = $2) OR "
+    "(patient_id = $3 AND assigned_doctor_id IS NULL)",
+    2},
+   {"cases 81, 82: logs kept, user_id NULL",
+    {"65a0388a6c6f67000000000a", "65a0acf36c6f67000000000b"},
+    "SELECT count(*) FROM public.activity_logs WHERE id IN ($1, $2) "
+    "AND user_id IS NULL",
+    2},
+};
+
+/*
+ * Foreign keys hold (no orphan rows for any of the 16 references) and every reference
+ * equals what the source says: assignedDoctor (also the deactivated doctor, a reference
+ * within the same collection), conversations' patient/doctor, prescriptions' patient and
+ * doctor = the conversation's, activity_logs.user; dangling or rejected targets are NULL
+ * where the mapping says null (cases 30, 54, 81, 82) and reject the conversation where
+ * it says reject (53, 65: no row, no child rows); resource_id (no FK) keeps the id.
+ * Guards: deferred references never applied, dangling ids written (FK violation or
+ * silent orphan when constraints are deferred/disabled), a reference to a rejected
+ * document kept, children of a rejected document written.
+ */
+static void
+test_load_references(void **state)
+{
+   (void)state;
+   require_load();
+   check_no_orphans();
+   check_assigned_doctors(docs_of("users"));
+   check_conversation_refs(docs_of("conversations"));
+   check_prescription_refs();
+   check_log_refs(docs_of("activity_logs"));
+   assert_counts(REFERENCE_CASES, G_N_ELEMENTS(REFERENCE_CASES));
 }
 
 /*
