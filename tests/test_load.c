@@ -398,6 +398,28 @@ assert_counts(const count_case_t *cases, size_t n)
    }
 }
 
+/* The result of SQL with $1 the row id ID, which must be exactly one row; the caller
+ * PQclear()s it. */
+static PGresult *
+row_of_id(const char *sql, const char *id)
+{
+   const char *params[1] = {id};
+   PGresult *res = qp(g.conn, sql, 1, params);
+
+   assert_int_equal(PQntuples(res), 1);
+   return res;
+}
+
+/* row_of_id() with the row id of ObjectId HEX. */
+static PGresult *
+row_of(const char *sql, const char *hex)
+{
+   char id[37];
+
+   hex_uuid(hex, id);
+   return row_of_id(sql, id);
+}
+
 static bool
 doc_uuid(const bson_t *doc, char out[37])
 {
@@ -775,6 +797,21 @@ test_load_message_order(void **state)
    }
 }
 
+/* Each column c of RES's row 0 holds the bytes of DOC's string at path cols[c][1] (NULL
+ * when it has none); a failure names "TABLE ID.column". */
+static void
+assert_row_text(const PGresult *res, const bson_t *doc, const char *const cols[][2], size_t n,
+                const char *table, const char *id)
+{
+   for (size_t c = 0; c < n; c++) {
+      uint32_t len;
+      const char *s = src_utf8(doc, cols[c][1], &len);
+      char what[128];
+      snprintf(what, sizeof what, "%s %s.%s", table, id, cols[c][0]);
+      assert_cell_bytes(res, 0, (int)c, s, len, what);
+   }
+}
+
 /* The names and other verbatim text of every loaded user, byte for byte. */
 static void
 check_user_text(GPtrArray *users)
@@ -787,25 +824,16 @@ check_user_text(GPtrArray *users)
                                             {"profile_photo", "profilePhoto"}};
       const bson_t *doc = users->pdata[i];
       char id[37];
-      const char *params[1] = {id};
       PGresult *res;
 
       if (!doc_accepted("users", doc)) {
          continue;
       }
       doc_uuid(doc, id);
-      res = qp(g.conn,
-               "SELECT first_name, last_name, phone, password_hash, profile_photo "
-               "FROM public.users WHERE id = $1",
-               1, params);
-      assert_int_equal(PQntuples(res), 1);
-      for (size_t c = 0; c < G_N_ELEMENTS(cols); c++) {
-         uint32_t len;
-         const char *s = src_utf8(doc, cols[c][1], &len);
-         char what[128];
-         snprintf(what, sizeof what, "users %s.%s", id, cols[c][0]);
-         assert_cell_bytes(res, 0, (int)c, s, len, what);
-      }
+      res = row_of_id("SELECT first_name, last_name, phone, password_hash, profile_photo "
+                      "FROM public.users WHERE id = $1",
+                      id);
+      assert_row_text(res, doc, cols, G_N_ELEMENTS(cols), "users", id);
       PQclear(res);
    }
 }
@@ -817,18 +845,13 @@ check_long_note(void)
    const bson_t *doc = find_doc("users", "641c32ef7573720000000018");
    uint32_t len;
    const char *notes = src_utf8(doc, "medicalHistory.0.notes", &len);
-   char id[37];
-   const char *params[1] = {id};
    PGresult *res;
 
    assert_non_null(notes);
    assert_int_equal(len, 102491); /* the fixture CASES.md describes (case 41) */
-   doc_uuid(doc, id);
-   res = qp(g.conn,
-            "SELECT notes FROM public.medical_history WHERE patient_id = $1 "
-            "AND category = 'condition' AND ordinal = 0",
-            1, params);
-   assert_int_equal(PQntuples(res), 1);
+   res = row_of("SELECT notes FROM public.medical_history WHERE patient_id = $1 "
+                "AND category = 'condition' AND ordinal = 0",
+                "641c32ef7573720000000018");
    assert_cell_bytes(res, 0, 0, notes, len, "medical_history.notes (100 KB)");
    PQclear(res);
 }
@@ -879,25 +902,16 @@ check_log_text(GPtrArray *logs)
          {"error_stack", "error.stack"}};
       const bson_t *doc = logs->pdata[i];
       char hex[64];
-      const char *params[1] = {hex};
       PGresult *res;
 
       doc_id_text(doc, hex, sizeof hex);
       if (!doc_uuid(doc, hex)) {
          continue; /* the string _id: checked in test_load_ids */
       }
-      res = qp(g.conn,
-               "SELECT user_email, action, description, endpoint, user_agent, error_message, "
-               "error_stack FROM public.activity_logs WHERE id = $1",
-               1, params);
-      assert_int_equal(PQntuples(res), 1);
-      for (size_t c = 0; c < G_N_ELEMENTS(cols); c++) {
-         uint32_t len;
-         const char *s = src_utf8(doc, cols[c][1], &len);
-         char what[128];
-         snprintf(what, sizeof what, "activity_logs %s.%s", hex, cols[c][0]);
-         assert_cell_bytes(res, 0, (int)c, s, len, what);
-      }
+      res = row_of_id("SELECT user_email, action, description, endpoint, user_agent, "
+                      "error_message, error_stack FROM public.activity_logs WHERE id = $1",
+                      hex);
+      assert_row_text(res, doc, cols, G_N_ELEMENTS(cols), "activity_logs", hex);
       PQclear(res);
    }
 }
@@ -1023,12 +1037,8 @@ check_birth_date_edges(void)
               {"64283fac757372000000001b", "2004-02-29"},
               {"63e7fbbb757372000000000b", "1985-03-02"}};
    for (size_t k = 0; k < G_N_ELEMENTS(dob); k++) {
-      char id[37];
-      const char *params[1] = {id};
-      PGresult *res;
-      hex_uuid(dob[k].id, id);
-      res = qp(g.conn, "SELECT date_of_birth::text FROM public.users WHERE id = $1", 1, params);
-      assert_int_equal(PQntuples(res), 1);
+      PGresult *res =
+         row_of("SELECT date_of_birth::text FROM public.users WHERE id = $1", dob[k].id);
       if (PQgetisnull(res, 0, 0) || strcmp(PQgetvalue(res, 0, 0), dob[k].expected) != 0) {
          fail_msg("users %s.date_of_birth: '%s', expected %s", dob[k].id,
                   PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0), dob[k].expected);
@@ -1041,15 +1051,10 @@ check_birth_date_edges(void)
 static void
 check_far_login(void)
 {
-   char id[37];
-   const char *params[1] = {id};
-   PGresult *res;
-   hex_uuid("64182eaf7573720000000017", id);
-   res = qp(g.conn,
-            "SELECT (extract(epoch FROM last_login_at) * 1000)::text, "
-            "extract(year FROM last_login_at)::int FROM public.users WHERE id = $1",
-            1, params);
-   assert_int_equal(PQntuples(res), 1);
+   PGresult *res = row_of("SELECT (extract(epoch FROM last_login_at) * 1000)::text, "
+                          "extract(year FROM last_login_at)::int FROM public.users WHERE id = $1",
+                          "64182eaf7573720000000017");
+
    assert_false(PQgetisnull(res, 0, 0));
    if (strtod(PQgetvalue(res, 0, 0), NULL) != 576551896200250.0 ||
        atoi(PQgetvalue(res, 0, 1)) != 20240) {
@@ -1146,15 +1151,11 @@ check_conversation_dates(GPtrArray *convs)
 static void
 check_responded_ms(void)
 {
-   char id[37];
-   const char *params[1] = {id};
-   PGresult *res;
-   hex_uuid("659ead11636f6e0000000001", id);
-   res = qp(g.conn,
-            "SELECT to_char(responded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') "
-            "FROM public.conversations WHERE id = $1",
-            1, params);
-   assert_int_equal(PQntuples(res), 1);
+   PGresult *res =
+      row_of("SELECT to_char(responded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') "
+             "FROM public.conversations WHERE id = $1",
+             "659ead11636f6e0000000001");
+
    assert_string_equal(PQgetvalue(res, 0, 0), "2024-01-10 19:55:32.600");
    PQclear(res);
 }
@@ -2543,17 +2544,12 @@ check_edits_applied(uint64_t n_messages)
 {
    char id[37];
    const char *params[1] = {id};
+   PGresult *res = row_of("SELECT content FROM public.messages WHERE conversation_id = $1 "
+                          "AND ordinal = 0",
+                          CONV_EDIT_CONTENT);
 
-   hex_uuid(CONV_EDIT_CONTENT, id);
-   {
-      PGresult *res = qp(g.conn,
-                         "SELECT content FROM public.messages WHERE conversation_id = $1 "
-                         "AND ordinal = 0",
-                         1, params);
-      assert_int_equal(PQntuples(res), 1);
-      assert_cell_bytes(res, 0, 0, NEW_CONTENT, strlen(NEW_CONTENT), "edited message");
-      PQclear(res);
-   }
+   assert_cell_bytes(res, 0, 0, NEW_CONTENT, strlen(NEW_CONTENT), "edited message");
+   PQclear(res);
    hex_uuid(USER_ADD_ALLERGY, id);
    assert_int_equal(qint(g.conn,
                          "SELECT count(*) FROM public.allergies WHERE patient_id = $1 AND "
