@@ -6,70 +6,53 @@
 
 #include <mongonorm/generate.h>
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static const char USAGE_GENERATE[] =
-   "usage: mongonorm generate --model FILE --scale N --out DIR|URI [options]\n"
-   "\n"
-   "Write a deterministic synthetic dataset described by a model file, and the manifest\n"
-   "of what a correct conversion of it must give (docs/generate.md).  Same model, scale,\n"
-   "seed and mess: same bytes, on any machine.\n"
-   "\n"
-   "  --model FILE     generator model (e.g. fixtures/medichat/generator.yaml)\n"
-   "  --scale N        size: each collection's count is a function of N\n"
-   "  --seed S         any whole number (default 1)\n"
-   "  --mess X         multiply every mess rate by X: 0 = clean data, 1 = the model's\n"
-   "                   rates (default 1)\n"
-   "  --out DIR|URI    a folder, or a mongodb:// URI (inserts into the model's database)\n"
-   "  --format F       dump (DIR/<db>/<collection>.bson, default), json (relaxed Extended\n"
-   "                   JSON, one document per line) or json-canonical\n"
-   "  --gzip           with --format dump: write .bson.gz\n"
-   "  --db NAME        database name instead of the model's (dump folder, MongoDB)\n"
-   "  --manifest FILE  where the manifest goes (default DIR/manifest.json; required\n"
-   "                   with a URI)\n"
-   "  --quiet          print nothing on success\n";
-
 enum {
-   OPT_MODEL = 2000,
+   OPT_MODEL = 1,
    OPT_SCALE,
    OPT_SEED,
    OPT_MESS,
    OPT_OUT,
    OPT_FORMAT,
    OPT_GZIP,
-   OPT_MANIFEST,
-   OPT_QUIET,
    OPT_DB,
-   OPT_HELP
+   OPT_MANIFEST,
+   OPT_QUIET
 };
 
-static const struct option GEN_OPTS[] = {
-   {"model", required_argument, NULL, OPT_MODEL},
-   {"scale", required_argument, NULL, OPT_SCALE},
-   {"seed", required_argument, NULL, OPT_SEED},
-   {"mess", required_argument, NULL, OPT_MESS},
-   {"out", required_argument, NULL, OPT_OUT},
-   {"format", required_argument, NULL, OPT_FORMAT},
-   {"gzip", no_argument, NULL, OPT_GZIP},
-   {"manifest", required_argument, NULL, OPT_MANIFEST},
-   {"quiet", no_argument, NULL, OPT_QUIET},
-   {"db", required_argument, NULL, OPT_DB},
-   {"help", no_argument, NULL, OPT_HELP},
-   {NULL, 0, NULL, 0},
-};
+typedef struct {
+   mn_gen_opts_t opts;
+   const char *model;
+   const char *out;
+   const char *manifest;
+   mn_gen_format_t format;
+   bool have_scale;
+   bool gzip;
+   bool quiet;
+} generate_args_t;
 
-static int
-usage_error(const char *fmt, const char *arg)
-{
-   fprintf(stderr, "mongonorm: error: ");
-   fprintf(stderr, fmt, arg);
-   fprintf(stderr, "\n%s", USAGE_GENERATE);
-   return 2;
-}
+static const mn_cli_option_t GENERATE_OPTIONS[] = {
+   {OPT_MODEL, "model", 0, "FILE", "generator model (e.g. fixtures/medichat/generator.yaml)"},
+   {OPT_SCALE, "scale", 0, "N", "size: each collection's count is a function of N"},
+   {OPT_SEED, "seed", 0, "S", "any whole number (default 1)"},
+   {OPT_MESS, "mess", 0, "X",
+    "multiply every mess rate by X: 0 = clean data, 1 = the model's rates (default 1)"},
+   {OPT_OUT, "out", 0, "DIR|URI",
+    "a folder, or a mongodb:// URI (inserts into the model's database)"},
+   {OPT_FORMAT, "format", 0, "F",
+    "dump (DIR/<db>/<collection>.bson, default), json (relaxed Extended JSON, one document "
+    "per line) or json-canonical"},
+   {OPT_GZIP, "gzip", 0, NULL, "with --format dump: write .bson.gz"},
+   {OPT_DB, "db", 0, "NAME", "database name instead of the model's (dump folder, MongoDB)"},
+   {OPT_MANIFEST, "manifest", 0, "FILE",
+    "where the manifest goes (default DIR/manifest.json; required with a URI)"},
+   {OPT_QUIET, "quiet", 0, NULL, "print nothing on success"},
+   MN_CLI_OPTIONS_END,
+};
 
 /* A decimal "1.5" as millionths; false when not a plain non-negative decimal. */
 static bool
@@ -121,111 +104,133 @@ parse_u64(const char *s, uint64_t *out)
    return true;
 }
 
-static int
-exit_code(const mn_error_t *e)
+/* --format's value. */
+static bool
+parse_format(const char *text, mn_gen_format_t *format)
 {
-   switch (e->domain) {
-   case MN_ERROR_USAGE: return 2;
-   case MN_ERROR_MAPPING: return 3;
-   case MN_ERROR_MONGO: return 4;
-   case MN_ERROR_IO: return 6;
-   default: return 70;
+   static const struct {
+      const char *name;
+      mn_gen_format_t format;
+   } formats[] = {
+      {"dump", MN_GEN_FORMAT_DUMP},
+      {"json", MN_GEN_FORMAT_JSON},
+      {"json-canonical", MN_GEN_FORMAT_JSON_CANONICAL},
+   };
+
+   for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+      if (!strcmp(text, formats[i].name)) {
+         *format = formats[i].format;
+         return true;
+      }
    }
+   return false;
+}
+
+/* Take one option of `generate`, checking the numbers and the format. */
+static mn_exit_t
+set_generate_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value)
+{
+   generate_args_t *a = ctx;
+
+   switch (id) {
+   case OPT_MODEL: a->model = value; break;
+   case OPT_SCALE:
+      if (!parse_u64(value, &a->opts.scale) || a->opts.scale > UINT64_C(1000000000)) {
+         return mn_cli_usage_error(
+            cmd, "--scale takes a whole number from 0 to 1000000000, not \"%s\"", value);
+      }
+      a->have_scale = true;
+      break;
+   case OPT_SEED:
+      if (!parse_u64(value, &a->opts.seed)) {
+         return mn_cli_usage_error(
+            cmd, "--seed takes a whole number from 0 to 18446744073709551615, not \"%s\"", value);
+      }
+      break;
+   case OPT_MESS:
+      if (!parse_ppm(value, &a->opts.mess_ppm)) {
+         return mn_cli_usage_error(
+            cmd, "--mess takes a non-negative number such as 0, 0.5 or 2, not \"%s\"", value);
+      }
+      break;
+   case OPT_OUT: a->out = value; break;
+   case OPT_FORMAT:
+      if (!parse_format(value, &a->format)) {
+         return mn_cli_usage_error(
+            cmd, "unrecognized format \"%s\" (expected one of: dump, json, json-canonical)", value);
+      }
+      break;
+   case OPT_GZIP: a->gzip = true; break;
+   case OPT_DB: a->opts.database = value; break;
+   case OPT_MANIFEST: a->manifest = value; break;
+   case OPT_QUIET: a->quiet = true; break;
+   default: break;
+   }
+   return MN_EXIT_OK;
+}
+
+static const mn_cli_command_t GENERATE_COMMAND = {
+   .name = "generate",
+   .synopsis = "usage: mongonorm generate --model FILE --scale N --out DIR|URI [options]\n",
+   .description =
+      "Write a deterministic synthetic dataset described by a model file, and the manifest\n"
+      "of what a correct conversion of it must give (docs/generate.md).  Same model, scale,\n"
+      "seed and mess: same bytes, on any machine.\n",
+   .options = GENERATE_OPTIONS,
+   .set = set_generate_option,
+};
+
+/* The checks across options. */
+static mn_exit_t
+check_args(const generate_args_t *a)
+{
+   const mn_cli_command_t *cmd = &GENERATE_COMMAND;
+
+   if (!a->model) {
+      return mn_cli_usage_error(cmd, "no model: give --model FILE");
+   }
+   if (!a->have_scale) {
+      return mn_cli_usage_error(cmd, "no scale: give --scale N");
+   }
+   if (!a->out) {
+      return mn_cli_usage_error(cmd, "no output: give --out DIR or --out mongodb://...");
+   }
+   if (a->gzip && a->format != MN_GEN_FORMAT_DUMP) {
+      return mn_cli_usage_error(cmd, "--gzip applies to --format dump");
+   }
+   return MN_EXIT_OK;
 }
 
 int
 mn_cli_generate(int argc, char **argv)
 {
-   const char *model_path = NULL, *out = NULL, *manifest = NULL;
-   mn_gen_format_t format = MN_GEN_FORMAT_DUMP;
-   mn_gen_opts_t opts = {0};
-   bool have_scale = false, gzip = false, quiet = false;
+   generate_args_t a = {.format = MN_GEN_FORMAT_DUMP};
    mn_gen_model_t *model;
    mn_error_t error = {0};
    struct timespec t0, t1;
-   int opt, longindex = -1;
+   mn_exit_t rc;
 
-   opts.seed = 1;
-   opts.mess_ppm = MN_GEN_MESS_ONE;
-   opterr = 0;
-   optind = 1;
-   while ((opt = getopt_long(argc, argv, ":h", GEN_OPTS, &longindex)) != -1) {
-      switch (opt) {
-      case OPT_MODEL: model_path = optarg; break;
-      case OPT_SCALE:
-         if (!parse_u64(optarg, &opts.scale) || opts.scale > UINT64_C(1000000000)) {
-            return usage_error("--scale takes a whole number from 0 to 1000000000, not \"%s\"",
-                               optarg);
-         }
-         have_scale = true;
-         break;
-      case OPT_SEED:
-         if (!parse_u64(optarg, &opts.seed)) {
-            return usage_error(
-               "--seed takes a whole number from 0 to 18446744073709551615, not \"%s\"", optarg);
-         }
-         break;
-      case OPT_MESS:
-         if (!parse_ppm(optarg, &opts.mess_ppm)) {
-            return usage_error("--mess takes a non-negative number such as 0, 0.5 or 2, not \"%s\"",
-                               optarg);
-         }
-         break;
-      case OPT_OUT: out = optarg; break;
-      case OPT_FORMAT:
-         if (!strcmp(optarg, "dump")) {
-            format = MN_GEN_FORMAT_DUMP;
-         } else if (!strcmp(optarg, "json")) {
-            format = MN_GEN_FORMAT_JSON;
-         } else if (!strcmp(optarg, "json-canonical")) {
-            format = MN_GEN_FORMAT_JSON_CANONICAL;
-         } else {
-            return usage_error(
-               "unrecognized format \"%s\" (expected one of: dump, json, json-canonical)", optarg);
-         }
-         break;
-      case OPT_GZIP: gzip = true; break;
-      case OPT_MANIFEST: manifest = optarg; break;
-      case OPT_QUIET: quiet = true; break;
-      case OPT_DB: opts.database = optarg; break;
-      case OPT_HELP:
-      case 'h': fputs(USAGE_GENERATE, stdout); return 0;
-      case ':': return usage_error("option \"%s\" needs a value", argv[optind - 1]);
-      default: return usage_error("unrecognized option \"%s\"", argv[optind - 1]);
-      }
+   a.opts.seed = 1;
+   a.opts.mess_ppm = MN_GEN_MESS_ONE;
+   if (!mn_cli_parse(&GENERATE_COMMAND, argc, argv, &a, &rc) ||
+       (rc = check_args(&a)) != MN_EXIT_OK) {
+      return rc;
    }
-   if (optind < argc) {
-      return usage_error("unexpected argument \"%s\"", argv[optind]);
-   }
-   if (!model_path) {
-      return usage_error("%s", "no model: give --model FILE");
-   }
-   if (!have_scale) {
-      return usage_error("%s", "no scale: give --scale N");
-   }
-   if (!out) {
-      return usage_error("%s", "no output: give --out DIR or --out mongodb://...");
-   }
-   if (gzip && format != MN_GEN_FORMAT_DUMP) {
-      return usage_error("%s", "--gzip applies to --format dump");
-   }
-   if (!(model = mn_gen_model_load(model_path, &error))) {
-      fprintf(stderr, "mongonorm: error: %s\n", error.message);
-      return exit_code(&error);
+   if (!(model = mn_gen_model_load(a.model, &error))) {
+      return mn_cli_fail(&error);
    }
    clock_gettime(CLOCK_MONOTONIC, &t0);
-   if (!mn_generate(model, &opts, out, format, gzip, manifest, &error)) {
-      fprintf(stderr, "mongonorm: error: %s\n", error.message);
+   if (!mn_generate(model, &a.opts, a.out, a.format, a.gzip, a.manifest, &error)) {
       mn_gen_model_destroy(model);
-      return exit_code(&error);
+      return mn_cli_fail(&error);
    }
    clock_gettime(CLOCK_MONOTONIC, &t1);
-   if (!quiet) {
+   if (!a.quiet) {
       printf("generated scale %llu, seed %llu into \"%s\" in %.2f s; manifest: %s%s\n",
-             (unsigned long long)opts.scale, (unsigned long long)opts.seed, out,
+             (unsigned long long)a.opts.scale, (unsigned long long)a.opts.seed, a.out,
              (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-             manifest ? manifest : out, manifest ? "" : "/manifest.json");
+             a.manifest ? a.manifest : a.out, a.manifest ? "" : "/manifest.json");
    }
    mn_gen_model_destroy(model);
-   return 0;
+   return MN_EXIT_OK;
 }

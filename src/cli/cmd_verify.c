@@ -2,223 +2,188 @@
  * cmd_verify.c - `mongonorm verify`: reconcile a source and a target, read-only.
  */
 #include "commands.h"
+#include "output.h"
 
 #include <mongonorm/files.h>
 #include <mongonorm/verify.h>
 
 #include <bson/bson.h>
 
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char USAGE_VERIFY[] =
-   "usage: mongonorm verify --source LOCATION --mapping FILE [options]\n"
-   "\n"
-   "Reconcile the source and the target without writing to either: convert every\n"
-   "source document as a fresh full load would, and compare, inside PostgreSQL, the rows\n"
-   "it gives with the target's rows (missing, extra, different), and the source's\n"
-   "documents with mongonorm's record of them (not recorded, deleted from the source,\n"
-   "changed since the last run, verdict, row counts).  Differences name the collection,\n"
-   "the document's _id, the table, the row id and the columns: never a value.\n"
-   "\n"
-   "  --source LOCATION      mongodb:// URI, mongodump folder or Extended JSON folder\n"
-   "                         (default: $MONGODB_URI)\n"
-   "  --db NAME              database to read (default: the URI's, or the folder's only one)\n"
-   "  --mapping FILE         mapping file the runs use\n"
-   "  --pg CONNINFO          libpq connection string or URI (default: PG* environment)\n"
-   "  --max-differences N    difference lines to print (default 20; 0: none)\n"
-   "  --report FILE          also write the whole result as JSON (mode 0600)\n"
-   "  --batch-size N         documents per COPY into the temporary tables (default 1000)\n"
-   "  --quiet                print no summary (the verdict still goes to stderr)\n"
-   "\n"
-   "Exit status: 0 source and target agree, 9 they differ; 2 usage, 3 mapping, 4 source,\n"
-   "5 PostgreSQL, 6 file I/O, 7 a run holds the target.\n";
-
-/* docs/exit-codes.md (main.c's enum) */
-#define EXIT_OK 0
-#define EXIT_USAGE 2
-#define EXIT_IO 6
-#define EXIT_DIFFER 9
-
 /* Differences the JSON report keeps beyond those printed (each one is counted). */
 #define REPORT_DIFFERENCES 100000
 
 enum {
-   OPT_SOURCE = 3000,
+   OPT_SOURCE = 1,
    OPT_DB,
    OPT_MAPPING,
    OPT_PG,
    OPT_MAX_DIFFERENCES,
    OPT_REPORT,
    OPT_BATCH,
-   OPT_QUIET,
-   OPT_HELP
+   OPT_QUIET
 };
 
-static const struct option VERIFY_OPTS[] = {
-   {"source", required_argument, NULL, OPT_SOURCE},
-   {"db", required_argument, NULL, OPT_DB},
-   {"mapping", required_argument, NULL, OPT_MAPPING},
-   {"pg", required_argument, NULL, OPT_PG},
-   {"max-differences", required_argument, NULL, OPT_MAX_DIFFERENCES},
-   {"report", required_argument, NULL, OPT_REPORT},
-   {"batch-size", required_argument, NULL, OPT_BATCH},
-   {"quiet", no_argument, NULL, OPT_QUIET},
-   {"help", no_argument, NULL, OPT_HELP},
-   {NULL, 0, NULL, 0},
+/* What the command line says: mn_verify_opts_t, and what the CLI itself does. */
+typedef struct {
+   mn_verify_opts_t opts;
+   const char *report; /* --report FILE, or NULL */
+   long max_lines;     /* difference lines to print */
+   bool quiet;
+} verify_args_t;
+
+static const mn_cli_option_t VERIFY_OPTIONS[] = {
+   {OPT_SOURCE, "source", 0, "LOCATION", MN_CLI_SOURCE_HELP " (default: $MONGODB_URI)"},
+   MN_CLI_OPTION_DB(OPT_DB),
+   {OPT_MAPPING, "mapping", 0, "FILE", "mapping file the runs use"},
+   MN_CLI_OPTION_PG(OPT_PG),
+   {OPT_MAX_DIFFERENCES, "max-differences", 0, "N",
+    "difference lines to print (default 20; 0: none)"},
+   {OPT_REPORT, "report", 0, "FILE", "also write the whole result as JSON (mode 0600)"},
+   {OPT_BATCH, "batch-size", 0, "N", "documents per COPY into the temporary tables (default 1000)"},
+   {OPT_QUIET, "quiet", 0, NULL, "print no summary (the verdict still goes to stderr)"},
+   MN_CLI_OPTIONS_END,
 };
 
-static int
-usage_error(const char *fmt, const char *arg)
+static mn_exit_t
+set_verify_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value)
 {
-   fprintf(stderr, "mongonorm: error: ");
-   fprintf(stderr, fmt, arg);
-   fprintf(stderr, "\n%s", USAGE_VERIFY);
-   return EXIT_USAGE;
+   verify_args_t *a = ctx;
+   long batch;
+
+   switch (id) {
+   case OPT_SOURCE: a->opts.source = value; break;
+   case OPT_DB: a->opts.database = value; break;
+   case OPT_MAPPING: a->opts.mapping_path = value; break;
+   case OPT_PG: a->opts.pg_conninfo = value; break;
+   case OPT_MAX_DIFFERENCES:
+      if (!mn_cli_parse_count(value, 0, 1000000, &a->max_lines)) {
+         return mn_cli_usage_error(
+            cmd, "--max-differences takes a number from 0 to 1000000, not \"%s\"", value);
+      }
+      break;
+   case OPT_REPORT: a->report = value; break;
+   case OPT_BATCH:
+      if (!mn_cli_parse_count(value, 1, 1000000, &batch)) {
+         return mn_cli_usage_error(cmd, "--batch-size takes a number from 1 to 1000000, not \"%s\"",
+                                   value);
+      }
+      a->opts.batch_docs = (size_t)batch;
+      break;
+   case OPT_QUIET: a->quiet = true; break;
+   default: break;
+   }
+   return MN_EXIT_OK;
 }
 
-/* A whole number in [lo, hi]; false otherwise. */
-static bool
-parse_count(const char *s, long lo, long hi, long *out)
-{
-   char *end = NULL;
-   long v;
+static const mn_cli_command_t VERIFY_COMMAND = {
+   .name = "verify",
+   .synopsis = "usage: mongonorm verify --source LOCATION --mapping FILE [options]\n",
+   .description =
+      "Reconcile the source and the target without writing to either: convert every\n"
+      "source document as a fresh full load would, and compare, inside PostgreSQL, the rows\n"
+      "it gives with the target's rows (missing, extra, different), and the source's\n"
+      "documents with mongonorm's record of them (not recorded, deleted from the source,\n"
+      "changed since the last run, verdict, row counts).  Differences name the collection,\n"
+      "the document's _id, the table, the row id and the columns: never a value.\n",
+   .options = VERIFY_OPTIONS,
+   .epilog =
+      "Exit status: 0 source and target agree, 9 they differ; 2 usage, 3 mapping, 4 source,\n"
+      "5 PostgreSQL, 6 file I/O, 7 a run holds the target.\n",
+   .set = set_verify_option,
+};
 
-   if (!*s || *s == '-' || *s == '+') {
-      return false;
+static char progress_prefix[] = "verify "; /* mn_cli_progress()'s context */
+
+/* The checks across options, and the settings that follow from them. */
+static mn_exit_t
+prepare_verify(verify_args_t *a)
+{
+   mn_verify_opts_t *o = &a->opts;
+
+   if (!o->source) {
+      o->source = getenv("MONGODB_URI");
    }
-   errno = 0;
-   v = strtol(s, &end, 10);
-   if (*end || errno || v < lo || v > hi) {
-      return false;
+   if (!o->source || !*o->source) {
+      return mn_cli_usage_error(&VERIFY_COMMAND, "no source: give --source (or set MONGODB_URI)");
    }
-   *out = v;
-   return true;
+   if (!o->mapping_path) {
+      return mn_cli_usage_error(&VERIFY_COMMAND, "no mapping: give --mapping FILE");
+   }
+   /* the report lists far more than the screen; at least one is kept for the API */
+   o->max_differences = a->report ? (size_t)BSON_MAX(a->max_lines, REPORT_DIFFERENCES)
+                                  : (size_t)BSON_MAX(a->max_lines, 1);
+   if (isatty(STDERR_FILENO) && !a->quiet) {
+      o->progress = mn_cli_progress;
+      o->progress_ctx = progress_prefix;
+   }
+   return MN_EXIT_OK;
 }
 
-static void
-progress(void *ctx, const char *collection, uint64_t documents, uint64_t done, uint64_t total)
+/* The summary on stdout, the report into report_fd (closed), the verdict on stderr. */
+static mn_exit_t
+print_result(const verify_args_t *a, const mn_verify_result_t *result, int report_fd)
 {
-   (void)ctx;
-   if (total > 0) {
-      fprintf(stderr, "\rverify %-20s %12llu documents %5.1f%%", collection,
-              (unsigned long long)documents, 100.0 * (double)done / (double)total);
-   } else {
-      fprintf(stderr, "\rverify %-20s %12llu documents", collection, (unsigned long long)documents);
+   mn_exit_t rc = mn_verify_result_agrees(result) ? MN_EXIT_OK : MN_EXIT_DIFFER;
+
+   if (!a->quiet) {
+      char *text = mn_verify_result_to_text(result, (size_t)a->max_lines);
+      fputs(text, stdout);
+      bson_free(text);
    }
-   if (total > 0 && done >= total) {
-      fputc('\n', stderr);
+   if (report_fd >= 0) {
+      char *json = mn_verify_result_to_json(result);
+      int saved;
+      if (!mn_cli_write_report(report_fd, json, &saved)) {
+         mn_cli_error("could not write report \"%s\": %s", a->report, strerror(saved));
+         rc = MN_EXIT_IO;
+      }
+      bson_free(json);
    }
-   fflush(stderr);
+   if (!mn_verify_result_agrees(result)) {
+      mn_cli_note("source and target differ: %llu difference(s)",
+                  (unsigned long long)mn_verify_result_n_differences(result));
+   }
+   return rc;
 }
 
 int
 mn_cli_verify(int argc, char **argv)
 {
-   mn_verify_opts_t opts = {0};
+   verify_args_t a = {.max_lines = MN_VERIFY_MAX_DIFFERENCES_DEFAULT};
    mn_verify_result_t *result = NULL;
    mn_error_t error = {0};
-   const char *report = NULL;
-   long max_lines = MN_VERIFY_MAX_DIFFERENCES_DEFAULT;
-   long batch = 0;
-   bool quiet = false;
    int report_fd = -1;
-   int opt, longindex = -1;
-   int rc;
+   mn_exit_t rc;
 
-   opterr = 0;
-   optind = 1;
-   while ((opt = getopt_long(argc, argv, ":h", VERIFY_OPTS, &longindex)) != -1) {
-      switch (opt) {
-      case OPT_SOURCE: opts.source = optarg; break;
-      case OPT_DB: opts.database = optarg; break;
-      case OPT_MAPPING: opts.mapping_path = optarg; break;
-      case OPT_PG: opts.pg_conninfo = optarg; break;
-      case OPT_MAX_DIFFERENCES:
-         if (!parse_count(optarg, 0, 1000000, &max_lines)) {
-            return usage_error("--max-differences takes a number from 0 to 1000000, not \"%s\"",
-                               optarg);
-         }
-         break;
-      case OPT_REPORT: report = optarg; break;
-      case OPT_BATCH:
-         if (!parse_count(optarg, 1, 1000000, &batch)) {
-            return usage_error("--batch-size takes a number from 1 to 1000000, not \"%s\"", optarg);
-         }
-         break;
-      case OPT_QUIET: quiet = true; break;
-      case OPT_HELP:
-      case 'h': fputs(USAGE_VERIFY, stdout); return EXIT_OK;
-      case ':': return usage_error("option \"%s\" needs a value", argv[optind - 1]);
-      default: return usage_error("unrecognized option \"%s\"", argv[optind - 1]);
-      }
+   if (!mn_cli_parse(&VERIFY_COMMAND, argc, argv, &a, &rc) ||
+       (rc = prepare_verify(&a)) != MN_EXIT_OK) {
+      return rc;
    }
-   if (optind < argc) {
-      return usage_error("unexpected argument \"%s\"", argv[optind]);
-   }
-   if (!opts.source) {
-      opts.source = getenv("MONGODB_URI");
-   }
-   if (!opts.source || !*opts.source) {
-      return usage_error("%s", "no source: give --source (or set MONGODB_URI)");
-   }
-   if (!opts.mapping_path) {
-      return usage_error("%s", "no mapping: give --mapping FILE");
-   }
-   opts.batch_docs = (size_t)batch;
-   /* the report lists far more than the screen; at least one is kept for the API */
-   opts.max_differences =
-      report ? (size_t)BSON_MAX(max_lines, REPORT_DIFFERENCES) : (size_t)BSON_MAX(max_lines, 1);
-   if (isatty(STDERR_FILENO) && !quiet) {
-      opts.progress = progress;
-   }
-   if (report) {
+   if (a.report) {
       /* before the work, as `run` does: a new private file (files.h), since the report
        * names documents */
-      report_fd = mn_private_file_create(report, "report", &error);
+      report_fd = mn_private_file_create(a.report, "report", &error);
       if (report_fd < 0) {
-         fprintf(stderr, "mongonorm: error: %s\n", error.message);
-         return EXIT_IO;
+         mn_cli_error("%s", error.message);
+         return MN_EXIT_IO;
       }
    }
    result = mn_verify_result_new();
-   if (!mn_verify(&opts, result, &error)) {
-      mn_cli_print_error(&error);
+   if (!mn_verify(&a.opts, result, &error)) {
       if (report_fd >= 0) {
          close(report_fd);
       }
-      mn_verify_result_destroy(result);
-      return mn_cli_exit_code(&error);
-   }
-   if (opts.progress) {
-      fputc('\n', stderr);
-   }
-   if (!quiet) {
-      char *text = mn_verify_result_to_text(result, (size_t)max_lines);
-      fputs(text, stdout);
-      bson_free(text);
-   }
-   rc = mn_verify_result_agrees(result) ? EXIT_OK : EXIT_DIFFER;
-   if (report_fd >= 0) {
-      char *json = mn_verify_result_to_json(result);
-      FILE *f = fdopen(report_fd, "w");
-      if (!f) {
-         close(report_fd);
+      rc = mn_cli_fail(&error);
+   } else {
+      if (a.opts.progress) {
+         fputc('\n', stderr);
       }
-      if (!f || fputs(json, f) < 0 || fputc('\n', f) == EOF || fclose(f) != 0) {
-         fprintf(stderr, "mongonorm: error: could not write report \"%s\": %s\n", report,
-                 strerror(errno));
-         rc = EXIT_IO;
-      }
-      bson_free(json);
-   }
-   if (!mn_verify_result_agrees(result)) {
-      fprintf(stderr, "mongonorm: source and target differ: %llu difference(s)\n",
-              (unsigned long long)mn_verify_result_n_differences(result));
+      rc = print_result(&a, result, report_fd);
    }
    mn_verify_result_destroy(result);
    return rc;

@@ -1,0 +1,396 @@
+/*
+ * cmd_run.c - `mongonorm run`: load the source into the target through the mapping,
+ * and print the statistics; with --follow, go on with the source's change stream.
+ */
+#include "commands.h"
+#include "output.h"
+
+#include <mongonorm/files.h>
+#include <mongonorm/run.h>
+#include <mongonorm/stats.h>
+
+#include <bson/bson.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+   OPT_SOURCE = 1,
+   OPT_DB,
+   OPT_MAPPING,
+   OPT_PG,
+   OPT_REJECTS,
+   OPT_REPORT,
+   OPT_BATCH,
+   OPT_MAX_DELETE,
+   OPT_MAX_REJECTS,
+   OPT_MAX_REJECT_RATIO,
+   OPT_COUNT_KNOWN_REJECTS,
+   OPT_FOLLOW,
+   OPT_FULL,
+   OPT_FULL_EVERY,
+   OPT_SHOW_DRIFT,
+   OPT_QUIET
+};
+
+/* What the command line says: mn_run_opts_t, and what the CLI itself does. */
+typedef struct {
+   mn_run_opts_t opts;
+   const char *report; /* --report FILE, or NULL */
+   bool quiet;
+} run_args_t;
+
+static const mn_cli_option_t RUN_OPTIONS[] = {
+   {OPT_SOURCE, "source", 0, "LOCATION", MN_CLI_SOURCE_HELP " (default: $MONGODB_URI)"},
+   MN_CLI_OPTION_DB(OPT_DB),
+   {OPT_MAPPING, "mapping", 0, "FILE", "mapping file (YAML, see docs/mapping.md)"},
+   MN_CLI_OPTION_PG(OPT_PG),
+   {OPT_REJECTS, "rejects", 0, "FILE",
+    "where rejected documents go, JSON lines, mode 0600 (default: mongonorm-rejects.jsonl)"},
+   {OPT_REPORT, "report", 0, "FILE", "also write the statistics as JSON"},
+   {OPT_BATCH, "batch-size", 0, "N", "documents per transaction (default 1000)"},
+   {OPT_MAX_DELETE, "max-delete", 0, "PCT",
+    "stop, deleting nothing, when the source lacks more than PCT% of a collection's loaded "
+    "documents (default 50; checked from 100 documents on; 100 allows any deletion)"},
+   {OPT_MAX_REJECTS, "max-rejects", 0, "N",
+    "stop (exit 10) before committing the batch that makes the run reject more than N "
+    "documents in all (0: none); documents the target already records as rejected are not "
+    "counted"},
+   {OPT_MAX_REJECT_RATIO, "max-reject-ratio", 0, "R",
+    "stop (exit 10) before committing the batch that makes more than R (0.05, or 5%) of the "
+    "documents read so far rejected; checked from 100 documents read on"},
+   {OPT_COUNT_KNOWN_REJECTS, "count-known-rejects", 0, NULL,
+    "the two limits also count documents rejected by an earlier run and still rejected"},
+   {OPT_FOLLOW, "follow", 0, NULL,
+    "after the run, follow the source's change stream (a live replica set) and apply each "
+    "change as it comes, until SIGINT or SIGTERM; a restarted session resumes from the token "
+    "kept in the target"},
+   {OPT_FULL, "full", 0, NULL,
+    "read every document, also of collections that declare a watermark (the final run of a "
+    "cutover)"},
+   {OPT_FULL_EVERY, "full-every", 0, "TIME",
+    "read a watermark collection whole again when its last whole read is older than TIME: "
+    "seconds, or a number with s, m, h or d (default 24h; 0: every run; \"never\")"},
+   {OPT_SHOW_DRIFT, "show-drift", 0, NULL,
+    "list the unmapped source paths by name (in the table, the report and mongonorm.runs); "
+    "keys that look like data are shown as <key>, and at most 100 paths per collection. "
+    "Field names can be patient data: by default only how many"},
+   {OPT_QUIET, "quiet", 0, NULL, "print no statistics table"},
+   MN_CLI_OPTIONS_END,
+};
+
+/* A duration: seconds, or a number with s, m, h or d; "never" is -1.  False if neither. */
+static bool
+parse_duration(const char *text, double *seconds)
+{
+   char *end = NULL;
+   double v;
+
+   if (strcmp(text, "never") == 0) {
+      *seconds = -1;
+      return true;
+   }
+   v = strtod(text, &end);
+   if (!*text || end == text || !(v >= 0) || v > 1e9) {
+      return false;
+   }
+   switch (*end) {
+   case '\0':
+   case 's': break;
+   case 'm': v *= 60; break;
+   case 'h': v *= 3600; break;
+   case 'd': v *= 86400; break;
+   default: return false;
+   }
+   if (*end && end[1]) {
+      return false;
+   }
+   *seconds = v;
+   return true;
+}
+
+/* A percentage from 1 to 100, with or without "%". */
+static bool
+parse_percent(const char *text, int *percent)
+{
+   char *end = NULL;
+   long v = strtol(text, &end, 10);
+
+   if (end && *end == '%') {
+      end++;
+   }
+   if (!*text || *end || v < 1 || v > 100) {
+      return false;
+   }
+   *percent = (int)v;
+   return true;
+}
+
+/* A number of documents, 0 or more. */
+static bool
+parse_documents(const char *text, uint64_t *n)
+{
+   char *end = NULL;
+   unsigned long long v;
+
+   errno = 0;
+   v = strtoull(text, &end, 10);
+   if (!*text || *end || *text == '-' || errno != 0) {
+      return false;
+   }
+   *n = (uint64_t)v;
+   return true;
+}
+
+/* A fraction strictly between 0 and 1 (0.05) or a percentage (5%). */
+static bool
+parse_ratio(const char *text, double *ratio)
+{
+   char *end = NULL;
+   double v = strtod(text, &end);
+
+   if (end && end != text && *end == '%' && !end[1]) {
+      v /= 100.0;
+      end++;
+   }
+   if (!*text || end == text || *end || !(v > 0) || !(v < 1)) {
+      return false;
+   }
+   *ratio = v;
+   return true;
+}
+
+/*
+ * Take one option of `run` into its mn_run_opts_t (run_args_t).  The value checks say
+ * what a good value is: each refusal is a usage error naming the option and the value.
+ */
+static mn_exit_t
+set_run_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value)
+{
+   run_args_t *a = ctx;
+   mn_run_opts_t *o = &a->opts;
+   long batch;
+
+   switch (id) {
+   case OPT_SOURCE: o->source = value; break;
+   case OPT_DB: o->database = value; break;
+   case OPT_MAPPING: o->mapping_path = value; break;
+   case OPT_PG: o->pg_conninfo = value; break;
+   case OPT_REJECTS: o->reject_path = value; break;
+   case OPT_REPORT: a->report = value; break;
+   case OPT_BATCH:
+      if (!mn_cli_parse_count(value, 1, 1000000, &batch)) {
+         return mn_cli_usage_error(cmd, "--batch-size takes a number from 1 to 1000000, not \"%s\"",
+                                   value);
+      }
+      o->batch_docs = (size_t)batch;
+      break;
+   case OPT_MAX_DELETE:
+      if (!parse_percent(value, &o->max_delete_percent)) {
+         return mn_cli_usage_error(cmd, "--max-delete takes a percentage from 1 to 100, not \"%s\"",
+                                   value);
+      }
+      break;
+   case OPT_MAX_REJECTS:
+      if (!parse_documents(value, &o->max_rejects)) {
+         return mn_cli_usage_error(
+            cmd, "--max-rejects takes a number of documents (0 or more), not \"%s\"", value);
+      }
+      o->limit_rejects = true;
+      break;
+   case OPT_MAX_REJECT_RATIO:
+      if (!parse_ratio(value, &o->max_reject_ratio)) {
+         return mn_cli_usage_error(cmd,
+                                   "--max-reject-ratio takes a fraction between 0 and 1 (0.05) "
+                                   "or a percentage (5%%), not \"%s\"",
+                                   value);
+      }
+      break;
+   case OPT_COUNT_KNOWN_REJECTS: o->count_known_rejects = true; break;
+   case OPT_FOLLOW: o->follow = true; break;
+   case OPT_FULL: o->full = true; break;
+   case OPT_FULL_EVERY:
+      if (!parse_duration(value, &o->full_every)) {
+         return mn_cli_usage_error(cmd,
+                                   "--full-every takes a duration (e.g. 3600, 90m, 24h, 7d) or "
+                                   "\"never\", not \"%s\"",
+                                   value);
+      }
+      o->full = o->full || o->full_every == 0; /* every run reads whole */
+      break;
+   case OPT_SHOW_DRIFT: o->show_drift = true; break;
+   case OPT_QUIET: a->quiet = true; break;
+   default: break;
+   }
+   return MN_EXIT_OK;
+}
+
+const mn_cli_command_t mn_cli_run_command = {
+   .name = "run",
+   .synopsis = "usage: mongonorm run --source LOCATION --mapping FILE [options]\n",
+   .description =
+      "Read every mapped collection, convert each document through the mapping, and load\n"
+      "the rows with COPY, one transaction per batch.  A first run into empty tables is a\n"
+      "full load; later runs upsert and remove rows that no longer derive from the source.\n",
+   .options = RUN_OPTIONS,
+   .set = set_run_option,
+   .siblings = mn_cli_pipeline_commands,
+};
+
+static volatile int stop_requested = 0;
+static char progress_prefix[] = ""; /* mn_cli_progress()'s context */
+
+static void
+on_stop_signal(int sig)
+{
+   (void)sig;
+   stop_requested = 1; /* follow mode ends after the change in hand is applied */
+}
+
+/* The checks across options, the defaults that are the CLI's own, the stop signals of
+ * --follow and the progress line (on a terminal). */
+static mn_exit_t
+prepare_run(const mn_cli_command_t *cmd, run_args_t *a)
+{
+   mn_run_opts_t *o = &a->opts;
+
+   if (!o->source) {
+      o->source = getenv("MONGODB_URI");
+   }
+   if (!o->source || !*o->source) {
+      return mn_cli_usage_error(cmd, "no source: give --source (or set MONGODB_URI)");
+   }
+   if (!o->mapping_path) {
+      return mn_cli_usage_error(cmd, "no mapping: give --mapping FILE");
+   }
+   if (o->count_known_rejects && !o->limit_rejects && !(o->max_reject_ratio > 0)) {
+      return mn_cli_usage_error(cmd,
+                                "--count-known-rejects needs --max-rejects or --max-reject-ratio");
+   }
+   if (!o->reject_path) {
+      o->reject_path = "mongonorm-rejects.jsonl";
+   }
+   o->stop = &stop_requested;
+   if (o->follow) {
+      struct sigaction sa;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_handler = on_stop_signal;
+      sigaction(SIGINT, &sa, NULL);
+      sigaction(SIGTERM, &sa, NULL);
+   }
+   if (isatty(STDERR_FILENO) && !a->quiet) {
+      o->progress = mn_cli_progress;
+      o->progress_ctx = progress_prefix;
+   }
+   return MN_EXIT_OK;
+}
+
+/*
+ * Write the statistics as JSON into the report's fresh file (report_fd, at tmp) and put
+ * it at `path`; a run refused by the lock drops its file instead: another run holds the
+ * target, and its report stays as it is.  MN_EXIT_OK, or MN_EXIT_IO when the report
+ * could not be written (reported).
+ */
+static mn_exit_t
+finish_report(const char *path, int report_fd, char *tmp, const mn_stats_t *stats, bool locked)
+{
+   mn_error_t ferr = {0};
+   char *json;
+   int saved;
+   bool written;
+
+   if (locked) {
+      close(report_fd);
+      unlink(tmp);
+      return MN_EXIT_OK;
+   }
+   json = mn_stats_to_json(stats);
+   written = mn_cli_write_report(report_fd, json, &saved);
+   bson_free(json);
+   if (!written) {
+      unlink(tmp);
+      mn_cli_error("could not write report \"%s\": %s", path, strerror(saved));
+      return MN_EXIT_IO;
+   }
+   if (!mn_private_file_commit(tmp, path, "report", &ferr)) {
+      mn_cli_error("%s", ferr.message);
+      return MN_EXIT_IO;
+   }
+   return MN_EXIT_OK;
+}
+
+/* After a run that completed: 1 when documents were rejected, 8 when spans of the source
+ * could not be read (never the ordinary 1: those bytes are neither in the target nor a
+ * document in the reject file), with their lines on stderr. */
+static mn_exit_t
+completed_code(const mn_stats_t *stats, const char *reject_path)
+{
+   mn_exit_t rc = MN_EXIT_OK;
+
+   if (mn_stats_total_rejected(stats)) {
+      mn_cli_note("%llu document(s) rejected; see \"%s\"",
+                  (unsigned long long)mn_stats_total_rejected(stats), reject_path);
+      rc = MN_EXIT_REJECTS;
+   }
+   if (mn_stats_total_skipped_spans(stats)) {
+      char *text = mn_stats_skipped_text(stats);
+      for (char *line = text, *nl; *line; line = nl + 1) {
+         nl = strchr(line, '\n');
+         mn_cli_note("%.*s", (int)(nl - line), line);
+      }
+      bson_free(text);
+      rc = MN_EXIT_UNREADABLE;
+   }
+   return rc;
+}
+
+int
+mn_cli_run(int argc, char **argv)
+{
+   const mn_cli_command_t *cmd = &mn_cli_run_command;
+   run_args_t a = {.report = NULL};
+   mn_error_t error = {0};
+   mn_stats_t *stats;
+   int report_fd = -1;
+   char *report_tmp = NULL;
+   mn_exit_t rc;
+   bool ok, locked;
+
+   if (!mn_cli_parse(cmd, argc, argv, &a, &rc) || (rc = prepare_run(cmd, &a)) != MN_EXIT_OK) {
+      return rc;
+   }
+   if (a.report) {
+      /* fail before the work, not after it, when the report cannot be written; a new
+       * private file (files.h): the report names collections and reasons.  Under a fresh
+       * name until the run is over: a run refused by the lock never touches the report
+       * of the run that holds it */
+      mn_error_t ferr = {0};
+      report_fd = mn_private_file_begin(a.report, "report", &report_tmp, &ferr);
+      if (report_fd < 0) {
+         mn_cli_error("could not write report \"%s\": %s", a.report, strerror(errno));
+         return MN_EXIT_IO;
+      }
+   }
+   stats = mn_stats_new();
+   ok = mn_run(&a.opts, stats, &error);
+   if (a.opts.progress) {
+      fputc('\n', stderr);
+   }
+   if (!a.quiet && (ok || mn_stats_has_reads(stats))) {
+      char *text = mn_stats_to_text(stats);
+      fputs(text, stdout);
+      bson_free(text);
+   }
+   locked = !ok && error.domain == MN_ERROR_PG && error.code == MN_PG_LOCKED;
+   rc = a.report ? finish_report(a.report, report_fd, report_tmp, stats, locked) : MN_EXIT_OK;
+   if (rc == MN_EXIT_OK) {
+      rc = ok ? completed_code(stats, a.opts.reject_path) : mn_cli_fail(&error);
+   }
+   free(report_tmp);
+   mn_stats_destroy(stats);
+   return rc;
+}

@@ -1,0 +1,94 @@
+/*
+ * options.h - one option table per command, driving both getopt_long and --help.
+ *
+ * In the manner of libgit2's src/cli/opt.c: a command is a name, its usage line, a
+ * description and a table of options; mn_cli_parse() builds getopt_long's `struct
+ * option[]` and short-option string from the table, and mn_cli_print_help() writes the
+ * --help text from the same table, so that the two cannot drift apart.  Every command
+ * also takes --help and -h, which the table does not list.
+ */
+#ifndef MONGONORM_CLI_OPTIONS_H
+#define MONGONORM_CLI_OPTIONS_H
+
+#include "error.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/** One option of a command; a table ends with an entry whose `name` is NULL. */
+typedef struct {
+   int id;           /**< the command's own number for it, passed to its set function */
+   const char *name; /**< long name without "--" */
+   char letter;      /**< short option letter, or 0 for none */
+   const char *arg;  /**< the value's name in the help ("FILE"); NULL: takes no value */
+   const char *help; /**< what it does, one paragraph (wrapped when printed) */
+} mn_cli_option_t;
+
+typedef struct mn_cli_command mn_cli_command_t;
+
+/**
+ * Take one option the user gave: store it in the command's `ctx`, checking its value.
+ * @param value the option's value; NULL for an option without one
+ * @return MN_EXIT_OK, or the mn_cli_usage_error() that reported a bad value
+ */
+typedef mn_exit_t (*mn_cli_set_fn)(const mn_cli_command_t *cmd, void *ctx, int id,
+                                   const char *value);
+
+/** A command's command line. */
+struct mn_cli_command {
+   const char *name;               /**< "run" */
+   const char *synopsis;           /**< "usage: mongonorm run ..." line(s), newline-terminated */
+   const char *description;        /**< paragraph(s) after the synopsis, newline-terminated */
+   const mn_cli_option_t *options; /**< the table */
+   const char *epilog;             /**< text after the options, or NULL */
+   mn_cli_set_fn set;              /**< takes each option the user gives */
+   /** Commands whose options this one knows by name, to refuse one of them with "does not
+    *  apply to this command" rather than "unrecognized option": NULL, or NULL-terminated. */
+   const mn_cli_command_t *const *siblings;
+};
+
+/* Options several commands take, with the same meaning and help. */
+#define MN_CLI_OPTION_PG(id)                                                                       \
+   {                                                                                               \
+      (id), "pg", 0, "CONNINFO", "libpq connection string or URI (default: PG* environment)"       \
+   }
+#define MN_CLI_OPTION_DB(id)                                                                       \
+   {                                                                                               \
+      (id), "db", 0, "NAME", "database to read (default: the URI's, or the folder's only one)"     \
+   }
+#define MN_CLI_SOURCE_HELP "mongodb:// URI, mongodump folder or Extended JSON folder"
+#define MN_CLI_OPTIONS_END                                                                         \
+   {                                                                                               \
+      0, NULL, 0, NULL, NULL                                                                       \
+   }
+
+/**
+ * Parse a command's options (argv[0] is the command's name) with getopt_long, calling
+ * cmd->set for each.  Stops at the first problem: an unknown option, an option of a
+ * sibling command, an option without its value, a value cmd->set refuses, an argument
+ * that is no option.  --help or -h, once everything parsed, prints the help on stdout.
+ * @param exit_code receives the code to exit with when the command must stop
+ * @return true when the command goes on; false when it must exit with *exit_code:
+ *         MN_EXIT_OK after --help, MN_EXIT_USAGE after a usage error (reported on
+ *         stderr, followed by the help text)
+ */
+bool mn_cli_parse(const mn_cli_command_t *cmd, int argc, char **argv, void *ctx,
+                  mn_exit_t *exit_code);
+
+/** Write the command's --help text (synopsis, description, options, epilog) to `f`. */
+void mn_cli_print_help(const mn_cli_command_t *cmd, FILE *f);
+
+/**
+ * Report a usage error: "mongonorm: error: <printf text>", then the command's help, on
+ * stderr.
+ * @return MN_EXIT_USAGE
+ */
+mn_exit_t mn_cli_usage_error(const mn_cli_command_t *cmd, const char *fmt, ...) MN_PRINTF(2, 3);
+
+/**
+ * A whole number from `lo` to `hi`, in decimal digits only (no sign, no space).
+ * @return false, leaving *out alone, when `text` is anything else
+ */
+bool mn_cli_parse_count(const char *text, long lo, long hi, long *out);
+
+#endif
