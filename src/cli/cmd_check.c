@@ -9,34 +9,19 @@
 
 #include <stdio.h>
 
-enum { OPT_PG = 1, OPT_MAPPING };
-
 typedef struct {
    const char *pg;
    const char *mapping;
 } check_args_t;
 
 static const mn_cli_option_t CHECK_OPTIONS[] = {
-   {OPT_MAPPING, "mapping", 0, "FILE", "the mapping file to validate"},
-   {OPT_PG, "pg", 0, "CONNINFO",
+   {"mapping", 0, "FILE", "the mapping file to validate", MN_CLI_STRING_AT(check_args_t, mapping)},
+   {"pg", 0, "CONNINFO",
     "also check the mapping against this target (libpq connection string or URI; without "
-    "it, no target check)"},
+    "it, no target check)",
+    MN_CLI_STRING_AT(check_args_t, pg)},
    MN_CLI_OPTIONS_END,
 };
-
-static mn_exit_t
-set_check_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value)
-{
-   check_args_t *a = ctx;
-
-   (void)cmd;
-   switch (id) {
-   case OPT_PG: a->pg = value; break;
-   case OPT_MAPPING: a->mapping = value; break;
-   default: break;
-   }
-   return MN_EXIT_OK;
-}
 
 const mn_cli_command_t mn_cli_check_command = {
    .name = "check",
@@ -47,7 +32,6 @@ const mn_cli_command_t mn_cli_check_command = {
       "(round, truncate, narrow) of the mapping's type, that every NOT NULL column gets a\n"
       "value in every row, and that every foreign key's referenced table is loaded first.\n",
    .options = CHECK_OPTIONS,
-   .set = set_check_option,
    .siblings = mn_cli_pipeline_commands,
 };
 

@@ -11,18 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-enum {
-   OPT_MODEL = 1,
-   OPT_SCALE,
-   OPT_SEED,
-   OPT_MESS,
-   OPT_OUT,
-   OPT_FORMAT,
-   OPT_GZIP,
-   OPT_DB,
-   OPT_MANIFEST,
-   OPT_QUIET
-};
+enum { OPT_SCALE = 1, OPT_SEED, OPT_MESS, OPT_FORMAT };
 
 typedef struct {
    mn_gen_opts_t opts;
@@ -35,22 +24,29 @@ typedef struct {
    bool quiet;
 } generate_args_t;
 
+#define GEN_STRING(field) MN_CLI_STRING_AT(generate_args_t, field)
+
 static const mn_cli_option_t GENERATE_OPTIONS[] = {
-   {OPT_MODEL, "model", 0, "FILE", "generator model (e.g. fixtures/medichat/generator.yaml)"},
-   {OPT_SCALE, "scale", 0, "N", "size: each collection's count is a function of N"},
-   {OPT_SEED, "seed", 0, "S", "any whole number (default 1)"},
-   {OPT_MESS, "mess", 0, "X",
-    "multiply every mess rate by X: 0 = clean data, 1 = the model's rates (default 1)"},
-   {OPT_OUT, "out", 0, "DIR|URI",
-    "a folder, or a mongodb:// URI (inserts into the model's database)"},
-   {OPT_FORMAT, "format", 0, "F",
+   {"model", 0, "FILE", "generator model (e.g. fixtures/medichat/generator.yaml)",
+    GEN_STRING(model)},
+   {"scale", 0, "N", "size: each collection's count is a function of N", MN_CLI_CHECKED(OPT_SCALE)},
+   {"seed", 0, "S", "any whole number (default 1)", MN_CLI_CHECKED(OPT_SEED)},
+   {"mess", 0, "X",
+    "multiply every mess rate by X: 0 = clean data, 1 = the model's rates (default 1)",
+    MN_CLI_CHECKED(OPT_MESS)},
+   {"out", 0, "DIR|URI", "a folder, or a mongodb:// URI (inserts into the model's database)",
+    GEN_STRING(out)},
+   {"format", 0, "F",
     "dump (DIR/<db>/<collection>.bson, default), json (relaxed Extended JSON, one document "
-    "per line) or json-canonical"},
-   {OPT_GZIP, "gzip", 0, NULL, "with --format dump: write .bson.gz"},
-   {OPT_DB, "db", 0, "NAME", "database name instead of the model's (dump folder, MongoDB)"},
-   {OPT_MANIFEST, "manifest", 0, "FILE",
-    "where the manifest goes (default DIR/manifest.json; required with a URI)"},
-   {OPT_QUIET, "quiet", 0, NULL, "print nothing on success"},
+    "per line) or json-canonical",
+    MN_CLI_CHECKED(OPT_FORMAT)},
+   {"gzip", 0, NULL, "with --format dump: write .bson.gz", MN_CLI_FLAG_AT(generate_args_t, gzip)},
+   {"db", 0, "NAME", "database name instead of the model's (dump folder, MongoDB)",
+    GEN_STRING(opts.database)},
+   {"manifest", 0, "FILE",
+    "where the manifest goes (default DIR/manifest.json; required with a URI)",
+    GEN_STRING(manifest)},
+   {"quiet", 0, NULL, "print nothing on success", MN_CLI_FLAG_AT(generate_args_t, quiet)},
    MN_CLI_OPTIONS_END,
 };
 
@@ -126,14 +122,13 @@ parse_format(const char *text, mn_gen_format_t *format)
    return false;
 }
 
-/* Take one option of `generate`, checking the numbers and the format. */
+/* Take one option of `generate` that needs a check: the numbers and the format. */
 static mn_exit_t
 set_generate_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value)
 {
    generate_args_t *a = ctx;
 
    switch (id) {
-   case OPT_MODEL: a->model = value; break;
    case OPT_SCALE:
       if (!parse_u64(value, &a->opts.scale) || a->opts.scale > UINT64_C(1000000000)) {
          return mn_cli_usage_error(
@@ -153,17 +148,12 @@ set_generate_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *
             cmd, "--mess takes a non-negative number such as 0, 0.5 or 2, not \"%s\"", value);
       }
       break;
-   case OPT_OUT: a->out = value; break;
    case OPT_FORMAT:
       if (!parse_format(value, &a->format)) {
          return mn_cli_usage_error(
             cmd, "unrecognized format \"%s\" (expected one of: dump, json, json-canonical)", value);
       }
       break;
-   case OPT_GZIP: a->gzip = true; break;
-   case OPT_DB: a->opts.database = value; break;
-   case OPT_MANIFEST: a->manifest = value; break;
-   case OPT_QUIET: a->quiet = true; break;
    default: break;
    }
    return MN_EXIT_OK;

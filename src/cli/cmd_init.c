@@ -9,8 +9,6 @@
 
 #include <stdio.h>
 
-enum { OPT_PG = 1, OPT_SQL_DIR, OPT_MAPPING };
-
 typedef struct {
    const char *pg;
    const char *sql_dir;
@@ -18,27 +16,12 @@ typedef struct {
 } init_args_t;
 
 static const mn_cli_option_t INIT_OPTIONS[] = {
-   MN_CLI_OPTION_PG(OPT_PG),
-   {OPT_SQL_DIR, "sql-dir", 0, "DIR", "folder of versioned SQL files"},
-   {OPT_MAPPING, "mapping", 0, "FILE",
-    "take the folder from the mapping's \"sql_dir\" key (relative to FILE)"},
+   MN_CLI_PG_AT(init_args_t, pg),
+   {"sql-dir", 0, "DIR", "folder of versioned SQL files", MN_CLI_STRING_AT(init_args_t, sql_dir)},
+   {"mapping", 0, "FILE", "take the folder from the mapping's \"sql_dir\" key (relative to FILE)",
+    MN_CLI_STRING_AT(init_args_t, mapping)},
    MN_CLI_OPTIONS_END,
 };
-
-static mn_exit_t
-set_init_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value)
-{
-   init_args_t *a = ctx;
-
-   (void)cmd;
-   switch (id) {
-   case OPT_PG: a->pg = value; break;
-   case OPT_SQL_DIR: a->sql_dir = value; break;
-   case OPT_MAPPING: a->mapping = value; break;
-   default: break;
-   }
-   return MN_EXIT_OK;
-}
 
 const mn_cli_command_t mn_cli_init_command = {
    .name = "init",
@@ -47,7 +30,6 @@ const mn_cli_command_t mn_cli_init_command = {
       "Create or upgrade the target schema: apply each NNN_name.sql file of the SQL folder\n"
       "not yet recorded in mongonorm.schema_files, each in its own transaction.  Idempotent.\n",
    .options = INIT_OPTIONS,
-   .set = set_init_option,
    .siblings = mn_cli_pipeline_commands,
 };
 

@@ -18,24 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum {
-   OPT_SOURCE = 1,
-   OPT_DB,
-   OPT_MAPPING,
-   OPT_PG,
-   OPT_REJECTS,
-   OPT_REPORT,
-   OPT_BATCH,
-   OPT_MAX_DELETE,
-   OPT_MAX_REJECTS,
-   OPT_MAX_REJECT_RATIO,
-   OPT_COUNT_KNOWN_REJECTS,
-   OPT_FOLLOW,
-   OPT_FULL,
-   OPT_FULL_EVERY,
-   OPT_SHOW_DRIFT,
-   OPT_QUIET
-};
+enum { OPT_BATCH = 1, OPT_MAX_DELETE, OPT_MAX_REJECTS, OPT_MAX_REJECT_RATIO, OPT_FULL_EVERY };
 
 /* What the command line says: mn_run_opts_t, and what the CLI itself does. */
 typedef struct {
@@ -44,42 +27,54 @@ typedef struct {
    bool quiet;
 } run_args_t;
 
+#define RUN_STRING(field) MN_CLI_STRING_AT(run_args_t, opts.field)
+#define RUN_FLAG(field) MN_CLI_FLAG_AT(run_args_t, opts.field)
+
 static const mn_cli_option_t RUN_OPTIONS[] = {
-   {OPT_SOURCE, "source", 0, "LOCATION", MN_CLI_SOURCE_HELP " (default: $MONGODB_URI)"},
-   MN_CLI_OPTION_DB(OPT_DB),
-   {OPT_MAPPING, "mapping", 0, "FILE", "mapping file (YAML, see docs/mapping.md)"},
-   MN_CLI_OPTION_PG(OPT_PG),
-   {OPT_REJECTS, "rejects", 0, "FILE",
-    "where rejected documents go, JSON lines, mode 0600 (default: mongonorm-rejects.jsonl)"},
-   {OPT_REPORT, "report", 0, "FILE", "also write the statistics as JSON"},
-   {OPT_BATCH, "batch-size", 0, "N", "documents per transaction (default 1000)"},
-   {OPT_MAX_DELETE, "max-delete", 0, "PCT",
+   {"source", 0, "LOCATION", MN_CLI_SOURCE_HELP " (default: $MONGODB_URI)", RUN_STRING(source)},
+   MN_CLI_DB_AT(run_args_t, opts.database),
+   {"mapping", 0, "FILE", "mapping file (YAML, see docs/mapping.md)", RUN_STRING(mapping_path)},
+   MN_CLI_PG_AT(run_args_t, opts.pg_conninfo),
+   {"rejects", 0, "FILE",
+    "where rejected documents go, JSON lines, mode 0600 (default: mongonorm-rejects.jsonl)",
+    RUN_STRING(reject_path)},
+   {"report", 0, "FILE", "also write the statistics as JSON", MN_CLI_STRING_AT(run_args_t, report)},
+   {"batch-size", 0, "N", "documents per transaction (default 1000)", MN_CLI_CHECKED(OPT_BATCH)},
+   {"max-delete", 0, "PCT",
     "stop, deleting nothing, when the source lacks more than PCT% of a collection's loaded "
-    "documents (default 50; checked from 100 documents on; 100 allows any deletion)"},
-   {OPT_MAX_REJECTS, "max-rejects", 0, "N",
+    "documents (default 50; checked from 100 documents on; 100 allows any deletion)",
+    MN_CLI_CHECKED(OPT_MAX_DELETE)},
+   {"max-rejects", 0, "N",
     "stop (exit 10) before committing the batch that makes the run reject more than N "
     "documents in all (0: none); documents the target already records as rejected are not "
-    "counted"},
-   {OPT_MAX_REJECT_RATIO, "max-reject-ratio", 0, "R",
+    "counted",
+    MN_CLI_CHECKED(OPT_MAX_REJECTS)},
+   {"max-reject-ratio", 0, "R",
     "stop (exit 10) before committing the batch that makes more than R (0.05, or 5%) of the "
-    "documents read so far rejected; checked from 100 documents read on"},
-   {OPT_COUNT_KNOWN_REJECTS, "count-known-rejects", 0, NULL,
-    "the two limits also count documents rejected by an earlier run and still rejected"},
-   {OPT_FOLLOW, "follow", 0, NULL,
+    "documents read so far rejected; checked from 100 documents read on",
+    MN_CLI_CHECKED(OPT_MAX_REJECT_RATIO)},
+   {"count-known-rejects", 0, NULL,
+    "the two limits also count documents rejected by an earlier run and still rejected",
+    RUN_FLAG(count_known_rejects)},
+   {"follow", 0, NULL,
     "after the run, follow the source's change stream (a live replica set) and apply each "
     "change as it comes, until SIGINT or SIGTERM; a restarted session resumes from the token "
-    "kept in the target"},
-   {OPT_FULL, "full", 0, NULL,
+    "kept in the target",
+    RUN_FLAG(follow)},
+   {"full", 0, NULL,
     "read every document, also of collections that declare a watermark (the final run of a "
-    "cutover)"},
-   {OPT_FULL_EVERY, "full-every", 0, "TIME",
+    "cutover)",
+    RUN_FLAG(full)},
+   {"full-every", 0, "TIME",
     "read a watermark collection whole again when its last whole read is older than TIME: "
-    "seconds, or a number with s, m, h or d (default 24h; 0: every run; \"never\")"},
-   {OPT_SHOW_DRIFT, "show-drift", 0, NULL,
+    "seconds, or a number with s, m, h or d (default 24h; 0: every run; \"never\")",
+    MN_CLI_CHECKED(OPT_FULL_EVERY)},
+   {"show-drift", 0, NULL,
     "list the unmapped source paths by name (in the table, the report and mongonorm.runs); "
     "keys that look like data are shown as <key>, and at most 100 paths per collection. "
-    "Field names can be patient data: by default only how many"},
-   {OPT_QUIET, "quiet", 0, NULL, "print no statistics table"},
+    "Field names can be patient data: by default only how many",
+    RUN_FLAG(show_drift)},
+   {"quiet", 0, NULL, "print no statistics table", MN_CLI_FLAG_AT(run_args_t, quiet)},
    MN_CLI_OPTIONS_END,
 };
 
@@ -165,8 +160,8 @@ parse_ratio(const char *text, double *ratio)
 }
 
 /*
- * Take one option of `run` into its mn_run_opts_t (run_args_t).  The value checks say
- * what a good value is: each refusal is a usage error naming the option and the value.
+ * Take one option of `run` whose value needs a check into its mn_run_opts_t.  Each
+ * refusal is a usage error that says what a good value is.
  */
 static mn_exit_t
 set_run_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value)
@@ -176,12 +171,6 @@ set_run_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value
    long batch;
 
    switch (id) {
-   case OPT_SOURCE: o->source = value; break;
-   case OPT_DB: o->database = value; break;
-   case OPT_MAPPING: o->mapping_path = value; break;
-   case OPT_PG: o->pg_conninfo = value; break;
-   case OPT_REJECTS: o->reject_path = value; break;
-   case OPT_REPORT: a->report = value; break;
    case OPT_BATCH:
       if (!mn_cli_parse_count(value, 1, 1000000, &batch)) {
          return mn_cli_usage_error(cmd, "--batch-size takes a number from 1 to 1000000, not \"%s\"",
@@ -210,9 +199,6 @@ set_run_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value
                                    value);
       }
       break;
-   case OPT_COUNT_KNOWN_REJECTS: o->count_known_rejects = true; break;
-   case OPT_FOLLOW: o->follow = true; break;
-   case OPT_FULL: o->full = true; break;
    case OPT_FULL_EVERY:
       if (!parse_duration(value, &o->full_every)) {
          return mn_cli_usage_error(cmd,
@@ -222,8 +208,6 @@ set_run_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value
       }
       o->full = o->full || o->full_every == 0; /* every run reads whole */
       break;
-   case OPT_SHOW_DRIFT: o->show_drift = true; break;
-   case OPT_QUIET: a->quiet = true; break;
    default: break;
    }
    return MN_EXIT_OK;

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-enum { OPT_PG = 1, OPT_RUNS, OPT_SOURCE, OPT_DB, OPT_MAPPING, OPT_JSON };
+enum { OPT_RUNS = 1 };
 
 typedef struct {
    const char *pg;
@@ -23,33 +23,23 @@ typedef struct {
 } status_args_t;
 
 static const mn_cli_option_t STATUS_OPTIONS[] = {
-   MN_CLI_OPTION_PG(OPT_PG),
-   {OPT_RUNS, "runs", 0, "N", "how many runs to show (default 10)"},
-   {OPT_SOURCE, "source", 0, "LOCATION", MN_CLI_SOURCE_HELP},
-   MN_CLI_OPTION_DB(OPT_DB),
-   {OPT_MAPPING, "mapping", 0, "FILE", "the mapping the runs use"},
-   {OPT_JSON, "json", 0, NULL, "print JSON instead of text"},
+   MN_CLI_PG_AT(status_args_t, pg),
+   {"runs", 0, "N", "how many runs to show (default 10)", MN_CLI_CHECKED(OPT_RUNS)},
+   {"source", 0, "LOCATION", MN_CLI_SOURCE_HELP, MN_CLI_STRING_AT(status_args_t, source)},
+   MN_CLI_DB_AT(status_args_t, db),
+   {"mapping", 0, "FILE", "the mapping the runs use", MN_CLI_STRING_AT(status_args_t, mapping)},
+   {"json", 0, NULL, "print JSON instead of text", MN_CLI_FLAG_AT(status_args_t, json)},
    MN_CLI_OPTIONS_END,
 };
 
+/* --runs, the one option with a value to check. */
 static mn_exit_t
 set_status_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value)
 {
    status_args_t *a = ctx;
 
-   switch (id) {
-   case OPT_PG: a->pg = value; break;
-   case OPT_RUNS:
-      if (!mn_cli_parse_count(value, 1, 100000, &a->runs)) {
-         return mn_cli_usage_error(cmd, "--runs takes a number from 1 to 100000, not \"%s\"",
-                                   value);
-      }
-      break;
-   case OPT_SOURCE: a->source = value; break;
-   case OPT_DB: a->db = value; break;
-   case OPT_MAPPING: a->mapping = value; break;
-   case OPT_JSON: a->json = true; break;
-   default: break;
+   if (id == OPT_RUNS && !mn_cli_parse_count(value, 1, 100000, &a->runs)) {
+      return mn_cli_usage_error(cmd, "--runs takes a number from 1 to 100000, not \"%s\"", value);
    }
    return MN_EXIT_OK;
 }

@@ -17,16 +17,7 @@
 /* Differences the JSON report keeps beyond those printed (each one is counted). */
 #define REPORT_DIFFERENCES 100000
 
-enum {
-   OPT_SOURCE = 1,
-   OPT_DB,
-   OPT_MAPPING,
-   OPT_PG,
-   OPT_MAX_DIFFERENCES,
-   OPT_REPORT,
-   OPT_BATCH,
-   OPT_QUIET
-};
+enum { OPT_MAX_DIFFERENCES = 1, OPT_BATCH };
 
 /* What the command line says: mn_verify_opts_t, and what the CLI itself does. */
 typedef struct {
@@ -37,18 +28,24 @@ typedef struct {
 } verify_args_t;
 
 static const mn_cli_option_t VERIFY_OPTIONS[] = {
-   {OPT_SOURCE, "source", 0, "LOCATION", MN_CLI_SOURCE_HELP " (default: $MONGODB_URI)"},
-   MN_CLI_OPTION_DB(OPT_DB),
-   {OPT_MAPPING, "mapping", 0, "FILE", "mapping file the runs use"},
-   MN_CLI_OPTION_PG(OPT_PG),
-   {OPT_MAX_DIFFERENCES, "max-differences", 0, "N",
-    "difference lines to print (default 20; 0: none)"},
-   {OPT_REPORT, "report", 0, "FILE", "also write the whole result as JSON (mode 0600)"},
-   {OPT_BATCH, "batch-size", 0, "N", "documents per COPY into the temporary tables (default 1000)"},
-   {OPT_QUIET, "quiet", 0, NULL, "print no summary (the verdict still goes to stderr)"},
+   {"source", 0, "LOCATION", MN_CLI_SOURCE_HELP " (default: $MONGODB_URI)",
+    MN_CLI_STRING_AT(verify_args_t, opts.source)},
+   MN_CLI_DB_AT(verify_args_t, opts.database),
+   {"mapping", 0, "FILE", "mapping file the runs use",
+    MN_CLI_STRING_AT(verify_args_t, opts.mapping_path)},
+   MN_CLI_PG_AT(verify_args_t, opts.pg_conninfo),
+   {"max-differences", 0, "N", "difference lines to print (default 20; 0: none)",
+    MN_CLI_CHECKED(OPT_MAX_DIFFERENCES)},
+   {"report", 0, "FILE", "also write the whole result as JSON (mode 0600)",
+    MN_CLI_STRING_AT(verify_args_t, report)},
+   {"batch-size", 0, "N", "documents per COPY into the temporary tables (default 1000)",
+    MN_CLI_CHECKED(OPT_BATCH)},
+   {"quiet", 0, NULL, "print no summary (the verdict still goes to stderr)",
+    MN_CLI_FLAG_AT(verify_args_t, quiet)},
    MN_CLI_OPTIONS_END,
 };
 
+/* The two counts: --max-differences and --batch-size. */
 static mn_exit_t
 set_verify_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value)
 {
@@ -56,17 +53,12 @@ set_verify_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *va
    long batch;
 
    switch (id) {
-   case OPT_SOURCE: a->opts.source = value; break;
-   case OPT_DB: a->opts.database = value; break;
-   case OPT_MAPPING: a->opts.mapping_path = value; break;
-   case OPT_PG: a->opts.pg_conninfo = value; break;
    case OPT_MAX_DIFFERENCES:
       if (!mn_cli_parse_count(value, 0, 1000000, &a->max_lines)) {
          return mn_cli_usage_error(
             cmd, "--max-differences takes a number from 0 to 1000000, not \"%s\"", value);
       }
       break;
-   case OPT_REPORT: a->report = value; break;
    case OPT_BATCH:
       if (!mn_cli_parse_count(value, 1, 1000000, &batch)) {
          return mn_cli_usage_error(cmd, "--batch-size takes a number from 1 to 1000000, not \"%s\"",
@@ -74,7 +66,6 @@ set_verify_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *va
       }
       a->opts.batch_docs = (size_t)batch;
       break;
-   case OPT_QUIET: a->quiet = true; break;
    default: break;
    }
    return MN_EXIT_OK;

@@ -97,6 +97,17 @@ find_option(const mn_cli_command_t *cmd, const struct option *longopts, int opt)
    return NULL;
 }
 
+/* Put the value of option `o` where its table entry says. */
+static mn_exit_t
+take_option(const mn_cli_command_t *cmd, const mn_cli_option_t *o, void *ctx, const char *value)
+{
+   switch (o->store) {
+   case MN_CLI_STRING: *(const char **)((char *)ctx + o->offset) = value; return MN_EXIT_OK;
+   case MN_CLI_FLAG: *(bool *)((char *)ctx + o->offset) = true; return MN_EXIT_OK;
+   default: return cmd->set(cmd, ctx, o->id, o->arg ? value : NULL);
+   }
+}
+
 /* The getopt_long loop: one option at a time to cmd->set.  MN_EXIT_OK when all parsed. */
 static mn_exit_t
 parse_loop(const mn_cli_command_t *cmd, int argc, char **argv, void *ctx,
@@ -121,7 +132,7 @@ parse_loop(const mn_cli_command_t *cmd, int argc, char **argv, void *ctx,
       } else if (!o) {
          return mn_cli_usage_error(cmd, "option \"--%s\" does not apply to this command",
                                    opt >= LONG_BASE ? longopts[opt - LONG_BASE].name : "?");
-      } else if ((rc = cmd->set(cmd, ctx, o->id, o->arg ? optarg : NULL)) != MN_EXIT_OK) {
+      } else if ((rc = take_option(cmd, o, ctx, optarg)) != MN_EXIT_OK) {
          return rc;
       }
    }

@@ -13,21 +13,53 @@
 #include "error.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
-/** One option of a command; a table ends with an entry whose `name` is NULL. */
+/** Where mn_cli_parse() puts an option's value. */
+typedef enum {
+   MN_CLI_CHECK,  /**< the command's set function takes it (a value to check) */
+   MN_CLI_STRING, /**< the value, a `const char *` at `offset` in the command's context */
+   MN_CLI_FLAG    /**< true, into a `bool` at `offset` in the command's context */
+} mn_cli_store_t;
+
+/** One option of a command; a table ends with MN_CLI_OPTIONS_END. */
 typedef struct {
-   int id;           /**< the command's own number for it, passed to its set function */
-   const char *name; /**< long name without "--" */
-   char letter;      /**< short option letter, or 0 for none */
-   const char *arg;  /**< the value's name in the help ("FILE"); NULL: takes no value */
-   const char *help; /**< what it does, one paragraph (wrapped when printed) */
+   const char *name;     /**< long name without "--" */
+   char letter;          /**< short option letter, or 0 for none */
+   const char *arg;      /**< the value's name in the help ("FILE"); NULL: takes no value */
+   const char *help;     /**< what it does, one paragraph (wrapped when printed) */
+   mn_cli_store_t store; /**< where its value goes */
+   size_t offset;        /**< MN_CLI_STRING, MN_CLI_FLAG: the field in the context */
+   int id;               /**< MN_CLI_CHECK: the command's own number for it */
 } mn_cli_option_t;
+
+/* The last three fields of an option: stored as a string or flag, or checked. */
+#define MN_CLI_STRING_AT(type, field) MN_CLI_STRING, offsetof(type, field), 0
+#define MN_CLI_FLAG_AT(type, field) MN_CLI_FLAG, offsetof(type, field), 0
+#define MN_CLI_CHECKED(id) MN_CLI_CHECK, 0, (id)
+#define MN_CLI_OPTIONS_END                                                                         \
+   {                                                                                               \
+      NULL, 0, NULL, NULL, MN_CLI_CHECK, 0, 0                                                      \
+   }
+
+/* Options several commands take, with the same meaning and help. */
+#define MN_CLI_PG_AT(type, field)                                                                  \
+   {                                                                                               \
+      "pg", 0, "CONNINFO", "libpq connection string or URI (default: PG* environment)",            \
+         MN_CLI_STRING_AT(type, field)                                                             \
+   }
+#define MN_CLI_DB_AT(type, field)                                                                  \
+   {                                                                                               \
+      "db", 0, "NAME", "database to read (default: the URI's, or the folder's only one)",          \
+         MN_CLI_STRING_AT(type, field)                                                             \
+   }
+#define MN_CLI_SOURCE_HELP "mongodb:// URI, mongodump folder or Extended JSON folder"
 
 typedef struct mn_cli_command mn_cli_command_t;
 
 /**
- * Take one option the user gave: store it in the command's `ctx`, checking its value.
+ * Take one MN_CLI_CHECK option the user gave: check its value, store it in `ctx`.
  * @param value the option's value; NULL for an option without one
  * @return MN_EXIT_OK, or the mn_cli_usage_error() that reported a bad value
  */
@@ -41,32 +73,18 @@ struct mn_cli_command {
    const char *description;        /**< paragraph(s) after the synopsis, newline-terminated */
    const mn_cli_option_t *options; /**< the table */
    const char *epilog;             /**< text after the options, or NULL */
-   mn_cli_set_fn set;              /**< takes each option the user gives */
+   mn_cli_set_fn set;              /**< takes the MN_CLI_CHECK options; NULL if none */
    /** Commands whose options this one knows by name, to refuse one of them with "does not
     *  apply to this command" rather than "unrecognized option": NULL, or NULL-terminated. */
    const mn_cli_command_t *const *siblings;
 };
 
-/* Options several commands take, with the same meaning and help. */
-#define MN_CLI_OPTION_PG(id)                                                                       \
-   {                                                                                               \
-      (id), "pg", 0, "CONNINFO", "libpq connection string or URI (default: PG* environment)"       \
-   }
-#define MN_CLI_OPTION_DB(id)                                                                       \
-   {                                                                                               \
-      (id), "db", 0, "NAME", "database to read (default: the URI's, or the folder's only one)"     \
-   }
-#define MN_CLI_SOURCE_HELP "mongodb:// URI, mongodump folder or Extended JSON folder"
-#define MN_CLI_OPTIONS_END                                                                         \
-   {                                                                                               \
-      0, NULL, 0, NULL, NULL                                                                       \
-   }
-
 /**
- * Parse a command's options (argv[0] is the command's name) with getopt_long, calling
- * cmd->set for each.  Stops at the first problem: an unknown option, an option of a
- * sibling command, an option without its value, a value cmd->set refuses, an argument
- * that is no option.  --help or -h, once everything parsed, prints the help on stdout.
+ * Parse a command's options (argv[0] is the command's name) with getopt_long into `ctx`
+ * (the command's own struct, which the table's offsets point into).  Stops at the first problem: an
+ * unknown option, an option of a sibling command, an option without its value, a value cmd->set
+ * refuses, an argument that is no option.  --help or -h, once everything parsed, prints the help on
+ * stdout.
  * @param exit_code receives the code to exit with when the command must stop
  * @return true when the command goes on; false when it must exit with *exit_code:
  *         MN_EXIT_OK after --help, MN_EXIT_USAGE after a usage error (reported on

@@ -139,6 +139,58 @@ for opt in --source --db --mapping --pg --rejects --report --batch-size --quiet;
   if grep -q -- "^  $opt" "$work/usage-run.txt"; then pass "run --help lists $opt"; else fail "run --help does not list $opt"; fi
 done
 
+# Every command's help comes from its option table (src/cli/options.c): on stdout with
+# --help and -h alike, and on stderr after a usage error of that command.
+declare -A more_usage=(
+  [status]="usage: mongonorm status [--pg CONNINFO] [--runs N] [--source LOCATION --mapping FILE]"
+  [generate]="usage: mongonorm generate --model FILE --scale N --out DIR|URI [options]"
+  [verify]="usage: mongonorm verify --source LOCATION --mapping FILE [options]"
+)
+for c in status generate verify; do
+  mn "$c" --help
+  cp "$out" "$work/usage-$c.txt"
+  expect_exit "$c --help" 0
+  expect_err "$c --help"
+  if [ "$(head -n 1 "$out")" = "${more_usage[$c]}" ]; then pass "$c --help: usage line"; else fail "$c --help: usage line \"$(head -n 1 "$out")\""; fi
+  mn "$c" -h
+  expect_out_file "$c -h is $c --help" "$work/usage-$c.txt"
+  mn "$c" --frob
+  expect_exit "$c --frob" 2
+  expect_out "$c --frob"
+  printf 'mongonorm: error: unrecognized option "--frob"\n' | cat - "$work/usage-$c.txt" > "$work/want"
+  expect_err_file "$c --frob: the error, then the command's help" "$work/want"
+done
+mn check --help
+for opt in "--mapping FILE" "--pg CONNINFO"; do
+  if grep -q -- "^  $opt " "$out"; then pass "check --help lists $opt"; else fail "check --help does not list $opt"; fi
+done
+mn status --runs 0
+expect_exit "status --runs 0" 2
+expect_err_head "status --runs 0" 'mongonorm: error: --runs takes a number from 1 to 100000, not "0"' "${more_usage[status]}"
+mn verify --help --frob
+expect_exit "verify --help with an unknown option" 2
+expect_err_head "verify --help with an unknown option" 'mongonorm: error: unrecognized option "--frob"'
+
+# docs/cli.md has a row for every option of every command's table, in the command's
+# section (tests/cli/doc_options.sh reads the options from each command's --help).
+if bash "$MN_SOURCE_DIR/tests/cli/doc_options.sh" "$MN_BIN" "$MN_SOURCE_DIR/docs/cli.md" >"$work/doc-options.txt" 2>&1; then
+  pass "docs/cli.md names every option of every command"
+else
+  fail "docs/cli.md lacks options:"
+  sed 's/^/#   /' "$work/doc-options.txt"
+fi
+# ... and the check fails when a row is missing, or a command's whole section.
+grep -v '^| `--max-delete PCT` ' "$MN_SOURCE_DIR/docs/cli.md" > "$work/cli-less.md"
+sed -i 's/^## mongonorm generate$/## generate/' "$work/cli-less.md"
+set +e
+bash "$MN_SOURCE_DIR/tests/cli/doc_options.sh" "$MN_BIN" "$work/cli-less.md" > "$out" 2>"$err"
+rc=$?
+set -e
+expect_exit "doc_options.sh on a doc without --max-delete and generate" 1
+expect_out "doc_options.sh on a doc without --max-delete and generate" \
+  "run: --max-delete has no row in $work/cli-less.md" \
+  "generate: $work/cli-less.md has no section \"## mongonorm generate\""
+
 mn frob
 expect_exit "unknown command" 2
 expect_out "unknown command"
