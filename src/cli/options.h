@@ -80,11 +80,11 @@ struct mn_cli_command {
 };
 
 /**
- * Parse a command's options (argv[0] is the command's name) with getopt_long into `ctx`
- * (the command's own struct, which the table's offsets point into).  Stops at the first problem: an
- * unknown option, an option of a sibling command, an option without its value, a value cmd->set
- * refuses, an argument that is no option.  --help or -h, once everything parsed, prints the help on
- * stdout.
+ * Parse a command's options (argv[0] is the command's name) with getopt_long into `ctx`,
+ * the command's own struct, which the table's offsets point into.  Stops at the first
+ * problem: an unknown option, an option of a sibling command, an option without its
+ * value, a value cmd->set refuses, an argument that is no option.  --help or -h, once
+ * everything parsed, prints the help on stdout.
  * @param exit_code receives the code to exit with when the command must stop
  * @return true when the command goes on; false when it must exit with *exit_code:
  *         MN_EXIT_OK after --help, MN_EXIT_USAGE after a usage error (reported on
