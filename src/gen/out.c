@@ -227,7 +227,7 @@ mn_generate(const mn_gen_model_t *m, const mn_gen_opts_t *o, const char *out,
    w.out = out;
    w.format = format;
    w.gzip = gzip;
-   if (!strncmp(out, "mongodb://", 10) || !strncmp(out, "mongodb+srv://", 14)) {
+   if (mn_source_is_uri(out)) {
       bson_error_t berr;
       if (!manifest_path) {
          mn_set_error(error, MN_ERROR_USAGE, MN_USAGE_MISSING_OPTION,
