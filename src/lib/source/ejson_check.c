@@ -1088,6 +1088,37 @@ check_wrapper_keys(ctx_t *c, const wrapper_t *wr, const member_t *m, size_t n, c
 }
 
 /*
+ * The wrappers that may have a companion key, m[0..n) as for check_wrapper(): $binary
+ * (libbson's legacy "$type"), $code ("$scope", an object) and $regex ("$options").
+ */
+static ck_t
+check_with_companion(ctx_t *c, const char *w, const member_t *m, size_t n)
+{
+   size_t vs = m[0].vstart, ve = m[0].vend;
+   const member_t *comp;
+
+   if (!strcmp(w, "$binary")) {
+      comp = find_member(m, n, "$type");
+      if (comp && !(vs < ve && c->s[vs] == '"')) {
+         return bad(c, w, vs, ve, "unexpected key \"$type\" next to \"$binary\"");
+      }
+      return check_binary(c, vs, ve, comp);
+   }
+   if (!strcmp(w, "$code")) {
+      comp = find_member(m, n, "$scope");
+      if (check_string_value(c, w, vs, ve) != CK_OK) {
+         return CK_BAD;
+      }
+      if (comp && !(comp->vstart < comp->vend && c->s[comp->vstart] == '{')) {
+         return bad(c, w, vs, ve, "\"$scope\" is not an object");
+      }
+      return CK_OK;
+   }
+   comp = find_member(m, n, "$options");
+   return comp ? check_options(c, w, vs, ve, comp->vstart, comp->vend) : CK_OK;
+}
+
+/*
  * Check the object whose wrapper members are m[0..n) (m[0] the wrapper key): its keys,
  * then the wrapper's value (and companions) by the rules of the wrapper's type.
  */
@@ -1096,7 +1127,6 @@ check_wrapper(ctx_t *c, const wrapper_t *wr, const member_t *m, size_t n, const 
 {
    size_t vs = m[0].vstart, ve = m[0].vend;
    const char *w = wr->key;
-   const member_t *comp;
 
    if (check_wrapper_keys(c, wr, m, n, other) != CK_OK) {
       return CK_BAD;
@@ -1119,35 +1149,17 @@ check_wrapper(ctx_t *c, const wrapper_t *wr, const member_t *m, size_t n, const 
    if (!strcmp(w, "$numberDecimal")) {
       return check_decimal(c, vs, ve);
    }
-   if (!strcmp(w, "$binary")) {
-      comp = find_member(m, n, "$type");
-      if (comp && !(vs < ve && c->s[vs] == '"')) {
-         return bad(c, w, vs, ve, "unexpected key \"$type\" next to \"$binary\"");
-      }
-      return check_binary(c, vs, ve, comp);
+   if (!strcmp(w, "$binary") || !strcmp(w, "$code") || !strcmp(w, "$regex")) {
+      return check_with_companion(c, w, m, n);
    }
    if (!strcmp(w, "$uuid")) {
       return check_uuid(c, vs, ve);
-   }
-   if (!strcmp(w, "$code")) {
-      comp = find_member(m, n, "$scope");
-      if (check_string_value(c, w, vs, ve) != CK_OK) {
-         return CK_BAD;
-      }
-      if (comp && !(comp->vstart < comp->vend && c->s[comp->vstart] == '{')) {
-         return bad(c, w, vs, ve, "\"$scope\" is not an object");
-      }
-      return CK_OK;
    }
    if (!strcmp(w, "$timestamp")) {
       return check_timestamp(c, vs, ve);
    }
    if (!strcmp(w, "$regularExpression")) {
       return check_regex(c, vs, ve);
-   }
-   if (!strcmp(w, "$regex")) {
-      comp = find_member(m, n, "$options");
-      return comp ? check_options(c, w, vs, ve, comp->vstart, comp->vend) : CK_OK;
    }
    if (!strcmp(w, "$dbPointer")) {
       return check_dbpointer(c, vs, ve);

@@ -127,60 +127,66 @@ decimal_integer_text(const char *text, char *buf, size_t size)
    return true;
 }
 
+/*
+ * "n:<integer>" for a number whose value is an integer, whatever its type (MongoDB
+ * compares numbers by value: Decimal128 42, 42.0 or 4.2E+1 is the same _id as Int32 42),
+ * "d:<%.17g>" for another double; false for a Decimal128 that is no integer and for
+ * every other type.
+ */
+static bool
+number_name(const bson_iter_t *value, char *buf, size_t size)
+{
+   char text[BSON_DECIMAL128_STRING];
+   bson_decimal128_t dec;
+   double d;
+
+   switch (bson_iter_type(value)) {
+   case BSON_TYPE_INT32: snprintf(buf, size, "n:%d", (int)bson_iter_int32(value)); return true;
+   case BSON_TYPE_INT64:
+      snprintf(buf, size, "n:%lld", (long long)bson_iter_int64(value));
+      return true;
+   case BSON_TYPE_DOUBLE:
+      d = bson_iter_double(value);
+      if (isfinite(d) && d == floor(d) && fabs(d) < 9.2e18) {
+         snprintf(buf, size, "n:%lld", (long long)d);
+      } else {
+         snprintf(buf, size, "d:%.17g", d);
+      }
+      return true;
+   case BSON_TYPE_DECIMAL128:
+      if (!bson_iter_decimal128(value, &dec)) {
+         return false;
+      }
+      bson_decimal128_to_string(&dec, text);
+      return decimal_integer_text(text, buf, size);
+   default: return false;
+   }
+}
+
 void
 mn_uuid_from_value(const bson_iter_t *value, mn_uuid_t *out)
 {
    char buf[64];
    bson_string_t *s = NULL;
-   double d;
 
-   switch (bson_iter_type(value)) {
-   case BSON_TYPE_OID: mn_uuid_from_oid(bson_iter_oid(value), out); return;
-   case BSON_TYPE_UTF8: {
+   if (bson_iter_type(value) == BSON_TYPE_OID) {
+      mn_uuid_from_oid(bson_iter_oid(value), out);
+      return;
+   }
+   if (number_name(value, buf, sizeof buf)) {
+      v5_text(buf, strlen(buf), out);
+      return;
+   }
+   if (bson_iter_type(value) == BSON_TYPE_UTF8) {
       uint32_t len = 0;
       const char *str = bson_iter_utf8(value, &len);
+
       s = bson_string_new("s:");
       /* Append by length: the string may hold bytes after an embedded NUL. */
       for (uint32_t i = 0; i < len; i++) {
          bson_string_append_c(s, str[i]);
       }
-      v5_text(s->str, s->len, out);
-      bson_string_free(s, true);
-      return;
-   }
-   case BSON_TYPE_INT32:
-      snprintf(buf, sizeof buf, "n:%d", (int)bson_iter_int32(value));
-      v5_text(buf, strlen(buf), out);
-      return;
-   case BSON_TYPE_INT64:
-      snprintf(buf, sizeof buf, "n:%lld", (long long)bson_iter_int64(value));
-      v5_text(buf, strlen(buf), out);
-      return;
-   case BSON_TYPE_DOUBLE:
-      d = bson_iter_double(value);
-      if (isfinite(d) && d == floor(d) && fabs(d) < 9.2e18) {
-         snprintf(buf, sizeof buf, "n:%lld", (long long)d);
-      } else {
-         snprintf(buf, sizeof buf, "d:%.17g", d);
-      }
-      v5_text(buf, strlen(buf), out);
-      return;
-   case BSON_TYPE_DECIMAL128: {
-      /* MongoDB compares numbers by value: Decimal128 42 (or 42.0, 4.2E+1) is the same
-       * _id as Int32 42.  An integral value takes the integer name. */
-      char text[BSON_DECIMAL128_STRING];
-      bson_decimal128_t dec;
-
-      if (bson_iter_decimal128(value, &dec)) {
-         bson_decimal128_to_string(&dec, text);
-         if (decimal_integer_text(text, buf, sizeof buf)) {
-            v5_text(buf, strlen(buf), out);
-            return;
-         }
-      }
-   }
-      /* fall through */
-   default: {
+   } else {
       bson_t wrapper = BSON_INITIALIZER;
       char *json;
       size_t len = 0;
@@ -189,13 +195,11 @@ mn_uuid_from_value(const bson_iter_t *value, mn_uuid_t *out)
       json = bson_as_canonical_extended_json(&wrapper, &len);
       s = bson_string_new("j:");
       bson_string_append(s, json ? json : "");
-      v5_text(s->str, s->len, out);
-      bson_string_free(s, true);
       bson_free(json);
       bson_destroy(&wrapper);
-      return;
    }
-   }
+   v5_text(s->str, s->len, out);
+   bson_string_free(s, true);
 }
 
 void
