@@ -2055,17 +2055,107 @@ duplicate:
    return SHAPE_DUPLICATE;
 }
 
+/*
+ * Whether the document may be walked.  Its _id names it, and gives its row id, even when
+ * the rest of it does not validate: bson_iter bounds-checks the element, and
+ * mn_convert_id_json() checks a sub-document _id before it renders it.  So a document
+ * rejected here is recorded under its own id (two of them never share one).  Then its
+ * shape (check_shape: depth first, before libbson's validation, which recurses), libbson's
+ * validation, the rest of its shape, and an _id at all.
+ */
+static bool
+check_document(walk_t *w, coll_state_t *cs)
+{
+   mn_converter_t *conv = w->conv;
+   mn_rowset_t *rs = w->rs;
+   bson_iter_t idit;
+   bson_error_t verr;
+   bool has_id = false;
+   shape_t shape;
+
+   if (bson_iter_init_find(&idit, w->doc, "_id")) {
+      set_doc_id_json(rs, &idit);
+      mn_uuid_from_value(&idit, &rs->doc_id);
+      has_id = true;
+   }
+   g_string_truncate(conv->shape_real, 0);
+   g_string_truncate(conv->shape_shown, 0);
+   g_string_truncate(conv->shape_reason, 0);
+   shape = check_shape(conv, w->doc, conv->shape_shown, conv->shape_reason);
+   if (shape == SHAPE_TOO_DEEP) {
+      reject(w, "", "document nested deeper than %d levels (MongoDB stores at most 100)",
+             MN_MAX_DEPTH);
+   } else if (!bson_validate_with_error(w->doc, BSON_VALIDATE_NONE, &verr)) {
+      reject(w, "", "invalid BSON: %s", verr.message);
+   } else if (shape != SHAPE_OK) {
+      reject(w, conv->shape_shown->str, "%s", conv->shape_reason->str);
+   } else if (!bson_iter_init_find(&idit, w->doc, "_id")) {
+      reject(w, "_id", "document has no _id"); /* has_id is false: nothing to mark */
+   } else {
+      if (!rs->doc_id_json) {
+         set_doc_id_json(rs, &idit);
+      }
+      mn_uuid_from_value(&idit, &rs->doc_id);
+      return true;
+   }
+   mark_rejected_early(conv, cs, rs, has_id);
+   return false;
+}
+
+/* The run-wide unique keys of an accepted document: held by it from now on. */
+static void
+hold_unique_keys(mn_converter_t *conv, const mn_rowset_t *rs)
+{
+   for (guint i = 0; i < rs->pending_unique->len; i++) {
+      size_t t = g_array_index(rs->pending_unique_tables, size_t, i);
+      g_hash_table_replace(conv->unique[t], g_strdup(g_ptr_array_index(rs->pending_unique, i)),
+                           g_memdup2(rs->doc_id.bytes, 16));
+   }
+}
+
+/* A document accepted: its coercions counted (merged and skipped rows among them), its
+ * unique keys held. */
+static void
+accept_document(mn_converter_t *conv, coll_state_t *cs, const mn_rowset_t *rs)
+{
+   if (cs->referenced) {
+      /* only references need to know which documents made it (memory: 1 set entry per
+       * document of a referenced collection, none for the others) */
+      uuid_set_add(cs->accepted, &rs->doc_id);
+   }
+   for (guint i = 0; i < rs->coercions->len; i++) {
+      coercion_t *co = &g_array_index(rs->coercions, coercion_t, i);
+      if (strcmp(co->kind, "duplicate merged") == 0) {
+         mn_stats_table(conv->stats, co->table)->merged++;
+         continue;
+      }
+      if (strncmp(co->kind, "row skipped", 11) == 0) {
+         mn_stats_table(conv->stats, co->table)->skipped++;
+      }
+      mn_stats_count_coercion(conv->stats, co->table, co->column, co->kind);
+   }
+   hold_unique_keys(conv, rs);
+}
+
+/* A document rejected after its walk: its rows counted as rejected. */
+static void
+reject_document(mn_converter_t *conv, coll_state_t *cs, const mn_rowset_t *rs)
+{
+   if (cs->referenced) {
+      uuid_set_add(cs->rejected, &rs->doc_id);
+   }
+   for (guint i = 0; i < rs->rows->len; i++) {
+      row_t *r = &g_array_index(rs->rows, row_t, i);
+      mn_stats_table(conv->stats, conv->m->tables[r->table].name)->rejected++;
+   }
+}
+
 bool
 mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, mn_rowset_t *rs)
 {
    walk_t w;
-   bson_iter_t idit;
    ctx_t root;
-   bson_error_t verr;
-   size_t offset = 0;
    coll_state_t *cs = &conv->colls[collection];
-   bool has_id = false;
-   shape_t shape;
 
    mn_rowset__clear(rs);
    memset(&w, 0, sizeof w);
@@ -2076,47 +2166,9 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    w.rs = rs;
    w.doc_id_text = -1;
    w.parent_text = -1;
-
-   /* The _id names the document, and gives its row id, even when the rest of it does not
-    * validate: bson_iter bounds-checks the element, and mn_convert_id_json() checks a
-    * sub-document _id before it renders it.  So a document rejected here is recorded
-    * under its own id (two of them never share one). */
-   if (bson_iter_init_find(&idit, doc, "_id")) {
-      set_doc_id_json(rs, &idit);
-      mn_uuid_from_value(&idit, &rs->doc_id);
-      has_id = true;
-   }
-   g_string_truncate(conv->shape_real, 0);
-   g_string_truncate(conv->shape_shown, 0);
-   g_string_truncate(conv->shape_reason, 0);
-   shape = check_shape(conv, doc, conv->shape_shown, conv->shape_reason);
-   if (shape == SHAPE_TOO_DEEP) {
-      reject(&w, "", "document nested deeper than %d levels (MongoDB stores at most 100)",
-             MN_MAX_DEPTH);
-      mark_rejected_early(conv, cs, rs, has_id);
+   if (!check_document(&w, cs)) {
       return false;
    }
-   if (!bson_validate_with_error(doc, BSON_VALIDATE_NONE, &verr)) {
-      (void)offset;
-      reject(&w, "", "invalid BSON: %s", verr.message);
-      mark_rejected_early(conv, cs, rs, has_id);
-      return false;
-   }
-   if (shape != SHAPE_OK) {
-      reject(&w, conv->shape_shown->str, "%s", conv->shape_reason->str);
-      mark_rejected_early(conv, cs, rs, has_id);
-      return false;
-   }
-   if (!bson_iter_init_find(&idit, doc, "_id")) {
-      reject(&w, "_id", "document has no _id");
-      return false;
-   }
-   if (!rs->doc_id_json) {
-      set_doc_id_json(rs, &idit);
-   }
-   mn_uuid_from_value(&idit, &rs->doc_id);
-
-   memset(&w.ctxs, 0, sizeof w.ctxs);
    w.doc_unique = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    w.pending_set = g_hash_table_new(g_str_hash, g_str_equal);
    w.key = conv->key_text;
@@ -2127,7 +2179,6 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    root.id = rs->doc_id;
    root.path = "";
    push_ctx(&w, &root);
-
    for (size_t ei = 0; ei < w.coll->n_entries && !w.stop; ei++) {
       walk_entry(&w, ei);
    }
@@ -2138,47 +2189,15 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    }
    if (conv->claiming) {
       /* the claims pass: only the run-wide unique keys of an accepted document count */
-      for (guint i = 0; !w.rejected && i < rs->pending_unique->len; i++) {
-         size_t t = g_array_index(rs->pending_unique_tables, size_t, i);
-         g_hash_table_replace(conv->unique[t], g_strdup(g_ptr_array_index(rs->pending_unique, i)),
-                              g_memdup2(rs->doc_id.bytes, 16));
-      }
-      g_hash_table_destroy(w.doc_unique);
-      g_hash_table_destroy(w.pending_set);
-      g_free(w.ctxs.items);
-      return !w.rejected;
-   }
-   mn_drift__count(cs->coverage, w.coll, conv->stats, doc);
-
-   if (!w.rejected) {
-      if (cs->referenced) {
-         /* only references need to know which documents made it (memory: 1 set entry per
-          * document of a referenced collection, none for the others) */
-         uuid_set_add(cs->accepted, &rs->doc_id);
-      }
-      for (guint i = 0; i < rs->coercions->len; i++) {
-         coercion_t *co = &g_array_index(rs->coercions, coercion_t, i);
-         if (strcmp(co->kind, "duplicate merged") == 0) {
-            mn_stats_table(conv->stats, co->table)->merged++;
-            continue;
-         }
-         if (strncmp(co->kind, "row skipped", 11) == 0) {
-            mn_stats_table(conv->stats, co->table)->skipped++;
-         }
-         mn_stats_count_coercion(conv->stats, co->table, co->column, co->kind);
-      }
-      for (guint i = 0; i < rs->pending_unique->len; i++) {
-         size_t t = g_array_index(rs->pending_unique_tables, size_t, i);
-         g_hash_table_replace(conv->unique[t], g_strdup(g_ptr_array_index(rs->pending_unique, i)),
-                              g_memdup2(rs->doc_id.bytes, 16));
+      if (!w.rejected) {
+         hold_unique_keys(conv, rs);
       }
    } else {
-      if (cs->referenced) {
-         uuid_set_add(cs->rejected, &rs->doc_id);
-      }
-      for (guint i = 0; i < rs->rows->len; i++) {
-         row_t *r = &g_array_index(rs->rows, row_t, i);
-         mn_stats_table(conv->stats, conv->m->tables[r->table].name)->rejected++;
+      mn_drift__count(cs->coverage, w.coll, conv->stats, doc);
+      if (!w.rejected) {
+         accept_document(conv, cs, rs);
+      } else {
+         reject_document(conv, cs, rs);
       }
    }
    g_hash_table_destroy(w.doc_unique);
