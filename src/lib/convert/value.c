@@ -240,6 +240,13 @@ type_label(bson_type_t type)
    }
 }
 
+/* The reason for a BSON type that the column's type does not take. */
+static mn_value_status_t
+cannot_convert(conv_t *c, bson_type_t btype)
+{
+   return fail(c, "cannot convert %s to %s", type_label(btype), mn_type_name(c->spec->type));
+}
+
 /* A short text of d for reasons: plain when short, else d.ddd...e+N. */
 static const char *
 dec_clip(const mn_dec_t *d, char *dst)
@@ -745,6 +752,64 @@ unit_factor(const mn_unit_t *unit, mn_dec_t *f)
 }
 
 /*
+ * The unit of the number that ends at s[*i]: the longest suffix there (consumed), or,
+ * for a string that is one bare number, the default unit (*bare set; *unit stays NULL
+ * when the spec declares none).  Returns NULL, or the problem.
+ */
+static const char *
+part_unit(const mn_value_spec_t *spec, const char *s, size_t len, size_t *i, int parts,
+          const mn_unit_t **unit, bool *bare)
+{
+   *unit = find_unit(spec, s + *i, len - *i);
+   if (*unit) {
+      *i += strlen((*unit)->suffix);
+      return NULL;
+   }
+   if (*i == len && parts == 0) {
+      *bare = true;
+      if (!spec->default_unit) {
+         return NULL;
+      }
+      for (size_t k = 0; k < spec->n_units; k++) {
+         if (spec->units[k].suffix &&
+             mn_ascii__equal_nocase(spec->default_unit, strlen(spec->default_unit),
+                                    spec->units[k].suffix)) {
+            *unit = &spec->units[k];
+            return NULL;
+         }
+      }
+      return "has no unit and the default unit is unknown";
+   }
+   if (*i == len) {
+      return "has a number without a unit";
+   }
+   return mn_ascii__is_digit(s[*i]) ? "has a number without a unit" : "has an unknown unit";
+}
+
+/* *total += |num| in `unit` (NULL: as it is).  Returns NULL, or the problem. */
+static const char *
+add_part(const mn_dec_t *num, const mn_unit_t *unit, mn_dec_t *total)
+{
+   mn_dec_t factor, product, sum;
+
+   if (unit) {
+      if (!unit_factor(unit, &factor)) {
+         return "has a unit with an invalid factor";
+      }
+      if (!mn_dec__mul(num, &factor, &product)) {
+         return "has too many digits";
+      }
+   } else {
+      product = *num;
+   }
+   if (!mn_dec__add_magnitudes(total, &product, &sum)) {
+      return "has too many digits";
+   }
+   *total = sum;
+   return NULL;
+}
+
+/*
  * A string with units, e.g. "178", "178 cm", "1.78 m", "5'10\"", "154 lbs":
  * one or more (number, unit) parts summed, or one bare number in the default
  * unit.  A sign may only lead the whole string.  Returns NULL with *total
@@ -753,8 +818,9 @@ unit_factor(const mn_unit_t *unit, mn_dec_t *f)
 static const char *
 parse_units(const mn_value_spec_t *spec, const char *s, size_t len, mn_dec_t *total, bool *bare)
 {
-   mn_dec_t num, factor, product, sum;
+   mn_dec_t num;
    const mn_unit_t *unit;
+   const char *problem;
    size_t i = 0, used;
    bool neg = false, too_long;
    int parts = 0;
@@ -788,44 +854,10 @@ parse_units(const mn_value_spec_t *spec, const char *s, size_t len, mn_dec_t *to
       while (i < len && mn_ascii__is_space(s[i])) {
          i++;
       }
-      unit = find_unit(spec, s + i, len - i);
-      if (unit) {
-         i += strlen(unit->suffix);
-      } else if (i == len && parts == 0) {
-         *bare = true;
-         if (spec->default_unit) {
-            size_t k;
-            for (k = 0; k < spec->n_units; k++) {
-               if (spec->units[k].suffix &&
-                   mn_ascii__equal_nocase(spec->default_unit, strlen(spec->default_unit),
-                                          spec->units[k].suffix)) {
-                  unit = &spec->units[k];
-                  break;
-               }
-            }
-            if (!unit) {
-               return "has no unit and the default unit is unknown";
-            }
-         }
-      } else if (i == len) {
-         return "has a number without a unit";
-      } else {
-         return mn_ascii__is_digit(s[i]) ? "has a number without a unit" : "has an unknown unit";
+      if ((problem = part_unit(spec, s, len, &i, parts, &unit, bare)) ||
+          (problem = add_part(&num, unit, total))) {
+         return problem;
       }
-      if (unit) {
-         if (!unit_factor(unit, &factor)) {
-            return "has a unit with an invalid factor";
-         }
-         if (!mn_dec__mul(&num, &factor, &product)) {
-            return "has too many digits";
-         }
-      } else {
-         product = num;
-      }
-      if (!mn_dec__add_magnitudes(total, &product, &sum)) {
-         return "has too many digits";
-      }
-      *total = sum;
       parts++;
    }
    if (parts == 0) {
@@ -917,10 +949,7 @@ bson_to_number(conv_t *c, const bson_iter_t *iter)
          goto cleanup;
       }
       break;
-   default:
-      st = fail(c, "cannot convert %s to %s", type_label(bson_iter_type(iter)),
-                mn_type_name(c->spec->type));
-      goto cleanup;
+   default: st = cannot_convert(c, bson_iter_type(iter)); goto cleanup;
    }
    st = emit_number(c, num);
 cleanup:
@@ -1133,12 +1162,65 @@ append_array_element(bson_string_t *out, const char *s, size_t len)
    bson_string_append_c(out, '"');
 }
 
+/*
+ * A string element of a text[] value (label names it in reasons) into c->out: checked,
+ * transformed (the copy in *buf, which the caller frees), and stored as NULL when empty
+ * and the spec says so (counted in *nulled).
+ */
+static mn_value_status_t
+array_string(conv_t *c, const char *label, const bson_iter_t *elem, char **buf, size_t *nulled)
+{
+   uint32_t len32;
+   const char *s = bson_iter_utf8(elem, &len32), *problem;
+   size_t len = len32;
+   char q[CLIP_SIZE];
+
+   if ((problem = string_problem(s, len))) {
+      return fail(c, "%sstring %s", label, problem);
+   }
+   if (c->spec->n_transforms > 0) {
+      bson_free(*buf);
+      s = *buf = transform(c, label, s, len, &len);
+   }
+   if (len == 0 && c->spec->empty == MN_EMPTY_INVALID) {
+      return fail(c, "%sempty string", label);
+   }
+   if (len == 0 && c->spec->empty == MN_EMPTY_NULL) {
+      bson_string_append(c->out, "NULL");
+      (*nulled)++;
+      return MN_VALUE_OK;
+   }
+   if (c->spec->n_enum > 0 && !in_enum(c->spec, s, len)) {
+      return fail(c, "%sstring %s is not in the enum", label, clip(s, len, true, q));
+   }
+   append_array_element(c->out, s, len);
+   return MN_VALUE_OK;
+}
+
+/* Any other scalar element of a text[] value, as its text (tmp: scratch). */
+static mn_value_status_t
+array_scalar(conv_t *c, const char *label, const bson_iter_t *elem, bson_string_t *tmp)
+{
+   char q[CLIP_SIZE];
+
+   bson_string_truncate(tmp, 0);
+   if (!scalar_text(elem, tmp)) {
+      return fail(c, "%scannot convert %s to text", label, type_label(bson_iter_type(elem)));
+   }
+   if (c->spec->n_enum > 0 && !in_enum(c->spec, tmp->str, tmp->len)) {
+      return fail(c, "%svalue %s is not in the enum", label, clip(tmp->str, tmp->len, true, q));
+   }
+   append_array_element(c->out, tmp->str, tmp->len);
+   return MN_VALUE_OK;
+}
+
+/* An array into a text[] literal: null elements as NULL, the others as text. */
 static mn_value_status_t
 emit_text_array(conv_t *c, const bson_iter_t *iter)
 {
    bson_iter_t child;
    bson_string_t *tmp = bson_string_new(NULL);
-   char label[48], q[CLIP_SIZE];
+   char label[48];
    char *buf = NULL;
    size_t idx = 0, nulled = 0;
    mn_value_status_t st = MN_VALUE_INVALID;
@@ -1157,44 +1239,12 @@ emit_text_array(conv_t *c, const bson_iter_t *iter)
       snprintf(label, sizeof label, "array element %zu: ", idx);
       if (type == BSON_TYPE_NULL || type == BSON_TYPE_UNDEFINED) {
          bson_string_append(c->out, "NULL");
-      } else if (type == BSON_TYPE_UTF8) {
-         uint32_t len32;
-         const char *s = bson_iter_utf8(&child, &len32), *problem;
-         size_t len = len32;
-
-         if ((problem = string_problem(s, len))) {
-            st = fail(c, "%sstring %s", label, problem);
-            goto cleanup;
-         }
-         if (c->spec->n_transforms > 0) {
-            bson_free(buf);
-            s = buf = transform(c, label, s, len, &len);
-         }
-         if (len == 0 && c->spec->empty == MN_EMPTY_INVALID) {
-            st = fail(c, "%sempty string", label);
-            goto cleanup;
-         }
-         if (len == 0 && c->spec->empty == MN_EMPTY_NULL) {
-            bson_string_append(c->out, "NULL");
-            nulled++;
-            continue;
-         }
-         if (c->spec->n_enum > 0 && !in_enum(c->spec, s, len)) {
-            st = fail(c, "%sstring %s is not in the enum", label, clip(s, len, true, q));
-            goto cleanup;
-         }
-         append_array_element(c->out, s, len);
       } else {
-         bson_string_truncate(tmp, 0);
-         if (!scalar_text(&child, tmp)) {
-            st = fail(c, "%scannot convert %s to text", label, type_label(type));
+         st = type == BSON_TYPE_UTF8 ? array_string(c, label, &child, &buf, &nulled)
+                                     : array_scalar(c, label, &child, tmp);
+         if (st != MN_VALUE_OK) {
             goto cleanup;
          }
-         if (c->spec->n_enum > 0 && !in_enum(c->spec, tmp->str, tmp->len)) {
-            st = fail(c, "%svalue %s is not in the enum", label, clip(tmp->str, tmp->len, true, q));
-            goto cleanup;
-         }
-         append_array_element(c->out, tmp->str, tmp->len);
       }
    }
    if (child.err_off) {
@@ -1419,95 +1469,120 @@ date_to_type(conv_t *c, int64_t ms, const char *what)
    return MN_VALUE_OK;
 }
 
+/* A scalar into text: it reads back as exactly the source value (ObjectId as its 24 hex
+ * digits, numbers exactly, dates to the millisecond), so lossless, not a coercion. */
 static mn_value_status_t
-convert_other(conv_t *c, const bson_iter_t *iter)
+other_to_text(conv_t *c, const bson_iter_t *iter)
+{
+   bson_string_t *tmp = bson_string_new(NULL);
+   bool ok = scalar_text(iter, tmp);
+
+   if (ok) {
+      bson_string_append(c->out, tmp->str);
+   }
+   bson_string_free(tmp, true);
+   return ok ? MN_VALUE_OK : cannot_convert(c, bson_iter_type(iter));
+}
+
+/* An ObjectId (its 12 bytes, zero-padded) or a 16-byte UUID binary into uuid. */
+static mn_value_status_t
+other_to_uuid(conv_t *c, const bson_iter_t *iter)
+{
+   bson_type_t btype = bson_iter_type(iter);
+
+   if (btype == BSON_TYPE_OID) {
+      uint8_t b[16] = {0};
+      memcpy(b, bson_iter_oid(iter)->bytes, 12);
+      append_uuid(c->out, b);
+      return MN_VALUE_OK;
+   }
+   if (btype == BSON_TYPE_BINARY) {
+      bson_subtype_t sub;
+      uint32_t len;
+      const uint8_t *data;
+      bson_iter_binary(iter, &sub, &len, &data);
+      if ((sub == BSON_SUBTYPE_UUID || sub == BSON_SUBTYPE_UUID_DEPRECATED) && len == 16) {
+         append_uuid(c->out, data);
+         return MN_VALUE_OK;
+      }
+      return fail(c, "binary of subtype %d and %u bytes is not a uuid", (int)sub, len);
+   }
+   return cannot_convert(c, btype);
+}
+
+/* A bool, or an integer 0 or 1 (counted), into boolean. */
+static mn_value_status_t
+other_to_boolean(conv_t *c, const bson_iter_t *iter)
+{
+   bson_type_t btype = bson_iter_type(iter);
+   int64_t i;
+
+   if (btype == BSON_TYPE_BOOL) {
+      bson_string_append(c->out, bson_iter_bool(iter) ? "t" : "f");
+      return MN_VALUE_OK;
+   }
+   if (btype != BSON_TYPE_INT32 && btype != BSON_TYPE_INT64) {
+      return cannot_convert(c, btype);
+   }
+   i = bson_iter_as_int64(iter);
+   if (i != 0 && i != 1) {
+      return fail(c, "value %" PRId64 " is not a boolean", i);
+   }
+   bson_string_append(c->out, i ? "t" : "f");
+   note(c, "value %" PRId64 " converted to boolean", i);
+   return MN_VALUE_OK;
+}
+
+/* A date, or a BSON timestamp (its seconds, counted; not into date), into a date or
+ * timestamp type. */
+static mn_value_status_t
+other_to_time(conv_t *c, const bson_iter_t *iter)
 {
    bson_type_t btype = bson_iter_type(iter);
    mn_type_t type = c->spec->type;
-   bson_string_t *tmp;
    char q[CLIP_SIZE], what[CLIP_SIZE + 32];
-   int64_t i;
 
-   switch (type) {
-   case MN_TYPE_TEXT:
-      tmp = bson_string_new(NULL);
-      if (!scalar_text(iter, tmp)) {
-         bson_string_free(tmp, true);
-         break;
-      }
-      /* The text reads back as exactly the source value (ObjectId as its 24 hex digits,
-       * numbers exactly, dates to the millisecond): lossless, not a coercion. */
-      bson_string_append(c->out, tmp->str);
+   if (btype == BSON_TYPE_DATE_TIME) {
+      bson_string_t *tmp = bson_string_new(NULL);
+      mn_calendar__append_iso(tmp, bson_iter_date_time(iter));
+      snprintf(what, sizeof what, "date %s", clip(tmp->str, tmp->len, false, q));
       bson_string_free(tmp, true);
-      return MN_VALUE_OK;
-   case MN_TYPE_UUID:
-      if (btype == BSON_TYPE_OID) {
-         uint8_t b[16] = {0};
-         memcpy(b, bson_iter_oid(iter)->bytes, 12);
-         append_uuid(c->out, b);
-         return MN_VALUE_OK;
-      }
-      if (btype == BSON_TYPE_BINARY) {
-         bson_subtype_t sub;
-         uint32_t len;
-         const uint8_t *data;
-         bson_iter_binary(iter, &sub, &len, &data);
-         if ((sub == BSON_SUBTYPE_UUID || sub == BSON_SUBTYPE_UUID_DEPRECATED) && len == 16) {
-            append_uuid(c->out, data);
-            return MN_VALUE_OK;
-         }
-         return fail(c, "binary of subtype %d and %u bytes is not a uuid", (int)sub, len);
-      }
-      break;
+      return date_to_type(c, bson_iter_date_time(iter), what);
+   }
+   if (btype == BSON_TYPE_TIMESTAMP && type != MN_TYPE_DATE) {
+      uint32_t secs, inc;
+      bson_iter_timestamp(iter, &secs, &inc);
+      snprintf(what, sizeof what, "timestamp (%" PRIu32 ", %" PRIu32 ")", secs, inc);
+      note(c, "bson %s converted to %s", what, mn_type_name(type));
+      return date_to_type(c, (int64_t)secs * 1000, what);
+   }
+   return cannot_convert(c, btype);
+}
+
+/* A value other than a string into the column's type. */
+static mn_value_status_t
+convert_other(conv_t *c, const bson_iter_t *iter)
+{
+   switch (c->spec->type) {
+   case MN_TYPE_TEXT: return other_to_text(c, iter);
+   case MN_TYPE_UUID: return other_to_uuid(c, iter);
    case MN_TYPE_SMALLINT:
    case MN_TYPE_INTEGER:
    case MN_TYPE_BIGINT:
    case MN_TYPE_NUMERIC:
    case MN_TYPE_DOUBLE:
    case MN_TYPE_REAL: return bson_to_number(c, iter);
-   case MN_TYPE_BOOLEAN:
-      if (btype == BSON_TYPE_BOOL) {
-         bson_string_append(c->out, bson_iter_bool(iter) ? "t" : "f");
-         return MN_VALUE_OK;
-      }
-      if (btype == BSON_TYPE_INT32 || btype == BSON_TYPE_INT64) {
-         i = bson_iter_as_int64(iter);
-         if (i != 0 && i != 1) {
-            return fail(c, "value %" PRId64 " is not a boolean", i);
-         }
-         bson_string_append(c->out, i ? "t" : "f");
-         note(c, "value %" PRId64 " converted to boolean", i);
-         return MN_VALUE_OK;
-      }
-      break;
+   case MN_TYPE_BOOLEAN: return other_to_boolean(c, iter);
    case MN_TYPE_DATE:
    case MN_TYPE_TIMESTAMPTZ:
-   case MN_TYPE_TIMESTAMP:
-      if (btype == BSON_TYPE_DATE_TIME) {
-         tmp = bson_string_new(NULL);
-         mn_calendar__append_iso(tmp, bson_iter_date_time(iter));
-         snprintf(what, sizeof what, "date %s", clip(tmp->str, tmp->len, false, q));
-         bson_string_free(tmp, true);
-         return date_to_type(c, bson_iter_date_time(iter), what);
-      }
-      if (btype == BSON_TYPE_TIMESTAMP && type != MN_TYPE_DATE) {
-         uint32_t secs, inc;
-         bson_iter_timestamp(iter, &secs, &inc);
-         snprintf(what, sizeof what, "timestamp (%" PRIu32 ", %" PRIu32 ")", secs, inc);
-         note(c, "bson %s converted to %s", what, mn_type_name(type));
-         return date_to_type(c, (int64_t)secs * 1000, what);
-      }
-      break;
+   case MN_TYPE_TIMESTAMP: return other_to_time(c, iter);
    case MN_TYPE_JSONB: return emit_json(c, iter, NULL, 0);
    case MN_TYPE_TEXT_ARRAY:
-      if (btype == BSON_TYPE_ARRAY) {
-         return emit_text_array(c, iter);
-      }
-      break;
+      return bson_iter_type(iter) == BSON_TYPE_ARRAY ? emit_text_array(c, iter)
+                                                     : cannot_convert(c, bson_iter_type(iter));
    case MN_TYPE_INET:
-   default: break;
+   default: return cannot_convert(c, bson_iter_type(iter));
    }
-   return fail(c, "cannot convert %s to %s", type_label(btype), mn_type_name(type));
 }
 
 /* ---------------------------------------------------------------------------
@@ -1654,6 +1729,136 @@ int_within(mn_type_t mine, mn_type_t target)
    return rank[mine] > 0 && rank[mine] <= rank[target];
 }
 
+/* A text target of limited length (varchar(n), char(n)): no more characters than n. */
+static mn_value_status_t
+fit_text(conv_t *c, const mn_value_target_t *t, mn_type_t mine, const char *s, size_t len)
+{
+   size_t n;
+
+   if (t->max_chars > 0 && mine != MN_TYPE_TEXT_ARRAY &&
+       (n = utf8_count(s, len)) > (size_t)t->max_chars) {
+      return fail(c, "text longer than column %s %s: %zu characters", t->column, t->name, n);
+   }
+   return MN_VALUE_OK;
+}
+
+/* A numeric(p,s) target: the value as it reads, unrounded at scale s, within p digits. */
+static mn_value_status_t
+fit_numeric(conv_t *c, const mn_value_target_t *t, const char *s, size_t len)
+{
+   mn_value_status_t st = MN_VALUE_OK;
+   mn_dec_t *d;
+   bool too_long, lost;
+
+   if (t->precision <= 0) {
+      return MN_VALUE_OK;
+   }
+   d = bson_malloc(sizeof *d);
+   if (!mn_dec__from_text(s, len, true, d, &too_long)) {
+      st = fail(c, "value does not fit column %s %s: %s", t->column, t->name,
+                too_long ? "too many digits" : "not a number");
+   } else if (d->kind == MN_DEC_INF) {
+      st = fail(c, "value does not fit column %s %s: infinity", t->column, t->name);
+   } else if (d->kind == MN_DEC_FINITE) {
+      mn_dec__round(d, t->scale, &lost);
+      if (lost) {
+         st = fail(c, "value does not fit column %s %s: it would be rounded", t->column, t->name);
+      } else if (d->n > 0 && d->n + d->exp > (int64_t)t->precision - t->scale) {
+         st = fail(c, "value does not fit column %s %s: too many digits before the point",
+                   t->column, t->name);
+      }
+   }
+   bson_free(d);
+   return st;
+}
+
+/* An integer target narrower than the mapping's type: a whole number in its range,
+ * rewritten as digits ("3.00" or "1e+15" is the same integer; integer input only reads
+ * digits). */
+static mn_value_status_t
+fit_integer(conv_t *c, const mn_value_target_t *t, mn_type_t mine, const char *s, size_t len)
+{
+   mn_value_status_t st = MN_VALUE_OK;
+   mn_dec_t *d;
+   bool too_long;
+   int64_t v = 0, lo, hi;
+
+   if (int_within(mine, t->type)) {
+      return MN_VALUE_OK;
+   }
+   d = bson_malloc(sizeof *d);
+   lo = t->type == MN_TYPE_SMALLINT  ? INT16_MIN
+        : t->type == MN_TYPE_INTEGER ? INT32_MIN
+                                     : INT64_MIN;
+   hi = t->type == MN_TYPE_SMALLINT  ? INT16_MAX
+        : t->type == MN_TYPE_INTEGER ? INT32_MAX
+                                     : INT64_MAX;
+   if (!mn_dec__from_text(s, len, false, d, &too_long)) {
+      st = fail(c, "value does not fit column %s %s: not a number", t->column, t->name);
+   } else if (mn_dec__to_int64(d, &v) == 1) {
+      st = fail(c, "value does not fit column %s %s: not an integer", t->column, t->name);
+   } else if (mn_dec__to_int64(d, &v) == 2 || v < lo || v > hi) {
+      st = fail(c, "value does not fit column %s %s: out of range", t->column, t->name);
+   } else {
+      bson_string_truncate(c->out, c->start);
+      bson_string_append_printf(c->out, "%" PRId64, v);
+   }
+   bson_free(d);
+   return st;
+}
+
+/* A real or double precision target that the mapping's type does not always fit: the
+ * value must read back as the same number. */
+static mn_value_status_t
+fit_float(conv_t *c, const mn_value_target_t *t, mn_type_t mine, const char *s, size_t len)
+{
+   mn_value_status_t st = MN_VALUE_OK;
+   mn_dec_t *d, *r;
+   bool too_long;
+   double f;
+
+   if (mine == t->type || mine == MN_TYPE_SMALLINT ||
+       (t->type == MN_TYPE_DOUBLE && (mine == MN_TYPE_INTEGER || mine == MN_TYPE_REAL))) {
+      return MN_VALUE_OK;
+   }
+   d = bson_malloc(sizeof *d);
+   r = bson_malloc(sizeof *r);
+   if (!mn_dec__from_text(s, len, true, d, &too_long)) {
+      st = fail(c, "value does not fit column %s %s: not a number", t->column, t->name);
+   } else if (!mn_dec__to_double(d, t->type == MN_TYPE_REAL, &f)) {
+      st = fail(c, "value does not fit column %s %s: out of range", t->column, t->name);
+   } else {
+      mn_dec__from_double(f, t->type == MN_TYPE_REAL, r);
+      if (!mn_dec__same_value(d, r)) {
+         st = fail(c, "value does not fit column %s %s: it would be rounded", t->column, t->name);
+      }
+   }
+   bson_free(d);
+   bson_free(r);
+   return st;
+}
+
+/* A date target of a timestamp: only midnight, since a date drops the time of day. */
+static mn_value_status_t
+fit_date(conv_t *c, const mn_value_target_t *t, mn_type_t mine, const char *s, size_t len)
+{
+   /* timestamp text: "YYYY-MM-DD HH:MM:SS.fff[+00][ BC]" */
+   if (mine == MN_TYPE_TIMESTAMPTZ || mine == MN_TYPE_TIMESTAMP) {
+      const char *sp = memchr(s, ' ', len);
+      bool midnight = sp != NULL;
+      for (const char *p = sp ? sp + 1 : s; midnight && p < s + len && *p != '+' && *p != ' ';
+           p++) {
+         midnight = *p == '0' || *p == ':' || *p == '.';
+      }
+      if (!midnight) {
+         return fail(c, "value does not fit column %s %s: the time of day would be dropped",
+                     t->column, t->name);
+      }
+   }
+   return MN_VALUE_OK;
+}
+
+/* The converted text as the target column will read it (see the banner above). */
 static mn_value_status_t
 fit_target(conv_t *c)
 {
@@ -1662,106 +1867,18 @@ fit_target(conv_t *c)
    mn_type_t mine = c->spec->digest ? MN_TYPE_TEXT : c->spec->type;
    const char *s = c->out->str + c->start;
    size_t len = c->out->len - c->start;
-   mn_value_status_t st = MN_VALUE_OK;
-   mn_dec_t *d = NULL, *r = NULL;
-   bool too_long, lost;
-   int64_t v = 0, lo, hi;
-   double f;
-   size_t n;
 
    switch (t->type) {
-   case MN_TYPE_TEXT:
-      if (t->max_chars > 0 && mine != MN_TYPE_TEXT_ARRAY &&
-          (n = utf8_count(s, len)) > (size_t)t->max_chars) {
-         st = fail(c, "text longer than column %s %s: %zu characters", t->column, t->name, n);
-      }
-      break;
-   case MN_TYPE_NUMERIC:
-      if (t->precision <= 0) {
-         break;
-      }
-      d = bson_malloc(sizeof *d);
-      if (!mn_dec__from_text(s, len, true, d, &too_long)) {
-         st = fail(c, "value does not fit column %s %s: %s", t->column, t->name,
-                   too_long ? "too many digits" : "not a number");
-      } else if (d->kind == MN_DEC_INF) {
-         st = fail(c, "value does not fit column %s %s: infinity", t->column, t->name);
-      } else if (d->kind == MN_DEC_FINITE) {
-         mn_dec__round(d, t->scale, &lost);
-         if (lost) {
-            st =
-               fail(c, "value does not fit column %s %s: it would be rounded", t->column, t->name);
-         } else if (d->n > 0 && d->n + d->exp > (int64_t)t->precision - t->scale) {
-            st = fail(c, "value does not fit column %s %s: too many digits before the point",
-                      t->column, t->name);
-         }
-      }
-      break;
+   case MN_TYPE_TEXT: return fit_text(c, t, mine, s, len);
+   case MN_TYPE_NUMERIC: return fit_numeric(c, t, s, len);
    case MN_TYPE_SMALLINT:
    case MN_TYPE_INTEGER:
-   case MN_TYPE_BIGINT:
-      if (int_within(mine, t->type)) {
-         break;
-      }
-      d = bson_malloc(sizeof *d);
-      lo = t->type == MN_TYPE_SMALLINT  ? INT16_MIN
-           : t->type == MN_TYPE_INTEGER ? INT32_MIN
-                                        : INT64_MIN;
-      hi = t->type == MN_TYPE_SMALLINT  ? INT16_MAX
-           : t->type == MN_TYPE_INTEGER ? INT32_MAX
-                                        : INT64_MAX;
-      if (!mn_dec__from_text(s, len, false, d, &too_long)) {
-         st = fail(c, "value does not fit column %s %s: not a number", t->column, t->name);
-      } else if (mn_dec__to_int64(d, &v) == 1) {
-         st = fail(c, "value does not fit column %s %s: not an integer", t->column, t->name);
-      } else if (mn_dec__to_int64(d, &v) == 2 || v < lo || v > hi) {
-         st = fail(c, "value does not fit column %s %s: out of range", t->column, t->name);
-      } else {
-         /* "3.00" or "1e+15" is the same integer; integer input only reads digits */
-         bson_string_truncate(c->out, c->start);
-         bson_string_append_printf(c->out, "%" PRId64, v);
-      }
-      break;
+   case MN_TYPE_BIGINT: return fit_integer(c, t, mine, s, len);
    case MN_TYPE_REAL:
-   case MN_TYPE_DOUBLE:
-      if (mine == t->type || mine == MN_TYPE_SMALLINT ||
-          (t->type == MN_TYPE_DOUBLE && (mine == MN_TYPE_INTEGER || mine == MN_TYPE_REAL))) {
-         break;
-      }
-      d = bson_malloc(sizeof *d);
-      r = bson_malloc(sizeof *r);
-      if (!mn_dec__from_text(s, len, true, d, &too_long)) {
-         st = fail(c, "value does not fit column %s %s: not a number", t->column, t->name);
-      } else if (!mn_dec__to_double(d, t->type == MN_TYPE_REAL, &f)) {
-         st = fail(c, "value does not fit column %s %s: out of range", t->column, t->name);
-      } else {
-         mn_dec__from_double(f, t->type == MN_TYPE_REAL, r);
-         if (!mn_dec__same_value(d, r)) {
-            st =
-               fail(c, "value does not fit column %s %s: it would be rounded", t->column, t->name);
-         }
-      }
-      break;
-   case MN_TYPE_DATE:
-      /* timestamp text: "YYYY-MM-DD HH:MM:SS.fff[+00][ BC]" */
-      if (mine == MN_TYPE_TIMESTAMPTZ || mine == MN_TYPE_TIMESTAMP) {
-         const char *sp = memchr(s, ' ', len);
-         bool midnight = sp != NULL;
-         for (const char *p = sp ? sp + 1 : s; midnight && p < s + len && *p != '+' && *p != ' ';
-              p++) {
-            midnight = *p == '0' || *p == ':' || *p == '.';
-         }
-         if (!midnight) {
-            st = fail(c, "value does not fit column %s %s: the time of day would be dropped",
-                      t->column, t->name);
-         }
-      }
-      break;
-   default: break;
+   case MN_TYPE_DOUBLE: return fit_float(c, t, mine, s, len);
+   case MN_TYPE_DATE: return fit_date(c, t, mine, s, len);
+   default: return MN_VALUE_OK;
    }
-   bson_free(d);
-   bson_free(r);
-   return st;
 }
 
 mn_value_status_t
