@@ -94,6 +94,48 @@ struct mn_converter {
    GHashTable *kinds;   /* coercion kinds built from parts (coercion_kind), each once */
 };
 
+/* The columns of entry e's column set s: 0 the entry's own, 1 to n_shapes its shapes'. */
+static const mn_column_t *
+entry_columns(const mn_entry_t *e, size_t s, size_t *n)
+{
+   *n = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+   return s == 0 ? e->columns : e->shapes[s - 1].columns;
+}
+
+/* What the entries ask of the run: the collections some column references (their _id
+ * sets are kept), and the tables with a run-wide unique key (the keys' holders). */
+static void
+scan_entries(mn_converter_t *c)
+{
+   const mn_mapping_t *m = c->m;
+
+   for (size_t ci = 0; ci < m->n_collections; ci++) {
+      const mn_collection_t *coll = &m->collections[ci];
+      for (size_t ei = 0; ei < coll->n_entries; ei++) {
+         const mn_entry_t *e = &coll->entries[ei];
+         for (size_t s = 0; s <= e->n_shapes; s++) {
+            size_t nc;
+            const mn_column_t *cols = entry_columns(e, s, &nc);
+            for (size_t k = 0; k < nc; k++) {
+               if (cols[k].ref_collection >= 0) {
+                  c->colls[cols[k].ref_collection].referenced = true;
+               }
+            }
+         }
+         if (e->n_unique && !e->unique_per_doc && !c->unique[e->table_index]) {
+            /* key text -> the document id that holds it (16 bytes) */
+            c->unique[e->table_index] =
+               g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+         }
+      }
+   }
+   for (size_t i = 0; i < m->n_collections; i++) {
+      if (c->colls[i].referenced) {
+         c->colls[i].source_ids = uuid_set_new();
+      }
+   }
+}
+
 mn_converter_t *
 mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
 {
@@ -132,31 +174,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
       c->colls[i].rejected = uuid_set_new();
       c->colls[i].coverage = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    }
-   for (size_t ci = 0; ci < m->n_collections; ci++) {
-      const mn_collection_t *coll = &m->collections[ci];
-      for (size_t ei = 0; ei < coll->n_entries; ei++) {
-         const mn_entry_t *e = &coll->entries[ei];
-         for (size_t s = 0; s <= e->n_shapes; s++) {
-            const mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
-            size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
-            for (size_t k = 0; k < nc; k++) {
-               if (cols[k].ref_collection >= 0) {
-                  c->colls[cols[k].ref_collection].referenced = true;
-               }
-            }
-         }
-         if (e->n_unique && !e->unique_per_doc && !c->unique[e->table_index]) {
-            /* key text -> the document id that holds it (16 bytes) */
-            c->unique[e->table_index] =
-               g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-         }
-      }
-   }
-   for (size_t i = 0; i < m->n_collections; i++) {
-      if (c->colls[i].referenced) {
-         c->colls[i].source_ids = uuid_set_new();
-      }
-   }
+   scan_entries(c);
    return c;
 }
 
@@ -399,14 +417,20 @@ mn_converter_end_claims(mn_converter_t *c, size_t collection)
    c->claiming = false;
 }
 
+/* Record a document's outcome, when references to its collection need to know it. */
+static void
+mark_outcome(mn_converter_t *c, size_t collection, const mn_uuid_t *id, bool accepted)
+{
+   if (collection < c->m->n_collections && c->colls[collection].referenced) {
+      coll_state_t *cs = &c->colls[collection];
+      uuid_set_add(accepted ? cs->accepted : cs->rejected, id);
+   }
+}
+
 void
 mn_converter_mark_accepted(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
 {
-   if (collection < c->m->n_collections) {
-      if (c->colls[collection].referenced) {
-         uuid_set_add(c->colls[collection].accepted, id);
-      }
-   }
+   mark_outcome(c, collection, id, true);
 }
 
 void
@@ -424,11 +448,7 @@ mn_converter_forget_loaded(mn_converter_t *c, size_t collection, const mn_uuid_t
 void
 mn_converter_mark_rejected(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
 {
-   if (collection < c->m->n_collections) {
-      if (c->colls[collection].referenced) {
-         uuid_set_add(c->colls[collection].rejected, id);
-      }
-   }
+   mark_outcome(c, collection, id, false);
 }
 
 bool
@@ -449,8 +469,8 @@ mn_converter_references(const mn_converter_t *c, size_t from, size_t to)
    for (size_t ei = 0; ei < coll->n_entries; ei++) {
       const mn_entry_t *e = &coll->entries[ei];
       for (size_t s = 0; s <= e->n_shapes; s++) {
-         const mn_column_t *cols = s == 0 ? e->columns : e->shapes[s - 1].columns;
-         size_t nc = s == 0 ? e->n_columns : e->shapes[s - 1].n_columns;
+         size_t nc;
+         const mn_column_t *cols = entry_columns(e, s, &nc);
          for (size_t k = 0; k < nc; k++) {
             if (cols[k].ref_collection == (int)to) {
                return true;
@@ -590,6 +610,15 @@ array_element(const bson_iter_t *arr, int64_t index, bson_iter_t *out, int64_t *
    return false;
 }
 
+/* Append segments [0, k) of p, joined by ".". */
+static void
+append_segments(GString *s, const mn_path_t *p, size_t k)
+{
+   for (size_t i = 0; i < k; i++) {
+      g_string_append_printf(s, "%s%s", i ? "." : "", p->segments[i]);
+   }
+}
+
 /* The path as written up to (not including) segment k: where it crossed an array. */
 static const char *
 written_prefix(walk_t *w, const mn_path_t *p, size_t k)
@@ -597,10 +626,37 @@ written_prefix(walk_t *w, const mn_path_t *p, size_t k)
    GString *s = g_string_new(p->root == MN_ROOT_DOC      ? "$doc."
                              : p->root == MN_ROOT_PARENT ? "$parent."
                                                          : "");
-   for (size_t i = 0; i < k; i++) {
-      g_string_append_printf(s, "%s%s", i ? "." : "", p->segments[i]);
-   }
+   append_segments(s, p, k);
    return scratch(w, g_string_free(s, FALSE));
+}
+
+/* The context a path starts from: the document ($doc), the parent ($parent), or ctx. */
+static const ctx_t *
+path_start(walk_t *w, const ctx_t *ctx, const mn_path_t *p)
+{
+   if (p->root == MN_ROOT_DOC) {
+      return &w->ctxs.items[0];
+   }
+   if (p->root == MN_ROOT_PARENT) {
+      return ctx->parent >= 0 ? &w->ctxs.items[ctx->parent] : &w->ctxs.items[0];
+   }
+   return ctx;
+}
+
+/* Segment s of p applied to the array arr: it must be an index, else it crossed the
+ * array (*crossed, when the array is not empty).  False when absent. */
+static bool
+index_step(walk_t *w, const mn_path_t *p, size_t s, const bson_iter_t *arr, bson_iter_t *child,
+           int64_t *pos, const char **crossed)
+{
+   if (!p->is_index[s]) {
+      bson_iter_t probe;
+      if (bson_iter_recurse(arr, &probe) && bson_iter_next(&probe)) {
+         *crossed = written_prefix(w, p, s);
+      }
+      return false;
+   }
+   return array_element(arr, p->index[s], child, pos);
 }
 
 /*
@@ -608,96 +664,71 @@ written_prefix(walk_t *w, const mn_path_t *p, size_t k)
  * instead.  A segment applied to an array must be an index ("0", "-1"): any other name
  * there would read nothing, so resolving stops, returns false and sets *crossed to the
  * path as written up to the array (a non-empty array; an empty one is just absent).
+ * *concrete is the path read, an index counted from the end written as the position.
  */
 static bool
 resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const char **key,
         const char **concrete, const char **crossed)
 {
-   const ctx_t *start = ctx;
+   const ctx_t *start = path_start(w, ctx, p);
    GString *real = NULL; /* concrete path, built only when an index counts from the end */
    bson_iter_t it;
-   bool at_doc;
+   bool at_doc = start->is_doc, found = true;
 
    *key = NULL;
    *crossed = NULL;
-   if (p->root == MN_ROOT_DOC) {
-      start = &w->ctxs.items[0];
-   } else if (p->root == MN_ROOT_PARENT) {
-      start = ctx->parent >= 0 ? &w->ctxs.items[ctx->parent] : &w->ctxs.items[0];
-   }
    *concrete = start->path;
    if (p->is_key) {
       *key = start->key;
       return start->key != NULL;
    }
    if (p->n_segments == 0) {
-      if (start->is_doc) {
-         return false;
+      if (!at_doc) {
+         ctx_elem(start, out);
       }
-      ctx_elem(start, out);
-      return true;
+      return !at_doc;
    }
-   at_doc = start->is_doc;
    if (!at_doc) {
       ctx_elem(start, &it);
    }
-   for (size_t s = 0; s < p->n_segments; s++) {
+   for (size_t s = 0; s < p->n_segments && found; s++) {
       bson_iter_t child;
       char posbuf[32];
       const char *seg = p->segments[s];
+      int64_t pos;
 
       if (at_doc) {
-         if (!bson_iter_init_find(&child, w->doc, seg)) {
-            goto absent;
-         }
+         found = bson_iter_init_find(&child, w->doc, seg);
          at_doc = false;
       } else if (BSON_ITER_HOLDS_ARRAY(&it)) {
-         int64_t pos;
-         if (!p->is_index[s]) {
-            bson_iter_t probe;
-            if (bson_iter_recurse(&it, &probe) && bson_iter_next(&probe)) {
-               *crossed = written_prefix(w, p, s);
-            }
-            goto absent;
-         }
-         if (!array_element(&it, p->index[s], &child, &pos)) {
-            goto absent;
-         }
-         if (p->index[s] < 0) {
+         found = index_step(w, p, s, &it, &child, &pos, crossed);
+         if (found && p->index[s] < 0) {
             snprintf(posbuf, sizeof posbuf, "%lld", (long long)pos);
             seg = posbuf;
             if (!real) {
                real = g_string_new(NULL);
-               for (size_t k = 0; k < s; k++) {
-                  g_string_append_printf(real, "%s%s", k ? "." : "", p->segments[k]);
-               }
+               append_segments(real, p, s);
             }
          }
       } else {
-         if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &child) ||
-             !bson_iter_find(&child, seg)) {
-            goto absent;
-         }
+         found = BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &child) &&
+                 bson_iter_find(&child, seg);
       }
-      if (real) {
+      if (found && real) {
          g_string_append_printf(real, "%s%s", s ? "." : "", seg);
       }
-      it = child;
+      if (found) {
+         it = child;
+      }
    }
-   *out = it;
-   if (real) {
-      *concrete = join_path(w, start->path, real->str);
-      g_string_free(real, TRUE);
-   } else {
-      *concrete = join_path(w, start->path, p->joined);
+   if (found) {
+      *out = it;
+      *concrete = join_path(w, start->path, real ? real->str : p->joined);
    }
-   return true;
-
-absent:
    if (real) {
       g_string_free(real, TRUE);
    }
-   return false;
+   return found;
 }
 
 /*
@@ -1260,15 +1291,12 @@ unique_key_complete(const mn_entry_t *e, const newrow_t *r)
 static const mn_column_t *
 column_at(const mn_entry_t *e, int table_column)
 {
-   for (size_t i = 0; i < e->n_columns; i++) {
-      if (e->columns[i].table_column == table_column) {
-         return &e->columns[i];
-      }
-   }
-   for (size_t s = 0; s < e->n_shapes; s++) {
-      for (size_t i = 0; i < e->shapes[s].n_columns; i++) {
-         if (e->shapes[s].columns[i].table_column == table_column) {
-            return &e->shapes[s].columns[i];
+   for (size_t s = 0; s <= e->n_shapes; s++) {
+      size_t n;
+      const mn_column_t *cols = entry_columns(e, s, &n);
+      for (size_t i = 0; i < n; i++) {
+         if (cols[i].table_column == table_column) {
+            return &cols[i];
          }
       }
    }
@@ -1865,16 +1893,6 @@ mn_convert_depth_ok(const bson_t *doc)
    return depth_within(doc, MN_MAX_DEPTH);
 }
 
-/* A document rejected before its conversion: references to it must know, as to any
- * other rejected document. */
-static void
-mark_rejected_early(mn_converter_t *conv, coll_state_t *cs, const mn_rowset_t *rs, bool has_id)
-{
-   if (has_id && cs->referenced && !conv->claiming) {
-      uuid_set_add(cs->rejected, &rs->doc_id);
-   }
-}
-
 /* ---- the document's shape: depth, duplicate field names, array keys ---- */
 
 /* What check_shape() found wrong, if anything (the first problem in walk order). */
@@ -2064,7 +2082,7 @@ duplicate:
  * validation, the rest of its shape, and an _id at all.
  */
 static bool
-check_document(walk_t *w, coll_state_t *cs)
+check_document(walk_t *w)
 {
    mn_converter_t *conv = w->conv;
    mn_rowset_t *rs = w->rs;
@@ -2098,7 +2116,10 @@ check_document(walk_t *w, coll_state_t *cs)
       mn_uuid_from_value(&idit, &rs->doc_id);
       return true;
    }
-   mark_rejected_early(conv, cs, rs, has_id);
+   if (has_id && !conv->claiming) {
+      /* references to it must know, as to any other rejected document */
+      mark_outcome(conv, w->coll_index, &rs->doc_id, false);
+   }
    return false;
 }
 
@@ -2116,13 +2137,11 @@ hold_unique_keys(mn_converter_t *conv, const mn_rowset_t *rs)
 /* A document accepted: its coercions counted (merged and skipped rows among them), its
  * unique keys held. */
 static void
-accept_document(mn_converter_t *conv, coll_state_t *cs, const mn_rowset_t *rs)
+accept_document(mn_converter_t *conv, size_t collection, const mn_rowset_t *rs)
 {
-   if (cs->referenced) {
-      /* only references need to know which documents made it (memory: 1 set entry per
-       * document of a referenced collection, none for the others) */
-      uuid_set_add(cs->accepted, &rs->doc_id);
-   }
+   /* only references need to know which documents made it (memory: 1 set entry per
+    * document of a referenced collection, none for the others) */
+   mark_outcome(conv, collection, &rs->doc_id, true);
    for (guint i = 0; i < rs->coercions->len; i++) {
       coercion_t *co = &g_array_index(rs->coercions, coercion_t, i);
       if (strcmp(co->kind, "duplicate merged") == 0) {
@@ -2139,11 +2158,9 @@ accept_document(mn_converter_t *conv, coll_state_t *cs, const mn_rowset_t *rs)
 
 /* A document rejected after its walk: its rows counted as rejected. */
 static void
-reject_document(mn_converter_t *conv, coll_state_t *cs, const mn_rowset_t *rs)
+reject_document(mn_converter_t *conv, size_t collection, const mn_rowset_t *rs)
 {
-   if (cs->referenced) {
-      uuid_set_add(cs->rejected, &rs->doc_id);
-   }
+   mark_outcome(conv, collection, &rs->doc_id, false);
    for (guint i = 0; i < rs->rows->len; i++) {
       row_t *r = &g_array_index(rs->rows, row_t, i);
       mn_stats_table(conv->stats, conv->m->tables[r->table].name)->rejected++;
@@ -2155,7 +2172,6 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
 {
    walk_t w;
    ctx_t root;
-   coll_state_t *cs = &conv->colls[collection];
 
    mn_rowset__clear(rs);
    memset(&w, 0, sizeof w);
@@ -2166,7 +2182,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    w.rs = rs;
    w.doc_id_text = -1;
    w.parent_text = -1;
-   if (!check_document(&w, cs)) {
+   if (!check_document(&w)) {
       return false;
    }
    w.doc_unique = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -2193,11 +2209,11 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
          hold_unique_keys(conv, rs);
       }
    } else {
-      mn_drift__count(cs->coverage, w.coll, conv->stats, doc);
+      mn_drift__count(conv->colls[collection].coverage, w.coll, conv->stats, doc);
       if (!w.rejected) {
-         accept_document(conv, cs, rs);
+         accept_document(conv, collection, rs);
       } else {
-         reject_document(conv, cs, rs);
+         reject_document(conv, collection, rs);
       }
    }
    g_hash_table_destroy(w.doc_unique);
