@@ -753,6 +753,66 @@ pred_resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *path, bson_iter_t *it
    return false;
 }
 
+/* `nonempty`: present, not null, and not an empty or blank string, array or document. */
+static bool
+pred_nonempty(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
+{
+   bson_iter_t it;
+   const char *key;
+
+   if (!pred_resolve(w, ctx, &p->path, &it, &key)) {
+      return false;
+   }
+   if (key) {
+      return *key != '\0';
+   }
+   if (mn_convert__is_nullish(&it)) {
+      return false;
+   }
+   if (BSON_ITER_HOLDS_UTF8(&it)) {
+      for (const char *q = bson_iter_utf8(&it, NULL); *q; q++) {
+         if (!g_ascii_isspace(*q)) {
+            return true;
+         }
+      }
+      return false;
+   }
+   if (BSON_ITER_HOLDS_ARRAY(&it) || BSON_ITER_HOLDS_DOCUMENT(&it)) {
+      bson_iter_t child;
+      return bson_iter_recurse(&it, &child) && bson_iter_next(&child);
+   }
+   return true;
+}
+
+/* `in`: a string (or map key), trimmed, equal to one of the values (`ignore_case`: case
+ * aside). */
+static bool
+pred_in(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
+{
+   bson_iter_t it;
+   const char *key, *s;
+   char *trimmed;
+   bool match = false;
+
+   if (!pred_resolve(w, ctx, &p->path, &it, &key)) {
+      return false;
+   }
+   if (key) {
+      s = key;
+   } else if (BSON_ITER_HOLDS_UTF8(&it)) {
+      s = bson_iter_utf8(&it, NULL);
+   } else {
+      return false;
+   }
+   trimmed = g_strstrip(g_strdup(s));
+   for (size_t i = 0; i < p->n_values && !match; i++) {
+      match = p->ignore_case ? strcasecmp(trimmed, p->values[i]) == 0
+                             : strcmp(trimmed, p->values[i]) == 0;
+   }
+   g_free(trimmed);
+   return match;
+}
+
 static bool
 pred_eval(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
 {
@@ -762,53 +822,8 @@ pred_eval(walk_t *w, const ctx_t *ctx, const mn_pred_t *p)
    switch (p->kind) {
    case MN_PRED_EXISTS:
       return pred_resolve(w, ctx, &p->path, &it, &key) && (key || !mn_convert__is_nullish(&it));
-   case MN_PRED_NONEMPTY:
-      /* present, not null, and not an empty or blank string, array or document */
-      if (!pred_resolve(w, ctx, &p->path, &it, &key)) {
-         return false;
-      }
-      if (key) {
-         return *key != '\0';
-      }
-      if (mn_convert__is_nullish(&it)) {
-         return false;
-      }
-      if (BSON_ITER_HOLDS_UTF8(&it)) {
-         for (const char *q = bson_iter_utf8(&it, NULL); *q; q++) {
-            if (!g_ascii_isspace(*q)) {
-               return true;
-            }
-         }
-         return false;
-      }
-      if (BSON_ITER_HOLDS_ARRAY(&it) || BSON_ITER_HOLDS_DOCUMENT(&it)) {
-         bson_iter_t child;
-         return bson_iter_recurse(&it, &child) && bson_iter_next(&child);
-      }
-      return true;
-   case MN_PRED_IN: {
-      const char *s = NULL;
-      if (!pred_resolve(w, ctx, &p->path, &it, &key)) {
-         return false;
-      }
-      if (key) {
-         s = key;
-      } else if (BSON_ITER_HOLDS_UTF8(&it)) {
-         s = bson_iter_utf8(&it, NULL);
-      } else {
-         return false;
-      }
-      {
-         char *trimmed = g_strstrip(g_strdup(s));
-         bool match = false;
-         for (size_t i = 0; i < p->n_values && !match; i++) {
-            match = p->ignore_case ? strcasecmp(trimmed, p->values[i]) == 0
-                                   : strcmp(trimmed, p->values[i]) == 0;
-         }
-         g_free(trimmed);
-         return match;
-      }
-   }
+   case MN_PRED_NONEMPTY: return pred_nonempty(w, ctx, p);
+   case MN_PRED_IN: return pred_in(w, ctx, p);
    case MN_PRED_ANY:
       for (size_t i = 0; i < p->n_children; i++) {
          if (pred_eval(w, ctx, &p->children[i])) {
@@ -891,6 +906,41 @@ coercion_kind(walk_t *w, const char *before, const char *type_label, const char 
    return kind;
 }
 
+/* A string reference holding an ObjectId's hex digits or a UUID (in any form the uuid
+ * type reads): the id it names into *ref, when the source has it. */
+static bool
+string_reference(const coll_state_t *rs, const bson_iter_t *it, mn_uuid_t *ref)
+{
+   mn_value_spec_t spec;
+   bson_string_t *out = bson_string_new(NULL);
+   mn_uuid_t alt;
+   bool found;
+
+   memset(&spec, 0, sizeof spec);
+   spec.type = MN_TYPE_UUID;
+   spec.scale = -1;
+   found = mn_value_convert(it, &spec, out, NULL, 0) <= MN_VALUE_COERCED &&
+           mn_uuid_parse(out->str, &alt) && uuid_set_has(rs->source_ids, &alt);
+   if (found) {
+      *ref = alt;
+   }
+   bson_string_free(out, true);
+   return found;
+}
+
+/* A hashed reference: the digest of the row id it names. */
+static void
+digest_reference(walk_t *w, const mn_column_t *c, const mn_uuid_t *ref, newrow_t *r)
+{
+   char idbuf[MN_UUID_TEXT_LEN + 1];
+   bson_string_t *out = bson_string_new(NULL);
+
+   mn_uuid_format(ref, idbuf);
+   mn_value_digest(&c->spec, idbuf, MN_UUID_TEXT_LEN, out);
+   set_text(w, r, c->table_column, out->str, out->len);
+   bson_string_free(out, true);
+}
+
 /*
  * A column that `references` a collection: its value names a document by `_id`, so the
  * row id is derived exactly as that document's own id (keys.c), whatever the type.  A
@@ -907,23 +957,11 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
 
    mn_uuid_from_value(it, &ref);
    valid = uuid_set_has(rs->source_ids, &ref);
-   if (!valid && BSON_ITER_HOLDS_UTF8(it)) {
-      mn_value_spec_t spec;
-      bson_string_t *out = bson_string_new(NULL);
-      mn_uuid_t alt;
-
-      memset(&spec, 0, sizeof spec);
-      spec.type = MN_TYPE_UUID;
-      spec.scale = -1;
-      if (mn_value_convert(it, &spec, out, NULL, 0) <= MN_VALUE_COERCED &&
-          mn_uuid_parse(out->str, &alt) && uuid_set_has(rs->source_ids, &alt)) {
-         ref = alt;
-         valid = true;
-         if (!is_key) { /* a map key is always text: nothing to count */
-            count_coercion(w, e, c, "reference written as a string");
-         }
+   if (!valid && BSON_ITER_HOLDS_UTF8(it) && string_reference(rs, it, &ref)) {
+      valid = true;
+      if (!is_key) { /* a map key is always text: nothing to count */
+         count_coercion(w, e, c, "reference written as a string");
       }
-      bson_string_free(out, true);
    }
    if (valid && uuid_set_has(rs->rejected, &ref)) {
       valid = false;
@@ -949,11 +987,7 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
       /* A hashed or redacted reference stores no row id, so nothing is deferred: the
        * deferred update would write the clear id.  The reference was judged above. */
       if (c->spec.digest != MN_DIGEST_NONE) {
-         bson_string_t *out = bson_string_new(NULL);
-         mn_uuid_format(&ref, idbuf);
-         mn_value_digest(&c->spec, idbuf, MN_UUID_TEXT_LEN, out);
-         set_text(w, r, c->table_column, out->str, out->len);
-         bson_string_free(out, true);
+         digest_reference(w, c, &ref, r);
       }
       return true;
    }

@@ -558,6 +558,11 @@ typedef struct {
    char what[CLIP_SIZE + 16]; /* "value 70000", for reasons */
 } num_t;
 
+/*
+ * A number into smallint, integer or bigint: a whole one in the type's range.  A double
+ * converts (counted: it was a measure), and so does a decimal128 written differently
+ * ("3.00", "3E+2": counted); a fraction or NaN is invalid.
+ */
 static mn_value_status_t
 emit_integer(conv_t *c, num_t *num)
 {
@@ -608,6 +613,11 @@ emit_integer(conv_t *c, num_t *num)
    return MN_VALUE_OK;
 }
 
+/*
+ * A number into numeric or numeric(p,s): rounded to the scale (counted), within the
+ * precision and PostgreSQL's own digit limits; NaN and the infinities as PostgreSQL 14
+ * stores them (numeric(p,s) refuses the infinities).
+ */
 static mn_value_status_t
 emit_numeric(conv_t *c, num_t *num)
 {
@@ -913,6 +923,8 @@ cleanup:
    return st;
 }
 
+/* A BSON int32, int64, double or decimal128 into a number column (emit_number); num_t
+ * is on the heap, as it holds an exact decimal of about 1 kB. */
 static mn_value_status_t
 bson_to_number(conv_t *c, const bson_iter_t *iter)
 {
