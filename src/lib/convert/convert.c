@@ -17,9 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Nesting deeper than this rejects a document (MongoDB itself stores at most 100). */
-#define MN_MAX_DEPTH 200
-
 /* ---- uuid sets ---- */
 
 static GHashTable *
@@ -44,16 +41,6 @@ uuid_set_has(GHashTable *set, const mn_uuid_t *id)
 
 /* ---- the converter ---- */
 
-/*
- * One slot of the duplicate-name table: a key seen in the sub-document being checked.
- * Slots of other sub-documents are stale (another gen), so the table is never cleared.
- */
-typedef struct {
-   const char *key; /* into the document's bytes */
-   uint32_t len;
-   uint32_t gen;
-} key_slot_t;
-
 typedef struct {
    GHashTable *source_ids; /* _id set from the pre-pass; NULL when not referenced */
    GHashTable *accepted;   /* primary ids accepted this run */
@@ -63,35 +50,18 @@ typedef struct {
    bool referenced;
 } coll_state_t;
 
-/* One iterator of an explicit stack.  bson_iter_t is declared 128-byte aligned through its
- * typedef, which does not round its size up: in a plain array every element after the
- * first would be misaligned (UBSan: misaligned load).  A struct member rounds it up. */
-typedef struct {
-   bson_iter_t it;
-} iter_slot_t;
-
 struct mn_converter {
    const mn_mapping_t *m;
    mn_stats_t *stats;
    coll_state_t *colls;
-   GHashTable **unique; /* per table: run-wide unique key (char*) -> holder (16 bytes) */
-   GHashTable **held;   /* per table: holder (16 bytes) -> GPtrArray of keys it holds in
-                           the target (merge mode), for the claims pass */
-   bool claiming;       /* the claims pass: conversions count nothing and mark nothing */
-   /* check_shape's working memory, allocated once (the table grows with the widest
-    * sub-document seen): */
-   key_slot_t *keys; /* duplicate-name table, keys_cap slots (a power of 2) */
-   size_t keys_cap;
-   uint32_t key_gen;         /* generation of the sub-document being checked */
-   iter_slot_t *shape_stack; /* MN_MAX_DEPTH + 1 iterators, 128-byte aligned */
-   bool shape_is_array[MN_MAX_DEPTH + 1];
-   uint32_t shape_index[MN_MAX_DEPTH + 1]; /* next array index expected at each level */
-   GString *shape_real;                    /* a problem's path as written */
-   GString *shape_shown;                   /* the same, data-like keys collapsed */
-   GString *shape_reason;                  /* what is wrong */
-   gssize *row_offsets; /* the row being built (emit_row): one per column of the widest table */
-   GString *key_text;   /* a row's unique key being built (emit_row) */
-   GHashTable *kinds;   /* coercion kinds built from parts (coercion_kind), each once */
+   GHashTable **unique;    /* per table: run-wide unique key (char*) -> holder (16 bytes) */
+   GHashTable **held;      /* per table: holder (16 bytes) -> GPtrArray of keys it holds in
+                              the target (merge mode), for the claims pass */
+   bool claiming;          /* the claims pass: conversions count nothing and mark nothing */
+   mn_shape_check_t shape; /* the shape check's working memory (shape.c) */
+   gssize *row_offsets;    /* the row being built (emit_row): one per column of the widest table */
+   GString *key_text;      /* a row's unique key being built (emit_row) */
+   GHashTable *kinds;      /* coercion kinds built from parts (coercion_kind), each once */
 };
 
 /* The columns of entry e's column set s: 0 the entry's own, 1 to n_shapes its shapes'. */
@@ -146,20 +116,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    c->colls = g_new0(coll_state_t, m->n_collections);
    c->unique = g_new0(GHashTable *, m->n_tables);
    c->held = g_new0(GHashTable *, m->n_tables);
-   c->keys_cap = 64;
-   c->keys = g_new0(key_slot_t, c->keys_cap);
-   {
-      /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
-      void *mem = NULL;
-      if (posix_memalign(&mem, _Alignof(iter_slot_t), (MN_MAX_DEPTH + 1) * sizeof(iter_slot_t)) !=
-          0) {
-         abort();
-      }
-      c->shape_stack = mem;
-   }
-   c->shape_real = g_string_new(NULL);
-   c->shape_shown = g_string_new(NULL);
-   c->shape_reason = g_string_new(NULL);
+   mn_shape__init(&c->shape);
    {
       size_t widest = 1;
       for (size_t t = 0; t < m->n_tables; t++) {
@@ -207,11 +164,7 @@ mn_converter_destroy(mn_converter_t *c)
    g_free(c->unique);
    g_free(c->held);
    g_free(c->colls);
-   g_free(c->keys);
-   free(c->shape_stack);
-   g_string_free(c->shape_real, TRUE);
-   g_string_free(c->shape_shown, TRUE);
-   g_string_free(c->shape_reason, TRUE);
+   mn_shape__cleanup(&c->shape);
    g_free(c->row_offsets);
    g_hash_table_destroy(c->kinds);
    g_string_free(c->key_text, TRUE);
@@ -1802,8 +1755,6 @@ walk_entry(walk_t *w, size_t ei)
    }
 }
 
-static bool depth_within(const bson_t *doc, int max);
-
 /* The X of { "v" : X }: canonical Extended JSON of one value, or NULL. */
 static char *
 value_json(const bson_t *wrapper)
@@ -1859,7 +1810,7 @@ mn_convert_id_json(const bson_iter_t *id, bool *exact)
    }
    mn_bson__append_iter(&wrapper, "v", 1, id); /* no libbson warning for an array _id */
    if ((!BSON_ITER_HOLDS_DOCUMENT(id) && !BSON_ITER_HOLDS_ARRAY(id)) ||
-       (depth_within(&wrapper, MN_MAX_DEPTH) &&
+       (mn_shape__depth_within(&wrapper, MN_MAX_DEPTH) &&
         bson_validate(&wrapper, BSON_VALIDATE_NONE, NULL))) {
       out = value_json(&wrapper);
    }
@@ -1878,233 +1829,10 @@ set_doc_id_json(mn_rowset_t *rs, const bson_iter_t *idit)
    rs->doc_id_json = mn_convert_id_json(idit, NULL);
 }
 
-/*
- * Whether no sub-document or array of doc is nested deeper than max levels, checked with
- * an explicit stack of iterators, not recursion: libbson's validation recurses, and a
- * document nested 10,000 levels deep overflows the stack.  bson_iter bounds-checks every
- * length, so this is safe on bytes that do not validate (it stops where they break; the
- * validation that follows judges them).
- */
-static bool
-depth_within(const bson_t *doc, int max)
-{
-   void *mem = NULL;
-   iter_slot_t *stack;
-   int depth = 0;
-   bool ok = true;
-
-   /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
-   if (posix_memalign(&mem, _Alignof(iter_slot_t), (size_t)(max + 1) * sizeof(iter_slot_t)) != 0) {
-      abort();
-   }
-   stack = mem;
-   if (!bson_iter_init(&stack[0].it, doc)) {
-      free(mem);
-      return true;
-   }
-   while (depth >= 0) {
-      if (!bson_iter_next(&stack[depth].it)) {
-         depth--;
-         continue;
-      }
-      if (BSON_ITER_HOLDS_DOCUMENT(&stack[depth].it) || BSON_ITER_HOLDS_ARRAY(&stack[depth].it)) {
-         if (depth + 1 >= max) {
-            ok = false;
-            break;
-         }
-         if (bson_iter_recurse(&stack[depth].it, &stack[depth + 1].it)) {
-            depth++;
-         }
-      }
-   }
-   free(mem);
-   return ok;
-}
-
 bool
 mn_convert_depth_ok(const bson_t *doc)
 {
-   return depth_within(doc, MN_MAX_DEPTH);
-}
-
-/* ---- the document's shape: depth, duplicate field names, array keys ---- */
-
-/* What check_shape() found wrong, if anything (the first problem in walk order). */
-typedef enum { SHAPE_OK, SHAPE_TOO_DEEP, SHAPE_DUPLICATE, SHAPE_ARRAY_KEY } shape_t;
-
-/* Whether the fields of the sub-document at `start` (before its first element) have
- * distinct names; on false *dup is the second occurrence.  Linear: one hash probe per
- * field in the converter's table, which grows (is allocated) only for a sub-document with
- * more fields than any before it, never per field or per document. */
-static bool
-names_distinct(mn_converter_t *conv, const bson_iter_t *start, bson_iter_t *dup)
-{
-   bson_iter_t it;
-   size_t n;
-
-again:
-   it = *start;
-   n = 0;
-   if (++conv->key_gen == 0) {
-      /* wrapped around: every slot looks fresh again */
-      memset(conv->keys, 0, conv->keys_cap * sizeof *conv->keys);
-      conv->key_gen = 1;
-   }
-   while (bson_iter_next(&it)) {
-      const char *key = bson_iter_key(&it);
-      uint32_t len = bson_iter_key_len(&it);
-      uint32_t h = 2166136261u; /* FNV-1a */
-      size_t mask = conv->keys_cap - 1;
-
-      if (++n > conv->keys_cap / 2) {
-         /* keep the load at most 1/2: a table twice as large, and this sub-document again */
-         g_free(conv->keys);
-         conv->keys_cap *= 2;
-         conv->keys = g_new0(key_slot_t, conv->keys_cap);
-         conv->key_gen = 0;
-         goto again;
-      }
-      for (uint32_t k = 0; k < len; k++) {
-         h = (h ^ (uint8_t)key[k]) * 16777619u;
-      }
-      for (size_t i = h & mask;; i = (i + 1) & mask) {
-         key_slot_t *slot = &conv->keys[i];
-
-         if (slot->gen != conv->key_gen) {
-            slot->key = key;
-            slot->len = len;
-            slot->gen = conv->key_gen;
-            break;
-         }
-         if (slot->len == len && memcmp(slot->key, key, len) == 0) {
-            *dup = it;
-            return false;
-         }
-      }
-   }
-   return true;
-}
-
-/* Whether key is the decimal text of index, as BSON array keys must be ("0", "1", ...). */
-static bool
-is_index_key(const char *key, uint32_t len, uint32_t index)
-{
-   uint64_t v = 0;
-
-   if (len == 0 || len > 10 || (len > 1 && key[0] == '0')) {
-      return false;
-   }
-   for (uint32_t k = 0; k < len; k++) {
-      if (key[k] < '0' || key[k] > '9') {
-         return false;
-      }
-      v = v * 10 + (uint64_t)(key[k] - '0');
-   }
-   return v == index;
-}
-
-/*
- * The path of the element stack[depth] is on, for a reject: `real` as written, and
- * `shown` with every key that looks like data (mn_stats_drift_key_is_data: a patient's
- * name as a key) as MN_STATS_DRIFT_KEY, since a reject's path is counted in the
- * statistics as it is, while its message's quoted parts are blanked there.
- */
-static void
-shape_path(const iter_slot_t *stack, const bool *is_array, int depth, GString *real, GString *shown)
-{
-   for (int d = 0; d <= depth; d++) {
-      const char *key = bson_iter_key(&stack[d].it);
-      uint32_t len = bson_iter_key_len(&stack[d].it);
-
-      if (d) {
-         g_string_append_c(real, '.');
-         g_string_append_c(shown, '.');
-      }
-      g_string_append_len(real, key, len);
-      if (!is_array[d] && mn_stats_drift_key_is_data(key, len)) {
-         g_string_append(shown, MN_STATS_DRIFT_KEY);
-      } else {
-         g_string_append_len(shown, key, len);
-      }
-   }
-}
-
-/*
- * One walk over the document, with an explicit stack of iterators (no recursion: see
- * depth_within), checking what libbson's validation does not:
- *  - nesting deeper than MN_MAX_DEPTH (checked first, before libbson's validation,
- *    which recurses);
- *  - a field name twice in one (sub-)document ({"a": 1, "a": 2}, possible in a BSON
- *    file and in JSON, which libbson parses as written): every reader keeps one value
- *    and drops the other without a word, so which one is meant is unknown;
- *  - array keys other than "0", "1", ... in order: BSON says they are, readers go by
- *    position or by key, and libbson prints a warning on stderr when such an array is
- *    copied.
- * Safe on bytes that do not validate (bson_iter bounds-checks every length).  The first
- * problem stops the walk: the path to reject at goes into shown (see shape_path), the
- * reason into reason (both empty on entry).
- */
-static shape_t
-check_shape(mn_converter_t *conv, const bson_t *doc, GString *shown, GString *reason)
-{
-   iter_slot_t *stack = conv->shape_stack;
-   bool *is_array = conv->shape_is_array;
-   uint32_t *index = conv->shape_index;
-   bson_iter_t dup;
-   int depth = 0;
-
-   if (!bson_iter_init(&stack[0].it, doc)) {
-      return SHAPE_OK;
-   }
-   is_array[0] = false;
-   if (!names_distinct(conv, &stack[0].it, &dup)) {
-      stack[0].it = dup;
-      goto duplicate;
-   }
-   while (depth >= 0) {
-      bool doc_child, array_child;
-
-      if (!bson_iter_next(&stack[depth].it)) {
-         depth--;
-         continue;
-      }
-      if (is_array[depth] && !is_index_key(bson_iter_key(&stack[depth].it),
-                                           bson_iter_key_len(&stack[depth].it), index[depth]++)) {
-         shape_path(stack, is_array, depth - 1, conv->shape_real, shown);
-         g_string_append_printf(reason, "array element %" PRIu32 " has key \"", index[depth] - 1);
-         g_string_append_len(reason, bson_iter_key(&stack[depth].it),
-                             (gssize)bson_iter_key_len(&stack[depth].it));
-         g_string_append(reason, "\", not its index (BSON array keys are 0, 1, 2, ... in order)");
-         return SHAPE_ARRAY_KEY;
-      }
-      doc_child = BSON_ITER_HOLDS_DOCUMENT(&stack[depth].it);
-      array_child = BSON_ITER_HOLDS_ARRAY(&stack[depth].it);
-      if (!doc_child && !array_child) {
-         continue;
-      }
-      if (depth + 1 >= MN_MAX_DEPTH) {
-         return SHAPE_TOO_DEEP;
-      }
-      if (!bson_iter_recurse(&stack[depth].it, &stack[depth + 1].it)) {
-         continue;
-      }
-      depth++;
-      is_array[depth] = array_child;
-      index[depth] = 0;
-      if (doc_child && !names_distinct(conv, &stack[depth].it, &dup)) {
-         stack[depth].it = dup;
-         goto duplicate;
-      }
-   }
-   return SHAPE_OK;
-
-duplicate:
-   shape_path(stack, is_array, depth, conv->shape_real, shown);
-   g_string_append_printf(reason,
-                          "duplicate field \"%s\" (the name appears twice: which value is meant "
-                          "cannot be told)",
-                          conv->shape_real->str);
-   return SHAPE_DUPLICATE;
+   return mn_shape__depth_within(doc, MN_MAX_DEPTH);
 }
 
 /*
@@ -2112,7 +1840,7 @@ duplicate:
  * the rest of it does not validate: bson_iter bounds-checks the element, and
  * mn_convert_id_json() checks a sub-document _id before it renders it.  So a document
  * rejected here is recorded under its own id (two of them never share one).  Then its
- * shape (check_shape: depth first, before libbson's validation, which recurses), libbson's
+ * shape (mn_shape__check: depth first, before libbson's validation, which recurses), libbson's
  * validation, the rest of its shape, and an _id at all.
  */
 static bool
@@ -2123,24 +1851,21 @@ check_document(walk_t *w)
    bson_iter_t idit;
    bson_error_t verr;
    bool has_id = false;
-   shape_t shape;
+   mn_shape_problem_t shape;
 
    if (bson_iter_init_find(&idit, w->doc, "_id")) {
       set_doc_id_json(rs, &idit);
       mn_uuid_from_value(&idit, &rs->doc_id);
       has_id = true;
    }
-   g_string_truncate(conv->shape_real, 0);
-   g_string_truncate(conv->shape_shown, 0);
-   g_string_truncate(conv->shape_reason, 0);
-   shape = check_shape(conv, w->doc, conv->shape_shown, conv->shape_reason);
-   if (shape == SHAPE_TOO_DEEP) {
+   shape = mn_shape__check(&conv->shape, w->doc);
+   if (shape == MN_SHAPE_TOO_DEEP) {
       reject(w, "", "document nested deeper than %d levels (MongoDB stores at most 100)",
              MN_MAX_DEPTH);
    } else if (!bson_validate_with_error(w->doc, BSON_VALIDATE_NONE, &verr)) {
       reject(w, "", "invalid BSON: %s", verr.message);
-   } else if (shape != SHAPE_OK) {
-      reject(w, conv->shape_shown->str, "%s", conv->shape_reason->str);
+   } else if (shape != MN_SHAPE_OK) {
+      reject(w, conv->shape.shown->str, "%s", conv->shape.reason->str);
    } else if (!bson_iter_init_find(&idit, w->doc, "_id")) {
       reject(w, "_id", "document has no _id"); /* has_id is false: nothing to mark */
    } else {

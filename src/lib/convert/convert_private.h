@@ -1,6 +1,6 @@
 /*
  * convert_private.h - what the converter's files share: the row set's layout (rowset.c
- * keeps it, convert.c fills it) and the drift walk (drift.c).
+ * keeps it, convert.c fills it), the shape check (shape.c) and the drift walk (drift.c).
  */
 #ifndef MN_CONVERT_PRIVATE_H
 #define MN_CONVERT_PRIVATE_H
@@ -47,6 +47,64 @@ struct mn_rowset {
    GPtrArray *pending_unique;     /* run-wide unique keys to record if accepted */
    GArray *pending_unique_tables; /* size_t per pending key */
 };
+
+/* Nesting deeper than this rejects a document (MongoDB itself stores at most 100). */
+#define MN_MAX_DEPTH 200
+
+/* One iterator of an explicit stack.  bson_iter_t is declared 128-byte aligned through its
+ * typedef, which does not round its size up: in a plain array every element after the
+ * first would be misaligned (UBSan: misaligned load).  A struct member rounds it up. */
+typedef struct {
+   bson_iter_t it;
+} mn_iter_slot_t;
+
+/*
+ * One slot of the duplicate-name table: a key seen in the sub-document being checked.
+ * Slots of other sub-documents are stale (another gen), so the table is never cleared.
+ */
+typedef struct {
+   const char *key; /* into the document's bytes */
+   uint32_t len;
+   uint32_t gen;
+} mn_key_slot_t;
+
+/* The shape check's working memory, allocated once by the converter (the table grows with
+ * the widest sub-document seen). */
+typedef struct {
+   mn_key_slot_t *keys; /* duplicate-name table, keys_cap slots (a power of 2) */
+   size_t keys_cap;
+   uint32_t key_gen;      /* generation of the sub-document being checked */
+   mn_iter_slot_t *stack; /* MN_MAX_DEPTH + 1 iterators, 128-byte aligned */
+   bool is_array[MN_MAX_DEPTH + 1];
+   uint32_t index[MN_MAX_DEPTH + 1]; /* next array index expected at each level */
+   GString *real;                    /* a problem's path as written */
+   GString *shown;                   /* the same, data-like keys collapsed: the reject's */
+   GString *reason;                  /* what is wrong */
+} mn_shape_check_t;
+
+/* What mn_shape__check() found wrong, if anything (the first problem in walk order). */
+typedef enum {
+   MN_SHAPE_OK,
+   MN_SHAPE_TOO_DEEP,
+   MN_SHAPE_DUPLICATE,
+   MN_SHAPE_ARRAY_KEY
+} mn_shape_problem_t;
+
+/** Allocate the check's working memory. Aborts on no memory. */
+void mn_shape__init(mn_shape_check_t *sc);
+
+/** Free it. */
+void mn_shape__cleanup(mn_shape_check_t *sc);
+
+/**
+ * Check doc's shape (shape.c): on a problem other than MN_SHAPE_TOO_DEEP, sc->shown holds
+ * the path to reject at and sc->reason the reason.  Safe on bytes that do not validate.
+ */
+mn_shape_problem_t mn_shape__check(mn_shape_check_t *sc, const bson_t *doc);
+
+/** Whether no sub-document or array of doc is nested deeper than max levels (no
+ * recursion). */
+bool mn_shape__depth_within(const bson_t *doc, int max);
 
 /** Drop the rows and what only rows need (values, deferred references, pending coercions
  * and keys); arrays a large document grew are freed, not kept for the rest of the run. */

@@ -1,0 +1,263 @@
+/*
+ * shape.c - what libbson's validation does not check in a document: nesting depth, a
+ * field name twice in one sub-document, array keys out of order.  One walk with an
+ * explicit stack of iterators, no recursion, and no allocation per document.
+ */
+#include "convert/convert_private.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+mn_shape__init(mn_shape_check_t *sc)
+{
+   void *mem = NULL;
+
+   sc->keys_cap = 64;
+   sc->keys = g_new0(mn_key_slot_t, sc->keys_cap);
+   sc->key_gen = 0;
+   /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
+   if (posix_memalign(&mem, _Alignof(mn_iter_slot_t),
+                      (MN_MAX_DEPTH + 1) * sizeof(mn_iter_slot_t)) != 0) {
+      abort();
+   }
+   sc->stack = mem;
+   sc->real = g_string_new(NULL);
+   sc->shown = g_string_new(NULL);
+   sc->reason = g_string_new(NULL);
+}
+
+void
+mn_shape__cleanup(mn_shape_check_t *sc)
+{
+   g_free(sc->keys);
+   free(sc->stack);
+   g_string_free(sc->real, TRUE);
+   g_string_free(sc->shown, TRUE);
+   g_string_free(sc->reason, TRUE);
+}
+
+/*
+ * Whether no sub-document or array of doc is nested deeper than max levels, checked with
+ * an explicit stack of iterators, not recursion: libbson's validation recurses, and a
+ * document nested 10,000 levels deep overflows the stack.  bson_iter bounds-checks every
+ * length, so this is safe on bytes that do not validate (it stops where they break; the
+ * validation that follows judges them).
+ */
+bool
+mn_shape__depth_within(const bson_t *doc, int max)
+{
+   void *mem = NULL;
+   mn_iter_slot_t *stack;
+   int depth = 0;
+   bool ok = true;
+
+   /* bson_iter_t is declared 128-byte aligned: malloc's alignment is not enough */
+   if (posix_memalign(&mem, _Alignof(mn_iter_slot_t), (size_t)(max + 1) * sizeof(mn_iter_slot_t)) !=
+       0) {
+      abort();
+   }
+   stack = mem;
+   if (!bson_iter_init(&stack[0].it, doc)) {
+      free(mem);
+      return true;
+   }
+   while (depth >= 0) {
+      if (!bson_iter_next(&stack[depth].it)) {
+         depth--;
+         continue;
+      }
+      if (BSON_ITER_HOLDS_DOCUMENT(&stack[depth].it) || BSON_ITER_HOLDS_ARRAY(&stack[depth].it)) {
+         if (depth + 1 >= max) {
+            ok = false;
+            break;
+         }
+         if (bson_iter_recurse(&stack[depth].it, &stack[depth + 1].it)) {
+            depth++;
+         }
+      }
+   }
+   free(mem);
+   return ok;
+}
+
+/* Whether the fields of the sub-document at `start` (before its first element) have
+ * distinct names; on false *dup is the second occurrence.  Linear: one hash probe per
+ * field in the converter's table, which grows (is allocated) only for a sub-document with
+ * more fields than any before it, never per field or per document. */
+static bool
+names_distinct(mn_shape_check_t *sc, const bson_iter_t *start, bson_iter_t *dup)
+{
+   bson_iter_t it;
+   size_t n;
+
+again:
+   it = *start;
+   n = 0;
+   if (++sc->key_gen == 0) {
+      /* wrapped around: every slot looks fresh again */
+      memset(sc->keys, 0, sc->keys_cap * sizeof *sc->keys);
+      sc->key_gen = 1;
+   }
+   while (bson_iter_next(&it)) {
+      const char *key = bson_iter_key(&it);
+      uint32_t len = bson_iter_key_len(&it);
+      uint32_t h = 2166136261u; /* FNV-1a */
+      size_t mask = sc->keys_cap - 1;
+
+      if (++n > sc->keys_cap / 2) {
+         /* keep the load at most 1/2: a table twice as large, and this sub-document again */
+         g_free(sc->keys);
+         sc->keys_cap *= 2;
+         sc->keys = g_new0(mn_key_slot_t, sc->keys_cap);
+         sc->key_gen = 0;
+         goto again;
+      }
+      for (uint32_t k = 0; k < len; k++) {
+         h = (h ^ (uint8_t)key[k]) * 16777619u;
+      }
+      for (size_t i = h & mask;; i = (i + 1) & mask) {
+         mn_key_slot_t *slot = &sc->keys[i];
+
+         if (slot->gen != sc->key_gen) {
+            slot->key = key;
+            slot->len = len;
+            slot->gen = sc->key_gen;
+            break;
+         }
+         if (slot->len == len && memcmp(slot->key, key, len) == 0) {
+            *dup = it;
+            return false;
+         }
+      }
+   }
+   return true;
+}
+
+/* Whether key is the decimal text of index, as BSON array keys must be ("0", "1", ...). */
+static bool
+is_index_key(const char *key, uint32_t len, uint32_t index)
+{
+   uint64_t v = 0;
+
+   if (len == 0 || len > 10 || (len > 1 && key[0] == '0')) {
+      return false;
+   }
+   for (uint32_t k = 0; k < len; k++) {
+      if (key[k] < '0' || key[k] > '9') {
+         return false;
+      }
+      v = v * 10 + (uint64_t)(key[k] - '0');
+   }
+   return v == index;
+}
+
+/*
+ * The path of the element stack[depth] is on, for a reject: `real` as written, and
+ * `shown` with every key that looks like data (mn_stats_drift_key_is_data: a patient's
+ * name as a key) as MN_STATS_DRIFT_KEY, since a reject's path is counted in the
+ * statistics as it is, while its message's quoted parts are blanked there.
+ */
+static void
+shape_path(const mn_iter_slot_t *stack, const bool *is_array, int depth, GString *real,
+           GString *shown)
+{
+   for (int d = 0; d <= depth; d++) {
+      const char *key = bson_iter_key(&stack[d].it);
+      uint32_t len = bson_iter_key_len(&stack[d].it);
+
+      if (d) {
+         g_string_append_c(real, '.');
+         g_string_append_c(shown, '.');
+      }
+      g_string_append_len(real, key, len);
+      if (!is_array[d] && mn_stats_drift_key_is_data(key, len)) {
+         g_string_append(shown, MN_STATS_DRIFT_KEY);
+      } else {
+         g_string_append_len(shown, key, len);
+      }
+   }
+}
+
+/*
+ * One walk over the document, with an explicit stack of iterators (no recursion: see
+ * mn_shape__depth_within), checking what libbson's validation does not:
+ *  - nesting deeper than MN_MAX_DEPTH (checked first, before libbson's validation,
+ *    which recurses);
+ *  - a field name twice in one (sub-)document ({"a": 1, "a": 2}, possible in a BSON
+ *    file and in JSON, which libbson parses as written): every reader keeps one value
+ *    and drops the other without a word, so which one is meant is unknown;
+ *  - array keys other than "0", "1", ... in order: BSON says they are, readers go by
+ *    position or by key, and libbson prints a warning on stderr when such an array is
+ *    copied.
+ * Safe on bytes that do not validate (bson_iter bounds-checks every length).  The first
+ * problem stops the walk: the path to reject at goes into shown (see shape_path), the
+ * reason into reason (both emptied first).
+ */
+mn_shape_problem_t
+mn_shape__check(mn_shape_check_t *sc, const bson_t *doc)
+{
+   GString *shown = sc->shown, *reason = sc->reason;
+   mn_iter_slot_t *stack = sc->stack;
+   bool *is_array = sc->is_array;
+   uint32_t *index = sc->index;
+   bson_iter_t dup;
+   int depth = 0;
+
+   g_string_truncate(sc->real, 0);
+   g_string_truncate(shown, 0);
+   g_string_truncate(reason, 0);
+   if (!bson_iter_init(&stack[0].it, doc)) {
+      return MN_SHAPE_OK;
+   }
+   is_array[0] = false;
+   if (!names_distinct(sc, &stack[0].it, &dup)) {
+      stack[0].it = dup;
+      goto duplicate;
+   }
+   while (depth >= 0) {
+      bool doc_child, array_child;
+
+      if (!bson_iter_next(&stack[depth].it)) {
+         depth--;
+         continue;
+      }
+      if (is_array[depth] && !is_index_key(bson_iter_key(&stack[depth].it),
+                                           bson_iter_key_len(&stack[depth].it), index[depth]++)) {
+         shape_path(stack, is_array, depth - 1, sc->real, shown);
+         g_string_append_printf(reason, "array element %" PRIu32 " has key \"", index[depth] - 1);
+         g_string_append_len(reason, bson_iter_key(&stack[depth].it),
+                             (gssize)bson_iter_key_len(&stack[depth].it));
+         g_string_append(reason, "\", not its index (BSON array keys are 0, 1, 2, ... in order)");
+         return MN_SHAPE_ARRAY_KEY;
+      }
+      doc_child = BSON_ITER_HOLDS_DOCUMENT(&stack[depth].it);
+      array_child = BSON_ITER_HOLDS_ARRAY(&stack[depth].it);
+      if (!doc_child && !array_child) {
+         continue;
+      }
+      if (depth + 1 >= MN_MAX_DEPTH) {
+         return MN_SHAPE_TOO_DEEP;
+      }
+      if (!bson_iter_recurse(&stack[depth].it, &stack[depth + 1].it)) {
+         continue;
+      }
+      depth++;
+      is_array[depth] = array_child;
+      index[depth] = 0;
+      if (doc_child && !names_distinct(sc, &stack[depth].it, &dup)) {
+         stack[depth].it = dup;
+         goto duplicate;
+      }
+   }
+   return MN_SHAPE_OK;
+
+duplicate:
+   shape_path(stack, is_array, depth, sc->real, shown);
+   g_string_append_printf(reason,
+                          "duplicate field \"%s\" (the name appears twice: which value is meant "
+                          "cannot be told)",
+                          sc->real->str);
+   return MN_SHAPE_DUPLICATE;
+}
