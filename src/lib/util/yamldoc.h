@@ -2,8 +2,9 @@
  * yamldoc.h - reading user-written YAML (mapping and model files) with line numbers.
  *
  * A thin layer over libyaml's document API shared by mapping.c and model.c:
- * node lookup, kind checks, unknown-key checks, and errors of the form
- * `<what> "<file>", line N: <message>` in domain MN_ERROR_MAPPING.
+ * node lookup, kind checks, unknown-key checks, scalar lists read into counted
+ * string arrays, and errors of the form `<what> "<file>", line N: <message>` in
+ * domain MN_ERROR_MAPPING.  The loaders call it through the shorthands at the end.
  */
 #ifndef MN_YAMLDOC_H
 #define MN_YAMLDOC_H
