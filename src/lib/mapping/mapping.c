@@ -2181,6 +2181,29 @@ mn_mapping_load(const char *path, mn_error_t *error)
    return m;
 }
 
+static void
+collection_cleanup(mn_collection_t *c)
+{
+   bson_free(c->name);
+   for (size_t e = 0; e < c->n_entries; e++) {
+      entry_cleanup(&c->entries[e]);
+   }
+   bson_free(c->entries);
+   mn_yaml__free_strings(c->ignore, c->n_ignore);
+   mn_yaml__free_strings(c->covered, c->n_covered);
+   mn_yaml__free_strings(c->iterated, c->n_iterated);
+   mn_yaml__free_strings(c->maps, c->n_maps);
+   bson_free(c->watermark);
+}
+
+static void
+table_cleanup(mn_table_t *t)
+{
+   mn_yaml__free_strings(t->columns, t->n_columns);
+   bson_free(t->name);
+   bson_free(t->key);
+}
+
 void
 mn_mapping_destroy(mn_mapping_t *m)
 {
@@ -2188,23 +2211,11 @@ mn_mapping_destroy(mn_mapping_t *m)
       return;
    }
    for (size_t i = 0; i < m->n_collections; i++) {
-      mn_collection_t *c = &m->collections[i];
-      bson_free(c->name);
-      for (size_t e = 0; e < c->n_entries; e++) {
-         entry_cleanup(&c->entries[e]);
-      }
-      bson_free(c->entries);
-      mn_yaml__free_strings(c->ignore, c->n_ignore);
-      mn_yaml__free_strings(c->covered, c->n_covered);
-      mn_yaml__free_strings(c->iterated, c->n_iterated);
-      mn_yaml__free_strings(c->maps, c->n_maps);
-      bson_free(c->watermark);
+      collection_cleanup(&m->collections[i]);
    }
    bson_free(m->collections);
    for (size_t i = 0; i < m->n_tables; i++) {
-      mn_yaml__free_strings(m->tables[i].columns, m->tables[i].n_columns);
-      bson_free(m->tables[i].name);
-      bson_free(m->tables[i].key);
+      table_cleanup(&m->tables[i]);
    }
    bson_free(m->tables);
    bson_free(m->schema);
