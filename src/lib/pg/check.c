@@ -751,11 +751,13 @@ null_causes(const nn_t *n, size_t ci, const mn_entry_t *e, const mn_column_t *c)
    }
 }
 
+/* The column of cols that writes table column tc (raw_to: that writes its invalid
+ * values to it), or NULL. */
 static const mn_column_t *
-column_for(const mn_column_t *cols, size_t n, int table_column)
+writer_of(const mn_column_t *cols, size_t n, int tc, bool raw_to)
 {
    for (size_t i = 0; i < n; i++) {
-      if (cols[i].table_column == table_column) {
+      if ((raw_to ? cols[i].raw_to : cols[i].table_column) == tc) {
          return &cols[i];
       }
    }
@@ -763,14 +765,15 @@ column_for(const mn_column_t *cols, size_t n, int table_column)
 }
 
 static const mn_column_t *
+column_for(const mn_column_t *cols, size_t n, int table_column)
+{
+   return writer_of(cols, n, table_column, false);
+}
+
+static const mn_column_t *
 raw_to_for(const mn_column_t *cols, size_t n, int table_column)
 {
-   for (size_t i = 0; i < n; i++) {
-      if (cols[i].raw_to == table_column) {
-         return &cols[i];
-      }
-   }
-   return NULL;
+   return writer_of(cols, n, table_column, true);
 }
 
 /* Table column tc (NOT NULL) in the rows of entry e: every kind of row it makes (one per
@@ -995,17 +998,6 @@ ref_table_empty(PGconn *conn, fk_t *fk)
    return fk->empty;
 }
 
-static int
-find_table(const mn_mapping_t *m, const char *name)
-{
-   for (size_t i = 0; i < m->n_tables; i++) {
-      if (strcmp(m->tables[i].name, name) == 0) {
-         return (int)i;
-      }
-   }
-   return -1;
-}
-
 static bool
 collection_feeds(const mn_collection_t *coll, int table)
 {
@@ -1197,7 +1189,7 @@ check_fk_entry(PGconn *conn, const mn_mapping_t *m, size_t t, fk_t *fk, size_t c
    if (!fk_writer(&m->tables[t], fk, e, &u.w)) {
       return; /* not written: NULL (MATCH SIMPLE), or see the NOT NULL check */
    }
-   u.p = strcmp(fk->ref_schema, m->schema) == 0 ? find_table(m, fk->ref_table) : -1;
+   u.p = strcmp(fk->ref_schema, m->schema) == 0 ? mn_pg__find_table(m, fk->ref_table) : -1;
    if (u.p < 0) {
       if (ref_table_empty(conn, fk) == 1) {
          add_line(f, MN_PG_FINDING_FOREIGN_KEY,

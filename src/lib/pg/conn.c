@@ -3,6 +3,7 @@
  * helpers every pg/ file shares (pg_private.h).
  */
 #include "pg/pg_private.h"
+#include "mapping/plan.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -41,6 +42,17 @@ mn_pg__query(PGconn *conn, const char *sql, int n, const char *const *params, Ex
       return NULL;
    }
    return res;
+}
+
+int
+mn_pg__find_table(const mn_mapping_t *m, const char *name)
+{
+   for (size_t i = 0; i < m->n_tables; i++) {
+      if (strcmp(m->tables[i].name, name) == 0) {
+         return (int)i;
+      }
+   }
+   return -1;
 }
 
 void

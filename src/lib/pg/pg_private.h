@@ -25,6 +25,11 @@ PGresult *mn_pg__query(PGconn *conn, const char *sql, int n, const char *const *
                        ExecStatusType want, const char *doing, mn_error_t *error);
 
 /**
+ * The index of the mapping's table named name (in mn_mapping.tables), or -1.
+ */
+int mn_pg__find_table(const mn_mapping_t *m, const char *name);
+
+/**
  * Free n bson_malloc'ed strings and the bson_malloc'ed array that holds them (a counted
  * string array, as mn_pg_init_result_t and mn_pg_findings_t keep).  NULL is allowed.
  */
@@ -36,5 +41,14 @@ void mn_pg__strings_free(char **strings, size_t n);
  * sink's own escaping (sink.c), shared so that every COPY writer escapes alike.
  */
 void mn_pg__append_copy_value(GString *out, const char *v);
+
+/** Append a uuid in COPY text format (its canonical text; nothing to escape). */
+void mn_pg__append_copy_uuid(GString *out, const mn_uuid_t *id);
+
+/**
+ * Append a SHA-256 digest as a bytea value in COPY text format: "\\x" and the hex digits
+ * (the backslash of bytea's hex format escaped for COPY).
+ */
+void mn_pg__append_copy_digest(GString *out, const uint8_t digest[MN_DIGEST_SIZE]);
 
 #endif

@@ -732,13 +732,22 @@ mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids, m
    return empty || !want_ids || read_target_ids(s, collection, conv, error);
 }
 
-static void
-append_copy_id(GString *out, const mn_uuid_t *id)
+void
+mn_pg__append_copy_uuid(GString *out, const mn_uuid_t *id)
 {
    char text[MN_UUID_TEXT_LEN + 1];
 
    mn_uuid_format(id, text);
    g_string_append(out, text);
+}
+
+void
+mn_pg__append_copy_digest(GString *out, const uint8_t digest[MN_DIGEST_SIZE])
+{
+   g_string_append(out, "\\\\x");
+   for (int i = 0; i < MN_DIGEST_SIZE; i++) {
+      g_string_append_printf(out, "%02x", digest[i]);
+   }
 }
 
 /* A mongonorm.documents line: id, digest (bytea hex, its backslash escaped for COPY),
@@ -750,11 +759,9 @@ append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
 {
    bool rejected = reason != NULL;
 
-   append_copy_id(out, id);
-   g_string_append(out, "\t\\\\x");
-   for (int i = 0; i < MN_DIGEST_SIZE; i++) {
-      g_string_append_printf(out, "%02x", digest[i]);
-   }
+   mn_pg__append_copy_uuid(out, id);
+   g_string_append_c(out, '\t');
+   mn_pg__append_copy_digest(out, digest);
    g_string_append(out, "\t{");
    for (size_t t = 0; t < s->m->n_tables; t++) {
       g_string_append_printf(out, "%s%d", t ? "," : "", counts ? counts[t] : 0);
@@ -870,9 +877,9 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
       g_string_append_c(s->deferred, '\t');
       append_copy_value(s->deferred, s->m->tables[ref_table].name);
       g_string_append_c(s->deferred, '\t');
-      append_copy_id(s->deferred, row_id);
+      mn_pg__append_copy_uuid(s->deferred, row_id);
       g_string_append_c(s->deferred, '\t');
-      append_copy_id(s->deferred, ref_id);
+      mn_pg__append_copy_uuid(s->deferred, ref_id);
       g_string_append_c(s->deferred, '\n');
    }
 }
@@ -882,9 +889,9 @@ mn_pg_sink_delete(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id)
 {
    (void)collection;
    begin_segment(s, id);
-   append_copy_id(s->deletes, id);
+   mn_pg__append_copy_uuid(s->deletes, id);
    g_string_append_c(s->deletes, '\n');
-   append_copy_id(s->docs, id);
+   mn_pg__append_copy_uuid(s->docs, id);
    g_string_append_c(s->docs, '\n');
    s->n_docs++;
    s->pending_deleted_docs++;
@@ -1534,7 +1541,7 @@ reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
       g_free(zero);
       return true;
    }
-   append_copy_id(docs, &g->id);
+   mn_pg__append_copy_uuid(docs, &g->id);
    g_string_append_c(docs, '\n');
    /* Recorded with no digest: what PostgreSQL refused may depend on other documents (a
     * foreign key, a key another document held), so the next run converts it again. */
@@ -1670,18 +1677,6 @@ mn_pg_sink_clear_load_rejects(mn_pg_sink_t *s)
    g_array_set_size(s->load_rejects, 0);
 }
 
-/* The table index of a table name, or -1 (a deferred row of an older mapping). */
-static int
-table_index(const mn_pg_sink_t *s, const char *name)
-{
-   for (size_t i = 0; i < s->n_tables; i++) {
-      if (strcmp(s->m->tables[i].name, name) == 0) {
-         return (int)i;
-      }
-   }
-   return -1;
-}
-
 /* NULL one reference column of a table where its target row is gone; counts them. */
 static bool
 sweep_column(mn_pg_sink_t *s, size_t t, const mn_column_t *c, mn_error_t *error)
@@ -1801,8 +1796,8 @@ mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
       return false;
    }
    for (int g = 0; g < PQntuples(groups); g++) {
-      int t = table_index(s, PQgetvalue(groups, g, 1));
-      int r = table_index(s, PQgetvalue(groups, g, 3));
+      int t = mn_pg__find_table(s->m, PQgetvalue(groups, g, 1));
+      int r = mn_pg__find_table(s->m, PQgetvalue(groups, g, 3));
       uint64_t count = g_ascii_strtoull(PQgetvalue(groups, g, 4), NULL, 10);
       bool own = strcmp(PQgetvalue(groups, g, 0), s->m->collections[collection].name) == 0;
       int64_t n;
