@@ -1,5 +1,7 @@
 /*
- * pg_private.h - helpers shared by the files of pg/ (conn.c defines them).
+ * pg_private.h - helpers shared by the files of pg/ (conn.c defines them; the COPY
+ * writers are sink.c's).  Calls run one way: schema.c (init) -> state.c (mongonorm's own
+ * schema) -> conn.c; check.c and sink.c -> conn.c; conn.c calls no other file of pg/.
  */
 #ifndef MN_PG_PRIVATE_H
 #define MN_PG_PRIVATE_H
