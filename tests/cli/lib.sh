@@ -16,20 +16,119 @@ skip_all() { # a service the test needs is missing: skipped (77), a failure unde
   exit 77
 }
 
+# pg_or_finish: for a test whose first part needs no server, before the part that does:
+# without MN_TEST_PG_DSN the test ends here, skipped (77) when what ran passed; failed when
+# something did, or under CI=true.
+pg_or_finish() {
+  [ -n "${MN_TEST_PG_DSN:-}" ] && return 0
+  part_missing MN_TEST_PG_DSN PostgreSQL "the PostgreSQL parts"
+  finish || exit 1
+  exit 77
+}
+
+# part_missing VAR SERVICE PART: VAR, naming SERVICE, is not set, so PART of the test does
+# not run: a failure under CI=true (the test command starts every service), else said.
+part_missing() {
+  if [ "${CI:-}" = true ]; then
+    fail "$1 is not set under CI=true (the test command starts $2)"
+  else
+    echo "# SKIP $3: $1 not set"
+  fi
+}
+
 # The live MongoDB part of a test runs when the wire test server is up
 # (MN_TEST_MONGODB_URI); without it that part is skipped, and under CI=true it fails.
 have_wire_server() {
   [ -n "${MN_TEST_MONGODB_URI:-}" ] && return 0
-  if [ "${CI:-}" = true ]; then
-    fail "MN_TEST_MONGODB_URI is not set under CI=true (the test command starts the wire test server)"
-  else
-    echo "# SKIP the live MongoDB part: MN_TEST_MONGODB_URI not set"
-  fi
+  part_missing MN_TEST_MONGODB_URI "the wire test server" "the live MongoDB part"
   return 1
 }
 
 pass() { passes=$((passes + 1)); echo "ok - $*"; }
 fail() { failures=$((failures + 1)); echo "not ok - $*"; }
+
+# ---- setup ------------------------------------------------------------------
+
+# The fixtures the tests load: MediChat (a mongodump, Extended JSON, its mapping) and the
+# generic model of tests/cutover (gen.py, mapping.yaml).
+MEDICHAT="$MN_SOURCE_DIR/fixtures/medichat"
+MEDICHAT_MAP="$MN_SOURCE_DIR/mapping/medichat.yaml"
+CUTOVER="$MN_SOURCE_DIR/tests/cutover"
+
+# require_pg: skip the whole test (77; a failure under CI=true) without MN_TEST_PG_DSN.
+require_pg() {
+  [ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
+}
+
+# isolate_env: the tool reads these when no option says otherwise; keep them out of a test.
+isolate_env() {
+  unset MONGODB_URI PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE
+}
+
+# setup_workdir [SUBDIR...]: an empty $work ($MN_BUILD_DIR/<script name>) with these
+# subfolders; $out and $err name files in it for a command's stdout and stderr.
+setup_workdir() {
+  work="$MN_BUILD_DIR/$(basename "$0" .sh)"
+  rm -rf "$work" && mkdir -p "$work"
+  local d
+  for d in "$@"; do mkdir -p "$work/$d"; done
+  out="$work/stdout"
+  err="$work/stderr"
+}
+
+# try COMMAND...: run it without stopping on failure; its exit code in $rc.
+try() {
+  set +e
+  "$@"
+  rc=$?
+  set -e
+}
+
+# one_table_mapping COLLECTION [TABLE]: print a mapping of the collection into one table
+# (default: of the same name) whose column lines ("name: {path: ..., type: ...}") are
+# read from stdin, e.g.  one_table_mapping things > "$work/map.yaml" <<'YAML' ... YAML
+one_table_mapping() {
+  printf 'version: 1\ncollections:\n  - collection: %s\n    tables:\n' "$1"
+  printf '      - table: %s\n        columns:\n' "${2:-$1}"
+  sed 's/^/          /'
+}
+
+# phi_data: run the Python program on stdin, which writes patient-like test data under
+# $work, with `json`, `work`, `conds` (five conditions) and `phi` (a set of the strings that
+# must never leak) defined; then write phi to $work/phi.txt, one string a line.
+phi_data() {
+  /usr/bin/python3 -c '
+import json, sys
+work = sys.argv[1]
+phi = set()
+conds = ["HIV positive", "diabetic", "pregnant", "schizophrenia", "hepatitis C"]
+exec(sys.stdin.read())
+phi.discard("")
+with open(f"{work}/phi.txt", "w") as f:
+    f.write("\n".join(sorted(phi)) + "\n")' "$work"
+}
+
+# ---- checks -----------------------------------------------------------------
+
+# expect_same DESC WANT GOT: pass when the two texts are equal, else fail with their diff.
+expect_same() {
+  if [ "$2" = "$3" ]; then
+    pass "$1"
+  else
+    fail "$1"
+    diff <(echo "$2") <(echo "$3") | sed 's/^/#   /' || true
+  fi
+}
+
+# expect_same_files DESC WANT_FILE GOT_FILE [LINES]: pass when the files are byte-equal,
+# else fail with the first LINES (default 6) lines of their diff.
+expect_same_files() {
+  if cmp -s "$2" "$3"; then
+    pass "$1"
+  else
+    fail "$1: differs: $(diff "$2" "$3" | head -"${4:-6}")"
+  fi
+}
 
 finish() {
   echo "$passes passed, $failures failed"
@@ -43,13 +142,40 @@ fresh_db() {
   echo "$MN_TEST_PG_DSN dbname=$1"
 }
 
-# dump_tables DSN: every mapped table's rows in a stable order, as text.
+# init_db NAME INIT-ARGS...: a fresh database prepared by `mongonorm init INIT-ARGS`
+# (e.g. --mapping FILE or --sql-dir DIR); print its connection string.
+init_db() {
+  local dsn
+  dsn=$(fresh_db "$1")
+  shift
+  "$MN_BIN" init --pg "$dsn" "$@" >/dev/null
+  echo "$dsn"
+}
+
+# dump_tables DSN [TABLE...]: the tables' rows (default: every table the MediChat mapping
+# writes) in a stable order, as text.
 dump_tables() {
   local dsn=$1 t
-  for t in users patient_medical_info allergies medications medical_history \
-           emergency_contacts conversations messages symptoms attachments prescriptions \
-           activity_logs; do
+  shift
+  [ $# -gt 0 ] || set -- users patient_medical_info allergies medications medical_history \
+    emergency_contacts conversations messages symptoms attachments prescriptions activity_logs
+  for t in "$@"; do
     echo "== $t"
     psql "$dsn" -qXAt -v ON_ERROR_STOP=1 -c "COPY (SELECT * FROM $t ORDER BY id) TO STDOUT"
   done
+}
+
+# cutover_tables DSN: every table of the tests/cutover mapping, as dump_tables prints them.
+cutover_tables() { dump_tables "$1" people person_tags person_devices notes; }
+
+# q DSN SQL: the query's result, unaligned, no headers.
+q() { psql "$1" -qXAt -v ON_ERROR_STOP=1 -c "$2"; }
+
+# field FILE PYTHON-EXPRESSION: the expression's value over r, the JSON document in FILE
+# (a --report), e.g.  field "$work/run.json" "r['collections']['people']['rejected']"
+field() {
+  /usr/bin/python3 -c "
+import json, sys
+r = json.load(open(sys.argv[1]))
+print($2)" "$1"
 }

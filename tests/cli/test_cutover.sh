@@ -5,36 +5,18 @@
 # twice, a CHECK the mapping does not know, a missing collection, a truncated source, and
 # a killed run resumed without converting again what it had committed.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-
-work="$MN_BUILD_DIR/test_cutover"
-rm -rf "$work" && mkdir -p "$work"
-here="$MN_SOURCE_DIR/tests/cutover"
+require_pg
+setup_workdir
+here="$CUTOVER"
 map="$here/mapping.yaml"
 gen() { /usr/bin/python3 "$here/gen.py" "$@"; }
 
 run() { # dsn source report [args] -> $rc, stderr in $work/err
   local dsn=$1 src=$2 report=$3; shift 3
-  set +e
-  "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
+  try "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
     --rejects "$work/rejects.jsonl" --report "$report" "$@" 2>"$work/err"
-  rc=$?
-  set -e
 }
-newdb() { # name -> dsn of a fresh, initialised database
-  local d
-  d=$(fresh_db "$1")
-  "$MN_BIN" init --pg "$d" --mapping "$map" >/dev/null
-  echo "$d"
-}
-tables() { # dsn -> every table's rows
-  local t
-  for t in people person_tags person_devices notes; do
-    echo "== $t"
-    psql "$1" -qXAt -v ON_ERROR_STOP=1 -c "COPY (SELECT * FROM $t ORDER BY id) TO STDOUT"
-  done
-}
-field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
+newdb() { init_db "$1" --mapping "$map"; } # name -> dsn of a fresh, initialised database
 accounted() { # report -> "ok" when read = loaded + rejected for every collection
   field "$1" "'ok' if all(c['read'] == c['loaded'] + c['rejected'] for c in r['collections'].values()) else r['collections']"
 }
@@ -50,10 +32,10 @@ for edit in swap_emails rotate_emails drop_first_tag reverse_tags dup_id bad_sco
   run "$inc" "$work/s1" "$work/s1.json"
   run "$inc" "$work/$edit" "$work/inc.json" --batch-size 2
   irc=$rc
-  if [ "$irc" = "$frc" ] && [ "$irc" -le 1 ] && cmp -s <(tables "$fresh") <(tables "$inc"); then
+  if [ "$irc" = "$frc" ] && [ "$irc" -le 1 ] && cmp -s <(cutover_tables "$fresh") <(cutover_tables "$inc"); then
     pass "$edit: incremental run (exit $irc) equals a fresh load"
   else
-    fail "$edit: incremental exit $irc, fresh exit $frc: $(head -c 300 "$work/err"; diff <(tables "$fresh") <(tables "$inc") | head -4)"
+    fail "$edit: incremental exit $irc, fresh exit $frc: $(head -c 300 "$work/err"; diff <(cutover_tables "$fresh") <(cutover_tables "$inc") | head -4)"
   fi
   [ "$(accounted "$work/inc.json")" = ok ] && pass "$edit: read = loaded + rejected" ||
     fail "$edit: accounting $(accounted "$work/inc.json")"
@@ -98,11 +80,8 @@ fi
 sed 's/^  - collection: notes$/  - collection: notes\n    optional: true/' "$map" > "$here/optional.yaml.tmp"
 mv "$here/optional.yaml.tmp" "$work/optional.yaml"
 sed -i "s|^sql_dir: sql|sql_dir: $here/sql|" "$work/optional.yaml"
-set +e
-"$MN_BIN" run --quiet --pg "$miss" --source "$work/nonotes" --mapping "$work/optional.yaml" \
+try "$MN_BIN" run --quiet --pg "$miss" --source "$work/nonotes" --mapping "$work/optional.yaml" \
   --rejects "$work/rejects.jsonl" --max-delete 100 2>"$work/err"
-rc=$?
-set -e
 [ "$rc" = 0 ] && [ "$(psql "$miss" -qXAt -c 'SELECT count(*) FROM notes')" = 0 ] &&
   pass "optional collection: absent reads as empty (exit 0)" || fail "optional: exit $rc $(cat "$work/err")"
 
@@ -178,13 +157,9 @@ YAML
   printf '{"_id":{"$oid":"650000000000000000000002"},"b":{"$oid":"6600000000000000000000ff"}}\n'
 } > "$fwd/src/fa.json"
 printf '{"_id":{"$oid":"660000000000000000000001"},"name":"x"}\n' > "$fwd/src/fb.json"
-fdb=$(fresh_db mn_cut_fwd)
-"$MN_BIN" init --pg "$fdb" --sql-dir "$fwd/sql" >/dev/null
-set +e
-"$MN_BIN" run --quiet --pg "$fdb" --source "$fwd/src" --mapping "$fwd/map.yaml" \
+fdb=$(init_db mn_cut_fwd --sql-dir "$fwd/sql")
+try "$MN_BIN" run --quiet --pg "$fdb" --source "$fwd/src" --mapping "$fwd/map.yaml" \
   --rejects "$work/rejects.jsonl" --report "$work/fwd.json" 2>"$work/err"
-rc=$?
-set -e
 got=$(psql "$fdb" -qXAt -c "SELECT string_agg(coalesce(b_id::text, 'NULL'), ' ' ORDER BY id) FROM fa")
 left=$(psql "$fdb" -qXAt -c "SELECT count(*) FROM mongonorm.deferred_refs")
 coerced=$(field "$work/fwd.json" "r['tables']['fa']['coerced']")

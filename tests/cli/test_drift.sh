@@ -6,13 +6,9 @@
 # that look like data collapsed into <key> and at most 100 per collection; 10,000
 # distinct junk keys give bounded output and memory.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-unset MONGODB_URI PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE
-
-work="$MN_BUILD_DIR/test_drift"
-rm -rf "$work" && mkdir -p "$work/sql" "$work/src" "$work/junk" "$work/ids"
-out="$work/stdout"
-err="$work/stderr"
+require_pg
+isolate_env
+setup_workdir sql src junk ids
 
 cat > "$work/sql/001_charts.sql" <<'SQL'
 CREATE TABLE public.charts (
@@ -23,27 +19,18 @@ CREATE TABLE public.charts (
     contact text
 );
 SQL
-cat > "$work/map.yaml" <<'YAML'
-version: 1
-collections:
-  - collection: charts
-    tables:
-      - table: charts
-        columns:
-          name:    {path: name, type: text}
-          summary: {path: notes.summary, type: text}
-          panel:   {path: labs.panel, type: text}
-          contact: {path: contacts.primary, type: text}
+one_table_mapping charts > "$work/map.yaml" <<'YAML'
+name:    {path: name, type: text}
+summary: {path: notes.summary, type: text}
+panel:   {path: labs.panel, type: text}
+contact: {path: contacts.primary, type: text}
 YAML
 
 # 200 charts whose sub-documents are keyed by patient-like free text, ObjectIds, UUIDs,
 # numbers, dates and e-mail addresses; plus one new field with a plain name.
 # The strings that must never be printed unless asked go to $work/phi.txt.
-/usr/bin/python3 - "$work" <<'PY'
-import json, sys, uuid
-work = sys.argv[1]
-phi = set()
-conds = ["HIV positive", "diabetic", "pregnant", "schizophrenia", "hepatitis C"]
+phi_data <<'PY'
+import uuid
 with open(f"{work}/src/charts.json", "w") as f:
     for i in range(200):
         oid = f"65{i:022x}"
@@ -61,8 +48,6 @@ with open(f"{work}/src/charts.json", "w") as f:
         f.write(json.dumps(doc) + "\n")
         phi.update([who, lab, u, mail])  # (the number keys: too common to grep for)
 phi.update(["Jane Doe", "HIV", "diabetic", "@example.com", "507f1f77bcf86cd7994390"])
-with open(f"{work}/phi.txt", "w") as f:
-    f.write("\n".join(sorted(phi)) + "\n")
 PY
 
 # run NAME DB [OPTIONS...]: a run into a fresh database; exit in $rc, stdout in $out,
@@ -70,13 +55,9 @@ PY
 run() {
   local name=$1 src=$2 dsn
   shift 2
-  dsn=$(fresh_db "mn_drift_$name")
-  "$MN_BIN" init --pg "$dsn" --sql-dir "$work/sql" >/dev/null
-  set +e
-  "$MN_BIN" run --source "$src" --mapping "$work/map.yaml" --pg "$dsn" \
+  dsn=$(init_db "mn_drift_$name" --sql-dir "$work/sql")
+  try "$MN_BIN" run --source "$src" --mapping "$work/map.yaml" --pg "$dsn" \
     --rejects "$work/$name.rejects" --report "$work/$name.json" "$@" >"$out" 2>"$err"
-  rc=$?
-  set -e
   psql "$dsn" -qXAt -v ON_ERROR_STOP=1 -c "SELECT report FROM mongonorm.runs" >"$work/$name.runs"
   cp "$out" "$work/$name.out"
 }
@@ -207,10 +188,7 @@ contains "10,000 name-like keys, default: the count" "$out" \
 if grep -q fld "$out" "$work/ids_default.json" "$work/ids_default.runs"; then fail "default lists names"; else pass "10,000 name-like keys, default: no names ($bytes bytes)"; fi
 
 # --- the option belongs to run only
-set +e
-"$MN_BIN" check --mapping "$work/map.yaml" --show-drift >"$out" 2>"$err"
-rc=$?
-set -e
+try "$MN_BIN" check --mapping "$work/map.yaml" --show-drift >"$out" 2>"$err"
 if [ "$rc" = 2 ] && [ "$(head -n 1 "$err")" = 'mongonorm: error: option "--show-drift" does not apply to this command' ]; then
   pass "check --show-drift: usage error"
 else

@@ -4,17 +4,14 @@
 # full load of the server's data; an ordinary run then finds nothing left to do; a new
 # session resumes from the stored token.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-
-work="$MN_BUILD_DIR/test_follow"
-rm -rf "$work" && mkdir -p "$work"
-map="$MN_SOURCE_DIR/mapping/medichat.yaml"
+require_pg
+setup_workdir
+map="$MEDICHAT_MAP"
 port="$work/wire.port"
 uri=$(bash "$MN_SOURCE_DIR/tests/start_wire_server.sh" "$MN_SOURCE_DIR/fixtures/medichat/dump/medichat" "$port")
 trap 'bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$port" >/dev/null 2>&1 || true' EXIT
 
-target=$(fresh_db mn_follow)
-"$MN_BIN" init --pg "$target" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+target=$(init_db mn_follow --sql-dir "$MN_SOURCE_DIR/sql")
 
 wait_for() { # sql expected: poll the target until the query gives the value (20 s)
   local i
@@ -66,8 +63,7 @@ wait "$pid" || rc=$?
 if [ "$rc" -le 1 ]; then pass "follow: SIGTERM ends the session cleanly (exit $rc)"; else fail "follow: exit $rc: $(cat "$work/follow.err")"; fi
 
 # The target equals a fresh full load of what the server holds now.
-fresh=$(fresh_db mn_follow_fresh)
-"$MN_BIN" init --pg "$fresh" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+fresh=$(init_db mn_follow_fresh --sql-dir "$MN_SOURCE_DIR/sql")
 "$MN_BIN" run --quiet --pg "$fresh" --source "$uri" --mapping "$map" \
   --rejects "$work/fresh.rejects" 2>/dev/null || true
 dump_tables "$target" > "$work/target.txt"
@@ -118,11 +114,8 @@ token_after=$(psql "$target" -qXAt -c "SELECT resume_token FROM mongonorm.stream
 if [ -n "$token_before" ] && [ "$token_before" != "$token_after" ]; then pass "the resume token moves on"; else fail "resume token did not move: $token_before"; fi
 
 # Follow mode needs a live source.
-set +e
-"$MN_BIN" run --quiet --follow --pg "$target" --source "$MN_SOURCE_DIR/fixtures/medichat/dump" \
+try "$MN_BIN" run --quiet --follow --pg "$target" --source "$MN_SOURCE_DIR/fixtures/medichat/dump" \
   --mapping "$map" --rejects "$work/x.rejects" 2>"$work/nolive.err"
-rc=$?
-set -e
 if [ "$rc" = 4 ] && grep -q "following changes needs a live MongoDB source" "$work/nolive.err"; then
   pass "--follow with a dump folder: exit 4 and a clear message"
 else

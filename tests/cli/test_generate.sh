@@ -5,10 +5,9 @@
 # database and is identical for the same seed; model errors name file and line.
 source "$(dirname "$0")/lib.sh"
 
-work="$MN_BUILD_DIR/test_generate"
-rm -rf "$work" && mkdir -p "$work"
-model="$MN_SOURCE_DIR/fixtures/medichat/generator.yaml"
-map="$MN_SOURCE_DIR/mapping/medichat.yaml"
+setup_workdir
+model="$MEDICHAT/generator.yaml"
+map="$MEDICHAT_MAP"
 check="$MN_SOURCE_DIR/tests/cli/check_manifest.py"
 gen() { "$MN_BIN" generate --quiet --model "$model" "$@"; }
 
@@ -51,18 +50,14 @@ for uri in 'mongodb://127.0.0.1:1/x?foo=bar' 'mongodb://:1/x'; do
   else fail "generate --out $uri: exit $rc: $(cat "$work/unreachable.err")"; fi
 done
 
-[ -n "${MN_TEST_PG_DSN:-}" ] || { finish; exit $?; }
+pg_or_finish
 
 # --- conversion matches the manifest exactly
 convert() { # name source -> report in $work/name.json (drift by name), manifest check
   local name=$1 src=$2 manifest=$3 dsn rc; shift 3
-  dsn=$(fresh_db "mn_gen_$name")
-  "$MN_BIN" init --pg "$dsn" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
-  set +e
-  "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
+  dsn=$(init_db "mn_gen_$name" --sql-dir "$MN_SOURCE_DIR/sql")
+  try "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
     --rejects "$work/$name.rejects" --report "$work/$name.json" --show-drift 2>"$work/$name.err"
-  rc=$?
-  set -e
   if [ "$rc" -gt 1 ]; then fail "$name: run failed (exit $rc): $(cat "$work/$name.err")"; return; fi
   if out=$(/usr/bin/python3 "$check" "$@" "$manifest" "$work/$name.json"); then
     pass "$name: conversion matches the manifest exactly"

@@ -9,12 +9,10 @@
 # mongonorm.documents.  A document over its collection's max_rows_per_document is rejected
 # whole at the limit, without rows.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-unset MONGODB_URI PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE
-
-work="$MN_BUILD_DIR/test_hostile_document"
-rm -rf "$work" && mkdir -p "$work/src" "$work/js"
-here="$MN_SOURCE_DIR/tests/cutover"
+require_pg
+isolate_env
+setup_workdir src js
+here="$CUTOVER"
 map="$here/mapping.yaml"
 rej="$work/rejects.jsonl"
 /usr/bin/python3 "$here/gen.py" "$work/js" 5
@@ -69,11 +67,8 @@ PY
 # run NAME SOURCE WANT_REJECTED: one run; exit 1, stderr exactly our summary line
 run() {
   local name=$1 src=$2 n=$3 rc got want
-  set +e
-  "$MN_BIN" run --quiet --pg "$db" --source "$src" --mapping "$map" --rejects "$rej" \
+  try "$MN_BIN" run --quiet --pg "$db" --source "$src" --mapping "$map" --rejects "$rej" \
     >"$work/out" 2>"$work/err"
-  rc=$?
-  set -e
   [ "$rc" = 1 ] && pass "$name: exit 1" || fail "$name: exit $rc: $(cat "$work/err")"
   got=$(cat "$work/err")
   want="mongonorm: $n document(s) rejected; see \"$rej\""
@@ -93,8 +88,7 @@ for l in open(sys.argv[1]):
           (" (unchanged)" if r.get("unchanged") else ""))' "$rej"
 }
 
-db=$(fresh_db mn_hostile_document)
-"$MN_BIN" init --pg "$db" --mapping "$map" >/dev/null
+db=$(init_db mn_hostile_document --mapping "$map")
 run "BSON" "$work/src" 9
 oid() { printf '{"$oid": "65%022x"}' "$1"; }
 keys='not its index (BSON array keys are 0, 1, 2, ... in order)'
@@ -111,13 +105,7 @@ $(oid 7) | extra.q | document { "\$oid" : "650000000000000000000007" }, field "e
 {"\$oid": "650000000000000000000009"} |  | document { "\$oid" : "650000000000000000000009" }, field "": document nested deeper than 200 levels (MongoDB stores at most 100)
 EOT
 )
-got=$(reasons)
-if [ "$got" = "$want" ]; then
-  pass "BSON: each document rejected with its _id, field path and reason"
-else
-  fail "BSON: reasons"
-  diff <(echo "$want") <(echo "$got") | sed 's/^/#   /' || true
-fi
+expect_same "BSON: each document rejected with its _id, field path and reason" "$want" "$(reasons)"
 got=$(psql "$db" -qXAt -c "SELECT count(*) FROM people")
 [ "$got" = 5 ] && pass "BSON: the 5 good documents load" || fail "BSON: loaded $got"
 got=$(psql "$db" -qXAt -c "SELECT count(*) FILTER (WHERE rejected), count(*) FROM mongonorm.documents WHERE collection = 'people'")
@@ -129,21 +117,14 @@ run "BSON, unchanged" "$work/src" 9
 got=$(reasons | grep -c '(unchanged)$' || true)
 [ "$got" = 9 ] && pass "BSON, unchanged: 9 rejects listed again" || fail "BSON, unchanged: $got"
 
-db=$(fresh_db mn_hostile_document_json)
-"$MN_BIN" init --pg "$db" --mapping "$map" >/dev/null
+db=$(init_db mn_hostile_document_json --mapping "$map")
 run "JSON" "$work/js" 2
 want=$(cat <<EOT
 $(oid 10) | name | document { "\$oid" : "65000000000000000000000a" }, field "name": duplicate field "name" $twice
 $(oid 11) | devices.0.label | document { "\$oid" : "65000000000000000000000b" }, field "devices.0.label": duplicate field "devices.0.label" $twice
 EOT
 )
-got=$(reasons)
-if [ "$got" = "$want" ]; then
-  pass "JSON: duplicates reach the converter and are rejected"
-else
-  fail "JSON: reasons"
-  diff <(echo "$want") <(echo "$got") | sed 's/^/#   /' || true
-fi
+expect_same "JSON: duplicates reach the converter and are rejected" "$want" "$(reasons)"
 
 # max_rows_per_document: a document that would produce more rows than its collection
 # allows is rejected whole as it reaches the limit, its reject line without rows.
@@ -157,8 +138,7 @@ with open(sys.argv[1], "a") as f:
     f.write(json.dumps({"_id": {"$oid": "65000000000000000000000c"}, "email": "many@example.test",
                         "tags": ["t%d" % i for i in range(3000)]}) + "\n")
 PY
-db=$(fresh_db mn_hostile_document_limit)
-"$MN_BIN" init --pg "$db" --sql-dir "$here/sql" >/dev/null
+db=$(init_db mn_hostile_document_limit --sql-dir "$here/sql")
 map="$work/limit.yaml"
 run "row limit" "$work/limit" 1
 want="$(oid 12) | tags.5 | document { \"\$oid\" : \"65000000000000000000000c\" }, field \"tags.5\": more than 6 rows for one document (table \"person_tags\" would get the next one; the limit is max_rows_per_document of collection \"people\")"

@@ -5,13 +5,9 @@
 # field, exits 1 (a run with rejects), and loads the good one.  libbson alone would
 # store 2023-02-29 as March 1st, "abc" as NaN and "7abc" as 7.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-unset MONGODB_URI PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE
-
-work="$MN_BUILD_DIR/test_hostile_json"
-rm -rf "$work" && mkdir -p "$work/sql" "$work/src"
-out="$work/stdout"
-err="$work/stderr"
+require_pg
+isolate_env
+setup_workdir sql src
 rej="$work/rejects.jsonl"
 
 cat > "$work/sql/001_things.sql" <<'SQL'
@@ -23,20 +19,18 @@ CREATE TABLE public.things (
     n     bigint
 );
 SQL
-cat > "$work/map.yaml" <<'YAML'
-version: 1
-collections:
-  - collection: things
-    tables:
-      - table: things
-        columns:
-          at:    {path: createdAt, type: timestamptz}
-          price: {path: price, type: numeric}
-          x:     {path: x, type: double precision}
-          n:     {path: n, type: bigint}
+one_table_mapping things > "$work/map.yaml" <<'YAML'
+at:    {path: createdAt, type: timestamptz}
+price: {path: price, type: numeric}
+x:     {path: x, type: double precision}
+n:     {path: n, type: bigint}
 YAML
-dsn=$(fresh_db mn_hostile_json)
-"$MN_BIN" init --pg "$dsn" --sql-dir "$work/sql" >/dev/null
+dsn=$(init_db mn_hostile_json --sql-dir "$work/sql")
+# run_things: a run of $work/src into it; exit in $rc, stdout in $out, stderr in $err.
+run_things() {
+  try "$MN_BIN" run --quiet --source "$work/src" --mapping "$work/map.yaml" --pg "$dsn" \
+    --rejects "$rej" >"$out" 2>"$err"
+}
 
 good='{"_id": {"$oid": "64b000000000000000000001"}, "createdAt": {"$date": "2024-02-29T12:00:00.125Z"}, "price": {"$numberDecimal": "21.95"}, "x": {"$numberDouble": "-1.5e3"}, "n": {"$numberLong": "9223372036854775807"}}'
 
@@ -47,11 +41,7 @@ case_() {
   k=$((k + 1))
   printf '%s\n{"_id": {"$oid": "64b0000000000000000000%02d"}, %s}\n' "$good" "$k" "$member" \
     > "$work/src/things.json"
-  set +e
-  "$MN_BIN" run --quiet --source "$work/src" --mapping "$work/map.yaml" --pg "$dsn" \
-    --rejects "$rej" >"$out" 2>"$err"
-  rc=$?
-  set -e
+  run_things
   if [ "$rc" -eq 1 ]; then pass "$name: exit 1"; else fail "$name: exit $rc, wanted 1"; sed 's/^/#   /' "$err"; fi
   want="mongonorm: 1 document(s) rejected; see \"$rej\""
   got=$(cat "$err")
@@ -128,11 +118,7 @@ broken_line="{\"_id\": $(oid 5)}{\"_id\": $(oid 6), \"n\": 1"
   printf '%s\n' "$broken_line"
 } > "$work/src/things.json"
 psql "$dsn" -qX -c "TRUNCATE things" -c "TRUNCATE mongonorm.documents" >/dev/null
-set +e
-"$MN_BIN" run --quiet --source "$work/src" --mapping "$work/map.yaml" --pg "$dsn" \
-  --rejects "$rej" >"$out" 2>"$err"
-rc=$?
-set -e
+run_things
 [ "$rc" -eq 1 ] && pass "one line, two documents: exit 1" || fail "one line, two documents: exit $rc"
 got=$(cat "$err")
 want="mongonorm: 2 document(s) rejected; see \"$rej\""

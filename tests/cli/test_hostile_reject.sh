@@ -4,11 +4,9 @@
 # at the reject path, the report's mode.  Each is rejected or handled with its exact
 # reason, the rest of the data loads, and nothing is written through a link.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-
-work="$MN_BUILD_DIR/test_hostile_reject"
-rm -rf "$work" && mkdir -p "$work/src"
-here="$MN_SOURCE_DIR/tests/cutover"
+require_pg
+setup_workdir src
+here="$CUTOVER"
 map="$here/mapping.yaml"
 /usr/bin/python3 "$here/gen.py" "$work/src" 5
 /usr/bin/python3 - "$work/src" <<'PY'
@@ -43,15 +41,11 @@ os.remove(os.path.join(out, "notes.json"))
 with open(os.path.join(out, "notes.bson"), "wb") as f:
     f.write(b"".join(bson.encode(n) for n in notes))
 PY
-db=$(fresh_db mn_hostile_reject)
-"$MN_BIN" init --pg "$db" --mapping "$map" >/dev/null
+db=$(init_db mn_hostile_reject --mapping "$map")
 ln -s "$work/victim" "$work/rejects.jsonl"
 echo "not patient data" > "$work/victim"
-set +e
-"$MN_BIN" run --quiet --pg "$db" --source "$work/src" --mapping "$map" \
+try "$MN_BIN" run --quiet --pg "$db" --source "$work/src" --mapping "$map" \
   --rejects "$work/rejects.jsonl" --report "$work/report.json" 2>"$work/err"
-rc=$?
-set -e
 [ "$rc" = 1 ] && pass "hostile documents: the run completes with exit 1" ||
   fail "hostile documents: exit $rc: $(cat "$work/err")"
 loaded=$(psql "$db" -qXAt -c "SELECT count(*) FROM people")
@@ -143,8 +137,7 @@ open(sys.argv[2], "w").write(
     '{"email": "f@x", "_id": 5, "x": }\n'
     '{"_id": 12\n')
 PY
-idb=$(fresh_db mn_hostile_ids)
-"$MN_BIN" init --pg "$idb" --mapping "$map" >/dev/null
+idb=$(init_db mn_hostile_ids --mapping "$map")
 check_ids() { # reject file, then the expected (_id, _id_bytes, reason start) lines
   /usr/bin/python3 - "$@" <<'PY'
 import json, sys
@@ -177,30 +170,20 @@ bson_want=(
   'null||document null, field "": document nested deeper than 200 levels'
   '{"$oid": "6400000000000000000000dd"}||invalid document length 3; 39 bytes skipped'
 )
-set +e
-"$MN_BIN" run --quiet --pg "$idb" --source "$work/ids" --mapping "$map" --rejects "$work/ids.jsonl" 2>"$work/ids.err"
-rc=$?
-set -e
+try "$MN_BIN" run --quiet --pg "$idb" --source "$work/ids" --mapping "$map" --rejects "$work/ids.jsonl" 2>"$work/ids.err"
 v=$(check_ids "$work/ids.jsonl" "${bson_want[@]}")
 [ "$rc" = 8 ] && [ "$v" = ok ] && pass "every reject of a .bson file names its readable _id (14 cases; not an _id 10,000 levels deep), the run goes on (exit 8)" ||
   fail "_ids in .bson rejects: exit $rc $(head -1 "$work/ids.err"); $v"
 recorded=$(psql "$idb" -qXAt -c "SELECT count(*) FROM mongonorm.documents WHERE rejected AND doc_id <> '00000000-0000-0000-0000-000000000000'")
 [ "$recorded" = 13 ] && pass "documents rejected before conversion are recorded under their own ids" ||
   fail "recorded rejects $recorded"
-set +e
-"$MN_BIN" run --quiet --pg "$idb" --source "$work/ids" --mapping "$map" --rejects "$work/ids2.jsonl" 2>/dev/null
-rc=$?
-set -e
+try "$MN_BIN" run --quiet --pg "$idb" --source "$work/ids" --mapping "$map" --rejects "$work/ids2.jsonl" 2>/dev/null
 unchanged=$(grep -c '"unchanged" : true' "$work/ids2.jsonl" || true)
 v=$(check_ids "$work/ids2.jsonl" "${bson_want[@]}")
 [ "$rc" = 8 ] && [ "$v" = ok ] && [ "$unchanged" = 13 ] &&
   pass "a re-run lists the 13 unchanged rejects with their _id" || fail "re-run _ids: exit $rc, $unchanged unchanged; $v"
-jdb=$(fresh_db mn_hostile_jids)
-"$MN_BIN" init --pg "$jdb" --mapping "$map" >/dev/null
-set +e
-"$MN_BIN" run --quiet --pg "$jdb" --source "$work/jids" --mapping "$map" --rejects "$work/jids.jsonl" 2>"$work/jids.err"
-rc=$?
-set -e
+jdb=$(init_db mn_hostile_jids --mapping "$map")
+try "$MN_BIN" run --quiet --pg "$jdb" --source "$work/jids" --mapping "$map" --rejects "$work/jids.jsonl" 2>"$work/jids.err"
 v=$(check_ids "$work/jids.jsonl" \
   '{"$oid": "650000000000000000000001"}||invalid $date "2023-02-29T00:00:00Z" in field "when": no such day' \
   '{"$numberDecimal": "7.5"}||invalid $numberDouble "7abc" in field "x"' \

@@ -5,12 +5,10 @@
 # And a collection with two files, or whose file is a directory or a FIFO, is an error.
 # Built from generated data (mongonorm generate), corrupted with python3.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
+require_pg
 py=/usr/bin/python3
-
-work="$MN_BUILD_DIR/test_hostile_source"
-rm -rf "$work" && mkdir -p "$work"
-map="$MN_SOURCE_DIR/mapping/medichat.yaml"
+setup_workdir
+map="$MEDICHAT_MAP"
 "$MN_BIN" generate --model "$MN_SOURCE_DIR/fixtures/medichat/generator.yaml" --scale 1000 \
   --out "$work/gen" >/dev/null
 gen="$work/gen/medichat"
@@ -46,13 +44,9 @@ copy_source() {
 # report in $work/NAME.json, rejects in $work/NAME.rejects.
 load() {
   local name=$1 src=$2 dsn
-  dsn=$(fresh_db "mn_hostile_$name")
-  "$MN_BIN" init --pg "$dsn" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
-  set +e
-  timeout 300 "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
+  dsn=$(init_db "mn_hostile_$name" --sql-dir "$MN_SOURCE_DIR/sql")
+  try timeout 300 "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
     --rejects "$work/$name.rejects" --report "$work/$name.json" 2>"$work/$name.err"
-  rc=$?
-  set -e
 }
 
 expect_rc() { # what expected

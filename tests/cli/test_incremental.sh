@@ -5,23 +5,18 @@
 # a run killed with SIGKILL at random points and run again converges to the same; a
 # second run writes nothing.  For the dump/JSON source and the live wire server.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-
-work="$MN_BUILD_DIR/test_incremental"
-rm -rf "$work" && mkdir -p "$work"
-fx="$MN_SOURCE_DIR/fixtures/medichat"
-map="$MN_SOURCE_DIR/mapping/medichat.yaml"
+require_pg
+setup_workdir
+fx="$MEDICHAT"
+map="$MEDICHAT_MAP"
 s1="$fx/json-canonical"
 s2="$work/s2"
 /usr/bin/python3 "$MN_SOURCE_DIR/tests/cli/edit_source.py" "$s1" "$s2"
 
 run() { # dsn source report [extra args] -> exit code in $rc
   local dsn=$1 src=$2 report=$3; shift 3
-  set +e
-  "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
+  try "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
     --rejects "$work/rejects.jsonl" --report "$report" "$@" 2>>"$work/stderr.txt"
-  rc=$?
-  set -e
 }
 
 wait_unlocked() { # dsn: until the killed run's server session has gone (at most 10 s)
@@ -32,6 +27,16 @@ wait_unlocked() { # dsn: until the killed run's server session has gone (at most
   done
 }
 
+killed_run() { # dsn source batch-size seconds [rejects]: a run killed with SIGKILL that late
+  "$MN_BIN" run --quiet --pg "$1" --source "$2" --mapping "$map" --batch-size "$3" \
+    --rejects "${5:-$work/crash.rejects}" >/dev/null 2>&1 &
+  local pid=$!
+  sleep "$4"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  wait_unlocked "$1"
+}
+
 written() { # report -> rows inserted + updated + deleted over all tables
   /usr/bin/python3 -c "
 import json, sys
@@ -39,23 +44,15 @@ r = json.load(open(sys.argv[1]))
 print(sum(t['inserted'] + t['updated'] + t['deleted'] for t in r['tables'].values()))" "$1"
 }
 
-field() { # report python-expression
-  /usr/bin/python3 -c "
-import json, sys
-r = json.load(open(sys.argv[1]))
-print($2)" "$1"
-}
 
 # The reference: a full load of the changed source into an empty database.
-ref=$(fresh_db mn_inc_ref)
-"$MN_BIN" init --pg "$ref" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+ref=$(init_db mn_inc_ref --sql-dir "$MN_SOURCE_DIR/sql")
 run "$ref" "$s2" "$work/ref.json"
 dump_tables "$ref" > "$work/ref.txt"
 if [ "$rc" -le 1 ]; then pass "full load of the changed source"; else fail "full load of the changed source: exit $rc"; fi
 
 # 1. Load S1, then an incremental run with S2.
-inc=$(fresh_db mn_inc)
-"$MN_BIN" init --pg "$inc" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+inc=$(init_db mn_inc --sql-dir "$MN_SOURCE_DIR/sql")
 run "$inc" "$s1" "$work/s1.json"
 pending() { # dsn source -> "new changed deleted" summed over the collections
   "$MN_BIN" status --pg "$1" --source "$2" --mapping "$map" --json --runs 1 |
@@ -74,11 +71,7 @@ else
   fail "status: new/changed/deleted before the run $before, after $after"
 fi
 dump_tables "$inc" > "$work/inc.txt"
-if cmp -s "$work/ref.txt" "$work/inc.txt"; then
-  pass "incremental run equals a full load of the changed source"
-else
-  fail "incremental run differs from a full load: $(diff "$work/ref.txt" "$work/inc.txt" | head -6)"
-fi
+expect_same_files "incremental run equals a full load of the changed source" "$work/ref.txt" "$work/inc.txt"
 counts=$(field "$work/s2.json" "' '.join(str(r['tables'][t][k]) for t, k in [('users','inserted'), ('users','deleted'), ('messages','updated'), ('messages','deleted'), ('allergies','inserted'), ('activity_logs','deleted'), ('activity_logs','inserted'), ('activity_logs','updated')])")
 # new user + superuser made valid; one user removed; message edited; one message removed
 # (and the deleted conversation's); Latex; two logs removed; one added; one edited (and
@@ -106,112 +99,72 @@ print('ok' if ok else 'bad %d %d' % (total, len(lines)))" "$work/rejects.jsonl" 
 if [ "$rej" = ok ]; then pass "unchanged rejected documents listed with their recorded reason"; else fail "reject file of the no-change run: $rej"; fi
 
 # 3. Back to S1 from S2 (the reverse changes) equals a full load of S1.
-full1=$(fresh_db mn_inc_full1)
-"$MN_BIN" init --pg "$full1" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+full1=$(init_db mn_inc_full1 --sql-dir "$MN_SOURCE_DIR/sql")
 run "$full1" "$s1" "$work/full1.json"
 dump_tables "$full1" > "$work/full1.txt"
 run "$inc" "$s1" "$work/back.json"
 dump_tables "$inc" > "$work/back.txt"
-if cmp -s "$work/full1.txt" "$work/back.txt"; then pass "changing back converges too"; else fail "changing back differs: $(diff "$work/full1.txt" "$work/back.txt" | head -4)"; fi
+expect_same_files "changing back converges too" "$work/full1.txt" "$work/back.txt" 4
 
 # 4. Crash safety: kill the incremental run at random points, run again, compare.
 for point in 1 2 3 4 5; do
-  crash=$(fresh_db mn_inc_crash)
-  "$MN_BIN" init --pg "$crash" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+  crash=$(init_db mn_inc_crash --sql-dir "$MN_SOURCE_DIR/sql")
   run "$crash" "$s1" "$work/c1.json"
   delay=$(( (RANDOM % 200) + 10 ))
-  "$MN_BIN" run --quiet --pg "$crash" --source "$s2" --mapping "$map" --batch-size 3 \
-    --rejects "$work/crash.rejects" >/dev/null 2>&1 &
-  pid=$!
-  sleep "0.$(printf %03d "$delay")"
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  wait_unlocked "$crash"
+  killed_run "$crash" "$s2" 3 "0.$(printf %03d "$delay")"
   run "$crash" "$s2" "$work/c2.json"
   dump_tables "$crash" > "$work/crash.txt"
-  if cmp -s "$work/ref.txt" "$work/crash.txt"; then
-    pass "killed after ${delay} ms, run again: identical to a clean run"
-  else
-    fail "killed after ${delay} ms, run again: differs $(diff "$work/ref.txt" "$work/crash.txt" | head -4)"
-  fi
+  expect_same_files "killed after ${delay} ms, run again: identical to a clean run" "$work/ref.txt" "$work/crash.txt" 4
 done
 # a full load killed midway (from empty tables) converges as well
-crash=$(fresh_db mn_inc_crash)
-"$MN_BIN" init --pg "$crash" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
-"$MN_BIN" run --quiet --pg "$crash" --source "$s2" --mapping "$map" --batch-size 2 \
-  --rejects "$work/crash.rejects" >/dev/null 2>&1 &
-pid=$!
-sleep 0.05
-kill -9 "$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
-wait_unlocked "$crash"
+crash=$(init_db mn_inc_crash --sql-dir "$MN_SOURCE_DIR/sql")
+killed_run "$crash" "$s2" 2 0.05
 run "$crash" "$s2" "$work/c3.json"
 dump_tables "$crash" > "$work/crash.txt"
-if cmp -s "$work/ref.txt" "$work/crash.txt"; then pass "full load killed midway, run again: identical"; else fail "full load killed midway: differs"; fi
+expect_same_files "full load killed midway, run again: identical" "$work/ref.txt" "$work/crash.txt"
 
 # 5. The live source: the wire server serving S1 then S2.
 if have_wire_server; then
-  live=$(fresh_db mn_inc_live)
-  "$MN_BIN" init --pg "$live" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+  live=$(init_db mn_inc_live --sql-dir "$MN_SOURCE_DIR/sql")
+  stop_server() { bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$work/wire.port" >/dev/null 2>&1 || true; }
   start_server() { # dir -> uri
-    bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$work/wire.port" >/dev/null 2>&1 || true
+    stop_server
     bash "$MN_SOURCE_DIR/tests/start_wire_server.sh" "$1" "$work/wire.port"
   }
-  uri=$(start_server "$fx/dump/medichat")
-  run "$live" "$uri" "$work/l1.json"
-  uri=$(start_server "$s2")
-  run "$live" "$uri" "$work/l2.json"
-  bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$work/wire.port" >/dev/null 2>&1 || true
-  dump_tables "$live" > "$work/live.txt"
-  if cmp -s "$work/ref.txt" "$work/live.txt"; then
-    pass "live source: incremental run equals a full load of the changed source"
-  else
-    fail "live source: differs $(diff "$work/ref.txt" "$work/live.txt" | head -4)"
-  fi
+  # live_runs DSN SOURCE1 REPORT1 SOURCE2 REPORT2 TABLES: a run while the wire server serves
+  # SOURCE1, another while it serves SOURCE2; the tables then in TABLES
+  live_runs() {
+    uri=$(start_server "$2")
+    run "$1" "$uri" "$3"
+    uri=$(start_server "$4")
+    run "$1" "$uri" "$5"
+    stop_server
+    dump_tables "$1" > "$6"
+  }
+  live_runs "$live" "$fx/dump/medichat" "$work/l1.json" "$s2" "$work/l2.json" "$work/live.txt"
+  expect_same_files "live source: incremental run equals a full load of the changed source" "$work/ref.txt" "$work/live.txt" 4
 
   # A run from the live server killed midway converges as well.
-  crash=$(fresh_db mn_inc_live_crash)
-  "$MN_BIN" init --pg "$crash" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+  crash=$(init_db mn_inc_live_crash --sql-dir "$MN_SOURCE_DIR/sql")
   uri=$(start_server "$fx/dump/medichat")
   run "$crash" "$uri" "$work/lc1.json"
   uri=$(start_server "$s2")
-  "$MN_BIN" run --quiet --pg "$crash" --source "$uri" --mapping "$map" --batch-size 3 \
-    --rejects "$work/crash.rejects" >/dev/null 2>&1 &
-  pid=$!
-  sleep "0.$(printf %03d $(( (RANDOM % 200) + 20 )))"
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  wait_unlocked "$crash"
+  killed_run "$crash" "$uri" 3 "0.$(printf %03d $(( (RANDOM % 200) + 20 )))"
   run "$crash" "$uri" "$work/lc2.json"
   dump_tables "$crash" > "$work/live-crash.txt"
-  if cmp -s "$work/ref.txt" "$work/live-crash.txt"; then
-    pass "live source: killed midway, run again: identical to a clean run"
-  else
-    fail "live source: killed midway: differs $(diff "$work/ref.txt" "$work/live-crash.txt" | head -4)"
-  fi
-  bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$work/wire.port" >/dev/null 2>&1 || true
+  expect_same_files "live source: killed midway, run again: identical to a clean run" "$work/ref.txt" "$work/live-crash.txt" 4
+  stop_server
 
   # Watermark mode: no referenced collection changed membership, so only what changed
   # since updatedAt's watermark is read (plus the _id listing for deletions and new ids).
   s3="$work/s3"
   /usr/bin/python3 "$MN_SOURCE_DIR/tests/cli/edit_source.py" "$s1" "$s3" --light
-  ref3=$(fresh_db mn_inc_ref3)
-  "$MN_BIN" init --pg "$ref3" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+  ref3=$(init_db mn_inc_ref3 --sql-dir "$MN_SOURCE_DIR/sql")
   run "$ref3" "$s3" "$work/ref3.json"
   dump_tables "$ref3" > "$work/ref3.txt"
-  wm=$(fresh_db mn_inc_wm)
-  "$MN_BIN" init --pg "$wm" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
-  uri=$(start_server "$fx/dump/medichat")
-  run "$wm" "$uri" "$work/w1.json"
-  uri=$(start_server "$s3")
-  run "$wm" "$uri" "$work/w3.json"
-  bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$work/wire.port" >/dev/null 2>&1 || true
-  dump_tables "$wm" > "$work/wm.txt"
-  if cmp -s "$work/ref3.txt" "$work/wm.txt"; then
-    pass "watermark mode: equals a full load of the changed source"
-  else
-    fail "watermark mode: differs $(diff "$work/ref3.txt" "$work/wm.txt" | head -4)"
-  fi
+  wm=$(init_db mn_inc_wm --sql-dir "$MN_SOURCE_DIR/sql")
+  live_runs "$wm" "$fx/dump/medichat" "$work/w1.json" "$s3" "$work/w3.json" "$work/wm.txt"
+  expect_same_files "watermark mode: equals a full load of the changed source" "$work/ref3.txt" "$work/wm.txt" 4
   # documents actually read: not those only listed by _id, nor the rejected ones read by
   # _id to be listed again
   reads=$(field "$work/w3.json" "' '.join(str(r['collections'][c]['read'] - r['collections'][c].get('not_read', 0) - r['collections'][c]['rejected']) for c in ('users', 'conversations', 'activity_logs'))")
@@ -270,8 +223,7 @@ with open(sys.argv[2], "w") as f:
     for d in docs:
         f.write(json.dumps(d, separators=(",", ":")) + "\n")
 PY
-  ref4=$(fresh_db mn_inc_ref4)
-  "$MN_BIN" init --pg "$ref4" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+  ref4=$(init_db mn_inc_ref4 --sql-dir "$MN_SOURCE_DIR/sql")
   run "$ref4" "$s4" "$work/ref4.json"
   dump_tables "$ref4" > "$work/ref4.txt"
   uri=$(start_server "$s4")
@@ -309,7 +261,7 @@ PY
   else
     fail "--full-every: runs read by $m6 $m7 $m8 $m9, expected watermark full full watermark"
   fi
-  bash "$MN_SOURCE_DIR/tests/stop_wire_server.sh" "$work/wire.port" >/dev/null 2>&1 || true
+  stop_server
 fi
 
 # A run killed with SIGKILL never leaves a rejected document recorded in the target
@@ -318,17 +270,10 @@ fi
 gen="$work/gen"
 "$MN_BIN" generate --model "$fx/generator.yaml" --scale 300 --mess 20 --out "$gen" --quiet
 for k in 1 2 3 4; do
-  kdb=$(fresh_db "mn_inc_killrej$k")
-  "$MN_BIN" init --pg "$kdb" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
+  kdb=$(init_db "mn_inc_killrej$k" --sql-dir "$MN_SOURCE_DIR/sql")
   rm -f "$work/killrej.jsonl"
-  "$MN_BIN" run --quiet --pg "$kdb" --source "$gen" --mapping "$map" --batch-size 20 \
-    --rejects "$work/killrej.jsonl" >/dev/null 2>&1 &
-  pid=$!
   ms=$(( (RANDOM % 1500) + 150 ))
-  sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  wait_unlocked "$kdb"
+  killed_run "$kdb" "$gen" 20 "$((ms / 1000)).$(printf %03d $((ms % 1000)))" "$work/killrej.jsonl"
   psql "$kdb" -qXAt -F ' ' -c "SELECT collection, doc_id FROM mongonorm.documents WHERE rejected" \
     > "$work/killrej-db.txt" 2>/dev/null || true
   verdict=$(/usr/bin/python3 - "$work/killrej.jsonl" "$work/killrej-db.txt" <<'PY'

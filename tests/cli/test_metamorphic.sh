@@ -10,7 +10,7 @@
 #   MN_META_MODEL  generic | medichat | mixed (default)
 # A longer soak: bench/metamorphic.sh.  See tests/metamorphic/metamorphic.py.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
+require_pg
 
 seeds=${MN_META_SEEDS:-25}
 first=${MN_META_SEED:-1}

@@ -8,13 +8,9 @@
 # salt converts everything again; a target column that cannot hold a digest, a redacted
 # NULL or a replacement stops the run before anything is written (exit 3).
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-unset MONGODB_URI PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE
-
-work="$MN_BUILD_DIR/test_phi"
-rm -rf "$work" && mkdir -p "$work/sql" "$work/src"
-out="$work/stdout"
-err="$work/stderr"
+require_pg
+isolate_env
+setup_workdir sql src
 salt="phi-test-salt-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export MN_PHI_TEST_SALT="$salt"
 
@@ -91,11 +87,7 @@ PY
 # data; some invalid (a birth date that is no date, a token that is no uuid, a weight that
 # is no number), dangling clinics, duplicate e-mails, missing e-mails.  The strings that
 # must never reach the target or the output go to $work/phi.txt.
-/usr/bin/python3 - "$work" <<'PY'
-import json, sys
-work = sys.argv[1]
-secrets = set()
-conds = ["HIV positive", "diabetic", "pregnant", "schizophrenia", "hepatitis C"]
+phi_data <<'PY'
 with open(f"{work}/src/clinics.json", "w") as f:
     for c in range(5):
         f.write(json.dumps({"_id": {"$oid": f"65{c:022x}"}, "name": f"clinic {c}"}) + "\n")
@@ -118,12 +110,9 @@ with open(f"{work}/src/patients.json", "w") as f:
         if i % 41 == 6:
             del doc["email"]                                 # required: rejected
         f.write(json.dumps(doc) + "\n")
-        secrets.update([name, doc["ssn"], mail.lower(), doc.get("token", ""), doc["born"],
-                        doc["weight"], f"{conds[i % 5]} follow-up {i}"])
-secrets.discard("")
-secrets.update(["Jane Doe", "@example.com", "Example.com", "follow-up", "kilos", "born in"])
-with open(f"{work}/phi.txt", "w") as f:
-    f.write("\n".join(sorted(secrets)) + "\n")
+        phi.update([name, doc["ssn"], mail.lower(), doc.get("token", ""), doc["born"],
+                    doc["weight"], f"{conds[i % 5]} follow-up {i}"])
+phi.update(["Jane Doe", "@example.com", "Example.com", "follow-up", "kilos", "born in"])
 PY
 
 # run NAME MAPPING [OPTIONS...]: a run into database mn_phi_NAME (created by the caller or
@@ -133,22 +122,15 @@ run() {
   local name=$1 map=$2 dsn
   shift 2
   dsn="$MN_TEST_PG_DSN dbname=mn_phi_$name"
-  set +e
-  "$MN_BIN" run --source "$work/src" --mapping "$map" --pg "$dsn" \
+  try "$MN_BIN" run --source "$work/src" --mapping "$map" --pg "$dsn" \
     --rejects "$work/$name.rejects" --report "$work/$name.json" "$@" >"$out" 2>"$err"
-  rc=$?
-  set -e
   cp "$out" "$work/$name.out"
   cp "$err" "$work/$name.err"
   psql "$dsn" -qXAt -v ON_ERROR_STOP=1 -c "SELECT report FROM mongonorm.runs ORDER BY id" \
     >"$work/$name.runs" 2>/dev/null || true
   pg_dump --data-only "$dsn" >"$work/$name.dump"
 }
-new_db() {
-  local dsn
-  dsn=$(fresh_db "mn_phi_$1")
-  "$MN_BIN" init --pg "$dsn" --sql-dir "${2:-$work/sql}" >/dev/null
-}
+new_db() { init_db "mn_phi_$1" --sql-dir "${2:-$work/sql}" >/dev/null; }
 
 # no_phi DESC FILE...: none of the strings of phi.txt (nor the salt) is in the files
 no_phi() {
@@ -305,14 +287,10 @@ printf '%s\n' '{"_id":{"$oid":"670000000000000000000001"},"name":"Ann","boss":{"
   '{"_id":{"$oid":"670000000000000000000002"},"name":"Bob"}' >"$work/self1/people.json"
 printf '%s\n' '{"_id":{"$oid":"670000000000000000000001"},"name":"Ann","boss":{"$oid":"670000000000000000000002"}}' \
   '{"_id":{"$oid":"670000000000000000000002"}}' >"$work/self2/people.json"
-dsn=$(fresh_db mn_phi_self)
-"$MN_BIN" init --pg "$dsn" --sql-dir "$work/sql_self" >/dev/null
+dsn=$(init_db mn_phi_self --sql-dir "$work/sql_self")
 for step in 1 2; do
-  set +e
-  "$MN_BIN" run --source "$work/self$step" --mapping "$work/self.yaml" --pg "$dsn" \
+  try "$MN_BIN" run --source "$work/self$step" --mapping "$work/self.yaml" --pg "$dsn" \
     --rejects "$work/self.rejects" >"$out" 2>"$err"
-  rc=$?
-  set -e
   want=$([ "$step" = 1 ] && echo 0 || echo 1)
   [ "$rc" = "$want" ] && pass "hashed self-reference, run $step: exit $rc" || fail "hashed self-reference, run $step: exit $rc: $(cat "$err")"
 done
@@ -321,22 +299,13 @@ want=$(/usr/bin/python3 -c 'import hashlib; print(hashlib.sha256(b"67000000-0000
 [ "$got" = "$want" ] && pass "hashed self-reference: the digest stays" || fail "hashed self-reference: boss $got"
 
 # --- check --pg: the same errors; a good target has no finding for hashed columns
-set +e
-"$MN_BIN" check --mapping "$work/phi.yaml" --pg "$MN_TEST_PG_DSN dbname=mn_phi_born_date" >"$out" 2>"$err"
-rc=$?
-set -e
+try "$MN_BIN" check --mapping "$work/phi.yaml" --pg "$MN_TEST_PG_DSN dbname=mn_phi_born_date" >"$out" 2>"$err"
 [ "$rc" = 3 ] && grep -q -F 'which its type date cannot hold' "$err" && pass "check --pg: a hashed date column" || fail "check --pg: exit $rc: $(cat "$err")"
-set +e
-"$MN_BIN" check --mapping "$work/phi.yaml" --pg "$MN_TEST_PG_DSN dbname=mn_phi_phi" >"$out" 2>"$err"
-rc=$?
-set -e
+try "$MN_BIN" check --mapping "$work/phi.yaml" --pg "$MN_TEST_PG_DSN dbname=mn_phi_phi" >"$out" 2>"$err"
 [ "$rc" = 0 ] && pass "check --pg: the PHI mapping fits its target" || fail "check --pg: exit $rc: $(cat "$err")"
 
 # --- no salt: a mapping error naming the variable, never a value
-set +e
-env -u MN_PHI_TEST_SALT "$MN_BIN" check --mapping "$work/phi.yaml" >"$out" 2>"$err"
-rc=$?
-set -e
+try env -u MN_PHI_TEST_SALT "$MN_BIN" check --mapping "$work/phi.yaml" >"$out" 2>"$err"
 want="mongonorm: error: mapping file \"$work/phi.yaml\", line 12: environment variable \"MN_PHI_TEST_SALT\" named by \"salt_env\" of column \"email\" is not set"
 [ "$rc" = 3 ] && [ "$(head -n 1 "$err")" = "$want" ] && pass "no salt: exit 3, named" || fail "no salt: exit $rc: $(head -n 1 "$err")"
 finish

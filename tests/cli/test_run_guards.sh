@@ -7,11 +7,9 @@
 # `interrupted`; a run refused by the lock touches neither the running run's report nor
 # its reject file.  Generic data (tests/cutover), not MediChat.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-
-work="$MN_BUILD_DIR/test_run_guards"
-rm -rf "$work" && mkdir -p "$work"
-here="$MN_SOURCE_DIR/tests/cutover"
+require_pg
+setup_workdir
+here="$CUTOVER"
 map="$here/mapping.yaml"
 
 # gen OUT N [bad=K] [check=K] [checkn=C]: the cutover model's people and notes; every K-th
@@ -38,37 +36,34 @@ with open(path, "w") as f:
     f.writelines(json.dumps(p) + "\n" for p in people)
 PY
 }
-newdb() { # name -> dsn of a fresh, initialised database
-  local d
-  d=$(fresh_db "$1")
-  "$MN_BIN" init --pg "$d" --mapping "$map" >/dev/null
-  echo "$d"
-}
+newdb() { init_db "$1" --mapping "$map"; } # name -> dsn of a fresh, initialised database
 run() { # dsn source rejects [args] -> $rc, stderr in $work/err
   local dsn=$1 src=$2 rej=$3; shift 3
-  set +e
-  "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" --rejects "$rej" "$@" \
+  try "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" --rejects "$rej" "$@" \
     2>"$work/err"
-  rc=$?
-  set -e
 }
-tables() { # dsn -> every table's rows
-  local t
-  for t in people person_tags person_devices notes; do
-    echo "== $t"
-    psql "$1" -qXAt -v ON_ERROR_STOP=1 -c "COPY (SELECT * FROM $t ORDER BY id) TO STDOUT"
+first_err() { head -1 "$work/err"; }
+# hold_lock APP DSN: a psql session named APP holds the run lock (the advisory lock a run
+# takes) for 60 s, in the background; returns once it is granted, its pid in $lock_holder.
+hold_lock() {
+  PGAPPNAME=$1 psql "$2" -qXAt -c "SELECT pg_advisory_lock(7236481590123)" \
+    -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+  lock_holder=$!
+  for _ in $(seq 1 100); do
+    [ "$(q "$2" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" -gt 0 ] && break
+    sleep 0.1
   done
 }
-q() { psql "$1" -qXAt -v ON_ERROR_STOP=1 -c "$2"; }
-first_err() { head -1 "$work/err"; }
+# release_lock APP PID: end hold_lock's session APP and wait for its psql PID.
+release_lock() {
+  q "$MN_TEST_PG_DSN" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$1'" >/dev/null
+  wait "$2" 2>/dev/null || true
+}
 
 # ---- 1. the options' values ----
 usage() { # expected-message args...
   local want=$1; shift
-  set +e
-  "$MN_BIN" run --source "$work" --mapping "$map" "$@" >/dev/null 2>"$work/err"
-  rc=$?
-  set -e
+  try "$MN_BIN" run --source "$work" --mapping "$map" "$@" >/dev/null 2>"$work/err"
   if [ "$rc" = 2 ] && [ "$(first_err)" = "mongonorm: error: $want" ]; then
     pass "usage: $* -> exit 2, \"$want\""
   else
@@ -91,7 +86,7 @@ gen "$work/conv" 400 bad=25
 ref=$(newdb mn_guard_ref)
 run "$ref" "$work/conv" "$work/ref.jsonl"
 [ "$rc" = 1 ] && pass "without a limit: 16 rejected, exit 1" || fail "reference run: exit $rc $(cat "$work/err")"
-tables "$ref" > "$work/ref.txt"
+cutover_tables "$ref" > "$work/ref.txt"
 
 db=$(newdb mn_guard_conv)
 echo "an earlier run's report" > "$work/conv-report.json"
@@ -142,7 +137,7 @@ esac
 rep=$(/usr/bin/python3 -c "import json,sys; c=json.load(open(sys.argv[1]))['collections']['people']; print(c['read'], c['rejected'])" "$work/conv-report.json" 2>&1)
 [ "$rep" = "261 11" ] && pass "--max-rejects: the report says how far the run got" || fail "report: $rep"
 run "$db" "$work/conv" "$work/conv.jsonl"
-tables "$db" > "$work/conv.txt"
+cutover_tables "$db" > "$work/conv.txt"
 [ "$rc" = 1 ] && cmp -s "$work/ref.txt" "$work/conv.txt" &&
   pass "a run without the limit converges to the reference tables" ||
   fail "re-run: exit $rc, $(diff "$work/ref.txt" "$work/conv.txt" | head -3)"
@@ -276,7 +271,7 @@ newest() { # dsn -> the newest run's outcome and seconds as status --json shows 
 gen "$work/big" 20000 bad=1000
 ref=$(newdb mn_guard_bigref)
 run "$ref" "$work/big" "$work/bigref.jsonl"
-tables "$ref" > "$work/bigref.txt"
+cutover_tables "$ref" > "$work/bigref.txt"
 db=$(newdb mn_guard_kill)
 "$MN_BIN" run --quiet --pg "$db" --source "$work/big" --mapping "$map" --rejects "$work/kill.jsonl" \
   --batch-size 100 >/dev/null 2>&1 &
@@ -297,22 +292,16 @@ if wait_running "$db"; then
     pass "killed: the text of status says interrupted, duration -" ||
     fail "killed: status text $("$MN_BIN" status --pg "$db" --runs 1 | head -2)"
   # another session holding the run lock (an `init`, say) does not bring it back to life
-  PGAPPNAME=mn_guard_other psql "$db" -qXAt -c "SELECT pg_advisory_lock(7236481590123)" \
-    -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
-  other=$!
-  for _ in $(seq 1 100); do
-    [ "$(q "$db" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" -gt 0 ] && break
-    sleep 0.1
-  done
+  hold_lock mn_guard_other "$db"
+  other=$lock_holder
   st=$(newest "$db")
   [ "$st" = "interrupted False False" ] &&
     pass "killed: still interrupted while another session holds the run lock" ||
     fail "killed, lock held by another session: status $st"
-  q "$MN_TEST_PG_DSN" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mn_guard_other'" >/dev/null
-  wait "$other" 2>/dev/null || true
+  release_lock mn_guard_other "$other"
   wait_unlocked || true
   run "$db" "$work/big" "$work/kill.jsonl"
-  tables "$db" > "$work/kill.txt"
+  cutover_tables "$db" > "$work/kill.txt"
   [ "$rc" = 1 ] && cmp -s "$work/bigref.txt" "$work/kill.txt" &&
     [ "$(q "$db" "SELECT string_agg(outcome, ',' ORDER BY id) FROM mongonorm.runs")" = "interrupted,success" ] &&
     pass "the next run records the killed one as interrupted, and converges" ||
@@ -358,7 +347,7 @@ if [ -n "$pghost" ] && [ -f "$pghost/data/PG_VERSION" ]; then
       pass "PostgreSQL restarted under a run: it exits 5, status shows it interrupted" ||
       fail "restart: exit $rrc ($(head -1 "$work/restart.err")), status $st"
     run "$db" "$work/big" "$work/restart.jsonl"
-    tables "$db" > "$work/restart.txt"
+    cutover_tables "$db" > "$work/restart.txt"
     [ "$rc" = 1 ] && cmp -s "$work/bigref.txt" "$work/restart.txt" &&
       [ "$(q "$db" "SELECT string_agg(outcome, ',' ORDER BY id) FROM mongonorm.runs")" = "interrupted,success" ] &&
       pass "after the restart the next run records it as interrupted, and converges" ||
@@ -381,13 +370,8 @@ printf '{"an earlier run": "reject"}\n' > "$work/lock.jsonl"
 chmod 600 "$work/lock-report.json" "$work/lock.jsonl"
 # (a) a session holds the lock
 holder_app=mn_guard_lock_holder
-PGAPPNAME=$holder_app psql "$db" -qXAt -c "SELECT pg_advisory_lock(7236481590123)" \
-  -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
-holder=$!
-for _ in $(seq 1 100); do
-  [ "$(q "$db" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" -gt 0 ] && break
-  sleep 0.1
-done
+hold_lock "$holder_app" "$db"
+holder=$lock_holder
 before="$(rsum "$work/lock-report.json") $(rsum "$work/lock.jsonl")"
 run "$db" "$work/conv" "$work/lock.jsonl" --report "$work/lock-report.json"
 after="$(rsum "$work/lock-report.json") $(rsum "$work/lock.jsonl")"
@@ -395,8 +379,7 @@ after="$(rsum "$work/lock-report.json") $(rsum "$work/lock.jsonl")"
   [ "$before" = "$after" ] && [ -z "$(ls "$work" | grep partial || true)" ] &&
   pass "refused by a session holding the lock (exit 7): report and reject file untouched, nothing left behind" ||
   fail "locked: exit $rc $(first_err); before [$before] after [$after]; $(ls "$work" | grep partial || true)"
-q "$MN_TEST_PG_DSN" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$holder_app'" >/dev/null
-wait "$holder" 2>/dev/null || true
+release_lock "$holder_app" "$holder"
 wait_unlocked || true
 # (b) two runs on the same paths: the second is refused while the first works
 "$MN_BIN" run --quiet --pg "$db" --source "$work/big" --mapping "$map" --rejects "$work/lock.jsonl" \

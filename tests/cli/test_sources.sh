@@ -4,23 +4,17 @@
 # live MongoDB-wire test server must load identical rows; loading twice gives the
 # same ids and writes nothing the second time; read = loaded + rejected.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-
-work="$MN_BUILD_DIR/test_sources"
-rm -rf "$work" && mkdir -p "$work/gz"
-fx="$MN_SOURCE_DIR/fixtures/medichat"
-map="$MN_SOURCE_DIR/mapping/medichat.yaml"
+require_pg
+setup_workdir gz
+fx="$MEDICHAT"
+map="$MEDICHAT_MAP"
 for f in "$fx"/dump/medichat/*.bson; do gzip -c "$f" > "$work/gz/$(basename "$f").gz"; done
 
 load() { # name source -> dumps tables into $work/name.txt, report into $work/name.json
   local name=$1 src=$2 dsn rc
-  dsn=$(fresh_db "mn_src_$name")
-  "$MN_BIN" init --pg "$dsn" --sql-dir "$MN_SOURCE_DIR/sql" >/dev/null
-  set +e
-  "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
+  dsn=$(init_db "mn_src_$name" --sql-dir "$MN_SOURCE_DIR/sql")
+  try "$MN_BIN" run --quiet --pg "$dsn" --source "$src" --mapping "$map" \
     --rejects "$work/$name.rejects" --report "$work/$name.json" 2>"$work/$name.err"
-  rc=$?
-  set -e
   if [ "$rc" -le 1 ]; then pass "load from $name (exit $rc)"; else fail "load from $name (exit $rc: $(cat "$work/$name.err"))"; fi
   dump_tables "$dsn" > "$work/$name.txt"
 }

@@ -12,22 +12,17 @@
 # before and after); it works when transactions are read-only by default.  Exit codes:
 # usage 2, no mongonorm schema 5, missing collection 4, a run holding the target 7.
 source "$(dirname "$0")/lib.sh"
-[ -n "${MN_TEST_PG_DSN:-}" ] || skip_all "MN_TEST_PG_DSN not set"
-
-work="$MN_BUILD_DIR/test_verify"
-rm -rf "$work" && mkdir -p "$work"
-fx="$MN_SOURCE_DIR/fixtures/medichat"
-map="$MN_SOURCE_DIR/mapping/medichat.yaml"
+require_pg
+setup_workdir
+fx="$MEDICHAT"
+map="$MEDICHAT_MAP"
 marker="MN-PHI-MARKER-7f3a9c"
 
 # verify DSN SOURCE [args] -> $rc; stdout in $work/out, stderr in $work/err
 verify() {
   local dsn=$1 src=$2; shift 2
-  set +e
-  "$MN_BIN" verify --pg "$dsn" --source "$src" --mapping "${vmap:-$map}" "$@" \
+  try "$MN_BIN" verify --pg "$dsn" --source "$src" --mapping "${vmap:-$map}" "$@" \
     >"$work/out" 2>"$work/err"
-  rc=$?
-  set -e
 }
 run() { # dsn source [args] -> $run_rc
   local dsn=$1 src=$2; shift 2
@@ -37,12 +32,7 @@ run() { # dsn source [args] -> $run_rc
   run_rc=$?
   set -e
 }
-newdb() { # name [sql dir] -> dsn of a fresh, initialised database
-  local d
-  d=$(fresh_db "$1")
-  "$MN_BIN" init --pg "$d" --sql-dir "${2:-$MN_SOURCE_DIR/sql}" >/dev/null
-  echo "$d"
-}
+newdb() { init_db "$1" --sql-dir "${2:-$MN_SOURCE_DIR/sql}"; } # name [sql dir] -> dsn
 expect() { # description code: the last verify's exit code
   if [ "$rc" = "$2" ]; then pass "$1 (exit $rc)"; else fail "$1: exit $rc, expected $2: $(head -c 600 "$work/err"; tail -5 "$work/out")"; fi
 }
@@ -59,7 +49,6 @@ no_marker() { # description: the marker value appears in no output of the last v
 oid_of() { # uuid -> the ObjectId's 24 hex digits
   echo "$1" | tr -d - | cut -c1-24
 }
-q() { psql "$1" -qXAt -v ON_ERROR_STOP=1 -c "$2"; }
 report_has() { # report python-condition-over-d (each difference) -> pass/fail
   if /usr/bin/python3 -c "
 import json, sys
