@@ -31,6 +31,9 @@ export MN_TEST_PG_DSN="$dsn"
 # constructor, before any code of ours runs; the CLI tests compare stderr exactly.
 export MONGOC_DISABLE_SHM=1
 export MN_TEST_MONGODB_URI="$uri"
+# Every service is up now, so a test that finds one missing fails instead of skipping
+# (tests/test_common.h, tests/cli/lib.sh).
+export CI=true
 
 echo "== tests (RelWithDebInfo)"
 run_suite "$top/build"
