@@ -125,7 +125,7 @@ mn_gen__get_date(loader_t *ld, yaml_node_t *n, const char *what, int64_t *out)
        (s[used] == '\0' ||
         (sscanf(s + used, "T%2d:%2d:%2dZ%n", &h, &mi, &se, &used) == 3 && s[10 + used] == '\0')) &&
        mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && se < 60) {
-      *out = (mn_value__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000;
+      *out = (mn_calendar__days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) * 1000;
       return true;
    }
    fail(ld, MN_MAPPING_BAD_VALUE, n,

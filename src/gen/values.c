@@ -209,8 +209,8 @@ mn_gen__string_value(gctx_t *g, const mn_gen_gen_t *gen, rng_t *r)
    case MN_GEN_DATE_TEXT: {
       int64_t y;
       int mo, d;
-      mn_value__civil_from_days(mn_calendar__floor_div(date_ms(g, gen, r), MN_MS_PER_DAY, NULL), &y,
-                                &mo, &d);
+      mn_calendar__civil_from_days(mn_calendar__floor_div(date_ms(g, gen, r), MN_MS_PER_DAY, NULL),
+                                   &y, &mo, &d);
       return g_strdup_printf("%04" PRId64 "-%02d-%02d", y, mo, d);
    }
    default: return NULL;

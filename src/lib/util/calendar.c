@@ -12,7 +12,7 @@
 
 /* Days since 1970-01-01 of a civil date (the classic era-of-400-years method). */
 int64_t
-mn_value__days_from_civil(int64_t y, int m, int d)
+mn_calendar__days_from_civil(int64_t y, int m, int d)
 {
    int64_t era, yoe, doy, doe;
 
@@ -25,7 +25,7 @@ mn_value__days_from_civil(int64_t y, int m, int d)
 }
 
 void
-mn_value__civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+mn_calendar__civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
    int64_t era, doe, yoe, doy, mp;
 
@@ -58,19 +58,19 @@ days_in_month(int64_t y, int m)
 int64_t
 mn_calendar__pg_min_day(void)
 {
-   return mn_value__days_from_civil(-4713, 11, 24);
+   return mn_calendar__days_from_civil(-4713, 11, 24);
 }
 
 static int64_t
 pg_timestamp_end_day(void) /* exclusive */
 {
-   return mn_value__days_from_civil(294277, 1, 1);
+   return mn_calendar__days_from_civil(294277, 1, 1);
 }
 
 int64_t
 mn_calendar__pg_date_max_day(void) /* inclusive */
 {
-   return mn_value__days_from_civil(5874897, 12, 31);
+   return mn_calendar__days_from_civil(5874897, 12, 31);
 }
 
 bool
@@ -86,7 +86,7 @@ mn_calendar__year_label(int64_t days, char *dst, size_t size)
    int64_t y;
    int m, d;
 
-   mn_value__civil_from_days(days, &y, &m, &d);
+   mn_calendar__civil_from_days(days, &y, &m, &d);
    if (y <= 0) {
       snprintf(dst, size, "year %" PRId64 " bc", 1 - y);
    } else {
@@ -105,7 +105,7 @@ mn_calendar__append_timestamp(bson_string_t *out, int64_t days, int64_t usec, in
    bool bc;
    int64_t secs = usec / 1000000, sub = usec % 1000000;
 
-   mn_value__civil_from_days(days, &y, &m, &d);
+   mn_calendar__civil_from_days(days, &y, &m, &d);
    bc = y <= 0;
    bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d %02d:%02d:%02d", bc ? 1 - y : y, m, d,
                              (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
@@ -128,7 +128,7 @@ mn_calendar__append_date(bson_string_t *out, int64_t days)
    int64_t y;
    int m, d;
 
-   mn_value__civil_from_days(days, &y, &m, &d);
+   mn_calendar__civil_from_days(days, &y, &m, &d);
    bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d%s", y <= 0 ? 1 - y : y, m, d,
                              y <= 0 ? " BC" : "");
 }
@@ -140,7 +140,7 @@ mn_calendar__append_iso(bson_string_t *out, int64_t ms)
    int64_t rem, days = mn_calendar__floor_div(ms, MN_MS_PER_DAY, &rem), y;
    int m, d;
 
-   mn_value__civil_from_days(days, &y, &m, &d);
+   mn_calendar__civil_from_days(days, &y, &m, &d);
    if (y >= 0 && y <= 9999) {
       bson_string_append_printf(out, "%04" PRId64, y);
    } else {
@@ -195,7 +195,7 @@ iso_date(const char *s, size_t len, size_t *i, int64_t *days)
    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, (int)mo)) {
       return false;
    }
-   *days = mn_value__days_from_civil(y, (int)mo, (int)d);
+   *days = mn_calendar__days_from_civil(y, (int)mo, (int)d);
    return true;
 }
 

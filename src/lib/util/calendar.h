@@ -36,10 +36,10 @@ mn_calendar__floor_div(int64_t a, int64_t b, int64_t *rem)
 }
 
 /** Days since 1970-01-01 of a proleptic Gregorian date (year 0 = 1 BC). */
-int64_t mn_value__days_from_civil(int64_t y, int m, int d);
+int64_t mn_calendar__days_from_civil(int64_t y, int m, int d);
 
 /** The proleptic Gregorian date of a day number (days since 1970-01-01). */
-void mn_value__civil_from_days(int64_t z, int64_t *y, int *m, int *d);
+void mn_calendar__civil_from_days(int64_t z, int64_t *y, int *m, int *d);
 
 /** PostgreSQL's first day of date and timestamp: Julian day 0 (4714-11-24 BC). */
 int64_t mn_calendar__pg_min_day(void);
