@@ -86,7 +86,8 @@ PY
 # 300 patients: names, ssns, e-mails, birth dates and visit reasons that look like patient
 # data; some invalid (a birth date that is no date, a token that is no uuid, a weight that
 # is no number), dangling clinics, duplicate e-mails, missing e-mails.  The strings that
-# must never reach the target or the output go to $work/phi.txt.
+# must never reach the target or the output go to $work/phi.txt.  Weights carry seven
+# fraction digits: a short one ("45.55") also turns up inside a run's timestamps.
 phi_data <<'PY'
 with open(f"{work}/src/clinics.json", "w") as f:
     for c in range(5):
@@ -97,7 +98,7 @@ with open(f"{work}/src/patients.json", "w") as f:
         mail = f"Jane.Doe{i:03d}@Example.com" if i % 37 else "jane.doe001@example.com"
         doc = {"_id": {"$oid": f"66{i:022x}"}, "name": name, "ssn": f"{100 + i}-45-{6789 + i}",
                "email": f" {mail} ", "born": f"19{50 + i % 50:02d}-0{1 + i % 9}-1{i % 9}",
-               "weight": f"{40 + i % 60}.{i % 10}5", "city": "Oslo",
+               "weight": f"{40 + i % 60}.{i % 10}{i % 7}31415", "city": "Oslo",
                "clinic": {"$oid": f"65{i % 6:022x}"},  # clinic 5 does not exist
                "token": f"c8edcd1e-6a4e-4c4e-9b3f-{i:012x}",
                "visits": [{"reason": f"{conds[i % 5]} follow-up {i}", "day": "2024-01-05"}]}
