@@ -785,6 +785,31 @@ test_source_collection_files(void **state)
 
 /* -- JSON folders --------------------------------------------------------- */
 
+/* How a test writes a file into the fixture's folder: write_file, or write_gz compressed. */
+typedef void (*write_fn)(const fixture_t *f, const char *name, const void *data, size_t len);
+
+/*
+ * `canonical` written as `name` in the folder itself and `relaxed` as `name` in its `sub`
+ * folder, each read back whole as a JSON source.
+ */
+static void
+expect_json_files(fixture_t *f, write_fn put, const char *name, const char *canonical,
+                  const char *sub, const char *relaxed)
+{
+   char *in_sub = bson_strdup_printf("%s/%s", sub, name);
+   char *dir = path_in(f, sub);
+
+   put(f, name, canonical, strlen(canonical));
+   expect_all(f, f->dir, NULL, MN_SOURCE_JSON, false);
+
+   make_dir(f, sub);
+   put(f, in_sub, relaxed, strlen(relaxed));
+   expect_all(f, dir, NULL, MN_SOURCE_JSON, true);
+
+   bson_free(dir);
+   bson_free(in_sub);
+}
+
 /*
  * The fixture's documents as render writes them: canonical in the folder itself, relaxed
  * in its "relaxed/" sub-folder; both read back whole as a JSON source.
@@ -794,17 +819,8 @@ expect_json_folders(fixture_t *f, char *(*render)(bson_t *const *docs, size_t n,
 {
    char *canonical = render(f->docs, N_DOCS, false);
    char *relaxed = render(f->docs, N_DOCS, true);
-   char *dir;
 
-   write_file(f, "users.json", canonical, strlen(canonical));
-   expect_all(f, f->dir, NULL, MN_SOURCE_JSON, false);
-
-   make_dir(f, "relaxed");
-   write_file(f, "relaxed/users.json", relaxed, strlen(relaxed));
-   dir = path_in(f, "relaxed");
-   expect_all(f, dir, NULL, MN_SOURCE_JSON, true);
-
-   bson_free(dir);
+   expect_json_files(f, write_file, "users.json", canonical, "relaxed", relaxed);
    bson_free(canonical);
    bson_free(relaxed);
 }
@@ -867,17 +883,8 @@ test_source_json_gzip(void **state)
    fixture_t *f = *state;
    char *lines = json_lines(f->docs, N_DOCS, false);
    char *array = json_array(f->docs, N_DOCS, true);
-   char *dir;
 
-   write_gz(f, "users.json.gz", lines, strlen(lines));
-   expect_all(f, f->dir, NULL, MN_SOURCE_JSON, false);
-
-   make_dir(f, "array");
-   write_gz(f, "array/users.json.gz", array, strlen(array));
-   dir = path_in(f, "array");
-   expect_all(f, dir, NULL, MN_SOURCE_JSON, true);
-
-   bson_free(dir);
+   expect_json_files(f, write_gz, "users.json.gz", lines, "array", array);
    bson_free(lines);
    bson_free(array);
 }
