@@ -563,6 +563,19 @@ def _coll_name(cmd, name):
     return v
 
 
+def _write_error(index, code, errmsg):
+    """One entry of a write command's writeErrors."""
+    return OrderedDict([("index", index), ("code", code), ("errmsg", errmsg)])
+
+
+def _write_reply(errors, *fields):
+    """A write command's reply: `fields` in order, then writeErrors if any."""
+    reply = OrderedDict(fields)
+    if errors:
+        reply["writeErrors"] = errors
+    return reply
+
+
 def _doc_arg(cmd, name):
     v = cmd.get(name)
     if v is None:
@@ -1201,14 +1214,21 @@ class Handler(object):
 
     # -- writes -----------------------------------------------------------------
 
-    def cmd_insert(self, cmd, db, request):
-        name = _coll_name(cmd, "insert")
-        docs = cmd.get("documents")
-        if not isinstance(docs, list):
-            raise CommandError(E_BAD_VALUE, "'documents' must be an array")
+    def _write_target(self, cmd, db, verb, key):
+        """A write command's collection name, its list under `key`, whether
+        it is ordered, and the collection, whose raw copy is dropped."""
+        name = _coll_name(cmd, verb)
+        items = cmd.get(key)
+        if not isinstance(items, list):
+            raise CommandError(E_BAD_VALUE, "'%s' must be an array" % key)
         ordered = cmd.get("ordered", True)
         coll = self.store.coll(db, name)
         self.store.touched(db, name)
+        return name, items, ordered, coll
+
+    def cmd_insert(self, cmd, db, request):
+        name, docs, ordered, coll = self._write_target(cmd, db, "insert",
+                                                       "documents")
         n = 0
         errors = []
         for i, doc in enumerate(docs):
@@ -1220,32 +1240,22 @@ class Handler(object):
                 n += 1
                 self.changes.insert(db, name, doc)
             except mongomock.DuplicateKeyError as exc:
-                errors.append(OrderedDict([
-                    ("index", i), ("code", E_DUPLICATE_KEY),
-                    ("errmsg", "E11000 duplicate key error collection: "
-                               "%s.%s index: _id_ dup key: { _id: %r }"
-                               % (db, name, doc["_id"]))]))
+                errors.append(_write_error(
+                    i, E_DUPLICATE_KEY,
+                    "E11000 duplicate key error collection: "
+                    "%s.%s index: _id_ dup key: { _id: %r }"
+                    % (db, name, doc["_id"])))
                 if ordered:
                     break
             except Exception as exc:
-                errors.append(OrderedDict([("index", i),
-                                           ("code", E_BAD_VALUE[0]),
-                                           ("errmsg", str(exc))]))
+                errors.append(_write_error(i, E_BAD_VALUE[0], str(exc)))
                 if ordered:
                     break
-        reply = OrderedDict([("n", n)])
-        if errors:
-            reply["writeErrors"] = errors
-        return reply
+        return _write_reply(errors, ("n", n))
 
     def cmd_update(self, cmd, db, request):
-        name = _coll_name(cmd, "update")
-        updates = cmd.get("updates")
-        if not isinstance(updates, list):
-            raise CommandError(E_BAD_VALUE, "'updates' must be an array")
-        ordered = cmd.get("ordered", True)
-        coll = self.store.coll(db, name)
-        self.store.touched(db, name)
+        name, updates, ordered, coll = self._write_target(cmd, db, "update",
+                                                          "updates")
         n = n_modified = 0
         upserted, errors = [], []
         for i, spec in enumerate(updates):
@@ -1292,25 +1302,17 @@ class Handler(object):
                                         is_replace)
                 code = (exc.code if isinstance(exc, CommandError)
                         else getattr(exc, "code", None) or E_BAD_VALUE[0])
-                errors.append(OrderedDict([("index", i), ("code", code),
-                                           ("errmsg", str(exc))]))
+                errors.append(_write_error(i, code, str(exc)))
                 if ordered:
                     break
-        reply = OrderedDict([("n", n), ("nModified", n_modified)])
+        fields = [("n", n), ("nModified", n_modified)]
         if upserted:
-            reply["upserted"] = upserted
-        if errors:
-            reply["writeErrors"] = errors
-        return reply
+            fields.append(("upserted", upserted))
+        return _write_reply(errors, *fields)
 
     def cmd_delete(self, cmd, db, request):
-        name = _coll_name(cmd, "delete")
-        deletes = cmd.get("deletes")
-        if not isinstance(deletes, list):
-            raise CommandError(E_BAD_VALUE, "'deletes' must be an array")
-        ordered = cmd.get("ordered", True)
-        coll = self.store.coll(db, name)
-        self.store.touched(db, name)
+        name, deletes, ordered, coll = self._write_target(cmd, db, "delete",
+                                                          "deletes")
         n = 0
         errors = []
         for i, spec in enumerate(deletes):
@@ -1329,15 +1331,10 @@ class Handler(object):
                         if id_key(doc_id) not in left:
                             self.changes.record(db, "delete", name, doc_id)
             except Exception as exc:
-                errors.append(OrderedDict([("index", i),
-                                           ("code", E_BAD_VALUE[0]),
-                                           ("errmsg", str(exc))]))
+                errors.append(_write_error(i, E_BAD_VALUE[0], str(exc)))
                 if ordered:
                     break
-        reply = OrderedDict([("n", n)])
-        if errors:
-            reply["writeErrors"] = errors
-        return reply
+        return _write_reply(errors, ("n", n))
 
     def cmd_drop(self, cmd, db, request):
         name = _coll_name(cmd, "drop")
