@@ -1065,6 +1065,44 @@ test_source_json_bad_array_elements(void **state)
    bson_free(unclosed);
 }
 
+/*
+ * A cursor on `coll` of the source in folder `sub` (*source, for the caller to destroy),
+ * whose progress starts at 0 of the bytes of `sub`/`file` as stored: the compressed size
+ * for gzip.
+ */
+static mn_cursor_t *
+find_at_start(const fixture_t *f, const char *sub, const char *file, const char *coll,
+              mn_source_t **source)
+{
+   char *dir = path_in(f, sub);
+   char *path = bson_strdup_printf("%s/%s", sub, file);
+   mn_cursor_t *cursor;
+   uint64_t done;
+   uint64_t total;
+
+   *source = open_ok(dir, NULL);
+   cursor = find_ok(*source, coll, NULL);
+   mn_cursor_progress(cursor, &done, &total);
+   assert_int_equal(done, 0);
+   assert_int_equal(total, file_size(f, path));
+   bson_free(path);
+   bson_free(dir);
+   return cursor;
+}
+
+/* A cursor read to its end has done all of its total; then it and its source go. */
+static void
+expect_all_done(mn_cursor_t *cursor, mn_source_t *source)
+{
+   uint64_t done;
+   uint64_t total;
+
+   mn_cursor_progress(cursor, &done, &total);
+   assert_int_equal(done, total);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+}
+
 /* Many documents: records cross the 64 KiB read buffer; nothing is lost at the seams. */
 static void
 test_source_json_large_streams(void **state)
@@ -1103,17 +1141,11 @@ test_source_json_large_streams(void **state)
    write_file(f, "dump/notes.bson", blob, blob_len);
 
    for (size_t k = 0; k < 4; k++) {
-      char *dir = path_in(f, k == 3 ? "dump" : "json");
       uint64_t done;
       uint64_t total;
       uint64_t last = 0;
-      char *file = bson_strdup_printf("%s/%s", k == 3 ? "dump" : "json", kinds[k]);
 
-      source = open_ok(dir, NULL);
-      cursor = find_ok(source, colls[k], NULL);
-      mn_cursor_progress(cursor, &done, &total);
-      assert_int_equal(done, 0);
-      assert_int_equal(total, file_size(f, file));
+      cursor = find_at_start(f, k == 3 ? "dump" : "json", kinds[k], colls[k], &source);
       for (i = 0; i < N; i++) {
          assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_DOC);
          assert_true(bson_iter_init_find(&iter, doc, "_id"));
@@ -1123,12 +1155,7 @@ test_source_json_large_streams(void **state)
          last = done;
       }
       expect_end(cursor);
-      mn_cursor_progress(cursor, &done, &total);
-      assert_int_equal(done, total);
-      mn_cursor_destroy(cursor);
-      mn_source_destroy(source);
-      bson_free(dir);
-      bson_free(file);
+      expect_all_done(cursor, source);
    }
 
    for (i = 0; i < N; i++) {
@@ -1257,15 +1284,9 @@ test_source_progress(void **state)
    write_file(f, "a/users.bson", blob, len);
    write_gz(f, "b/users.bson.gz", blob, len);
    for (size_t k = 0; k < 2; k++) {
-      char *dir = path_in(f, k ? "b" : "a");
-      char *file = bson_strdup_printf("%s/%s", k ? "b" : "a", names[k]);
-      mn_source_t *source = open_ok(dir, NULL);
-      mn_cursor_t *cursor = find_ok(source, "users", NULL);
+      mn_source_t *source;
+      mn_cursor_t *cursor = find_at_start(f, k ? "b" : "a", names[k], "users", &source);
 
-      mn_cursor_progress(cursor, &done, &total);
-      assert_int_equal(done, 0);
-      /* Bytes of the file as stored: compressed size for gzip. */
-      assert_int_equal(total, file_size(f, file));
       if (k == 0) {
          assert_int_equal(mn_cursor_next(cursor, &doc), MN_CURSOR_DOC);
          mn_cursor_progress(cursor, &done, &total);
@@ -1273,12 +1294,7 @@ test_source_progress(void **state)
       }
       while (mn_cursor_next(cursor, &doc) == MN_CURSOR_DOC) {
       }
-      mn_cursor_progress(cursor, &done, &total);
-      assert_int_equal(done, total);
-      mn_cursor_destroy(cursor);
-      mn_source_destroy(source);
-      bson_free(dir);
-      bson_free(file);
+      expect_all_done(cursor, source);
    }
    bson_free(blob);
 }
