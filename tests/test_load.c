@@ -554,6 +554,16 @@ double_text(double d, char *out, size_t size)
       g_string_append_c(problems, '\n');                                                           \
    } while (0)
 
+/* Fail the test with WHAT and the PROBLEMs collected, if any; frees PROBLEMS. */
+static void
+fail_on_problems(GString *problems, const char *what)
+{
+   if (problems->len) {
+      fail_msg("%s:\n%s", what, problems->str);
+   }
+   g_string_free(problems, TRUE);
+}
+
 /* Fail the test when the group setup could not prepare the database or the load did not
  * complete. */
 static void
@@ -812,31 +822,42 @@ assert_row_text(const PGresult *res, const bson_t *doc, const char *const cols[]
    }
 }
 
-/* The names and other verbatim text of every loaded user, byte for byte. */
+/*
+ * For every loaded document of COLLECTION with an ObjectId _id (a string _id is checked in
+ * test_load_ids), its row of the table of that name (SQL, $1 its row id) holds, column by
+ * column, the bytes of the source strings at the paths COLS gives (assert_row_text).
+ */
 static void
-check_user_text(GPtrArray *users)
+check_text_rows(const char *collection, const char *sql, const char *const cols[][2], size_t n)
 {
-   for (guint i = 0; i < users->len; i++) {
-      static const char *const cols[][2] = {{"first_name", "firstName"},
-                                            {"last_name", "lastName"},
-                                            {"phone", "phone"},
-                                            {"password_hash", "password"},
-                                            {"profile_photo", "profilePhoto"}};
-      const bson_t *doc = users->pdata[i];
+   GPtrArray *docs = docs_of(collection);
+
+   for (guint i = 0; i < docs->len; i++) {
+      const bson_t *doc = docs->pdata[i];
       char id[37];
       PGresult *res;
 
-      if (!doc_accepted("users", doc)) {
+      if (!doc_accepted(collection, doc) || !doc_uuid(doc, id)) {
          continue;
       }
-      doc_uuid(doc, id);
-      res = row_of_id("SELECT first_name, last_name, phone, password_hash, profile_photo "
-                      "FROM public.users WHERE id = $1",
-                      id);
-      assert_row_text(res, doc, cols, G_N_ELEMENTS(cols), "users", id);
+      res = row_of_id(sql, id);
+      assert_row_text(res, doc, cols, n, collection, id);
       PQclear(res);
    }
 }
+
+/* The names and other verbatim text of every loaded user, byte for byte. */
+static const char *const USER_TEXT[][2] = {{"first_name", "firstName"},
+                                           {"last_name", "lastName"},
+                                           {"phone", "phone"},
+                                           {"password_hash", "password"},
+                                           {"profile_photo", "profilePhoto"}};
+
+/* Every activity log's verbatim text fields, byte for byte. */
+static const char *const LOG_TEXT[][2] = {
+   {"user_email", "userEmail"},   {"action", "action"},        {"description", "description"},
+   {"endpoint", "endpoint"},      {"user_agent", "userAgent"}, {"error_message", "error.message"},
+   {"error_stack", "error.stack"}};
 
 /* The 100 KB note, medicalHistory[0].notes of Grace Okafor (case 41), byte for byte. */
 static void
@@ -890,32 +911,6 @@ check_chinese_conditions(void)
    PQclear(res);
 }
 
-/* Every activity log's verbatim text fields, byte for byte. */
-static void
-check_log_text(GPtrArray *logs)
-{
-   for (guint i = 0; i < logs->len; i++) {
-      static const char *const cols[][2] = {
-         {"user_email", "userEmail"},    {"action", "action"},
-         {"description", "description"}, {"endpoint", "endpoint"},
-         {"user_agent", "userAgent"},    {"error_message", "error.message"},
-         {"error_stack", "error.stack"}};
-      const bson_t *doc = logs->pdata[i];
-      char hex[64];
-      PGresult *res;
-
-      doc_id_text(doc, hex, sizeof hex);
-      if (!doc_uuid(doc, hex)) {
-         continue; /* the string _id: checked in test_load_ids */
-      }
-      res = row_of_id("SELECT user_email, action, description, endpoint, user_agent, "
-                      "error_message, error_stack FROM public.activity_logs WHERE id = $1",
-                      hex);
-      assert_row_text(res, doc, cols, G_N_ELEMENTS(cols), "activity_logs", hex);
-      PQclear(res);
-   }
-}
-
 /*
  * Unicode and long text are stored byte for byte: messages in Spanish (newline), Chinese
  * (emoji), Arabic (TAB), Japanese, Portuguese; every user's names; the 100 KB
@@ -936,10 +931,16 @@ test_load_text_byte_exact(void **state)
    for (size_t i = 0; i < G_N_ELEMENTS(convs); i++) {
       check_conversation_messages(find_doc("conversations", convs[i]), true);
    }
-   check_user_text(docs_of("users"));
+   check_text_rows("users",
+                   "SELECT first_name, last_name, phone, password_hash, profile_photo "
+                   "FROM public.users WHERE id = $1",
+                   USER_TEXT, G_N_ELEMENTS(USER_TEXT));
    check_long_note();
    check_chinese_conditions();
-   check_log_text(docs_of("activity_logs"));
+   check_text_rows("activity_logs",
+                   "SELECT user_email, action, description, endpoint, user_agent, "
+                   "error_message, error_stack FROM public.activity_logs WHERE id = $1",
+                   LOG_TEXT, G_N_ELEMENTS(LOG_TEXT));
 }
 
 /* A timestamptz cell equals a BSON datetime (ms), or is NULL when the source has none. */
@@ -1406,10 +1407,7 @@ test_load_numbers_exact(void **state)
    }
    check_metadata_numbers(problems);
    check_decimal_height(problems);
-   if (problems->len) {
-      fail_msg("numbers differ from the source:\n%s", problems->str);
-   }
-   g_string_free(problems, TRUE);
+   fail_on_problems(problems, "numbers differ from the source");
 }
 
 /* tables.<table>.coercions.<key> of the statistics' JSON, 0 when absent. */
@@ -2199,10 +2197,7 @@ test_load_reject_file(void **state)
    g_free(content);
    assert_int_equal(n, mn_stats_total_rejected(g.stats));
    check_rejects_not_loaded(seen);
-   if (problems->len) {
-      fail_msg("reject file:\n%s", problems->str);
-   }
-   g_string_free(problems, TRUE);
+   fail_on_problems(problems, "reject file");
 }
 
 /* Snapshot of every table's checksum. */
@@ -2276,10 +2271,7 @@ test_load_rerun_changes_nothing(void **state)
       }
    }
    mn_stats_destroy(stats);
-   if (problems->len) {
-      fail_msg("the second run of the same source changed the target:\n%s", problems->str);
-   }
-   g_string_free(problems, TRUE);
+   fail_on_problems(problems, "the second run of the same source changed the target");
 }
 
 /* ---- writing a modified copy of the source (canonical Extended JSON) ---- */
@@ -2612,10 +2604,7 @@ test_load_incremental_equals_full_load(void **state)
    g_free(fresh_dsn);
    mn_stats_destroy(inc);
    mn_stats_destroy(fresh);
-   if (problems->len) {
-      fail_msg("incremental run vs full load of the modified source:\n%s", problems->str);
-   }
-   g_string_free(problems, TRUE);
+   fail_on_problems(problems, "incremental run vs full load of the modified source");
 }
 
 int
