@@ -118,9 +118,8 @@ golden_record(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t *
       g_string_append_printf(g->out, "bad record at %s: %s\n", bad->location, bad->reason);
       return mn_rejects__bad(g->rejects, g->stats, g->name, bad, NULL, error);
    }
-   if (bson_iter_init_find(&it, doc, "_id")) {
-      mn_uuid_t id;
-      mn_uuid_from_value(&it, &id);
+   mn_uuid_t id;
+   if (mn_run__doc_id(doc, &it, &id)) {
       if (!mn_idset__add(&g->seen, id.bytes)) {
          char *id_json = mn_convert_id_json(&it, NULL);
          g_string_append_printf(g->out, "doc %s rejected\n  reject [_id] %s\n", id_json,

@@ -1,6 +1,7 @@
 /*
- * read.c - reading a collection whole, and the pre-pass of referenced `_id` sets: the
- * reads run.c, verify.c and the golden runner share (run_private.h).
+ * read.c - reading a collection whole, a document's row id, and the pre-pass of referenced
+ * `_id` sets: the reads run.c, status.c, verify.c and the golden runner share
+ * (run_private.h).
  */
 #include "run/run_private.h"
 
@@ -32,6 +33,21 @@ mn_run__read_collection(mn_source_t *src, const char *collection, const mn_find_
    }
    mn_cursor_destroy(cur);
    return ok;
+}
+
+bool
+mn_run__doc_id(const bson_t *doc, bson_iter_t *it, mn_uuid_t *id)
+{
+   bson_iter_t own;
+
+   if (!it) {
+      it = &own;
+   }
+   if (!doc || !bson_iter_init_find(it, doc, "_id")) {
+      return false;
+   }
+   mn_uuid_from_value(it, id);
+   return true;
 }
 
 typedef struct {

@@ -83,14 +83,9 @@ known_reject(const run_t *r, const mn_uuid_t *id)
 static bool
 known_reject_doc(const run_t *r, const bson_t *doc)
 {
-   bson_iter_t it;
    mn_uuid_t id;
 
-   if (!doc || !bson_iter_init_find(&it, doc, "_id")) {
-      return false;
-   }
-   mn_uuid_from_value(&it, &id);
-   return known_reject(r, &id);
+   return mn_run__doc_id(doc, NULL, &id) && known_reject(r, &id);
 }
 
 /*
@@ -572,16 +567,13 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    run_t *r = p->r;
    uint8_t digest[MN_DIGEST_SIZE];
    mn_doc_entry_t *entry = NULL;
-   bson_iter_t idit;
-   bool has_id = bson_iter_init_find(&idit, doc, "_id");
    mn_uuid_t id = {{0}}; /* the row id of the _id, also when the document is not valid BSON
                             and the converter stops before deriving it */
 
-   if (!has_id) {
+   if (!mn_run__doc_id(doc, NULL, &id)) {
       mn_digest(bson_get_data(doc), doc->len, digest);
       return convert_read(p, doc, NULL, &id, false, digest, error);
    }
-   mn_uuid_from_value(&idit, &id);
    if (!p->processed && !g_hash_table_contains(p->window, id.bytes)) {
       g_hash_table_insert(p->window, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(++p->position << 1));
    }
@@ -681,11 +673,9 @@ list_unrecorded(pass_t *p, bson_t *by_id, mn_error_t *error)
       return false;
    }
    while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC) {
-      if (bson_iter_init_find(&it, doc, "_id")) {
-         mn_uuid_t id;
-         mn_doc_entry_t *entry;
-         mn_uuid_from_value(&it, &id);
-         entry = mn_doc_state_find(p->state, &id);
+      mn_uuid_t id;
+      if (mn_run__doc_id(doc, &it, &id)) {
+         mn_doc_entry_t *entry = mn_doc_state_find(p->state, &id);
          if (entry) {
             entry->seen = true;
          }
@@ -811,7 +801,6 @@ claim_document(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t 
 {
    claims_t *cl = ctx;
    pass_t *p = cl->p;
-   bson_iter_t it;
    mn_uuid_t id;
    uint8_t digest[MN_DIGEST_SIZE];
    const mn_doc_entry_t *entry;
@@ -823,10 +812,9 @@ claim_document(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t 
       mn_converter_begin_claims(p->r->conv, p->c);
       cl->begun = true;
    }
-   if (st != MN_CURSOR_DOC || !bson_iter_init_find(&it, doc, "_id")) {
+   if (st != MN_CURSOR_DOC || !mn_run__doc_id(doc, NULL, &id)) {
       return true;
    }
-   mn_uuid_from_value(&it, &id);
    if (!mn_idset__add(&cl->seen, id.bytes)) {
       return true; /* a duplicate _id: rejected, claims nothing */
    }
@@ -881,17 +869,14 @@ convert_again(pass_t *p, GPtrArray *refused, mn_error_t *error)
    for (guint i = 0; i < p->retry->len; i++) {
       const bson_t *doc = g_ptr_array_index(p->retry, i);
       uint8_t digest[MN_DIGEST_SIZE];
-      bson_iter_t it;
 
       mn_digest(bson_get_data(doc), doc->len, digest);
       if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
          mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest);
          p->pending++;
-         if (bson_iter_init_find(&it, doc, "_id")) {
-            mn_uuid_t id;
-            const mn_doc_entry_t *entry;
-            mn_uuid_from_value(&it, &id);
-            entry = mn_doc_state_find(p->state, &id);
+         mn_uuid_t id;
+         if (mn_run__doc_id(doc, NULL, &id)) {
+            const mn_doc_entry_t *entry = mn_doc_state_find(p->state, &id);
             p->gained_members = p->gained_members || (entry && entry->rejected);
          }
       } else {
@@ -918,13 +903,11 @@ gather_reread(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t *
 {
    rereads_t *g = ctx;
    pass_t *p = g->p;
-   bson_iter_t it;
    mn_uuid_t id;
 
    (void)cur;
    (void)error;
-   if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
-      mn_uuid_from_value(&it, &id);
+   if (st == MN_CURSOR_DOC && mn_run__doc_id(doc, NULL, &id)) {
       if ((mn_idset__has(&p->reread, id.bytes) ||
            (g->regain && mn_idset__has(&p->skipped, id.bytes))) &&
           mn_idset__add(g->done, id.bytes) && p->counts->loaded && p->counts->unchanged) {
@@ -958,13 +941,11 @@ rereads_pending(const pass_t *p, bool regain)
 static guint
 source_position(GHashTable *order, const bson_t *doc)
 {
-   bson_iter_t it;
    mn_uuid_t id;
 
-   if (!bson_iter_init_find(&it, doc, "_id")) {
+   if (!mn_run__doc_id(doc, NULL, &id)) {
       return G_MAXUINT;
    }
-   mn_uuid_from_value(&it, &id);
    return GPOINTER_TO_UINT(g_hash_table_lookup(order, id.bytes));
 }
 
@@ -989,7 +970,6 @@ note_position(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t *
               mn_error_t *error)
 {
    positions_t *ps = ctx;
-   bson_iter_t it;
    mn_uuid_t id;
 
    (void)cur;
@@ -998,8 +978,7 @@ note_position(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t *
       return true;
    }
    ps->position++;
-   if (st == MN_CURSOR_DOC && bson_iter_init_find(&it, doc, "_id")) {
-      mn_uuid_from_value(&it, &id);
+   if (mn_run__doc_id(doc, NULL, &id)) {
       if (g_hash_table_lookup_extended(ps->wanted, id.bytes, NULL, NULL) &&
           !g_hash_table_lookup(ps->wanted, id.bytes)) {
          g_hash_table_insert(ps->wanted, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(ps->position));
@@ -1017,10 +996,8 @@ sort_by_source(pass_t *p, GPtrArray *docs, mn_error_t *error)
    bool ok;
 
    for (guint i = 0; i < docs->len; i++) {
-      bson_iter_t it;
       mn_uuid_t id;
-      if (bson_iter_init_find(&it, g_ptr_array_index(docs, i), "_id")) {
-         mn_uuid_from_value(&it, &id);
+      if (mn_run__doc_id(g_ptr_array_index(docs, i), NULL, &id)) {
          g_hash_table_insert(ps.wanted, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(0));
       }
    }

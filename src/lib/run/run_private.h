@@ -7,6 +7,7 @@
 
 #include <mongonorm/convert.h>
 #include <mongonorm/error.h>
+#include <mongonorm/keys.h>
 #include <mongonorm/mapping.h>
 #include <mongonorm/source.h>
 #include <mongonorm/state.h>
@@ -109,6 +110,15 @@ typedef bool (*mn_run__read_fn)(void *ctx, mn_cursor_t *cur, mn_cursor_status_t 
 bool mn_run__read_collection(mn_source_t *src, const char *collection, const mn_find_opts_t *opts,
                              bool missing_is_empty, mn_run__read_fn fn, void *ctx,
                              mn_error_t *error);
+
+/**
+ * The row id of a document's `_id` (mn_uuid_from_value()), as the readers of a collection
+ * key their sets by it.  doc may be NULL (what mn_run__read_collection() passes for a
+ * record that is not a document).
+ * @param it when not NULL, left at the document's `_id` (for its value or JSON)
+ * @return false, *id untouched, when doc is NULL or has no `_id`
+ */
+bool mn_run__doc_id(const bson_t *doc, bson_iter_t *it, mn_uuid_t *id);
 
 /**
  * The pre-pass of a run (and of verify): list the `_id` set of every collection others

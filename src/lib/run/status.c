@@ -143,7 +143,6 @@ count_pending(void *ctx, mn_cursor_t *cur, mn_cursor_status_t cs, const bson_t *
               mn_error_t *error)
 {
    pending_t *pd = ctx;
-   bson_iter_t it;
    mn_uuid_t id;
    mn_doc_entry_t *e;
    uint8_t dg[MN_DIGEST_SIZE];
@@ -154,11 +153,10 @@ count_pending(void *ctx, mn_cursor_t *cur, mn_cursor_status_t cs, const bson_t *
       return true;
    }
    pd->source++;
-   if (cs != MN_CURSOR_DOC || !bson_iter_init_find(&it, doc, "_id")) {
+   if (!mn_run__doc_id(doc, NULL, &id)) {
       pd->new_docs++;
       return true;
    }
-   mn_uuid_from_value(&it, &id);
    e = mn_doc_state_find(pd->st, &id);
    if (!e) {
       pd->new_docs++;

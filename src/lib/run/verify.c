@@ -726,7 +726,7 @@ load_comparison_types(verify_t *v, size_t t, mn_error_t *error)
 {
    vtable_t *vt = &v->tables[t];
    const char *params[1] = {vt->qname};
-   PGresult *res = PQexecParams(
+   PGresult *res = mn_pg__query(
       v->conn,
       "SELECT a.attname, bt.typname, ebt.typname FROM pg_attribute a "
       "JOIN pg_type ty ON ty.oid = a.atttypid "
@@ -735,13 +735,12 @@ load_comparison_types(verify_t *v, size_t t, mn_error_t *error)
       "LEFT JOIN pg_type ebt ON ebt.oid = CASE WHEN et.typtype = 'd' THEN et.typbasetype "
       "  ELSE et.oid END "
       "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped",
-      1, NULL, params, NULL, NULL, 0);
-   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+      1, params, PGRES_TUPLES_OK, "could not read the target's columns", error);
 
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not read the target's columns");
+   if (!res) {
+      return false;
    }
-   for (int r = 0; ok && r < PQntuples(res); r++) {
+   for (int r = 0; r < PQntuples(res); r++) {
       const char *name = PQgetvalue(res, r, 0);
       bool text = type_without_equality(PQgetvalue(res, r, 1)) ||
                   (!PQgetisnull(res, r, 2) && type_without_equality(PQgetvalue(res, r, 2)));
@@ -752,7 +751,7 @@ load_comparison_types(verify_t *v, size_t t, mn_error_t *error)
       }
    }
    PQclear(res);
-   return ok;
+   return true;
 }
 
 /* The temporary tables, before the transaction (a READ ONLY one cannot create them). */
@@ -869,23 +868,23 @@ static bool
 load_refused(verify_t *v, const char *collection, mn_idset_t *set, mn_error_t *error)
 {
    const char *params[2] = {collection, LOAD_REJECT_PREFIX};
-   PGresult *res = PQexecParams(v->conn,
-                                "SELECT doc_id FROM mongonorm.documents WHERE collection = $1 "
-                                "AND rejected AND starts_with(reason, $2)",
-                                2, NULL, params, NULL, NULL, 0);
-   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+   PGresult *res =
+      mn_pg__query(v->conn,
+                   "SELECT doc_id FROM mongonorm.documents WHERE collection = $1 "
+                   "AND rejected AND starts_with(reason, $2)",
+                   2, params, PGRES_TUPLES_OK, "could not read the recorded documents", error);
 
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not read the recorded documents");
+   if (!res) {
+      return false;
    }
-   for (int r = 0; ok && r < PQntuples(res); r++) {
+   for (int r = 0; r < PQntuples(res); r++) {
       mn_uuid_t id;
       if (mn_uuid_parse(PQgetvalue(res, r, 0), &id)) {
          mn_idset__add(set, id.bytes);
       }
    }
    PQclear(res);
-   return ok;
+   return true;
 }
 
 /* "{1,0,3}" -> counts[0..n) (missing entries 0); false when not an array text. */
@@ -977,13 +976,11 @@ account_collection(verify_t *v, size_t c, mn_verify_collection_t *vc, mn_error_t
    bool ok = false;
 
    snprintf(cbuf, sizeof cbuf, "%zu", c);
-   res = PQexecParams(v->conn,
+   res = mn_pg__query(v->conn,
                       "SELECT count(*) FROM mongonorm.documents WHERE collection = $1 "
                       "AND doc_id <> '00000000-0000-0000-0000-000000000000'",
-                      1, NULL, params, NULL, NULL, 0);
-   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-      mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not read the recorded documents");
-      PQclear(res);
+                      1, params, PGRES_TUPLES_OK, "could not read the recorded documents", error);
+   if (!res) {
       goto cleanup;
    }
    vc->recorded = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
@@ -1098,7 +1095,6 @@ convert_record(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t 
    converting_t *cv = ctx;
    verify_t *v = cv->v;
    mn_verify_collection_t *vc = cv->vc;
-   bson_iter_t it;
    mn_uuid_t id;
    bool has_id;
 
@@ -1116,9 +1112,8 @@ convert_record(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t 
       vc->skipped_bytes += mn_cursor_bad(cur)->skipped;
       return true;
    }
-   has_id = bson_iter_init_find(&it, doc, "_id");
+   has_id = mn_run__doc_id(doc, NULL, &id);
    if (has_id) {
-      mn_uuid_from_value(&it, &id);
       if (!mn_idset__add(&cv->seen, id.bytes)) {
          vc->duplicate_ids++; /* the first one counts, as in a run */
          return true;
