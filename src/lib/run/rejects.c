@@ -51,12 +51,15 @@ mn_rejects__sync(mn_rejects_t *r, mn_error_t *error)
    return true;
 }
 
+/* Write one line of the reject file (its canonical Extended JSON), and destroy the line,
+ * written or not: every *_line() builder below ends here. */
 static bool
-write_line(mn_rejects_t *r, const bson_t *line, mn_error_t *error)
+write_line(mn_rejects_t *r, bson_t *line, mn_error_t *error)
 {
    char *json = bson_as_canonical_extended_json(line, NULL);
    bool ok;
 
+   bson_destroy(line);
    if (!json) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not encode a reject record");
       return false;
@@ -304,7 +307,6 @@ document_line(mn_rejects_t *r, const mn_mapping_t *m, const char *collection, co
    bson_t reasons, arr;
    const char *path = "";
    const char *message = "rejected";
-   bool ok;
 
    if (mn_rowset_n_rejects(rows) > 0) {
       mn_rowset_reject(rows, 0, &path, &message);
@@ -350,9 +352,7 @@ document_line(mn_rejects_t *r, const mn_mapping_t *m, const char *collection, co
       bson_append_document_end(&arr, &row);
    }
    bson_append_array_end(&line, &arr);
-   ok = write_line(r, &line, error);
-   bson_destroy(&line);
-   return ok;
+   return write_line(r, &line, error);
 }
 
 /* A record the source could not parse: no document, only its text. */
@@ -361,7 +361,6 @@ bad_line(mn_rejects_t *r, const char *collection, const mn_cursor_bad_t *bad, mn
 {
    bson_t line = BSON_INITIALIZER;
    bson_t id;
-   bool ok;
 
    BSON_APPEND_UTF8(&line, "collection", collection);
    /* the _id its beginning still shows, if it reads */
@@ -391,9 +390,7 @@ bad_line(mn_rejects_t *r, const char *collection, const mn_cursor_bad_t *bad, mn
       BSON_APPEND_BINARY(&line, "raw_bytes", BSON_SUBTYPE_BINARY, (const uint8_t *)bad->raw,
                          (uint32_t)strlen(bad->raw));
    }
-   ok = write_line(r, &line, error);
-   bson_destroy(&line);
-   return ok;
+   return write_line(r, &line, error);
 }
 
 /* The short kind of a reject reason, for the statistics (no values in it). */
@@ -492,7 +489,6 @@ unchanged_line(mn_rejects_t *r, const char *collection, const bson_t *doc,
                const mn_doc_entry_t *entry, mn_error_t *error)
 {
    bson_t line = BSON_INITIALIZER;
-   bool ok;
 
    reject_line_begin(&line, collection, doc);
    BSON_APPEND_UTF8(&line, "path", entry->reject_path ? entry->reject_path : "");
@@ -501,9 +497,7 @@ unchanged_line(mn_rejects_t *r, const char *collection, const bson_t *doc,
    /* the document too: a line torn or lost by a killed run can be rebuilt from any later
     * run's file */
    append_document(&line, doc);
-   ok = write_line(r, &line, error);
-   bson_destroy(&line);
-   return ok;
+   return write_line(r, &line, error);
 }
 
 /* A second document with an _id already read in this pass. */
@@ -511,15 +505,12 @@ static bool
 duplicate_id_line(mn_rejects_t *r, const char *collection, const bson_t *doc, mn_error_t *error)
 {
    bson_t line = BSON_INITIALIZER;
-   bool ok;
 
    reject_line_begin(&line, collection, doc);
    BSON_APPEND_UTF8(&line, "path", "_id");
    BSON_APPEND_UTF8(&line, "reason", MN_REJECTS_DUPLICATE_ID_REASON);
    append_document(&line, doc);
-   ok = write_line(r, &line, error);
-   bson_destroy(&line);
-   return ok;
+   return write_line(r, &line, error);
 }
 
 /* A document PostgreSQL refused at load: its rows are not in the target. */
@@ -528,7 +519,6 @@ at_load_line(mn_rejects_t *r, const char *collection, const bson_t *doc, const c
              mn_error_t *error)
 {
    bson_t line = BSON_INITIALIZER;
-   bool ok;
 
    reject_line_begin(&line, collection, doc);
    BSON_APPEND_UTF8(&line, "path", "");
@@ -537,9 +527,7 @@ at_load_line(mn_rejects_t *r, const char *collection, const bson_t *doc, const c
    if (doc) {
       append_document(&line, doc);
    }
-   ok = write_line(r, &line, error);
-   bson_destroy(&line);
-   return ok;
+   return write_line(r, &line, error);
 }
 
 /* ---- a reject counted and written: the lines with the statistics they go with ---- */

@@ -15,7 +15,7 @@ typedef struct {
 } counter_t;
 
 typedef struct {
-   char *name;
+   char *name; /* first, as in table_t (is_named()) */
    mn_collection_counts_t counts;
    counter_t rejects;
    counter_t unmapped; /* the first MN_STATS_UNMAPPED_MAX paths: documents each */
@@ -27,7 +27,7 @@ typedef struct {
 } coll_t;
 
 typedef struct {
-   char *name;
+   char *name; /* first, as in coll_t (is_named()) */
    mn_table_counts_t counts;
    counter_t coercions;
 } table_t;
@@ -110,16 +110,22 @@ mn_stats_destroy(mn_stats_t *s)
    g_free(s);
 }
 
+/* Whether a coll_t or table_t (each begins with its name) is named `name`: the lookup of
+ * find_coll() and find_table() (g_ptr_array_find_with_equal_func()). */
+static gboolean
+is_named(gconstpointer entry, gconstpointer name)
+{
+   return strcmp(*(char *const *)entry, name) == 0;
+}
+
 static coll_t *
 find_coll(mn_stats_t *s, const char *name)
 {
+   guint i;
    coll_t *c;
 
-   for (guint i = 0; i < s->collections->len; i++) {
-      c = g_ptr_array_index(s->collections, i);
-      if (strcmp(c->name, name) == 0) {
-         return c;
-      }
+   if (g_ptr_array_find_with_equal_func(s->collections, name, is_named, &i)) {
+      return g_ptr_array_index(s->collections, i);
    }
    c = g_new0(coll_t, 1);
    c->name = g_strdup(name);
@@ -132,13 +138,11 @@ find_coll(mn_stats_t *s, const char *name)
 static table_t *
 find_table(mn_stats_t *s, const char *name)
 {
+   guint i;
    table_t *t;
 
-   for (guint i = 0; i < s->tables->len; i++) {
-      t = g_ptr_array_index(s->tables, i);
-      if (strcmp(t->name, name) == 0) {
-         return t;
-      }
+   if (g_ptr_array_find_with_equal_func(s->tables, name, is_named, &i)) {
+      return g_ptr_array_index(s->tables, i);
    }
    t = g_new0(table_t, 1);
    t->name = g_strdup(name);
