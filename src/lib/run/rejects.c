@@ -174,6 +174,22 @@ is_json_space(char c)
    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* Past the JSON white space at *p and then `token`: false when token does not come next. */
+static bool
+expect_token(const char **p, const char *token)
+{
+   size_t n = strlen(token);
+
+   while (is_json_space(**p)) {
+      (*p)++;
+   }
+   if (strncmp(*p, token, n) != 0) {
+      return false;
+   }
+   *p += n;
+   return true;
+}
+
 /*
  * The `_id` a JSON record that does not parse still shows: its first member, when it is
  * "_id" (mongoexport writes it first) and its value is complete and valid Extended JSON
@@ -190,23 +206,7 @@ json_record_id(const char *raw, bson_t *wrapper)
    char *text, *why = NULL;
    bool ok;
 
-   while (is_json_space(*p)) {
-      p++;
-   }
-   if (*p++ != '{') {
-      return false;
-   }
-   while (is_json_space(*p)) {
-      p++;
-   }
-   if (strncmp(p, "\"_id\"", 5) != 0) {
-      return false;
-   }
-   p += 5;
-   while (is_json_space(*p)) {
-      p++;
-   }
-   if (*p++ != ':') {
+   if (!expect_token(&p, "{") || !expect_token(&p, "\"_id\"") || !expect_token(&p, ":")) {
       return false;
    }
    while (is_json_space(*p)) {
