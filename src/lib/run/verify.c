@@ -849,12 +849,11 @@ destroy_tables(verify_t *v)
 static bool
 check_state(verify_t *v, mn_error_t *error)
 {
-   PGresult *res = PQexec(v->conn, "SELECT to_regclass('mongonorm.documents') IS NOT NULL");
-   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+   PGresult *res = mn_pg__query(v->conn, "SELECT to_regclass('mongonorm.documents') IS NOT NULL", 0,
+                                NULL, PGRES_TUPLES_OK, "could not read the catalog", error);
+   bool ok = res != NULL;
 
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not read the catalog");
-   } else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+   if (ok && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
       mn_set_error(error, MN_ERROR_PG, MN_PG_SCHEMA,
                    "the target has no mongonorm.documents: nothing was ever loaded into it");
       ok = false;
@@ -1179,14 +1178,14 @@ shared_rows(verify_t *v, size_t t, mn_error_t *error)
                       "DELETE FROM %s e USING d WHERE e.%s = d.k AND e." SEQ_COLUMN " > d.first "
                       "RETURNING e." SEQ_COLUMN ", e." ID_COLUMN ", e.%s::text, e.%s::text",
                       vt->qkey, vt->temp, vt->temp, vt->qkey, vt->qdoc, vt->qkey);
-   PGresult *res = PQexec(v->conn, sql);
-   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+   PGresult *res =
+      mn_pg__query(v->conn, sql, 0, NULL, PGRES_TUPLES_OK, "could not compare the rows", error);
 
    g_free(sql);
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not compare the rows");
+   if (!res) {
+      return false;
    }
-   for (int r = 0; ok && r < PQntuples(res); r++) {
+   for (int r = 0; r < PQntuples(res); r++) {
       vt->counts->shared++;
       add_difference(v, MN_VERIFY_SHARED_ROW_ID, collection,
                      PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1),
@@ -1194,7 +1193,7 @@ shared_rows(verify_t *v, size_t t, mn_error_t *error)
                      mn_mapping_table_name(v->m, t), PQgetvalue(res, r, 3), NULL, 0, 0);
    }
    PQclear(res);
-   return ok;
+   return true;
 }
 
 /*
@@ -1205,13 +1204,11 @@ shared_rows(verify_t *v, size_t t, mn_error_t *error)
 static bool
 apply_deferred(verify_t *v, mn_error_t *error)
 {
-   PGresult *groups =
-      PQexec(v->conn, "SELECT DISTINCT tbl, col, ref_tbl FROM mn_verify_deferred ORDER BY 1, 2, 3");
-   bool ok = PQresultStatus(groups) == PGRES_TUPLES_OK;
+   PGresult *groups = mn_pg__query(
+      v->conn, "SELECT DISTINCT tbl, col, ref_tbl FROM mn_verify_deferred ORDER BY 1, 2, 3", 0,
+      NULL, PGRES_TUPLES_OK, "could not read deferred references", error);
+   bool ok = groups != NULL;
 
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, v->conn, groups, "could not read deferred references");
-   }
    for (int g = 0; ok && g < PQntuples(groups); g++) {
       size_t t = (size_t)g_ascii_strtoull(PQgetvalue(groups, g, 0), NULL, 10);
       size_t c = (size_t)g_ascii_strtoull(PQgetvalue(groups, g, 1), NULL, 10);
@@ -1279,18 +1276,17 @@ count_rows(verify_t *v, vtable_t *vt, mn_error_t *error)
 {
    char *sql = g_strdup_printf("SELECT (SELECT count(*) FROM %s), (SELECT count(*) FROM %s)",
                                vt->temp, vt->qname);
-   PGresult *res = PQexec(v->conn, sql);
-   bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+   PGresult *res =
+      mn_pg__query(v->conn, sql, 0, NULL, PGRES_TUPLES_OK, "could not count the rows", error);
 
-   if (ok) {
-      vt->counts->expected = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-      vt->counts->present = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-   } else {
-      mn_pg__set_error(error, MN_PG_QUERY, v->conn, res, "could not count the rows");
-   }
-   PQclear(res);
    g_free(sql);
-   return ok;
+   if (!res) {
+      return false;
+   }
+   vt->counts->expected = g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+   vt->counts->present = g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+   PQclear(res);
+   return true;
 }
 
 /* Expected and present rows of one table, by row id. */
