@@ -843,7 +843,7 @@ mn_gen_model_destroy(mn_gen_model_t *m)
    for (size_t i = 0; i < m->n_colls; i++) {
       mn_gen_coll_t *c = &m->colls[i];
       for (size_t t = 0; t < c->n_traits; t++) {
-         mn_yaml__free_strings(c->traits[t].values, c->traits[t].n);
+         mn_strings__free(c->traits[t].values, c->traits[t].n);
          bson_free(c->traits[t].cum);
          bson_free(c->traits[t].name);
       }

@@ -21,7 +21,7 @@
 void
 mn_mapping__path_cleanup(mn_path_t *p)
 {
-   mn_yaml__free_strings(p->segments, p->n_segments);
+   mn_strings__free(p->segments, p->n_segments);
    bson_free(p->is_index);
    bson_free(p->index);
    bson_free(p->text);
@@ -187,7 +187,7 @@ mn_mapping__column_cleanup(mn_column_t *c)
    bson_free(c->default_value);
    bson_free(c->raw_to_name);
    bson_free((void *)c->spec.transforms);
-   mn_yaml__free_strings((char **)c->spec.enum_values, c->spec.n_enum);
+   mn_strings__free((char **)c->spec.enum_values, c->spec.n_enum);
    for (size_t i = 0; i < c->spec.n_units; i++) {
       bson_free((void *)c->spec.units[i].suffix);
    }
@@ -687,7 +687,7 @@ mn_mapping__pred_cleanup(mn_pred_t *p)
       return;
    }
    mn_mapping__path_cleanup(&p->path);
-   mn_yaml__free_strings(p->values, p->n_values);
+   mn_strings__free(p->values, p->n_values);
    for (size_t i = 0; i < p->n_children; i++) {
       mn_mapping__pred_cleanup(&p->children[i]);
    }

@@ -399,17 +399,17 @@ collection_cleanup(mn_collection_t *c)
       mn_mapping__entry_cleanup(&c->entries[e]);
    }
    bson_free(c->entries);
-   mn_yaml__free_strings(c->ignore, c->n_ignore);
-   mn_yaml__free_strings(c->covered, c->n_covered);
-   mn_yaml__free_strings(c->iterated, c->n_iterated);
-   mn_yaml__free_strings(c->maps, c->n_maps);
+   mn_strings__free(c->ignore, c->n_ignore);
+   mn_strings__free(c->covered, c->n_covered);
+   mn_strings__free(c->iterated, c->n_iterated);
+   mn_strings__free(c->maps, c->n_maps);
    bson_free(c->watermark);
 }
 
 static void
 table_cleanup(mn_table_t *t)
 {
-   mn_yaml__free_strings(t->columns, t->n_columns);
+   mn_strings__free(t->columns, t->n_columns);
    bson_free(t->name);
    bson_free(t->key);
 }

@@ -335,7 +335,7 @@ mn_pg_findings_cleanup(mn_pg_findings_t *findings)
    if (!findings) {
       return;
    }
-   mn_pg__strings_free(findings->lines, findings->n);
+   mn_strings__free(findings->lines, findings->n);
    bson_free(findings->kinds);
    findings->lines = NULL;
    findings->kinds = NULL;

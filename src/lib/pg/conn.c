@@ -55,15 +55,6 @@ mn_pg__find_table(const mn_mapping_t *m, const char *name)
    return -1;
 }
 
-void
-mn_pg__strings_free(char **strings, size_t n)
-{
-   for (size_t i = 0; strings && i < n; i++) {
-      bson_free(strings[i]);
-   }
-   bson_free(strings);
-}
-
 static void
 ignore_notice(void *arg, const char *message)
 {

@@ -10,6 +10,8 @@
 
 #include <glib.h>
 
+#include "util/strings.h"
+
 /**
  * Set error from a failed libpq call: "<doing>: <server or libpq message>", trimmed of
  * libpq's trailing newline.  res may be NULL (the connection's message is used).
@@ -30,12 +32,6 @@ PGresult *mn_pg__query(PGconn *conn, const char *sql, int n, const char *const *
  * The index of the mapping's table named name (in mn_mapping.tables), or -1.
  */
 int mn_pg__find_table(const mn_mapping_t *m, const char *name);
-
-/**
- * Free n bson_malloc'ed strings and the bson_malloc'ed array that holds them (a counted
- * string array, as mn_pg_init_result_t and mn_pg_findings_t keep).  NULL is allowed.
- */
-void mn_pg__strings_free(char **strings, size_t n);
 
 /**
  * Append one value to a COPY text-format buffer (PostgreSQL manual, COPY, "Text Format"):

@@ -68,7 +68,7 @@ mn_pg_init_result_cleanup(mn_pg_init_result_t *result)
    if (!result) {
       return;
    }
-   mn_pg__strings_free(result->changed, result->n_changed);
+   mn_strings__free(result->changed, result->n_changed);
    memset(result, 0, sizeof *result);
 }
 

@@ -248,12 +248,3 @@ mn_yaml__strings(mn_yamldoc_t *y, const yaml_node_t *seq, bool allow_empty, cons
    }
    return true;
 }
-
-void
-mn_yaml__free_strings(char **strings, size_t n)
-{
-   for (size_t i = 0; strings && i < n; i++) {
-      bson_free(strings[i]);
-   }
-   bson_free(strings);
-}

@@ -12,6 +12,8 @@
 #include <mongonorm/error.h>
 #include <yaml.h>
 
+#include "util/strings.h"
+
 typedef struct {
    yaml_document_t doc; /**< the parsed document (owned; mn_yaml__cleanup frees it) */
    const char *name;    /**< file name for messages; borrowed */
@@ -65,16 +67,13 @@ size_t mn_yaml__n_items(const yaml_node_t *n);
  * @param allow_empty whether an empty scalar ("") is an item
  * @param message the error for an item that is not a scalar (or is empty when not allowed)
  * @param out set to a NULL-terminated array of n_items(seq) + 1 slots before the first item
- *        is read; each copy is owned by it (free with mn_yaml__free_strings)
+ *        is read; each copy is owned by it (free with mn_strings__free)
  * @param n the number of items copied so far, also on failure
  * @return false with MN_MAPPING_BAD_VALUE `message` at the bad item's line.  What was read
  *         stays in *out and *n: the caller frees it, as with every other partial result.
  */
 bool mn_yaml__strings(mn_yamldoc_t *y, const yaml_node_t *seq, bool allow_empty,
                       const char *message, char ***out, size_t *n);
-
-/** Free a counted array of bson_malloc'ed strings and the array (NULL is fine). */
-void mn_yaml__free_strings(char **strings, size_t n);
 
 /*
  * Shorthands for a loader: a struct whose member `y` is its mn_yamldoc_t, passed as `ld`
