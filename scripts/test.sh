@@ -8,7 +8,7 @@ cd "$top"
 bash scripts/setup.sh
 
 echo "== format (clang-format, .clang-format)"
-clang-format --dry-run --Werror src/cli/*.[ch] src/gen/*.[ch] src/lib/*/*.[ch] src/include/mongonorm/*.h tests/*.c bench/*.c
+clang-format --dry-run --Werror src/cli/*.[ch] src/gen/*.[ch] src/lib/*/*.[ch] src/include/mongonorm/*.h tests/*.[ch] bench/*.c
 
 run_suite() {
   local build=$1; shift
