@@ -25,6 +25,8 @@ wait_unlocked() { # dsn: until the killed run's server session has gone (at most
     [ "$(psql "$1" -qXAt -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" = 0 ] && return 0
     sleep 0.1
   done
+  echo "# the killed run's session still holds its lock after 10 s" >&2
+  return 1
 }
 
 killed_run() { # dsn source batch-size seconds [rejects]: a run killed with SIGKILL that late
@@ -34,7 +36,11 @@ killed_run() { # dsn source batch-size seconds [rejects]: a run killed with SIGK
   sleep "$4"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  wait_unlocked "$1"
+  wait_unlocked "$1" || true
+}
+
+rerun_ok() { # what: the run after a kill must itself succeed (exit 0 or 1), or say why not
+  [ "$rc" -le 1 ] || fail "$1: the run after the kill exited $rc: $(tail -n 2 "$work/stderr.txt" | tr '\n' ' ')"
 }
 
 written() { # report -> rows inserted + updated + deleted over all tables
@@ -113,6 +119,7 @@ for point in 1 2 3 4 5; do
   delay=$(( (RANDOM % 200) + 10 ))
   killed_run "$crash" "$s2" 3 "0.$(printf %03d "$delay")"
   run "$crash" "$s2" "$work/c2.json"
+  rerun_ok "killed after ${delay} ms"
   dump_tables "$crash" > "$work/crash.txt"
   expect_same_files "killed after ${delay} ms, run again: identical to a clean run" "$work/ref.txt" "$work/crash.txt" 4
 done
@@ -120,6 +127,7 @@ done
 crash=$(init_db mn_inc_crash --sql-dir "$MN_SOURCE_DIR/sql")
 killed_run "$crash" "$s2" 2 0.05
 run "$crash" "$s2" "$work/c3.json"
+rerun_ok "full load killed midway"
 dump_tables "$crash" > "$work/crash.txt"
 expect_same_files "full load killed midway, run again: identical" "$work/ref.txt" "$work/crash.txt"
 
