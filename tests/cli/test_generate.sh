@@ -31,20 +31,14 @@ echo "# scale 300 seed 11 dump sha256 prefix: $sha"
 
 # --- model errors: exit 3 and the exact line
 printf 'version: 1\ncollections:\n  - collection: x\n    count: {per_scale: 1}\n    fields:\n      _id: {objectid: {from: "2020-01-01", to: "2021-01-01"}}\n      a: {pick: nowhere}\n' > "$work/bad.yaml"
-set +e
-"$MN_BIN" generate --model "$work/bad.yaml" --scale 1 --out "$work/bad" 2>"$work/bad.err"
-rc=$?
-set -e
+try "$MN_BIN" generate --model "$work/bad.yaml" --scale 1 --out "$work/bad" 2>"$work/bad.err"
 want="mongonorm: error: model file \"$work/bad.yaml\", line 7: pick names vocabulary \"nowhere\", which the model does not declare"
 if [ "$rc" = 3 ] && [ "$(cat "$work/bad.err")" = "$want" ]; then pass "model error: exit 3, file and line"; else fail "model error: exit $rc: $(cat "$work/bad.err")"; fi
 
 # --- libmongoc never prints: an unreachable server, an unknown URI option and a bad host
 # give mongonorm's own error line, and no "mongoc:" log line reaches stderr
 for uri in 'mongodb://127.0.0.1:1/x?foo=bar' 'mongodb://:1/x'; do
-  set +e
-  "$MN_BIN" generate --quiet --model "$model" --scale 20 --out "$uri" --manifest "$work/unreachable.json" 2>"$work/unreachable.err"
-  rc=$?
-  set -e
+  try "$MN_BIN" generate --quiet --model "$model" --scale 20 --out "$uri" --manifest "$work/unreachable.json" 2>"$work/unreachable.err"
   if [ "$rc" = 4 ] && ! grep -q 'mongoc:' "$work/unreachable.err" && [ "$(wc -l <"$work/unreachable.err")" = 1 ]; then
     pass "generate --out $uri: exit 4, one error line, no libmongoc log"
   else fail "generate --out $uri: exit $rc: $(cat "$work/unreachable.err")"; fi
@@ -78,10 +72,7 @@ convert messy "$work/messy" "$work/messy/manifest.json"
 if have_wire_server; then
   base=${MN_TEST_MONGODB_URI%/*}
   livedb=mn_gen_live_$$   # a fresh database per run: the server outlives the test
-  set +e
-  gen --scale 40 --seed 9 --db "$livedb" --out "$base/$livedb" --manifest "$work/live.manifest.json" 2>"$work/live.err"
-  rc=$?
-  set -e
+  try gen --scale 40 --seed 9 --db "$livedb" --out "$base/$livedb" --manifest "$work/live.manifest.json" 2>"$work/live.err"
   if [ "$rc" = 0 ]; then
     pass "generate into MongoDB"
     convert live "$base/$livedb" "$work/live.manifest.json"
