@@ -3,6 +3,9 @@
 # Unix socket. Usage: scripts/pg.sh start|stop|dsn [BUILD_DIR]
 # The cluster lives in BUILD_DIR/pg (or, when the postgres user cannot reach
 # the build folder, in a private folder under /tmp named in BUILD_DIR/pg.path).
+# MN_PG_PORT picks the port (default 54329). The test server runs with fsync and
+# full_page_writes off; MN_PG_DURABLE=1 keeps PostgreSQL's default durability instead, as
+# users run it (the benchmarks' server, in its own BUILD_DIR).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-start}
@@ -40,8 +43,10 @@ start)
       || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
   if ! as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    durability="-c fsync=off -c full_page_writes=off"
+    [ "${MN_PG_DURABLE:-0}" = 1 ] && durability=""
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c fsync=off -c full_page_writes=off" \
+      -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port $durability" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
   fi
   echo "host=$dir port=$port user=postgres dbname=postgres"
