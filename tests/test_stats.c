@@ -2,7 +2,8 @@
  * test_stats.c - unit tests for stats.c: the drift key classifier (which keys of a
  * source document look like data and are collapsed into MN_STATS_DRIFT_KEY), the cap
  * on kept unmapped paths, and that the text and JSON forms name unmapped paths only
- * after mn_stats_set_show_drift().  No server needed.
+ * after mn_stats_set_show_drift(), and the reject-reason kinds (values blanked, names
+ * kept).  No server needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,8 @@
 #include <cmocka.h>
 
 #include <mongonorm/stats.h>
+
+#include "run/run_private.h"
 
 #include <bson/bson.h>
 #include <stdio.h>
@@ -244,6 +247,47 @@ test_stats_unmapped_count_saturates(void **state)
    mn_stats_destroy(s);
 }
 
+/* A reason's kind keeps the names of collections, tables, columns and constraints and
+ * blanks every value, also one holding escaped quotes or a name-like word of its own. */
+static void
+test_stats_reason_kind_names_kept_values_hidden(void **state)
+{
+   static const char *const cases[][3] = {
+      {"patient",
+       "document 7, field \"patient\": reference to a document of collection "
+       "\"users\" that was rejected",
+       "patient: reference to a document of collection \"users\" that was rejected"},
+      {"allergies.3.name",
+       "document 7, field \"allergies.3.name\": string \"Jane Roe\" is not "
+       "in the enum",
+       "allergies.name: string \"...\" is not in the enum"},
+      {"",
+       "PostgreSQL refused the rows of table \"public.users\": duplicate key value violates "
+       "unique constraint \"users_email_key\" (constraint \"users_email_key\")",
+       "(document): PostgreSQL refused the rows of table \"public.users\": duplicate key value "
+       "violates unique constraint \"users_email_key\" (constraint \"users_email_key\")"},
+      {"",
+       "PostgreSQL refused the rows of table \"t\": invalid input syntax for type integer: "
+       "\"jane@example.org\"",
+       "(document): PostgreSQL refused the rows of table \"t\": invalid input syntax for type "
+       "integer: \"...\""},
+      {"", "null value in column \"dob\" of relation \"patients\" violates not-null constraint",
+       "(document): null value in column \"dob\" of relation \"patients\" violates not-null "
+       "constraint"},
+      {"x", "document 1, field \"x\": string \"say \\\"table \\\" \\\\ secret\" is not a uuid",
+       "x: string \"...\" is not a uuid"},
+      {"x", "document 1, field \"x\": value \"table \\\"t\\\"\" of a table",
+       "x: value \"...\" of a table"},
+   };
+   char buf[256];
+
+   (void)state;
+   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      assert_string_equal(mn_rejects__reason_kind_of(cases[i][0], cases[i][1], buf, sizeof buf),
+                          cases[i][2]);
+   }
+}
+
 int
 main(void)
 {
@@ -254,6 +298,7 @@ main(void)
       cmocka_unit_test(test_stats_unmapped_nothing),
       cmocka_unit_test(test_stats_unmapped_capped),
       cmocka_unit_test(test_stats_unmapped_count_saturates),
+      cmocka_unit_test(test_stats_reason_kind_names_kept_values_hidden),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,8 @@ mn_cli_fail(const mn_error_t *error)
 /* One line on stderr: the prefix, the printf text, a newline. */
 static void MN_PRINTF(2, 0) print_line(const char *prefix, const char *fmt, va_list ap)
 {
+   /* what was printed to stdout before comes first when both go to one terminal or file */
+   fflush(stdout);
    fputs(prefix, stderr);
    vfprintf(stderr, fmt, ap);
    fputc('\n', stderr);

@@ -1029,4 +1029,46 @@ expect_exit "check (read-only) while another holds the lock" 0
 release_lock
 mn run --quiet --source "$dump" --mapping "$map" --pg "$target" --rejects "$work/after.rejects"
 expect_exit "run after the lock is released" 1
+
+# ---- the summary as people read it ----------------------------------------------
+
+# stdout and stderr into one file: the note on the rejects comes after the whole table
+# (stdout is flushed before anything goes to stderr).
+both_db=$(init_db mn_cli_both --sql-dir "$MN_SOURCE_DIR/sql")
+try "$MN_BIN" run --source "$dump" --mapping "$map" --pg "$both_db" --rejects "$work/both.rejects" \
+  >"$work/both.txt" 2>&1
+total_at=$(grep -n '^total time' "$work/both.txt" | cut -d: -f1)
+note_at=$(grep -n 'document(s) rejected; see' "$work/both.txt" | cut -d: -f1)
+if [ -n "$total_at" ] && [ -n "$note_at" ] && [ "$note_at" -gt "$total_at" ]; then
+  pass "stdout and stderr in one file: the rejects note after the table"
+else
+  fail "stdout and stderr in one file: the rejects note at line ${note_at:-none}, the table ends at ${total_at:-none}"
+fi
+# The reasons name collections and tables (names are not PHI), never values.
+if grep -q 'reference to a document of collection "users" that' "$work/both.txt" &&
+  ! grep -q 'collection "\.\.\."' "$work/both.txt"; then
+  pass "reject reasons keep collection names"
+else
+  fail "reject reasons keep collection names: $(grep -m2 'reference to' "$work/both.txt")"
+fi
+
+# A long table name keeps the columns aligned: every row of the tables section has its
+# numbers ending where the header's "coerced" ends.
+long=a_table_whose_name_is_much_longer_than_twenty_four
+long_db=$(fresh_db mn_cli_long)
+psql "$long_db" -qX -c "CREATE TABLE $long (id uuid PRIMARY KEY, name text)"
+one_table_mapping things "$long" > "$work/long.yaml" <<'YAML'
+name: {path: name, type: text}
+YAML
+mkdir -p "$work/long-src"
+printf '{"_id": 1, "name": "x"}\n{"_id": 2, "name": "y"}\n' > "$work/long-src/things.json"
+mn run --source "$work/long-src" --mapping "$work/long.yaml" --pg "$long_db" --rejects "$work/long.rejects"
+expect_exit "run into a table with a long name" 0
+widths=$(sed -n '/^table /,/^$/p' "$out" | grep -v '^$' | grep -v '^ ' | awk '{ print length($0) }' | sort -u)
+if [ "$(echo "$widths" | wc -l)" -eq 1 ] && grep -q "^$long " "$out"; then
+  pass "long table name: the table rows are aligned"
+else
+  fail "long table name: row widths $(echo "$widths" | tr '\n' ' ')"
+  sed 's/^/#   /' "$out"
+fi
 finish

@@ -393,68 +393,109 @@ bad_line(mn_rejects_t *r, const char *collection, const mn_cursor_bad_t *bad, mn
    return write_line(r, &line, error);
 }
 
-/* The short kind of a reject reason, for the statistics (no values in it). */
+/* `path` without its array indexes ("allergies.3.name" -> "allergies.name") into clean. */
+static void
+path_without_indexes(const char *path, char *clean, size_t size)
+{
+   size_t o = 0;
+   bool digits = false;
+
+   for (const char *p = path; *p && o + 1 < size; p++) {
+      if (*p >= '0' && *p <= '9' && (p == path || p[-1] == '.')) {
+         digits = true;
+         continue;
+      }
+      if (digits && *p == '.') {
+         digits = false;
+         if (o && clean[o - 1] == '.') {
+            continue;
+         }
+      }
+      if (*p >= '0' && *p <= '9' && digits) {
+         continue;
+      }
+      digits = false;
+      clean[o++] = *p;
+   }
+   while (o && clean[o - 1] == '.') {
+      o--;
+   }
+   clean[o] = '\0';
+}
+
+/* Whether the quoted text that starts at `quote` (in `text`) names a schema object: the word
+ * before it is one of the words our messages and PostgreSQL's put before a name
+ * (`collection "users"`, `table "public.users"`, `constraint "users_email_key"`, `column "c"
+ * of relation "t"`).  Everything else in quotes is a value, or a field name of the data. */
+static bool
+quotes_a_name(const char *text, const char *quote)
+{
+   static const char *const words[] = {"collection", "table", "column", "constraint",
+                                       "relation",   "index", "schema", "entry"};
+   const char *end = quote;
+   const char *start;
+
+   if (end == text || end[-1] != ' ') {
+      return false;
+   }
+   end--;
+   start = end;
+   while (start > text && ((start[-1] >= 'a' && start[-1] <= 'z') || start[-1] == '_')) {
+      start--;
+   }
+   for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+      if ((size_t)(end - start) == strlen(words[i]) &&
+          !strncmp(start, words[i], strlen(words[i]))) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/* The short kind of a reject reason, for the statistics: the field path without indexes and
+ * the reason, with every quoted value blanked out ("...") and names of collections, tables,
+ * columns and constraints kept (quotes_a_name). */
 const char *
 mn_rejects__reason_kind_of(const char *path, const char *message, char *buf, size_t size)
 {
-   const char *colon;
+   /* message is "document X, field "P": reason"; keep what follows the field */
+   const char *colon = strncmp(message, "document ", 9) ? NULL : strstr(message, "\": ");
+   char clean[256];
+   char in[300];
+   char *o = buf;
+   char *end = buf + size - 6;
+   bool in_quote = false;
+   bool keep = false;
 
-   /* message is "document X, field "P": reason"; keep the field path without indexes and
-    * the reason's first words up to a quote (values are always quoted). */
-   colon = strstr(message, "\": ");
-   {
-      char clean[256];
-      size_t o = 0;
-      bool digits = false;
-      for (const char *p = path; *p && o + 1 < sizeof clean; p++) {
-         if (*p >= '0' && *p <= '9' && (p == path || p[-1] == '.')) {
-            digits = true;
-            continue;
-         }
-         if (digits && *p == '.') {
-            digits = false;
-            if (o && clean[o - 1] == '.') {
-               continue;
-            }
-         }
-         if (*p >= '0' && *p <= '9' && digits) {
-            continue;
-         }
-         digits = false;
-         clean[o++] = *p;
-      }
-      while (o && clean[o - 1] == '.') {
-         o--;
-      }
-      clean[o] = '\0';
-      snprintf(buf, size, "%s: %s", *clean ? clean : "(document)", colon ? colon + 3 : message);
-   }
-   {
-      /* values are always in double quotes: blank them out */
-      char in[300];
-      char *o = buf;
-      char *end = buf + size - 6;
-      bool in_quote = false;
-      snprintf(in, sizeof in, "%s", buf);
-      for (const char *p = in; *p && o < end; p++) {
-         if (*p == '"') {
-            if (!in_quote) {
-               *o++ = '"';
-               *o++ = '.';
-               *o++ = '.';
-               *o++ = '.';
-            } else {
-               *o++ = '"';
-            }
-            in_quote = !in_quote;
-            continue;
-         }
-         if (!in_quote) {
+   path_without_indexes(path, clean, sizeof clean);
+   snprintf(in, sizeof in, "%s: %s", *clean ? clean : "(document)", colon ? colon + 3 : message);
+   for (const char *p = in; *p && o < end; p++) {
+      if (in_quote && *p == '\\' && p[1]) {
+         /* an escaped character inside the quotes (\" or \\) */
+         if (keep && o + 1 < end) {
             *o++ = *p;
+            *o++ = p[1];
          }
+         p++;
+         continue;
       }
-      *o = '\0';
+      if (*p == '"') {
+         if (!in_quote) {
+            keep = quotes_a_name(in, p);
+         }
+         *o++ = '"';
+         if (!in_quote && !keep) {
+            memcpy(o, "...", 3);
+            o += 3;
+         }
+         in_quote = !in_quote;
+         continue;
+      }
+      if (!in_quote || keep) {
+         *o++ = *p;
+      }
    }
+   *o = '\0';
    return buf;
 }
 

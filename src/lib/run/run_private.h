@@ -50,7 +50,9 @@ bool mn_rejects__close(mn_rejects_t *r, mn_error_t *error);
 /**
  * The short kind of a reject reason, for the statistics: the field path without array
  * indexes and the message's reason with every quoted value blanked to "...", e.g.
- * `role: value "..." outside enum`.
+ * `role: value "..." outside enum`; a quoted name after `collection`, `table`, `column`,
+ * `constraint`, `relation`, `index`, `schema` or `entry` is kept (names are not PHI:
+ * `reference to a document of collection "users" that was rejected`).
  * @param buf receives the kind (size bytes, at least 8)
  * @return buf
  */

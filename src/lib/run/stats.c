@@ -438,19 +438,38 @@ append_drift_text(GString *out, const coll_t *c, bool show)
    }
 }
 
+/* The width of the name column of the text tables: 24, or the longest collection or table
+ * name, so that long names keep the columns aligned. */
+static int
+name_width(const mn_stats_t *s)
+{
+   size_t width = 24;
+
+   for (guint i = 0; i < s->collections->len; i++) {
+      const coll_t *c = g_ptr_array_index(s->collections, i);
+      width = MAX(width, strlen(c->name));
+   }
+   for (guint i = 0; i < s->tables->len; i++) {
+      const table_t *t = g_ptr_array_index(s->tables, i);
+      width = MAX(width, strlen(t->name));
+   }
+   return (int)MIN(width, 200);
+}
+
 char *
 mn_stats_to_text(const mn_stats_t *s)
 {
    GString *out = g_string_new(NULL);
+   int w = name_width(s);
    char *result;
 
-   g_string_append_printf(out, "%-24s %10s %10s %10s %10s %10s %9s %10s\n", "collection", "read",
+   g_string_append_printf(out, "%-*s %10s %10s %10s %10s %10s %9s %10s\n", w, "collection", "read",
                           "loaded", "unchanged", "rejected", "deleted", "seconds", "docs/s");
    for (guint i = 0; i < s->collections->len; i++) {
       const coll_t *c = g_ptr_array_index(s->collections, i);
       double rate = c->counts.seconds > 0 ? (double)c->counts.read / c->counts.seconds : 0;
       g_string_append_printf(
-         out, "%-24s %10llu %10llu %10llu %10llu %10llu %9.2f %10.0f\n", c->name,
+         out, "%-*s %10llu %10llu %10llu %10llu %10llu %9.2f %10.0f\n", w, c->name,
          (unsigned long long)c->counts.read, (unsigned long long)c->counts.loaded,
          (unsigned long long)c->counts.unchanged, (unsigned long long)c->counts.rejected,
          (unsigned long long)c->counts.deleted, c->counts.seconds, rate);
@@ -463,13 +482,13 @@ mn_stats_to_text(const mn_stats_t *s)
       append_counter_text(out, &c->rejects, "rejected documents by reason");
       append_drift_text(out, c, s->show_drift);
    }
-   g_string_append_printf(out, "\n%-24s %9s %9s %9s %9s %9s %8s %8s %8s\n", "table", "inserted",
+   g_string_append_printf(out, "\n%-*s %9s %9s %9s %9s %9s %8s %8s %8s\n", w, "table", "inserted",
                           "updated", "deleted", "unchanged", "rejected", "merged", "skipped",
                           "coerced");
    for (guint i = 0; i < s->tables->len; i++) {
       const table_t *t = g_ptr_array_index(s->tables, i);
       const mn_table_counts_t *n = &t->counts;
-      g_string_append_printf(out, "%-24s %9llu %9llu %9llu %9llu %9llu %8llu %8llu %8llu\n",
+      g_string_append_printf(out, "%-*s %9llu %9llu %9llu %9llu %9llu %8llu %8llu %8llu\n", w,
                              t->name, (unsigned long long)n->inserted,
                              (unsigned long long)n->updated, (unsigned long long)n->deleted,
                              (unsigned long long)n->unchanged, (unsigned long long)n->rejected,
