@@ -8,6 +8,8 @@
  */
 #include "commands.h"
 
+#include <mongonorm/version.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -57,7 +59,13 @@ main(int argc, char **argv)
       return MN_EXIT_OK;
    }
    if (!strcmp(cmd, "--version")) {
-      printf("mongonorm %s\n", MN_VERSION);
+      mn_library_version_t libs[MN_VERSION_N_LIBRARIES];
+      size_t n = mn_version_libraries(libs, MN_VERSION_N_LIBRARIES);
+
+      printf("mongonorm %s\n", mn_version());
+      for (size_t i = 0; i < n && i < MN_VERSION_N_LIBRARIES; i++) {
+         printf("%s %s\n", libs[i].name, libs[i].version);
+      }
       return MN_EXIT_OK;
    }
    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {

@@ -107,7 +107,10 @@ expect_err_file "no arguments: the usage on stderr" "$work/usage.txt"
 version=$(sed -n 's/^project(mongonorm VERSION \([0-9.]*\).*/\1/p' "$MN_SOURCE_DIR/CMakeLists.txt")
 mn --version
 expect_exit "--version" 0
-expect_out "--version" "mongonorm $version"
+libs=$(sed 1d "$out" | sed -E 's/ [0-9][0-9a-z.+~-]*$//')
+expect_same "--version: mongonorm X.Y.Z, then the libraries it runs with" \
+  "mongonorm $version|libmongoc libbson libpq libyaml GLib OpenSSL zlib" \
+  "$(head -1 "$out")|$(echo $libs)"
 expect_err "--version"
 
 declare -A cmd_usage=(
