@@ -8,6 +8,7 @@ packages=(
   libmongoc-dev libbson-dev libpq-dev libyaml-dev zlib1g-dev libssl-dev libcmocka-dev libglib2.0-dev
   postgresql-15 postgresql-client-15
   python3 python3-mockupdb python3-mongomock python3-pymongo
+  groff-base man-db
 )
 
 missing=()

@@ -25,6 +25,7 @@ static const mn_cli_option_t CHECK_OPTIONS[] = {
 
 const mn_cli_command_t mn_cli_check_command = {
    .name = "check",
+   .summary = "validate a mapping file (and, with --pg, the target's tables)",
    .synopsis = "usage: mongonorm check --mapping FILE [--pg CONNINFO]\n",
    .description =
       "Validate a mapping file without moving data; with --pg, also check that the target\n"

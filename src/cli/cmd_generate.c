@@ -159,8 +159,9 @@ set_generate_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *
    return MN_EXIT_OK;
 }
 
-static const mn_cli_command_t GENERATE_COMMAND = {
+const mn_cli_command_t mn_cli_generate_command = {
    .name = "generate",
+   .summary = "write a deterministic synthetic dataset from a model file",
    .synopsis = "usage: mongonorm generate --model FILE --scale N --out DIR|URI [options]\n",
    .description =
       "Write a deterministic synthetic dataset described by a model file, and the manifest\n"
@@ -174,7 +175,7 @@ static const mn_cli_command_t GENERATE_COMMAND = {
 static mn_exit_t
 check_args(const generate_args_t *a)
 {
-   const mn_cli_command_t *cmd = &GENERATE_COMMAND;
+   const mn_cli_command_t *cmd = &mn_cli_generate_command;
 
    if (!a->model) {
       return mn_cli_usage_error(cmd, "no model: give --model FILE");
@@ -202,7 +203,7 @@ mn_cli_generate(int argc, char **argv)
 
    a.opts.seed = 1;
    a.opts.mess_ppm = MN_GEN_MESS_ONE;
-   if (!mn_cli_parse(&GENERATE_COMMAND, argc, argv, &a, &rc) ||
+   if (!mn_cli_parse(&mn_cli_generate_command, argc, argv, &a, &rc) ||
        (rc = check_args(&a)) != MN_EXIT_OK) {
       return rc;
    }

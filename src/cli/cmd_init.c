@@ -25,6 +25,7 @@ static const mn_cli_option_t INIT_OPTIONS[] = {
 
 const mn_cli_command_t mn_cli_init_command = {
    .name = "init",
+   .summary = "create or upgrade the target schema from the SQL folder",
    .synopsis = "usage: mongonorm init [--pg CONNINFO] (--sql-dir DIR | --mapping FILE)\n",
    .description =
       "Create or upgrade the target schema: apply each NNN_name.sql file of the SQL folder\n"

@@ -215,6 +215,7 @@ set_run_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value
 
 const mn_cli_command_t mn_cli_run_command = {
    .name = "run",
+   .summary = "load the source into the target (the main job)",
    .synopsis = "usage: mongonorm run --source LOCATION --mapping FILE [options]\n",
    .description =
       "Read every mapped collection, convert each document through the mapping, and load\n"

@@ -46,6 +46,7 @@ set_status_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *va
 
 const mn_cli_command_t mn_cli_status_command = {
    .name = "status",
+   .summary = "the recorded runs; with --source, how far the target lags the source",
    .synopsis =
       "usage: mongonorm status [--pg CONNINFO] [--runs N] [--source LOCATION --mapping FILE]\n"
       "                        [--db NAME] [--json]\n",

@@ -71,8 +71,9 @@ set_verify_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *va
    return MN_EXIT_OK;
 }
 
-static const mn_cli_command_t VERIFY_COMMAND = {
+const mn_cli_command_t mn_cli_verify_command = {
    .name = "verify",
+   .summary = "reconcile the source and the target, read-only",
    .synopsis = "usage: mongonorm verify --source LOCATION --mapping FILE [options]\n",
    .description =
       "Reconcile the source and the target without writing to either: convert every\n"
@@ -100,10 +101,11 @@ prepare_verify(verify_args_t *a)
       o->source = getenv("MONGODB_URI");
    }
    if (!o->source || !*o->source) {
-      return mn_cli_usage_error(&VERIFY_COMMAND, "no source: give --source (or set MONGODB_URI)");
+      return mn_cli_usage_error(&mn_cli_verify_command,
+                                "no source: give --source (or set MONGODB_URI)");
    }
    if (!o->mapping_path) {
-      return mn_cli_usage_error(&VERIFY_COMMAND, "no mapping: give --mapping FILE");
+      return mn_cli_usage_error(&mn_cli_verify_command, "no mapping: give --mapping FILE");
    }
    /* the report lists far more than the screen; at least one is kept for the API */
    o->max_differences = a->report ? (size_t)BSON_MAX(a->max_lines, REPORT_DIFFERENCES)
@@ -151,7 +153,7 @@ mn_cli_verify(int argc, char **argv)
    int report_fd = -1;
    mn_exit_t rc;
 
-   if (!mn_cli_parse(&VERIFY_COMMAND, argc, argv, &a, &rc) ||
+   if (!mn_cli_parse(&mn_cli_verify_command, argc, argv, &a, &rc) ||
        (rc = prepare_verify(&a)) != MN_EXIT_OK) {
       return rc;
    }

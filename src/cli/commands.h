@@ -27,11 +27,23 @@ int mn_cli_generate(int argc, char **argv);
 /** `mongonorm verify`: reconcile source and target (cmd_verify.c). 0 agree, 9 differ. */
 int mn_cli_verify(int argc, char **argv);
 
-/* The command lines of the pipeline's commands (in their cmd_<name>.c). */
+/* The command lines of the commands (in their cmd_<name>.c). */
 extern const mn_cli_command_t mn_cli_init_command;
 extern const mn_cli_command_t mn_cli_run_command;
 extern const mn_cli_command_t mn_cli_check_command;
 extern const mn_cli_command_t mn_cli_status_command;
+extern const mn_cli_command_t mn_cli_generate_command;
+extern const mn_cli_command_t mn_cli_verify_command;
+
+/** A command: its command line (name, summary, options) and its function. */
+typedef struct {
+   const mn_cli_command_t *command;
+   int (*fn)(int argc, char **argv);
+} mn_cli_entry_t;
+
+/** Every command, in the order the overview and the man page list them (main.c);
+ *  ends with {NULL, NULL}. */
+extern const mn_cli_entry_t mn_cli_commands[];
 
 /** init, run, check and status (main.c): each knows the others' options by name, and
  *  says of one of them that it "does not apply to this command". NULL-terminated. */

@@ -1,11 +1,80 @@
 /*
  * error.c - the command's error, warning, detail, hint and note lines on stderr, and the
- * error-domain to exit-code map (error.h).
+ * error-domain to exit-code map, and what each exit code means (error.h).
  */
 #include "error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+
+/* A switch without a default, so that the compiler (-Wswitch, in -Wall) names a code of
+ * mn_exit_t that has no row here. */
+const char *
+mn_cli_exit_name(int code, const char **summary)
+{
+   const char *name = NULL, *text = NULL;
+
+   switch ((mn_exit_t)code) {
+   case MN_EXIT_OK:
+      name = "done";
+      text = "the command did what it was asked; run: every document read was loaded";
+      break;
+   case MN_EXIT_REJECTS:
+      name = "done, with rejects";
+      text = "run completed, but some documents did not convert or were refused by the target, "
+             "and went to the reject file";
+      break;
+   case MN_EXIT_USAGE:
+      name = "usage";
+      text = "the command line is wrong; nothing was done";
+      break;
+   case MN_EXIT_MAPPING:
+      name = "mapping";
+      text = "the mapping file is invalid, or does not fit the target; nothing was done";
+      break;
+   case MN_EXIT_SOURCE:
+      name = "source";
+      text = "the source cannot be used or failed while being read, lacks a mapped collection, "
+             "or lacks more loaded documents than --max-delete allows";
+      break;
+   case MN_EXIT_PG:
+      name = "PostgreSQL";
+      text = "the target failed: connection, a statement or COPY, a SQL file of init, a table "
+             "or column the mapping writes is missing";
+      break;
+   case MN_EXIT_IO:
+      name = "file I/O";
+      text = "a local file or folder could not be opened, read or written";
+      break;
+   case MN_EXIT_LOCKED:
+      name = "locked";
+      text = "another run, init or verify holds the run lock on the target database; nothing "
+             "was done";
+      break;
+   case MN_EXIT_UNREADABLE:
+      name = "done, but parts of the source could not be read";
+      text = "run completed, but spans of a .bson file could not be read; they are kept beside "
+             "the reject file";
+      break;
+   case MN_EXIT_DIFFER:
+      name = "differ";
+      text = "verify found differences between the source and the target";
+      break;
+   case MN_EXIT_TOO_MANY_REJECTS:
+      name = "stopped: too many rejects";
+      text = "run stopped at --max-rejects or --max-reject-ratio, before committing the batch "
+             "that crossed the limit";
+      break;
+   case MN_EXIT_INTERNAL:
+      name = "internal";
+      text = "an error the command does not map: a bug, please report it";
+      break;
+   }
+   if (name && summary) {
+      *summary = text;
+   }
+   return name;
+}
 
 mn_exit_t
 mn_cli_exit_code(const mn_error_t *error)

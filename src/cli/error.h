@@ -30,6 +30,18 @@ typedef enum {
 } mn_exit_t;
 
 /**
+ * What an exit code means: the one table of them, which the overview (--help) and the
+ * man page's EXIT STATUS print, and docs/exit-codes.md follows (tests/cli/test_man.sh
+ * checks that its table has the same codes and names).
+ * @param code    any int; the codes of mn_exit_t have a name, others none
+ * @param summary receives the code's one-line meaning (a static string); may be NULL;
+ *                left alone for a code that has no name
+ * @return the code's name as docs/exit-codes.md's "name" column gives it ("done, with
+ *         rejects"), a static string; NULL for a number that is no mn_exit_t code
+ */
+const char *mn_cli_exit_name(int code, const char **summary);
+
+/**
  * The exit code for an error: its domain, and for PostgreSQL (locked) and conversion
  * (too many rejects) its code.
  * @param error a set error; not NULL

@@ -171,9 +171,8 @@ option_head(const mn_cli_option_t *o, char *buf, size_t size)
                    o->arg ? o->arg : "");
 }
 
-/* The text from column `at`, in lines that end by HELP_WIDTH, continued at column `col`. */
-static void
-print_wrapped(FILE *f, const char *text, int at, int col)
+void
+mn_cli_print_wrapped(FILE *f, const char *text, int at, int col)
 {
    int pos = at;
 
@@ -217,7 +216,7 @@ mn_cli_print_help(const mn_cli_command_t *cmd, FILE *f)
          fputc('\n', f);
          n = -2;
       }
-      print_wrapped(f, o->help, 2 + n, col);
+      mn_cli_print_wrapped(f, o->help, 2 + n, col);
    }
    if (cmd->epilog) {
       fprintf(f, "\n%s", cmd->epilog);

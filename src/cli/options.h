@@ -4,8 +4,9 @@
  * In the manner of libgit2's src/cli/opt.c: a command is a name, its usage line, a
  * description and a table of options; mn_cli_parse() builds getopt_long's `struct
  * option[]` and short-option string from the table, and mn_cli_print_help() writes the
- * --help text from the same table, so that the two cannot drift apart.  Every command
- * also takes --help and -h, which the table does not list.
+ * --help text from the same table, so that the two cannot drift apart; help.c writes the
+ * man page's OPTIONS from it too.  Every command also takes --help and -h, which the table
+ * does not list.
  */
 #ifndef MONGONORM_CLI_OPTIONS_H
 #define MONGONORM_CLI_OPTIONS_H
@@ -69,6 +70,7 @@ typedef mn_exit_t (*mn_cli_set_fn)(const mn_cli_command_t *cmd, void *ctx, int i
 /** A command's command line. */
 struct mn_cli_command {
    const char *name;               /**< "run" */
+   const char *summary;            /**< one line, lower case: the overview, the man page */
    const char *synopsis;           /**< "usage: mongonorm run ..." line(s), newline-terminated */
    const char *description;        /**< paragraph(s) after the synopsis, newline-terminated */
    const mn_cli_option_t *options; /**< the table */
@@ -95,6 +97,13 @@ bool mn_cli_parse(const mn_cli_command_t *cmd, int argc, char **argv, void *ctx,
 
 /** Write the command's --help text (synopsis, description, options, epilog) to `f`. */
 void mn_cli_print_help(const mn_cli_command_t *cmd, FILE *f);
+
+/**
+ * Write `text`, one paragraph, from column `at` (the cursor's column: what is on the
+ * line already) in lines that end by the help's width, each further line starting at
+ * column `col`; then a newline.
+ */
+void mn_cli_print_wrapped(FILE *f, const char *text, int at, int col);
 
 /**
  * Report a usage error: "mongonorm: error: <printf text>", then the command's help, on
