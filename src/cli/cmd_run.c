@@ -236,6 +236,17 @@ on_stop_signal(int sig)
    stop_requested = 1; /* follow mode ends after the change in hand is applied */
 }
 
+/* The run's warnings (mn_run_opts_t.warning); ctx is non-NULL under the progress line,
+ * which the warning then replaces (a later update redraws it). */
+static void
+print_warning(void *ctx, const char *message)
+{
+   if (ctx) {
+      fputs("\r\033[K", stderr);
+   }
+   mn_cli_warning("%s", message);
+}
+
 /* The checks across options, the defaults that are the CLI's own, the stop signals of
  * --follow and the progress line (on a terminal). */
 static mn_exit_t
@@ -271,6 +282,8 @@ prepare_run(const mn_cli_command_t *cmd, run_args_t *a)
       o->progress = mn_cli_progress;
       o->progress_ctx = progress_prefix;
    }
+   o->warning = print_warning;
+   o->warning_ctx = o->progress ? progress_prefix : NULL;
    return MN_EXIT_OK;
 }
 

@@ -10,9 +10,11 @@
  *   PostgreSQL manual "COPY"), then per table, parents first, an upsert
  *   (INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE the row
  *   differs), after deleting the child rows of the batch's documents that the
- *   new contents no longer have.  A collection whose primary table is empty
- *   when the run starts is loaded in "direct" mode: COPY straight into the
- *   target tables, which is what a first full load does.
+ *   new contents no longer have.  A collection whose tables are empty when it
+ *   starts is loaded in "direct" mode: COPY straight into the target tables, which
+ *   is what a first full load does; unless row-level security applies to the
+ *   connected role on one of them (PostgreSQL refuses COPY FROM there): then in
+ *   merge mode, whose INSERT ... SELECT the policies check.
  * A crash mid-batch rolls the batch back; a re-run converges (same ids, upserts).
  */
 #ifndef MONGONORM_PG_H
@@ -166,12 +168,31 @@ mn_pg_sink_t *mn_pg_sink_new(PGconn *conn, const mn_mapping_t *mapping, mn_stats
 void mn_pg_sink_destroy(mn_pg_sink_t *sink);
 
 /**
- * Start a collection: decides direct or merge mode (direct when its primary table is empty)
- * and returns the ids already in the primary table through `add_target_id` when it is not
- * empty and `want_ids` is set (the converter needs them for references into it).
+ * Start a collection: decides direct or merge mode and returns the ids already in the
+ * primary table through `add_target_id` when it is not empty and `want_ids` is set (the
+ * converter needs them for references into it).  Direct mode when the tables the
+ * collection feeds are empty, and row-level security applies to the connected role on
+ * none of the tables it writes (row_security_active(): PostgreSQL refuses COPY FROM
+ * into a table whose policies apply to the role, "COPY FROM not supported with
+ * row-level security"); else merge mode, and with the tables empty each table under
+ * row-level security is named to the warning callback (mn_pg_sink_set_warning()).
+ * Rows a policy's USING hides from the role are invisible to the load: the role should
+ * see every row of the tables it loads.
+ * @return false with MN_ERROR_PG/MN_PG_QUERY when the tables cannot be inspected.
  */
 bool mn_pg_sink_begin_collection(mn_pg_sink_t *sink, size_t collection, bool want_ids,
                                  mn_converter_t *conv, mn_error_t *error);
+
+/**
+ * Where the sink's warnings go: warning(ctx, message) receives one line (no newline, no
+ * value of a document) about the load that needs no action for it to go on: a table of a
+ * collection that starts empty but has row-level security for the connected role, loaded
+ * with INSERT instead of COPY (`table "public.x" has row-level security for role "r":
+ * loading it with INSERT instead of COPY; the owner or a role with BYPASSRLS loads it
+ * faster`).  NULL (the default): nothing is said.
+ */
+void mn_pg_sink_set_warning(mn_pg_sink_t *sink, void (*warning)(void *ctx, const char *message),
+                            void *ctx);
 
 /**
  * Queue the rows of one accepted document (copied; rows may be reused after), and its

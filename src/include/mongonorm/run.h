@@ -29,6 +29,9 @@ extern "C" {
 typedef void (*mn_progress_fn)(void *ctx, const char *collection, uint64_t documents, uint64_t done,
                                uint64_t total);
 
+/** Warning callback: one line (no newline, no document value) the run goes on after. */
+typedef void (*mn_warning_fn)(void *ctx, const char *message);
+
 /** Options of a run; zero-initialise, then set. Strings are borrowed. */
 typedef struct {
    const char *source;       /**< MongoDB URI, dump folder or Extended JSON folder (required) */
@@ -40,6 +43,10 @@ typedef struct {
    size_t batch_bytes;       /**< queued COPY bytes that force a flush; 0 = 16 MiB */
    mn_progress_fn progress;  /**< may be NULL */
    void *progress_ctx;
+   mn_warning_fn warning; /**< may be NULL; each distinct warning once per run: a table
+                               under row-level security for the role, loaded with INSERT
+                               instead of COPY (mn_pg_sink_set_warning()) */
+   void *warning_ctx;
    bool follow;              /**< after the run, follow the source's change stream (live
                                   sources only) and apply changes until *stop is set */
    volatile const int *stop; /**< follow mode ends when this becomes non-zero (a signal

@@ -1,12 +1,12 @@
 /*
  * sink.c - loading rows into PostgreSQL with COPY, one transaction per batch.
  *
- * Direct mode (a collection whose tables are empty): COPY into the target
- * tables.  Merge mode: COPY into temporary staging tables, delete the child
- * rows of the batch's documents that are no longer produced, then upsert
- * parents before children, writing only rows whose values differ.
- * References held back by the converter (targets not loaded yet) are kept in
- * a temporary table and applied when the collection ends.
+ * Direct mode (a collection whose tables are empty, and none under row-level
+ * security for the role): COPY into the target tables.  Merge mode: COPY into
+ * temporary staging tables, delete the child rows of the batch's documents that
+ * are no longer produced, then upsert parents before children, writing only rows
+ * whose values differ.  References held back by the converter (targets not loaded
+ * yet) are kept in a temporary table and applied when the collection ends.
  */
 #include "pg/pg_private.h"
 #include "mapping/plan.h"
@@ -98,6 +98,8 @@ struct mn_pg_sink {
    delta_t *flush_deltas; /* per table: what the pieces of the open batch wrote */
    mn_pg_sink_guard_fn guard;
    void *guard_ctx;
+   void (*warning)(void *ctx, const char *message); /* mn_pg_sink_set_warning */
+   void *warning_ctx;
    /* the last failed statement: SQLSTATE and what it names (no values) */
    char sqlstate[6];
    char failed_table[160];
@@ -687,13 +689,66 @@ read_target_ids(mn_pg_sink_t *s, size_t collection, mn_converter_t *conv, mn_err
    return true;
 }
 
+/*
+ * Whether row-level security applies to the connected role on a table the collection
+ * writes (row_security_active(): a role that is not the owner, or the owner under FORCE
+ * ROW LEVEL SECURITY; never a superuser or a role with BYPASSRLS).  PostgreSQL refuses
+ * COPY FROM into such a table, so the collection is loaded in merge mode: COPY into the
+ * staging tables, then INSERT ... SELECT, which the policies check.  Each such table is
+ * named to the sink's warning callback.
+ */
+static bool
+row_security(mn_pg_sink_t *s, size_t collection, bool *active, mn_error_t *error)
+{
+   const mn_collection_t *coll = &s->m->collections[collection];
+
+   *active = false;
+   for (size_t i = 0; i < s->n_tables; i++) {
+      const char *params[1] = {s->tables[i].qname};
+      bool writes = false;
+      PGresult *res;
+
+      for (size_t ei = 0; ei < coll->n_entries; ei++) {
+         writes = writes || coll->entries[ei].table_index == (int)i;
+      }
+      if (!writes) {
+         continue;
+      }
+      res = mn_pg__query(s->conn, "SELECT row_security_active($1::regclass), current_user", 1,
+                         params, PGRES_TUPLES_OK, "could not inspect the target tables", error);
+      if (!res) {
+         return false;
+      }
+      if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+         *active = true;
+         if (s->warning) {
+            char *msg = g_strdup_printf(
+               "table \"%s.%s\" has row-level security for role \"%s\": loading it with INSERT "
+               "instead of COPY; the owner or a role with BYPASSRLS loads it faster",
+               s->m->schema, s->m->tables[i].name, PQgetvalue(res, 0, 1));
+            s->warning(s->warning_ctx, msg);
+            g_free(msg);
+         }
+      }
+      PQclear(res);
+   }
+   return true;
+}
+
+void
+mn_pg_sink_set_warning(mn_pg_sink_t *s, void (*warning)(void *ctx, const char *message), void *ctx)
+{
+   s->warning = warning;
+   s->warning_ctx = ctx;
+}
+
 bool
 mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids, mn_converter_t *conv,
                             mn_error_t *error)
 {
    GString *sql = g_string_new("SELECT true");
    PGresult *res;
-   bool empty;
+   bool empty, rls = false;
 
    s->collection = collection;
    for (size_t i = 0; i < s->n_tables; i++) {
@@ -709,7 +764,10 @@ mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids, m
    }
    empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
    PQclear(res);
-   s->direct[collection] = empty;
+   if (empty && !row_security(s, collection, &rls, error)) {
+      return false;
+   }
+   s->direct[collection] = empty && !rls;
    if (s->qcollection) {
       PQfreemem(s->qcollection);
    }

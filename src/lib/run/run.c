@@ -54,7 +54,19 @@ typedef struct {
    uint64_t read_base, rejected_base, known_rejects;
    const char *collection; /* the collection being loaded, for the limits' message */
    bool flush_final;       /* the flush in progress rejects what PostgreSQL refuses */
+   GHashTable *warned;     /* the warnings said (a follow session's passes repeat them) */
 } run_t;
+
+/* The sink's warnings, each said once per run (opts->warning). */
+static void
+warn_once(void *ctx, const char *message)
+{
+   run_t *r = ctx;
+
+   if (r->opts->warning && g_hash_table_add(r->warned, g_strdup(message))) {
+      r->opts->warning(r->opts->warning_ctx, message);
+   }
+}
 
 /* Documents read and rejected so far in the run, all collections together. */
 static void
@@ -1353,6 +1365,7 @@ one_pass(run_t *r, mn_error_t *error)
       goto cleanup;
    }
    mn_pg_sink_set_guard(r->sink, guard_batch, r);
+   mn_pg_sink_set_warning(r->sink, warn_once, r);
    for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
       if (mn_converter_is_referenced(r->conv, c) && !check_referenced_deletions(r, c, error)) {
          goto cleanup;
@@ -1490,6 +1503,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    r.conn = conn;
    r.rejects = &rejects;
    r.stats = stats;
+   r.warned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    if (!one_pass(&r, error)) {
       goto cleanup;
    }
@@ -1507,6 +1521,9 @@ cleanup:
       record_run_end(conn, run_id, ok ? "success" : "failed", stats);
    }
    mn_rejects__close(&rejects, NULL);
+   if (r.warned) {
+      g_hash_table_destroy(r.warned);
+   }
    bson_free(token);
    mn_watch_destroy(watch);
    mn_pg_unlock(conn);
