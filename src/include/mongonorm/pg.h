@@ -176,8 +176,10 @@ void mn_pg_sink_destroy(mn_pg_sink_t *sink);
  * into a table whose policies apply to the role, "COPY FROM not supported with
  * row-level security"); else merge mode, and with the tables empty each table under
  * row-level security is named to the warning callback (mn_pg_sink_set_warning()).
- * Rows a policy's USING hides from the role are invisible to the load: the role should
- * see every row of the tables it loads.
+ * In merge mode the policies check every row: one a policy's WITH CHECK refuses ("new
+ * row violates row-level security policy", SQLSTATE 42501) rejects its document, as a
+ * constraint does (mn_pg_sink_flush()).  Rows a policy's USING hides from the role are
+ * invisible to the load: the role should see every row of the tables it loads.
  * @return false with MN_ERROR_PG/MN_PG_QUERY when the tables cannot be inspected.
  */
 bool mn_pg_sink_begin_collection(mn_pg_sink_t *sink, size_t collection, bool want_ids,
@@ -239,11 +241,13 @@ size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
  * When PostgreSQL refuses the batch because of the data (SQLSTATE classes 22 data
  * exception, 23 integrity constraint violation, 54 program limit, P0 an exception raised
  * by a trigger: a CHECK or trigger of the user's schema the mapping does not know, a
- * value too long, a foreign key), the batch is loaded again in halves, each in a
- * savepoint of the same transaction, down to the single documents at fault, as pgloader
- * does.  Each of those is rejected (final mode, mn_pg_sink_set_final()): its record in
- * mongonorm.documents says so with the reason, its rows from an earlier run are removed,
- * and it is listed by mn_pg_sink_n_load_rejects().  The rest of the batch is loaded.
+ * value too long, a foreign key; or 42501 raised by a row-level security policy's WITH
+ * CHECK, "new row violates row-level security policy", not by a missing privilege), the
+ * batch is loaded again in halves, each in a savepoint of the same transaction, down to
+ * the single documents at fault, as pgloader does.  Each of those is rejected (final
+ * mode, mn_pg_sink_set_final()): its record in mongonorm.documents says so with the
+ * reason, its rows from an earlier run are removed, and it is listed by
+ * mn_pg_sink_n_load_rejects().  The rest of the batch is loaded.
  * Deferrable constraints are checked at the end of each piece.  Then the guard, if one is
  * set (mn_pg_sink_set_guard()), decides; then the transaction commits.
  *

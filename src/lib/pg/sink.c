@@ -102,6 +102,7 @@ struct mn_pg_sink {
    void *warning_ctx;
    /* the last failed statement: SQLSTATE and what it names (no values) */
    char sqlstate[6];
+   bool policy_refused; /* the failure is a row-level security policy's WITH CHECK */
    char failed_table[160];
    char failed_detail[512];
 };
@@ -134,6 +135,25 @@ mn_pg__append_copy_value(GString *out, const char *v)
 }
 
 /*
+ * Whether a failure is a row-level security policy refusing a row (SQLSTATE 42501 from
+ * the executor's check of the policies' WITH CHECK expressions, "new row violates
+ * row-level security policy ..."), not a missing privilege (also 42501): the routine
+ * that raised it tells them apart in any server language; the English message is taken
+ * too, should the routine be renamed.
+ */
+static bool
+policy_refusal(const PGresult *res)
+{
+   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+   const char *routine = res ? PQresultErrorField(res, PG_DIAG_SOURCE_FUNCTION) : NULL;
+   const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+   return state && strcmp(state, "42501") == 0 &&
+          ((routine && strcmp(routine, "ExecWithCheckOptions") == 0) ||
+           (primary && strncmp(primary, "new row violates row-level security policy", 42) == 0));
+}
+
+/*
  * Keep what a failed statement names, for the reject reason of a document that cannot
  * be loaded: its SQLSTATE, and the primary message with the constraint and column
  * (never DETAIL, which quotes row values).
@@ -148,6 +168,7 @@ note_failure(mn_pg_sink_t *s, const PGresult *res)
    GString *d = g_string_new(primary ? primary : "the server refused the rows");
 
    snprintf(s->sqlstate, sizeof s->sqlstate, "%s", state ? state : "");
+   s->policy_refused = policy_refusal(res);
    if (constraint && *constraint) {
       g_string_append_printf(d, " (constraint \"%s\")", constraint);
    }
@@ -1551,7 +1572,8 @@ cleanup:
  * Whether the last failure is the data's, not the server's: a data exception (22), an
  * integrity constraint (23: not null, foreign key, unique, check), an upsert meeting one
  * row twice (21000: two documents of the batch with one row id), a program limit (54:
- * a row too big for an index) or an exception a trigger raised (P0).  Then the batch is
+ * a row too big for an index), an exception a trigger raised (P0) or a row-level security
+ * policy refusing a row (42501, policy_refusal: not a missing privilege).  Then the batch is
  * split to find the documents at fault; anything else (a lost connection, a server
  * restarting) stops the run with nothing of the batch written.
  */
@@ -1561,7 +1583,7 @@ document_error(const mn_pg_sink_t *s)
    return PQstatus(s->conn) == CONNECTION_OK &&
           (strncmp(s->sqlstate, "22", 2) == 0 || strncmp(s->sqlstate, "23", 2) == 0 ||
            strcmp(s->sqlstate, "21000") == 0 || strncmp(s->sqlstate, "54", 2) == 0 ||
-           strncmp(s->sqlstate, "P0", 2) == 0);
+           strncmp(s->sqlstate, "P0", 2) == 0 || s->policy_refused);
 }
 
 /*
