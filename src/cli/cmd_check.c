@@ -31,7 +31,8 @@ const mn_cli_command_t mn_cli_check_command = {
       "Validate a mapping file without moving data; with --pg, also check that the target\n"
       "has every table and column the mapping writes, that no column type can lose data\n"
       "(round, truncate, narrow) of the mapping's type, that every NOT NULL column gets a\n"
-      "value in every row, and that every foreign key's referenced table is loaded first.\n",
+      "value in every row, and that every foreign key's referenced table is loaded first;\n"
+      "tables under row-level security for the connected role are named in warnings.\n",
    .options = CHECK_OPTIONS,
    .siblings = mn_cli_pipeline_commands,
 };
@@ -53,27 +54,42 @@ static const char *const FINDING_HINTS[] = {
       "declare the column \"references:\" to an earlier collection (a change there converts "
       "the referencing documents again), or use ON DELETE NO ACTION (such a deletion then "
       "fails instead)",
+   [MN_PG_FINDING_ROW_SECURITY] = NULL, /* a note: printed as a warning, no hint */
 };
 
 #define N_HINTS (sizeof FINDING_HINTS / sizeof FINDING_HINTS[0])
 
-/* Every finding, one per line, then a summary, then one hint per kind, in kind order. */
-static void
+/* The notes as warnings (mn_pg_finding_is_note()), then when there are problems each one
+ * per line, a summary and one hint per kind, in kind order; returns the problems' number. */
+static size_t
 print_findings(const char *mapping, const mn_pg_findings_t *findings)
 {
    bool seen[N_HINTS] = {false};
+   size_t problems = 0;
 
    for (size_t i = 0; i < findings->n; i++) {
-      mn_cli_error("%s", findings->lines[i]);
-      seen[findings->kinds[i]] = true;
+      if (mn_pg_finding_is_note(findings->kinds[i])) {
+         mn_cli_warning("%s", findings->lines[i]);
+      }
    }
-   mn_cli_error("mapping \"%s\" does not fit the target: %zu finding%s", mapping, findings->n,
-                findings->n == 1 ? "" : "s");
+   for (size_t i = 0; i < findings->n; i++) {
+      if (!mn_pg_finding_is_note(findings->kinds[i])) {
+         mn_cli_error("%s", findings->lines[i]);
+         seen[findings->kinds[i]] = true;
+         problems++;
+      }
+   }
+   if (!problems) {
+      return 0;
+   }
+   mn_cli_error("mapping \"%s\" does not fit the target: %zu finding%s", mapping, problems,
+                problems == 1 ? "" : "s");
    for (size_t k = 0; k < N_HINTS; k++) {
-      if (seen[k]) {
+      if (seen[k] && FINDING_HINTS[k]) {
          mn_cli_hint("%s", FINDING_HINTS[k]);
       }
    }
+   return problems;
 }
 
 /* The target check of --pg: MN_EXIT_OK when the mapping fits the target. */
@@ -87,8 +103,7 @@ check_target(const char *pg, const char *mapping, mn_mapping_t *m)
 
    if (!conn || !mn_pg_check_target(conn, m, &findings, &error)) {
       rc = mn_cli_fail(&error);
-   } else if (findings.n) {
-      print_findings(mapping, &findings);
+   } else if (print_findings(mapping, &findings)) {
       rc = MN_EXIT_MAPPING;
    }
    PQfinish(conn);

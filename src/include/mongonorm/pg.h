@@ -93,8 +93,14 @@ typedef enum {
    MN_PG_FINDING_TYPE = 0,    /**< the column's type can lose data of the mapping's type */
    MN_PG_FINDING_NOT_NULL,    /**< a NOT NULL column that rows of the mapping leave NULL */
    MN_PG_FINDING_FOREIGN_KEY, /**< a foreign key whose referenced rows are not loaded first */
-   MN_PG_FINDING_ON_DELETE    /**< an ON DELETE action that changes loaded rows behind mongonorm */
+   MN_PG_FINDING_ON_DELETE,   /**< an ON DELETE action that changes loaded rows behind mongonorm */
+   MN_PG_FINDING_ROW_SECURITY /**< a note, not a misfit: row-level security applies to the
+                                   connected role on a table (mn_pg_finding_is_note()) */
 } mn_pg_finding_kind_t;
+
+/** Whether findings of this kind are notes (the mapping fits the target all the same):
+ *  MN_PG_FINDING_ROW_SECURITY; every other kind is a problem. */
+bool mn_pg_finding_is_note(mn_pg_finding_kind_t kind);
 
 /** Lines of mn_pg_check_target(): one per problem, each naming schema.table.column. */
 typedef struct {
@@ -138,8 +144,13 @@ void mn_pg_findings_cleanup(mn_pg_findings_t *findings);
  *          SET NULL or SET DEFAULT on a column that names rows of other documents (a path
  *          that is no declared reference, or a reference into its own or a later
  *          collection; SET NULL is fine for references), since deleting a referenced
- *          row changes rows mongonorm keeps recorded as loaded.
- *        Each line says whether every row or only some documents would be refused.
+ *          row changes rows mongonorm keeps recorded as loaded;
+ *        - MN_PG_FINDING_ROW_SECURITY, per table, a note: row-level security applies to
+ *          the connected role on it (row_security_active(); the line names the role), so
+ *          a first load inserts its rows instead of COPYing them (see
+ *          mn_pg_sink_begin_collection()) and a row a policy refuses rejects its document.
+ *        Each line of a problem says whether every row or only some documents would be
+ *        refused.
  * @return false with MN_ERROR_PG: MN_PG_SCHEMA naming the first missing table
  *         (`table "public.things" does not exist`) or column, MN_PG_QUERY when the catalog
  *         cannot be read; or MN_ERROR_MAPPING/MN_MAPPING_BAD_VALUE (`mapping file "F", line

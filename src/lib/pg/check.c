@@ -2,7 +2,7 @@
  * check.c - checking a mapping against the target's catalog: tables, columns and their
  * types (copied into the plan's column specs), and the findings of `check`: types that
  * lose data, NOT NULL columns the mapping can leave NULL, foreign keys against the
- * load order and ON DELETE actions.
+ * load order and ON DELETE actions; and the note of tables under row-level security.
  */
 #include "pg/pg_private.h"
 #include "mapping/plan.h"
@@ -28,6 +28,8 @@ typedef struct {
 typedef struct {
    catcol_t *cols;
    size_t n;
+   bool row_security; /* row-level security applies to the connected role */
+   char *role;        /* the connected role (current_user); owned */
 } cattable_t;
 
 /* The column's type as mongonorm sees it, from pg_type.typname (of the domain's base
@@ -329,6 +331,12 @@ findings_add(mn_pg_findings_t *f, mn_pg_finding_kind_t kind, char *line)
    f->lines[f->n++] = line;
 }
 
+bool
+mn_pg_finding_is_note(mn_pg_finding_kind_t kind)
+{
+   return kind == MN_PG_FINDING_ROW_SECURITY;
+}
+
 void
 mn_pg_findings_cleanup(mn_pg_findings_t *findings)
 {
@@ -357,7 +365,8 @@ read_table(PGconn *conn, const char *schema, const char *table, bool *exists, ca
                    "SELECT a.attname, b.typname, CASE WHEN t.typtype = 'd' THEN t.typtypmod"
                    " ELSE a.atttypmod END, format_type(a.atttypid, a.atttypmod),"
                    " a.attnotnull OR t.typnotnull,"
-                   " a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> ''"
+                   " a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',"
+                   " row_security_active(c.oid), current_user"
                    " FROM pg_catalog.pg_class c"
                    " JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace"
                    " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
@@ -377,6 +386,8 @@ read_table(PGconn *conn, const char *schema, const char *table, bool *exists, ca
    *exists = rows > 0;
    out->cols = NULL;
    out->n = 0;
+   out->row_security = rows > 0 && strcmp(PQgetvalue(res, 0, 6), "t") == 0;
+   out->role = rows > 0 ? bson_strdup(PQgetvalue(res, 0, 7)) : NULL;
    for (int i = 0; i < rows; i++) {
       catcol_t *col;
       if (PQgetisnull(res, i, 0)) {
@@ -1230,6 +1241,23 @@ check_foreign_keys(PGconn *conn, const mn_mapping_t *m, mn_pg_findings_t *f, mn_
    return true;
 }
 
+/* A note for each table on which row-level security applies to the connected role:
+ * PostgreSQL refuses COPY FROM there, so a first load inserts (pg.h, the sink). */
+static void
+check_row_security(const mn_mapping_t *m, const cattable_t *cats, mn_pg_findings_t *f)
+{
+   for (size_t t = 0; t < m->n_tables; t++) {
+      if (cats[t].row_security) {
+         add_line(f, MN_PG_FINDING_ROW_SECURITY,
+                  "%s.%s: row-level security applies to role \"%s\": a first load inserts "
+                  "its rows with INSERT instead of COPY (slower; the owner or a role with "
+                  "BYPASSRLS loads it with COPY), and a row its policies refuse rejects its "
+                  "document",
+                  m->schema, m->tables[t].name, cats[t].role);
+      }
+   }
+}
+
 /* Read the catalog columns of every table of the mapping into cats; the tables and the
  * columns the mapping names must exist. */
 static bool
@@ -1304,6 +1332,7 @@ mn_pg_check_target(PGconn *conn, mn_mapping_t *m, mn_pg_findings_t *findings, mn
       if (!check_foreign_keys(conn, m, findings, error)) {
          goto cleanup;
       }
+      check_row_security(m, cats, findings);
    }
    ok = true;
 
@@ -1313,6 +1342,7 @@ cleanup:
          bson_free(cats[t].cols[i].name);
       }
       bson_free(cats[t].cols);
+      bson_free(cats[t].role);
    }
    bson_free(cats);
    if (!ok) {
