@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what mongonorm needs to build, test and run on Debian bookworm.
 # Idempotent: packages already present are left alone.
+# usage: scripts/setup.sh [--bench]   (--bench: also what bench/load.sh and
+# bench/profile.sh need: Node.js and npm for the row-by-row peer, perf and valgrind)
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,12 @@ packages=(
   python3 python3-mockupdb python3-mongomock python3-pymongo
   groff-base man-db
 )
+if [ "${1:-}" = --bench ]; then
+  packages+=(linux-perf valgrind)
+  # Node.js from another source (NodeSource) brings its own npm: keep it
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
