@@ -28,6 +28,7 @@ bench_start() {
   dsn=$(MN_PG_DURABLE=1 MN_PG_PORT=$port bash "$top/scripts/pg.sh" start "$build/bench-pg") ||
     die "could not start the bench's PostgreSQL server"
   pgdata=$(cat "$build/bench-pg/pg.path")/data
+  trap 'drop_all_dbs 2>/dev/null || true' EXIT  # also when a step fails
   server=$(pg_sql postgres "SELECT format('PostgreSQL %s, fsync %s, synchronous_commit %s, shared_buffers %s',
     current_setting('server_version'), current_setting('fsync'),
     current_setting('synchronous_commit'), current_setting('shared_buffers'))")", $(nproc) CPU(s)"
@@ -79,6 +80,7 @@ drop_db() {
 drop_all_dbs() {
   local db
   for db in "${bench_dbs[@]}"; do drop_db "$db"; done
+  bench_dbs=()
 }
 
 # measure OUT DB COMMAND...: bench/measure.py (wall, CPU, peak RSS, the server's CPU
