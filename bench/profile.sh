@@ -51,7 +51,7 @@ EOF
 top_of() {
   perf report -i "$out/perf.data" --stdio --no-children -g none --pid "$1" \
     --percentage relative --sort dso,symbol --percent-limit 0.3 2>/dev/null |
-    grep -v '^#' | grep -v '^$' | sed 's/ *- *- *$//' | head -n "$ntop"
+    grep -v '^#' | grep -v '^$' | sed 's/ *- *- *$//' | sed -n "1,${ntop}p"  # (all read: no SIGPIPE)
 }
 
 if perf record -a -e cpu-clock -o "$out/probe.data" -- true >/dev/null 2>&1; then
@@ -98,7 +98,7 @@ else
   echo
   echo "mongonorm at scale $small, top functions (instructions, self):"
   callgrind_annotate --inclusive=no "$out/callgrind.out" 2>/dev/null | sed -n '/^Ir/,$p' |
-    sed 1,2d | head -n "$ntop"
+    sed 1,2d | sed -n "1,${ntop}p"  # (all read: no SIGPIPE)
 fi
 drop_all_dbs
 echo
