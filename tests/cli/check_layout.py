@@ -20,7 +20,9 @@ start = design.index("\n## Modules")
 end = design.index("\n## ", start + 1)
 section = design[start:end]
 named = set()
-for m in re.finditer(r"`((?:util|source|mapping|convert|pg|run|gen|cli)/[A-Za-z0-9_]+)\.(c|h)(/\.h)?`", section):
+folders = sorted(f for f in os.listdir(os.path.join(top, "src", "lib"))
+                 if os.path.isdir(os.path.join(top, "src", "lib", f))) + ["gen", "cli"]
+for m in re.finditer(r"`((?:%s)/[A-Za-z0-9_]+)\.(c|h)(/\.h)?`" % "|".join(folders), section):
     named.add(m.group(1) + "." + m.group(2))
     if m.group(3):
         named.add(m.group(1) + ".h")
