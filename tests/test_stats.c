@@ -2,8 +2,8 @@
  * test_stats.c - unit tests for stats.c: the drift key classifier (which keys of a
  * source document look like data and are collapsed into MN_STATS_DRIFT_KEY), the cap
  * on kept unmapped paths, and that the text and JSON forms name unmapped paths only
- * after mn_stats_set_show_drift(), and the reject-reason kinds (values blanked, names
- * kept).  No server needed.
+ * after mn_stats_set_show_drift(), the reject-reason kinds (values blanked, names
+ * kept), and the reject examples kept per kind.  No server needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -288,6 +288,44 @@ test_stats_reason_kind_names_kept_values_hidden(void **state)
    }
 }
 
+/* Reject examples: the first MN_STATS_REJECT_EXAMPLES of each kind, every one counted;
+ * their own JSON, never in mn_stats_to_json() (the report and mongonorm.runs). */
+static void
+test_stats_reject_examples(void **state)
+{
+   mn_stats_t *s = mn_stats_new();
+   char *ex, *json, id[64];
+
+   (void)state;
+   for (int i = 0; i < 5; i++) {
+      snprintf(id, sizeof id, "{ \"$oid\" : \"63dbeefe757372000000000%d\" }", i);
+      mn_stats_count_reject_example(s, "users", "role: string \"...\" is not in the enum", id,
+                                    "role", "users.role");
+   }
+   mn_stats_count_reject_example(s, "users", "(record): does not parse", NULL, NULL, NULL);
+   mn_stats_count_reject(s, "users", "email: duplicate"); /* counted, no example */
+   ex = mn_stats_reject_examples_to_json(s);
+   json = mn_stats_to_json(s);
+   assert_string_equal(
+      ex,
+      "{ \"collections\" : { \"users\" : { \"role: string \\\"...\\\" is not in the enum\" : [ "
+      "{ \"_id\" : \"{ \\\"$oid\\\" : \\\"63dbeefe7573720000000000\\\" }\", \"path\" : \"role\", "
+      "\"column\" : \"users.role\" }, "
+      "{ \"_id\" : \"{ \\\"$oid\\\" : \\\"63dbeefe7573720000000001\\\" }\", \"path\" : \"role\", "
+      "\"column\" : \"users.role\" }, "
+      "{ \"_id\" : \"{ \\\"$oid\\\" : \\\"63dbeefe7573720000000002\\\" }\", \"path\" : \"role\", "
+      "\"column\" : \"users.role\" } ], "
+      "\"(record): does not parse\" : [ {  } ] } } }");
+   assert_non_null(strstr(json,
+                          "\"rejects\" : { \"role: string \\\"...\\\" is not in the enum\" : 5, "
+                          "\"(record): does not parse\" : 1, \"email: duplicate\" : 1 }"));
+   assert_null(strstr(json, "63dbeefe"));
+   assert_null(strstr(json, "users.role"));
+   bson_free(ex);
+   bson_free(json);
+   mn_stats_destroy(s);
+}
+
 int
 main(void)
 {
@@ -299,6 +337,7 @@ main(void)
       cmocka_unit_test(test_stats_unmapped_capped),
       cmocka_unit_test(test_stats_unmapped_count_saturates),
       cmocka_unit_test(test_stats_reason_kind_names_kept_values_hidden),
+      cmocka_unit_test(test_stats_reject_examples),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,6 +75,23 @@ mn_table_counts_t *mn_stats_table(mn_stats_t *stats, const char *table);
 /** Count one rejected document under a reason kind, e.g. "role: value outside enum". */
 void mn_stats_count_reject(mn_stats_t *stats, const char *collection, const char *reason_kind);
 
+/** Examples kept per reason kind of a collection: the first documents counted with it. */
+#define MN_STATS_REJECT_EXAMPLES 3
+
+/**
+ * Count one rejected document under a reason kind, as mn_stats_count_reject(), and keep
+ * where it was while the kind has fewer than MN_STATS_REJECT_EXAMPLES examples: names
+ * only, never a value (see mn_stats_reject_examples_to_json()).
+ * @param id_json the document's `_id` as reasons name it (mn_convert_id_json()), or NULL
+ *                when it has none that can be named
+ * @param path    the field path with array indexes ("allergies.2.name"), or NULL / ""
+ * @param column  the target column ("table.column"), or NULL when the reason names none
+ * All strings are borrowed (copied when kept).
+ */
+void mn_stats_count_reject_example(mn_stats_t *stats, const char *collection,
+                                   const char *reason_kind, const char *id_json, const char *path,
+                                   const char *column);
+
 /** Count one coerced value (also adds 1 to the table's coerced counter). */
 void mn_stats_count_coercion(mn_stats_t *stats, const char *table, const char *column,
                              const char *kind);
@@ -182,6 +199,16 @@ char *mn_stats_to_text(const mn_stats_t *stats);
  * @return a new string; free with bson_free().
  */
 char *mn_stats_to_json(const mn_stats_t *stats);
+
+/**
+ * The examples kept by mn_stats_count_reject_example(), as JSON: {"collections": {name:
+ * {reason kind: [{"_id": text, "path": text, "column": text}, ...]}}}, collections and
+ * kinds in first-use order, only kinds with an example; a field is absent when unknown.
+ * Not part of mn_stats_to_json() (the report and mongonorm.runs keep counts only); the
+ * HTML report (report.h) shows them.
+ * @return a new string; free with bson_free().
+ */
+char *mn_stats_reject_examples_to_json(const mn_stats_t *stats);
 
 #ifdef __cplusplus
 }

@@ -573,6 +573,49 @@ at_load_line(mn_rejects_t *r, const char *collection, const bson_t *doc, const c
 
 /* ---- a reject counted and written: the lines with the statistics they go with ---- */
 
+/* The target column a reason of the converter names, into buf ("table.column"): a
+ * column's reason reads `document <id>, field "<path>", column "<table.column>": ...`
+ * (convert.c).  NULL when the reason names no column. */
+static const char *
+reason_column(const char *id_json, const char *path, const char *message, char *buf, size_t size)
+{
+   char *lead = g_strdup_printf("document %s, field \"%s\", column \"", id_json ? id_json : "",
+                                path ? path : "");
+   const char *at = NULL;
+   const char *end = NULL;
+
+   if (!strncmp(message, lead, strlen(lead))) {
+      at = message + strlen(lead);
+      end = strstr(at, "\": ");
+   }
+   g_free(lead);
+   if (!end || (size_t)(end - at) >= size) {
+      return NULL;
+   }
+   memcpy(buf, at, (size_t)(end - at));
+   buf[end - at] = '\0';
+   return buf;
+}
+
+/* Count a reject of `doc` under its kind, with the document's _id, the reason's path and
+ * its column as an example (mn_stats_count_reject_example). */
+static void
+count_with_example(mn_stats_t *stats, const char *collection, const char *kind, const bson_t *doc,
+                   const char *id_json, const char *path, const char *message)
+{
+   bson_iter_t it;
+   char *own = NULL;
+   char column[256];
+
+   if (!id_json && doc && bson_iter_init_find(&it, doc, "_id")) {
+      id_json = own = mn_convert_id_json(&it, NULL);
+   }
+   mn_stats_count_reject_example(
+      stats, collection, kind, id_json, path,
+      message ? reason_column(id_json, path, message, column, sizeof column) : NULL);
+   bson_free(own);
+}
+
 bool
 mn_rejects__document(mn_rejects_t *r, mn_stats_t *stats, const mn_mapping_t *m,
                      const char *collection, const bson_t *doc, const mn_rowset_t *rows,
@@ -580,8 +623,15 @@ mn_rejects__document(mn_rejects_t *r, mn_stats_t *stats, const mn_mapping_t *m,
 {
    char kind[300];
 
+   const char *path = "";
+   const char *message = NULL;
+
+   if (mn_rowset_n_rejects(rows) > 0) {
+      mn_rowset_reject(rows, 0, &path, &message);
+   }
    mn_stats_collection(stats, collection)->rejected++;
-   mn_stats_count_reject(stats, collection, reason_kind(rows, kind, sizeof kind));
+   count_with_example(stats, collection, reason_kind(rows, kind, sizeof kind), doc,
+                      mn_rowset_doc_id_json(rows), path, message);
    return document_line(r, m, collection, doc, rows, error);
 }
 
@@ -590,15 +640,24 @@ mn_rejects__bad(mn_rejects_t *r, mn_stats_t *stats, const char *collection,
                 const mn_cursor_bad_t *bad, const char *kept_dir, mn_error_t *error)
 {
    mn_collection_counts_t *counts = mn_stats_collection(stats, collection);
+   bson_t id;
+   bool has_id;
 
    counts->read++;
    counts->rejected++;
    if (bad->skipped) {
       mn_stats_count_skipped(stats, collection, bad->file, bad->skipped,
                              bad->kept ? kept_dir : NULL);
-      mn_stats_count_reject(stats, collection, "(record): unreadable bytes skipped");
-   } else {
-      mn_stats_count_reject(stats, collection, "(record): does not parse");
+   }
+   /* the _id its beginning still shows, as in its line */
+   has_id =
+      bad->raw && (bad->skipped ? span_record_id(bad->raw, &id) : json_record_id(bad->raw, &id));
+   count_with_example(stats, collection,
+                      bad->skipped ? "(record): unreadable bytes skipped"
+                                   : "(record): does not parse",
+                      has_id ? &id : NULL, NULL, NULL, NULL);
+   if (has_id) {
+      bson_destroy(&id);
    }
    return bad_line(r, collection, bad, error);
 }
@@ -612,9 +671,10 @@ mn_rejects__unchanged(mn_rejects_t *r, mn_stats_t *stats, const char *collection
 
    counts->read++;
    counts->rejected++;
-   mn_stats_count_reject(stats, collection,
-                         mn_rejects__reason_kind_of(entry->reject_path ? entry->reject_path : "",
-                                                    entry->reason, kind, sizeof kind));
+   count_with_example(stats, collection,
+                      mn_rejects__reason_kind_of(entry->reject_path ? entry->reject_path : "",
+                                                 entry->reason, kind, sizeof kind),
+                      doc, NULL, entry->reject_path, entry->reason);
    return unchanged_line(r, collection, doc, entry, error);
 }
 
@@ -626,7 +686,8 @@ mn_rejects__duplicate_id(mn_rejects_t *r, mn_stats_t *stats, const char *collect
 
    counts->read++;
    counts->rejected++;
-   mn_stats_count_reject(stats, collection, "_id: " MN_REJECTS_DUPLICATE_ID_REASON);
+   count_with_example(stats, collection, "_id: " MN_REJECTS_DUPLICATE_ID_REASON, doc, NULL, "_id",
+                      NULL);
    return duplicate_id_line(r, collection, doc, error);
 }
 
@@ -636,8 +697,8 @@ mn_rejects__at_load(mn_rejects_t *r, mn_stats_t *stats, const char *collection, 
 {
    char kind[300];
 
-   mn_stats_count_reject(stats, collection,
-                         mn_rejects__reason_kind_of("", reason, kind, sizeof kind));
+   count_with_example(stats, collection, mn_rejects__reason_kind_of("", reason, kind, sizeof kind),
+                      doc, NULL, NULL, NULL);
    mn_stats_collection(stats, collection)->rejected++;
    return at_load_line(r, collection, doc, reason, error);
 }

@@ -14,6 +14,13 @@ typedef struct {
    GArray *counts; /* uint64_t */
 } counter_t;
 
+/* Where a rejected document was (mn_stats_count_reject_example): names, never values. */
+typedef struct {
+   char *id;     /* its _id as reasons name it, or NULL */
+   char *path;   /* field path with array indexes, or NULL */
+   char *column; /* "table.column", or NULL */
+} example_t;
+
 typedef struct {
    char *name; /* first, as in table_t (is_named()) */
    mn_collection_counts_t counts;
@@ -24,6 +31,10 @@ typedef struct {
    size_t n_more;      /* distinct hashes in `more` */
    char *skipped_file; /* the file with unreadable bytes, or NULL */
    char *skipped_kept; /* where they are kept, or NULL */
+
+   /* per reject kind, by its position in `rejects`: a GPtrArray of example_t, at most
+    * MN_STATS_REJECT_EXAMPLES; NULL until the first example */
+   GPtrArray *examples;
 } coll_t;
 
 typedef struct {
@@ -92,6 +103,9 @@ mn_stats_destroy(mn_stats_t *s)
    for (guint i = 0; i < s->collections->len; i++) {
       coll_t *c = g_ptr_array_index(s->collections, i);
       counter_cleanup(&c->rejects);
+      if (c->examples) {
+         g_ptr_array_free(c->examples, TRUE);
+      }
       counter_cleanup(&c->unmapped);
       g_free(c->more);
       g_free(c->skipped_file);
@@ -167,6 +181,52 @@ void
 mn_stats_count_reject(mn_stats_t *s, const char *collection, const char *reason_kind)
 {
    counter_add(&find_coll(s, collection)->rejects, reason_kind, 1);
+}
+
+static void
+example_free(gpointer p)
+{
+   example_t *e = p;
+
+   g_free(e->id);
+   g_free(e->path);
+   g_free(e->column);
+   g_free(e);
+}
+
+static void
+examples_free(gpointer p)
+{
+   g_ptr_array_free(p, TRUE);
+}
+
+void
+mn_stats_count_reject_example(mn_stats_t *s, const char *collection, const char *reason_kind,
+                              const char *id_json, const char *path, const char *column)
+{
+   coll_t *c = find_coll(s, collection);
+   guint pos;
+   GPtrArray *list;
+   example_t *e;
+
+   counter_add(&c->rejects, reason_kind, 1);
+   pos = GPOINTER_TO_UINT(g_hash_table_lookup(c->rejects.index, reason_kind)) - 1;
+   if (!c->examples) {
+      c->examples = g_ptr_array_new_with_free_func(examples_free);
+   }
+   while (c->examples->len <= pos) {
+      g_ptr_array_add(c->examples, g_ptr_array_new_with_free_func(example_free));
+   }
+   list = g_ptr_array_index(c->examples, pos);
+   if (list->len >= MN_STATS_REJECT_EXAMPLES) {
+      return;
+   }
+   e = g_new0(example_t, 1);
+   /* valid UTF-8, as JSON needs (a field path is the source's bytes) */
+   e->id = id_json ? g_utf8_make_valid(id_json, -1) : NULL;
+   e->path = path && *path ? g_utf8_make_valid(path, -1) : NULL;
+   e->column = column && *column ? g_utf8_make_valid(column, -1) : NULL;
+   g_ptr_array_add(list, e);
 }
 
 void
@@ -585,6 +645,60 @@ mn_stats_to_json(const mn_stats_t *s)
    }
    bson_append_document_end(&doc, &tables);
    BSON_APPEND_DOUBLE(&doc, "seconds", s->seconds);
+   json = bson_as_relaxed_extended_json(&doc, NULL);
+   bson_destroy(&doc);
+   return json;
+}
+
+/* One collection's examples into `parent` under its name; nothing without one. */
+static void
+append_examples_bson(bson_t *parent, const coll_t *c)
+{
+   bson_t d, arr, one;
+
+   bson_append_document_begin(parent, c->name, -1, &d);
+   for (guint k = 0; k < c->examples->len; k++) {
+      const GPtrArray *list = g_ptr_array_index(c->examples, k);
+      if (list->len == 0) {
+         continue;
+      }
+      bson_append_array_begin(&d, g_ptr_array_index(c->rejects.keys, k), -1, &arr);
+      for (guint i = 0; i < list->len; i++) {
+         const example_t *e = g_ptr_array_index(list, i);
+         char key[16];
+         snprintf(key, sizeof key, "%u", i);
+         bson_append_document_begin(&arr, key, -1, &one);
+         if (e->id) {
+            BSON_APPEND_UTF8(&one, "_id", e->id);
+         }
+         if (e->path) {
+            BSON_APPEND_UTF8(&one, "path", e->path);
+         }
+         if (e->column) {
+            BSON_APPEND_UTF8(&one, "column", e->column);
+         }
+         bson_append_document_end(&arr, &one);
+      }
+      bson_append_array_end(&d, &arr);
+   }
+   bson_append_document_end(parent, &d);
+}
+
+char *
+mn_stats_reject_examples_to_json(const mn_stats_t *s)
+{
+   bson_t doc = BSON_INITIALIZER;
+   bson_t colls;
+   char *json;
+
+   bson_append_document_begin(&doc, "collections", -1, &colls);
+   for (guint i = 0; i < s->collections->len; i++) {
+      const coll_t *c = g_ptr_array_index(s->collections, i);
+      if (c->examples) {
+         append_examples_bson(&colls, c);
+      }
+   }
+   bson_append_document_end(&doc, &colls);
    json = bson_as_relaxed_extended_json(&doc, NULL);
    bson_destroy(&doc);
    return json;
