@@ -11,6 +11,7 @@ packages=(
   postgresql-15 postgresql-client-15
   python3 python3-mockupdb python3-mongomock python3-pymongo
   groff-base man-db
+  chromium fonts-dejavu-core
 )
 if [ "${1:-}" = --bench ]; then
   packages+=(linux-perf valgrind)

@@ -6,6 +6,7 @@
 #include "output.h"
 
 #include <mongonorm/files.h>
+#include <mongonorm/report.h>
 #include <mongonorm/run.h>
 #include <mongonorm/stats.h>
 
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { OPT_BATCH = 1, OPT_MAX_DELETE, OPT_MAX_REJECTS, OPT_MAX_REJECT_RATIO, OPT_FULL_EVERY };
@@ -23,7 +25,8 @@ enum { OPT_BATCH = 1, OPT_MAX_DELETE, OPT_MAX_REJECTS, OPT_MAX_REJECT_RATIO, OPT
 /* What the command line says: mn_run_opts_t, and what the CLI itself does. */
 typedef struct {
    mn_run_opts_t opts;
-   const char *report; /* --report FILE, or NULL */
+   const char *report;      /* --report FILE, or NULL */
+   const char *report_html; /* --report-html FILE, or NULL */
    bool quiet;
 } run_args_t;
 
@@ -39,6 +42,11 @@ static const mn_cli_option_t RUN_OPTIONS[] = {
     "where rejected documents go, JSON lines, mode 0600 (default: mongonorm-rejects.jsonl)",
     RUN_STRING(reject_path)},
    {"report", 0, "FILE", "also write the statistics as JSON", MN_CLI_STRING_AT(run_args_t, report)},
+   {"report-html", 0, "FILE",
+    "also write the run as one self-contained HTML page (no script, no network): counts per "
+    "collection and table, rejects by reason with examples (_id, field, column; never a "
+    "value), drift, coerced values, and charts of rows per table and rejects per reason",
+    MN_CLI_STRING_AT(run_args_t, report_html)},
    {"batch-size", 0, "N", "documents per transaction (default 1000)", MN_CLI_CHECKED(OPT_BATCH)},
    {"max-delete", 0, "PCT",
     "stop, deleting nothing, when the source lacks more than PCT% of a collection's loaded "
@@ -287,38 +295,87 @@ prepare_run(const mn_cli_command_t *cmd, run_args_t *a)
    return MN_EXIT_OK;
 }
 
+/* A report file of the run (--report, --report-html): begun before the run, finished
+ * after it. */
+typedef struct {
+   const char *path; /* NULL: not asked for */
+   int fd;           /* the fresh file, open, while begun */
+   char *tmp;        /* its name until it is put at `path` (free()) */
+} report_file_t;
+
 /*
- * Write the statistics as JSON into the report's fresh file (report_fd, at tmp) and put
- * it at `path`; a run refused by the lock drops its file instead: another run holds the
- * target, and its report stays as it is.  MN_EXIT_OK, or MN_EXIT_IO when the report
- * could not be written (reported).
+ * Fail before the work, not after it, when the report cannot be written: a new private
+ * file (files.h), since a report names collections and reasons.  Under a fresh name until
+ * the run is over: a run refused by the lock never touches the report of the run that
+ * holds it.  MN_EXIT_OK (also when no report is asked for), or MN_EXIT_IO (reported).
  */
 static mn_exit_t
-finish_report(const char *path, int report_fd, char *tmp, const mn_stats_t *stats, bool locked)
+begin_report(report_file_t *f)
 {
    mn_error_t ferr = {0};
-   char *json;
+
+   if (!f->path) {
+      return MN_EXIT_OK;
+   }
+   f->fd = mn_private_file_begin(f->path, "report", &f->tmp, &ferr);
+   if (f->fd < 0) {
+      mn_cli_error("could not write report \"%s\": %s", f->path, strerror(errno));
+      return MN_EXIT_IO;
+   }
+   return MN_EXIT_OK;
+}
+
+/*
+ * Write `text` (owned: freed here) into the report's fresh file and put it at its path; a
+ * run refused by the lock drops its file instead (`drop`): another run holds the target,
+ * and its report stays as it is.  MN_EXIT_OK, or MN_EXIT_IO when the report could not be
+ * written (reported).
+ */
+static mn_exit_t
+finish_report(report_file_t *f, char *text, bool drop)
+{
+   mn_error_t ferr = {0};
    int saved;
    bool written;
 
-   if (locked) {
-      close(report_fd);
-      unlink(tmp);
+   if (!f->path || drop) {
+      if (f->path) {
+         close(f->fd);
+         unlink(f->tmp);
+      }
+      bson_free(text);
       return MN_EXIT_OK;
    }
-   json = mn_stats_to_json(stats);
-   written = mn_cli_write_report(report_fd, json, &saved);
-   bson_free(json);
+   written = mn_cli_write_report(f->fd, text, &saved);
+   bson_free(text);
    if (!written) {
-      unlink(tmp);
-      mn_cli_error("could not write report \"%s\": %s", path, strerror(saved));
+      unlink(f->tmp);
+      mn_cli_error("could not write report \"%s\": %s", f->path, strerror(saved));
       return MN_EXIT_IO;
    }
-   if (!mn_private_file_commit(tmp, path, "report", &ferr)) {
+   if (!mn_private_file_commit(f->tmp, f->path, "report", &ferr)) {
       mn_cli_error("%s", ferr.message);
       return MN_EXIT_IO;
    }
    return MN_EXIT_OK;
+}
+
+/* The HTML page of the run (--report-html); error: why it failed, or NULL. */
+static char *
+run_page(const run_args_t *a, const mn_stats_t *stats, time_t started, const mn_error_t *error)
+{
+   mn_report_run_t run = {
+      .location = a->opts.source,
+      .database = a->opts.database,
+      .mapping = a->opts.mapping_path,
+      .reject_path = a->opts.reject_path,
+      .started_at = (int64_t)started,
+      .finished_at = (int64_t)time(NULL),
+      .failed = error != NULL,
+      .message = error ? error->message : NULL,
+   };
+
+   return mn_report_run_html(stats, &run);
 }
 
 /* After a run that completed: 1 when documents were rejected, 8 when spans of the source
@@ -353,26 +410,25 @@ mn_cli_run(int argc, char **argv)
    run_args_t a = {.report = NULL};
    mn_error_t error = {0};
    mn_stats_t *stats;
-   int report_fd = -1;
-   char *report_tmp = NULL;
-   mn_exit_t rc;
+   report_file_t json = {NULL, -1, NULL}, html = {NULL, -1, NULL};
+   time_t started;
+   mn_exit_t rc, rc_html;
    bool ok, locked;
 
    if (!mn_cli_parse(cmd, argc, argv, &a, &rc) || (rc = prepare_run(cmd, &a)) != MN_EXIT_OK) {
       return rc;
    }
-   if (a.report) {
-      /* fail before the work, not after it, when the report cannot be written; a new
-       * private file (files.h): the report names collections and reasons.  Under a fresh
-       * name until the run is over: a run refused by the lock never touches the report
-       * of the run that holds it */
-      mn_error_t ferr = {0};
-      report_fd = mn_private_file_begin(a.report, "report", &report_tmp, &ferr);
-      if (report_fd < 0) {
-         mn_cli_error("could not write report \"%s\": %s", a.report, strerror(errno));
-         return MN_EXIT_IO;
-      }
+   json.path = a.report;
+   html.path = a.report_html;
+   if ((rc = begin_report(&json)) != MN_EXIT_OK) {
+      return rc;
    }
+   if ((rc = begin_report(&html)) != MN_EXIT_OK) {
+      finish_report(&json, NULL, true);
+      free(json.tmp);
+      return rc;
+   }
+   started = time(NULL);
    stats = mn_stats_new();
    ok = mn_run(&a.opts, stats, &error);
    if (a.opts.progress) {
@@ -384,11 +440,15 @@ mn_cli_run(int argc, char **argv)
       bson_free(text);
    }
    locked = !ok && error.domain == MN_ERROR_PG && error.code == MN_PG_LOCKED;
-   rc = a.report ? finish_report(a.report, report_fd, report_tmp, stats, locked) : MN_EXIT_OK;
+   rc = finish_report(&json, json.path ? mn_stats_to_json(stats) : NULL, locked);
+   rc_html = finish_report(
+      &html, html.path ? run_page(&a, stats, started, ok ? NULL : &error) : NULL, locked);
+   rc = rc != MN_EXIT_OK ? rc : rc_html;
    if (rc == MN_EXIT_OK) {
       rc = ok ? completed_code(stats, a.opts.reject_path) : mn_cli_fail(&error);
    }
-   free(report_tmp);
+   free(json.tmp);
+   free(html.tmp);
    mn_stats_destroy(stats);
    return rc;
 }

@@ -3,13 +3,20 @@
  * --mapping, how far the target lags the source.
  */
 #include "commands.h"
+#include "output.h"
 
+#include <mongonorm/files.h>
+#include <mongonorm/report.h>
 #include <mongonorm/status.h>
 
 #include <bson/bson.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 enum { OPT_RUNS = 1 };
 
@@ -20,6 +27,7 @@ typedef struct {
    const char *mapping;
    long runs;
    bool json;
+   const char *html; /* --html FILE, or NULL */
 } status_args_t;
 
 static const mn_cli_option_t STATUS_OPTIONS[] = {
@@ -29,6 +37,11 @@ static const mn_cli_option_t STATUS_OPTIONS[] = {
    MN_CLI_DB_AT(status_args_t, db),
    {"mapping", 0, "FILE", "the mapping the runs use", MN_CLI_STRING_AT(status_args_t, mapping)},
    {"json", 0, NULL, "print JSON instead of text", MN_CLI_FLAG_AT(status_args_t, json)},
+   {"html", 0, "FILE",
+    "also write the runs as one self-contained HTML page (no script, no network): a table of "
+    "the runs and a chart of the documents each run changed, so the lag shows shrinking run "
+    "after run; with --source, the changes waiting now",
+    MN_CLI_STRING_AT(status_args_t, html)},
    MN_CLI_OPTIONS_END,
 };
 
@@ -49,7 +62,7 @@ const mn_cli_command_t mn_cli_status_command = {
    .summary = "the recorded runs; with --source, how far the target lags the source",
    .synopsis =
       "usage: mongonorm status [--pg CONNINFO] [--runs N] [--source LOCATION --mapping FILE]\n"
-      "                        [--db NAME] [--json]\n",
+      "                        [--db NAME] [--json] [--html FILE]\n",
    .description =
       "Show the recorded runs (newest first): when, from where, outcome, documents per\n"
       "collection and rows written.  With --source and --mapping, also read the source and\n"
@@ -181,6 +194,34 @@ print_pending_text(const bson_t *out)
    print_behind_watermark(out);
 }
 
+/* The page of --html at `path`: a new private file (files.h), complete or not there.
+ * MN_EXIT_OK, or MN_EXIT_IO (reported). */
+static mn_exit_t
+write_html(const char *path, const bson_t *out)
+{
+   mn_error_t ferr = {0};
+   char *tmp = NULL;
+   char *html;
+   int fd, saved = 0;
+   bool written;
+
+   if ((fd = mn_private_file_begin(path, "report", &tmp, &ferr)) < 0) {
+      mn_cli_error("could not write report \"%s\": %s", path, strerror(errno));
+      return MN_EXIT_IO;
+   }
+   html = mn_report_status_html(out, (int64_t)time(NULL));
+   written = mn_cli_write_report(fd, html, &saved);
+   bson_free(html);
+   if (!written) {
+      unlink(tmp);
+      mn_cli_error("could not write report \"%s\": %s", path, strerror(saved));
+   } else if (!(written = mn_private_file_commit(tmp, path, "report", &ferr))) {
+      mn_cli_error("%s", ferr.message);
+   }
+   free(tmp);
+   return written ? MN_EXIT_OK : MN_EXIT_IO;
+}
+
 int
 mn_cli_status(int argc, char **argv)
 {
@@ -215,6 +256,7 @@ mn_cli_status(int argc, char **argv)
       print_runs_text(&out);
       print_pending_text(&out);
    }
+   rc = a.html ? write_html(a.html, &out) : MN_EXIT_OK;
    bson_destroy(&out);
-   return MN_EXIT_OK;
+   return rc;
 }

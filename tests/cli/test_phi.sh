@@ -117,14 +117,15 @@ phi.update(["Jane Doe", "@example.com", "Example.com", "follow-up", "kilos", "bo
 PY
 
 # run NAME MAPPING [OPTIONS...]: a run into database mn_phi_NAME (created by the caller or
-# fresh when FRESH=1); exit in $rc; stdout, stderr, report, rejects, mongonorm.runs and a
+# fresh when FRESH=1); exit in $rc; stdout, stderr, report, HTML report, rejects, mongonorm.runs and a
 # data dump of the whole database (every schema) in $work/NAME.*
 run() {
   local name=$1 map=$2 dsn
   shift 2
   dsn="$MN_TEST_PG_DSN dbname=mn_phi_$name"
   try "$MN_BIN" run --source "$work/src" --mapping "$map" --pg "$dsn" \
-    --rejects "$work/$name.rejects" --report "$work/$name.json" "$@" >"$out" 2>"$err"
+    --rejects "$work/$name.rejects" --report "$work/$name.json" --report-html "$work/$name.html" \
+    "$@" >"$out" 2>"$err"
   cp "$out" "$work/$name.out"
   cp "$err" "$work/$name.err"
   psql "$dsn" -qXAt -v ON_ERROR_STOP=1 -c "SELECT report FROM mongonorm.runs ORDER BY id" \
@@ -150,6 +151,7 @@ q() { psql "$MN_TEST_PG_DSN dbname=mn_phi_$1" -qXAt -v ON_ERROR_STOP=1 -c "$2"; 
 new_db clear
 run clear "$work/clear.yaml"
 [ "$rc" = 1 ] && pass "clear: exit 1 (rejects)" || fail "clear: exit $rc: $(cat "$err")"
+no_phi "clear: the HTML report (counts, names and _ids only, whatever the mapping)" "$work/clear.html"
 n=$(grep -F -c -f "$work/phi.txt" "$work/clear.dump" || true)
 [ "$n" -gt 300 ] && pass "clear: the target holds the patient-like strings ($n lines)" || fail "clear: phi.txt matches $n lines"
 
@@ -158,7 +160,8 @@ new_db phi
 run phi "$work/phi.yaml"
 [ "$rc" = 1 ] && pass "phi: exit 1 (rejects)" || fail "phi: exit $rc: $(cat "$err")"
 no_phi "phi: the target database (every table, mongonorm.documents, mongonorm.runs)" "$work/phi.dump"
-no_phi "phi: stdout, stderr, report" "$work/phi.out" "$work/phi.err" "$work/phi.json"
+no_phi "phi: stdout, stderr, report, HTML report" "$work/phi.out" "$work/phi.err" "$work/phi.json" \
+  "$work/phi.html"
 # the reject file: rows and reasons hold no value; the document is the source's, whole
 /usr/bin/python3 - "$work" >"$work/phi.rejects.converted" <<'PY'
 import json, sys
