@@ -45,10 +45,23 @@ bool mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error);
  *  objid = key & 0xffffffff, objsubid = 1). */
 #define MN_PG_RUN_LOCK_KEY "7236481590123"
 
+/** The key of the loader lock: held by the second session of a sink that loads batches
+ *  while the next is converted (mn_pg_sink_submit()), for as long as that session lives. */
+#define MN_PG_LOADER_LOCK_KEY "7236481590124"
+
+/** How long mn_pg_lock() waits for the loader lock, in seconds. */
+#define MN_PG_LOADER_LOCK_WAIT 60
+
 /**
  * Take the run lock: a session-level advisory lock (pg_try_advisory_lock) on
- * MN_PG_RUN_LOCK_KEY.  @return false with MN_ERROR_PG/MN_PG_LOCKED when another
- * session holds it, or MN_PG_QUERY on failure.  Released when the connection closes.
+ * MN_PG_RUN_LOCK_KEY; then wait (up to MN_PG_LOADER_LOCK_WAIT seconds) until no session
+ * holds the loader lock MN_PG_LOADER_LOCK_KEY.  A session that does, once the run lock is
+ * ours, is the loader of a run that was killed or cut off: its batch transaction may
+ * still be committing, after its run lock went (two sessions are not ordered as one is),
+ * and nothing must read the target before it has ended.
+ * @return false with MN_ERROR_PG/MN_PG_LOCKED when another session holds the run lock,
+ *         or the loader lock after the wait (the run lock is released again), or
+ *         MN_PG_QUERY on failure.  Released when the connection closes.
  */
 bool mn_pg_lock(PGconn *conn, mn_error_t *error);
 

@@ -170,6 +170,41 @@ mn_pg_unlock(PGconn *conn)
    }
 }
 
+/*
+ * With the run lock held: wait until no session holds the loader lock (pg.h).  One that
+ * does belongs to a run killed or cut off; the server ends its batch (a COMMIT it had
+ * received, or a rollback) and then the session, which releases the lock.  Taken and
+ * released in one transaction, bounded by lock_timeout.  On failure the run lock goes.
+ */
+static bool
+wait_for_loader(PGconn *conn, mn_error_t *error)
+{
+   char sql[160];
+   PGresult *res;
+   bool ok;
+
+   snprintf(sql, sizeof sql,
+            "BEGIN; SET LOCAL lock_timeout = '%ds'; SELECT pg_advisory_xact_lock(%s); COMMIT",
+            MN_PG_LOADER_LOCK_WAIT, MN_PG_LOADER_LOCK_KEY);
+   res = PQexec(conn, sql);
+   ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+   if (!ok) {
+      const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      if (state && strcmp(state, "55P03") == 0) {
+         mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
+                      "the loader session of an earlier mongonorm run still holds this target "
+                      "database after %d s",
+                      MN_PG_LOADER_LOCK_WAIT);
+      } else {
+         mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not take the run lock");
+      }
+      PQclear(PQexec(conn, "ROLLBACK"));
+      mn_pg_unlock(conn);
+   }
+   PQclear(res);
+   return ok;
+}
+
 bool
 mn_pg_lock(PGconn *conn, mn_error_t *error)
 {
@@ -184,7 +219,7 @@ mn_pg_lock(PGconn *conn, mn_error_t *error)
       mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
                    "another mongonorm run is using this target database");
    } else {
-      ok = true;
+      ok = wait_for_loader(conn, error);
    }
    PQclear(res);
    return ok;

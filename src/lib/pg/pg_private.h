@@ -1,7 +1,8 @@
 /*
  * pg_private.h - helpers shared by the files of pg/ (conn.c defines them; the COPY
- * writers are sink.c's).  Calls run one way: schema.c (init) -> state.c (mongonorm's own
- * schema) -> conn.c; check.c and sink.c -> conn.c; conn.c calls no other file of pg/.
+ * writers are sink.c's, the loader loader.c's).  Calls run one way: schema.c (init) ->
+ * state.c (mongonorm's own schema) -> conn.c; check.c -> conn.c; sink.c -> loader.c ->
+ * conn.c; conn.c calls no other file of pg/.
  */
 #ifndef MN_PG_PRIVATE_H
 #define MN_PG_PRIVATE_H
@@ -48,5 +49,45 @@ void mn_pg__append_copy_uuid(GString *out, const mn_uuid_t *id);
  * (the backslash of bytea's hex format escaped for COPY).
  */
 void mn_pg__append_copy_digest(GString *out, const uint8_t digest[MN_DIGEST_SIZE]);
+
+/* ---- loader.c: a second session with a thread of its own ---- */
+
+typedef struct mn_pg__loader mn_pg__loader_t;
+
+/**
+ * A job for the loader's thread: runs on the loader's session `conn`, touching only what
+ * `ctx` gives it (the caller leaves that alone until mn_pg__loader_wait()).
+ * @return false with error set (copied to the caller by mn_pg__loader_wait())
+ */
+typedef bool (*mn_pg__job_fn)(void *ctx, PGconn *conn, mn_error_t *error);
+
+/**
+ * A second session on the server and database `like` is connected to (its options as libpq
+ * resolved them, the host and port it reached, mn_pg_connect()'s session settings), which
+ * holds the loader lock (MN_PG_LOADER_LOCK_KEY) until mn_pg__loader_destroy(), and a thread
+ * that runs jobs on it one at a time.
+ * @param like borrowed; only read here
+ * @return the loader (free with mn_pg__loader_destroy()), or NULL with error set:
+ *         MN_PG_CONNECT (no session, or no thread), MN_PG_QUERY, MN_PG_LOCKED (another
+ *         session holds the loader lock)
+ */
+mn_pg__loader_t *mn_pg__loader_new(PGconn *like, mn_error_t *error);
+
+/** Hand `job` over to the thread, which runs it as soon as it is free; the loader must
+ *  not be busy (mn_pg__loader_wait() first). */
+void mn_pg__loader_start(mn_pg__loader_t *l, mn_pg__job_fn job, void *ctx);
+
+/** Whether a job was started and not waited for.  NULL allowed (false). */
+bool mn_pg__loader_busy(const mn_pg__loader_t *l);
+
+/**
+ * Wait until the job started last has ended.  @return true when it succeeded or none was
+ * started (NULL allowed); false with the job's error copied into error (may be NULL).
+ */
+bool mn_pg__loader_wait(mn_pg__loader_t *l, mn_error_t *error);
+
+/** Wait for the job in hand (its outcome dropped), end the thread, release the loader lock
+ *  and close the session.  NULL allowed. */
+void mn_pg__loader_destroy(mn_pg__loader_t *l);
 
 #endif
