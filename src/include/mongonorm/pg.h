@@ -16,6 +16,14 @@
  *   connected role on one of them (PostgreSQL refuses COPY FROM there): then in
  *   merge mode, whose INSERT ... SELECT the policies check.
  * A crash mid-batch rolls the batch back; a re-run converges (same ids, upserts).
+ *
+ * Overlap: in direct mode, mn_pg_sink_submit() hands a batch to a second session on its
+ * own thread (opened like the sink's connection, holding MN_PG_LOADER_LOCK_KEY) and
+ * returns while it loads, so the caller converts the next batch meanwhile; at most one
+ * batch is in flight.  Merge mode, and the flushes that reject what PostgreSQL refuses
+ * (mn_pg_sink_set_final()), stay synchronous: their results (rows taken, rejects) can
+ * change what the next batch must be.  The environment variable MN_SYNC_LOAD=1 makes
+ * every batch synchronous (for comparisons).
  */
 #ifndef MONGONORM_PG_H
 #define MONGONORM_PG_H
@@ -182,13 +190,17 @@ typedef struct mn_pg_sink mn_pg_sink_t;
 
 /**
  * A sink on `conn` for the tables of `mapping`.  Creates its temporary staging tables.
- * @param conn, mapping, stats borrowed; must outlive the sink
+ * The second session of mn_pg_sink_submit() is opened at its first overlapped batch.
+ * @param conn, mapping, stats borrowed; must outlive the sink; `stats` is only touched on
+ *        the caller's thread
  * @return NULL with MN_ERROR_PG set on failure.
  */
 mn_pg_sink_t *mn_pg_sink_new(PGconn *conn, const mn_mapping_t *mapping, mn_stats_t *stats,
                              mn_error_t *error);
 
-/** Free (rolls back nothing: batches are committed by mn_pg_sink_flush()). NULL allowed. */
+/** Free (rolls back nothing: batches are committed by mn_pg_sink_flush()).  A batch still
+ *  in flight (mn_pg_sink_submit()) is waited for first, committed or not, its outcome
+ *  dropped.  NULL allowed. */
 void mn_pg_sink_destroy(mn_pg_sink_t *sink);
 
 /**
@@ -204,6 +216,7 @@ void mn_pg_sink_destroy(mn_pg_sink_t *sink);
  * row violates row-level security policy", SQLSTATE 42501) rejects its document, as a
  * constraint does (mn_pg_sink_flush()).  Rows a policy's USING hides from the role are
  * invisible to the load: the role should see every row of the tables it loads.
+ * Waits for a batch in flight first (mn_pg_sink_wait(): its failure is this call's).
  * @return false with MN_ERROR_PG/MN_PG_QUERY when the tables cannot be inspected.
  */
 bool mn_pg_sink_begin_collection(mn_pg_sink_t *sink, size_t collection, bool want_ids,
@@ -255,7 +268,8 @@ void mn_pg_sink_set_final(mn_pg_sink_t *sink, bool final);
 /** The conversion context number recorded with the documents queued from now on. */
 void mn_pg_sink_set_context(mn_pg_sink_t *sink, int32_t context);
 
-/** Documents and bytes queued since the last flush. */
+/** Documents and bytes queued since the last flush (a batch in flight not counted: memory
+ *  holds up to two batches when flushes overlap). */
 size_t mn_pg_sink_pending_docs(const mn_pg_sink_t *sink);
 size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
 
@@ -272,8 +286,10 @@ size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
  * mode, mn_pg_sink_set_final()): its record in mongonorm.documents says so with the
  * reason, its rows from an earlier run are removed, and it is listed by
  * mn_pg_sink_n_load_rejects().  The rest of the batch is loaded.
- * Deferrable constraints are checked at the end of each piece.  Then the guard, if one is
- * set (mn_pg_sink_set_guard()), decides; then the transaction commits.
+ * Deferrable constraints are checked at the end of each piece.  Then, in final mode, the
+ * guard, if one is set (mn_pg_sink_set_guard()), decides; then the transaction commits.
+ * Synchronous: a batch in flight (mn_pg_sink_submit()) is waited for first, and its
+ * failure is this call's, the queue untouched.
  *
  * Before rows are written in merge mode, unique keys that move between rows of the batch
  * (two documents swapping an email, an array element shifted into its neighbour's key)
@@ -290,10 +306,44 @@ size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
 bool mn_pg_sink_flush(mn_pg_sink_t *sink, mn_error_t *error);
 
 /**
- * The last word on a batch: called by mn_pg_sink_flush() once every piece of the batch is
- * loaded, before the commit, when mn_pg_sink_n_load_rejects() already lists the documents
- * of the batch PostgreSQL refused.  Return true to commit; false, with `error` set, to
- * roll the whole batch back (mn_pg_sink_flush() then fails with that error).
+ * mn_pg_sink_flush(), overlapped when it may be: after waiting for the batch in flight
+ * (mn_pg_sink_wait(), whose failure is this call's), a direct-mode batch outside final
+ * mode is handed to the sink's second session and thread, and the call returns at once
+ * with the queue empty, ready for the next batch; mn_pg_sink_in_flight() is then true.
+ * Otherwise (merge mode, final mode, MN_SYNC_LOAD, or no second session could be opened:
+ * a connection limit, say) it is mn_pg_sink_flush().  Nothing of an overlapped batch
+ * reaches the statistics, mn_pg_sink_n_load_rejects() or mn_pg_sink_taken() before it is
+ * waited for.  The caller must not use the sink's connection meanwhile: every call here
+ * that does waits first (begin_collection, flush, end_collection, sweep_references,
+ * destroy).
+ * @return false with error set: the failure of the batch waited for, or
+ *         mn_pg_sink_flush()'s.
+ */
+bool mn_pg_sink_submit(mn_pg_sink_t *sink, mn_error_t *error);
+
+/** Whether a batch handed over by mn_pg_sink_submit() was not waited for yet. */
+bool mn_pg_sink_in_flight(const mn_pg_sink_t *sink);
+
+/**
+ * Wait until the batch in flight, if any, has committed or failed, and take its outcome
+ * as a synchronous flush gives it: the table statistics and the collection's `batches`
+ * and `batches_overlapped` (committed), the documents PostgreSQL refused in it (listed by
+ * mn_pg_sink_n_load_rejects(), also when it failed after finding them), the rows it took
+ * (mn_pg_sink_taken()).  A failed batch left nothing in the target (rolled back) and its
+ * queue is dropped; the rows queued since stay queued.
+ * @return true when nothing was in flight or it committed; false with its error set, the
+ *         codes and messages of mn_pg_sink_flush() (MN_PG_COPY, MN_PG_QUERY).
+ */
+bool mn_pg_sink_wait(mn_pg_sink_t *sink, mn_error_t *error);
+
+/**
+ * The last word on a batch in final mode (mn_pg_sink_set_final(): outside it nothing the
+ * load finds is rejected, so there is nothing for it to weigh): called by
+ * mn_pg_sink_flush() once every piece of the batch is loaded, before the commit, when
+ * mn_pg_sink_n_load_rejects() already lists the documents of the batch PostgreSQL
+ * refused, on the caller's thread (final batches are never overlapped).  Return true to
+ * commit; false, with `error` set, to roll the whole batch back (mn_pg_sink_flush() then
+ * fails with that error).
  */
 typedef bool (*mn_pg_sink_guard_fn)(void *ctx, mn_error_t *error);
 
@@ -312,7 +362,8 @@ void mn_pg_sink_set_seen(mn_pg_sink_t *sink,
                          bool (*seen)(void *ctx, const mn_uuid_t *holder, const mn_uuid_t *doc),
                          void *ctx);
 
-/** Documents whose rows committed batches took (see mn_pg_sink_set_seen()). */
+/** Documents whose rows committed batches took (see mn_pg_sink_set_seen()); of an
+ *  overlapped batch, once waited for. */
 size_t mn_pg_sink_n_taken(const mn_pg_sink_t *sink);
 
 /** The i-th of them (i < mn_pg_sink_n_taken()); borrowed until the next clear. */
@@ -321,7 +372,8 @@ const mn_uuid_t *mn_pg_sink_taken(const mn_pg_sink_t *sink, size_t i);
 /** Forget the documents listed by mn_pg_sink_taken(). */
 void mn_pg_sink_clear_taken(mn_pg_sink_t *sink);
 
-/** Documents the flushes since the last mn_pg_sink_clear_load_rejects() could not load. */
+/** Documents the flushes since the last mn_pg_sink_clear_load_rejects() could not load (of
+ *  an overlapped batch, once waited for: mn_pg_sink_wait()). */
 size_t mn_pg_sink_n_load_rejects(const mn_pg_sink_t *sink);
 
 /**
@@ -338,7 +390,8 @@ void mn_pg_sink_load_reject(const mn_pg_sink_t *sink, size_t i, const mn_uuid_t 
 void mn_pg_sink_clear_load_rejects(mn_pg_sink_t *sink);
 
 /**
- * End a collection: flush, then set the deferred references whose targets now exist
+ * End a collection: flush (waiting for a batch in flight), then set the deferred references
+ * whose targets now exist
  * (mongonorm.deferred_refs: this run's and any a crashed run left), counting the others
  * ("reference to a document not loaded stored as NULL").
  */
@@ -350,7 +403,7 @@ bool mn_pg_sink_end_collection(mn_pg_sink_t *sink, size_t collection, mn_error_t
  * target row is gone, counting each ("reference to a document not loaded stored as
  * NULL"), as a fresh load leaves a reference whose target was not loaded.  The documents
  * holding them were unchanged, so they were not converted again.  One transaction per
- * column.
+ * column.  Waits for a batch in flight first.
  * @return false with MN_ERROR_PG set.
  */
 bool mn_pg_sink_sweep_references(mn_pg_sink_t *sink, size_t collection, mn_error_t *error);

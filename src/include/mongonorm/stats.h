@@ -48,6 +48,9 @@ typedef struct {
    uint64_t unmapped_documents;      /**< documents with at least one unmapped path */
    uint64_t unmapped_more_documents; /**< of those: documents with a path whose name was
                                           not kept (past MN_STATS_UNMAPPED_MAX) */
+   uint64_t batches;                 /**< batch transactions committed for the collection */
+   uint64_t batches_overlapped;      /**< of those: loaded on the sink's second session while
+                                          the next batch was converted (mn_pg_sink_submit()) */
 } mn_collection_counts_t;
 
 /** Rows of one table. */
@@ -193,7 +196,9 @@ char *mn_stats_to_text(const mn_stats_t *stats);
  * true when unmapped_paths is a lower bound); only after mn_stats_set_show_drift():
  * unmapped: {path: documents}, the kept names, and when some were not kept
  * unmapped_more: {paths: n, documents: n}; and when some bytes could not be read:
- * skipped_bytes, skipped_spans, skipped_file, skipped_kept_in}}, "tables": {name: {inserted,
+ * skipped_bytes, skipped_spans, skipped_file, skipped_kept_in; when some batch of it
+ * committed: batches, batches_overlapped},
+ * "tables": {name: {inserted,
  * updated, deleted, unchanged, rejected, merged, skipped, coerced, coercions: {"column: kind":
  * n}}}, "seconds": s}.  Object keys are in first-use order.
  * @return a new string; free with bson_free().

@@ -7,6 +7,14 @@
  * are no longer produced, then upsert parents before children, writing only rows
  * whose values differ.  References held back by the converter (targets not loaded
  * yet) are kept in a temporary table and applied when the collection ends.
+ *
+ * Overlap (mn_pg_sink_submit): in direct mode a batch is handed to a loader (loader.c: a
+ * second session and a thread) and loaded there by the sink's twin, a second sink
+ * object that borrows this one's names and settings and owns the batch's queue and
+ * results, while mn_pg_sink_add() fills this one's queue with the next batch.  The next
+ * call that needs the batch's outcome or the connection waits for it and takes its
+ * results over (mn_pg_sink_wait): the same ones, in the same order, as a synchronous
+ * flush gives.
  */
 #include "pg/pg_private.h"
 #include "mapping/plan.h"
@@ -105,6 +113,12 @@ struct mn_pg_sink {
    bool policy_refused; /* the failure is a row-level security policy's WITH CHECK */
    char failed_table[160];
    char failed_detail[512];
+   /* overlap (mn_pg_sink_submit): a batch loaded on a second session while the next one
+    * is queued here */
+   mn_pg__loader_t *loader; /* the second session and its thread, once needed; owned */
+   mn_pg_sink_t *twin;      /* the loader's sink: its queue is the batch in flight; owned */
+   bool sync_only;          /* never overlap (MN_SYNC_LOAD, or no loader could be had) */
+   bool is_twin;            /* a twin: names, indexes and settings borrowed from its sink */
 };
 
 static void
@@ -525,18 +539,16 @@ open_table(mn_pg_sink_t *s, size_t i, const char *qschema, mn_error_t *error)
 
 static void clear_segments(mn_pg_sink_t *s);
 
-mn_pg_sink_t *
-mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_t *error)
+/* A sink's queue and results, empty: what mn_pg_sink_new() and the twin start with. */
+static mn_pg_sink_t *
+alloc_queue(const mn_mapping_t *m)
 {
    mn_pg_sink_t *s = g_new0(mn_pg_sink_t, 1);
-   char *qschema = mn_pg_quote_ident(conn, m->schema);
 
-   s->conn = conn;
    s->m = m;
-   s->stats = stats;
    s->n_tables = m->n_tables;
-   s->tables = g_new0(tbl_t, m->n_tables);
-   s->direct = g_new0(bool, m->n_collections);
+   s->tables = g_new0(tbl_t, m->n_tables ? m->n_tables : 1);
+   s->direct = g_new0(bool, m->n_collections ? m->n_collections : 1);
    s->docs = g_string_new(NULL);
    s->deferred = g_string_new(NULL);
    s->deletes = g_string_new(NULL);
@@ -547,6 +559,19 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    s->pending_taken = g_array_new(FALSE, FALSE, sizeof(mn_uuid_t));
    s->taken = g_array_new(FALSE, FALSE, sizeof(mn_uuid_t));
    s->flush_deltas = g_new0(delta_t, m->n_tables ? m->n_tables : 1);
+   return s;
+}
+
+mn_pg_sink_t *
+mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_t *error)
+{
+   mn_pg_sink_t *s = alloc_queue(m);
+   char *qschema = mn_pg_quote_ident(conn, m->schema);
+   const char *sync = g_getenv("MN_SYNC_LOAD");
+
+   s->conn = conn;
+   s->stats = stats;
+   s->sync_only = sync && *sync && strcmp(sync, "0") != 0;
    for (size_t i = 0; i < m->n_tables; i++) {
       if (!open_table(s, i, qschema, error)) {
          bson_free(qschema);
@@ -577,30 +602,14 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    return s;
 }
 
-void
-mn_pg_sink_destroy(mn_pg_sink_t *s)
+/* What a sink and its twin both own: the queue, the results, the per-table arrays. */
+static void
+free_queue(mn_pg_sink_t *s)
 {
-   if (!s) {
-      return;
-   }
    for (size_t i = 0; i < s->n_tables; i++) {
-      tbl_t *tb = &s->tables[i];
-      g_free(tb->qname);
-      g_free(tb->stage);
-      g_free(tb->collist);
-      bson_free(tb->qkey);
-      bson_free(tb->qdoc);
-      if (tb->buf) {
-         g_string_free(tb->buf, TRUE);
+      if (s->tables[i].buf) {
+         g_string_free(s->tables[i].buf, TRUE);
       }
-      for (size_t u = 0; u < tb->n_uindex; u++) {
-         for (size_t k = 0; k < tb->uindex[u].n_columns; k++) {
-            bson_free(tb->uindex[u].columns[k]);
-         }
-         g_free(tb->uindex[u].columns);
-         bson_free(tb->uindex[u].vacate);
-      }
-      g_free(tb->uindex);
    }
    if (s->segs) {
       clear_segments(s);
@@ -618,16 +627,46 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
    g_free(s->tables);
    g_free(s->direct);
    g_free(s->flush_deltas);
-   g_free(s->truncate_stage);
-   g_free(s->deferred_again);
    g_string_free(s->docs, TRUE);
    g_string_free(s->deferred, TRUE);
    g_string_free(s->deletes, TRUE);
    g_string_free(s->state, TRUE);
+   g_free(s);
+}
+
+void
+mn_pg_sink_destroy(mn_pg_sink_t *s)
+{
+   if (!s) {
+      return;
+   }
+   /* a batch in flight ends first (committed or not), as a synchronous flush would have */
+   mn_pg__loader_destroy(s->loader);
+   if (s->twin) {
+      free_queue(s->twin);
+   }
+   for (size_t i = 0; i < s->n_tables; i++) {
+      tbl_t *tb = &s->tables[i];
+      g_free(tb->qname);
+      g_free(tb->stage);
+      g_free(tb->collist);
+      bson_free(tb->qkey);
+      bson_free(tb->qdoc);
+      for (size_t u = 0; u < tb->n_uindex; u++) {
+         for (size_t k = 0; k < tb->uindex[u].n_columns; k++) {
+            bson_free(tb->uindex[u].columns[k]);
+         }
+         g_free(tb->uindex[u].columns);
+         bson_free(tb->uindex[u].vacate);
+      }
+      g_free(tb->uindex);
+   }
+   g_free(s->truncate_stage);
+   g_free(s->deferred_again);
    if (s->qcollection) {
       PQfreemem(s->qcollection);
    }
-   g_free(s);
+   free_queue(s);
 }
 
 /*
@@ -767,10 +806,14 @@ bool
 mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids, mn_converter_t *conv,
                             mn_error_t *error)
 {
-   GString *sql = g_string_new("SELECT true");
+   GString *sql;
    PGresult *res;
    bool empty, rls = false;
 
+   if (!mn_pg_sink_wait(s, error)) {
+      return false;
+   }
+   sql = g_string_new("SELECT true");
    s->collection = collection;
    for (size_t i = 0; i < s->n_tables; i++) {
       if ((size_t)s->m->tables[i].collection == collection) {
@@ -1683,14 +1726,18 @@ load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
           load_range(s, lo + (hi - lo) / 2, hi, error);
 }
 
-bool
-mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
+/*
+ * The batch transaction of s's queue: BEGIN, every piece (load_range), in final mode the
+ * caller's last word (the guard), the one COMMIT; what the pieces wrote is left in
+ * s->flush_deltas, the rows taken in s->taken, the refused documents in s->load_rejects.
+ * Touches only s's queue, results and connection, so it runs as well on the loader's
+ * thread for the twin (load_job) as on the caller's for the sink itself.
+ */
+static bool
+load_batch(mn_pg_sink_t *s, mn_error_t *error)
 {
    bool ok;
 
-   if (s->n_docs == 0 && s->segs->len == 0) {
-      return true;
-   }
    memset(s->flush_deltas, 0, sizeof(delta_t) * (s->n_tables ? s->n_tables : 1));
    g_array_set_size(s->pending_taken, 0);
    s->stage_dirty = false;
@@ -1698,8 +1745,8 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
       PQclear(PQexec(s->conn, "ROLLBACK"));
       return false;
    }
-   /* every piece, then the caller's last word, then the one commit */
-   ok = load_range(s, 0, s->segs->len, error) && (!s->guard || s->guard(s->guard_ctx, error)) &&
+   ok = load_range(s, 0, s->segs->len, error) &&
+        (!s->final || !s->guard || s->guard(s->guard_ctx, error)) &&
         exec_ok(s, "COMMIT", "could not commit a batch", error);
    if (!ok) {
       PQclear(PQexec(s->conn, "ROLLBACK"));
@@ -1707,15 +1754,210 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
    }
    g_array_append_vals(s->taken, s->pending_taken->data, s->pending_taken->len);
    g_array_set_size(s->pending_taken, 0);
+   return true;
+}
+
+/* A committed batch of `collection` in the statistics (on the sink's thread only). */
+static void
+count_batch(mn_pg_sink_t *s, size_t collection, const delta_t *deltas, bool overlapped)
+{
+   mn_collection_counts_t *k = mn_stats_collection(s->stats, s->m->collections[collection].name);
+
    for (size_t t = 0; t < s->n_tables; t++) {
       mn_table_counts_t *c = mn_stats_table(s->stats, s->m->tables[t].name);
-      c->inserted += s->flush_deltas[t].inserted;
-      c->updated += s->flush_deltas[t].updated;
-      c->deleted += s->flush_deltas[t].deleted;
-      c->unchanged += s->flush_deltas[t].unchanged;
+      c->inserted += deltas[t].inserted;
+      c->updated += deltas[t].updated;
+      c->deleted += deltas[t].deleted;
+      c->unchanged += deltas[t].unchanged;
    }
+   k->batches++;
+   k->batches_overlapped += overlapped;
+}
+
+static bool
+queue_empty(const mn_pg_sink_t *s)
+{
+   return s->n_docs == 0 && s->segs->len == 0;
+}
+
+bool
+mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
+{
+   if (!mn_pg_sink_wait(s, error)) {
+      return false;
+   }
+   if (queue_empty(s)) {
+      return true;
+   }
+   if (!load_batch(s, error)) {
+      return false;
+   }
+   count_batch(s, s->collection, s->flush_deltas, false);
    reset_queue(s);
    return true;
+}
+
+/* ---- overlap: the loader and the sink's twin ---- */
+
+/*
+ * The twin of s: a sink object for the loader's session that borrows s's mapping, table
+ * names, indexes and constraint settings (never freed through it: free_queue) and owns
+ * only a queue and its results.  It loads direct, non-final batches only, so it needs none
+ * of the staging tables (temporary tables of s's session), the guard, the source order or
+ * the statistics.
+ */
+static mn_pg_sink_t *
+twin_new(const mn_pg_sink_t *s)
+{
+   mn_pg_sink_t *t = alloc_queue(s->m);
+
+   t->is_twin = true;
+   memcpy(t->tables, s->tables, sizeof(tbl_t) * s->n_tables);
+   for (size_t i = 0; i < s->n_tables; i++) {
+      t->tables[i].buf = g_string_new(NULL);
+      t->tables[i].rows = 0;
+   }
+   t->truncate_stage = s->truncate_stage;
+   t->deferred_again = s->deferred_again;
+   t->any_deferrable = s->any_deferrable;
+   return t;
+}
+
+static void
+swap_string(GString **a, GString **b)
+{
+   GString *t = *a;
+
+   *a = *b;
+   *b = t;
+}
+
+static void
+swap_array(GArray **a, GArray **b)
+{
+   GArray *t = *a;
+
+   *a = *b;
+   *b = t;
+}
+
+static void
+swap_count(uint64_t *a, uint64_t *b)
+{
+   uint64_t t = *a;
+
+   *a = *b;
+   *b = t;
+}
+
+static void
+swap_size(size_t *a, size_t *b)
+{
+   size_t t = *a;
+
+   *a = *b;
+   *b = t;
+}
+
+/* Exchange the queues of a and b (buffers, segments, counts); capacity is kept, so the
+ * two queues take turns without growing again. */
+static void
+swap_queue(mn_pg_sink_t *a, mn_pg_sink_t *b)
+{
+   for (size_t i = 0; i < a->n_tables; i++) {
+      swap_string(&a->tables[i].buf, &b->tables[i].buf);
+      swap_count(&a->tables[i].rows, &b->tables[i].rows);
+   }
+   swap_string(&a->docs, &b->docs);
+   swap_string(&a->deferred, &b->deferred);
+   swap_string(&a->deletes, &b->deletes);
+   swap_string(&a->state, &b->state);
+   swap_array(&a->segs, &b->segs);
+   swap_array(&a->seg_offsets, &b->seg_offsets);
+   swap_size(&a->n_docs, &b->n_docs);
+   swap_count(&a->pending_deleted_docs, &b->pending_deleted_docs);
+   swap_size(&a->doc_bytes, &b->doc_bytes);
+}
+
+/* The loader's thread: the twin's batch on the loader's session. */
+static bool
+load_job(void *ctx, PGconn *conn, mn_error_t *error)
+{
+   mn_pg_sink_t *twin = ctx;
+
+   twin->conn = conn;
+   return load_batch(twin, error);
+}
+
+/* Whether batches can be overlapped: the loader and the twin, made at the first call.
+ * When no second session can be had (a connection limit, the loader lock held), every
+ * batch is loaded synchronously, as before overlap existed. */
+static bool
+have_loader(mn_pg_sink_t *s)
+{
+   mn_error_t ignored = {0};
+
+   if (!s->loader && !s->sync_only) {
+      s->loader = mn_pg__loader_new(s->conn, &ignored);
+      s->sync_only = s->loader == NULL;
+      s->twin = s->loader ? twin_new(s) : NULL;
+   }
+   return s->loader != NULL;
+}
+
+bool
+mn_pg_sink_submit(mn_pg_sink_t *s, mn_error_t *error)
+{
+   mn_pg_sink_t *t;
+
+   if (!mn_pg_sink_wait(s, error)) {
+      return false;
+   }
+   if (queue_empty(s)) {
+      return true;
+   }
+   if (s->final || !s->direct[s->collection] || !have_loader(s)) {
+      return mn_pg_sink_flush(s, error);
+   }
+   /* what the batch is loaded under, as this sink has it now; then its queue */
+   t = s->twin;
+   t->collection = s->collection;
+   t->direct[s->collection] = true;
+   t->final = false;
+   t->context = s->context;
+   t->qcollection = s->qcollection;
+   swap_queue(s, t);
+   mn_pg__loader_start(s->loader, load_job, t);
+   return true;
+}
+
+bool
+mn_pg_sink_in_flight(const mn_pg_sink_t *s)
+{
+   return mn_pg__loader_busy(s->loader);
+}
+
+bool
+mn_pg_sink_wait(mn_pg_sink_t *s, mn_error_t *error)
+{
+   mn_pg_sink_t *t = s->twin;
+   bool ok;
+
+   if (!mn_pg__loader_busy(s->loader)) {
+      return true;
+   }
+   ok = mn_pg__loader_wait(s->loader, error);
+   /* the refused documents move over (owned by the sink now), also when the batch failed
+    * after finding them, as a synchronous flush keeps them listed */
+   g_array_append_vals(s->load_rejects, t->load_rejects->data, t->load_rejects->len);
+   g_array_set_size(t->load_rejects, 0);
+   if (ok) {
+      g_array_append_vals(s->taken, t->taken->data, t->taken->len);
+      g_array_set_size(t->taken, 0);
+      count_batch(s, t->collection, t->flush_deltas, true);
+   }
+   reset_queue(t);
+   return ok;
 }
 
 void
@@ -1789,6 +2031,9 @@ mn_pg_sink_sweep_references(mn_pg_sink_t *s, size_t collection, mn_error_t *erro
 {
    const mn_collection_t *coll = &s->m->collections[collection];
 
+   if (!mn_pg_sink_wait(s, error)) {
+      return false;
+   }
    for (size_t ei = 0; ei < coll->n_entries; ei++) {
       const mn_entry_t *e = &coll->entries[ei];
       for (size_t k = 0; k <= e->n_shapes; k++) {

@@ -34,6 +34,16 @@ now_seconds(void)
    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* A batch the sink loads while the next one is converted (mn_pg_sink_submit()): what
+ * flush() knew of it, for its results once it is waited for (settle()). */
+typedef struct {
+   bool active;                    /* handed over and not waited for */
+   size_t collection;              /* its collection */
+   mn_collection_counts_t *counts; /* ... and its counts */
+   uint64_t docs;                  /* its converted documents, counted loaded once it commits */
+   GPtrArray *retry;               /* where the documents PostgreSQL refused in it go */
+} in_flight_t;
+
 /* The state of one run, shared by the collections. */
 typedef struct {
    const mn_run_opts_t *opts;
@@ -53,8 +63,8 @@ typedef struct {
     * of documents the records listed as rejected already */
    uint64_t read_base, rejected_base, known_rejects;
    const char *collection; /* the collection being loaded, for the limits' message */
-   bool flush_final;       /* the flush in progress rejects what PostgreSQL refuses */
    GHashTable *warned;     /* the warnings said (a follow session's passes repeat them) */
+   in_flight_t in_flight;  /* the batch the sink is loading, if any */
 } run_t;
 
 /* The sink's warnings, each said once per run (opts->warning). */
@@ -150,16 +160,15 @@ check_rejects(const run_t *r, uint64_t more, mn_error_t *error)
    return true;
 }
 
-/* The sink's guard (mn_pg_sink_set_guard): the limits, with the batch's refused documents. */
+/* The sink's guard (mn_pg_sink_set_guard): the limits, with the batch's refused documents.
+ * Called for final flushes only: the others reject nothing (their refused documents are
+ * tried again), so the limits checked before the flush (flush()) already decided. */
 static bool
 guard_batch(void *ctx, mn_error_t *error)
 {
    run_t *r = ctx;
    uint64_t more = 0;
 
-   if (!r->flush_final) {
-      return true; /* refused documents are tried again, not rejected yet */
-   }
    for (size_t i = 0; i < mn_pg_sink_n_load_rejects(r->sink); i++) {
       const mn_uuid_t *id;
       const char *id_json, *reason;
@@ -297,44 +306,21 @@ record_run_end(PGconn *conn, const char *run_id, const char *outcome, const mn_s
 }
 
 /*
- * Flush and count the documents of the batch as loaded.  Documents PostgreSQL refused
+ * What a committed batch of collection c gives the run: the documents PostgreSQL refused
  * go to `retry` (copies) when it is given: what was refused may depend on rows of other
  * documents later in the pass (a sub-document moving between documents), so they are
- * tried once more when the collection ends.  Without `retry`, they are rejected.
+ * tried once more when the collection ends.  Without `retry`, they are rejected.  Rows it
+ * took from documents are noted (converted or read again), and its `docs` documents but
+ * the refused ones are counted loaded.
  */
 static bool
-flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPtrArray *retry,
-      mn_error_t *error)
+take_results(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t docs, GPtrArray *retry,
+             mn_error_t *error)
 {
    const char *name = mn_mapping_collection_name(r->m, c);
-   size_t n;
+   size_t n = mn_pg_sink_n_load_rejects(r->sink);
    bool ok = true;
 
-   mn_pg_sink_set_final(r->sink, retry == NULL);
-   r->flush_final = retry == NULL;
-   /* the limits, with the batch's conversion rejects (the guard adds PostgreSQL's) */
-   if (!mn_rejects__sync(r->rejects, error) || !check_rejects(r, 0, error)) {
-      return false;
-   }
-   if (!mn_pg_sink_flush(r->sink, error)) {
-      if (error && error->domain == MN_ERROR_CONVERT &&
-          error->code == MN_CONVERT_TOO_MANY_REJECTS && retry == NULL) {
-         /* the guard rolled the batch back: its refused documents are listed anyway */
-         n = mn_pg_sink_n_load_rejects(r->sink);
-         for (size_t i = 0; i < n; i++) {
-            const mn_uuid_t *id;
-            const char *id_json, *reason;
-            const bson_t *doc;
-            mn_pg_sink_load_reject(r->sink, i, &id, &id_json, &doc, &reason);
-            if (!mn_rejects__at_load(r->rejects, r->stats, name, doc, reason, NULL)) {
-               break;
-            }
-         }
-         mn_pg_sink_clear_load_rejects(r->sink);
-      }
-      return false;
-   }
-   n = mn_pg_sink_n_load_rejects(r->sink);
    for (size_t i = 0; i < n && ok; i++) {
       const mn_uuid_t *id;
       const char *id_json, *reason;
@@ -365,7 +351,77 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPt
       }
    }
    mn_pg_sink_clear_taken(r->sink);
-   counts->loaded += *pending >= n ? *pending - n : 0;
+   counts->loaded += docs >= n ? docs - n : 0;
+   return ok;
+}
+
+/*
+ * Wait for the batch the sink is loading, if any, and take its results (take_results()),
+ * as a synchronous flush would have given them before the next batch: nothing the run
+ * does with them feeds the conversion of a direct-mode batch (the only kind overlapped:
+ * references into the collection being loaded are deferred, its `_id`s are not in the
+ * target, and rows are taken only in merge mode).  Its failure is reported here.
+ */
+static bool
+settle(run_t *r, mn_error_t *error)
+{
+   in_flight_t b = r->in_flight;
+
+   if (!b.active) {
+      return true;
+   }
+   r->in_flight.active = false;
+   return mn_pg_sink_wait(r->sink, error) &&
+          take_results(r, b.collection, b.counts, b.docs, b.retry, error);
+}
+
+/*
+ * Flush the queued batch, after the one in flight (settle()) and the reject limits.  With
+ * `overlap` it may be loaded while the caller goes on (mn_pg_sink_submit(): direct mode,
+ * `retry` given), its results taken by the next settle(); else they are taken here.
+ * Without `retry`, the documents PostgreSQL refuses are rejected (final mode).
+ */
+static bool
+flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPtrArray *retry,
+      bool overlap, mn_error_t *error)
+{
+   const char *name = mn_mapping_collection_name(r->m, c);
+   size_t n;
+   bool ok;
+
+   if (!settle(r, error)) {
+      return false;
+   }
+   mn_pg_sink_set_final(r->sink, retry == NULL);
+   /* the limits, with the batch's conversion rejects (the guard adds PostgreSQL's) */
+   if (!mn_rejects__sync(r->rejects, error) || !check_rejects(r, 0, error)) {
+      return false;
+   }
+   ok = overlap ? mn_pg_sink_submit(r->sink, error) : mn_pg_sink_flush(r->sink, error);
+   if (!ok) {
+      if (error && error->domain == MN_ERROR_CONVERT &&
+          error->code == MN_CONVERT_TOO_MANY_REJECTS && retry == NULL) {
+         /* the guard rolled the batch back: its refused documents are listed anyway */
+         n = mn_pg_sink_n_load_rejects(r->sink);
+         for (size_t i = 0; i < n; i++) {
+            const mn_uuid_t *id;
+            const char *id_json, *reason;
+            const bson_t *doc;
+            mn_pg_sink_load_reject(r->sink, i, &id, &id_json, &doc, &reason);
+            if (!mn_rejects__at_load(r->rejects, r->stats, name, doc, reason, NULL)) {
+               break;
+            }
+         }
+         mn_pg_sink_clear_load_rejects(r->sink);
+      }
+      return false;
+   }
+   if (mn_pg_sink_in_flight(r->sink)) {
+      r->in_flight = (in_flight_t){true, c, counts, *pending, retry};
+      *pending = 0;
+      return true;
+   }
+   ok = take_results(r, c, counts, *pending, retry, error);
    *pending = 0;
    return ok;
 }
@@ -643,7 +699,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
       }
       if (mn_pg_sink_pending_docs(r->sink) >= batch_docs ||
           mn_pg_sink_pending_bytes(r->sink) >= batch_bytes) {
-         if (!flush(r, p->c, p->counts, &p->pending, p->retry, error)) {
+         if (!flush(r, p->c, p->counts, &p->pending, p->retry, true, error)) {
             return false;
          }
          g_hash_table_remove_all(p->window);
@@ -899,7 +955,7 @@ convert_again(pass_t *p, GPtrArray *refused, mn_error_t *error)
       }
    }
    g_ptr_array_set_size(p->retry, 0);
-   return flush(r, p->c, p->counts, &p->pending, refused, error);
+   return flush(r, p->c, p->counts, &p->pending, refused, false, error);
 }
 
 /* gather_rereads(), one document */
@@ -1285,7 +1341,7 @@ finish_collection(pass_t *p, bool by_watermark, double read_started, mn_error_t 
    if (p->wm_field && !bson_empty(&p->wm_max)) {
       wm_json = bson_as_canonical_extended_json(&p->wm_max, NULL);
    }
-   ok = flush(r, c, p->counts, &p->pending, p->retry, error) && retry_refused(p, error) &&
+   ok = flush(r, c, p->counts, &p->pending, p->retry, false, error) && retry_refused(p, error) &&
         mn_pg_sink_end_collection(r->sink, c, error) &&
         (!((p->lost_members || r->load_rejected) && mn_converter_references(r->conv, c, c)) ||
          mn_pg_sink_sweep_references(r->sink, c, error)) &&
@@ -1337,6 +1393,14 @@ load_collection(run_t *r, size_t c, mn_error_t *error)
    ok = true;
 
 cleanup:
+   if (!ok && r->in_flight.active) {
+      /* A batch still in flight ended before what failed here, in the order of a run
+       * without overlap: its failure is the run's; else its results count. */
+      mn_error_t batch = {0};
+      if (!settle(r, &batch) && error) {
+         *error = batch;
+      }
+   }
    p.counts->seconds += now_seconds() - started;
    bson_free(recorded_digest);
    bson_free(recorded_watermark);

@@ -623,6 +623,10 @@ mn_stats_to_json(const mn_stats_t *s)
             BSON_APPEND_UTF8(&d, "skipped_kept_in", c->skipped_kept);
          }
       }
+      if (c->counts.batches) {
+         BSON_APPEND_INT64(&d, "batches", (int64_t)c->counts.batches);
+         BSON_APPEND_INT64(&d, "batches_overlapped", (int64_t)c->counts.batches_overlapped);
+      }
       bson_append_document_end(&colls, &d);
    }
    bson_append_document_end(&doc, &colls);
