@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The docs say what the code does: docs/conversions.md's table is the golden case
 # fixtures/cases/bson_types as stored (check_conversions.py), and the check fails on a doc
-# with one cell changed.
+# with one cell changed. docs/mapping.md's key reference lists every key and value the
+# mapping loader accepts (check_mapping_keys.py), and its column example loads. Each check
+# is also shown failing on a doc with one thing changed.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -26,4 +28,39 @@ if ! cmp -s "$doc" "$work/changed.md" &&
 else
   fail "a changed cell is not found: $(cat "$work/out")"
 fi
+
+# expect_problem DESC WANT COMMAND...: the command fails and prints WANT
+expect_problem() {
+  local desc=$1 want=$2
+  shift 2
+  if ! "$@" >"$work/out" 2>&1 && grep -qF -- "$want" "$work/out"; then
+    pass "$desc"
+  else
+    fail "$desc: $(cat "$work/out")"
+  fi
+}
+
+keys=$MN_SOURCE_DIR/docs/mapping.md
+if out=$(python3 "$here/check_mapping_keys.py" "$MN_SOURCE_DIR" "$keys" 2>&1); then
+  pass "docs/mapping.md's key reference is the loader's: $out"
+else
+  fail "docs/mapping.md's key reference: $out"
+fi
+grep -v '^| `on_other_shape` ' "$keys" >"$work/keys.md"
+expect_problem "a key without a row is found" 'no row for key "on_other_shape"' \
+  python3 "$here/check_mapping_keys.py" "$MN_SOURCE_DIR" "$work/keys.md"
+sed 's/^| `each_as` | `array`, `map`/| `each_as` | `array`/' "$keys" >"$work/keys.md"
+expect_problem "a value not listed is found" 'value "map" is not listed' \
+  python3 "$here/check_mapping_keys.py" "$MN_SOURCE_DIR" "$work/keys.md"
+
+# the example of docs/mapping.md that uses the column keys together is a mapping that loads
+awk '/^The keys together/ {on = 1; next} on && /^```yaml/ {inside = 1; next}
+     inside && /^```/ {exit} inside' "$keys" >"$work/example.yaml"
+try "$MN_BIN" check --mapping "$work/example.yaml"
+if [ "$rc" -eq 0 ] && [ -s "$work/example.yaml" ]; then
+  pass "docs/mapping.md's column example loads"
+else
+  fail "docs/mapping.md's column example does not load (exit $rc)"
+fi
+
 finish
