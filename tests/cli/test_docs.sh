@@ -2,8 +2,10 @@
 # The docs say what the code does: docs/conversions.md's table is the golden case
 # fixtures/cases/bson_types as stored (check_conversions.py), and the check fails on a doc
 # with one cell changed. docs/mapping.md's key reference lists every key and value the
-# mapping loader accepts (check_mapping_keys.py), and its column example loads. Each check
-# is also shown failing on a doc with one thing changed.
+# mapping loader accepts (check_mapping_keys.py), and its column example loads;
+# docs/medichat-mapping.md has a row for every field mapping/medichat.yaml reads
+# (check_medichat_page.py). Each check is also shown failing on a doc or mapping with one
+# thing changed.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -62,5 +64,16 @@ if [ "$rc" -eq 0 ] && [ -s "$work/example.yaml" ]; then
 else
   fail "docs/mapping.md's column example does not load (exit $rc)"
 fi
+
+page=$MN_SOURCE_DIR/docs/medichat-mapping.md
+map=$MN_SOURCE_DIR/mapping/medichat.yaml
+if out=$(python3 "$here/check_medichat_page.py" "$map" "$page" 2>&1); then
+  pass "docs/medichat-mapping.md explains every mapped field: $out"
+else
+  fail "docs/medichat-mapping.md: $out"
+fi
+sed 's/ai_summary: {path: aiSummary,/ai_summary: {path: summaryText,/' "$map" >"$work/map.yaml"
+expect_problem "a field the page does not explain is found" 'no row with field `summaryText`' \
+  python3 "$here/check_medichat_page.py" "$work/map.yaml" "$page"
 
 finish
