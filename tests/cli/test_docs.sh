@@ -4,8 +4,9 @@
 # with one cell changed. docs/mapping.md's key reference lists every key and value the
 # mapping loader accepts (check_mapping_keys.py), and its column example loads;
 # docs/medichat-mapping.md has a row for every field mapping/medichat.yaml reads
-# (check_medichat_page.py). Each check is also shown failing on a doc or mapping with one
-# thing changed.
+# (check_medichat_page.py); every relative link of README.md and docs/*.md leads to a file
+# and heading (check_links.py). Each check is also shown failing on a doc or mapping with
+# one thing changed.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
@@ -76,4 +77,13 @@ sed 's/ai_summary: {path: aiSummary,/ai_summary: {path: summaryText,/' "$map" >"
 expect_problem "a field the page does not explain is found" 'no row with field `summaryText`' \
   python3 "$here/check_medichat_page.py" "$work/map.yaml" "$page"
 
+if out=$(python3 "$here/check_links.py" "$MN_SOURCE_DIR"/README.md "$MN_SOURCE_DIR"/docs/*.md 2>&1); then
+  pass "every relative link of README.md and docs/ leads somewhere"
+else
+  fail "broken links: $out"
+fi
+# (a link into the page itself, so that the copy in $work resolves it)
+sed 's/(#the-target-is-locked-exit-7)/(#locked)/' "$MN_SOURCE_DIR/docs/troubleshooting.md" >"$work/links.md"
+expect_problem "a link to a missing heading is found" '#locked: no heading' \
+  python3 "$here/check_links.py" "$work/links.md"
 finish
