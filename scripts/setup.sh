@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config clang-format clang
   libmongoc-dev libbson-dev libpq-dev libyaml-dev zlib1g-dev libssl-dev libcmocka-dev libglib2.0-dev
   postgresql-15 postgresql-client-15
-  python3 python3-mockupdb python3-mongomock python3-pymongo
+  python3 python3-yaml python3-mockupdb python3-mongomock python3-pymongo
   groff-base man-db
   chromium fonts-dejavu-core
 )
