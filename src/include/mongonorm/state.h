@@ -15,6 +15,11 @@
  *   streams        per source (its description, no credentials): the change-stream
  *                  resume token that `run --follow` has applied everything up to
  *   deferred_refs  references waiting for their target row (see convert.h)
+ *   bulk_objects   the phase record of a bulk load (a first full load into empty tables):
+ *                  each secondary index and foreign key it dropped before loading, with
+ *                  its definition, comment and CLUSTER flag; each row is deleted in the
+ *                  transaction that puts its object back: rows remain while a bulk load
+ *                  is in progress
  * Rows of `documents` change in the same transaction as the target rows they describe,
  * so a crash never leaves the two disagreeing.
  */
@@ -134,6 +139,21 @@ bool mn_state_get_resume_token(PGconn *conn, const char *source, char **token, m
 /** Store the resume token for a source (upsert). @return false with MN_ERROR_PG set. */
 bool mn_state_set_resume_token(PGconn *conn, const char *source, const char *token,
                                mn_error_t *error);
+
+/** What a bulk load in progress has still to put back (mongonorm.bulk_objects). */
+typedef struct {
+   size_t indexes;      /**< secondary indexes dropped and not rebuilt yet */
+   size_t foreign_keys; /**< foreign keys dropped (or added NOT VALID) and not validated yet */
+   char since[64];      /**< when the load dropped them (timestamptz text); "" when none */
+} mn_bulk_pending_t;
+
+/**
+ * Read what a bulk load in progress has still to put back.  Writes nothing; a target whose
+ * mongonorm schema has no record table (older, or none) has nothing pending.
+ * @param pending receives the counts (both 0: no bulk load in progress); never NULL
+ * @return false with MN_ERROR_PG/MN_PG_QUERY set.
+ */
+bool mn_state_bulk_pending(PGconn *conn, mn_bulk_pending_t *pending, mn_error_t *error);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #include <mongonorm/state.h>
 
 #include <glib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,7 +53,20 @@ static const char STATE_SQL[] =
    "  col text NOT NULL,"
    "  ref_tbl text NOT NULL,"
    "  row_id uuid NOT NULL,"
-   "  ref_id uuid NOT NULL)";
+   "  ref_id uuid NOT NULL);"
+   /* the phase record of a bulk load (bulk.c): what it dropped, each row deleted in the
+    * transaction that puts its object back */
+   "CREATE TABLE IF NOT EXISTS mongonorm.bulk_objects ("
+   "  id serial PRIMARY KEY,"
+   "  kind text NOT NULL CHECK (kind IN ('index', 'foreign key')),"
+   "  table_schema text NOT NULL,"
+   "  table_name text NOT NULL,"
+   "  name text NOT NULL,"
+   "  definition text NOT NULL,"
+   "  comment text,"
+   "  clustered boolean NOT NULL DEFAULT false,"
+   "  added boolean NOT NULL DEFAULT false,"
+   "  dropped_at timestamptz NOT NULL DEFAULT now())";
 
 bool
 mn_state_ensure_schema(PGconn *conn, mn_error_t *error)
@@ -388,4 +402,36 @@ mn_state_set_resume_token(PGconn *conn, const char *source, const char *token, m
                   "ON CONFLICT (source) DO UPDATE SET resume_token = EXCLUDED.resume_token, "
                   "updated_at = now()",
                   2, params, "could not store the resume token", error);
+}
+
+bool
+mn_state_bulk_pending(PGconn *conn, mn_bulk_pending_t *pending, mn_error_t *error)
+{
+   /* status and check, which write nothing, may read a schema that no run of this version
+    * has extended yet: no record table, nothing pending */
+   PGresult *res =
+      mn_pg__query(conn, "SELECT to_regclass('mongonorm.bulk_objects') IS NOT NULL", 0, NULL,
+                   PGRES_TUPLES_OK, "could not read the bulk load record", error);
+   bool exists = res && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+   memset(pending, 0, sizeof *pending);
+   PQclear(res);
+   if (!res || !exists) {
+      return res != NULL;
+   }
+   res = mn_pg__query(conn,
+                      "SELECT count(*) FILTER (WHERE kind = 'index'), "
+                      "count(*) FILTER (WHERE kind = 'foreign key'), min(dropped_at)::text "
+                      "FROM mongonorm.bulk_objects",
+                      0, NULL, PGRES_TUPLES_OK, "could not read the bulk load record", error);
+   if (!res) {
+      return false;
+   }
+   pending->indexes = (size_t)g_ascii_strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+   pending->foreign_keys = (size_t)g_ascii_strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+   if (!PQgetisnull(res, 0, 2)) {
+      snprintf(pending->since, sizeof pending->since, "%s", PQgetvalue(res, 0, 2));
+   }
+   PQclear(res);
+   return true;
 }
