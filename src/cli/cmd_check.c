@@ -6,6 +6,7 @@
 
 #include <mongonorm/mapping.h>
 #include <mongonorm/pg.h>
+#include <mongonorm/state.h>
 
 #include <stdio.h>
 
@@ -98,12 +99,21 @@ check_target(const char *pg, const char *mapping, mn_mapping_t *m)
 {
    mn_error_t error = {0};
    mn_pg_findings_t findings = {0};
+   mn_bulk_pending_t pending = {0};
    PGconn *conn = mn_pg_connect(pg, &error);
    mn_exit_t rc = MN_EXIT_OK;
 
-   if (!conn || !mn_pg_check_target(conn, m, &findings, &error)) {
+   if (!conn || !mn_pg_check_target(conn, m, &findings, &error) ||
+       !mn_state_bulk_pending(conn, &pending, &error)) {
       rc = mn_cli_fail(&error);
-   } else if (print_findings(mapping, &findings)) {
+   } else if (pending.foreign_keys + pending.indexes > 0) {
+      /* the foreign keys the findings judge are those in the catalog now */
+      mn_cli_warning("a bulk load is in progress: %zu indexes and %zu foreign keys of the "
+                     "target are dropped until a run puts them back; what is said of foreign "
+                     "keys covers only those in place",
+                     pending.indexes, pending.foreign_keys);
+   }
+   if (rc == MN_EXIT_OK && print_findings(mapping, &findings)) {
       rc = MN_EXIT_MAPPING;
    }
    PQfinish(conn);

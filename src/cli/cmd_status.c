@@ -85,8 +85,21 @@ doc_int(const bson_t *doc, const char *dotted)
    return 0;
 }
 
+static const char *
+doc_str(const bson_t *doc, const char *dotted)
+{
+   bson_iter_t it, found;
+
+   if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, dotted, &found) &&
+       BSON_ITER_HOLDS_UTF8(&found)) {
+      return bson_iter_utf8(&found, NULL);
+   }
+   return "";
+}
+
 /*
- * The runs of mn_status_runs() as text: a header, one line per run (id, start, seconds,
+ * The runs of mn_status_runs() as text: first, while a bulk load is in progress, a line
+ * saying so; a header, one line per run (id, start, seconds,
  * outcome, source; "-" seconds for an interrupted run), and under each the documents
  * read, loaded, unchanged, rejected and deleted per collection, from the run's report.
  */
@@ -95,6 +108,12 @@ print_runs_text(const bson_t *out)
 {
    bson_iter_t it, runs, run;
 
+   if (bson_iter_init_find(&it, out, "bulk_load")) {
+      printf("a bulk load is in progress since %s: %lld indexes and %lld foreign keys are "
+             "dropped until a run puts them back\n",
+             doc_str(out, "bulk_load.since"), (long long)doc_int(out, "bulk_load.indexes"),
+             (long long)doc_int(out, "bulk_load.foreign_keys"));
+   }
    if (!bson_iter_init_find(&it, out, "runs") || !bson_iter_recurse(&it, &runs)) {
       return;
    }

@@ -99,6 +99,9 @@ mn_cli_fail(const mn_error_t *error)
    if (error->domain == MN_ERROR_PG && error->code == MN_PG_SCHEMA) {
       mn_cli_hint("run \"mongonorm init\" against this database first");
    }
+   if (error->domain == MN_ERROR_PG && error->code == MN_PG_BULK_PENDING) {
+      mn_cli_hint("run \"mongonorm run\" against this database first: it finishes the bulk load");
+   }
    if (error->domain == MN_ERROR_CONVERT && error->code == MN_CONVERT_TOO_MANY_REJECTS) {
       mn_cli_hint("the reject file lists them; fix the source or the mapping, or run again "
                   "without the limit to load the rest");

@@ -21,7 +21,9 @@ extern "C" {
  *                 outcome is "running" only while the run's session still holds the run
  *                 lock; a run recorded as running whose session is gone (killed, or cut
  *                 off by a server restart) is "interrupted", with neither finished_at nor
- *                 seconds (unknown)
+ *                 seconds (unknown).  While a bulk load is in progress (state.h),
+ *                 also {"bulk_load": {indexes, foreign_keys, since}}: what it dropped and
+ *                 has not put back yet, and when it dropped it
  * @return false with MN_ERROR_PG set (MN_PG_SCHEMA when mongonorm's schema is missing).
  */
 bool mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *error);

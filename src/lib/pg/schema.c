@@ -164,6 +164,28 @@ run_step(PGconn *conn, const char *sql, int n, const char *const *params, const 
 }
 
 /*
+ * A new file may change the tables a bulk load in progress dropped indexes and foreign
+ * keys of, and the record of them would no longer fit: it waits until a run put them back.
+ */
+static bool
+no_bulk_load_pending(PGconn *conn, const sqlfile_t *file, mn_error_t *error)
+{
+   mn_bulk_pending_t pending;
+
+   if (!mn_state_bulk_pending(conn, &pending, error)) {
+      return false;
+   }
+   if (pending.indexes + pending.foreign_keys == 0) {
+      return true;
+   }
+   mn_set_error(error, MN_ERROR_PG, MN_PG_BULK_PENDING,
+                "cannot apply \"%s\": a bulk load is in progress (%zu indexes and %zu foreign "
+                "keys of the target's tables are dropped until a run puts them back)",
+                file->name, pending.indexes, pending.foreign_keys);
+   return false;
+}
+
+/*
  * Apply one SQL file (its statements and its record in mongonorm.schema_files, in one
  * transaction, rolled back on failure), unless it is recorded already: then it counts as
  * recorded, and is named in r->changed when its bytes differ from the recorded checksum.
@@ -201,7 +223,7 @@ apply_file(PGconn *conn, const char *sql_dir, const sqlfile_t *file, mn_pg_init_
       ok = true;
       goto cleanup;
    }
-   if (!mn_pg_exec(conn, "BEGIN", error)) {
+   if (!no_bulk_load_pending(conn, file, error) || !mn_pg_exec(conn, "BEGIN", error)) {
       goto cleanup;
    }
    snprintf(what, sizeof what, "apply \"%s\"", file->name);

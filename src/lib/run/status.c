@@ -14,6 +14,26 @@
 #include <stdio.h>
 #include <string.h>
 
+/* {"bulk_load": {indexes, foreign_keys, since}} when a bulk load is in progress. */
+static bool
+append_bulk_load(PGconn *conn, bson_t *out, mn_error_t *error)
+{
+   mn_bulk_pending_t pending;
+   bson_t bulk;
+
+   if (!mn_state_bulk_pending(conn, &pending, error)) {
+      return false;
+   }
+   if (pending.indexes + pending.foreign_keys > 0) {
+      BSON_APPEND_DOCUMENT_BEGIN(out, "bulk_load", &bulk);
+      BSON_APPEND_INT64(&bulk, "indexes", (int64_t)pending.indexes);
+      BSON_APPEND_INT64(&bulk, "foreign_keys", (int64_t)pending.foreign_keys);
+      BSON_APPEND_UTF8(&bulk, "since", pending.since);
+      bson_append_document_end(out, &bulk);
+   }
+   return true;
+}
+
 bool
 mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *error)
 {
@@ -81,7 +101,7 @@ mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *error)
       bson_append_document_end(&runs, &run);
    }
    bson_append_array_end(out, &runs);
-   ok = true;
+   ok = append_bulk_load(conn, out, error);
 
 cleanup:
    PQclear(res);
