@@ -20,7 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { OPT_BATCH = 1, OPT_MAX_DELETE, OPT_MAX_REJECTS, OPT_MAX_REJECT_RATIO, OPT_FULL_EVERY };
+enum {
+   OPT_BATCH = 1,
+   OPT_MAX_DELETE,
+   OPT_MAX_REJECTS,
+   OPT_MAX_REJECT_RATIO,
+   OPT_FULL_EVERY,
+   OPT_JOBS
+};
 
 /* What the command line says: mn_run_opts_t, and what the CLI itself does. */
 typedef struct {
@@ -82,6 +89,15 @@ static const mn_cli_option_t RUN_OPTIONS[] = {
     "keys that look like data are shown as <key>, and at most 100 paths per collection. "
     "Field names can be patient data: by default only how many",
     RUN_FLAG(show_drift)},
+   {"no-bulk-load", 0, NULL,
+    "load a first full load into the tables with every index and foreign key in place, "
+    "instead of dropping the secondary indexes and foreign keys and rebuilding them after the "
+    "data (a bulk load an earlier run left in progress is finished first)",
+    RUN_FLAG(no_bulk_load)},
+   {"jobs", 0, "N",
+    "connections that rebuild the indexes and foreign keys after a bulk load side by side "
+    "(default 1)",
+    MN_CLI_CHECKED(OPT_JOBS)},
    {"quiet", 0, NULL, "print no statistics table", MN_CLI_FLAG_AT(run_args_t, quiet)},
    MN_CLI_OPTIONS_END,
 };
@@ -176,15 +192,15 @@ set_run_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value
 {
    run_args_t *a = ctx;
    mn_run_opts_t *o = &a->opts;
-   long batch;
+   long count;
 
    switch (id) {
    case OPT_BATCH:
-      if (!mn_cli_parse_count(value, 1, 1000000, &batch)) {
+      if (!mn_cli_parse_count(value, 1, 1000000, &count)) {
          return mn_cli_usage_error(cmd, "--batch-size takes a number from 1 to 1000000, not \"%s\"",
                                    value);
       }
-      o->batch_docs = (size_t)batch;
+      o->batch_docs = (size_t)count;
       break;
    case OPT_MAX_DELETE:
       if (!parse_percent(value, &o->max_delete_percent)) {
@@ -215,6 +231,12 @@ set_run_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value
                                    value);
       }
       o->full = o->full || o->full_every == 0; /* every run reads whole */
+      break;
+   case OPT_JOBS:
+      if (!mn_cli_parse_count(value, 1, 64, &count)) {
+         return mn_cli_usage_error(cmd, "--jobs takes a number from 1 to 64, not \"%s\"", value);
+      }
+      o->jobs = (unsigned)count;
       break;
    default: break;
    }

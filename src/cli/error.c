@@ -102,6 +102,10 @@ mn_cli_fail(const mn_error_t *error)
    if (error->domain == MN_ERROR_PG && error->code == MN_PG_BULK_PENDING) {
       mn_cli_hint("run \"mongonorm run\" against this database first: it finishes the bulk load");
    }
+   if (error->domain == MN_ERROR_PG && error->code == MN_PG_REBUILD) {
+      mn_cli_hint("correct or delete the rows that violate it (the constraint is in place, NOT "
+                  "VALID), then run again: the run puts back what is left");
+   }
    if (error->domain == MN_ERROR_CONVERT && error->code == MN_CONVERT_TOO_MANY_REJECTS) {
       mn_cli_hint("the reject file lists them; fix the source or the mapping, or run again "
                   "without the limit to load the rest");

@@ -64,9 +64,11 @@ typedef enum {
    MN_PG_CONNECT = 1,
    MN_PG_QUERY = 2,
    MN_PG_COPY = 3,
-   MN_PG_LOCKED = 4,      /**< another run holds the target */
-   MN_PG_SCHEMA = 5,      /**< the target schema is missing or older than the tool */
-   MN_PG_BULK_PENDING = 6 /**< a bulk load is in progress: `init` applies no new file */
+   MN_PG_LOCKED = 4,       /**< another run holds the target */
+   MN_PG_SCHEMA = 5,       /**< the target schema is missing or older than the tool */
+   MN_PG_BULK_PENDING = 6, /**< a bulk load is in progress: `init` applies no new file */
+   MN_PG_REBUILD = 7       /**< an index or foreign key a bulk load dropped could not be put
+                                back (a row violates the foreign key); it stays recorded */
 } mn_pg_code_t;
 
 typedef enum {

@@ -72,7 +72,26 @@ typedef struct {
                                   MN_RUN_REJECT_RATIO_MIN were read; 0 = no limit */
    bool count_known_rejects; /**< the limits count every reject, also documents the target
                                   already records as rejected (default: only new ones) */
+   bool no_bulk_load;        /**< never start a bulk load (see "Bulk load" below); one an
+                                  earlier run left in progress is finished before loading */
+   unsigned jobs;            /**< connections that put indexes and foreign keys back after
+                                  a bulk load, side by side (0 = MN_RUN_JOBS_DEFAULT) */
 } mn_run_opts_t;
+
+/*
+ * Bulk load.  A first full load (every table the mapping writes empty, no document of its
+ * collections recorded) drops, in one transaction before any data, the tables' secondary
+ * indexes and the foreign keys between them that the converter vouches for (recorded in
+ * mongonorm.bulk_objects: state.h), loads with synchronous_commit off, and at the end
+ * rebuilds the indexes and validates the foreign keys on `jobs` connections, each in one
+ * transaction with its record.  A run killed anywhere leaves a target the next run
+ * converges: it finds the record, puts back at once what the collections holding rows
+ * need, loads, and puts back the rest.  A foreign key a row violates stops the run
+ * (MN_ERROR_PG / MN_PG_REBUILD) with the constraint left NOT VALID and recorded.
+ */
+
+/** Default of mn_run_opts_t.jobs. */
+#define MN_RUN_JOBS_DEFAULT 1
 
 /*
  * Reject limits (limit_rejects, max_reject_ratio).  They count the documents this run
@@ -114,7 +133,8 @@ typedef struct {
  *         than max_delete_percent allows: checked before anything is written for
  *         collections others reference, else before any deletion), MN_ERROR_CONVERT
  *         (MN_CONVERT_TOO_MANY_REJECTS: a reject limit, see above), MN_ERROR_PG (MN_PG_LOCKED when
- *         another run holds the target, MN_PG_SCHEMA when `init` is needed), MN_ERROR_IO
+ *         another run holds the target, MN_PG_SCHEMA when `init` is needed, MN_PG_REBUILD
+ *         when a bulk load's index or foreign key could not be put back), MN_ERROR_IO
  *         (the reject file).  Batches committed before a failure stay; a re-run converges.
  */
 bool mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error);

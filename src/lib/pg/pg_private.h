@@ -90,4 +90,51 @@ bool mn_pg__loader_wait(mn_pg__loader_t *l, mn_error_t *error);
  *  and close the session.  NULL allowed. */
 void mn_pg__loader_destroy(mn_pg__loader_t *l);
 
+/*
+ * Bulk load (bulk.c): a first full load into empty tables drops the mapped tables'
+ * secondary indexes and the foreign keys the converter vouches for, recording each in
+ * mongonorm.bulk_objects, loads, and puts them back once.  A run started on a target whose
+ * record is not empty (an earlier bulk load was killed, or failed to put everything back)
+ * goes on with it.
+ */
+typedef struct mn_pg_bulk mn_pg_bulk_t;
+
+/**
+ * Start the run's bulk phase, before anything is written: after the run lock, the catalog
+ * check and mn_state_ensure_schema().
+ *   - nothing recorded, every table of the mapping empty and no document of its
+ *     collections recorded, and `allow`: begin a bulk load (one transaction: record and
+ *     drop);
+ *   - a bulk load recorded: put back at once the objects of tables whose collection holds
+ *     rows (merge mode finds a batch's rows through them), and with `allow` leave those of
+ *     the collections still empty for mn_pg__bulk_finish(); without `allow`, put back all;
+ *   - otherwise nothing.
+ * While objects wait for the end of the run, the session's synchronous_commit is off: each
+ * batch carries its own bookkeeping, so losing the last commits in a crash is the run
+ * having been killed earlier, and the rebuild's synchronous commits flush them.
+ * @param conn the run's connection (borrowed; must outlive the phase)
+ * @param conninfo for the rebuild's other connections (borrowed); NULL for the PG* environment
+ * @param m the mapping (borrowed; must outlive the phase)
+ * @param jobs connections that put objects back side by side (0 means 1)
+ * @return the phase (mn_pg__bulk_destroy()), or NULL with error set: MN_ERROR_PG
+ *         (MN_PG_QUERY; MN_PG_REBUILD as mn_pg__bulk_finish() says)
+ */
+mn_pg_bulk_t *mn_pg__bulk_start(PGconn *conn, const char *conninfo, const mn_mapping_t *m,
+                                bool allow, unsigned jobs, mn_error_t *error);
+
+/**
+ * End the bulk phase after the whole load (every collection, deferred references and
+ * sweeps): synchronous_commit back to the session's default, then every recorded object
+ * put back, each in one transaction with the deletion of its record (foreign keys: added
+ * NOT VALID, then validated).  Does nothing when no bulk phase is active (NULL allowed).
+ * @return false with MN_ERROR_PG set: MN_PG_REBUILD when the data refuses an object (a row
+ *         violates a foreign key; the message names the constraint and the table, never a
+ *         value), else MN_PG_QUERY.  Every object is tried; those that failed stay
+ *         recorded, and the next run tries them again.
+ */
+bool mn_pg__bulk_finish(mn_pg_bulk_t *bulk, mn_error_t *error);
+
+/** Free the phase; synchronous_commit back to the default if it is still off.  NULL allowed. */
+void mn_pg__bulk_destroy(mn_pg_bulk_t *bulk);
+
 #endif

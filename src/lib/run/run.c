@@ -1529,6 +1529,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    mn_source_t *src = NULL;
    PGconn *conn = NULL;
    mn_watch_t *watch = NULL;
+   mn_pg_bulk_t *bulk = NULL;
    char *token = NULL;
    mn_rejects_t rejects = {0};
    run_t r = {0};
@@ -1568,7 +1569,11 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    r.rejects = &rejects;
    r.stats = stats;
    r.warned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-   if (!one_pass(&r, error)) {
+   /* a bulk load (run.h): the phase begins before anything is written and ends after the
+    * whole first pass */
+   if (!(bulk = mn_pg__bulk_start(conn, opts->pg_conninfo, m, !opts->no_bulk_load,
+                                  opts->jobs ? opts->jobs : MN_RUN_JOBS_DEFAULT, error)) ||
+       !one_pass(&r, error) || !mn_pg__bulk_finish(bulk, error)) {
       goto cleanup;
    }
    if (watch && !follow(&r, watch, &token, error)) {
@@ -1581,6 +1586,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
 
 cleanup:
    mn_stats_set_seconds(stats, now_seconds() - started);
+   mn_pg__bulk_destroy(bulk);
    if (conn && *run_id) {
       record_run_end(conn, run_id, ok ? "success" : "failed", stats);
    }
