@@ -96,10 +96,13 @@ bg_run() { # dsn source: a run in the background, its pid in $pid
     --rejects "$work/bg.rejects" >/dev/null 2>&1 &
   pid=$!
 }
-kill_run() { # dsn
+kill_run() { # dsn: the run killed with SIGKILL, and its server sessions with it (what a
+  # crash of the machine does: a statement in flight does not complete)
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  release "$1"
+  q "$1" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()
+            AND backend_type = 'client backend'" >/dev/null 2>&1
   wait_unlocked "$1"
 }
 waiting_run() { # dsn: the run's session waits for a lock
