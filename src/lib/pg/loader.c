@@ -115,6 +115,29 @@ loader_main(void *arg)
    return NULL;
 }
 
+/* The loader's session commits as `like`'s does: a bulk load turns synchronous_commit off
+ * on the run's session (bulk.c), and the batches the loader commits are the same batches. */
+static bool
+copy_commit_setting(PGconn *like, PGconn *conn, mn_error_t *error)
+{
+   PGresult *res = mn_pg__query(like, "SELECT current_setting('synchronous_commit')", 0, NULL,
+                                PGRES_TUPLES_OK, "could not read synchronous_commit", error);
+   PGresult *set;
+   const char *value;
+   bool ok;
+
+   if (!res) {
+      return false;
+   }
+   value = PQgetvalue(res, 0, 0);
+   set = mn_pg__query(conn, "SELECT set_config('synchronous_commit', $1, false)", 1, &value,
+                      PGRES_TUPLES_OK, "could not set synchronous_commit", error);
+   ok = set != NULL;
+   PQclear(res);
+   PQclear(set);
+   return ok;
+}
+
 mn_pg__loader_t *
 mn_pg__loader_new(PGconn *like, mn_error_t *error)
 {
@@ -139,6 +162,10 @@ mn_pg__loader_new(PGconn *like, mn_error_t *error)
       goto fail;
    }
    PQclear(res);
+   res = NULL;
+   if (!copy_commit_setting(like, conn, error)) {
+      goto fail;
+   }
    l = g_new0(mn_pg__loader_t, 1);
    l->conn = conn;
    pthread_mutex_init(&l->lock, NULL);
