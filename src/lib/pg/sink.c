@@ -18,6 +18,7 @@
  */
 #include "pg/pg_private.h"
 #include "mapping/plan.h"
+#include "util/ascii.h"
 
 #include <glib.h>
 #include <stdio.h>
@@ -125,19 +126,24 @@ static void
 append_copy_value(GString *out, const char *v)
 {
    if (!v) {
-      g_string_append(out, "\\N");
+      g_string_append_len(out, "\\N", 2);
       return;
    }
    /* COPY text format: backslash, newline, carriage return and tab are escaped
-    * (PostgreSQL manual, COPY, "Text Format"). */
-   for (const char *p = v; *p; p++) {
-      switch (*p) {
-      case '\\': g_string_append(out, "\\\\"); break;
-      case '\n': g_string_append(out, "\\n"); break;
-      case '\r': g_string_append(out, "\\r"); break;
-      case '\t': g_string_append(out, "\\t"); break;
-      default: g_string_append_c(out, *p); break;
+    * (PostgreSQL manual, COPY, "Text Format").  They are rare: the runs between them
+    * are copied whole. */
+   for (;;) {
+      size_t run = strcspn(v, "\\\n\r\t");
+      g_string_append_len(out, v, (gssize)run);
+      v += run;
+      switch (*v) {
+      case '\0': return;
+      case '\\': g_string_append_len(out, "\\\\", 2); break;
+      case '\n': g_string_append_len(out, "\\n", 2); break;
+      case '\r': g_string_append_len(out, "\\r", 2); break;
+      default: g_string_append_len(out, "\\t", 2); break;
       }
+      v++;
    }
 }
 
@@ -866,10 +872,24 @@ mn_pg__append_copy_uuid(GString *out, const mn_uuid_t *id)
 void
 mn_pg__append_copy_digest(GString *out, const uint8_t digest[MN_DIGEST_SIZE])
 {
-   g_string_append(out, "\\\\x");
+   static const char hex[] = "0123456789abcdef";
+   char text[3 + 2 * MN_DIGEST_SIZE];
+
+   memcpy(text, "\\\\x", 3);
    for (int i = 0; i < MN_DIGEST_SIZE; i++) {
-      g_string_append_printf(out, "%02x", digest[i]);
+      text[3 + 2 * i] = hex[digest[i] >> 4];
+      text[4 + 2 * i] = hex[digest[i] & 15];
    }
+   g_string_append_len(out, text, (gssize)sizeof text);
+}
+
+/* Append an int in decimal (no printf: once per table per queued document). */
+static void
+append_int(GString *out, int64_t v)
+{
+   char text[MN_ASCII_INT_SIZE];
+
+   g_string_append_len(out, text, (gssize)mn_ascii__format_int(v, text));
 }
 
 /* A mongonorm.documents line: id, digest (bytea hex, its backslash escaped for COPY),
@@ -884,15 +904,20 @@ append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
    mn_pg__append_copy_uuid(out, id);
    g_string_append_c(out, '\t');
    mn_pg__append_copy_digest(out, digest);
-   g_string_append(out, "\t{");
+   g_string_append_len(out, "\t{", 2);
    for (size_t t = 0; t < s->m->n_tables; t++) {
-      g_string_append_printf(out, "%s%d", t ? "," : "", counts ? counts[t] : 0);
+      if (t) {
+         g_string_append_c(out, ',');
+      }
+      append_int(out, counts ? counts[t] : 0);
    }
-   g_string_append_printf(out, "}\t%s\t", rejected ? "t" : "f");
+   g_string_append_len(out, rejected ? "}\tt\t" : "}\tf\t", 4);
    append_copy_value(out, rejected ? path : NULL);
    g_string_append_c(out, '\t');
    append_copy_value(out, reason);
-   g_string_append_printf(out, "\t%d\n", (int)s->context);
+   g_string_append_c(out, '\t');
+   append_int(out, (int)s->context);
+   g_string_append_c(out, '\n');
 }
 
 /* ---- the queue: one segment per queued document ---- */

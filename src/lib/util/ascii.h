@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 /** Whether ch is '0'..'9'. */
@@ -62,6 +63,47 @@ mn_ascii__equal_nocase(const char *s, size_t len, const char *word)
       }
    }
    return true;
+}
+
+/** Room for any int64_t in decimal (sign, 19 digits) and a NUL. */
+#define MN_ASCII_INT_SIZE 21
+
+/**
+ * Write v in decimal, at least `width` digits (zeros in front; width at most 20), into
+ * dst (MN_ASCII_INT_SIZE bytes), NUL-terminated, as printf's "%0*" PRIu64 does without
+ * its format parsing (the conversion hot paths).  @return the length written.
+ */
+static inline size_t
+mn_ascii__format_uint(uint64_t v, int width, char *dst)
+{
+   char tmp[MN_ASCII_INT_SIZE];
+   size_t n = 0;
+
+   do {
+      tmp[n++] = (char)('0' + v % 10);
+      v /= 10;
+   } while (v);
+   while (n < (size_t)width && n < 20) {
+      tmp[n++] = '0';
+   }
+   for (size_t i = 0; i < n; i++) {
+      dst[i] = tmp[n - 1 - i];
+   }
+   dst[n] = '\0';
+   return n;
+}
+
+/** v in decimal as printf's "%" PRId64 writes it, into dst (MN_ASCII_INT_SIZE bytes),
+ * NUL-terminated.  @return the length written. */
+static inline size_t
+mn_ascii__format_int(int64_t v, char *dst)
+{
+   if (v < 0) {
+      dst[0] = '-';
+      return 1 + mn_ascii__format_uint(v == INT64_MIN ? (uint64_t)INT64_MAX + 1 : (uint64_t)-v, 1,
+                                       dst + 1);
+   }
+   return mn_ascii__format_uint((uint64_t)v, 1, dst);
 }
 
 #endif
