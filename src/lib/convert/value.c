@@ -1455,27 +1455,45 @@ cleanup:
  * Other BSON types into each type
  */
 
+/* "date <its ISO text, clipped>", how reasons name a BSON date, into what
+ * (DATE_WHAT_SIZE bytes).  Returns what. */
+#define DATE_WHAT_SIZE (CLIP_SIZE + 32)
+
+static const char *
+date_what(int64_t ms, char *what)
+{
+   bson_string_t *tmp = bson_string_new(NULL);
+   char q[CLIP_SIZE];
+
+   mn_calendar__append_iso(tmp, ms);
+   snprintf(what, DATE_WHAT_SIZE, "date %s", clip(tmp->str, tmp->len, false, q));
+   bson_string_free(tmp, true);
+   return what;
+}
+
+/* ms into the column's date or timestamp type; reasons name the value `what`, or, when
+ * it is NULL, as the BSON date ms (date_what, written only when a reason needs it). */
 static mn_value_status_t
 date_to_type(conv_t *c, int64_t ms, const char *what)
 {
    mn_type_t type = c->spec->type;
    int64_t rem, days = mn_calendar__floor_div(ms, MN_MS_PER_DAY, &rem);
-   char y[48];
+   char y[48], lazy[DATE_WHAT_SIZE];
 
    if (type == MN_TYPE_DATE) {
       if (days < mn_calendar__pg_min_day() || days > mn_calendar__pg_date_max_day()) {
-         return fail(c, "%s out of range for date (%s)", what,
+         return fail(c, "%s out of range for date (%s)", what ? what : date_what(ms, lazy),
                      mn_calendar__year_label(days, y, sizeof y));
       }
       mn_calendar__append_date(c->out, days);
       if (rem != 0) {
-         note(c, "%s has a time of day, dropped", what);
+         note(c, "%s has a time of day, dropped", what ? what : date_what(ms, lazy));
       }
       return MN_VALUE_OK;
    }
    if (!mn_calendar__timestamp_in_range(days)) {
-      return fail(c, "%s out of range for %s (%s)", what, mn_type_name(type),
-                  mn_calendar__year_label(days, y, sizeof y));
+      return fail(c, "%s out of range for %s (%s)", what ? what : date_what(ms, lazy),
+                  mn_type_name(type), mn_calendar__year_label(days, y, sizeof y));
    }
    mn_calendar__append_timestamp(c->out, days, rem * 1000, 3, type == MN_TYPE_TIMESTAMPTZ);
    return MN_VALUE_OK;
@@ -1552,14 +1570,10 @@ other_to_time(conv_t *c, const bson_iter_t *iter)
 {
    bson_type_t btype = bson_iter_type(iter);
    mn_type_t type = c->spec->type;
-   char q[CLIP_SIZE], what[CLIP_SIZE + 32];
+   char what[64];
 
    if (btype == BSON_TYPE_DATE_TIME) {
-      bson_string_t *tmp = bson_string_new(NULL);
-      mn_calendar__append_iso(tmp, bson_iter_date_time(iter));
-      snprintf(what, sizeof what, "date %s", clip(tmp->str, tmp->len, false, q));
-      bson_string_free(tmp, true);
-      return date_to_type(c, bson_iter_date_time(iter), what);
+      return date_to_type(c, bson_iter_date_time(iter), NULL);
    }
    if (btype == BSON_TYPE_TIMESTAMP && type != MN_TYPE_DATE) {
       uint32_t secs, inc;

@@ -95,11 +95,47 @@ mn_calendar__year_label(int64_t days, char *dst, size_t size)
    return dst;
 }
 
+/*
+ * v in decimal, at least width digits, at p; returns the end.  As printf's "%0*" PRId64
+ * (a negative v through it), without the format parsing: dates are formatted once per
+ * value converted.
+ */
+static char *
+put_num(char *p, int64_t v, int width)
+{
+   if (v < 0) {
+      return p + snprintf(p, MN_ASCII_INT_SIZE + 1, "%0*" PRId64, width, v);
+   }
+   return p + mn_ascii__format_uint((uint64_t)v, width, p);
+}
+
+/* "-MM-DD" at p (returns the end). */
+static char *
+put_month_day(char *p, int m, int d)
+{
+   *p++ = '-';
+   p = put_num(p, m, 2);
+   *p++ = '-';
+   return put_num(p, d, 2);
+}
+
+/* "HH:MM:SS" of secs at p (returns the end). */
+static char *
+put_time(char *p, int64_t secs)
+{
+   p = put_num(p, (int)(secs / 3600), 2);
+   *p++ = ':';
+   p = put_num(p, (int)(secs / 60 % 60), 2);
+   *p++ = ':';
+   return put_num(p, (int)(secs % 60), 2);
+}
+
 /* "YYYY-MM-DD HH:MM:SS.fff[fff][+00][ BC]"; frac_digits is 3 or 6. */
 void
 mn_calendar__append_timestamp(bson_string_t *out, int64_t days, int64_t usec, int frac_digits,
                               bool with_zone)
 {
+   char text[8 * (MN_ASCII_INT_SIZE + 2)], *p = text;
    int64_t y;
    int m, d;
    bool bc;
@@ -107,47 +143,64 @@ mn_calendar__append_timestamp(bson_string_t *out, int64_t days, int64_t usec, in
 
    mn_calendar__civil_from_days(days, &y, &m, &d);
    bc = y <= 0;
-   bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d %02d:%02d:%02d", bc ? 1 - y : y, m, d,
-                             (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
-   if (frac_digits == 6) {
-      bson_string_append_printf(out, ".%06d", (int)sub);
-   } else {
-      bson_string_append_printf(out, ".%03d", (int)(sub / 1000));
-   }
+   p = put_num(p, bc ? 1 - y : y, 4);
+   p = put_month_day(p, m, d);
+   *p++ = ' ';
+   p = put_time(p, secs);
+   *p++ = '.';
+   p = frac_digits == 6 ? put_num(p, (int)sub, 6) : put_num(p, (int)(sub / 1000), 3);
    if (with_zone) {
-      bson_string_append(out, "+00");
+      memcpy(p, "+00", 3);
+      p += 3;
    }
    if (bc) {
-      bson_string_append(out, " BC");
+      memcpy(p, " BC", 3);
+      p += 3;
    }
+   *p = '\0';
+   bson_string_append(out, text);
 }
 
 void
 mn_calendar__append_date(bson_string_t *out, int64_t days)
 {
+   char text[4 * (MN_ASCII_INT_SIZE + 2)], *p = text;
    int64_t y;
    int m, d;
 
    mn_calendar__civil_from_days(days, &y, &m, &d);
-   bson_string_append_printf(out, "%04" PRId64 "-%02d-%02d%s", y <= 0 ? 1 - y : y, m, d,
-                             y <= 0 ? " BC" : "");
+   p = put_num(p, y <= 0 ? 1 - y : y, 4);
+   p = put_month_day(p, m, d);
+   if (y <= 0) {
+      memcpy(p, " BC", 3);
+      p += 3;
+   }
+   *p = '\0';
+   bson_string_append(out, text);
 }
 
 /* ISO 8601 as JavaScript writes it: "2020-01-02T03:04:05.678Z", "-000044-03-15T...". */
 void
 mn_calendar__append_iso(bson_string_t *out, int64_t ms)
 {
+   char text[8 * (MN_ASCII_INT_SIZE + 2)], *p = text;
    int64_t rem, days = mn_calendar__floor_div(ms, MN_MS_PER_DAY, &rem), y;
    int m, d;
 
    mn_calendar__civil_from_days(days, &y, &m, &d);
    if (y >= 0 && y <= 9999) {
-      bson_string_append_printf(out, "%04" PRId64, y);
+      p = put_num(p, y, 4);
    } else {
-      bson_string_append_printf(out, "%c%06" PRId64, y < 0 ? '-' : '+', y < 0 ? -y : y);
+      *p++ = y < 0 ? '-' : '+';
+      p = put_num(p, y < 0 ? -y : y, 6);
    }
-   bson_string_append_printf(out, "-%02d-%02dT%02d:%02d:%02d.%03dZ", m, d, (int)(rem / 3600000),
-                             (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
+   p = put_month_day(p, m, d);
+   *p++ = 'T';
+   p = put_time(p, rem / 1000);
+   *p++ = '.';
+   p = put_num(p, (int)(rem % 1000), 3);
+   memcpy(p, "Z", 2);
+   bson_string_append(out, text);
 }
 
 /* `count` digits at s[*i] into *v, *i past them. */
