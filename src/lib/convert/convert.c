@@ -7,6 +7,7 @@
  * for `split`), the row id, and the concrete field path for messages.
  */
 #include "convert/convert_private.h"
+#include "util/ascii.h"
 #include "util/bson_private.h"
 #include "util/uuidset.h"
 
@@ -62,6 +63,7 @@ struct mn_converter {
    gssize *row_offsets;    /* the row being built (emit_row): one per column of the widest table */
    GString *key_text;      /* a row's unique key being built (emit_row) */
    GHashTable *kinds;      /* coercion kinds built from parts (coercion_kind), each once */
+   bson_string_t *value;   /* a column's converted text (convert_source), reused */
 };
 
 /* The columns of entry e's column set s: 0 the entry's own, 1 to n_shapes its shapes'. */
@@ -126,6 +128,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    }
    c->kinds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    c->key_text = g_string_new(NULL);
+   c->value = bson_string_new(NULL);
    for (size_t i = 0; i < m->n_collections; i++) {
       c->colls[i].accepted = uuid_set_new();
       c->colls[i].rejected = uuid_set_new();
@@ -168,6 +171,7 @@ mn_converter_destroy(mn_converter_t *c)
    g_free(c->row_offsets);
    g_hash_table_destroy(c->kinds);
    g_string_free(c->key_text, TRUE);
+   bson_string_free(c->value, true);
    g_free(c);
 }
 
@@ -521,6 +525,20 @@ scratch(walk_t *w, char *s)
    return s;
 }
 
+/* "a.b", newly allocated (as g_strdup_printf("%s.%s") writes it, without its cost: one
+ * per array element walked). */
+static char *
+dotted(const char *a, const char *b)
+{
+   size_t la = strlen(a), lb = strlen(b);
+   char *s = g_malloc(la + lb + 2);
+
+   memcpy(s, a, la);
+   s[la] = '.';
+   memcpy(s + la + 1, b, lb + 1);
+   return s;
+}
+
 static const char *
 join_path(walk_t *w, const char *base, const char *rest)
 {
@@ -530,7 +548,7 @@ join_path(walk_t *w, const char *base, const char *rest)
    if (!*rest) {
       return base;
    }
-   return scratch(w, g_strdup_printf("%s.%s", base, rest));
+   return scratch(w, dotted(base, rest));
 }
 
 /* Element `index` of an array (negative: from the end); false when past either end. */
@@ -618,10 +636,12 @@ index_step(walk_t *w, const mn_path_t *p, size_t s, const bson_iter_t *arr, bson
  * there would read nothing, so resolving stops, returns false and sets *crossed to the
  * path as written up to the array (a non-empty array; an empty one is just absent).
  * *concrete is the path read, an index counted from the end written as the position.
+ * With `lazy`, *concrete is NULL where it would be a new string joining the start's path
+ * and p->joined: read_path() makes that one if a message needs it (most values never do).
  */
 static bool
 resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const char **key,
-        const char **concrete, const char **crossed)
+        const char **concrete, const char **crossed, bool lazy)
 {
    const ctx_t *start = path_start(w, ctx, p);
    GString *real = NULL; /* concrete path, built only when an index counts from the end */
@@ -676,7 +696,7 @@ resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const
    }
    if (found) {
       *out = it;
-      *concrete = join_path(w, start->path, real ? real->str : p->joined);
+      *concrete = lazy && !real ? NULL : join_path(w, start->path, real ? real->str : p->joined);
    }
    if (real) {
       g_string_free(real, TRUE);
@@ -695,7 +715,7 @@ pred_resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *path, bson_iter_t *it
    const char *concrete;
    const char *crossed;
 
-   if (resolve(w, ctx, path, it, key, &concrete, &crossed)) {
+   if (resolve(w, ctx, path, it, key, &concrete, &crossed, true)) {
       return true;
    }
    if (crossed && ctx->entry >= 0) {
@@ -859,6 +879,40 @@ coercion_kind(walk_t *w, const char *before, const char *type_label, const char 
    return kind;
 }
 
+/* What a path column read from its context (read_source). */
+typedef struct {
+   bson_iter_t it;         /* the value, when found and not a map key */
+   const char *key;        /* the map key, when a `$key` path found one */
+   const char *concrete;   /* the field path read, for messages; NULL: see read_path() */
+   const char *type_label; /* what was read, for coercion kinds */
+   bool found;             /* a value other than null (or a key) */
+   const ctx_t *ctx;       /* the context it was read from */
+   const mn_column_t *col; /* the column */
+   const mn_path_t *path;  /* the path that found it, when found */
+} source_t;
+
+/*
+ * The field path a column read (src->concrete), for messages: made here, when one needs
+ * it, unless resolve() already had to.  Found: the start context's path joined with the
+ * path that found it; not found: the first alternative's, below the context's element.
+ */
+static const char *
+read_path(walk_t *w, const source_t *src)
+{
+   const mn_path_t *p0 = &src->col->paths[0];
+
+   if (src->concrete) {
+      return src->concrete;
+   }
+   if (src->found) {
+      return join_path(w, path_start(w, src->ctx, src->path)->path, src->path->joined);
+   }
+   if (src->ctx->path && *src->ctx->path && p0->root == MN_ROOT_ELEMENT) {
+      return join_path(w, src->ctx->path, p0->text);
+   }
+   return p0->text;
+}
+
 /* A string reference holding an ObjectId's hex digits or a UUID (in any form the uuid
  * type reads): the id it names into *ref, when the source has it. */
 static bool
@@ -901,7 +955,7 @@ digest_reference(walk_t *w, const mn_column_t *c, const mn_uuid_t *ref, newrow_t
  */
 static bool
 eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_iter_t *it,
-               const char *concrete, bool is_key, newrow_t *r)
+               const source_t *src, bool is_key, newrow_t *r)
 {
    coll_state_t *rs = &w->conv->colls[c->ref_collection];
    char idbuf[MN_UUID_TEXT_LEN + 1];
@@ -921,7 +975,8 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
    }
    if (!valid) {
       if (c->on_missing_reference == MN_ON_REJECT) {
-         reject(w, concrete, "reference to a document of collection \"%s\" that %s", c->references,
+         reject(w, read_path(w, src), "reference to a document of collection \"%s\" that %s",
+                c->references,
                 uuid_set_has(rs->rejected, &ref) ? "was rejected" : "is not in the source");
       } else {
          count_coercion(w, e, c,
@@ -1030,9 +1085,9 @@ eval_implicit(walk_t *w, const ctx_t *ctx, const mn_column_t *c, newrow_t *r)
       break;
    }
    case MN_SRC_INDEX: {
-      char buf[32];
-      int len = snprintf(buf, sizeof buf, "%lld", (long long)ctx->index);
-      set_text(w, r, c->table_column, buf, (size_t)len);
+      char buf[MN_ASCII_INT_SIZE];
+      size_t len = mn_ascii__format_int(ctx->index, buf);
+      set_text(w, r, c->table_column, buf, len);
       break;
    }
    case MN_SRC_KEY:
@@ -1047,15 +1102,6 @@ eval_implicit(walk_t *w, const ctx_t *ctx, const mn_column_t *c, newrow_t *r)
    }
 }
 
-/* What a path column read from its context (read_source). */
-typedef struct {
-   bson_iter_t it;         /* the value, when found and not a map key */
-   const char *key;        /* the map key, when a `$key` path found one */
-   const char *concrete;   /* the field path read, for messages */
-   const char *type_label; /* what was read, for coercion kinds */
-   bool found;             /* a value other than null (or a key) */
-} source_t;
-
 /*
  * Read a path column's source from ctx: its paths in order, the first that holds a value
  * other than null winning; when none does, src->concrete is the first path's.  Returns
@@ -1068,8 +1114,13 @@ read_source(walk_t *w, const ctx_t *ctx, const mn_column_t *c, source_t *src,
    src->key = NULL;
    src->concrete = "";
    src->found = false;
+   src->ctx = ctx;
+   src->col = c;
+   src->path = NULL;
    for (size_t i = 0; i < c->n_paths && !src->found; i++) {
-      src->found = resolve(w, ctx, &c->paths[i], &src->it, &src->key, &src->concrete, crossed);
+      src->found =
+         resolve(w, ctx, &c->paths[i], &src->it, &src->key, &src->concrete, crossed, true);
+      src->path = &c->paths[i];
       if (*crossed) {
          *crossed_path = &c->paths[i];
          return false;
@@ -1079,11 +1130,8 @@ read_source(walk_t *w, const ctx_t *ctx, const mn_column_t *c, source_t *src,
       }
    }
    if (!src->found) {
-      /* concrete path of the first alternative, for messages */
-      src->concrete = c->paths[0].text;
-      if (ctx->path && *ctx->path && c->paths[0].root == MN_ROOT_ELEMENT) {
-         src->concrete = join_path(w, ctx->path, c->paths[0].text);
-      }
+      /* the first alternative's path, for messages (read_path) */
+      src->concrete = NULL;
    }
    src->type_label = src->key     ? "string"
                      : src->found ? bson_type_label(bson_iter_type(&src->it))
@@ -1104,7 +1152,7 @@ null_policy(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const source_t
          count_coercion(w, e, c, "row skipped: required value missing");
          return false;
       }
-      reject(w, src->concrete, "required value is missing");
+      reject(w, read_path(w, src), "required value is missing");
    }
    return true;
 }
@@ -1119,7 +1167,7 @@ invalid_policy(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const sourc
                const char *reason, newrow_t *r)
 {
    switch (c->on_invalid) {
-   case MN_ON_REJECT: reject(w, src->concrete, "%s", reason); return true;
+   case MN_ON_REJECT: reject(w, read_path(w, src), "%s", reason); return true;
    case MN_ON_SKIP_ROW:
       count_coercion(w, e, c, coercion_kind(w, "row skipped: invalid ", src->type_label, ""));
       return false;
@@ -1143,11 +1191,24 @@ invalid_policy(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const sourc
          if (c->on_missing == MN_ON_SKIP_ROW) {
             return false;
          }
-         reject(w, src->concrete, "required value is missing (%s)", reason);
+         reject(w, read_path(w, src), "required value is missing (%s)", reason);
       }
       return true;
    }
    return true;
+}
+
+/* The converter's value buffer emptied for the next column (convert_source); one that a
+ * large value grew is freed, not kept for the rest of the run. */
+static void
+value_done(walk_t *w)
+{
+   if (w->conv->value->alloc > 65536) {
+      bson_string_free(w->conv->value, true);
+      w->conv->value = bson_string_new(NULL);
+   } else {
+      bson_string_truncate(w->conv->value, 0);
+   }
 }
 
 /*
@@ -1160,7 +1221,7 @@ convert_source(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const sourc
                newrow_t *r)
 {
    char reason[256] = "";
-   bson_string_t *out = bson_string_new(NULL);
+   bson_string_t *out = w->conv->value;
    mn_value_status_t st;
    bson_t tmp;
    bson_iter_t sit;
@@ -1173,7 +1234,7 @@ convert_source(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const sourc
       if (st == MN_VALUE_OK || st == MN_VALUE_COERCED) {
          count_coercion(w, e, c, "missing: declared default stored");
          set_text(w, r, c->table_column, out->str, out->len);
-         bson_string_free(out, true);
+         value_done(w);
          return true;
       }
       st = MN_VALUE_NULL;
@@ -1190,10 +1251,10 @@ convert_source(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const sourc
          count_coercion(w, e, c, coercion_kind(w, "converted from ", src->type_label, ""));
       }
       set_text(w, r, c->table_column, out->str, out->len);
-      bson_string_free(out, true);
+      value_done(w);
       return true;
    }
-   bson_string_free(out, true);
+   value_done(w);
    return st == MN_VALUE_NULL ? null_policy(w, e, c, src) : invalid_policy(w, e, c, src, reason, r);
 }
 
@@ -1220,12 +1281,12 @@ eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_col
       bool keep;
 
       if (!src.key) {
-         return eval_reference(w, e, c, &src.it, src.concrete, false, r);
+         return eval_reference(w, e, c, &src.it, &src, false, r);
       }
       /* a map key naming a document (`{"<ObjectId hex>": {...}}`): checked like any
        * reference written as a string */
       string_value(&tmp, src.key, &kit);
-      keep = eval_reference(w, e, c, &kit, src.concrete, true, r);
+      keep = eval_reference(w, e, c, &kit, &src, true, r);
       bson_destroy(&tmp);
       return keep;
    }
@@ -1525,24 +1586,24 @@ element_id(walk_t *w, const mn_entry_t *e, const ctx_t *parent, ctx_t *c, const 
    }
    if (!c->is_doc && BSON_ITER_HOLDS_DOCUMENT(&elem) && bson_iter_recurse(&elem, &idit) &&
        bson_iter_find(&idit, "_id") && !mn_convert__is_nullish(&idit)) {
-      char key[64];
+      static const char hex[] = "0123456789abcdef";
+      char key[3 + MN_ASCII_INT_SIZE + 1 + 32 + 1]; /* "id:<table>:<32 hex digits>" */
+      size_t n;
       mn_uuid_from_value(&idit, &c->id);
-      snprintf(key, sizeof key, "id:%d:", e->table_index);
-      {
-         char *k =
-            g_strdup_printf("%s%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
-                            key, c->id.bytes[0], c->id.bytes[1], c->id.bytes[2], c->id.bytes[3],
-                            c->id.bytes[4], c->id.bytes[5], c->id.bytes[6], c->id.bytes[7],
-                            c->id.bytes[8], c->id.bytes[9], c->id.bytes[10], c->id.bytes[11],
-                            c->id.bytes[12], c->id.bytes[13], c->id.bytes[14], c->id.bytes[15]);
-         if (g_hash_table_contains(w->doc_unique, k)) {
-            coercion_t co = {e->table, "id", "duplicate element _id: positional id used"};
-            g_array_append_val(w->rs->coercions, co);
-            g_free(k);
-         } else {
-            g_hash_table_add(w->doc_unique, k);
-            own = true;
-         }
+      memcpy(key, "id:", 3);
+      n = 3 + mn_ascii__format_int(e->table_index, key + 3);
+      key[n++] = ':';
+      for (int i = 0; i < 16; i++) {
+         key[n++] = hex[c->id.bytes[i] >> 4];
+         key[n++] = hex[c->id.bytes[i] & 15];
+      }
+      key[n] = '\0';
+      if (g_hash_table_contains(w->doc_unique, key)) {
+         coercion_t co = {e->table, "id", "duplicate element _id: positional id used"};
+         g_array_append_val(w->rs->coercions, co);
+      } else {
+         g_hash_table_add(w->doc_unique, g_strdup(key));
+         own = true;
       }
    }
    if (!own) {
@@ -1631,13 +1692,13 @@ each_element(each_t *x, const bson_iter_t *val, const char *concrete)
       const char *key = NULL, *id_text = index_text, *path;
       guint mark = w->rs->scratch_strings->len;
 
-      snprintf(index_text, sizeof index_text, "%lld", (long long)index);
+      mn_ascii__format_int(index, index_text);
       if (is_map) {
          key = scratch(w, g_strdup(bson_iter_key(&child)));
          id_text = scratch(w, g_strdup_printf("key:%s", key));
          path = join_path(w, concrete, key);
       } else {
-         path = scratch(w, g_strdup_printf("%s.%s", concrete, index_text));
+         path = scratch(w, dotted(concrete, index_text));
       }
       add_element(x, &child, index++, key, path, id_text, mark, NULL);
    }
@@ -1691,7 +1752,7 @@ each_value(each_t *x)
    bson_iter_t val;
    const char *key, *concrete, *crossed;
 
-   if (!resolve(w, &x->parent, &e->each, &val, &key, &concrete, &crossed)) {
+   if (!resolve(w, &x->parent, &e->each, &val, &key, &concrete, &crossed, false)) {
       if (crossed) {
          reject(w, join_path(w, x->parent.path, e->each.text),
                 "path \"%s\" crosses an array at \"%s\" (iterate that array in an entry, "
