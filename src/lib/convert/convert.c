@@ -64,6 +64,7 @@ struct mn_converter {
    GString *key_text;      /* a row's unique key being built (emit_row) */
    GHashTable *kinds;      /* coercion kinds built from parts (coercion_kind), each once */
    bson_string_t *value;   /* a column's converted text (convert_source), reused */
+   mn_fields_t *fields;    /* the document's sub-documents' fields by name (resolve) */
 };
 
 /* The columns of entry e's column set s: 0 the entry's own, 1 to n_shapes its shapes'. */
@@ -129,6 +130,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    c->kinds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    c->key_text = g_string_new(NULL);
    c->value = bson_string_new(NULL);
+   c->fields = mn_fields__new();
    for (size_t i = 0; i < m->n_collections; i++) {
       c->colls[i].accepted = uuid_set_new();
       c->colls[i].rejected = uuid_set_new();
@@ -172,6 +174,7 @@ mn_converter_destroy(mn_converter_t *c)
    g_hash_table_destroy(c->kinds);
    g_string_free(c->key_text, TRUE);
    bson_string_free(c->value, true);
+   mn_fields__destroy(c->fields);
    g_free(c);
 }
 
@@ -671,7 +674,7 @@ resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const
       int64_t pos;
 
       if (at_doc) {
-         found = bson_iter_init_find(&child, w->doc, seg);
+         found = mn_fields__find_doc(w->conv->fields, w->doc, seg, &child);
          at_doc = false;
       } else if (BSON_ITER_HOLDS_ARRAY(&it)) {
          found = index_step(w, p, s, &it, &child, &pos, crossed);
@@ -684,8 +687,8 @@ resolve(walk_t *w, const ctx_t *ctx, const mn_path_t *p, bson_iter_t *out, const
             }
          }
       } else {
-         found = BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &child) &&
-                 bson_iter_find(&child, seg);
+         found =
+            BSON_ITER_HOLDS_DOCUMENT(&it) && mn_fields__find_in(w->conv->fields, &it, seg, &child);
       }
       if (found && real) {
          g_string_append_printf(real, "%s%s", s ? "." : "", seg);
@@ -1584,8 +1587,8 @@ element_id(walk_t *w, const mn_entry_t *e, const ctx_t *parent, ctx_t *c, const 
    if (!c->is_doc) {
       ctx_elem(c, &elem);
    }
-   if (!c->is_doc && BSON_ITER_HOLDS_DOCUMENT(&elem) && bson_iter_recurse(&elem, &idit) &&
-       bson_iter_find(&idit, "_id") && !mn_convert__is_nullish(&idit)) {
+   if (!c->is_doc && BSON_ITER_HOLDS_DOCUMENT(&elem) &&
+       mn_fields__find_in(w->conv->fields, &elem, "_id", &idit) && !mn_convert__is_nullish(&idit)) {
       static const char hex[] = "0123456789abcdef";
       char key[3 + MN_ASCII_INT_SIZE + 1 + 32 + 1]; /* "id:<table>:<32 hex digits>" */
       size_t n;
@@ -1994,6 +1997,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
    ctx_t root;
 
    mn_rowset__clear(rs);
+   mn_fields__reset(conv->fields);
    memset(&w, 0, sizeof w);
    w.conv = conv;
    w.coll_index = collection;

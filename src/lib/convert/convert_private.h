@@ -106,6 +106,27 @@ mn_shape_problem_t mn_shape__check(mn_shape_check_t *sc, const bson_t *doc);
  * recursion). */
 bool mn_shape__depth_within(const bson_t *doc, int max);
 
+/** A sub-document's fields by name (fields.c), for the walk of one document. */
+typedef struct mn_fields mn_fields_t;
+
+/** A new set of field tables (fixed memory).  Aborts on no memory. */
+mn_fields_t *mn_fields__new(void);
+
+/** Free it (NULL allowed). */
+void mn_fields__destroy(mn_fields_t *f);
+
+/** Forget every table: call before each document (tables are known by address). */
+void mn_fields__reset(mn_fields_t *f);
+
+/** As bson_iter_init_find(out, doc, key), through f's table of doc's fields. */
+bool mn_fields__find_doc(mn_fields_t *f, const bson_t *doc, const char *key, bson_iter_t *out);
+
+/**
+ * As bson_iter_recurse(sub, out) && bson_iter_find(out, key), through f's table of the
+ * sub-document sub holds (it must hold a document; else false).
+ */
+bool mn_fields__find_in(mn_fields_t *f, const bson_iter_t *sub, const char *key, bson_iter_t *out);
+
 /** Drop the rows and what only rows need (values, deferred references, pending coercions
  * and keys); arrays a large document grew are freed, not kept for the rest of the run. */
 void mn_rowset__drop_rows(mn_rowset_t *rs);
