@@ -1201,16 +1201,20 @@ invalid_policy(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const sourc
    return true;
 }
 
-/* The converter's value buffer emptied for the next column (convert_source); one that a
- * large value grew is freed, not kept for the rest of the run. */
+/* The converter's value buffer emptied for the next column (convert_source), its memory
+ * kept (bson_string_truncate would shrink it, to grow it again for the next value); one
+ * that a large value grew is freed, not kept for the rest of the run. */
 static void
 value_done(walk_t *w)
 {
-   if (w->conv->value->alloc > 65536) {
-      bson_string_free(w->conv->value, true);
+   bson_string_t *v = w->conv->value;
+
+   if (v->alloc > 65536) {
+      bson_string_free(v, true);
       w->conv->value = bson_string_new(NULL);
    } else {
-      bson_string_truncate(w->conv->value, 0);
+      v->len = 0;
+      v->str[0] = '\0';
    }
 }
 
