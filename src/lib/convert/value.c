@@ -1046,31 +1046,45 @@ walk:
  * Copy JSON text, writing each fractional or exponent number in its shortest form that
  * reads back as the same double: libbson prints doubles with 20 significant digits
  * (1e-07 as 9.9999999999999995475e-08), which jsonb would keep as a different decimal.
- * Integers and everything inside strings are copied as they are.
+ * Integers and everything inside strings are copied as they are, in runs (json is the
+ * caller's to write: each run is appended with a NUL put after it for the time).
  */
 static void
-append_json_shortest(bson_string_t *out, const char *json)
+append_run(bson_string_t *out, char *s, size_t n)
+{
+   char after = s[n];
+
+   s[n] = '\0';
+   bson_string_append(out, s);
+   s[n] = after;
+}
+
+static void
+append_json_shortest(bson_string_t *out, char *json)
 {
    bool in_string = false;
-   const char *p = json;
+   char *p = json;
 
    while (*p) {
+      size_t run;
       if (in_string) {
-         if (*p == '\\' && p[1]) {
-            bson_string_append_c(out, *p++);
-         } else if (*p == '"') {
-            in_string = false;
+         run = strcspn(p, "\\\"");
+         if (!run) {
+            /* an escape pair, the closing quote, or a lone final backslash */
+            run = *p == '\\' && p[1] ? 2 : 1;
+            in_string = *p != '"';
          }
-         bson_string_append_c(out, *p++);
+         append_run(out, p, run);
+         p += run;
          continue;
       }
       if (*p == '"') {
          in_string = true;
-         bson_string_append_c(out, *p++);
+         append_run(out, p++, 1);
          continue;
       }
       if (*p == '-' || mn_ascii__is_digit(*p)) {
-         const char *start = p;
+         char *start = p;
          bool fractional = false;
          char token[64];
          size_t n;
@@ -1097,12 +1111,12 @@ append_json_shortest(bson_string_t *out, const char *json)
                continue;
             }
          }
-         for (const char *q = start; q < p; q++) {
-            bson_string_append_c(out, *q);
-         }
+         append_run(out, start, n);
          continue;
       }
-      bson_string_append_c(out, *p++);
+      run = strcspn(p, "\"-0123456789");
+      append_run(out, p, run);
+      p += run;
    }
 }
 
