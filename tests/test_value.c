@@ -328,6 +328,26 @@ test_value_string_invalid_utf8_and_nul(void **state)
       INVALID(doc_utf8("\xe2\x82"), &s);         /* truncated */
       INVALID(doc_utf8_len("a\0b", 3), &s);
       REASON_HAS("string contains a nul byte");
+      /* past runs of ASCII, which are checked eight bytes at a time */
+      INVALID(doc_utf8("abcdefgh12345678\xff"), &s);
+      REASON_HAS("string is not valid utf-8");
+      INVALID(doc_utf8("abcdefg\xe2\x82"
+                       "12345678"),
+              &s);                                              /* truncated */
+      INVALID(doc_utf8("abcdefgh12345678\xed\xa0\x80xyz"), &s); /* surrogate */
+      INVALID(doc_utf8("abcdefgh\xc3\xa9"
+                       "12345678\xc0\xaf."),
+              &s); /* overlong */
+   }
+   {
+      mn_value_spec_t s = spec_of(MN_TYPE_TEXT);
+      OK(doc_utf8("abcdefgh\xc3\xa9"
+                  "12345678\xf0\x9f\x98\x80"
+                  "abcdefgh"),
+         &s,
+         "abcdefgh\xc3\xa9"
+         "12345678\xf0\x9f\x98\x80"
+         "abcdefgh");
    }
 }
 

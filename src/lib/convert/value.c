@@ -144,12 +144,22 @@ utf8_char(const char *str, size_t len)
    return n;
 }
 
+/* Whether s[0..len) is well-formed UTF-8 (utf8_char); ASCII, the common case, is
+ * checked eight bytes at a time. */
 static bool
 utf8_valid(const char *s, size_t len)
 {
    size_t i = 0, n;
 
    while (i < len) {
+      uint64_t word;
+      if (len - i >= 8) {
+         memcpy(&word, s + i, 8);
+         if ((word & UINT64_C(0x8080808080808080)) == 0) {
+            i += 8;
+            continue;
+         }
+      }
       if (!(n = utf8_char(s + i, len - i))) {
          return false;
       }
