@@ -1909,7 +1909,8 @@ mn_convert_depth_ok(const bson_t *doc)
  * mn_convert_id_json() checks a sub-document _id before it renders it.  So a document
  * rejected here is recorded under its own id (two of them never share one).  Then its
  * shape (mn_shape__check: depth first, before libbson's validation, which recurses), libbson's
- * validation, the rest of its shape, and an _id at all.
+ * validation (skipped when mn_shape__surely_valid proves it passes), the rest of its shape,
+ * and an _id at all.
  */
 static bool
 check_document(walk_t *w)
@@ -1930,7 +1931,8 @@ check_document(walk_t *w)
    if (shape == MN_SHAPE_TOO_DEEP) {
       reject(w, "", "document nested deeper than %d levels (MongoDB stores at most 100)",
              MN_MAX_DEPTH);
-   } else if (!bson_validate_with_error(w->doc, BSON_VALIDATE_NONE, &verr)) {
+   } else if (!mn_shape__surely_valid(w->doc) &&
+              !bson_validate_with_error(w->doc, BSON_VALIDATE_NONE, &verr)) {
       reject(w, "", "invalid BSON: %s", verr.message);
    } else if (shape != MN_SHAPE_OK) {
       reject(w, conv->shape.shown->str, "%s", conv->shape.reason->str);

@@ -141,6 +141,85 @@ mn_convert__is_nullish(const bson_iter_t *it)
    return BSON_ITER_HOLDS_NULL(it) || BSON_ITER_HOLDS_UNDEFINED(it);
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at s (1-4), or 0.  Overlong forms,
+ * surrogates and code points past U+10FFFF are rejected, as PostgreSQL does.
+ */
+static inline size_t
+mn_convert__utf8_char(const char *str, size_t len)
+{
+   const unsigned char *s = (const unsigned char *)str;
+   uint32_t cp;
+   size_t n, k;
+
+   if (s[0] < 0x80) {
+      return 1;
+   } else if (s[0] < 0xc2) {
+      return 0;
+   } else if (s[0] < 0xe0) {
+      n = 2;
+      cp = s[0] & 0x1f;
+   } else if (s[0] < 0xf0) {
+      n = 3;
+      cp = s[0] & 0x0f;
+   } else if (s[0] < 0xf5) {
+      n = 4;
+      cp = s[0] & 0x07;
+   } else {
+      return 0;
+   }
+   if (len < n) {
+      return 0;
+   }
+   for (k = 1; k < n; k++) {
+      if ((s[k] & 0xc0) != 0x80) {
+         return 0;
+      }
+      cp = (cp << 6) | (s[k] & 0x3f);
+   }
+   if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) {
+      return 0;
+   }
+   if (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) {
+      return 0;
+   }
+   return n;
+}
+
+/* Whether s[0..len) is well-formed UTF-8 (mn_convert__utf8_char); ASCII, the common case, is
+ * checked eight bytes at a time. */
+static inline bool
+mn_convert__utf8_valid(const char *s, size_t len)
+{
+   size_t i = 0, n;
+
+   while (i < len) {
+      uint64_t word;
+      if (len - i >= 8) {
+         memcpy(&word, s + i, 8);
+         if ((word & UINT64_C(0x8080808080808080)) == 0) {
+            i += 8;
+            continue;
+         }
+      }
+      if (!(n = mn_convert__utf8_char(s + i, len - i))) {
+         return false;
+      }
+      i += n;
+   }
+   return true;
+}
+
+/**
+ * Whether libbson's validation (bson_validate, BSON_VALIDATE_NONE) surely passes doc, by a
+ * stricter check of the common cases (shape.c): true only for a document whose every
+ * length frames exactly, whose keys and strings are well-formed UTF-8 without NUL, and
+ * whose types are the plain ones (numbers, strings, documents, arrays, ObjectId, bool,
+ * dates, timestamps, null, binary other than the old subtype 2).  False means "not
+ * sure": the caller asks libbson, whose error message is the reject's.
+ */
+bool mn_shape__surely_valid(const bson_t *doc);
+
 /**
  * Count the unmapped paths of doc, a document of collection coll, into stats (see
  * drift.c).  cache is the collection's coverage cache (path -> coverage + 1, g_free'd

@@ -1,7 +1,9 @@
 /*
  * shape.c - what libbson's validation does not check in a document: nesting depth, a
  * field name twice in one sub-document, array keys out of order.  One walk with an
- * explicit stack of iterators, no recursion, and no allocation per document.
+ * explicit stack of iterators, no recursion, and no allocation per document.  And a quick
+ * proof, for the plain documents most are, that libbson's validation would pass them
+ * (mn_shape__surely_valid), which then need not walk them a second time.
  */
 #include "convert/convert_private.h"
 
@@ -260,4 +262,102 @@ duplicate:
                           "cannot be told)",
                           sc->real->str);
    return MN_SHAPE_DUPLICATE;
+}
+
+/* ---- a quick proof that libbson's validation passes ---- */
+
+#define SURE_MAX_DEPTH 100 /* deeper: not sure (libbson decides) */
+
+static uint32_t
+le32(const uint8_t *p)
+{
+   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Bytes of a value of fixed size after its key, by type; -1: not fixed (or not plain). */
+static int
+fixed_size(uint8_t type)
+{
+   switch (type) {
+   case BSON_TYPE_DOUBLE:
+   case BSON_TYPE_DATE_TIME:
+   case BSON_TYPE_TIMESTAMP:
+   case BSON_TYPE_INT64: return 8;
+   case BSON_TYPE_INT32: return 4;
+   case BSON_TYPE_DECIMAL128: return 16;
+   case BSON_TYPE_OID: return 12;
+   case BSON_TYPE_NULL: return 0;
+   case BSON_TYPE_BOOL: return 1;
+   default: return -1;
+   }
+}
+
+/*
+ * The value of type `type` at p (end: the containing document's final 0 byte): its size
+ * into *size, when it is plain and well-formed (see mn_shape__surely_valid); a document
+ * or array is checked whole (surely_doc).
+ */
+static bool surely_doc(const uint8_t *p, uint32_t len, int depth);
+
+static bool
+surely_value(uint8_t type, const uint8_t *p, const uint8_t *end, int depth, uint32_t *size)
+{
+   size_t room = (size_t)(end - p);
+   int fixed = fixed_size(type);
+   uint32_t l;
+
+   if (fixed >= 0) {
+      *size = (uint32_t)fixed;
+      return room >= (size_t)fixed && (type != BSON_TYPE_BOOL || p[0] <= 1);
+   }
+   if (room < 5) {
+      return false;
+   }
+   l = le32(p);
+   switch (type) {
+   case BSON_TYPE_UTF8:
+      /* length with its final NUL, which must be the only one */
+      *size = 4 + l;
+      return l >= 1 && l <= room - 4 && p[4 + l - 1] == 0 && !memchr(p + 4, 0, l - 1) &&
+             mn_convert__utf8_valid((const char *)p + 4, l - 1);
+   case BSON_TYPE_DOCUMENT:
+   case BSON_TYPE_ARRAY: *size = l; return l >= 5 && l <= room && surely_doc(p, l, depth + 1);
+   case BSON_TYPE_BINARY:
+      *size = 5 + l;
+      return l <= room - 5 && l <= INT32_MAX && p[4] != BSON_SUBTYPE_BINARY_DEPRECATED;
+   default: return false;
+   }
+}
+
+/* The document at p, len bytes (its header says len, its last byte is 0): every element
+ * plain and framed exactly up to that last byte. */
+static bool
+surely_doc(const uint8_t *p, uint32_t len, int depth)
+{
+   const uint8_t *end = p + len - 1; /* the final 0 */
+   const uint8_t *q = p + 4;
+
+   if (depth > SURE_MAX_DEPTH || len < 5 || le32(p) != len || *end != 0) {
+      return false;
+   }
+   while (q < end) {
+      uint8_t type = *q++;
+      const uint8_t *nul = memchr(q, 0, (size_t)(end - q));
+      uint32_t size;
+      if (type == 0 || !nul || !mn_convert__utf8_valid((const char *)q, (size_t)(nul - q))) {
+         return false;
+      }
+      q = nul + 1;
+      if (!surely_value(type, q, end, depth, &size)) {
+         return false;
+      }
+      q += size;
+   }
+   return q == end;
+}
+
+bool
+mn_shape__surely_valid(const bson_t *doc)
+{
+   return surely_doc(bson_get_data(doc), doc->len, 0);
 }

@@ -22,6 +22,8 @@
  */
 #include <mongonorm/value.h>
 
+#include "convert/convert_private.h"
+
 #include "util/ascii.h"
 #include "util/calendar.h"
 #include "util/decimal.h"
@@ -100,75 +102,6 @@ fail(conv_t *c, const char *fmt, ...)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence at s (1-4), or 0.  Overlong forms,
- * surrogates and code points past U+10FFFF are rejected, as PostgreSQL does.
- */
-static size_t
-utf8_char(const char *str, size_t len)
-{
-   const unsigned char *s = (const unsigned char *)str;
-   uint32_t cp;
-   size_t n, k;
-
-   if (s[0] < 0x80) {
-      return 1;
-   } else if (s[0] < 0xc2) {
-      return 0;
-   } else if (s[0] < 0xe0) {
-      n = 2;
-      cp = s[0] & 0x1f;
-   } else if (s[0] < 0xf0) {
-      n = 3;
-      cp = s[0] & 0x0f;
-   } else if (s[0] < 0xf5) {
-      n = 4;
-      cp = s[0] & 0x07;
-   } else {
-      return 0;
-   }
-   if (len < n) {
-      return 0;
-   }
-   for (k = 1; k < n; k++) {
-      if ((s[k] & 0xc0) != 0x80) {
-         return 0;
-      }
-      cp = (cp << 6) | (s[k] & 0x3f);
-   }
-   if (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) {
-      return 0;
-   }
-   if (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) {
-      return 0;
-   }
-   return n;
-}
-
-/* Whether s[0..len) is well-formed UTF-8 (utf8_char); ASCII, the common case, is
- * checked eight bytes at a time. */
-static bool
-utf8_valid(const char *s, size_t len)
-{
-   size_t i = 0, n;
-
-   while (i < len) {
-      uint64_t word;
-      if (len - i >= 8) {
-         memcpy(&word, s + i, 8);
-         if ((word & UINT64_C(0x8080808080808080)) == 0) {
-            i += 8;
-            continue;
-         }
-      }
-      if (!(n = utf8_char(s + i, len - i))) {
-         return false;
-      }
-      i += n;
-   }
-   return true;
-}
-
-/*
  * A printable excerpt of a value for a reason: at most CLIP_CHARS characters
  * (then "..."), quotes and backslashes escaped, control bytes as \xNN.
  * dst must hold CLIP_SIZE bytes.  Returns dst.
@@ -197,7 +130,7 @@ clip(const char *s, size_t len, bool quote, char *dst)
       } else if (ch < 0x20 || ch == 0x7f) {
          o += (size_t)snprintf(dst + o, CLIP_SIZE - o, "\\x%02x", ch);
          i++;
-      } else if ((n = utf8_char(s + i, len - i)) > 0) {
+      } else if ((n = mn_convert__utf8_char(s + i, len - i)) > 0) {
          memcpy(dst + o, s + i, n);
          o += n;
          i += n;
@@ -427,7 +360,7 @@ string_problem(const char *s, size_t len)
    if (memchr(s, '\0', len)) {
       return "contains a nul byte";
    }
-   if (!utf8_valid(s, len)) {
+   if (!mn_convert__utf8_valid(s, len)) {
       return "is not valid utf-8";
    }
    return NULL;
@@ -1020,7 +953,8 @@ json_problem(const bson_iter_t *iter, int depth)
    case BSON_TYPE_REGEX: {
       const char *options;
       s = bson_iter_regex(iter, &options);
-      return !utf8_valid(s, strlen(s)) || !utf8_valid(options, strlen(options))
+      return !mn_convert__utf8_valid(s, strlen(s)) ||
+                   !mn_convert__utf8_valid(options, strlen(options))
                 ? "holds a regular expression that is not valid utf-8"
                 : NULL;
    }
@@ -1042,7 +976,7 @@ walk:
       return "is nested too deeply";
    }
    while (bson_iter_next(&child)) {
-      if (!utf8_valid(bson_iter_key(&child), bson_iter_key_len(&child))) {
+      if (!mn_convert__utf8_valid(bson_iter_key(&child), bson_iter_key_len(&child))) {
          return "holds a key that is not valid utf-8";
       }
       if ((problem = json_problem(&child, depth + 1))) {
