@@ -1,9 +1,10 @@
 /*
- * test_shape.c - the quick validity proof of convert/shape.c (mn_shape__surely_valid),
- * against libbson's own validation: whatever it calls surely valid, bson_validate must
- * pass, on plain documents, on documents of the types it leaves to libbson, and on every
- * one-byte change and many random several-byte changes of a document that holds every
- * plain type.  And it must call the plain documents valid, or it saves nothing.
+ * test_shape.c - the quick proof of convert/shape.c (mn_shape__surely_fine), against the
+ * checks it stands in for, the shape check (mn_shape__check) and libbson's validation:
+ * whatever it calls surely fine, both must pass, on plain documents, on documents of the
+ * types it leaves to them, on duplicate names, array keys out of order and deep nesting,
+ * and on every one-byte change and many random several-byte changes of a document that
+ * holds every plain type.  And it must call the plain documents fine, or it saves nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,21 +54,27 @@ plain_document(void)
    return d;
 }
 
-/* The proof never passes what libbson refuses; returns whether it passed (bytes that
- * are no document at all are skipped, as the readers never hand them on). */
+static mn_shape_check_t sc;
+
+/* The proof never passes what either check refuses; returns whether it passed (bytes
+ * that are no document at all are skipped, as the readers never hand them on).
+ * *refused counts what they refuse. */
 static bool
 check_bytes(const uint8_t *data, size_t len, int *refused)
 {
    bson_t doc;
-   bool sure;
+   bool sure, valid, shape_ok;
 
    if (!bson_init_static(&doc, data, len)) {
       return false;
    }
-   sure = mn_shape__surely_valid(&doc);
-   if (!bson_validate(&doc, BSON_VALIDATE_NONE, NULL)) {
+   sure = mn_shape__surely_fine(&sc, &doc);
+   shape_ok = mn_shape__check(&sc, &doc) == MN_SHAPE_OK;
+   valid = shape_ok && bson_validate(&doc, BSON_VALIDATE_NONE, NULL);
+   if (!valid) {
       if (sure) {
-         fail_msg("surely valid, but libbson refuses it (%zu bytes)", len);
+         fail_msg("surely fine, but %s refuses it (%zu bytes)",
+                  shape_ok ? "libbson" : "the shape check", len);
       }
       (*refused)++;
    }
@@ -75,7 +82,7 @@ check_bytes(const uint8_t *data, size_t len, int *refused)
 }
 
 static void
-test_shape_plain_documents_surely_valid(void **state)
+test_shape_plain_documents_surely_fine(void **state)
 {
    bson_t *d = plain_document();
    bson_t *empty = bson_new();
@@ -124,6 +131,55 @@ test_shape_other_types_left_to_libbson(void **state)
    bson_destroy(d);
 }
 
+/* Duplicate names, array keys out of order, deep nesting: not sure, and refused or not
+ * by the full checks as they say. */
+static void
+test_shape_shapes_left_to_the_check(void **state)
+{
+   bson_t *d, child, *deep;
+   int refused = 0;
+
+   (void)state;
+   d = plain_document();
+   BSON_APPEND_INT32(d, "double", 2); /* a name twice */
+   assert_false(check_bytes(bson_get_data(d), d->len, &refused));
+   assert_int_equal(refused, 1);
+   bson_destroy(d);
+   d = bson_new();
+   BSON_APPEND_ARRAY_BEGIN(d, "a", &child);
+   BSON_APPEND_INT32(&child, "1", 1); /* key 1 at index 0 */
+   bson_append_array_end(d, &child);
+   assert_false(check_bytes(bson_get_data(d), d->len, &refused));
+   assert_int_equal(refused, 2);
+   bson_destroy(d);
+   d = bson_new();
+   BSON_APPEND_DOCUMENT_BEGIN(d, "a", &child);
+   BSON_APPEND_INT32(&child, "x", 1);
+   BSON_APPEND_INT32(&child, "y", 1);
+   bson_append_document_end(d, &child);
+   BSON_APPEND_DOCUMENT_BEGIN(d, "b", &child);
+   BSON_APPEND_INT32(&child, "x", 1); /* the same name in another sub-document: fine */
+   bson_append_document_end(d, &child);
+   assert_true(check_bytes(bson_get_data(d), d->len, &refused));
+   bson_destroy(d);
+   /* 150 levels: past what the proof walks (100), fine for the full checks (200); 250:
+    * too deep for them */
+   deep = bson_new();
+   for (int i = 0; i < 250; i++) {
+      bson_t *outer = bson_new();
+      BSON_APPEND_DOCUMENT(outer, "d", deep);
+      bson_destroy(deep);
+      deep = outer;
+      if (i == 149) {
+         assert_false(check_bytes(bson_get_data(deep), deep->len, &refused));
+         assert_int_equal(refused, 2);
+      }
+   }
+   assert_false(check_bytes(bson_get_data(deep), deep->len, &refused));
+   assert_int_equal(refused, 3);
+   bson_destroy(deep);
+}
+
 /* Every byte of the plain document changed to each of a few values, one at a time. */
 static void
 test_shape_every_one_byte_change(void **state)
@@ -145,7 +201,7 @@ test_shape_every_one_byte_change(void **state)
          sure += check_bytes(buf, d->len, &refused);
       }
    }
-   printf("one-byte changes: %d, libbson refused %d, surely valid %d\n", tried, refused, sure);
+   printf("one-byte changes: %d, refused %d, surely fine %d\n", tried, refused, sure);
    assert_true(refused > 500); /* the changes do break documents */
    assert_true(sure > 500);    /* and the harmless ones still pass quickly */
    bson_free(buf);
@@ -182,10 +238,16 @@ int
 main(void)
 {
    const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_shape_plain_documents_surely_valid),
+      cmocka_unit_test(test_shape_plain_documents_surely_fine),
       cmocka_unit_test(test_shape_other_types_left_to_libbson),
+      cmocka_unit_test(test_shape_shapes_left_to_the_check),
       cmocka_unit_test(test_shape_every_one_byte_change),
       cmocka_unit_test(test_shape_random_changes),
    };
-   return cmocka_run_group_tests(tests, NULL, NULL);
+   int failed;
+
+   mn_shape__init(&sc);
+   failed = cmocka_run_group_tests(tests, NULL, NULL);
+   mn_shape__cleanup(&sc);
+   return failed;
 }

@@ -11,8 +11,8 @@
  * each time; every value of every row and every reason is read back.
  *
  * Inputs nested deeper than FUZZ_MAX_DEPTH are skipped (see fuzz_common.h).  The quick
- * validity proof the converter trusts in place of libbson's validation
- * (mn_shape__surely_valid, convert/shape.c) must never pass what libbson refuses.
+ * proof the converter trusts in place of its shape check and libbson's validation
+ * (mn_shape__surely_fine, convert/shape.c) must never pass what either refuses.
  */
 #include "fuzz_common.h"
 
@@ -102,9 +102,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       free(buf);
       return 0;
    }
-   if (mn_shape__surely_valid(&doc) && !bson_validate(&doc, BSON_VALIDATE_NONE, NULL)) {
-      fprintf(stderr, "fuzz_convert: surely valid, but libbson refuses it\n");
-      abort();
+   {
+      mn_shape_check_t sc;
+      mn_shape__init(&sc);
+      if (mn_shape__surely_fine(&sc, &doc) && (!bson_validate(&doc, BSON_VALIDATE_NONE, NULL) ||
+                                               mn_shape__check(&sc, &doc) != MN_SHAPE_OK)) {
+         fprintf(stderr, "fuzz_convert: surely fine, but it is not\n");
+         abort();
+      }
+      mn_shape__cleanup(&sc);
    }
    has_id = bson_iter_init_find(&id, &doc, "_id");
    for (size_t c = 0; c < mn_mapping_n_collections(mapping); c++) {

@@ -1909,8 +1909,8 @@ mn_convert_depth_ok(const bson_t *doc)
  * mn_convert_id_json() checks a sub-document _id before it renders it.  So a document
  * rejected here is recorded under its own id (two of them never share one).  Then its
  * shape (mn_shape__check: depth first, before libbson's validation, which recurses), libbson's
- * validation (skipped when mn_shape__surely_valid proves it passes), the rest of its shape,
- * and an _id at all.
+ * validation, the rest of its shape, and an _id at all; the first three skipped for a
+ * document mn_shape__surely_fine proves they pass.
  */
 static bool
 check_document(walk_t *w)
@@ -1919,7 +1919,7 @@ check_document(walk_t *w)
    mn_rowset_t *rs = w->rs;
    bson_iter_t idit;
    bson_error_t verr;
-   bool has_id = false;
+   bool has_id = false, fine;
    mn_shape_problem_t shape;
 
    if (bson_iter_init_find(&idit, w->doc, "_id")) {
@@ -1927,12 +1927,12 @@ check_document(walk_t *w)
       mn_uuid_from_value(&idit, &rs->doc_id);
       has_id = true;
    }
-   shape = mn_shape__check(&conv->shape, w->doc);
+   fine = mn_shape__surely_fine(&conv->shape, w->doc);
+   shape = fine ? MN_SHAPE_OK : mn_shape__check(&conv->shape, w->doc);
    if (shape == MN_SHAPE_TOO_DEEP) {
       reject(w, "", "document nested deeper than %d levels (MongoDB stores at most 100)",
              MN_MAX_DEPTH);
-   } else if (!mn_shape__surely_valid(w->doc) &&
-              !bson_validate_with_error(w->doc, BSON_VALIDATE_NONE, &verr)) {
+   } else if (!fine && !bson_validate_with_error(w->doc, BSON_VALIDATE_NONE, &verr)) {
       reject(w, "", "invalid BSON: %s", verr.message);
    } else if (shape != MN_SHAPE_OK) {
       reject(w, conv->shape.shown->str, "%s", conv->shape.reason->str);

@@ -211,14 +211,17 @@ mn_convert__utf8_valid(const char *s, size_t len)
 }
 
 /**
- * Whether libbson's validation (bson_validate, BSON_VALIDATE_NONE) surely passes doc, by a
- * stricter check of the common cases (shape.c): true only for a document whose every
- * length frames exactly, whose keys and strings are well-formed UTF-8 without NUL, and
- * whose types are the plain ones (numbers, strings, documents, arrays, ObjectId, bool,
- * dates, timestamps, null, binary other than the old subtype 2).  False means "not
- * sure": the caller asks libbson, whose error message is the reject's.
+ * Whether doc surely passes both mn_shape__check (MN_SHAPE_OK) and libbson's validation
+ * (bson_validate, BSON_VALIDATE_NONE), by stricter checks of the common cases (shape.c,
+ * walking the bytes, sc's name table as working memory): true only for a document
+ * nested at most 100 levels, whose every length frames exactly, whose keys and strings
+ * are well-formed UTF-8 without NUL, whose names are distinct in each sub-document
+ * (up to the table's width) and whose array keys are their indexes in order, and whose
+ * types are the plain ones (numbers, strings, documents, arrays, ObjectId, bool, dates,
+ * timestamps, null, binary other than the old subtype 2).  False means "not sure": the
+ * caller runs both checks, whose messages are the reject's.
  */
-bool mn_shape__surely_valid(const bson_t *doc);
+bool mn_shape__surely_fine(mn_shape_check_t *sc, const bson_t *doc);
 
 /**
  * Count the unmapped paths of doc, a document of collection coll, into stats (see

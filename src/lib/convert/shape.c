@@ -2,8 +2,8 @@
  * shape.c - what libbson's validation does not check in a document: nesting depth, a
  * field name twice in one sub-document, array keys out of order.  One walk with an
  * explicit stack of iterators, no recursion, and no allocation per document.  And a quick
- * proof, for the plain documents most are, that libbson's validation would pass them
- * (mn_shape__surely_valid), which then need not walk them a second time.
+ * proof, for the plain documents most are, that these checks and libbson's validation
+ * would pass them (mn_shape__surely_fine), which then need not walk them at all.
  */
 #include "convert/convert_private.h"
 
@@ -264,9 +264,9 @@ duplicate:
    return MN_SHAPE_DUPLICATE;
 }
 
-/* ---- a quick proof that libbson's validation passes ---- */
+/* ---- a quick proof that the document is fine ---- */
 
-#define SURE_MAX_DEPTH 100 /* deeper: not sure (libbson decides) */
+#define SURE_MAX_DEPTH 100 /* deeper: not sure (the full checks decide) */
 
 static uint32_t
 le32(const uint8_t *p)
@@ -292,15 +292,26 @@ fixed_size(uint8_t type)
    }
 }
 
+/* The size of a value the first pass proved plain and framed (surely_value). */
+static uint32_t
+framed_size(uint8_t type, const uint8_t *p)
+{
+   int fixed = fixed_size(type);
+
+   if (fixed >= 0) {
+      return (uint32_t)fixed;
+   }
+   return le32(p) + (type == BSON_TYPE_UTF8 ? 4 : type == BSON_TYPE_BINARY ? 5 : 0);
+}
+
 /*
  * The value of type `type` at p (end: the containing document's final 0 byte): its size
- * into *size, when it is plain and well-formed (see mn_shape__surely_valid); a document
- * or array is checked whole (surely_doc).
+ * into *size, when it is plain and well-formed (see mn_shape__surely_fine).  A document
+ * or array is only framed here (a header of at least 5 bytes that fits); its contents are
+ * proved by the caller's second pass.
  */
-static bool surely_doc(const uint8_t *p, uint32_t len, int depth);
-
 static bool
-surely_value(uint8_t type, const uint8_t *p, const uint8_t *end, int depth, uint32_t *size)
+surely_value(uint8_t type, const uint8_t *p, const uint8_t *end, uint32_t *size)
 {
    size_t room = (size_t)(end - p);
    int fixed = fixed_size(type);
@@ -321,7 +332,7 @@ surely_value(uint8_t type, const uint8_t *p, const uint8_t *end, int depth, uint
       return l >= 1 && l <= room - 4 && p[4 + l - 1] == 0 && !memchr(p + 4, 0, l - 1) &&
              mn_convert__utf8_valid((const char *)p + 4, l - 1);
    case BSON_TYPE_DOCUMENT:
-   case BSON_TYPE_ARRAY: *size = l; return l >= 5 && l <= room && surely_doc(p, l, depth + 1);
+   case BSON_TYPE_ARRAY: *size = l; return l >= 5 && l <= room;
    case BSON_TYPE_BINARY:
       *size = 5 + l;
       return l <= room - 5 && l <= INT32_MAX && p[4] != BSON_SUBTYPE_BINARY_DEPRECATED;
@@ -329,26 +340,70 @@ surely_value(uint8_t type, const uint8_t *p, const uint8_t *end, int depth, uint
    }
 }
 
-/* The document at p, len bytes (its header says len, its last byte is 0): every element
- * plain and framed exactly up to that last byte. */
+/* Whether key (len bytes) is new among the names of the sub-document whose generation
+ * of sc's table is current (names_distinct's table; false also when it is full). */
 static bool
-surely_doc(const uint8_t *p, uint32_t len, int depth)
+surely_new_name(mn_shape_check_t *sc, const char *key, uint32_t len, size_t *n)
+{
+   uint32_t h = 2166136261u; /* FNV-1a */
+   size_t mask = sc->keys_cap - 1;
+
+   if (++*n > sc->keys_cap / 2) {
+      return false; /* a wider sub-document than the table holds: not sure */
+   }
+   for (uint32_t k = 0; k < len; k++) {
+      h = (h ^ (uint8_t)key[k]) * 16777619u;
+   }
+   for (size_t i = h & mask;; i = (i + 1) & mask) {
+      mn_key_slot_t *slot = &sc->keys[i];
+      if (slot->gen != sc->key_gen) {
+         slot->key = key;
+         slot->len = len;
+         slot->gen = sc->key_gen;
+         return true;
+      }
+      if (slot->len == len && memcmp(slot->key, key, len) == 0) {
+         return false;
+      }
+   }
+}
+
+/*
+ * One pass over the elements of the (sub-)document at p, len bytes, without descending:
+ * every element plain and framed exactly up to its final 0 byte, keys well-formed UTF-8,
+ * an array's keys its indexes in order, a document's names distinct.
+ */
+static bool
+surely_elements(mn_shape_check_t *sc, const uint8_t *p, uint32_t len, bool is_array)
 {
    const uint8_t *end = p + len - 1; /* the final 0 */
    const uint8_t *q = p + 4;
+   uint32_t index = 0;
+   size_t names = 0;
 
-   if (depth > SURE_MAX_DEPTH || len < 5 || le32(p) != len || *end != 0) {
+   if (len < 5 || le32(p) != len || *end != 0) {
       return false;
+   }
+   if (!is_array && ++sc->key_gen == 0) {
+      memset(sc->keys, 0, sc->keys_cap * sizeof *sc->keys);
+      sc->key_gen = 1;
    }
    while (q < end) {
       uint8_t type = *q++;
+      const char *key = (const char *)q;
       const uint8_t *nul = memchr(q, 0, (size_t)(end - q));
-      uint32_t size;
-      if (type == 0 || !nul || !mn_convert__utf8_valid((const char *)q, (size_t)(nul - q))) {
+      uint32_t size, klen;
+      if (type == 0 || !nul) {
+         return false;
+      }
+      klen = (uint32_t)(nul - q);
+      if (is_array
+             ? !is_index_key(key, klen, index++)
+             : !mn_convert__utf8_valid(key, klen) || !surely_new_name(sc, key, klen, &names)) {
          return false;
       }
       q = nul + 1;
-      if (!surely_value(type, q, end, depth, &size)) {
+      if (!surely_value(type, q, end, &size)) {
          return false;
       }
       q += size;
@@ -356,8 +411,32 @@ surely_doc(const uint8_t *p, uint32_t len, int depth)
    return q == end;
 }
 
-bool
-mn_shape__surely_valid(const bson_t *doc)
+/* The (sub-)document at p, len bytes, and below it (surely_elements, then each child). */
+static bool
+surely_doc(mn_shape_check_t *sc, const uint8_t *p, uint32_t len, bool is_array, int depth)
 {
-   return surely_doc(bson_get_data(doc), doc->len, 0);
+   const uint8_t *end = p + len - 1;
+   const uint8_t *q = p + 4;
+
+   if (depth > SURE_MAX_DEPTH || !surely_elements(sc, p, len, is_array)) {
+      return false;
+   }
+   while (q < end) {
+      uint8_t type = *q++;
+      uint32_t size;
+      q += strlen((const char *)q) + 1;
+      size = framed_size(type, q); /* the first pass proved it fits */
+      if ((type == BSON_TYPE_DOCUMENT || type == BSON_TYPE_ARRAY) &&
+          !surely_doc(sc, q, size, type == BSON_TYPE_ARRAY, depth + 1)) {
+         return false;
+      }
+      q += size;
+   }
+   return true;
+}
+
+bool
+mn_shape__surely_fine(mn_shape_check_t *sc, const bson_t *doc)
+{
+   return surely_doc(sc, bson_get_data(doc), doc->len, false, 0);
 }
