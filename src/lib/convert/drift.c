@@ -49,20 +49,50 @@ coverage(const mn_collection_t *coll, const char *path)
 #define COVERAGE_CACHE_PATH 256
 #define COVERAGE_MAP 0x10
 
+/* One component of the current path: a field name, or "*" for the keys of a map. */
+typedef struct {
+   const char *key; /* into the document's bytes, or a literal */
+   size_t len;
+   bool is_key; /* a field name: it may look like data */
+} part_t;
+
 /*
  * One document's drift walk.  `path` is the real field path (what coverage is judged
  * on); `shown` is the same path with every key that looks like data replaced by
  * MN_STATS_DRIFT_KEY (what is counted), so `notes.Jane Doe - HIV positive` is counted
- * as `notes.<key>`.  Both buffers grow and shrink together around each field.
+ * as `notes.<key>`.  `path` grows and shrinks around each field; `shown` is written from
+ * the path's parts (shown_path) only when it is read: for an unmapped path, or a path
+ * the coverage cache does not know yet, not for every field.
  */
 typedef struct {
    GHashTable *cache;           /* the collection's: path -> coverage + 1 */
    const mn_collection_t *coll; /* its mapping */
    GString *path;
    GString *shown;
+   GArray *parts;    /* part_t: the components of path, in order */
    GHashTable *seen; /* shown paths of the document, owned by `order` */
    GPtrArray *order; /* the same in walk order (char*, owned) */
 } drift_t;
+
+/* d->shown for the current path: its parts joined, each part that looks like data as
+ * MN_STATS_DRIFT_KEY (a "." before a part only when something precedes it). */
+static const char *
+shown_path(drift_t *d)
+{
+   g_string_truncate(d->shown, 0);
+   for (guint i = 0; i < d->parts->len; i++) {
+      const part_t *p = &g_array_index(d->parts, part_t, i);
+      if (d->shown->len) {
+         g_string_append_c(d->shown, '.');
+      }
+      if (p->is_key && mn_stats_drift_key_is_data(p->key, p->len)) {
+         g_string_append(d->shown, MN_STATS_DRIFT_KEY);
+      } else {
+         g_string_append_len(d->shown, p->key, (gssize)p->len);
+      }
+   }
+   return d->shown->str;
+}
 
 static int
 cached_coverage(drift_t *d)
@@ -80,44 +110,40 @@ cached_coverage(drift_t *d)
       cov |= COVERAGE_MAP;
    }
    if (g_hash_table_size(cache) < COVERAGE_CACHE_MAX && d->path->len <= COVERAGE_CACHE_PATH &&
-       strcmp(path, d->shown->str) == 0) {
+       strcmp(path, shown_path(d)) == 0) {
       g_hash_table_insert(cache, g_strdup(path), GINT_TO_POINTER(cov + 1));
    }
    return cov;
 }
 
-/* Extend both paths by one component (a field name, or "*" for the keys of a map). */
+/* Extend the path by one component (a field name, or "*" for the keys of a map). */
 static void
 drift_push(drift_t *d, const char *key, bool is_key)
 {
-   size_t len = strlen(key);
+   part_t p = {key, strlen(key), is_key};
 
    if (d->path->len) {
       g_string_append_c(d->path, '.');
    }
-   if (d->shown->len) {
-      g_string_append_c(d->shown, '.');
-   }
-   g_string_append_len(d->path, key, (gssize)len);
-   if (is_key && mn_stats_drift_key_is_data(key, len)) {
-      g_string_append(d->shown, MN_STATS_DRIFT_KEY);
-   } else {
-      g_string_append_len(d->shown, key, (gssize)len);
-   }
+   g_string_append_len(d->path, key, (gssize)p.len);
+   g_array_append_val(d->parts, p);
 }
 
+/* Back to the path of path_len bytes and n_parts components. */
 static void
-drift_pop(drift_t *d, gsize path_len, gsize shown_len)
+drift_pop(drift_t *d, gsize path_len, guint n_parts)
 {
    g_string_truncate(d->path, path_len);
-   g_string_truncate(d->shown, shown_len);
+   g_array_set_size(d->parts, n_parts);
 }
 
 static void
 mark_unmapped(drift_t *d)
 {
-   if (!g_hash_table_contains(d->seen, d->shown->str)) {
-      char *copy = g_strdup(d->shown->str);
+   const char *shown = shown_path(d);
+
+   if (!g_hash_table_contains(d->seen, shown)) {
+      char *copy = g_strdup(shown);
       g_ptr_array_add(d->order, copy);
       g_hash_table_add(d->seen, copy);
    }
@@ -142,7 +168,8 @@ drift_array(drift_t *d, const bson_iter_t *arr, bool scalars_ok, bool is_map)
       if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
          if (is_map) {
             /* elements iterated as maps (`each: $`, `each_as: map`): keys are data */
-            gsize path_len = d->path->len, shown_len = d->shown->len;
+            gsize path_len = d->path->len;
+            guint n_parts = d->parts->len;
             drift_push(d, "*", false);
             while (bson_iter_next(&grand)) {
                bson_iter_t value;
@@ -150,7 +177,7 @@ drift_array(drift_t *d, const bson_iter_t *arr, bool scalars_ok, bool is_map)
                   drift_walk(d, &value);
                }
             }
-            drift_pop(d, path_len, shown_len);
+            drift_pop(d, path_len, n_parts);
          } else {
             drift_walk(d, &grand);
          }
@@ -166,7 +193,8 @@ drift_array(drift_t *d, const bson_iter_t *arr, bool scalars_ok, bool is_map)
 static void
 drift_walk(drift_t *d, bson_iter_t *it)
 {
-   gsize path_len = d->path->len, shown_len = d->shown->len;
+   gsize path_len = d->path->len;
+   guint n_parts = d->parts->len;
 
    while (bson_iter_next(it)) {
       int cov;
@@ -202,7 +230,7 @@ drift_walk(drift_t *d, bson_iter_t *it)
             mark_unmapped(d);
          }
       }
-      drift_pop(d, path_len, shown_len);
+      drift_pop(d, path_len, n_parts);
    }
 }
 
@@ -223,6 +251,7 @@ mn_drift__count(GHashTable *cache, const mn_collection_t *coll, mn_stats_t *stat
    }
    d.path = g_string_sized_new(128);
    d.shown = g_string_sized_new(128);
+   d.parts = g_array_sized_new(FALSE, FALSE, sizeof(part_t), 16);
    d.seen = g_hash_table_new(g_str_hash, g_str_equal);
    d.order = g_ptr_array_new_with_free_func(g_free);
    drift_walk(&d, &it);
@@ -233,4 +262,5 @@ mn_drift__count(GHashTable *cache, const mn_collection_t *coll, mn_stats_t *stat
    g_ptr_array_free(d.order, TRUE);
    g_string_free(d.path, TRUE);
    g_string_free(d.shown, TRUE);
+   g_array_free(d.parts, TRUE);
 }
