@@ -1847,6 +1847,15 @@ mn_convert_id_json(const bson_iter_t *id, bool *exact)
    if (exact) {
       *exact = false;
    }
+   if (BSON_ITER_HOLDS_OID(id)) {
+      /* the common case, as libbson's canonical Extended JSON writes it */
+      char hex[25];
+      bson_oid_to_string(bson_iter_oid(id), hex);
+      if (exact) {
+         *exact = true;
+      }
+      return bson_strdup_printf("{ \"$oid\" : \"%s\" }", hex);
+   }
    if (BSON_ITER_HOLDS_UTF8(id)) {
       uint32_t len = 0;
       const char *s = bson_iter_utf8(id, &len);
