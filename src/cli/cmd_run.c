@@ -257,7 +257,7 @@ const mn_cli_command_t mn_cli_run_command = {
 };
 
 static volatile int stop_requested = 0;
-static char progress_prefix[] = ""; /* mn_cli_progress()'s context */
+static mn_cli_progress_t progress = MN_CLI_PROGRESS_INIT("", false); /* mn_cli_progress()'s */
 
 static void
 on_stop_signal(int sig)
@@ -308,12 +308,17 @@ prepare_run(const mn_cli_command_t *cmd, run_args_t *a)
       sigaction(SIGINT, &sa, NULL);
       sigaction(SIGTERM, &sa, NULL);
    }
-   if (isatty(STDERR_FILENO) && !a->quiet) {
+   if (!a->quiet) {
+      /* on a terminal a line redrawn in place; in a log, a line now and then */
+      progress.terminal = isatty(STDERR_FILENO);
+      if (getenv("MN_PROGRESS_EVERY")) {
+         progress.every = atof(getenv("MN_PROGRESS_EVERY"));
+      }
       o->progress = mn_cli_progress;
-      o->progress_ctx = progress_prefix;
+      o->progress_ctx = &progress;
    }
    o->warning = print_warning;
-   o->warning_ctx = o->progress ? progress_prefix : NULL;
+   o->warning_ctx = progress.terminal ? &progress : NULL;
    return MN_EXIT_OK;
 }
 
@@ -453,7 +458,7 @@ mn_cli_run(int argc, char **argv)
    started = time(NULL);
    stats = mn_stats_new();
    ok = mn_run(&a.opts, stats, &error);
-   if (a.opts.progress) {
+   if (progress.terminal) {
       fputc('\n', stderr);
    }
    if (!a.quiet && (ok || mn_stats_has_reads(stats))) {

@@ -89,7 +89,7 @@ const mn_cli_command_t mn_cli_verify_command = {
    .set = set_verify_option,
 };
 
-static char progress_prefix[] = "verify "; /* mn_cli_progress()'s context */
+static mn_cli_progress_t progress = MN_CLI_PROGRESS_INIT("verify ", true); /* mn_cli_progress()'s */
 
 /* The checks across options, and the settings that follow from them. */
 static mn_exit_t
@@ -112,7 +112,7 @@ prepare_verify(verify_args_t *a)
                                   : (size_t)BSON_MAX(a->max_lines, 1);
    if (isatty(STDERR_FILENO) && !a->quiet) {
       o->progress = mn_cli_progress;
-      o->progress_ctx = progress_prefix;
+      o->progress_ctx = &progress;
    }
    return MN_EXIT_OK;
 }

@@ -56,6 +56,9 @@ static const item_t ENVIRONMENT[] = {
     "the key (at least 16 bytes) of the keyed digests (HMAC-SHA-256) of the hashed columns "
     "that name it; a mapping that names an unset or shorter one does not load.  Never "
     "printed nor stored."},
+   {".B", "MN_PROGRESS_EVERY",
+    "seconds between the progress lines run writes when stderr is not a terminal (default "
+    "30; --quiet writes none)."},
    {".B", "MN_SYNC_LOAD",
     "1 loads every batch of run synchronously: no batch is loaded on the second session "
     "while the next is converted (for comparisons and troubleshooting)."},

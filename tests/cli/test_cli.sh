@@ -1074,4 +1074,40 @@ else
   fail "long table name: row widths $(echo "$widths" | tr '\n' ' ')"
   sed 's/^/#   /' "$out"
 fi
+
+# ---- progress ------------------------------------------------------------------------
+
+# Not a terminal: a plain line per collection now and then (here every 0 s, so at its first
+# count), with the documents and the share of the source read; --quiet writes none.
+prog_db=$(init_db mn_cli_progress --sql-dir "$MN_SOURCE_DIR/sql")
+MN_PROGRESS_EVERY=0 try "$MN_BIN" run --source "$dump" --mapping "$map" --pg "$prog_db" \
+  --rejects "$work/prog.rejects" >/dev/null 2>"$work/prog.err"
+if grep -qx 'mongonorm: users: 30 documents, 100.0%' "$work/prog.err" &&
+  grep -qx 'mongonorm: activity_logs: 80 documents, 100.0%' "$work/prog.err" &&
+  ! grep -q $'\r' "$work/prog.err"; then
+  pass "progress, not a terminal: plain lines per collection"
+else
+  fail "progress, not a terminal: $(head -3 "$work/prog.err")"
+fi
+prog_db=$(init_db mn_cli_progress --sql-dir "$MN_SOURCE_DIR/sql")
+MN_PROGRESS_EVERY=0 try "$MN_BIN" run --quiet --source "$dump" --mapping "$map" --pg "$prog_db" \
+  --rejects "$work/prog.rejects" >/dev/null 2>"$work/prog.err"
+if ! grep -q 'documents' "$work/prog.err"; then
+  pass "progress: --quiet writes none"
+else
+  fail "progress: --quiet wrote $(head -1 "$work/prog.err")"
+fi
+# On a terminal (script(1) gives the run one): one line redrawn in place.
+if command -v script >/dev/null; then
+  prog_db=$(init_db mn_cli_progress --sql-dir "$MN_SOURCE_DIR/sql")
+  script -qec "$MN_BIN run --source $dump --mapping $map --pg '$prog_db' --rejects $work/prog.rejects" \
+    /dev/null >"$work/prog.tty" 2>&1 || true
+  if grep -q $'\r\033\[Kusers  *30 documents 100.0%' "$work/prog.tty"; then
+    pass "progress, on a terminal: the line redrawn in place"
+  else
+    fail "progress, on a terminal: $(tr '\r' '\n' < "$work/prog.tty" | head -3)"
+  fi
+else
+  fail "progress, on a terminal: script(1) is missing"
+fi
 finish
