@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,17 +45,21 @@ mn_digest(const void *data, size_t len, uint8_t out[MN_DIGEST_SIZE])
    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
 }
 
+static mn_uuid_t namespace_id;
+static pthread_once_t namespace_once = PTHREAD_ONCE_INIT;
+
+static void
+parse_namespace(void)
+{
+   mn_uuid_parse(MN_KEY_NAMESPACE, &namespace_id);
+}
+
+/* The namespace of name-based ids, parsed once (run --jobs converts on several threads). */
 static const mn_uuid_t *
 namespace_uuid(void)
 {
-   static mn_uuid_t ns;
-   static bool ready = false;
-
-   if (!ready) {
-      mn_uuid_parse(MN_KEY_NAMESPACE, &ns);
-      ready = true;
-   }
-   return &ns;
+   pthread_once(&namespace_once, parse_namespace);
+   return &namespace_id;
 }
 
 static void
