@@ -42,6 +42,14 @@ bool mn_converter_is_referenced(const mn_converter_t *conv, size_t collection);
  */
 void mn_converter_add_source_id(mn_converter_t *conv, size_t collection, const bson_iter_t *id);
 
+/**
+ * Add the `_id` sets `from` holds (mn_converter_add_source_id(): the pre-pass) to `to`, a
+ * converter of the same mapping, so that a pre-pass read once serves several converters
+ * (run --jobs: one per unit of work).  `from` is only read: several threads may copy from
+ * one converter at once while nothing adds to it.
+ */
+void mn_converter_copy_source_ids(mn_converter_t *to, const mn_converter_t *from);
+
 /** Record that a row with this primary id already exists in the target. */
 void mn_converter_add_target_id(mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 

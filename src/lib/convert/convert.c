@@ -197,6 +197,26 @@ mn_converter_add_source_id(mn_converter_t *c, size_t collection, const bson_iter
 }
 
 void
+mn_converter_copy_source_ids(mn_converter_t *to, const mn_converter_t *from)
+{
+   for (size_t i = 0; i < to->m->n_collections && i < from->m->n_collections; i++) {
+      GHashTable *src = from->colls[i].source_ids;
+      GHashTableIter it;
+      gpointer k;
+
+      if (!src || !to->colls[i].source_ids) {
+         continue;
+      }
+      g_hash_table_iter_init(&it, src);
+      while (g_hash_table_iter_next(&it, &k, NULL)) {
+         if (!g_hash_table_contains(to->colls[i].source_ids, k)) {
+            g_hash_table_add(to->colls[i].source_ids, g_memdup2(k, 16));
+         }
+      }
+   }
+}
+
+void
 mn_converter_add_target_id(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
 {
    if (collection >= c->m->n_collections) {
