@@ -390,6 +390,17 @@ void mn_pg_sink_load_reject(const mn_pg_sink_t *sink, size_t i, const mn_uuid_t 
 void mn_pg_sink_clear_load_rejects(mn_pg_sink_t *sink);
 
 /**
+ * For runs that load several collections at once (run --jobs, --join): `loaded[c]` says
+ * whether collection c (mapping index) is loaded by now, kept up to date by the caller
+ * (borrowed; NULL, the default: the collections before the one ending are loaded, as in
+ * one pass in mapping order).  With it, mn_pg_sink_end_collection() sets a group of
+ * deferred references only at the end of the collection that holds them or of the one
+ * they point into, once the other one is loaded too: never those of a collection that
+ * another connection may still be loading.
+ */
+void mn_pg_sink_set_loaded(mn_pg_sink_t *sink, const bool *loaded);
+
+/**
  * End a collection: flush (waiting for a batch in flight), then set the deferred references
  * whose targets now exist
  * (mongonorm.deferred_refs: this run's and any a crashed run left), counting the others

@@ -109,6 +109,7 @@ struct mn_pg_sink {
    void *guard_ctx;
    void (*warning)(void *ctx, const char *message); /* mn_pg_sink_set_warning */
    void *warning_ctx;
+   const bool *loaded; /* per collection: loaded by now (mn_pg_sink_set_loaded), or NULL */
    /* the last failed statement: SQLSTATE and what it names (no values) */
    char sqlstate[6];
    bool policy_refused; /* the failure is a row-level security policy's WITH CHECK */
@@ -2120,6 +2121,34 @@ apply_deferred_group(mn_pg_sink_t *s, const PGresult *groups, int g, int t, int 
    return n;
 }
 
+void
+mn_pg_sink_set_loaded(mn_pg_sink_t *s, const bool *loaded)
+{
+   s->loaded = loaded;
+}
+
+/* Whether a group of deferred references (held by collection `from`, into table r) is set
+ * at the end of `collection`: its target is loaded by now; with mn_pg_sink_set_loaded(),
+ * also one of the two is `collection` and the other loaded (another connection may be
+ * loading any other collection). */
+static bool
+deferred_group_due(const mn_pg_sink_t *s, const char *from, size_t r, size_t collection)
+{
+   size_t target = mn_mapping_table_collection(s->m, r);
+   int f = mn_mapping_collection_index(s->m, from);
+
+   if (!s->loaded) {
+      return target <= collection;
+   }
+   if (f < 0) {
+      return target == collection; /* held by a collection the mapping no longer has */
+   }
+   if ((size_t)f == collection) {
+      return target == collection || s->loaded[target];
+   }
+   return target == collection && s->loaded[f];
+}
+
 /*
  * Set the deferred references (mongonorm.deferred_refs) whose target collection is loaded
  * by now: `collection` or an earlier one in mapping order.  So references into the
@@ -2157,7 +2186,7 @@ mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
             continue;
          }
          t = -1; /* the mapping no longer has the table: only dropped */
-      } else if (mn_mapping_table_collection(s->m, (size_t)r) > collection) {
+      } else if (!deferred_group_due(s, PQgetvalue(groups, g, 0), (size_t)r, collection)) {
          continue; /* its target loads later: set at the end of that collection */
       }
       if (!begun && !exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'",
