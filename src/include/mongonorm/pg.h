@@ -53,8 +53,9 @@ bool mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error);
  *  objid = key & 0xffffffff, objsubid = 1). */
 #define MN_PG_RUN_LOCK_KEY "7236481590123"
 
-/** The key of the loader lock: held by the second session of a sink that loads batches
- *  while the next is converted (mn_pg_sink_submit()), for as long as that session lives. */
+/** The key of the loader lock: held (shared: a run of several workers has several) by the
+ *  second session of a sink that loads batches while the next is converted
+ *  (mn_pg_sink_submit()), for as long as that session lives. */
 #define MN_PG_LOADER_LOCK_KEY "7236481590124"
 
 /** How long mn_pg_lock() waits for the loader lock, in seconds. */
@@ -388,6 +389,14 @@ void mn_pg_sink_load_reject(const mn_pg_sink_t *sink, size_t i, const mn_uuid_t 
 
 /** Forget the documents listed by mn_pg_sink_load_reject(). */
 void mn_pg_sink_clear_load_rejects(mn_pg_sink_t *sink);
+
+/**
+ * A statement the sink's second session (the loader of mn_pg_sink_submit()) runs once,
+ * when it is opened, before any batch: a lock it must hold with the sink's own session
+ * (run --jobs: the unit of work's).  When it fails, batches are loaded on the sink's own
+ * session.  @param sql copied; NULL: none
+ */
+void mn_pg_sink_set_loader_sql(mn_pg_sink_t *sink, const char *sql);
 
 /**
  * For runs that load several collections at once (run --jobs, --join): `loaded[c]` says

@@ -151,7 +151,8 @@ mn_pg__loader_new(PGconn *like, mn_error_t *error)
    if (!conn) {
       return NULL;
    }
-   res = PQexec(conn, "SELECT pg_try_advisory_lock(" MN_PG_LOADER_LOCK_KEY ")");
+   /* shared: a run of several workers (run --jobs, --join) has a loader per worker */
+   res = PQexec(conn, "SELECT pg_try_advisory_lock_shared(" MN_PG_LOADER_LOCK_KEY ")");
    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
       mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not take the loader lock");
       goto fail;
@@ -242,7 +243,7 @@ mn_pg__loader_destroy(mn_pg__loader_t *l)
    /* released now, not when the server notices the closed session (see mn_pg_unlock) */
    if (PQstatus(l->conn) == CONNECTION_OK) {
       PQclear(PQexec(l->conn, "ROLLBACK"));
-      PQclear(PQexec(l->conn, "SELECT pg_advisory_unlock(" MN_PG_LOADER_LOCK_KEY ")"));
+      PQclear(PQexec(l->conn, "SELECT pg_advisory_unlock_shared(" MN_PG_LOADER_LOCK_KEY ")"));
    }
    PQfinish(l->conn);
    g_free(l);

@@ -120,6 +120,7 @@ struct mn_pg_sink {
    mn_pg__loader_t *loader; /* the second session and its thread, once needed; owned */
    mn_pg_sink_t *twin;      /* the loader's sink: its queue is the batch in flight; owned */
    bool sync_only;          /* never overlap (MN_SYNC_LOAD, or no loader could be had) */
+   char *loader_sql;        /* run first on the loader's session (mn_pg_sink_set_loader_sql) */
    bool is_twin;            /* a twin: names, indexes and settings borrowed from its sink */
 };
 
@@ -649,6 +650,7 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
    }
    /* a batch in flight ends first (committed or not), as a synchronous flush would have */
    mn_pg__loader_destroy(s->loader);
+   g_free(s->loader_sql);
    if (s->twin) {
       free_queue(s->twin);
    }
@@ -1915,9 +1917,16 @@ load_job(void *ctx, PGconn *conn, mn_error_t *error)
    return load_batch(twin, error);
 }
 
+/* The loader's first job: mn_pg_sink_set_loader_sql()'s statement. */
+static bool
+setup_job(void *ctx, PGconn *conn, mn_error_t *error)
+{
+   return mn_pg_exec(conn, ctx, error);
+}
+
 /* Whether batches can be overlapped: the loader and the twin, made at the first call.
- * When no second session can be had (a connection limit, the loader lock held), every
- * batch is loaded synchronously, as before overlap existed. */
+ * When no second session can be had (a connection limit, the loader lock held, its setup
+ * statement failing), every batch is loaded synchronously, as before overlap existed. */
 static bool
 have_loader(mn_pg_sink_t *s)
 {
@@ -1925,10 +1934,24 @@ have_loader(mn_pg_sink_t *s)
 
    if (!s->loader && !s->sync_only) {
       s->loader = mn_pg__loader_new(s->conn, &ignored);
+      if (s->loader && s->loader_sql) {
+         mn_pg__loader_start(s->loader, setup_job, s->loader_sql);
+         if (!mn_pg__loader_wait(s->loader, &ignored)) {
+            mn_pg__loader_destroy(s->loader);
+            s->loader = NULL;
+         }
+      }
       s->sync_only = s->loader == NULL;
       s->twin = s->loader ? twin_new(s) : NULL;
    }
    return s->loader != NULL;
+}
+
+void
+mn_pg_sink_set_loader_sql(mn_pg_sink_t *s, const char *sql)
+{
+   g_free(s->loader_sql);
+   s->loader_sql = g_strdup(sql);
 }
 
 bool
