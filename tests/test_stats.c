@@ -3,7 +3,8 @@
  * source document look like data and are collapsed into MN_STATS_DRIFT_KEY), the cap
  * on kept unmapped paths, and that the text and JSON forms name unmapped paths only
  * after mn_stats_set_show_drift(), the reject-reason kinds (values blanked, names
- * kept), and the reject examples kept per kind.  No server needed.
+ * kept), the reject examples kept per kind, and mn_stats_merge() (the units of a
+ * shared load merged give one pass's statistics).  No server needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -326,6 +327,90 @@ test_stats_reject_examples(void **state)
    mn_stats_destroy(s);
 }
 
+/* Counts of one collection "c" and its table "t", as a unit of a load would make them. */
+static void
+count_unit(mn_stats_t *s, const char *c, const char *t, size_t paths)
+{
+   char path[64];
+   const char *one[1] = {path};
+
+   mn_stats_collection(s, c)->read += 5;
+   mn_stats_collection(s, c)->loaded += 4;
+   mn_stats_collection(s, c)->rejected += 1;
+   mn_stats_collection(s, c)->seconds += 0.25;
+   mn_stats_count_reject(s, c, "role: value \"...\" outside enum");
+   mn_stats_count_reject_example(s, c, "email: duplicate", "{ \"$oid\" : \"1\" }", "email",
+                                 "users.email");
+   mn_stats_table(s, t)->inserted += 7;
+   mn_stats_count_coercion(s, t, "severity", "converted from string");
+   mn_stats_count_coercion(s, t, "status", "invalid string stored as NULL");
+   for (size_t i = 0; i < paths; i++) {
+      snprintf(path, sizeof path, "%s_junk_%zu", c, i);
+      mn_stats_count_unmapped(s, c, one, 1);
+   }
+}
+
+static void
+test_stats_merge_equals_one_pass(void **state)
+{
+   mn_stats_t *one = mn_stats_new(), *merged = mn_stats_new();
+   mn_stats_t *a = mn_stats_new(), *b = mn_stats_new();
+   char *text1, *json1, *text2, *json2;
+
+   (void)state;
+   /* one pass: users, then conversations, whose end counts a coercion in users' table */
+   count_unit(one, "users", "users", MN_STATS_UNMAPPED_MAX + 30);
+   count_unit(one, "conversations", "conversations", 3);
+   mn_stats_count_coercion(one, "users", "doctor_id", "reference to a document not loaded");
+   /* the same counts in two units, merged in mapping order */
+   count_unit(a, "users", "users", MN_STATS_UNMAPPED_MAX + 30);
+   count_unit(b, "conversations", "conversations", 3);
+   mn_stats_count_coercion(b, "users", "doctor_id", "reference to a document not loaded");
+   mn_stats_merge(merged, a);
+   mn_stats_merge(merged, b);
+   mn_stats_set_show_drift(one, true);
+   mn_stats_set_show_drift(merged, true);
+   render(one, &text1, &json1);
+   render(merged, &text2, &json2);
+   assert_string_equal(text1, text2);
+   assert_string_equal(json1, json2);
+   bson_free(text1);
+   bson_free(text2);
+   text1 = mn_stats_reject_examples_to_json(one);
+   text2 = mn_stats_reject_examples_to_json(merged);
+   assert_string_equal(text1, text2);
+   assert_int_equal(mn_stats_collection(merged, "users")->unmapped_paths,
+                    MN_STATS_UNMAPPED_MAX + 30);
+   bson_free(text1);
+   bson_free(json1);
+   bson_free(text2);
+   bson_free(json2);
+   mn_stats_destroy(one);
+   mn_stats_destroy(merged);
+   mn_stats_destroy(a);
+   mn_stats_destroy(b);
+}
+
+static void
+test_stats_merge_counts_paths_once(void **state)
+{
+   mn_stats_t *into = mn_stats_new(), *from = mn_stats_new();
+   mn_collection_counts_t *c;
+
+   (void)state;
+   /* both saw users_junk_0..: the distinct paths are counted once, documents added */
+   count_unit(into, "users", "users", MN_STATS_UNMAPPED_MAX + 10);
+   count_unit(from, "users", "users", MN_STATS_UNMAPPED_MAX + 20);
+   mn_stats_merge(into, from);
+   c = mn_stats_collection(into, "users");
+   assert_int_equal(c->unmapped_paths, MN_STATS_UNMAPPED_MAX + 20);
+   assert_int_equal(c->unmapped_documents, 2 * MN_STATS_UNMAPPED_MAX + 30);
+   assert_int_equal(c->read, 10);
+   assert_int_equal(mn_stats_table(into, "users")->coerced, 4);
+   mn_stats_destroy(into);
+   mn_stats_destroy(from);
+}
+
 int
 main(void)
 {
@@ -338,6 +423,8 @@ main(void)
       cmocka_unit_test(test_stats_unmapped_count_saturates),
       cmocka_unit_test(test_stats_reason_kind_names_kept_values_hidden),
       cmocka_unit_test(test_stats_reject_examples),
+      cmocka_unit_test(test_stats_merge_equals_one_pass),
+      cmocka_unit_test(test_stats_merge_counts_paths_once),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

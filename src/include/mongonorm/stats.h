@@ -178,6 +178,21 @@ bool mn_stats_has_reads(const mn_stats_t *stats);
 /** Sum of rejected documents over all collections. */
 uint64_t mn_stats_total_rejected(const mn_stats_t *stats);
 
+/**
+ * Add every count of `from` to `into` (run --jobs: each unit of work counts into its own
+ * statistics, merged at the end).  Collections and tables `into` lacks are added after
+ * its own, in `from`'s order; reasons and coercion kinds likewise, so merging into empty
+ * statistics, or into one that has nothing of from's collections and tables, gives
+ * exactly `from`'s counts, order and text; reject examples (mn_stats_count_reject_example())
+ * follow `into`'s, up to the limit of each kind.  Unmapped paths: each distinct path counted
+ * once (a name `from` kept is kept while `into` has room, else counted by its hash);
+ * seconds add up; the whole-run time (mn_stats_set_seconds()) and the drift display
+ * setting of `into` stay.
+ * @param into receives the counts
+ * @param from only read
+ */
+void mn_stats_merge(mn_stats_t *into, const mn_stats_t *from);
+
 /** Whole-run wall time, set by the pipeline. */
 void mn_stats_set_seconds(mn_stats_t *stats, double seconds);
 

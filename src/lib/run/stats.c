@@ -301,11 +301,10 @@ path_hash(const char *path)
    return h ? h : 1;
 }
 
-/* Count a path past the kept ones: distinct by hash, while the table has room. */
+/* Add the hash h of a path past the kept ones (count_more(), mn_stats_merge()). */
 static void
-count_more(coll_t *c, const char *path)
+count_more_hash(coll_t *c, uint64_t h)
 {
-   uint64_t h = path_hash(path);
    size_t i;
 
    if (!c->more) {
@@ -323,6 +322,13 @@ count_more(coll_t *c, const char *path)
    c->more[i] = h;
    c->n_more++;
    c->counts.unmapped_paths++;
+}
+
+/* Count a path past the kept ones: distinct by hash, while the table has room. */
+static void
+count_more(coll_t *c, const char *path)
+{
+   count_more_hash(c, path_hash(path));
 }
 
 void
@@ -442,6 +448,121 @@ mn_stats_total_rejected(const mn_stats_t *s)
       total += ((coll_t *)g_ptr_array_index(s->collections, i))->counts.rejected;
    }
    return total;
+}
+
+/* The unmapped paths of `from` added to `to` (mn_stats_merge()): the distinct paths
+ * counted once, a kept name kept while there is room, the others by their hash. */
+static void
+merge_drift(coll_t *to, const coll_t *from)
+{
+   for (guint i = 0; i < from->unmapped.keys->len; i++) {
+      const char *path = g_ptr_array_index(from->unmapped.keys, i);
+      uint64_t docs = g_array_index(from->unmapped.counts, uint64_t, i);
+
+      if (g_hash_table_contains(to->unmapped.index, path)) {
+         counter_add(&to->unmapped, path, docs);
+      } else if (to->unmapped.keys->len < MN_STATS_UNMAPPED_MAX) {
+         counter_add(&to->unmapped, path, docs);
+         to->counts.unmapped_paths++;
+      } else {
+         count_more_hash(to, path_hash(path));
+      }
+   }
+   for (size_t i = 0; from->more && i < MORE_SLOTS; i++) {
+      if (from->more[i]) {
+         count_more_hash(to, from->more[i]);
+      }
+   }
+   to->counts.unmapped_paths_at_least |= from->counts.unmapped_paths_at_least;
+}
+
+/* The reject examples of `from` after those of `to`, each kind's up to the limit (its
+ * kinds are counted in `to` already). */
+static void
+merge_examples(coll_t *to, const coll_t *from)
+{
+   for (guint k = 0; from->examples && k < from->examples->len; k++) {
+      const GPtrArray *list = g_ptr_array_index(from->examples, k);
+      const char *kind = g_ptr_array_index(from->rejects.keys, k);
+      guint pos = GPOINTER_TO_UINT(g_hash_table_lookup(to->rejects.index, kind)) - 1;
+      GPtrArray *into;
+
+      if (!to->examples) {
+         to->examples = g_ptr_array_new_with_free_func(examples_free);
+      }
+      while (to->examples->len <= pos) {
+         g_ptr_array_add(to->examples, g_ptr_array_new_with_free_func(example_free));
+      }
+      into = g_ptr_array_index(to->examples, pos);
+      for (guint i = 0; i < list->len && into->len < MN_STATS_REJECT_EXAMPLES; i++) {
+         const example_t *e = g_ptr_array_index(list, i);
+         example_t *copy = g_new0(example_t, 1);
+         copy->id = g_strdup(e->id);
+         copy->path = g_strdup(e->path);
+         copy->column = g_strdup(e->column);
+         g_ptr_array_add(into, copy);
+      }
+   }
+}
+
+/* The counters of collection `from` added to `to`. */
+static void
+merge_collection(coll_t *to, const coll_t *from)
+{
+   mn_collection_counts_t *t = &to->counts;
+   const mn_collection_counts_t *f = &from->counts;
+
+   t->read += f->read;
+   t->loaded += f->loaded;
+   t->unchanged += f->unchanged;
+   t->not_read += f->not_read;
+   t->by_watermark |= f->by_watermark;
+   t->rejected += f->rejected;
+   t->deleted += f->deleted;
+   t->seconds += f->seconds;
+   t->skipped_bytes += f->skipped_bytes;
+   t->skipped_spans += f->skipped_spans;
+   t->unmapped_documents += f->unmapped_documents;
+   t->unmapped_more_documents += f->unmapped_more_documents;
+   t->batches += f->batches;
+   t->batches_overlapped += f->batches_overlapped;
+   for (guint i = 0; i < from->rejects.keys->len; i++) {
+      counter_add(&to->rejects, g_ptr_array_index(from->rejects.keys, i),
+                  g_array_index(from->rejects.counts, uint64_t, i));
+   }
+   merge_examples(to, from);
+   merge_drift(to, from);
+   if (!to->skipped_file && from->skipped_file) {
+      to->skipped_file = g_strdup(from->skipped_file);
+   }
+   if (!to->skipped_kept && from->skipped_kept) {
+      to->skipped_kept = g_strdup(from->skipped_kept);
+   }
+}
+
+void
+mn_stats_merge(mn_stats_t *into, const mn_stats_t *from)
+{
+   for (guint i = 0; i < from->collections->len; i++) {
+      const coll_t *f = g_ptr_array_index(from->collections, i);
+      merge_collection(find_coll(into, f->name), f);
+   }
+   for (guint i = 0; i < from->tables->len; i++) {
+      const table_t *f = g_ptr_array_index(from->tables, i);
+      table_t *t = find_table(into, f->name);
+      t->counts.inserted += f->counts.inserted;
+      t->counts.updated += f->counts.updated;
+      t->counts.deleted += f->counts.deleted;
+      t->counts.unchanged += f->counts.unchanged;
+      t->counts.rejected += f->counts.rejected;
+      t->counts.merged += f->counts.merged;
+      t->counts.skipped += f->counts.skipped;
+      t->counts.coerced += f->counts.coerced;
+      for (guint k = 0; k < f->coercions.keys->len; k++) {
+         counter_add(&t->coercions, g_ptr_array_index(f->coercions.keys, k),
+                     g_array_index(f->coercions.counts, uint64_t, k));
+      }
+   }
 }
 
 void
