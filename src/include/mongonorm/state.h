@@ -20,6 +20,9 @@
  *                  its definition, comment and CLUSTER flag; each row is deleted in the
  *                  transaction that puts its object back: rows remain while a bulk load
  *                  is in progress
+ *   work           the units of work of a load several workers share (run --jobs, --join):
+ *                  per load name and generation, each unit's collections, the units it
+ *                  waits for, its state (pending, done), who did it and when
  * Rows of `documents` change in the same transaction as the target rows they describe,
  * so a crash never leaves the two disagreeing.
  */
@@ -154,6 +157,132 @@ typedef struct {
  * @return false with MN_ERROR_PG/MN_PG_QUERY set.
  */
 bool mn_state_bulk_pending(PGconn *conn, mn_bulk_pending_t *pending, mn_error_t *error);
+
+/*
+ * Loads shared by several workers (run --jobs N: threads of one process; run --join NAME:
+ * processes, on one host or several).  The unit of work is a set of collections loaded
+ * together by one worker as one run loads them; mongonorm.work holds, per load name and
+ * generation, one row per unit: its collections, the units it waits for (depends_on), the
+ * mapping's digest, its state ('pending', then 'done'), the worker that did it and when.
+ * A worker claims a pending unit whose units are done with SELECT ... FOR UPDATE SKIP
+ * LOCKED on a connection of its own, keeps that transaction open while it loads the unit
+ * on another connection, then marks it done and commits (and notifies the waiting
+ * workers).  A worker that dies loses its connection and with it the row lock: the unit is
+ * pending again for the others.  The load of one process (--jobs without --join) is named
+ * "" and holds the run lock alone.
+ */
+
+/** The advisory lock under which a shared load's generation is created or joined, and
+ *  mongonorm's own schema is created by processes that share the run lock. */
+#define MN_STATE_WORK_LOCK_KEY "7236481590131"
+
+/** The processes of a shared load hold (MN_STATE_LOAD_LOCK_CLASS, hashtext(name)), shared. */
+#define MN_STATE_LOAD_LOCK_CLASS "7236481"
+
+/** The sessions of a worker loading unit u (its load connection, its sink's loader) hold
+ *  (MN_STATE_UNIT_LOCK_CLASS, u), shared, while they load it (mn_state_work_hold_unit());
+ *  one load at a time runs on a target, so the unit's number is enough. */
+#define MN_STATE_UNIT_LOCK_CLASS "7236482"
+
+/** One unit of work as mn_state_work_start() records it. Strings and arrays borrowed. */
+typedef struct {
+   const char *const *collections; /**< its collections' names, in mapping order */
+   size_t n_collections;
+   const int *depends_on; /**< the units (0-based numbers) that must be done first */
+   size_t n_depends;
+} mn_work_unit_t;
+
+/**
+ * Create mongonorm.work if missing (idempotent); the rest of the schema is
+ * mn_state_ensure_schema()'s.  @return false with MN_ERROR_PG/MN_PG_QUERY set.
+ */
+bool mn_state_work_ensure(PGconn *conn, mn_error_t *error);
+
+/**
+ * Take the run lock for a shared load named `load` (not ""): shared with the other
+ * processes of the same load (pg_try_advisory_lock_shared), so an ordinary run still
+ * excludes them and they exclude it, and the load's own lock (MN_STATE_LOAD_LOCK_CLASS),
+ * under MN_STATE_WORK_LOCK_KEY so that two processes of different loads starting at once
+ * cannot both get in.  Release with mn_state_work_unlock().
+ * @return false with MN_ERROR_PG set: MN_PG_LOCKED when an ordinary run holds the target
+ *         ("another mongonorm run is using this target database") or processes of another
+ *         shared load do ("another shared load ("NAME") is running on this target
+ *         database"); MN_PG_QUERY.  Nothing is held then.
+ */
+bool mn_state_work_lock(PGconn *conn, const char *load, mn_error_t *error);
+
+/** Release what mn_state_work_lock() took (conn NULL or closed: nothing to do). */
+void mn_state_work_unlock(PGconn *conn, const char *load);
+
+/**
+ * Begin this process's part of a load: join the load's latest generation when `join`, it
+ * has pending units and another process of the load is alive (holds the load's lock),
+ * else create a new generation of `n_units` pending units (the load's older rows go).
+ * Under MN_STATE_WORK_LOCK_KEY, so two processes starting at once create one generation.
+ * @param mapping_digest the mapping's fingerprint: every process of a generation must
+ *        run the same mapping
+ * @param generation receives the generation's number
+ * @param created receives whether this process created it
+ * @return false with MN_ERROR_PG set: MN_PG_LOCKED when the generation to join was made
+ *         with another mapping or other units ("a process of shared load "NAME" runs
+ *         another mapping"); MN_PG_SCHEMA when mongonorm.work is missing; MN_PG_QUERY.
+ */
+bool mn_state_work_start(PGconn *conn, const char *load, const char *mapping_digest,
+                         const mn_work_unit_t *units, size_t n_units, bool join,
+                         int32_t *generation, bool *created, mn_error_t *error);
+
+/**
+ * Claim a unit on `claim`, a connection used for nothing else: in a new transaction,
+ * lock (FOR UPDATE SKIP LOCKED) the first pending unit of the generation whose units are
+ * all done, and record `worker` in it.  The transaction stays open while the unit is
+ * loaded: end it with mn_state_work_done() or mn_state_work_release().
+ * @param unit receives the unit's number, or -1 when none can be claimed now
+ * @param finished receives, when none is claimed, whether every unit is done (nothing
+ *        left to wait for)
+ * @return false with MN_ERROR_PG set (the transaction rolled back)
+ */
+bool mn_state_work_claim(PGconn *claim, const char *load, int32_t generation, const char *worker,
+                         int *unit, bool *finished, mn_error_t *error);
+
+/** Mark the claimed unit done, commit, and wake the waiting workers (NOTIFY).
+ *  @return false with MN_ERROR_PG set (the unit stays pending) */
+bool mn_state_work_done(PGconn *claim, const char *load, int32_t generation, int unit,
+                        mn_error_t *error);
+
+/**
+ * Before loading a claimed unit, on the connection that loads it: wait until no session
+ * holds the unit's lock (MN_STATE_UNIT_LOCK_CLASS), then take it, shared.  A worker that
+ * died held it on its load connection and its sink's loader, which may still be committing
+ * their last batch after its claim connection is gone (sessions end in no set order): the
+ * unit is loaded again only once they have ended.  Give the loader the same lock
+ * (mn_state_work_unit_lock_sql(), mn_pg_sink_set_loader_sql()); release with
+ * mn_state_work_drop_unit().  @return false with MN_ERROR_PG set
+ */
+bool mn_state_work_hold_unit(PGconn *conn, int unit, mn_error_t *error);
+
+/** Release the unit's lock mn_state_work_hold_unit() took (conn NULL or closed: nothing). */
+void mn_state_work_drop_unit(PGconn *conn, int unit);
+
+/** The statement that takes unit's lock shared, for another session of the worker (its
+ *  sink's loader): into buf (size bytes, at least 96). */
+void mn_state_work_unit_lock_sql(int unit, char *buf, size_t size);
+
+/** Give a claimed unit back (ROLLBACK): it is pending again for any worker. */
+void mn_state_work_release(PGconn *claim);
+
+/**
+ * Wait, on `claim` (outside a claim), until a unit of any load is marked done or
+ * `timeout_ms` pass (a worker that died frees its unit without a word, hence the timeout).
+ * @return false with MN_ERROR_PG set when the connection fails
+ */
+bool mn_state_work_wait(PGconn *claim, int timeout_ms, mn_error_t *error);
+
+/**
+ * Which units of the generation are done: done[u] for u < n_units.
+ * @return false with MN_ERROR_PG set
+ */
+bool mn_state_work_done_units(PGconn *conn, const char *load, int32_t generation, bool *done,
+                              size_t n_units, mn_error_t *error);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,9 @@
 
 #include <mongonorm/state.h>
 
+#include <errno.h>
 #include <glib.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,4 +436,460 @@ mn_state_bulk_pending(PGconn *conn, mn_bulk_pending_t *pending, mn_error_t *erro
    }
    PQclear(res);
    return true;
+}
+
+/* ---- the work table of shared loads (run --jobs, --join) ---- */
+
+static const char WORK_SQL[] = "CREATE SCHEMA IF NOT EXISTS mongonorm;"
+                               "CREATE TABLE IF NOT EXISTS mongonorm.work ("
+                               "  load text NOT NULL,"
+                               "  generation integer NOT NULL,"
+                               "  unit integer NOT NULL,"
+                               "  collections text[] NOT NULL,"
+                               "  depends_on integer[] NOT NULL,"
+                               "  mapping_digest text NOT NULL,"
+                               "  state text NOT NULL DEFAULT 'pending'"
+                               "    CHECK (state IN ('pending', 'done')),"
+                               "  worker text,"
+                               "  created_at timestamptz NOT NULL DEFAULT now(),"
+                               "  claimed_at timestamptz,"
+                               "  done_at timestamptz,"
+                               "  PRIMARY KEY (load, generation, unit))";
+
+/* The processes that hold a shared load's lock, other than this session: SQL over $1, the
+ * load's name. */
+#define LOAD_HOLDERS                                                                               \
+   "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "                     \
+   "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "            \
+   "AND l.classid = " MN_STATE_LOAD_LOCK_CLASS " AND l.objsubid = 2 "                              \
+   "AND l.pid <> pg_backend_pid() "
+
+bool
+mn_state_work_ensure(PGconn *conn, mn_error_t *error)
+{
+   PGresult *res = PQexec(conn, WORK_SQL);
+   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+   if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not create the work table");
+   }
+   PQclear(res);
+   return ok;
+}
+
+/* End the open transaction: COMMIT when ok, else ROLLBACK (its error is already set). */
+static bool
+end_transaction(PGconn *conn, bool ok, mn_error_t *error)
+{
+   if (!ok) {
+      PQclear(PQexec(conn, "ROLLBACK"));
+      return false;
+   }
+   return command(conn, "COMMIT", 0, NULL, "could not commit", error);
+}
+
+/* A shared load other than `load` whose processes are alive: false with MN_PG_LOCKED set,
+ * naming it when the work table does. */
+static bool
+no_other_load(PGconn *conn, const char *load, mn_error_t *error)
+{
+   const char *params[1] = {load};
+   PGresult *res = mn_pg__query(
+      conn,
+      "SELECT (SELECT min(w.load) FROM mongonorm.work w WHERE hashtext(w.load)::oid = h.objid), "
+      "  h.objid FROM (SELECT l.objid FROM pg_locks l WHERE l.locktype = 'advisory' "
+      "  AND l.granted AND l.database = (SELECT oid FROM pg_database "
+      "  WHERE datname = current_database()) AND l.classid = " MN_STATE_LOAD_LOCK_CLASS
+      "  AND l.objsubid = 2 AND l.objid <> hashtext($1)::oid LIMIT 1) h",
+      1, params, PGRES_TUPLES_OK, "could not take the run lock", error);
+   bool ok = res != NULL && PQntuples(res) == 0;
+
+   if (res && !ok) {
+      mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
+                   "another shared load (\"%s\") is running on this target database: start "
+                   "this process with --join %s to share it, or when it has finished",
+                   PQgetisnull(res, 0, 0) ? "?" : PQgetvalue(res, 0, 0),
+                   PQgetisnull(res, 0, 0) ? "NAME" : PQgetvalue(res, 0, 0));
+   }
+   PQclear(res);
+   return ok;
+}
+
+/* Run a query whose rows do not matter; false with error set ("<doing>: ..."). */
+static bool
+select_ok(PGconn *conn, const char *sql, int n, const char *const *params, const char *doing,
+          mn_error_t *error)
+{
+   PGresult *res = mn_pg__query(conn, sql, n, params, PGRES_TUPLES_OK, doing, error);
+
+   PQclear(res);
+   return res != NULL;
+}
+
+/* pg_try_advisory_lock_shared() of the run lock: false with MN_PG_LOCKED when an ordinary
+ * run holds it. */
+static bool
+run_lock_shared(PGconn *conn, mn_error_t *error)
+{
+   PGresult *res = mn_pg__query(conn, "SELECT pg_try_advisory_lock_shared(" MN_PG_RUN_LOCK_KEY ")",
+                                0, NULL, PGRES_TUPLES_OK, "could not take the run lock", error);
+   bool ok = res && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+   if (res && !ok) {
+      mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
+                   "another mongonorm run is using this target database");
+   }
+   PQclear(res);
+   return ok;
+}
+
+bool
+mn_state_work_lock(PGconn *conn, const char *load, mn_error_t *error)
+{
+   const char *params[1] = {load};
+   bool ok, run_locked = false;
+
+   if (!command(conn, "BEGIN", 0, NULL, "could not take the run lock", error)) {
+      return false;
+   }
+   /* the work table is created here, under the lock: no_other_load() reads it */
+   ok =
+      select_ok(conn, "SELECT pg_advisory_xact_lock(" MN_STATE_WORK_LOCK_KEY ")", 0, NULL,
+                "could not take the run lock", error) &&
+      mn_state_work_ensure(conn, error) && no_other_load(conn, load, error) &&
+      (run_locked = run_lock_shared(conn, error)) &&
+      /* session locks outlive the transaction; a shared one never waits */
+      select_ok(conn, "SELECT pg_advisory_lock_shared(" MN_STATE_LOAD_LOCK_CLASS ", hashtext($1))",
+                1, params, "could not take the run lock", error);
+   if (!end_transaction(conn, ok, error)) {
+      if (run_locked) {
+         mn_state_work_unlock(conn, load);
+      }
+      return false;
+   }
+   return true;
+}
+
+void
+mn_state_work_unlock(PGconn *conn, const char *load)
+{
+   const char *params[1] = {load};
+
+   if (conn && PQstatus(conn) == CONNECTION_OK) {
+      PQclear(PQexec(conn, "ROLLBACK"));
+      PQclear(PQexecParams(conn,
+                           "SELECT pg_advisory_unlock_shared(" MN_PG_RUN_LOCK_KEY "), "
+                           "pg_advisory_unlock_shared(" MN_STATE_LOAD_LOCK_CLASS ", hashtext($1))",
+                           1, NULL, params, NULL, NULL, 0));
+   }
+}
+
+/* Record the units of a new generation (the load's older rows go). */
+static bool
+insert_units(PGconn *conn, const char *load, int32_t generation, const char *digest,
+             const mn_work_unit_t *units, size_t n_units, mn_error_t *error)
+{
+   char gen[16];
+   const char *params[1] = {load};
+   bool ok = command(conn, "DELETE FROM mongonorm.work WHERE load = $1", 1, params,
+                     "could not record the units of work", error);
+
+   snprintf(gen, sizeof gen, "%d", (int)generation);
+   for (size_t u = 0; ok && u < n_units; u++) {
+      bson_t names = BSON_INITIALIZER;
+      GString *deps = g_string_new("{");
+      char unit[24], *json;
+      const char *p[6];
+
+      for (size_t i = 0; i < units[u].n_collections; i++) {
+         char key[24];
+         snprintf(key, sizeof key, "%zu", i);
+         BSON_APPEND_UTF8(&names, key, units[u].collections[i]);
+      }
+      for (size_t i = 0; i < units[u].n_depends; i++) {
+         g_string_append_printf(deps, "%s%d", i ? "," : "", units[u].depends_on[i]);
+      }
+      g_string_append_c(deps, '}');
+      snprintf(unit, sizeof unit, "%zu", u);
+      json = bson_array_as_json(&names, NULL);
+      p[0] = load, p[1] = gen, p[2] = unit, p[3] = json, p[4] = deps->str, p[5] = digest;
+      ok = command(conn,
+                   "INSERT INTO mongonorm.work (load, generation, unit, collections, depends_on, "
+                   "mapping_digest) VALUES ($1, $2, $3, "
+                   "ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), $5::integer[], $6)",
+                   6, p, "could not record the units of work", error);
+      bson_free(json);
+      bson_destroy(&names);
+      g_string_free(deps, TRUE);
+   }
+   return ok;
+}
+
+/*
+ * The load's latest generation, as mn_state_work_start() judges it: *generation (0 when
+ * none), its pending units, whether every row has this mapping digest, its units, and
+ * whether another process holds the load's lock.
+ */
+static bool
+latest_generation(PGconn *conn, const char *load, const char *digest, int32_t *generation,
+                  long *pending, bool *same, long *units, bool *alive, mn_error_t *error)
+{
+   const char *params[2] = {load, digest};
+   PGresult *res = mn_pg__query(
+      conn,
+      "SELECT coalesce(max(w.generation), 0), count(*) FILTER (WHERE w.state <> 'done'), "
+      "  coalesce(bool_and(w.mapping_digest = $2), true), count(*), "
+      "  EXISTS (" LOAD_HOLDERS "AND l.objid = hashtext($1)::oid) "
+      "FROM mongonorm.work w WHERE w.load = $1 AND w.generation = "
+      "  (SELECT max(generation) FROM mongonorm.work WHERE load = $1)",
+      2, params, PGRES_TUPLES_OK, "could not read the units of work", error);
+
+   if (!res) {
+      return false;
+   }
+   *generation = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+   *pending = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+   *same = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+   *units = strtol(PQgetvalue(res, 0, 3), NULL, 10);
+   *alive = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+   PQclear(res);
+   return true;
+}
+
+/*
+ * In the transaction of a new generation of a shared load: wait (up to
+ * MN_PG_LOADER_LOCK_WAIT seconds) until no session holds the loader lock, as mn_pg_lock()
+ * does: the loader of a run killed or cut off may still be ending its last batch.  (A
+ * generation joined is not held back: its processes' loaders are alive; a dead one's
+ * unit is held back by the unit's lock, mn_state_work_hold_unit().)
+ */
+static bool
+no_loader(PGconn *conn, mn_error_t *error)
+{
+   char sql[128];
+   PGresult *res;
+   bool ok;
+
+   snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = '%ds'; SELECT pg_advisory_xact_lock(%s)",
+            MN_PG_LOADER_LOCK_WAIT, MN_PG_LOADER_LOCK_KEY);
+   res = PQexec(conn, sql);
+   ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+   if (!ok) {
+      const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      if (state && strcmp(state, "55P03") == 0) {
+         mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
+                      "the loader session of an earlier mongonorm run still holds this target "
+                      "database after %d s",
+                      MN_PG_LOADER_LOCK_WAIT);
+      } else {
+         mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the units of work");
+      }
+   }
+   PQclear(res);
+   return ok; /* the timeout stays for the rest of this short transaction */
+}
+
+bool
+mn_state_work_start(PGconn *conn, const char *load, const char *mapping_digest,
+                    const mn_work_unit_t *units, size_t n_units, bool join, int32_t *generation,
+                    bool *created, mn_error_t *error)
+{
+   long pending = 0, n = 0;
+   bool same = true, alive = false, ok;
+
+   *created = false;
+   if (!command(conn, "BEGIN", 0, NULL, "could not read the units of work", error)) {
+      return false;
+   }
+   ok =
+      select_ok(conn, "SELECT pg_advisory_xact_lock(" MN_STATE_WORK_LOCK_KEY ")", 0, NULL,
+                "could not read the units of work", error) &&
+      latest_generation(conn, load, mapping_digest, generation, &pending, &same, &n, &alive, error);
+   if (ok && join && pending > 0 && alive) {
+      /* another process is loading this generation: share it */
+      if (!same || n != (long)n_units) {
+         mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
+                      "a process of shared load \"%s\" runs another mapping: every process of a "
+                      "load needs the same mapping file",
+                      load);
+         ok = false;
+      }
+   } else if (ok) {
+      *generation += 1;
+      *created = true;
+      ok = (!join || no_loader(conn, error)) &&
+           insert_units(conn, load, *generation, mapping_digest, units, n_units, error);
+   }
+   return end_transaction(conn, ok, error);
+}
+
+bool
+mn_state_work_claim(PGconn *claim, const char *load, int32_t generation, const char *worker,
+                    int *unit, bool *finished, mn_error_t *error)
+{
+   char gen[16];
+   const char *params[2] = {load, gen};
+   PGresult *res;
+   bool ok;
+
+   *unit = -1;
+   *finished = false;
+   snprintf(gen, sizeof gen, "%d", (int)generation);
+   if (!command(claim, "BEGIN", 0, NULL, "could not claim a unit of work", error)) {
+      return false;
+   }
+   /* a unit another worker holds is skipped; one whose units are not all done waits */
+   res = mn_pg__query(claim,
+                      "SELECT w.unit FROM mongonorm.work w WHERE w.load = $1 AND "
+                      "w.generation = $2 AND w.state = 'pending' AND NOT EXISTS (SELECT 1 FROM "
+                      "mongonorm.work d WHERE d.load = w.load AND d.generation = w.generation "
+                      "AND d.unit = ANY (w.depends_on) AND d.state <> 'done') "
+                      "ORDER BY w.unit LIMIT 1 FOR UPDATE OF w SKIP LOCKED",
+                      2, params, PGRES_TUPLES_OK, "could not claim a unit of work", error);
+   ok = res != NULL;
+   if (ok && PQntuples(res) == 1) {
+      const char *set[4] = {load, gen, worker, PQgetvalue(res, 0, 0)};
+      *unit = (int)strtol(set[3], NULL, 10);
+      ok = command(claim,
+                   "UPDATE mongonorm.work SET worker = $3, claimed_at = now() "
+                   "WHERE load = $1 AND generation = $2 AND unit = $4",
+                   4, set, "could not claim a unit of work", error);
+      PQclear(res);
+      if (!ok) {
+         *unit = -1;
+         end_transaction(claim, false, error);
+      }
+      return ok;
+   }
+   PQclear(res);
+   if (!end_transaction(claim, ok, error)) {
+      return false;
+   }
+   res = mn_pg__query(claim,
+                      "SELECT count(*) FILTER (WHERE state <> 'done') = 0 FROM mongonorm.work "
+                      "WHERE load = $1 AND generation = $2",
+                      2, params, PGRES_TUPLES_OK, "could not read the units of work", error);
+   if (!res) {
+      return false;
+   }
+   *finished = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+   PQclear(res);
+   return true;
+}
+
+bool
+mn_state_work_done(PGconn *claim, const char *load, int32_t generation, int unit, mn_error_t *error)
+{
+   char gen[16], u[16];
+   const char *params[3] = {load, gen, u};
+   bool ok;
+
+   snprintf(gen, sizeof gen, "%d", (int)generation);
+   snprintf(u, sizeof u, "%d", unit);
+   ok = command(claim,
+                "UPDATE mongonorm.work SET state = 'done', done_at = now() "
+                "WHERE load = $1 AND generation = $2 AND unit = $3",
+                3, params, "could not mark a unit of work done", error) &&
+        select_ok(claim, "SELECT pg_notify('mongonorm_work', $1)", 1, params,
+                  "could not mark a unit of work done", error);
+   return end_transaction(claim, ok, error);
+}
+
+void
+mn_state_work_release(PGconn *claim)
+{
+   if (claim && PQstatus(claim) == CONNECTION_OK) {
+      PQclear(PQexec(claim, "ROLLBACK"));
+   }
+}
+
+bool
+mn_state_work_wait(PGconn *claim, int timeout_ms, mn_error_t *error)
+{
+   struct pollfd pfd = {.fd = PQsocket(claim), .events = POLLIN};
+   PGnotify *n;
+
+   /* LISTEN is idempotent: the first wait subscribes, notifications queue from then on */
+   if (!command(claim, "LISTEN mongonorm_work", 0, NULL, "could not wait for a unit of work",
+                error)) {
+      return false;
+   }
+   if ((n = PQnotifies(claim)) == NULL && pfd.fd >= 0) {
+      if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR) {
+         mn_set_error(error, MN_ERROR_PG, MN_PG_QUERY, "could not wait for a unit of work: %s",
+                      strerror(errno));
+         return false;
+      }
+      if (!PQconsumeInput(claim)) {
+         mn_pg__set_error(error, MN_PG_QUERY, claim, NULL, "could not wait for a unit of work");
+         return false;
+      }
+   }
+   for (; n || (n = PQnotifies(claim)) != NULL; n = NULL) {
+      PQfreemem(n);
+   }
+   return true;
+}
+
+bool
+mn_state_work_done_units(PGconn *conn, const char *load, int32_t generation, bool *done,
+                         size_t n_units, mn_error_t *error)
+{
+   char gen[16];
+   const char *params[2] = {load, gen};
+   PGresult *res;
+
+   snprintf(gen, sizeof gen, "%d", (int)generation);
+   res = mn_pg__query(conn,
+                      "SELECT unit FROM mongonorm.work WHERE load = $1 AND generation = $2 "
+                      "AND state = 'done'",
+                      2, params, PGRES_TUPLES_OK, "could not read the units of work", error);
+   if (!res) {
+      return false;
+   }
+   memset(done, 0, n_units * sizeof *done);
+   for (int r = 0; r < PQntuples(res); r++) {
+      long u = strtol(PQgetvalue(res, r, 0), NULL, 10);
+      if (u >= 0 && (size_t)u < n_units) {
+         done[u] = true;
+      }
+   }
+   PQclear(res);
+   return true;
+}
+
+void
+mn_state_work_unit_lock_sql(int unit, char *buf, size_t size)
+{
+   snprintf(buf, size, "SELECT pg_advisory_lock_shared(" MN_STATE_UNIT_LOCK_CLASS ", %d)", unit);
+}
+
+bool
+mn_state_work_hold_unit(PGconn *conn, int unit, mn_error_t *error)
+{
+   char wait[128], take[96];
+   bool ok;
+
+   /* exclusive for a moment: every session that holds it (a dead worker's) has ended */
+   snprintf(wait, sizeof wait, "SELECT pg_advisory_xact_lock(" MN_STATE_UNIT_LOCK_CLASS ", %d)",
+            unit);
+   mn_state_work_unit_lock_sql(unit, take, sizeof take);
+   if (!command(conn, "BEGIN", 0, NULL, "could not take the lock of a unit of work", error)) {
+      return false;
+   }
+   ok = select_ok(conn, wait, 0, NULL, "could not take the lock of a unit of work", error);
+   return end_transaction(conn, ok, error) &&
+          select_ok(conn, take, 0, NULL, "could not take the lock of a unit of work", error);
+}
+
+void
+mn_state_work_drop_unit(PGconn *conn, int unit)
+{
+   char sql[128];
+
+   snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock_shared(" MN_STATE_UNIT_LOCK_CLASS ", %d)",
+            unit);
+   if (conn && PQstatus(conn) == CONNECTION_OK) {
+      PQclear(PQexec(conn, sql));
+   }
 }
