@@ -26,7 +26,8 @@ enum {
    OPT_MAX_REJECTS,
    OPT_MAX_REJECT_RATIO,
    OPT_FULL_EVERY,
-   OPT_JOBS
+   OPT_JOBS,
+   OPT_JOIN
 };
 
 /* What the command line says: mn_run_opts_t, and what the CLI itself does. */
@@ -95,9 +96,17 @@ static const mn_cli_option_t RUN_OPTIONS[] = {
     "data (a bulk load an earlier run left in progress is finished first)",
     RUN_FLAG(no_bulk_load)},
    {"jobs", 0, "N",
-    "connections that rebuild the indexes and foreign keys after a bulk load side by side "
-    "(default 1)",
+    "load up to N collections side by side, each on its own connections (1 to 64; default 1); "
+    "collections that reference each other or share a table or a foreign key wait for the "
+    "earlier one (docs/scaling.md); also the connections that rebuild the indexes and foreign "
+    "keys after a bulk load",
     MN_CLI_CHECKED(OPT_JOBS)},
+   {"join", 0, "NAME",
+    "share the load with every process started with --join NAME (same mapping, source and "
+    "target; any host): each claims collections through the target's mongonorm.work and "
+    "loads, counts and rejects only its own (give each its own --rejects); one that dies "
+    "leaves its collection to the others (docs/scaling.md)",
+    MN_CLI_CHECKED(OPT_JOIN)},
    {"quiet", 0, NULL, "print no statistics table", MN_CLI_FLAG_AT(run_args_t, quiet)},
    MN_CLI_OPTIONS_END,
 };
@@ -238,6 +247,12 @@ set_run_option(const mn_cli_command_t *cmd, void *ctx, int id, const char *value
       }
       o->jobs = (unsigned)count;
       break;
+   case OPT_JOIN:
+      if (!*value) {
+         return mn_cli_usage_error(cmd, "--join takes the name of the shared load, not \"\"");
+      }
+      o->join = value;
+      break;
    default: break;
    }
    return MN_EXIT_OK;
@@ -296,6 +311,10 @@ prepare_run(const mn_cli_command_t *cmd, run_args_t *a)
    if (o->count_known_rejects && !o->limit_rejects && !(o->max_reject_ratio > 0)) {
       return mn_cli_usage_error(cmd,
                                 "--count-known-rejects needs --max-rejects or --max-reject-ratio");
+   }
+   if (o->follow && (o->jobs > 1 || o->join)) {
+      return mn_cli_usage_error(cmd, "--follow cannot be used with %s",
+                                o->join ? "--join" : "--jobs above 1");
    }
    if (!o->reject_path) {
       o->reject_path = "mongonorm-rejects.jsonl";

@@ -74,8 +74,14 @@ typedef struct {
                                   already records as rejected (default: only new ones) */
    bool no_bulk_load;        /**< never start a bulk load (see "Bulk load" below); one an
                                   earlier run left in progress is finished before loading */
-   unsigned jobs;            /**< connections that put indexes and foreign keys back after
+   unsigned jobs;            /**< workers loading units of work side by side, each on its
+                                  own connections (0 or 1: one pass in this thread; see
+                                  "Several workers" below; not with follow); also the
+                                  connections that put indexes and foreign keys back after
                                   a bulk load, side by side (0 = MN_RUN_JOBS_DEFAULT) */
+   const char *join;         /**< share the load with every process started with this name
+                                  (non-empty), through the target (see "Several workers");
+                                  NULL: a load of this process alone; not with follow */
 } mn_run_opts_t;
 
 /*
@@ -92,6 +98,34 @@ typedef struct {
 
 /** Default of mn_run_opts_t.jobs. */
 #define MN_RUN_JOBS_DEFAULT 1
+
+/*
+ * Several workers (jobs > 1, or join).  The unit of work is a set of collections loaded
+ * together as one pass loads them: a collection alone, or the collections that write a
+ * common table.  A unit waits for the units of the earlier collections (mapping order) its
+ * collections reference or are referenced by, or whose tables have a foreign key with
+ * theirs; the others load side by side.  Each worker claims units from mongonorm.work
+ * (state.h) on a connection of its own and loads them on another, with its own source
+ * handle and converter; a worker that starts a unit first learns from mongonorm.documents
+ * the outcome of the earlier collections its collections reference, so its conversion
+ * (references, conversion contexts) is the one of a single pass.  The statistics are
+ * those of one pass (timings aside), merged from the units; each collection's reject lines
+ * go to a part file next to reject_path (mn_run() concatenates them into it in mapping
+ * order at the end, also after a failure: a killed run leaves them there).
+ *
+ * With join, processes (on any hosts) started with the same name, mapping and source
+ * against one target share the load: the first creates the units of a new generation,
+ * the others join it while it has pending units; each process holds the run lock shared
+ * (an ordinary run and them exclude each other; two loads of different names are refused:
+ * MN_PG_LOCKED) and loads, counts and rejects (its own reject_path) only what it claimed.
+ * A process killed mid-unit frees it: another claims it and, skipping the batches
+ * committed already by their digests, converges to what one run gives.
+ *
+ * Reject limits under several workers: each batch is judged against the sums over every
+ * worker of this process so far (documents read, rejected, known rejects), so a limit
+ * is the same number as for one pass but which batch crosses it depends on timing; with
+ * join, each process judges its own counts.
+ */
 
 /*
  * Reject limits (limit_rejects, max_reject_ratio).  They count the documents this run

@@ -65,6 +65,11 @@ typedef struct {
    const char *collection; /* the collection being loaded, for the limits' message */
    GHashTable *warned;     /* the warnings said (a follow session's passes repeat them) */
    in_flight_t in_flight;  /* the batch the sink is loading, if any */
+   /* a unit of work of a shared load (mn_run__load_unit()), else NULL and 0 */
+   mn_run_jobs_t *jobs;
+   size_t slot;              /* the unit's slot in jobs */
+   const size_t *unit_colls; /* the unit's collections */
+   size_t n_unit_colls;
 } run_t;
 
 /* The sink's warnings, each said once per run (opts->warning). */
@@ -73,18 +78,35 @@ warn_once(void *ctx, const char *message)
 {
    run_t *r = ctx;
 
-   if (r->opts->warning && g_hash_table_add(r->warned, g_strdup(message))) {
+   if (r->jobs) {
+      mn_run__jobs_warn(r->jobs, message);
+   } else if (r->opts->warning && g_hash_table_add(r->warned, g_strdup(message))) {
       r->opts->warning(r->opts->warning_ctx, message);
    }
 }
 
-/* Documents read and rejected so far in the run, all collections together. */
+/* opts->progress (another worker's thread may call it too under a shared load). */
+static void
+progress(const run_t *r, const char *collection, uint64_t documents, uint64_t done, uint64_t total)
+{
+   if (r->jobs) {
+      mn_run__jobs_progress(r->jobs, collection, documents, done, total);
+   } else if (r->opts->progress) {
+      r->opts->progress(r->opts->progress_ctx, collection, documents, done, total);
+   }
+}
+
+/* Documents read and rejected so far in the run, all collections together (a unit of a
+ * shared load: its own collections). */
 static void
 run_totals(const run_t *r, uint64_t *read, uint64_t *rejected)
 {
+   size_t n = r->unit_colls ? r->n_unit_colls : mn_mapping_n_collections(r->m);
+
    *read = 0;
    *rejected = 0;
-   for (size_t c = 0; c < mn_mapping_n_collections(r->m); c++) {
+   for (size_t i = 0; i < n; i++) {
+      size_t c = r->unit_colls ? r->unit_colls[i] : i;
       const mn_collection_counts_t *k =
          mn_stats_collection(r->stats, mn_mapping_collection_name(r->m, c));
       *read += k->read;
@@ -119,7 +141,7 @@ static bool
 check_rejects(const run_t *r, uint64_t more, mn_error_t *error)
 {
    const mn_run_opts_t *o = r->opts;
-   uint64_t read, rejected, counted;
+   uint64_t read, rejected, counted, known_rejects;
    char known[160] = "";
 
    if (!o->limit_rejects && !(o->max_reject_ratio > 0)) {
@@ -128,13 +150,19 @@ check_rejects(const run_t *r, uint64_t more, mn_error_t *error)
    run_totals(r, &read, &rejected);
    read -= r->read_base;
    rejected -= r->rejected_base;
+   known_rejects = r->known_rejects;
+   if (r->jobs) {
+      /* every worker of the process so far */
+      mn_run__jobs_totals(r->jobs, r->slot, read, rejected, known_rejects, &read, &rejected,
+                          &known_rejects);
+   }
    counted = rejected + more;
    if (!o->count_known_rejects) {
-      counted -= r->known_rejects <= counted ? r->known_rejects : counted;
-      if (r->known_rejects) {
+      counted -= known_rejects <= counted ? known_rejects : counted;
+      if (known_rejects) {
          snprintf(known, sizeof known,
                   " (not counted: %llu rejected by an earlier run and still rejected)",
-                  (unsigned long long)r->known_rejects);
+                  (unsigned long long)known_rejects);
       }
    }
    if (o->limit_rejects && counted > o->max_rejects) {
@@ -273,14 +301,20 @@ record_run_start(PGconn *conn, const char *source, const char *mapping, char *ru
                  mn_error_t *error)
 {
    const char *params[2] = {source, mapping};
-   /* The run lock is held: a run still recorded as running is no longer (killed, or its
+   /* The run lock is held: a run still recorded as running whose session does not hold
+    * it (the processes of a shared load hold it together) is no longer (killed, or its
     * session cut off by a server restart); it is marked interrupted. */
-   PGresult *res = PQexecParams(conn,
-                                "WITH stale AS (UPDATE mongonorm.runs SET outcome = 'interrupted' "
-                                "WHERE outcome = 'running') "
-                                "INSERT INTO mongonorm.runs (source, mapping, backend_pid) "
-                                "VALUES ($1, $2, pg_backend_pid()) RETURNING id",
-                                2, NULL, params, NULL, NULL, 0);
+   PGresult *res = PQexecParams(
+      conn,
+      "WITH stale AS (UPDATE mongonorm.runs r SET outcome = 'interrupted' "
+      "WHERE outcome = 'running' AND NOT EXISTS (SELECT 1 FROM pg_locks l "
+      "WHERE l.locktype = 'advisory' AND l.granted AND l.pid = r.backend_pid "
+      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+      "AND (l.classid::bigint << 32 | l.objid::bigint) = " MN_PG_RUN_LOCK_KEY
+      " AND l.objsubid = 1)) "
+      "INSERT INTO mongonorm.runs (source, mapping, backend_pid) "
+      "VALUES ($1, $2, pg_backend_pid()) RETURNING id",
+      2, NULL, params, NULL, NULL, 0);
    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
 
    if (ok) {
@@ -684,11 +718,17 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
    const bson_t *doc;
    char skipped_dir[4096];
 
-   /* unreadable spans of a .bson file are kept whole next to the reject file */
+   /* unreadable spans of a .bson file are kept whole next to the reject file (that of
+    * the run: a unit of a shared load writes its lines to a part file) */
    snprintf(skipped_dir, sizeof skipped_dir, "%s.skipped",
-            r->rejects->path ? r->rejects->path : "mongonorm-rejects.jsonl");
+            r->opts->reject_path ? r->opts->reject_path : "mongonorm-rejects.jsonl");
    mn_cursor_keep_skipped(cur, skipped_dir, p->name);
    while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
+      if (r->jobs && mn_run__jobs_cancelled(r->jobs)) {
+         mn_set_error(error, MN_ERROR_PG, MN_PG_QUERY,
+                      "stopped in collection \"%s\": another worker of the run failed", p->name);
+         return false;
+      }
       if (st == MN_CURSOR_BAD) {
          if (!mn_rejects__bad(r->rejects, r->stats, p->name, mn_cursor_bad(cur), skipped_dir,
                               error)) {
@@ -707,7 +747,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
       if (r->opts->progress && (p->counts->read & 255) == 0) {
          uint64_t done, total;
          mn_cursor_progress(cur, &done, &total);
-         r->opts->progress(r->opts->progress_ctx, p->name, p->counts->read, done, total);
+         progress(r, p->name, p->counts->read, done, total);
       }
    }
    if (st == MN_CURSOR_ERROR) {
@@ -717,7 +757,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
    if (r->opts->progress) {
       uint64_t done, total;
       mn_cursor_progress(cur, &done, &total);
-      r->opts->progress(r->opts->progress_ctx, p->name, p->counts->read, done, total);
+      progress(r, p->name, p->counts->read, done, total);
    }
    return true;
 }
@@ -1408,6 +1448,32 @@ cleanup:
    return ok;
 }
 /*
+ * The start of a pass: a fresh converter, the pre-pass of referenced _id sets into it,
+ * and the --max-delete check of every referenced collection (before anything is written);
+ * `shared`: for the units of a shared load, which take their _id sets from it.
+ */
+static bool
+begin_pass(run_t *r, bool shared, mn_error_t *error)
+{
+   r->conv = mn_converter_new(r->m, r->stats);
+   /* each pass is judged on its own by the reject limits (the units of a shared load count
+    * in statistics of their own, and the run's shows only the collections it loaded) */
+   if (!shared) {
+      run_totals(r, &r->read_base, &r->rejected_base);
+   }
+   r->known_rejects = 0;
+   if (!mn_run__prepass(r->src, r->m, r->conv, error)) {
+      return false;
+   }
+   for (size_t c = 0; c < mn_mapping_n_collections(r->m); c++) {
+      if (mn_converter_is_referenced(r->conv, c) && !check_referenced_deletions(r, c, error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/*
  * One pass over every collection: the pre-pass of referenced _id sets, the membership
  * check, then each collection in mapping order.  A fresh converter and sink each time,
  * so passes of a follow session do not share stale sets.
@@ -1418,23 +1484,11 @@ one_pass(run_t *r, mn_error_t *error)
    const mn_mapping_t *m = r->m;
    bool ok = false;
 
-   r->conv = mn_converter_new(m, r->stats);
-   /* each pass is judged on its own by the reject limits */
-   run_totals(r, &r->read_base, &r->rejected_base);
-   r->known_rejects = 0;
-   if (!mn_run__prepass(r->src, m, r->conv, error)) {
-      goto cleanup;
-   }
-   if (!(r->sink = mn_pg_sink_new(r->conn, m, r->stats, error))) {
+   if (!begin_pass(r, false, error) || !(r->sink = mn_pg_sink_new(r->conn, m, r->stats, error))) {
       goto cleanup;
    }
    mn_pg_sink_set_guard(r->sink, guard_batch, r);
    mn_pg_sink_set_warning(r->sink, warn_once, r);
-   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
-      if (mn_converter_is_referenced(r->conv, c) && !check_referenced_deletions(r, c, error)) {
-         goto cleanup;
-      }
-   }
    for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
       if (!load_collection(r, c, error)) {
          goto cleanup;
@@ -1447,6 +1501,128 @@ cleanup:
    r->sink = NULL;
    mn_converter_destroy(r->conv);
    r->conv = NULL;
+   return ok;
+}
+
+/* learn_outcomes(), one recorded document of an earlier collection */
+typedef struct {
+   mn_converter_t *conv;
+   size_t collection;
+} outcome_t;
+
+static void
+learn_outcome(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
+{
+   outcome_t *o = ctx;
+
+   if (entry->rejected) {
+      mn_converter_mark_rejected(o->conv, o->collection, id);
+   } else {
+      mn_converter_mark_accepted(o->conv, o->collection, id);
+   }
+}
+
+static bool
+in_unit(const mn_run_unit_t *u, size_t c)
+{
+   for (size_t i = 0; i < u->n_collections; i++) {
+      if (u->collections[i] == c) {
+         return true;
+      }
+   }
+   return false;
+}
+
+/*
+ * What one pass's converter knows when it reaches the unit's collections, besides the
+ * pre-pass: the outcome of every document of each earlier collection they reference
+ * (another unit, done: its records are that outcome), which their conversion contexts and
+ * reference checks read.
+ */
+static bool
+learn_outcomes(run_t *r, const mn_run_unit_t *u, mn_error_t *error)
+{
+   size_t n = mn_mapping_n_collections(r->m);
+   bool *wanted = g_new0(bool, n);
+   bool ok = true;
+
+   for (size_t i = 0; i < u->n_collections; i++) {
+      for (size_t a = 0; a < u->collections[i]; a++) {
+         wanted[a] =
+            wanted[a] || (!in_unit(u, a) && mn_converter_references(r->conv, u->collections[i], a));
+      }
+   }
+   for (size_t a = 0; a < n && ok; a++) {
+      mn_doc_state_t *st = NULL;
+      outcome_t o = {r->conv, a};
+      if (wanted[a] && (ok = (st = mn_doc_state_load(r->conn, mn_mapping_collection_name(r->m, a),
+                                                     0, false, error)) != NULL)) {
+         mn_doc_state_foreach(st, learn_outcome, &o);
+      }
+      mn_doc_state_destroy(st);
+   }
+   g_free(wanted);
+   return ok;
+}
+
+/* One collection of a unit, its reject lines into its part file. */
+static bool
+load_into_part(run_t *r, size_t c, mn_error_t *error)
+{
+   char path[4096];
+   mn_rejects_t rejects = {0};
+   bool ok;
+
+   mn_run__reject_part(r->opts->reject_path, c, path, sizeof path);
+   if (!mn_rejects__open(&rejects, path, error)) {
+      return false;
+   }
+   r->rejects = &rejects;
+   ok = load_collection(r, c, error);
+   ok = mn_rejects__close(&rejects, ok ? error : NULL) && ok;
+   r->rejects = NULL;
+   return ok;
+}
+
+bool
+mn_run__load_unit(const mn_run_unit_t *u, mn_error_t *error)
+{
+   char lock_sql[96];
+   run_t r = {0};
+   bool ok = false;
+
+   r.opts = u->opts;
+   r.m = u->m;
+   r.src = u->src;
+   r.conn = u->conn;
+   r.stats = u->stats;
+   r.jobs = u->jobs;
+   r.slot = u->slot;
+   r.unit_colls = u->collections;
+   r.n_unit_colls = u->n_collections;
+   r.conv = mn_converter_new(u->m, u->stats);
+   mn_converter_copy_source_ids(r.conv, u->prepass);
+   if (!learn_outcomes(&r, u, error) ||
+       !(r.sink = mn_pg_sink_new(u->conn, u->m, u->stats, error))) {
+      goto cleanup;
+   }
+   mn_pg_sink_set_guard(r.sink, guard_batch, &r);
+   mn_pg_sink_set_warning(r.sink, warn_once, &r);
+   mn_pg_sink_set_loaded(r.sink, u->loaded);
+   /* the sink's loader holds the unit's lock too (mn_state_work_hold_unit()) */
+   mn_state_work_unit_lock_sql((int)u->slot, lock_sql, sizeof lock_sql);
+   mn_pg_sink_set_loader_sql(r.sink, lock_sql);
+   for (size_t i = 0; i < u->n_collections; i++) {
+      if (!load_into_part(&r, u->collections[i], error)) {
+         goto cleanup;
+      }
+      u->loaded[u->collections[i]] = true;
+   }
+   ok = true;
+
+cleanup:
+   mn_pg_sink_destroy(r.sink);
+   mn_converter_destroy(r.conv);
    return ok;
 }
 
@@ -1522,6 +1698,56 @@ open_watch(PGconn *conn, mn_source_t *src, char **token, mn_error_t *error)
    return watch;
 }
 
+/*
+ * Connect, take the run lock (shared with the other processes of a shared load), check
+ * the mapping against the target, and create mongonorm's own schema if missing (and,
+ * for a shared load, create or join its units of work).
+ */
+static PGconn *
+open_target(const mn_run_opts_t *opts, mn_mapping_t *m, mn_run_jobs_t **jobs, mn_error_t *error)
+{
+   PGconn *conn = mn_pg_connect(opts->pg_conninfo, error);
+   bool shared = (opts->jobs > 1 || opts->join) && !opts->follow;
+
+   if (!conn) {
+      return NULL;
+   }
+   if (shared && !(*jobs = mn_run__jobs_new(opts, m, conn, error))) {
+      PQfinish(conn);
+      return NULL;
+   }
+   if (!(*jobs ? mn_run__jobs_lock(*jobs, conn, error) : mn_pg_lock(conn, error))) {
+      PQfinish(conn);
+      return NULL;
+   }
+   if (!mn_pg_check_mapping(conn, m, error) ||
+       !(*jobs ? mn_run__jobs_start(*jobs, conn, error) : mn_state_ensure_schema(conn, error))) {
+      if (*jobs) {
+         mn_run__jobs_unlock(*jobs, conn);
+      } else {
+         mn_pg_unlock(conn);
+      }
+      PQfinish(conn);
+      return NULL;
+   }
+   return conn;
+}
+
+/* The load: one pass in this thread, or the units of a shared load by its workers. */
+static bool
+load_all(run_t *r, mn_run_jobs_t *jobs, mn_error_t *error)
+{
+   bool ok;
+
+   if (!jobs) {
+      return one_pass(r, error);
+   }
+   ok = begin_pass(r, true, error) && mn_run__jobs_load(jobs, r->conv, r->stats, error);
+   mn_converter_destroy(r->conv);
+   r->conv = NULL;
+   return ok;
+}
+
 bool
 mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
 {
@@ -1530,6 +1756,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    PGconn *conn = NULL;
    mn_watch_t *watch = NULL;
    mn_pg_bulk_t *bulk = NULL;
+   mn_run_jobs_t *jobs = NULL;
    char *token = NULL;
    mn_rejects_t rejects = {0};
    run_t r = {0};
@@ -1545,11 +1772,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
        !check_collections(src, m, error)) {
       goto cleanup;
    }
-   if (!(conn = mn_pg_connect(opts->pg_conninfo, error))) {
-      goto cleanup;
-   }
-   if (!mn_pg_lock(conn, error) || !mn_pg_check_mapping(conn, m, error) ||
-       !mn_state_ensure_schema(conn, error)) {
+   if (!(conn = open_target(opts, m, &jobs, error))) {
       goto cleanup;
    }
    if (opts->follow && !(watch = open_watch(conn, src, &token, error))) {
@@ -1570,10 +1793,15 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    r.stats = stats;
    r.warned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    /* a bulk load (run.h): the phase begins before anything is written and ends after the
-    * whole first pass */
-   if (!(bulk = mn_pg__bulk_start(conn, opts->pg_conninfo, m, !opts->no_bulk_load,
-                                  opts->jobs ? opts->jobs : MN_RUN_JOBS_DEFAULT, error)) ||
-       !one_pass(&r, error) || !mn_pg__bulk_finish(bulk, error)) {
+    * whole first pass (a shared load's: begun by the process that created its units, when
+    * it did, and ended by it once every unit is done) */
+   if (jobs) {
+      bulk = mn_run__jobs_bulk(jobs);
+   } else if (!(bulk = mn_pg__bulk_start(conn, opts->pg_conninfo, m, !opts->no_bulk_load,
+                                         opts->jobs ? opts->jobs : MN_RUN_JOBS_DEFAULT, error))) {
+      goto cleanup;
+   }
+   if (!load_all(&r, jobs, error) || !mn_pg__bulk_finish(bulk, error)) {
       goto cleanup;
    }
    if (watch && !follow(&r, watch, &token, error)) {
@@ -1586,7 +1814,9 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
 
 cleanup:
    mn_stats_set_seconds(stats, now_seconds() - started);
-   mn_pg__bulk_destroy(bulk);
+   if (!jobs) {
+      mn_pg__bulk_destroy(bulk); /* a shared load's is its own */
+   }
    if (conn && *run_id) {
       record_run_end(conn, run_id, ok ? "success" : "failed", stats);
    }
@@ -1596,7 +1826,12 @@ cleanup:
    }
    bson_free(token);
    mn_watch_destroy(watch);
-   mn_pg_unlock(conn);
+   if (jobs) {
+      mn_run__jobs_unlock(jobs, conn);
+   } else {
+      mn_pg_unlock(conn);
+   }
+   mn_run__jobs_destroy(jobs);
    PQfinish(conn);
    mn_source_destroy(src);
    mn_mapping_destroy(m);

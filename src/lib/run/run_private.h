@@ -1,6 +1,7 @@
 /*
  * run_private.h - what the jobs of run/ share: the reject file (rejects.c) and the
- * pre-pass and collection reads of run.c, used by run.c, verify.c and the golden runner.
+ * pre-pass and collection reads of run.c, used by run.c, verify.c and the golden runner;
+ * and between run.c and jobs.c, the loads several workers share (run --jobs, --join).
  */
 #ifndef MN_RUN_PRIVATE_H
 #define MN_RUN_PRIVATE_H
@@ -9,6 +10,7 @@
 #include <mongonorm/error.h>
 #include <mongonorm/keys.h>
 #include <mongonorm/mapping.h>
+#include <mongonorm/run.h>
 #include <mongonorm/source.h>
 #include <mongonorm/state.h>
 #include <mongonorm/stats.h>
@@ -140,5 +142,110 @@ bool mn_run__prepass(mn_source_t *src, const mn_mapping_t *m, mn_converter_t *co
  */
 mn_collection_counts_t *mn_run__collection_stats(mn_stats_t *stats, const mn_mapping_t *m,
                                                  size_t c);
+
+/* ---- loads several workers share (run.c, jobs.c) ---- */
+
+typedef struct mn_pg_bulk mn_pg_bulk_t; /* pg/pg_private.h */
+
+/** What the workers of one process share (jobs.c): the reject limits' totals, the
+ *  warnings said, the progress callback, whether a worker failed. */
+typedef struct mn_run_jobs mn_run_jobs_t;
+
+/** One unit of work for mn_run__load_unit(): everything borrowed. */
+typedef struct {
+   const mn_run_opts_t *opts;
+   const mn_mapping_t *m;
+   mn_source_t *src;              /**< the worker's own */
+   PGconn *conn;                  /**< the worker's own load connection */
+   const mn_converter_t *prepass; /**< the pre-pass's _id sets, only read */
+   const size_t *collections;     /**< the unit's collections, mapping order */
+   size_t n_collections;
+   bool *loaded;        /**< per collection: loaded by now; the unit sets its own as they end */
+   mn_run_jobs_t *jobs; /**< the process's shared state */
+   size_t slot;         /**< the unit's slot in it (its number) */
+   mn_stats_t *stats;   /**< the unit's own statistics */
+} mn_run_unit_t;
+
+/**
+ * Load the collections of a unit as one pass loads them (run.c), with a converter of its
+ * own that starts as one pass's would have when it reaches them: the pre-pass's _id sets,
+ * and the outcome (accepted, rejected) of each earlier collection they reference, from
+ * mongonorm.documents.  Each collection's rejects go to its part file
+ * (mn_run__reject_part()).  @return false with error set, as mn_run() fails
+ */
+bool mn_run__load_unit(const mn_run_unit_t *unit, mn_error_t *error);
+
+/**
+ * The reject limits (run.h) over every worker of the process: publish the unit's counts so
+ * far (read, rejected, rejected of those its records listed as rejected) in its slot and
+ * receive the sums over every slot.
+ */
+void mn_run__jobs_totals(mn_run_jobs_t *jobs, size_t slot, uint64_t read, uint64_t rejected,
+                         uint64_t known, uint64_t *all_read, uint64_t *all_rejected,
+                         uint64_t *all_known);
+
+/** opts->warning, each message once per process, one thread at a time. */
+void mn_run__jobs_warn(mn_run_jobs_t *jobs, const char *message);
+
+/** opts->progress, one thread at a time. */
+void mn_run__jobs_progress(mn_run_jobs_t *jobs, const char *collection, uint64_t documents,
+                           uint64_t done, uint64_t total);
+
+/** Whether a worker of the process failed: the others stop at their next document. */
+bool mn_run__jobs_cancelled(mn_run_jobs_t *jobs);
+
+/**
+ * The part file of collection c's reject lines under a shared load:
+ * "<reject path>.part-<pid>-<c>", concatenated into the reject file in mapping order when
+ * the process ends.  @param buf receives it (size bytes)
+ */
+void mn_run__reject_part(const char *reject_path, size_t c, char *buf, size_t size);
+
+/**
+ * A load shared by workers (opts->jobs > 1, or opts->join): its units of work (the
+ * collections that write a common table go together; a unit waits for the units of the
+ * earlier collections its collections reference, are referenced by, or have a foreign
+ * key with, cycles merged), from the mapping and the catalog on conn.
+ * @return NULL with MN_ERROR_PG set
+ */
+mn_run_jobs_t *mn_run__jobs_new(const mn_run_opts_t *opts, const mn_mapping_t *m, PGconn *conn,
+                                mn_error_t *error);
+
+/** Free (NULL allowed). */
+void mn_run__jobs_destroy(mn_run_jobs_t *jobs);
+
+/**
+ * Take the run lock for the load: exclusive for a load of one process (mn_pg_lock()),
+ * shared with the load's other processes under --join (mn_state_work_lock()).
+ * @return false with MN_ERROR_PG set (MN_PG_LOCKED)
+ */
+bool mn_run__jobs_lock(mn_run_jobs_t *jobs, PGconn *conn, mn_error_t *error);
+
+/** Release the run lock mn_run__jobs_lock() took (jobs or conn NULL: nothing). */
+void mn_run__jobs_unlock(mn_run_jobs_t *jobs, PGconn *conn);
+
+/**
+ * Create mongonorm's own schema and create or join the load's generation of units, under
+ * MN_STATE_WORK_LOCK_KEY (processes sharing the run lock may start at once); the process
+ * that creates the generation also begins the bulk phase (mn_pg__bulk_start()) before
+ * another can claim a unit.
+ * @return false with MN_ERROR_PG set
+ */
+bool mn_run__jobs_start(mn_run_jobs_t *jobs, PGconn *conn, mn_error_t *error);
+
+/** The bulk phase mn_run__jobs_start() began (owned by jobs), or NULL when this process
+ *  joined a generation another one created: that one ends it. */
+mn_pg_bulk_t *mn_run__jobs_bulk(mn_run_jobs_t *jobs);
+
+/**
+ * Load the units: opts->jobs worker threads (at least one), each with its own source,
+ * load and claim connections, claim units until every unit of the generation is done,
+ * then their statistics are merged into `stats` (the units this process loaded, in
+ * mapping order) and the part files of the reject lines concatenated into the reject file
+ * (also after a failure).  @param prepass the converter of the pre-pass (only read)
+ * @return false with the first worker's error set
+ */
+bool mn_run__jobs_load(mn_run_jobs_t *jobs, const mn_converter_t *prepass, mn_stats_t *stats,
+                       mn_error_t *error);
 
 #endif
