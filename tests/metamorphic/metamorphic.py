@@ -20,6 +20,7 @@ groups the failures by kind.
 Environment (as tests/cli/lib.sh): MN_BIN, MN_SOURCE_DIR, MN_BUILD_DIR, MN_TEST_PG_DSN.
 usage: metamorphic.py [--seeds N] [--seed FIRST] [--model generic|medichat|mixed]
                       [--work DIR] [--findings FILE] [--replay TEXT] [--db-prefix P]
+                      [--run-args "OPTIONS"]   (added to every run but fresh: --jobs 3)
 Exit status: 0 when every seed passed, 1 otherwise.
 """
 import argparse
@@ -45,6 +46,7 @@ BUILD = os.environ["MN_BUILD_DIR"]
 DSN = os.environ["MN_TEST_PG_DSN"]
 QUIET_PG = dict(os.environ, PGOPTIONS="--client-min-messages=warning")
 DB_PREFIX = "mn_meta"  # databases: <prefix>_tpl_<model>, <prefix>_fresh, _inc, _crash
+RUN_ARGS = []  # --run-args: added to every run but fresh(S2), the reference (e.g. --jobs 3)
 
 
 def psql(dsn, *args):
@@ -185,6 +187,8 @@ class Run:
                model.mapping, "--rejects", self.rejects_path, "--report", self.report_path]
         if batch:
             cmd += ["--batch-size", str(batch)]
+        if label != "fresh(S2)":
+            cmd += RUN_ARGS
         self.cmd = cmd
         self.kill_after = kill_after
         for p in (self.report_path, self.rejects_path):
@@ -421,9 +425,13 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the folders of passed seeds")
     ap.add_argument("--db-prefix", default="mn_meta",
                     help="names of the databases used (so two drivers can share a server)")
+    ap.add_argument("--run-args", default="",
+                    help="options added to every run but the fresh load it is compared with "
+                         "(e.g. \"--jobs 3\": several workers must give one pass's tables)")
     a = ap.parse_args()
-    global DB_PREFIX
+    global DB_PREFIX, RUN_ARGS
     DB_PREFIX = a.db_prefix
+    RUN_ARGS = a.run_args.split()
     os.makedirs(a.work, exist_ok=True)
     models = {}
 
