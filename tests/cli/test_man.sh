@@ -76,7 +76,8 @@ fi
 if command -v groff >/dev/null; then
   w=$(groff_warnings "$man_page")
   if [ -z "$w" ]; then pass "groff -man -ww renders the page without a warning"; else fail "groff: $w"; fi
-  if groff -man -Tutf8 -P-cbou "$man_page" 2>/dev/null | grep -q '^EXIT STATUS$'; then
+  rendered=$(groff -man -Tutf8 -P-cbou "$man_page" 2>/dev/null || true)
+  if grep -q '^EXIT STATUS$' <<<"$rendered"; then
     pass "the page renders (groff -man -Tutf8)"
   else
     fail "groff -man -Tutf8 renders no EXIT STATUS section"

@@ -77,7 +77,8 @@ usage '--max-reject-ratio takes a fraction between 0 and 1 (0.05) or a percentag
 usage '--max-reject-ratio takes a fraction between 0 and 1 (0.05) or a percentage (5%), not "150%"' --max-reject-ratio 150%
 usage '--max-reject-ratio takes a fraction between 0 and 1 (0.05) or a percentage (5%), not "5x"' --max-reject-ratio 5x
 usage '--count-known-rejects needs --max-rejects or --max-reject-ratio' --count-known-rejects
-"$MN_BIN" run --help | grep -q -- '--max-reject-ratio R' && "$MN_BIN" run --help | grep -q -- '--count-known-rejects' &&
+run_help=$("$MN_BIN" run --help) # whole first: grep -q would leave the writer to SIGPIPE
+grep -q -- '--max-reject-ratio R' <<<"$run_help" && grep -q -- '--count-known-rejects' <<<"$run_help" &&
   pass "run --help lists the limits" || fail "run --help lacks the limits"
 
 # ---- 2. conversion rejects cross --max-rejects in a fresh load ----
