@@ -278,6 +278,17 @@ void mn_state_work_release(PGconn *claim);
 bool mn_state_work_wait(PGconn *claim, int timeout_ms, mn_error_t *error);
 
 /**
+ * Take the end of a generation whose units are all done: the first process of the load
+ * to ask gets it (recorded in unit 0's finished_by), so what ends a load (a bulk phase)
+ * is done once.
+ * @param who recorded (host:pid)
+ * @param mine receives whether this process got it
+ * @return false with MN_ERROR_PG set
+ */
+bool mn_state_work_finish(PGconn *conn, const char *load, int32_t generation, const char *who,
+                          bool *mine, mn_error_t *error);
+
+/**
  * Which units of the generation are done: done[u] for u < n_units.
  * @return false with MN_ERROR_PG set
  */

@@ -454,7 +454,15 @@ static const char WORK_SQL[] = "CREATE SCHEMA IF NOT EXISTS mongonorm;"
                                "  created_at timestamptz NOT NULL DEFAULT now(),"
                                "  claimed_at timestamptz,"
                                "  done_at timestamptz,"
-                               "  PRIMARY KEY (load, generation, unit))";
+                               "  finished_by text,"
+                               "  PRIMARY KEY (load, generation, unit));"
+                               /* a table made before finished_by: the column added only then
+                                * (ALTER TABLE would wait for every claim in progress) */
+                               "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_attribute "
+                               "WHERE attrelid = 'mongonorm.work'::regclass "
+                               "AND attname = 'finished_by' AND NOT attisdropped) THEN "
+                               "ALTER TABLE mongonorm.work ADD COLUMN finished_by text; "
+                               "END IF; END $$";
 
 /* The processes that hold a shared load's lock, other than this session: SQL over $1, the
  * load's name. */
@@ -892,4 +900,24 @@ mn_state_work_drop_unit(PGconn *conn, int unit)
    if (conn && PQstatus(conn) == CONNECTION_OK) {
       PQclear(PQexec(conn, sql));
    }
+}
+
+bool
+mn_state_work_finish(PGconn *conn, const char *load, int32_t generation, const char *who,
+                     bool *mine, mn_error_t *error)
+{
+   char gen[16];
+   const char *params[3] = {load, gen, who};
+   PGresult *res;
+
+   snprintf(gen, sizeof gen, "%d", (int)generation);
+   res = mn_pg__query(conn,
+                      "UPDATE mongonorm.work w SET finished_by = $3 WHERE w.load = $1 AND "
+                      "w.generation = $2 AND w.unit = 0 AND w.finished_by IS NULL AND NOT EXISTS "
+                      "(SELECT 1 FROM mongonorm.work d WHERE d.load = $1 AND d.generation = $2 "
+                      "AND d.state <> 'done') RETURNING w.unit",
+                      3, params, PGRES_TUPLES_OK, "could not end the units of work", error);
+   *mine = res && PQntuples(res) == 1;
+   PQclear(res);
+   return res != NULL;
 }
