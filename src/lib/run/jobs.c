@@ -45,6 +45,7 @@ typedef struct {
 struct mn_run_jobs {
    const mn_run_opts_t *opts;
    const mn_mapping_t *m;
+   PGconn *conn;     /* the run's connection (borrowed) */
    const char *load; /* opts->join, or "" for the load of this process alone */
    unit_t *units;
    size_t n_units;
@@ -262,6 +263,7 @@ mn_run__jobs_new(const mn_run_opts_t *opts, const mn_mapping_t *m, PGconn *conn,
 
    j->opts = opts;
    j->m = m;
+   j->conn = conn;
    j->load = opts->join ? opts->join : "";
    g_mutex_init(&j->mu);
    j->warned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -366,12 +368,6 @@ mn_run__jobs_start(mn_run_jobs_t *j, PGconn *conn, mn_error_t *error)
    j->bulk_active = pending.indexes || pending.foreign_keys;
    PQclear(PQexec(conn, "SELECT pg_advisory_unlock(" MN_STATE_WORK_LOCK_KEY ")"));
    return ok;
-}
-
-mn_pg_bulk_t *
-mn_run__jobs_bulk(mn_run_jobs_t *j)
-{
-   return j->bulk;
 }
 
 /* ---- what the workers share ---- */
@@ -655,6 +651,36 @@ merge_stats(mn_run_jobs_t *j, mn_stats_t *stats)
    }
 }
 
+/*
+ * Every unit is done: the process that takes the generation's end ends the bulk phase in
+ * progress, if any.  The one that began it (it created the generation) ends its own; any
+ * other puts back whatever the record holds, as a run does after a killed bulk load.  Only
+ * one process does, so nothing is put back twice.
+ */
+static bool
+end_bulk(mn_run_jobs_t *j, const char *host, mn_error_t *error)
+{
+   char who[320];
+   bool mine = false, ok;
+   mn_pg_bulk_t *other;
+
+   snprintf(who, sizeof who, "%s:%ld", host, (long)getpid());
+   if (!mn_state_work_finish(j->conn, j->load, j->generation, who, &mine, error)) {
+      return false;
+   }
+   if (!mine) {
+      return true;
+   }
+   if (j->bulk) {
+      return mn_pg__bulk_finish(j->bulk, error);
+   }
+   other = mn_pg__bulk_start(j->conn, j->opts->pg_conninfo, j->m, false,
+                             j->opts->jobs ? j->opts->jobs : MN_RUN_JOBS_DEFAULT, error);
+   ok = other && mn_pg__bulk_finish(other, error);
+   mn_pg__bulk_destroy(other);
+   return ok;
+}
+
 bool
 mn_run__jobs_load(mn_run_jobs_t *j, const mn_converter_t *prepass, mn_stats_t *stats,
                   mn_error_t *error)
@@ -689,6 +715,7 @@ mn_run__jobs_load(mn_run_jobs_t *j, const mn_converter_t *prepass, mn_stats_t *s
    if (!ok && error) {
       *error = j->error;
    }
+   ok = ok && end_bulk(j, host, error);
    /* the lines written so far, also after a failure */
    return join_rejects(j, ok ? error : NULL) && ok;
 }

@@ -1793,12 +1793,9 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    r.stats = stats;
    r.warned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    /* a bulk load (run.h): the phase begins before anything is written and ends after the
-    * whole first pass (a shared load's: begun by the process that created its units, when
-    * it did, and ended by it once every unit is done) */
-   if (jobs) {
-      bulk = mn_run__jobs_bulk(jobs);
-   } else if (!(bulk = mn_pg__bulk_start(conn, opts->pg_conninfo, m, !opts->no_bulk_load,
-                                         opts->jobs ? opts->jobs : MN_RUN_JOBS_DEFAULT, error))) {
+    * whole first pass (a shared load's: jobs.c, mn_run__jobs_start() and _load()) */
+   if (!jobs && !(bulk = mn_pg__bulk_start(conn, opts->pg_conninfo, m, !opts->no_bulk_load,
+                                           opts->jobs ? opts->jobs : MN_RUN_JOBS_DEFAULT, error))) {
       goto cleanup;
    }
    if (!load_all(&r, jobs, error) || !mn_pg__bulk_finish(bulk, error)) {
@@ -1814,9 +1811,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
 
 cleanup:
    mn_stats_set_seconds(stats, now_seconds() - started);
-   if (!jobs) {
-      mn_pg__bulk_destroy(bulk); /* a shared load's is its own */
-   }
+   mn_pg__bulk_destroy(bulk);
    if (conn && *run_id) {
       record_run_end(conn, run_id, ok ? "success" : "failed", stats);
    }

@@ -210,6 +210,7 @@ void mn_run__reject_part(const char *reject_path, size_t c, char *buf, size_t si
  */
 mn_run_jobs_t *mn_run__jobs_new(const mn_run_opts_t *opts, const mn_mapping_t *m, PGconn *conn,
                                 mn_error_t *error);
+/* (conn, the run's connection, is kept for mn_run__jobs_start() and _load(): borrowed) */
 
 /** Free (NULL allowed). */
 void mn_run__jobs_destroy(mn_run_jobs_t *jobs);
@@ -233,17 +234,17 @@ void mn_run__jobs_unlock(mn_run_jobs_t *jobs, PGconn *conn);
  */
 bool mn_run__jobs_start(mn_run_jobs_t *jobs, PGconn *conn, mn_error_t *error);
 
-/** The bulk phase mn_run__jobs_start() began (owned by jobs), or NULL when this process
- *  joined a generation another one created: that one ends it. */
-mn_pg_bulk_t *mn_run__jobs_bulk(mn_run_jobs_t *jobs);
-
 /**
  * Load the units: opts->jobs worker threads (at least one), each with its own source,
  * load and claim connections, claim units until every unit of the generation is done,
  * then their statistics are merged into `stats` (the units this process loaded, in
  * mapping order) and the part files of the reject lines concatenated into the reject file
- * (also after a failure).  @param prepass the converter of the pre-pass (only read)
- * @return false with the first worker's error set
+ * (also after a failure).  Once every unit is done, the one process of the load that
+ * takes the generation's end (mn_state_work_finish()) ends the bulk phase, if one is in
+ * progress (mn_pg__bulk_finish(); a process that did not begin it puts everything back
+ * with mn_pg__bulk_start() without `allow`).  @param prepass the converter of the
+ * pre-pass (only read)
+ * @return false with the first worker's error set, or the bulk phase's (MN_PG_REBUILD)
  */
 bool mn_run__jobs_load(mn_run_jobs_t *jobs, const mn_converter_t *prepass, mn_stats_t *stats,
                        mn_error_t *error);
