@@ -32,6 +32,15 @@ state() {
   q "$1" "COPY (SELECT * FROM mongonorm.deferred_refs ORDER BY 1, 2, 3, 4, 5, 6) TO STDOUT"
 }
 
+# schema_of DSN: the indexes, the constraints (validated or not) and what a bulk load still
+# has to put back: a bulk load must end with the schema `init` made.
+schema_of() {
+  q "$1" "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
+  q "$1" "SELECT conrelid::regclass, conname, convalidated FROM pg_constraint
+          WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2"
+  q "$1" "SELECT count(*) || ' objects a bulk load left' FROM mongonorm.bulk_objects"
+}
+
 # untimed FILE: the statistics table without its timings (seconds, docs/s, total time).
 untimed() {
   /usr/bin/python3 -c '
@@ -76,6 +85,7 @@ same_runs() {
   state "$4" >"$work/$a.state"
   state "$5" >"$work/$b.state"
   expect_same_files "$1: tables and mongonorm.documents" "$work/$a.state" "$work/$b.state"
+  expect_same "$1: indexes and constraints" "$(schema_of "$4")" "$(schema_of "$5")"
 }
 
 # generated MediChat data with mess (dump folders)
@@ -168,8 +178,10 @@ for i in 1 2 3; do
     >"$work/p$i.out" 2>"$work/p$i.err" &
   pids+=($!)
 done
-(sleep 300 && kill -9 "${pids[@]}") 2>/dev/null &
-watchdog=$! # a process left waiting for ever fails the test instead of hanging it
+# a process left waiting for ever fails the test instead of hanging it (short sleeps, and
+# no output held open, so that killing the watchdog ends it at once)
+(for _ in $(seq 1 3000); do sleep 0.1; done && kill -9 "${pids[@]}") >/dev/null 2>&1 &
+watchdog=$!
 # the victim: the one process whose claim is open while a unit has committed batches
 # (users, which the others wait for)
 victim="" committed=""
@@ -204,6 +216,8 @@ state "$single" >"$work/single.state"
 state "$shared" >"$work/shared.state"
 expect_same_files "--join: tables and mongonorm.documents equal a single-process load" \
   "$work/single.state" "$work/shared.state"
+expect_same "--join: the bulk load put everything back once (whoever ended it)" \
+  "$(schema_of "$single")" "$(schema_of "$shared")"
 expect_same "--join: every unit done by a process that lived" "3" \
   "$(q "$shared" "SELECT count(*) FROM mongonorm.work WHERE load = 'L' AND state = 'done'
                  AND worker NOT LIKE '%:$victim/%'")"
