@@ -170,6 +170,32 @@ mn_pg_unlock(PGconn *conn)
    }
 }
 
+bool
+mn_pg__wait_loader_lock(PGconn *conn, const char *doing, mn_error_t *error)
+{
+   char sql[128];
+   PGresult *res;
+   bool ok;
+
+   snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = '%ds'; SELECT pg_advisory_xact_lock(%s)",
+            MN_PG_LOADER_LOCK_WAIT, MN_PG_LOADER_LOCK_KEY);
+   res = PQexec(conn, sql);
+   ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+   if (!ok) {
+      const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      if (state && strcmp(state, "55P03") == 0) {
+         mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
+                      "the loader session of an earlier mongonorm run still holds this target "
+                      "database after %d s",
+                      MN_PG_LOADER_LOCK_WAIT);
+      } else {
+         mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
+      }
+   }
+   PQclear(res);
+   return ok;
+}
+
 /*
  * With the run lock held: wait until no session holds the loader lock (pg.h).  One that
  * does belongs to a run killed or cut off; the server ends its batch (a COMMIT it had
@@ -179,30 +205,14 @@ mn_pg_unlock(PGconn *conn)
 static bool
 wait_for_loader(PGconn *conn, mn_error_t *error)
 {
-   char sql[160];
-   PGresult *res;
-   bool ok;
-
-   snprintf(sql, sizeof sql,
-            "BEGIN; SET LOCAL lock_timeout = '%ds'; SELECT pg_advisory_xact_lock(%s); COMMIT",
-            MN_PG_LOADER_LOCK_WAIT, MN_PG_LOADER_LOCK_KEY);
-   res = PQexec(conn, sql);
-   ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-   if (!ok) {
-      const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      if (state && strcmp(state, "55P03") == 0) {
-         mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
-                      "the loader session of an earlier mongonorm run still holds this target "
-                      "database after %d s",
-                      MN_PG_LOADER_LOCK_WAIT);
-      } else {
-         mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not take the run lock");
-      }
-      PQclear(PQexec(conn, "ROLLBACK"));
-      mn_pg_unlock(conn);
+   if (mn_pg_exec(conn, "BEGIN", error) &&
+       mn_pg__wait_loader_lock(conn, "could not take the run lock", error) &&
+       mn_pg_exec(conn, "COMMIT", error)) {
+      return true;
    }
-   PQclear(res);
-   return ok;
+   PQclear(PQexec(conn, "ROLLBACK"));
+   mn_pg_unlock(conn);
+   return false;
 }
 
 bool

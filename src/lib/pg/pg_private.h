@@ -50,6 +50,17 @@ void mn_pg__append_copy_uuid(GString *out, const mn_uuid_t *id);
  */
 void mn_pg__append_copy_digest(GString *out, const uint8_t digest[MN_DIGEST_SIZE]);
 
+/**
+ * In the caller's open transaction: wait, up to MN_PG_LOADER_LOCK_WAIT seconds
+ * (lock_timeout, which stays set for the rest of the transaction), until no session holds
+ * the loader lock, by taking it for the transaction (pg_advisory_xact_lock).
+ * @param doing what the caller was doing, for the message of a failed query
+ * @return false with error set: MN_ERROR_PG/MN_PG_LOCKED ("the loader session of an
+ *         earlier mongonorm run still holds this target database after N s") when the wait
+ *         timed out, MN_PG_QUERY ("<doing>: <message>") on any other failure
+ */
+bool mn_pg__wait_loader_lock(PGconn *conn, const char *doing, mn_error_t *error);
+
 /* ---- loader.c: a second session with a thread of its own ---- */
 
 typedef struct mn_pg__loader mn_pg__loader_t;

@@ -674,27 +674,8 @@ latest_generation(PGconn *conn, const char *load, const char *digest, int32_t *g
 static bool
 no_loader(PGconn *conn, mn_error_t *error)
 {
-   char sql[128];
-   PGresult *res;
-   bool ok;
-
-   snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = '%ds'; SELECT pg_advisory_xact_lock(%s)",
-            MN_PG_LOADER_LOCK_WAIT, MN_PG_LOADER_LOCK_KEY);
-   res = PQexec(conn, sql);
-   ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-   if (!ok) {
-      const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-      if (state && strcmp(state, "55P03") == 0) {
-         mn_set_error(error, MN_ERROR_PG, MN_PG_LOCKED,
-                      "the loader session of an earlier mongonorm run still holds this target "
-                      "database after %d s",
-                      MN_PG_LOADER_LOCK_WAIT);
-      } else {
-         mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the units of work");
-      }
-   }
-   PQclear(res);
-   return ok; /* the timeout stays for the rest of this short transaction */
+   /* the timeout stays for the rest of this short transaction */
+   return mn_pg__wait_loader_lock(conn, "could not read the units of work", error);
 }
 
 bool
