@@ -706,6 +706,29 @@ read_rows(PGconn *conn, const mn_mapping_t *m, bool *has_rows, bool *recorded, m
    return res != NULL;
 }
 
+/* Whether the connected role owns every mapped table (or is a member of its owner):
+ * dropping and putting back indexes and foreign keys needs it, so a role that loads tables
+ * it does not own (granted INSERT, under row-level security) loads them plainly. */
+static bool
+owns_tables(PGconn *conn, const mn_mapping_t *m, bool *owns, mn_error_t *error)
+{
+   char *tables = name_array(m, true);
+   const char *params[2] = {m->schema, tables};
+   PGresult *res = mn_pg__query(
+      conn,
+      "SELECT coalesce(bool_and(pg_has_role(c.relowner, 'USAGE')), true) FROM pg_class c "
+      "JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname = $1 AND c.relname = ANY ($2::text[])",
+      2, params, PGRES_TUPLES_OK, "could not read who owns the target tables", error);
+
+   if (res) {
+      *owns = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+   }
+   PQclear(res);
+   g_free(tables);
+   return res != NULL;
+}
+
 /* After a crash: the tables whose objects may wait for the end of the run, those of the
  * collections that hold no row yet (the sink loads them in direct mode); the others are
  * loaded in merge mode, which finds a batch's rows through those indexes. */
@@ -748,8 +771,12 @@ mn_pg__bulk_start(PGconn *conn, const char *conninfo, const mn_mapping_t *m, boo
       any_rows = any_rows || has_rows[t];
    }
    if (pending.indexes + pending.foreign_keys == 0) {
-      /* a first full load: every table empty, no document recorded */
-      b->active = allow && !any_rows && !recorded;
+      /* a first full load: every table empty, no document recorded, and the role owns them */
+      bool owns = false;
+      if (allow && !any_rows && !recorded && !owns_tables(conn, m, &owns, error)) {
+         goto fail;
+      }
+      b->active = allow && !any_rows && !recorded && owns;
       for (size_t t = 0; t < m->n_tables; t++) {
          b->deferred[t] = b->active;
       }
