@@ -39,7 +39,9 @@ ALTER TABLE public.activity_logs ADD CONSTRAINT activity_logs_resource_fkey
   FOREIGN KEY (resource_id) REFERENCES public.conversations (id);
 SQL
 
-schema() { pg_dump --schema-only "$1" | grep -v '^\\\(un\)\?restrict'; }
+# the user's schema as pg_dump gives it; mongonorm's own state is left out (a --jobs run
+# adds mongonorm.work, which `init` does not make)
+schema() { pg_dump --schema-only --exclude-schema=mongonorm "$1" | grep -v '^\\\(un\)\?restrict'; }
 # name -> oid of every index and constraint of the public schema: rebuilt ones change
 oids() {
   q "$1" "SELECT c.relname || ' ' || c.oid FROM pg_class c WHERE c.relkind = 'i'
