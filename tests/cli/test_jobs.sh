@@ -193,10 +193,16 @@ for _ in $(seq 1 600); do
     2>/dev/null || true)
   if [ "$(grep -c . <<<"$holders")" = 1 ]; then
     victim=$(sed -E 's/^mongonorm claim ([0-9]+)\/.*/\1/' <<<"$holders")
-    committed=$(q "$shared" "SELECT count(*) FROM mongonorm.documents")
-    # it may have finished its unit since: then look for the next holder
-    if kill -9 "$victim" 2>/dev/null; then
-      break
+    # stopped first, then killed only if it has finished no unit (every unit must be done
+    # by a process that lives): it may have finished one meanwhile, or ended
+    if kill -STOP "$victim" 2>/dev/null; then
+      if [ "$(q "$shared" "SELECT count(*) FROM mongonorm.work WHERE load = 'L' AND state = 'done'
+                           AND worker LIKE '%:$victim/%'")" = 0 ]; then
+        committed=$(q "$shared" "SELECT count(*) FROM mongonorm.documents")
+        kill -9 "$victim"
+        break
+      fi
+      kill -CONT "$victim" 2>/dev/null || true
     fi
     victim=""
   fi
