@@ -492,3 +492,11 @@ mn_report__database_of(const char *description)
    }
    return g_strndup(slash + 1, (size_t)(description + len - slash - 1));
 }
+
+void
+mn_report__meta_item(GString *out, const char *label, const char *value)
+{
+   g_string_append_printf(out, "<span>%s <b>", label);
+   mn_report__esc(out, value);
+   g_string_append(out, "</b></span>");
+}

@@ -92,4 +92,7 @@ bool mn_report__root(const bson_t *doc, bson_t *wrap, bson_iter_t *it);
  *  folder's name, a URI's database).  A new string (g_free()); NULL when it names none. */
 char *mn_report__database_of(const char *description);
 
+/** Append `<span>label <b>value</b></span>` (value escaped) to the header's line. */
+void mn_report__meta_item(GString *out, const char *label, const char *value);
+
 #endif

@@ -102,14 +102,6 @@ describe_location(const char *location, const char *database)
    return g_string_free(s, FALSE);
 }
 
-static void
-meta_item(GString *out, const char *label, const char *value)
-{
-   g_string_append_printf(out, "<span>%s <b>", label);
-   mn_report__esc(out, value);
-   g_string_append(out, "</b></span>");
-}
-
 /* The title (database), then source, mapping, collections, start and duration. */
 static void
 header(page_t *p, const mn_report_run_t *run)
@@ -129,21 +121,21 @@ header(page_t *p, const mn_report_run_t *run)
    mn_report__page_begin(p->out, title);
    g_string_append(p->out, "<div class=\"meta\">");
    if (where) {
-      meta_item(p->out, "Source", where);
+      mn_report__meta_item(p->out, "Source", where);
    }
    if (run->mapping) {
-      meta_item(p->out, "Mapping", run->mapping);
+      mn_report__meta_item(p->out, "Mapping", run->mapping);
    }
-   meta_item(p->out, "Collections", names->len ? names->str : "none");
+   mn_report__meta_item(p->out, "Collections", names->len ? names->str : "none");
    g_string_append(p->out, "<span class=\"br\"></span>");
    mn_report__time(when, run->started_at);
-   meta_item(p->out, "Started", when->str);
+   mn_report__meta_item(p->out, "Started", when->str);
    g_string_truncate(when, 0);
    mn_report__time(when, run->finished_at);
-   meta_item(p->out, "Finished", when->str);
+   mn_report__meta_item(p->out, "Finished", when->str);
    g_string_truncate(when, 0);
    mn_report__duration(when, mn_report__double(&p->stats, "seconds"));
-   meta_item(p->out, "Duration", when->str);
+   mn_report__meta_item(p->out, "Duration", when->str);
    g_string_append(p->out, "</div>\n</div></header>\n<main>\n");
    g_string_free(names, TRUE);
    g_string_free(when, TRUE);

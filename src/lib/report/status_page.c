@@ -72,14 +72,6 @@ pg_time(GString *out, const char *text)
    }
 }
 
-static void
-meta_item(GString *out, const char *label, const char *value)
-{
-   g_string_append_printf(out, "<span>%s <b>", label);
-   mn_report__esc(out, value);
-   g_string_append(out, "</b></span>");
-}
-
 /* The title (the newest run's database), its source and mapping, and when. */
 static void
 header(GString *out, const bson_iter_t *runs, size_t n_runs, int64_t generated_at)
@@ -93,22 +85,22 @@ header(GString *out, const bson_iter_t *runs, size_t n_runs, int64_t generated_a
    mn_report__page_begin(out, title);
    g_string_append(out, "<div class=\"meta\">");
    if (any && mn_report__str(&newest, "source")) {
-      meta_item(out, "Source", mn_report__str(&newest, "source"));
+      mn_report__meta_item(out, "Source", mn_report__str(&newest, "source"));
    }
    if (any && mn_report__str(&newest, "mapping")) {
-      meta_item(out, "Mapping", mn_report__str(&newest, "mapping"));
+      mn_report__meta_item(out, "Mapping", mn_report__str(&newest, "mapping"));
    }
    g_string_append(out, "<span class=\"br\"></span>");
    g_string_printf(s, "%zu", n_runs);
-   meta_item(out, "Runs shown", s->str);
+   mn_report__meta_item(out, "Runs shown", s->str);
    if (any) {
       g_string_truncate(s, 0);
       pg_time(s, mn_report__str(&newest, "started_at"));
-      meta_item(out, "Newest run", s->str);
+      mn_report__meta_item(out, "Newest run", s->str);
    }
    g_string_truncate(s, 0);
    mn_report__time(s, generated_at);
-   meta_item(out, "Written", s->str);
+   mn_report__meta_item(out, "Written", s->str);
    g_string_append(out, "</div>\n</div></header>\n<main>\n");
    g_string_free(s, TRUE);
    g_free(title);
