@@ -107,6 +107,12 @@ static const mn_cli_option_t RUN_OPTIONS[] = {
     "loads, counts and rejects only its own (give each its own --rejects); one that dies "
     "leaves its collection to the others (docs/scaling.md)",
     MN_CLI_CHECKED(OPT_JOIN)},
+   {"dry-run", 0, NULL,
+    "do the whole run, then roll it back: one transaction on one connection, so the "
+    "statistics (and exit code) are the ones this run would produce and the target is left "
+    "as it was; no bulk load; the reject file only with --rejects; not with --follow, "
+    "--jobs above 1 or --join",
+    RUN_FLAG(dry_run)},
    {"quiet", 0, NULL, "print no statistics table", MN_CLI_FLAG_AT(run_args_t, quiet)},
    MN_CLI_OPTIONS_END,
 };
@@ -316,7 +322,13 @@ prepare_run(const mn_cli_command_t *cmd, run_args_t *a)
       return mn_cli_usage_error(cmd, "--follow cannot be used with %s",
                                 o->join ? "--join" : "--jobs above 1");
    }
-   if (!o->reject_path) {
+   if (o->dry_run && (o->follow || o->jobs > 1 || o->join)) {
+      return mn_cli_usage_error(cmd, "--dry-run cannot be used with %s",
+                                o->follow ? "--follow"
+                                : o->join ? "--join"
+                                          : "--jobs above 1");
+   }
+   if (!o->reject_path && !o->dry_run) {
       o->reject_path = "mongonorm-rejects.jsonl";
    }
    o->stop = &stop_requested;
@@ -432,9 +444,16 @@ completed_code(const mn_stats_t *stats, const char *reject_path)
 {
    mn_exit_t rc = MN_EXIT_OK;
 
-   if (mn_stats_total_rejected(stats)) {
-      mn_cli_note("%llu document(s) rejected; see \"%s\"",
-                  (unsigned long long)mn_stats_total_rejected(stats), reject_path);
+   uint64_t rejected = mn_stats_total_rejected(stats);
+
+   if (rejected && reject_path) {
+      mn_cli_note("%llu document(s) %srejected; see \"%s\"", (unsigned long long)rejected,
+                  mn_stats_is_dry_run(stats) ? "would be " : "", reject_path);
+   } else if (rejected) {
+      mn_cli_note("%llu document(s) would be rejected; give --rejects FILE to see them",
+                  (unsigned long long)rejected);
+   }
+   if (rejected) {
       rc = MN_EXIT_REJECTS;
    }
    if (mn_stats_total_skipped_spans(stats)) {

@@ -158,6 +158,15 @@ class Model:
                 out[c] = int(n)
         return out
 
+    def state(self, dsn):
+        """mongonorm's own tables (every run's record but the runs), as text."""
+        out = []
+        for t in ("documents", "collections", "deferred_refs", "bulk_objects", "streams"):
+            out.append("== " + t)
+            out.append(psql(dsn, "-c", "COPY (SELECT * FROM mongonorm.%s ORDER BY 1, 2) TO STDOUT" % t))
+        out.append(psql(dsn, "-c", "SELECT count(*) FROM mongonorm.runs"))
+        return "\n".join(out)
+
     def dump(self, dsn):
         """{table: [rows as COPY text lines]}, each table in id order."""
         args = []
@@ -178,7 +187,7 @@ class Model:
 class Run:
     """One `mongonorm run` and what it left: exit code, stderr, report, rejected ids."""
 
-    def __init__(self, label, work, dsn, source, model, batch, kill_after=None):
+    def __init__(self, label, work, dsn, source, model, batch, kill_after=None, extra=()):
         self.label = label
         base = os.path.join(work, re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-"))
         self.report_path = base + ".report.json"
@@ -189,6 +198,7 @@ class Run:
             cmd += ["--batch-size", str(batch)]
         if label != "fresh(S2)":
             cmd += RUN_ARGS
+        cmd += list(extra)
         self.cmd = cmd
         self.kill_after = kill_after
         for p in (self.report_path, self.rejects_path):
@@ -323,6 +333,49 @@ class Seed:
         return False
 
 
+def dry_run(s, work, dsn, source, model, batch):
+    """inc(S1->S2) as a dry run first: it must leave the target as it was."""
+    before = (model.dump(dsn), model.state(dsn))
+    dry = Run("dry inc(S1->S2)", work, dsn, source, model, batch, extra=["--dry-run"])
+    after = (model.dump(dsn), model.state(dsn))
+    if dry.rc not in (0, 1):
+        s.fail("dry inc(S1->S2): exit %d: %s" % (dry.rc, normalize(error_line(dry.stderr))),
+               dry.stderr[-800:])
+    elif not (dry.report or {}).get("dry_run"):
+        s.fail("dry inc(S1->S2): its report does not say dry_run")
+    if before[0] != after[0]:
+        s.fail("dry inc(S1->S2) changed the tables",
+               ", ".join(t for t in before[0] if before[0][t] != after[0].get(t)))
+    if before[1] != after[1]:
+        s.fail("dry inc(S1->S2) changed mongonorm's state tables",
+               "\n".join(difflib.unified_diff(before[1].split("\n"), after[1].split("\n"),
+                                               lineterm="", n=1))[:1500])
+    return dry
+
+
+def without_timings(report):
+    """A report without what differs from one run to the next of the same work."""
+    if isinstance(report, dict):
+        return {k: without_timings(v) for k, v in report.items()
+                if k not in ("seconds", "dry_run", "batches_overlapped")}
+    if isinstance(report, list):
+        return [without_timings(v) for v in report]
+    return report
+
+
+def same_as_dry_run(s, dry, inc):
+    """The dry run said what the real run then did: exit code, statistics, rejects."""
+    if dry.rc != inc.rc:
+        s.fail("dry inc(S1->S2): exit %d, the run %d" % (dry.rc, inc.rc))
+    elif dry.report and inc.report and without_timings(dry.report) != without_timings(inc.report):
+        a = json.dumps(without_timings(dry.report), indent=1, sort_keys=True).split("\n")
+        b = json.dumps(without_timings(inc.report), indent=1, sort_keys=True).split("\n")
+        s.fail("dry inc(S1->S2): statistics differ from the run's",
+               "\n".join(difflib.unified_diff(a, b, "dry", "run", lineterm="", n=1))[:1500])
+    elif dry.rejected() != inc.rejected():
+        s.fail("dry inc(S1->S2): rejected other documents than the run")
+
+
 def run_seed(seed, model, work, stats):
     """Everything for one seed; returns the Seed with its failures."""
     s = Seed(seed, model, work)
@@ -354,8 +407,13 @@ def run_seed(seed, model, work, stats):
     inc_dsn = model.clone(DB_PREFIX + "_inc")
     load = Run("load(S1)", work, inc_dsn, src1, model, None)
     s.check_run(load, s1)
+    dry = None
+    if not any(a in ("--jobs", "--join") for a in RUN_ARGS):
+        dry = dry_run(s, work, inc_dsn, src2, model, b_inc)
     inc = Run("inc(S1->S2)", work, inc_dsn, src2, model, b_inc)
     s.check_run(inc, s2, fresh, inc_dsn)
+    if dry:
+        same_as_dry_run(s, dry, inc)
     trusted = fresh.rc in (0, 1)  # else there is nothing to compare with
     same = not trusted or s.compare("inc(S1->S2)", ref, model.dump(inc_dsn))
     again = Run("again(S2)", work, inc_dsn, src2, model, None)

@@ -75,11 +75,30 @@ bool mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error);
 bool mn_pg_lock(PGconn *conn, mn_error_t *error);
 
 /**
- * Release the run lock now (rolling back any open transaction first).  Call before
+ * Release the run lock now (rolling back any open transaction first: this ends a dry
+ * run, mn_pg_begin_dry_run()).  Call before
  * PQfinish(): the server releases a session lock only when it notices the closed
  * connection, which a run started right after could race.  NULL allowed.
  */
 void mn_pg_unlock(PGconn *conn);
+
+/**
+ * Make conn's work from now on a dry run: one transaction (BEGIN here) that
+ * mn_pg_unlock() rolls back, so the target ends as it was.  The transactions the run
+ * would commit become savepoints of it (released where a COMMIT would be, after the
+ * deferred constraints are checked), so every statement, trigger and constraint runs as
+ * in a real run and each later read sees the earlier writes.  Call after mn_pg_lock()
+ * (its wait for the loader lock commits).  Only one session: a dry run's sink loads on
+ * conn itself (no loader session) and no bulk load or shared load is started on it.
+ * What a rollback does not undo: sequence values drawn (nextval()), and the server's work
+ * (WAL, dead tuples for VACUUM); locks taken are held until the end.  Calling it again on
+ * a connection in a dry run does nothing.
+ * @return false with MN_ERROR_PG/MN_PG_QUERY set ("could not begin the dry run: ...")
+ */
+bool mn_pg_begin_dry_run(PGconn *conn, mn_error_t *error);
+
+/** Whether conn is in a dry run (mn_pg_begin_dry_run()).  NULL: false. */
+bool mn_pg_is_dry_run(const PGconn *conn);
 
 /** What mn_pg_init_schema() did. */
 typedef struct {

@@ -38,7 +38,8 @@ typedef struct {
    const char *database;     /**< database name, NULL for the URI's or the folder's */
    const char *mapping_path; /**< mapping file (required) */
    const char *pg_conninfo;  /**< libpq connection string; NULL for the PG* environment */
-   const char *reject_path;  /**< JSON-lines reject file, created with mode 0600 (required) */
+   const char *reject_path;  /**< JSON-lines reject file, created with mode 0600 (required,
+                                  except in a dry run: NULL writes none) */
    size_t batch_docs;        /**< documents per transaction; 0 = 1000 */
    size_t batch_bytes;       /**< queued COPY bytes that force a flush; 0 = 16 MiB */
    mn_progress_fn progress;  /**< may be NULL */
@@ -82,6 +83,13 @@ typedef struct {
    const char *join;         /**< share the load with every process started with this name
                                   (non-empty), through the target (see "Several workers");
                                   NULL: a load of this process alone; not with follow */
+   bool dry_run;             /**< do everything, then roll it all back: the run's work is
+                                  one transaction on one connection (mn_pg_begin_dry_run()),
+                                  so the statistics are the ones this run would produce and
+                                  the target ends as it was; no bulk load is started or
+                                  finished; the reject file is written when reject_path
+                                  is given;
+                                  not with follow, jobs above 1 or join (MN_ERROR_USAGE) */
 } mn_run_opts_t;
 
 /*

@@ -193,6 +193,13 @@ uint64_t mn_stats_total_rejected(const mn_stats_t *stats);
  */
 void mn_stats_merge(mn_stats_t *into, const mn_stats_t *from);
 
+/** Mark the statistics as a dry run's (mn_run_opts_t.dry_run): the text form ends with
+ *  a line saying nothing was written, the JSON form has "dry_run": true. */
+void mn_stats_set_dry_run(mn_stats_t *stats, bool dry_run);
+
+/** Whether mn_stats_set_dry_run() marked them. */
+bool mn_stats_is_dry_run(const mn_stats_t *stats);
+
 /** Whole-run wall time, set by the pipeline. */
 void mn_stats_set_seconds(mn_stats_t *stats, double seconds);
 

@@ -5,6 +5,7 @@
 #include "pg/pg_private.h"
 #include "mapping/plan.h"
 
+#include <libpq-events.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -243,4 +244,124 @@ mn_pg_quote_ident(PGconn *conn, const char *ident)
 
    PQfreemem(q);
    return copy;
+}
+
+/*
+ * A dry run (pg.h): the connection's instance data (libpq's event procedures, the one
+ * place libpq keeps data of the caller's per connection) counts the open "transactions",
+ * which are savepoints of the one transaction that mn_pg_unlock() rolls back.
+ */
+typedef struct {
+   int depth; /* savepoints of mn_pg__begin() open */
+} dry_run_t;
+
+static int
+dry_run_event(PGEventId id, void *info, void *pass)
+{
+   (void)pass;
+   if (id == PGEVT_CONNDESTROY) {
+      PGEventConnDestroy *e = info;
+      g_free(PQinstanceData(e->conn, dry_run_event));
+   }
+   return 1;
+}
+
+static dry_run_t *
+dry_run_of(const PGconn *conn)
+{
+   return conn ? PQinstanceData(conn, dry_run_event) : NULL;
+}
+
+bool
+mn_pg_begin_dry_run(PGconn *conn, mn_error_t *error)
+{
+   if (dry_run_of(conn)) {
+      return true;
+   }
+   if (!PQregisterEventProc(conn, dry_run_event, "mongonorm dry run", NULL) ||
+       !PQsetInstanceData(conn, dry_run_event, g_new0(dry_run_t, 1))) {
+      mn_set_error(error, MN_ERROR_PG, MN_PG_QUERY, "could not begin the dry run");
+      return false;
+   }
+   if (!mn_pg_exec(conn, "BEGIN", error)) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, NULL, "could not begin the dry run");
+      return false;
+   }
+   return true;
+}
+
+bool
+mn_pg_is_dry_run(const PGconn *conn)
+{
+   return dry_run_of(conn) != NULL;
+}
+
+bool
+mn_pg__begin(PGconn *conn, const char *then, const char *doing, mn_error_t *error)
+{
+   dry_run_t *dry = dry_run_of(conn);
+   char *sql = g_strdup_printf("%s%s%s", dry ? "SAVEPOINT mn_transaction" : "BEGIN",
+                               then ? "; " : "", then ? then : "");
+   PGresult *res = PQexec(conn, sql);
+   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+   g_free(sql);
+   if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
+   }
+   PQclear(res);
+   if (dry && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+      dry->depth++; /* the savepoint exists even when `then` failed */
+   }
+   if (!ok) {
+      mn_pg__rollback(conn);
+   }
+   return ok;
+}
+
+bool
+mn_pg__commit(PGconn *conn, const char *doing, mn_error_t *error)
+{
+   dry_run_t *dry = dry_run_of(conn);
+   bool ok;
+
+   if (!dry) {
+      return mn_pg__exec_doing(conn, "COMMIT", doing, error);
+   }
+   /* the deferred constraints a COMMIT would check, checked now */
+   ok = mn_pg__exec_doing(conn, "SET CONSTRAINTS ALL IMMEDIATE; RELEASE SAVEPOINT mn_transaction",
+                          doing, error);
+   if (!ok) {
+      mn_pg__rollback(conn);
+   } else if (dry->depth > 0) {
+      dry->depth--;
+   }
+   return ok;
+}
+
+void
+mn_pg__rollback(PGconn *conn)
+{
+   dry_run_t *dry = dry_run_of(conn);
+
+   if (!dry) {
+      PQclear(PQexec(conn, "ROLLBACK"));
+   } else if (dry->depth > 0) {
+      PQclear(PQexec(conn, "ROLLBACK TO SAVEPOINT mn_transaction; "
+                           "RELEASE SAVEPOINT mn_transaction"));
+      dry->depth--;
+   }
+}
+
+bool
+mn_pg__exec_doing(PGconn *conn, const char *sql, const char *doing, mn_error_t *error)
+{
+   PGresult *res = PQexec(conn, sql);
+   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+   if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
+   }
+   PQclear(res);
+   return ok;
 }

@@ -61,6 +61,33 @@ void mn_pg__append_copy_digest(GString *out, const uint8_t digest[MN_DIGEST_SIZE
  */
 bool mn_pg__wait_loader_lock(PGconn *conn, const char *doing, mn_error_t *error);
 
+/* ---- conn.c: transactions, also of a dry run (mn_pg_begin_dry_run()) ---- */
+
+/**
+ * Begin a transaction on conn: BEGIN, or in a dry run a savepoint of the dry run's one
+ * transaction (nested in nothing else of ours: the run's transactions never nest).
+ * @param then SQL run with it, in the same PQexec ("SET LOCAL ..."), or NULL
+ * @param doing what the caller was doing, for the message
+ * @return false with MN_ERROR_PG/MN_PG_QUERY ("<doing>: <message>") set, the transaction
+ *         rolled back (mn_pg__rollback())
+ */
+bool mn_pg__begin(PGconn *conn, const char *then, const char *doing, mn_error_t *error);
+
+/**
+ * Commit the transaction of mn_pg__begin(): COMMIT, or in a dry run the deferred
+ * constraints checked (SET CONSTRAINTS ALL IMMEDIATE, which a COMMIT would check) and the
+ * savepoint released.
+ * @return false with MN_ERROR_PG/MN_PG_QUERY set, the transaction rolled back
+ */
+bool mn_pg__commit(PGconn *conn, const char *doing, mn_error_t *error);
+
+/** Roll back the transaction of mn_pg__begin(): ROLLBACK (harmless when none is open),
+ *  or in a dry run back to its savepoint (nothing when none is open). */
+void mn_pg__rollback(PGconn *conn);
+
+/** Run sql, any result: false with MN_ERROR_PG/MN_PG_QUERY ("<doing>: <message>") set. */
+bool mn_pg__exec_doing(PGconn *conn, const char *sql, const char *doing, mn_error_t *error);
+
 /* ---- loader.c: a second session with a thread of its own ---- */
 
 typedef struct mn_pg__loader mn_pg__loader_t;

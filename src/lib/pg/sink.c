@@ -24,6 +24,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* What every load transaction runs first: the schema's triggers leave the converter's
+ * values alone (sql/001_schema.sql). */
+#define LOADING "SET LOCAL mongonorm.loading = 'on'"
+
 /* A unique index of a target table (besides the primary key), for vacating. */
 typedef struct {
    char **columns; /* quoted column names; owned */
@@ -579,7 +583,8 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
 
    s->conn = conn;
    s->stats = stats;
-   s->sync_only = sync && *sync && strcmp(sync, "0") != 0;
+   /* a dry run is one transaction of conn: no second session */
+   s->sync_only = (sync && *sync && strcmp(sync, "0") != 0) || mn_pg_is_dry_run(conn);
    for (size_t i = 0; i < m->n_tables; i++) {
       if (!open_table(s, i, qschema, error)) {
          bson_free(qschema);
@@ -1768,16 +1773,18 @@ load_batch(mn_pg_sink_t *s, mn_error_t *error)
 
    memset(s->flush_deltas, 0, sizeof(delta_t) * (s->n_tables ? s->n_tables : 1));
    g_array_set_size(s->pending_taken, 0);
-   s->stage_dirty = false;
-   if (!exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'", "could not start a batch", error)) {
-      PQclear(PQexec(s->conn, "ROLLBACK"));
+   if (!mn_pg__begin(s->conn, LOADING, "could not start a batch", error)) {
       return false;
    }
+   /* a dry run's savepoints keep the staging rows a COMMIT deletes */
+   s->stage_dirty = mn_pg_is_dry_run(s->conn);
    ok = load_range(s, 0, s->segs->len, error) &&
-        (!s->final || !s->guard || s->guard(s->guard_ctx, error)) &&
-        exec_ok(s, "COMMIT", "could not commit a batch", error);
+        (!s->final || !s->guard || s->guard(s->guard_ctx, error));
    if (!ok) {
-      PQclear(PQexec(s->conn, "ROLLBACK"));
+      mn_pg__rollback(s->conn);
+      return false;
+   }
+   if (!mn_pg__commit(s->conn, "could not commit a batch", error)) {
       return false;
    }
    g_array_append_vals(s->taken, s->pending_taken->data, s->pending_taken->len);
@@ -2056,15 +2063,15 @@ sweep_column(mn_pg_sink_t *s, size_t t, const mn_column_t *c, mn_error_t *error)
    tbl_t *tb = &s->tables[t];
    tbl_t *rt = &s->tables[target->entries[0].table_index];
    char *col = mn_pg_quote_ident(s->conn, s->m->tables[t].columns[c->table_column]);
-   char *sql = g_strdup_printf("BEGIN; SET LOCAL mongonorm.loading = 'on'; "
-                               "UPDATE %s t SET %s = NULL WHERE t.%s IS NOT NULL AND NOT EXISTS "
+   char *sql = g_strdup_printf("UPDATE %s t SET %s = NULL WHERE t.%s IS NOT NULL AND NOT EXISTS "
                                "(SELECT 1 FROM %s r WHERE r.%s = t.%s)",
                                tb->qname, col, col, rt->qname, rt->qkey, col);
-   int64_t n = exec_count(s, sql, "could not clear references to documents gone", error);
-   bool ok = n >= 0 && exec_ok(s, "COMMIT", "could not clear references to documents gone", error);
+   const char *doing = "could not clear references to documents gone";
+   int64_t n = mn_pg__begin(s->conn, LOADING, doing, error) ? exec_count(s, sql, doing, error) : -2;
+   bool ok = n >= 0 && mn_pg__commit(s->conn, doing, error);
 
-   if (!ok) {
-      PQclear(PQexec(s->conn, "ROLLBACK"));
+   if (n == -1) {
+      mn_pg__rollback(s->conn);
    }
    for (int64_t k = 0; ok && k < n; k++) {
       mn_stats_count_coercion(s->stats, s->m->tables[t].name, c->name,
@@ -2212,14 +2219,13 @@ mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
       } else if (!deferred_group_due(s, PQgetvalue(groups, g, 0), (size_t)r, collection)) {
          continue; /* its target loads later: set at the end of that collection */
       }
-      if (!begun && !exec_ok(s, "BEGIN; SET LOCAL mongonorm.loading = 'on'",
-                             "could not start a batch", error)) {
+      if (!begun && !mn_pg__begin(s->conn, LOADING, "could not start a batch", error)) {
          PQclear(groups);
          return false;
       }
       begun = true;
       if ((n = apply_deferred_group(s, groups, g, t, r, error)) < 0) {
-         PQclear(PQexec(s->conn, "ROLLBACK"));
+         mn_pg__rollback(s->conn);
          PQclear(groups);
          return false;
       }
@@ -2229,5 +2235,5 @@ mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
       }
    }
    PQclear(groups);
-   return !begun || exec_ok(s, "COMMIT", "could not commit deferred references", error);
+   return !begun || mn_pg__commit(s->conn, "could not commit deferred references", error);
 }

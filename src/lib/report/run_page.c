@@ -147,10 +147,16 @@ header(page_t *p, const mn_report_run_t *run)
 /* The banner under the title: failed, completed with rejects or unreadable bytes, or
  * completed. */
 static void
-outcome(page_t *p, const mn_report_run_t *run)
+outcome(page_t *p, const mn_report_run_t *run, bool dry_run)
 {
    GString *o = p->out;
 
+   if (dry_run) {
+      g_string_append(o, "<div class=\"outcome warn\">Dry run: nothing was written<small>The "
+                         "run did all its work in one transaction and rolled it back: the "
+                         "target is as it was. The counts below are what this run would "
+                         "have done.</small></div>\n");
+   }
    if (run->failed) {
       g_string_append(o, "<div class=\"outcome bad\">Failed: the run stopped before its end");
       g_string_append(o, "<small>");
@@ -158,24 +164,29 @@ outcome(page_t *p, const mn_report_run_t *run)
          mn_report__esc(o, run->message);
          g_string_append(o, ". ");
       }
-      g_string_append(o, "Batches committed before the failure stay; a new run goes on from "
-                         "there.</small></div>\n");
+      g_string_append(o, dry_run ? "Nothing was written.</small></div>\n"
+                                 : "Batches committed before the failure stay; a new run goes "
+                                   "on from there.</small></div>\n");
    } else if (p->sum.rejected || p->sum.skipped_bytes) {
       g_string_append(o, "<div class=\"outcome warn\">Completed with ");
       mn_report__count(o, p->sum.rejected);
       g_string_append_printf(o, " rejected document%s", p->sum.rejected == 1 ? "" : "s");
-      g_string_append(o, "<small>Each is in the reject file");
       if (run->reject_path) {
-         g_string_append(o, " <code>");
+         g_string_append(o, "<small>Each is in the reject file <code>");
          mn_report__esc(o, run->reject_path);
-         g_string_append(o, "</code>");
+         g_string_append(o, "</code> with its reasons; the");
+      } else {
+         g_string_append(o, "<small>No reject file was written (a dry run without "
+                            "<code>--rejects</code>); the");
       }
-      g_string_append(o, " with its reasons; the sections below say why and where. Fix the "
+      g_string_append(o, " sections below say why and where. Fix the "
                          "source or the mapping, then run again: only what changed is "
                          "converted.</small></div>\n");
    } else {
-      g_string_append(o, "<div class=\"outcome ok\">Completed: every document read is in the "
-                         "target</div>\n");
+      g_string_append(o, dry_run ? "<div class=\"outcome ok\">Completed: every document read "
+                                   "would be in the target</div>\n"
+                                 : "<div class=\"outcome ok\">Completed: every document read "
+                                   "is in the target</div>\n");
    }
 }
 
@@ -582,7 +593,7 @@ mn_report_run_html(const mn_stats_t *stats, const mn_report_run_t *run)
    mn_report__root(ex, &wrap_ex, &p.examples);
    add_totals(&p);
    header(&p, run);
-   outcome(&p, run);
+   outcome(&p, run, mn_stats_is_dry_run(stats));
    cards(&p);
    charts(&p);
    collections_table(&p);

@@ -1720,7 +1720,8 @@ open_target(const mn_run_opts_t *opts, mn_mapping_t *m, mn_run_jobs_t **jobs, mn
       PQfinish(conn);
       return NULL;
    }
-   if (!mn_pg_check_mapping(conn, m, error) ||
+   if ((opts->dry_run && !mn_pg_begin_dry_run(conn, error)) ||
+       !mn_pg_check_mapping(conn, m, error) ||
        !(*jobs ? mn_run__jobs_start(*jobs, conn, error) : mn_state_ensure_schema(conn, error))) {
       if (*jobs) {
          mn_run__jobs_unlock(*jobs, conn);
@@ -1765,6 +1766,14 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    bool ok = false;
 
    mn_stats_set_show_drift(stats, opts->show_drift);
+   mn_stats_set_dry_run(stats, opts->dry_run);
+   if (opts->dry_run && (opts->follow || opts->jobs > 1 || opts->join)) {
+      mn_set_error(error, MN_ERROR_USAGE, 0, "a dry run cannot be used with %s",
+                   opts->follow ? "follow"
+                   : opts->join ? "join"
+                                : "jobs above 1");
+      goto cleanup;
+   }
    if (!(m = mn_mapping_load(opts->mapping_path, error))) {
       goto cleanup;
    }
@@ -1794,8 +1803,9 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
    r.warned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    /* a bulk load (run.h): the phase begins before anything is written and ends after the
     * whole first pass (a shared load's: jobs.c, mn_run__jobs_start() and _load()) */
-   if (!jobs && !(bulk = mn_pg__bulk_start(conn, opts->pg_conninfo, m, !opts->no_bulk_load,
-                                           opts->jobs ? opts->jobs : MN_RUN_JOBS_DEFAULT, error))) {
+   if (!jobs && !opts->dry_run &&
+       !(bulk = mn_pg__bulk_start(conn, opts->pg_conninfo, m, !opts->no_bulk_load,
+                                  opts->jobs ? opts->jobs : MN_RUN_JOBS_DEFAULT, error))) {
       goto cleanup;
    }
    if (!load_all(&r, jobs, error) || !mn_pg__bulk_finish(bulk, error)) {

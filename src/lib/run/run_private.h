@@ -35,7 +35,7 @@ typedef struct {
 /**
  * Create the reject file at path as a new private file (see files.h): an old reader, a
  * link or a 0644 file at the path never sees patient records.
- * @param path borrowed, must outlive r
+ * @param path borrowed, must outlive r; NULL: no file (the lines are built and dropped)
  * @return false with MN_ERROR_IO set when it cannot be created
  */
 bool mn_rejects__open(mn_rejects_t *r, const char *path, mn_error_t *error);

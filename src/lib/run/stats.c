@@ -48,6 +48,7 @@ struct mn_stats {
    GPtrArray *tables;      /* table_t* */
    double seconds;
    bool show_drift; /* list unmapped paths by name */
+   bool dry_run;    /* a dry run's: nothing was written */
 };
 
 /* Slots of a collection's table of "more" path hashes: a power of two, at most 76% full. */
@@ -366,6 +367,18 @@ mn_stats_set_show_drift(mn_stats_t *s, bool show)
 }
 
 void
+mn_stats_set_dry_run(mn_stats_t *s, bool dry_run)
+{
+   s->dry_run = dry_run;
+}
+
+bool
+mn_stats_is_dry_run(const mn_stats_t *s)
+{
+   return s->dry_run;
+}
+
+void
 mn_stats_count_skipped(mn_stats_t *s, const char *collection, const char *file, uint64_t bytes,
                        const char *kept_dir)
 {
@@ -678,6 +691,9 @@ mn_stats_to_text(const mn_stats_t *s)
       append_counter_text(out, &t->coercions, "coerced values by column");
    }
    g_string_append_printf(out, "\ntotal time %.2f s\n", s->seconds);
+   if (s->dry_run) {
+      g_string_append(out, "dry run: nothing was written, the target is as it was\n");
+   }
    result = bson_strdup(out->str);
    g_string_free(out, TRUE);
    return result;
@@ -770,6 +786,9 @@ mn_stats_to_json(const mn_stats_t *s)
    }
    bson_append_document_end(&doc, &tables);
    BSON_APPEND_DOUBLE(&doc, "seconds", s->seconds);
+   if (s->dry_run) {
+      BSON_APPEND_BOOL(&doc, "dry_run", true);
+   }
    json = bson_as_relaxed_extended_json(&doc, NULL);
    bson_destroy(&doc);
    return json;
