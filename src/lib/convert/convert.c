@@ -1121,7 +1121,8 @@ eval_implicit(walk_t *w, const ctx_t *ctx, const mn_column_t *c, newrow_t *r)
    case MN_SRC_CONST:
       set_text(w, r, c->table_column, c->const_value, strlen(c->const_value));
       break;
-   case MN_SRC_PATH: break;
+   case MN_SRC_PATH:
+   case MN_SRC_UNMAPPED: break;
    }
 }
 
@@ -1285,6 +1286,48 @@ convert_source(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const sourc
    return st == MN_VALUE_NULL ? null_policy(w, e, c, src) : invalid_policy(w, e, c, src, reason, r);
 }
 
+/*
+ * The `unmapped_to` column of entry e: the fields of the context's element that drift
+ * counts as unmapped (drift.c), as one jsonb object converted like any jsonb value (its
+ * invalid values under the column's `on_invalid`); NULL when there are none, or when the
+ * element is no sub-document.  Returns false when the row must be skipped.
+ */
+static bool
+eval_unmapped(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_column_t *c, newrow_t *r)
+{
+   bson_t part = BSON_INITIALIZER;
+   bson_t wrap = BSON_INITIALIZER;
+   bson_iter_t elem, fields;
+   source_t src;
+   bool any = false;
+   bool keep = true;
+
+   if (ctx->is_doc) {
+      any = bson_iter_init(&fields, w->doc) &&
+            mn_drift__unmapped(w->conv->colls[w->coll_index].coverage, w->coll, e->drift_path,
+                               &fields, &part);
+   } else {
+      ctx_elem(ctx, &elem);
+      any = BSON_ITER_HOLDS_DOCUMENT(&elem) && bson_iter_recurse(&elem, &fields) &&
+            mn_drift__unmapped(w->conv->colls[w->coll_index].coverage, w->coll, e->drift_path,
+                               &fields, &part);
+   }
+   if (any && bson_append_document(&wrap, "v", 1, &part) &&
+       bson_iter_init_find(&src.it, &wrap, "v")) {
+      src.key = NULL;
+      src.concrete = ctx->path ? ctx->path : "";
+      src.type_label = "document";
+      src.found = true;
+      src.ctx = ctx;
+      src.col = c;
+      src.path = NULL;
+      keep = convert_source(w, e, c, &src, r);
+   }
+   bson_destroy(&wrap);
+   bson_destroy(&part);
+   return keep;
+}
+
 /* Evaluate one column's source value into row r.  Returns false when the row must be
  * skipped. */
 static bool
@@ -1295,6 +1338,9 @@ eval_column_value(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const mn_col
    const mn_path_t *crossed_path = NULL;
    const char *crossed = NULL;
 
+   if (c->kind == MN_SRC_UNMAPPED) {
+      return eval_unmapped(w, ctx, e, c, r);
+   }
    if (c->kind != MN_SRC_PATH) {
       eval_implicit(w, ctx, c, r);
       return true;

@@ -231,4 +231,15 @@ bool mn_shape__surely_fine(mn_shape_check_t *sc, const bson_t *doc);
 void mn_drift__count(GHashTable *cache, const mn_collection_t *coll, mn_stats_t *stats,
                      const bson_t *doc);
 
+/**
+ * The fields of one element of collection coll that drift counts as unmapped, for an
+ * entry's `unmapped_to` (drift.c): copied into out (an initialized, empty document) with
+ * their keys and structure, leaving out the fields some entry iterates (those are their
+ * elements' own).  elem_path is the entry's mn_entry_t.drift_path, fields an iterator
+ * over the element's fields, cache the collection's coverage cache (mn_drift__count).
+ * Returns whether any field was unmapped.
+ */
+bool mn_drift__unmapped(GHashTable *cache, const mn_collection_t *coll, const char *elem_path,
+                        bson_iter_t *fields, bson_t *out);
+
 #endif

@@ -1,6 +1,8 @@
 /*
  * drift.c - source paths no entry covers: one walk over each converted document, its
- * unmapped paths counted in the statistics, keys that look like data collapsed.
+ * unmapped paths counted in the statistics, keys that look like data collapsed; and the
+ * same judgement over one element for an entry's `unmapped_to` catch-all, whose fields
+ * it copies.
  */
 #include "convert/convert_private.h"
 
@@ -48,6 +50,7 @@ coverage(const mn_collection_t *coll, const char *path)
 #define COVERAGE_CACHE_MAX 20000
 #define COVERAGE_CACHE_PATH 256
 #define COVERAGE_MAP 0x10
+#define COVERAGE_EACH 0x20 /* a field some entry iterates (`each`): its elements' fields */
 
 /* One component of the current path: a field name, or "*" for the keys of a map. */
 typedef struct {
@@ -94,6 +97,27 @@ shown_path(drift_t *d)
    return d->shown->str;
 }
 
+/* Whether path has the segments of pattern, where a "*" of pattern (a map key) matches any. */
+static bool
+segments_match(const char *pattern, const char *path)
+{
+   for (;;) {
+      size_t lp = strcspn(pattern, ".");
+      size_t lf = strcspn(path, ".");
+
+      if (!(lp == 1 && pattern[0] == '*') && (lp != lf || strncmp(pattern, path, lp) != 0)) {
+         return false;
+      }
+      pattern += lp;
+      path += lf;
+      if (!*pattern || !*path) {
+         return !*pattern && !*path;
+      }
+      pattern++;
+      path++;
+   }
+}
+
 static int
 cached_coverage(drift_t *d)
 {
@@ -108,6 +132,11 @@ cached_coverage(drift_t *d)
    cov = coverage(d->coll, path);
    if (in_list(d->coll->maps, d->coll->n_maps, path)) {
       cov |= COVERAGE_MAP;
+   }
+   for (size_t i = 0; i < d->coll->n_each_paths; i++) {
+      if (segments_match(d->coll->each_paths[i], path)) {
+         cov |= COVERAGE_EACH;
+      }
    }
    if (g_hash_table_size(cache) < COVERAGE_CACHE_MAX && d->path->len <= COVERAGE_CACHE_PATH &&
        strcmp(path, shown_path(d)) == 0) {
@@ -203,7 +232,7 @@ drift_walk(drift_t *d, bson_iter_t *it)
       drift_push(d, bson_iter_key(it), true);
       cov = cached_coverage(d);
       is_map = (cov & COVERAGE_MAP) != 0;
-      cov &= ~COVERAGE_MAP;
+      cov &= ~(COVERAGE_MAP | COVERAGE_EACH);
       if (cov == 0) {
          mark_unmapped(d);
       } else if (cov == 1 || cov == 3) {
@@ -263,4 +292,131 @@ mn_drift__count(GHashTable *cache, const mn_collection_t *coll, mn_stats_t *stat
    g_string_free(d.path, TRUE);
    g_string_free(d.shown, TRUE);
    g_array_free(d.parts, TRUE);
+}
+
+/* ---- the catch-all of `unmapped_to` ---- */
+
+static bool unmapped_fields(drift_t *d, bson_iter_t *it, bson_t *out);
+
+/*
+ * The unmapped parts of the elements of the array at the current path (not one an entry
+ * iterates), in out (an array), as drift_array judges them: a sub-document's unmapped
+ * fields, an array's unmapped parts, a scalar nothing reads (scalars_ok: `$` of an
+ * element reads them).  Positions are kept: an element with nothing unmapped is null.
+ * Whether any element had something.
+ */
+static bool
+unmapped_array(drift_t *d, const bson_iter_t *arr, bool scalars_ok, bson_t *out)
+{
+   bson_iter_t child;
+   bool any = false;
+   uint32_t i = 0;
+
+   if (!bson_iter_recurse(arr, &child)) {
+      return false;
+   }
+   for (; bson_iter_next(&child); i++) {
+      char buf[16];
+      const char *key;
+      size_t klen = bson_uint32_to_string(i, &key, buf, sizeof buf);
+      bson_t part = BSON_INITIALIZER;
+      bson_iter_t grand;
+      bool has = false;
+
+      if (BSON_ITER_HOLDS_DOCUMENT(&child) && bson_iter_recurse(&child, &grand)) {
+         has =
+            unmapped_fields(d, &grand, &part) && bson_append_document(out, key, (int)klen, &part);
+      } else if (BSON_ITER_HOLDS_ARRAY(&child)) {
+         has = unmapped_array(d, &child, scalars_ok, &part) &&
+               bson_append_array(out, key, (int)klen, &part);
+      } else if (!scalars_ok && !mn_convert__is_nullish(&child)) {
+         has = bson_append_iter(out, key, (int)klen, &child);
+      }
+      if (!has) {
+         bson_append_null(out, key, (int)klen);
+      }
+      any = any || has;
+      bson_destroy(&part);
+   }
+   return any;
+}
+
+/*
+ * The unmapped fields below the current path (it: a sub-document's fields) into out, as
+ * drift_walk judges them, with their keys and structure: an unmapped field whole, a
+ * sub-document or array the mapping reads parts of by its unmapped parts (when it has
+ * any), a field an entry iterates not at all (its elements' own).  Whether any was.
+ */
+static bool
+unmapped_fields(drift_t *d, bson_iter_t *it, bson_t *out)
+{
+   gsize path_len = d->path->len;
+   guint n_parts = d->parts->len;
+   bool any = false;
+
+   while (bson_iter_next(it)) {
+      const char *key = bson_iter_key(it);
+      int cov;
+
+      drift_push(d, key, true);
+      cov = cached_coverage(d);
+      if (cov & (COVERAGE_EACH | COVERAGE_MAP)) {
+         cov = 2; /* an entry's elements: their catch-all, not this one */
+      }
+      if (cov == 0) {
+         any = bson_append_iter(out, key, -1, it) || any;
+      } else if (cov == 1 || cov == 3) {
+         bson_t part = BSON_INITIALIZER;
+         bson_iter_t child;
+         if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &child)) {
+            any =
+               (unmapped_fields(d, &child, &part) && bson_append_document(out, key, -1, &part)) ||
+               any;
+         } else if (BSON_ITER_HOLDS_ARRAY(it)) {
+            any =
+               (unmapped_array(d, it, cov == 3, &part) && bson_append_array(out, key, -1, &part)) ||
+               any;
+         } else if (cov == 1 && !mn_convert__is_nullish(it)) {
+            any = bson_append_iter(out, key, -1, it) || any;
+         }
+         bson_destroy(&part);
+      }
+      drift_pop(d, path_len, n_parts);
+   }
+   return any;
+}
+
+/*
+ * The fields of one element that drift counts as unmapped, copied into out (an empty
+ * document) with their keys and structure; whether there were any.  elem_path is the
+ * element's drift path (mn_entry_t.drift_path: "" for the document, "notes.*" for a map's
+ * values), fields an iterator over its fields; cache the collection's coverage cache.
+ */
+bool
+mn_drift__unmapped(GHashTable *cache, const mn_collection_t *coll, const char *elem_path,
+                   bson_iter_t *fields, bson_t *out)
+{
+   drift_t d = {.cache = cache, .coll = coll};
+   bool any;
+
+   d.path = g_string_sized_new(128);
+   d.shown = g_string_sized_new(128);
+   d.parts = g_array_sized_new(FALSE, FALSE, sizeof(part_t), 16);
+   for (const char *s = elem_path; *s;) {
+      /* the element's own path: parts into the plan's string */
+      part_t p = {s, strcspn(s, "."), true};
+      p.is_key = !(p.len == 1 && s[0] == '*');
+      if (d.path->len) {
+         g_string_append_c(d.path, '.');
+      }
+      g_string_append_len(d.path, s, (gssize)p.len);
+      g_array_append_val(d.parts, p);
+      s += p.len;
+      s += *s == '.';
+   }
+   any = unmapped_fields(&d, fields, out);
+   g_string_free(d.path, TRUE);
+   g_string_free(d.shown, TRUE);
+   g_array_free(d.parts, TRUE);
+   return any;
 }

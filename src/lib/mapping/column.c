@@ -621,23 +621,11 @@ parse_column_policies(loader_t *ld, yaml_node_t *n, mn_column_t *c)
    return true;
 }
 
-/*
- * One column of an entry or shape: `name: some.path` (shorthand) or a mapping of the
- * column's source, type spec, policies and PHI controls (redact, digest).  The entry's
- * `defaults` give the policies it does not set.
- */
-bool
-mn_mapping__parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d,
-                         mn_column_t *c)
+/* A column `name` at node n (its line) before it is parsed: no value source, the
+ * policies of d. */
+static void
+column_init(mn_column_t *c, const char *name, yaml_node_t *n, const defaults_t *d)
 {
-   static const char *const keys[] = {"path",      "value",    "const",      "type",
-                                      "precision", "scale",    "transform",  "empty",
-                                      "enum",      "units",    "references", "on_invalid",
-                                      "raw_to",    "required", "on_missing", "on_missing_reference",
-                                      "default",   "redact",   "salt_env",   NULL};
-   char where[300];
-   yaml_node_t *v;
-
    memset(c, 0, sizeof *c);
    c->name = bson_strdup(name);
    c->line = LINE(n);
@@ -647,15 +635,15 @@ mn_mapping__parse_column(loader_t *ld, const char *name, yaml_node_t *n, const d
    c->on_invalid = d->on_invalid;
    c->on_missing = d->on_missing;
    c->on_missing_reference = d->on_missing_reference;
-   snprintf(where, sizeof where, "column \"%s\"", name);
+}
 
-   if (n->type == YAML_SCALAR_NODE) {
-      c->kind = MN_SRC_PATH;
-      return parse_column_paths(ld, n, where, c);
-   }
-   if (!expect_kind(ld, n, YAML_MAPPING_NODE, where) || !check_keys(ld, n, keys, where) ||
-       !parse_column_source(ld, n, where, c) || !parse_column_type(ld, n, where, c) ||
-       !parse_column_policies(ld, n, c)) {
+/* What a column spec n gives after its source: type spec, policies, PHI controls. */
+static bool
+column_finish(loader_t *ld, yaml_node_t *n, const char *where, mn_column_t *c)
+{
+   yaml_node_t *v;
+
+   if (!parse_column_type(ld, n, where, c) || !parse_column_policies(ld, n, c)) {
       return false;
    }
    if (c->kind != MN_SRC_PATH &&
@@ -676,6 +664,82 @@ mn_mapping__parse_column(loader_t *ld, const char *name, yaml_node_t *n, const d
    }
    c->spec.hide_values = MN_COLUMN_IS_PHI(c);
    return true;
+}
+
+/*
+ * One column of an entry or shape: `name: some.path` (shorthand) or a mapping of the
+ * column's source, type spec, policies and PHI controls (redact, digest).  The entry's
+ * `defaults` give the policies it does not set.
+ */
+bool
+mn_mapping__parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d,
+                         mn_column_t *c)
+{
+   static const char *const keys[] = {"path",      "value",    "const",      "type",
+                                      "precision", "scale",    "transform",  "empty",
+                                      "enum",      "units",    "references", "on_invalid",
+                                      "raw_to",    "required", "on_missing", "on_missing_reference",
+                                      "default",   "redact",   "salt_env",   NULL};
+   char where[300];
+
+   column_init(c, name, n, d);
+   snprintf(where, sizeof where, "column \"%s\"", name);
+   if (n->type == YAML_SCALAR_NODE) {
+      c->kind = MN_SRC_PATH;
+      return parse_column_paths(ld, n, where, c);
+   }
+   return expect_kind(ld, n, YAML_MAPPING_NODE, where) && check_keys(ld, n, keys, where) &&
+          parse_column_source(ld, n, where, c) && column_finish(ld, n, where, c);
+}
+
+/*
+ * A column of a `flatten` (flatten.c): it reads `path` (the sub-document's path joined
+ * with the field's, as written, its line at `at`); n is its spec, a type name
+ * (`first_name: text`) or a mapping of a column's keys but the value source, plus
+ * `column` (its name, which the caller has read).
+ */
+bool
+mn_mapping__parse_flat_column(loader_t *ld, const char *name, yaml_node_t *n, const char *path,
+                              yaml_node_t *at, const defaults_t *d, mn_column_t *c)
+{
+   static const char *const keys[] = {"column",     "type",
+                                      "precision",  "scale",
+                                      "transform",  "empty",
+                                      "enum",       "units",
+                                      "references", "on_invalid",
+                                      "raw_to",     "required",
+                                      "on_missing", "on_missing_reference",
+                                      "default",    "redact",
+                                      "salt_env",   NULL};
+   char where[300];
+   yaml_node_t *v;
+
+   column_init(c, name, n, d);
+   snprintf(where, sizeof where, "column \"%s\"", name);
+   c->kind = MN_SRC_PATH;
+   c->paths = bson_malloc0(sizeof(mn_path_t));
+   c->n_paths = 1;
+   if (!parse_path(ld, at, path, true, &c->paths[0])) {
+      return false;
+   }
+   if (n->type == YAML_SCALAR_NODE) {
+      if (!mn_type_from_name(scalar(n), &c->spec.type)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, n, "unrecognized column type \"%s\"", scalar(n));
+         return false;
+      }
+      return true;
+   }
+   if (!expect_kind(ld, n, YAML_MAPPING_NODE, where) || !check_keys(ld, n, keys, where)) {
+      return false;
+   }
+   if ((v = map_get(ld, n, "default"))) {
+      if (!scalar(v)) {
+         fail(ld, MN_MAPPING_BAD_VALUE, v, "\"default\" of %s must be a scalar", where);
+         return false;
+      }
+      c->default_value = bson_strdup(scalar(v));
+   }
+   return column_finish(ld, n, where, c);
 }
 
 /* ---- predicates ---- */

@@ -351,9 +351,47 @@ mn_mapping__check_crossings(loader_t *ld, mn_collection_t *coll)
    return true;
 }
 
+/* A drift path: p without its array indexes (strip_indexes), newly allocated. */
+static char *
+drift_form(const char *p)
+{
+   char *stripped = strip_indexes(p);
+
+   return stripped ? stripped : bson_strdup(p);
+}
+
+/*
+ * For `unmapped_to`: the drift path of each entry's elements (entry_abs_path without array
+ * indexes), and the collection's list of fields entries iterate, whose fields belong to
+ * those entries' elements and so to no enclosing element's catch-all: an entry's `each`
+ * field below its parent's elements ("items"; a map's own field, "notes", not the values'
+ * "notes.*"), or, for `each: $` over a map, any key of the parent's element ("rows.*").
+ */
+static void
+compute_elements(mn_collection_t *coll)
+{
+   for (size_t i = 0; i < coll->n_entries; i++) {
+      mn_entry_t *e = &coll->entries[i];
+      char *abs = entry_abs_path(coll, (int)i);
+      char *field;
+
+      e->drift_path = drift_form(abs);
+      if (e->each_kind && e->each.n_segments > 0 && e->each_kind == MN_EACH_MAP) {
+         abs[strlen(abs) - 2] = '\0'; /* drop ".*": the field iterated is the map */
+      }
+      field = drift_form(abs);
+      if (e->each_kind && *field) {
+         add_path_to(&coll->each_paths, &coll->n_each_paths, field, false);
+      }
+      bson_free(field);
+      bson_free(abs);
+   }
+}
+
 void
 mn_mapping__compute_covered(mn_collection_t *coll)
 {
+   compute_elements(coll);
    add_covered(coll, "_id");
    for (size_t i = 0; i < coll->n_ignore; i++) {
       add_covered(coll, coll->ignore[i]);

@@ -110,6 +110,7 @@ mn_mapping__entry_cleanup(mn_entry_t *e)
    }
    bson_free(e->shapes);
    bson_free(e->unique);
+   bson_free(e->drift_path);
 }
 
 /* Every column of an entry, base then shapes, for checks. */
@@ -323,6 +324,52 @@ parse_shapes(loader_t *ld, yaml_node_t *v, const defaults_t *d, mn_table_t *t, m
 }
 
 /*
+ * `unmapped_to: COLUMN`: the entry's catch-all, a jsonb column receiving the fields of its
+ * element that nothing maps (docs/mapping.md), appended as the last of its `columns`.  Its
+ * invalid values (a string that is not UTF-8) follow the collection's `on_invalid`.
+ */
+static bool
+parse_unmapped_to(loader_t *ld, yaml_node_t *v, const defaults_t *d, mn_table_t *t, mn_entry_t *e)
+{
+   const char *name = scalar(v);
+   mn_column_t *c;
+
+   if (!name || !*name) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v, "\"unmapped_to\" takes a column name");
+      return false;
+   }
+   if (strcmp(name, t->key) == 0) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "\"unmapped_to\" column \"%s\" is the table's key: give the catch-all a column of "
+           "its own",
+           name);
+      return false;
+   }
+   if ((c = entry_find_column(e, name))) {
+      fail(ld, MN_MAPPING_BAD_VALUE, v,
+           "\"unmapped_to\" column \"%s\" is also a column of the entry (line %d): give the "
+           "catch-all a column of its own",
+           name, c->line);
+      return false;
+   }
+   e->columns = bson_realloc(e->columns, (e->n_columns + 1) * sizeof *e->columns);
+   c = &e->columns[e->n_columns++];
+   memset(c, 0, sizeof *c);
+   c->name = bson_strdup(name);
+   c->line = LINE(v);
+   c->kind = MN_SRC_UNMAPPED;
+   c->raw_to = -1;
+   c->ref_collection = -1;
+   c->spec.type = MN_TYPE_JSONB;
+   c->spec.scale = -1;
+   c->on_invalid = d->on_invalid;
+   c->on_missing = d->on_missing;
+   c->on_missing_reference = d->on_missing_reference;
+   c->table_column = mn_mapping__table_column(t, name);
+   return true;
+}
+
+/*
  * The table an entry writes (`table`, with `key`, "id" unless given: every entry feeding
  * one table must give the same), and its columns and shapes, whose names join the table's.
  */
@@ -359,7 +406,9 @@ parse_entry_columns(loader_t *ld, yaml_node_t *n, int coll_index, const defaults
    if (!add_columns(ld, v, d, t, &e->columns, &e->n_columns)) {
       return false;
    }
-   return !(v = map_get(ld, n, "shapes")) || parse_shapes(ld, v, d, t, e);
+   return (!(v = map_get(ld, n, "shapes")) || parse_shapes(ld, v, d, t, e)) &&
+          (!(v = map_get(ld, n, "flatten")) || mn_mapping__parse_flatten(ld, v, d, t, e)) &&
+          (!(v = map_get(ld, n, "unmapped_to")) || parse_unmapped_to(ld, v, d, t, e));
 }
 
 /* `unique: [columns]`: the entry's key for duplicates, as table column indexes. */
@@ -412,6 +461,14 @@ resolve_raw_to(loader_t *ld, mn_table_t *t, mn_entry_t *e)
          continue;
       }
       target = entry_find_column(e, c->raw_to_name);
+      if (target && target->kind == MN_SRC_UNMAPPED) {
+         mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                      "mapping file \"%s\", line %d: \"raw_to\" of column \"%s\" names "
+                      "column \"%s\", the entry's \"unmapped_to\": give the source text a "
+                      "text column",
+                      ld->y.name, c->line, c->name, target->name);
+         return false;
+      }
       if (target && MN_COLUMN_IS_PHI(target)) {
          mn_set_error(ld->y.error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
                       "mapping file \"%s\", line %d: \"raw_to\" of column \"%s\" names "
@@ -453,10 +510,10 @@ static bool
 parse_entry(loader_t *ld, mn_collection_t *coll, int coll_index, yaml_node_t *n,
             const defaults_t *d, mn_entry_t *e)
 {
-   static const char *const keys[] = {"table",   "name",           "parent",    "each",
-                                      "each_as", "split",          "on_scalar", "when",
-                                      "unique",  "on_duplicate",   "key",       "columns",
-                                      "shapes",  "on_other_shape", NULL};
+   static const char *const keys[] = {
+      "table",     "name",           "parent",  "each",         "each_as", "split",
+      "on_scalar", "when",           "unique",  "on_duplicate", "key",     "columns",
+      "shapes",    "on_other_shape", "flatten", "unmapped_to",  NULL};
    static const char *const ON_DUP[] = {"reject", "merge", NULL};
    static const char *const ON_OTHER[] = {"reject", "skip_row", NULL};
    char where[300];

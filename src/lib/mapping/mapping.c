@@ -403,6 +403,7 @@ collection_cleanup(mn_collection_t *c)
    mn_strings__free(c->covered, c->n_covered);
    mn_strings__free(c->iterated, c->n_iterated);
    mn_strings__free(c->maps, c->n_maps);
+   mn_strings__free(c->each_paths, c->n_each_paths);
    bson_free(c->watermark);
 }
 

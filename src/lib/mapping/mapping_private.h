@@ -2,8 +2,9 @@
  * mapping_private.h - what the mapping loader's files share: the loader, the entries'
  * default policies, and the functions one file calls in another.  mapping.c holds the
  * top level and the table list, column.c a column and what it reads (paths, policies,
- * predicates), entry.c the table entries of a collection, coverage.c the covered paths
- * (drift) and the check of paths that cross arrays.
+ * predicates), entry.c the table entries of a collection, flatten.c the columns a
+ * `flatten` makes, coverage.c the covered paths (drift) and the check of paths that cross
+ * arrays.
  *
  * The parsers follow the rule stated at the head of mapping.c: fill *out as far as you
  * get, return false on the first error, and leave the cleanup to the caller.
@@ -67,6 +68,10 @@ void mn_mapping__column_cleanup(mn_column_t *c);
 /* One column `name` of an entry or shape into *c; d gives the policies it does not set. */
 bool mn_mapping__parse_column(loader_t *ld, const char *name, yaml_node_t *n, const defaults_t *d,
                               mn_column_t *c);
+/* A column `name` of a flatten reading `path` (its line at `at`); n: a type name or a column
+ * spec without a value source (flatten.c). */
+bool mn_mapping__parse_flat_column(loader_t *ld, const char *name, yaml_node_t *n, const char *path,
+                                   yaml_node_t *at, const defaults_t *d, mn_column_t *c);
 /* Free what a (possibly half-filled) predicate holds. */
 void mn_mapping__pred_cleanup(mn_pred_t *p);
 /* A `when` predicate into *p. */
@@ -84,6 +89,12 @@ void mn_mapping__entry_cleanup(mn_entry_t *e);
 bool mn_mapping__resolve_column(loader_t *ld, mn_column_t *c);
 /* One item of `collections`, number `index`, into *coll. */
 bool mn_mapping__parse_collection(loader_t *ld, yaml_node_t *n, int index, mn_collection_t *coll);
+
+/* ---- flattened sub-documents (flatten.c) ---- */
+
+/* `flatten: [...]` of entry e, writing table t: its columns are appended to e's `columns`. */
+bool mn_mapping__parse_flatten(loader_t *ld, yaml_node_t *v, const defaults_t *d, mn_table_t *t,
+                               mn_entry_t *e);
 
 /* ---- coverage (coverage.c) ---- */
 

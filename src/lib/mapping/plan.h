@@ -41,7 +41,8 @@ typedef enum {
    MN_SRC_PARENT_ID,
    MN_SRC_INDEX,
    MN_SRC_KEY,
-   MN_SRC_CONST
+   MN_SRC_CONST,
+   MN_SRC_UNMAPPED /**< `unmapped_to`: the element's fields no entry maps, one jsonb object */
 } mn_source_kind_col_t;
 
 typedef enum { MN_ON_REJECT = 0, MN_ON_NULL, MN_ON_SKIP_ROW } mn_policy_t;
@@ -133,6 +134,8 @@ typedef struct {
    bool unique_per_doc;  /**< the key includes the doc_id column */
    bool duplicate_merge; /**< on_duplicate: merge (else reject) */
    int doc_id_column;    /**< table column holding the document id; -1 for the primary row */
+   char *drift_path;     /**< the elements' path as drift names it ("" for the document,
+                              "notes.*" for a map's values); set by compute_covered; owned */
 } mn_entry_t;
 
 typedef struct {
@@ -148,6 +151,10 @@ typedef struct {
    size_t n_iterated;
    char **maps; /**< paths iterated as maps: their keys read as "*" in drift paths */
    size_t n_maps;
+   char **each_paths; /**< drift paths of the fields entries iterate (`each`; "*" for any map
+                           key): their fields are their elements', not in an enclosing
+                           element's `unmapped_to`; owned */
+   size_t n_each_paths;
    char *watermark; /**< or NULL; owned */
    bool optional;   /**< `optional: true`: the source may lack it (read as empty) */
    size_t max_rows; /**< `max_rows_per_document`: rows one document may produce, all its

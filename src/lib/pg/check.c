@@ -480,6 +480,13 @@ annotate(const mn_mapping_t *m, const mn_table_t *tab, const cattable_t *cat, mn
    char why[160], mine[48];
    const char *w;
 
+   if (col && c->kind == MN_SRC_UNMAPPED && (!col->known || col->target.type != MN_TYPE_JSONB)) {
+      mn_set_error(error, MN_ERROR_MAPPING, MN_MAPPING_BAD_VALUE,
+                   "mapping file \"%s\", line %d: column \"%s.%s.%s\" is an \"unmapped_to\" "
+                   "catch-all, which stores a JSON object, but its type is %s: make it jsonb",
+                   m->path, c->line, m->schema, tab->name, c->name, col->target.name);
+      return false;
+   }
    if (!col || c->kind != MN_SRC_PATH) {
       return true; /* generated values (ids, ordinals, keys) and constants are not converted */
    }
@@ -748,6 +755,13 @@ null_causes(const nn_t *n, size_t ci, const mn_entry_t *e, const mn_column_t *c)
    }
    if (c->kind == MN_SRC_KEY) {
       key_null_causes(n, coll, e);
+      return;
+   }
+   if (c->kind == MN_SRC_UNMAPPED) {
+      add_line(n->f, MN_PG_FINDING_NOT_NULL,
+               NN_FMT "\"unmapped_to\" of entry \"%s\" is NULL when nothing is unmapped: "
+                      "such documents would be rejected",
+               NN_ARGS(n), e->name);
       return;
    }
    if (c->kind != MN_SRC_PATH) {
