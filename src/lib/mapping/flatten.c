@@ -165,12 +165,13 @@ flat_columns(loader_t *ld, const flat_t *f, yaml_node_t *cols, const defaults_t 
  * `$doc.`/`$parent.`), `prefix` (default: the path in snake_case and "_"), `columns`.
  */
 static bool
-flat_item(loader_t *ld, yaml_node_t *n, const defaults_t *d, mn_table_t *t, mn_entry_t *e)
+flat_item(loader_t *ld, yaml_node_t *n, size_t n_explicit, const defaults_t *d, mn_table_t *t,
+          mn_entry_t *e)
 {
    static const char *const keys[] = {"path", "prefix", "columns", NULL};
    yaml_node_t *pv, *v;
    mn_path_t path;
-   flat_t f = {.n_explicit = e->n_columns, .t_key = t->key};
+   flat_t f = {.n_explicit = n_explicit, .t_key = t->key};
    bool ok = false;
 
    memset(&path, 0, sizeof path);
@@ -220,12 +221,14 @@ bool
 mn_mapping__parse_flatten(loader_t *ld, yaml_node_t *v, const defaults_t *d, mn_table_t *t,
                           mn_entry_t *e)
 {
+   size_t n_explicit = e->n_columns; /* the entry's own `columns`, before any flatten's */
+
    if (!expect_kind(ld, v, YAML_SEQUENCE_NODE, "\"flatten\"")) {
       return false;
    }
    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
         it++) {
-      if (!flat_item(ld, node_at(ld, *it), d, t, e)) {
+      if (!flat_item(ld, node_at(ld, *it), n_explicit, d, t, e)) {
          return false;
       }
    }
