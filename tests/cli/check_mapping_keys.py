@@ -25,6 +25,8 @@ TABLES = {
     "parse_entry": "A table entry",
     "mn_mapping__parse_column": "A column",
     "mn_mapping__parse_pred": "`when:`",
+    "flat_item": "`flatten:`",
+    "mn_mapping__parse_flat_column": "A flattened column",
 }
 # value array -> (title, key whose row lists them); None: not a key's values
 VALUES = {
