@@ -292,6 +292,10 @@ class Generic(Model):
         d["joined"] = date(BASE_MS + rng.randint(0, 10**10))
         if rng.random() < 0.6:
             d["profile"] = {"bio": "bio %d" % k, "city": rng.choice(CITIES)}
+            if k % 4 == 1:
+                d["profile"]["motto"] = "motto %d" % k  # unmapped: accounts.extra
+        if k % 3 == 0:
+            d["nickname"] = "nick %d" % k  # unmapped: accounts.extra
         tags = rng.sample(TAGS, rng.randint(0, 5))
         if tags and rng.random() < 0.1:
             tags.append(" " + tags[0].upper())  # merged into the first (trim, lower)
@@ -306,12 +310,18 @@ class Generic(Model):
                            "phones": ["+1-555-%04d" % rng.randint(0, 9999)
                                       for _ in range(rng.randint(0, 3))]}
                           for _ in range(rng.randint(0, 3))]
+        for i, a in enumerate(d["addresses"]):
+            if (k + i) % 2 == 0:
+                a["note"] = "gate %d" % i  # unmapped: account_addresses.extra
         d["devices"] = [{"_id": oid("6d%06x%016x" % (k, j)), "kind": rng.choice(KINDS),
                          "label": "dev %d.%d" % (k, j),
                          "sessions": [{"started": date(BASE_MS + rng.randint(0, 10**9)),
                                        "minutes": i32(rng.randint(1, 300)) if rng.random() < 0.9 else "long"}
                                       for _ in range(rng.randint(0, 3))]}
                         for j in range(rng.randint(0, 3))]
+        for j, v in enumerate(d["devices"]):
+            if (k + j) % 3 == 0:
+                v["firmware"] = {"version": "v%d" % j, "beta": j == 1}  # account_devices.extra
         return d
 
     def item(self, rng, k, _id=None):

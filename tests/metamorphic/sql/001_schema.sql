@@ -6,7 +6,8 @@
 --             (tags: merge, badges: reject); sub-documents without _id (addresses) with a
 --             grandchild array (phones); sub-documents with their own _id (devices) with a
 --             grandchild array of sub-documents (sessions); a map keyed by account ids
---             (follows).
+--             (follows); catch-all jsonb columns (extra) of the fields nothing maps, in
+--             accounts, account_addresses and account_devices.
 --   items     mixed _id types (int, string, ObjectId); a split string (aliases) under a
 --             per-document unique key.
 --   orders    run-wide unique number; references to accounts (buyer: reject when
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS public.accounts (
     active      boolean,
     joined      timestamptz,
     referrer_id uuid REFERENCES public.accounts (id) ON DELETE SET NULL,
+    extra       jsonb,
     CONSTRAINT accounts_email_key UNIQUE (email)
 );
 
@@ -58,7 +60,8 @@ CREATE TABLE IF NOT EXISTS public.account_addresses (
     account_id uuid    NOT NULL REFERENCES public.accounts (id) ON DELETE CASCADE,
     ordinal    integer NOT NULL,
     city       text,
-    zip        text
+    zip        text,
+    extra      jsonb
 );
 
 CREATE TABLE IF NOT EXISTS public.address_phones (
@@ -74,7 +77,8 @@ CREATE TABLE IF NOT EXISTS public.account_devices (
     account_id uuid    NOT NULL REFERENCES public.accounts (id) ON DELETE CASCADE,
     ordinal    integer NOT NULL,
     kind       text,
-    label      text
+    label      text,
+    extra      jsonb
 );
 
 CREATE TABLE IF NOT EXISTS public.device_sessions (
