@@ -99,6 +99,19 @@ def main():
             parts = re.split(rb"\n(?=  - collection:)", body)
             for part in parts:
                 write(out, "fuzz_mapping", head + b"\ncollections:\n" + part + b"\n")
+    # flatten and unmapped_to over the fields of fuzz_mapping.c's fixed document (_id, name,
+    # items: [{a: 1}, "y"], when): a flattened array element, catch-alls of the document
+    # (items iterated: not in it) and of the elements (a sub-document, a string)
+    for extra in (b"", b"        each_as: map\n"):
+        text = (b"version: 1\ncollections:\n  - collection: c\n    tables:\n"
+                b"      - table: c\n        columns: {n: name}\n        flatten:\n"
+                b"          - path: items.0\n            prefix: first_\n"
+                b"            columns: {a: integer, b: {type: text, column: bee}}\n"
+                b"        unmapped_to: extra\n"
+                b"      - table: items\n        each: items\n" + extra +
+                b"        columns: {c_id: {value: doc_id}}\n        unmapped_to: extra\n")
+        keys.update(re.findall(rb"^[ -]*([A-Za-z_]+):", text, re.M))
+        write(out, "fuzz_mapping", text)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "fuzz_mapping.dict"), "w") as f:
         for k in sorted(keys):
