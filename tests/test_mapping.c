@@ -290,6 +290,47 @@ test_mapping_raw_to_in_shape_adds_column(void **state)
    assert_true(has_column(m, table_index(m, "e"), "v_text"));
 }
 
+/* The columns of table t of m, joined with spaces. */
+static char *
+table_columns(const mn_mapping_t *m, int t)
+{
+   GString *s = g_string_new(NULL);
+
+   for (size_t c = 0; c < mn_mapping_table_n_columns(m, (size_t)t); c++) {
+      g_string_append_printf(s, "%s%s", c ? " " : "", mn_mapping_table_column(m, (size_t)t, c));
+   }
+   return g_string_free(s, FALSE);
+}
+
+/* flatten's names (default and given prefixes, snake_case, column:) and unmapped_to's
+ * column, in the order the table gets them: the entry's columns, then the flattened ones,
+ * then the catch-all (raw_to's own column where it is resolved, last). */
+static void
+test_mapping_flatten_unmapped_columns(void **state)
+{
+   fixture_t *f = *state;
+   mn_mapping_t *m =
+      must_load(f, HEAD COLL
+                "      - table: users\n"
+                "        columns: {email: email}\n"
+                "        flatten:\n"
+                "          - path: profile\n"
+                "            columns:\n"
+                "              firstName: text\n"
+                "              address.zipCode: {type: text, on_invalid: null, raw_to: zip_raw}\n"
+                "              geo.0: {type: double precision, column: lng}\n"
+                "              HTTPCode2xx: integer\n"
+                "          - path: $doc.meta.lastSeen\n"
+                "            prefix: ''\n"
+                "            columns: {at: timestamptz, ipAddress: inet}\n"
+                "        unmapped_to: extra\n");
+   char *cols = table_columns(m, table_index(m, "users"));
+
+   assert_string_equal(cols, "id email profile_first_name profile_address_zip_code lng "
+                             "profile_httpcode2xx at ip_address extra zip_raw");
+   g_free(cols);
+}
+
 #define LINES_ENTRY                                                                                \
    "      - table: lines\n"                                                                        \
    "        each: items\n"                                                                         \
@@ -587,6 +628,7 @@ main(void)
       T(test_mapping_medichat),
       T(test_mapping_missing_file),
       T(test_mapping_raw_to_in_shape_adds_column),
+      T(test_mapping_flatten_unmapped_columns),
       T(test_mapping_array_paths_valid),
       T(test_mapping_errors),
       T(test_mapping_duplicate_key_many),
