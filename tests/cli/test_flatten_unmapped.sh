@@ -157,6 +157,6 @@ got=$(q "$tdsn" "SELECT count(*) FROM people")
 q "$dsn" "DELETE FROM people; ALTER TABLE people ALTER COLUMN extra SET NOT NULL" >/dev/null
 try "$MN_BIN" check --mapping "$work/map.yaml" --pg "$dsn" >"$out" 2>"$err"
 note='public.people.extra: NOT NULL column, but "unmapped_to" of entry "people" is NULL when nothing is unmapped: such documents would be rejected'
-if [ "$rc" = 3 ] && grep -q -F -- "mongonorm: error: $note" "$err"; then pass "check --pg notes a NOT NULL catch-all"; else fail "check --pg: exit $rc, no finding for the NOT NULL catch-all: $(cat "$out" "$err")"; fi
+if [ "$rc" = 3 ] && grep -q -F -- "mongonorm: error: $note" "$err"; then pass "check --pg lists a NOT NULL catch-all (exit 3)"; else fail "check --pg: exit $rc, no finding for the NOT NULL catch-all: $(cat "$out" "$err")"; fi
 
 finish
