@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang-format clang
   libmongoc-dev libbson-dev libpq-dev libyaml-dev zlib1g-dev libssl-dev libcmocka-dev libglib2.0-dev
-  postgresql-15 postgresql-client-15
+  postgresql-15 postgresql-client-15 postgresql-server-dev-15
   python3 python3-yaml python3-mockupdb python3-mongomock python3-pymongo
   groff-base man-db
   chromium fonts-dejavu-core

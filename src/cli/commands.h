@@ -27,6 +27,9 @@ int mn_cli_generate(int argc, char **argv);
 /** `mongonorm verify`: reconcile source and target (cmd_verify.c). 0 agree, 9 differ. */
 int mn_cli_verify(int argc, char **argv);
 
+/** `mongonorm infer`: draft a mapping and a schema from the data (cmd_infer.c). */
+int mn_cli_infer(int argc, char **argv);
+
 /* The command lines of the commands (in their cmd_<name>.c). */
 extern const mn_cli_command_t mn_cli_init_command;
 extern const mn_cli_command_t mn_cli_run_command;
@@ -34,6 +37,7 @@ extern const mn_cli_command_t mn_cli_check_command;
 extern const mn_cli_command_t mn_cli_status_command;
 extern const mn_cli_command_t mn_cli_generate_command;
 extern const mn_cli_command_t mn_cli_verify_command;
+extern const mn_cli_command_t mn_cli_infer_command;
 
 /** A command: its command line (name, summary, options) and its function. */
 typedef struct {

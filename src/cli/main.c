@@ -17,13 +17,10 @@ const mn_cli_command_t *const mn_cli_pipeline_commands[] = {
    &mn_cli_init_command, &mn_cli_run_command, &mn_cli_check_command, &mn_cli_status_command, NULL};
 
 const mn_cli_entry_t mn_cli_commands[] = {
-   {&mn_cli_init_command, mn_cli_init},
-   {&mn_cli_run_command, mn_cli_run},
-   {&mn_cli_check_command, mn_cli_check},
-   {&mn_cli_status_command, mn_cli_status},
-   {&mn_cli_generate_command, mn_cli_generate},
-   {&mn_cli_verify_command, mn_cli_verify},
-   {NULL, NULL},
+   {&mn_cli_init_command, mn_cli_init},         {&mn_cli_run_command, mn_cli_run},
+   {&mn_cli_check_command, mn_cli_check},       {&mn_cli_status_command, mn_cli_status},
+   {&mn_cli_generate_command, mn_cli_generate}, {&mn_cli_verify_command, mn_cli_verify},
+   {&mn_cli_infer_command, mn_cli_infer},       {NULL, NULL},
 };
 
 static const mn_cli_entry_t *

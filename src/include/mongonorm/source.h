@@ -37,6 +37,10 @@ typedef struct {
    bool ids_only;        /**< project to {_id: 1} (cheap listing of the _id set) */
    const bson_t *filter; /**< live source only: a query filter, NULL for all; the file
                               sources ignore it (callers filter themselves) */
+   uint64_t sample;      /**< live source only: when > 0, read a random sample of this many
+                              documents (an aggregation with `$sample`) instead of a find;
+                              filter and ids_only are then ignored.  The file sources ignore
+                              it (callers stop after as many documents themselves) */
 } mn_find_opts_t;
 
 /** What mn_cursor_next() produced. */
@@ -107,6 +111,17 @@ const char *mn_source_describe(const mn_source_t *source);
  *         non-regular file.
  */
 bool mn_source_has_collection(mn_source_t *source, const char *collection, mn_error_t *error);
+
+/**
+ * The names of the source's collections, sorted by byte value: the collection files of a
+ * folder (".bson"/".bson.gz" of a dump, ".json"/".json.gz" of a JSON folder, without the
+ * mongodump ".metadata.json" files), or the collections of the server's database (views
+ * and "system." collections left out).
+ * @return a new NULL-terminated array to free with bson_strfreev() (empty when there are
+ *         none), or NULL with error set: MN_ERROR_IO/MN_IO_OPEN (the folder cannot be
+ *         read), MN_ERROR_MONGO/MN_MONGO_QUERY (the server refused to list them)
+ */
+char **mn_source_list_collections(mn_source_t *source, mn_error_t *error);
 
 /**
  * Start reading a collection.

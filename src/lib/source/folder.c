@@ -365,10 +365,67 @@ folder_destroy(mn_source_t *source)
    }
 }
 
+/* The collection a file name holds, bson_malloc'd, or NULL when it holds none of this
+ * kind of folder (a dump reads .bson files, a JSON folder .json ones). */
+static char *
+collection_of_file(const char *name, mn_source_kind_t kind)
+{
+   static const char *const dump_suffixes[] = {".bson", ".bson.gz", NULL};
+   static const char *const json_suffixes[] = {".json", ".json.gz", NULL};
+   const char *const *suffixes = kind == MN_SOURCE_DUMP ? dump_suffixes : json_suffixes;
+
+   if (name[0] == '.' || (kind == MN_SOURCE_JSON && !is_json_data(name))) {
+      return NULL;
+   }
+   for (size_t i = 0; suffixes[i]; i++) {
+      size_t n = strlen(name);
+      size_t ns = strlen(suffixes[i]);
+      if (n > ns && mn_source__has_suffix(name, suffixes[i])) {
+         return bson_strndup(name, n - ns);
+      }
+   }
+   return NULL;
+}
+
+static char **
+folder_list(mn_source_t *source, mn_error_t *error)
+{
+   const folder_t *folder = source->impl;
+   DIR *d = opendir(folder->dir);
+   struct dirent *entry;
+   char **names = bson_malloc0(sizeof(char *));
+   size_t n = 0;
+
+   if (!d) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_OPEN, "could not open folder \"%s\": %s", folder->dir,
+                   strerror(errno));
+      bson_free(names);
+      return NULL;
+   }
+   while ((entry = readdir(d)) != NULL) {
+      char *name = collection_of_file(entry->d_name, source->kind);
+      bool seen = false;
+
+      for (size_t i = 0; name && i < n && !seen; i++) {
+         seen = strcmp(names[i], name) == 0;
+      }
+      if (!name || seen) {
+         bson_free(name);
+         continue;
+      }
+      names = bson_realloc(names, (n + 2) * sizeof(char *));
+      names[n++] = name;
+      names[n] = NULL;
+   }
+   closedir(d);
+   return names;
+}
+
 static const mn_source__ops_t folder_ops = {
    folder_has_collection,
    folder_find,
    folder_destroy,
+   folder_list,
 };
 
 mn_source_t *

@@ -221,6 +221,19 @@ mongo_has_collection(mn_source_t *source, const char *collection, mn_error_t *er
    return found;
 }
 
+/* A random sample of n documents: [{$sample: {size: n}}]. */
+static mongoc_cursor_t *
+sample_cursor(mongoc_collection_t *collection, uint64_t n)
+{
+   bson_t *pipeline = BCON_NEW("pipeline", "[", "{", "$sample", "{", "size",
+                               BCON_INT64((int64_t)(n > INT64_MAX ? INT64_MAX : n)), "}", "}", "]");
+   mongoc_cursor_t *cursor =
+      mongoc_collection_aggregate(collection, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
+
+   bson_destroy(pipeline);
+   return cursor;
+}
+
 /*
  * A libmongoc cursor over the collection: the filter given (or all), projected to _id
  * with ids_only, with the server's estimated count as the progress total when there is no
@@ -257,7 +270,12 @@ mongo_find(mn_source_t *source, const char *collection, const mn_find_opts_t *op
       c->total = count > 0 ? (uint64_t)count : 0;
    }
 
-   c->cursor = mongoc_collection_find_with_opts(c->collection, filter, &find_opts, NULL);
+   if (opts->sample > 0) {
+      c->cursor = sample_cursor(c->collection, opts->sample);
+      c->total = opts->sample < c->total || !c->total ? opts->sample : c->total;
+   } else {
+      c->cursor = mongoc_collection_find_with_opts(c->collection, filter, &find_opts, NULL);
+   }
    if (mongoc_cursor_error(c->cursor, &berr)) {
       mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY, "could not read collection \"%s\": %s",
                    collection, berr.message);
@@ -294,10 +312,43 @@ mongo_destroy(mn_source_t *source)
    free_mongo_source(source->impl);
 }
 
+static char **
+mongo_list(mn_source_t *source, mn_error_t *error)
+{
+   mongo_source_t *m = source->impl;
+   mongoc_database_t *db = mongoc_client_get_database(m->client, m->database);
+   bson_error_t berr;
+   char **all;
+   char **names;
+   size_t n = 0;
+
+   memset(&berr, 0, sizeof berr);
+   all = mongoc_database_get_collection_names_with_opts(db, NULL, &berr);
+   mongoc_database_destroy(db);
+   if (!all) {
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_QUERY,
+                   "could not list the collections of database \"%s\": %s", m->database,
+                   berr.message);
+      scrub(error, m->secret_raw, m->secret);
+      return NULL;
+   }
+   names = bson_malloc0(sizeof(char *));
+   for (size_t i = 0; all[i]; i++) {
+      if (strncmp(all[i], "system.", 7) != 0) {
+         names = bson_realloc(names, (n + 2) * sizeof(char *));
+         names[n++] = bson_strdup(all[i]);
+         names[n] = NULL;
+      }
+   }
+   bson_strfreev(all);
+   return names;
+}
+
 static const mn_source__ops_t mongo_ops = {
    mongo_has_collection,
    mongo_find,
    mongo_destroy,
+   mongo_list,
 };
 
 /*

@@ -8,6 +8,7 @@
  */
 #include "source/source_private.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 bool
@@ -53,6 +54,28 @@ bool
 mn_source_has_collection(mn_source_t *source, const char *collection, mn_error_t *error)
 {
    return source->ops->has_collection(source, collection, error);
+}
+
+static int
+compare_names(const void *a, const void *b)
+{
+   return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+mn_source_list_collections(mn_source_t *source, mn_error_t *error)
+{
+   char **names = source->ops->list(source, error);
+   size_t n = 0;
+
+   if (!names) {
+      return NULL;
+   }
+   while (names[n]) {
+      n++;
+   }
+   qsort(names, n, sizeof *names, compare_names);
+   return names;
 }
 
 mn_cursor_t *

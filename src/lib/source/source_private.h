@@ -29,7 +29,8 @@ typedef struct {
    bool (*has_collection)(mn_source_t *source, const char *collection, mn_error_t *error);
    mn_cursor_t *(*find)(mn_source_t *source, const char *collection, const mn_find_opts_t *opts,
                         mn_error_t *error);
-   void (*destroy)(mn_source_t *source); /**< frees impl only */
+   void (*destroy)(mn_source_t *source);                   /**< frees impl only */
+   char **(*list)(mn_source_t *source, mn_error_t *error); /**< collection names, unsorted */
 } mn_source__ops_t;
 
 struct mn_source {
