@@ -66,8 +66,8 @@ mn_infer_survey_t *mn_infer_survey_new(const mn_infer_opts_t *opts);
 
 /**
  * Add one document of a collection to the survey (the collection is added on its first
- * document, in that order).  Documents that are not valid BSON are counted as unreadable
- * and otherwise skipped.
+ * document, in that order); nothing once a draft was made from the survey.  Documents that are not
+ * valid BSON are counted as unreadable and otherwise skipped.
  * @param collection borrowed; doc borrowed
  */
 void mn_infer_survey_add(mn_infer_survey_t *survey, const char *collection, const bson_t *doc);
@@ -122,11 +122,14 @@ char *mn_infer_survey_json(const mn_infer_survey_t *survey);
 void mn_infer_survey_destroy(mn_infer_survey_t *survey);
 
 /**
- * Decide the tables, columns, types and names from a survey (docs/infer.md).
+ * Decide the tables, columns, types and names from a survey (docs/infer.md).  This
+ * finishes the survey first: the sub-documents and scalars found at a path that also
+ * holds arrays are counted as its elements (`on_scalar: single`), so add no document to
+ * the survey afterwards (mn_infer_survey_add() ignores them then).
  * @param survey borrowed; it must outlive the draft
  * @return never NULL; free with mn_infer_draft_destroy()
  */
-mn_infer_draft_t *mn_infer_draft_new(const mn_infer_survey_t *survey);
+mn_infer_draft_t *mn_infer_draft_new(mn_infer_survey_t *survey);
 
 /** The draft as a mapping file (mapping.yaml); a new string to free with bson_free(). */
 char *mn_infer_draft_yaml(const mn_infer_draft_t *draft);

@@ -297,12 +297,13 @@ resolve_references(mn_infer_draft_t *d)
 }
 
 mn_infer_draft_t *
-mn_infer_draft_new(const mn_infer_survey_t *survey)
+mn_infer_draft_new(mn_infer_survey_t *survey)
 {
    mn_infer_draft_t *d = g_new0(mn_infer_draft_t, 1);
    GPtrArray *all = g_ptr_array_new();
    guint8 *state = g_new0(guint8, survey->colls->len + 1);
 
+   mn_infer__survey_finish(survey);
    d->survey = survey;
    d->cur_shape = -1;
    d->tables = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);

@@ -50,6 +50,8 @@ add_generated(mn_infer__dcoll_t *dc, mn_infer__table_t *t)
    generated(t, "ordinal", "index", "integer", NULL);
    if (t->map) {
       generated(t, "key", "key", "text", NULL);
+      ((mn_infer__col_t *)t->cols->pdata[t->cols->len - 1])->not_null =
+         false; /* check --pg: NULL for a non-map value */
    }
 }
 

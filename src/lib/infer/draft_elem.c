@@ -139,7 +139,8 @@ dominant_with_strings(const mn_infer__node_t *n)
    for (size_t i = 0; i < N_SCALARS; i++) {
       bson_type_t t = SCALARS[i];
       uint64_t c = slot_count(n, t);
-      if (t != BSON_TYPE_UTF8 && c && mn_infer__type_of_slot(n, t) && c + strings == nn &&
+      const char *type = mn_infer__type_of_slot(n, t);
+      if (t != BSON_TYPE_UTF8 && c && type && strcmp(type, "text") != 0 && c + strings == nn &&
           c * 100 >= nn * DOMINANT_PCT) {
          return t;
       }
@@ -193,6 +194,11 @@ mn_infer__scalar_column(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, int entry,
    mn_infer__col_t *c;
    char *types = mn_infer__types_summary(n);
 
+   if (n->kind == MN_INFER__FIELD && strcmp(n->key, "_id") == 0 && strcmp(type, "jsonb") != 0) {
+      /* an _id is looked up, not computed with: its text, whatever its types */
+      dom = BSON_TYPE_EOD;
+      type = "text";
+   }
    if (n->ref_collection && !mixed && mn_infer__find_coll(d->survey, n->ref_collection)) {
       c = add_column(d, dc, entry, name, *rel ? rel : "$", "uuid");
       c->references = g_strdup(n->ref_collection);
@@ -222,6 +228,29 @@ mn_infer__scalar_column(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, int entry,
    g_free(types);
 }
 
+/* GeoJSON: {type, coordinates} (or geometries), and at most bbox and crs besides. */
+static bool
+is_geojson(const mn_infer__node_t *n)
+{
+   static const char *const keys[] = {"type", "coordinates", "geometries", "bbox", "crs"};
+   bool type = false;
+   bool coords = false;
+
+   for (guint i = 0; n->order && i < n->order->len; i++) {
+      const mn_infer__node_t *c = g_ptr_array_index(n->order, i);
+      bool known = false;
+      for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+         known |= strcmp(c->key, keys[k]) == 0;
+      }
+      if (!known) {
+         return false;
+      }
+      type |= strcmp(c->key, "type") == 0 && c->types[mn_infer__slot(BSON_TYPE_UTF8)];
+      coords |= strcmp(c->key, "coordinates") == 0 || strcmp(c->key, "geometries") == 0;
+   }
+   return type && coords;
+}
+
 /* The fields of sub-documents at rel as columns (and child tables), or a jsonb column. */
 void
 mn_infer__draft_document(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, int entry,
@@ -234,6 +263,10 @@ mn_infer__draft_document(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, int entry,
    if (n->data_keys) {
       mn_infer__jsonb_column(d, dc, entry, n, rel, prefix, true,
                              "keys that look like data beside field names");
+      return;
+   }
+   if (is_geojson(n)) {
+      mn_infer__jsonb_column(d, dc, entry, n, rel, prefix, false, "GeoJSON");
       return;
    }
    if (n->overflow) {

@@ -86,7 +86,12 @@ struct mn_infer_survey {
    char **opts_collections; /**< a copy of the collections to survey, or NULL: all */
    GPtrArray *colls;        /**< mn_infer__coll_t *, in the order first seen */
    uint64_t documents;      /**< over every collection */
+   bool finished;           /**< mn_infer__survey_finish() ran: no more documents */
 };
+
+/** Fold the sub-documents and scalars found beside arrays at one path into the node of
+ *  its elements (they are elements too, with `on_scalar: single`).  Once; idempotent. */
+void mn_infer__survey_finish(mn_infer_survey_t *survey);
 
 /** The node's values that were not null. */
 uint64_t mn_infer__non_null(const mn_infer__node_t *n);

@@ -474,9 +474,13 @@ mn_infer_survey_add_collection(mn_infer_survey_t *survey, const char *collection
 void
 mn_infer_survey_add(mn_infer_survey_t *survey, const char *collection, const bson_t *doc)
 {
-   walk_t w = {survey, coll_get(survey, collection)};
+   walk_t w = {survey, NULL};
    bson_iter_t it;
 
+   if (survey->finished) {
+      return;
+   }
+   w.coll = coll_get(survey, collection);
    if (!bson_iter_init(&it, doc)) {
       w.coll->unreadable++;
       return;
@@ -509,4 +513,169 @@ mn_infer_survey_destroy(mn_infer_survey_t *survey)
    g_ptr_array_free(survey->colls, TRUE);
    bson_strfreev(survey->opts_collections);
    g_free(survey);
+}
+
+/* ---- folding the values beside arrays into their elements ---- */
+
+static void
+merge_values(mn_infer__node_t *dst, mn_infer__node_t *src)
+{
+   GHashTableIter it;
+   gpointer key, value;
+
+   if (src->values) {
+      g_hash_table_iter_init(&it, src->values);
+      while (!dst->many_values && g_hash_table_iter_next(&it, &key, &value)) {
+         if (!dst->values) {
+            dst->values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+         }
+         g_hash_table_insert(
+            dst->values, g_strdup(key),
+            GUINT_TO_POINTER(GPOINTER_TO_UINT(value) +
+                             GPOINTER_TO_UINT(g_hash_table_lookup(dst->values, key))));
+      }
+   }
+   dst->many_values |= src->many_values;
+   if (src->hll) {
+      if (!dst->hll) {
+         dst->hll = g_malloc0(MN_INFER__HLL);
+      }
+      for (int i = 0; i < MN_INFER__HLL; i++) {
+         dst->hll[i] = MAX(dst->hll[i], src->hll[i]);
+      }
+   }
+   if (src->oids) {
+      g_hash_table_iter_init(&it, src->oids);
+      while (g_hash_table_iter_next(&it, &key, NULL)) {
+         if (!dst->oids) {
+            dst->oids =
+               g_hash_table_new_full(mn_infer__oid_hash, mn_infer__oid_equal, g_free, NULL);
+         }
+         if (g_hash_table_size(dst->oids) < MN_INFER__OID_SAMPLE) {
+            g_hash_table_add(dst->oids, g_memdup2(key, 12));
+         }
+      }
+   }
+}
+
+/* Add src's scalar statistics to dst (not its array and null counts when `single`). */
+static void
+merge_stats(mn_infer__node_t *dst, const mn_infer__node_t *src, bool single)
+{
+   for (int i = 0; i < MN_INFER__N_TYPES; i++) {
+      bool skip =
+         single && (i == mn_infer__slot(BSON_TYPE_ARRAY) || i == mn_infer__slot(BSON_TYPE_NULL));
+      dst->types[i] += skip ? 0 : src->types[i];
+   }
+   dst->present +=
+      single ? mn_infer__non_null(src) - src->types[mn_infer__slot(BSON_TYPE_ARRAY)] : src->present;
+   dst->nulls += single ? 0 : src->nulls;
+   dst->int_min = MIN(dst->int_min, src->int_min);
+   dst->int_max = MAX(dst->int_max, src->int_max);
+   dst->dbl_min = MIN(dst->dbl_min, src->dbl_min);
+   dst->dbl_max = MAX(dst->dbl_max, src->dbl_max);
+   dst->dbl_fraction += src->dbl_fraction;
+   dst->date_min = MIN(dst->date_min, src->date_min);
+   dst->date_max = MAX(dst->date_max, src->date_max);
+   dst->str_min = MIN(dst->str_min, src->str_min);
+   dst->str_max = MAX(dst->str_max, src->str_max);
+   dst->str_sum += src->str_sum;
+   dst->bin_uuid += src->bin_uuid;
+   dst->data_keys += src->data_keys;
+   dst->odd_keys += src->odd_keys;
+   dst->overflow += src->overflow;
+   if (!single) {
+      dst->arr_min = MIN(dst->arr_min, src->arr_min);
+      dst->arr_max = MAX(dst->arr_max, src->arr_max);
+      dst->arr_sum += src->arr_sum;
+   }
+}
+
+static void merge_node(mn_infer__node_t *dst, mn_infer__node_t *src, bool single);
+
+/* Move (or merge) a child of another node under dst. */
+static void
+adopt(mn_infer__node_t *dst, mn_infer__node_t *c)
+{
+   mn_infer__node_t *have = dst->children ? g_hash_table_lookup(dst->children, c->key) : NULL;
+
+   if (have) {
+      merge_node(have, c, false);
+      node_free(c);
+      return;
+   }
+   if (!dst->children) {
+      dst->children = g_hash_table_new(g_str_hash, g_str_equal);
+      dst->order = g_ptr_array_new();
+   }
+   c->parent = dst;
+   g_hash_table_insert(dst->children, c->key, c);
+   g_ptr_array_add(dst->order, c);
+}
+
+static mn_infer__node_t **
+sub_slot(mn_infer__node_t *dst, bool elem)
+{
+   return elem ? &dst->elem : &dst->mapval;
+}
+
+/* Fold src into dst: its statistics, children, elements and map values (src is emptied of
+ * them; the caller frees it).  single: src holds the values beside dst's arrays. */
+static void
+merge_node(mn_infer__node_t *dst, mn_infer__node_t *src, bool single)
+{
+   merge_stats(dst, src, single);
+   merge_values(dst, src);
+   for (guint i = 0; src->order && i < src->order->len; i++) {
+      adopt(dst, g_ptr_array_index(src->order, i));
+   }
+   if (src->order) {
+      g_ptr_array_set_size(src->order, 0);
+      g_hash_table_remove_all(src->children);
+   }
+   for (int k = 0; k < 2; k++) {
+      mn_infer__node_t **from = sub_slot(src, k == 0);
+      mn_infer__node_t **to = sub_slot(dst, k == 0);
+      if (!*from || (single && k == 0)) {
+         continue;
+      }
+      if (*to) {
+         merge_node(*to, *from, false);
+         node_free(*from);
+      } else {
+         *to = *from;
+         (*to)->parent = dst;
+      }
+      *from = NULL;
+   }
+}
+
+/* A path that holds arrays and other values (`on_scalar: single`): its sub-documents and
+ * scalars are elements too, so their statistics go to its elements' node. */
+static void
+fold_singles(mn_infer__node_t *n)
+{
+   uint64_t arrays = n->types[mn_infer__slot(BSON_TYPE_ARRAY)];
+
+   if (n->elem && arrays && mn_infer__non_null(n) > arrays) {
+      merge_node(n->elem, n, true);
+   }
+   for (guint i = 0; n->order && i < n->order->len; i++) {
+      fold_singles(g_ptr_array_index(n->order, i));
+   }
+   if (n->elem) {
+      fold_singles(n->elem);
+   }
+   if (n->mapval) {
+      fold_singles(n->mapval);
+   }
+}
+
+void
+mn_infer__survey_finish(mn_infer_survey_t *survey)
+{
+   for (guint i = 0; !survey->finished && i < survey->colls->len; i++) {
+      fold_singles(((mn_infer__coll_t *)g_ptr_array_index(survey->colls, i))->root);
+   }
+   survey->finished = true;
 }

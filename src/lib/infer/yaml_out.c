@@ -102,6 +102,19 @@ put_column(GString *out, const mn_infer__col_t *c, const char *indent)
    g_string_append_c(out, '\n');
 }
 
+/* A type's name as `shapes:` spells it. */
+static const char *
+shape_name(int slot)
+{
+   if (slot == mn_infer__slot(BSON_TYPE_INT32)) {
+      return "int";
+   }
+   if (slot == mn_infer__slot(BSON_TYPE_INT64)) {
+      return "long";
+   }
+   return mn_infer__type_name(slot);
+}
+
 /* The shapes of a table: `shapes:` with one block per element type that has columns. */
 static void
 put_shapes(GString *out, const mn_infer__table_t *t)
@@ -120,7 +133,7 @@ put_shapes(GString *out, const mn_infer__table_t *t)
             any = true;
          }
          if (!header) {
-            g_string_append_printf(out, "          %s:\n", mn_infer__type_name(s));
+            g_string_append_printf(out, "          %s:\n", shape_name(s));
             header = true;
          }
          put_column(out, c, "            ");
