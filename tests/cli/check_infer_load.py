@@ -15,7 +15,8 @@ import json
 import os
 import sys
 
-import bson
+import struct
+
 import yaml
 from bson import json_util
 
@@ -26,10 +27,58 @@ rep = json.load(open(report))
 bad = []
 
 
+# Fixed sizes of the BSON types that are neither documents nor strings (a Date out of
+# Python's range is fine here: only documents and arrays are looked into).
+FIXED = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8,
+         0x13: 16, 0xFF: 0, 0x7F: 0}
+
+
+def parse(b, pos, array):
+    """The document (or array) at b[pos]: dicts and lists, other values as their type."""
+    end = pos + struct.unpack_from("<i", b, pos)[0] - 1
+    pos += 4
+    out = [] if array else {}
+    while pos < end:
+        t = b[pos]
+        k = b.index(0, pos + 1)
+        key = b[pos + 1:k].decode("utf-8", "replace")
+        pos = k + 1
+        if t in (0x03, 0x04):
+            v = parse(b, pos, t == 0x04)
+            pos += struct.unpack_from("<i", b, pos)[0]
+        elif t in (0x02, 0x0D, 0x0E):
+            n = struct.unpack_from("<i", b, pos)[0]
+            v = ("string", b[pos + 4:pos + 3 + n])
+            pos += 4 + n
+        elif t == 0x05:
+            pos += 5 + struct.unpack_from("<i", b, pos)[0]
+            v = ("binary",)
+        elif t == 0x0B:
+            pos = b.index(0, b.index(0, pos) + 1) + 1
+            v = ("regex",)
+        elif t == 0x0C:
+            pos += 4 + struct.unpack_from("<i", b, pos)[0] + 12
+            v = ("dbpointer",)
+        elif t == 0x0F:
+            pos += struct.unpack_from("<i", b, pos)[0]
+            v = ("code_w_scope",)
+        else:
+            pos += FIXED[t]
+            v = None if t == 0x0A else ("scalar", t)
+        if array:
+            out.append(v)
+        else:
+            out[key] = v
+    return out
+
+
 def documents(coll):
     for path in glob.glob(os.path.join(source, "**", coll + ".bson"), recursive=True):
-        with open(path, "rb") as f:
-            yield from bson.decode_file_iter(f)
+        data = open(path, "rb").read()
+        pos = 0
+        while pos < len(data):
+            yield parse(data, pos, False)
+            pos += struct.unpack_from("<i", data, pos)[0]
         return
     for path in glob.glob(os.path.join(source, "**", coll + ".json"), recursive=True):
         with open(path) as f:
