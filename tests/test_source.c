@@ -1411,6 +1411,53 @@ test_source_mongo_live(void **state)
    cursor = find_ok(source, "mn_no_such_collection", NULL);
    expect_end(cursor);
    mn_cursor_destroy(cursor);
+
+   /* A $sample of 2, and the list of collections (sorted). */
+   {
+      mn_find_opts_t sample = {.sample = 2};
+      char **names = mn_source_list_collections(source, &error);
+      size_t n = 0;
+      cursor = find_ok(source, coll, &sample);
+      while (mn_cursor_next(cursor, &doc) == MN_CURSOR_DOC) {
+         n++;
+      }
+      assert_int_equal(n, 2);
+      mn_cursor_destroy(cursor);
+      assert_non_null(names);
+      for (n = 0; names[n]; n++) {
+         assert_true(n == 0 || strcmp(names[n - 1], names[n]) < 0);
+      }
+      assert_true(n > 0);
+      bson_strfreev(names);
+   }
+   mn_source_destroy(source);
+}
+
+/* The collections of a dump folder (and of a JSON one): one name per collection file,
+ * sorted, mongodump's metadata files left out. */
+static void
+test_source_list_collections(void **state)
+{
+   char **names;
+   mn_source_t *source;
+   mn_error_t error = {0};
+   (void)state;
+
+   source = open_ok(MN_SOURCE_DIR "/fixtures/medichat/dump/medichat", NULL);
+   names = mn_source_list_collections(source, &error);
+   assert_non_null(names);
+   assert_string_equal(names[0], "activity_logs");
+   assert_string_equal(names[1], "conversations");
+   assert_string_equal(names[2], "users");
+   assert_null(names[3]);
+   bson_strfreev(names);
+   mn_source_destroy(source);
+   source = open_ok(MN_SOURCE_DIR "/fixtures/infer/basic/input", NULL);
+   names = mn_source_list_collections(source, &error);
+   assert_string_equal(names[0], "authors");
+   assert_string_equal(names[1], "posts");
+   assert_null(names[2]);
+   bson_strfreev(names);
    mn_source_destroy(source);
 }
 
@@ -1693,6 +1740,7 @@ main(void)
       cmocka_unit_test(test_source_mongo_bad_uri),
       cmocka_unit_test(test_source_mongo_unreachable),
       cmocka_unit_test(test_source_mongo_live),
+      cmocka_unit_test(test_source_list_collections),
       cmocka_unit_test(test_source_ejson_valid_wrappers),
       cmocka_unit_test(test_source_ejson_bad_wrappers),
       cmocka_unit_test_setup_teardown(test_source_ejson_rejected_records, setup, teardown),

@@ -80,6 +80,18 @@ try "$MN_BIN" infer --source "$basic" --out "$work/x" --collections nothere 2> "
 case $(cat "$out") in "surveyed 1 documents of 1 collections"*) pass "--sample 1 reads one document of a file" ;;
   *) fail "--sample 1: $(cat "$out")" ;; esac
 
+# a live server (the wire test server serves the MediChat sample): the same draft as its
+# dump, and --sample reads a $sample
+if have_wire_server; then
+  "$MN_BIN" infer --source "$MEDICHAT/dump/medichat" --out "$work/from_dump" --quiet
+  "$MN_BIN" infer --source "$MN_TEST_MONGODB_URI" --out "$work/from_live" --quiet
+  expect_same_files "a live server gives the draft of its dump" "$work/from_dump/mapping.yaml" \
+    "$work/from_live/mapping.yaml"
+  "$MN_BIN" infer --source "$MN_TEST_MONGODB_URI" --out "$work/live_sample" --sample 5 > "$out"
+  case $(cat "$out") in "surveyed 15 documents of 3 collections"*) pass "--sample 5 on a live server" ;;
+    *) fail "--sample 5 live: $(cat "$out")" ;; esac
+fi
+
 pg_or_finish
 
 # load DESC SOURCE DRAFT_DIR [COLLECTION=N...]: init, check --pg, run; check the load.
