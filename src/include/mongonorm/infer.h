@@ -36,8 +36,9 @@ extern "C" {
 
 /** What to survey and how far to go; mn_infer_opts_init() sets the defaults. */
 typedef struct {
-   const char *const *collections; /**< NULL-terminated names to survey (borrowed), or NULL
-                                        for every collection of the source */
+   const char *const *collections; /**< NULL-terminated names to survey (copied by
+                                        mn_infer_survey_new()), or NULL for every
+                                        collection of the source */
    uint64_t sample;                /**< 0: every document; N: a `$sample` of N documents from a live
                                         server, the first N documents of a file */
    size_t max_paths;   /**< distinct field paths kept per collection; a sub-document with
@@ -45,8 +46,8 @@ typedef struct {
    size_t max_tables;  /**< tables of the whole draft; arrays beyond become jsonb columns */
    size_t max_columns; /**< columns per table; beyond, sub-documents become jsonb columns,
                             then fields are ignored (REVIEW) */
-   int depth;          /**< sub-documents nested deeper than this become jsonb columns
-                            (1: only top-level fields are flattened into columns) */
+   int depth;          /**< path segments a flattened column may read below its table's
+                            element; deeper sub-documents become jsonb columns */
    size_t enum_max;    /**< distinct strings kept per path (enum candidates), at most 64 */
    bool show_values;   /**< the survey report may quote values (enum candidates, ranges) */
 } mn_infer_opts_t;
@@ -59,7 +60,7 @@ typedef struct mn_infer_draft mn_infer_draft_t;
 
 /**
  * A new, empty survey.
- * @param opts copied (the collections list is not kept); NULL for the defaults
+ * @param opts copied (the collections list too); NULL for the defaults
  * @return never NULL; free with mn_infer_survey_destroy()
  */
 mn_infer_survey_t *mn_infer_survey_new(const mn_infer_opts_t *opts);
@@ -104,10 +105,10 @@ uint64_t mn_infer_survey_documents(const mn_infer_survey_t *survey);
 size_t mn_infer_survey_collections(const mn_infer_survey_t *survey);
 
 /**
- * The survey as Markdown (survey.md): per collection, per path the types with counts,
- * missing and null counts, lengths, ranges and enum candidates (ranges and values only
- * with show_values), and the decision the draft took for it.
- * @param draft the draft made from this survey, for the decisions; may be NULL
+ * The survey as Markdown (survey.md): per collection its draft tables, then per path the
+ * types with counts, missing and null counts, lengths, distinct counts, maps, references,
+ * enum candidates (their values and the ranges only with show_values).
+ * @param draft the draft made from this survey, for its tables; may be NULL
  * @return a new string to free with bson_free()
  */
 char *mn_infer_survey_markdown(const mn_infer_survey_t *survey, const mn_infer_draft_t *draft);
