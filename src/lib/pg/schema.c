@@ -155,7 +155,7 @@ run_step(PGconn *conn, const char *sql, int n, const char *const *params, const 
    bool ok = st == PGRES_COMMAND_OK || (n == 0 && st == PGRES_TUPLES_OK);
 
    if (!ok) {
-      char doing[300];
+      char doing[320]; /* what: at most 299 bytes (its callers), and "could not " */
       snprintf(doing, sizeof doing, "could not %s", what);
       mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
    }

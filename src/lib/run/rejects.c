@@ -9,6 +9,7 @@
 #include "run/run_private.h"
 #include "source/ejson_check.h"
 #include "util/bson_private.h"
+#include "util/ejson.h"
 
 #include <errno.h>
 #include <glib.h>
@@ -57,24 +58,29 @@ mn_rejects__sync(mn_rejects_t *r, mn_error_t *error)
 }
 
 /* Write one line of the reject file (its canonical Extended JSON), and destroy the line,
- * written or not: every *_line() builder below ends here. */
+ * written or not: every *_line() builder below ends here.  doc_json: NULL, or the text
+ * of the line's "document" (append_document), written as it is rather than encoded again;
+ * freed here. */
 static bool
-write_line(mn_rejects_t *r, bson_t *line, mn_error_t *error)
+write_line(mn_rejects_t *r, bson_t *line, char *doc_json, mn_error_t *error)
 {
+   size_t len = 0;
    char *json;
    bool ok;
 
    if (!r->path) {
       bson_destroy(line); /* a dry run without a reject file */
+      bson_free(doc_json);
       return true;
    }
-   json = bson_as_canonical_extended_json(line, NULL);
+   json = mn_ejson__canonical(line, doc_json ? "document" : NULL, doc_json, &len);
    bson_destroy(line);
+   bson_free(doc_json);
    if (!json) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not encode a reject record");
       return false;
    }
-   ok = fputs(json, r->f) >= 0 && fputc('\n', r->f) != EOF;
+   ok = fwrite(json, 1, len, r->f) == len && fputc('\n', r->f) != EOF;
    r->dirty = true;
    bson_free(json);
    if (!ok) {
@@ -132,8 +138,9 @@ append_text(bson_t *b, const char *key, const char *s)
 }
 
 /* The document of a reject line: as Extended JSON when it can be (valid BSON and UTF-8),
- * its raw bytes otherwise. */
-static void
+ * its raw bytes otherwise.  @return its Extended JSON for write_line() (bson_free), or
+ * NULL when it went as bytes. */
+static char *
 append_document(bson_t *line, const bson_t *doc)
 {
    char *json = NULL;
@@ -141,12 +148,12 @@ append_document(bson_t *line, const bson_t *doc)
    /* Extended JSON needs valid UTF-8 in every string (libbson's BSON_VALIDATE_UTF8 does
     * not check values): try it */
    if (mn_convert_depth_ok(doc) && bson_validate(doc, BSON_VALIDATE_NONE, NULL) &&
-       (json = bson_as_canonical_extended_json(doc, NULL))) {
-      bson_free(json);
+       (json = mn_ejson__canonical(doc, NULL, NULL, NULL))) {
       BSON_APPEND_DOCUMENT(line, "document", doc);
    } else {
       BSON_APPEND_BINARY(line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc), doc->len);
    }
+   return json;
 }
 
 /*
@@ -317,6 +324,7 @@ document_line(mn_rejects_t *r, const mn_mapping_t *m, const char *collection, co
    bson_t reasons, arr;
    const char *path = "";
    const char *message = "rejected";
+   char *doc_json;
 
    if (mn_rowset_n_rejects(rows) > 0) {
       mn_rowset_reject(rows, 0, &path, &message);
@@ -339,7 +347,7 @@ document_line(mn_rejects_t *r, const mn_mapping_t *m, const char *collection, co
    bson_append_array_end(&line, &reasons);
    /* The document as Extended JSON when it can be (valid BSON and UTF-8); its raw bytes
     * otherwise. */
-   append_document(&line, doc);
+   doc_json = append_document(&line, doc);
    BSON_APPEND_ARRAY_BEGIN(&line, "rows", &arr);
    for (size_t i = 0; i < mn_rowset_n_rows(rows); i++) {
       size_t t = mn_rowset_row_table(rows, i);
@@ -362,7 +370,7 @@ document_line(mn_rejects_t *r, const mn_mapping_t *m, const char *collection, co
       bson_append_document_end(&arr, &row);
    }
    bson_append_array_end(&line, &arr);
-   return write_line(r, &line, error);
+   return write_line(r, &line, doc_json, error);
 }
 
 /* A record the source could not parse: no document, only its text. */
@@ -400,7 +408,7 @@ bad_line(mn_rejects_t *r, const char *collection, const mn_cursor_bad_t *bad, mn
       BSON_APPEND_BINARY(&line, "raw_bytes", BSON_SUBTYPE_BINARY, (const uint8_t *)bad->raw,
                          (uint32_t)strlen(bad->raw));
    }
-   return write_line(r, &line, error);
+   return write_line(r, &line, NULL, error);
 }
 
 /* `path` without its array indexes ("allergies.3.name" -> "allergies.name") into clean. */
@@ -547,8 +555,7 @@ unchanged_line(mn_rejects_t *r, const char *collection, const bson_t *doc,
    BSON_APPEND_BOOL(&line, "unchanged", true);
    /* the document too: a line torn or lost by a killed run can be rebuilt from any later
     * run's file */
-   append_document(&line, doc);
-   return write_line(r, &line, error);
+   return write_line(r, &line, append_document(&line, doc), error);
 }
 
 /* A second document with an _id already read in this pass. */
@@ -560,8 +567,7 @@ duplicate_id_line(mn_rejects_t *r, const char *collection, const bson_t *doc, mn
    reject_line_begin(&line, collection, doc);
    BSON_APPEND_UTF8(&line, "path", "_id");
    BSON_APPEND_UTF8(&line, "reason", MN_REJECTS_DUPLICATE_ID_REASON);
-   append_document(&line, doc);
-   return write_line(r, &line, error);
+   return write_line(r, &line, append_document(&line, doc), error);
 }
 
 /* A document PostgreSQL refused at load: its rows are not in the target. */
@@ -575,10 +581,7 @@ at_load_line(mn_rejects_t *r, const char *collection, const bson_t *doc, const c
    BSON_APPEND_UTF8(&line, "path", "");
    BSON_APPEND_UTF8(&line, "reason", reason);
    BSON_APPEND_UTF8(&line, "stage", "load");
-   if (doc) {
-      append_document(&line, doc);
-   }
-   return write_line(r, &line, error);
+   return write_line(r, &line, doc ? append_document(&line, doc) : NULL, error);
 }
 
 /* ---- a reject counted and written: the lines with the statistics they go with ---- */

@@ -1,0 +1,350 @@
+/*
+ * ejson.c - canonical Extended JSON as libbson writes it, faster (see ejson.h).
+ *
+ * The text libbson 1.23 writes, which this file reproduces: a document is "{ " then
+ * its elements `"key" : value` joined by ", " then " }" (an empty one: "{ }" at the top
+ * level, "{  }" inside); an array the same with "[ " and " ]" and no keys.  Text is
+ * quoted with '"' and '\' escaped by a backslash, \b \f \n \r \t by their letters,
+ * other control characters as \u00XX (lower-case hex), every other character as it is.
+ * int32 is { "$numberInt" : "N" }, int64 { "$numberLong" : "N" }, a date
+ * { "$date" : { "$numberLong" : "MS" } }, an ObjectId { "$oid" : "HEX" }, a double
+ * { "$numberDouble" : "%.20g" } with ".0" after an integral text, or NaN, Infinity,
+ * -Infinity.  Every other type is written by libbson itself, as the one element of a
+ * document with an empty key whose text is then cut to the value.  Anything else that
+ * is unusual gives the whole document to libbson, so that the result is always its own.
+ */
+#include "util/ejson.h"
+
+#include "util/ascii.h"
+
+#include <glib.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Deeper than this, libbson writes the document (it cuts at BSON_MAX_RECURSION, 200). */
+#define MAX_DEPTH 100
+
+typedef struct {
+   char *s;
+   size_t len;
+   size_t cap;
+} buf_t;
+
+static void
+buf_reserve(buf_t *b, size_t more)
+{
+   if (b->len + more + 1 > b->cap) {
+      size_t cap = b->cap ? b->cap : 1024;
+      while (cap < b->len + more + 1) {
+         cap *= 2;
+      }
+      b->s = bson_realloc(b->s, cap);
+      b->cap = cap;
+   }
+}
+
+static inline void
+put(buf_t *b, const char *p, size_t n)
+{
+   buf_reserve(b, n);
+   memcpy(b->s + b->len, p, n);
+   b->len += n;
+}
+
+#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+/* Bytes a JSON string cannot hold as they are: control characters, '"' and '\'. */
+static inline bool
+special(unsigned char c)
+{
+   return c < 0x20 || c == '"' || c == '\\';
+}
+
+/* Quoted text; false (nothing decided, the caller gives up) unless strict UTF-8 without
+ * NUL, the text libbson escapes character by character into the same bytes. */
+static bool
+put_text(buf_t *b, const char *s, size_t n)
+{
+   static const char hex[] = "0123456789abcdef";
+   size_t start = 0;
+
+   if (!g_utf8_validate_len(s, n, NULL)) {
+      return false;
+   }
+   buf_reserve(b, n + 2);
+   b->s[b->len++] = '"';
+   for (size_t i = 0; i < n; i++) {
+      unsigned char c = (unsigned char)s[i];
+      char esc[6] = {'\\', 0, '0', '0', 0, 0};
+      size_t esc_len = 2;
+      if (!special(c)) {
+         continue;
+      }
+      put(b, s + start, i - start);
+      start = i + 1;
+      switch (c) {
+      case '"': esc[1] = '"'; break;
+      case '\\': esc[1] = '\\'; break;
+      case '\b': esc[1] = 'b'; break;
+      case '\f': esc[1] = 'f'; break;
+      case '\n': esc[1] = 'n'; break;
+      case '\r': esc[1] = 'r'; break;
+      case '\t': esc[1] = 't'; break;
+      default:
+         esc[1] = 'u';
+         esc[4] = hex[c >> 4];
+         esc[5] = hex[c & 15];
+         esc_len = 6;
+         break;
+      }
+      put(b, esc, esc_len);
+   }
+   put(b, s + start, n - start);
+   put(b, "\"", 1);
+   return true;
+}
+
+static void
+put_int(buf_t *b, const char *open, int64_t v, const char *close)
+{
+   char digits[MN_ASCII_INT_SIZE];
+   size_t n = mn_ascii__format_int(v, digits);
+
+   put(b, open, strlen(open));
+   put(b, digits, n);
+   put(b, close, strlen(close));
+}
+
+static void
+put_double(buf_t *b, double v)
+{
+   char text[64];
+   int n;
+
+   PUT_LIT(b, "{ \"$numberDouble\" : \"");
+   if (isnan(v)) {
+      PUT_LIT(b, "NaN");
+   } else if (isinf(v)) {
+      if (v > 0) {
+         PUT_LIT(b, "Infinity");
+      } else {
+         PUT_LIT(b, "-Infinity");
+      }
+   } else {
+      n = snprintf(text, sizeof text, "%.20g", v);
+      put(b, text, (size_t)n);
+      if (strspn(text, "0123456789-") == (size_t)n) {
+         PUT_LIT(b, ".0");
+      }
+   }
+   PUT_LIT(b, "\" }");
+}
+
+/* A value of another type, as libbson writes it: the one element of { "": value }. */
+static bool
+put_other(buf_t *b, const bson_iter_t *it)
+{
+   static const char open[] = "{ \"\" : ";
+   static const char close[] = " }";
+   bson_t tmp;
+   char *json = NULL;
+   size_t n = 0;
+   bool ok;
+
+   bson_init(&tmp);
+   ok = bson_append_iter(&tmp, "", 0, it) && (json = bson_as_canonical_extended_json(&tmp, &n));
+   ok = ok && n > sizeof open - 1 + sizeof close - 1 && memcmp(json, open, sizeof open - 1) == 0 &&
+        memcmp(json + n - (sizeof close - 1), close, sizeof close - 1) == 0;
+   if (ok) {
+      put(b, json + sizeof open - 1, n - (sizeof open - 1) - (sizeof close - 1));
+   }
+   bson_free(json);
+   bson_destroy(&tmp);
+   return ok;
+}
+
+static bool put_elements(buf_t *b, bson_iter_t *it, bool array, int depth, const char *splice_key,
+                         const char *splice_json);
+
+/* A sub-document or array: "{ " elements " }" (empty: "{  }"). */
+static bool
+put_nested(buf_t *b, const bson_iter_t *it, bool array, int depth)
+{
+   bson_iter_t child;
+
+   if (depth >= MAX_DEPTH || !bson_iter_recurse(it, &child)) {
+      return false;
+   }
+   put(b, array ? "[ " : "{ ", 2);
+   if (!put_elements(b, &child, array, depth + 1, NULL, NULL)) {
+      return false;
+   }
+   put(b, array ? " ]" : " }", 2);
+   return true;
+}
+
+static bool
+put_value(buf_t *b, const bson_iter_t *it, int depth)
+{
+   uint32_t n;
+   const char *s;
+   char oid[25];
+
+   switch (bson_iter_type(it)) {
+   case BSON_TYPE_UTF8: s = bson_iter_utf8(it, &n); return put_text(b, s, n);
+   case BSON_TYPE_DOCUMENT: return put_nested(b, it, false, depth);
+   case BSON_TYPE_ARRAY: return put_nested(b, it, true, depth);
+   case BSON_TYPE_INT32:
+      put_int(b, "{ \"$numberInt\" : \"", bson_iter_int32(it), "\" }");
+      return true;
+   case BSON_TYPE_INT64:
+      put_int(b, "{ \"$numberLong\" : \"", bson_iter_int64(it), "\" }");
+      return true;
+   case BSON_TYPE_DATE_TIME:
+      put_int(b, "{ \"$date\" : { \"$numberLong\" : \"", bson_iter_date_time(it), "\" } }");
+      return true;
+   case BSON_TYPE_DOUBLE: put_double(b, bson_iter_double(it)); return true;
+   case BSON_TYPE_BOOL:
+      if (bson_iter_bool(it)) {
+         PUT_LIT(b, "true");
+      } else {
+         PUT_LIT(b, "false");
+      }
+      return true;
+   case BSON_TYPE_NULL: PUT_LIT(b, "null"); return true;
+   case BSON_TYPE_OID:
+      bson_oid_to_string(bson_iter_oid(it), oid);
+      PUT_LIT(b, "{ \"$oid\" : \"");
+      put(b, oid, 24);
+      PUT_LIT(b, "\" }");
+      return true;
+   default: return put_other(b, it);
+   }
+}
+
+/* The elements of a document or array, joined by ", "; the splice key's value (top
+ * level only) written as the given text. */
+static bool
+put_elements(buf_t *b, bson_iter_t *it, bool array, int depth, const char *splice_key,
+             const char *splice_json)
+{
+   bool first = true;
+
+   while (bson_iter_next(it)) {
+      if (!first) {
+         put(b, ", ", 2);
+      }
+      first = false;
+      if (!array) {
+         const char *key = bson_iter_key(it);
+         if (!put_text(b, key, bson_iter_key_len(it))) {
+            return false;
+         }
+         PUT_LIT(b, " : ");
+         if (splice_key && BSON_ITER_HOLDS_DOCUMENT(it) && strcmp(key, splice_key) == 0) {
+            put(b, splice_json, strlen(splice_json));
+            continue;
+         }
+      }
+      if (!put_value(b, it, depth)) {
+         return false;
+      }
+   }
+   return it->err_off == 0; /* corrupt BSON stops the iteration: libbson says NULL */
+}
+
+/* The fast writer: the text into *out (bson_malloc'ed), or false when libbson must. */
+static bool
+encode_fast(const bson_t *doc, const char *splice_key, const char *splice_json, buf_t *out)
+{
+   bson_iter_t it;
+
+   if (bson_empty(doc)) {
+      PUT_LIT(out, "{ }");
+   } else {
+      if (!bson_iter_init(&it, doc)) {
+         return false;
+      }
+      PUT_LIT(out, "{ ");
+      if (!put_elements(out, &it, false, 0, splice_key, splice_json)) {
+         return false;
+      }
+      PUT_LIT(out, " }");
+   }
+   out->s[out->len] = '\0';
+   return true;
+}
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static bool fast_ok;
+
+/* A document with every case the fast writer handles, compared with libbson's text. */
+static void
+probe(void)
+{
+   static const double doubles[] = {3.0, 0.1, -0.0, -2.5, 1e300, 5e-324, 123456789012.0, 1e21};
+   static const char text[] =
+      "a\"b\\c/d\b\f\n\r\t\x01\x1f\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+   bson_t doc = BSON_INITIALIZER, sub, arr;
+   bson_oid_t oid;
+   buf_t fast = {0};
+   char *lib;
+
+   bson_oid_init_from_string(&oid, "5c6ef33300de000000000102");
+   BSON_APPEND_UTF8(&doc, text, text);
+   BSON_APPEND_UTF8(&doc, "", "");
+   BSON_APPEND_DOCUMENT_BEGIN(&doc, "d", &sub);
+   bson_append_document_end(&doc, &sub);
+   BSON_APPEND_ARRAY_BEGIN(&doc, "a", &arr);
+   bson_append_array_end(&doc, &arr);
+   BSON_APPEND_ARRAY_BEGIN(&doc, "n", &arr);
+   BSON_APPEND_INT32(&arr, "0", INT32_MIN);
+   BSON_APPEND_INT64(&arr, "1", INT64_MIN);
+   BSON_APPEND_DATE_TIME(&arr, "2", -253667347213);
+   BSON_APPEND_BOOL(&arr, "3", true);
+   BSON_APPEND_BOOL(&arr, "4", false);
+   BSON_APPEND_NULL(&arr, "5");
+   BSON_APPEND_OID(&arr, "6", &oid);
+   BSON_APPEND_DOUBLE(&arr, "7", NAN);
+   BSON_APPEND_DOUBLE(&arr, "8", INFINITY);
+   BSON_APPEND_DOUBLE(&arr, "9", -INFINITY);
+   for (size_t i = 0; i < sizeof doubles / sizeof doubles[0]; i++) {
+      char key[16];
+      snprintf(key, sizeof key, "%zu", 10 + i);
+      BSON_APPEND_DOUBLE(&arr, key, doubles[i]);
+   }
+   BSON_APPEND_DOCUMENT_BEGIN(&arr, "20", &sub);
+   BSON_APPEND_INT32(&sub, "x", 1);
+   BSON_APPEND_BINARY(&sub, "b", BSON_SUBTYPE_BINARY, (const uint8_t *)"ab", 2);
+   bson_append_document_end(&arr, &sub);
+   bson_append_array_end(&doc, &arr);
+   lib = bson_as_canonical_extended_json(&doc, NULL);
+   fast_ok = encode_fast(&doc, NULL, NULL, &fast) && lib && strcmp(fast.s, lib) == 0;
+   bson_free(fast.s);
+   bson_free(lib);
+   bson_destroy(&doc);
+}
+
+bool
+mn_ejson__fast(void)
+{
+   pthread_once(&probe_once, probe);
+   return fast_ok;
+}
+
+char *
+mn_ejson__canonical(const bson_t *doc, const char *splice_key, const char *splice_json, size_t *len)
+{
+   buf_t out = {0};
+
+   if (mn_ejson__fast() && encode_fast(doc, splice_key, splice_key ? splice_json : NULL, &out)) {
+      if (len) {
+         *len = out.len;
+      }
+      return out.s;
+   }
+   bson_free(out.s);
+   return bson_as_canonical_extended_json(doc, len);
+}
