@@ -510,6 +510,9 @@ typedef struct {
    bool gained_members; /* a document rejected before is loaded now */
    bool self_ref;       /* the collection references itself */
    mn_idset_t skipped;  /* self_ref: documents skipped as unchanged and loaded */
+   /* each table's statistics (mapping order), looked up by name once, at the first
+    * unchanged document */
+   mn_table_counts_t **table_counts;
 } pass_t;
 
 /* Mark a document of the window as skipped (unchanged, not converted). */
@@ -595,10 +598,20 @@ static void
 count_unchanged_rows(pass_t *p, const mn_doc_entry_t *entry)
 {
    const mn_mapping_t *m = p->r->m;
+   size_t n = mn_mapping_n_tables(m);
 
-   for (size_t t = 0; t < mn_mapping_n_tables(m) && entry->row_counts; t++) {
-      mn_stats_table(p->r->stats, mn_mapping_table_name(m, t))->unchanged +=
-         (uint64_t)entry->row_counts[t];
+   if (!entry->row_counts) {
+      return;
+   }
+   if (!p->table_counts) {
+      /* the statistics keep their tables in the order first asked for: all, in order */
+      p->table_counts = g_new(mn_table_counts_t *, n ? n : 1);
+      for (size_t t = 0; t < n; t++) {
+         p->table_counts[t] = mn_stats_table(p->r->stats, mn_mapping_table_name(m, t));
+      }
+   }
+   for (size_t t = 0; t < n; t++) {
+      p->table_counts[t]->unchanged += (uint64_t)entry->row_counts[t];
    }
 }
 
@@ -1299,6 +1312,7 @@ pass_cleanup(pass_t *p)
       g_hash_table_destroy(p->window);
    }
    mn_rowset_destroy(p->rows);
+   g_free(p->table_counts);
 }
 
 /*
