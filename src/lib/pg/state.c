@@ -86,115 +86,240 @@ mn_state_ensure_schema(PGconn *conn, mn_error_t *error)
    return ok;
 }
 
+/*
+ * The recorded documents of a collection, read with one binary COPY: no text to parse
+ * (hex digests, array literals) and no PGresult per row (single-row mode allocated one
+ * for each of a re-run's 140,000 records).  The entries live in blocks of ENTRY_BLOCK,
+ * each with its id and row counts beside it, so the set is freed in a few calls.
+ */
+typedef struct {
+   mn_doc_entry_t e;
+   uint8_t id[16];
+   int32_t counts[]; /* n_tables, when the digests were asked for */
+} rec_t;
+
+#define ENTRY_BLOCK 4096
+
 struct mn_doc_state {
-   GHashTable *entries; /* 16-byte id -> mn_doc_entry_t* */
+   GHashTable *entries; /* rec_t.id -> &rec_t.e (both in blocks) */
    size_t n_tables;
+   bool with_digest;
+   size_t rec_size;       /* bytes of one rec_t with its counts, aligned */
+   GPtrArray *blocks;     /* ENTRY_BLOCK records each */
+   size_t used;           /* records used in the last block */
+   GStringChunk *strings; /* reject paths and reasons */
 };
 
-static void
-entry_free(gpointer p)
+static rec_t *
+new_rec(mn_doc_state_t *st)
 {
-   mn_doc_entry_t *e = p;
-   g_free(e->row_counts);
-   g_free(e->reject_path);
-   g_free(e->reason);
-   g_free(e);
+   rec_t *r;
+
+   if (st->blocks->len == 0 || st->used == ENTRY_BLOCK) {
+      g_ptr_array_add(st->blocks, g_malloc(st->rec_size * ENTRY_BLOCK));
+      st->used = 0;
+   }
+   r = (rec_t *)((char *)g_ptr_array_index(st->blocks, st->blocks->len - 1) +
+                 st->rec_size * st->used++);
+   memset(r, 0, st->rec_size);
+   return r;
 }
 
-static int
-hex_nibble(char c)
+static uint32_t
+be32(const char *p)
 {
-   if (c >= '0' && c <= '9') {
-      return c - '0';
-   }
-   if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-   }
-   return -1;
+   const unsigned char *u = (const unsigned char *)p;
+   return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
 }
 
-/* "{1,0,3}" -> counts (missing entries stay 0) */
-static void
-parse_counts(const char *text, int32_t *counts, size_t n)
+/* A binary int4[] into counts (missing entries stay 0); false when it is not one. */
+static bool
+parse_counts(const char *a, int32_t len, int32_t *counts, size_t n)
 {
-   const char *p = text;
-   size_t i = 0;
+   const char *end = a + len;
+   uint32_t ndim, items;
 
-   if (*p == '{') {
-      p++;
+   if (len < 12 || (ndim = be32(a)) > 1) {
+      return false;
    }
-   while (*p && *p != '}' && i < n) {
-      char *end = NULL;
-      long v = strtol(p, &end, 10);
-      if (end == p) {
-         break;
+   if (ndim == 0) {
+      return true; /* '{}' */
+   }
+   if (len < 20) {
+      return false;
+   }
+   items = be32(a + 12);
+   a += 20;
+   for (uint32_t i = 0; i < items; i++) {
+      int32_t vlen;
+      if (end - a < 4) {
+         return false;
       }
-      counts[i++] = (int32_t)v;
-      p = end;
-      if (*p == ',') {
-         p++;
+      vlen = (int32_t)be32(a);
+      a += 4;
+      if (vlen < 0) {
+         continue; /* NULL: 0 */
+      }
+      if (vlen != 4 || end - a < 4) {
+         return false;
+      }
+      if (i < n) {
+         counts[i] = (int32_t)be32(a);
+      }
+      a += 4;
+   }
+   return true;
+}
+
+/* One field of a binary COPY row: its bytes and length (-1: NULL); false past the end. */
+static bool
+next_field(const char **p, const char *end, const char **value, int32_t *len)
+{
+   if (end - *p < 4) {
+      return false;
+   }
+   *len = (int32_t)be32(*p);
+   *p += 4;
+   *value = *p;
+   if (*len > 0) {
+      if (end - *p < *len) {
+         return false;
+      }
+      *p += *len;
+   }
+   return true;
+}
+
+/* One row of the COPY: doc_id, rejected[, digest, row_counts, reject_path, reason,
+ * context] into a new record.  false: not such a row. */
+static bool
+parse_row(mn_doc_state_t *st, const char *p, const char *end)
+{
+   const char *v[7];
+   int32_t len[7];
+   int nf = st->with_digest ? 7 : 2;
+   rec_t *r;
+
+   if (end - p < 2 || (int)(((unsigned char)p[0] << 8) | (unsigned char)p[1]) != nf) {
+      return false;
+   }
+   p += 2;
+   for (int i = 0; i < nf; i++) {
+      if (!next_field(&p, end, &v[i], &len[i])) {
+         return false;
       }
    }
+   if (len[0] != 16 || len[1] != 1) {
+      return false;
+   }
+   r = new_rec(st);
+   memcpy(r->id, v[0], 16);
+   r->e.rejected = v[1][0] != 0;
+   if (st->with_digest) {
+      memcpy(r->e.digest, v[2],
+             len[2] < MN_DIGEST_SIZE ? (size_t)(len[2] > 0 ? len[2] : 0) : MN_DIGEST_SIZE);
+      r->e.row_counts = r->counts;
+      if (len[3] > 0 && !parse_counts(v[3], len[3], r->counts, st->n_tables)) {
+         return false;
+      }
+      r->e.context = len[6] == 4 ? (int32_t)be32(v[6]) : 0;
+      if (r->e.rejected && len[5] >= 0) {
+         r->e.reject_path =
+            g_string_chunk_insert_len(st->strings, len[4] > 0 ? v[4] : "", len[4] > 0 ? len[4] : 0);
+         r->e.reason = g_string_chunk_insert_len(st->strings, v[5], len[5]);
+      }
+   }
+   g_hash_table_replace(st->entries, r->id, &r->e);
+   return true;
+}
+
+/* The rows of one CopyData message; the first one starts with the binary header. */
+static bool
+parse_copy_data(mn_doc_state_t *st, const char *buf, int n, bool *header_done)
+{
+   static const char sig[11] = "PGCOPY\n\377\r\n";
+   const char *p = buf, *end = buf + n;
+
+   if (!*header_done) {
+      if (n < 19 || memcmp(p, sig, 11) != 0) {
+         return false;
+      }
+      p += 19 + be32(p + 15); /* signature, flags, header extension */
+      *header_done = true;
+   }
+   if (p < end && end - p == 2 && p[0] == '\377' && p[1] == '\377') {
+      return true; /* the trailer */
+   }
+   return p >= end || parse_row(st, p, end);
+}
+
+static mn_doc_state_t *
+doc_state_new(size_t n_tables, bool with_digest)
+{
+   mn_doc_state_t *st = g_new0(mn_doc_state_t, 1);
+   size_t align = sizeof(void *);
+
+   st->entries = g_hash_table_new(mn_uuid__hash, mn_uuid__equal);
+   st->n_tables = n_tables;
+   st->with_digest = with_digest;
+   st->rec_size = sizeof(rec_t) + (with_digest ? n_tables * sizeof(int32_t) : 0);
+   st->rec_size = (st->rec_size + align - 1) / align * align;
+   st->blocks = g_ptr_array_new_with_free_func(g_free);
+   st->strings = g_string_chunk_new(4096);
+   return st;
 }
 
 mn_doc_state_t *
 mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool with_digest,
                   mn_error_t *error)
 {
-   const char *params[1] = {collection};
-   mn_doc_state_t *st;
-   PGresult *res;
+   char *lit = PQescapeLiteral(conn, collection, strlen(collection));
+   char *sql = NULL;
+   mn_doc_state_t *st = NULL;
+   PGresult *res = NULL;
+   bool header_done = false, ok = false;
+   char *buf = NULL;
+   int n;
 
-   /* Single-row mode keeps libpq from holding the whole result in memory twice. */
-   if (!PQsendQueryParams(conn,
-                          with_digest ? "SELECT doc_id, rejected, encode(digest, 'hex'), "
-                                        "row_counts, reject_path, reason, context "
-                                        "FROM mongonorm.documents WHERE collection = $1"
-                                      : "SELECT doc_id, rejected FROM mongonorm.documents "
-                                        "WHERE collection = $1",
-                          1, NULL, params, NULL, NULL, 0) ||
-       !PQsetSingleRowMode(conn)) {
+   if (!lit) {
       mn_pg__set_error(error, MN_PG_QUERY, conn, NULL, "could not read the recorded documents");
       return NULL;
    }
-   st = g_new0(mn_doc_state_t, 1);
-   st->entries = mn_uuid__table_new(entry_free);
-   st->n_tables = n_tables;
+   sql =
+      g_strdup_printf("COPY (SELECT doc_id, rejected%s FROM mongonorm.documents "
+                      "WHERE collection = %s) TO STDOUT (FORMAT binary)",
+                      with_digest ? ", digest, row_counts, reject_path, reason, context" : "", lit);
+   PQfreemem(lit);
+   res = PQexec(conn, sql);
+   if (PQresultStatus(res) != PGRES_COPY_OUT) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the recorded documents");
+      goto cleanup;
+   }
+   PQclear(res);
+   res = NULL;
+   st = doc_state_new(n_tables, with_digest);
+   ok = true;
+   while ((n = PQgetCopyData(conn, &buf, 0)) > 0) {
+      ok = ok && parse_copy_data(st, buf, n, &header_done);
+      PQfreemem(buf);
+   }
+   res = PQgetResult(conn);
+   if (n == -2 || PQresultStatus(res) != PGRES_COMMAND_OK) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the recorded documents");
+      ok = false;
+   } else if (!ok) {
+      mn_set_error(error, MN_ERROR_PG, MN_PG_QUERY,
+                   "could not read the recorded documents: unexpected COPY data");
+   }
+cleanup:
+   PQclear(res);
    while ((res = PQgetResult(conn))) {
-      ExecStatusType status = PQresultStatus(res);
-      if (status == PGRES_SINGLE_TUPLE) {
-         mn_uuid_t id;
-         mn_doc_entry_t *e = g_new0(mn_doc_entry_t, 1);
-         if (!mn_uuid_parse(PQgetvalue(res, 0, 0), &id)) {
-            entry_free(e);
-            PQclear(res);
-            continue;
-         }
-         e->rejected = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-         if (with_digest) {
-            const char *hex = PQgetvalue(res, 0, 2);
-            for (int i = 0; i < MN_DIGEST_SIZE && hex[2 * i] && hex[2 * i + 1]; i++) {
-               e->digest[i] = (uint8_t)(hex_nibble(hex[2 * i]) << 4 | hex_nibble(hex[2 * i + 1]));
-            }
-            e->row_counts = g_new0(int32_t, n_tables ? n_tables : 1);
-            parse_counts(PQgetvalue(res, 0, 3), e->row_counts, n_tables);
-            e->context = (int32_t)strtol(PQgetvalue(res, 0, 6), NULL, 10);
-            if (e->rejected && !PQgetisnull(res, 0, 5)) {
-               e->reject_path = g_strdup(PQgetvalue(res, 0, 4));
-               e->reason = g_strdup(PQgetvalue(res, 0, 5));
-            }
-         }
-         g_hash_table_replace(st->entries, g_memdup2(id.bytes, 16), e);
-      } else if (status != PGRES_TUPLES_OK) {
-         mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not read the recorded documents");
-         PQclear(res);
-         while ((res = PQgetResult(conn))) {
-            PQclear(res);
-         }
-         mn_doc_state_destroy(st);
-         return NULL;
-      }
       PQclear(res);
+   }
+   g_free(sql);
+   if (!ok) {
+      mn_doc_state_destroy(st);
+      st = NULL;
    }
    return st;
 }
@@ -206,6 +331,8 @@ mn_doc_state_destroy(mn_doc_state_t *st)
       return;
    }
    g_hash_table_destroy(st->entries);
+   g_ptr_array_free(st->blocks, TRUE);
+   g_string_chunk_free(st->strings);
    g_free(st);
 }
 
