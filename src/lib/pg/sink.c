@@ -1397,14 +1397,17 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
       return true;
    }
    /* the holders of staged row ids, outside the batch; then row ids two documents of the
-    * batch stage (NULL holder) */
-   sql = g_strdup_printf("SELECT DISTINCT t.%s, s.%s FROM %s s JOIN %s t ON t.%s = s.%s "
-                         "WHERE t.%s <> s.%s "
-                         "AND NOT EXISTS (SELECT 1 FROM mn_stage_docs d WHERE d.id = t.%s) "
+    * batch stage (NULL holder).  Each staged row probes the table by its key (a LATERAL
+    * subquery that OFFSET 0 keeps from being flattened): the staging table is never
+    * analysed, and a join planned without its size hashed the whole target table. */
+   sql = g_strdup_printf("SELECT DISTINCT h.holder, s.%s FROM %s s, LATERAL (SELECT t.%s AS holder "
+                         "FROM %s t WHERE t.%s = s.%s OFFSET 0) h "
+                         "WHERE h.holder <> s.%s "
+                         "AND NOT EXISTS (SELECT 1 FROM mn_stage_docs d WHERE d.id = h.holder) "
                          "UNION ALL (SELECT NULL, NULL FROM %s GROUP BY %s "
                          "HAVING count(DISTINCT %s) > 1 LIMIT 1)",
-                         tb->qdoc, tb->qdoc, tb->stage, tb->qname, tb->qkey, tb->qkey, tb->qdoc,
-                         tb->qdoc, tb->qdoc, tb->stage, tb->qkey, tb->qdoc);
+                         tb->qdoc, tb->stage, tb->qdoc, tb->qname, tb->qkey, tb->qkey, tb->qdoc,
+                         tb->stage, tb->qkey, tb->qdoc);
    res = sink_exec(s, sql, false, "could not check the rows' documents", error);
    g_free(sql);
    if (!res) {
