@@ -94,9 +94,16 @@ typedef struct {
 static void
 values_text(GString *s, const mn_infer__node_t *n, bool show)
 {
-   if (n->types[mn_infer__slot(BSON_TYPE_UTF8)] && n->hll) {
+   uint64_t strings = n->types[mn_infer__slot(BSON_TYPE_UTF8)];
+
+   if (strings && n->values && !n->many_values) {
+      /* the enum candidates are every distinct string: exact */
+      g_string_append_printf(s, "%s%u distinct strings", s->len ? "; " : "",
+                             g_hash_table_size(n->values));
+   } else if (strings && n->hll) {
+      /* the sketch's estimate, never more than the strings seen */
       g_string_append_printf(s, "%s~%.0f distinct strings", s->len ? "; " : "",
-                             mn_infer__distinct(n));
+                             MIN(mn_infer__distinct(n), (double)strings));
    }
    if (n->values && !n->many_values && g_hash_table_size(n->values)) {
       g_string_append_printf(s, "; enum candidate (%u values)", g_hash_table_size(n->values));
