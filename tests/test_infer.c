@@ -3,7 +3,8 @@
  * and path reads back as the same text (parsed with libyaml, in block and flow context);
  * SQL identifiers are quoted exactly when PostgreSQL needs it (kwlist.h); snake_case names
  * within 63 bytes and unique; types decided from surveyed documents; the survey's memory
- * bounded by paths (an id-keyed map of many keys is one path).  No server needed.
+ * bounded by paths (an id-keyed map of many keys is one path); a catch-all per table whose
+ * elements have fields, named clear of the columns.  No server needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -254,6 +255,28 @@ test_infer_path_cap_makes_jsonb(void **state)
    g_string_free(json, TRUE);
 }
 
+/* Every table whose elements are drafted field by field gets a catch-all, named clear of
+ * its columns; a table of scalar elements (nothing to catch) gets none. */
+static void
+test_infer_catch_all_per_table(void **state)
+{
+   static const char *const docs[] = {
+      "{\"_id\": 1, \"extra\": 1, \"items\": [{\"extra\": 2, \"extra_2\": 3}], "
+      "\"tags\": [\"a\"]}"};
+   char *yaml = draft_of(docs, 1, NULL);
+   const char *items = strstr(yaml, "- table: things_items");
+   const char *tags = strstr(yaml, "- table: things_tags");
+   (void)state;
+
+   assert_non_null(items);
+   assert_non_null(tags);
+   expect_line(yaml, "extra: {path: extra, type: integer}\n          ");
+   expect_line(items, "extra_2: {path: extra_2, type: integer}\n        unmapped_to: extra_3\n");
+   assert_true(strstr(yaml, "unmapped_to: extra_2\n") < items); /* the document's */
+   assert_null(strstr(tags, "unmapped_to"));
+   bson_free(yaml);
+}
+
 int
 main(void)
 {
@@ -264,6 +287,7 @@ main(void)
       cmocka_unit_test(test_infer_types_by_values),
       cmocka_unit_test(test_infer_map_is_one_path),
       cmocka_unit_test(test_infer_path_cap_makes_jsonb),
+      cmocka_unit_test(test_infer_catch_all_per_table),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

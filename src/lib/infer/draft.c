@@ -75,6 +75,8 @@ table_free(gpointer p)
    g_ptr_array_free(t->cols, TRUE);
    g_ptr_array_free(t->notes, TRUE);
    g_hash_table_destroy(t->taken);
+   g_free(t->unmapped_to);
+   g_ptr_array_free(t->capped, TRUE);
    g_free(t);
 }
 
@@ -91,6 +93,7 @@ mn_infer__table_add(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, const char *base
    t->cols = g_ptr_array_new_with_free_func(mn_infer__col_free);
    t->notes = g_ptr_array_new_with_free_func(g_free);
    t->taken = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+   t->capped = g_ptr_array_new_with_free_func(g_free);
    g_hash_table_add(t->taken, g_strdup("id")); /* the primary key */
    g_ptr_array_add(dc->tables, t);
    d->n_tables++;
@@ -177,21 +180,61 @@ mn_infer__fit_columns(mn_infer_draft_t *d, const mn_infer__node_t *n, size_t gen
    g_free(est);
 }
 
-/* A top-level key no path can name: under ignore:, with a REVIEW. */
+/* A top-level key no path can name: unmapped, so in the catch-all; a REVIEW. */
 static void
-ignore_odd_key(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, const mn_infer__node_t *c)
+odd_key(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, const mn_infer__node_t *c)
 {
    if (c->klen == 0) {
-      g_ptr_array_add(dc->notes,
-                      g_strdup("REVIEW: an empty field name cannot be mapped nor ignored: "
-                               "drift reports it"));
+      g_ptr_array_add(dc->notes, g_strdup("REVIEW: an empty field name cannot be mapped: kept "
+                                          "in the catch-all, and drift reports it"));
    } else {
-      g_ptr_array_add(dc->ignore, g_strndup(c->key, c->klen));
-      g_ptr_array_add(dc->ignore_notes,
-                      g_strdup("REVIEW: a name no mapping path can read (\".\", \"$\"): not "
-                               "loaded"));
+      char *shown = mn_infer_yaml_scalar(c->key, c->klen);
+      g_ptr_array_add(dc->notes, g_strdup_printf("REVIEW: field %s: a name no mapping path can "
+                                                 "read (\".\", \"$\"): kept in the "
+                                                 "catch-all, and drift reports it",
+                                                 shown));
+      bson_free(shown);
    }
    d->reviews++;
+}
+
+/* The first paths of a list, "a, b, c, ..." (a new string). */
+static char *
+some_paths(const GPtrArray *paths)
+{
+   GString *s = g_string_new(NULL);
+
+   for (guint i = 0; i < paths->len && i < 5; i++) {
+      char *q = mn_infer_yaml_scalar(paths->pdata[i], strlen(paths->pdata[i]));
+      g_string_append_printf(s, "%s%s", i ? ", " : "", q);
+      bson_free(q);
+   }
+   if (paths->len > 5) {
+      g_string_append(s, ", ...");
+   }
+   return g_string_free(s, FALSE);
+}
+
+void
+mn_infer__catch_alls(mn_infer_draft_t *d, mn_infer__dcoll_t *dc)
+{
+   for (guint i = 0; i < dc->tables->len; i++) {
+      mn_infer__table_t *t = g_ptr_array_index(dc->tables, i);
+      char *list;
+      if (!t->catch_all) {
+         continue;
+      }
+      t->unmapped_to = mn_infer__unique_name(t->taken, "extra");
+      if (!t->capped->len) {
+         continue;
+      }
+      list = some_paths(t->capped);
+      mn_infer__table_note(d, t, true,
+                           "more columns than --max-columns: %u fields (%s) have no column: "
+                           "kept in %s, the catch-all, and drift reports them",
+                           t->capped->len, list, t->unmapped_to);
+      g_free(list);
+   }
 }
 
 static mn_infer__dcoll_t *
@@ -206,18 +249,20 @@ draft_collection(mn_infer_draft_t *d, const mn_infer__coll_t *coll)
    dc->ignore_notes = g_ptr_array_new_with_free_func(g_free);
    dc->notes = g_ptr_array_new_with_free_func(g_free);
    mn_infer__table_add(d, dc, *coll->name ? coll->name : "collection", -1, NULL);
-   mn_infer__fit_columns(d, root, 1);
+   mn_infer__fit_columns(d, root, 2); /* id and the catch-all */
+   ((mn_infer__table_t *)g_ptr_array_index(dc->tables, 0))->catch_all = true;
    for (guint i = 0; root->order && i < root->order->len; i++) {
       const mn_infer__node_t *c = g_ptr_array_index(root->order, i);
       char *name;
       if (!mn_infer__key_addressable(c->key, c->klen)) {
-         ignore_odd_key(d, dc, c);
+         odd_key(d, dc, c);
          continue;
       }
       name = strcmp(c->key, "_id") == 0 ? g_strdup("mongo_id") : mn_infer__snake(c->key, c->klen);
       mn_infer__draft_value(d, dc, 0, c, c->key, name);
       g_free(name);
    }
+   mn_infer__catch_alls(d, dc);
    if (coll->capped) {
       g_ptr_array_add(dc->notes, g_strdup_printf("REVIEW: %" G_GSIZE_FORMAT " fields beyond "
                                                  "--max-paths were not surveyed",

@@ -110,7 +110,7 @@ draft_elements(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, int idx, const mn_inf
    } else if (docs && scalars) {
       draft_shapes(d, dc, idx, e);
    } else if (docs) {
-      mn_infer__fit_columns(d, e, table_at(dc, idx)->cols->len);
+      mn_infer__fit_columns(d, e, table_at(dc, idx)->cols->len + 1); /* and the catch-all */
       mn_infer__draft_document(d, dc, idx, e, "", "");
    } else {
       mn_infer__scalar_column(d, dc, idx, e, "", "");

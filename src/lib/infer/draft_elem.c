@@ -282,6 +282,9 @@ mn_infer__draft_document(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, int entry,
                              !n->order ? "always empty" : "nested deeper than --depth");
       return;
    }
+   if (!*rel) {
+      table_at(dc, entry)->catch_all = true; /* the element's own fields */
+   }
    for (guint i = 0; i < n->order->len; i++) {
       const mn_infer__node_t *c = g_ptr_array_index(n->order, i);
       char *path = mn_infer__join(rel, c->key);
@@ -304,9 +307,8 @@ mn_infer__draft_value(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, int entry,
    uint64_t scalars = mn_infer__non_null(n) - docs - arrays;
 
    if (g_hash_table_contains(d->as_ignore, n)) {
-      g_ptr_array_add(dc->ignore, g_strdup(rel));
-      g_ptr_array_add(dc->ignore_notes, g_strdup("REVIEW: more columns than --max-columns"));
-      d->reviews++;
+      /* no column: the field is unmapped, so the table's catch-all keeps it */
+      g_ptr_array_add(table_at(dc, entry)->capped, g_strdup(rel));
    } else if (arrays) {
       mn_infer__draft_array(d, dc, entry, n, rel, prefix, false);
    } else if (docs && scalars) {

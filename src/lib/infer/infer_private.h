@@ -168,6 +168,11 @@ typedef struct {
    GPtrArray *notes;  /**< comment lines before the entry (owned strings); "REVIEW: " first
                           for a review */
    GHashTable *taken; /**< column names in use */
+   bool catch_all;    /**< its elements are sub-documents drafted field by field: it gets an
+                          `unmapped_to` column */
+   char *unmapped_to; /**< the catch-all column (owned), named once every column is in, or
+                          NULL */
+   GPtrArray *capped; /**< paths (owned) --max-columns left to the catch-all, in order */
 } mn_infer__table_t;
 
 typedef struct {
@@ -249,6 +254,10 @@ void mn_infer__fit_columns(mn_infer_draft_t *d, const mn_infer__node_t *n, size_
 
 /** The mapping type of a node's scalar values, and whether they were mixed (draft.c). */
 const char *mn_infer__scalar_type(const mn_infer__node_t *n, bool *mixed);
+
+/** Name the catch-all of each table of dc that gets one, and note what --max-columns
+ *  left to it (draft.c). */
+void mn_infer__catch_alls(mn_infer_draft_t *d, mn_infer__dcoll_t *dc);
 
 /** The path `rel` extended by one key (a new string). */
 char *mn_infer__join(const char *rel, const char *key);

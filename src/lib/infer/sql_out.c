@@ -91,6 +91,11 @@ put_table(GString *out, GHashTable *taken, const mn_infer__table_t *t)
          put_column(out, c, &first);
       }
    }
+   if (t->unmapped_to) {
+      g_string_append(out, ",\n    ");
+      put_ident(out, t->unmapped_to);
+      g_string_append(out, " jsonb");
+   }
    g_string_append(out, "\n);\n");
    for (guint i = 0; i < t->cols->len; i++) {
       const mn_infer__col_t *c = g_ptr_array_index(t->cols, i);

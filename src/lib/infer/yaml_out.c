@@ -177,6 +177,11 @@ put_table(GString *out, const mn_infer__dcoll_t *dc, const mn_infer__table_t *t)
       }
    }
    put_shapes(out, t);
+   if (t->unmapped_to) {
+      g_string_append(out, "        unmapped_to: ");
+      put_scalar(out, t->unmapped_to);
+      g_string_append_c(out, '\n');
+   }
 }
 
 static void
