@@ -182,8 +182,10 @@ done
 # no output held open, so that killing the watchdog ends it at once)
 (for _ in $(seq 1 3000); do sleep 0.1; done && kill -9 "${pids[@]}") >/dev/null 2>&1 &
 watchdog=$!
-# the victim: the one process whose claim is open while a unit has committed batches
-# (users, which the others wait for)
+# the victim: a process whose claim is open while a unit has committed batches (users,
+# which the others wait for; or, when users was done before the first look, one of the two
+# that load conversations and activity_logs side by side: on a busy machine users can end
+# before this loop's first query)
 victim="" committed=""
 for _ in $(seq 1 600); do
   holders=$(q "$shared" "SELECT a.application_name FROM pg_stat_activity a
@@ -191,8 +193,8 @@ for _ in $(seq 1 600); do
       AND EXISTS (SELECT 1 FROM mongonorm.work w WHERE w.load = 'L' AND w.state = 'pending'
         AND EXISTS (SELECT 1 FROM mongonorm.documents d WHERE d.collection = ANY (w.collections)))" \
     2>/dev/null || true)
-  if [ "$(grep -c . <<<"$holders")" = 1 ]; then
-    victim=$(sed -E 's/^mongonorm claim ([0-9]+)\/.*/\1/' <<<"$holders")
+  if [ "$(grep -c . <<<"$holders")" -ge 1 ]; then
+    victim=$(head -1 <<<"$holders" | sed -E 's/^mongonorm claim ([0-9]+)\/.*/\1/')
     committed=$(q "$shared" "SELECT count(*) FROM mongonorm.documents")
     # it may have ended since: then look for the next holder
     if kill -9 "$victim" 2>/dev/null; then
