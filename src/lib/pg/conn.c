@@ -150,14 +150,7 @@ mn_pg_connect(const char *conninfo, mn_error_t *error)
 bool
 mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error)
 {
-   PGresult *res = PQexec(conn, sql);
-   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
-
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "query failed");
-   }
-   PQclear(res);
-   return ok;
+   return mn_pg__exec_doing(conn, sql, "query failed", error);
 }
 
 void
@@ -302,14 +295,9 @@ mn_pg__begin(PGconn *conn, const char *then, const char *doing, mn_error_t *erro
    dry_run_t *dry = dry_run_of(conn);
    char *sql = g_strdup_printf("%s%s%s", dry ? "SAVEPOINT mn_transaction" : "BEGIN",
                                then ? "; " : "", then ? then : "");
-   PGresult *res = PQexec(conn, sql);
-   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+   bool ok = mn_pg__exec_doing(conn, sql, doing, error);
 
    g_free(sql);
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
-   }
-   PQclear(res);
    if (dry && PQtransactionStatus(conn) != PQTRANS_IDLE) {
       dry->depth++; /* the savepoint exists even when `then` failed */
    }
