@@ -178,6 +178,19 @@ mark_unmapped(drift_t *d)
    }
 }
 
+/*
+ * The coverage of the field just pushed (key: its name).  No path can name a field whose
+ * name holds a ".": paths split at every "." (mapping/column.c), so `a.b` reads field b of
+ * sub-document a, never a field named "a.b" beside it.  Such a field is unmapped whatever
+ * the joined path would match (a column of `a.b`, an `ignore` of `a`), and it never enters
+ * the coverage cache, whose keys are joined paths.
+ */
+static int
+field_coverage(drift_t *d, const char *key)
+{
+   return strchr(key, '.') ? 0 : cached_coverage(d);
+}
+
 static void drift_walk(drift_t *d, bson_iter_t *it);
 
 /*
@@ -230,7 +243,7 @@ drift_walk(drift_t *d, bson_iter_t *it)
       bool is_map;
 
       drift_push(d, bson_iter_key(it), true);
-      cov = cached_coverage(d);
+      cov = field_coverage(d, bson_iter_key(it));
       is_map = (cov & COVERAGE_MAP) != 0;
       cov &= ~(COVERAGE_MAP | COVERAGE_EACH);
       if (cov == 0) {
@@ -359,7 +372,7 @@ unmapped_fields(drift_t *d, bson_iter_t *it, bson_t *out)
       int cov;
 
       drift_push(d, key, true);
-      cov = cached_coverage(d);
+      cov = field_coverage(d, key);
       if (cov & (COVERAGE_EACH | COVERAGE_MAP)) {
          cov = 2; /* an entry's elements: their catch-all, not this one */
       }

@@ -189,18 +189,10 @@ odd_key(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, const mn_infer__node_t *c)
                                           "in the catch-all, and drift reports it"));
    } else {
       char *shown = mn_infer_yaml_scalar(c->key, c->klen);
-      char *head = g_strndup(c->key, strcspn(c->key, "."));
-      /* "a.b" beside a sub-document "a": drift takes it for the path a.b */
-      bool shadowed = strchr(c->key, '.') && g_hash_table_contains(c->parent->children, head);
       g_ptr_array_add(dc->notes,
                       g_strdup_printf("REVIEW: field %s: a name no mapping path can read "
-                                      "(\".\", \"$\"): %s",
-                                      shown,
-                                      shadowed ? "a field of the same path is in the draft: if "
-                                                 "it is mapped, this one is neither kept nor "
-                                                 "reported"
-                                               : "kept in the catch-all, and drift reports it"));
-      g_free(head);
+                                      "(\".\", \"$\"): kept in the catch-all, and drift reports it",
+                                      shown));
       bson_free(shown);
    }
    d->reviews++;
