@@ -34,6 +34,9 @@ bool mn_status_runs(const char *conninfo, int limit, bson_t *out, mn_error_t *er
  * loaded ones), gone from the source, rejected last time, and unchanged.
  * @param out receives {"mapping_changed": bool, "collections": {name: {source, new,
  *            changed, deleted, rejected_before, unchanged}}}
+ *            A mapped collection the source lacks reads as empty only when the mapping
+ *            declares it `optional`; otherwise, as in a run, nothing is counted and the
+ *            error is MN_ERROR_MONGO / MN_MONGO_NOT_FOUND naming it.
  * @return false with error set (MN_ERROR_MAPPING, MN_ERROR_MONGO, MN_ERROR_PG, MN_ERROR_IO).
  */
 bool mn_status_pending(const char *conninfo, const char *source, const char *database,

@@ -99,3 +99,29 @@ mn_run__collection_stats(mn_stats_t *stats, const mn_mapping_t *m, size_t c)
    }
    return counts;
 }
+
+bool
+mn_run__check_collections(mn_source_t *src, const mn_mapping_t *m, const char *then,
+                          mn_error_t *error)
+{
+   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
+      const char *name = mn_mapping_collection_name(m, c);
+      mn_error_t lookup = {0};
+
+      if (mn_mapping_collection_optional(m, c) || mn_source_has_collection(src, name, &lookup)) {
+         continue;
+      }
+      if (lookup.code != 0) {
+         if (error) {
+            *error = lookup;
+         }
+         return false;
+      }
+      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
+                   "collection \"%s\" is not in the source (%s)%s%s (declare it `optional: "
+                   "true` in the mapping if the source may lack it)",
+                   name, mn_source_describe(src), then ? ": " : "", then ? then : "");
+      return false;
+   }
+   return true;
+}

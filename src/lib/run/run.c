@@ -248,36 +248,6 @@ check_referenced_deletions(run_t *r, size_t c, mn_error_t *error)
    return ok;
 }
 
-/*
- * Every mapped collection must be in the source unless the mapping declares it
- * `optional`: a missing file or a typo in a collection name would otherwise read as an
- * empty collection, and an incremental run would delete everything loaded from it.
- */
-static bool
-check_collections(mn_source_t *src, const mn_mapping_t *m, mn_error_t *error)
-{
-   for (size_t c = 0; c < mn_mapping_n_collections(m); c++) {
-      const char *name = mn_mapping_collection_name(m, c);
-      mn_error_t lookup = {0};
-
-      if (mn_mapping_collection_optional(m, c) || mn_source_has_collection(src, name, &lookup)) {
-         continue;
-      }
-      if (lookup.code != 0) {
-         if (error) {
-            *error = lookup;
-         }
-         return false;
-      }
-      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
-                   "collection \"%s\" is not in the source (%s): nothing was written (declare it "
-                   "`optional: true` in the mapping if the source may lack it)",
-                   name, mn_source_describe(src));
-      return false;
-   }
-   return true;
-}
-
 /* The share of recorded documents a run may delete from one collection (see run.h). */
 static bool
 check_deletions(const run_t *r, const char *collection, size_t recorded, size_t gone,
@@ -1792,7 +1762,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
       goto cleanup;
    }
    if (!(src = mn_source_open(opts->source, opts->database, error)) ||
-       !check_collections(src, m, error)) {
+       !mn_run__check_collections(src, m, "nothing was written", error)) {
       goto cleanup;
    }
    if (!(conn = open_target(opts, m, &jobs, error))) {

@@ -116,6 +116,18 @@ bool mn_run__read_collection(mn_source_t *src, const char *collection, const mn_
                              mn_error_t *error);
 
 /**
+ * Every mapped collection must be in src unless the mapping declares it `optional`: a
+ * missing file or a misspelt collection name would otherwise read as an empty collection,
+ * and an incremental run would delete everything loaded from it.
+ * @param then appended to the error message after ": " (what the caller did not do, e.g.
+ *        "nothing was written"), or NULL
+ * @return false with error set: MN_ERROR_MONGO / MN_MONGO_NOT_FOUND naming the first missing
+ *         collection and the source, or the source's error when it could not tell
+ */
+bool mn_run__check_collections(mn_source_t *src, const mn_mapping_t *m, const char *then,
+                               mn_error_t *error);
+
+/**
  * The row id of a document's `_id` (mn_uuid_from_value()), as the readers of a collection
  * key their sets by it.  doc may be NULL (what mn_run__read_collection() passes for a
  * record that is not a document).

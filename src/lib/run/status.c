@@ -230,7 +230,7 @@ append_pending(PGconn *conn, const char *name, const pending_t *pd, bson_t *coll
 
 /*
  * One collection of mn_status_pending(): its records and recorded watermark, a read of
- * its documents (a collection the source lacks is empty), and its counts appended to
+ * its documents (an `optional` collection the source lacks is empty), and its counts appended to
  * colls.  *any_changed_mapping is set when its records were written under another
  * mapping.
  */
@@ -279,6 +279,7 @@ mn_status_pending(const char *conninfo, const char *source, const char *database
 
    if (!(m = mn_mapping_load(mapping_path, error)) ||
        !(src = mn_source_open(source, database, error)) ||
+       !mn_run__check_collections(src, m, "a run would stop there, writing nothing", error) ||
        !(conn = mn_pg_connect(conninfo, error)) || !mn_state_ensure_schema(conn, error)) {
       goto cleanup;
    }

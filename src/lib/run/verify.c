@@ -680,31 +680,6 @@ queue_rows(verify_t *v, int64_t seq, int32_t *counts)
    }
 }
 
-/* Every mapped collection must be in the source unless `optional` (as in a run). */
-static bool
-check_collections(verify_t *v, mn_error_t *error)
-{
-   for (size_t c = 0; c < mn_mapping_n_collections(v->m); c++) {
-      const char *name = mn_mapping_collection_name(v->m, c);
-      mn_error_t lookup = {0};
-
-      if (mn_mapping_collection_optional(v->m, c) ||
-          mn_source_has_collection(v->src, name, &lookup)) {
-         continue;
-      }
-      if (lookup.code != 0) {
-         if (error) {
-            *error = lookup;
-         }
-         return false;
-      }
-      mn_set_error(error, MN_ERROR_MONGO, MN_MONGO_NOT_FOUND,
-                   "collection \"%s\" is not in the source (%s)", name, mn_source_describe(v->src));
-      return false;
-   }
-   return true;
-}
-
 /* Types PostgreSQL has no equality for: their columns are compared as text. */
 static bool
 type_without_equality(const char *name)
@@ -1414,7 +1389,7 @@ mn_verify(const mn_verify_opts_t *opts, mn_verify_result_t *result, mn_error_t *
       goto cleanup;
    }
    if (!(v.src = mn_source_open(opts->source, opts->database, error)) ||
-       !check_collections(&v, error)) {
+       !mn_run__check_collections(v.src, v.m, NULL, error)) {
       goto cleanup;
    }
    if (!(v.conn = mn_pg_connect(opts->pg_conninfo, error))) {
