@@ -68,6 +68,17 @@ r = json.load(sys.stdin)['collections'].values()
 print(sum(c['new'] for c in r), sum(c['changed'] for c in r), sum(c['deleted'] for c in r))"
 }
 before=$(pending "$inc" "$s2")
+# status writes nothing: a role that may only read the target gets the same counts.
+psql "$inc" -qXAt -v ON_ERROR_STOP=1 >/dev/null -c "DO \$\$ BEGIN CREATE ROLE mn_status_reader LOGIN;
+  EXCEPTION WHEN duplicate_object THEN NULL; END \$\$;
+  GRANT USAGE ON SCHEMA mongonorm, public TO mn_status_reader;
+  GRANT SELECT ON ALL TABLES IN SCHEMA mongonorm, public TO mn_status_reader"
+reader=$(pending "$inc user=mn_status_reader" "$s2" 2>"$work/reader.err")
+if [ "$reader" = "$before" ] && [ -n "$before" ]; then
+  pass "status --source as a role that may only SELECT: the same counts ($reader)"
+else
+  fail "status --source as a read-only role: [$reader] against [$before]: $(cat "$work/reader.err")"
+fi
 run "$inc" "$s2" "$work/s2.json"
 after=$(pending "$inc" "$s2")
 set -- $before

@@ -280,7 +280,8 @@ mn_status_pending(const char *conninfo, const char *source, const char *database
    if (!(m = mn_mapping_load(mapping_path, error)) ||
        !(src = mn_source_open(source, database, error)) ||
        !mn_run__check_collections(src, m, "a run would stop there, writing nothing", error) ||
-       !(conn = mn_pg_connect(conninfo, error)) || !mn_state_ensure_schema(conn, error)) {
+       !(conn = mn_pg_connect(conninfo, error)) ||
+       !mn_pg_exec(conn, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", error)) {
       goto cleanup;
    }
    BSON_APPEND_DOCUMENT_BEGIN(out, "collections", &colls);
