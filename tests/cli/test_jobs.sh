@@ -333,6 +333,13 @@ try "$MN_BIN" run --join first --mapping "$work/other.yaml" --pg "$target" --sou
 expect_same "--join first with another mapping" \
   '7: mongonorm: error: a process of shared load "first" runs another mapping: every process of a load needs the same mapping file' \
   "$rc: $(head -1 "$err")"
+# A second process of the load on this host with the same reject file: the last to end
+# would rename its own lines over the other's, so it is refused (exit 2) before any work.
+try "$MN_BIN" run --join first --batch-size 20 --mapping "$MEDICHAT_MAP" --pg "$target" \
+  --source "$work/big" --rejects "$work/./first.jsonl" >/dev/null 2>"$err"
+expect_same "--join first with the first process's reject file" \
+  "2: mongonorm: error: another process of shared load \"first\" on this host writes reject file \"$work/first.jsonl\": give each process on one host its own --rejects (and --report)" \
+  "$rc: $(head -1 "$err")"
 locked "an ordinary run while a shared load runs" \
   "mongonorm: error: another mongonorm run is using this target database" plain
 kill -9 "$first" 2>/dev/null || true # (gone already: the checks above said so)

@@ -21,6 +21,7 @@
 #include "run/run_private.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <glib.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -343,11 +344,66 @@ start_generation(mn_run_jobs_t *j, PGconn *conn, mn_error_t *error)
    return ok;
 }
 
+/*
+ * The processes of a shared load on one host must not write one reject file: each puts
+ * its own lines together and renames them over the file at the end, so the last one
+ * would win and the others' lines be lost.  A session-level advisory lock of this run's
+ * connection, keyed by a digest of the host name and the file's absolute path, is held
+ * until the process ends (a killed process frees it); a second process of this host with
+ * the same file is refused before it does anything.
+ */
+static bool
+claim_reject_path(const mn_run_jobs_t *j, PGconn *conn, mn_error_t *error)
+{
+   char host[256] = "", *path;
+   uint8_t dg[MN_DIGEST_SIZE];
+   char key[32];
+   const char *params[1] = {key};
+   GString *id;
+   PGresult *res;
+   uint64_t k = 0;
+   bool ok;
+
+   if (!j->opts->join || !j->opts->reject_path) {
+      return true;
+   }
+   gethostname(host, sizeof host - 1);
+   path = g_canonicalize_filename(j->opts->reject_path, NULL); /* absolute, no "." or ".." */
+   id = g_string_new("mongonorm reject file");
+   g_string_append_len(id, "", 1);
+   g_string_append(id, host);
+   g_string_append_len(id, "", 1);
+   g_string_append(id, path);
+   mn_digest(id->str, id->len, dg);
+   for (int i = 0; i < 8; i++) {
+      k = k << 8 | dg[i];
+   }
+   snprintf(key, sizeof key, "%" PRId64, (int64_t)k);
+   res = mn_pg__query(conn, "SELECT pg_try_advisory_lock($1::bigint)", 1, params, PGRES_TUPLES_OK,
+                      "could not lock the reject file's name", error);
+   ok = res != NULL;
+   if (ok && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+      mn_set_error(error, MN_ERROR_USAGE, 0,
+                   "another process of shared load \"%s\" on this host writes reject file "
+                   "\"%s\": give each process on one host its own --rejects (and --report)",
+                   j->load, path);
+      ok = false;
+   }
+   PQclear(res);
+   g_string_free(id, TRUE);
+   g_free(path);
+   return ok;
+}
+
 bool
 mn_run__jobs_start(mn_run_jobs_t *j, PGconn *conn, mn_error_t *error)
 {
    mn_bulk_pending_t pending = {0};
    bool ok;
+
+   if (!claim_reject_path(j, conn, error)) {
+      return false;
+   }
 
    /* The processes of a shared load hold the run lock together: one at a time creates the
     * schema (CREATE ... IF NOT EXISTS races with itself) and joins or creates the units.
