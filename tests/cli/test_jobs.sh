@@ -116,6 +116,18 @@ expect_same "--jobs: the units and what they wait for" \
   "$(q "$many" "SELECT unit, collections, depends_on, state FROM mongonorm.work
                WHERE load = '' ORDER BY unit")"
 expect_same "--jobs: no part file left" "" "$(ls "$work" | grep '\.part-' || true)"
+# Part files a killed run left (its process gone) are removed by the next --jobs run of
+# that reject file; a live process's, and other names, are not.
+sleep 0 & dead=$!
+wait "$dead"
+for f in "many.jsonl.part-$dead-1" "many.jsonl.part-$$-1" "many.jsonl.part-$dead-1.keep"; do
+  echo '{"stale": 1}' >"$work/$f"
+done
+many=$(init_db mn_jobs_many --sql-dir "$SQL")
+load many "$many" "$MEDICHAT/dump" --jobs 3
+expect_same "--jobs: a gone process's part files removed, others kept" \
+  "many.jsonl.part-$$-1 many.jsonl.part-$dead-1.keep" "$(cd "$work" && ls many.jsonl.part-* | sort | tr '\n' ' ' | sed 's/ $//')"
+rm -f "$work"/many.jsonl.part-*
 
 # the generic model: accounts (referencing itself) and items load side by side, orders
 # after both; incremental runs and runs killed at random points, each against one worker

@@ -21,6 +21,7 @@
 #include "run/run_private.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <glib.h>
 #include <stdatomic.h>
@@ -395,6 +396,53 @@ claim_reject_path(const mn_run_jobs_t *j, PGconn *conn, mn_error_t *error)
    return ok;
 }
 
+/*
+ * Part files of the reject file (mn_run__reject_part()) that a process of this host left
+ * when it was killed hold reject lines, documents included, that no run will put together:
+ * remove those whose process is gone (kill(pid, 0) says ESRCH).  Called once this process
+ * may write the reject file (the run lock, or claim_reject_path()); nothing is reported,
+ * as a part that cannot be removed harms nothing.
+ */
+static void
+remove_stale_parts(const mn_run_jobs_t *j)
+{
+   char *dir, *prefix;
+   GDir *d;
+   const char *name;
+
+   if (!j->opts->reject_path) {
+      return;
+   }
+   dir = g_path_get_dirname(j->opts->reject_path);
+   {
+      char *base = g_path_get_basename(j->opts->reject_path);
+      prefix = g_strconcat(base, ".part-", NULL);
+      g_free(base);
+   }
+   d = g_dir_open(dir, 0, NULL);
+   while (d && (name = g_dir_read_name(d))) {
+      char *end;
+      long pid;
+      if (strncmp(name, prefix, strlen(prefix)) != 0) {
+         continue;
+      }
+      pid = strtol(name + strlen(prefix), &end, 10);
+      if (pid <= 0 || pid == (long)getpid() || *end != '-' || end[1] < '0' || end[1] > '9' ||
+          strspn(end + 1, "0123456789") != strlen(end + 1) ||
+          !(kill((pid_t)pid, 0) == -1 && errno == ESRCH)) {
+         continue;
+      }
+      char *path = g_build_filename(dir, name, NULL);
+      unlink(path);
+      g_free(path);
+   }
+   if (d) {
+      g_dir_close(d);
+   }
+   g_free(prefix);
+   g_free(dir);
+}
+
 bool
 mn_run__jobs_start(mn_run_jobs_t *j, PGconn *conn, mn_error_t *error)
 {
@@ -404,6 +452,7 @@ mn_run__jobs_start(mn_run_jobs_t *j, PGconn *conn, mn_error_t *error)
    if (!claim_reject_path(j, conn, error)) {
       return false;
    }
+   remove_stale_parts(j);
 
    /* The processes of a shared load hold the run lock together: one at a time creates the
     * schema (CREATE ... IF NOT EXISTS races with itself) and joins or creates the units.
