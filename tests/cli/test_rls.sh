@@ -29,10 +29,9 @@ q "$MN_TEST_PG_DSN" "DO \$\$ BEGIN CREATE ROLE $role; EXCEPTION WHEN duplicate_o
 
 # rls_db NAME [PRIVILEGES]: a fresh database initialised by the superuser, whose four tables
 # have row-level security with a permissive policy for everyone; the role may PRIVILEGES
-# (default SELECT, INSERT, UPDATE, DELETE) on them and owns mongonorm's own schema (a run
-# creates it IF NOT EXISTS and adds missing columns, which needs CREATE on the database
-# and ownership), and may create temporary tables (the staging tables).  Prints the DSN
-# of the role.
+# (default SELECT, INSERT, UPDATE, DELETE) on them and owns mongonorm's own schema (more
+# than a run needs: test_incremental.sh runs with DML privileges alone), and may create
+# temporary tables (the staging tables).  Prints the DSN of the role.
 rls_db() {
   local dsn t
   dsn=$(init_db "$1" --mapping "$map")

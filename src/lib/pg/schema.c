@@ -260,7 +260,7 @@ mn_pg_init_schema(PGconn *conn, const char *sql_dir, mn_pg_init_result_t *result
    mn_pg_init_result_t r = {0};
 
    if (!list_sql_files(sql_dir, &files, &n, error) || !mn_state_ensure_schema(conn, error) ||
-       !mn_pg_exec(conn, SCHEMA_FILES_DDL, error)) {
+       !mn_state_work_ensure(conn, error) || !mn_pg_exec(conn, SCHEMA_FILES_DDL, error)) {
       goto cleanup;
    }
    for (size_t i = 0; i < n; i++) {

@@ -70,20 +70,61 @@ static const char STATE_SQL[] =
    "  added boolean NOT NULL DEFAULT false,"
    "  dropped_at timestamptz NOT NULL DEFAULT now())";
 
+/*
+ * Run DDL (CREATE ... IF NOT EXISTS, ADD COLUMN IF NOT EXISTS) only when the objects it
+ * makes are not there as it makes them.  PostgreSQL checks those statements against the
+ * owner even when nothing is to be done, so running them every time would make every
+ * loading role the owner of mongonorm's schema.  The DDL leaves a mark, a comment on
+ * `object` (a schema or table: `kind` is "SCHEMA" or "TABLE") holding a digest of the
+ * DDL's text; when the comment is that mark, nothing runs.  A new version of the DDL has
+ * another digest, so its first run (as the owner) applies it.
+ */
+static bool
+ensure_ddl(PGconn *conn, const char *ddl, const char *kind, const char *object, const char *catalog,
+           const char *doing, mn_error_t *error)
+{
+   uint8_t dg[MN_DIGEST_SIZE];
+   char mark[64], *sql;
+   const char *params[3] = {mark, object, catalog};
+   PGresult *res;
+   bool current, ok;
+
+   mn_digest(ddl, strlen(ddl), dg);
+   memcpy(mark, "mongonorm ", 10);
+   for (int i = 0; i < 16; i++) {
+      snprintf(mark + 10 + 2 * i, 3, "%02x", dg[i]);
+   }
+   /* to_regclass / to_regnamespace give NULL (no error) for what does not exist */
+   res = mn_pg__query(conn,
+                      strcmp(kind, "SCHEMA") == 0
+                         ? "SELECT obj_description(to_regnamespace($2)::oid, $3) = $1"
+                         : "SELECT obj_description(to_regclass($2)::oid, $3) = $1",
+                      3, params, PGRES_TUPLES_OK, doing, error);
+   if (!res) {
+      return false;
+   }
+   current = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+   PQclear(res);
+   if (current) {
+      return true;
+   }
+   /* Concurrent CREATE ... IF NOT EXISTS can still race; the run lock is held here. */
+   sql = g_strdup_printf("%s; COMMENT ON %s %s IS '%s'", ddl, kind, object, mark);
+   res = PQexec(conn, sql);
+   ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+   if (!ok) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, doing);
+   }
+   PQclear(res);
+   g_free(sql);
+   return ok;
+}
+
 bool
 mn_state_ensure_schema(PGconn *conn, mn_error_t *error)
 {
-   PGresult *res;
-   bool ok;
-
-   /* Concurrent CREATE ... IF NOT EXISTS can still race; the run lock is held here. */
-   res = PQexec(conn, STATE_SQL);
-   ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not create the mongonorm schema");
-   }
-   PQclear(res);
-   return ok;
+   return ensure_ddl(conn, STATE_SQL, "SCHEMA", "mongonorm", "pg_namespace",
+                     "could not create the mongonorm schema", error);
 }
 
 /*
@@ -602,14 +643,8 @@ static const char WORK_SQL[] = "CREATE SCHEMA IF NOT EXISTS mongonorm;"
 bool
 mn_state_work_ensure(PGconn *conn, mn_error_t *error)
 {
-   PGresult *res = PQexec(conn, WORK_SQL);
-   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-
-   if (!ok) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not create the work table");
-   }
-   PQclear(res);
-   return ok;
+   return ensure_ddl(conn, WORK_SQL, "TABLE", "mongonorm.work", "pg_class",
+                     "could not create the work table", error);
 }
 
 /* End the open transaction: COMMIT when ok, else ROLLBACK (its error is already set). */
