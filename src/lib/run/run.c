@@ -478,6 +478,7 @@ typedef struct {
    guint position;
    bool lost_members;   /* a document loaded before is rejected now */
    bool gained_members; /* a document rejected before is loaded now */
+   size_t unreadable;   /* records the read could not read: no deletion (delete_unseen) */
    bool self_ref;       /* the collection references itself */
    mn_idset_t skipped;  /* self_ref: documents skipped as unchanged and loaded */
    /* each table's statistics (mapping order), looked up by name once, at the first
@@ -713,6 +714,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
          return false;
       }
       if (st == MN_CURSOR_BAD) {
+         p->unreadable++;
          if (!mn_rejects__bad(r->rejects, r->stats, p->name, mn_cursor_bad(cur), skipped_dir,
                               error)) {
             return false;
@@ -1333,7 +1335,12 @@ read_whole(pass_t *p, mn_error_t *error)
    return ok;
 }
 
-/* Delete the recorded documents the source no longer has (within --max-delete). */
+/*
+ * Delete the recorded documents the source no longer has (within --max-delete).  Not when
+ * the read met records it could not read (a truncated or damaged file, a line that is no
+ * JSON): the documents not seen may be in them, and an unreadable input never deletes
+ * anything.  They stay, rows and records, until a clean read.
+ */
 static bool
 delete_unseen(pass_t *p, mn_error_t *error)
 {
@@ -1341,6 +1348,16 @@ delete_unseen(pass_t *p, mn_error_t *error)
    size_t gone = 0;
 
    mn_doc_state_foreach_unseen(p->state, count_gone, &gone);
+   if (p->unreadable && gone) {
+      char *msg = g_strdup_printf(
+         "collection \"%s\": %zu document(s) loaded before and not read now were not deleted: "
+         "the source has %zu unreadable record(s), which may hold them (a run that reads it "
+         "whole deletes them)",
+         p->name, gone, p->unreadable);
+      warn_once(p->r, msg);
+      g_free(msg);
+      return true;
+   }
    if (!check_deletions(p->r, p->name, mn_doc_state_count(p->state), gone, error)) {
       return false;
    }
