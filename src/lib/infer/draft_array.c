@@ -82,8 +82,15 @@ draft_shapes(mn_infer_draft_t *d, mn_infer__dcoll_t *dc, int idx, const mn_infer
       c->shape = mn_infer__slot(shaped[i]);
       mn_infer__table_add_col(t, c);
    }
+   t->doc_shape = true;
    d->cur_shape = mn_infer__slot(BSON_TYPE_DOCUMENT);
-   mn_infer__draft_document(d, dc, idx, e, "", "");
+   if (e->data_keys) {
+      /* a map's table would iterate `$`, which for a scalar element is no map: rejected */
+      mn_infer__jsonb_column(d, dc, idx, e, "", "", true,
+                             "sub-documents keyed by data, among elements of other types");
+   } else {
+      mn_infer__draft_document(d, dc, idx, e, "", "");
+   }
    d->cur_shape = -1;
    mn_infer__table_note(d, t, true, "elements of several types (%s): one shape each", types);
    if (covered < e->present) {

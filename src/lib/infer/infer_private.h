@@ -163,6 +163,8 @@ typedef struct {
    bool map;          /**< each_as: map */
    bool single;       /**< on_scalar: single */
    bool skip_other;   /**< on_other_shape: skip_row */
+   bool doc_shape;    /**< shapes with a `document` one, declared even when every field of
+                          the sub-documents went to child tables or the catch-all */
    int depth0;        /**< sub-document depth of the entry's element (for --depth) */
    GPtrArray *cols;   /**< mn_infer__col_t * (owned) */
    GPtrArray *notes;  /**< comment lines before the entry (owned strings); "REVIEW: " first

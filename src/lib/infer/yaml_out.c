@@ -115,7 +115,9 @@ shape_name(int slot)
    return mn_infer__type_name(slot);
 }
 
-/* The shapes of a table: `shapes:` with one block per element type that has columns. */
+/* The shapes of a table: `shapes:` with one block per element type that has columns, and
+ * the `document` one whenever the elements have sub-documents (`document: {}` when all
+ * their fields went elsewhere: an undeclared shape would reject the document). */
 static void
 put_shapes(GString *out, const mn_infer__table_t *t)
 {
@@ -123,6 +125,18 @@ put_shapes(GString *out, const mn_infer__table_t *t)
 
    for (int s = 0; s < MN_INFER__N_TYPES; s++) {
       bool header = false;
+      if (t->doc_shape && s == mn_infer__slot(BSON_TYPE_DOCUMENT)) {
+         bool has = false;
+         for (guint i = 0; i < t->cols->len && !has; i++) {
+            has = ((const mn_infer__col_t *)g_ptr_array_index(t->cols, i))->shape == s;
+         }
+         if (!has) {
+            g_string_append_printf(out, "%s          document: {}\n",
+                                   any ? "" : "        shapes:\n");
+            any = true;
+            continue;
+         }
+      }
       for (guint i = 0; i < t->cols->len; i++) {
          const mn_infer__col_t *c = g_ptr_array_index(t->cols, i);
          if (c->shape != s) {
