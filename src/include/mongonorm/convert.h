@@ -33,6 +33,16 @@ mn_converter_t *mn_converter_new(const mn_mapping_t *mapping, mn_stats_t *stats)
 /** Free. NULL is allowed. */
 void mn_converter_destroy(mn_converter_t *conv);
 
+/**
+ * Whether the converter's sets (the `_id`s and outcomes of referenced collections, the
+ * run-wide unique keys) are whole.  They keep a bounded amount of memory each and spill
+ * the rest to files in a private directory under TMPDIR (MN_SET_MEMORY: the memory of
+ * each); when that fails (the directory cannot be made, the disk is full) they stay in
+ * memory and correct, and this says so, so that the run stops before the next commit.
+ * @return false with the error (MN_ERROR_IO, naming the directory) after such a failure.
+ */
+bool mn_converter_ok(const mn_converter_t *conv, mn_error_t *error);
+
 /** Whether some column references collection `collection` (index in the mapping). */
 bool mn_converter_is_referenced(const mn_converter_t *conv, size_t collection);
 

@@ -9,6 +9,7 @@
 #include "convert/convert_private.h"
 #include "util/ascii.h"
 #include "util/bson_private.h"
+#include "util/spillmap.h"
 #include "util/uuidset.h"
 
 #include <glib.h>
@@ -18,44 +19,97 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- uuid sets ---- */
+/* ---- the converter ---- */
 
-static GHashTable *
-uuid_set_new(void)
-{
-   return mn_uuid__table_new(NULL);
-}
+/* What the run knows of a document id of a collection: one flag byte per id. */
+enum {
+   ID_SOURCE = 1,   /* in the source (the pre-pass); only for a referenced collection */
+   ID_ACCEPTED = 2, /* accepted this run */
+   ID_REJECTED = 4, /* rejected this run */
+   ID_TARGET = 8    /* a primary id already in the target */
+};
 
-static void
-uuid_set_add(GHashTable *set, const mn_uuid_t *id)
+typedef struct {
+   mn_spillmap_t *ids;   /* row id -> ID_* flags (1 byte); NULL until the first */
+   GHashTable *coverage; /* drift: source path -> coverage + 1 (see cached_coverage) */
+   bool referenced;
+} coll_state_t;
+
+/* The ID_* flags of id in cs (0: none). */
+static uint8_t
+id_flags(const coll_state_t *cs, const mn_uuid_t *id)
 {
-   if (!g_hash_table_contains(set, id->bytes)) {
-      g_hash_table_add(set, g_memdup2(id->bytes, 16));
+   uint8_t f = 0;
+
+   if (cs->ids && !mn_spillmap__get(cs->ids, id->bytes, &f)) {
+      f = 0;
    }
+   return f;
 }
 
 static bool
-uuid_set_has(GHashTable *set, const mn_uuid_t *id)
+id_has(const coll_state_t *cs, const mn_uuid_t *id, uint8_t flag)
 {
-   return set && g_hash_table_contains(set, id->bytes);
+   return (id_flags(cs, id) & flag) != 0;
 }
 
-/* ---- the converter ---- */
+/* Set (on) or clear flag for id in cs. */
+static void
+id_mark(coll_state_t *cs, const uint8_t *id, uint8_t flag, bool on)
+{
+   uint8_t f = 0, g;
 
-typedef struct {
-   GHashTable *source_ids; /* _id set from the pre-pass; NULL when not referenced */
-   GHashTable *accepted;   /* primary ids accepted this run */
-   GHashTable *rejected;   /* primary ids rejected this run */
-   GHashTable *target_ids; /* primary ids already in the target */
-   GHashTable *coverage;   /* drift: source path -> coverage + 1 (see cached_coverage) */
-   bool referenced;
-} coll_state_t;
+   if (!cs->ids) {
+      if (!on) {
+         return;
+      }
+      cs->ids = mn_spillmap__new(1, 0);
+   }
+   if (!mn_spillmap__get(cs->ids, id, &f)) {
+      f = 0;
+   }
+   g = on ? (uint8_t)(f | flag) : (uint8_t)(f & ~flag);
+   if (g != f) {
+      mn_spillmap__put(cs->ids, id, &g);
+   }
+}
+
+/* The run-wide unique key text k as the unique maps' key: its SHA-256, cut to 16 bytes
+ * (two keys of a run sharing one: about n^2 / 2^129, never in practice). */
+static void
+unique_key_digest(const char *k, size_t len, uint8_t out[16])
+{
+   uint8_t d[MN_DIGEST_SIZE];
+
+   mn_digest(k, len, d);
+   memcpy(out, d, 16);
+}
+
+/* The holder of run-wide unique key k in map (16 bytes into holder): whether held. */
+static bool
+unique_holder(mn_spillmap_t *map, const char *k, uint8_t holder[16])
+{
+   uint8_t key[16];
+
+   unique_key_digest(k, strlen(k), key);
+   return mn_spillmap__get(map, key, holder);
+}
+
+static void
+unique_hold(mn_spillmap_t *map, const char *k, const mn_uuid_t *doc)
+{
+   uint8_t key[16];
+
+   unique_key_digest(k, strlen(k), key);
+   mn_spillmap__put(map, key, doc->bytes);
+}
 
 struct mn_converter {
    const mn_mapping_t *m;
    mn_stats_t *stats;
    coll_state_t *colls;
-   GHashTable **unique;    /* per table: run-wide unique key (char*) -> holder (16 bytes) */
+   mn_spillmap_t **unique; /* per table: run-wide unique key (unique_key_digest) -> holder
+                              (16 bytes) */
    GHashTable **held;      /* per table: holder (16 bytes) -> GPtrArray of keys it holds in
                               the target (merge mode), for the claims pass */
    bool claiming;          /* the claims pass: conversions count nothing and mark nothing */
@@ -97,14 +151,8 @@ scan_entries(mn_converter_t *c)
          }
          if (e->n_unique && !e->unique_per_doc && !c->unique[e->table_index]) {
             /* key text -> the document id that holds it (16 bytes) */
-            c->unique[e->table_index] =
-               g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+            c->unique[e->table_index] = mn_spillmap__new(16, 0);
          }
-      }
-   }
-   for (size_t i = 0; i < m->n_collections; i++) {
-      if (c->colls[i].referenced) {
-         c->colls[i].source_ids = uuid_set_new();
       }
    }
 }
@@ -117,7 +165,7 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    c->m = m;
    c->stats = stats;
    c->colls = g_new0(coll_state_t, m->n_collections);
-   c->unique = g_new0(GHashTable *, m->n_tables);
+   c->unique = g_new0(mn_spillmap_t *, m->n_tables);
    c->held = g_new0(GHashTable *, m->n_tables);
    mn_shape__init(&c->shape);
    {
@@ -132,8 +180,6 @@ mn_converter_new(const mn_mapping_t *m, mn_stats_t *stats)
    c->value = bson_string_new(NULL);
    c->fields = mn_fields__new();
    for (size_t i = 0; i < m->n_collections; i++) {
-      c->colls[i].accepted = uuid_set_new();
-      c->colls[i].rejected = uuid_set_new();
       c->colls[i].coverage = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
    }
    scan_entries(c);
@@ -148,20 +194,11 @@ mn_converter_destroy(mn_converter_t *c)
    }
    for (size_t i = 0; i < c->m->n_collections; i++) {
       coll_state_t *s = &c->colls[i];
-      if (s->source_ids) {
-         g_hash_table_destroy(s->source_ids);
-      }
-      if (s->target_ids) {
-         g_hash_table_destroy(s->target_ids);
-      }
-      g_hash_table_destroy(s->accepted);
-      g_hash_table_destroy(s->rejected);
+      mn_spillmap__destroy(s->ids);
       g_hash_table_destroy(s->coverage);
    }
    for (size_t i = 0; i < c->m->n_tables; i++) {
-      if (c->unique[i]) {
-         g_hash_table_destroy(c->unique[i]);
-      }
+      mn_spillmap__destroy(c->unique[i]);
       if (c->held[i]) {
          g_hash_table_destroy(c->held[i]);
       }
@@ -179,6 +216,22 @@ mn_converter_destroy(mn_converter_t *c)
 }
 
 bool
+mn_converter_ok(const mn_converter_t *c, mn_error_t *error)
+{
+   for (size_t i = 0; i < c->m->n_collections; i++) {
+      if (c->colls[i].ids && !mn_spillmap__ok(c->colls[i].ids, error)) {
+         return false;
+      }
+   }
+   for (size_t t = 0; t < c->m->n_tables; t++) {
+      if (c->unique[t] && !mn_spillmap__ok(c->unique[t], error)) {
+         return false;
+      }
+   }
+   return true;
+}
+
+bool
 mn_converter_is_referenced(const mn_converter_t *c, size_t collection)
 {
    return collection < c->m->n_collections && c->colls[collection].referenced;
@@ -189,30 +242,29 @@ mn_converter_add_source_id(mn_converter_t *c, size_t collection, const bson_iter
 {
    mn_uuid_t u;
 
-   if (collection >= c->m->n_collections || !c->colls[collection].source_ids) {
+   if (collection >= c->m->n_collections || !c->colls[collection].referenced) {
       return;
    }
    mn_uuid_from_value(id, &u);
-   uuid_set_add(c->colls[collection].source_ids, &u);
+   id_mark(&c->colls[collection], u.bytes, ID_SOURCE, true);
+}
+
+static void
+copy_source_id(const uint8_t *key, const void *value, void *ctx)
+{
+   if (*(const uint8_t *)value & ID_SOURCE) {
+      id_mark(ctx, key, ID_SOURCE, true);
+   }
 }
 
 void
 mn_converter_copy_source_ids(mn_converter_t *to, const mn_converter_t *from)
 {
    for (size_t i = 0; i < to->m->n_collections && i < from->m->n_collections; i++) {
-      GHashTable *src = from->colls[i].source_ids;
-      GHashTableIter it;
-      gpointer k;
-
-      if (!src || !to->colls[i].source_ids) {
+      if (!from->colls[i].referenced || !from->colls[i].ids || !to->colls[i].referenced) {
          continue;
       }
-      g_hash_table_iter_init(&it, src);
-      while (g_hash_table_iter_next(&it, &k, NULL)) {
-         if (!g_hash_table_contains(to->colls[i].source_ids, k)) {
-            g_hash_table_add(to->colls[i].source_ids, g_memdup2(k, 16));
-         }
-      }
+      mn_spillmap__foreach(from->colls[i].ids, copy_source_id, &to->colls[i]);
    }
 }
 
@@ -222,10 +274,7 @@ mn_converter_add_target_id(mn_converter_t *c, size_t collection, const mn_uuid_t
    if (collection >= c->m->n_collections) {
       return;
    }
-   if (!c->colls[collection].target_ids) {
-      c->colls[collection].target_ids = uuid_set_new();
-   }
-   uuid_set_add(c->colls[collection].target_ids, id);
+   id_mark(&c->colls[collection], id->bytes, ID_TARGET, true);
 }
 
 void
@@ -254,7 +303,8 @@ mn_converter_add_unique_key(mn_converter_t *c, size_t table, const char *const *
       g_hash_table_insert(c->held[table], g_memdup2(doc->bytes, 16), keys);
    }
    g_ptr_array_add(keys, g_strdup(k->str));
-   g_hash_table_replace(c->unique[table], g_string_free(k, FALSE), g_memdup2(doc->bytes, 16));
+   unique_hold(c->unique[table], k->str, doc);
+   g_string_free(k, TRUE);
 }
 
 /* Whether table t has a run-wide unique key fed by collection c. */
@@ -272,34 +322,44 @@ collection_keys_table(const mn_converter_t *conv, size_t c, size_t t)
    return false;
 }
 
-/* An order-independent summary of a set of ids: count, XOR and sum of mixed ids. */
-static void
-summarize_set(GHashTable *set, GHashTable *minus, GString *out)
-{
-   GHashTableIter it;
-   gpointer k;
-   uint64_t n = 0, x = 0, sum = 0;
+typedef struct {
+   uint8_t want, minus; /* ids with a flag of want and none of minus */
+   uint64_t n, x, sum;
+} summary_t;
 
-   if (set) {
-      g_hash_table_iter_init(&it, set);
-      while (g_hash_table_iter_next(&it, &k, NULL)) {
-         uint64_t a, b, h;
-         if (minus && g_hash_table_contains(minus, k)) {
-            continue;
-         }
-         memcpy(&a, k, 8);
-         memcpy(&b, (const uint8_t *)k + 8, 8);
-         /* splitmix64's finalizer over both halves */
-         h = a ^ (b * 0x9e3779b97f4a7c15ull);
-         h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
-         h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
-         h ^= h >> 31;
-         n++;
-         x ^= h;
-         sum += h;
-      }
+static void
+summarize_one(const uint8_t *k, const void *value, void *ctx)
+{
+   summary_t *s = ctx;
+   uint8_t f = *(const uint8_t *)value;
+   uint64_t a, b, h;
+
+   if (!(f & s->want) || (f & s->minus)) {
+      return;
    }
-   g_string_append_printf(out, "%" PRIu64 ":%016" PRIx64 ":%016" PRIx64, n, x, sum);
+   memcpy(&a, k, 8);
+   memcpy(&b, k + 8, 8);
+   /* splitmix64's finalizer over both halves */
+   h = a ^ (b * 0x9e3779b97f4a7c15ull);
+   h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+   h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+   h ^= h >> 31;
+   s->n++;
+   s->x ^= h;
+   s->sum += h;
+}
+
+/* An order-independent summary of the ids of cs flagged want and not minus: count, XOR
+ * and sum of mixed ids. */
+static void
+summarize_set(const coll_state_t *cs, uint8_t want, uint8_t minus, GString *out)
+{
+   summary_t s = {want, minus, 0, 0, 0};
+
+   if (cs->ids) {
+      mn_spillmap__foreach(cs->ids, summarize_one, &s);
+   }
+   g_string_append_printf(out, "%" PRIu64 ":%016" PRIx64 ":%016" PRIx64, s.n, s.x, s.sum);
 }
 
 void
@@ -318,9 +378,9 @@ mn_converter_context_digest(const mn_converter_t *c, size_t collection,
        * later one: the source's _id set (its outcomes are not known yet) */
       g_string_append_printf(ctx, "|%zu:", ref);
       if (ref < collection) {
-         summarize_set(rs->accepted, rs->rejected, ctx);
+         summarize_set(rs, ID_ACCEPTED, ID_REJECTED, ctx);
       } else {
-         summarize_set(rs->source_ids, NULL, ctx);
+         summarize_set(rs, rs->referenced ? ID_SOURCE : 0, 0, ctx);
       }
    }
    mn_digest(ctx->str, ctx->len, d);
@@ -346,7 +406,7 @@ mn_converter_begin_claims(mn_converter_t *c, size_t collection)
 {
    for (size_t t = 0; t < c->m->n_tables; t++) {
       if (c->unique[t] && collection_keys_table(c, collection, t)) {
-         g_hash_table_remove_all(c->unique[t]);
+         mn_spillmap__clear(c->unique[t]);
       }
    }
    c->claiming = true;
@@ -369,8 +429,9 @@ mn_converter_claim_held(mn_converter_t *c, size_t collection, const mn_uuid_t *d
    for (size_t t = 0; t < c->m->n_tables; t++) {
       GPtrArray *keys = held_keys(c, collection, t, doc);
       for (guint i = 0; keys && i < keys->len; i++) {
-         const uint8_t *holder = g_hash_table_lookup(c->unique[t], g_ptr_array_index(keys, i));
-         if (holder && memcmp(holder, doc->bytes, 16) != 0) {
+         uint8_t holder[16];
+         if (unique_holder(c->unique[t], g_ptr_array_index(keys, i), holder) &&
+             memcmp(holder, doc->bytes, 16) != 0) {
             return false;
          }
       }
@@ -378,8 +439,7 @@ mn_converter_claim_held(mn_converter_t *c, size_t collection, const mn_uuid_t *d
    for (size_t t = 0; t < c->m->n_tables; t++) {
       GPtrArray *keys = held_keys(c, collection, t, doc);
       for (guint i = 0; keys && i < keys->len; i++) {
-         g_hash_table_replace(c->unique[t], g_strdup(g_ptr_array_index(keys, i)),
-                              g_memdup2(doc->bytes, 16));
+         unique_hold(c->unique[t], g_ptr_array_index(keys, i), doc);
       }
    }
    return true;
@@ -402,8 +462,7 @@ static void
 mark_outcome(mn_converter_t *c, size_t collection, const mn_uuid_t *id, bool accepted)
 {
    if (collection < c->m->n_collections && c->colls[collection].referenced) {
-      coll_state_t *cs = &c->colls[collection];
-      uuid_set_add(accepted ? cs->accepted : cs->rejected, id);
+      id_mark(&c->colls[collection], id->bytes, accepted ? ID_ACCEPTED : ID_REJECTED, true);
    }
 }
 
@@ -417,11 +476,7 @@ void
 mn_converter_forget_loaded(mn_converter_t *c, size_t collection, const mn_uuid_t *id)
 {
    if (collection < c->m->n_collections) {
-      coll_state_t *cs = &c->colls[collection];
-      if (cs->target_ids) {
-         g_hash_table_remove(cs->target_ids, id->bytes);
-      }
-      g_hash_table_remove(cs->accepted, id->bytes);
+      id_mark(&c->colls[collection], id->bytes, ID_TARGET | ID_ACCEPTED, false);
    }
 }
 
@@ -434,7 +489,8 @@ mn_converter_mark_rejected(mn_converter_t *c, size_t collection, const mn_uuid_t
 bool
 mn_converter_has_source_id(const mn_converter_t *c, size_t collection, const mn_uuid_t *id)
 {
-   return collection < c->m->n_collections && uuid_set_has(c->colls[collection].source_ids, id);
+   return collection < c->m->n_collections && c->colls[collection].referenced &&
+          id_has(&c->colls[collection], id, ID_SOURCE);
 }
 
 bool
@@ -950,7 +1006,7 @@ string_reference(const coll_state_t *rs, const bson_iter_t *it, mn_uuid_t *ref)
    spec.type = MN_TYPE_UUID;
    spec.scale = -1;
    found = mn_value_convert(it, &spec, out, NULL, 0) <= MN_VALUE_COERCED &&
-           mn_uuid_parse(out->str, &alt) && uuid_set_has(rs->source_ids, &alt);
+           mn_uuid_parse(out->str, &alt) && rs->referenced && id_has(rs, &alt, ID_SOURCE);
    if (found) {
       *ref = alt;
    }
@@ -983,29 +1039,30 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
    coll_state_t *rs = &w->conv->colls[c->ref_collection];
    char idbuf[MN_UUID_TEXT_LEN + 1];
    mn_uuid_t ref;
+   uint8_t f;
    bool valid;
 
    mn_uuid_from_value(it, &ref);
-   valid = uuid_set_has(rs->source_ids, &ref);
+   f = id_flags(rs, &ref);
+   valid = rs->referenced && (f & ID_SOURCE);
    if (!valid && BSON_ITER_HOLDS_UTF8(it) && string_reference(rs, it, &ref)) {
       valid = true;
+      f = id_flags(rs, &ref);
       if (!is_key) { /* a map key is always text: nothing to count */
          count_coercion(w, e, c, "reference written as a string");
       }
    }
-   if (valid && uuid_set_has(rs->rejected, &ref)) {
+   if (valid && (f & ID_REJECTED)) {
       valid = false;
    }
    if (!valid) {
       if (c->on_missing_reference == MN_ON_REJECT) {
          reject(w, read_path(w, src), "reference to a document of collection \"%s\" that %s",
-                c->references,
-                uuid_set_has(rs->rejected, &ref) ? "was rejected" : "is not in the source");
+                c->references, (f & ID_REJECTED) ? "was rejected" : "is not in the source");
       } else {
          count_coercion(w, e, c,
-                        uuid_set_has(rs->rejected, &ref)
-                           ? "reference to a rejected document stored as NULL"
-                           : "dangling reference stored as NULL");
+                        (f & ID_REJECTED) ? "reference to a rejected document stored as NULL"
+                                          : "dangling reference stored as NULL");
       }
       return true;
    }
@@ -1022,8 +1079,8 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
       }
       return true;
    }
-   if ((size_t)c->ref_collection >= w->coll_index && !uuid_set_has(rs->target_ids, &ref) &&
-       ((size_t)c->ref_collection == w->coll_index || !uuid_set_has(rs->accepted, &ref))) {
+   if ((size_t)c->ref_collection >= w->coll_index && !(f & ID_TARGET) &&
+       ((size_t)c->ref_collection == w->coll_index || !(f & ID_ACCEPTED))) {
       deferred_t d;
       d.table = (size_t)e->table_index;
       d.column = (size_t)c->table_column;
@@ -1509,7 +1566,7 @@ static bool
 check_unique(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const newrow_t *r)
 {
    GString *k = w->key;
-   GHashTable *set = e->unique_per_doc ? w->doc_unique : w->conv->unique[e->table_index];
+   GHashTable *set = w->doc_unique;
    bool dup;
 
    g_string_truncate(k, 0);
@@ -1530,8 +1587,9 @@ check_unique(walk_t *w, const ctx_t *ctx, const mn_entry_t *e, const newrow_t *r
       dup = g_hash_table_contains(set, k->str);
    } else {
       /* held by another document (a document keeps its own key across runs) */
-      const uint8_t *holder = g_hash_table_lookup(set, k->str);
-      dup = (holder && memcmp(holder, w->rs->doc_id.bytes, 16) != 0) ||
+      uint8_t holder[16];
+      dup = (unique_holder(w->conv->unique[e->table_index], k->str, holder) &&
+             memcmp(holder, w->rs->doc_id.bytes, 16) != 0) ||
             g_hash_table_contains(w->pending_set, k->str);
    }
    if (dup && e->duplicate_merge) {
@@ -2033,8 +2091,7 @@ hold_unique_keys(mn_converter_t *conv, const mn_rowset_t *rs)
 {
    for (guint i = 0; i < rs->pending_unique->len; i++) {
       size_t t = g_array_index(rs->pending_unique_tables, size_t, i);
-      g_hash_table_replace(conv->unique[t], g_strdup(g_ptr_array_index(rs->pending_unique, i)),
-                           g_memdup2(rs->doc_id.bytes, 16));
+      unique_hold(conv->unique[t], g_ptr_array_index(rs->pending_unique, i), &rs->doc_id);
    }
 }
 

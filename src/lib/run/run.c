@@ -12,6 +12,7 @@
 #include "run/run_private.h"
 #include "util/bson_private.h"
 #include "pg/pg_private.h"
+#include "util/spillmap.h"
 #include "util/uuidset.h"
 
 #include <errno.h>
@@ -59,6 +60,8 @@ typedef struct {
    mn_idset_t *reread;    /* ... and of documents already passed to read again (pass_t.reread) */
    GHashTable *window;    /* pass_t.window */
    mn_doc_state_t *state; /* the recorded documents of the collection being loaded */
+   /* pass_t.seen_ids and .processed, checked before each batch (sets_ok) */
+   mn_spillmap_t *seen_ids, *processed;
    /* the reject limits (run.h), per pass: the totals when it began, and the rejects since
     * of documents the records listed as rejected already */
    uint64_t read_base, rejected_base, known_rejects;
@@ -379,6 +382,16 @@ settle(run_t *r, mn_error_t *error)
           take_results(r, b.collection, b.counts, b.docs, b.retry, error);
 }
 
+/* Whether the sets that spill to disk are whole (mn_spillmap__ok): else nothing decided
+ * with them may commit. */
+static bool
+sets_ok(const run_t *r, mn_error_t *error)
+{
+   return mn_converter_ok(r->conv, error) &&
+          (!r->seen_ids || mn_spillmap__ok(r->seen_ids, error)) &&
+          (!r->processed || mn_spillmap__ok(r->processed, error));
+}
+
 /*
  * Flush the queued batch, after the one in flight (settle()) and the reject limits.  With
  * `overlap` it may be loaded while the caller goes on (mn_pg_sink_submit(): direct mode,
@@ -393,7 +406,7 @@ flush(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t *pending, GPt
    size_t n;
    bool ok;
 
-   if (!settle(r, error)) {
+   if (!settle(r, error) || !sets_ok(r, error)) {
       return false;
    }
    mn_pg_sink_set_final(r->sink, retry == NULL);
@@ -467,14 +480,15 @@ typedef struct {
    int32_t context;   /* the collection's conversion context number (state.h) */
    bool same_context; /* the same context as the last run's */
    uint64_t pending;
-   const char *wm_field;  /* watermark field, or NULL */
-   bson_t wm_max;         /* {"v": highest watermark value seen}, empty when none */
-   GHashTable *processed; /* ids handled in this pass (watermark mode reads twice) */
-   mn_idset_t seen_ids;   /* _ids read in this pass: a second document with one is rejected */
-   mn_idset_t forced;     /* unchanged documents whose outcome the claims pass changed */
-   mn_idset_t reread;     /* unchanged documents passed already that lost a row: again */
-   GPtrArray *retry;      /* documents PostgreSQL refused, tried again at the end */
-   GHashTable *window;    /* documents read since the last flush -> position (1-based) */
+   const char *wm_field;     /* watermark field, or NULL */
+   bson_t wm_max;            /* {"v": highest watermark value seen}, empty when none */
+   mn_spillmap_t *processed; /* ids handled in this pass (watermark mode reads twice) */
+   mn_spillmap_t *seen_ids;  /* _ids read in this pass: a second document with one is
+                                rejected */
+   mn_idset_t forced;        /* unchanged documents whose outcome the claims pass changed */
+   mn_idset_t reread;        /* unchanged documents passed already that lost a row: again */
+   GPtrArray *retry;         /* documents PostgreSQL refused, tried again at the end */
+   GHashTable *window;       /* documents read since the last flush -> position (1-based) */
    guint position;
    bool lost_members;   /* a document loaded before is rejected now */
    bool gained_members; /* a document rejected before is loaded now */
@@ -517,7 +531,7 @@ pass_comes_first(void *ctx, const mn_uuid_t *holder, const mn_uuid_t *doc)
    if (h && d) {
       return GPOINTER_TO_UINT(h) >> 1 < GPOINTER_TO_UINT(d) >> 1;
    }
-   return h != NULL || mn_idset__has(&p->seen_ids, holder->bytes);
+   return h != NULL || mn_spillmap__get(p->seen_ids, holder->bytes, NULL);
 }
 
 /* Whether a recorded document can be skipped: same bytes, same conversion context, and
@@ -664,11 +678,10 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
       g_hash_table_insert(p->window, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(++p->position << 1));
    }
    if (p->processed) {
-      if (g_hash_table_contains(p->processed, id.bytes)) {
+      if (!mn_spillmap__add(p->processed, id.bytes)) {
          return true; /* read twice in watermark mode: once is enough */
       }
-      g_hash_table_add(p->processed, g_memdup2(id.bytes, 16));
-   } else if (!mn_idset__add(&p->seen_ids, id.bytes)) {
+   } else if (!mn_spillmap__add(p->seen_ids, id.bytes)) {
       /* The same _id again (merged or repeated dumps): the first occurrence wins, so
        * every run keeps the same one, and this one is accounted for as rejected. */
       return mn_rejects__duplicate_id(r->rejects, r->stats, p->name, doc, error);
@@ -874,7 +887,8 @@ read_since_watermark(pass_t *p, const char *recorded, mn_error_t *error)
    bson_t *by_id = bson_new(); /* {"0": id, ...}: documents not recorded, or rejected */
    bool ok;
 
-   p->processed = mn_uuid__table_new(NULL);
+   p->processed = mn_spillmap__new(0, 0);
+   p->r->processed = p->processed;
    ok = list_unrecorded(p, by_id, error) && read_changed(p, recorded, error) &&
         read_by_ids(p, by_id, error);
    bson_destroy(by_id);
@@ -1190,7 +1204,7 @@ mark_unread(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry)
 {
    pass_t *p = ctx;
 
-   if (!entry->seen || g_hash_table_contains(p->processed, id->bytes)) {
+   if (!entry->seen || mn_spillmap__get(p->processed, id->bytes, NULL)) {
       return;
    }
    if (entry->rejected) {
@@ -1246,7 +1260,8 @@ pass_init(pass_t *p, run_t *r, size_t c)
    p->rows = mn_rowset_new();
    p->wm_field = mn_mapping_watermark(r->m, c);
    bson_init(&p->wm_max);
-   mn_idset__init(&p->seen_ids);
+   p->seen_ids = mn_spillmap__new(0, 0);
+   r->seen_ids = p->seen_ids;
    mn_idset__init(&p->forced);
    p->retry = g_ptr_array_new_with_free_func((GDestroyNotify)bson_destroy);
    r->forced = &p->forced;
@@ -1266,12 +1281,12 @@ pass_cleanup(pass_t *p)
    run_t *r = p->r;
 
    bson_destroy(&p->wm_max);
-   if (p->processed) {
-      g_hash_table_destroy(p->processed);
-   }
+   mn_spillmap__destroy(p->processed);
    r->state = NULL;
    mn_doc_state_destroy(p->state);
-   mn_idset__cleanup(&p->seen_ids);
+   mn_spillmap__destroy(p->seen_ids);
+   p->seen_ids = NULL;
+   r->seen_ids = r->processed = NULL;
    mn_pg_sink_set_seen(r->sink, NULL, NULL);
    r->forced = NULL;
    r->reread = NULL;

@@ -75,7 +75,7 @@ typedef void (*mn_spillmap_fn)(const uint8_t *key, const void *value, void *ctx)
 /**
  * Call fn for every key in the map once, with its newest value, in no stated order.  fn
  * must not change the map.  A run that cannot be read makes the map failed (its keys are
- * then missed).
+ * then missed).  Several threads may iterate one map at once while none changes it.
  */
 void mn_spillmap__foreach(mn_spillmap_t *m, mn_spillmap_fn fn, void *ctx);
 
