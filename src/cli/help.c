@@ -59,6 +59,12 @@ static const item_t ENVIRONMENT[] = {
    {".B", "MN_PROGRESS_EVERY",
     "seconds between the progress lines run writes when stderr is not a terminal (default "
     "30; --quiet writes none)."},
+   {".B", "MN_SET_MEMORY",
+    "the memory (bytes, or with a K, M or G suffix; default 4M) each of run's sets of "
+    "document ids and unique keys keeps before it spills to sorted files under TMPDIR."},
+   {".B", "TMPDIR",
+    "where run makes its private directory for the sets that outgrow MN_SET_MEMORY "
+    "(default /tmp); removed at the end."},
    {".B", "MN_SYNC_LOAD",
     "1 loads every batch of run synchronously: no batch is loaded on the second session "
     "while the next is converted (for comparisons and troubleshooting)."},

@@ -14,7 +14,7 @@
 #define KEY MN_SPILLMAP_KEY
 #define BLOCK 256    /* records per block of a run (one sparse index key each) */
 #define MAX_RUNS 8   /* more are merged into one */
-#define BLOOM_BITS 8 /* per record: about 2% false positives with 6 probes */
+#define BLOOM_BITS 8 /* per record: about 3% false positives, 6 probes in one line */
 #define BLOOM_PROBES 6
 #define IO_BUFFER 65536   /* a run's write buffer, and each run's read buffer in a merge */
 #define FIRST_CAPACITY 64 /* slots of a table's first allocation */
@@ -211,32 +211,40 @@ table_grow(mn_spillmap_t *m)
 
 /* ---- runs: writing ---- */
 
-/* x (uniform over 64 bits) scaled to a bit of the filter, without a division */
-static inline uint64_t
-bloom_bit(const run_t *r, uint64_t x)
+/* The filter is blocked: every probe of a key falls in one 512-bit line (a cache line),
+ * picked by the hash's high bits scaled to the lines without a division; the probes are
+ * 9-bit slices of a second mix of the hash. */
+static inline const uint64_t *
+bloom_line(const run_t *r, uint64_t h, uint64_t *probes)
 {
-   return (uint64_t)(((unsigned __int128)x * r->bloom_bits) >> 64);
+   uint64_t lines = r->bloom_bits / 512;
+   uint64_t line = (uint64_t)(((unsigned __int128)h * lines) >> 64);
+
+   *probes = (h ^ (h >> 31)) * 0x9e3779b97f4a7c15u;
+   return r->bloom + line * 8;
 }
 
 static void
 bloom_set(run_t *r, uint64_t h)
 {
-   uint64_t h2 = (h >> 29 | h << 35) | 1;
+   uint64_t probes;
+   uint64_t *line = (uint64_t *)bloom_line(r, h, &probes);
 
-   for (int i = 0; i < BLOOM_PROBES; i++) {
-      uint64_t bit = bloom_bit(r, h + (uint64_t)i * h2);
-      r->bloom[bit >> 6] |= (uint64_t)1 << (bit & 63);
+   for (int i = 0; i < BLOOM_PROBES; i++, probes >>= 9) {
+      unsigned bit = (unsigned)(probes & 511);
+      line[bit >> 6] |= (uint64_t)1 << (bit & 63);
    }
 }
 
 static bool
 bloom_maybe(const run_t *r, uint64_t h)
 {
-   uint64_t h2 = (h >> 29 | h << 35) | 1;
+   uint64_t probes;
+   const uint64_t *line = bloom_line(r, h, &probes);
 
-   for (int i = 0; i < BLOOM_PROBES; i++) {
-      uint64_t bit = bloom_bit(r, h + (uint64_t)i * h2);
-      if (!(r->bloom[bit >> 6] & ((uint64_t)1 << (bit & 63)))) {
+   for (int i = 0; i < BLOOM_PROBES; i++, probes >>= 9) {
+      unsigned bit = (unsigned)(probes & 511);
+      if (!(line[bit >> 6] & ((uint64_t)1 << (bit & 63)))) {
          return false;
       }
    }
@@ -283,7 +291,7 @@ ensure_dir(mn_spillmap_t *m)
 static bool
 writer_open(writer_t *w, mn_spillmap_t *m, uint64_t max)
 {
-   uint64_t bits = (max * BLOOM_BITS + 63) / 64 * 64;
+   uint64_t bits = (max * BLOOM_BITS + 511) / 512 * 512;
    size_t n;
    char *path;
 
