@@ -1081,6 +1081,30 @@ mn_pg_sink_pending_bytes(const mn_pg_sink_t *s)
    return n;
 }
 
+/* A buffer of an empty queue that grew past 1 MiB, given back (the end of a collection:
+ * the next may never need as much). */
+static void
+shrink_buffer(GString **b)
+{
+   if ((*b)->allocated_len > ((gsize)1 << 20)) {
+      g_string_free(*b, TRUE);
+      *b = g_string_new(NULL);
+   }
+}
+
+/* Give back the large buffers of s's queue, which is empty (end of a collection). */
+static void
+shrink_queue(mn_pg_sink_t *s)
+{
+   for (size_t i = 0; i < s->n_tables; i++) {
+      shrink_buffer(&s->tables[i].buf);
+   }
+   shrink_buffer(&s->docs);
+   shrink_buffer(&s->deferred);
+   shrink_buffer(&s->deletes);
+   shrink_buffer(&s->state);
+}
+
 static void
 reset_queue(mn_pg_sink_t *s)
 {
@@ -2199,6 +2223,11 @@ mn_pg_sink_end_collection(mn_pg_sink_t *s, size_t collection, mn_error_t *error)
 
    if (!mn_pg_sink_flush(s, error)) {
       return false;
+   }
+   /* nothing queued, nothing in flight (the flush waited) */
+   shrink_queue(s);
+   if (s->twin) {
+      shrink_queue(s->twin);
    }
    groups = mn_pg__query(s->conn,
                          "SELECT collection, tbl, col, ref_tbl, count(*) "

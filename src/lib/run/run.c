@@ -18,6 +18,9 @@
 #include <errno.h>
 #include <glib.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -1300,6 +1303,11 @@ pass_cleanup(pass_t *p)
    }
    mn_rowset_destroy(p->rows);
    g_free(p->table_counts);
+#ifdef __GLIBC__
+   /* what the pass freed (its sets, its batches' buffers) back to the system: the next
+    * collection's peak then starts from the run's floor */
+   malloc_trim(0);
+#endif
 }
 
 /*

@@ -240,8 +240,12 @@ static bool
 bloom_maybe(const run_t *r, uint64_t h)
 {
    uint64_t probes;
-   const uint64_t *line = bloom_line(r, h, &probes);
+   const uint64_t *line;
 
+   if (!r->bloom) {
+      return true; /* dropped by a merge that failed: every key may be there */
+   }
+   line = bloom_line(r, h, &probes);
    for (int i = 0; i < BLOOM_PROBES; i++, probes >>= 9) {
       unsigned bit = (unsigned)(probes & 511);
       if (!(line[bit >> 6] & ((uint64_t)1 << (bit & 63)))) {
@@ -547,6 +551,10 @@ compact(mn_spillmap_t *m)
 
    for (size_t i = 0; i < m->n_runs; i++) {
       total += m->runs[i].count;
+      /* a merge reads no filter: freed first, so the old and the new are never held at
+       * once (should the merge fail, the runs answer without one) */
+      free(m->runs[i].bloom);
+      m->runs[i].bloom = NULL;
    }
    if (!writer_open(&w, m, total)) {
       return;
