@@ -255,9 +255,9 @@ test_default_budget(void **state)
    setenv("MN_SET_MEMORY", "2M", 1);
    assert_int_equal(mn_spillmap__default_budget(), 2 << 20);
    setenv("MN_SET_MEMORY", "lots", 1);
-   assert_int_equal(mn_spillmap__default_budget(), 4 << 20);
+   assert_int_equal(mn_spillmap__default_budget(), 2 << 20);
    unsetenv("MN_SET_MEMORY");
-   assert_int_equal(mn_spillmap__default_budget(), 4 << 20);
+   assert_int_equal(mn_spillmap__default_budget(), 2 << 20);
 }
 
 int

@@ -60,7 +60,7 @@ static const item_t ENVIRONMENT[] = {
     "seconds between the progress lines run writes when stderr is not a terminal (default "
     "30; --quiet writes none)."},
    {".B", "MN_SET_MEMORY",
-    "the memory (bytes, or with a K, M or G suffix; default 4M) each of run's sets of "
+    "the memory (bytes, or with a K, M or G suffix; default 2M) each of run's sets of "
     "document ids and unique keys keeps before it spills to sorted files under TMPDIR."},
    {".B", "TMPDIR",
     "where run makes its private directory for the sets that outgrow MN_SET_MEMORY "

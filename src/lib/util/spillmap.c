@@ -95,6 +95,8 @@ fail(mn_spillmap_t *m, const char *fmt, const char *what, int err)
    m->failed = true;
 }
 
+#define DEFAULT_BUDGET ((size_t)2 << 20)
+
 size_t
 mn_spillmap__default_budget(void)
 {
@@ -103,12 +105,12 @@ mn_spillmap__default_budget(void)
    unsigned long long v;
 
    if (!s || !*s) {
-      return (size_t)4 << 20;
+      return DEFAULT_BUDGET;
    }
    errno = 0;
    v = strtoull(s, &end, 10);
    if (errno || end == s || *s == '-') {
-      return (size_t)4 << 20;
+      return DEFAULT_BUDGET;
    }
    if (*end == 'K' || *end == 'k') {
       v <<= 10, end++;
@@ -117,7 +119,7 @@ mn_spillmap__default_budget(void)
    } else if (*end == 'G' || *end == 'g') {
       v <<= 30, end++;
    }
-   return *end ? (size_t)4 << 20 : (size_t)v;
+   return *end ? DEFAULT_BUDGET : (size_t)v;
 }
 
 mn_spillmap_t *

@@ -35,7 +35,7 @@ typedef struct mn_spillmap mn_spillmap_t;
 
 /**
  * The memory budget of one map's in-memory table, in bytes: MN_SET_MEMORY from the
- * environment (a number of bytes, with an optional K, M or G suffix), else 4 MiB.  A value
+ * environment (a number of bytes, with an optional K, M or G suffix), else 2 MiB.  A value
  * that is not such a number is ignored (the default).  The budget is the most the table
  * may take, including the moment it grows.
  */
