@@ -260,6 +260,34 @@ test_default_budget(void **state)
    assert_int_equal(mn_spillmap__default_budget(), 2 << 20);
 }
 
+/* every test spills under a TMPDIR of its own, removed at the end (a failed assertion
+ * skips a map's destroy: its empty directory stays there, not in /tmp) */
+static char *tmpdir;
+
+static int
+group_setup(void **state)
+{
+   (void)state;
+   tmpdir = g_dir_make_tmp("mn-spill-tests-XXXXXX", NULL);
+   setenv("TMPDIR", tmpdir, 1);
+   return tmpdir ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+   char *cmd = g_strdup_printf("rm -rf '%s'", tmpdir);
+
+   (void)state;
+   if (system(cmd) != 0) {
+      g_free(cmd);
+      return -1;
+   }
+   g_free(cmd);
+   g_free(tmpdir);
+   return 0;
+}
+
 int
 main(void)
 {
@@ -268,5 +296,5 @@ main(void)
       cmocka_unit_test(test_in_memory),         cmocka_unit_test(test_directory),
       cmocka_unit_test(test_unwritable_tmpdir), cmocka_unit_test(test_default_budget),
    };
-   return cmocka_run_group_tests(tests, NULL, NULL);
+   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
