@@ -103,6 +103,8 @@ struct mn_pg_sink {
    GArray *load_rejects;  /* load_reject_t of the last flushes, until taken */
    size_t doc_bytes;      /* bytes of the queued document copies */
    char *truncate_stage;  /* TRUNCATE of every staging table */
+   char *create_stage;    /* CREATE TEMP TABLE of every staging table (ensure_staging) */
+   bool staged;           /* the staging tables exist in the session */
    bool stage_dirty;      /* a piece of the open batch left rows in the staging tables */
    char *deferred_again;  /* SET CONSTRAINTS ... DEFERRED of the initially deferred
                              constraints the tables' rows meet, or NULL when none is
@@ -513,17 +515,15 @@ load_deferrable(mn_pg_sink_t *s, mn_error_t *error)
    return true;
 }
 
-/* Table i's quoted names and column list, its staging table (created), and what the
- * catalog says of its keys (load_catalog). */
+/* Table i's quoted names and column list, the statement of its staging table (appended
+ * to create, run by ensure_staging), and what the catalog says of its keys (load_catalog). */
 static bool
-open_table(mn_pg_sink_t *s, size_t i, const char *qschema, mn_error_t *error)
+open_table(mn_pg_sink_t *s, size_t i, const char *qschema, GString *create, mn_error_t *error)
 {
    const mn_table_t *t = &s->m->tables[i];
    tbl_t *tb = &s->tables[i];
    GString *cols = g_string_new(NULL);
    char *qt = mn_pg_quote_ident(s->conn, t->name);
-   char *sql;
-   bool ok;
 
    for (size_t c = 0; c < t->n_columns; c++) {
       char *q = mn_pg_quote_ident(s->conn, t->columns[c]);
@@ -541,12 +541,11 @@ open_table(mn_pg_sink_t *s, size_t i, const char *qschema, mn_error_t *error)
    tb->qdoc = mn_pg_quote_ident(s->conn, t->columns[t->doc_id_column < 0 ? 0 : t->doc_id_column]);
    tb->n_columns = t->n_columns;
    tb->buf = g_string_new(NULL);
-   sql = g_strdup_printf("CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS "
-                         "SELECT %s FROM %s WITH NO DATA",
-                         tb->stage, tb->collist, tb->qname);
-   ok = exec_ok(s, sql, "could not create a staging table", error) && load_catalog(s, i, error);
-   g_free(sql);
-   return ok;
+   g_string_append_printf(create,
+                          "CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS "
+                          "SELECT %s FROM %s WITH NO DATA;",
+                          tb->stage, tb->collist, tb->qname);
+   return load_catalog(s, i, error);
 }
 
 static void clear_segments(mn_pg_sink_t *s);
@@ -580,28 +579,29 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    mn_pg_sink_t *s = alloc_queue(m);
    char *qschema = mn_pg_quote_ident(conn, m->schema);
    const char *sync = g_getenv("MN_SYNC_LOAD");
+   GString *create = g_string_new(NULL);
 
    s->conn = conn;
    s->stats = stats;
    /* a dry run is one transaction of conn: no second session */
    s->sync_only = (sync && *sync && strcmp(sync, "0") != 0) || mn_pg_is_dry_run(conn);
    for (size_t i = 0; i < m->n_tables; i++) {
-      if (!open_table(s, i, qschema, error)) {
+      if (!open_table(s, i, qschema, create, error)) {
          bson_free(qschema);
+         g_string_free(create, TRUE);
          mn_pg_sink_destroy(s);
          return NULL;
       }
    }
    bson_free(qschema);
-   if (!exec_ok(
-          s,
-          "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid) ON COMMIT DELETE ROWS;"
-          "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
-          "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
-          "row_counts int[], rejected boolean, reject_path text, reason text, context integer) "
-          "ON COMMIT DELETE ROWS",
-          "could not create a staging table", error) ||
-       !load_deferrable(s, error)) {
+   g_string_append(
+      create, "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid) ON COMMIT DELETE ROWS;"
+              "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
+              "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
+              "row_counts int[], rejected boolean, reject_path text, reason text, context integer) "
+              "ON COMMIT DELETE ROWS");
+   s->create_stage = g_string_free(create, FALSE);
+   if (!load_deferrable(s, error)) {
       mn_pg_sink_destroy(s);
       return NULL;
    }
@@ -676,6 +676,7 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
       g_free(tb->uindex);
    }
    g_free(s->truncate_stage);
+   g_free(s->create_stage);
    g_free(s->deferred_again);
    if (s->qcollection) {
       PQfreemem(s->qcollection);
@@ -1787,6 +1788,23 @@ load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
 }
 
 /*
+ * The staging tables of a merge-mode batch, or of a final one (reject_segment records a
+ * refused document through them in direct mode too), created in s's session by one
+ * statement before the first such batch, outside its transaction (a batch rolled back,
+ * or a dry run's savepoint, would take them away): a run that only loads directly, or a
+ * re-run that changes nothing, never creates them.
+ */
+static bool
+ensure_staging(mn_pg_sink_t *s, mn_error_t *error)
+{
+   if (s->staged || s->is_twin || (s->direct[s->collection] && !s->final)) {
+      return true;
+   }
+   s->staged = exec_ok(s, s->create_stage, "could not create a staging table", error);
+   return s->staged;
+}
+
+/*
  * The batch transaction of s's queue: BEGIN, every piece (load_range), in final mode the
  * caller's last word (the guard), the one COMMIT; what the pieces wrote is left in
  * s->flush_deltas, the rows taken in s->taken, the refused documents in s->load_rejects.
@@ -1800,11 +1818,12 @@ load_batch(mn_pg_sink_t *s, mn_error_t *error)
 
    memset(s->flush_deltas, 0, sizeof(delta_t) * (s->n_tables ? s->n_tables : 1));
    g_array_set_size(s->pending_taken, 0);
-   if (!mn_pg__begin(s->conn, LOADING, "could not start a batch", error)) {
+   if (!ensure_staging(s, error) ||
+       !mn_pg__begin(s->conn, LOADING, "could not start a batch", error)) {
       return false;
    }
    /* a dry run's savepoints keep the staging rows a COMMIT deletes */
-   s->stage_dirty = mn_pg_is_dry_run(s->conn);
+   s->stage_dirty = s->staged && mn_pg_is_dry_run(s->conn);
    ok = load_range(s, 0, s->segs->len, error) &&
         (!s->final || !s->guard || s->guard(s->guard_ctx, error));
    if (!ok) {
