@@ -3,7 +3,8 @@
  * libbson's bson_as_canonical_extended_json() text (NULL included) for the MediChat
  * fixture documents, for every BSON type, for random text (control characters, quotes,
  * every UTF-8 length, invalid UTF-8, NUL), deep and corrupt documents; and a spliced
- * value is written as given.  No server needed.
+ * value is written as given.  mn_ejson__plain() gives the same text or none, and a
+ * document it writes passes libbson's validation.  No server needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,9 +24,11 @@
 static void
 same_as_libbson(const bson_t *doc)
 {
-   size_t n1 = 0, n2 = 0;
+   size_t n1 = 0, n2 = 0, n3 = 0;
    char *ours = mn_ejson__canonical(doc, NULL, NULL, &n1);
    char *lib = bson_as_canonical_extended_json(doc, &n2);
+
+   char *plain = mn_ejson__plain(doc, &n3);
 
    if (!lib) {
       assert_null(ours);
@@ -34,8 +37,28 @@ same_as_libbson(const bson_t *doc)
       assert_int_equal(n1, n2);
       assert_string_equal(ours, lib);
    }
+   /* mn_ejson__plain: the same text when it gives one, and then libbson's validation
+    * passes (the reject file skips it) */
+   if (plain) {
+      assert_non_null(lib);
+      assert_int_equal(n3, n2);
+      assert_string_equal(plain, lib);
+      assert_true(bson_validate(doc, BSON_VALIDATE_NONE, NULL));
+   }
+   bson_free(plain);
    bson_free(ours);
    bson_free(lib);
+}
+
+/* whether mn_ejson__plain writes doc alone */
+static bool
+plain_writes(const bson_t *doc)
+{
+   char *plain = mn_ejson__plain(doc, NULL);
+   bool yes = plain != NULL;
+
+   bson_free(plain);
+   return yes;
 }
 
 static void
@@ -50,7 +73,7 @@ static void
 test_ejson_fixture_documents(void **state)
 {
    static const char *const files[] = {"activity_logs", "conversations", "users"};
-   size_t docs = 0;
+   size_t docs = 0, plain = 0;
 
    (void)state;
    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
@@ -66,10 +89,12 @@ test_ejson_fixture_documents(void **state)
       while ((doc = bson_reader_read(reader, &eof))) {
          same_as_libbson(doc);
          docs++;
+         plain += plain_writes(doc);
       }
       bson_reader_destroy(reader);
    }
    assert_true(docs > 100);
+   assert_true(plain > docs / 2); /* most of them: strings, numbers, dates, ObjectIds */
 }
 
 static void
@@ -137,9 +162,11 @@ test_ejson_every_type(void **state)
    BSON_APPEND_DOCUMENT_BEGIN(&doc, "empty", &sub);
    bson_append_document_end(&doc, &sub);
    same_as_libbson(&doc);
+   assert_false(plain_writes(&doc)); /* decimal, binary, regex, ...: libbson's */
    bson_destroy(&doc);
    bson_init(&doc);
    same_as_libbson(&doc); /* the empty document */
+   assert_true(plain_writes(&doc));
    bson_destroy(&doc);
    bson_destroy(&scope);
 }
@@ -220,11 +247,13 @@ test_ejson_deep_and_corrupt(void **state)
       doc = outer;
    }
    same_as_libbson(doc); /* deeper than the fast writer goes: libbson's own text */
+   assert_false(plain_writes(doc));
    bson_destroy(doc);
    {
       bson_t corrupt;
       assert_true(bson_init_static(&corrupt, bad, sizeof bad));
       same_as_libbson(&corrupt); /* a string length past the document */
+      assert_false(plain_writes(&corrupt));
    }
 }
 

@@ -143,12 +143,14 @@ append_text(bson_t *b, const char *key, const char *s)
 static char *
 append_document(bson_t *line, const bson_t *doc)
 {
-   char *json = NULL;
+   /* a document the fast writer writes alone is valid (mn_ejson__plain): the common
+    * case, one walk; else validated first */
+   char *json = mn_ejson__plain(doc, NULL);
 
    /* Extended JSON needs valid UTF-8 in every string (libbson's BSON_VALIDATE_UTF8 does
     * not check values): try it */
-   if (mn_convert_depth_ok(doc) && bson_validate(doc, BSON_VALIDATE_NONE, NULL) &&
-       (json = mn_ejson__canonical(doc, NULL, NULL, NULL))) {
+   if (json || (mn_convert_depth_ok(doc) && bson_validate(doc, BSON_VALIDATE_NONE, NULL) &&
+                (json = mn_ejson__canonical(doc, NULL, NULL, NULL)))) {
       BSON_APPEND_DOCUMENT(line, "document", doc);
    } else {
       BSON_APPEND_BINARY(line, "document_bytes", BSON_SUBTYPE_BINARY, bson_get_data(doc), doc->len);

@@ -30,6 +30,7 @@ typedef struct {
    char *s;
    size_t len;
    size_t cap;
+   bool plain_only; /* give up at a value libbson would write (mn_ejson__plain) */
 } buf_t;
 
 static void
@@ -220,7 +221,7 @@ put_value(buf_t *b, const bson_iter_t *it, int depth)
       put(b, oid, 24);
       PUT_LIT(b, "\" }");
       return true;
-   default: return put_other(b, it);
+   default: return !b->plain_only && put_other(b, it);
    }
 }
 
@@ -332,6 +333,21 @@ mn_ejson__fast(void)
 {
    pthread_once(&probe_once, probe);
    return fast_ok;
+}
+
+char *
+mn_ejson__plain(const bson_t *doc, size_t *len)
+{
+   buf_t out = {.plain_only = true};
+
+   if (mn_ejson__fast() && encode_fast(doc, NULL, NULL, &out)) {
+      if (len) {
+         *len = out.len;
+      }
+      return out.s;
+   }
+   bson_free(out.s);
+   return NULL;
 }
 
 char *

@@ -33,6 +33,21 @@ char *mn_ejson__canonical(const bson_t *doc, const char *splice_key, const char 
                           size_t *len);
 
 /**
+ * The canonical Extended JSON of doc (mn_ejson__canonical()'s text) when the fast writer
+ * writes all of it itself: sound BSON (every element and sub-document in bounds, as
+ * bson_iter checks them), at most 100 levels deep, every key and string strict UTF-8
+ * without NUL, and only documents, arrays, strings, int32, int64, doubles, booleans,
+ * null, ObjectIds and dates.  Such a document passes bson_validate(doc,
+ * BSON_VALIDATE_NONE) (the same walk, the same bounds, UTF-8 at least as strict), so
+ * a caller that would validate first may skip it.  libbson is never asked.
+ * @param doc  the document (borrowed)
+ * @param len  NULL, or where the length of the text is stored
+ * @return the text (free with bson_free()), or NULL when the fast writer cannot write
+ *         it alone (including when it is off: mn_ejson__fast() false)
+ */
+char *mn_ejson__plain(const bson_t *doc, size_t *len);
+
+/**
  * Whether the fast writer is in use (its probe matched libbson's text); false: every
  * call is libbson's own.  For tests.
  */
