@@ -61,7 +61,7 @@ typedef struct {
    bool load_rejected;    /* PostgreSQL refused a document of the collection being loaded */
    mn_idset_t *forced;    /* the pass's set of documents to convert again (pass_t.forced) */
    mn_idset_t *reread;    /* ... and of documents already passed to read again (pass_t.reread) */
-   GHashTable *window;    /* pass_t.window */
+   mn_idmap_t *window;    /* pass_t.window */
    mn_doc_state_t *state; /* the recorded documents of the collection being loaded */
    /* pass_t.seen_ids and .processed, checked before each batch (sets_ok) */
    mn_spillmap_t *seen_ids, *processed;
@@ -353,8 +353,7 @@ take_results(run_t *r, size_t c, mn_collection_counts_t *counts, uint64_t docs, 
       const mn_uuid_t *taken = mn_pg_sink_taken(r->sink, i);
       /* read already in this batch and skipped as unchanged: read again at the end (one
        * converted in this batch is judged by its own load) */
-      if (r->window &&
-          (GPOINTER_TO_UINT(g_hash_table_lookup(r->window, taken->bytes)) & WINDOW_SKIPPED)) {
+      if (r->window && (mn_idmap__get(r->window, taken->bytes) & WINDOW_SKIPPED)) {
          mn_idset__add(r->reread, taken->bytes);
       } else {
          mn_idset__add(r->forced, taken->bytes);
@@ -491,7 +490,7 @@ typedef struct {
    mn_idset_t forced;        /* unchanged documents whose outcome the claims pass changed */
    mn_idset_t reread;        /* unchanged documents passed already that lost a row: again */
    GPtrArray *retry;         /* documents PostgreSQL refused, tried again at the end */
-   GHashTable *window;       /* documents read since the last flush -> position (1-based) */
+   mn_idmap_t window;        /* documents read since the last flush -> position (1-based) */
    guint position;
    bool lost_members;   /* a document loaded before is rejected now */
    bool gained_members; /* a document rejected before is loaded now */
@@ -507,11 +506,10 @@ typedef struct {
 static void
 window_skipped(pass_t *p, const mn_uuid_t *id)
 {
-   gpointer v;
+   uint64_t v;
 
-   if (!p->processed && (v = g_hash_table_lookup(p->window, id->bytes))) {
-      g_hash_table_insert(p->window, g_memdup2(id->bytes, 16),
-                          GUINT_TO_POINTER(GPOINTER_TO_UINT(v) | WINDOW_SKIPPED));
+   if (!p->processed && (v = mn_idmap__get(&p->window, id->bytes))) {
+      mn_idmap__put(&p->window, id->bytes, v | WINDOW_SKIPPED);
    }
 }
 
@@ -525,16 +523,16 @@ static bool
 pass_comes_first(void *ctx, const mn_uuid_t *holder, const mn_uuid_t *doc)
 {
    const pass_t *p = ctx;
-   gpointer h = g_hash_table_lookup(p->window, holder->bytes);
-   gpointer d = g_hash_table_lookup(p->window, doc->bytes);
+   uint64_t h = mn_idmap__get(&p->window, holder->bytes);
+   uint64_t d = mn_idmap__get(&p->window, doc->bytes);
 
    if (p->processed) {
       return true;
    }
    if (h && d) {
-      return GPOINTER_TO_UINT(h) >> 1 < GPOINTER_TO_UINT(d) >> 1;
+      return h >> 1 < d >> 1;
    }
-   return h != NULL || mn_spillmap__get(p->seen_ids, holder->bytes, NULL);
+   return h != 0 || mn_spillmap__get(p->seen_ids, holder->bytes, NULL);
 }
 
 /* Whether a recorded document can be skipped: same bytes, same conversion context, and
@@ -677,8 +675,8 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
       mn_digest(bson_get_data(doc), doc->len, digest);
       return convert_read(p, doc, NULL, &id, false, digest, error);
    }
-   if (!p->processed && !g_hash_table_contains(p->window, id.bytes)) {
-      g_hash_table_insert(p->window, g_memdup2(id.bytes, 16), GUINT_TO_POINTER(++p->position << 1));
+   if (!p->processed && !mn_idmap__get(&p->window, id.bytes)) {
+      mn_idmap__put(&p->window, id.bytes, (uint64_t)(++p->position << 1));
    }
    if (p->processed) {
       if (!mn_spillmap__add(p->processed, id.bytes)) {
@@ -743,7 +741,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
          if (!flush(r, p->c, p->counts, &p->pending, p->retry, true, error)) {
             return false;
          }
-         g_hash_table_remove_all(p->window);
+         mn_idmap__clear(&p->window);
       }
       if (r->opts->progress && (p->counts->read & 255) == 0) {
          uint64_t done, total;
@@ -1272,8 +1270,8 @@ pass_init(pass_t *p, run_t *r, size_t c)
    mn_idset__init(&p->skipped);
    p->self_ref = mn_converter_references(r->conv, c, c);
    r->reread = &p->reread;
-   p->window = mn_uuid__table_new(NULL);
-   r->window = p->window;
+   mn_idmap__init(&p->window);
+   r->window = &p->window;
    mn_pg_sink_set_seen(r->sink, pass_comes_first, p);
 }
 
@@ -1298,9 +1296,7 @@ pass_cleanup(pass_t *p)
    mn_idset__cleanup(&p->skipped);
    mn_idset__cleanup(&p->forced);
    g_ptr_array_free(p->retry, TRUE);
-   if (p->window) {
-      g_hash_table_destroy(p->window);
-   }
+   mn_idmap__cleanup(&p->window);
    mn_rowset_destroy(p->rows);
    g_free(p->table_counts);
 #ifdef __GLIBC__

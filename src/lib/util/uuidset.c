@@ -134,3 +134,106 @@ mn_idset__has(const mn_idset_t *set, const uint8_t *id)
    }
    return set->capacity && memcmp(idset_slot(set, id), id, 16) == 0;
 }
+
+/* ---- mn_idmap_t: the same open addressing, 16 bytes of id and 8 of value a slot ---- */
+
+#define IDMAP_SLOT 24
+
+void
+mn_idmap__init(mn_idmap_t *map)
+{
+   memset(map, 0, sizeof *map);
+}
+
+void
+mn_idmap__cleanup(mn_idmap_t *map)
+{
+   if (map) {
+      free(map->slots);
+      mn_idmap__init(map);
+   }
+}
+
+void
+mn_idmap__clear(mn_idmap_t *map)
+{
+   if (map->count) {
+      memset(map->slots, 0, map->capacity * IDMAP_SLOT);
+   }
+   map->count = 0;
+   map->zero_value = 0;
+}
+
+/* The slot holding id, or the empty slot where it would go (linear probing). */
+static uint8_t *
+idmap_slot(const mn_idmap_t *map, const uint8_t *id)
+{
+   size_t mask = map->capacity - 1;
+   size_t i = idset_hash(id) & mask;
+
+   for (;;) {
+      uint8_t *slot = map->slots + i * IDMAP_SLOT;
+      if (memcmp(slot, zero_id, 16) == 0 || memcmp(slot, id, 16) == 0) {
+         return slot;
+      }
+      i = (i + 1) & mask;
+   }
+}
+
+static void
+idmap_grow(mn_idmap_t *map)
+{
+   mn_idmap_t bigger;
+
+   bigger.capacity = map->capacity ? map->capacity * 2 : 1024;
+   bigger.slots = calloc(bigger.capacity, IDMAP_SLOT);
+   bigger.count = map->count;
+   bigger.zero_value = map->zero_value;
+   if (!bigger.slots) {
+      abort();
+   }
+   for (size_t i = 0; i < map->capacity; i++) {
+      const uint8_t *old = map->slots + i * IDMAP_SLOT;
+      if (memcmp(old, zero_id, 16) != 0) {
+         memcpy(idmap_slot(&bigger, old), old, IDMAP_SLOT);
+      }
+   }
+   free(map->slots);
+   *map = bigger;
+}
+
+uint64_t
+mn_idmap__get(const mn_idmap_t *map, const uint8_t *id)
+{
+   const uint8_t *slot;
+   uint64_t value;
+
+   if (memcmp(id, zero_id, 16) == 0) {
+      return map->zero_value;
+   }
+   if (!map->capacity || memcmp((slot = idmap_slot(map, id)), id, 16) != 0) {
+      return 0;
+   }
+   memcpy(&value, slot + 16, sizeof value);
+   return value;
+}
+
+void
+mn_idmap__put(mn_idmap_t *map, const uint8_t *id, uint64_t value)
+{
+   uint8_t *slot;
+
+   if (memcmp(id, zero_id, 16) == 0) {
+      map->zero_value = value;
+      return;
+   }
+   if ((map->count + 1) * 10 > map->capacity * 7) {
+      idmap_grow(map);
+   }
+   slot = idmap_slot(map, id);
+   if (memcmp(slot, id, 16) != 0) {
+      memcpy(slot, id, 16);
+      map->count++;
+   }
+   memcpy(slot + 16, &value, sizeof value);
+}

@@ -48,4 +48,32 @@ mn_idset__empty(const mn_idset_t *set)
 /** Whether id (16 bytes) is in the set. */
 bool mn_idset__has(const mn_idset_t *set, const uint8_t *id);
 
+/**
+ * A compact map of 16-byte ids to non-zero 64-bit values, open addressing as mn_idset_t
+ * (24 bytes a slot, at most 70% full), with no allocation per member: a pass's window
+ * of the documents read since its last flush.  The all-zero id is stored apart.
+ */
+typedef struct {
+   uint8_t *slots;      /**< capacity * 24 bytes (id, value); owned */
+   size_t capacity;     /**< a power of two, or 0 before the first insert */
+   size_t count;        /**< members other than the all-zero id */
+   uint64_t zero_value; /**< the all-zero id's value, 0 when it is not a member */
+} mn_idmap_t;
+
+/** An empty map (no allocation until the first insert). */
+void mn_idmap__init(mn_idmap_t *map);
+
+/** Free the slots; the map is empty again. NULL-safe. */
+void mn_idmap__cleanup(mn_idmap_t *map);
+
+/** Remove every member, keeping the slots for the next ones. */
+void mn_idmap__clear(mn_idmap_t *map);
+
+/** id's value (16 bytes), or 0 when id is not in the map. */
+uint64_t mn_idmap__get(const mn_idmap_t *map, const uint8_t *id);
+
+/** Set id's value (16 bytes; value must not be 0), inserting id when it is not in the map.
+ * Aborts on no memory. */
+void mn_idmap__put(mn_idmap_t *map, const uint8_t *id, uint64_t value);
+
 #endif
