@@ -546,6 +546,98 @@ unchanged(const pass_t *p, const mn_doc_entry_t *entry, const mn_uuid_t *id,
           memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0;
 }
 
+static uint32_t
+le32_at(const uint8_t *p)
+{
+   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The size of a top-level value of a simple type at v (its element ending before end),
+ * checked at least as strictly as bson_iter_next checks it; false for any other type or
+ * anything bson_iter_next might refuse. */
+static bool
+simple_value_size(uint8_t type, const uint8_t *v, const uint8_t *end, size_t *size)
+{
+   size_t room = (size_t)(end - v);
+   uint32_t l;
+
+   switch (type) {
+   case BSON_TYPE_DOUBLE:
+   case BSON_TYPE_DATE_TIME:
+   case BSON_TYPE_INT64:
+   case BSON_TYPE_TIMESTAMP: *size = 8; break;
+   case BSON_TYPE_INT32: *size = 4; break;
+   case BSON_TYPE_OID: *size = 12; break;
+   case BSON_TYPE_DECIMAL128: *size = 16; break;
+   case BSON_TYPE_NULL:
+   case BSON_TYPE_UNDEFINED:
+   case BSON_TYPE_MINKEY:
+   case BSON_TYPE_MAXKEY: *size = 0; break;
+   case BSON_TYPE_BOOL:
+      if (room < 1 || v[0] > 1) {
+         return false;
+      }
+      *size = 1;
+      break;
+   case BSON_TYPE_UTF8:
+   case BSON_TYPE_CODE:
+   case BSON_TYPE_SYMBOL:
+      if (room < 5 || (l = le32_at(v)) == 0 || l > room - 4 || v[4 + l - 1] != 0) {
+         return false;
+      }
+      *size = 4 + (size_t)l;
+      break;
+   case BSON_TYPE_DOCUMENT:
+   case BSON_TYPE_ARRAY:
+      if (room < 5 || (l = le32_at(v)) < 5 || l > room) {
+         return false;
+      }
+      *size = l;
+      break;
+   default: return false;
+   }
+   return *size <= room;
+}
+
+/*
+ * bson_iter_init_find(it, doc, key) for a top-level key, faster: the elements before it
+ * are stepped over by their sizes (simple_value_size), without bson_iter_next's full
+ * decoding, and the element found is decoded by libbson (bson_iter_init_from_data_at_
+ * offset).  Anything the quick step does not vouch for (another type, a doubtful size)
+ * is left to bson_iter_init_find, so the answer is always libbson's.  The watermark field
+ * is read from every document of a pass and is often the last one (updatedAt).
+ */
+static bool
+find_top_level(bson_iter_t *it, const bson_t *doc, const char *key)
+{
+   size_t klen = strlen(key);
+   const uint8_t *data = bson_get_data(doc);
+   const uint8_t *end = data + doc->len - 1; /* the document's final NUL */
+   const uint8_t *q = data + 4;
+
+   if (!bson_iter_init(it, doc)) {
+      return false;
+   }
+   while (q < end) {
+      uint8_t type = *q;
+      const uint8_t *k = q + 1;
+      const uint8_t *nul = memchr(k, 0, (size_t)(end - k));
+      size_t size;
+      if (!nul) {
+         break;
+      }
+      if ((size_t)(nul - k) == klen && memcmp(k, key, klen) == 0) {
+         return bson_iter_init_from_data_at_offset(it, data, doc->len, (uint32_t)(q - data),
+                                                   (uint32_t)klen);
+      }
+      if (!simple_value_size(type, nul + 1, end, &size)) {
+         break;
+      }
+      q = nul + 1 + size;
+   }
+   return q == end ? false : bson_iter_init_find(it, doc, key);
+}
+
 /* Keep the highest watermark value (dates, ObjectIds and numbers compare). */
 static void
 track_watermark(pass_t *p, const bson_t *doc)
@@ -553,7 +645,7 @@ track_watermark(pass_t *p, const bson_t *doc)
    bson_iter_t it, cur;
    bool higher = false;
 
-   if (!p->wm_field || !bson_iter_init_find(&it, doc, p->wm_field)) {
+   if (!p->wm_field || !find_top_level(&it, doc, p->wm_field)) {
       return;
    }
    if (!bson_iter_init_find(&cur, &p->wm_max, "v")) {
