@@ -10,6 +10,8 @@
 #        bench/load.sh --memory [S1,S2,...] peak RSS of the full load at each scale
 #                                           (default 1000,10000,72000: about 14k, 140k
 #                                           and 1M documents)
+#        bench/load.sh --incremental [SCALE] [PERCENT]   an incremental run into a
+#                                           non-empty target against the ceiling (below)
 #
 # Side by side, each into a fresh database of the bench's server (CREATE DATABASE, then
 # `mongonorm init`):
@@ -29,6 +31,15 @@
 # in BUILD_DIR/bench-load/scale-SCALE/result.json (memory: BUILD_DIR/bench-load/memory/
 # memory.json). Peak RSS and CPU come from wait4() (bench/measure.py), the server's CPU
 # from /proc of its processes.
+#
+# --incremental: the first PERCENT % (default 90) of each collection loaded by mongonorm
+# into a base database (not measured; bench/dumpcut.py cuts the dump), then per round two
+# copies of it (CREATE DATABASE ... TEMPLATE, then CHECKPOINT): into one, `mongonorm run`
+# of the whole dump (the other documents are new: merge mode, every index and FK in
+# place); into the other, the ceiling: psql, one transaction, a \copy of exactly the
+# rows that run inserted (bench/pgtables.py export-new: its rows whose primary key the
+# base lacks). Prints both and mongonorm / ceiling (issue 10's goal: <= 1.0); JSON in
+# BUILD_DIR/bench-load/incremental-SCALE/result.json.
 #
 # Environment: MN_BENCH_REPEAT=N (median of N runs, default 1); MN_BENCH_PEER_ROWS
 # (sample size, default 50000; 0: no peer); MN_BENCH_PEER_SECONDS (the peer's time cap,
@@ -152,8 +163,52 @@ json.dump({"scales": json.loads(sys.argv[1]), "repeat": int(sys.argv[2]), "serve
   python3 "$top/bench/report.py" memory "$out"
 }
 
+incremental_load() {
+  local scale=${1:-10000} percent=${2:-90} r
+  [[ $scale =~ ^[0-9]+$ ]] || die "SCALE must be a number, not \"$scale\""
+  [[ $percent =~ ^[0-9]+$ && $percent -lt 100 ]] || die "PERCENT must be a number below 100"
+  bench_start
+  data=$(bench_data "$scale")
+  out=$build/bench-load/incremental-$scale
+  rm -rf "$out" && mkdir -p "$out"
+  say "the first $percent% of each collection: the base database"
+  read -r kept total < <(python3 "$top/bench/dumpcut.py" "$data" "$out/part" "$percent")
+  load_mongonorm mnb_inc_base "$out/part" "$out/base.json" "$out/base-report.json"
+  python3 -c 'import json,sys
+json.dump({"scale": int(sys.argv[1]), "documents": int(sys.argv[2]), "base_documents": int(sys.argv[3]),
+           "repeat": int(sys.argv[4]), "server": sys.argv[5], "mongonorm": sys.argv[6],
+           "load_average": open("/proc/loadavg").read().split()[0]}, open(sys.argv[7], "w"))' \
+    "$scale" "$total" "$kept" "$repeat" "$server" "$("$bin" --version)" "$out/info.json"
+  for r in $(seq "$repeat"); do
+    say "round $r/$repeat: mongonorm's run into a copy of the base"
+    pg_sql postgres "CREATE DATABASE mnb_inc_$r TEMPLATE mnb_inc_base" "CHECKPOINT"
+    bench_dbs+=("mnb_inc_$r")
+    local rc=0
+    measure "$out/mongonorm-$r.json" "mnb_inc_$r" "$bin" run --quiet --pg "$dsn dbname=mnb_inc_$r" \
+      --source "$data" --mapping "$mapping" --rejects "$out/report-$r.rejects.jsonl" \
+      --report "$out/report-$r.json" 2>"$out/report-$r.stderr" || rc=$?
+    [ "$rc" -le 1 ] || { cat "$out/report-$r.stderr" >&2; die "mongonorm run into mnb_inc_$r exited $rc"; }
+    if [ "$r" = 1 ]; then
+      say "exporting the rows the run inserted, for the ceiling"
+      python3 "$top/bench/pgtables.py" export-new "$dsn dbname=mnb_inc_base" "$dsn dbname=mnb_inc_1" \
+        "$out/report-1.json" "$out/copy"
+      python3 "$top/bench/pgtables.py" ceiling "$out/copy/manifest.json" "$out/ceiling.sql"
+    fi
+    drop_db "mnb_inc_$r"
+    say "round $r/$repeat: the ceiling into a copy of the base"
+    pg_sql postgres "CREATE DATABASE mnb_incceil_$r TEMPLATE mnb_inc_base" "CHECKPOINT"
+    bench_dbs+=("mnb_incceil_$r")
+    measure "$out/ceiling-$r.json" "mnb_incceil_$r" psql -Xq -d "$dsn dbname=mnb_incceil_$r" \
+      -f "$out/ceiling.sql" || die "the ceiling's psql failed"
+    drop_db "mnb_incceil_$r"
+  done
+  drop_all_dbs
+  python3 "$top/bench/report.py" incremental "$out"
+}
+
 case "${1:-}" in
 --memory) memory_curve "${2:-}" ;;
+--incremental) incremental_load "${2:-}" "${3:-}" ;;
 -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;
 *) side_by_side "${1:-}" ;;
 esac

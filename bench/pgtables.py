@@ -20,6 +20,10 @@ usage:
       The same, but the secondary indexes (not backing a constraint) and the foreign
       keys of MANIFEST's tables in DSN's database (a fresh `init`) are dropped first and
       recreated after the data from their saved definitions, in the same transaction.
+  pgtables.py export-new BASE DSN REPORT DIR
+      As export, but only the rows of DSN's tables whose primary key is not in the
+      same table of BASE (a database DSN's was copied from before a run): the rows that
+      run inserted. For bench/load.sh --incremental.
   pgtables.py schema DSN
       Prints every index and constraint definition of the database's tables outside
       the system schemas, sorted: two targets with the same output have the same keys.
@@ -116,6 +120,43 @@ def export(dsn, report, outdir):
         rows, size = write_copy(dsn, table, cols, path)
         manifest.append({"table": table, "oid": oid, "columns": cols, "overriding": overriding,
                          "file": path, "rows": rows, "bytes": size})
+    with open(os.path.join(outdir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+def primary_key(dsn, oid):
+    rows = psql(dsn, "SELECT a.attname FROM pg_constraint c, unnest(c.conkey) WITH ORDINALITY"
+                     " k(n, o) JOIN pg_attribute a ON a.attnum = k.n WHERE a.attrelid ="
+                     f" c.conrelid AND c.contype = 'p' AND c.conrelid = {oid} ORDER BY k.o")
+    if not rows:
+        sys.exit(f"pgtables: table {oid} has no primary key")
+    return [r[0] for r in rows]
+
+
+def export_new(base, dsn, report, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    manifest = []
+    for i, (oid, table, _, _) in enumerate(fk_order(dsn, tables_of_report(dsn, report))):
+        cols, overriding = columns(dsn, oid)
+        pk = primary_key(dsn, oid)
+        key = ", ".join(ident(c) for c in pk)
+        keys = os.path.join(outdir, f"{i:03d}.keys")
+        psql(base, f"COPY (SELECT {key} FROM {table}) TO STDOUT", out=keys)
+        path = os.path.join(outdir, f"{i:03d}.copy")
+        collist = ", ".join(ident(c) for c in cols)
+        match = " AND ".join(f"k.{ident(c)} = t.{ident(c)}" for c in pk)
+        script = (f"CREATE TEMP TABLE mnb_keys AS SELECT {key} FROM {table} WITH NO DATA;\n"
+                  f"\\copy mnb_keys FROM {lit(keys)}\n"
+                  f"\\copy (SELECT {collist} FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM"
+                  f" mnb_keys k WHERE {match})) TO {lit(path)}\n")
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn], input=script,
+                       text=True, check=True, stdout=subprocess.DEVNULL,
+                       env=dict(os.environ, PGOPTIONS="--client-min-messages=warning"))
+        os.remove(keys)
+        with open(path, "rb") as f:
+            rows = sum(1 for _ in f)
+        manifest.append({"table": table, "oid": oid, "columns": cols, "overriding": overriding,
+                         "file": path, "rows": rows, "bytes": os.path.getsize(path)})
     with open(os.path.join(outdir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
 
@@ -226,6 +267,8 @@ def main():
         ceiling(*args)
     elif cmd == "fast" and len(args) == 3:
         fast(*args)
+    elif cmd == "export-new" and len(args) == 4:
+        export_new(*args)
     elif cmd == "schema" and len(args) == 1:
         schema(*args)
     else:

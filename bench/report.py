@@ -10,6 +10,10 @@ usage:
   report.py memory DIR    DIR holds info.json and, per scale S and repeat R,
                           mongonorm-S-R.json and report-S-R.json. Prints the memory
                           curve, writes DIR/memory.json.
+  report.py incremental DIR   DIR holds what load.sh --incremental measured: info.json,
+                          copy/manifest.json (the rows the run inserted) and, per repeat R,
+                          mongonorm-R.json, report-R.json and ceiling-R.json. Prints the
+                          run against the ceiling, writes DIR/result.json.
 Figures are medians over the repeats, each figure on its own.
 """
 import glob
@@ -152,6 +156,42 @@ def load(outdir):
     print(f"written: {p('result.json')}")
 
 
+def incremental(outdir):
+    info = load_json(os.path.join(outdir, "info.json"))
+    copy = load_json(os.path.join(outdir, "copy", "manifest.json"))
+    rows = sum(t["rows"] for t in copy)
+    nbytes = sum(t["bytes"] for t in copy)
+    p = lambda name: os.path.join(outdir, name)
+    report = load_json(p("report-1.json"))
+    new_docs = info["documents"] - info["base_documents"]
+    written = {k: sum(t[k] for t in report["tables"].values())
+               for k in ("inserted", "updated", "deleted", "unchanged")}
+    mn = summarize(runs(p("mongonorm-*.json")), new_docs, rows, nbytes)
+    ceil = summarize(runs(p("ceiling-*.json")), new_docs, rows, nbytes)
+    print(f"scale {info['scale']}: {info['base_documents']:,} of {info['documents']:,} documents "
+          f"loaded before; the run reads all, {new_docs:,} new -> {rows:,} new rows, "
+          f"{nbytes / 1e6:.1f} MB of COPY text; median of {info['repeat']}")
+    print(f"the run's rows: {written['inserted']:,} inserted, {written['updated']:,} updated, "
+          f"{written['deleted']:,} deleted, {written['unchanged']:,} unchanged")
+    print(f"{info['server']}; load average {info['load_average']} at the start")
+    print_table([("mongonorm run (incremental)", mn),
+                 ("ceiling: psql \\copy of its new rows", ceil)])
+    ratios = {"mongonorm_over_ceiling": ratio(mn["wall_s"], ceil["wall_s"])}
+    fmt = lambda v, f: "-" if v is None else format(v, f)
+    print(f"mongonorm / ceiling: {fmt(ratios['mongonorm_over_ceiling'], '.2f')}x (goal <= 1.0)")
+    if len(mn["runs"]) > 1:
+        ratios["per_round"] = [m["wall"] / c["wall"] for m, c in zip(mn["runs"], ceil["runs"])]
+        print("  per round (same conditions, interleaved): "
+              + ", ".join(f"{r:.2f}x" for r in ratios["per_round"]))
+    result = dict(info, rows=rows, copy_bytes=nbytes, run_rows=written,
+                  methods={"mongonorm": mn, "ceiling": ceil}, ratios=ratios,
+                  goals={"mongonorm_over_ceiling": "<= 1.0"})
+    with open(p("result.json"), "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    print(f"written: {p('result.json')}")
+
+
 def memory(outdir):
     info = load_json(os.path.join(outdir, "info.json"))
     curve = []
@@ -177,6 +217,6 @@ def memory(outdir):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("load", "memory"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("load", "memory", "incremental"):
         sys.exit(__doc__)
-    (load if sys.argv[1] == "load" else memory)(sys.argv[2])
+    {"load": load, "memory": memory, "incremental": incremental}[sys.argv[1]](sys.argv[2])
