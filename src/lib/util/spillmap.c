@@ -3,6 +3,7 @@
  */
 #define _GNU_SOURCE /* mkdtemp, mkostemp */
 #include "util/spillmap.h"
+#include "util/uuidset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,21 +68,11 @@ xcalloc(size_t n, size_t size)
    return p;
 }
 
-/* MurmurHash3's 64-bit finalizer over both halves (the slot index is its low bits). */
+/* The slot index is the low bits of the hash. */
 static inline uint64_t
 key_hash(const uint8_t *key)
 {
-   uint64_t a, b, h;
-
-   memcpy(&a, key, 8);
-   memcpy(&b, key + 8, 8);
-   h = a ^ (b * 0x9e3779b97f4a7c15u);
-   h ^= h >> 33;
-   h *= 0xff51afd7ed558ccdu;
-   h ^= h >> 33;
-   h *= 0xc4ceb9fe1a85ec53u;
-   h ^= h >> 33;
-   return h;
+   return mn_uuid__mix(key);
 }
 
 static void

@@ -45,32 +45,12 @@ mn_idset__cleanup(mn_idset_t *set)
    }
 }
 
-/* A hash of all 16 bytes whose low bits vary (the slot index is its low bits): row ids
- * of generated and real ObjectIds differ mostly in bytes whose place left the low bits
- * of mn_uuid__hash() almost constant, so probe runs grew long (a re-run spent 10% of its
- * time here).  The final mix of MurmurHash3's 64-bit finalizer. */
-static inline size_t
-idset_hash(const uint8_t *id)
-{
-   uint64_t a, b, h;
-
-   memcpy(&a, id, 8);
-   memcpy(&b, id + 8, 8);
-   h = a ^ (b * 0x9e3779b97f4a7c15u);
-   h ^= h >> 33;
-   h *= 0xff51afd7ed558ccdu;
-   h ^= h >> 33;
-   h *= 0xc4ceb9fe1a85ec53u;
-   h ^= h >> 33;
-   return (size_t)h;
-}
-
 /* The slot holding id, or the empty slot where it would go (linear probing). */
 static uint8_t *
 idset_slot(const mn_idset_t *set, const uint8_t *id)
 {
    size_t mask = set->capacity - 1;
-   size_t i = idset_hash(id) & mask;
+   size_t i = (size_t)mn_uuid__mix(id) & mask;
 
    for (;;) {
       uint8_t *slot = set->slots + i * 16;
@@ -169,7 +149,7 @@ static uint8_t *
 idmap_slot(const mn_idmap_t *map, const uint8_t *id)
 {
    size_t mask = map->capacity - 1;
-   size_t i = idset_hash(id) & mask;
+   size_t i = (size_t)mn_uuid__mix(id) & mask;
 
    for (;;) {
       uint8_t *slot = map->slots + i * IDMAP_SLOT;
