@@ -22,45 +22,6 @@ export MONGOC_DISABLE_SHM=1
 SQL="$MN_SOURCE_DIR/sql"
 MUTATE="$MN_BUILD_DIR/bench/mn_bench_mutate"
 
-# state DSN: the tables, mongonorm.documents (no times) and the deferred references.
-state() {
-  dump_tables "$1"
-  echo "== documents"
-  q "$1" "COPY (SELECT collection, doc_id, encode(digest, 'hex'), row_counts, rejected,
-          reject_path, reason, context FROM mongonorm.documents ORDER BY 1, 2) TO STDOUT"
-  echo "== deferred_refs"
-  q "$1" "COPY (SELECT * FROM mongonorm.deferred_refs ORDER BY 1, 2, 3, 4, 5, 6) TO STDOUT"
-}
-
-# schema_of DSN: the indexes, the constraints (validated or not) and what a bulk load still
-# has to put back: a bulk load must end with the schema `init` made.
-schema_of() {
-  q "$1" "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
-  q "$1" "SELECT conrelid::regclass, conname, convalidated FROM pg_constraint
-          WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2"
-  q "$1" "SELECT count(*) || ' objects a bulk load left' FROM mongonorm.bulk_objects"
-}
-
-# untimed FILE: the statistics table without its timings (seconds, docs/s, total time).
-untimed() {
-  /usr/bin/python3 -c '
-import sys
-for line in open(sys.argv[1]):
-    f = line.split()
-    if len(f) == 8 and not line.startswith(" ") and f[1].isdigit():
-        f = f[:6]  # a collection row: its seconds and docs/s go
-    print("total time" if line.startswith("total time") else " ".join(f))' "$1"
-}
-
-# report_untimed FILE: the --report JSON without its "seconds".
-report_untimed() {
-  /usr/bin/python3 -c '
-import json, sys
-def strip(x):
-    return {k: strip(v) for k, v in x.items() if k != "seconds"} if isinstance(x, dict) else x
-print(json.dumps(strip(json.load(open(sys.argv[1])))))' "$1"
-}
-
 # load NAME DSN SOURCE ARGS...: a run into DSN; its exit code in rc_NAME, its stdout,
 # stderr, report and reject file in $work/NAME.{out,err,json,jsonl}.
 load() {
@@ -72,21 +33,6 @@ load() {
   printf -v "rc_$name" '%s' "$rc"
 }
 
-# same_runs DESC A B DSN_A DSN_B: runs A and B (see load) and their targets agree.
-same_runs() {
-  local a=$2 b=$3 rca rcb
-  rca="rc_$a" rcb="rc_$b"
-  expect_same "$1: exit code" "${!rca}" "${!rcb}"
-  expect_same_files "$1: reject file" "$work/$a.jsonl" "$work/$b.jsonl"
-  expect_same "$1: printed counts" "$(untimed "$work/$a.out")" "$(untimed "$work/$b.out")"
-  expect_same "$1: stderr" "$(sed "s|$a.jsonl|R|" "$work/$a.err")" \
-    "$(sed "s|$b.jsonl|R|" "$work/$b.err")"
-  expect_same "$1: report" "$(report_untimed "$work/$a.json")" "$(report_untimed "$work/$b.json")"
-  state "$4" >"$work/$a.state"
-  state "$5" >"$work/$b.state"
-  expect_same_files "$1: tables and mongonorm.documents" "$work/$a.state" "$work/$b.state"
-  expect_same "$1: indexes and constraints" "$(schema_of "$4")" "$(schema_of "$5")"
-}
 
 # generated MediChat data with mess (dump folders)
 "$MN_BIN" generate --model "$MEDICHAT/generator.yaml" --scale 300 --seed 11 --mess 2 \

@@ -18,34 +18,6 @@ MUTATE="$MN_BUILD_DIR/bench/mn_bench_mutate"
 export TMPDIR="$work/tmp"
 mkdir -p "$TMPDIR"
 
-state() {
-  dump_tables "$1"
-  echo "== documents"
-  q "$1" "COPY (SELECT collection, doc_id, encode(digest, 'hex'), row_counts, rejected,
-          reject_path, reason, context FROM mongonorm.documents ORDER BY 1, 2) TO STDOUT"
-  echo "== deferred_refs"
-  q "$1" "COPY (SELECT * FROM mongonorm.deferred_refs ORDER BY 1, 2, 3, 4, 5, 6) TO STDOUT"
-}
-
-# the statistics table without its timings
-untimed() {
-  /usr/bin/python3 -c '
-import sys
-for line in open(sys.argv[1]):
-    f = line.split()
-    if len(f) == 8 and not line.startswith(" ") and f[1].isdigit():
-        f = f[:6]
-    print("total time" if line.startswith("total time") else " ".join(f))' "$1"
-}
-
-report_untimed() {
-  /usr/bin/python3 -c '
-import json, sys
-def strip(x):
-    return {k: strip(v) for k, v in x.items() if k != "seconds"} if isinstance(x, dict) else x
-print(json.dumps(strip(json.load(open(sys.argv[1]))), sort_keys=True))' "$1"
-}
-
 # load NAME BUDGET DSN SOURCE ARGS...: a run with MN_SET_MEMORY=BUDGET (empty: the
 # default); rc_NAME and $work/NAME.{out,err,json,jsonl}
 load() {
@@ -55,20 +27,6 @@ load() {
     --source "$src" --rejects "$work/$name.jsonl" --report "$work/$name.json" "$@" \
     >"$work/$name.out" 2>"$work/$name.err"
   printf -v "rc_$name" '%s' "$rc"
-}
-
-same_runs() {
-  local a=$2 b=$3 rca rcb
-  rca="rc_$a" rcb="rc_$b"
-  expect_same "$1: exit code" "${!rca}" "${!rcb}"
-  expect_same_files "$1: reject file" "$work/$a.jsonl" "$work/$b.jsonl"
-  expect_same "$1: printed counts" "$(untimed "$work/$a.out")" "$(untimed "$work/$b.out")"
-  expect_same "$1: stderr" "$(sed "s|$a.jsonl|R|" "$work/$a.err")" \
-    "$(sed "s|$b.jsonl|R|" "$work/$b.err")"
-  expect_same "$1: report" "$(report_untimed "$work/$a.json")" "$(report_untimed "$work/$b.json")"
-  state "$4" >"$work/$a.state"
-  state "$5" >"$work/$b.state"
-  expect_same_files "$1: tables and mongonorm.documents" "$work/$a.state" "$work/$b.state"
 }
 
 # generated data with mess, as JSON, plus documents that repeat an earlier _id (every
