@@ -258,18 +258,24 @@ void mn_pg_sink_set_warning(mn_pg_sink_t *sink, void (*warning)(void *ctx, const
  * record in mongonorm.documents: its digest (SHA-256 of the BSON bytes) and row counts.
  * @param doc the source document, copied for the reject file in case PostgreSQL refuses
  *        its rows (see mn_pg_sink_n_load_rejects()); may be NULL
+ * @param recorded whether mongonorm.documents holds a record of the document (as the run
+ *        read it at its start).  false promises that no row of the target is the
+ *        document's (its rows and its record always commit together), so that in merge
+ *        mode a batch of such documents is copied straight into the tables, falling back
+ *        to the merge when PostgreSQL refuses that.  When unsure, pass true.
  */
 void mn_pg_sink_add(mn_pg_sink_t *sink, size_t collection, const mn_rowset_t *rows,
-                    const bson_t *doc, const uint8_t digest[MN_DIGEST_SIZE]);
+                    const bson_t *doc, const uint8_t digest[MN_DIGEST_SIZE], bool recorded);
 
 /**
  * Record a rejected document in mongonorm.documents (no rows) with its first reason (field
  * path and message), so that the next run knows the source's documents, loaded or not,
- * and can list an unchanged rejected document without converting it again.
+ * and can list an unchanged rejected document without converting it again.  recorded: as
+ * for mn_pg_sink_add().
  */
 void mn_pg_sink_record_rejected(mn_pg_sink_t *sink, size_t collection, const mn_uuid_t *id,
                                 const uint8_t digest[MN_DIGEST_SIZE], const char *path,
-                                const char *reason);
+                                const char *reason, bool recorded);
 
 /**
  * Queue the removal of a loaded document: all its rows (found by the tables' document-id

@@ -51,6 +51,9 @@ typedef struct {
    uint64_t batches;                 /**< batch transactions committed for the collection */
    uint64_t batches_overlapped;      /**< of those: loaded on the sink's second session while
                                           the next batch was converted (mn_pg_sink_submit()) */
+   uint64_t batches_copied;          /**< of those, in merge mode: batches whose documents,
+                                          all new, were copied straight into the tables (or
+                                          some of them, the rest merged) */
 } mn_collection_counts_t;
 
 /** Rows of one table. */
@@ -219,7 +222,8 @@ char *mn_stats_to_text(const mn_stats_t *stats);
  * unmapped: {path: documents}, the kept names, and when some were not kept
  * unmapped_more: {paths: n, documents: n}; and when some bytes could not be read:
  * skipped_bytes, skipped_spans, skipped_file, skipped_kept_in; when some batch of it
- * committed: batches, batches_overlapped},
+ * committed: batches, batches_overlapped, and when some batch of new documents was copied
+ * straight into a non-empty target: batches_copied},
  * "tables": {name: {inserted,
  * updated, deleted, unchanged, rejected, merged, skipped, coerced, coercions: {"column: kind":
  * n}}}, "seconds": s}.  Object keys are in first-use order.

@@ -48,6 +48,7 @@ typedef struct {
    GString *buf; /* COPY text of the queued rows */
    uint64_t rows;
    bool referenced;  /* some foreign key points at the table: rows are updated in place */
+   char *pkey;       /* its primary key's constraint name, or NULL; owned */
    uindex_t *uindex; /* its unique indexes; owned */
    size_t n_uindex;
 } tbl_t;
@@ -56,7 +57,8 @@ typedef struct {
 typedef struct {
    size_t docs, deferred, deletes, state;
    uint64_t deleted_docs;
-   bool rows; /* mn_pg_sink_add: a document to load (a load failure rejects it) */
+   bool rows;       /* mn_pg_sink_add: a document to load (a load failure rejects it) */
+   bool unrecorded; /* mongonorm.documents has no record of it: no target row is its own */
    mn_uuid_t id;
    char *id_json; /* owned */
    bson_t *doc;   /* a copy, for the reject file; owned */
@@ -82,6 +84,7 @@ struct mn_pg_sink {
    tbl_t *tables;
    size_t n_tables;
    bool *direct;      /* per collection */
+   bool *copy_new;    /* per collection: COPY may write unrecorded documents' rows (no RLS) */
    size_t collection; /* the collection being loaded */
    GString *docs;     /* COPY text: document ids of the batch */
    size_t n_docs;
@@ -111,6 +114,7 @@ struct mn_pg_sink {
                              deferrable (see check_deferred) */
    bool any_deferrable;   /* some constraint the tables' rows meet is deferrable */
    delta_t *flush_deltas; /* per table: what the pieces of the open batch wrote */
+   size_t pieces_copied;  /* pieces of the open batch copied straight in merge mode */
    mn_pg_sink_guard_fn guard;
    void *guard_ctx;
    void (*warning)(void *ctx, const char *message); /* mn_pg_sink_set_warning */
@@ -129,6 +133,11 @@ struct mn_pg_sink {
    char *loader_sql;        /* run first on the loader's session (mn_pg_sink_set_loader_sql) */
    bool is_twin;            /* a twin: names, indexes and settings borrowed from its sink */
 };
+
+/* The reason of a document refused for a row id another document's row has. */
+#define ROW_ID_TAKEN                                                                               \
+   "a row id is already the id of a row of another document (a sub-document _id two "              \
+   "documents carry)"
 
 static void
 append_copy_value(GString *out, const char *v)
@@ -186,6 +195,21 @@ policy_refusal(const PGresult *res)
  * be loaded: its SQLSTATE, and the primary message with the constraint and column
  * (never DETAIL, which quotes row values).
  */
+/* Whether constraint is the primary key of a table of sub-document rows (their ids come
+ * from the sub-documents' `_id`s, or from the document's `_id` and the element's place). */
+static bool
+is_row_id_key(const mn_pg_sink_t *s, const char *constraint)
+{
+   for (size_t t = 0; constraint && t < s->n_tables; t++) {
+      const mn_table_t *mt = &s->m->tables[t];
+      if (!mt->is_primary && mt->doc_id_column > 0 && s->tables[t].pkey &&
+          strcmp(s->tables[t].pkey, constraint) == 0) {
+         return true;
+      }
+   }
+   return false;
+}
+
 static void
 note_failure(mn_pg_sink_t *s, const PGresult *res)
 {
@@ -193,10 +217,16 @@ note_failure(mn_pg_sink_t *s, const PGresult *res)
    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
    const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
    const char *column = res ? PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
-   GString *d = g_string_new(primary ? primary : "the server refused the rows");
+   GString *d;
 
    snprintf(s->sqlstate, sizeof s->sqlstate, "%s", state ? state : "");
    s->policy_refused = policy_refusal(res);
+   if (state && strcmp(state, "23505") == 0 && is_row_id_key(s, constraint)) {
+      /* as check_row_owners says it in merge mode, so a full load and a re-run agree */
+      snprintf(s->failed_detail, sizeof s->failed_detail, "%s", ROW_ID_TAKEN);
+      return;
+   }
+   d = g_string_new(primary ? primary : "the server refused the rows");
    if (constraint && *constraint) {
       g_string_append_printf(d, " (constraint \"%s\")", constraint);
    }
@@ -453,13 +483,15 @@ load_catalog(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    }
    ref = mn_pg__query(s->conn,
                       "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' "
-                      "AND confrelid = $1::regclass)",
+                      "AND confrelid = $1::regclass), (SELECT conname FROM pg_constraint "
+                      "WHERE contype = 'p' AND conrelid = $1::regclass)",
                       1, params, PGRES_TUPLES_OK, "could not read the target's keys", error);
    if (!ref) {
       PQclear(res);
       return false;
    }
    tb->referenced = strcmp(PQgetvalue(ref, 0, 0), "t") == 0;
+   tb->pkey = PQgetisnull(ref, 0, 1) ? NULL : g_strdup(PQgetvalue(ref, 0, 1));
    for (int r = 0; r < PQntuples(res);) {
       add_uindex(s, t, res, &r);
    }
@@ -560,6 +592,7 @@ alloc_queue(const mn_mapping_t *m)
    s->n_tables = m->n_tables;
    s->tables = g_new0(tbl_t, m->n_tables ? m->n_tables : 1);
    s->direct = g_new0(bool, m->n_collections ? m->n_collections : 1);
+   s->copy_new = g_new0(bool, m->n_collections ? m->n_collections : 1);
    s->docs = g_string_new(NULL);
    s->deferred = g_string_new(NULL);
    s->deletes = g_string_new(NULL);
@@ -639,6 +672,7 @@ free_queue(mn_pg_sink_t *s)
    }
    g_free(s->tables);
    g_free(s->direct);
+   g_free(s->copy_new);
    g_free(s->flush_deltas);
    g_string_free(s->docs, TRUE);
    g_string_free(s->deferred, TRUE);
@@ -666,6 +700,7 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
       g_free(tb->collist);
       bson_free(tb->qkey);
       bson_free(tb->qdoc);
+      g_free(tb->pkey);
       for (size_t u = 0; u < tb->n_uindex; u++) {
          for (size_t k = 0; k < tb->uindex[u].n_columns; k++) {
             bson_free(tb->uindex[u].columns[k]);
@@ -769,11 +804,12 @@ read_target_ids(mn_pg_sink_t *s, size_t collection, mn_converter_t *conv, mn_err
  * writes (row_security_active(): a role that is not the owner, or the owner under FORCE
  * ROW LEVEL SECURITY; never a superuser or a role with BYPASSRLS).  PostgreSQL refuses
  * COPY FROM into such a table, so the collection is loaded in merge mode: COPY into the
- * staging tables, then INSERT ... SELECT, which the policies check.  Each such table is
- * named to the sink's warning callback.
+ * staging tables, then INSERT ... SELECT, which the policies check, and so are the rows of
+ * its unrecorded documents later (see load_range).  When warn, each such table is named to
+ * the sink's warning callback.
  */
 static bool
-row_security(mn_pg_sink_t *s, size_t collection, bool *active, mn_error_t *error)
+row_security(mn_pg_sink_t *s, size_t collection, bool warn, bool *active, mn_error_t *error)
 {
    const mn_collection_t *coll = &s->m->collections[collection];
 
@@ -796,7 +832,7 @@ row_security(mn_pg_sink_t *s, size_t collection, bool *active, mn_error_t *error
       }
       if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
          *active = true;
-         if (s->warning) {
+         if (warn && s->warning) {
             char *msg = g_strdup_printf(
                "table \"%s.%s\" has row-level security for role \"%s\": loading it with INSERT "
                "instead of COPY; the owner or a role with BYPASSRLS loads it faster",
@@ -843,10 +879,11 @@ mn_pg_sink_begin_collection(mn_pg_sink_t *s, size_t collection, bool want_ids, m
    }
    empty = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
    PQclear(res);
-   if (empty && !row_security(s, collection, &rls, error)) {
+   if (!row_security(s, collection, empty, &rls, error)) {
       return false;
    }
    s->direct[collection] = empty && !rls;
+   s->copy_new[collection] = !rls;
    if (s->qcollection) {
       PQfreemem(s->qcollection);
    }
@@ -976,16 +1013,16 @@ clear_segments(mn_pg_sink_t *s)
 void
 mn_pg_sink_record_rejected(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id,
                            const uint8_t digest[MN_DIGEST_SIZE], const char *path,
-                           const char *reason)
+                           const char *reason, bool recorded)
 {
    (void)collection;
-   begin_segment(s, id);
+   begin_segment(s, id)->unrecorded = !recorded;
    append_state(s, s->state, id, digest, NULL, path ? path : "", reason ? reason : "rejected");
 }
 
 void
 mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, const bson_t *doc,
-               const uint8_t digest[MN_DIGEST_SIZE])
+               const uint8_t digest[MN_DIGEST_SIZE], bool recorded)
 {
    char id[MN_UUID_TEXT_LEN + 1];
    size_t n_tables = s->m->n_tables;
@@ -994,6 +1031,7 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
 
    (void)collection;
    g->rows = true;
+   g->unrecorded = !recorded;
    g->id_json = bson_strdup(mn_rowset_doc_id_json(rows));
    memcpy(g->digest, digest, MN_DIGEST_SIZE);
    if (doc) {
@@ -1456,9 +1494,7 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    PQclear(res);
    if (clash) {
       snprintf(s->sqlstate, sizeof s->sqlstate, "23505");
-      snprintf(s->failed_detail, sizeof s->failed_detail,
-               "a row id is already the id of a row of another document (a sub-document "
-               "_id two documents carry)");
+      snprintf(s->failed_detail, sizeof s->failed_detail, "%s", ROW_ID_TAKEN);
       mn_set_error(error, MN_ERROR_PG, MN_PG_QUERY, "could not merge rows into %s: %s", tb->qname,
                    s->failed_detail);
       return false;
@@ -1757,7 +1793,28 @@ reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
    return ok;
 }
 
-/* Load segments [lo, hi); on a document's failure, halves until it is found (as pgloader). */
+/* Whether every segment of [lo, hi) is a document mongonorm.documents has no record of. */
+static bool
+range_unrecorded(const mn_pg_sink_t *s, size_t lo, size_t hi)
+{
+   for (size_t i = lo; i < hi; i++) {
+      if (!g_array_index(s->segs, seg_t, i).unrecorded) {
+         return false;
+      }
+   }
+   return true;
+}
+
+/*
+ * Load segments [lo, hi); on a document's failure, halves until it is found (as pgloader).
+ *
+ * In merge mode, a range of unrecorded documents only (new in the source, or never loaded)
+ * is first copied straight into the tables, as a full load does: no row of the target is
+ * theirs (a document's rows and its record commit together), so the merge's deletions and
+ * replacements have nothing to do, and its probes by key cost as much as the rows.  When
+ * PostgreSQL refuses that (a row id or a unique key another document holds, which the merge
+ * settles: first in the source wins), the range is merged as usual.
+ */
 static bool
 load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
 {
@@ -1770,7 +1827,18 @@ load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
    v.rows = rows;
    v.n_rows = n_rows;
    view_range(s, lo, hi, &v);
-   ok = apply_view(s, &v, error);
+   if (!v.direct && s->copy_new[s->collection] && range_unrecorded(s, lo, hi)) {
+      v.direct = true;
+      ok = apply_view(s, &v, error);
+      s->pieces_copied += ok;
+      if (!ok && document_error(s)) {
+         mn_error_clear(error);
+         v.direct = false;
+         ok = apply_view(s, &v, error);
+      }
+   } else {
+      ok = apply_view(s, &v, error);
+   }
    g_free(rows);
    g_free(n_rows);
    if (ok || !document_error(s)) {
@@ -1817,6 +1885,7 @@ load_batch(mn_pg_sink_t *s, mn_error_t *error)
    bool ok;
 
    memset(s->flush_deltas, 0, sizeof(delta_t) * (s->n_tables ? s->n_tables : 1));
+   s->pieces_copied = 0;
    g_array_set_size(s->pending_taken, 0);
    if (!ensure_staging(s, error) ||
        !mn_pg__begin(s->conn, LOADING, "could not start a batch", error)) {
@@ -1840,7 +1909,7 @@ load_batch(mn_pg_sink_t *s, mn_error_t *error)
 
 /* A committed batch of `collection` in the statistics (on the sink's thread only). */
 static void
-count_batch(mn_pg_sink_t *s, size_t collection, const delta_t *deltas, bool overlapped)
+count_batch(mn_pg_sink_t *s, size_t collection, const delta_t *deltas, bool overlapped, bool copied)
 {
    mn_collection_counts_t *k = mn_stats_collection(s->stats, s->m->collections[collection].name);
 
@@ -1853,6 +1922,7 @@ count_batch(mn_pg_sink_t *s, size_t collection, const delta_t *deltas, bool over
    }
    k->batches++;
    k->batches_overlapped += overlapped;
+   k->batches_copied += copied;
 }
 
 static bool
@@ -1873,7 +1943,7 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
    if (!load_batch(s, error)) {
       return false;
    }
-   count_batch(s, s->collection, s->flush_deltas, false);
+   count_batch(s, s->collection, s->flush_deltas, false, s->pieces_copied > 0);
    reset_queue(s);
    return true;
 }
@@ -2056,7 +2126,7 @@ mn_pg_sink_wait(mn_pg_sink_t *s, mn_error_t *error)
    if (ok) {
       g_array_append_vals(s->taken, t->taken->data, t->taken->len);
       g_array_set_size(t->taken, 0);
-      count_batch(s, t->collection, t->flush_deltas, true);
+      count_batch(s, t->collection, t->flush_deltas, true, false);
    }
    reset_queue(t);
    return ok;

@@ -722,7 +722,7 @@ convert_read(pass_t *p, const bson_t *doc, const mn_doc_entry_t *entry, const mn
 
    p->counts->read++;
    if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
-      mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest);
+      mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest, entry != NULL);
       p->pending++;
       if (entry && entry->rejected) {
          p->gained_members = true; /* rejected before, loaded now */
@@ -744,7 +744,7 @@ convert_read(pass_t *p, const bson_t *doc, const mn_doc_entry_t *entry, const mn
       if (mn_rowset_n_rejects(p->rows)) {
          mn_rowset_reject(p->rows, 0, &path, &message);
       }
-      mn_pg_sink_record_rejected(r->sink, p->c, id, digest, path, message);
+      mn_pg_sink_record_rejected(r->sink, p->c, id, digest, path, message, entry != NULL);
    }
    return true;
 }
@@ -1072,7 +1072,8 @@ convert_again(pass_t *p, GPtrArray *refused, mn_error_t *error)
 
       mn_digest(bson_get_data(doc), doc->len, digest);
       if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
-         mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest);
+         /* refused before: whatever it holds stays, so it is merged */
+         mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest, true);
          p->pending++;
          mn_uuid_t id;
          if (mn_run__doc_id(doc, NULL, &id)) {

@@ -539,6 +539,7 @@ merge_collection(coll_t *to, const coll_t *from)
    t->unmapped_more_documents += f->unmapped_more_documents;
    t->batches += f->batches;
    t->batches_overlapped += f->batches_overlapped;
+   t->batches_copied += f->batches_copied;
    for (guint i = 0; i < from->rejects.keys->len; i++) {
       counter_add(&to->rejects, g_ptr_array_index(from->rejects.keys, i),
                   g_array_index(from->rejects.counts, uint64_t, i));
@@ -763,6 +764,9 @@ mn_stats_to_json(const mn_stats_t *s)
       if (c->counts.batches) {
          BSON_APPEND_INT64(&d, "batches", (int64_t)c->counts.batches);
          BSON_APPEND_INT64(&d, "batches_overlapped", (int64_t)c->counts.batches_overlapped);
+         if (c->counts.batches_copied) {
+            BSON_APPEND_INT64(&d, "batches_copied", (int64_t)c->counts.batches_copied);
+         }
       }
       bson_append_document_end(&colls, &d);
    }
