@@ -181,7 +181,7 @@ json.dump({"scale": int(sys.argv[1]), "documents": int(sys.argv[2]), "base_docum
     "$scale" "$total" "$kept" "$repeat" "$server" "$("$bin" --version)" "$out/info.json"
   for r in $(seq "$repeat"); do
     say "round $r/$repeat: mongonorm's run into a copy of the base"
-    pg_sql postgres "CREATE DATABASE mnb_inc_$r TEMPLATE mnb_inc_base" "CHECKPOINT"
+    pg_sql postgres "DROP DATABASE IF EXISTS mnb_inc_$r" "CREATE DATABASE mnb_inc_$r TEMPLATE mnb_inc_base" "CHECKPOINT"
     bench_dbs+=("mnb_inc_$r")
     local rc=0
     measure "$out/mongonorm-$r.json" "mnb_inc_$r" "$bin" run --quiet --pg "$dsn dbname=mnb_inc_$r" \
@@ -196,7 +196,7 @@ json.dump({"scale": int(sys.argv[1]), "documents": int(sys.argv[2]), "base_docum
     fi
     drop_db "mnb_inc_$r"
     say "round $r/$repeat: the ceiling into a copy of the base"
-    pg_sql postgres "CREATE DATABASE mnb_incceil_$r TEMPLATE mnb_inc_base" "CHECKPOINT"
+    pg_sql postgres "DROP DATABASE IF EXISTS mnb_incceil_$r" "CREATE DATABASE mnb_incceil_$r TEMPLATE mnb_inc_base" "CHECKPOINT"
     bench_dbs+=("mnb_incceil_$r")
     measure "$out/ceiling-$r.json" "mnb_incceil_$r" psql -Xq -d "$dsn dbname=mnb_incceil_$r" \
       -f "$out/ceiling.sql" || die "the ceiling's psql failed"

@@ -2,7 +2,8 @@
 # New documents into a non-empty target (docs/cli.md, "New documents into a non-empty
 # target"): a batch of documents mongonorm.documents has no record of is copied straight
 # into the tables (the report's batches_copied), and when PostgreSQL refuses that (a row id
-# or a unique key another document holds), the batch is merged instead.  Either way the
+# or a unique key another document holds), the batch is merged instead; recorded
+# documents converted again in a new context to the rows they had are left unchanged.  Either way the
 # target equals a full load of the same source into an empty database.
 source "$(dirname "$0")/lib.sh"
 require_pg
@@ -84,6 +85,15 @@ for c in users conversations activity_logs; do
 done
 expect_same "generated: a first load copies nothing in merge mode" "0" \
   "$(copied "$work/gen-base.json" users)"
+# The new users change what conversations' references can name (their conversion
+# context), so every recorded conversation is converted again; those whose rows come out
+# as recorded are left as they are (the rows' digest), the rest merged.
+n=$(field "$work/gen-inc.json" "r['collections']['conversations']['unchanged']")
+if [ "$n" -ge 1 ]; then
+  pass "generated: $n recorded conversations converted again to the same rows, left unchanged"
+else
+  fail "generated: no recorded conversation was left unchanged by its rows' digest"
+fi
 
 # 2. New documents PostgreSQL refuses to copy: first in the source, a new user with the
 #    email of a loaded user who changes theirs later in the same source (a declared

@@ -61,6 +61,13 @@ void mn_uuid_derive(const mn_uuid_t *parent, const char *component, const char *
  */
 void mn_digest(const void *data, size_t len, uint8_t out[MN_DIGEST_SIZE]);
 
+/**
+ * The SHA-256 of the concatenation of n byte ranges (data[i], len[i] bytes each), as
+ * mn_digest() of their bytes one after the other would give, without copying them.
+ */
+void mn_digest_parts(size_t n, const void *const data[], const size_t len[],
+                     uint8_t out[MN_DIGEST_SIZE]);
+
 /** Write the text form (lower-case hex, hyphens) plus NUL into out (37 bytes). */
 void mn_uuid_format(const mn_uuid_t *uuid, char out[MN_UUID_TEXT_LEN + 1]);
 

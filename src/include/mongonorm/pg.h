@@ -32,6 +32,7 @@
 #include <mongonorm/convert.h>
 #include <mongonorm/error.h>
 #include <mongonorm/mapping.h>
+#include <mongonorm/state.h>
 #include <mongonorm/stats.h>
 
 #ifdef __cplusplus
@@ -255,17 +256,28 @@ void mn_pg_sink_set_warning(mn_pg_sink_t *sink, void (*warning)(void *ctx, const
 
 /**
  * Queue the rows of one accepted document (copied; rows may be reused after), and its
- * record in mongonorm.documents: its digest (SHA-256 of the BSON bytes) and row counts.
+ * record in mongonorm.documents: its digest (SHA-256 of the BSON bytes), row counts and,
+ * when it has no deferred reference, the digest of its rows (SHA-256 over each table's
+ * index, byte count and COPY text, in the mapping's table order).
  * @param doc the source document, copied for the reject file in case PostgreSQL refuses
  *        its rows (see mn_pg_sink_n_load_rejects()); may be NULL
- * @param recorded whether mongonorm.documents holds a record of the document (as the run
- *        read it at its start).  false promises that no row of the target is the
- *        document's (its rows and its record always commit together), so that in merge
- *        mode a batch of such documents is copied straight into the tables, falling back
- *        to the merge when PostgreSQL refuses that.  When unsure, pass true.
+ * @param recorded the document's record in mongonorm.documents as the run read it at its
+ *        start (borrowed for the call), or NULL when it has none.  NULL promises that no
+ *        row of the target is the document's (its rows and its record always commit
+ *        together), so that in merge mode a batch of such documents is copied straight
+ *        into the tables, falling back to the merge when PostgreSQL refuses that.  When
+ *        unsure, pass a record.
+ * @param compare whether rows equal to the recorded ones (the same rows digest and row
+ *        counts, a loaded record) may be left as they are: the caller knows that nothing
+ *        since the record was written changed the document's rows in the target (the
+ *        same BSON bytes, no row of it moved to another document).
+ * @return true when the rows were queued; false when they equal the recorded ones, so
+ *         that only the record is queued again (with the collection's current conversion
+ *         context, mn_pg_sink_set_context()): the document is unchanged.
  */
-void mn_pg_sink_add(mn_pg_sink_t *sink, size_t collection, const mn_rowset_t *rows,
-                    const bson_t *doc, const uint8_t digest[MN_DIGEST_SIZE], bool recorded);
+bool mn_pg_sink_add(mn_pg_sink_t *sink, size_t collection, const mn_rowset_t *rows,
+                    const bson_t *doc, const uint8_t digest[MN_DIGEST_SIZE],
+                    const mn_doc_entry_t *recorded, bool compare);
 
 /**
  * Record a rejected document in mongonorm.documents (no rows) with its first reason (field
@@ -295,7 +307,8 @@ void mn_pg_sink_set_final(mn_pg_sink_t *sink, bool final);
 void mn_pg_sink_set_context(mn_pg_sink_t *sink, int32_t context);
 
 /** Documents and bytes queued since the last flush (a batch in flight not counted: memory
- *  holds up to two batches when flushes overlap). */
+ *  holds up to two batches when flushes overlap).  Documents queued with their record only
+ *  (mn_pg_sink_add() returned false) count one for 8. */
 size_t mn_pg_sink_pending_docs(const mn_pg_sink_t *sink);
 size_t mn_pg_sink_pending_bytes(const mn_pg_sink_t *sink);
 

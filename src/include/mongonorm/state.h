@@ -45,14 +45,18 @@ bool mn_state_ensure_schema(PGconn *conn, mn_error_t *error);
 
 /** What is recorded of one document. */
 typedef struct {
-   uint8_t digest[MN_DIGEST_SIZE]; /**< SHA-256 of the BSON bytes loaded last */
-   int32_t *row_counts;            /**< rows per table (mapping order); owned by the set */
-   bool rejected;                  /**< the document went to the reject file, no rows */
-   char *reject_path;              /**< rejected: the field path of its first reason; owned */
-   char *reason;                   /**< rejected: its first reason; owned by the set */
-   bool seen;                      /**< set by the caller when the source still has it */
-   int32_t context;                /**< the conversion context it was converted in (see
-                                        mn_state_enter_context()) */
+   uint8_t digest[MN_DIGEST_SIZE];      /**< SHA-256 of the BSON bytes loaded last */
+   int32_t *row_counts;                 /**< rows per table (mapping order); owned by the set */
+   bool rejected;                       /**< the document went to the reject file, no rows */
+   char *reject_path;                   /**< rejected: the field path of its first reason; owned */
+   char *reason;                        /**< rejected: its first reason; owned by the set */
+   bool seen;                           /**< set by the caller when the source still has it */
+   int32_t context;                     /**< the conversion context it was converted in (see
+                                             mn_state_enter_context()) */
+   bool has_rows_digest;                /**< rows_digest is known (a loaded document with no
+                                             deferred reference, recorded since the column) */
+   uint8_t rows_digest[MN_DIGEST_SIZE]; /**< SHA-256 of the COPY text of its rows, table by
+                                             table (see mn_pg_sink_add()) */
 } mn_doc_entry_t;
 
 typedef struct mn_doc_state mn_doc_state_t;

@@ -88,6 +88,7 @@ struct mn_pg_sink {
    size_t collection; /* the collection being loaded */
    GString *docs;     /* COPY text: document ids of the batch */
    size_t n_docs;
+   size_t n_records;  /* documents queued with their record only (unchanged rows) */
    GString *deferred; /* COPY text: deferred references of the batch */
    GString *deletes;  /* COPY text: documents whose rows go (gone from the source, or
                          rejected now after being loaded before) */
@@ -133,6 +134,9 @@ struct mn_pg_sink {
    char *loader_sql;        /* run first on the loader's session (mn_pg_sink_set_loader_sql) */
    bool is_twin;            /* a twin: names, indexes and settings borrowed from its sink */
 };
+
+/* Documents queued with their record only that weigh as one in a batch's size. */
+#define RECORDS_PER_DOC 8
 
 /* The reason of a document refused for a row id another document's row has. */
 #define ROW_ID_TAKEN                                                                               \
@@ -631,7 +635,8 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
       create, "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid) ON COMMIT DELETE ROWS;"
               "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
               "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
-              "row_counts int[], rejected boolean, reject_path text, reason text, context integer) "
+              "row_counts int[], rejected boolean, reject_path text, reason text, context integer, "
+              "rows_digest bytea) "
               "ON COMMIT DELETE ROWS");
    s->create_stage = g_string_free(create, FALSE);
    if (!load_deferrable(s, error)) {
@@ -939,11 +944,12 @@ append_int(GString *out, int64_t v)
 }
 
 /* A mongonorm.documents line: id, digest (bytea hex, its backslash escaped for COPY),
- * row counts (NULL = all zero), rejected. */
+ * row counts (NULL = all zero), rejected, reject path and reason, context, the rows'
+ * digest (NULL: none). */
 static void
 append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
              const uint8_t digest[MN_DIGEST_SIZE], const int32_t *counts, const char *path,
-             const char *reason)
+             const char *reason, const uint8_t *rows_digest)
 {
    bool rejected = reason != NULL;
 
@@ -963,6 +969,12 @@ append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
    append_copy_value(out, reason);
    g_string_append_c(out, '\t');
    append_int(out, (int)s->context);
+   g_string_append_c(out, '\t');
+   if (rows_digest) {
+      mn_pg__append_copy_digest(out, rows_digest);
+   } else {
+      g_string_append_len(out, "\\N", 2);
+   }
    g_string_append_c(out, '\n');
 }
 
@@ -1017,27 +1029,56 @@ mn_pg_sink_record_rejected(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *
 {
    (void)collection;
    begin_segment(s, id)->unrecorded = !recorded;
-   append_state(s, s->state, id, digest, NULL, path ? path : "", reason ? reason : "rejected");
+   append_state(s, s->state, id, digest, NULL, path ? path : "", reason ? reason : "rejected",
+                NULL);
 }
 
-void
-mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, const bson_t *doc,
-               const uint8_t digest[MN_DIGEST_SIZE], bool recorded)
+/* The digest of one queued document's rows: per table holding some, its index and byte
+ * count, then its COPY text (the segment's slice of the table's buffer). */
+static void
+rows_digest(const mn_pg_sink_t *s, const int32_t *counts, uint8_t out[MN_DIGEST_SIZE])
 {
-   char id[MN_UUID_TEXT_LEN + 1];
-   size_t n_tables = s->m->n_tables;
-   int32_t *counts = g_new0(int32_t, n_tables ? n_tables : 1);
-   seg_t *g = begin_segment(s, mn_rowset_doc_id(rows));
+   size_t n = 0, n_tables = s->n_tables;
+   const void **data = g_new(const void *, 2 * n_tables + 1);
+   size_t *len = g_new(size_t, 2 * n_tables + 1);
+   uint64_t *head = g_new(uint64_t, 2 * n_tables + 1);
+   const size_t *off = &g_array_index(s->seg_offsets, size_t, s->seg_offsets->len - 2 * n_tables);
 
-   (void)collection;
-   g->rows = true;
-   g->unrecorded = !recorded;
-   g->id_json = bson_strdup(mn_rowset_doc_id_json(rows));
-   memcpy(g->digest, digest, MN_DIGEST_SIZE);
-   if (doc) {
-      g->doc = bson_copy(doc);
-      s->doc_bytes += doc->len;
+   for (size_t t = 0; t < n_tables; t++) {
+      const GString *buf = s->tables[t].buf;
+      if (!counts[t]) {
+         continue;
+      }
+      head[2 * t] = (uint64_t)t;
+      head[2 * t + 1] = (uint64_t)(buf->len - off[2 * t]);
+      data[n] = &head[2 * t];
+      len[n++] = 2 * sizeof(uint64_t);
+      data[n] = buf->str + off[2 * t];
+      len[n++] = buf->len - off[2 * t];
    }
+   mn_digest_parts(n, data, len, out);
+   g_free(data);
+   g_free(len);
+   g_free(head);
+}
+
+/* Take back the rows of the last segment (they equal the recorded ones). */
+static void
+drop_segment_rows(mn_pg_sink_t *s)
+{
+   const size_t *off =
+      &g_array_index(s->seg_offsets, size_t, s->seg_offsets->len - 2 * s->n_tables);
+
+   for (size_t t = 0; t < s->n_tables; t++) {
+      g_string_truncate(s->tables[t].buf, off[2 * t]);
+      s->tables[t].rows = off[2 * t + 1];
+   }
+}
+
+/* The COPY text of a document's rows, table by table; counts receives rows per table. */
+static void
+append_rows(mn_pg_sink_t *s, const mn_rowset_t *rows, int32_t *counts)
+{
    for (size_t i = 0; i < mn_rowset_n_rows(rows); i++) {
       size_t t = mn_rowset_row_table(rows, i);
       tbl_t *tb = &s->tables[t];
@@ -1051,12 +1092,12 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
       tb->rows++;
       counts[t]++;
    }
-   mn_uuid_format(mn_rowset_doc_id(rows), id);
-   g_string_append(s->docs, id);
-   g_string_append_c(s->docs, '\n');
-   s->n_docs++;
-   append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL);
-   g_free(counts);
+}
+
+/* The deferred references of a queued document, for mongonorm.deferred_refs. */
+static void
+append_deferred(mn_pg_sink_t *s, const mn_rowset_t *rows)
+{
    for (size_t i = 0; i < mn_rowset_n_deferred(rows); i++) {
       size_t table, column, ref_table;
       const mn_uuid_t *row_id;
@@ -1076,6 +1117,53 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
       mn_pg__append_copy_uuid(s->deferred, ref_id);
       g_string_append_c(s->deferred, '\n');
    }
+}
+
+bool
+mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, const bson_t *doc,
+               const uint8_t digest[MN_DIGEST_SIZE], const mn_doc_entry_t *recorded, bool compare)
+{
+   char id[MN_UUID_TEXT_LEN + 1];
+   size_t n_tables = s->m->n_tables;
+   int32_t *counts = g_new0(int32_t, n_tables ? n_tables : 1);
+   seg_t *g = begin_segment(s, mn_rowset_doc_id(rows));
+   uint8_t rd[MN_DIGEST_SIZE];
+   /* a deferred reference is set after the rows are written: the rows alone do not say
+    * what the target holds */
+   bool digested = mn_rowset_n_deferred(rows) == 0;
+
+   (void)collection;
+   g->unrecorded = recorded == NULL;
+   append_rows(s, rows, counts);
+   if (digested) {
+      rows_digest(s, counts, rd);
+   }
+   if (digested && compare && recorded && !recorded->rejected && recorded->has_rows_digest &&
+       recorded->row_counts && memcmp(recorded->rows_digest, rd, MN_DIGEST_SIZE) == 0 &&
+       memcmp(recorded->row_counts, counts, n_tables * sizeof *counts) == 0) {
+      /* the same rows as the target holds: only the record, with this run's context */
+      drop_segment_rows(s);
+      s->n_records++;
+      append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL, rd);
+      g_free(counts);
+      return false;
+   }
+   g->rows = true;
+   g->id_json = bson_strdup(mn_rowset_doc_id_json(rows));
+   memcpy(g->digest, digest, MN_DIGEST_SIZE);
+   if (doc) {
+      g->doc = bson_copy(doc);
+      s->doc_bytes += doc->len;
+   }
+   mn_uuid_format(mn_rowset_doc_id(rows), id);
+   g_string_append(s->docs, id);
+   g_string_append_c(s->docs, '\n');
+   s->n_docs++;
+   append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL,
+                digested ? rd : NULL);
+   g_free(counts);
+   append_deferred(s, rows);
+   return true;
 }
 
 void
@@ -1106,7 +1194,10 @@ mn_pg_sink_set_context(mn_pg_sink_t *s, int32_t context)
 size_t
 mn_pg_sink_pending_docs(const mn_pg_sink_t *s)
 {
-   return s->n_docs;
+   /* a record alone is a line of COPY text and a segment: RECORDS_PER_DOC of them weigh
+    * as one document in the batch's size, so a batch stays bounded when most of a
+    * collection converts to its recorded rows, without a transaction per 1000 records */
+   return s->n_docs + s->n_records / RECORDS_PER_DOC;
 }
 
 size_t
@@ -1156,6 +1247,7 @@ reset_queue(mn_pg_sink_t *s)
    g_string_truncate(s->deletes, 0);
    g_string_truncate(s->state, 0);
    s->n_docs = 0;
+   s->n_records = 0;
    s->pending_deleted_docs = 0;
    clear_segments(s);
 }
@@ -1412,7 +1504,8 @@ copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
       p = nl + 1;
    }
    ok = copy_all(s, "mongonorm.documents",
-                 "collection, doc_id, digest, row_counts, rejected, reject_path, reason, context",
+                 "collection, doc_id, digest, row_counts, rejected, reject_path, reason, context, "
+                 "rows_digest",
                  rows, error);
    g_string_free(rows, TRUE);
    return ok;
@@ -1601,12 +1694,14 @@ merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
    if (v->state.len) {
       sql =
          g_strdup_printf("INSERT INTO mongonorm.documents (collection, doc_id, digest, row_counts, "
-                         "rejected, reject_path, reason, context) "
+                         "rejected, reject_path, reason, context, rows_digest) "
                          "SELECT %s, doc_id, digest, row_counts, rejected, reject_path, reason, "
-                         "context FROM mn_stage_state ON CONFLICT (collection, doc_id) DO UPDATE "
+                         "context, rows_digest FROM mn_stage_state "
+                         "ON CONFLICT (collection, doc_id) DO UPDATE "
                          "SET digest = EXCLUDED.digest, row_counts = EXCLUDED.row_counts, "
                          "rejected = EXCLUDED.rejected, reject_path = EXCLUDED.reject_path, "
-                         "reason = EXCLUDED.reason, context = EXCLUDED.context",
+                         "reason = EXCLUDED.reason, context = EXCLUDED.context, "
+                         "rows_digest = EXCLUDED.rows_digest",
                          s->qcollection);
       n = exec_count(s, sql, "could not record the documents", error);
       g_free(sql);
@@ -1643,9 +1738,10 @@ copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
           (!v->deletes.len ||
            copy_in(s, "mn_stage_deletes", "id", v->deletes.p, v->deletes.len, error)) &&
           (!v->state.len ||
-           copy_in(s, "mn_stage_state",
-                   "doc_id, digest, row_counts, rejected, reject_path, reason, context", v->state.p,
-                   v->state.len, error));
+           copy_in(
+              s, "mn_stage_state",
+              "doc_id, digest, row_counts, rejected, reject_path, reason, context, rows_digest",
+              v->state.p, v->state.len, error));
 }
 
 /*
@@ -1766,7 +1862,7 @@ reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
    /* Recorded with no digest: what PostgreSQL refused may depend on other documents (a
     * foreign key, a key another document held), so the next run converts it again. */
    memset(g->digest, 0, sizeof g->digest);
-   append_state(s, state, &g->id, g->digest, NULL, "", lr.reason);
+   append_state(s, state, &g->id, g->digest, NULL, "", lr.reason, NULL);
    memset(&v, 0, sizeof v);
    v.rows = none;
    v.n_rows = zero;
@@ -2026,6 +2122,7 @@ swap_queue(mn_pg_sink_t *a, mn_pg_sink_t *b)
    swap_array(&a->segs, &b->segs);
    swap_array(&a->seg_offsets, &b->seg_offsets);
    swap_size(&a->n_docs, &b->n_docs);
+   swap_size(&a->n_records, &b->n_records);
    swap_count(&a->pending_deleted_docs, &b->pending_deleted_docs);
    swap_size(&a->doc_bytes, &b->doc_bytes);
 }

@@ -40,6 +40,7 @@ static const char STATE_SQL[] =
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS reason text;"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS context integer NOT NULL "
    "  DEFAULT 0;"
+   "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS rows_digest bytea;"
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context_digest text;"
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context integer NOT NULL "
    "  DEFAULT 0;"
@@ -232,13 +233,13 @@ next_field(const char **p, const char *end, const char **value, int32_t *len)
 }
 
 /* One row of the COPY: doc_id, rejected[, digest, row_counts, reject_path, reason,
- * context] into a new record.  false: not such a row. */
+ * context, rows_digest] into a new record.  false: not such a row. */
 static bool
 parse_row(mn_doc_state_t *st, const char *p, const char *end)
 {
-   const char *v[7];
-   int32_t len[7];
-   int nf = st->with_digest ? 7 : 2;
+   const char *v[8];
+   int32_t len[8];
+   int nf = st->with_digest ? 8 : 2;
    rec_t *r;
 
    if (end - p < 2 || (int)(((unsigned char)p[0] << 8) | (unsigned char)p[1]) != nf) {
@@ -264,6 +265,10 @@ parse_row(mn_doc_state_t *st, const char *p, const char *end)
          return false;
       }
       r->e.context = len[6] == 4 ? (int32_t)be32(v[6]) : 0;
+      r->e.has_rows_digest = len[7] == MN_DIGEST_SIZE;
+      if (r->e.has_rows_digest) {
+         memcpy(r->e.rows_digest, v[7], MN_DIGEST_SIZE);
+      }
       if (r->e.rejected && len[5] >= 0) {
          r->e.reject_path =
             g_string_chunk_insert_len(st->strings, len[4] > 0 ? v[4] : "", len[4] > 0 ? len[4] : 0);
@@ -326,10 +331,10 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
       mn_pg__set_error(error, MN_PG_QUERY, conn, NULL, "could not read the recorded documents");
       return NULL;
    }
-   sql =
-      g_strdup_printf("COPY (SELECT doc_id, rejected%s FROM mongonorm.documents "
-                      "WHERE collection = %s) TO STDOUT (FORMAT binary)",
-                      with_digest ? ", digest, row_counts, reject_path, reason, context" : "", lit);
+   sql = g_strdup_printf(
+      "COPY (SELECT doc_id, rejected%s FROM mongonorm.documents "
+      "WHERE collection = %s) TO STDOUT (FORMAT binary)",
+      with_digest ? ", digest, row_counts, reject_path, reason, context, rows_digest" : "", lit);
    PQfreemem(lit);
    res = PQexec(conn, sql);
    if (PQresultStatus(res) != PGRES_COPY_OUT) {

@@ -693,6 +693,17 @@ count_unchanged_rows(pass_t *p, const mn_doc_entry_t *entry)
    }
 }
 
+/* Whether a recorded document's rows in the target are what its last conversion gave,
+ * for mn_pg_sink_add() to compare with: its bytes are the recorded ones and the claims
+ * pass did not mark it (nor did a row of it move to another document). */
+static bool
+same_bytes(const pass_t *p, const mn_doc_entry_t *entry, const mn_uuid_t *id,
+           const uint8_t digest[MN_DIGEST_SIZE])
+{
+   return p->skip_unchanged && entry && !entry->rejected && !mn_idset__has(&p->forced, id->bytes) &&
+          memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0;
+}
+
 /* A loaded document that did not change: not converted, counted loaded and unchanged. */
 static void
 skip_unchanged(pass_t *p, const mn_doc_entry_t *entry, const mn_uuid_t *id)
@@ -722,7 +733,13 @@ convert_read(pass_t *p, const bson_t *doc, const mn_doc_entry_t *entry, const mn
 
    p->counts->read++;
    if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
-      mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest, entry != NULL);
+      if (!mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest, entry,
+                          same_bytes(p, entry, id, digest))) {
+         /* converted in another context, to the same rows: unchanged */
+         p->counts->read--;
+         skip_unchanged(p, entry, id);
+         return true;
+      }
       p->pending++;
       if (entry && entry->rejected) {
          p->gained_members = true; /* rejected before, loaded now */
@@ -1056,6 +1073,11 @@ claims_pass(pass_t *p, mn_error_t *error)
    mn_idset__cleanup(&cl.seen);
    return ok;
 }
+
+/* What convert_again passes as the record of a document PostgreSQL refused: any record
+ * (a document's earlier rows, if any, stay, so it is merged, never copied straight in). */
+static const mn_doc_entry_t refused_entry;
+
 /*
  * Convert and load the documents of p->retry once more (p->retry is emptied).  Those
  * PostgreSQL refuses again go to `refused` (copies; their earlier rows stay), or, when it
@@ -1073,7 +1095,7 @@ convert_again(pass_t *p, GPtrArray *refused, mn_error_t *error)
       mn_digest(bson_get_data(doc), doc->len, digest);
       if (mn_convert_document(r->conv, p->c, doc, p->rows)) {
          /* refused before: whatever it holds stays, so it is merged */
-         mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest, true);
+         mn_pg_sink_add(r->sink, p->c, p->rows, doc, digest, &refused_entry, false);
          p->pending++;
          mn_uuid_t id;
          if (mn_run__doc_id(doc, NULL, &id)) {

@@ -65,6 +65,21 @@ mn_digest(const void *data, size_t len, uint8_t out[MN_DIGEST_SIZE])
    EVP_Digest(data, len, out, &n, sha256_md, NULL);
 }
 
+void
+mn_digest_parts(size_t n, const void *const data[], const size_t len[], uint8_t out[MN_DIGEST_SIZE])
+{
+   unsigned int got = 0;
+   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+   pthread_once(&digests_once, fetch_digests);
+   EVP_DigestInit_ex(ctx, sha256_md, NULL);
+   for (size_t i = 0; i < n; i++) {
+      EVP_DigestUpdate(ctx, data[i], len[i]);
+   }
+   EVP_DigestFinal_ex(ctx, out, &got);
+   EVP_MD_CTX_free(ctx);
+}
+
 static mn_uuid_t namespace_id;
 static pthread_once_t namespace_once = PTHREAD_ONCE_INIT;
 
