@@ -1,7 +1,9 @@
 /*
  * test_uuidset.c - unit tests for util/uuidset.c: mn_idset_t and mn_idmap_t against a
  * GLib hash table holding the same members (random ids, ids alike but for one byte, the
- * all-zero id), through growth, replaced values and clearing.  No server needed.
+ * all-zero id), through growth, replaced values and clearing; and util/keys.c's
+ * mn_digest_parts() against mn_digest() of the same bytes (FIPS 180-4's "abc" vector,
+ * random cuts, empty parts).  No server needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,8 @@
 #include <cmocka.h>
 
 #include "util/uuidset.h"
+
+#include <mongonorm/keys.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -123,12 +127,50 @@ test_idmap_matches_a_hash_table(void **state)
    g_hash_table_destroy(ref);
 }
 
+static void
+test_digest_parts_is_the_digest_of_the_bytes(void **state)
+{
+   /* FIPS 180-4 (NIST's example): SHA-256("abc") */
+   static const uint8_t abc[MN_DIGEST_SIZE] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+                                               0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                               0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                               0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+   const void *data[4] = {"a", "", "bc", ""};
+   size_t len[4] = {1, 0, 2, 0};
+   uint8_t got[MN_DIGEST_SIZE], want[MN_DIGEST_SIZE], bytes[3000];
+
+   (void)state;
+   mn_digest_parts(4, data, len, got);
+   assert_memory_equal(got, abc, MN_DIGEST_SIZE);
+   mn_digest_parts(0, data, len, got);
+   mn_digest("", 0, want);
+   assert_memory_equal(got, want, MN_DIGEST_SIZE);
+   for (size_t i = 0; i < sizeof bytes; i++) {
+      bytes[i] = (uint8_t)rand();
+   }
+   for (int round = 0; round < 50; round++) {
+      size_t a = (size_t)rand() % sizeof bytes, b = (size_t)rand() % sizeof bytes;
+      size_t lo = a < b ? a : b, hi = a < b ? b : a;
+      const void *parts[3] = {bytes, bytes + lo, bytes + hi};
+      size_t lens[3] = {lo, hi - lo, sizeof bytes - hi};
+      mn_digest_parts(3, parts, lens, got);
+      mn_digest(bytes, sizeof bytes, want);
+      assert_memory_equal(got, want, MN_DIGEST_SIZE);
+      lens[1] = hi - lo > 0 ? hi - lo - 1 : 0; /* one byte less: another digest */
+      if (hi > lo) {
+         mn_digest_parts(3, parts, lens, got);
+         assert_memory_not_equal(got, want, MN_DIGEST_SIZE);
+      }
+   }
+}
+
 int
 main(void)
 {
    const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_idset_matches_a_hash_table),
       cmocka_unit_test(test_idmap_matches_a_hash_table),
+      cmocka_unit_test(test_digest_parts_is_the_digest_of_the_bytes),
    };
    return cmocka_run_group_tests(tests, 0, 0);
 }
