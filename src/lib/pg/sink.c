@@ -116,6 +116,9 @@ struct mn_pg_sink {
    bool any_deferrable;   /* some constraint the tables' rows meet is deferrable */
    delta_t *flush_deltas; /* per table: what the pieces of the open batch wrote */
    size_t pieces_copied;  /* pieces of the open batch copied straight in merge mode */
+   const void **dg_data;  /* rows_digest's scratch: 2 parts per table (header, COPY text) */
+   size_t *dg_len;
+   uint64_t *dg_head; /* per table: its index and byte count */
    mn_pg_sink_guard_fn guard;
    void *guard_ctx;
    void (*warning)(void *ctx, const char *message); /* mn_pg_sink_set_warning */
@@ -597,6 +600,9 @@ alloc_queue(const mn_mapping_t *m)
    s->tables = g_new0(tbl_t, m->n_tables ? m->n_tables : 1);
    s->direct = g_new0(bool, m->n_collections ? m->n_collections : 1);
    s->copy_new = g_new0(bool, m->n_collections ? m->n_collections : 1);
+   s->dg_data = g_new(const void *, 2 * m->n_tables + 1);
+   s->dg_len = g_new(size_t, 2 * m->n_tables + 1);
+   s->dg_head = g_new(uint64_t, 2 * m->n_tables + 1);
    s->docs = g_string_new(NULL);
    s->deferred = g_string_new(NULL);
    s->deletes = g_string_new(NULL);
@@ -678,6 +684,9 @@ free_queue(mn_pg_sink_t *s)
    g_free(s->tables);
    g_free(s->direct);
    g_free(s->copy_new);
+   g_free(s->dg_data);
+   g_free(s->dg_len);
+   g_free(s->dg_head);
    g_free(s->flush_deltas);
    g_string_free(s->docs, TRUE);
    g_string_free(s->deferred, TRUE);
@@ -1036,12 +1045,12 @@ mn_pg_sink_record_rejected(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *
 /* The digest of one queued document's rows: per table holding some, its index and byte
  * count, then its COPY text (the segment's slice of the table's buffer). */
 static void
-rows_digest(const mn_pg_sink_t *s, const int32_t *counts, uint8_t out[MN_DIGEST_SIZE])
+rows_digest(mn_pg_sink_t *s, const int32_t *counts, uint8_t out[MN_DIGEST_SIZE])
 {
    size_t n = 0, n_tables = s->n_tables;
-   const void **data = g_new(const void *, 2 * n_tables + 1);
-   size_t *len = g_new(size_t, 2 * n_tables + 1);
-   uint64_t *head = g_new(uint64_t, 2 * n_tables + 1);
+   const void **data = s->dg_data;
+   size_t *len = s->dg_len;
+   uint64_t *head = s->dg_head;
    const size_t *off = &g_array_index(s->seg_offsets, size_t, s->seg_offsets->len - 2 * n_tables);
 
    for (size_t t = 0; t < n_tables; t++) {
@@ -1057,9 +1066,6 @@ rows_digest(const mn_pg_sink_t *s, const int32_t *counts, uint8_t out[MN_DIGEST_
       len[n++] = buf->len - off[2 * t];
    }
    mn_digest_parts(n, data, len, out);
-   g_free(data);
-   g_free(len);
-   g_free(head);
 }
 
 /* Take back the rows of the last segment (they equal the recorded ones). */
