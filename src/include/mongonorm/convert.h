@@ -160,6 +160,18 @@ void mn_converter_mark_rejected(mn_converter_t *conv, size_t collection, const m
 /** Whether the pre-pass listed this primary id in the source collection. */
 bool mn_converter_has_source_id(const mn_converter_t *conv, size_t collection, const mn_uuid_t *id);
 
+/**
+ * Whether every lookup of a conversion (mn_rowset_refs(), as recorded then) gives the
+ * same answer now.  Lookups in collections with an index below `settled` must agree on
+ * everything; in the others, only on whether the id is in the source (before a pass,
+ * which documents of the collection and of later ones are rejected is not known yet:
+ * pass the collection's index there, SIZE_MAX for a full comparison).  false also for a
+ * string that is not such a list (its length not a whole number of entries, a
+ * collection index the mapping does not have).
+ */
+bool mn_converter_refs_hold(const mn_converter_t *conv, const uint8_t *refs, size_t len,
+                            size_t settled);
+
 /** Whether a column of collection `from` references collection `to`. */
 bool mn_converter_references(const mn_converter_t *conv, size_t from, size_t to);
 
@@ -227,6 +239,17 @@ size_t mn_rowset_n_deferred(const mn_rowset_t *rows);
  */
 void mn_rowset_deferred(const mn_rowset_t *rows, size_t i, size_t *table, size_t *column,
                         const mn_uuid_t **row_id, const mn_uuid_t **ref_id, size_t *ref_table);
+
+/**
+ * What the conversion looked up of other documents: for every reference it read, the
+ * referenced collection, the id and what the converter knew of it then (in the source,
+ * rejected).  The conversion of the same bytes under the same mapping gives the same
+ * rows and outcome whenever every one of these lookups gives the same answer again
+ * (mn_converter_refs_hold()); the run-wide unique keys are the claims pass's business.
+ * An opaque byte string, sorted and without repeats: `*len` receives its length (0 when
+ * the document references nothing).  Borrowed from the row set until its next document.
+ */
+const uint8_t *mn_rowset_refs(const mn_rowset_t *rows, size_t *len);
 
 #ifdef __cplusplus
 }

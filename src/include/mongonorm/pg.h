@@ -258,7 +258,8 @@ void mn_pg_sink_set_warning(mn_pg_sink_t *sink, void (*warning)(void *ctx, const
  * Queue the rows of one accepted document (copied; rows may be reused after), and its
  * record in mongonorm.documents: its digest (SHA-256 of the BSON bytes), row counts and,
  * when it has no deferred reference, the digest of its rows (SHA-256 over each table's
- * index, byte count and COPY text, in the mapping's table order).
+ * index, byte count and COPY text, in the mapping's table order), and what its
+ * conversion looked up of other documents (mn_rowset_refs(rows)).
  * @param doc the source document, copied for the reject file in case PostgreSQL refuses
  *        its rows (see mn_pg_sink_n_load_rejects()); may be NULL
  * @param recorded the document's record in mongonorm.documents as the run read it at its
@@ -283,11 +284,12 @@ bool mn_pg_sink_add(mn_pg_sink_t *sink, size_t collection, const mn_rowset_t *ro
  * Record a rejected document in mongonorm.documents (no rows) with its first reason (field
  * path and message), so that the next run knows the source's documents, loaded or not,
  * and can list an unchanged rejected document without converting it again.  recorded: as
- * for mn_pg_sink_add().
+ * for mn_pg_sink_add().  rows: the row set of its conversion, whose lookups of other
+ * documents (mn_rowset_refs()) are recorded with it; borrowed for the call.
  */
 void mn_pg_sink_record_rejected(mn_pg_sink_t *sink, size_t collection, const mn_uuid_t *id,
                                 const uint8_t digest[MN_DIGEST_SIZE], const char *path,
-                                const char *reason, bool recorded);
+                                const char *reason, bool recorded, const mn_rowset_t *rows);
 
 /**
  * Queue the removal of a loaded document: all its rows (found by the tables' document-id

@@ -8,10 +8,14 @@
  *                  the server process of its session (backend_pid, which holds the run
  *                  lock while it runs)
  *   collections    per source collection: the mapping fingerprint its rows were made
- *                  with and the watermark reached (for incremental runs)
+ *                  with, the watermark reached (for incremental runs), its conversion
+ *                  context (digest and number) and the first context number entered
+ *                  with the current mapping
  *   documents      per document of the source seen by the last run: its row id, the
- *                  SHA-256 of its BSON bytes, whether it was rejected, and how many rows
- *                  it produced per table (in the mapping's table order)
+ *                  SHA-256 of its BSON bytes, whether it was rejected, how many rows
+ *                  it produced per table (in the mapping's table order), the context
+ *                  number it was converted in, its rows' digest and what its conversion
+ *                  looked up of other documents (mn_rowset_refs())
  *   streams        per source (its description, no credentials): the change-stream
  *                  resume token that `run --follow` has applied everything up to
  *   deferred_refs  references waiting for their target row (see convert.h)
@@ -57,6 +61,10 @@ typedef struct {
                                              deferred reference, recorded since the column) */
    uint8_t rows_digest[MN_DIGEST_SIZE]; /**< SHA-256 of the COPY text of its rows, table by
                                              table (see mn_pg_sink_add()) */
+   bool has_refs;                       /**< refs is known (recorded since the column) */
+   const uint8_t *refs;                 /**< what its conversion looked up of other documents
+                                             (mn_rowset_refs()); owned by the set */
+   size_t refs_len;                     /**< bytes at refs */
 } mn_doc_entry_t;
 
 typedef struct mn_doc_state mn_doc_state_t;
@@ -106,6 +114,20 @@ void mn_doc_state_foreach_unseen(mn_doc_state_t *state,
  */
 bool mn_state_enter_context(PGconn *conn, const char *collection, const char *digest,
                             int32_t *context, bool *changed, mn_error_t *error);
+
+/**
+ * The first context number of the collection entered with its current mapping (the
+ * `mapping` given to mn_state_enter_context(), the mapping's fingerprint): a document
+ * recorded with a number from this one up to the current one was converted with this
+ * mapping, whatever else of its context changed since.  Call after
+ * mn_state_enter_context().
+ * @param mapping  the mapping's fingerprint (mn_mapping_digest())
+ * @param first    receives that number (the current context number when the mapping
+ *                 changed now, or nothing was recorded of it)
+ * @return false with MN_ERROR_PG set.
+ */
+bool mn_state_mapping_context(PGconn *conn, const char *collection, const char *mapping,
+                              int32_t *first, mn_error_t *error);
 
 /**
  * Read a collection's record.  *mapping_digest and *watermark receive bson_malloc'ed

@@ -992,11 +992,53 @@ read_path(walk_t *w, const source_t *src)
    return p0->text;
 }
 
+/* What a reference's lookup depends on: in the source, rejected (eval_reference).  The
+ * other flags only decide when a reference is set (at once or deferred), not to what. */
+#define REF_ANSWER (ID_SOURCE | ID_REJECTED)
+
+/* The flags of id in collection ref_collection, the lookup recorded in the row set
+ * (mn_rowset_refs()). */
+static uint8_t
+ref_lookup(walk_t *w, int ref_collection, const mn_uuid_t *id)
+{
+   uint8_t f = id_flags(&w->conv->colls[ref_collection], id);
+   uint8_t e[MN_ROWSET_REF_SIZE];
+
+   e[0] = (uint8_t)((unsigned)ref_collection >> 8);
+   e[1] = (uint8_t)ref_collection;
+   memcpy(e + 2, id->bytes, 16);
+   e[18] = f & REF_ANSWER;
+   g_byte_array_append(w->rs->refs, e, sizeof e);
+   return f;
+}
+
+bool
+mn_converter_refs_hold(const mn_converter_t *c, const uint8_t *refs, size_t len, size_t settled)
+{
+   if (len % MN_ROWSET_REF_SIZE) {
+      return false;
+   }
+   for (const uint8_t *e = refs; e < refs + len; e += MN_ROWSET_REF_SIZE) {
+      size_t coll = (size_t)e[0] << 8 | e[1];
+      uint8_t mask = coll < settled ? REF_ANSWER : ID_SOURCE;
+      mn_uuid_t id;
+      if (coll >= c->m->n_collections) {
+         return false;
+      }
+      memcpy(id.bytes, e + 2, 16);
+      if ((id_flags(&c->colls[coll], &id) & mask) != (e[18] & mask)) {
+         return false;
+      }
+   }
+   return true;
+}
+
 /* A string reference holding an ObjectId's hex digits or a UUID (in any form the uuid
  * type reads): the id it names into *ref, when the source has it. */
 static bool
-string_reference(const coll_state_t *rs, const bson_iter_t *it, mn_uuid_t *ref)
+string_reference(walk_t *w, int ref_collection, const bson_iter_t *it, mn_uuid_t *ref)
 {
+   const coll_state_t *rs = &w->conv->colls[ref_collection];
    mn_value_spec_t spec;
    bson_string_t *out = bson_string_new(NULL);
    mn_uuid_t alt;
@@ -1006,7 +1048,8 @@ string_reference(const coll_state_t *rs, const bson_iter_t *it, mn_uuid_t *ref)
    spec.type = MN_TYPE_UUID;
    spec.scale = -1;
    found = mn_value_convert(it, &spec, out, NULL, 0) <= MN_VALUE_COERCED &&
-           mn_uuid_parse(out->str, &alt) && rs->referenced && id_has(rs, &alt, ID_SOURCE);
+           mn_uuid_parse(out->str, &alt) && rs->referenced &&
+           (ref_lookup(w, ref_collection, &alt) & ID_SOURCE);
    if (found) {
       *ref = alt;
    }
@@ -1043,9 +1086,9 @@ eval_reference(walk_t *w, const mn_entry_t *e, const mn_column_t *c, const bson_
    bool valid;
 
    mn_uuid_from_value(it, &ref);
-   f = id_flags(rs, &ref);
+   f = ref_lookup(w, c->ref_collection, &ref);
    valid = rs->referenced && (f & ID_SOURCE);
-   if (!valid && BSON_ITER_HOLDS_UTF8(it) && string_reference(rs, it, &ref)) {
+   if (!valid && BSON_ITER_HOLDS_UTF8(it) && string_reference(w, c->ref_collection, it, &ref)) {
       valid = true;
       f = id_flags(rs, &ref);
       if (!is_key) { /* a map key is always text: nothing to count */
@@ -2178,6 +2221,7 @@ mn_convert_document(mn_converter_t *conv, size_t collection, const bson_t *doc, 
          reject_document(conv, collection, rs);
       }
    }
+   mn_rowset__finish_refs(rs);
    g_hash_table_destroy(w.doc_unique);
    g_hash_table_destroy(w.pending_set);
    g_free(w.ctxs.items);

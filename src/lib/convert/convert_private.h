@@ -46,7 +46,13 @@ struct mn_rowset {
    GPtrArray *scratch_strings;
    GPtrArray *pending_unique;     /* run-wide unique keys to record if accepted */
    GArray *pending_unique_tables; /* size_t per pending key */
+   GByteArray *refs; /* the references looked up: MN_ROWSET_REF_SIZE bytes each (collection
+                        index, big-endian uint16; the id; what the lookup found), sorted and
+                        unique once the document is converted (mn_rowset_refs()) */
 };
+
+/* The size of one entry of a row set's refs. */
+#define MN_ROWSET_REF_SIZE 19
 
 /* Nesting deeper than this rejects a document (MongoDB itself stores at most 100). */
 #define MN_MAX_DEPTH 200
@@ -131,8 +137,12 @@ bool mn_fields__find_in(mn_fields_t *f, const bson_iter_t *sub, const char *key,
  * and keys); arrays a large document grew are freed, not kept for the rest of the run. */
 void mn_rowset__drop_rows(mn_rowset_t *rs);
 
-/** Empty the row set for the next document: rows, rejects, scratch memory, the id. */
+/** Empty the row set for the next document: rows, rejects, scratch memory, the id, the
+ * references looked up. */
 void mn_rowset__clear(mn_rowset_t *rs);
+
+/** Sort the references looked up and drop repeats (at the end of a document's conversion). */
+void mn_rowset__finish_refs(mn_rowset_t *rs);
 
 /** Whether a value is null or undefined: both read as absent. */
 static inline bool

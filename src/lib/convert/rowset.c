@@ -22,6 +22,7 @@ mn_rowset_new(void)
    rs->scratch_strings = g_ptr_array_new_with_free_func(g_free);
    rs->pending_unique = g_ptr_array_new_with_free_func(g_free);
    rs->pending_unique_tables = g_array_new(FALSE, FALSE, sizeof(size_t));
+   rs->refs = g_byte_array_new();
    return rs;
 }
 
@@ -65,6 +66,11 @@ mn_rowset__clear(mn_rowset_t *rs)
    }
    g_array_set_size(rs->rejects, 0);
    mn_rowset__drop_rows(rs);
+   if (rs->refs->len > ROWSET_KEEP_TEXT) {
+      g_byte_array_free(rs->refs, TRUE);
+      rs->refs = g_byte_array_new();
+   }
+   g_byte_array_set_size(rs->refs, 0);
    g_ptr_array_set_size(rs->scratch_docs, 0);
    g_ptr_array_set_size(rs->scratch_strings, 0);
    bson_free(rs->doc_id_json);
@@ -89,6 +95,7 @@ mn_rowset_destroy(mn_rowset_t *rs)
    g_ptr_array_free(rs->scratch_strings, TRUE);
    g_ptr_array_free(rs->pending_unique, TRUE);
    g_array_free(rs->pending_unique_tables, TRUE);
+   g_byte_array_free(rs->refs, TRUE);
    g_free(rs);
 }
 
@@ -141,6 +148,42 @@ mn_rowset_reject(const mn_rowset_t *rs, size_t i, const char **path, const char 
    const reject_t *r = &g_array_index(rs->rejects, reject_t, i);
    *path = r->path;
    *message = r->message;
+}
+
+static int
+compare_refs(const void *a, const void *b)
+{
+   return memcmp(a, b, MN_ROWSET_REF_SIZE);
+}
+
+void
+mn_rowset__finish_refs(mn_rowset_t *rs)
+{
+   size_t n = rs->refs->len / MN_ROWSET_REF_SIZE, kept = 0;
+   guint8 *d = rs->refs->data;
+
+   if (n < 2) {
+      return;
+   }
+   qsort(d, n, MN_ROWSET_REF_SIZE, compare_refs);
+   for (size_t i = 0; i < n; i++) {
+      if (kept && memcmp(d + (kept - 1) * MN_ROWSET_REF_SIZE, d + i * MN_ROWSET_REF_SIZE,
+                         MN_ROWSET_REF_SIZE) == 0) {
+         continue;
+      }
+      if (kept != i) {
+         memcpy(d + kept * MN_ROWSET_REF_SIZE, d + i * MN_ROWSET_REF_SIZE, MN_ROWSET_REF_SIZE);
+      }
+      kept++;
+   }
+   g_byte_array_set_size(rs->refs, (guint)(kept * MN_ROWSET_REF_SIZE));
+}
+
+const uint8_t *
+mn_rowset_refs(const mn_rowset_t *rs, size_t *len)
+{
+   *len = rs->refs->len;
+   return rs->refs->data;
 }
 
 size_t

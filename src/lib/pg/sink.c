@@ -58,7 +58,9 @@ typedef struct {
    size_t docs, deferred, deletes, state;
    uint64_t deleted_docs;
    bool rows;       /* mn_pg_sink_add: a document to load (a load failure rejects it) */
-   bool unrecorded; /* mongonorm.documents has no record of it: no target row is its own */
+   bool unrecorded; /* no target row is its own: mongonorm.documents has no record of it,
+                       or records it rejected (replaces) */
+   bool replaces;   /* recorded as rejected: a direct copy replaces its record */
    mn_uuid_t id;
    char *id_json; /* owned */
    bson_t *doc;   /* a copy, for the reject file; owned */
@@ -642,7 +644,7 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
               "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
               "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
               "row_counts int[], rejected boolean, reject_path text, reason text, context integer, "
-              "rows_digest bytea) "
+              "rows_digest bytea, refs bytea) "
               "ON COMMIT DELETE ROWS");
    s->create_stage = g_string_free(create, FALSE);
    if (!load_deferrable(s, error)) {
@@ -952,14 +954,31 @@ append_int(GString *out, int64_t v)
    g_string_append_len(out, text, (gssize)mn_ascii__format_int(v, text));
 }
 
+/* Append bytes as a bytea in hex, its backslash escaped for COPY text. */
+static void
+append_copy_bytea(GString *out, const uint8_t *data, size_t len)
+{
+   static const char hex[] = "0123456789abcdef";
+
+   g_string_append_len(out, "\\\\x", 3);
+   for (size_t i = 0; i < len; i++) {
+      g_string_append_c(out, hex[data[i] >> 4]);
+      g_string_append_c(out, hex[data[i] & 15]);
+   }
+}
+
 /* A mongonorm.documents line: id, digest (bytea hex, its backslash escaped for COPY),
  * row counts (NULL = all zero), rejected, reject path and reason, context, the rows'
- * digest (NULL: none). */
+ * digest (NULL: none), what its conversion looked up (rows' mn_rowset_refs(); rows NULL:
+ * not known). */
 static void
 append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
              const uint8_t digest[MN_DIGEST_SIZE], const int32_t *counts, const char *path,
-             const char *reason, const uint8_t *rows_digest)
+             const char *reason, const uint8_t *rows_digest, const mn_rowset_t *rows)
 {
+   const uint8_t *refs;
+   size_t refs_len;
+
    bool rejected = reason != NULL;
 
    mn_pg__append_copy_uuid(out, id);
@@ -981,6 +1000,13 @@ append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
    g_string_append_c(out, '\t');
    if (rows_digest) {
       mn_pg__append_copy_digest(out, rows_digest);
+   } else {
+      g_string_append_len(out, "\\N", 2);
+   }
+   g_string_append_c(out, '\t');
+   if (rows) {
+      refs = mn_rowset_refs(rows, &refs_len);
+      append_copy_bytea(out, refs, refs_len);
    } else {
       g_string_append_len(out, "\\N", 2);
    }
@@ -1034,12 +1060,12 @@ clear_segments(mn_pg_sink_t *s)
 void
 mn_pg_sink_record_rejected(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id,
                            const uint8_t digest[MN_DIGEST_SIZE], const char *path,
-                           const char *reason, bool recorded)
+                           const char *reason, bool recorded, const mn_rowset_t *rows)
 {
    (void)collection;
    begin_segment(s, id)->unrecorded = !recorded;
-   append_state(s, s->state, id, digest, NULL, path ? path : "", reason ? reason : "rejected",
-                NULL);
+   append_state(s, s->state, id, digest, NULL, path ? path : "", reason ? reason : "rejected", NULL,
+                rows);
 }
 
 /* The digest of one queued document's rows: per table holding some, its index and byte
@@ -1139,7 +1165,9 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
    bool digested = mn_rowset_n_deferred(rows) == 0;
 
    (void)collection;
-   g->unrecorded = recorded == NULL;
+   /* a rejected document's rows went with the record saying so (mn_pg_sink_delete) */
+   g->unrecorded = recorded == NULL || recorded->rejected;
+   g->replaces = recorded && recorded->rejected;
    append_rows(s, rows, counts);
    if (digested) {
       rows_digest(s, counts, rd);
@@ -1150,7 +1178,7 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
       /* the same rows as the target holds: only the record, with this run's context */
       drop_segment_rows(s);
       s->n_records++;
-      append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL, rd);
+      append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL, rd, rows);
       g_free(counts);
       return false;
    }
@@ -1166,7 +1194,7 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
    g_string_append_c(s->docs, '\n');
    s->n_docs++;
    append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL,
-                digested ? rd : NULL);
+                digested ? rd : NULL, rows);
    g_free(counts);
    append_deferred(s, rows);
    return true;
@@ -1272,6 +1300,7 @@ typedef struct {
    slice_t docs, deferred, deletes, state;
    uint64_t deleted_docs;
    bool direct;
+   const char *replaced; /* direct: the records the copy replaces, a uuid[] literal; or NULL */
 } view_t;
 
 static slice_t
@@ -1494,6 +1523,26 @@ merge_table(mn_pg_sink_t *s, size_t t, uint64_t staged, delta_t *d, mn_error_t *
    return ok;
 }
 
+/* Delete the records of the documents `ids` (a uuid[] literal) of the collection, which
+ * the view's records replace (documents recorded as rejected, loaded now). */
+static bool
+drop_records(mn_pg_sink_t *s, const char *ids, mn_error_t *error)
+{
+   const char *params[2] = {s->m->collections[s->collection].name, ids};
+   PGresult *res = PQexecParams(s->conn,
+                                "DELETE FROM mongonorm.documents WHERE collection = $1 "
+                                "AND doc_id = ANY ($2::uuid[])",
+                                2, NULL, params, NULL, NULL, 0);
+   bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+   if (!ok) {
+      note_failure(s, res);
+      mn_pg__set_error(error, MN_PG_QUERY, s->conn, res, "could not record the documents");
+   }
+   PQclear(res);
+   return ok;
+}
+
 /* The state lines of a view, each prefixed with the collection, for a direct COPY. */
 static bool
 copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
@@ -1511,7 +1560,7 @@ copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
    }
    ok = copy_all(s, "mongonorm.documents",
                  "collection, doc_id, digest, row_counts, rejected, reject_path, reason, context, "
-                 "rows_digest",
+                 "rows_digest, refs",
                  rows, error);
    g_string_free(rows, TRUE);
    return ok;
@@ -1700,14 +1749,14 @@ merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
    if (v->state.len) {
       sql =
          g_strdup_printf("INSERT INTO mongonorm.documents (collection, doc_id, digest, row_counts, "
-                         "rejected, reject_path, reason, context, rows_digest) "
+                         "rejected, reject_path, reason, context, rows_digest, refs) "
                          "SELECT %s, doc_id, digest, row_counts, rejected, reject_path, reason, "
-                         "context, rows_digest FROM mn_stage_state "
+                         "context, rows_digest, refs FROM mn_stage_state "
                          "ON CONFLICT (collection, doc_id) DO UPDATE "
                          "SET digest = EXCLUDED.digest, row_counts = EXCLUDED.row_counts, "
                          "rejected = EXCLUDED.rejected, reject_path = EXCLUDED.reject_path, "
                          "reason = EXCLUDED.reason, context = EXCLUDED.context, "
-                         "rows_digest = EXCLUDED.rows_digest",
+                         "rows_digest = EXCLUDED.rows_digest, refs = EXCLUDED.refs",
                          s->qcollection);
       n = exec_count(s, sql, "could not record the documents", error);
       g_free(sql);
@@ -1738,7 +1787,8 @@ copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
    }
    s->failed_table[0] = '\0';
    if (v->direct) {
-      return !v->state.len || copy_state_direct(s, &v->state, error);
+      return !v->state.len || ((!v->replaced || drop_records(s, v->replaced, error)) &&
+                               copy_state_direct(s, &v->state, error));
    }
    return copy_in(s, "mn_stage_docs", "id", v->docs.p, v->docs.len, error) &&
           (!v->deletes.len ||
@@ -1746,7 +1796,8 @@ copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
           (!v->state.len ||
            copy_in(
               s, "mn_stage_state",
-              "doc_id, digest, row_counts, rejected, reject_path, reason, context, rows_digest",
+              "doc_id, digest, row_counts, rejected, reject_path, reason, context, rows_digest, "
+              "refs",
               v->state.p, v->state.len, error));
 }
 
@@ -1868,7 +1919,7 @@ reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
    /* Recorded with no digest: what PostgreSQL refused may depend on other documents (a
     * foreign key, a key another document held), so the next run converts it again. */
    memset(g->digest, 0, sizeof g->digest);
-   append_state(s, state, &g->id, g->digest, NULL, "", lr.reason, NULL);
+   append_state(s, state, &g->id, g->digest, NULL, "", lr.reason, NULL, NULL);
    memset(&v, 0, sizeof v);
    v.rows = none;
    v.n_rows = zero;
@@ -1895,7 +1946,33 @@ reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
    return ok;
 }
 
-/* Whether every segment of [lo, hi) is a document mongonorm.documents has no record of. */
+/* The ids of the documents of segments [lo, hi) recorded as rejected, whose records a
+ * direct copy replaces, as a uuid[] literal; NULL when there are none. */
+static char *
+replaced_records(const mn_pg_sink_t *s, size_t lo, size_t hi)
+{
+   GString *ids = NULL;
+
+   for (size_t i = lo; i < hi; i++) {
+      const seg_t *g = &g_array_index(s->segs, seg_t, i);
+      if (!g->replaces) {
+         continue;
+      }
+      if (!ids) {
+         ids = g_string_new("{");
+      } else {
+         g_string_append_c(ids, ',');
+      }
+      mn_pg__append_copy_uuid(ids, &g->id);
+   }
+   if (!ids) {
+      return NULL;
+   }
+   g_string_append_c(ids, '}');
+   return g_string_free(ids, FALSE);
+}
+
+/* Whether every segment of [lo, hi) is a document no row of the target is its own. */
 static bool
 range_unrecorded(const mn_pg_sink_t *s, size_t lo, size_t hi)
 {
@@ -1930,8 +2007,12 @@ load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
    v.n_rows = n_rows;
    view_range(s, lo, hi, &v);
    if (!v.direct && s->copy_new[s->collection] && range_unrecorded(s, lo, hi)) {
+      char *replaced = replaced_records(s, lo, hi);
       v.direct = true;
+      v.replaced = replaced;
       ok = apply_view(s, &v, error);
+      v.replaced = NULL;
+      g_free(replaced);
       s->pieces_copied += ok;
       if (!ok && document_error(s)) {
          mn_error_clear(error);

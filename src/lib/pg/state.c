@@ -41,6 +41,9 @@ static const char STATE_SQL[] =
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS context integer NOT NULL "
    "  DEFAULT 0;"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS rows_digest bytea;"
+   "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS refs bytea;"
+   "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context_mapping text;"
+   "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS mapping_context integer;"
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context_digest text;"
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context integer NOT NULL "
    "  DEFAULT 0;"
@@ -233,13 +236,13 @@ next_field(const char **p, const char *end, const char **value, int32_t *len)
 }
 
 /* One row of the COPY: doc_id, rejected[, digest, row_counts, reject_path, reason,
- * context, rows_digest] into a new record.  false: not such a row. */
+ * context, rows_digest, refs] into a new record.  false: not such a row. */
 static bool
 parse_row(mn_doc_state_t *st, const char *p, const char *end)
 {
-   const char *v[8];
-   int32_t len[8];
-   int nf = st->with_digest ? 8 : 2;
+   const char *v[9];
+   int32_t len[9];
+   int nf = st->with_digest ? 9 : 2;
    rec_t *r;
 
    if (end - p < 2 || (int)(((unsigned char)p[0] << 8) | (unsigned char)p[1]) != nf) {
@@ -268,6 +271,11 @@ parse_row(mn_doc_state_t *st, const char *p, const char *end)
       r->e.has_rows_digest = len[7] == MN_DIGEST_SIZE;
       if (r->e.has_rows_digest) {
          memcpy(r->e.rows_digest, v[7], MN_DIGEST_SIZE);
+      }
+      r->e.has_refs = len[8] >= 0;
+      if (len[8] > 0) {
+         r->e.refs = (const uint8_t *)g_string_chunk_insert_len(st->strings, v[8], len[8]);
+         r->e.refs_len = (size_t)len[8];
       }
       if (r->e.rejected && len[5] >= 0) {
          r->e.reject_path =
@@ -334,7 +342,8 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
    sql = g_strdup_printf(
       "COPY (SELECT doc_id, rejected%s FROM mongonorm.documents "
       "WHERE collection = %s) TO STDOUT (FORMAT binary)",
-      with_digest ? ", digest, row_counts, reject_path, reason, context, rows_digest" : "", lit);
+      with_digest ? ", digest, row_counts, reject_path, reason, context, rows_digest, refs" : "",
+      lit);
    PQfreemem(lit);
    res = PQexec(conn, sql);
    if (PQresultStatus(res) != PGRES_COPY_OUT) {
@@ -541,6 +550,29 @@ mn_state_enter_context(PGconn *conn, const char *collection, const char *digest,
    if (ok) {
       *context = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
       *changed = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+   } else if (res) {
+      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
+   }
+   PQclear(res);
+   return ok;
+}
+
+bool
+mn_state_mapping_context(PGconn *conn, const char *collection, const char *mapping, int32_t *first,
+                         mn_error_t *error)
+{
+   const char *params[2] = {collection, mapping};
+   /* the right-hand sides of SET read the row as it was */
+   PGresult *res = mn_pg__query(
+      conn,
+      "UPDATE mongonorm.collections SET mapping_context = CASE WHEN context_mapping IS NOT "
+      "DISTINCT FROM $2 AND mapping_context IS NOT NULL THEN mapping_context ELSE context END, "
+      "context_mapping = $2 WHERE collection = $1 RETURNING mapping_context",
+      2, params, PGRES_TUPLES_OK, "could not record the collection", error);
+   bool ok = res && PQntuples(res) == 1;
+
+   if (ok) {
+      *first = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
    } else if (res) {
       mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
    }

@@ -479,8 +479,9 @@ typedef struct {
    mn_rowset_t *rows;
    mn_doc_state_t *state;
    bool skip_unchanged;
-   int32_t context;   /* the collection's conversion context number (state.h) */
-   bool same_context; /* the same context as the last run's */
+   int32_t context;         /* the collection's conversion context number (state.h) */
+   int32_t mapping_context; /* the first context number with this mapping */
+   bool same_context;       /* the same context as the last run's */
    uint64_t pending;
    const char *wm_field;     /* watermark field, or NULL */
    bson_t wm_max;            /* {"v": highest watermark value seen}, empty when none */
@@ -535,15 +536,24 @@ pass_comes_first(void *ctx, const mn_uuid_t *holder, const mn_uuid_t *doc)
    return h != 0 || mn_spillmap__get(p->seen_ids, holder->bytes, NULL);
 }
 
-/* Whether a recorded document can be skipped: same bytes, same conversion context, and
- * not marked by the claims pass. */
+/* Whether a recorded document can be skipped: same bytes, not marked by the claims pass,
+ * and the same conversion context, or one with the same mapping in which every lookup its
+ * conversion made of other documents gives the same answer now (mn_rowset_refs()): the
+ * same bytes, mapping and answers convert to the same rows and outcome.  The claims pass
+ * runs before the pass learns which of the collection's own documents (and later ones')
+ * are rejected: it asks with claims set, an answer true whenever the pass's may be. */
 static bool
 unchanged(const pass_t *p, const mn_doc_entry_t *entry, const mn_uuid_t *id,
-          const uint8_t digest[MN_DIGEST_SIZE])
+          const uint8_t digest[MN_DIGEST_SIZE], bool claims)
 {
-   return p->skip_unchanged && entry->context == p->context &&
-          !mn_idset__has(&p->forced, id->bytes) &&
-          memcmp(entry->digest, digest, MN_DIGEST_SIZE) == 0;
+   if (!p->skip_unchanged || mn_idset__has(&p->forced, id->bytes) ||
+       memcmp(entry->digest, digest, MN_DIGEST_SIZE) != 0) {
+      return false;
+   }
+   return entry->context == p->context ||
+          (entry->has_refs && entry->context >= p->mapping_context && entry->context < p->context &&
+           mn_converter_refs_hold(p->r->conv, entry->refs, entry->refs_len,
+                                  claims ? p->c : SIZE_MAX));
 }
 
 static uint32_t
@@ -761,7 +771,7 @@ convert_read(pass_t *p, const bson_t *doc, const mn_doc_entry_t *entry, const mn
       if (mn_rowset_n_rejects(p->rows)) {
          mn_rowset_reject(p->rows, 0, &path, &message);
       }
-      mn_pg_sink_record_rejected(r->sink, p->c, id, digest, path, message, entry != NULL);
+      mn_pg_sink_record_rejected(r->sink, p->c, id, digest, path, message, entry != NULL, p->rows);
    }
    return true;
 }
@@ -802,13 +812,13 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    }
    mn_digest(bson_get_data(doc), doc->len, digest);
    track_watermark(p, doc);
-   if (entry && entry->rejected && unchanged(p, entry, &id, digest) && entry->reason) {
+   if (entry && entry->rejected && unchanged(p, entry, &id, digest, false) && entry->reason) {
       r->known_rejects++;
       mn_converter_mark_rejected(r->conv, p->c, &id);
       window_skipped(p, &id);
       return mn_rejects__unchanged(r->rejects, r->stats, p->name, doc, entry, error);
    }
-   if (entry && !entry->rejected && unchanged(p, entry, &id, digest)) {
+   if (entry && !entry->rejected && unchanged(p, entry, &id, digest, false)) {
       skip_unchanged(p, entry, &id);
       return true;
    }
@@ -1038,7 +1048,7 @@ claim_document(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t 
    entry = mn_doc_state_find(p->state, &id);
    if (entry) {
       mn_digest(bson_get_data(doc), doc->len, digest);
-      same = unchanged(p, entry, &id, digest);
+      same = unchanged(p, entry, &id, digest, true);
    }
    if (same && !entry->rejected && mn_converter_claim_held(p->r->conv, p->c, &id)) {
       return true;
@@ -1442,7 +1452,9 @@ load_recorded(pass_t *p, mn_error_t *error)
    r->state = p->state;
    r->collection = p->name;
    mn_converter_context_digest(r->conv, p->c, context);
-   if (!mn_state_enter_context(r->conn, p->name, context, &p->context, &changed, error)) {
+   if (!mn_state_enter_context(r->conn, p->name, context, &p->context, &changed, error) ||
+       !mn_state_mapping_context(r->conn, p->name, mn_mapping_digest(r->m), &p->mapping_context,
+                                 error)) {
       return false;
    }
    p->same_context = !changed;
