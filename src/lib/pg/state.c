@@ -530,26 +530,21 @@ mn_state_set_full_read(PGconn *conn, const char *collection, double seconds_ago,
                   2, params, "could not record the collection", error);
 }
 
-bool
-mn_state_enter_context(PGconn *conn, const char *collection, const char *digest, int32_t *context,
-                       bool *changed, mn_error_t *error)
+/* Run an upsert or update of a collection's record returning one row: its first column as
+ * a number into *number, its second (when flag is not NULL) as a boolean into *flag. */
+static bool
+collection_row(PGconn *conn, const char *sql, const char *const params[2], int32_t *number,
+               bool *flag, mn_error_t *error)
 {
-   const char *params[2] = {collection, digest};
-   PGresult *res = mn_pg__query(
-      conn,
-      "INSERT INTO mongonorm.collections AS c (collection, context_digest, context) "
-      "VALUES ($1, $2, 1) ON CONFLICT (collection) DO UPDATE SET "
-      "context_digest = EXCLUDED.context_digest, "
-      "context = CASE WHEN c.context_digest IS NOT DISTINCT FROM EXCLUDED.context_digest "
-      "THEN c.context ELSE c.context + 1 END "
-      "RETURNING context, xmax = 0 OR context <> (SELECT context FROM mongonorm.collections "
-      "WHERE collection = $1)",
-      2, params, PGRES_TUPLES_OK, "could not record the collection", error);
+   PGresult *res =
+      mn_pg__query(conn, sql, 2, params, PGRES_TUPLES_OK, "could not record the collection", error);
    bool ok = res && PQntuples(res) == 1;
 
    if (ok) {
-      *context = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-      *changed = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+      *number = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+      if (flag) {
+         *flag = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+      }
    } else if (res) {
       mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
    }
@@ -558,26 +553,36 @@ mn_state_enter_context(PGconn *conn, const char *collection, const char *digest,
 }
 
 bool
+mn_state_enter_context(PGconn *conn, const char *collection, const char *digest, int32_t *context,
+                       bool *changed, mn_error_t *error)
+{
+   const char *params[2] = {collection, digest};
+
+   return collection_row(
+      conn,
+      "INSERT INTO mongonorm.collections AS c (collection, context_digest, context) "
+      "VALUES ($1, $2, 1) ON CONFLICT (collection) DO UPDATE SET "
+      "context_digest = EXCLUDED.context_digest, "
+      "context = CASE WHEN c.context_digest IS NOT DISTINCT FROM EXCLUDED.context_digest "
+      "THEN c.context ELSE c.context + 1 END "
+      "RETURNING context, xmax = 0 OR context <> (SELECT context FROM mongonorm.collections "
+      "WHERE collection = $1)",
+      params, context, changed, error);
+}
+
+bool
 mn_state_mapping_context(PGconn *conn, const char *collection, const char *mapping, int32_t *first,
                          mn_error_t *error)
 {
    const char *params[2] = {collection, mapping};
+
    /* the right-hand sides of SET read the row as it was */
-   PGresult *res = mn_pg__query(
+   return collection_row(
       conn,
       "UPDATE mongonorm.collections SET mapping_context = CASE WHEN context_mapping IS NOT "
       "DISTINCT FROM $2 AND mapping_context IS NOT NULL THEN mapping_context ELSE context END, "
       "context_mapping = $2 WHERE collection = $1 RETURNING mapping_context",
-      2, params, PGRES_TUPLES_OK, "could not record the collection", error);
-   bool ok = res && PQntuples(res) == 1;
-
-   if (ok) {
-      *first = (int32_t)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-   } else if (res) {
-      mn_pg__set_error(error, MN_PG_QUERY, conn, res, "could not record the collection");
-   }
-   PQclear(res);
-   return ok;
+      params, first, NULL, error);
 }
 
 bool
