@@ -931,18 +931,25 @@ mn_pg__append_copy_uuid(GString *out, const mn_uuid_t *id)
    g_string_append(out, text);
 }
 
+/* Append bytes as a bytea in hex, its backslash escaped for COPY text. */
+static void
+append_copy_bytea(GString *out, const uint8_t *data, size_t len)
+{
+   static const char hex[] = "0123456789abcdef";
+   size_t at = out->len;
+
+   g_string_set_size(out, at + 3 + 2 * len);
+   memcpy(out->str + at, "\\\\x", 3);
+   for (size_t i = 0; i < len; i++) {
+      out->str[at + 3 + 2 * i] = hex[data[i] >> 4];
+      out->str[at + 4 + 2 * i] = hex[data[i] & 15];
+   }
+}
+
 void
 mn_pg__append_copy_digest(GString *out, const uint8_t digest[MN_DIGEST_SIZE])
 {
-   static const char hex[] = "0123456789abcdef";
-   char text[3 + 2 * MN_DIGEST_SIZE];
-
-   memcpy(text, "\\\\x", 3);
-   for (int i = 0; i < MN_DIGEST_SIZE; i++) {
-      text[3 + 2 * i] = hex[digest[i] >> 4];
-      text[4 + 2 * i] = hex[digest[i] & 15];
-   }
-   g_string_append_len(out, text, (gssize)sizeof text);
+   append_copy_bytea(out, digest, MN_DIGEST_SIZE);
 }
 
 /* Append an int in decimal (no printf: once per table per queued document). */
@@ -952,19 +959,6 @@ append_int(GString *out, int64_t v)
    char text[MN_ASCII_INT_SIZE];
 
    g_string_append_len(out, text, (gssize)mn_ascii__format_int(v, text));
-}
-
-/* Append bytes as a bytea in hex, its backslash escaped for COPY text. */
-static void
-append_copy_bytea(GString *out, const uint8_t *data, size_t len)
-{
-   static const char hex[] = "0123456789abcdef";
-
-   g_string_append_len(out, "\\\\x", 3);
-   for (size_t i = 0; i < len; i++) {
-      g_string_append_c(out, hex[data[i] >> 4]);
-      g_string_append_c(out, hex[data[i] & 15]);
-   }
 }
 
 /* A mongonorm.documents line: id, digest (bytea hex, its backslash escaped for COPY),
