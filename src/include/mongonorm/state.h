@@ -47,24 +47,34 @@ extern "C" {
  */
 bool mn_state_ensure_schema(PGconn *conn, mn_error_t *error);
 
+/**
+ * The bytes of one table's entry in a record's rows digest (mongonorm.documents.rows_digest):
+ * the table's index in the mapping (2 bytes, big-endian), then the first 16 bytes of the
+ * SHA-256 of its index and byte count (8 bytes each, host order) and its rows' COPY text.
+ * Entries are in table order, one per table the document has rows in.
+ */
+#define MN_ROWS_DIGEST_ENTRY 18
+
 /** What is recorded of one document. */
 typedef struct {
-   uint8_t digest[MN_DIGEST_SIZE];      /**< SHA-256 of the BSON bytes loaded last */
-   int32_t *row_counts;                 /**< rows per table (mapping order); owned by the set */
-   bool rejected;                       /**< the document went to the reject file, no rows */
-   char *reject_path;                   /**< rejected: the field path of its first reason; owned */
-   char *reason;                        /**< rejected: its first reason; owned by the set */
-   bool seen;                           /**< set by the caller when the source still has it */
-   int32_t context;                     /**< the conversion context it was converted in (see
-                                             mn_state_enter_context()) */
-   bool has_rows_digest;                /**< rows_digest is known (a loaded document with no
-                                             deferred reference, recorded since the column) */
-   uint8_t rows_digest[MN_DIGEST_SIZE]; /**< SHA-256 of the COPY text of its rows, table by
-                                             table (see mn_pg_sink_add()) */
-   bool has_refs;                       /**< refs is known (recorded since the column) */
-   const uint8_t *refs;                 /**< what its conversion looked up of other documents
-                                             (mn_rowset_refs()); owned by the set */
-   size_t refs_len;                     /**< bytes at refs */
+   uint8_t digest[MN_DIGEST_SIZE]; /**< SHA-256 of the BSON bytes loaded last */
+   int32_t *row_counts;            /**< rows per table (mapping order); owned by the set */
+   bool rejected;                  /**< the document went to the reject file, no rows */
+   char *reject_path;              /**< rejected: the field path of its first reason; owned */
+   char *reason;                   /**< rejected: its first reason; owned by the set */
+   bool seen;                      /**< set by the caller when the source still has it */
+   int32_t context;                /**< the conversion context it was converted in (see
+                                        mn_state_enter_context()) */
+   bool has_rows_digest;           /**< rows_digest is known (a loaded document with no
+                                        deferred reference, recorded in this format) */
+   const uint8_t *rows_digest;     /**< what its rows' COPY text was, table by table:
+                                        MN_ROWS_DIGEST_ENTRY bytes per table holding
+                                        some (see mn_pg_sink_add()); owned by the set */
+   size_t rows_digest_len;         /**< bytes at rows_digest */
+   bool has_refs;                  /**< refs is known (recorded since the column) */
+   const uint8_t *refs;            /**< what its conversion looked up of other documents
+                                        (mn_rowset_refs()); owned by the set */
+   size_t refs_len;                /**< bytes at refs */
 } mn_doc_entry_t;
 
 typedef struct mn_doc_state mn_doc_state_t;

@@ -54,6 +54,9 @@ typedef struct {
    uint64_t batches_copied;          /**< of those, in merge mode: batches whose documents,
                                           all new, were copied straight into the tables (or
                                           some of them, the rest merged) */
+   uint64_t partly_unchanged;        /**< documents converted again whose rows of some
+                                          tables were the recorded ones: those stayed as
+                                          they were, only the other tables were merged */
 } mn_collection_counts_t;
 
 /** Rows of one table. */
@@ -223,7 +226,8 @@ char *mn_stats_to_text(const mn_stats_t *stats);
  * unmapped_more: {paths: n, documents: n}; and when some bytes could not be read:
  * skipped_bytes, skipped_spans, skipped_file, skipped_kept_in; when some batch of it
  * committed: batches, batches_overlapped, and when some batch of new documents was copied
- * straight into a non-empty target: batches_copied},
+ * straight into a non-empty target: batches_copied, and when some document converted again
+ * kept the rows of some tables as they were: partly_unchanged},
  * "tables": {name: {inserted,
  * updated, deleted, unchanged, rejected, merged, skipped, coerced, coercions: {"column: kind":
  * n}}}, "seconds": s}.  Object keys are in first-use order.

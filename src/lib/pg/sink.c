@@ -21,6 +21,7 @@
 #include "util/ascii.h"
 
 #include <glib.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +62,8 @@ typedef struct {
    bool unrecorded; /* no target row is its own: mongonorm.documents has no record of it,
                        or records it rejected (replaces) */
    bool replaces;   /* recorded as rejected: a direct copy replaces its record */
+   int32_t *kept;   /* per table: rows not queued, as the target holds them already (see
+                       kept_tables), or NULL when none; owned */
    mn_uuid_t id;
    char *id_json; /* owned */
    bson_t *doc;   /* a copy, for the reject file; owned */
@@ -118,9 +121,8 @@ struct mn_pg_sink {
    bool any_deferrable;   /* some constraint the tables' rows meet is deferrable */
    delta_t *flush_deltas; /* per table: what the pieces of the open batch wrote */
    size_t pieces_copied;  /* pieces of the open batch copied straight in merge mode */
-   const void **dg_data;  /* rows_digest's scratch: 2 parts per table (header, COPY text) */
-   size_t *dg_len;
-   uint64_t *dg_head; /* per table: its index and byte count */
+   uint64_t flush_partly; /* documents of the open batch's pieces that kept some tables */
+   uint8_t *rows_dg;      /* the last queued document's rows digest (rows_digest) */
    mn_pg_sink_guard_fn guard;
    void *guard_ctx;
    void (*warning)(void *ctx, const char *message); /* mn_pg_sink_set_warning */
@@ -602,9 +604,7 @@ alloc_queue(const mn_mapping_t *m)
    s->tables = g_new0(tbl_t, m->n_tables ? m->n_tables : 1);
    s->direct = g_new0(bool, m->n_collections ? m->n_collections : 1);
    s->copy_new = g_new0(bool, m->n_collections ? m->n_collections : 1);
-   s->dg_data = g_new(const void *, 2 * m->n_tables + 1);
-   s->dg_len = g_new(size_t, 2 * m->n_tables + 1);
-   s->dg_head = g_new(uint64_t, 2 * m->n_tables + 1);
+   s->rows_dg = g_new(uint8_t, MN_ROWS_DIGEST_ENTRY * (m->n_tables + 1));
    s->docs = g_string_new(NULL);
    s->deferred = g_string_new(NULL);
    s->deletes = g_string_new(NULL);
@@ -640,7 +640,8 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
    }
    bson_free(qschema);
    g_string_append(
-      create, "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid) ON COMMIT DELETE ROWS;"
+      create, "CREATE TEMP TABLE IF NOT EXISTS mn_stage_docs (id uuid, keep bigint) "
+              "ON COMMIT DELETE ROWS;"
               "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
               "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
               "row_counts int[], rejected boolean, reject_path text, reason text, context integer, "
@@ -686,9 +687,7 @@ free_queue(mn_pg_sink_t *s)
    g_free(s->tables);
    g_free(s->direct);
    g_free(s->copy_new);
-   g_free(s->dg_data);
-   g_free(s->dg_len);
-   g_free(s->dg_head);
+   g_free(s->rows_dg);
    g_free(s->flush_deltas);
    g_string_free(s->docs, TRUE);
    g_string_free(s->deferred, TRUE);
@@ -963,12 +962,13 @@ append_int(GString *out, int64_t v)
 
 /* A mongonorm.documents line: id, digest (bytea hex, its backslash escaped for COPY),
  * row counts (NULL = all zero), rejected, reject path and reason, context, the rows'
- * digest (NULL: none), what its conversion looked up (rows' mn_rowset_refs(); rows NULL:
- * not known). */
+ * digest (rows_dg_len bytes; NULL: none), what its conversion looked up (rows'
+ * mn_rowset_refs(); rows NULL: not known). */
 static void
 append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
              const uint8_t digest[MN_DIGEST_SIZE], const int32_t *counts, const char *path,
-             const char *reason, const uint8_t *rows_digest, const mn_rowset_t *rows)
+             const char *reason, const uint8_t *rows_dg, size_t rows_dg_len,
+             const mn_rowset_t *rows)
 {
    const uint8_t *refs;
    size_t refs_len;
@@ -992,8 +992,8 @@ append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
    g_string_append_c(out, '\t');
    append_int(out, (int)s->context);
    g_string_append_c(out, '\t');
-   if (rows_digest) {
-      mn_pg__append_copy_digest(out, rows_digest);
+   if (rows_dg) {
+      append_copy_bytea(out, rows_dg, rows_dg_len);
    } else {
       g_string_append_len(out, "\\N", 2);
    }
@@ -1045,6 +1045,7 @@ clear_segments(mn_pg_sink_t *s)
       if (g->doc) {
          bson_destroy(g->doc);
       }
+      g_free(g->kept);
    }
    g_array_set_size(s->segs, 0);
    g_array_set_size(s->seg_offsets, 0);
@@ -1059,45 +1060,95 @@ mn_pg_sink_record_rejected(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *
    (void)collection;
    begin_segment(s, id)->unrecorded = !recorded;
    append_state(s, s->state, id, digest, NULL, path ? path : "", reason ? reason : "rejected", NULL,
-                rows);
+                0, rows);
 }
 
-/* The digest of one queued document's rows: per table holding some, its index and byte
- * count, then its COPY text (the segment's slice of the table's buffer). */
-static void
-rows_digest(mn_pg_sink_t *s, const int32_t *counts, uint8_t out[MN_DIGEST_SIZE])
+/* The rows digest of the last queued document into s->rows_dg (see MN_ROWS_DIGEST_ENTRY:
+ * per table holding some of its rows, the table index and 16 bytes of the SHA-256 of the
+ * index, the byte count and the segment's slice of the table's buffer); returns its length. */
+static size_t
+rows_digest(mn_pg_sink_t *s, const int32_t *counts)
 {
-   size_t n = 0, n_tables = s->n_tables;
-   const void **data = s->dg_data;
-   size_t *len = s->dg_len;
-   uint64_t *head = s->dg_head;
-   const size_t *off = &g_array_index(s->seg_offsets, size_t, s->seg_offsets->len - 2 * n_tables);
+   size_t n = 0;
+   const size_t *off =
+      &g_array_index(s->seg_offsets, size_t, s->seg_offsets->len - 2 * s->n_tables);
 
-   for (size_t t = 0; t < n_tables; t++) {
+   for (size_t t = 0; t < s->n_tables; t++) {
       const GString *buf = s->tables[t].buf;
+      uint64_t head[2] = {(uint64_t)t, (uint64_t)(buf->len - off[2 * t])};
+      const void *data[2] = {head, buf->str + off[2 * t]};
+      size_t len[2] = {sizeof head, buf->len - off[2 * t]};
+      uint8_t d[MN_DIGEST_SIZE];
+      uint8_t *e = s->rows_dg + n;
+
       if (!counts[t]) {
          continue;
       }
-      head[2 * t] = (uint64_t)t;
-      head[2 * t + 1] = (uint64_t)(buf->len - off[2 * t]);
-      data[n] = &head[2 * t];
-      len[n++] = 2 * sizeof(uint64_t);
-      data[n] = buf->str + off[2 * t];
-      len[n++] = buf->len - off[2 * t];
+      mn_digest_parts(2, data, len, d);
+      e[0] = (uint8_t)(t >> 8);
+      e[1] = (uint8_t)(t & 0xff);
+      memcpy(e + 2, d, MN_ROWS_DIGEST_ENTRY - 2);
+      n += MN_ROWS_DIGEST_ENTRY;
    }
-   mn_digest_parts(n, data, len, out);
+   return n;
 }
 
-/* Take back the rows of the last segment (they equal the recorded ones). */
+/* The table index of a rows digest entry. */
+static size_t
+entry_table(const uint8_t *e)
+{
+   return (size_t)e[0] << 8 | e[1];
+}
+
+/* Tables a bit of mongonorm.stage_docs.keep can name (bit 63 is the sign). */
+#define KEEP_BITS 63
+
+/*
+ * Which tables of the last queued document hold what the target holds already: the
+ * recorded row count and, when it has rows, the recorded entry of the rows digest
+ * (rows_dg, rows_dg_len: this conversion's).  *all: every table does.  The result has
+ * bit t set for each such table t < KEEP_BITS with rows.
+ */
+static uint64_t
+kept_tables(const mn_pg_sink_t *s, const mn_doc_entry_t *recorded, const int32_t *counts,
+            size_t rows_dg_len, bool *all)
+{
+   const uint8_t *o = recorded->rows_digest, *o_end = o + recorded->rows_digest_len;
+   const uint8_t *n = s->rows_dg, *n_end = n + rows_dg_len;
+   uint64_t keep = 0;
+
+   *all = true;
+   for (size_t t = 0; t < s->n_tables; t++) {
+      bool had = o < o_end && entry_table(o) == t, has = n < n_end && entry_table(n) == t;
+      bool same = recorded->row_counts[t] == counts[t] && had == has &&
+                  (!has || memcmp(o, n, MN_ROWS_DIGEST_ENTRY) == 0);
+      if (!same) {
+         *all = false;
+      } else if (has && t < KEEP_BITS) {
+         keep |= (uint64_t)1 << t;
+      }
+      o += had ? MN_ROWS_DIGEST_ENTRY : 0;
+      n += has ? MN_ROWS_DIGEST_ENTRY : 0;
+   }
+   if (o != o_end) { /* not a digest of this mapping's tables in order */
+      *all = false;
+      return 0;
+   }
+   return keep;
+}
+
+/* Take back the rows of the last segment in the tables of keep (bit t: table t). */
 static void
-drop_segment_rows(mn_pg_sink_t *s)
+drop_segment_rows(mn_pg_sink_t *s, uint64_t keep)
 {
    const size_t *off =
       &g_array_index(s->seg_offsets, size_t, s->seg_offsets->len - 2 * s->n_tables);
 
    for (size_t t = 0; t < s->n_tables; t++) {
-      g_string_truncate(s->tables[t].buf, off[2 * t]);
-      s->tables[t].rows = off[2 * t + 1];
+      if (t < KEEP_BITS && (keep >> t & 1)) {
+         g_string_truncate(s->tables[t].buf, off[2 * t]);
+         s->tables[t].rows = off[2 * t + 1];
+      }
    }
 }
 
@@ -1145,15 +1196,26 @@ append_deferred(mn_pg_sink_t *s, const mn_rowset_t *rows)
    }
 }
 
+/* A line of mn_stage_docs: the document id and the tables whose rows it keeps. */
+static void
+append_stage_doc(mn_pg_sink_t *s, const mn_uuid_t *id, uint64_t keep)
+{
+   mn_pg__append_copy_uuid(s->docs, id);
+   g_string_append_c(s->docs, '\t');
+   append_int(s->docs, (int64_t)keep);
+   g_string_append_c(s->docs, '\n');
+}
+
 bool
 mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, const bson_t *doc,
                const uint8_t digest[MN_DIGEST_SIZE], const mn_doc_entry_t *recorded, bool compare)
 {
-   char id[MN_UUID_TEXT_LEN + 1];
    size_t n_tables = s->m->n_tables;
    int32_t *counts = g_new0(int32_t, n_tables ? n_tables : 1);
    seg_t *g = begin_segment(s, mn_rowset_doc_id(rows));
-   uint8_t rd[MN_DIGEST_SIZE];
+   size_t rd_len = 0;
+   uint64_t keep = 0;
+   bool all = false;
    /* a deferred reference is set after the rows are written: the rows alone do not say
     * what the target holds */
    bool digested = mn_rowset_n_deferred(rows) == 0;
@@ -1164,17 +1226,31 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
    g->replaces = recorded && recorded->rejected;
    append_rows(s, rows, counts);
    if (digested) {
-      rows_digest(s, counts, rd);
+      rd_len = rows_digest(s, counts);
    }
    if (digested && compare && recorded && !recorded->rejected && recorded->has_rows_digest &&
-       recorded->row_counts && memcmp(recorded->rows_digest, rd, MN_DIGEST_SIZE) == 0 &&
-       memcmp(recorded->row_counts, counts, n_tables * sizeof *counts) == 0) {
+       recorded->row_counts) {
+      keep = kept_tables(s, recorded, counts, rd_len, &all);
+   }
+   if (all) {
       /* the same rows as the target holds: only the record, with this run's context */
-      drop_segment_rows(s);
+      drop_segment_rows(s, UINT64_MAX);
       s->n_records++;
-      append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL, rd, rows);
+      append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL, s->rows_dg,
+                   rd_len, rows);
       g_free(counts);
       return false;
+   }
+   if (keep && !s->direct[s->collection]) {
+      /* some tables' rows are the target's: they are neither staged nor deleted (merge
+       * mode only: in direct mode nothing of the batch is in the tables) */
+      drop_segment_rows(s, keep);
+      g->kept = g_new0(int32_t, n_tables);
+      for (size_t t = 0; t < n_tables && t < KEEP_BITS; t++) {
+         g->kept[t] = (keep >> t & 1) ? counts[t] : 0;
+      }
+   } else {
+      keep = 0;
    }
    g->rows = true;
    g->id_json = bson_strdup(mn_rowset_doc_id_json(rows));
@@ -1183,12 +1259,10 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
       g->doc = bson_copy(doc);
       s->doc_bytes += doc->len;
    }
-   mn_uuid_format(mn_rowset_doc_id(rows), id);
-   g_string_append(s->docs, id);
-   g_string_append_c(s->docs, '\n');
+   append_stage_doc(s, mn_rowset_doc_id(rows), keep);
    s->n_docs++;
    append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL,
-                digested ? rd : NULL, rows);
+                digested ? s->rows_dg : NULL, rd_len, rows);
    g_free(counts);
    append_deferred(s, rows);
    return true;
@@ -1201,8 +1275,7 @@ mn_pg_sink_delete(mn_pg_sink_t *s, size_t collection, const mn_uuid_t *id)
    begin_segment(s, id);
    mn_pg__append_copy_uuid(s->deletes, id);
    g_string_append_c(s->deletes, '\n');
-   mn_pg__append_copy_uuid(s->docs, id);
-   g_string_append_c(s->docs, '\n');
+   append_stage_doc(s, id, 0);
    s->n_docs++;
    s->pending_deleted_docs++;
 }
@@ -1291,6 +1364,8 @@ typedef struct {
 typedef struct {
    slice_t *rows;    /* per table */
    uint64_t *n_rows; /* per table */
+   uint64_t *kept;   /* per table: rows its documents keep (not staged), or NULL */
+   uint64_t partly;  /* its documents that keep some (kept not NULL) */
    slice_t docs, deferred, deletes, state;
    uint64_t deleted_docs;
    bool direct;
@@ -1326,6 +1401,13 @@ view_range(const mn_pg_sink_t *s, size_t lo, size_t hi, view_t *v)
       size_t r1 = end ? off[hi * 2 * nt + 2 * t + 1] : (size_t)tb->rows;
       v->rows[t] = slice_of(tb->buf, b0, b1);
       v->n_rows[t] = r1 - r0;
+   }
+   for (size_t i = lo; i < hi && v->kept; i++) {
+      const int32_t *kept = g_array_index(s->segs, seg_t, i).kept;
+      v->partly += kept != NULL;
+      for (size_t t = 0; t < nt && kept; t++) {
+         v->kept[t] += (uint64_t)kept[t];
+      }
    }
    v->direct = s->direct[s->collection];
 }
@@ -1560,6 +1642,18 @@ copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
    return ok;
 }
 
+/* The condition, ending in AND, that the document d of mn_stage_docs keeps no row of
+ * table t (mn_pg_sink_add: its rows there are not staged, and stay as they are). */
+static void
+not_kept_sql(size_t t, char out[64])
+{
+   if (t < KEEP_BITS) {
+      snprintf(out, 64, "(d.keep & %" PRId64 ") = 0 AND", (int64_t)((uint64_t)1 << t));
+   } else {
+      out[0] = '\0';
+   }
+}
+
 /* This document takes a row another document (holder) holds: the holder is converted
  * again, in this run (pending_taken) and, as its record is forgotten in the same
  * transaction, by the next one if this run is killed before the holder's turn. */
@@ -1582,7 +1676,8 @@ take_row(mn_pg_sink_t *s, const mn_uuid_t *holder, mn_error_t *error)
 
 /*
  * A staged row whose id is the id of a row of another document, which is not in this
- * batch: a sub-document `_id` two documents carry.  The upsert would move the row to
+ * batch (or keeps its rows of the table: they stay its own): a sub-document `_id` two
+ * documents carry.  The upsert would move the row to
  * this document and the other one would lose it silently, so this document is refused
  * like a primary-key violation in direct mode (the batch is split down to it, and it is
  * rejected with the reason).  Two documents of the batch staging one row id are split
@@ -1597,10 +1692,12 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    char *sql;
    PGresult *res;
    bool clash = false;
+   char keeps_none[64];
 
    if (mt->is_primary || mt->doc_id_column <= 0) {
       return true;
    }
+   not_kept_sql(t, keeps_none);
    /* the holders of staged row ids, outside the batch; then row ids two documents of the
     * batch stage (NULL holder).  Each staged row probes the table by its key (a LATERAL
     * subquery that OFFSET 0 keeps from being flattened): the staging table is never
@@ -1608,11 +1705,11 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    sql = g_strdup_printf("SELECT DISTINCT h.holder, s.%s FROM %s s, LATERAL (SELECT t.%s AS holder "
                          "FROM %s t WHERE t.%s = s.%s OFFSET 0) h "
                          "WHERE h.holder <> s.%s "
-                         "AND NOT EXISTS (SELECT 1 FROM mn_stage_docs d WHERE d.id = h.holder) "
+                         "AND NOT EXISTS (SELECT 1 FROM mn_stage_docs d WHERE %s d.id = h.holder) "
                          "UNION ALL (SELECT NULL, NULL FROM %s GROUP BY %s "
                          "HAVING count(DISTINCT %s) > 1 LIMIT 1)",
                          tb->qdoc, tb->stage, tb->qdoc, tb->qname, tb->qkey, tb->qkey, tb->qdoc,
-                         tb->stage, tb->qkey, tb->qdoc);
+                         keeps_none, tb->stage, tb->qkey, tb->qdoc);
    res = sink_exec(s, sql, false, "could not check the rows' documents", error);
    g_free(sql);
    if (!res) {
@@ -1672,7 +1769,7 @@ mn_pg_sink_clear_taken(mn_pg_sink_t *s)
 }
 
 /* Children first: the rows of the staged documents that their new contents no longer
- * have, counted in deltas. */
+ * have (but for the tables a document keeps), counted in deltas. */
 static bool
 delete_dropped_rows(mn_pg_sink_t *s, delta_t *deltas, mn_error_t *error)
 {
@@ -1681,13 +1778,15 @@ delete_dropped_rows(mn_pg_sink_t *s, delta_t *deltas, mn_error_t *error)
       tbl_t *tb = &s->tables[k];
       char *sql;
       int64_t n;
+      char keeps_none[64];
 
       if (mt->is_primary || (size_t)mt->collection != s->collection) {
          continue;
       }
-      sql = g_strdup_printf("DELETE FROM %s t USING mn_stage_docs d WHERE t.%s = d.id AND "
+      not_kept_sql(k, keeps_none);
+      sql = g_strdup_printf("DELETE FROM %s t USING mn_stage_docs d WHERE t.%s = d.id AND %s "
                             "NOT EXISTS (SELECT 1 FROM %s s WHERE s.%s = t.%s)",
-                            tb->qname, tb->qdoc, tb->stage, tb->qkey, tb->qkey);
+                            tb->qname, tb->qdoc, keeps_none, tb->stage, tb->qkey, tb->qkey);
       snprintf(s->failed_table, sizeof s->failed_table, "%s", mt->name);
       n = exec_count(s, sql, "could not remove rows no longer in the source", error);
       g_free(sql);
@@ -1784,7 +1883,7 @@ copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
       return !v->state.len || ((!v->replaced || drop_records(s, v->replaced, error)) &&
                                copy_state_direct(s, &v->state, error));
    }
-   return copy_in(s, "mn_stage_docs", "id", v->docs.p, v->docs.len, error) &&
+   return copy_in(s, "mn_stage_docs", "id, keep", v->docs.p, v->docs.len, error) &&
           (!v->deletes.len ||
            copy_in(s, "mn_stage_deletes", "id", v->deletes.p, v->deletes.len, error)) &&
           (!v->state.len ||
@@ -1842,8 +1941,9 @@ apply_view(mn_pg_sink_t *s, const view_t *v, mn_error_t *error)
       s->flush_deltas[t].inserted += deltas[t].inserted;
       s->flush_deltas[t].updated += deltas[t].updated;
       s->flush_deltas[t].deleted += deltas[t].deleted;
-      s->flush_deltas[t].unchanged += deltas[t].unchanged;
+      s->flush_deltas[t].unchanged += deltas[t].unchanged + (v->kept ? v->kept[t] : 0);
    }
+   s->flush_partly += v->partly;
    ok = true;
    goto cleanup;
 
@@ -1882,7 +1982,7 @@ static bool
 reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
 {
    seg_t *g = &g_array_index(s->segs, seg_t, i);
-   GString *docs = g_string_new(NULL), *state = g_string_new(NULL);
+   GString *docs = g_string_new(NULL), *deletes = g_string_new(NULL), *state = g_string_new(NULL);
    slice_t *none = g_new0(slice_t, s->n_tables ? s->n_tables : 1);
    uint64_t *zero = g_new0(uint64_t, s->n_tables ? s->n_tables : 1);
    load_reject_t lr;
@@ -1903,22 +2003,25 @@ reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
        * foreign keys, the rows of other documents that refer to it. */
       g_array_append_val(s->load_rejects, lr);
       g_string_free(docs, TRUE);
+      g_string_free(deletes, TRUE);
       g_string_free(state, TRUE);
       g_free(none);
       g_free(zero);
       return true;
    }
-   mn_pg__append_copy_uuid(docs, &g->id);
-   g_string_append_c(docs, '\n');
+   mn_pg__append_copy_uuid(deletes, &g->id);
+   g_string_append_c(deletes, '\n');
+   g_string_append_len(docs, deletes->str, (gssize)deletes->len - 1);
+   g_string_append(docs, "\t0\n");
    /* Recorded with no digest: what PostgreSQL refused may depend on other documents (a
     * foreign key, a key another document held), so the next run converts it again. */
    memset(g->digest, 0, sizeof g->digest);
-   append_state(s, state, &g->id, g->digest, NULL, "", lr.reason, NULL, NULL);
+   append_state(s, state, &g->id, g->digest, NULL, "", lr.reason, NULL, 0, NULL);
    memset(&v, 0, sizeof v);
    v.rows = none;
    v.n_rows = zero;
    v.docs = slice_of(docs, 0, docs->len);
-   v.deletes = v.docs;
+   v.deletes = slice_of(deletes, 0, deletes->len);
    v.deleted_docs = 0;
    v.state = slice_of(state, 0, state->len);
    v.direct = false;
@@ -1934,6 +2037,7 @@ reject_segment(mn_pg_sink_t *s, size_t i, mn_error_t *error)
       g_free(lr.reason);
    }
    g_string_free(docs, TRUE);
+   g_string_free(deletes, TRUE);
    g_string_free(state, TRUE);
    g_free(none);
    g_free(zero);
@@ -1979,6 +2083,144 @@ range_unrecorded(const mn_pg_sink_t *s, size_t lo, size_t hi)
 }
 
 /*
+ * The view of the segments of [lo, hi) that are unrecorded (or recorded: `unrecorded`
+ * false), in their order, in buffers of its own: bufs, n_tables + 4 of them, which the
+ * caller frees (free_part); v's per-table arrays are the caller's, zeroed.
+ */
+static void
+view_part(const mn_pg_sink_t *s, size_t lo, size_t hi, bool unrecorded, view_t *v, GString **bufs)
+{
+   size_t nt = s->n_tables;
+   slice_t *rows = g_new0(slice_t, nt ? nt : 1);
+   uint64_t *n_rows = g_new0(uint64_t, nt ? nt : 1);
+   uint64_t *kept = g_new0(uint64_t, nt ? nt : 1);
+   slice_t *parts[4] = {&v->docs, &v->deferred, &v->deletes, &v->state};
+
+   for (size_t b = 0; b < nt + 4; b++) {
+      bufs[b] = g_string_new(NULL);
+   }
+   for (size_t i = lo; i < hi; i++) {
+      view_t one;
+      if (g_array_index(s->segs, seg_t, i).unrecorded != unrecorded) {
+         continue;
+      }
+      memset(&one, 0, sizeof one);
+      memset(kept, 0, sizeof(uint64_t) * (nt ? nt : 1));
+      one.rows = rows;
+      one.n_rows = n_rows;
+      one.kept = kept;
+      view_range(s, i, i + 1, &one);
+      for (size_t t = 0; t < nt; t++) {
+         g_string_append_len(bufs[t], one.rows[t].p, (gssize)one.rows[t].len);
+         v->n_rows[t] += one.n_rows[t];
+         v->kept[t] += one.kept[t];
+      }
+      g_string_append_len(bufs[nt], one.docs.p, (gssize)one.docs.len);
+      g_string_append_len(bufs[nt + 1], one.deferred.p, (gssize)one.deferred.len);
+      g_string_append_len(bufs[nt + 2], one.deletes.p, (gssize)one.deletes.len);
+      g_string_append_len(bufs[nt + 3], one.state.p, (gssize)one.state.len);
+      v->deleted_docs += one.deleted_docs;
+      v->partly += one.partly;
+   }
+   for (size_t t = 0; t < nt; t++) {
+      v->rows[t] = slice_of(bufs[t], 0, bufs[t]->len);
+   }
+   for (size_t b = 0; b < 4; b++) {
+      *parts[b] = slice_of(bufs[nt + b], 0, bufs[nt + b]->len);
+   }
+   g_free(rows);
+   g_free(n_rows);
+   g_free(kept);
+}
+
+/* One part of a split batch (load_split): its unrecorded documents copied straight in, or
+ * its recorded ones merged; a piece of its own (apply_view). */
+static bool
+apply_part(mn_pg_sink_t *s, size_t lo, size_t hi, bool unrecorded, mn_error_t *error)
+{
+   size_t nt = s->n_tables;
+   GString **bufs = g_new0(GString *, nt + 4);
+   view_t v;
+   bool ok;
+
+   memset(&v, 0, sizeof v);
+   v.rows = g_new0(slice_t, nt ? nt : 1);
+   v.n_rows = g_new0(uint64_t, nt ? nt : 1);
+   v.kept = g_new0(uint64_t, nt ? nt : 1);
+   view_part(s, lo, hi, unrecorded, &v, bufs);
+   v.direct = unrecorded;
+   v.replaced = unrecorded ? replaced_records(s, lo, hi) : NULL;
+   ok = apply_view(s, &v, error);
+   g_free((char *)v.replaced);
+   g_free(v.rows);
+   g_free(v.n_rows);
+   g_free(v.kept);
+   for (size_t b = 0; b < nt + 4; b++) {
+      g_string_free(bufs[b], TRUE);
+   }
+   g_free(bufs);
+   return ok;
+}
+
+/* Whether [lo, hi) mixes documents to copy (unrecorded, with rows) with recorded ones. */
+static bool
+range_mixed(const mn_pg_sink_t *s, size_t lo, size_t hi)
+{
+   bool copy = false, merge = false;
+
+   for (size_t i = lo; i < hi && !(copy && merge); i++) {
+      const seg_t *g = &g_array_index(s->segs, seg_t, i);
+      copy = copy || (g->unrecorded && g->rows);
+      merge = merge || !g->unrecorded;
+   }
+   return copy && merge;
+}
+
+/*
+ * A merge-mode batch that mixes unrecorded documents with recorded ones: the unrecorded
+ * ones are copied straight in (as a range of them alone is, see load_range), then the
+ * recorded ones merged, each part a piece, both in one savepoint.  The result is the
+ * whole batch merged whenever neither part is refused and no row changes owner: every
+ * document's rows land, and the unrecorded ones had none to compare with.  When
+ * PostgreSQL refuses a part, or a recorded document takes a row a copied one holds
+ * (take_row), everything is rolled back to the savepoint and the batch is merged whole,
+ * so who keeps a key or a row is what the source order says.
+ * Returns 1 when loaded, 0 when rolled back (error cleared), -1 on any other failure.
+ */
+static int
+load_split(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
+{
+   size_t nt = s->n_tables ? s->n_tables : 1;
+   delta_t *deltas = g_memdup2(s->flush_deltas, sizeof(delta_t) * nt);
+   uint64_t partly = s->flush_partly;
+   guint taken = s->pending_taken->len;
+   int r = -1;
+
+   if (!exec_ok(s, "SAVEPOINT mn_split", "could not load a batch", error)) {
+      g_free(deltas);
+      return -1;
+   }
+   if (apply_part(s, lo, hi, true, error) && apply_part(s, lo, hi, false, error) &&
+       s->pending_taken->len == taken) {
+      r = exec_ok(s, "RELEASE SAVEPOINT mn_split", "could not load a batch", error) ? 1 : -1;
+      s->pieces_copied += r == 1;
+   } else if (PQstatus(s->conn) == CONNECTION_OK &&
+              (s->pending_taken->len != taken || document_error(s))) {
+      mn_error_clear(error);
+      r = exec_ok(s, "ROLLBACK TO SAVEPOINT mn_split; RELEASE SAVEPOINT mn_split",
+                  "could not load a batch", error)
+             ? 0
+             : -1;
+      memcpy(s->flush_deltas, deltas, sizeof(delta_t) * nt);
+      s->flush_partly = partly;
+      g_array_set_size(s->pending_taken, taken);
+      s->stage_dirty = true;
+   }
+   g_free(deltas);
+   return r;
+}
+
+/*
  * Load segments [lo, hi); on a document's failure, halves until it is found (as pgloader).
  *
  * In merge mode, a range of unrecorded documents only (new in the source, or never loaded)
@@ -1986,19 +2228,31 @@ range_unrecorded(const mn_pg_sink_t *s, size_t lo, size_t hi)
  * theirs (a document's rows and its record commit together), so the merge's deletions and
  * replacements have nothing to do, and its probes by key cost as much as the rows.  When
  * PostgreSQL refuses that (a row id or a unique key another document holds, which the merge
- * settles: first in the source wins), the range is merged as usual.
+ * settles: first in the source wins), the range is merged as usual.  A whole batch that
+ * mixes them with recorded documents is split first (load_split).
  */
 static bool
 load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
 {
-   slice_t *rows = g_new0(slice_t, s->n_tables ? s->n_tables : 1);
-   uint64_t *n_rows = g_new0(uint64_t, s->n_tables ? s->n_tables : 1);
+   slice_t *rows;
+   uint64_t *n_rows, *kept;
    view_t v;
    bool ok;
 
+   if (lo == 0 && hi == s->segs->len && !s->direct[s->collection] && s->copy_new[s->collection] &&
+       range_mixed(s, lo, hi)) {
+      int split = load_split(s, lo, hi, error);
+      if (split != 0) {
+         return split > 0;
+      }
+   }
+   rows = g_new0(slice_t, s->n_tables ? s->n_tables : 1);
+   n_rows = g_new0(uint64_t, s->n_tables ? s->n_tables : 1);
+   kept = g_new0(uint64_t, s->n_tables ? s->n_tables : 1);
    memset(&v, 0, sizeof v);
    v.rows = rows;
    v.n_rows = n_rows;
+   v.kept = kept;
    view_range(s, lo, hi, &v);
    if (!v.direct && s->copy_new[s->collection] && range_unrecorded(s, lo, hi)) {
       char *replaced = replaced_records(s, lo, hi);
@@ -2018,6 +2272,7 @@ load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
    }
    g_free(rows);
    g_free(n_rows);
+   g_free(kept);
    if (ok || !document_error(s)) {
       return ok;
    }
@@ -2063,6 +2318,7 @@ load_batch(mn_pg_sink_t *s, mn_error_t *error)
 
    memset(s->flush_deltas, 0, sizeof(delta_t) * (s->n_tables ? s->n_tables : 1));
    s->pieces_copied = 0;
+   s->flush_partly = 0;
    g_array_set_size(s->pending_taken, 0);
    if (!ensure_staging(s, error) ||
        !mn_pg__begin(s->conn, LOADING, "could not start a batch", error)) {
@@ -2086,7 +2342,8 @@ load_batch(mn_pg_sink_t *s, mn_error_t *error)
 
 /* A committed batch of `collection` in the statistics (on the sink's thread only). */
 static void
-count_batch(mn_pg_sink_t *s, size_t collection, const delta_t *deltas, bool overlapped, bool copied)
+count_batch(mn_pg_sink_t *s, size_t collection, const delta_t *deltas, bool overlapped, bool copied,
+            uint64_t partly)
 {
    mn_collection_counts_t *k = mn_stats_collection(s->stats, s->m->collections[collection].name);
 
@@ -2100,6 +2357,7 @@ count_batch(mn_pg_sink_t *s, size_t collection, const delta_t *deltas, bool over
    k->batches++;
    k->batches_overlapped += overlapped;
    k->batches_copied += copied;
+   k->partly_unchanged += partly;
 }
 
 static bool
@@ -2120,7 +2378,7 @@ mn_pg_sink_flush(mn_pg_sink_t *s, mn_error_t *error)
    if (!load_batch(s, error)) {
       return false;
    }
-   count_batch(s, s->collection, s->flush_deltas, false, s->pieces_copied > 0);
+   count_batch(s, s->collection, s->flush_deltas, false, s->pieces_copied > 0, s->flush_partly);
    reset_queue(s);
    return true;
 }
@@ -2304,7 +2562,7 @@ mn_pg_sink_wait(mn_pg_sink_t *s, mn_error_t *error)
    if (ok) {
       g_array_append_vals(s->taken, t->taken->data, t->taken->len);
       g_array_set_size(t->taken, 0);
-      count_batch(s, t->collection, t->flush_deltas, true, false);
+      count_batch(s, t->collection, t->flush_deltas, true, false, 0);
    }
    reset_queue(t);
    return ok;

@@ -268,9 +268,11 @@ parse_row(mn_doc_state_t *st, const char *p, const char *end)
          return false;
       }
       r->e.context = len[6] == 4 ? (int32_t)be32(v[6]) : 0;
-      r->e.has_rows_digest = len[7] == MN_DIGEST_SIZE;
+      /* an older record's digest of all tables at once (32 bytes) is not of this format */
+      r->e.has_rows_digest = len[7] > 0 && len[7] % MN_ROWS_DIGEST_ENTRY == 0;
       if (r->e.has_rows_digest) {
-         memcpy(r->e.rows_digest, v[7], MN_DIGEST_SIZE);
+         r->e.rows_digest = (const uint8_t *)g_string_chunk_insert_len(st->strings, v[7], len[7]);
+         r->e.rows_digest_len = (size_t)len[7];
       }
       r->e.has_refs = len[8] >= 0;
       if (len[8] > 0) {

@@ -540,6 +540,7 @@ merge_collection(coll_t *to, const coll_t *from)
    t->batches += f->batches;
    t->batches_overlapped += f->batches_overlapped;
    t->batches_copied += f->batches_copied;
+   t->partly_unchanged += f->partly_unchanged;
    for (guint i = 0; i < from->rejects.keys->len; i++) {
       counter_add(&to->rejects, g_ptr_array_index(from->rejects.keys, i),
                   g_array_index(from->rejects.counts, uint64_t, i));
@@ -766,6 +767,9 @@ mn_stats_to_json(const mn_stats_t *s)
          BSON_APPEND_INT64(&d, "batches_overlapped", (int64_t)c->counts.batches_overlapped);
          if (c->counts.batches_copied) {
             BSON_APPEND_INT64(&d, "batches_copied", (int64_t)c->counts.batches_copied);
+         }
+         if (c->counts.partly_unchanged) {
+            BSON_APPEND_INT64(&d, "partly_unchanged", (int64_t)c->counts.partly_unchanged);
          }
       }
       bson_append_document_end(&colls, &d);
