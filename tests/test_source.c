@@ -10,6 +10,8 @@
 #include <mongonorm/source.h>
 
 #include <dirent.h>
+#include <glib.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -568,6 +570,160 @@ test_source_dump_bad_records(void **state)
 
    bson_free(bad_len);
    bson_free(blob);
+}
+
+/* What a cursor gave for one record, to compare a reading with and without read-ahead. */
+typedef struct {
+   mn_cursor_status_t status;
+   uint8_t *bytes; /* DOC: a copy */
+   size_t len;
+   uint8_t digest[MN_DIGEST_SIZE];
+   char *bad; /* BAD: location, reason, raw, file, offset, skipped, kept in one string */
+} seen_t;
+
+/* Read collection `name` of `dir` to its end, with or without read-ahead, into a new array
+ * of seen_t (*n of them), unreadable spans kept under keep_dir. */
+static seen_t *
+read_all(const char *dir, const char *name, bool ahead, const char *keep_dir, size_t *n)
+{
+   mn_source_t *source = open_ok(dir, NULL);
+   mn_cursor_t *cursor = find_ok(source, name, NULL);
+   size_t cap = 64;
+   seen_t *out = bson_malloc0(cap * sizeof *out);
+   mn_cursor_status_t st;
+   uint64_t done, total;
+
+   *n = 0;
+   mn_cursor_keep_skipped(cursor, keep_dir, name);
+   if (ahead) { /* else this reading is the reference */
+      assert_true(mn_cursor_read_ahead(cursor));
+      assert_false(mn_cursor_read_ahead(cursor)); /* once */
+   }
+   do {
+      const bson_t *doc;
+      seen_t *r;
+      st = mn_cursor_next(cursor, &doc);
+      if (*n == cap) {
+         cap *= 2;
+         out = bson_realloc(out, cap * sizeof *out);
+      }
+      r = &out[(*n)++];
+      memset(r, 0, sizeof *r);
+      r->status = st;
+      if (st == MN_CURSOR_DOC) {
+         r->len = doc->len;
+         r->bytes = bson_malloc(doc->len);
+         memcpy(r->bytes, bson_get_data(doc), doc->len);
+         mn_cursor_digest(cursor, doc, r->digest);
+      } else if (st == MN_CURSOR_BAD) {
+         const mn_cursor_bad_t *b = mn_cursor_bad(cursor);
+         r->bad = bson_strdup_printf("%s|%s|%s|%s|%" PRIu64 "|%" PRIu64 "|%s", b->location,
+                                     b->reason, b->raw, b->file ? b->file : "-", b->offset,
+                                     b->skipped, b->kept ? "kept" : "-");
+      }
+   } while (st == MN_CURSOR_DOC || st == MN_CURSOR_BAD);
+   assert_int_equal(st, MN_CURSOR_END);
+   mn_cursor_progress(cursor, &done, &total);
+   assert_true(total > 0);
+   assert_int_equal(done, total);
+   mn_cursor_destroy(cursor);
+   mn_source_destroy(source);
+   return out;
+}
+
+static void
+free_seen(seen_t *s, size_t n)
+{
+   for (size_t i = 0; i < n; i++) {
+      bson_free(s[i].bytes);
+      bson_free(s[i].bad);
+   }
+   bson_free(s);
+}
+
+/* Reading ahead gives what reading does, record by record, in the same order: documents
+ * (their bytes and digests, across chunk boundaries and a document bigger than a chunk),
+ * unreadable spans of a dump (kept whole by the thread) and bad JSON records, then the end.
+ * A cursor destroyed in the middle stops its thread. */
+static void
+test_source_read_ahead(void **state)
+{
+   fixture_t *f = *state;
+   GByteArray *blob = g_byte_array_new();
+   GString *json = g_string_new(NULL);
+   char *keep_a = path_in(f, "kept-a"), *keep_b = path_in(f, "kept-b");
+   const char *names[] = {"users", "notes"};
+   size_t n_bad = 0;
+
+   for (int i = 0; i < 3000; i++) {
+      size_t size = i == 1500 ? 300000 : (size_t)(i * 37) % 5000;
+      char *text = bson_malloc(size + 1);
+      bson_t *doc = bson_new();
+      memset(text, 'a' + i % 26, size);
+      text[size] = '\0';
+      BSON_APPEND_INT32(doc, "_id", i);
+      BSON_APPEND_UTF8(doc, "text", text);
+      g_byte_array_append(blob, bson_get_data(doc), doc->len);
+      if (i % 700 == 3) {
+         g_byte_array_append(blob, (const guint8 *)"\x02\x00\x00\x00", 4); /* a bad span */
+      }
+      g_string_append_printf(json,
+                             i % 900 == 7 ? "{\"_id\": %d, \"text\": }\n"
+                                          : "{\"_id\": %d, \"text\": \"%.40s\"}\n",
+                             i, text);
+      bson_free(text);
+      bson_destroy(doc);
+   }
+   make_dir(f, "dump");
+   make_dir(f, "json");
+   write_file(f, "dump/users.bson", blob->data, blob->len);
+   write_file(f, "json/notes.json", json->str, json->len);
+   for (size_t k = 0; k < 2; k++) {
+      size_t n_plain, n_ahead;
+      char *dir = path_in(f, k ? "json" : "dump");
+      seen_t *plain = read_all(dir, names[k], false, keep_a, &n_plain);
+      seen_t *ahead = read_all(dir, names[k], true, keep_b, &n_ahead);
+      bson_free(dir);
+      assert_int_equal(n_ahead, n_plain);
+      for (size_t i = 0; i < n_plain; i++) {
+         uint8_t want[MN_DIGEST_SIZE];
+         assert_int_equal(ahead[i].status, plain[i].status);
+         assert_int_equal(ahead[i].len, plain[i].len);
+         if (plain[i].bytes) {
+            assert_memory_equal(ahead[i].bytes, plain[i].bytes, plain[i].len);
+            mn_digest(plain[i].bytes, plain[i].len, want);
+            assert_memory_equal(ahead[i].digest, want, MN_DIGEST_SIZE);
+            assert_memory_equal(plain[i].digest, want, MN_DIGEST_SIZE);
+         }
+         if (plain[i].bad) {
+            assert_string_equal(ahead[i].bad, plain[i].bad);
+            n_bad++;
+         }
+      }
+      assert_true(n_plain > 3000);
+      free_seen(plain, n_plain);
+      free_seen(ahead, n_ahead);
+   }
+   assert_int_equal(n_bad, 5 + 4); /* the dump's spans, the JSON's bad lines */
+   {
+      char *dir = path_in(f, "dump");
+      mn_source_t *source = open_ok(dir, NULL);
+      mn_cursor_t *cursor = find_ok(source, "users", NULL);
+      const bson_t *doc;
+
+      bson_free(dir);
+      assert_true(mn_cursor_read_ahead(cursor));
+      for (int i = 0; i < 10; i++) {
+         mn_cursor_status_t st = mn_cursor_next(cursor, &doc);
+         assert_true(st == MN_CURSOR_DOC || st == MN_CURSOR_BAD);
+      }
+      mn_cursor_destroy(cursor); /* the thread is waiting to queue more: it stops */
+      mn_source_destroy(source);
+   }
+   bson_free(keep_a);
+   bson_free(keep_b);
+   g_byte_array_free(blob, TRUE);
+   g_string_free(json, TRUE);
 }
 
 /* Read a whole file into a new buffer; *len gets its size. */
@@ -1744,6 +1900,7 @@ main(void)
       cmocka_unit_test(test_source_ejson_valid_wrappers),
       cmocka_unit_test(test_source_ejson_bad_wrappers),
       cmocka_unit_test_setup_teardown(test_source_ejson_rejected_records, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_read_ahead, setup, teardown),
    };
 
    return mn_test_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -68,6 +68,9 @@ static const item_t ENVIRONMENT[] = {
    {".B", "MN_SYNC_LOAD",
     "1 loads every batch of run synchronously: no batch is loaded on the second session "
     "while the next is converted (for comparisons and troubleshooting)."},
+   {".B", "MN_READ_AHEAD",
+    "0 reads a dump or JSON file on run's own thread: no thread reads and digests the "
+    "documents ahead while the ones before are converted (for comparisons)."},
 };
 
 static const item_t FILES[] = {

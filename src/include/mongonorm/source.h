@@ -21,6 +21,7 @@
 
 #include <bson/bson.h>
 #include <mongonorm/error.h>
+#include <mongonorm/keys.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -170,7 +171,28 @@ void mn_cursor_error(const mn_cursor_t *cursor, mn_error_t *error);
  */
 void mn_cursor_progress(const mn_cursor_t *cursor, uint64_t *done, uint64_t *total);
 
-/** Free a cursor. NULL is allowed. */
+/**
+ * Read ahead: from now on a thread of the cursor's own takes its records, and the SHA-256
+ * digest of each document (mn_digest() of its bytes), ahead of mn_cursor_next(), up to
+ * about 384 KiB of documents (3 chunks of 128 KiB or 512 records), so that reading, parsing and
+ * digesting overlap the caller's work.  For the file kinds (a dump or JSON file): a server
+ * cursor's client is not the thread's to use.  Call after mn_cursor_keep_skipped(), before
+ * the first mn_cursor_next().  What mn_cursor_next(), mn_cursor_bad() and
+ * mn_cursor_error() give is unchanged, in the same order; mn_cursor_progress() gives the
+ * progress as of the records handed out (at chunk boundaries).  mn_cursor_destroy() stops
+ * the thread.
+ * @return false when the cursor already reads ahead, has ended or failed, or no thread
+ *         could be started: it reads as before.
+ */
+bool mn_cursor_read_ahead(mn_cursor_t *cursor);
+
+/**
+ * The SHA-256 digest (mn_digest()) of doc, the document the last mn_cursor_next() of
+ * cursor handed out: the one its read-ahead thread computed, else computed now.
+ */
+void mn_cursor_digest(const mn_cursor_t *cursor, const bson_t *doc, uint8_t out[MN_DIGEST_SIZE]);
+
+/** Free a cursor (a read-ahead thread stopped first). NULL is allowed. */
 void mn_cursor_destroy(mn_cursor_t *cursor);
 
 /** Free a source. NULL is allowed. */

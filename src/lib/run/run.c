@@ -782,7 +782,7 @@ convert_read(pass_t *p, const bson_t *doc, const mn_doc_entry_t *entry, const mn
  * when unchanged (a rejected one keeps its recorded reason), else converted (convert_read).
  */
 static bool
-process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
+process_document(pass_t *p, mn_cursor_t *cur, const bson_t *doc, mn_error_t *error)
 {
    run_t *r = p->r;
    uint8_t digest[MN_DIGEST_SIZE];
@@ -791,7 +791,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
                             and the converter stops before deriving it */
 
    if (!mn_run__doc_id(doc, NULL, &id)) {
-      mn_digest(bson_get_data(doc), doc->len, digest);
+      mn_cursor_digest(cur, doc, digest);
       return convert_read(p, doc, NULL, &id, false, digest, error);
    }
    if (!p->processed && !mn_idmap__get(&p->window, id.bytes)) {
@@ -810,7 +810,7 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    if (entry) {
       entry->seen = true;
    }
-   mn_digest(bson_get_data(doc), doc->len, digest);
+   mn_cursor_digest(cur, doc, digest);
    track_watermark(p, doc);
    if (entry && entry->rejected && unchanged(p, entry, &id, digest, false) && entry->reason) {
       r->known_rejects++;
@@ -824,6 +824,16 @@ process_document(pass_t *p, const bson_t *doc, mn_error_t *error)
    }
    return convert_read(p, doc, entry, &id, true, digest, error);
 }
+/* Whether file cursors read ahead (mn_cursor_read_ahead): yes, unless MN_READ_AHEAD=0 in
+ * the environment (to compare). */
+static bool
+read_ahead(void)
+{
+   const char *v = g_getenv("MN_READ_AHEAD");
+
+   return !v || strcmp(v, "0") != 0;
+}
+
 /* Stream one cursor through process_document, flushing batch by batch. */
 static bool
 drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
@@ -840,6 +850,11 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
    snprintf(skipped_dir, sizeof skipped_dir, "%s.skipped",
             r->opts->reject_path ? r->opts->reject_path : "mongonorm-rejects.jsonl");
    mn_cursor_keep_skipped(cur, skipped_dir, p->name);
+   /* a file is read and digested on a thread of the cursor's while documents are
+    * converted (a server cursor's client is the run's) */
+   if (mn_source_kind(r->src) != MN_SOURCE_MONGODB && read_ahead()) {
+      mn_cursor_read_ahead(cur);
+   }
    while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
       if (r->jobs && mn_run__jobs_cancelled(r->jobs)) {
          mn_set_error(error, MN_ERROR_PG, MN_PG_QUERY,
@@ -852,7 +867,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
                               error)) {
             return false;
          }
-      } else if (!process_document(p, doc, error)) {
+      } else if (!process_document(p, cur, doc, error)) {
          return false;
       }
       if (mn_pg_sink_pending_docs(r->sink) >= batch_docs ||

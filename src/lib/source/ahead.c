@@ -1,0 +1,317 @@
+/*
+ * ahead.c - read ahead: a cursor's records read, and its documents digested, on a thread
+ * of the cursor's own, while the caller works on the ones before.
+ *
+ * mn_cursor_read_ahead() moves the cursor's kind (its operations and state) into an inner
+ * cursor that only the thread touches, and gives the cursor itself the operations below.
+ * The thread takes records from the inner cursor with mn_cursor_next() and appends them
+ * to chunks: a document's bytes and digest, a bad record's description, the end or the
+ * error.  A chunk holds up to CHUNK_BYTES of documents (or one bigger document) and goes
+ * to the caller's side through a queue of at most QUEUE_CHUNKS; so the thread is never
+ * more than about QUEUE_CHUNKS * CHUNK_BYTES ahead, whatever the source's size.  The
+ * caller's mn_cursor_next() hands out the records of one chunk after the other, in the
+ * order the kind produced them; a document stays valid until the next call, as always.
+ */
+#include "source/source_private.h"
+
+#include <mongonorm/keys.h>
+
+#include <glib.h>
+#include <string.h>
+
+#define CHUNK_BYTES ((size_t)128 << 10)
+#define CHUNK_RECORDS 512
+#define QUEUE_CHUNKS 3
+
+/* One record read by the thread. */
+typedef struct {
+   mn_cursor_status_t status;
+   size_t at, len;                 /* DOC: its bytes in the chunk's */
+   uint8_t digest[MN_DIGEST_SIZE]; /* DOC: mn_digest() of them */
+   char *location, *reason, *raw;  /* BAD: owned */
+   char *file, *kept;              /* BAD, a .bson span: owned, or NULL */
+   uint64_t offset, skipped;       /* BAD */
+   mn_error_t error;               /* ERROR */
+} record_t;
+
+typedef struct {
+   GByteArray *bytes;    /* the documents' bytes, back to back */
+   GArray *records;      /* record_t */
+   uint64_t done, total; /* the inner cursor's progress after its last record */
+} chunk_t;
+
+typedef struct {
+   mn_cursor_t *inner; /* the kind's cursor: the thread's only */
+   GThread *thread;
+   GMutex lock;
+   GCond changed;
+   GQueue full;      /* chunk_t *, read and waiting for the caller */
+   GQueue spare;     /* chunk_t *, handed out and emptied: the thread fills them again */
+   bool stop;        /* the caller is done: the thread ends at its next record */
+   chunk_t *current; /* the chunk the caller is in; owned */
+   guint next;       /* its next record */
+   bson_t doc;       /* the last document handed out, over current's bytes */
+   uint8_t digest[MN_DIGEST_SIZE];
+   bool has_digest;      /* digest is the last document's */
+   uint64_t done, total; /* progress as of the records handed out */
+} ahead_t;
+
+/* A new chunk: room for CHUNK_BYTES and a document of up to as many more, so that the
+ * document that fills it is appended without moving the others. */
+static chunk_t *
+chunk_new(void)
+{
+   chunk_t *c = g_new0(chunk_t, 1);
+
+   c->bytes = g_byte_array_sized_new(2 * CHUNK_BYTES);
+   c->records = g_array_new(FALSE, TRUE, sizeof(record_t));
+   return c;
+}
+
+/* Empty c of its records, keeping its memory. */
+static void
+chunk_clear(chunk_t *c)
+{
+   for (guint i = 0; i < c->records->len; i++) {
+      record_t *r = &g_array_index(c->records, record_t, i);
+      bson_free(r->location);
+      bson_free(r->reason);
+      bson_free(r->raw);
+      bson_free(r->file);
+      bson_free(r->kept);
+   }
+   g_array_set_size(c->records, 0);
+   g_byte_array_set_size(c->bytes, 0);
+}
+
+static void
+chunk_free(chunk_t *c)
+{
+   if (!c) {
+      return;
+   }
+   chunk_clear(c);
+   g_array_free(c->records, TRUE);
+   g_byte_array_free(c->bytes, TRUE);
+   g_free(c);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+   return s ? bson_strdup(s) : NULL;
+}
+
+/* Append the inner cursor's record of status st (doc: its document) to c. */
+static void
+chunk_add(chunk_t *c, mn_cursor_t *inner, mn_cursor_status_t st, const bson_t *doc)
+{
+   record_t r;
+
+   memset(&r, 0, sizeof r);
+   r.status = st;
+   if (st == MN_CURSOR_DOC) {
+      r.at = c->bytes->len;
+      r.len = doc->len;
+      g_byte_array_append(c->bytes, bson_get_data(doc), doc->len);
+      mn_digest(bson_get_data(doc), doc->len, r.digest);
+   } else if (st == MN_CURSOR_BAD) {
+      const mn_cursor_bad_t *bad = mn_cursor_bad(inner);
+      r.location = dup_or_null(bad->location);
+      r.reason = dup_or_null(bad->reason);
+      r.raw = dup_or_null(bad->raw);
+      r.file = dup_or_null(bad->file);
+      r.kept = dup_or_null(bad->kept);
+      r.offset = bad->offset;
+      r.skipped = bad->skipped;
+   } else if (st == MN_CURSOR_ERROR) {
+      mn_cursor_error(inner, &r.error);
+   }
+   g_array_append_val(c->records, r);
+}
+
+/* The thread: records into chunks, chunks into the queue, until the end, an error or stop. */
+static gpointer
+ahead_main(gpointer data)
+{
+   ahead_t *a = data;
+   bool last = false;
+
+   while (!last) {
+      chunk_t *c;
+      bool stop;
+
+      g_mutex_lock(&a->lock);
+      c = g_queue_pop_head(&a->spare);
+      g_mutex_unlock(&a->lock);
+      if (!c) {
+         c = chunk_new();
+      }
+      while (!last && c->bytes->len < CHUNK_BYTES && c->records->len < CHUNK_RECORDS) {
+         const bson_t *doc;
+         mn_cursor_status_t st = mn_cursor_next(a->inner, &doc);
+         chunk_add(c, a->inner, st, doc);
+         last = st == MN_CURSOR_END || st == MN_CURSOR_ERROR;
+      }
+      mn_cursor_progress(a->inner, &c->done, &c->total);
+      g_mutex_lock(&a->lock);
+      while (!a->stop && g_queue_get_length(&a->full) >= QUEUE_CHUNKS) {
+         g_cond_wait(&a->changed, &a->lock);
+      }
+      stop = a->stop;
+      if (!stop) {
+         g_queue_push_tail(&a->full, c);
+         g_cond_broadcast(&a->changed);
+      }
+      g_mutex_unlock(&a->lock);
+      if (stop) {
+         chunk_free(c);
+         break;
+      }
+   }
+   return NULL;
+}
+
+/* The next chunk from the thread (waiting for it), the current one given back to it. */
+static void
+take_chunk(ahead_t *a)
+{
+   chunk_t *done = a->current;
+
+   if (done) {
+      chunk_clear(done);
+   }
+   a->current = NULL;
+   a->next = 0;
+   g_mutex_lock(&a->lock);
+   if (done) {
+      g_queue_push_tail(&a->spare, done);
+   }
+   while (g_queue_is_empty(&a->full)) {
+      g_cond_wait(&a->changed, &a->lock);
+   }
+   a->current = g_queue_pop_head(&a->full);
+   g_cond_broadcast(&a->changed);
+   g_mutex_unlock(&a->lock);
+}
+
+static mn_cursor_status_t
+ahead_next(mn_cursor_t *cursor, const bson_t **doc)
+{
+   ahead_t *a = cursor->impl;
+   const record_t *r;
+
+   a->has_digest = false;
+   if (!a->current || a->next >= a->current->records->len) {
+      take_chunk(a);
+   }
+   r = &g_array_index(a->current->records, record_t, a->next++);
+   if (a->next == a->current->records->len) {
+      a->done = a->current->done;
+      a->total = a->current->total;
+   }
+   switch (r->status) {
+   case MN_CURSOR_DOC:
+      if (!bson_init_static(&a->doc, a->current->bytes->data + r->at, r->len)) {
+         /* not a length the inner cursor would hand out; never happens */
+         mn_error_t e;
+         mn_set_error(&e, MN_ERROR_IO, MN_IO_READ, "a document read ahead has a bad length");
+         return mn_cursor__fail(cursor, &e);
+      }
+      memcpy(a->digest, r->digest, MN_DIGEST_SIZE);
+      a->has_digest = true;
+      *doc = &a->doc;
+      return MN_CURSOR_DOC;
+   case MN_CURSOR_BAD:
+      mn_cursor__set_bad(cursor, r->location, r->reason, r->raw, r->raw ? strlen(r->raw) : 0,
+                         false);
+      if (r->file) {
+         mn_cursor__set_skipped(cursor, r->file, r->offset, r->skipped, r->kept);
+      }
+      return MN_CURSOR_BAD;
+   case MN_CURSOR_ERROR: return mn_cursor__fail(cursor, &r->error);
+   default: return MN_CURSOR_END;
+   }
+}
+
+static void
+ahead_progress(const mn_cursor_t *cursor, uint64_t *done, uint64_t *total)
+{
+   const ahead_t *a = cursor->impl;
+
+   *done = a->done;
+   *total = a->total;
+}
+
+static void
+ahead_destroy(void *impl)
+{
+   ahead_t *a = impl;
+
+   g_mutex_lock(&a->lock);
+   a->stop = true;
+   g_cond_broadcast(&a->changed);
+   g_mutex_unlock(&a->lock);
+   g_thread_join(a->thread);
+   while (!g_queue_is_empty(&a->full)) {
+      chunk_free(g_queue_pop_head(&a->full));
+   }
+   while (!g_queue_is_empty(&a->spare)) {
+      chunk_free(g_queue_pop_head(&a->spare));
+   }
+   chunk_free(a->current);
+   mn_cursor_destroy(a->inner);
+   g_mutex_clear(&a->lock);
+   g_cond_clear(&a->changed);
+   g_free(a);
+}
+
+static const mn_cursor__ops_t ahead_ops = {ahead_next, ahead_progress, ahead_destroy};
+
+bool
+mn_cursor_read_ahead(mn_cursor_t *cursor)
+{
+   ahead_t *a;
+   mn_cursor_t *inner;
+
+   if (!cursor || cursor->ops == &ahead_ops || cursor->failed || cursor->ended) {
+      return false;
+   }
+   inner = mn_cursor__new(cursor->ops, cursor->impl);
+   inner->keep_dir = dup_or_null(cursor->keep_dir);
+   inner->keep_prefix = dup_or_null(cursor->keep_prefix);
+   a = g_new0(ahead_t, 1);
+   a->inner = inner;
+   g_mutex_init(&a->lock);
+   g_cond_init(&a->changed);
+   g_queue_init(&a->full);
+   g_queue_init(&a->spare);
+   a->thread = g_thread_try_new("mn-read-ahead", ahead_main, a, NULL);
+   if (!a->thread) {
+      /* the cursor reads as before: give the kind back */
+      inner->ops = NULL;
+      inner->impl = NULL;
+      bson_free(inner->keep_dir);
+      bson_free(inner->keep_prefix);
+      bson_free(inner);
+      g_mutex_clear(&a->lock);
+      g_cond_clear(&a->changed);
+      g_free(a);
+      return false;
+   }
+   cursor->ops = &ahead_ops;
+   cursor->impl = a;
+   return true;
+}
+
+void
+mn_cursor_digest(const mn_cursor_t *cursor, const bson_t *doc, uint8_t out[MN_DIGEST_SIZE])
+{
+   const ahead_t *a = cursor && cursor->ops == &ahead_ops ? cursor->impl : NULL;
+
+   if (a && a->has_digest && doc == &a->doc) {
+      memcpy(out, a->digest, MN_DIGEST_SIZE);
+   } else {
+      mn_digest(bson_get_data(doc), doc->len, out);
+   }
+}
