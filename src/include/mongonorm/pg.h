@@ -47,6 +47,14 @@ extern "C" {
  */
 PGconn *mn_pg_connect(const char *conninfo, mn_error_t *error);
 
+/**
+ * Connect a second session like `like`: its options as libpq resolved them (PQconninfo),
+ * on the host, port and host address that connection reached (a list of hosts would let
+ * it reach another server), with mn_pg_connect()'s settings.
+ * @return a connection (close with PQfinish()), or NULL with MN_ERROR_PG/MN_PG_CONNECT set.
+ */
+PGconn *mn_pg_connect_like(PGconn *like, mn_error_t *error);
+
 /** Run SQL with no result rows. @return false with MN_ERROR_PG/MN_PG_QUERY set. */
 bool mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error);
 

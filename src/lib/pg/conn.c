@@ -147,6 +147,60 @@ mn_pg_connect(const char *conninfo, mn_error_t *error)
    return conn;
 }
 
+/* Append keyword='value' to a connection string, the value quoted as libpq reads it. */
+static void
+append_option(GString *out, const char *keyword, const char *value)
+{
+   g_string_append_printf(out, "%s%s='", out->len ? " " : "", keyword);
+   for (const char *p = value; *p; p++) {
+      if (*p == '\'' || *p == '\\') {
+         g_string_append_c(out, '\\');
+      }
+      g_string_append_c(out, *p);
+   }
+   g_string_append_c(out, '\'');
+}
+
+/*
+ * The connection string of a second session like `like`: its options as libpq resolved
+ * them (the password among them, so the string is wiped and freed by the caller), with
+ * host, port and hostaddr those of the server it reached (a list of hosts would let the
+ * second session reach another server).
+ */
+static GString *
+conninfo_like(PGconn *like)
+{
+   PQconninfoOption *opts = PQconninfo(like);
+   GString *out = g_string_new(NULL);
+
+   for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+      const char *value = o->val;
+      if (strcmp(o->keyword, "host") == 0) {
+         value = PQhost(like);
+      } else if (strcmp(o->keyword, "port") == 0) {
+         value = PQport(like);
+      } else if (strcmp(o->keyword, "hostaddr") == 0 && value && *value) {
+         value = PQhostaddr(like);
+      }
+      if (value && *value) {
+         append_option(out, o->keyword, value);
+      }
+   }
+   PQconninfoFree(opts);
+   return out;
+}
+
+PGconn *
+mn_pg_connect_like(PGconn *like, mn_error_t *error)
+{
+   GString *conninfo = conninfo_like(like);
+   PGconn *conn = mn_pg_connect(conninfo->str, error);
+
+   memset(conninfo->str, 0, conninfo->len); /* it holds the password */
+   g_string_free(conninfo, TRUE);
+   return conn;
+}
+
 bool
 mn_pg_exec(PGconn *conn, const char *sql, mn_error_t *error)
 {

@@ -38,49 +38,6 @@ struct mn_pg__loader {
    bool busy; /* a job was started and not waited for */
 };
 
-/* Append keyword='value' to a connection string, the value quoted as libpq reads it. */
-static void
-append_option(GString *out, const char *keyword, const char *value)
-{
-   g_string_append_printf(out, "%s%s='", out->len ? " " : "", keyword);
-   for (const char *p = value; *p; p++) {
-      if (*p == '\'' || *p == '\\') {
-         g_string_append_c(out, '\\');
-      }
-      g_string_append_c(out, *p);
-   }
-   g_string_append_c(out, '\'');
-}
-
-/*
- * The connection string of a second session like `like`: its options as libpq resolved
- * them (the password among them, so the string is wiped and freed by the caller), with
- * host, port and hostaddr those of the server it reached (a list of hosts would let the
- * second session reach another server).
- */
-static GString *
-conninfo_like(PGconn *like)
-{
-   PQconninfoOption *opts = PQconninfo(like);
-   GString *out = g_string_new(NULL);
-
-   for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-      const char *value = o->val;
-      if (strcmp(o->keyword, "host") == 0) {
-         value = PQhost(like);
-      } else if (strcmp(o->keyword, "port") == 0) {
-         value = PQport(like);
-      } else if (strcmp(o->keyword, "hostaddr") == 0 && value && *value) {
-         value = PQhostaddr(like);
-      }
-      if (value && *value) {
-         append_option(out, o->keyword, value);
-      }
-   }
-   PQconninfoFree(opts);
-   return out;
-}
-
 /* The thread: take a job, run it unlocked, hand its outcome back; until told to quit. */
 static void *
 loader_main(void *arg)
@@ -141,13 +98,10 @@ copy_commit_setting(PGconn *like, PGconn *conn, mn_error_t *error)
 mn_pg__loader_t *
 mn_pg__loader_new(PGconn *like, mn_error_t *error)
 {
-   GString *conninfo = conninfo_like(like);
-   PGconn *conn = mn_pg_connect(conninfo->str, error);
+   PGconn *conn = mn_pg_connect_like(like, error);
    mn_pg__loader_t *l = NULL;
    PGresult *res = NULL;
 
-   memset(conninfo->str, 0, conninfo->len); /* it holds the password */
-   g_string_free(conninfo, TRUE);
    if (!conn) {
       return NULL;
    }

@@ -1,6 +1,12 @@
 /*
  * rejects.c - the reject file: one JSON object per line, one line per document or record
  * a run does not load, and the counting that goes with each line (run_private.h).
+ *
+ * The lines are built on the caller's thread (without their document, which goes last
+ * when it can) and handed, with a copy of the document, to a writer thread that encodes
+ * the document and the line as Extended JSON and writes them, in order; at most
+ * WRITER_QUEUE lines or WRITER_BYTES of documents wait for it.  mn_rejects__sync() waits
+ * for it, so a line is on disk before the batch that records its document commits.
  */
 #include <mongonorm/convert.h>
 #include <mongonorm/files.h>
@@ -13,9 +19,166 @@
 
 #include <errno.h>
 #include <glib.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#define WRITER_QUEUE 256
+#define WRITER_BYTES ((size_t)2 << 20)
+
+/* One line for the writer: its fields, and what goes after them. */
+typedef struct {
+   bson_t *line;   /* owned */
+   bson_t *doc;    /* owned: appended last (append_document), or NULL */
+   char *doc_json; /* owned: the line's "document" already encoded, or NULL */
+} job_t;
+
+struct mn_rejects_writer {
+   pthread_t thread;
+   pthread_mutex_t lock;
+   pthread_cond_t changed;
+   GQueue jobs;  /* job_t *, in order */
+   size_t bytes; /* of the queued documents */
+   bool busy;    /* a job taken and not done yet */
+   bool stop;    /* no more jobs: end when the queue is empty */
+   bool failed;  /* a line could not be encoded or written: error says why */
+   mn_error_t error;
+};
+
+static bool write_line(mn_rejects_t *r, bson_t *line, char *doc_json, mn_error_t *error);
+static char *append_document(bson_t *line, const bson_t *doc);
+
+static void *
+writer_main(void *data)
+{
+   mn_rejects_t *r = data;
+   mn_rejects_writer_t *w = r->writer;
+
+   pthread_mutex_lock(&w->lock);
+   for (;;) {
+      job_t *j;
+      mn_error_t e;
+      bool ok;
+      while (g_queue_is_empty(&w->jobs) && !w->stop) {
+         pthread_cond_wait(&w->changed, &w->lock);
+      }
+      if (g_queue_is_empty(&w->jobs)) {
+         break;
+      }
+      j = g_queue_pop_head(&w->jobs);
+      w->bytes -= j->doc ? j->doc->len : 0;
+      w->busy = true;
+      pthread_cond_broadcast(&w->changed);
+      pthread_mutex_unlock(&w->lock);
+      if (j->doc) {
+         j->doc_json = append_document(j->line, j->doc);
+         bson_destroy(j->doc);
+      }
+      ok = write_line(r, j->line, j->doc_json, &e); /* frees both */
+      g_free(j);
+      pthread_mutex_lock(&w->lock);
+      if (!ok && !w->failed) {
+         w->failed = true;
+         w->error = e;
+      }
+      w->busy = false;
+      pthread_cond_broadcast(&w->changed);
+   }
+   pthread_mutex_unlock(&w->lock);
+   return NULL;
+}
+
+/* Hand a line to the writer (started with the first one): line (stolen: destroyed here),
+ * then, last, doc (copied) or doc_json (stolen), or neither.  Waits while the writer is
+ * too far behind.  false with error set when the writer cannot be started (the line is
+ * dropped). */
+static bool
+queue_line(mn_rejects_t *r, bson_t *line, const bson_t *doc, char *doc_json, mn_error_t *error)
+{
+   mn_rejects_writer_t *w = r->writer;
+   job_t *j;
+
+   if (!r->path) {
+      bson_destroy(line); /* a dry run without a reject file */
+      bson_free(doc_json);
+      return true;
+   }
+   if (!w) {
+      w = r->writer = g_new0(mn_rejects_writer_t, 1);
+      pthread_mutex_init(&w->lock, NULL);
+      pthread_cond_init(&w->changed, NULL);
+      g_queue_init(&w->jobs);
+      if (pthread_create(&w->thread, NULL, writer_main, r) != 0) {
+         pthread_mutex_destroy(&w->lock);
+         pthread_cond_destroy(&w->changed);
+         g_free(w);
+         r->writer = NULL;
+         bson_destroy(line);
+         bson_free(doc_json);
+         mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE,
+                      "could not start the writer of reject file \"%s\"", r->path);
+         return false;
+      }
+   }
+   j = g_new0(job_t, 1);
+   j->line = bson_copy(line);
+   bson_destroy(line);
+   j->doc = doc ? bson_copy(doc) : NULL;
+   j->doc_json = doc_json;
+   pthread_mutex_lock(&w->lock);
+   while (g_queue_get_length(&w->jobs) >= WRITER_QUEUE ||
+          (w->bytes >= WRITER_BYTES && !g_queue_is_empty(&w->jobs))) {
+      pthread_cond_wait(&w->changed, &w->lock);
+   }
+   w->bytes += j->doc ? j->doc->len : 0;
+   g_queue_push_tail(&w->jobs, j);
+   pthread_cond_broadcast(&w->changed);
+   pthread_mutex_unlock(&w->lock);
+   return true;
+}
+
+/* Wait until the writer has written every line given; its first failure into error. */
+static bool
+writer_wait(mn_rejects_t *r, mn_error_t *error)
+{
+   mn_rejects_writer_t *w = r->writer;
+   bool ok;
+
+   if (!w) {
+      return true;
+   }
+   pthread_mutex_lock(&w->lock);
+   while (!g_queue_is_empty(&w->jobs) || w->busy) {
+      pthread_cond_wait(&w->changed, &w->lock);
+   }
+   ok = !w->failed;
+   if (!ok && error) {
+      *error = w->error;
+   }
+   pthread_mutex_unlock(&w->lock);
+   return ok;
+}
+
+/* Stop the writer after its last line (if it was started). */
+static void
+writer_stop(mn_rejects_t *r)
+{
+   mn_rejects_writer_t *w = r->writer;
+
+   if (!w) {
+      return;
+   }
+   pthread_mutex_lock(&w->lock);
+   w->stop = true;
+   pthread_cond_broadcast(&w->changed);
+   pthread_mutex_unlock(&w->lock);
+   pthread_join(w->thread, NULL);
+   pthread_mutex_destroy(&w->lock);
+   pthread_cond_destroy(&w->changed);
+   g_free(w);
+   r->writer = NULL;
+}
 
 /* A new private file (see files.h): an old reader, a link or a 0644 file at the path never
  * sees patient records. */
@@ -26,6 +189,7 @@ mn_rejects__open(mn_rejects_t *r, const char *path, mn_error_t *error)
 
    r->path = path;
    r->dirty = false;
+   r->writer = NULL;
    if (!path) {
       r->f = NULL;
       return true;
@@ -45,6 +209,9 @@ mn_rejects__open(mn_rejects_t *r, const char *path, mn_error_t *error)
 bool
 mn_rejects__sync(mn_rejects_t *r, mn_error_t *error)
 {
+   if (!writer_wait(r, error)) {
+      return false;
+   }
    if (!r->f || !r->dirty) {
       return true;
    }
@@ -57,9 +224,9 @@ mn_rejects__sync(mn_rejects_t *r, mn_error_t *error)
    return true;
 }
 
-/* Write one line of the reject file (its canonical Extended JSON), and destroy the line,
- * written or not: every *_line() builder below ends here.  doc_json: NULL, or the text
- * of the line's "document" (append_document), written as it is rather than encoded again;
+/* Write one line of the reject file (its canonical Extended JSON), and destroy the line
+ * (bson_copy'd), written or not: the writer thread's job.  doc_json: NULL, or the text of
+ * the line's "document" (append_document), written as it is rather than encoded again;
  * freed here. */
 static bool
 write_line(mn_rejects_t *r, bson_t *line, char *doc_json, mn_error_t *error)
@@ -68,11 +235,6 @@ write_line(mn_rejects_t *r, bson_t *line, char *doc_json, mn_error_t *error)
    char *json;
    bool ok;
 
-   if (!r->path) {
-      bson_destroy(line); /* a dry run without a reject file */
-      bson_free(doc_json);
-      return true;
-   }
    json = mn_ejson__canonical(line, doc_json ? "document" : NULL, doc_json, &len);
    bson_destroy(line);
    bson_free(doc_json);
@@ -93,16 +255,22 @@ write_line(mn_rejects_t *r, bson_t *line, char *doc_json, mn_error_t *error)
 bool
 mn_rejects__close(mn_rejects_t *r, mn_error_t *error)
 {
-   bool ok = true;
+   mn_error_t e;
+   bool ok = writer_wait(r, &e);
 
+   writer_stop(r);
+   if (!ok && error) {
+      *error = e;
+   }
    if (r->f) {
-      ok = fflush(r->f) == 0 && fsync(fileno(r->f)) == 0;
-      ok = fclose(r->f) == 0 && ok;
+      bool written = fflush(r->f) == 0 && fsync(fileno(r->f)) == 0;
+      written = fclose(r->f) == 0 && written;
       r->f = NULL;
-      if (!ok) {
+      if (!written && ok) {
          mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not write reject file \"%s\": %s",
                       r->path, strerror(errno));
       }
+      ok = ok && written;
    }
    return ok;
 }
@@ -372,7 +540,7 @@ document_line(mn_rejects_t *r, const mn_mapping_t *m, const char *collection, co
       bson_append_document_end(&arr, &row);
    }
    bson_append_array_end(&line, &arr);
-   return write_line(r, &line, doc_json, error);
+   return queue_line(r, &line, NULL, doc_json, error);
 }
 
 /* A record the source could not parse: no document, only its text. */
@@ -410,7 +578,7 @@ bad_line(mn_rejects_t *r, const char *collection, const mn_cursor_bad_t *bad, mn
       BSON_APPEND_BINARY(&line, "raw_bytes", BSON_SUBTYPE_BINARY, (const uint8_t *)bad->raw,
                          (uint32_t)strlen(bad->raw));
    }
-   return write_line(r, &line, NULL, error);
+   return queue_line(r, &line, NULL, NULL, error);
 }
 
 /* `path` without its array indexes ("allergies.3.name" -> "allergies.name") into clean. */
@@ -557,7 +725,7 @@ unchanged_line(mn_rejects_t *r, const char *collection, const bson_t *doc,
    BSON_APPEND_BOOL(&line, "unchanged", true);
    /* the document too: a line torn or lost by a killed run can be rebuilt from any later
     * run's file */
-   return write_line(r, &line, append_document(&line, doc), error);
+   return queue_line(r, &line, doc, NULL, error);
 }
 
 /* A second document with an _id already read in this pass. */
@@ -569,7 +737,7 @@ duplicate_id_line(mn_rejects_t *r, const char *collection, const bson_t *doc, mn
    reject_line_begin(&line, collection, doc);
    BSON_APPEND_UTF8(&line, "path", "_id");
    BSON_APPEND_UTF8(&line, "reason", MN_REJECTS_DUPLICATE_ID_REASON);
-   return write_line(r, &line, append_document(&line, doc), error);
+   return queue_line(r, &line, doc, NULL, error);
 }
 
 /* A document PostgreSQL refused at load: its rows are not in the target. */
@@ -583,7 +751,7 @@ at_load_line(mn_rejects_t *r, const char *collection, const bson_t *doc, const c
    BSON_APPEND_UTF8(&line, "path", "");
    BSON_APPEND_UTF8(&line, "reason", reason);
    BSON_APPEND_UTF8(&line, "stage", "load");
-   return write_line(r, &line, doc ? append_document(&line, doc) : NULL, error);
+   return queue_line(r, &line, doc, NULL, error);
 }
 
 /* ---- a reject counted and written: the lines with the statistics they go with ---- */

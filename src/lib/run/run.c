@@ -68,9 +68,10 @@ typedef struct {
    /* the reject limits (run.h), per pass: the totals when it began, and the rejects since
     * of documents the records listed as rejected already */
    uint64_t read_base, rejected_base, known_rejects;
-   const char *collection; /* the collection being loaded, for the limits' message */
-   GHashTable *warned;     /* the warnings said (a follow session's passes repeat them) */
-   in_flight_t in_flight;  /* the batch the sink is loading, if any */
+   const char *collection;      /* the collection being loaded, for the limits' message */
+   GHashTable *warned;          /* the warnings said (a follow session's passes repeat them) */
+   in_flight_t in_flight;       /* the batch the sink is loading, if any */
+   mn_run__prefetch_t prefetch; /* the next collection's records, read meanwhile */
    /* a unit of work of a shared load (mn_run__load_unit()), else NULL and 0 */
    mn_run_jobs_t *jobs;
    size_t slot;              /* the unit's slot in jobs */
@@ -1460,9 +1461,19 @@ load_recorded(pass_t *p, mn_error_t *error)
    bool changed = true;
 
    p->skip_unchanged = true;
-   p->state = mn_doc_state_load(r->conn, p->name, mn_mapping_n_tables(r->m), true, error);
+   p->state = mn_run__prefetch_take(&r->prefetch, p->name);
+   if (!p->state) {
+      p->state = mn_doc_state_load(r->conn, p->name, mn_mapping_n_tables(r->m), true, error);
+   }
    if (!p->state) {
       return false;
+   }
+   /* the next collection's records while this one loads: in one process (a shared load's
+    * workers write records of other collections meanwhile), not in a dry run (its schema
+    * and writes are one uncommitted transaction) */
+   if (p->c + 1 < mn_mapping_n_collections(r->m) && !r->jobs && !mn_pg_is_dry_run(r->conn)) {
+      mn_run__prefetch_start(&r->prefetch, r->conn, mn_mapping_collection_name(r->m, p->c + 1),
+                             mn_mapping_n_tables(r->m));
    }
    r->state = p->state;
    r->collection = p->name;
@@ -1659,6 +1670,7 @@ one_pass(run_t *r, mn_error_t *error)
    ok = true;
 
 cleanup:
+   mn_run__prefetch_end(&r->prefetch, true);
    mn_pg_sink_destroy(r->sink);
    r->sink = NULL;
    mn_converter_destroy(r->conv);

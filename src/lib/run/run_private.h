@@ -1,7 +1,8 @@
 /*
- * run_private.h - what the jobs of run/ share: the reject file (rejects.c) and the
- * pre-pass and collection reads of run.c, used by run.c, verify.c and the golden runner;
- * and between run.c and jobs.c, the loads several workers share (run --jobs, --join).
+ * run_private.h - what the jobs of run/ share: the reject file (rejects.c), the next
+ * collection's records read ahead (prefetch.c), and the pre-pass and collection reads of run.c,
+ * used by run.c, verify.c and the golden runner; and between run.c and jobs.c, the loads several
+ * workers share (run --jobs, --join).
  */
 #ifndef MN_RUN_PRIVATE_H
 #define MN_RUN_PRIVATE_H
@@ -15,17 +16,58 @@
 #include <mongonorm/state.h>
 #include <mongonorm/stats.h>
 
+#include <libpq-fe.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+/* ---- the next collection's records, read ahead (prefetch.c) ---- */
+
+/** The records of one collection read on a second session and thread while the run loads
+ *  the one before.  Zero-initialise. */
+typedef struct {
+   PGconn *conn; /**< the second session, opened by the first start; owned */
+   bool off;     /**< it could not be opened: the records are read when needed */
+   bool active;  /**< a thread is reading (started, not joined) */
+   pthread_t thread;
+   const char *name; /**< the collection it reads; borrowed */
+   size_t n_tables;
+   mn_doc_state_t *state; /**< what the thread read (with digests), NULL when it failed */
+   mn_error_t error;      /**< why it failed (not reported: the run reads them again) */
+} mn_run__prefetch_t;
+
+/**
+ * Start reading the records of `collection` (mn_doc_state_load() with digests), when it
+ * has at most 262,144 (they are held with the current collection's), on the second session, opened
+ * like `like` (mn_pg_connect_like()) the first time; what an earlier start read and nobody took is
+ * dropped.  Nothing happens when the session cannot be opened (then never again for pf). collection
+ * is borrowed until taken or ended.
+ */
+void mn_run__prefetch_start(mn_run__prefetch_t *pf, PGconn *like, const char *collection,
+                            size_t n_tables);
+
+/**
+ * The records of `collection`, when the last start read them (waiting for the thread):
+ * the caller owns them.  NULL when nothing was started for it, or the read failed: the
+ * caller reads them itself (and so reports the error, if it persists).
+ */
+mn_doc_state_t *mn_run__prefetch_take(mn_run__prefetch_t *pf, const char *collection);
+
+/** Wait for the thread, drop what it read, and with `close` close the second session. */
+void mn_run__prefetch_end(mn_run__prefetch_t *pf, bool close);
 
 /* ---- the reject file (rejects.c) ---- */
 
 /** An open reject file: JSON lines (canonical Extended JSON), one per document or record
  *  not loaded.  Zero-initialise; mn_rejects__open() fills it. */
+typedef struct mn_rejects_writer mn_rejects_writer_t;
+
 typedef struct {
    FILE *f;
-   const char *path; /**< borrowed */
-   bool dirty;       /**< written since the last sync */
+   const char *path;            /**< borrowed */
+   bool dirty;                  /**< written since the last sync */
+   mn_rejects_writer_t *writer; /**< the thread that encodes and writes the lines, started
+                                     with the first line; NULL before */
 } mn_rejects_t;
 
 /** The reason of a second document with an `_id` already read (the first is kept). */
@@ -41,8 +83,11 @@ typedef struct {
 bool mn_rejects__open(mn_rejects_t *r, const char *path, mn_error_t *error);
 
 /** Flush and fsync what was written since the last sync: before a batch commits, so that
- *  a document the target records as rejected always has its line on disk.  A file never
- *  opened is allowed (nothing to do).  @return false with MN_ERROR_IO set */
+ *  a document the target records as rejected always has its line on disk.  The lines are
+ *  encoded and written on a thread of the file's own, in the order they were given; this
+ *  waits for the ones given so far, and reports the first failure to encode or write one
+ *  since the file was opened.  A file never opened is allowed (nothing to do).
+ *  @return false with MN_ERROR_IO set */
 bool mn_rejects__sync(mn_rejects_t *r, mn_error_t *error);
 
 /** Flush, fsync and close; a file never opened or closed already is allowed.

@@ -11,12 +11,14 @@
  * more than about QUEUE_CHUNKS * CHUNK_BYTES ahead, whatever the source's size.  The
  * caller's mn_cursor_next() hands out the records of one chunk after the other, in the
  * order the kind produced them; a document stays valid until the next call, as always.
+ * POSIX threads, as in pg/loader.c, so that ThreadSanitizer sees the locks.
  */
 #include "source/source_private.h"
 
 #include <mongonorm/keys.h>
 
 #include <glib.h>
+#include <pthread.h>
 #include <string.h>
 
 #define CHUNK_BYTES ((size_t)128 << 10)
@@ -42,9 +44,9 @@ typedef struct {
 
 typedef struct {
    mn_cursor_t *inner; /* the kind's cursor: the thread's only */
-   GThread *thread;
-   GMutex lock;
-   GCond changed;
+   pthread_t thread;
+   pthread_mutex_t lock;
+   pthread_cond_t changed;
    GQueue full;      /* chunk_t *, read and waiting for the caller */
    GQueue spare;     /* chunk_t *, handed out and emptied: the thread fills them again */
    bool stop;        /* the caller is done: the thread ends at its next record */
@@ -131,8 +133,8 @@ chunk_add(chunk_t *c, mn_cursor_t *inner, mn_cursor_status_t st, const bson_t *d
 }
 
 /* The thread: records into chunks, chunks into the queue, until the end, an error or stop. */
-static gpointer
-ahead_main(gpointer data)
+static void *
+ahead_main(void *data)
 {
    ahead_t *a = data;
    bool last = false;
@@ -141,9 +143,9 @@ ahead_main(gpointer data)
       chunk_t *c;
       bool stop;
 
-      g_mutex_lock(&a->lock);
+      pthread_mutex_lock(&a->lock);
       c = g_queue_pop_head(&a->spare);
-      g_mutex_unlock(&a->lock);
+      pthread_mutex_unlock(&a->lock);
       if (!c) {
          c = chunk_new();
       }
@@ -154,16 +156,16 @@ ahead_main(gpointer data)
          last = st == MN_CURSOR_END || st == MN_CURSOR_ERROR;
       }
       mn_cursor_progress(a->inner, &c->done, &c->total);
-      g_mutex_lock(&a->lock);
+      pthread_mutex_lock(&a->lock);
       while (!a->stop && g_queue_get_length(&a->full) >= QUEUE_CHUNKS) {
-         g_cond_wait(&a->changed, &a->lock);
+         pthread_cond_wait(&a->changed, &a->lock);
       }
       stop = a->stop;
       if (!stop) {
          g_queue_push_tail(&a->full, c);
-         g_cond_broadcast(&a->changed);
+         pthread_cond_broadcast(&a->changed);
       }
-      g_mutex_unlock(&a->lock);
+      pthread_mutex_unlock(&a->lock);
       if (stop) {
          chunk_free(c);
          break;
@@ -183,16 +185,16 @@ take_chunk(ahead_t *a)
    }
    a->current = NULL;
    a->next = 0;
-   g_mutex_lock(&a->lock);
+   pthread_mutex_lock(&a->lock);
    if (done) {
       g_queue_push_tail(&a->spare, done);
    }
    while (g_queue_is_empty(&a->full)) {
-      g_cond_wait(&a->changed, &a->lock);
+      pthread_cond_wait(&a->changed, &a->lock);
    }
    a->current = g_queue_pop_head(&a->full);
-   g_cond_broadcast(&a->changed);
-   g_mutex_unlock(&a->lock);
+   pthread_cond_broadcast(&a->changed);
+   pthread_mutex_unlock(&a->lock);
 }
 
 static mn_cursor_status_t
@@ -248,11 +250,11 @@ ahead_destroy(void *impl)
 {
    ahead_t *a = impl;
 
-   g_mutex_lock(&a->lock);
+   pthread_mutex_lock(&a->lock);
    a->stop = true;
-   g_cond_broadcast(&a->changed);
-   g_mutex_unlock(&a->lock);
-   g_thread_join(a->thread);
+   pthread_cond_broadcast(&a->changed);
+   pthread_mutex_unlock(&a->lock);
+   pthread_join(a->thread, NULL);
    while (!g_queue_is_empty(&a->full)) {
       chunk_free(g_queue_pop_head(&a->full));
    }
@@ -261,8 +263,8 @@ ahead_destroy(void *impl)
    }
    chunk_free(a->current);
    mn_cursor_destroy(a->inner);
-   g_mutex_clear(&a->lock);
-   g_cond_clear(&a->changed);
+   pthread_mutex_destroy(&a->lock);
+   pthread_cond_destroy(&a->changed);
    g_free(a);
 }
 
@@ -282,20 +284,19 @@ mn_cursor_read_ahead(mn_cursor_t *cursor)
    inner->keep_prefix = dup_or_null(cursor->keep_prefix);
    a = g_new0(ahead_t, 1);
    a->inner = inner;
-   g_mutex_init(&a->lock);
-   g_cond_init(&a->changed);
+   pthread_mutex_init(&a->lock, NULL);
+   pthread_cond_init(&a->changed, NULL);
    g_queue_init(&a->full);
    g_queue_init(&a->spare);
-   a->thread = g_thread_try_new("mn-read-ahead", ahead_main, a, NULL);
-   if (!a->thread) {
+   if (pthread_create(&a->thread, NULL, ahead_main, a) != 0) {
       /* the cursor reads as before: give the kind back */
       inner->ops = NULL;
       inner->impl = NULL;
       bson_free(inner->keep_dir);
       bson_free(inner->keep_prefix);
       bson_free(inner);
-      g_mutex_clear(&a->lock);
-      g_cond_clear(&a->changed);
+      pthread_mutex_destroy(&a->lock);
+      pthread_cond_destroy(&a->changed);
       g_free(a);
       return false;
    }
