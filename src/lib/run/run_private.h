@@ -38,10 +38,10 @@ typedef struct {
 
 /**
  * Start reading the records of `collection` (mn_doc_state_load() with digests), when it
- * has at most 262,144 (they are held with the current collection's), on the second session, opened
- * like `like` (mn_pg_connect_like()) the first time; what an earlier start read and nobody took is
- * dropped.  Nothing happens when the session cannot be opened (then never again for pf). collection
- * is borrowed until taken or ended.
+ * has at most 32,768 (about 6 MiB, held with the current collection's), on the second session,
+ * opened like `like` (mn_pg_connect_like()) the first time; what an earlier start read and nobody
+ * took is dropped.  Nothing happens when the session cannot be opened (then never again for pf).
+ * collection is borrowed until taken or ended.
  */
 void mn_run__prefetch_start(mn_run__prefetch_t *pf, PGconn *like, const char *collection,
                             size_t n_tables);
