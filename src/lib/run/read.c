@@ -5,6 +5,9 @@
  */
 #include "run/run_private.h"
 
+#include <glib.h>
+#include <string.h>
+
 bool
 mn_run__read_collection(mn_source_t *src, const char *collection, const mn_find_opts_t *opts,
                         bool missing_is_empty, mn_run__read_fn fn, void *ctx, mn_error_t *error)
@@ -22,6 +25,9 @@ mn_run__read_collection(mn_source_t *src, const char *collection, const mn_find_
       }
       return false;
    }
+   if (mn_source_kind(src) != MN_SOURCE_MONGODB && mn_run__read_ahead()) {
+      mn_cursor_read_ahead(cur); /* a server cursor's client is the caller's */
+   }
    while (ok && ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD)) {
       ok = fn(ctx, cur, st, st == MN_CURSOR_DOC ? doc : NULL, error);
    }
@@ -33,6 +39,14 @@ mn_run__read_collection(mn_source_t *src, const char *collection, const mn_find_
    }
    mn_cursor_destroy(cur);
    return ok;
+}
+
+bool
+mn_run__read_ahead(void)
+{
+   const char *v = g_getenv("MN_READ_AHEAD");
+
+   return !v || strcmp(v, "0") != 0;
 }
 
 bool

@@ -825,16 +825,6 @@ process_document(pass_t *p, mn_cursor_t *cur, const bson_t *doc, mn_error_t *err
    }
    return convert_read(p, doc, entry, &id, true, digest, error);
 }
-/* Whether file cursors read ahead (mn_cursor_read_ahead): yes, unless MN_READ_AHEAD=0 in
- * the environment (to compare). */
-static bool
-read_ahead(void)
-{
-   const char *v = g_getenv("MN_READ_AHEAD");
-
-   return !v || strcmp(v, "0") != 0;
-}
-
 /* Stream one cursor through process_document, flushing batch by batch. */
 static bool
 drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
@@ -853,7 +843,7 @@ drain(pass_t *p, mn_cursor_t *cur, mn_error_t *error)
    mn_cursor_keep_skipped(cur, skipped_dir, p->name);
    /* a file is read and digested on a thread of the cursor's while documents are
     * converted (a server cursor's client is the run's) */
-   if (mn_source_kind(r->src) != MN_SOURCE_MONGODB && read_ahead()) {
+   if (mn_source_kind(r->src) != MN_SOURCE_MONGODB && mn_run__read_ahead()) {
       mn_cursor_read_ahead(cur);
    }
    while ((st = mn_cursor_next(cur, &doc)) == MN_CURSOR_DOC || st == MN_CURSOR_BAD) {
@@ -1049,7 +1039,6 @@ claim_document(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t 
    const mn_doc_entry_t *entry;
    bool same = false, accepted;
 
-   (void)cur;
    (void)error;
    if (!cl->begun) {
       mn_converter_begin_claims(p->r->conv, p->c);
@@ -1063,7 +1052,7 @@ claim_document(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st, const bson_t 
    }
    entry = mn_doc_state_find(p->state, &id);
    if (entry) {
-      mn_digest(bson_get_data(doc), doc->len, digest);
+      mn_cursor_digest(cur, doc, digest);
       same = unchanged(p, entry, &id, digest, true);
    }
    if (same && !entry->rejected && mn_converter_claim_held(p->r->conv, p->c, &id)) {

@@ -149,6 +149,10 @@ bool mn_rejects__at_load(mn_rejects_t *r, mn_stats_t *stats, const char *collect
 typedef bool (*mn_run__read_fn)(void *ctx, mn_cursor_t *cur, mn_cursor_status_t st,
                                 const bson_t *doc, mn_error_t *error);
 
+/** Whether file cursors read ahead (mn_cursor_read_ahead()): yes, unless MN_READ_AHEAD=0
+ *  in the environment (to compare). */
+bool mn_run__read_ahead(void);
+
 /**
  * Read a collection of src whole (past the records it cannot read), calling fn on each.
  * @param opts as for mn_source_find(); may be NULL

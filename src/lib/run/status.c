@@ -167,7 +167,6 @@ count_pending(void *ctx, mn_cursor_t *cur, mn_cursor_status_t cs, const bson_t *
    mn_doc_entry_t *e;
    uint8_t dg[MN_DIGEST_SIZE];
 
-   (void)cur;
    (void)error;
    if (cs == MN_CURSOR_END) {
       return true;
@@ -183,7 +182,7 @@ count_pending(void *ctx, mn_cursor_t *cur, mn_cursor_status_t cs, const bson_t *
       return true;
    }
    e->seen = true;
-   mn_digest(bson_get_data(doc), doc->len, dg);
+   mn_cursor_digest(cur, doc, dg);
    if (memcmp(dg, e->digest, MN_DIGEST_SIZE) != 0) {
       pd->changed++;
       if (pd->wm && !past_watermark(doc, pd->wm_field, pd->wm)) {
