@@ -492,7 +492,8 @@ typedef struct {
    mn_idset_t forced;        /* unchanged documents whose outcome the claims pass changed */
    mn_idset_t reread;        /* unchanged documents passed already that lost a row: again */
    GPtrArray *retry;         /* documents PostgreSQL refused, tried again at the end */
-   mn_idmap_t window;        /* documents read since the last flush -> position (1-based) */
+   mn_idmap_t window;        /* documents read since the last flush while some document was
+                                queued, and those converted -> position (1-based) */
    guint position;
    bool lost_members;   /* a document loaded before is rejected now */
    bool gained_members; /* a document rejected before is loaded now */
@@ -503,6 +504,16 @@ typedef struct {
     * unchanged document */
    mn_table_counts_t **table_counts;
 } pass_t;
+
+/* Give the document read last its place in the window, if it has none since the last
+ * flush (in watermark mode the window is not used). */
+static void
+window_place(pass_t *p, const mn_uuid_t *id)
+{
+   if (!p->processed && !mn_idmap__get(&p->window, id->bytes)) {
+      mn_idmap__put(&p->window, id->bytes, (uint64_t)(++p->position << 1));
+   }
+}
 
 /* Mark a document of the window as skipped (unchanged, not converted). */
 static void
@@ -517,8 +528,9 @@ window_skipped(pass_t *p, const mn_uuid_t *id)
 
 /*
  * For the sink (see mn_pg_sink_set_seen()): does `holder` come before `doc` in the
- * source?  Documents read since the last flush have their position in the window; one
- * read before comes first; one not read yet comes later.  In watermark mode, documents
+ * source?  Documents read since the last flush have their position in the window (but
+ * those read while nothing was queued and not converted: they come before every queued
+ * one); one read before comes first; one not read yet comes later.  In watermark mode, documents
  * not read are unchanged ones, anywhere in the source: first.
  */
 static bool
@@ -795,8 +807,12 @@ process_document(pass_t *p, mn_cursor_t *cur, const bson_t *doc, mn_error_t *err
       mn_cursor_digest(cur, doc, digest);
       return convert_read(p, doc, NULL, &id, false, digest, error);
    }
-   if (!p->processed && !mn_idmap__get(&p->window, id.bytes)) {
-      mn_idmap__put(&p->window, id.bytes, (uint64_t)(++p->position << 1));
+   /* Its place in the window, when some document is queued: one read while the queue is
+    * empty and not converted comes before every document of the next batch, which
+    * pass_comes_first() knows from seen_ids, so a re-run that changes nothing keeps the
+    * window empty (a converted one takes its place below). */
+   if (mn_pg_sink_pending_docs(r->sink) > 0) {
+      window_place(p, &id);
    }
    if (p->processed) {
       if (!mn_spillmap__add(p->processed, id.bytes)) {
@@ -823,6 +839,7 @@ process_document(pass_t *p, mn_cursor_t *cur, const bson_t *doc, mn_error_t *err
       skip_unchanged(p, entry, &id);
       return true;
    }
+   window_place(p, &id); /* it is queued (or rejected): in the window */
    return convert_read(p, doc, entry, &id, true, digest, error);
 }
 /* Stream one cursor through process_document, flushing batch by batch. */
