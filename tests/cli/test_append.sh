@@ -118,6 +118,43 @@ for c in conversations activity_logs users; do
   fi
 done
 
+# 1b. A recorded conversation converted again whose messages it keeps (its doctor is in the
+#     source now), early in the source, and a new conversation before it, in the same batch,
+#     carrying one of those messages' `_id`: the new one is first, so it takes the row and
+#     the recorded one is refused, as in a full load (a kept table's row taken by another
+#     document must not leave its document loaded without it).
+/usr/bin/python3 - "$work/gen" "$work/gen70" "$work/keptrow" >"$work/keptrow.id" <<'EOF' ||
+import copy, json, os, shutil, sys
+full, part, dst = sys.argv[1:4]
+def lines(folder, name):
+    return [json.loads(l) for l in open(os.path.join(folder, name)) if l.strip()]
+def oid(v):
+    return v.get("$oid") if isinstance(v, dict) else None
+users70 = {oid(u["_id"]) for u in lines(part, "users.json")}
+users = {oid(u["_id"]) for u in lines(full, "users.json")}
+convs = lines(full, "conversations.json")
+d = next(c for c in convs[:30]
+         if oid(c.get("doctor")) in users - users70 and oid(c.get("patient")) in users70
+         and c.get("messages") and all(isinstance(m, dict) and "_id" in m for m in c["messages"]))
+e = copy.deepcopy(convs[0])
+e["_id"] = {"$oid": "6b0000000000000000000001"}
+e["messages"] = [copy.deepcopy(d["messages"][0])]
+os.makedirs(dst, exist_ok=True)
+for name in ("users.json", "activity_logs.json"):
+    shutil.copy(os.path.join(full, name), os.path.join(dst, name))
+with open(os.path.join(dst, "conversations.json"), "w") as f:
+    for c in [e] + convs:
+        f.write(json.dumps(c, ensure_ascii=False) + "\n")
+print(oid(d["_id"]))
+EOF
+  fail "keptrow: no conversation to set up the case"
+fresh_and_appended keptrow "$work/keptrow" "$work/gen70"
+if grep -q "$(cat "$work/keptrow.id")" "$work/keptrow-inc.jsonl"; then
+  pass "keptrow: the conversation whose kept message was taken is rejected, as by a full load"
+else
+  fail "keptrow: the conversation whose kept message was taken is not in the reject file"
+fi
+
 # 2. New documents PostgreSQL refuses to copy: first in the source, a new user with the
 #    email of a loaded user who changes theirs later in the same source (a declared
 #    run-wide key), and a new conversation carrying a message `_id` a loaded conversation

@@ -62,8 +62,10 @@ typedef struct {
    bool unrecorded; /* no target row is its own: mongonorm.documents has no record of it,
                        or records it rejected (replaces) */
    bool replaces;   /* recorded as rejected: a direct copy replaces its record */
-   int32_t *kept;   /* per table: rows not queued, as the target holds them already (see
-                       kept_tables), or NULL when none; owned */
+   uint64_t keep;   /* bit t: its rows of table t are the target's (kept_tables): queued,
+                       but neither staged nor deleted, unless a row of them is taken */
+   int32_t *kept;   /* per table: its rows there when kept, else 0; NULL when keep was
+                       never set; owned */
    mn_uuid_t id;
    char *id_json; /* owned */
    bson_t *doc;   /* a copy, for the reject file; owned */
@@ -1137,18 +1139,16 @@ kept_tables(const mn_pg_sink_t *s, const mn_doc_entry_t *recorded, const int32_t
    return keep;
 }
 
-/* Take back the rows of the last segment in the tables of keep (bit t: table t). */
+/* Take back the rows of the last segment (they equal the recorded ones). */
 static void
-drop_segment_rows(mn_pg_sink_t *s, uint64_t keep)
+drop_segment_rows(mn_pg_sink_t *s)
 {
    const size_t *off =
       &g_array_index(s->seg_offsets, size_t, s->seg_offsets->len - 2 * s->n_tables);
 
    for (size_t t = 0; t < s->n_tables; t++) {
-      if (t < KEEP_BITS && (keep >> t & 1)) {
-         g_string_truncate(s->tables[t].buf, off[2 * t]);
-         s->tables[t].rows = off[2 * t + 1];
-      }
+      g_string_truncate(s->tables[t].buf, off[2 * t]);
+      s->tables[t].rows = off[2 * t + 1];
    }
 }
 
@@ -1196,13 +1196,31 @@ append_deferred(mn_pg_sink_t *s, const mn_rowset_t *rows)
    }
 }
 
+/* The keep field of a line of mn_stage_docs: KEEP_DIGITS decimal digits, so that unkeep()
+ * can rewrite it in place; after the id (MN_UUID_TEXT_LEN) and a tab. */
+#define KEEP_DIGITS 19
+#define KEEP_AT (MN_UUID_TEXT_LEN + 1)
+
+static void
+format_keep(char *at, uint64_t keep)
+{
+   char text[24]; /* keep < 2^63 < 10^19: exactly KEEP_DIGITS digits */
+
+   snprintf(text, sizeof text, "%0*" PRIu64, KEEP_DIGITS, keep);
+   memcpy(at, text, KEEP_DIGITS);
+}
+
 /* A line of mn_stage_docs: the document id and the tables whose rows it keeps. */
 static void
 append_stage_doc(mn_pg_sink_t *s, const mn_uuid_t *id, uint64_t keep)
 {
+   size_t at;
+
    mn_pg__append_copy_uuid(s->docs, id);
    g_string_append_c(s->docs, '\t');
-   append_int(s->docs, (int64_t)keep);
+   at = s->docs->len;
+   g_string_set_size(s->docs, at + KEEP_DIGITS);
+   format_keep(s->docs->str + at, keep);
    g_string_append_c(s->docs, '\n');
 }
 
@@ -1234,7 +1252,7 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
    }
    if (all) {
       /* the same rows as the target holds: only the record, with this run's context */
-      drop_segment_rows(s, UINT64_MAX);
+      drop_segment_rows(s);
       s->n_records++;
       append_state(s, s->state, mn_rowset_doc_id(rows), digest, counts, NULL, NULL, s->rows_dg,
                    rd_len, rows);
@@ -1242,9 +1260,10 @@ mn_pg_sink_add(mn_pg_sink_t *s, size_t collection, const mn_rowset_t *rows, cons
       return false;
    }
    if (keep && !s->direct[s->collection]) {
-      /* some tables' rows are the target's: they are neither staged nor deleted (merge
-       * mode only: in direct mode nothing of the batch is in the tables) */
-      drop_segment_rows(s, keep);
+      /* some tables' rows are the target's: they stay queued (should one be taken, see
+       * unkeep), but are neither staged nor deleted (merge mode only: in direct mode
+       * nothing of the batch is in the tables) */
+      g->keep = keep;
       g->kept = g_new0(int32_t, n_tables);
       for (size_t t = 0; t < n_tables && t < KEEP_BITS; t++) {
          g->kept[t] = (keep >> t & 1) ? counts[t] : 0;
@@ -1365,7 +1384,9 @@ typedef struct {
    slice_t *rows;    /* per table */
    uint64_t *n_rows; /* per table */
    uint64_t *kept;   /* per table: rows its documents keep (not staged), or NULL */
-   uint64_t partly;  /* its documents that keep some (kept not NULL) */
+   uint64_t partly;  /* its documents that keep some */
+   GString **owned;  /* per table: the rows of a range some of whose documents keep the
+                        table, without theirs (view_range); NULL, or entries NULL */
    slice_t docs, deferred, deletes, state;
    uint64_t deleted_docs;
    bool direct;
@@ -1379,10 +1400,45 @@ slice_of(const GString *buf, size_t from, size_t to)
    return sl;
 }
 
-/* The view of segments [lo, hi) of the queue. */
+/* Table t's rows of segments [lo, hi) but those of the documents that keep it, into v
+ * (one segment: none; more: a buffer of v's own, v->owned). */
+static void
+without_kept(const mn_pg_sink_t *s, size_t lo, size_t hi, size_t t, view_t *v)
+{
+   const size_t *off = (const size_t *)(void *)s->seg_offsets->data;
+   size_t nt = s->n_tables, n_segs = s->segs->len;
+   const tbl_t *tb = &s->tables[t];
+   GString *buf;
+
+   if (hi - lo == 1) {
+      v->rows[t].len = 0;
+      v->n_rows[t] = 0;
+      return;
+   }
+   if (!v->owned) {
+      v->owned = g_new0(GString *, nt);
+   }
+   buf = v->owned[t] = g_string_new(NULL);
+   v->n_rows[t] = 0;
+   for (size_t i = lo; i < hi; i++) {
+      const seg_t *g = &g_array_index(s->segs, seg_t, i);
+      size_t b0 = off[i * 2 * nt + 2 * t], r0 = off[i * 2 * nt + 2 * t + 1];
+      size_t b1 = i + 1 < n_segs ? off[(i + 1) * 2 * nt + 2 * t] : tb->buf->len;
+      size_t r1 = i + 1 < n_segs ? off[(i + 1) * 2 * nt + 2 * t + 1] : (size_t)tb->rows;
+      if (!(g->keep >> t & 1)) {
+         g_string_append_len(buf, tb->buf->str + b0, (gssize)(b1 - b0));
+         v->n_rows[t] += r1 - r0;
+      }
+   }
+   v->rows[t] = slice_of(buf, 0, buf->len);
+}
+
+/* The view of segments [lo, hi) of the queue (without the rows its documents keep: free
+ * with view_free()). */
 static void
 view_range(const mn_pg_sink_t *s, size_t lo, size_t hi, view_t *v)
 {
+   uint64_t keeps = 0;
    size_t n_segs = s->segs->len;
    const seg_t *first = &g_array_index(s->segs, seg_t, lo);
    const seg_t *end = hi < n_segs ? &g_array_index(s->segs, seg_t, hi) : NULL;
@@ -1402,14 +1458,36 @@ view_range(const mn_pg_sink_t *s, size_t lo, size_t hi, view_t *v)
       v->rows[t] = slice_of(tb->buf, b0, b1);
       v->n_rows[t] = r1 - r0;
    }
-   for (size_t i = lo; i < hi && v->kept; i++) {
-      const int32_t *kept = g_array_index(s->segs, seg_t, i).kept;
-      v->partly += kept != NULL;
-      for (size_t t = 0; t < nt && kept; t++) {
-         v->kept[t] += (uint64_t)kept[t];
+   for (size_t i = lo; i < hi; i++) {
+      const seg_t *g = &g_array_index(s->segs, seg_t, i);
+      if (!g->keep) {
+         continue;
+      }
+      v->partly++;
+      for (size_t t = 0; t < nt && v->kept; t++) {
+         v->kept[t] += (uint64_t)g->kept[t];
+      }
+      keeps |= g->keep;
+   }
+   for (size_t t = 0; t < nt && t < KEEP_BITS; t++) {
+      if (keeps >> t & 1) {
+         without_kept(s, lo, hi, t, v);
       }
    }
    v->direct = s->direct[s->collection];
+}
+
+/* Free what view_range() made for v (the filtered rows). */
+static void
+view_free(view_t *v, size_t n_tables)
+{
+   for (size_t t = 0; v->owned && t < n_tables; t++) {
+      if (v->owned[t]) {
+         g_string_free(v->owned[t], TRUE);
+      }
+   }
+   g_free(v->owned);
+   v->owned = NULL;
 }
 
 /* The statement that moves the holders of unique index u aside (vacate_keys), in the
@@ -1675,8 +1753,30 @@ take_row(mn_pg_sink_t *s, const mn_uuid_t *holder, mn_error_t *error)
 }
 
 /*
+ * A queued document holding a row of table t another one stages: when it keeps its rows of
+ * t (not staged, see mn_pg_sink_add), it keeps them no more, from now on (its line of
+ * mn_stage_docs rewritten), so that its own piece stages them and PostgreSQL judges them
+ * as when nothing is kept: a row taken from it makes its own load fail.  Whether it kept
+ * them.
+ */
+static bool
+unkeep(mn_pg_sink_t *s, const mn_uuid_t *holder, size_t t)
+{
+   for (guint i = 0; t < KEEP_BITS && i < s->segs->len; i++) {
+      seg_t *g = &g_array_index(s->segs, seg_t, i);
+      if ((g->keep >> t & 1) && memcmp(g->id.bytes, holder->bytes, sizeof g->id.bytes) == 0) {
+         g->keep &= ~((uint64_t)1 << t);
+         g->kept[t] = 0;
+         format_keep(s->docs->str + g->docs + KEEP_AT, g->keep);
+         return true;
+      }
+   }
+   return false;
+}
+
+/*
  * A staged row whose id is the id of a row of another document, which is not in this
- * batch (or keeps its rows of the table: they stay its own): a sub-document `_id` two
+ * piece (or keeps its rows of the table: they stay its own): a sub-document `_id` two
  * documents carry.  The upsert would move the row to
  * this document and the other one would lose it silently, so this document is refused
  * like a primary-key violation in direct mode (the batch is split down to it, and it is
@@ -1702,11 +1802,13 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
     * batch stage (NULL holder).  Each staged row probes the table by its key (a LATERAL
     * subquery that OFFSET 0 keeps from being flattened): the staging table is never
     * analysed, and a join planned without its size hashed the whole target table. */
-   sql = g_strdup_printf("SELECT DISTINCT h.holder, s.%s FROM %s s, LATERAL (SELECT t.%s AS holder "
+   sql = g_strdup_printf("SELECT DISTINCT h.holder, s.%s, "
+                         "EXISTS (SELECT 1 FROM mn_stage_docs d WHERE d.id = h.holder) "
+                         "FROM %s s, LATERAL (SELECT t.%s AS holder "
                          "FROM %s t WHERE t.%s = s.%s OFFSET 0) h "
                          "WHERE h.holder <> s.%s "
                          "AND NOT EXISTS (SELECT 1 FROM mn_stage_docs d WHERE %s d.id = h.holder) "
-                         "UNION ALL (SELECT NULL, NULL FROM %s GROUP BY %s "
+                         "UNION ALL (SELECT NULL, NULL, false FROM %s GROUP BY %s "
                          "HAVING count(DISTINCT %s) > 1 LIMIT 1)",
                          tb->qdoc, tb->stage, tb->qdoc, tb->qname, tb->qkey, tb->qkey, tb->qdoc,
                          keeps_none, tb->stage, tb->qkey, tb->qdoc);
@@ -1720,9 +1822,12 @@ check_row_owners(mn_pg_sink_t *s, size_t t, mn_error_t *error)
       /* A holder the pass has not reached yet comes later in the source: this document is
        * the first to carry the sub-document, so it takes the row, and the holder is
        * converted again when its turn comes (and refused).  A holder already passed, or
-       * two documents of the batch: the later one is refused. */
+       * two documents of the batch: the later one is refused.  A holder of this piece that
+       * kept the table stages it from now on (unkeep): the piece is split as for two
+       * documents staging the row; one of a later piece stages it there, and is refused. */
       if (PQgetisnull(res, r, 0) || !mn_uuid_parse(PQgetvalue(res, r, 0), &holder) ||
           !mn_uuid_parse(PQgetvalue(res, r, 1), &stager) || !s->seen ||
+          (unkeep(s, &holder, t) && strcmp(PQgetvalue(res, r, 2), "t") == 0) ||
           s->seen(s->seen_ctx, &holder, &stager)) {
          clash = true;
       } else if (!take_row(s, &holder, error)) {
@@ -2270,6 +2375,7 @@ load_range(mn_pg_sink_t *s, size_t lo, size_t hi, mn_error_t *error)
    } else {
       ok = apply_view(s, &v, error);
    }
+   view_free(&v, s->n_tables);
    g_free(rows);
    g_free(n_rows);
    g_free(kept);
