@@ -72,7 +72,8 @@ done
 many=$(init_db mn_jobs_many --sql-dir "$SQL")
 load many "$many" "$MEDICHAT/dump" --jobs 3
 expect_same "--jobs: a gone process's part files removed, others kept" \
-  "many.jsonl.part-$$-1 many.jsonl.part-$dead-1.keep" "$(cd "$work" && ls many.jsonl.part-* | sort | tr '\n' ' ' | sed 's/ $//')"
+  "$(printf '%s\n' "many.jsonl.part-$$-1" "many.jsonl.part-$dead-1.keep" | sort | tr '\n' ' ' | sed 's/ $//')" \
+  "$(cd "$work" && ls many.jsonl.part-* | sort | tr '\n' ' ' | sed 's/ $//')"
 rm -f "$work"/many.jsonl.part-*
 
 # the generic model: accounts (referencing itself) and items load side by side, orders

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #ifdef __GLIBC__
 #include <malloc.h> /* malloc_trim */
+#include <pthread.h>
 #endif
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,10 @@ now_seconds(void)
    clock_gettime(CLOCK_MONOTONIC, &ts);
    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+#ifdef __GLIBC__
+static pthread_mutex_t trim_lock = PTHREAD_MUTEX_INITIALIZER; /* pass_cleanup's malloc_trim */
+#endif
 
 /* A batch the sink loads while the next one is converted (mn_pg_sink_submit()): what
  * flush() knew of it, for its results once it is waited for (settle()). */
@@ -1448,8 +1453,13 @@ pass_cleanup(pass_t *p)
    g_free(p->table_counts);
 #ifdef __GLIBC__
    /* what the pass freed (its sets, its batches' buffers) back to the system: the next
-    * collection's peak then starts from the run's floor */
+    * collection's peak then starts from the run's floor.  One thread at a time: a shared
+    * load's workers end their passes concurrently, and two first calls at once crashed in
+    * glibc's arena walk under AddressSanitizer (whose allocator leaves glibc's to
+    * malloc_trim to set up) */
+   pthread_mutex_lock(&trim_lock);
    malloc_trim(0);
+   pthread_mutex_unlock(&trim_lock);
 #endif
 }
 
