@@ -4,7 +4,9 @@
  * fixture documents, for every BSON type, for random text (control characters, quotes,
  * every UTF-8 length, invalid UTF-8, NUL), deep and corrupt documents; and a spliced
  * value is written as given.  mn_ejson__plain() gives the same text or none, and a
- * document it writes passes libbson's validation.  No server needed.
+ * document it writes passes libbson's validation.  mn_ejson__relaxed() gives exactly
+ * bson_as_relaxed_extended_json()'s text for all of the same documents and for random
+ * numbers and dates of every range.  No server needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,11 +26,22 @@
 static void
 same_as_libbson(const bson_t *doc)
 {
-   size_t n1 = 0, n2 = 0, n3 = 0;
+   size_t n1 = 0, n2 = 0, n3 = 0, n4 = 0, n5 = 0;
    char *ours = mn_ejson__canonical(doc, NULL, NULL, &n1);
    char *lib = bson_as_canonical_extended_json(doc, &n2);
-
    char *plain = mn_ejson__plain(doc, &n3);
+   char *relaxed = mn_ejson__relaxed(doc, &n4);
+   char *lib_relaxed = bson_as_relaxed_extended_json(doc, &n5);
+
+   if (!lib_relaxed) {
+      assert_null(relaxed);
+   } else {
+      assert_non_null(relaxed);
+      assert_int_equal(n4, n5);
+      assert_string_equal(relaxed, lib_relaxed);
+   }
+   bson_free(relaxed);
+   bson_free(lib_relaxed);
 
    if (!lib) {
       assert_null(ours);
@@ -67,6 +80,7 @@ test_ejson_probe_matches(void **state)
    (void)state;
    /* the libbson this is built with writes what the fast writer expects */
    assert_true(mn_ejson__fast());
+   assert_true(mn_ejson__fast_relaxed());
 }
 
 static void
@@ -233,6 +247,52 @@ test_ejson_random_text(void **state)
    }
 }
 
+/* a random 64-bit pattern */
+static uint64_t
+random_bits(void)
+{
+   uint64_t v = 0;
+   for (int i = 0; i < 4; i++) {
+      v = (v << 16) ^ (uint64_t)(rand() & 0xffff);
+   }
+   return v;
+}
+
+static void
+test_ejson_random_numbers(void **state)
+{
+   /* dates around the ranges relaxed JSON treats apart: before 1970, 1970-9999, after */
+   static const int64_t centres[] = {
+      0, 86400000, 951782400000, 4102444800000, INT64_C(253402300800000), INT64_MAX, INT64_MIN};
+
+   (void)state;
+   srand(11);
+   for (int round = 0; round < 5000; round++) {
+      bson_t doc = BSON_INITIALIZER, sub;
+      uint64_t bits = random_bits();
+      double d;
+      int64_t centre = centres[round % (int)(sizeof centres / sizeof centres[0])];
+      int64_t span = (int64_t)(random_bits() >> (rand() % 64));
+      /* wrapping sums (unsigned: no overflow) */
+      int64_t above = (int64_t)((uint64_t)centre + (uint64_t)span);
+      int64_t below = (int64_t)((uint64_t)centre - (uint64_t)span);
+      memcpy(&d, &bits, sizeof d);
+      BSON_APPEND_DOUBLE(&doc, "bits", d);
+      BSON_APPEND_DOUBLE(&doc, "small", (double)(rand() % 20000 - 10000) / 100.0);
+      BSON_APPEND_DOUBLE(&doc, "whole", (double)(int64_t)(random_bits() >> (rand() % 64)));
+      BSON_APPEND_INT32(&doc, "i32", (int32_t)(uint32_t)bits);
+      BSON_APPEND_INT64(&doc, "i64", (int64_t)random_bits());
+      BSON_APPEND_ARRAY_BEGIN(&doc, "dates", &sub);
+      BSON_APPEND_DATE_TIME(&sub, "0", above);
+      BSON_APPEND_DATE_TIME(&sub, "1", below);
+      BSON_APPEND_DATE_TIME(&sub, "2", (int64_t)random_bits());
+      BSON_APPEND_DATE_TIME(&sub, "3", above / 1000 * 1000);
+      bson_append_array_end(&doc, &sub);
+      same_as_libbson(&doc);
+      bson_destroy(&doc);
+   }
+}
+
 static void
 test_ejson_deep_and_corrupt(void **state)
 {
@@ -290,6 +350,7 @@ main(void)
       cmocka_unit_test(test_ejson_probe_matches),    cmocka_unit_test(test_ejson_fixture_documents),
       cmocka_unit_test(test_ejson_every_type),       cmocka_unit_test(test_ejson_random_text),
       cmocka_unit_test(test_ejson_deep_and_corrupt), cmocka_unit_test(test_ejson_splice),
+      cmocka_unit_test(test_ejson_random_numbers),
    };
    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #include "util/ascii.h"
 #include "util/calendar.h"
 #include "util/decimal.h"
+#include "util/ejson.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1095,7 +1096,7 @@ emit_json(conv_t *c, const bson_iter_t *iter, const char *str, size_t len)
          goto cleanup;
       }
    }
-   json = bson_as_relaxed_extended_json(&tmp, &jlen);
+   json = mn_ejson__relaxed(&tmp, &jlen);
    if (!json || jlen < sizeof prefix - 1 + sizeof suffix - 1 ||
        memcmp(json, prefix, sizeof prefix - 1) != 0 ||
        memcmp(json + jlen - (sizeof suffix - 1), suffix, sizeof suffix - 1) != 0) {

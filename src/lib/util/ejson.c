@@ -12,6 +12,12 @@
  * -Infinity.  Every other type is written by libbson itself, as the one element of a
  * document with an empty key whose text is then cut to the value.  Anything else that
  * is unusual gives the whole document to libbson, so that the result is always its own.
+ *
+ * Relaxed Extended JSON (bson_as_relaxed_extended_json()) differs in three types only:
+ * int32 and int64 are their digits; a finite double is its "%.20g" text (".0" after an
+ * integral one), unquoted; a date from 1970 to 9999 is { "$date" : "ISO-8601" } with
+ * the milliseconds (".mmm") only when not zero and a "Z" (earlier dates stay
+ * { "$numberLong" }; later ones are given to libbson).
  */
 #include "util/ejson.h"
 
@@ -22,15 +28,20 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Deeper than this, libbson writes the document (it cuts at BSON_MAX_RECURSION, 200). */
 #define MAX_DEPTH 100
+
+/* 10000-01-01T00:00:00Z in milliseconds: relaxed dates from here on are libbson's */
+#define YEAR_10000_MS INT64_C(253402300800000)
 
 typedef struct {
    char *s;
    size_t len;
    size_t cap;
    bool plain_only; /* give up at a value libbson would write (mn_ejson__plain) */
+   bool relaxed;    /* relaxed Extended JSON, not canonical */
 } buf_t;
 
 static void
@@ -118,12 +129,26 @@ put_int(buf_t *b, const char *open, int64_t v, const char *close)
    put(b, close, strlen(close));
 }
 
+/* A finite double's text: "%.20g", and ".0" after an integral one. */
+static void
+put_double_text(buf_t *b, double v)
+{
+   char text[64];
+   int n = snprintf(text, sizeof text, "%.20g", v);
+
+   put(b, text, (size_t)n);
+   if (strspn(text, "0123456789-") == (size_t)n) {
+      PUT_LIT(b, ".0");
+   }
+}
+
 static void
 put_double(buf_t *b, double v)
 {
-   char text[64];
-   int n;
-
+   if (b->relaxed && isfinite(v)) {
+      put_double_text(b, v);
+      return;
+   }
    PUT_LIT(b, "{ \"$numberDouble\" : \"");
    if (isnan(v)) {
       PUT_LIT(b, "NaN");
@@ -134,13 +159,28 @@ put_double(buf_t *b, double v)
          PUT_LIT(b, "-Infinity");
       }
    } else {
-      n = snprintf(text, sizeof text, "%.20g", v);
-      put(b, text, (size_t)n);
-      if (strspn(text, "0123456789-") == (size_t)n) {
-         PUT_LIT(b, ".0");
-      }
+      put_double_text(b, v);
    }
    PUT_LIT(b, "\" }");
+}
+
+/* A relaxed date from 1970 to 9999 (0 <= ms < YEAR_10000_MS): { "$date" : "ISO-8601" }. */
+static void
+put_iso_date(buf_t *b, int64_t ms)
+{
+   time_t t = (time_t)(ms / 1000);
+   struct tm tm;
+   char text[64];
+   size_t n;
+
+   gmtime_r(&t, &tm);
+   n = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+   if (ms % 1000) {
+      n += (size_t)snprintf(text + n, sizeof text - n, ".%03d", (int)(ms % 1000));
+   }
+   PUT_LIT(b, "{ \"$date\" : \"");
+   put(b, text, n);
+   PUT_LIT(b, "Z\" }");
 }
 
 /* A value of another type, as libbson writes it: the one element of { "": value }. */
@@ -155,7 +195,9 @@ put_other(buf_t *b, const bson_iter_t *it)
    bool ok;
 
    bson_init(&tmp);
-   ok = bson_append_iter(&tmp, "", 0, it) && (json = bson_as_canonical_extended_json(&tmp, &n));
+   ok = bson_append_iter(&tmp, "", 0, it) &&
+        (json = b->relaxed ? bson_as_relaxed_extended_json(&tmp, &n)
+                           : bson_as_canonical_extended_json(&tmp, &n));
    ok = ok && n > sizeof open - 1 + sizeof close - 1 && memcmp(json, open, sizeof open - 1) == 0 &&
         memcmp(json + n - (sizeof close - 1), close, sizeof close - 1) == 0;
    if (ok) {
@@ -192,7 +234,12 @@ put_value(buf_t *b, const bson_iter_t *it, int depth)
    uint32_t n;
    const char *s;
    char oid[25];
+   int64_t ms;
 
+   if (b->relaxed && (BSON_ITER_HOLDS_INT32(it) || BSON_ITER_HOLDS_INT64(it))) {
+      put_int(b, "", bson_iter_as_int64(it), "");
+      return true;
+   }
    switch (bson_iter_type(it)) {
    case BSON_TYPE_UTF8: s = bson_iter_utf8(it, &n); return put_text(b, s, n);
    case BSON_TYPE_DOCUMENT: return put_nested(b, it, false, depth);
@@ -204,7 +251,15 @@ put_value(buf_t *b, const bson_iter_t *it, int depth)
       put_int(b, "{ \"$numberLong\" : \"", bson_iter_int64(it), "\" }");
       return true;
    case BSON_TYPE_DATE_TIME:
-      put_int(b, "{ \"$date\" : { \"$numberLong\" : \"", bson_iter_date_time(it), "\" } }");
+      ms = bson_iter_date_time(it);
+      if (b->relaxed && ms >= YEAR_10000_MS) {
+         return !b->plain_only && put_other(b, it);
+      }
+      if (b->relaxed && ms >= 0) {
+         put_iso_date(b, ms);
+      } else {
+         put_int(b, "{ \"$date\" : { \"$numberLong\" : \"", ms, "\" } }");
+      }
       return true;
    case BSON_TYPE_DOUBLE: put_double(b, bson_iter_double(it)); return true;
    case BSON_TYPE_BOOL:
@@ -280,18 +335,41 @@ encode_fast(const bson_t *doc, const char *splice_key, const char *splice_json, 
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static bool fast_ok;
+static bool relaxed_ok;
+
+/* Whether the fast writer's text of doc, in one mode, is libbson's. */
+static bool
+probe_mode(const bson_t *doc, bool relaxed)
+{
+   buf_t fast = {.relaxed = relaxed};
+   char *lib = relaxed ? bson_as_relaxed_extended_json(doc, NULL)
+                       : bson_as_canonical_extended_json(doc, NULL);
+   bool same = encode_fast(doc, NULL, NULL, &fast) && lib && strcmp(fast.s, lib) == 0;
+
+   bson_free(fast.s);
+   bson_free(lib);
+   return same;
+}
 
 /* A document with every case the fast writer handles, compared with libbson's text. */
 static void
 probe(void)
 {
    static const double doubles[] = {3.0, 0.1, -0.0, -2.5, 1e300, 5e-324, 123456789012.0, 1e21};
+   static const int64_t dates[] = {0,
+                                   1,
+                                   999,
+                                   1700000000000,
+                                   1700000000123,
+                                   951782400001,
+                                   YEAR_10000_MS - 1,
+                                   YEAR_10000_MS,
+                                   INT64_MAX,
+                                   -1};
    static const char text[] =
       "a\"b\\c/d\b\f\n\r\t\x01\x1f\x7f \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
    bson_t doc = BSON_INITIALIZER, sub, arr;
    bson_oid_t oid;
-   buf_t fast = {0};
-   char *lib;
 
    bson_oid_init_from_string(&oid, "5c6ef33300de000000000102");
    BSON_APPEND_UTF8(&doc, text, text);
@@ -316,15 +394,20 @@ probe(void)
       snprintf(key, sizeof key, "%zu", 10 + i);
       BSON_APPEND_DOUBLE(&arr, key, doubles[i]);
    }
+   for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
+      char key[16];
+      snprintf(key, sizeof key, "%zu", 30 + i);
+      BSON_APPEND_DATE_TIME(&arr, key, dates[i]);
+   }
    BSON_APPEND_DOCUMENT_BEGIN(&arr, "20", &sub);
    BSON_APPEND_INT32(&sub, "x", 1);
+   BSON_APPEND_INT32(&sub, "y", INT32_MAX);
+   BSON_APPEND_INT64(&sub, "z", INT64_MAX);
    BSON_APPEND_BINARY(&sub, "b", BSON_SUBTYPE_BINARY, (const uint8_t *)"ab", 2);
    bson_append_document_end(&arr, &sub);
    bson_append_array_end(&doc, &arr);
-   lib = bson_as_canonical_extended_json(&doc, NULL);
-   fast_ok = encode_fast(&doc, NULL, NULL, &fast) && lib && strcmp(fast.s, lib) == 0;
-   bson_free(fast.s);
-   bson_free(lib);
+   fast_ok = probe_mode(&doc, false);
+   relaxed_ok = fast_ok && probe_mode(&doc, true);
    bson_destroy(&doc);
 }
 
@@ -333,6 +416,28 @@ mn_ejson__fast(void)
 {
    pthread_once(&probe_once, probe);
    return fast_ok;
+}
+
+bool
+mn_ejson__fast_relaxed(void)
+{
+   pthread_once(&probe_once, probe);
+   return relaxed_ok;
+}
+
+char *
+mn_ejson__relaxed(const bson_t *doc, size_t *len)
+{
+   buf_t out = {.relaxed = true};
+
+   if (mn_ejson__fast_relaxed() && encode_fast(doc, NULL, NULL, &out)) {
+      if (len) {
+         *len = out.len;
+      }
+      return out.s;
+   }
+   bson_free(out.s);
+   return bson_as_relaxed_extended_json(doc, len);
 }
 
 char *

@@ -1,5 +1,6 @@
 /*
- * ejson.h - canonical Extended JSON, byte for byte as libbson writes it, faster.
+ * ejson.h - canonical and relaxed Extended JSON, byte for byte as libbson writes them,
+ * faster.
  *
  * libbson's bson_as_canonical_extended_json() escapes strings one character at a time
  * (a decode, an encode and a strlen per character), which made the reject file the
@@ -9,7 +10,9 @@
  * for every other value, and for the whole document whenever anything is unusual
  * (text that is not strict UTF-8 or holds a NUL, corrupt or deep BSON), so its result
  * is libbson's, NULL included.  A probe document is compared with libbson's text once
- * per process; if they differ (another libbson), libbson writes everything.
+ * per process; if they differ (another libbson), libbson writes everything.  The same
+ * holds of mn_ejson__relaxed() and bson_as_relaxed_extended_json(), which the converter
+ * calls for every jsonb column.
  */
 #ifndef MN_EJSON_H
 #define MN_EJSON_H
@@ -48,9 +51,22 @@ char *mn_ejson__canonical(const bson_t *doc, const char *splice_key, const char 
 char *mn_ejson__plain(const bson_t *doc, size_t *len);
 
 /**
+ * The relaxed Extended JSON of doc: exactly bson_as_relaxed_extended_json()'s text, as
+ * mn_ejson__canonical() is the canonical one's (the same cases written by the fast
+ * writer, the same fallbacks to libbson).
+ * @param doc  the document (borrowed)
+ * @param len  NULL, or where the length of the text is stored
+ * @return the text (free with bson_free()), or NULL where libbson gives NULL
+ */
+char *mn_ejson__relaxed(const bson_t *doc, size_t *len);
+
+/**
  * Whether the fast writer is in use (its probe matched libbson's text); false: every
  * call is libbson's own.  For tests.
  */
 bool mn_ejson__fast(void);
+
+/** The same for mn_ejson__relaxed(): whether its probe matched libbson's relaxed text. */
+bool mn_ejson__fast_relaxed(void);
 
 #endif
