@@ -499,8 +499,28 @@ typedef struct {
    double d;
    mn_dec_t dec;
    bool from_decimal128;
+   bool what_of_value;        /* `what` not written yet: "value " and i or d (num_what) */
    char what[CLIP_SIZE + 16]; /* "value 70000", for reasons */
 } num_t;
+
+/* The number as reasons name it: num->what, written the first time it is asked for when
+ * it is a BSON int or double's (most values never need it). */
+static const char *
+num_what(num_t *num)
+{
+   char buf[64];
+
+   if (num->what_of_value) {
+      num->what_of_value = false;
+      if (num->kind == NUM_INT) {
+         snprintf(num->what, sizeof num->what, "value %" PRId64, num->i);
+      } else {
+         mn_dec__float_text_any(num->d, false, buf, sizeof buf);
+         snprintf(num->what, sizeof num->what, "value %s", buf);
+      }
+   }
+   return num->what;
+}
 
 /*
  * A number into smallint, integer or bigint: a whole one in the type's range.  A double
@@ -511,7 +531,7 @@ static mn_value_status_t
 emit_integer(conv_t *c, num_t *num)
 {
    int64_t v = 0, lo, hi;
-   char q[CLIP_SIZE];
+   char q[CLIP_SIZE], digits[MN_ASCII_INT_SIZE];
    mn_type_t type = c->spec->type;
    int r;
 
@@ -519,30 +539,30 @@ emit_integer(conv_t *c, num_t *num)
    case NUM_INT: v = num->i; break;
    case NUM_DOUBLE:
       if (isnan(num->d) || num->d != floor(num->d)) {
-         return fail(c, "%s is not an integer", num->what);
+         return fail(c, "%s is not an integer", num_what(num));
       }
       if (!(num->d >= -9223372036854775808.0 && num->d < 9223372036854775808.0)) {
-         return fail(c, "%s out of range for %s", num->what, mn_type_name(type));
+         return fail(c, "%s out of range for %s", num_what(num), mn_type_name(type));
       }
       v = (int64_t)num->d;
       if (v == 0 && signbit(num->d)) {
-         note(c, "%s: negative zero stored as 0", num->what);
+         note(c, "%s: negative zero stored as 0", num_what(num));
       } else {
          /* a double holds measures: one that happens to be whole changes its kind */
-         note(c, "%s: double converted to %s", num->what, mn_type_name(type));
+         note(c, "%s: double converted to %s", num_what(num), mn_type_name(type));
       }
       break;
    case NUM_DEC:
       if ((r = mn_dec__to_int64(&num->dec, &v)) == 1) {
-         return fail(c, "%s is not an integer", num->what);
+         return fail(c, "%s is not an integer", num_what(num));
       } else if (r == 2) {
-         return fail(c, "%s out of range for %s", num->what, mn_type_name(type));
+         return fail(c, "%s out of range for %s", num_what(num), mn_type_name(type));
       }
       /* decimal128 "3.00" or "3E+2" is the same integer, written differently. */
       if (num->from_decimal128 && (num->dec.exp != 0 || (num->dec.neg && num->dec.n == 0))) {
          bson_string_t *s = bson_string_new(NULL);
          bson_string_append_printf(s, "%" PRId64, v);
-         note(c, "%s stored as %s", num->what, clip(s->str, s->len, false, q));
+         note(c, "%s stored as %s", num_what(num), clip(s->str, s->len, false, q));
          bson_string_free(s, true);
       }
       break;
@@ -551,9 +571,10 @@ emit_integer(conv_t *c, num_t *num)
    lo = type == MN_TYPE_SMALLINT ? INT16_MIN : type == MN_TYPE_INTEGER ? INT32_MIN : INT64_MIN;
    hi = type == MN_TYPE_SMALLINT ? INT16_MAX : type == MN_TYPE_INTEGER ? INT32_MAX : INT64_MAX;
    if (v < lo || v > hi) {
-      return fail(c, "%s out of range for %s", num->what, mn_type_name(type));
+      return fail(c, "%s out of range for %s", num_what(num), mn_type_name(type));
    }
-   bson_string_append_printf(c->out, "%" PRId64, v);
+   mn_ascii__format_int(v, digits);
+   bson_string_append(c->out, digits);
    return MN_VALUE_OK;
 }
 
@@ -586,7 +607,7 @@ emit_numeric(conv_t *c, num_t *num)
        * refuses the infinities ("a field with precision 5, scale 2 cannot hold an
        * infinite value"). */
       if (d->kind == MN_DEC_INF && p > 0) {
-         return fail(c, "%s does not fit numeric(%d,%d)", num->what, p, s);
+         return fail(c, "%s does not fit numeric(%d,%d)", num_what(num), p, s);
       }
       bson_string_append(c->out, d->kind == MN_DEC_NAN ? "NaN" : d->neg ? "-Infinity" : "Infinity");
       return MN_VALUE_OK;
@@ -594,14 +615,14 @@ emit_numeric(conv_t *c, num_t *num)
    if (has_scale) {
       mn_dec__round(d, s, &lost);
       if (lost) {
-         note(c, "%s rounded to %d decimal places", num->what, s);
+         note(c, "%s rounded to %d decimal places", num_what(num), s);
       }
    }
    if (p > 0 && d->n > 0 && d->n + d->exp > (int64_t)p - s) {
-      return fail(c, "%s does not fit numeric(%d,%d)", num->what, p, s);
+      return fail(c, "%s does not fit numeric(%d,%d)", num_what(num), p, s);
    }
    if (d->neg && d->n == 0 && !lost) {
-      note(c, "%s: negative zero stored as 0", num->what);
+      note(c, "%s: negative zero stored as 0", num_what(num));
    }
    int_digits = d->n + d->exp;
    frac = d->exp < 0 ? -d->exp : 0;
@@ -609,7 +630,7 @@ emit_numeric(conv_t *c, num_t *num)
       frac = s;
    }
    if (int_digits > PG_NUMERIC_INT_MAX || frac > PG_NUMERIC_FRAC_MAX) {
-      return fail(c, "%s out of range for numeric", num->what);
+      return fail(c, "%s out of range for numeric", num_what(num));
    }
    mn_dec__append_plain(d, has_scale ? s : 0, c->out);
    return MN_VALUE_OK;
@@ -634,24 +655,29 @@ emit_float(conv_t *c, num_t *num)
       v = num->d;
       if (single) {
          if (isfinite(v) && (isinf((float)v) || ((float)v == 0.0f && v != 0.0))) {
-            return fail(c, "%s out of range for %s", num->what, tname);
+            return fail(c, "%s out of range for %s", num_what(num), tname);
          }
          v = (double)(float)v;
+         mn_dec__from_double(num->d, false, src);
       }
-      mn_dec__from_double(num->d, false, src);
       break;
    case NUM_DEC:
    default:
       if (!mn_dec__to_double(src, single, &v)) {
-         return fail(c, "%s out of range for %s", num->what, tname);
+         return fail(c, "%s out of range for %s", num_what(num), tname);
       }
       break;
    }
    mn_dec__float_text_any(v, single, buf, sizeof buf);
-   /* Changed when the decimal the source shows is not the one PostgreSQL will. */
+   /* Changed when the decimal the source shows is not the one PostgreSQL will (never for a
+    * double into double precision: the same value, so the same shortest decimal). */
+   if (num->kind == NUM_DOUBLE && !single) {
+      bson_string_append(c->out, buf);
+      return MN_VALUE_OK;
+   }
    mn_dec__from_double(v, single, &result);
    if (!mn_dec__same_value(src, &result)) {
-      note(c, "%s rounded to %s %s", num->what, tname, clip_str(buf, false, q));
+      note(c, "%s rounded to %s %s", num_what(num), tname, clip_str(buf, false, q));
    }
    bson_string_append(c->out, buf);
    return MN_VALUE_OK;
@@ -836,6 +862,7 @@ string_to_number(conv_t *c, const char *s, size_t len)
 
    num->kind = NUM_DEC;
    num->from_decimal128 = false;
+   num->what_of_value = false;
    clip(s, len, true, q);
    snprintf(num->what, sizeof num->what, "string %s", q);
    if (c->spec->n_units > 0) {
@@ -879,18 +906,18 @@ bson_to_number(conv_t *c, const bson_iter_t *iter)
    bool too_long;
 
    num->from_decimal128 = bson_iter_type(iter) == BSON_TYPE_DECIMAL128;
+   num->what_of_value = false;
    switch (bson_iter_type(iter)) {
    case BSON_TYPE_INT32:
    case BSON_TYPE_INT64:
       num->kind = NUM_INT;
       num->i = bson_iter_as_int64(iter);
-      snprintf(num->what, sizeof num->what, "value %" PRId64, num->i);
+      num->what_of_value = true;
       break;
    case BSON_TYPE_DOUBLE:
       num->kind = NUM_DOUBLE;
       num->d = bson_iter_double(iter);
-      mn_dec__float_text_any(num->d, false, buf, sizeof buf);
-      snprintf(num->what, sizeof num->what, "value %s", buf);
+      num->what_of_value = true;
       break;
    case BSON_TYPE_DECIMAL128:
       num->kind = NUM_DEC;
