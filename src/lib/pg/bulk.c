@@ -11,9 +11,11 @@
  *     char(n)), any hash index.  An index a row could be too large for would refuse that
  *     document in a plain load; rebuilt after the data, it would fail the whole load
  *     instead.  GIN indexes stay: PostgreSQL 15 builds one on a single backend, after the
- *     data and while nothing else runs, slower than it maintains it during the COPYs
- *     through its pending list (100,000 MediChat activity logs: 1.98 s to build, 1.43 s
- *     added to the inserts, which overlap the conversion);
+ *     data, while the client waits; maintained through its pending list during the COPYs,
+ *     it costs about as much (100,000 MediChat activity logs: 1.98 s to build against
+ *     1.43 s added to the inserts on the test server, 2.15 s against 2.08 s with fsync
+ *     on; 700,000: 7.56 s against 9.06 s) but runs while the client converts (full load
+ *     of 140,000 documents 0.4-0.55 s shorter; of 1,008,000 the same within the noise);
  *   - foreign keys between mapped tables whose every value the converter vouches for: one
  *     column, into the referenced table's key, written only as the document's or parent's
  *     row id (a row of the same document, written before it) or as a declared reference
