@@ -425,19 +425,29 @@ mn_ejson__fast_relaxed(void)
    return relaxed_ok;
 }
 
+/* The fast writer's text of doc in out's mode when `fast` (its probe matched) and it writes
+ * all of it (*len set); else NULL, out freed. */
+static char *
+fast_text(bool fast, const bson_t *doc, const char *splice_key, const char *splice_json, buf_t *out,
+          size_t *len)
+{
+   if (fast && encode_fast(doc, splice_key, splice_json, out)) {
+      if (len) {
+         *len = out->len;
+      }
+      return out->s;
+   }
+   bson_free(out->s);
+   return NULL;
+}
+
 char *
 mn_ejson__relaxed(const bson_t *doc, size_t *len)
 {
    buf_t out = {.relaxed = true};
+   char *text = fast_text(mn_ejson__fast_relaxed(), doc, NULL, NULL, &out, len);
 
-   if (mn_ejson__fast_relaxed() && encode_fast(doc, NULL, NULL, &out)) {
-      if (len) {
-         *len = out.len;
-      }
-      return out.s;
-   }
-   bson_free(out.s);
-   return bson_as_relaxed_extended_json(doc, len);
+   return text ? text : bson_as_relaxed_extended_json(doc, len);
 }
 
 char *
@@ -445,27 +455,15 @@ mn_ejson__plain(const bson_t *doc, size_t *len)
 {
    buf_t out = {.plain_only = true};
 
-   if (mn_ejson__fast() && encode_fast(doc, NULL, NULL, &out)) {
-      if (len) {
-         *len = out.len;
-      }
-      return out.s;
-   }
-   bson_free(out.s);
-   return NULL;
+   return fast_text(mn_ejson__fast(), doc, NULL, NULL, &out, len);
 }
 
 char *
 mn_ejson__canonical(const bson_t *doc, const char *splice_key, const char *splice_json, size_t *len)
 {
    buf_t out = {0};
+   char *text =
+      fast_text(mn_ejson__fast(), doc, splice_key, splice_key ? splice_json : NULL, &out, len);
 
-   if (mn_ejson__fast() && encode_fast(doc, splice_key, splice_key ? splice_json : NULL, &out)) {
-      if (len) {
-         *len = out.len;
-      }
-      return out.s;
-   }
-   bson_free(out.s);
-   return bson_as_canonical_extended_json(doc, len);
+   return text ? text : bson_as_canonical_extended_json(doc, len);
 }
