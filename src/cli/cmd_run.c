@@ -99,7 +99,7 @@ static const mn_cli_option_t RUN_OPTIONS[] = {
     "load up to N collections side by side, each on its own connections (1 to 64; default 1); "
     "collections that reference each other or share a table or a foreign key wait for the "
     "earlier one (docs/scaling.md); also the connections that rebuild the indexes and foreign "
-    "keys after a bulk load",
+    "keys after a bulk load (default 2)",
     MN_CLI_CHECKED(OPT_JOBS)},
    {"join", 0, "NAME",
     "share the load with every process started with --join NAME (same mapping, source and "

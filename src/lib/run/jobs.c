@@ -464,7 +464,7 @@ mn_run__jobs_start(mn_run_jobs_t *j, PGconn *conn, mn_error_t *error)
    ok = mn_state_ensure_schema(conn, error) && mn_state_work_ensure(conn, error) &&
         start_generation(j, conn, error);
    if (ok && j->created) {
-      unsigned rebuild = j->opts->jobs ? j->opts->jobs : MN_RUN_JOBS_DEFAULT;
+      unsigned rebuild = j->opts->jobs ? j->opts->jobs : MN_RUN_REBUILD_DEFAULT;
       ok = (j->bulk = mn_pg__bulk_start(conn, j->opts->pg_conninfo, j->m, !j->opts->no_bulk_load,
                                         rebuild, error)) != NULL;
    }
@@ -780,7 +780,7 @@ end_bulk(mn_run_jobs_t *j, const char *host, mn_error_t *error)
       return mn_pg__bulk_finish(j->bulk, error);
    }
    other = mn_pg__bulk_start(j->conn, j->opts->pg_conninfo, j->m, false,
-                             j->opts->jobs ? j->opts->jobs : MN_RUN_JOBS_DEFAULT, error);
+                             j->opts->jobs ? j->opts->jobs : MN_RUN_REBUILD_DEFAULT, error);
    ok = other && mn_pg__bulk_finish(other, error);
    mn_pg__bulk_destroy(other);
    return ok;

@@ -1995,7 +1995,7 @@ mn_run(const mn_run_opts_t *opts, mn_stats_t *stats, mn_error_t *error)
     * whole first pass (a shared load's: jobs.c, mn_run__jobs_start() and _load()) */
    if (!jobs && !opts->dry_run &&
        !(bulk = mn_pg__bulk_start(conn, opts->pg_conninfo, m, !opts->no_bulk_load,
-                                  opts->jobs ? opts->jobs : MN_RUN_JOBS_DEFAULT, error))) {
+                                  opts->jobs ? opts->jobs : MN_RUN_REBUILD_DEFAULT, error))) {
       goto cleanup;
    }
    if (!load_all(&r, jobs, error) || !mn_pg__bulk_finish(bulk, error)) {
