@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,12 +76,19 @@ key_hash(const uint8_t *key)
    return mn_uuid__mix(key);
 }
 
+/* The map's first failure: the message fmt formats, then strerror(err). */
+static void fail(mn_spillmap_t *m, int err, const char *fmt, ...)
+   __attribute__((format(printf, 3, 4)));
+
 static void
-fail(mn_spillmap_t *m, const char *fmt, const char *what, int err)
+fail(mn_spillmap_t *m, int err, const char *fmt, ...)
 {
    if (!m->failed) {
       char msg[MN_ERROR_MESSAGE_SIZE];
-      snprintf(msg, sizeof msg, fmt, what);
+      va_list ap;
+      va_start(ap, fmt);
+      vsnprintf(msg, sizeof msg, fmt, ap);
+      va_end(ap);
       mn_set_error(&m->error, MN_ERROR_IO, MN_IO_WRITE, "%s: %s", msg, strerror(err));
    }
    m->failed = true;
@@ -276,10 +284,10 @@ ensure_dir(mn_spillmap_t *m)
       int err = errno;
       free(m->dir);
       m->dir = NULL;
-      fail(m,
+      fail(m, err,
            "could not create a temporary directory in \"%s\" (TMPDIR) for the sets that outgrew "
            "memory",
-           tmp, err);
+           tmp);
       return false;
    }
    return true;
@@ -304,7 +312,7 @@ writer_open(writer_t *w, mn_spillmap_t *m, uint64_t max)
    snprintf(path, n, "%s/run-XXXXXX", m->dir);
    w->run.fd = mkostemp(path, O_CLOEXEC); /* 0600, O_EXCL */
    if (w->run.fd < 0) {
-      fail(m, "could not create a file in the temporary directory \"%s\"", m->dir, errno);
+      fail(m, errno, "could not create a file in the temporary directory \"%s\"", m->dir);
       free(path);
       return false;
    }
@@ -343,7 +351,7 @@ static void
 writer_flush(writer_t *w)
 {
    if (w->ok && w->used && !write_all(w->run.fd, w->buf, w->used)) {
-      fail(w->m, "could not write a file in the temporary directory \"%s\"", w->m->dir, errno);
+      fail(w->m, errno, "could not write a file in the temporary directory \"%s\"", w->m->dir);
       w->ok = false;
    }
    w->used = 0;
@@ -400,8 +408,8 @@ read_at(mn_spillmap_t *m, int fd, uint8_t *p, size_t n, uint64_t off)
          continue;
       }
       if (k <= 0) {
-         fail(m, "could not read a file in the temporary directory \"%s\"", m->dir ? m->dir : "?",
-              k == 0 ? EIO : errno);
+         fail(m, k == 0 ? EIO : errno, "could not read a file in the temporary directory \"%s\"",
+              m->dir ? m->dir : "?");
          return false;
       }
       p += k;
