@@ -492,7 +492,8 @@ typedef struct {
    const char *wm_field;     /* watermark field, or NULL */
    bson_t wm_max;            /* {"v": highest watermark value seen}, empty when none */
    mn_spillmap_t *processed; /* ids handled in this pass (watermark mode reads twice) */
-   mn_spillmap_t *seen_ids;  /* _ids read in this pass: a second document with one is
+   mn_spillmap_t *seen_ids;  /* _ids read in this pass that have no record (a recorded
+                                one is marked seen): a second document with one is
                                 rejected */
    mn_idset_t forced;        /* unchanged documents whose outcome the claims pass changed */
    mn_idset_t reread;        /* unchanged documents passed already that lost a row: again */
@@ -531,6 +532,17 @@ window_skipped(pass_t *p, const mn_uuid_t *id)
    }
 }
 
+/* Whether the pass read a document with this _id: a recorded one is marked seen in its
+ * record when read (outside watermark mode, where nothing else marks it), the others are
+ * in seen_ids, which a re-run then hardly fills. */
+static bool
+pass_read(const pass_t *p, const mn_uuid_t *id)
+{
+   const mn_doc_entry_t *entry = mn_doc_state_find(p->state, id);
+
+   return entry ? entry->seen : mn_spillmap__get(p->seen_ids, id->bytes, NULL);
+}
+
 /*
  * For the sink (see mn_pg_sink_set_seen()): does `holder` come before `doc` in the
  * source?  Documents read since the last flush have their position in the window (but
@@ -551,7 +563,7 @@ pass_comes_first(void *ctx, const mn_uuid_t *holder, const mn_uuid_t *doc)
    if (h && d) {
       return h >> 1 < d >> 1;
    }
-   return h != 0 || mn_spillmap__get(p->seen_ids, holder->bytes, NULL);
+   return h != 0 || pass_read(p, holder);
 }
 
 /* Whether a recorded document can be skipped: same bytes, not marked by the claims pass,
@@ -819,16 +831,17 @@ process_document(pass_t *p, mn_cursor_t *cur, const bson_t *doc, mn_error_t *err
    if (mn_pg_sink_pending_docs(r->sink) > 0) {
       window_place(p, &id);
    }
+   entry = mn_doc_state_find(p->state, &id);
    if (p->processed) {
       if (!mn_spillmap__add(p->processed, id.bytes)) {
          return true; /* read twice in watermark mode: once is enough */
       }
-   } else if (!mn_spillmap__add(p->seen_ids, id.bytes)) {
+   } else if (entry ? entry->seen : !mn_spillmap__add(p->seen_ids, id.bytes)) {
       /* The same _id again (merged or repeated dumps): the first occurrence wins, so
-       * every run keeps the same one, and this one is accounted for as rejected. */
+       * every run keeps the same one, and this one is accounted for as rejected.  A
+       * recorded document's record says whether it was read (pass_read()). */
       return mn_rejects__duplicate_id(r->rejects, r->stats, p->name, doc, error);
    }
-   entry = mn_doc_state_find(p->state, &id);
    if (entry) {
       entry->seen = true;
    }
