@@ -3,7 +3,9 @@
  * GLib hash table holding the same members (random ids, ids alike but for one byte, the
  * all-zero id), through growth, replaced values and clearing; and util/keys.c's
  * mn_digest_parts() against mn_digest() of the same bytes (FIPS 180-4's "abc" vector,
- * random cuts, empty parts).  No server needed.
+ * random cuts, empty parts); and pg/state.c's packed row counts (mn_state_pack_counts(),
+ * mn_state_unpack_counts()): random counts at every varint length round-trip, and what is
+ * not a packing is refused.  No server needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include "util/uuidset.h"
 
 #include <mongonorm/keys.h>
+#include <mongonorm/state.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +167,64 @@ test_digest_parts_is_the_digest_of_the_bytes(void **state)
    }
 }
 
+/* A count of each varint length (1 to 5 bytes) and their edges, or a random one. */
+static int32_t
+some_count(void)
+{
+   static const int32_t edges[] = {0,       1,       127,       128,       16383,    16384,
+                                   2097151, 2097152, 268435455, 268435456, INT32_MAX};
+   return rand() % 2 ? edges[rand() % (int)(sizeof edges / sizeof edges[0])]
+                     : (int32_t)(rand() >> (rand() % 31));
+}
+
+static void
+test_packed_counts_round_trip(void **state)
+{
+   int32_t counts[41], back[41], neg[3] = {-1, 5, INT32_MIN};
+   uint8_t packed[MN_PACKED_COUNTS_MAX(40)];
+   size_t len;
+
+   (void)state;
+   srand(11);
+   for (int round = 0; round < 2000; round++) {
+      size_t n = (size_t)(rand() % 41);
+      for (size_t t = 0; t < n; t++) {
+         counts[t] = some_count();
+      }
+      len = mn_state_pack_counts(counts, n, packed);
+      assert_true(len >= n && len <= MN_PACKED_COUNTS_MAX(n));
+      assert_true(mn_state_unpack_counts(packed, len, back, n));
+      assert_memory_equal(counts, back, n * sizeof *counts);
+      /* a longer mapping reads the missing counts as 0; a shorter one refuses */
+      back[n] = 7;
+      assert_true(mn_state_unpack_counts(packed, len, back, n + 1));
+      assert_int_equal(back[n], 0);
+      if (n > 0) {
+         assert_false(mn_state_unpack_counts(packed, len, back, n - 1));
+         /* a packing cut inside its last count */
+         if (counts[n - 1] >= 128) {
+            assert_false(mn_state_unpack_counts(packed, len - 1, back, n));
+         }
+      }
+   }
+   /* all zero: one byte each, as NULL counts; a negative count is written as 0 */
+   assert_int_equal(mn_state_pack_counts(NULL, 12, packed), 12);
+   for (int i = 0; i < 12; i++) {
+      assert_int_equal(packed[i], 0);
+   }
+   len = mn_state_pack_counts(neg, 3, packed);
+   assert_true(mn_state_unpack_counts(packed, len, back, 3));
+   assert_int_equal(back[0], 0);
+   assert_int_equal(back[1], 5);
+   assert_int_equal(back[2], 0);
+   /* above INT32_MAX, and a sixth byte */
+   assert_false(mn_state_unpack_counts((const uint8_t *)"\x80\x80\x80\x80\x08", 5, back, 1));
+   assert_false(mn_state_unpack_counts((const uint8_t *)"\x80\x80\x80\x80\x80\x01", 6, back, 1));
+   assert_true(mn_state_unpack_counts((const uint8_t *)"\xff\xff\xff\xff\x07", 5, back, 1));
+   assert_int_equal(back[0], INT32_MAX);
+   assert_true(mn_state_unpack_counts(packed, 0, back, 3));
+}
+
 int
 main(void)
 {
@@ -171,6 +232,7 @@ main(void)
       cmocka_unit_test(test_idset_matches_a_hash_table),
       cmocka_unit_test(test_idmap_matches_a_hash_table),
       cmocka_unit_test(test_digest_parts_is_the_digest_of_the_bytes),
+      cmocka_unit_test(test_packed_counts_round_trip),
    };
    return cmocka_run_group_tests(tests, 0, 0);
 }

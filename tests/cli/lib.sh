@@ -186,7 +186,7 @@ print($2)" "$1"
 state() {
   dump_tables "$1"
   echo "== documents"
-  q "$1" "COPY (SELECT collection, doc_id, encode(digest, 'hex'), row_counts, rejected,
+  q "$1" "COPY (SELECT collection, doc_id, encode(digest, 'hex'), counts, rejected,
           reject_path, reason, context FROM mongonorm.documents ORDER BY 1, 2) TO STDOUT"
   echo "== deferred_refs"
   q "$1" "COPY (SELECT * FROM mongonorm.deferred_refs ORDER BY 1, 2, 3, 4, 5, 6) TO STDOUT"

@@ -23,7 +23,7 @@ run() { # dsn source report [extra args] -> exit code in $rc
 # conversion context (a number per target).  Its lookups of other documents (refs) are
 # those a fresh load makes, also for a document skipped because they still hold.
 records() {
-  q "$1" "COPY (SELECT collection, doc_id, row_counts, rejected, reject_path, reason, refs
+  q "$1" "COPY (SELECT collection, doc_id, counts, rejected, reject_path, reason, refs
           FROM mongonorm.documents ORDER BY 1, 2) TO STDOUT"
 }
 

@@ -115,6 +115,36 @@ ok = total == len(lines) and total > 0 and all(l.get('unchanged') is True and l[
 print('ok' if ok else 'bad %d %d' % (total, len(lines)))" "$work/rejects.jsonl" "$work/again.json")
 if [ "$rej" = ok ]; then pass "unchanged rejected documents listed with their recorded reason"; else fail "reject file of the no-change run: $rej"; fi
 
+# 2b. Records as an older mongonorm wrote them: row counts as an int[], no packed counts.
+# They are read: a re-run writes nothing and counts the same unchanged rows; verify passes.
+q "$inc" "COPY (SELECT collection, doc_id, encode(counts, 'hex') FROM mongonorm.documents) TO STDOUT" |
+  /usr/bin/python3 -c "
+import sys
+for line in sys.stdin:
+    c, d, h = line.rstrip('\n').split('\t')
+    b, out, v, shift = bytes.fromhex(h), [], 0, 0
+    for x in b:
+        v |= (x & 127) << shift; shift += 7
+        if not x & 128: out.append(v); v, shift = 0, 0
+    print('%s\t%s\t{%s}' % (c, d, ','.join(map(str, out))))" > "$work/old-counts.txt"
+psql "$inc" -qX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE TEMP TABLE old_counts (collection text, doc_id uuid, row_counts int[]);
+\copy old_counts FROM '$work/old-counts.txt'
+UPDATE mongonorm.documents d SET row_counts = o.row_counts, counts = NULL
+  FROM old_counts o WHERE d.collection = o.collection AND d.doc_id = o.doc_id;
+SQL
+olds=$(q "$inc" "SELECT count(*) FILTER (WHERE counts IS NULL AND row_counts IS NOT NULL), count(*) FROM mongonorm.documents")
+run "$inc" "$s2" "$work/old.json"
+w=$(written "$work/old.json")
+unchanged_rows() { field "$1" "' '.join(str(t['unchanged']) for t in r['tables'].values())"; }
+try "$MN_BIN" verify --pg "$inc" --source "$s2" --mapping "$map" >"$work/old-verify.txt" 2>&1
+if [ "$w" = 0 ] && [ "$(unchanged_rows "$work/old.json")" = "$(unchanged_rows "$work/again.json")" ] &&
+   [ "$rc" = 0 ] && [ "${olds%%|*}" = "${olds##*|}" ] && [ "${olds%%|*}" -gt 0 ]; then
+  pass "records with int[] row counts (an older mongonorm's, $olds) are read: nothing written, the same unchanged rows, verify passes"
+else
+  fail "records with int[] row counts ($olds): $w rows written, unchanged rows [$(unchanged_rows "$work/old.json")] against [$(unchanged_rows "$work/again.json")], verify exit $rc: $(tail -n 3 "$work/old-verify.txt")"
+fi
+
 # 3. Back to S1 from S2 (the reverse changes) equals a full load of S1.
 full1=$(init_db mn_inc_full1 --sql-dir "$MN_SOURCE_DIR/sql")
 run "$full1" "$s1" "$work/full1.json"

@@ -59,7 +59,7 @@ load() {
     --rejects "$work/$tag.rej" --report "$work/$tag.report" "$@" 2>"$work/$tag.err"
   echo "$rc" > "$work/$tag.rc"
   cutover_tables "$db" > "$work/$tag.tables"
-  q "$db" "SELECT collection, doc_id, encode(digest, 'hex'), row_counts, rejected, reject_path,
+  q "$db" "SELECT collection, doc_id, encode(digest, 'hex'), counts, rejected, reject_path,
              reason FROM mongonorm.documents ORDER BY 1, 2" > "$work/$tag.docs"
 }
 # counts TAG: the report without timings and without batches_overlapped
@@ -194,7 +194,7 @@ first20="SELECT id FROM people ORDER BY id LIMIT 20"
 q "$ref" "COPY (SELECT * FROM people WHERE id IN ($first20)) TO STDOUT" > "$work/batch-people"
 q "$ref" "COPY (SELECT * FROM person_tags WHERE person_id IN ($first20)) TO STDOUT" > "$work/batch-tags"
 q "$ref" "COPY (SELECT * FROM person_devices WHERE person_id IN ($first20)) TO STDOUT" > "$work/batch-devices"
-q "$ref" "COPY (SELECT d.collection, d.doc_id, d.digest, d.row_counts, d.rejected, d.reject_path,
+q "$ref" "COPY (SELECT d.collection, d.doc_id, d.digest, d.counts, d.rejected, d.reject_path,
                       d.reason, d.context FROM mongonorm.documents d
                WHERE d.collection = 'people' AND d.doc_id IN ($first20)) TO STDOUT" > "$work/batch-docs"
 db=$(init_db mn_ov_lock --mapping "$map")
@@ -204,7 +204,7 @@ BEGIN;
 \copy people FROM '$work/batch-people'
 \copy person_tags FROM '$work/batch-tags'
 \copy person_devices FROM '$work/batch-devices'
-\copy mongonorm.documents (collection, doc_id, digest, row_counts, rejected, reject_path, reason, context) FROM '$work/batch-docs'
+\copy mongonorm.documents (collection, doc_id, digest, counts, rejected, reject_path, reason, context) FROM '$work/batch-docs'
 SELECT pg_sleep(3);
 COMMIT;
 SQL

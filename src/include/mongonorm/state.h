@@ -13,7 +13,9 @@
  *                  with the current mapping
  *   documents      per document of the source seen by the last run: its row id, the
  *                  SHA-256 of its BSON bytes, whether it was rejected, how many rows
- *                  it produced per table (in the mapping's table order), the context
+ *                  it produced per table (in the mapping's table order: `counts`,
+ *                  mn_state_pack_counts(); records written before that column have
+ *                  `row_counts int[]` instead, still read), the context
  *                  number it was converted in, its rows' digest and what its conversion
  *                  looked up of other documents (mn_rowset_refs())
  *   streams        per source (its description, no credentials): the change-stream
@@ -54,6 +56,29 @@ bool mn_state_ensure_schema(PGconn *conn, mn_error_t *error);
  * Entries are in table order, one per table the document has rows in.
  */
 #define MN_ROWS_DIGEST_ENTRY 18
+
+/** The most bytes mn_state_pack_counts() writes for n counts. */
+#define MN_PACKED_COUNTS_MAX(n) ((n)*5)
+
+/**
+ * Pack a document's row counts per table as mongonorm.documents.counts holds them: each
+ * count an unsigned LEB128 varint (7 bits a byte, the lowest first, the high bit set on
+ * every byte of a number but its last: 1 byte up to 127), in the mapping's table order.
+ * The server sends a bytea as it is stored; an int[] costs it a call per element, which
+ * was half of reading a collection's records.
+ * @param counts n counts, each >= 0 (a negative one is written as 0); NULL: all zero
+ * @param out    room for MN_PACKED_COUNTS_MAX(n) bytes
+ * @return the bytes written (n when every count is below 128).
+ */
+size_t mn_state_pack_counts(const int32_t *counts, size_t n, uint8_t *out);
+
+/**
+ * Unpack what mn_state_pack_counts() wrote: the first n counts into counts (those the
+ * packing does not reach are 0).
+ * @return false when p is not such a packing (a varint cut off by the end, or above
+ *         INT32_MAX, or more than n of them); counts is then partly written.
+ */
+bool mn_state_unpack_counts(const uint8_t *p, size_t len, int32_t *counts, size_t n);
 
 /** What is recorded of one document. */
 typedef struct {
@@ -97,7 +122,7 @@ size_t mn_doc_state_count(const mn_doc_state_t *state);
 /** The entry of a document, or NULL when none is recorded. Borrowed from the set. */
 mn_doc_entry_t *mn_doc_state_find(mn_doc_state_t *state, const mn_uuid_t *id);
 
-/** Call fn for every entry. */
+/** Call fn for every entry, in the order they were read (the server's). */
 void mn_doc_state_foreach(mn_doc_state_t *state,
                           void (*fn)(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *entry),
                           void *ctx);

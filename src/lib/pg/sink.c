@@ -125,6 +125,7 @@ struct mn_pg_sink {
    size_t pieces_copied;  /* pieces of the open batch copied straight in merge mode */
    uint64_t flush_partly; /* documents of the open batch's pieces that kept some tables */
    uint8_t *rows_dg;      /* the last queued document's rows digest (rows_digest) */
+   uint8_t *packed;       /* room for a record's packed row counts (mn_state_pack_counts) */
    mn_pg_sink_guard_fn guard;
    void *guard_ctx;
    void (*warning)(void *ctx, const char *message); /* mn_pg_sink_set_warning */
@@ -607,6 +608,7 @@ alloc_queue(const mn_mapping_t *m)
    s->direct = g_new0(bool, m->n_collections ? m->n_collections : 1);
    s->copy_new = g_new0(bool, m->n_collections ? m->n_collections : 1);
    s->rows_dg = g_new(uint8_t, MN_ROWS_DIGEST_ENTRY * (m->n_tables + 1));
+   s->packed = g_new(uint8_t, MN_PACKED_COUNTS_MAX(m->n_tables) + 1);
    s->docs = g_string_new(NULL);
    s->deferred = g_string_new(NULL);
    s->deletes = g_string_new(NULL);
@@ -646,7 +648,7 @@ mn_pg_sink_new(PGconn *conn, const mn_mapping_t *m, mn_stats_t *stats, mn_error_
               "ON COMMIT DELETE ROWS;"
               "CREATE TEMP TABLE IF NOT EXISTS mn_stage_deletes (id uuid) ON COMMIT DELETE ROWS;"
               "CREATE TEMP TABLE IF NOT EXISTS mn_stage_state (doc_id uuid, digest bytea, "
-              "row_counts int[], rejected boolean, reject_path text, reason text, context integer, "
+              "counts bytea, rejected boolean, reject_path text, reason text, context integer, "
               "rows_digest bytea, refs bytea) "
               "ON COMMIT DELETE ROWS");
    s->create_stage = g_string_free(create, FALSE);
@@ -690,6 +692,7 @@ free_queue(mn_pg_sink_t *s)
    g_free(s->direct);
    g_free(s->copy_new);
    g_free(s->rows_dg);
+   g_free(s->packed);
    g_free(s->flush_deltas);
    g_string_free(s->docs, TRUE);
    g_string_free(s->deferred, TRUE);
@@ -963,9 +966,9 @@ append_int(GString *out, int64_t v)
 }
 
 /* A mongonorm.documents line: id, digest (bytea hex, its backslash escaped for COPY),
- * row counts (NULL = all zero), rejected, reject path and reason, context, the rows'
- * digest (rows_dg_len bytes; NULL: none), what its conversion looked up (rows'
- * mn_rowset_refs(); rows NULL: not known). */
+ * row counts (packed, bytea hex; NULL = all zero), rejected, reject path and reason,
+ * context, the rows' digest (rows_dg_len bytes; NULL: none), what its conversion looked
+ * up (rows' mn_rowset_refs(); rows NULL: not known). */
 static void
 append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
              const uint8_t digest[MN_DIGEST_SIZE], const int32_t *counts, const char *path,
@@ -980,14 +983,9 @@ append_state(const mn_pg_sink_t *s, GString *out, const mn_uuid_t *id,
    mn_pg__append_copy_uuid(out, id);
    g_string_append_c(out, '\t');
    mn_pg__append_copy_digest(out, digest);
-   g_string_append_len(out, "\t{", 2);
-   for (size_t t = 0; t < s->m->n_tables; t++) {
-      if (t) {
-         g_string_append_c(out, ',');
-      }
-      append_int(out, counts ? counts[t] : 0);
-   }
-   g_string_append_len(out, rejected ? "}\tt\t" : "}\tf\t", 4);
+   g_string_append_c(out, '\t');
+   append_copy_bytea(out, s->packed, mn_state_pack_counts(counts, s->m->n_tables, s->packed));
+   g_string_append_len(out, rejected ? "\tt\t" : "\tf\t", 3);
    append_copy_value(out, rejected ? path : NULL);
    g_string_append_c(out, '\t');
    append_copy_value(out, reason);
@@ -1713,7 +1711,7 @@ copy_state_direct(mn_pg_sink_t *s, const slice_t *state, mn_error_t *error)
       p = nl + 1;
    }
    ok = copy_all(s, "mongonorm.documents",
-                 "collection, doc_id, digest, row_counts, rejected, reject_path, reason, context, "
+                 "collection, doc_id, digest, counts, rejected, reject_path, reason, context, "
                  "rows_digest, refs",
                  rows, error);
    g_string_free(rows, TRUE);
@@ -1945,17 +1943,17 @@ merge_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
       }
    }
    if (v->state.len) {
-      sql =
-         g_strdup_printf("INSERT INTO mongonorm.documents (collection, doc_id, digest, row_counts, "
-                         "rejected, reject_path, reason, context, rows_digest, refs) "
-                         "SELECT %s, doc_id, digest, row_counts, rejected, reject_path, reason, "
-                         "context, rows_digest, refs FROM mn_stage_state "
-                         "ON CONFLICT (collection, doc_id) DO UPDATE "
-                         "SET digest = EXCLUDED.digest, row_counts = EXCLUDED.row_counts, "
-                         "rejected = EXCLUDED.rejected, reject_path = EXCLUDED.reject_path, "
-                         "reason = EXCLUDED.reason, context = EXCLUDED.context, "
-                         "rows_digest = EXCLUDED.rows_digest, refs = EXCLUDED.refs",
-                         s->qcollection);
+      sql = g_strdup_printf(
+         "INSERT INTO mongonorm.documents (collection, doc_id, digest, counts, "
+         "rejected, reject_path, reason, context, rows_digest, refs) "
+         "SELECT %s, doc_id, digest, counts, rejected, reject_path, reason, "
+         "context, rows_digest, refs FROM mn_stage_state "
+         "ON CONFLICT (collection, doc_id) DO UPDATE "
+         "SET digest = EXCLUDED.digest, counts = EXCLUDED.counts, row_counts = NULL, "
+         "rejected = EXCLUDED.rejected, reject_path = EXCLUDED.reject_path, "
+         "reason = EXCLUDED.reason, context = EXCLUDED.context, "
+         "rows_digest = EXCLUDED.rows_digest, refs = EXCLUDED.refs",
+         s->qcollection);
       n = exec_count(s, sql, "could not record the documents", error);
       g_free(sql);
       if (n < 0) {
@@ -1994,8 +1992,7 @@ copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
           (!v->state.len ||
            copy_in(
               s, "mn_stage_state",
-              "doc_id, digest, row_counts, rejected, reject_path, reason, context, rows_digest, "
-              "refs",
+              "doc_id, digest, counts, rejected, reject_path, reason, context, rows_digest, refs",
               v->state.p, v->state.len, error));
 }
 

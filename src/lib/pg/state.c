@@ -32,7 +32,7 @@ static const char STATE_SQL[] =
    "  collection text NOT NULL,"
    "  doc_id uuid NOT NULL,"
    "  digest bytea NOT NULL,"
-   "  row_counts int[] NOT NULL,"
+   "  row_counts int[],"
    "  PRIMARY KEY (collection, doc_id));"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS rejected boolean NOT NULL "
    "  DEFAULT false;"
@@ -42,6 +42,10 @@ static const char STATE_SQL[] =
    "  DEFAULT 0;"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS rows_digest bytea;"
    "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS refs bytea;"
+   /* the row counts packed (mn_state_pack_counts()); records written before keep their
+    * int[] and no counts */
+   "ALTER TABLE mongonorm.documents ADD COLUMN IF NOT EXISTS counts bytea;"
+   "ALTER TABLE mongonorm.documents ALTER COLUMN row_counts DROP NOT NULL;"
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context_mapping text;"
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS mapping_context integer;"
    "ALTER TABLE mongonorm.collections ADD COLUMN IF NOT EXISTS context_digest text;"
@@ -146,7 +150,10 @@ typedef struct {
 #define ENTRY_BLOCK 4096
 
 struct mn_doc_state {
-   GHashTable *entries; /* rec_t.id -> &rec_t.e (both in blocks) */
+   mn_idmap_t entries; /* rec_t.id -> the rec_t (in blocks), open addressing: a lookup per
+                          document read, where a GHashTable's arrays of hashes, keys and
+                          values cost a cache miss each */
+   size_t count;       /* records (each in one slot of the blocks, in the COPY's order) */
    size_t n_tables;
    bool with_digest;
    size_t rec_size;       /* bytes of one rec_t with its counts, aligned */
@@ -235,14 +242,91 @@ next_field(const char **p, const char *end, const char **value, int32_t *len)
    return true;
 }
 
-/* One row of the COPY: doc_id, rejected[, digest, row_counts, reject_path, reason,
- * context, rows_digest, refs] into a new record.  false: not such a row. */
+/* Index r, the record new_rec() gave last; one already there with its id (the records'
+ * primary key rules that out) takes its place, so each id is in the blocks once. */
+static void
+add_rec(mn_doc_state_t *st, rec_t *r)
+{
+   rec_t *old = (rec_t *)(uintptr_t)mn_idmap__get(&st->entries, r->id);
+
+   if (old) {
+      memcpy(old, r, st->rec_size);
+      if (old->e.row_counts) {
+         old->e.row_counts = old->counts; /* r's pointed into r */
+      }
+      st->used--;
+      return;
+   }
+   mn_idmap__put(&st->entries, r->id, (uint64_t)(uintptr_t)r);
+   st->count++;
+}
+
+size_t
+mn_state_pack_counts(const int32_t *counts, size_t n, uint8_t *out)
+{
+   size_t at = 0;
+
+   for (size_t t = 0; t < n; t++) {
+      uint32_t v = counts && counts[t] > 0 ? (uint32_t)counts[t] : 0;
+      while (v >= 0x80) {
+         out[at++] = (uint8_t)(v | 0x80);
+         v >>= 7;
+      }
+      out[at++] = (uint8_t)v;
+   }
+   return at;
+}
+
+bool
+mn_state_unpack_counts(const uint8_t *p, size_t len, int32_t *counts, size_t n)
+{
+   const uint8_t *end = p + len;
+
+   memset(counts, 0, n * sizeof *counts);
+   for (size_t t = 0; p < end; t++) {
+      uint64_t v = 0;
+      unsigned shift = 0;
+      uint8_t b;
+      if (t == n) {
+         return false;
+      }
+      do {
+         if (p == end || shift > 28) {
+            return false;
+         }
+         b = *p++;
+         v |= (uint64_t)(b & 0x7f) << shift;
+         shift += 7;
+      } while (b & 0x80);
+      if (v > INT32_MAX) {
+         return false;
+      }
+      counts[t] = (int32_t)v;
+   }
+   return true;
+}
+
+/* The row counts of a record: the int[] (fields[4]) when it has one, written by a
+ * mongonorm from before `counts` (also over a record of this one's: it leaves `counts`
+ * as it was), else its packed counts (fields[3]), this mongonorm writing NULL there. */
+static bool
+record_counts(const mn_doc_state_t *st, const char *const *v, const int32_t *len, int32_t *counts)
+{
+   if (len[4] >= 0) {
+      return parse_counts(v[4], len[4], counts, st->n_tables);
+   }
+   return len[3] < 0 ||
+          mn_state_unpack_counts((const uint8_t *)v[3], (size_t)len[3], counts, st->n_tables);
+}
+
+/* One row of the COPY: doc_id, rejected[, digest, counts, row_counts, reject_path,
+ * reason, context, rows_digest, refs] into a new record.  false: not such a row. */
 static bool
 parse_row(mn_doc_state_t *st, const char *p, const char *end)
 {
-   const char *v[9];
-   int32_t len[9];
-   int nf = st->with_digest ? 9 : 2;
+   const char *v[10];
+   int32_t len[10];
+   int nf = st->with_digest ? 10 : 2;
    rec_t *r;
 
    if (end - p < 2 || (int)(((unsigned char)p[0] << 8) | (unsigned char)p[1]) != nf) {
@@ -264,28 +348,28 @@ parse_row(mn_doc_state_t *st, const char *p, const char *end)
       memcpy(r->e.digest, v[2],
              len[2] < MN_DIGEST_SIZE ? (size_t)(len[2] > 0 ? len[2] : 0) : MN_DIGEST_SIZE);
       r->e.row_counts = r->counts;
-      if (len[3] > 0 && !parse_counts(v[3], len[3], r->counts, st->n_tables)) {
+      if (!record_counts(st, v, len, r->counts)) {
          return false;
       }
-      r->e.context = len[6] == 4 ? (int32_t)be32(v[6]) : 0;
+      r->e.context = len[7] == 4 ? (int32_t)be32(v[7]) : 0;
       /* an older record's digest of all tables at once (32 bytes) is not of this format */
-      r->e.has_rows_digest = len[7] > 0 && len[7] % MN_ROWS_DIGEST_ENTRY == 0;
+      r->e.has_rows_digest = len[8] > 0 && len[8] % MN_ROWS_DIGEST_ENTRY == 0;
       if (r->e.has_rows_digest) {
-         r->e.rows_digest = (const uint8_t *)g_string_chunk_insert_len(st->strings, v[7], len[7]);
-         r->e.rows_digest_len = (size_t)len[7];
+         r->e.rows_digest = (const uint8_t *)g_string_chunk_insert_len(st->strings, v[8], len[8]);
+         r->e.rows_digest_len = (size_t)len[8];
       }
-      r->e.has_refs = len[8] >= 0;
-      if (len[8] > 0) {
-         r->e.refs = (const uint8_t *)g_string_chunk_insert_len(st->strings, v[8], len[8]);
-         r->e.refs_len = (size_t)len[8];
+      r->e.has_refs = len[9] >= 0;
+      if (len[9] > 0) {
+         r->e.refs = (const uint8_t *)g_string_chunk_insert_len(st->strings, v[9], len[9]);
+         r->e.refs_len = (size_t)len[9];
       }
-      if (r->e.rejected && len[5] >= 0) {
+      if (r->e.rejected && len[6] >= 0) {
          r->e.reject_path =
-            g_string_chunk_insert_len(st->strings, len[4] > 0 ? v[4] : "", len[4] > 0 ? len[4] : 0);
-         r->e.reason = g_string_chunk_insert_len(st->strings, v[5], len[5]);
+            g_string_chunk_insert_len(st->strings, len[5] > 0 ? v[5] : "", len[5] > 0 ? len[5] : 0);
+         r->e.reason = g_string_chunk_insert_len(st->strings, v[6], len[6]);
       }
    }
-   g_hash_table_replace(st->entries, r->id, &r->e);
+   add_rec(st, r);
    return true;
 }
 
@@ -315,7 +399,7 @@ doc_state_new(size_t n_tables, bool with_digest)
    mn_doc_state_t *st = g_new0(mn_doc_state_t, 1);
    size_t align = sizeof(void *);
 
-   st->entries = g_hash_table_new(mn_uuid__hash, mn_uuid__equal);
+   mn_idmap__init(&st->entries);
    st->n_tables = n_tables;
    st->with_digest = with_digest;
    st->rec_size = sizeof(rec_t) + (with_digest ? n_tables * sizeof(int32_t) : 0);
@@ -344,7 +428,8 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
    sql = g_strdup_printf(
       "COPY (SELECT doc_id, rejected%s FROM mongonorm.documents "
       "WHERE collection = %s) TO STDOUT (FORMAT binary)",
-      with_digest ? ", digest, row_counts, reject_path, reason, context, rows_digest, refs" : "",
+      with_digest ? ", digest, counts, row_counts, reject_path, reason, context, rows_digest, refs"
+                  : "",
       lit);
    PQfreemem(lit);
    res = PQexec(conn, sql);
@@ -387,7 +472,7 @@ mn_doc_state_destroy(mn_doc_state_t *st)
    if (!st) {
       return;
    }
-   g_hash_table_destroy(st->entries);
+   mn_idmap__cleanup(&st->entries);
    g_ptr_array_free(st->blocks, TRUE);
    g_string_chunk_free(st->strings);
    g_free(st);
@@ -396,13 +481,15 @@ mn_doc_state_destroy(mn_doc_state_t *st)
 size_t
 mn_doc_state_count(const mn_doc_state_t *st)
 {
-   return st ? g_hash_table_size(st->entries) : 0;
+   return st ? st->count : 0;
 }
 
 mn_doc_entry_t *
 mn_doc_state_find(mn_doc_state_t *st, const mn_uuid_t *id)
 {
-   return st ? g_hash_table_lookup(st->entries, id->bytes) : NULL;
+   rec_t *r = st ? (rec_t *)(uintptr_t)mn_idmap__get(&st->entries, id->bytes) : NULL;
+
+   return r ? &r->e : NULL;
 }
 
 /* Call fn for every entry, or only for those not marked seen. */
@@ -410,20 +497,21 @@ static void
 foreach_entry(mn_doc_state_t *st, bool unseen_only,
               void (*fn)(void *ctx, const mn_uuid_t *id, const mn_doc_entry_t *e), void *ctx)
 {
-   GHashTableIter it;
-   gpointer k, v;
-
    if (!st) {
       return;
    }
-   g_hash_table_iter_init(&it, st->entries);
-   while (g_hash_table_iter_next(&it, &k, &v)) {
-      mn_uuid_t id;
-      if (unseen_only && ((mn_doc_entry_t *)v)->seen) {
-         continue;
+   for (guint b = 0; b < st->blocks->len; b++) {
+      char *block = g_ptr_array_index(st->blocks, b);
+      size_t n = b + 1 == st->blocks->len ? st->used : ENTRY_BLOCK;
+      for (size_t i = 0; i < n; i++) {
+         rec_t *r = (rec_t *)(block + st->rec_size * i);
+         mn_uuid_t id;
+         if (unseen_only && r->e.seen) {
+            continue;
+         }
+         memcpy(id.bytes, r->id, 16);
+         fn(ctx, &id, &r->e);
       }
-      memcpy(id.bytes, k, 16);
-      fn(ctx, &id, v);
    }
 }
 

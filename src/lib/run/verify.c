@@ -25,6 +25,7 @@
 #include <mongonorm/mapping.h>
 #include <mongonorm/pg.h>
 #include <mongonorm/source.h>
+#include <mongonorm/state.h>
 #include <mongonorm/verify.h>
 
 #include "pg/pg_private.h"
@@ -592,7 +593,7 @@ flush(verify_t *v, mn_error_t *error)
          return false;
       }
    }
-   if (!copy_buffer(v, "mn_verify_docs", "coll, doc, seq, id_json, digest, verdict, row_counts",
+   if (!copy_buffer(v, "mn_verify_docs", "coll, doc, seq, id_json, digest, verdict, counts",
                     v->docs, error) ||
        !copy_buffer(v, "mn_verify_deferred", "tbl, col, ref_tbl, row_id, ref_id", v->deferred,
                     error)) {
@@ -639,11 +640,15 @@ queue_doc(verify_t *v, size_t c, const mn_uuid_t *id, int64_t seq, const char *i
    }
    g_string_append_printf(o, "\t%s\t", verdict);
    if (counts) {
-      g_string_append_c(o, '{');
-      for (size_t t = 0; t < v->n_tables; t++) {
-         g_string_append_printf(o, "%s%d", t ? "," : "", counts[t]);
+      /* packed as the records pack them, so that equal counts are equal bytes */
+      uint8_t *packed = g_new(uint8_t, MN_PACKED_COUNTS_MAX(v->n_tables) + 1);
+      size_t len = mn_state_pack_counts(counts, v->n_tables, packed);
+      g_string_append(o, "\\\\x");
+      for (size_t i = 0; i < len; i++) {
+         g_string_append_printf(o, "%02x", packed[i]);
       }
-      g_string_append(o, "}\n");
+      g_string_append_c(o, '\n');
+      g_free(packed);
    } else {
       g_string_append(o, "\\N\n");
    }
@@ -787,7 +792,7 @@ create_temp_tables(verify_t *v, mn_error_t *error)
    }
    ok = exec_sql(v,
                  "CREATE TEMP TABLE mn_verify_docs (coll integer, doc uuid, seq bigint, "
-                 "id_json text, digest bytea, verdict text, row_counts integer[]);"
+                 "id_json text, digest bytea, verdict text, counts bytea);"
                  "CREATE TEMP TABLE mn_verify_deferred (tbl integer, col integer, "
                  "ref_tbl integer, row_id uuid, ref_id uuid)",
                  "could not create a temporary table", error);
@@ -861,7 +866,9 @@ load_refused(verify_t *v, const char *collection, mn_idset_t *set, mn_error_t *e
    return true;
 }
 
-/* "{1,0,3}" -> counts[0..n) (missing entries 0); false when not an array text. */
+/* The text of a record's row counts into counts[0..n) (missing entries 0): the packed
+ * counts as bytea text ("\\x0301..."), or the int[] of an older record ("{3,1}"); false
+ * when it is neither. */
 static bool
 parse_counts(const char *text, int64_t *counts, size_t n)
 {
@@ -869,6 +876,24 @@ parse_counts(const char *text, int64_t *counts, size_t n)
    size_t i = 0;
 
    memset(counts, 0, n * sizeof *counts);
+   if (p && p[0] == '\\' && p[1] == 'x') {
+      size_t len = strlen(p + 2) / 2;
+      uint8_t *packed = g_new(uint8_t, len + 1);
+      int32_t *c32 = g_new0(int32_t, n + 1);
+      bool ok = true;
+      for (size_t k = 0; k < len && ok; k++) {
+         int hi = g_ascii_xdigit_value(p[2 + 2 * k]), lo = g_ascii_xdigit_value(p[3 + 2 * k]);
+         ok = hi >= 0 && lo >= 0;
+         packed[k] = (uint8_t)(hi << 4 | lo);
+      }
+      ok = ok && mn_state_unpack_counts(packed, len, c32, n);
+      for (size_t t = 0; t < n; t++) {
+         counts[t] = c32[t];
+      }
+      g_free(packed);
+      g_free(c32);
+      return ok;
+   }
    if (!p || *p != '{') {
       return false;
    }
@@ -964,17 +989,20 @@ account_collection(verify_t *v, size_t c, mn_verify_collection_t *vc, mn_error_t
    if (!PQsendQueryParams(
           v->conn,
           "SELECT v.seq, v.id_json, coalesce(v.doc, d.doc_id)::text, v.verdict, d.rejected, "
-          "  v.digest IS DISTINCT FROM d.digest, v.row_counts::text, d.row_counts::text, "
+          "  v.digest IS DISTINCT FROM d.digest, v.counts::text, "
+          "  coalesce(d.row_counts::text, d.counts::text), "
           "  v.doc IS NULL, d.doc_id IS NULL, coalesce(starts_with(d.reason, $3), false) "
           "FROM (SELECT * FROM mn_verify_docs WHERE coll = $2::integer) v "
-          "FULL JOIN (SELECT doc_id, digest, rejected, reason, row_counts "
+          "FULL JOIN (SELECT doc_id, digest, rejected, reason, counts, row_counts "
           "  FROM mongonorm.documents WHERE collection = $1 "
           "  AND doc_id <> '00000000-0000-0000-0000-000000000000') d ON d.doc_id = v.doc "
           "WHERE v.doc IS NULL OR d.doc_id IS NULL "
           "   OR (v.verdict <> 't' AND NOT (d.rejected AND starts_with(d.reason, $3)) "
           "       AND v.digest IS DISTINCT FROM d.digest) "
           "   OR (v.verdict = 'a') = d.rejected "
-          "   OR (v.verdict = 'a' AND v.row_counts IS DISTINCT FROM d.row_counts) "
+          /* a record with an int[] (state.c: record_counts()) is compared by account_row() */
+          "   OR (v.verdict = 'a' AND (d.row_counts IS NOT NULL OR v.counts IS DISTINCT FROM "
+          "       d.counts)) "
           "ORDER BY v.seq NULLS LAST, 3",
           3, NULL, params, NULL, NULL, 0) ||
        !PQsetSingleRowMode(v->conn)) {
