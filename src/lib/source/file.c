@@ -76,6 +76,26 @@ cleanup:
    return ok;
 }
 
+/* read() of a plain file, retried on EINTR: the bytes read; 0 at the end (eof set), -1
+ * when it failed (failed and error set). */
+static ssize_t
+read_plain(mn_source__file_t *file, void *dst, size_t n)
+{
+   ssize_t got;
+
+   do {
+      got = read(file->fd, dst, n);
+   } while (got < 0 && errno == EINTR);
+   if (got < 0) {
+      mn_set_error(&file->error, MN_ERROR_IO, MN_IO_READ, "could not read file \"%s\": %s",
+                   file->path, strerror(errno));
+      file->failed = true;
+   } else if (got == 0) {
+      file->eof = true;
+   }
+   return got;
+}
+
 /*
  * Refill the buffer from the file (gzread for a compressed one, read() retried on EINTR
  * for a plain one).  Sets eof at the end, cut_short when a gzip stream stopped before its
@@ -113,20 +133,8 @@ file_fill(mn_source__file_t *file)
          file->eof = true;
          return;
       }
-   } else {
-      do {
-         n = read(file->fd, file->buf, MN_SOURCE__FILE_BUF);
-      } while (n < 0 && errno == EINTR);
-      if (n < 0) {
-         mn_set_error(&file->error, MN_ERROR_IO, MN_IO_READ, "could not read file \"%s\": %s",
-                      file->path, strerror(errno));
-         file->failed = true;
-         return;
-      }
-      if (n == 0) {
-         file->eof = true;
-         return;
-      }
+   } else if ((n = read_plain(file, file->buf, MN_SOURCE__FILE_BUF)) <= 0) {
+      return;
    }
    file->len = (size_t)n;
 }
@@ -158,6 +166,18 @@ mn_source__file_read(mn_source__file_t *file, void *dst, size_t n)
    size_t take;
 
    while (got < n) {
+      if (file->pos == file->len && !file->gz && !file->eof && !file->failed &&
+          n - got >= MN_SOURCE__FILE_BUF) {
+         /* the buffer is empty and the caller wants at least as much: read() into its
+          * memory, not through the buffer (one copy of every byte less) */
+         ssize_t r = read_plain(file, out + got, n - got);
+         if (r <= 0) {
+            break;
+         }
+         file->consumed += (size_t)r;
+         got += (size_t)r;
+         continue;
+      }
       p = mn_source__file_peek(file, &avail);
       if (avail == 0) {
          break;
