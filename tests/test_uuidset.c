@@ -98,6 +98,19 @@ test_idmap_matches_a_hash_table(void **state)
       assert_int_equal(mn_idmap__get(&map, zero), 0);
       mn_idmap__put(&map, zero, 42);
       assert_int_equal(mn_idmap__get(&map, zero), 42);
+      /* add: a member keeps its value and gives it back; a new one is inserted */
+      assert_int_equal(mn_idmap__add(&map, zero, 7), 42);
+      assert_int_equal(mn_idmap__get(&map, zero), 42);
+      {
+         uint8_t fresh[16];
+         size_t before = map.count;
+         make_id(fresh, 0);
+         assert_int_equal(mn_idmap__add(&map, fresh, 99), 0);
+         assert_int_equal(mn_idmap__add(&map, fresh, 100), 99);
+         assert_int_equal(mn_idmap__get(&map, fresh), 99);
+         assert_int_equal(map.count, before + 1);
+         g_hash_table_insert(ref, g_memdup2(fresh, 16), GSIZE_TO_POINTER((gsize)99));
+      }
       assert_int_equal(map.count, g_hash_table_size(ref));
       {
          GHashTableIter it;

@@ -144,6 +144,7 @@ mn_state_ensure_schema(PGconn *conn, mn_error_t *error)
 typedef struct {
    mn_doc_entry_t e;
    uint8_t id[16];
+   uint32_t seq;     /* its place in the blocks: the seq-th record read */
    int32_t counts[]; /* n_tables, when the digests were asked for */
 } rec_t;
 
@@ -154,6 +155,9 @@ struct mn_doc_state {
                           document read, where a GHashTable's arrays of hashes, keys and
                           values cost a cache miss each */
    size_t count;       /* records (each in one slot of the blocks, in the COPY's order) */
+   size_t hint;        /* the seq of the record after the one found last: a source read
+                          in the order it was loaded asks for the records in their order,
+                          found without a probe of `entries` (a cache miss each) */
    size_t n_tables;
    bool with_digest;
    size_t rec_size;       /* bytes of one rec_t with its counts, aligned */
@@ -174,6 +178,7 @@ new_rec(mn_doc_state_t *st)
    r = (rec_t *)((char *)g_ptr_array_index(st->blocks, st->blocks->len - 1) +
                  st->rec_size * st->used++);
    memset(r, 0, st->rec_size);
+   r->seq = (uint32_t)((st->blocks->len - 1) * ENTRY_BLOCK + st->used - 1);
    return r;
 }
 
@@ -247,17 +252,18 @@ next_field(const char **p, const char *end, const char **value, int32_t *len)
 static void
 add_rec(mn_doc_state_t *st, rec_t *r)
 {
-   rec_t *old = (rec_t *)(uintptr_t)mn_idmap__get(&st->entries, r->id);
+   rec_t *old = (rec_t *)(uintptr_t)mn_idmap__add(&st->entries, r->id, (uint64_t)(uintptr_t)r);
 
    if (old) {
+      uint32_t seq = old->seq;
       memcpy(old, r, st->rec_size);
+      old->seq = seq;
       if (old->e.row_counts) {
          old->e.row_counts = old->counts; /* r's pointed into r */
       }
       st->used--;
       return;
    }
-   mn_idmap__put(&st->entries, r->id, (uint64_t)(uintptr_t)r);
    st->count++;
 }
 
@@ -487,8 +493,24 @@ mn_doc_state_count(const mn_doc_state_t *st)
 mn_doc_entry_t *
 mn_doc_state_find(mn_doc_state_t *st, const mn_uuid_t *id)
 {
-   rec_t *r = st ? (rec_t *)(uintptr_t)mn_idmap__get(&st->entries, id->bytes) : NULL;
+   rec_t *r = NULL;
 
+   if (!st) {
+      return NULL;
+   }
+   if (st->hint < st->count) {
+      r = (rec_t *)((char *)g_ptr_array_index(st->blocks, st->hint / ENTRY_BLOCK) +
+                    st->rec_size * (st->hint % ENTRY_BLOCK));
+      if (memcmp(r->id, id->bytes, 16) != 0) {
+         r = NULL;
+      }
+   }
+   if (!r) {
+      r = (rec_t *)(uintptr_t)mn_idmap__get(&st->entries, id->bytes);
+   }
+   if (r) {
+      st->hint = (size_t)r->seq + 1;
+   }
    return r ? &r->e : NULL;
 }
 

@@ -217,3 +217,28 @@ mn_idmap__put(mn_idmap_t *map, const uint8_t *id, uint64_t value)
    }
    memcpy(slot + 16, &value, sizeof value);
 }
+
+uint64_t
+mn_idmap__add(mn_idmap_t *map, const uint8_t *id, uint64_t value)
+{
+   uint8_t *slot;
+   uint64_t had;
+
+   if (memcmp(id, zero_id, 16) == 0) {
+      had = map->zero_value;
+      map->zero_value = had ? had : value;
+      return had;
+   }
+   if ((map->count + 1) * 10 > map->capacity * 7) {
+      idmap_grow(map);
+   }
+   slot = idmap_slot(map, id);
+   if (memcmp(slot, id, 16) == 0) {
+      memcpy(&had, slot + 16, sizeof had);
+      return had;
+   }
+   memcpy(slot, id, 16);
+   memcpy(slot + 16, &value, sizeof value);
+   map->count++;
+   return 0;
+}

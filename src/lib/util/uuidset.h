@@ -100,4 +100,9 @@ uint64_t mn_idmap__get(const mn_idmap_t *map, const uint8_t *id);
  * Aborts on no memory. */
 void mn_idmap__put(mn_idmap_t *map, const uint8_t *id, uint64_t value);
 
+/** Insert id (16 bytes) with value (not 0) when it is not in the map, in one probe.
+ * @return 0 when it was inserted, else the value id has (left as it is). Aborts on no
+ * memory. */
+uint64_t mn_idmap__add(mn_idmap_t *map, const uint8_t *id, uint64_t value);
+
 #endif
