@@ -1595,11 +1595,16 @@ merge_replace(mn_pg_sink_t *s, size_t t, const char *old, const char *doing, uin
    GString *sql = g_string_new(NULL);
    bool ok;
 
+   /* each staged row probes the table by its key (a LATERAL subquery that OFFSET 0 keeps
+    * from being flattened), and the row found is deleted by its ctid: planned as a join
+    * of the never analysed staging table, this hashed the whole target table at every
+    * batch (45,990 symptoms rows for 500 staged: 10-13 ms, 1.2-2.9 ms so) */
    g_string_printf(sql,
-                   "WITH gone AS (DELETE FROM %s t USING %s s WHERE t.%s = s.%s "
-                   "AND (%s%s) IS DISTINCT FROM (%s%s) RETURNING 1) "
+                   "WITH gone AS (DELETE FROM %s d USING %s s, LATERAL (SELECT t.ctid AS tid "
+                   "FROM %s t WHERE t.%s = s.%s AND (%s%s) IS DISTINCT FROM (%s%s) OFFSET 0) g "
+                   "WHERE d.ctid = g.tid RETURNING 1) "
                    "SELECT count(*), 0 FROM gone",
-                   tb->qname, tb->stage, tb->qkey, tb->qkey, old,
+                   tb->qname, tb->stage, tb->qname, tb->qkey, tb->qkey, old,
                    mt->n_columns == 2 ? ", NULL" : "", staged->str,
                    mt->n_columns == 2 ? ", NULL" : "");
    ok = exec_pair(s, sql->str, doing, upd, ins, error);
