@@ -12,13 +12,15 @@
  * caller's mn_cursor_next() hands out the records of one chunk after the other, in the
  * order the kind produced them; a document stays valid until the next call, as always.
  *
- * The digests are shared work: once a chunk is queued, the thread digests its documents
- * from the last one back, and the caller, when it comes to a document not digested yet,
- * digests it itself, from the first one on.  Each document is claimed by one of them
- * (record_t.state, compare-and-swap), and the thread stops at the first one the caller
- * has.  A caller that would wait for the thread so takes a share of the digesting, the
- * most of reading a file that the page cache holds (SHA-256 at about 1.4 GB/s, the
- * copies at several times that), on the second core.
+ * The digests are shared work.  The thread reads ahead first; while the queue is full
+ * it digests the documents of the chunk it queued last, from the last one back, and the
+ * caller, when it comes to a document not digested yet, digests it itself, from the
+ * first one on.  Each document is claimed by one of them (record_t.state, compare-and-
+ * swap), and the thread leaves a chunk at the first one the caller has.  So the caller
+ * never waits for a digest the thread has not begun, the thread keeps the queue full
+ * before it digests, and the digesting, the most of reading a file that the page cache
+ * holds (SHA-256 at about 1.4 GB/s, the copies at several times that), goes to
+ * whichever side has time, on two cores.
  * POSIX threads, as in pg/loader.c, so that ThreadSanitizer sees the locks.
  */
 #include "source/source_private.h"
@@ -53,6 +55,7 @@ typedef struct {
 typedef struct {
    GByteArray *bytes;    /* the documents' bytes, back to back */
    GArray *records;      /* record_t */
+   guint back;           /* the thread's: its digests may still be wanted below this */
    uint64_t done, total; /* the inner cursor's progress after its last record */
 } chunk_t;
 
@@ -65,6 +68,7 @@ typedef struct {
    GQueue spare;     /* chunk_t *, handed out and emptied: the thread fills them again */
    bool stop;        /* the caller is done: the thread ends at its next record */
    chunk_t *current; /* the chunk the caller is in; owned */
+   chunk_t *newest;  /* the thread's: the chunk it queued last (digest_one) */
    guint next;       /* its next record */
    bson_t doc;       /* the last document handed out, over current's bytes */
    uint8_t digest[MN_DIGEST_SIZE];
@@ -163,22 +167,37 @@ claim_digest(const chunk_t *c, record_t *r)
    return true;
 }
 
-/* The thread's share of a queued chunk's digests: from its last record back to the first
- * the caller claimed.  n: the records of c (the caller may be done with c and clearing it
- * by the end: it is not refilled before the thread, its only filler, takes it again). */
-static void
-digest_from_back(chunk_t *c, guint n)
+/*
+ * One digest of the thread's share, called with the lock held (and returning with it
+ * held, dropped meanwhile): the last document not digested yet of the chunk the thread
+ * queued last, the caller working from the front of the oldest.  That chunk stays valid
+ * when the caller takes it meanwhile: the caller clears it only past its last record, by
+ * then digested, and only the thread refills it.  @return false when it has no such
+ * document left.
+ */
+static bool
+digest_one(ahead_t *a)
 {
-   while (n-- > 0) {
-      record_t *r = &g_array_index(c->records, record_t, n);
-      if (atomic_load_explicit(&r->state, memory_order_relaxed) == DIGEST_DONE &&
-          r->status != MN_CURSOR_DOC) {
+   chunk_t *c = a->newest;
+
+   while (c && c->back > 0) {
+      record_t *r = &g_array_index(c->records, record_t, --c->back);
+      int expected = DIGEST_PENDING;
+      if (r->status != MN_CURSOR_DOC) {
          continue;
       }
-      if (!claim_digest(c, r)) {
-         return;
+      if (!atomic_compare_exchange_strong_explicit(&r->state, &expected, DIGEST_CLAIMED,
+                                                   memory_order_acquire, memory_order_relaxed)) {
+         c->back = 0; /* the caller's digests reach this far */
+         break;
       }
+      pthread_mutex_unlock(&a->lock);
+      mn_digest(c->bytes->data + r->at, r->len, r->digest);
+      atomic_store_explicit(&r->state, DIGEST_DONE, memory_order_release);
+      pthread_mutex_lock(&a->lock);
+      return true;
    }
+   return false;
 }
 
 /* The thread: records into chunks, chunks into the queue, until the end, an error or stop. */
@@ -190,7 +209,6 @@ ahead_main(void *data)
 
    while (!last) {
       chunk_t *c;
-      guint n;
       bool stop;
 
       pthread_mutex_lock(&a->lock);
@@ -206,14 +224,18 @@ ahead_main(void *data)
          last = st == MN_CURSOR_END || st == MN_CURSOR_ERROR;
       }
       mn_cursor_progress(a->inner, &c->done, &c->total);
-      n = c->records->len;
+      c->back = c->records->len;
       pthread_mutex_lock(&a->lock);
+      /* the queue full: the thread's share of the digests while the caller catches up */
       while (!a->stop && g_queue_get_length(&a->full) >= QUEUE_CHUNKS) {
-         pthread_cond_wait(&a->changed, &a->lock);
+         if (!digest_one(a)) {
+            pthread_cond_wait(&a->changed, &a->lock);
+         }
       }
       stop = a->stop;
       if (!stop) {
          g_queue_push_tail(&a->full, c);
+         a->newest = c;
          pthread_cond_broadcast(&a->changed);
       }
       pthread_mutex_unlock(&a->lock);
@@ -221,8 +243,12 @@ ahead_main(void *data)
          chunk_free(c);
          break;
       }
-      digest_from_back(c, n);
    }
+   /* all read: the thread's share of what is queued */
+   pthread_mutex_lock(&a->lock);
+   while (!a->stop && digest_one(a)) {
+   }
+   pthread_mutex_unlock(&a->lock);
    return NULL;
 }
 
