@@ -8,6 +8,7 @@
 #define MN_PG_PRIVATE_H
 
 #include <mongonorm/pg.h>
+#include <mongonorm/value.h>
 
 #include <glib.h>
 
@@ -174,5 +175,88 @@ bool mn_pg__bulk_finish(mn_pg_bulk_t *bulk, mn_error_t *error);
 
 /** Free the phase; synchronous_commit back to the default if it is still off.  NULL allowed. */
 void mn_pg__bulk_destroy(mn_pg_bulk_t *bulk);
+
+/* ---- binary.c: COPY's binary format (PostgreSQL 15 manual, COPY, "Binary Format") ---- */
+
+/** How a column's type is written in COPY's binary format; MN_PG_BIN_NONE: it is not
+ *  (a table with such a column is copied in the text format). */
+typedef enum {
+   MN_PG_BIN_NONE = 0,
+   MN_PG_BIN_TEXT,  /**< text, varchar, char(n), an enum: the bytes of the text */
+   MN_PG_BIN_JSON,  /**< json: the text */
+   MN_PG_BIN_JSONB, /**< jsonb: version byte 1, then the text */
+   MN_PG_BIN_UUID,
+   MN_PG_BIN_INT2,
+   MN_PG_BIN_INT4,
+   MN_PG_BIN_INT8,
+   MN_PG_BIN_NUMERIC,
+   MN_PG_BIN_FLOAT4,
+   MN_PG_BIN_FLOAT8,
+   MN_PG_BIN_BOOL,
+   MN_PG_BIN_DATE,
+   MN_PG_BIN_TIMESTAMP,
+   MN_PG_BIN_TIMESTAMPTZ,
+   MN_PG_BIN_INET,
+   MN_PG_BIN_TEXT_ARRAY /**< text[] (one dimension, lower bound 1) */
+} mn_pg__bin_kind_t;
+
+/**
+ * The binary kind of a column type: oid is the type's OID, or a domain's base type's
+ * (pg_type.typbasetype); typtype is that type's pg_type.typtype ('e': an enum, written as
+ * its label).  Types other than those of mn_pg__bin_kind_t give MN_PG_BIN_NONE.
+ */
+mn_pg__bin_kind_t mn_pg__bin_kind(unsigned long oid, char typtype);
+
+/**
+ * Whether every text the converter writes for a value of type `written` (value.h) is read
+ * by mn_pg__bin_append() as kind, meaning what the type's input function makes of it:
+ * any type into the text and JSON kinds; integers into the integer kinds and numeric;
+ * numbers into float4/float8 (read with strtof/strtod, as float4in/float8in do); otherwise
+ * only the kind's own type.
+ */
+bool mn_pg__bin_accepts(mn_pg__bin_kind_t kind, mn_type_t written);
+
+/**
+ * Append one field (int32 length, then the value as the type's send function writes it)
+ * for the PostgreSQL input text [text, text + len) of a column of kind `kind`.  The text
+ * read: the converter's forms (value.h): uuid with or without hyphens and braces; decimal
+ * integers; numeric as [-]digits[.digits][e[+-]digits], NaN, Infinity, -Infinity (the
+ * display scale as numeric_in sets it); floats as strtod(3) reads them; "t"/"f";
+ * "Y-MM-DD[ BC]", "Y-MM-DD HH:MM:SS[.f{1,6}][+00][ BC]" (the "+00" always for timestamptz)
+ * and infinity/-infinity; IPv4, else IPv6, as inet_pton(3) reads them; text[] as
+ * "{}" or "{e,...}" with each e NULL or double-quoted with backslash escapes.
+ * @return false, nothing appended, for text not of that form (a value its input function
+ *         might read otherwise or refuse; see mn_pg__bin_append_refused())
+ */
+bool mn_pg__bin_append(GString *out, mn_pg__bin_kind_t kind, const char *text, size_t len);
+
+/**
+ * Append a field of kind `kind` that COPY refuses with SQLSTATE 22P03 ("incorrect binary
+ * data format", or for inet "invalid address family"), for a value mn_pg__bin_append()
+ * could not encode: its document is then rejected as any refused row is.  Not for the
+ * text and JSON kinds, whose every text encodes.
+ */
+void mn_pg__bin_append_refused(GString *out, mn_pg__bin_kind_t kind);
+
+/** Append a NULL field (length -1). */
+void mn_pg__bin_append_null(GString *out);
+
+/** Append the start of a tuple of n_fields fields (int16). */
+void mn_pg__bin_append_tuple(GString *out, size_t n_fields);
+
+/** Append the 19-byte header of binary COPY data: signature, flags 0, no extension. */
+void mn_pg__bin_append_header(GString *out);
+
+/** Append the trailer of binary COPY data (int16 -1). */
+void mn_pg__bin_append_trailer(GString *out);
+
+/**
+ * Whether table `table` of m can be copied in binary: every column has a kind (kinds[c]
+ * for column c of the table, from the catalog) and everything every writer of the
+ * mapping's entries and shapes can put there encodes (the row id, document and parent
+ * ids, ordinals, map keys, constants and redactions as literals, `unmapped_to`, `raw_to`,
+ * digests, references, and path columns by their type: mn_pg__bin_accepts()).
+ */
+bool mn_pg__bin_table_fits(const mn_mapping_t *m, size_t table, const mn_pg__bin_kind_t *kinds);
 
 #endif
