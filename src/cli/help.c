@@ -71,6 +71,10 @@ static const item_t ENVIRONMENT[] = {
    {".B", "MN_READ_AHEAD",
     "0 reads a dump or JSON file on run's own thread: no thread reads and digests the "
     "documents ahead while the ones before are converted (for comparisons)."},
+   {".B", "MN_COPY_FORMAT",
+    "text sends run's rows in COPY's text format for every table; by default a table whose "
+    "columns' types and mapping allow it gets the binary format, which the server reads "
+    "faster (for comparisons and troubleshooting)."},
 };
 
 static const item_t FILES[] = {

@@ -23,6 +23,7 @@
 #include <glib.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* What every load transaction runs first: the schema's triggers leave the converter's
@@ -46,11 +47,13 @@ typedef struct {
    char *qkey;
    char *qdoc; /* quoted document-id column */
    size_t n_columns;
-   GString *buf; /* COPY text of the queued rows */
+   GString *buf; /* COPY data of the queued rows: text, or binary tuples (binary.c) */
    uint64_t rows;
-   bool referenced;  /* some foreign key points at the table: rows are updated in place */
-   char *pkey;       /* its primary key's constraint name, or NULL; owned */
-   uindex_t *uindex; /* its unique indexes; owned */
+   bool binary;              /* its rows are copied in the binary format (load_kinds) */
+   mn_pg__bin_kind_t *kinds; /* per column, when binary; owned */
+   bool referenced;          /* some foreign key points at the table: rows are updated in place */
+   char *pkey;               /* its primary key's constraint name, or NULL; owned */
+   uindex_t *uindex;         /* its unique indexes; owned */
    size_t n_uindex;
 } tbl_t;
 
@@ -240,6 +243,14 @@ note_failure(mn_pg_sink_t *s, const PGresult *res)
       snprintf(s->failed_detail, sizeof s->failed_detail, "%s", ROW_ID_TAKEN);
       return;
    }
+   if (state && strcmp(state, "22P03") == 0) {
+      /* binary.c wrote a field the server refuses: a text it does not read as the type */
+      snprintf(s->failed_detail, sizeof s->failed_detail,
+               "a value could not be written in COPY's binary format for its column's type "
+               "(%s; MN_COPY_FORMAT=text loads the table in the text format)",
+               primary ? primary : "incorrect binary data format");
+      return;
+   }
    d = g_string_new(primary ? primary : "the server refused the rows");
    if (constraint && *constraint) {
       g_string_append_printf(d, " (constraint \"%s\")", constraint);
@@ -307,16 +318,19 @@ exec_pair(mn_pg_sink_t *s, const char *sql, const char *doing, uint64_t *a, uint
 }
 
 /*
- * COPY len bytes of text-format data into target, in chunks of 1 MiB.  On failure the
- * COPY is ended and its results drained, so the connection is ready for the ROLLBACK,
- * and the failure is noted (note_failure) for the reject reason.
+ * COPY len bytes of data into target, in chunks of 1 MiB: text-format lines, or with
+ * `binary` tuples of the binary format, which get the format's header and trailer here.
+ * On failure the COPY is ended and its results drained, so the connection is ready for
+ * the ROLLBACK, and the failure is noted (note_failure) for the reject reason.
  */
 static bool
-copy_in(mn_pg_sink_t *s, const char *target, const char *collist, const char *data, size_t len,
-        mn_error_t *error)
+copy_in(mn_pg_sink_t *s, const char *target, const char *collist, bool binary, const char *data,
+        size_t len, mn_error_t *error)
 {
-   char *sql = g_strdup_printf("COPY %s (%s) FROM STDIN", target, collist);
+   char *sql = g_strdup_printf("COPY %s (%s) FROM STDIN%s", target, collist,
+                               binary ? " (FORMAT binary)" : "");
    PGresult *res = PQexec(s->conn, sql);
+   GString *frame = binary ? g_string_new(NULL) : NULL;
    bool ok = false;
    char doing[512];
 
@@ -329,15 +343,26 @@ copy_in(mn_pg_sink_t *s, const char *target, const char *collist, const char *da
       return false;
    }
    PQclear(res);
+   if (binary) {
+      mn_pg__bin_append_header(frame);
+      if (PQputCopyData(s->conn, frame->str, (int)frame->len) != 1) {
+         len = 0;
+         goto failed;
+      }
+   }
    for (size_t off = 0; off < len;) {
       size_t chunk = MIN((size_t)(1 << 20), len - off);
       if (PQputCopyData(s->conn, data + off, (int)chunk) != 1) {
-         note_failure(s, NULL);
-         mn_pg__set_error(error, MN_PG_COPY, s->conn, NULL, doing);
-         PQputCopyEnd(s->conn, "aborted");
-         goto drain;
+         goto failed;
       }
       off += chunk;
+   }
+   if (binary) {
+      g_string_truncate(frame, 0);
+      mn_pg__bin_append_trailer(frame);
+      if (PQputCopyData(s->conn, frame->str, (int)frame->len) != 1) {
+         goto failed;
+      }
    }
    if (PQputCopyEnd(s->conn, NULL) != 1) {
       note_failure(s, NULL);
@@ -345,6 +370,11 @@ copy_in(mn_pg_sink_t *s, const char *target, const char *collist, const char *da
       goto drain;
    }
    ok = true;
+   goto drain;
+failed:
+   note_failure(s, NULL);
+   mn_pg__set_error(error, MN_PG_COPY, s->conn, NULL, doing);
+   PQputCopyEnd(s->conn, "aborted");
 drain:
    while ((res = PQgetResult(s->conn))) {
       if (PQresultStatus(res) != PGRES_COMMAND_OK && ok) {
@@ -354,6 +384,9 @@ drain:
       }
       PQclear(res);
    }
+   if (frame) {
+      g_string_free(frame, TRUE);
+   }
    return ok;
 }
 
@@ -361,7 +394,7 @@ static bool
 copy_all(mn_pg_sink_t *s, const char *target, const char *collist, const GString *data,
          mn_error_t *error)
 {
-   return copy_in(s, target, collist, data->str, data->len, error);
+   return copy_in(s, target, collist, false, data->str, data->len, error);
 }
 
 /* Whether the mapping declares a run-wide unique key on exactly these columns. */
@@ -561,6 +594,49 @@ load_deferrable(mn_pg_sink_t *s, mn_error_t *error)
    return true;
 }
 
+/*
+ * Whether table t's rows go in COPY's binary format: every column's type (a domain's base
+ * type) has a binary kind and the mapping's writers all fit it (mn_pg__bin_table_fits);
+ * MN_COPY_FORMAT=text keeps every table in the text format.
+ */
+static bool
+load_kinds(mn_pg_sink_t *s, size_t t, mn_error_t *error)
+{
+   const mn_table_t *mt = &s->m->tables[t];
+   tbl_t *tb = &s->tables[t];
+   const char *format = g_getenv("MN_COPY_FORMAT");
+   const char *params[1] = {tb->qname};
+   PGresult *res;
+
+   tb->binary = false;
+   if (format && strcmp(format, "text") == 0) {
+      return true;
+   }
+   res =
+      mn_pg__query(s->conn,
+                   "SELECT a.attname, b.oid, b.typtype FROM pg_attribute a "
+                   "JOIN pg_type ty ON ty.oid = a.atttypid "
+                   "JOIN pg_type b ON b.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype "
+                   "  ELSE ty.oid END "
+                   "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+                   1, params, PGRES_TUPLES_OK, "could not read the target's column types", error);
+   if (!res) {
+      return false;
+   }
+   tb->kinds = g_new0(mn_pg__bin_kind_t, mt->n_columns ? mt->n_columns : 1);
+   for (int r = 0; r < PQntuples(res); r++) {
+      for (size_t c = 0; c < mt->n_columns; c++) {
+         if (strcmp(PQgetvalue(res, r, 0), mt->columns[c]) == 0) {
+            tb->kinds[c] =
+               mn_pg__bin_kind(strtoul(PQgetvalue(res, r, 1), NULL, 10), PQgetvalue(res, r, 2)[0]);
+         }
+      }
+   }
+   PQclear(res);
+   tb->binary = mn_pg__bin_table_fits(s->m, t, tb->kinds);
+   return true;
+}
+
 /* Table i's quoted names and column list, the statement of its staging table (appended
  * to create, run by ensure_staging), and what the catalog says of its keys (load_catalog). */
 static bool
@@ -591,7 +667,7 @@ open_table(mn_pg_sink_t *s, size_t i, const char *qschema, GString *create, mn_e
                           "CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS "
                           "SELECT %s FROM %s WITH NO DATA;",
                           tb->stage, tb->collist, tb->qname);
-   return load_catalog(s, i, error);
+   return load_catalog(s, i, error) && load_kinds(s, i, error);
 }
 
 static void clear_segments(mn_pg_sink_t *s);
@@ -721,6 +797,7 @@ mn_pg_sink_destroy(mn_pg_sink_t *s)
       bson_free(tb->qkey);
       bson_free(tb->qdoc);
       g_free(tb->pkey);
+      g_free(tb->kinds);
       for (size_t u = 0; u < tb->n_uindex; u++) {
          for (size_t k = 0; k < tb->uindex[u].n_columns; k++) {
             bson_free(tb->uindex[u].columns[k]);
@@ -1150,13 +1227,36 @@ drop_segment_rows(mn_pg_sink_t *s)
    }
 }
 
-/* The COPY text of a document's rows, table by table; counts receives rows per table. */
+/* A row of a binary table: a tuple of the binary format (binary.c).  A text binary.c does
+ * not read (never the converter's: mn_pg__bin_table_fits) is a field COPY refuses, so the
+ * document is rejected as any other refused row. */
+static void
+append_binary_row(tbl_t *tb, const mn_rowset_t *rows, size_t i)
+{
+   mn_pg__bin_append_tuple(tb->buf, tb->n_columns);
+   for (size_t c = 0; c < tb->n_columns; c++) {
+      const char *v = mn_rowset_value(rows, i, c);
+      if (!v) {
+         mn_pg__bin_append_null(tb->buf);
+      } else if (!mn_pg__bin_append(tb->buf, tb->kinds[c], v, strlen(v))) {
+         mn_pg__bin_append_refused(tb->buf, tb->kinds[c]);
+      }
+   }
+}
+
+/* The COPY data of a document's rows, table by table; counts receives rows per table. */
 static void
 append_rows(mn_pg_sink_t *s, const mn_rowset_t *rows, int32_t *counts)
 {
    for (size_t i = 0; i < mn_rowset_n_rows(rows); i++) {
       size_t t = mn_rowset_row_table(rows, i);
       tbl_t *tb = &s->tables[t];
+      if (tb->binary) {
+         append_binary_row(tb, rows, i);
+         tb->rows++;
+         counts[t]++;
+         continue;
+      }
       for (size_t c = 0; c < tb->n_columns; c++) {
          if (c) {
             g_string_append_c(tb->buf, '\t');
@@ -1978,8 +2078,8 @@ copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
          continue;
       }
       snprintf(s->failed_table, sizeof s->failed_table, "%s", s->m->tables[t].name);
-      if (!copy_in(s, v->direct ? tb->qname : tb->stage, tb->collist, v->rows[t].p, v->rows[t].len,
-                   error)) {
+      if (!copy_in(s, v->direct ? tb->qname : tb->stage, tb->collist, tb->binary, v->rows[t].p,
+                   v->rows[t].len, error)) {
          return false;
       }
       if (v->direct) {
@@ -1991,14 +2091,14 @@ copy_view(mn_pg_sink_t *s, const view_t *v, delta_t *deltas, mn_error_t *error)
       return !v->state.len || ((!v->replaced || drop_records(s, v->replaced, error)) &&
                                copy_state_direct(s, &v->state, error));
    }
-   return copy_in(s, "mn_stage_docs", "id, keep", v->docs.p, v->docs.len, error) &&
+   return copy_in(s, "mn_stage_docs", "id, keep", false, v->docs.p, v->docs.len, error) &&
           (!v->deletes.len ||
-           copy_in(s, "mn_stage_deletes", "id", v->deletes.p, v->deletes.len, error)) &&
+           copy_in(s, "mn_stage_deletes", "id", false, v->deletes.p, v->deletes.len, error)) &&
           (!v->state.len ||
            copy_in(
               s, "mn_stage_state",
               "doc_id, digest, counts, rejected, reject_path, reason, context, rows_digest, refs",
-              v->state.p, v->state.len, error));
+              false, v->state.p, v->state.len, error));
 }
 
 /*
@@ -2033,7 +2133,7 @@ apply_view(mn_pg_sink_t *s, const view_t *v, mn_error_t *error)
    s->failed_table[0] = '\0';
    if (v->deferred.len &&
        !copy_in(s, "mongonorm.deferred_refs", "collection, tbl, col, ref_tbl, row_id, ref_id",
-                v->deferred.p, v->deferred.len, error)) {
+                false, v->deferred.p, v->deferred.len, error)) {
       goto rollback;
    }
    if (s->any_deferrable &&
