@@ -19,6 +19,7 @@
 
 #include "test_common.h"
 
+#include "mapping/plan.h"
 #include "pg/pg_private.h"
 
 #include <arpa/inet.h>
@@ -614,6 +615,92 @@ test_binary_refused(void **state)
    }
 }
 
+/* ---- which tables go binary ---- */
+
+static const char *const FITS_YAML =
+   "version: 1\n"
+   "collections:\n"
+   "  - collection: people\n"
+   "    tables:\n"
+   "      - table: people\n"
+   "        columns:\n"
+   "          name: name\n"
+   "          age: {path: age, type: integer}\n"
+   "          born: {path: born, type: date, on_invalid: null, raw_to: born_text}\n"
+   "          born_text: {path: born_text}\n"
+   "          kind: {const: \"5\"}\n"
+   "      - table: visits\n"
+   "        each: visits\n"
+   "        columns:\n"
+   "          person_id: {value: doc_id}\n"
+   "          ordinal: {value: index}\n"
+   "          at: {path: at, type: timestamptz}\n";
+
+/* The kinds of table t's columns: `base` for each, then column `name` set to kind. */
+static bool
+fits_with(const mn_mapping_t *m, const char *table, const char *const *names,
+          const mn_pg__bin_kind_t *base, const char *name, mn_pg__bin_kind_t kind)
+{
+   int t = mn_pg__find_table(m, table);
+   mn_pg__bin_kind_t kinds[16];
+   bool fits;
+
+   assert_true(t >= 0 && m->tables[t].n_columns <= 16);
+   for (size_t c = 0; c < m->tables[t].n_columns; c++) {
+      kinds[c] = MN_PG_BIN_NONE;
+      for (size_t k = 0; names[k]; k++) {
+         if (strcmp(m->tables[t].columns[c], names[k]) == 0) {
+            kinds[c] = base[k];
+         }
+      }
+      if (name && strcmp(m->tables[t].columns[c], name) == 0) {
+         kinds[c] = kind;
+      }
+   }
+   fits = mn_pg__bin_table_fits(m, (size_t)t, kinds);
+   return fits;
+}
+
+/* A table is binary only when everything its writers can put in each column encodes. */
+static void
+test_binary_table_fits(void **state)
+{
+   static const char *const people[] = {"id", "name", "age", "born", "born_text", "kind", NULL};
+   static const mn_pg__bin_kind_t people_kinds[] = {MN_PG_BIN_UUID, MN_PG_BIN_TEXT, MN_PG_BIN_INT4,
+                                                    MN_PG_BIN_DATE, MN_PG_BIN_TEXT, MN_PG_BIN_INT4};
+   static const char *const visits[] = {"id", "person_id", "ordinal", "at", NULL};
+   static const mn_pg__bin_kind_t visits_kinds[] = {MN_PG_BIN_UUID, MN_PG_BIN_UUID, MN_PG_BIN_INT4,
+                                                    MN_PG_BIN_TIMESTAMPTZ};
+   mn_error_t error = {0};
+   mn_mapping_t *m = mn_mapping_load_string(FITS_YAML, strlen(FITS_YAML), "fits.yaml", &error);
+
+   (void)state;
+   if (!m) {
+      fail_msg("%s", error.message);
+   }
+   assert_true(fits_with(m, "people", people, people_kinds, NULL, MN_PG_BIN_NONE));
+   assert_true(fits_with(m, "people", people, people_kinds, "age", MN_PG_BIN_TEXT));
+   assert_true(fits_with(m, "people", people, people_kinds, "age", MN_PG_BIN_NUMERIC));
+   assert_true(fits_with(m, "people", people, people_kinds, "age", MN_PG_BIN_JSONB));
+   assert_false(fits_with(m, "people", people, people_kinds, "age", MN_PG_BIN_UUID));
+   assert_false(fits_with(m, "people", people, people_kinds, "age", MN_PG_BIN_NONE));
+   assert_false(fits_with(m, "people", people, people_kinds, "born", MN_PG_BIN_TIMESTAMPTZ));
+   assert_false(fits_with(m, "people", people, people_kinds, "born_text", MN_PG_BIN_DATE));
+   assert_true(fits_with(m, "people", people, people_kinds, "kind", MN_PG_BIN_INT2));
+   assert_true(fits_with(m, "people", people, people_kinds, "kind", MN_PG_BIN_FLOAT4));
+   assert_false(fits_with(m, "people", people, people_kinds, "kind", MN_PG_BIN_BOOL));
+   assert_false(fits_with(m, "people", people, people_kinds, "kind", MN_PG_BIN_UUID));
+   assert_false(fits_with(m, "people", people, people_kinds, "id", MN_PG_BIN_INT8));
+   assert_true(fits_with(m, "people", people, people_kinds, "id", MN_PG_BIN_TEXT));
+   assert_true(fits_with(m, "visits", visits, visits_kinds, NULL, MN_PG_BIN_NONE));
+   assert_true(fits_with(m, "visits", visits, visits_kinds, "ordinal", MN_PG_BIN_INT8));
+   assert_true(fits_with(m, "visits", visits, visits_kinds, "person_id", MN_PG_BIN_TEXT));
+   assert_false(fits_with(m, "visits", visits, visits_kinds, "ordinal", MN_PG_BIN_BOOL));
+   assert_false(fits_with(m, "visits", visits, visits_kinds, "at", MN_PG_BIN_TIMESTAMP));
+   assert_false(fits_with(m, "visits", visits, visits_kinds, "person_id", MN_PG_BIN_INT8));
+   mn_mapping_destroy(m);
+}
+
 static int
 setup(void **state)
 {
@@ -652,6 +739,7 @@ main(void)
       cmocka_unit_test(test_binary_matches_text),
       cmocka_unit_test(test_binary_edges),
       cmocka_unit_test(test_binary_refused),
+      cmocka_unit_test(test_binary_table_fits),
    };
 
    mn_test_require_env("MN_TEST_PG_DSN", "PostgreSQL");
