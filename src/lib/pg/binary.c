@@ -483,6 +483,16 @@ read_era(const char *s, const char *end, int64_t *y, bool *bc)
    return *bc || s == end;
 }
 
+/* 1 for "infinity", -1 for "-infinity" (date and timestamp text), else 0. */
+static int
+infinity(const char *s, size_t len)
+{
+   if (len == 8 && memcmp(s, "infinity", 8) == 0) {
+      return 1;
+   }
+   return len == 9 && memcmp(s, "-infinity", 9) == 0 ? -1 : 0;
+}
+
 static bool
 put_date(GString *out, const char *s, size_t len)
 {
@@ -491,10 +501,9 @@ put_date(GString *out, const char *s, size_t len)
    int m, d;
    bool bc;
 
-   if ((len == 8 && memcmp(s, "infinity", 8) == 0) ||
-       (len == 9 && memcmp(s, "-infinity", 9) == 0)) {
+   if (infinity(s, len)) {
       put32(out, 4);
-      put32(out, *s == '-' ? (uint32_t)INT32_MIN : (uint32_t)INT32_MAX);
+      put32(out, infinity(s, len) < 0 ? (uint32_t)INT32_MIN : (uint32_t)INT32_MAX);
       return true;
    }
    if (!read_day(&s, end, &y, &m, &d) || !read_era(s, end, &y, &bc)) {
@@ -553,10 +562,9 @@ put_timestamp(GString *out, bool zoned, const char *s, size_t len)
    int m, d;
    bool bc;
 
-   if ((len == 8 && memcmp(s, "infinity", 8) == 0) ||
-       (len == 9 && memcmp(s, "-infinity", 9) == 0)) {
+   if (infinity(s, len)) {
       put32(out, 8);
-      put64(out, *s == '-' ? (uint64_t)INT64_MIN : (uint64_t)INT64_MAX);
+      put64(out, infinity(s, len) < 0 ? (uint64_t)INT64_MIN : (uint64_t)INT64_MAX);
       return true;
    }
    if (!read_day(&s, end, &y, &m, &d) || !read_time(&s, end, &usec)) {
