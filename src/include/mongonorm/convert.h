@@ -220,6 +220,12 @@ size_t mn_rowset_row_table(const mn_rowset_t *rows, size_t i);
  */
 const char *mn_rowset_value(const mn_rowset_t *rows, size_t i, size_t column);
 
+/**
+ * The same as mn_rowset_value(), and in *len (never NULL) its length in bytes without the
+ * NUL (0 for SQL NULL), known without a scan.
+ */
+const char *mn_rowset_value_len(const mn_rowset_t *rows, size_t i, size_t column, size_t *len);
+
 /** Number of reasons the document was rejected (0 when accepted). */
 size_t mn_rowset_n_rejects(const mn_rowset_t *rows);
 

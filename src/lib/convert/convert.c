@@ -928,6 +928,9 @@ typedef struct {
 static void
 set_text(walk_t *w, newrow_t *r, int column, const char *text, size_t len)
 {
+   uint32_t n = (uint32_t)len; /* for mn_rowset_value_len(): the length, then the text */
+
+   g_string_append_len(w->rs->text, (const char *)&n, sizeof n);
    r->offsets[column] = (gssize)w->rs->text->len;
    g_string_append_len(w->rs->text, text, (gssize)len);
    g_string_append_c(w->rs->text, '\0');

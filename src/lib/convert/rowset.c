@@ -136,6 +136,19 @@ mn_rowset_value(const mn_rowset_t *rs, size_t i, size_t column)
    return off < 0 ? NULL : rs->text->str + off;
 }
 
+const char *
+mn_rowset_value_len(const mn_rowset_t *rs, size_t i, size_t column, size_t *len)
+{
+   const char *v = mn_rowset_value(rs, i, column);
+   uint32_t n = 0;
+
+   if (v) {
+      memcpy(&n, v - sizeof n, sizeof n); /* set_text (convert.c) writes it before the text */
+   }
+   *len = n;
+   return v;
+}
+
 size_t
 mn_rowset_n_rejects(const mn_rowset_t *rs)
 {

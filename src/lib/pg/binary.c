@@ -122,18 +122,32 @@ mn_pg__bin_accepts(mn_pg__bin_kind_t kind, mn_type_t written)
    }
 }
 
+/* n more bytes at the end of out, to be written by the caller. */
+static char *
+grow(GString *out, size_t n)
+{
+   size_t at = out->len;
+
+   g_string_set_size(out, at + n);
+   return out->str + at;
+}
+
 static void
 put16(GString *out, uint16_t v)
 {
-   char b[2] = {(char)(v >> 8), (char)v};
-   g_string_append_len(out, b, 2);
+   char *b = grow(out, 2);
+   b[0] = (char)(v >> 8);
+   b[1] = (char)v;
 }
 
 static void
 put32(GString *out, uint32_t v)
 {
-   char b[4] = {(char)(v >> 24), (char)(v >> 16), (char)(v >> 8), (char)v};
-   g_string_append_len(out, b, 4);
+   char *b = grow(out, 4);
+   b[0] = (char)(v >> 24);
+   b[1] = (char)(v >> 16);
+   b[2] = (char)(v >> 8);
+   b[3] = (char)v;
 }
 
 static void
@@ -705,11 +719,17 @@ put_text_array(GString *out, const char *s, size_t len)
 static void
 put_text(GString *out, bool jsonb, const char *s, size_t len)
 {
-   put32(out, (uint32_t)(len + jsonb));
+   size_t n = len + jsonb;
+   char *b = grow(out, 4 + n);
+
+   b[0] = (char)(n >> 24);
+   b[1] = (char)(n >> 16);
+   b[2] = (char)(n >> 8);
+   b[3] = (char)n;
    if (jsonb) {
-      g_string_append_c(out, 1);
+      b[4] = 1; /* the version of jsonb's binary form */
    }
-   g_string_append_len(out, s, (gssize)len);
+   memcpy(b + 4 + jsonb, s, len);
 }
 
 bool

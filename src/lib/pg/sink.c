@@ -1235,10 +1235,11 @@ append_binary_row(tbl_t *tb, const mn_rowset_t *rows, size_t i)
 {
    mn_pg__bin_append_tuple(tb->buf, tb->n_columns);
    for (size_t c = 0; c < tb->n_columns; c++) {
-      const char *v = mn_rowset_value(rows, i, c);
+      size_t len;
+      const char *v = mn_rowset_value_len(rows, i, c, &len);
       if (!v) {
          mn_pg__bin_append_null(tb->buf);
-      } else if (!mn_pg__bin_append(tb->buf, tb->kinds[c], v, strlen(v))) {
+      } else if (!mn_pg__bin_append(tb->buf, tb->kinds[c], v, len)) {
          mn_pg__bin_append_refused(tb->buf, tb->kinds[c]);
       }
    }
