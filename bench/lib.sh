@@ -98,7 +98,9 @@ load_mongonorm() {
   shift 4
   fresh_db "$db"
   local rc=0
-  measure "$out" "$db" "$@" "$bin" run --quiet --pg "$dsn dbname=$db" --source "$data" \
+  # MN_BENCH_RUN_ARGS: more options of the run (e.g. "--jobs 2"), split on blanks
+  # shellcheck disable=SC2086
+  measure "$out" "$db" "$@" "$bin" run --quiet ${MN_BENCH_RUN_ARGS:-} --pg "$dsn dbname=$db" --source "$data" \
     --mapping "$mapping" --rejects "${report%.json}.rejects.jsonl" --report "$report" \
     2>"${report%.json}.stderr" || rc=$?
   [ "$rc" -le 1 ] || { cat "${report%.json}.stderr" >&2; die "mongonorm run into $db exited $rc"; }

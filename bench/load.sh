@@ -43,7 +43,8 @@
 #
 # Environment: MN_BENCH_REPEAT=N (median of N runs, default 1); MN_BENCH_PEER_ROWS
 # (sample size, default 50000; 0: no peer); MN_BENCH_PEER_SECONDS (the peer's time cap,
-# default 120); MN_BENCH_FAST=0 (no indexes-after column); and bench/lib.sh's BUILD_DIR,
+# default 120); MN_BENCH_FAST=0 (no indexes-after column); MN_BENCH_RUN_ARGS (more options
+# of mongonorm's full load, e.g. "--jobs 2"); and bench/lib.sh's BUILD_DIR,
 # MN_BENCH_PG_PORT (default 54341), MN_BENCH_KEEP, MN_BENCH_MODEL/MAPPING/SQL.
 # Generated data is made once per scale and kept in BUILD_DIR/bench-data. The peer's npm
 # packages are installed from the registry (`npm ci`) into bench/peer/node_modules.

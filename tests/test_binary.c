@@ -694,6 +694,8 @@ test_binary_table_fits(void **state)
       {"visits", "ordinal", MN_PG_BIN_INT8, true},
       {"visits", "person_id", MN_PG_BIN_TEXT, true},
       {"visits", "ordinal", MN_PG_BIN_BOOL, false},
+      {"visits", "ordinal", MN_PG_BIN_INT2, false},
+      {"visits", "ordinal", MN_PG_BIN_NUMERIC, true},
       {"visits", "at", MN_PG_BIN_TIMESTAMP, false},
       {"visits", "person_id", MN_PG_BIN_INT8, false},
    };

@@ -865,7 +865,9 @@ column_fits(const mn_column_t *c, const mn_pg__bin_kind_t *kinds, size_t n_kinds
    switch (c->kind) {
    case MN_SRC_DOC_ID:
    case MN_SRC_PARENT_ID: return mn_pg__bin_accepts(kind, MN_TYPE_UUID);
-   case MN_SRC_INDEX: return mn_pg__bin_accepts(kind, MN_TYPE_BIGINT);
+   case MN_SRC_INDEX:
+      /* not smallint: an array of more elements is the server's "out of range" in text */
+      return kind != MN_PG_BIN_INT2 && mn_pg__bin_accepts(kind, MN_TYPE_BIGINT);
    case MN_SRC_KEY: return mn_pg__bin_accepts(kind, MN_TYPE_TEXT);
    case MN_SRC_CONST: return c->const_value && literal_fits(kind, c->const_value);
    case MN_SRC_UNMAPPED: return mn_pg__bin_accepts(kind, MN_TYPE_JSONB);
