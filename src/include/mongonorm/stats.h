@@ -69,6 +69,8 @@ typedef struct {
    uint64_t merged;    /**< duplicate rows folded into an earlier one (on_duplicate: merge) */
    uint64_t skipped;   /**< rows dropped by a skip_row policy */
    uint64_t coerced;   /**< values changed or nulled by a conversion policy */
+   bool copy_binary;   /**< its rows went in COPY's binary format (else in the text format;
+                            see docs/cli.md, "COPY's binary format") */
 } mn_table_counts_t;
 
 /** A new, empty statistics object (free with mn_stats_destroy()). */

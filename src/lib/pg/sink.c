@@ -634,6 +634,9 @@ load_kinds(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    }
    PQclear(res);
    tb->binary = mn_pg__bin_table_fits(s->m, t, tb->kinds);
+   if (s->stats) {
+      mn_stats_table(s->stats, mt->name)->copy_binary = tb->binary;
+   }
    return true;
 }
 

@@ -573,6 +573,7 @@ mn_stats_merge(mn_stats_t *into, const mn_stats_t *from)
       t->counts.merged += f->counts.merged;
       t->counts.skipped += f->counts.skipped;
       t->counts.coerced += f->counts.coerced;
+      t->counts.copy_binary = t->counts.copy_binary || f->counts.copy_binary;
       for (guint k = 0; k < f->coercions.keys->len; k++) {
          counter_add(&t->coercions, g_ptr_array_index(f->coercions.keys, k),
                      g_array_index(f->coercions.counts, uint64_t, k));
@@ -789,6 +790,7 @@ mn_stats_to_json(const mn_stats_t *s)
       BSON_APPEND_INT64(&d, "merged", (int64_t)n->merged);
       BSON_APPEND_INT64(&d, "skipped", (int64_t)n->skipped);
       BSON_APPEND_INT64(&d, "coerced", (int64_t)n->coerced);
+      BSON_APPEND_UTF8(&d, "copy_format", n->copy_binary ? "binary" : "text");
       append_counter_bson(&d, "coercions", &t->coercions);
       bson_append_document_end(&tables, &d);
    }
