@@ -69,9 +69,16 @@ typedef struct {
    uint64_t merged;    /**< duplicate rows folded into an earlier one (on_duplicate: merge) */
    uint64_t skipped;   /**< rows dropped by a skip_row policy */
    uint64_t coerced;   /**< values changed or nulled by a conversion policy */
-   bool copy_binary;   /**< its rows went in COPY's binary format (else in the text format;
-                            see docs/cli.md, "COPY's binary format") */
+   int copy_format;    /**< MN_COPY_FORMAT_*: the format its rows went in, once a sink opened
+                            it (see docs/cli.md, "COPY's binary format") */
 } mn_table_counts_t;
+
+/** mn_table_counts_t.copy_format: no sink opened the table (a conversion only), ... */
+#define MN_COPY_FORMAT_NONE 0
+/** ... COPY's text format ... */
+#define MN_COPY_FORMAT_TEXT 1
+/** ... its binary format (a load with tables of both, --jobs: the binary wins) */
+#define MN_COPY_FORMAT_BINARY 2
 
 /** A new, empty statistics object (free with mn_stats_destroy()). */
 mn_stats_t *mn_stats_new(void);

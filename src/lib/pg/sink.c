@@ -609,6 +609,9 @@ load_kinds(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    PGresult *res;
 
    tb->binary = false;
+   if (s->stats) {
+      mn_stats_table(s->stats, mt->name)->copy_format = MN_COPY_FORMAT_TEXT;
+   }
    if (format && strcmp(format, "text") == 0) {
       return true;
    }
@@ -634,8 +637,8 @@ load_kinds(mn_pg_sink_t *s, size_t t, mn_error_t *error)
    }
    PQclear(res);
    tb->binary = mn_pg__bin_table_fits(s->m, t, tb->kinds);
-   if (s->stats) {
-      mn_stats_table(s->stats, mt->name)->copy_binary = tb->binary;
+   if (s->stats && tb->binary) {
+      mn_stats_table(s->stats, mt->name)->copy_format = MN_COPY_FORMAT_BINARY;
    }
    return true;
 }

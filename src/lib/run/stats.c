@@ -573,7 +573,7 @@ mn_stats_merge(mn_stats_t *into, const mn_stats_t *from)
       t->counts.merged += f->counts.merged;
       t->counts.skipped += f->counts.skipped;
       t->counts.coerced += f->counts.coerced;
-      t->counts.copy_binary = t->counts.copy_binary || f->counts.copy_binary;
+      t->counts.copy_format = MAX(t->counts.copy_format, f->counts.copy_format);
       for (guint k = 0; k < f->coercions.keys->len; k++) {
          counter_add(&t->coercions, g_ptr_array_index(f->coercions.keys, k),
                      g_array_index(f->coercions.counts, uint64_t, k));
@@ -790,7 +790,10 @@ mn_stats_to_json(const mn_stats_t *s)
       BSON_APPEND_INT64(&d, "merged", (int64_t)n->merged);
       BSON_APPEND_INT64(&d, "skipped", (int64_t)n->skipped);
       BSON_APPEND_INT64(&d, "coerced", (int64_t)n->coerced);
-      BSON_APPEND_UTF8(&d, "copy_format", n->copy_binary ? "binary" : "text");
+      if (n->copy_format != MN_COPY_FORMAT_NONE) {
+         BSON_APPEND_UTF8(&d, "copy_format",
+                          n->copy_format == MN_COPY_FORMAT_BINARY ? "binary" : "text");
+      }
       append_counter_bson(&d, "coercions", &t->coercions);
       bson_append_document_end(&tables, &d);
    }
