@@ -112,6 +112,23 @@ def main():
                 b"        columns: {c_id: {value: doc_id}}\n        unmapped_to: extra\n")
         keys.update(re.findall(rb"^[ -]*([A-Za-z_]+):", text, re.M))
         write(out, "fuzz_mapping", text)
+    # COPY's binary encoder: a kind byte (mn_pg__bin_kind_t), then texts of the forms the
+    # converter writes for it
+    samples = {
+        4: [b"01234567-89ab-cdef-0123-456789abcdef", b"{0123456789ABCDEF0123456789abcdef}"],
+        5: [b"-32768", b"12"], 6: [b"2147483647", b"-1"], 7: [b"-9223372036854775808"],
+        8: [b"0.00", b"-123456789012345678901234567890.123456789", b"1E+6144", b"1e-20",
+            b"NaN", b"-Infinity", b".5"],
+        9: [b"3.4028235e38", b"1e-45"], 10: [b"4.9e-324", b"-Infinity", b"0.1"],
+        11: [b"t", b"f"], 12: [b"2000-02-29", b"4714-11-24 BC", b"5874897-12-31"],
+        13: [b"1969-12-31 23:59:59.999", b"294276-12-31 23:59:59.999999"],
+        14: [b"2021-03-04 05:06:07.891+00", b"0044-03-15 12:00:00.5+00 BC", b"infinity"],
+        15: [b"10.0.0.5", b"::ffff:10.0.0.5", b"fe80::1"],
+        16: [b"{}", b"{NULL}", b'{"a\\"b","c\\\\d",NULL,"NULL",""}'],
+    }
+    for kind, texts in samples.items():
+        for t in texts:
+            write(out, "fuzz_binary", bytes([kind]) + t)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "fuzz_mapping.dict"), "w") as f:
         for k in sorted(keys):
