@@ -168,6 +168,20 @@ dump_tables() {
 # cutover_tables DSN: every table of the tests/cutover mapping, as dump_tables prints them.
 cutover_tables() { dump_tables "$1" people person_tags person_devices notes; }
 
+# report_without FILE KEY...: the --report in FILE as sorted JSON without the keys named,
+# at any depth (timings, say, to compare two runs).
+report_without() {
+  /usr/bin/python3 - "$@" <<'PY'
+import json, sys
+drop = set(sys.argv[2:])
+def clean(v):
+    if isinstance(v, dict):
+        return {k: clean(x) for k, x in v.items() if k not in drop}
+    return v
+print(json.dumps(clean(json.load(open(sys.argv[1]))), sort_keys=True))
+PY
+}
+
 # q DSN SQL: the query's result, unaligned, no headers.
 q() { psql "$1" -qXAt -v ON_ERROR_STOP=1 -c "$2"; }
 

@@ -32,16 +32,7 @@ load() {
   sort "$work/$tag.rej" > "$work/$tag.rej.sorted"
 }
 # counts TAG: the report without timings and formats
-counts() {
-  /usr/bin/python3 - "$work/$1.report" <<'PY'
-import json, sys
-def clean(v):
-    if isinstance(v, dict):
-        return {k: clean(x) for k, x in v.items() if k not in ("seconds", "copy_format")}
-    return v
-print(json.dumps(clean(json.load(open(sys.argv[1]))), sort_keys=True))
-PY
-}
+counts() { report_without "$work/$1.report" seconds copy_format; }
 # formats TAG: "table=format" of every table of the report
 formats() {
   field "$work/$1.report" "' '.join(f'{t}={v[\"copy_format\"]}' for t, v in sorted(r['tables'].items()))"

@@ -63,16 +63,7 @@ load() {
              reason FROM mongonorm.documents ORDER BY 1, 2" > "$work/$tag.docs"
 }
 # counts TAG: the report without timings and without batches_overlapped
-counts() {
-  /usr/bin/python3 - "$work/$1.report" <<'PY'
-import json, sys
-def clean(v):
-    if isinstance(v, dict):
-        return {k: clean(x) for k, x in v.items() if k not in ("seconds", "batches_overlapped")}
-    return v
-print(json.dumps(clean(json.load(open(sys.argv[1]))), sort_keys=True))
-PY
-}
+counts() { report_without "$work/$1.report" seconds batches_overlapped; }
 overlapped() { field "$work/$1.report" "r['collections']['$2'].get('batches_overlapped', 0)"; }
 batches() { field "$work/$1.report" "r['collections']['$2'].get('batches', 0)"; }
 
