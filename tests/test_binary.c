@@ -189,7 +189,12 @@ gen_moment(GRand *r, bson_t *doc)
 
    switch (g_rand_int_range(r, 0, 6)) {
    case 0: ms = edges[g_rand_int_range(r, 0, G_N_ELEMENTS(edges))]; break;
-   case 1: BSON_APPEND_UTF8(doc, "v", iso[g_rand_int_range(r, 0, G_N_ELEMENTS(iso))]); return;
+   case 1: {
+      /* picked first: BSON_APPEND_UTF8 evaluates its value twice */
+      const char *s = iso[g_rand_int_range(r, 0, G_N_ELEMENTS(iso))];
+      BSON_APPEND_UTF8(doc, "v", s);
+      return;
+   }
    case 2: ms = (int64_t)g_rand_double_range(r, -2.2e14, 9.3e15); break;
    default: ms = (int64_t)g_rand_double_range(r, -3e12, 4e12); break;
    }
