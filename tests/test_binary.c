@@ -300,6 +300,16 @@ exec_sql(const char *fmt, ...)
    g_free(sql);
 }
 
+/* The binary format's header or trailer, appended to out. */
+static void
+append_frame(GString *out, const char *(*frame)(size_t *len))
+{
+   size_t len;
+   const char *p = frame(&len);
+
+   g_string_append_len(out, p, (gssize)len);
+}
+
 /* COPY data into table (columns id, v); binary or text.  Returns the SQLSTATE of a
  * failure ("" when it loaded) into state. */
 static void
@@ -376,7 +386,7 @@ compare_both_ways(const case_t *c, GPtrArray *texts, int n_case)
    PQclear(res);
    assert_int_not_equal(kind, MN_PG_BIN_NONE);
    assert_true(mn_pg__bin_accepts(kind, c->type));
-   mn_pg__bin_append_header(bin);
+   append_frame(bin, mn_pg__bin_header);
    for (guint i = 0; i < texts->len; i++) {
       const char *v = g_ptr_array_index(texts, i);
       char id[16];
@@ -390,7 +400,7 @@ compare_both_ways(const case_t *c, GPtrArray *texts, int n_case)
       mn_pg__append_copy_value(txt, v);
       g_string_append_c(txt, '\n');
    }
-   mn_pg__bin_append_trailer(bin);
+   append_frame(bin, mn_pg__bin_trailer);
    snprintf(table, sizeof table, "t%d", n_case);
    copy_into(table, false, txt, state);
    assert_string_equal(state, "");
@@ -606,11 +616,11 @@ test_binary_refused(void **state)
       char st[6];
       char *table = g_strdup_printf("r%zu", i);
       exec_sql("CREATE TABLE %s.%s (id int, v %s)", schema, table, kinds[i].column);
-      mn_pg__bin_append_header(bin);
+      append_frame(bin, mn_pg__bin_header);
       mn_pg__bin_append_tuple(bin, 2);
       assert_true(mn_pg__bin_append(bin, MN_PG_BIN_INT4, "1", 1));
       mn_pg__bin_append_refused(bin, kinds[i].kind);
-      mn_pg__bin_append_trailer(bin);
+      append_frame(bin, mn_pg__bin_trailer);
       copy_into(table, true, bin, st);
       if (strcmp(st, "22P03") != 0) {
          fail_msg("%s: a refused field gave SQLSTATE \"%s\", not 22P03", kinds[i].column, st);

@@ -167,16 +167,20 @@ set32(GString *out, size_t at, uint32_t v)
    out->str[at + 3] = (char)v;
 }
 
-void
-mn_pg__bin_append_header(GString *out)
+static const char trailer[2] = "\377\377";
+
+const char *
+mn_pg__bin_header(size_t *len)
 {
-   g_string_append_len(out, header, sizeof header);
+   *len = sizeof header;
+   return header;
 }
 
-void
-mn_pg__bin_append_trailer(GString *out)
+const char *
+mn_pg__bin_trailer(size_t *len)
 {
-   put16(out, 0xFFFF);
+   *len = sizeof trailer;
+   return trailer;
 }
 
 void
@@ -264,31 +268,21 @@ put_uuid(GString *out, const char *s, size_t len)
 static bool
 put_int(GString *out, mn_pg__bin_kind_t kind, const char *s, size_t len)
 {
-   int64_t v;
+   uint32_t size = kind == MN_PG_BIN_INT2 ? 2 : kind == MN_PG_BIN_INT4 ? 4 : 8;
+   int64_t hi = size == 2 ? INT16_MAX : size == 4 ? INT32_MAX : INT64_MAX, v;
 
-   switch (kind) {
-   case MN_PG_BIN_INT2:
-      if (!read_int(s, s + len, true, INT16_MIN, INT16_MAX, &v)) {
-         return false;
-      }
-      put32(out, 2);
-      put16(out, (uint16_t)v);
-      return true;
-   case MN_PG_BIN_INT4:
-      if (!read_int(s, s + len, true, INT32_MIN, INT32_MAX, &v)) {
-         return false;
-      }
-      put32(out, 4);
-      put32(out, (uint32_t)v);
-      return true;
-   default:
-      if (!read_int(s, s + len, true, INT64_MIN, INT64_MAX, &v)) {
-         return false;
-      }
-      put32(out, 8);
-      put64(out, (uint64_t)v);
-      return true;
+   if (!read_int(s, s + len, true, -hi - 1, hi, &v)) {
+      return false;
    }
+   put32(out, size);
+   if (size == 2) {
+      put16(out, (uint16_t)v);
+   } else if (size == 4) {
+      put32(out, (uint32_t)v);
+   } else {
+      put64(out, (uint64_t)v);
+   }
+   return true;
 }
 
 /* A numeric's value as numeric_in reads it: sign, decimal digits (no leading zeros), the

@@ -244,11 +244,12 @@ void mn_pg__bin_append_null(GString *out);
 /** Append the start of a tuple of n_fields fields (int16). */
 void mn_pg__bin_append_tuple(GString *out, size_t n_fields);
 
-/** Append the 19-byte header of binary COPY data: signature, flags 0, no extension. */
-void mn_pg__bin_append_header(GString *out);
+/** The 19-byte header of binary COPY data (signature, flags 0, no extension); its length
+ *  in *len.  Static: never freed. */
+const char *mn_pg__bin_header(size_t *len);
 
-/** Append the trailer of binary COPY data (int16 -1). */
-void mn_pg__bin_append_trailer(GString *out);
+/** The trailer of binary COPY data (int16 -1); its length in *len.  Static. */
+const char *mn_pg__bin_trailer(size_t *len);
 
 /**
  * Whether table `table` of m can be copied in binary: every column has a kind (kinds[c]

@@ -330,7 +330,8 @@ copy_in(mn_pg_sink_t *s, const char *target, const char *collist, bool binary, c
    char *sql = g_strdup_printf("COPY %s (%s) FROM STDIN%s", target, collist,
                                binary ? " (FORMAT binary)" : "");
    PGresult *res = PQexec(s->conn, sql);
-   GString *frame = binary ? g_string_new(NULL) : NULL;
+   size_t frame_len;
+   const char *frame;
    bool ok = false;
    char doing[512];
 
@@ -344,9 +345,8 @@ copy_in(mn_pg_sink_t *s, const char *target, const char *collist, bool binary, c
    }
    PQclear(res);
    if (binary) {
-      mn_pg__bin_append_header(frame);
-      if (PQputCopyData(s->conn, frame->str, (int)frame->len) != 1) {
-         len = 0;
+      frame = mn_pg__bin_header(&frame_len);
+      if (PQputCopyData(s->conn, frame, (int)frame_len) != 1) {
          goto failed;
       }
    }
@@ -358,9 +358,8 @@ copy_in(mn_pg_sink_t *s, const char *target, const char *collist, bool binary, c
       off += chunk;
    }
    if (binary) {
-      g_string_truncate(frame, 0);
-      mn_pg__bin_append_trailer(frame);
-      if (PQputCopyData(s->conn, frame->str, (int)frame->len) != 1) {
+      frame = mn_pg__bin_trailer(&frame_len);
+      if (PQputCopyData(s->conn, frame, (int)frame_len) != 1) {
          goto failed;
       }
    }
@@ -383,9 +382,6 @@ drain:
          ok = false;
       }
       PQclear(res);
-   }
-   if (frame) {
-      g_string_free(frame, TRUE);
    }
    return ok;
 }
