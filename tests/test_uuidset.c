@@ -143,6 +143,46 @@ test_idmap_matches_a_hash_table(void **state)
    g_hash_table_destroy(ref);
 }
 
+/* mn_idmap__reserve: room for n at once, so n inserts grow nothing; members already in a
+ * map are kept through it; a smaller reservation changes nothing */
+static void
+test_idmap_reserve(void **state)
+{
+   static const size_t sizes[] = {0, 1, 716, 717, 718, 5000, 100000};
+   uint8_t id[16] = {0};
+
+   (void)state;
+   for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+      size_t n = sizes[k], capacity;
+      mn_idmap_t map;
+      mn_idmap__init(&map);
+      srand(11);
+      memset(id, 0, sizeof id);
+      for (int i = 0; i < 10; i++) { /* some members first */
+         make_id(id, i);
+         assert_int_equal(mn_idmap__add(&map, id, (uint64_t)i + 1), 0);
+      }
+      mn_idmap__reserve(&map, n + 10);
+      capacity = map.capacity;
+      assert_true((n + 10) * 10 <= capacity * 7);                        /* at most 70% full */
+      assert_true(capacity == 1024 || (n + 11) * 10 > capacity / 2 * 7); /* the smallest */
+      mn_idmap__reserve(&map, 1);
+      assert_int_equal(map.capacity, capacity);
+      srand(11);
+      memset(id, 0, sizeof id);
+      for (int i = 0; i < 10; i++) { /* the same ids again */
+         make_id(id, i);
+         assert_int_equal(mn_idmap__get(&map, id), (uint64_t)i + 1);
+      }
+      for (size_t i = 0; i < n; i++) {
+         make_id(id, (int)i + 10);
+         mn_idmap__put(&map, id, (uint64_t)i + 11);
+      }
+      assert_int_equal(map.capacity, capacity);
+      mn_idmap__cleanup(&map);
+   }
+}
+
 static void
 test_digest_parts_is_the_digest_of_the_bytes(void **state)
 {
@@ -244,6 +284,7 @@ main(void)
    const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_idset_matches_a_hash_table),
       cmocka_unit_test(test_idmap_matches_a_hash_table),
+      cmocka_unit_test(test_idmap_reserve),
       cmocka_unit_test(test_digest_parts_is_the_digest_of_the_bytes),
       cmocka_unit_test(test_packed_counts_round_trip),
    };

@@ -247,24 +247,25 @@ next_field(const char **p, const char *end, const char **value, int32_t *len)
    return true;
 }
 
-/* Index r, the record new_rec() gave last; one already there with its id (the records'
- * primary key rules that out) takes its place, so each id is in the blocks once. */
-static void
-add_rec(mn_doc_state_t *st, rec_t *r)
+/* Index every record read, in one table of the size they need (no growth, no rehash:
+ * building it as they came was a tenth of a re-run that changed little).  false when an id
+ * is there twice, which the records' primary key rules out: a table that is not what
+ * this version made. */
+static bool
+index_records(mn_doc_state_t *st)
 {
-   rec_t *old = (rec_t *)(uintptr_t)mn_idmap__add(&st->entries, r->id, (uint64_t)(uintptr_t)r);
-
-   if (old) {
-      uint32_t seq = old->seq;
-      memcpy(old, r, st->rec_size);
-      old->seq = seq;
-      if (old->e.row_counts) {
-         old->e.row_counts = old->counts; /* r's pointed into r */
+   mn_idmap__reserve(&st->entries, st->count);
+   for (guint b = 0; b < st->blocks->len; b++) {
+      char *block = g_ptr_array_index(st->blocks, b);
+      size_t n = b + 1 == st->blocks->len ? st->used : ENTRY_BLOCK;
+      for (size_t i = 0; i < n; i++) {
+         rec_t *r = (rec_t *)(block + st->rec_size * i);
+         if (mn_idmap__add(&st->entries, r->id, (uint64_t)(uintptr_t)r) != 0) {
+            return false;
+         }
       }
-      st->used--;
-      return;
    }
-   st->count++;
+   return true;
 }
 
 size_t
@@ -375,7 +376,7 @@ parse_row(mn_doc_state_t *st, const char *p, const char *end)
          r->e.reason = g_string_chunk_insert_len(st->strings, v[6], len[6]);
       }
    }
-   add_rec(st, r);
+   st->count++;
    return true;
 }
 
@@ -458,6 +459,11 @@ mn_doc_state_load(PGconn *conn, const char *collection, size_t n_tables, bool wi
    } else if (!ok) {
       mn_set_error(error, MN_ERROR_PG, MN_PG_QUERY,
                    "could not read the recorded documents: unexpected COPY data");
+   } else if (!(ok = index_records(st))) {
+      mn_set_error(error, MN_ERROR_PG, MN_PG_QUERY,
+                   "could not read the recorded documents: a document of collection \"%s\" is "
+                   "recorded twice (mongonorm.documents has lost its primary key?)",
+                   collection);
    }
 cleanup:
    PQclear(res);

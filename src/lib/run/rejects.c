@@ -47,6 +47,7 @@ struct mn_rejects_writer {
 };
 
 static bool write_line(mn_rejects_t *r, bson_t *line, char *doc_json, mn_error_t *error);
+static bool write_line_then(mn_rejects_t *r, bson_t *line, const bson_t *doc, mn_error_t *error);
 static char *append_document(bson_t *line, const bson_t *doc);
 
 static void *
@@ -72,10 +73,11 @@ writer_main(void *data)
       pthread_cond_broadcast(&w->changed);
       pthread_mutex_unlock(&w->lock);
       if (j->doc) {
-         j->doc_json = append_document(j->line, j->doc);
+         ok = write_line_then(r, j->line, j->doc, &e); /* frees the line */
          bson_destroy(j->doc);
+      } else {
+         ok = write_line(r, j->line, j->doc_json, &e); /* frees both */
       }
-      ok = write_line(r, j->line, j->doc_json, &e); /* frees both */
       g_free(j);
       pthread_mutex_lock(&w->lock);
       if (!ok && !w->failed) {
@@ -245,6 +247,50 @@ write_line(mn_rejects_t *r, bson_t *line, char *doc_json, mn_error_t *error)
    ok = fwrite(json, 1, len, r->f) == len && fputc('\n', r->f) != EOF;
    r->dirty = true;
    bson_free(json);
+   if (!ok) {
+      mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not write reject file \"%s\": %s",
+                   r->path, strerror(errno));
+   }
+   return ok;
+}
+
+/*
+ * Write one line of the reject file whose document goes last (a queued doc): the text
+ * append_document() and write_line() would write, the line's own text with the
+ * document's after it, but without copying the document into the line or its text into
+ * the line's: the line is encoded alone, its closing " }" cut, then `, "document" : `,
+ * the document's text and " }" are written after it.  The common line of a re-run (an
+ * unchanged rejected document, written again whole), so the copies mattered.  A document
+ * the fast writer does not write alone (mn_ejson__plain) goes the way of the others.
+ * Destroys the line, written or not; doc is borrowed.
+ */
+static bool
+write_line_then(mn_rejects_t *r, bson_t *line, const bson_t *doc, mn_error_t *error)
+{
+   static const char key[] = ", \"document\" : ";
+   static const char close[] = " }\n";
+   size_t head_len = 0, doc_len = 0;
+   char *doc_json = mn_ejson__plain(doc, &doc_len);
+   char *head = doc_json ? mn_ejson__canonical(line, NULL, NULL, &head_len) : NULL;
+   bool ok;
+
+   /* the line's text is "{ " elements " }" (it always has elements): else, or for a
+    * document of another kind, the document goes into the line */
+   if (!head || head_len < 5 || memcmp(head, "{ ", 2) != 0 ||
+       memcmp(head + head_len - 2, " }", 2) != 0) {
+      bson_free(head);
+      bson_free(doc_json);
+      return write_line(r, line, append_document(line, doc), error);
+   }
+   bson_destroy(line);
+   head_len -= 2;
+   ok = fwrite(head, 1, head_len, r->f) == head_len &&
+        fwrite(key, 1, sizeof key - 1, r->f) == sizeof key - 1 &&
+        fwrite(doc_json, 1, doc_len, r->f) == doc_len &&
+        fwrite(close, 1, sizeof close - 1, r->f) == sizeof close - 1;
+   r->dirty = true;
+   bson_free(head);
+   bson_free(doc_json);
    if (!ok) {
       mn_set_error(error, MN_ERROR_IO, MN_IO_WRITE, "could not write reject file \"%s\": %s",
                    r->path, strerror(errno));

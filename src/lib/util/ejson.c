@@ -74,44 +74,83 @@ special(unsigned char c)
    return c < 0x20 || c == '"' || c == '\\';
 }
 
-/* Quoted text; false (nothing decided, the caller gives up) unless strict UTF-8 without
- * NUL, the text libbson escapes character by character into the same bytes. */
+#define BYTES_01 UINT64_C(0x0101010101010101)
+#define BYTES_80 UINT64_C(0x8080808080808080)
+
+/* Whether one of the 8 bytes of w is special() or above 0x7f (byte order does not
+ * matter).  The lowest such byte has no borrow from below in any of the three
+ * subtractions, so it is always flagged; a byte above it may be flagged too, which only
+ * sends the caller to look at each byte. */
+static inline bool
+word_unusual(uint64_t w)
+{
+   uint64_t quote = w ^ (BYTES_01 * '"');
+   uint64_t backslash = w ^ (BYTES_01 * '\\');
+
+   return (((w - BYTES_01 * 0x20) | (quote - BYTES_01) | (backslash - BYTES_01) | w) & BYTES_80) !=
+          0;
+}
+
+/*
+ * Quoted text; false (nothing decided, the caller gives up) unless strict UTF-8 without
+ * NUL, the text libbson escapes character by character into the same bytes.  Eight bytes
+ * at a time while they are plain ASCII; the UTF-8 is checked (g_utf8_validate_len) from
+ * the first byte above 0x7f on, once, all before it being ASCII.
+ */
 static bool
 put_text(buf_t *b, const char *s, size_t n)
 {
    static const char hex[] = "0123456789abcdef";
-   size_t start = 0;
+   size_t start = 0, i = 0;
+   bool ascii = true; /* every byte before i is below 0x80 */
 
-   if (!g_utf8_validate_len(s, n, NULL)) {
-      return false;
-   }
    buf_reserve(b, n + 2);
    b->s[b->len++] = '"';
-   for (size_t i = 0; i < n; i++) {
-      unsigned char c = (unsigned char)s[i];
-      char esc[6] = {'\\', 0, '0', '0', 0, 0};
-      size_t esc_len = 2;
-      if (!special(c)) {
-         continue;
+   while (i < n) {
+      size_t stop;
+      while (i + 8 <= n) {
+         uint64_t w;
+         memcpy(&w, s + i, 8);
+         if (word_unusual(w)) {
+            break;
+         }
+         i += 8;
       }
-      put(b, s + start, i - start);
-      start = i + 1;
-      switch (c) {
-      case '"': esc[1] = '"'; break;
-      case '\\': esc[1] = '\\'; break;
-      case '\b': esc[1] = 'b'; break;
-      case '\f': esc[1] = 'f'; break;
-      case '\n': esc[1] = 'n'; break;
-      case '\r': esc[1] = 'r'; break;
-      case '\t': esc[1] = 't'; break;
-      default:
-         esc[1] = 'u';
-         esc[4] = hex[c >> 4];
-         esc[5] = hex[c & 15];
-         esc_len = 6;
-         break;
+      stop = i + 8 < n ? i + 8 : n;
+      for (; i < stop; i++) {
+         unsigned char c = (unsigned char)s[i];
+         char esc[6] = {'\\', 0, '0', '0', 0, 0};
+         size_t esc_len = 2;
+         if (c >= 0x80) {
+            if (ascii && !g_utf8_validate_len(s + i, n - i, NULL)) {
+               return false;
+            }
+            ascii = false;
+            continue;
+         }
+         if (!special(c)) {
+            continue;
+         }
+         put(b, s + start, i - start);
+         start = i + 1;
+         switch (c) {
+         case '\0': return false; /* libbson writes no text for it */
+         case '"': esc[1] = '"'; break;
+         case '\\': esc[1] = '\\'; break;
+         case '\b': esc[1] = 'b'; break;
+         case '\f': esc[1] = 'f'; break;
+         case '\n': esc[1] = 'n'; break;
+         case '\r': esc[1] = 'r'; break;
+         case '\t': esc[1] = 't'; break;
+         default:
+            esc[1] = 'u';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            esc_len = 6;
+            break;
+         }
+         put(b, esc, esc_len);
       }
-      put(b, esc, esc_len);
    }
    put(b, s + start, n - start);
    put(b, "\"", 1);
@@ -455,6 +494,8 @@ mn_ejson__plain(const bson_t *doc, size_t *len)
 {
    buf_t out = {.plain_only = true};
 
+   /* room for the text of a typical document at once: about its size and a half */
+   buf_reserve(&out, (size_t)doc->len + doc->len / 2 + 64);
    return fast_text(mn_ejson__fast(), doc, NULL, NULL, &out, len);
 }
 

@@ -59,13 +59,23 @@ xmalloc(size_t n)
    return p;
 }
 
+/* Zeroed memory, written rather than calloc'ed: a table's slots are read before they are
+ * written, and a calloc'ed page read first faults twice, the second time flushing the TLB
+ * of every thread (see util/uuidset.c). */
 static void *
 xcalloc(size_t n, size_t size)
 {
-   void *p = calloc(n ? n : 1, size ? size : 1);
+   size_t total;
+   void *p;
+
+   n = n ? n : 1;
+   size = size ? size : 1;
+   total = n * size;
+   p = n <= SIZE_MAX / size ? malloc(total) : NULL;
    if (!p) {
       abort();
    }
+   memset(p, 0, total);
    return p;
 }
 

@@ -93,6 +93,11 @@ void mn_idmap__cleanup(mn_idmap_t *map);
 /** Remove every member, keeping the slots for the next ones. */
 void mn_idmap__clear(mn_idmap_t *map);
 
+/** Make room for n members in all, so that inserting up to that many grows nothing: the
+ * slots a map of n needs (at most 70% full), allocated once for an empty map.  Aborts on
+ * no memory. */
+void mn_idmap__reserve(mn_idmap_t *map, size_t n);
+
 /** id's value (16 bytes), or 0 when id is not in the map. */
 uint64_t mn_idmap__get(const mn_idmap_t *map, const uint8_t *id);
 
