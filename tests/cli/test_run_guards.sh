@@ -5,7 +5,8 @@
 # exact message and exit 10; a batch refused by a deferrable constraint is split in one
 # transaction; runs killed with SIGKILL or cut off by a PostgreSQL restart show as
 # `interrupted`; a run refused by the lock touches neither the running run's report nor
-# its reject file.  Generic data (tests/cutover), not MediChat.
+# its reject file; a document recorded twice (the records lost their primary key) stops a
+# run before it writes.  Generic data (tests/cutover), not MediChat.
 source "$(dirname "$0")/lib.sh"
 require_pg
 setup_workdir
@@ -419,5 +420,21 @@ else
   fail "the first run was never recorded as running"
   kill -9 "$pid" 2>/dev/null || true
 fi
+
+# ---- a records table that lost its primary key and holds a document twice ----
+# (a restore without constraints, a hand edit): the run stops with exit 5 and says so,
+# before it writes anything, rather than keep one of the two records at random
+gen "$work/dup" 60
+db=$(newdb mn_guard_dup)
+run "$db" "$work/dup" "$work/dup1.jsonl"
+before=$(q "$db" "SELECT count(*) FROM people")
+q "$db" "ALTER TABLE mongonorm.documents DROP CONSTRAINT documents_pkey" >/dev/null
+q "$db" "INSERT INTO mongonorm.documents SELECT * FROM mongonorm.documents WHERE collection = 'people' LIMIT 1" >/dev/null
+run "$db" "$work/dup" "$work/dup2.jsonl"
+after=$(q "$db" "SELECT count(*) FROM people")
+[ "$rc" = 5 ] && grep -q 'a document of collection "people" is recorded twice' "$work/err" &&
+  [ "$before" -gt 0 ] && [ "$after" = "$before" ] &&
+  pass "a document recorded twice in mongonorm.documents: exit 5, named, nothing written" ||
+  fail "duplicate record: exit $rc, $(first_err), people $before -> $after"
 
 finish
