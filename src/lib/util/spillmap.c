@@ -59,24 +59,12 @@ xmalloc(size_t n)
    return p;
 }
 
-/* Zeroed memory, written rather than calloc'ed: a table's slots are read before they are
- * written, and a calloc'ed page read first faults twice, the second time flushing the TLB
- * of every thread (see util/uuidset.c). */
+/* Zeroed memory, written rather than calloc'ed (mn_zeroed_slots): a table's slots are
+ * read before they are written. */
 static void *
 xcalloc(size_t n, size_t size)
 {
-   size_t total;
-   void *p;
-
-   n = n ? n : 1;
-   size = size ? size : 1;
-   total = n * size;
-   p = n <= SIZE_MAX / size ? malloc(total) : NULL;
-   if (!p) {
-      abort();
-   }
-   memset(p, 0, total);
-   return p;
+   return mn_zeroed_slots(n ? n : 1, size ? size : 1);
 }
 
 /* The slot index is the low bits of the hash. */

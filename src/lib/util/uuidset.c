@@ -8,14 +8,14 @@
 #include <string.h>
 
 /*
- * n slots of size bytes, zeroed by writing them (aborts on no memory).  Not calloc: the
+ * mn_zeroed_slots (uuidset.h): zeroed by writing, not calloc: the
  * pages of a large calloc'ed block are the kernel's shared zero page until written, and a
  * probe reads a slot before it writes it, so each page would fault twice, the second time
  * a copy-on-write that flushes the TLB of every thread of the process (perf, a re-run
  * reading 100,000 records: 4% of its time).
  */
-static void *
-zeroed_slots(size_t n, size_t size)
+void *
+mn_zeroed_slots(size_t n, size_t size)
 {
    void *p = n <= SIZE_MAX / size ? malloc(n * size) : NULL;
 
@@ -87,7 +87,7 @@ idset_grow(mn_idset_t *set)
    mn_idset_t bigger;
 
    bigger.capacity = set->capacity ? set->capacity * 2 : 1024;
-   bigger.slots = zeroed_slots(bigger.capacity, 16);
+   bigger.slots = mn_zeroed_slots(bigger.capacity, 16);
    bigger.count = 0;
    bigger.has_zero = set->has_zero;
    for (size_t i = 0; i < set->capacity; i++) {
@@ -184,7 +184,7 @@ idmap_resize(mn_idmap_t *map, size_t capacity)
    mn_idmap_t bigger;
 
    bigger.capacity = capacity;
-   bigger.slots = zeroed_slots(bigger.capacity, IDMAP_SLOT);
+   bigger.slots = mn_zeroed_slots(bigger.capacity, IDMAP_SLOT);
    bigger.count = map->count;
    bigger.zero_value = map->zero_value;
    for (size_t i = 0; i < map->capacity; i++) {

@@ -84,6 +84,11 @@ typedef struct {
    uint64_t zero_value; /**< the all-zero id's value, 0 when it is not a member */
 } mn_idmap_t;
 
+/** n slots of size bytes (size > 0), zeroed by writing them rather than calloc'ed: a hash
+ * table reads a slot before it writes it, and a calloc'ed page read first faults twice, the
+ * second time flushing every thread's TLB (uuidset.c).  free() it.  Aborts on no memory. */
+void *mn_zeroed_slots(size_t n, size_t size);
+
 /** An empty map (no allocation until the first insert). */
 void mn_idmap__init(mn_idmap_t *map);
 
